@@ -1,0 +1,102 @@
+# plow — build, test, bench.
+#
+#   make            build build/plow (gcc by default; CC=clang works too)
+#   make test       install missing packages, build, run the whole suite
+#   make demo       install missing packages, build, run the main job
+#   make bench      print the benchmark table
+#   make asan       the unit tests under AddressSanitizer + UBSan
+#
+# Strict and boring on purpose: an explicit source list, C17, warnings are
+# errors, -ffp-contract=off (the compiler must never fuse a*b+c on its own:
+# DESIGN.md §2), and never -ffast-math.
+
+CC      ?= gcc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS_BASE = -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wvla -Werror \
+              -ffp-contract=off -fno-strict-aliasing -pthread -g $(OPT)
+CFLAGS  ?=
+LDLIBS  = -lcjson -lcrypto -lm -pthread
+SAN     ?=
+
+ALL_CFLAGS = $(CFLAGS_BASE) $(SAN) $(CFLAGS)
+
+# Per-ISA files: only reached after a CPU check at start-up.
+AVX2_FLAGS   = -mavx2 -mfma
+AVX512_FLAGS = -mavx512f -mavx2 -mfma
+
+SRC_BASE   = src/base/plow.c
+SRC_TENSOR = src/tensor/tensor.c src/tensor/dmath.c src/tensor/kernels_scalar.c \
+             src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c
+SRC_DATA   = src/data/tokenizer.c src/data/dataset.c
+SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
+SRC_TRAIN  = src/train/train.c
+SRC_INFER  = src/infer/infer.c
+LIB_SRC    = $(SRC_BASE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER)
+CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c
+TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
+             tests/test_formats.c tests/test_model.c tests/test_train.c
+BENCH_SRC  = bench/bench.c
+
+LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test demo bench asan clean deps check-deps
+
+all: $(BUILD)/plow $(BUILD)/plow_test
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/src/tensor/kernels_avx2.o: src/tensor/kernels_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/src/tensor/kernels_avx512.o: src/tensor/kernels_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libplow.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/plow: $(CLI_OBJ) $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/plow_test: $(TEST_OBJ) $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/plow_bench: $(BENCH_OBJ) $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+deps:
+	@scripts/install-deps.sh
+
+# The whole suite: unit tests (gcc build), then shell tests that drive the
+# real binary, including a clang build for the cross-compiler check.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build/clang CC=clang all
+	@tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow
+	@$(BUILD)/plow_bench
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
+	   SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	   OPT=-O1 build/asan/plow_test build/asan/plow
+	PLOW_ROOT=$(CURDIR) PLOW_TEST_QUICK=1 build/asan/plow_test
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)

@@ -1,0 +1,132 @@
+/*
+ * tensor.h — plow's deterministic compute kernels.
+ *
+ * THE CONTRACT (DESIGN.md §2). Every function here returns bits that depend
+ * only on its inputs — never on the thread count, the SIMD path, the batch a
+ * row sits in, or the compiler. The rules that make it so:
+ *
+ *   1. Matrix products: every output C[i][j] is ONE fused-multiply-add chain
+ *      over k = 0, 1, ..., K-1 in index order, starting from 0 (or from the old
+ *      C[i][j] when accumulating). SIMD paths vectorise across j (outputs),
+ *      never across k, so they follow the chain exactly. A row computed alone,
+ *      in a batch, by prefill or by decode, gets the same bits.
+ *   2. Vector reductions (sum, dot, sum of squares, max): PLOW_LANES lanes,
+ *      lane l taking the elements i ≡ l (mod PLOW_LANES) in index order (FMA for
+ *      products), then a fixed halving tree (lane[l] op= lane[l+s] for
+ *      s = PLOW_LANES/2 ... 1). Scalar, AVX2 (several registers) and AVX-512
+ *      (several registers) all implement that same order.
+ *   3. Threads split independent outputs (rows, tiles, columns), never a sum.
+ *      Long sums over many threads use fixed-size chunks (PLOW_CHUNK) whose
+ *      partials are added in chunk order.
+ *   4. FMA is explicit (fmaf / _mm*_fmadd_ps) wherever used; the build uses
+ *      -ffp-contract=off so the compiler never fuses on its own.
+ *   5. exp and log are plow's own (tensor_expf, tensor_logf), built from IEEE
+ *      basic operations; the SIMD versions perform the same operations.
+ *
+ * Paths: TENSOR_PATH_SCALAR (plain C, the reference), _AVX2 (AVX2+FMA),
+ * _AVX512 (AVX-512F). tensor_init picks the best the CPU supports, unless the
+ * environment variable PLOW_SIMD=scalar|avx2|avx512 (or the argument) says
+ * otherwise. Tests force each path and compare bits.
+ *
+ * Threads: a persistent pool (tensor_init(threads)); tensor_parallel_for runs
+ * an index range over it. Kernels called from inside a parallel task must be
+ * the single-threaded variants (suffix _st).
+ */
+#ifndef PLOW_TENSOR_H
+#define PLOW_TENSOR_H
+
+#include "../base/plow.h"
+
+#include <stddef.h>
+
+#define PLOW_LANES 64        /* canonical accumulator lanes of a vector reduction */
+#define PLOW_CHUNK 65536     /* elements per partial in long threaded reductions */
+
+typedef enum tensor_path {
+    TENSOR_PATH_SCALAR,
+    TENSOR_PATH_AVX2,
+    TENSOR_PATH_AVX512,
+    TENSOR_PATH_COUNT
+} tensor_path;
+
+/* Selects the SIMD path and starts the thread pool. path_name may be NULL
+ * (then PLOW_SIMD, then the best supported), or "scalar", "avx2", "avx512",
+ * "auto". threads <= 0 means PLOW_THREADS or the number of online CPUs.
+ * May be called again to change either (tests do). Fails if the CPU lacks the
+ * requested path. */
+int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]);
+void tensor_shutdown(void);
+tensor_path tensor_path_get(void);
+const char *tensor_path_name(tensor_path p);
+bool tensor_path_supported(tensor_path p);
+int tensor_threads(void);
+
+/* Runs fn(ctx, i) for every i in [0, n) on the pool. Tasks must write
+ * disjoint outputs. Returns when all are done. Not re-entrant. */
+void tensor_parallel_for(size_t n, void (*fn)(void *ctx, size_t i), void *ctx);
+
+/* ---- matrix product -------------------------------------------------------
+ * C (M x N, row stride ldc) = [C +] A · B where element A(i,k) is at
+ * a[i*rsa + k*csa] and B(k,j) at b[k*rsb + j*csb]. Any strides, so transposes
+ * are free. Contract rule 1 holds for every element. */
+typedef struct tensor_mat {
+    const float *p;
+    ptrdiff_t rs, cs; /* row stride, column stride (in floats) */
+} tensor_mat;
+
+void tensor_gemm(int M, int N, int K, tensor_mat A, tensor_mat B, float *C, ptrdiff_t ldc,
+                 bool accumulate);
+/* Single-threaded (for use inside tensor_parallel_for tasks). If causal is
+ * true, only outputs with j <= i + causal_offset need be correct: tiles entirely
+ * above that diagonal are skipped (their C contents are unspecified). */
+void tensor_gemm_st(int M, int N, int K, tensor_mat A, tensor_mat B, float *C, ptrdiff_t ldc,
+                    bool accumulate);
+void tensor_gemm_causal_st(int M, int N, int K, tensor_mat A, tensor_mat B, float *C,
+                           ptrdiff_t ldc, int causal_offset);
+
+/* A pre-packed right operand, for weights used many times unchanged
+ * (generation). Same bits as tensor_gemm with the original B. */
+typedef struct tensor_packed tensor_packed;
+tensor_packed *tensor_pack_new(int K, int N, tensor_mat B);
+void tensor_packed_free(tensor_packed *pb);
+void tensor_gemm_packed(int M, const float *A, ptrdiff_t lda, const tensor_packed *pb, float *C,
+                        ptrdiff_t ldc);
+
+/* ---- canonical reductions (contract rule 2) -------------------------------- */
+float tensor_sum(const float *x, size_t n);
+float tensor_dot(const float *x, const float *y, size_t n);
+float tensor_sumsq(const float *x, size_t n);
+float tensor_max(const float *x, size_t n);
+/* Sum of squares of a long vector using the pool: fixed PLOW_CHUNK chunks,
+ * each reduced canonically, partials added in chunk order. */
+float tensor_sumsq_long(const float *x, size_t n);
+
+/* ---- elementwise (bit-identical on every path by construction) ------------- */
+/* y[i] = tensor_expf(x[i] - shift); returns nothing; in place allowed. */
+void tensor_exp_shift(float *y, const float *x, float shift, size_t n);
+
+/* plow's own exp and log (contract rule 5). tensor_expf: relative error
+ * < 2 ulp on [-87, 88]; 0 below -87.3; +inf above 88.7; NaN stays NaN. */
+float tensor_expf(float x);
+float tensor_logf(float x);
+/* Double-precision own functions for tables computed once (RoPE, schedules). */
+double tensor_exp_d(double x);
+double tensor_log_d(double x);
+double tensor_sin_d(double x);
+double tensor_cos_d(double x);
+
+/* ---- counter-based random numbers -------------------------------------------
+ * Philox4x32-10 keyed by seed, counter (purpose, step, index). Any value can be
+ * recomputed alone. */
+typedef struct tensor_rng_key {
+    uint64_t seed;
+    uint32_t purpose;
+    uint32_t step;
+} tensor_rng_key;
+void tensor_philox(tensor_rng_key key, uint64_t index, uint32_t out[4]);
+/* Uniform in [0, 1) with 24 random bits. */
+float tensor_uniform(tensor_rng_key key, uint64_t index);
+/* Fills x[0..n) with N(0, std^2) draws (Box-Muller with own log/cos). */
+void tensor_normal_fill(float *x, size_t n, float std, tensor_rng_key key);
+
+#endif /* PLOW_TENSOR_H */

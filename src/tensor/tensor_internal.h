@@ -1,0 +1,73 @@
+/*
+ * tensor_internal.h — what the SIMD-path files of src/tensor share with the
+ * dispatcher. Not for use outside src/tensor.
+ *
+ * Each path provides one tensor_kernels table. The GEMM micro-kernel computes
+ * a full MR x NR tile from packed panels:
+ *   pa: K groups of MR floats (A(i0+r, k) at pa[k*MR + r])
+ *   pb: K groups of NR floats (B(k, j0+c) at pb[k*NR + c])
+ *   c[r*ldc + c] = chain over k of fma(pa, pb, .) starting at c (load) or 0.
+ */
+#ifndef PLOW_TENSOR_INTERNAL_H
+#define PLOW_TENSOR_INTERNAL_H
+
+#include "tensor.h"
+
+#include <math.h>
+
+typedef struct tensor_kernels {
+    const char *name;
+    int MR, NR;
+    void (*micro)(int K, const float *pa, const float *pb, float *c, ptrdiff_t ldc, bool load);
+    float (*sum)(const float *x, size_t n);
+    float (*dot)(const float *x, const float *y, size_t n);
+    float (*max)(const float *x, size_t n);
+    void (*exp_shift)(float *y, const float *x, float shift, size_t n);
+} tensor_kernels;
+
+extern const tensor_kernels tensor_kernels_scalar;
+extern const tensor_kernels tensor_kernels_avx2;
+extern const tensor_kernels tensor_kernels_avx512;
+extern const tensor_kernels *tensor_k;
+
+/* Largest MR and NR over all paths (sizes of edge-tile scratch). */
+#define TENSOR_MAX_MR 16
+#define TENSOR_MAX_NR 32
+
+/* The exp algorithm's constants, shared by the scalar and SIMD versions so
+ * they perform the same operations on the same numbers. */
+#define TEXP_HI 88.0f
+#define TEXP_LO (-87.0f)
+#define TEXP_LOG2E 1.44269502f
+#define TEXP_ROUND 12582912.0f /* 1.5 * 2^23: adding and subtracting rounds to an integer */
+#define TEXP_LN2_HI 0.693359375f
+#define TEXP_LN2_LO (-2.12194440e-4f)
+#define TEXP_C7 (1.0f / 5040.0f)
+#define TEXP_C6 (1.0f / 720.0f)
+#define TEXP_C5 (1.0f / 120.0f)
+#define TEXP_C4 (1.0f / 24.0f)
+#define TEXP_C3 (1.0f / 6.0f)
+#define TEXP_C2 0.5f
+
+/* The scalar exp: the reference every SIMD exp must match bit for bit. */
+static inline float tensor_expf_ref(float x) {
+    if (x != x) return x;
+    if (x > TEXP_HI) return INFINITY;
+    if (x < TEXP_LO) return 0.0f;
+    float n = (x * TEXP_LOG2E + TEXP_ROUND) - TEXP_ROUND;
+    float r = fmaf(n, -TEXP_LN2_HI, x);
+    r = fmaf(n, -TEXP_LN2_LO, r);
+    float p = fmaf(TEXP_C7, r, TEXP_C6);
+    p = fmaf(p, r, TEXP_C5);
+    p = fmaf(p, r, TEXP_C4);
+    p = fmaf(p, r, TEXP_C3);
+    p = fmaf(p, r, TEXP_C2);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+#endif
