@@ -10,7 +10,9 @@
 # errors, -ffp-contract=off (the compiler must never fuse a*b+c on its own:
 # DESIGN.md §2), and never -ffast-math.
 
-CC      ?= gcc
+ifeq ($(origin CC),default)
+CC = gcc
+endif
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS_BASE = -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wvla -Werror \

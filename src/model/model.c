@@ -15,6 +15,7 @@
 
 #include "../tensor/tensor.h"
 #include "model.h"
+#include "model_internal.h"
 
 /* ---- configs --------------------------------------------------------------- */
 
@@ -559,8 +560,6 @@ static void rope_task(void *ctx, size_t t) {
 }
 
 void model_rope(float *x, const float *cos, const float *sin, int N, int T, int heads, int HD, int pos0,
-                bool inverse);
-void model_rope(float *x, const float *cos, const float *sin, int N, int T, int heads, int HD, int pos0,
                 bool inverse) {
     rope_job j = {x, cos, sin, N, T, heads, HD, pos0, inverse};
     tensor_parallel_for((size_t)(N + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rope_task, &j);
@@ -628,7 +627,6 @@ typedef struct attn_job {
 } attn_job;
 
 /* Softmax of one causal row in place: s[0..len) scaled, the rest zeroed. */
-void model_softmax_row(float *s, int len, int total, float scale);
 void model_softmax_row(float *s, int len, int total, float scale) {
     for (int u = 0; u < len; u++) s[u] = s[u] * scale;
     float mx = tensor_max(s, (size_t)len);
@@ -725,7 +723,6 @@ static void swiglu_bwd_task(void *ctx, size_t t) {
     }
 }
 
-void model_swiglu(float *h, const float *gate, const float *up, size_t n);
 void model_swiglu(float *h, const float *gate, const float *up, size_t n) {
     swiglu_job j = {gate, up, NULL, h, NULL, NULL, n};
     tensor_parallel_for((n + PLOW_CHUNK - 1) / PLOW_CHUNK, swiglu_fwd_task, &j);
@@ -796,6 +793,12 @@ static void add_task(void *ctx, size_t t) {
 static void add_into(float *y, const float *a, const float *b, size_t n) {
     add_job j = {y, a, b, n};
     tensor_parallel_for((n + PLOW_CHUNK - 1) / PLOW_CHUNK, add_task, &j);
+}
+
+void model_add(float *y, const float *a, const float *b, size_t n) { add_into(y, a, b, n); }
+void model_scale(float *x, const float *src, size_t n, float s) { scale_into(x, src, n, s); }
+void model_rmsnorm(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps) {
+    rmsnorm_forward(y, rstd, x, w, N, C, eps);
 }
 
 static float lora_scale(const lora *l) { return l ? l->alpha / (float)l->rank : 0.0f; }

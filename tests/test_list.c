@@ -1,0 +1,12 @@
+/* test_list.c — the unit-test tables, in the order they run. */
+#include "test.h"
+
+extern const test_case tensor_tests[];
+extern const test_case tokenizer_tests[];
+extern const test_case formats_tests[];
+extern const test_case model_tests[];
+extern const test_case train_tests[];
+
+const test_case *const test_tables[] = {
+    tensor_tests, tokenizer_tests, formats_tests, model_tests, train_tests, NULL,
+};
