@@ -45,7 +45,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo bench asan clean deps check-deps
+.PHONY: all test demo bench asan clean deps deps-build
 
 all: $(BUILD)/plow $(BUILD)/plow_test
 
@@ -75,7 +75,10 @@ $(BUILD)/plow_bench: $(BENCH_OBJ) $(BUILD)/libplow.a
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh all
+
+deps-build:
+	@scripts/install-deps.sh build
 
 # The whole suite: unit tests (gcc build), then shell tests that drive the
 # real binary, including a clang build for the cross-compiler check.
@@ -84,11 +87,11 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/clang CC=clang all
 	@tests/run.sh
 
-demo: deps
+demo: deps-build
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 
-bench: deps
+bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow
 	@$(BUILD)/plow_bench
 

@@ -195,7 +195,6 @@ void tensor_shutdown(void) { pool_stop(); }
 
 #define GEMM_KC 256
 
-static inline float mat_at(tensor_mat m, ptrdiff_t r, ptrdiff_t c) { return m.p[r * m.rs + c * m.cs]; }
 
 /* Packs rows [i0, i0+mr) x k in [k0, k0+kc) of A into MR-row panels, zero
  * padding rows past M. */
