@@ -3,6 +3,7 @@
  */
 #include "../base/plow.h"
 
+#include "../infer/infer.h"
 #include "../model/gguf.h"
 #include "../model/modelio.h"
 #include "../model/safetensors.h"
@@ -113,5 +114,96 @@ int cmd_info(int argc, char **argv) {
         }
     }
     free(buf);
+    return rc;
+}
+
+static const char dump_help[] =
+    "usage: plow dump --model DIR --text TEXT --out FILE.safetensors [--lora DIR]\n"
+    "\n"
+    "Runs one forward and backward pass on TEXT (inputs = its tokens but the last,\n"
+    "targets = its tokens but the first) and writes everything for comparison with\n"
+    "another implementation: tokens, logits (T x V), logp (T), loss, and the\n"
+    "gradient of the mean loss for every trainable tensor ('grad.' + its name).\n";
+
+int cmd_dump(int argc, char **argv) {
+    const char *mpath = NULL, *lpath = NULL, *text = NULL, *outp = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(dump_help, stdout);
+            return 0;
+        }
+        const char **dst = strcmp(argv[i], "--model") == 0 ? &mpath : strcmp(argv[i], "--lora") == 0 ? &lpath
+                         : strcmp(argv[i], "--text") == 0 ? &text : strcmp(argv[i], "--out") == 0 ? &outp : NULL;
+        if (!dst || i + 1 >= argc) return cli_usage_error("dump", "unexpected or incomplete argument '%s'", argv[i]);
+        *dst = argv[++i];
+    }
+    if (!mpath || !text || !outp) return cli_usage_error("dump", "--model, --text and --out are required");
+    char err[PLOW_ERR_LEN];
+    if (cli_init_engine(NULL, 0, err)) return cli_fail("%s", err);
+    model *m = NULL;
+    lora *l = NULL;
+    tokenizer *tok = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = 1;
+    if (modelio_load_model(&m, mpath, err) || (lpath && modelio_load_lora(&l, m, lpath, err)) ||
+        modelio_load_tokenizer(&tok, mpath, err) ||
+        tokenizer_encode(tok, (const uint8_t *)text, strlen(text), &ids, &n, err)) {
+        cli_fail("%s", err);
+        goto done;
+    }
+    if (n < 2 || n - 1 > (size_t)m->cfg.ctx) {
+        cli_fail("the text must have 2..%d tokens, it has %zu", m->cfg.ctx + 1, n);
+        goto done;
+    }
+    int T = (int)n - 1, V = m->cfg.vocab;
+    float *logits = plow_alloc(sizeof(float) * (size_t)T * V), *logp = plow_alloc(sizeof(float) * (size_t)T);
+    float *dl = plow_alloc(sizeof(float) * (size_t)T), loss;
+    size_t ng = l ? l->n_params : m->n_params;
+    float *g = plow_alloc_aligned(sizeof(float) * ng);
+    infer_session *s = NULL;
+    if (infer_session_new(&s, m, l, T, err) || infer_feed(s, ids, T, logits, NULL, err)) {
+        cli_fail("%s", err);
+    } else {
+        model_ws *ws = model_ws_new(m, l, 1, T);
+        model_forward(m, l, ws, ids, ids + 1, logp);
+        loss = model_mean_loss(logp, (size_t)T);
+        for (int i = 0; i < T; i++) dl[i] = -1.0f / (float)T;
+        model_backward(m, l, ws, dl, l ? NULL : g, l ? g : NULL);
+        model_ws_free(ws);
+        st_writer *w = st_writer_new();
+        int64_t sh[2] = {T + 1, 0};
+        st_writer_add(w, "tokens", ST_I32, 1, sh, ids);
+        sh[0] = T;
+        sh[1] = V;
+        st_writer_add(w, "logits", ST_F32, 2, sh, logits);
+        st_writer_add(w, "logp", ST_F32, 1, sh, logp);
+        int64_t one[1] = {1};
+        st_writer_add(w, "loss", ST_F32, 1, one, &loss);
+        const model_tensor *tt = l ? l->tensors : m->tensors;
+        int nt = l ? l->n_tensors : m->n_tensors;
+        char (*names)[MODEL_NAME_LEN + 8] = plow_calloc((size_t)nt, sizeof *names);
+        for (int i = 0; i < nt; i++) {
+            snprintf(names[i], sizeof names[i], "grad.%s", tt[i].name);
+            st_writer_add(w, names[i], ST_F32, tt[i].ndim, tt[i].shape, g + tt[i].offset);
+        }
+        if (st_writer_save(w, outp, err)) cli_fail("%s", err);
+        else {
+            printf("loss %.6f over %d positions, wrote %s\n", (double)loss, T, outp);
+            rc = 0;
+        }
+        st_writer_free(w);
+        free(names);
+    }
+    infer_session_free(s);
+    free(logits);
+    free(logp);
+    free(dl);
+    free(g);
+done:
+    free(ids);
+    tokenizer_free(tok);
+    lora_free(l);
+    model_free(m);
     return rc;
 }

@@ -17,9 +17,10 @@ static const cli_command commands[] = {
     {"generate", "generate text from a model", cmd_generate},
     {"export", "export a model to another format (gguf)", cmd_export},
     {"info", "describe a plow file (model, adapter, tokenizer, gguf)", cmd_info},
+    {"dump", "write logits and gradients of one batch (to compare implementations)", cmd_dump},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 5, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 6, "update the command table and its help together");
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plow <command> [options]\n\n"

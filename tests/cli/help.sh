@@ -3,7 +3,7 @@ set -e
 . "$LIB"
 $PLOW --help | grep -q "commands:" || fail "plow --help"
 $PLOW --version | grep -q "^plow " || fail "plow --version"
-for c in tokenizer train generate export info; do
+for c in tokenizer train generate export info dump; do
     $PLOW $c --help >h.txt || fail "plow $c --help exited non-zero"
     grep -q "usage: plow $c" h.txt || fail "plow $c --help has no usage line"
 done
