@@ -439,6 +439,20 @@ const float *model_ws_logits(const model_ws *ws) { return ws->logits; }
 
 /* ---- row-parallel helpers --------------------------------------------------- */
 
+/* A per-thread scratch buffer for row and chunk tasks, grown on demand. */
+static _Thread_local float *tl_sig;
+static _Thread_local size_t tl_sig_n;
+
+static float *tl_scratch(size_t n) {
+    if (n > tl_sig_n) {
+        free(tl_sig);
+        tl_sig = plow_alloc_aligned(n * sizeof(float));
+        tl_sig_n = n;
+    }
+    return tl_sig;
+}
+
+
 #define ROWS_PER_TASK 16
 
 typedef struct rms_job {
@@ -477,7 +491,7 @@ typedef struct rmsb_job {
 static void rmsb_task(void *ctx, size_t t) {
     const rmsb_job *j = ctx;
     int C = j->C;
-    float *xhat = plow_alloc(sizeof(float) * 2 * (size_t)C), *dxh = xhat + C;
+    float *xhat = tl_scratch(2 * (size_t)C), *dxh = xhat + C;
     int r0 = (int)t * ROWS_PER_TASK, r1 = r0 + ROWS_PER_TASK < j->N ? r0 + ROWS_PER_TASK : j->N;
     for (int r = r0; r < r1; r++) {
         const float *x = j->x + (size_t)r * C, *dy = j->dy + (size_t)r * C;
@@ -491,7 +505,6 @@ static void rmsb_task(void *ctx, size_t t) {
         float m = tensor_dot(dxh, xhat, (size_t)C) / (float)C;
         for (int i = 0; i < C; i++) dx[i] = dx[i] + rs * (dxh[i] - xhat[i] * m);
     }
-    free(xhat);
 }
 
 typedef struct colsum_job {
@@ -702,22 +715,21 @@ typedef struct swiglu_job {
     size_t n;
 } swiglu_job;
 
-static inline float sigmoid(float x) { return 1.0f / (1.0f + tensor_expf(-x)); }
-
 static void swiglu_fwd_task(void *ctx, size_t t) {
     const swiglu_job *j = ctx;
     size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
-    for (size_t i = o; i < e; i++) {
-        float g = j->gate[i];
-        j->h[i] = (g * sigmoid(g)) * j->up[i];
-    }
+    float *sg = tl_scratch(PLOW_CHUNK);
+    tensor_sigmoid(sg, j->gate + o, e - o);
+    for (size_t i = o; i < e; i++) j->h[i] = (j->gate[i] * sg[i - o]) * j->up[i];
 }
 
 static void swiglu_bwd_task(void *ctx, size_t t) {
     const swiglu_job *j = ctx;
     size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
+    float *sg = tl_scratch(PLOW_CHUNK);
+    tensor_sigmoid(sg, j->gate + o, e - o);
     for (size_t i = o; i < e; i++) {
-        float g = j->gate[i], s = sigmoid(g), dh = j->dh[i];
+        float g = j->gate[i], s = sg[i - o], dh = j->dh[i];
         j->dup[i] = dh * (g * s);
         j->dgate[i] = dh * j->up[i] * (s * (1.0f + g * (1.0f - s)));
     }

@@ -12,8 +12,8 @@
 #define Y_MR 6
 #define Y_NR 16
 
-static void micro_avx2(int K, const float *pa, const float *pb, float *c, ptrdiff_t ldc,
-                       bool load) {
+static void micro_avx2(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *pb, float *c,
+                       ptrdiff_t ldc, bool load) {
     __m256 c0[Y_MR], c1[Y_MR];
 #pragma GCC unroll 6
     for (int r = 0; r < Y_MR; r++) {
@@ -24,11 +24,10 @@ static void micro_avx2(int K, const float *pa, const float *pb, float *c, ptrdif
         __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < Y_MR; r++) {
-            __m256 a = _mm256_broadcast_ss(pa + r);
-            c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
-            c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+            __m256 av = _mm256_broadcast_ss(a + r * ars + k * acs);
+            c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+            c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
         }
-        pa += Y_MR;
         pb += Y_NR;
     }
 #pragma GCC unroll 6
@@ -141,6 +140,21 @@ static void exp_shift_avx2(float *y, const float *x, float shift, size_t n) {
     }
 }
 
+static void sigmoid_avx2(float *y, const float *x, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(zero, _mm256_loadu_ps(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+    if (i < n) {
+        float t[8];
+        __m256 e = exp256(_mm256_sub_ps(zero, load_partial(x + i, n - i, 0.0f)));
+        _mm256_storeu_ps(t, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+        for (size_t j = 0; i + j < n; j++) y[i + j] = t[j];
+    }
+}
+
 const tensor_kernels tensor_kernels_avx2 = {
     .name = "avx2",
     .MR = Y_MR,
@@ -150,4 +164,5 @@ const tensor_kernels tensor_kernels_avx2 = {
     .dot = dot_avx2,
     .max = max_avx2,
     .exp_shift = exp_shift_avx2,
+    .sigmoid = sigmoid_avx2,
 };

@@ -12,24 +12,39 @@
 #define Z_MR 12
 #define Z_NR 32
 
-static void micro_avx512(int K, const float *pa, const float *pb, float *c, ptrdiff_t ldc,
-                         bool load) {
+static void micro_avx512(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *pb, float *c,
+                         ptrdiff_t ldc, bool load) {
     __m512 c0[Z_MR], c1[Z_MR];
 #pragma GCC unroll 12
     for (int r = 0; r < Z_MR; r++) {
         c0[r] = load ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
         c1[r] = load ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
     }
-    for (int k = 0; k < K; k++) {
-        __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+    if (ars == 1) { /* packed panels or column-major A: the MR values of a k are adjacent */
+        for (int k = 0; k < K; k++) {
+            __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
 #pragma GCC unroll 12
-        for (int r = 0; r < Z_MR; r++) {
-            __m512 a = _mm512_set1_ps(pa[r]);
-            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+            for (int r = 0; r < Z_MR; r++) {
+                __m512 av = _mm512_set1_ps(a[r]);
+                c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+                c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+            }
+            a += acs;
+            pb += Z_NR;
         }
-        pa += Z_MR;
-        pb += Z_NR;
+    } else { /* row-major A read in place: one stream per row */
+        const float *ar[Z_MR];
+        for (int r = 0; r < Z_MR; r++) ar[r] = a + r * ars;
+        for (int k = 0; k < K; k++) {
+            __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+#pragma GCC unroll 12
+            for (int r = 0; r < Z_MR; r++) {
+                __m512 av = _mm512_set1_ps(ar[r][k * acs]);
+                c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+                c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+            }
+            pb += Z_NR;
+        }
     }
 #pragma GCC unroll 12
     for (int r = 0; r < Z_MR; r++) {
@@ -146,6 +161,20 @@ static void exp_shift_avx512(float *y, const float *x, float shift, size_t n) {
     }
 }
 
+static void sigmoid_avx512(float *y, const float *x, size_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(zero, _mm512_loadu_ps(x + i)));
+        _mm512_storeu_ps(y + i, _mm512_div_ps(one, _mm512_add_ps(one, e)));
+    }
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 e = exp512(_mm512_sub_ps(zero, _mm512_maskz_loadu_ps(m, x + i)));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(one, _mm512_add_ps(one, e)));
+    }
+}
+
 const tensor_kernels tensor_kernels_avx512 = {
     .name = "avx512",
     .MR = Z_MR,
@@ -155,4 +184,5 @@ const tensor_kernels tensor_kernels_avx512 = {
     .dot = dot_avx512,
     .max = max_avx512,
     .exp_shift = exp_shift_avx512,
+    .sigmoid = sigmoid_avx512,
 };

@@ -9,15 +9,17 @@
 #define S_MR 4
 #define S_NR 16
 
-static void micro_scalar(int K, const float *pa, const float *pb, float *c, ptrdiff_t ldc,
-                         bool load) {
+static void micro_scalar(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *pb, float *c,
+                         ptrdiff_t ldc, bool load) {
     float acc[S_MR][S_NR];
     for (int r = 0; r < S_MR; r++)
         for (int j = 0; j < S_NR; j++) acc[r][j] = load ? c[r * ldc + j] : 0.0f;
     for (int k = 0; k < K; k++) {
-        const float *a = pa + (size_t)k * S_MR, *b = pb + (size_t)k * S_NR;
-        for (int r = 0; r < S_MR; r++)
-            for (int j = 0; j < S_NR; j++) acc[r][j] = fmaf(a[r], b[j], acc[r][j]);
+        const float *b = pb + (size_t)k * S_NR;
+        for (int r = 0; r < S_MR; r++) {
+            float av = a[r * ars + k * acs];
+            for (int j = 0; j < S_NR; j++) acc[r][j] = fmaf(av, b[j], acc[r][j]);
+        }
     }
     for (int r = 0; r < S_MR; r++)
         for (int j = 0; j < S_NR; j++) c[r * ldc + j] = acc[r][j];
@@ -58,6 +60,11 @@ static void exp_shift_scalar(float *y, const float *x, float shift, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = tensor_expf_ref(x[i] - shift);
 }
 
+/* sigmoid(x) = 1 / (1 + exp(-x)) with plow's exp. */
+static void sigmoid_scalar(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + tensor_expf_ref(-x[i]));
+}
+
 const tensor_kernels tensor_kernels_scalar = {
     .name = "scalar",
     .MR = S_MR,
@@ -67,4 +74,5 @@ const tensor_kernels tensor_kernels_scalar = {
     .dot = dot_scalar,
     .max = max_scalar,
     .exp_shift = exp_shift_scalar,
+    .sigmoid = sigmoid_scalar,
 };

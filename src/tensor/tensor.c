@@ -260,11 +260,11 @@ static float *tl_buf(float **p, size_t *cap, size_t n) {
 
 /* Runs the micro-kernel on one MR x NR tile at (i, j), through a scratch tile
  * when it hangs over the edge of C. */
-static void tile(const tensor_kernels *kk, int kc, const float *pa, const float *pb, float *C,
-                 ptrdiff_t ldc, int M, int N, int i, int j, bool load) {
+static void tile_a(const tensor_kernels *kk, int kc, const float *a, ptrdiff_t ars, ptrdiff_t acs,
+                   const float *pb, float *C, ptrdiff_t ldc, int M, int N, int i, int j, bool load) {
     int MR = kk->MR, NR = kk->NR;
     if (i + MR <= M && j + NR <= N) {
-        kk->micro(kc, pa, pb, C + (ptrdiff_t)i * ldc + j, ldc, load);
+        kk->micro(kc, a, ars, acs, pb, C + (ptrdiff_t)i * ldc + j, ldc, load);
         return;
     }
     float t[TENSOR_MAX_MR * TENSOR_MAX_NR];
@@ -272,9 +272,15 @@ static void tile(const tensor_kernels *kk, int kc, const float *pa, const float 
     if (load)
         for (int r = 0; r < mr; r++)
             for (int c = 0; c < nr; c++) t[r * NR + c] = C[(ptrdiff_t)(i + r) * ldc + j + c];
-    kk->micro(kc, pa, pb, t, NR, load);
+    kk->micro(kc, a, ars, acs, pb, t, NR, load);
     for (int r = 0; r < mr; r++)
         for (int c = 0; c < nr; c++) C[(ptrdiff_t)(i + r) * ldc + j + c] = t[r * NR + c];
+}
+
+/* The same with A packed in MR-row panels. */
+static void tile(const tensor_kernels *kk, int kc, const float *pa, const float *pb, float *C,
+                 ptrdiff_t ldc, int M, int N, int i, int j, bool load) {
+    tile_a(kk, kc, pa, 1, kk->MR, pb, C, ldc, M, N, i, j, load);
 }
 
 /* Computes the block rows [i0,i1) x cols [j0,j1) of C, all of K, on this
@@ -325,42 +331,101 @@ void tensor_gemm_causal_st(int M, int N, int K, tensor_mat A, tensor_mat B, floa
                    causal_offset);
 }
 
+/* The threaded product follows the classic blocked scheme: for each block
+ * of up to GEMM_NC columns and each GEMM_KC slice of K, the threads first
+ * pack that slice of B together (into one shared buffer), then split the
+ * rows: each packs its own MC x KC block of A and sweeps all packed columns.
+ * Packing B once per slice instead of once per tile keeps the copy cost a
+ * small fraction of the arithmetic. */
+#define GEMM_NC 4096
+
 typedef struct gemm_job {
-    int M, N, K, MC, NC, tiles_n;
+    int M, N, K;
     tensor_mat A, B;
     float *C;
     ptrdiff_t ldc;
     bool accumulate;
+    /* the current slice */
+    int j0, nc, k0, kc;
+    float *pb;
+    /* compute tiles: tm row blocks of MC rows x tn column groups of gp panels */
+    int MC, tn, gp;
 } gemm_job;
 
-static void gemm_task(void *ctx, size_t t) {
+static void gemm_pack_task(void *ctx, size_t p) {
     const gemm_job *g = ctx;
-    int ti = (int)(t / (size_t)g->tiles_n), tj = (int)(t % (size_t)g->tiles_n);
-    int i0 = ti * g->MC, j0 = tj * g->NC;
-    int i1 = i0 + g->MC < g->M ? i0 + g->MC : g->M;
-    int j1 = j0 + g->NC < g->N ? j0 + g->NC : g->N;
-    gemm_block(g->M, g->N, g->K, g->A, g->B, g->C, g->ldc, g->accumulate, i0, i1, j0, j1, false, 0);
+    int NR = tensor_k->NR;
+    pack_b(g->pb + p * (size_t)g->kc * NR, g->B, g->N, g->j0 + (int)p * NR, NR, g->k0, g->kc, NR);
 }
+
+static void gemm_compute_task(void *ctx, size_t t) {
+    const gemm_job *g = ctx;
+    const tensor_kernels *kk = tensor_k;
+    int MR = kk->MR, NR = kk->NR;
+    int ti = (int)(t / (size_t)g->tn), tj = (int)(t % (size_t)g->tn);
+    int i0 = ti * g->MC, i1 = i0 + g->MC < g->M ? i0 + g->MC : g->M;
+    int npan = (g->nc + NR - 1) / NR;
+    int p0 = tj * g->gp, p1 = p0 + g->gp < npan ? p0 + g->gp : npan;
+    bool load = g->accumulate || g->k0 > 0;
+    /* Full MR-row blocks read A in place (no packing: the micro-kernel
+     * broadcasts from A's rows or columns); a last partial block is packed
+     * with zero padding. */
+    int full_end = i0 + (i1 - i0) / MR * MR;
+    const float *pa = NULL;
+    if (full_end < i1) {
+        float *buf = tl_buf(&tl_pa, &tl_pa_n, (size_t)MR * GEMM_KC);
+        pack_a(buf, g->A, g->M, full_end, MR, g->k0, g->kc, MR);
+        pa = buf;
+    }
+    for (int p = p0; p < p1; p++) {
+        const float *pb = g->pb + (size_t)p * g->kc * NR;
+        int j = g->j0 + p * NR;
+        for (int i = i0; i < full_end; i += MR)
+            tile_a(kk, g->kc, g->A.p + (ptrdiff_t)i * g->A.rs + (ptrdiff_t)g->k0 * g->A.cs, g->A.rs, g->A.cs, pb,
+                   g->C, g->ldc, g->M, g->N, i, j, load);
+        if (pa) tile(kk, g->kc, pa, pb, g->C, g->ldc, g->M, g->N, full_end, j, load);
+    }
+}
+
+static float *g_pb;
+static size_t g_pb_n;
 
 void tensor_gemm(int M, int N, int K, tensor_mat A, tensor_mat B, float *C, ptrdiff_t ldc,
                  bool accumulate) {
     if (M <= 0 || N <= 0) return;
-    int MR = tensor_k->MR, NR = tensor_k->NR;
-    gemm_job g = {.M = M, .N = N, .K = K, .A = A, .B = B, .C = C, .ldc = ldc, .accumulate = accumulate};
-    g.MC = MR * 16;
-    g.NC = NR * 16;
-    /* Shrink tiles until every thread has several to take. */
-    int want = tensor_threads() * 4;
-    for (;;) {
-        int tm = (M + g.MC - 1) / g.MC, tn = (N + g.NC - 1) / g.NC;
-        if (tm * tn >= want) break;
-        if (g.MC > MR * 2 && g.MC >= g.NC / 2) g.MC /= 2;
-        else if (g.NC > NR) g.NC = (g.NC / 2 + NR - 1) / NR * NR;
-        else break;
+    int MR = tensor_k->MR, NR = tensor_k->NR, threads = tensor_threads();
+    if (K == 0) {
+        gemm_block(M, N, K, A, B, C, ldc, accumulate, 0, M, 0, N, false, 0);
+        return;
     }
+    gemm_job g = {.M = M, .N = N, .K = K, .A = A, .B = B, .C = C, .ldc = ldc, .accumulate = accumulate};
+    g.MC = MR * 8;
     int tm = (M + g.MC - 1) / g.MC;
-    g.tiles_n = (N + g.NC - 1) / g.NC;
-    tensor_parallel_for((size_t)tm * (size_t)g.tiles_n, gemm_task, &g);
+    while (tm < 2 * threads && g.MC > MR) {
+        g.MC = (g.MC / 2 + MR - 1) / MR * MR;
+        tm = (M + g.MC - 1) / g.MC;
+    }
+    size_t need = (size_t)GEMM_KC * ((size_t)(N < GEMM_NC ? N : GEMM_NC) + (size_t)NR);
+    if (need > g_pb_n) {
+        free(g_pb);
+        g_pb = plow_alloc_aligned(need * sizeof(float));
+        g_pb_n = need;
+    }
+    g.pb = g_pb;
+    for (g.j0 = 0; g.j0 < N; g.j0 += GEMM_NC) {
+        g.nc = N - g.j0 < GEMM_NC ? N - g.j0 : GEMM_NC;
+        int npan = (g.nc + NR - 1) / NR;
+        /* split columns too when there are too few row blocks for the threads */
+        g.tn = tm >= 2 * threads ? 1 : (2 * threads + tm - 1) / tm;
+        if (g.tn > npan) g.tn = npan;
+        g.gp = (npan + g.tn - 1) / g.tn;
+        g.tn = (npan + g.gp - 1) / g.gp;
+        for (g.k0 = 0; g.k0 < K; g.k0 += GEMM_KC) {
+            g.kc = K - g.k0 < GEMM_KC ? K - g.k0 : GEMM_KC;
+            tensor_parallel_for((size_t)npan, gemm_pack_task, &g);
+            tensor_parallel_for((size_t)tm * (size_t)g.tn, gemm_compute_task, &g);
+        }
+    }
 }
 
 struct tensor_packed {
@@ -444,6 +509,8 @@ float tensor_max(const float *x, size_t n) { return tensor_k->max(x, n); }
 void tensor_exp_shift(float *y, const float *x, float shift, size_t n) {
     tensor_k->exp_shift(y, x, shift, n);
 }
+
+void tensor_sigmoid(float *y, const float *x, size_t n) { tensor_k->sigmoid(y, x, n); }
 
 typedef struct sumsq_job {
     const float *x;

@@ -104,6 +104,8 @@ float tensor_sumsq_long(const float *x, size_t n);
 /* ---- elementwise (bit-identical on every path by construction) ------------- */
 /* y[i] = tensor_expf(x[i] - shift); returns nothing; in place allowed. */
 void tensor_exp_shift(float *y, const float *x, float shift, size_t n);
+/* y[i] = 1 / (1 + tensor_expf(-x[i])); in place allowed. */
+void tensor_sigmoid(float *y, const float *x, size_t n);
 
 /* plow's own exp and log (contract rule 5). tensor_expf: relative error
  * < 2 ulp on [-87, 88]; 0 below -87.3; +inf above 88.7; NaN stays NaN. */

@@ -18,11 +18,13 @@
 typedef struct tensor_kernels {
     const char *name;
     int MR, NR;
-    void (*micro)(int K, const float *pa, const float *pb, float *c, ptrdiff_t ldc, bool load);
+    void (*micro)(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *pb, float *c,
+                  ptrdiff_t ldc, bool load);
     float (*sum)(const float *x, size_t n);
     float (*dot)(const float *x, const float *y, size_t n);
     float (*max)(const float *x, size_t n);
     void (*exp_shift)(float *y, const float *x, float shift, size_t n);
+    void (*sigmoid)(float *y, const float *x, size_t n);
 } tensor_kernels;
 
 extern const tensor_kernels tensor_kernels_scalar;
