@@ -38,7 +38,7 @@ LIB_SRC    = $(SRC_BASE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(S
 CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c
-BENCH_SRC  = bench/bench.c
+BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -93,7 +93,7 @@ demo: deps-build
 
 bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow
-	@$(BUILD)/plow_bench
+	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_bench
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \

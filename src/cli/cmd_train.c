@@ -113,7 +113,8 @@ static const char train_help[] =
     "  --wd X              weight decay (default 0.1, LoRA 0)\n"
     "  --clip X            gradient-norm clip, 0 = off (default 1)\n"
     "  --val-frac F        held-out fraction of the data (default 0.1)\n"
-    "  --eval-every N      validation loss every N steps (default: at the end)\n"
+    "  --eval-every N      validation loss before training and every N steps\n"
+    "                      (default: only at the end)\n"
     "  --eval-batches N    batches per validation (default 8)\n"
     "  --lora              train a LoRA adapter (needs --base)\n"
     "  --base DIR          the base model for --lora\n"
@@ -364,6 +365,11 @@ int cmd_train(int argc, char **argv) {
         train_state_hash(s, h);
         plow_hex(h, PLOW_HASH_LEN, hex);
         fprintf(states, "0 %s\n", hex);
+    }
+    if (a.eval_every > 0) { /* the loss before any training, as step 0 */
+        float v0 = train_eval(s, data->val, data->n_val, (int)a.eval_batches);
+        fprintf(log, "0,,,,%.6f,\n", (double)v0);
+        fprintf(stderr, "plow train: validation loss before training %.4f\n", (double)v0);
     }
     cli_progress p;
     cli_progress_start(&p, "train", a.steps);

@@ -37,6 +37,21 @@ static void micro_avx2(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, cons
     }
 }
 
+static void micro_row_avx2(int K, const float *a, ptrdiff_t acs, const float *pb, ptrdiff_t pstride, int np,
+                           float *c, bool load) {
+    __m256 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = load && i < 2 * np ? _mm256_loadu_ps(c + 8 * i) : _mm256_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m256 av = _mm256_broadcast_ss(a + k * acs);
+        for (int p = 0; p < np; p++) {
+            const float *b = pb + p * pstride + (size_t)k * Y_NR;
+            acc[2 * p] = _mm256_fmadd_ps(av, _mm256_loadu_ps(b), acc[2 * p]);
+            acc[2 * p + 1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + 8), acc[2 * p + 1]);
+        }
+    }
+    for (int i = 0; i < 2 * np; i++) _mm256_storeu_ps(c + 8 * i, acc[i]);
+}
+
 /* Lanes 0..63 live in eight registers: a[0] = lanes 0..7, ..., a[7] = 56..63. */
 static float tree_sum_256(__m256 a[8]) {
     for (int r = 0; r < 4; r++) a[r] = _mm256_add_ps(a[r], a[r + 4]); /* s = 32 */
@@ -160,6 +175,7 @@ const tensor_kernels tensor_kernels_avx2 = {
     .MR = Y_MR,
     .NR = Y_NR,
     .micro = micro_avx2,
+    .micro_row = micro_row_avx2,
     .sum = sum_avx2,
     .dot = dot_avx2,
     .max = max_avx2,

@@ -53,6 +53,40 @@ static void micro_avx512(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, co
     }
 }
 
+static void micro_row_avx512(int K, const float *a, ptrdiff_t acs, const float *pb, ptrdiff_t pstride, int np,
+                             float *c, bool load) {
+    __m512 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = load && i < 2 * np ? _mm512_loadu_ps(c + 16 * i) : _mm512_setzero_ps();
+    if (np == 4) {
+        const float *p0 = pb, *p1 = pb + pstride, *p2 = pb + 2 * pstride, *p3 = pb + 3 * pstride;
+        for (int k = 0; k < K; k++) {
+            __m512 av = _mm512_set1_ps(a[k * acs]);
+            acc[0] = _mm512_fmadd_ps(av, _mm512_loadu_ps(p0), acc[0]);
+            acc[1] = _mm512_fmadd_ps(av, _mm512_loadu_ps(p0 + 16), acc[1]);
+            acc[2] = _mm512_fmadd_ps(av, _mm512_loadu_ps(p1), acc[2]);
+            acc[3] = _mm512_fmadd_ps(av, _mm512_loadu_ps(p1 + 16), acc[3]);
+            acc[4] = _mm512_fmadd_ps(av, _mm512_loadu_ps(p2), acc[4]);
+            acc[5] = _mm512_fmadd_ps(av, _mm512_loadu_ps(p2 + 16), acc[5]);
+            acc[6] = _mm512_fmadd_ps(av, _mm512_loadu_ps(p3), acc[6]);
+            acc[7] = _mm512_fmadd_ps(av, _mm512_loadu_ps(p3 + 16), acc[7]);
+            p0 += Z_NR;
+            p1 += Z_NR;
+            p2 += Z_NR;
+            p3 += Z_NR;
+        }
+    } else {
+        for (int k = 0; k < K; k++) {
+            __m512 av = _mm512_set1_ps(a[k * acs]);
+            for (int p = 0; p < np; p++) {
+                const float *b = pb + p * pstride + (size_t)k * Z_NR;
+                acc[2 * p] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b), acc[2 * p]);
+                acc[2 * p + 1] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 16), acc[2 * p + 1]);
+            }
+        }
+    }
+    for (int i = 0; i < 2 * np; i++) _mm512_storeu_ps(c + 16 * i, acc[i]);
+}
+
 static inline __m256 hi256(__m512 v) {
     return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
 }
@@ -180,6 +214,7 @@ const tensor_kernels tensor_kernels_avx512 = {
     .MR = Z_MR,
     .NR = Z_NR,
     .micro = micro_avx512,
+    .micro_row = micro_row_avx512,
     .sum = sum_avx512,
     .dot = dot_avx512,
     .max = max_avx512,

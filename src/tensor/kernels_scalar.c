@@ -25,6 +25,18 @@ static void micro_scalar(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, co
         for (int j = 0; j < S_NR; j++) c[r * ldc + j] = acc[r][j];
 }
 
+static void micro_row_scalar(int K, const float *a, ptrdiff_t acs, const float *pb, ptrdiff_t pstride, int np,
+                             float *c, bool load) {
+    for (int p = 0; p < np; p++) {
+        float acc[S_NR];
+        for (int j = 0; j < S_NR; j++) acc[j] = load ? c[p * S_NR + j] : 0.0f;
+        const float *b = pb + p * pstride;
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < S_NR; j++) acc[j] = fmaf(a[k * acs], b[(size_t)k * S_NR + j], acc[j]);
+        for (int j = 0; j < S_NR; j++) c[p * S_NR + j] = acc[j];
+    }
+}
+
 /* The canonical reduction tree over PLOW_LANES lanes (contract rule 2). */
 static float tree_sum(float *lane) {
     for (int s = PLOW_LANES / 2; s >= 1; s /= 2)
@@ -70,6 +82,7 @@ const tensor_kernels tensor_kernels_scalar = {
     .MR = S_MR,
     .NR = S_NR,
     .micro = micro_scalar,
+    .micro_row = micro_row_scalar,
     .sum = sum_scalar,
     .dot = dot_scalar,
     .max = max_scalar,

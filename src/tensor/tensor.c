@@ -462,13 +462,34 @@ typedef struct packed_job {
     int panels_per_task;
 } packed_job;
 
+/* Rows of A against a run of whole packed panels with the single-row kernel,
+ * going through a scratch row where the last panel hangs over N. */
+static void rows_vs_panels(const tensor_kernels *kk, int M, const float *A, ptrdiff_t lda, const float *panels,
+                           int K, int k0, int kc, int p0, int p1, float *C, ptrdiff_t ldc, int N, bool load) {
+    int NR = kk->NR;
+    float tmp[4 * TENSOR_MAX_NR];
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (ptrdiff_t)i * lda + k0;
+        for (int p = p0; p < p1; p += 4) {
+            int np = p1 - p < 4 ? p1 - p : 4;
+            const float *pb = panels + (size_t)p * K * NR + (size_t)k0 * NR;
+            float *c = C + (ptrdiff_t)i * ldc + (ptrdiff_t)p * NR;
+            int width = np * NR, live = N - p * NR;
+            if (live >= width) {
+                kk->micro_row(kc, a, 1, pb, (ptrdiff_t)K * NR, np, c, load);
+            } else {
+                if (load) memcpy(tmp, c, sizeof(float) * (size_t)live);
+                kk->micro_row(kc, a, 1, pb, (ptrdiff_t)K * NR, np, tmp, load);
+                memcpy(c, tmp, sizeof(float) * (size_t)live);
+            }
+        }
+    }
+}
+
 static void packed_task(void *ctx, size_t t) {
     const packed_job *g = ctx;
     const tensor_kernels *kk = tensor_k;
     int MR = kk->MR, NR = kk->NR, K = g->pb->K, N = g->pb->N;
-    int rows = (g->M + MR - 1) / MR * MR;
-    float *pa = tl_buf(&tl_pa, &tl_pa_n, (size_t)rows * GEMM_KC);
-    tensor_mat A = {g->A, g->lda, 1};
     int p0 = (int)t * g->panels_per_task;
     int npan = (N + NR - 1) / NR;
     int p1 = p0 + g->panels_per_task < npan ? p0 + g->panels_per_task : npan;
@@ -477,8 +498,15 @@ static void packed_task(void *ctx, size_t t) {
             for (int j = p0 * NR; j < p1 * NR && j < N; j++) g->C[(ptrdiff_t)i * g->ldc + j] = 0.0f;
         return;
     }
+    int rows = (g->M + MR - 1) / MR * MR;
     for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
         int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        if (g->M < MR) { /* decode: one row at a time, several panels per call */
+            rows_vs_panels(kk, g->M, g->A, g->lda, g->pb->panels, K, k0, kc, p0, p1, g->C, g->ldc, N, k0 > 0);
+            continue;
+        }
+        float *pa = tl_buf(&tl_pa, &tl_pa_n, (size_t)rows * GEMM_KC);
+        tensor_mat A = {g->A, g->lda, 1};
         pack_a(pa, A, g->M, 0, rows, k0, kc, MR);
         for (int p = p0; p < p1; p++) {
             const float *panel = g->pb->panels + (size_t)p * K * NR + (size_t)k0 * NR;

@@ -20,6 +20,11 @@ typedef struct tensor_kernels {
     int MR, NR;
     void (*micro)(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *pb, float *c,
                   ptrdiff_t ldc, bool load);
+    /* One row of A against np (1..4) packed panels of B spaced pstride
+     * floats apart: c[p*NR + j] for p < np. The same chains as micro, with
+     * enough independent accumulators for a single row (decode). */
+    void (*micro_row)(int K, const float *a, ptrdiff_t acs, const float *pb, ptrdiff_t pstride, int np,
+                      float *c, bool load);
     float (*sum)(const float *x, size_t n);
     float (*dot)(const float *x, const float *y, size_t n);
     float (*max)(const float *x, size_t n);
