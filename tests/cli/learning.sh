@@ -4,9 +4,10 @@
 #    below 5.15 nats/token. Measured: 5.0720 (uniform guessing: ln 4096 = 8.32).
 #    The run is deterministic, so every machine gets that same number; the
 #    margin only absorbs deliberate changes to the algorithm.
-# 2. A LoRA adapter trained on one play (Romeo and Juliet, lines 15700-20100)
-#    lowers that play's held-out loss, and the base model's bytes and hash do
-#    not change.
+# 2. A LoRA adapter trained on one play lowers that play's held-out loss, and
+#    the base model's bytes and hash do not change. The play is The Tempest
+#    (lines 38582-40000), which lies in the held-out 10%, so the base never
+#    trained on it. Measured: 5.2235 -> 4.8843 after 60 steps.
 set -e
 . "$LIB"
 $PLOW train --data "$ROOT/data/tinyshakespeare.txt" --config small --steps 300 --batch 8 --seq 128 \
@@ -15,22 +16,22 @@ val=$(awk -F, 'END { print $5 }' base/train_log.csv)
 echo "small: validation loss $val"
 awk -v v="$val" 'BEGIN { exit !(v < 5.15) }' || fail "validation loss $val is not below 5.15"
 
-sed -n '15700,20100p' "$ROOT/data/tinyshakespeare.txt" > romeo.txt
-grep -q "JULIET" romeo.txt || fail "the slice is not Romeo and Juliet"
+sed -n '38582,40000p' "$ROOT/data/tinyshakespeare.txt" > tempest.txt
+grep -q "PROSPERO" tempest.txt || fail "the slice is not The Tempest"
 sha_before=$(sha256sum base/model.safetensors | cut -d' ' -f1)
 hash_before=$($PLOW info base/model.safetensors | sed -n 's/.*hash \([0-9a-f]*\)$/\1/p')
-$PLOW train --data romeo.txt --lora --base base --rank 8 --alpha 16 --targets q,k,v,o,gate,up,down \
+$PLOW train --data tempest.txt --lora --base base --rank 8 --alpha 16 --targets q,k,v,o,gate,up,down \
     --steps 60 --batch 8 --seq 128 --eval-every 30 --out lora > lout.txt
 before=$(awk -F, '$1 == 0 { print $5 }' lora/train_log.csv)
 after=$(awk -F, 'END { print $5 }' lora/train_log.csv)
-echo "Romeo and Juliet held-out loss: base $before, after LoRA $after"
-awk -v a="$before" -v b="$after" 'BEGIN { exit !(b < a - 0.05) }' || fail "LoRA did not lower the play's loss ($before -> $after)"
+echo "The Tempest held-out loss: base $before, after LoRA $after"
+awk -v a="$before" -v b="$after" 'BEGIN { exit !(b < a - 0.2) }' || fail "LoRA did not lower the play's loss ($before -> $after)"
 [ "$(sha256sum base/model.safetensors | cut -d' ' -f1)" = "$sha_before" ] || fail "base model file changed"
 [ "$($PLOW info base/model.safetensors | sed -n 's/.*hash \([0-9a-f]*\)$/\1/p')" = "$hash_before" ] || fail "base hash changed"
 [ -f lora/adapter_model.safetensors ] && [ -f lora/adapter_config.json ] || fail "adapter files missing"
 grep -q '"peft_type"' lora/adapter_config.json || fail "adapter_config.json"
 # the adapter is usable: generation with it differs from the base alone
-$PLOW generate --model base --prompt "JULIET:" --tokens 30 --temperature 0 > g0.txt
-$PLOW generate --model base --lora lora --prompt "JULIET:" --tokens 30 --temperature 0 > g1.txt
+$PLOW generate --model base --prompt "PROSPERO:" --tokens 30 --temperature 0 > g0.txt
+$PLOW generate --model base --lora lora --prompt "PROSPERO:" --tokens 30 --temperature 0 > g1.txt
 cmp -s g0.txt g1.txt && fail "the adapter changed nothing"
 cat g1.txt
