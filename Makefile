@@ -16,7 +16,7 @@ endif
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS_BASE = -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wvla -Werror \
-              -ffp-contract=off -fno-strict-aliasing -pthread -g $(OPT)
+              -ffp-contract=off -fno-math-errno -fno-strict-aliasing -pthread -g $(OPT)
 CFLAGS  ?=
 LDLIBS  = -lcjson -lcrypto -lm -pthread
 SAN     ?=
@@ -29,7 +29,8 @@ AVX512_FLAGS = -mavx512f -mavx2 -mfma
 
 SRC_BASE   = src/base/plow.c
 SRC_TENSOR = src/tensor/tensor.c src/tensor/dmath.c src/tensor/kernels_scalar.c \
-             src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c
+             src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c src/tensor/kernels_ew_scalar.c \
+             src/tensor/kernels_ew_avx2.c src/tensor/kernels_ew_avx512.c
 SRC_DATA   = src/data/tokenizer.c src/data/dataset.c
 SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
 SRC_TRAIN  = src/train/train.c
@@ -60,6 +61,20 @@ $(BUILD)/src/tensor/kernels_avx2.o: src/tensor/kernels_avx2.c
 $(BUILD)/src/tensor/kernels_avx512.o: src/tensor/kernels_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+# The elementwise kernels: one source, three instruction sets, -O3 so the
+# compiler vectorises them (same bits: no contraction, no fast-math).
+$(BUILD)/src/tensor/kernels_ew_scalar.o: src/tensor/kernels_ew_scalar.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O3 -MMD -MP -c $< -o $@
+
+$(BUILD)/src/tensor/kernels_ew_avx2.o: src/tensor/kernels_ew_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O3 $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/src/tensor/kernels_ew_avx512.o: src/tensor/kernels_ew_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O3 $(AVX512_FLAGS) -mprefer-vector-width=512 -MMD -MP -c $< -o $@
 
 $(BUILD)/libplow.a: $(LIB_OBJ)
 	@rm -f $@

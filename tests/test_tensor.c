@@ -231,6 +231,63 @@ static void test_philox_known_answer(void) {
     free(z);
 }
 
+/* Every elementwise kernel returns the scalar build's bits on every path. */
+enum { EW_N = 1037, EW_KERNELS = 9 };
+
+static void run_ew(int k, float *in[6], float *o[4]) {
+    static float cs[64], sn[64], scratch[2 * EW_N];
+    for (int i = 0; i < 64; i++) {
+        cs[i] = (float)tensor_cos_d(0.1 * i);
+        sn[i] = (float)tensor_sin_d(0.1 * i);
+    }
+    tensor_adamw_params ap = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1f, 0.0975f, 0.7f};
+    for (int i = 0; i < 4; i++) memcpy(o[i], in[i], sizeof(float) * EW_N);
+    switch (k) {
+    case 0: tensor_adamw(o[0], in[4], o[1], o[2], EW_N, &ap); break;
+    case 1: tensor_rms_apply(o[0], in[4], in[5], 0.37f, EW_N); break;
+    case 2: tensor_rms_backward_row(o[0], o[1], in[4], in[5], in[2], 1.3f, EW_N, scratch); break;
+    case 3: tensor_rope(o[0], cs, sn, 8, 128, false); tensor_rope(o[1], cs, sn, 8, 128, true); break;
+    case 4: tensor_swiglu(o[0], in[4], in[5], in[3], EW_N); break;
+    case 5: tensor_swiglu_backward(o[0], o[1], in[4], in[5], in[3], in[2], EW_N); break;
+    case 6: tensor_add(o[0], in[4], in[5], EW_N); tensor_scale(o[1], in[4], 0.3f, EW_N); break;
+    case 7: tensor_dlogits(o[0], EW_N, 0.25f, 17); break;
+    default: tensor_sigmoid(o[0], in[4], EW_N); break;
+    }
+}
+
+static void test_elementwise_all_paths(void) {
+    float *in[6], *ref[4], *out[4];
+    for (int i = 0; i < 6; i++) {
+        in[i] = plow_alloc(sizeof(float) * EW_N);
+        fill(in[i], EW_N, 40 + (uint32_t)i);
+    }
+    for (int i = 0; i < 4; i++) {
+        ref[i] = plow_alloc(sizeof(float) * EW_N);
+        out[i] = plow_alloc(sizeof(float) * EW_N);
+    }
+    for (int k = 0; k < EW_KERNELS; k++) {
+        init_path(TENSOR_PATH_SCALAR, 1);
+        run_ew(k, in, ref);
+        bool changed = false;
+        for (int i = 0; i < 4; i++) changed |= !same_bits(ref[i], in[i], EW_N);
+        CHECKF(changed, "elementwise kernel %d changed nothing", k);
+        for (int p = 1; p < TENSOR_PATH_COUNT; p++) {
+            if (!tensor_path_supported((tensor_path)p)) continue;
+            init_path((tensor_path)p, 1);
+            run_ew(k, in, out);
+            for (int i = 0; i < 4; i++)
+                CHECKF(same_bits(out[i], ref[i], EW_N), "elementwise kernel %d output %d differs on %s", k, i,
+                       tensor_path_name((tensor_path)p));
+        }
+    }
+    for (int i = 0; i < 6; i++) free(in[i]);
+    for (int i = 0; i < 4; i++) {
+        free(ref[i]);
+        free(out[i]);
+    }
+    restore();
+}
+
 static void test_init_rejects_bad_path(void) {
     char err[PLOW_ERR_LEN] = "";
     CHECK(tensor_init("sse9", 1, err) == -1 && strstr(err, "sse9"));
@@ -245,6 +302,7 @@ const test_case tensor_tests[] = {
     {"tensor_exp_paths_and_accuracy", test_exp_paths_and_accuracy},
     {"tensor_double_math_accuracy", test_double_math_accuracy},
     {"tensor_philox_known_answer", test_philox_known_answer},
+    {"tensor_elementwise_all_paths", test_elementwise_all_paths},
     {"tensor_init_rejects_bad_path", test_init_rejects_bad_path},
     {NULL, NULL},
 };

@@ -471,7 +471,7 @@ static void rms_task(void *ctx, size_t t) {
         float ss = tensor_sumsq(x, (size_t)j->C);
         float rs = 1.0f / sqrtf(ss / (float)j->C + j->eps);
         if (j->rstd) j->rstd[r] = rs;
-        for (int i = 0; i < j->C; i++) y[i] = (x[i] * rs) * j->w[i];
+        tensor_rms_apply(y, x, j->w, rs, (size_t)j->C);
     }
 }
 
@@ -491,20 +491,11 @@ typedef struct rmsb_job {
 static void rmsb_task(void *ctx, size_t t) {
     const rmsb_job *j = ctx;
     int C = j->C;
-    float *xhat = tl_scratch(2 * (size_t)C), *dxh = xhat + C;
+    float *scratch = tl_scratch(2 * (size_t)C);
     int r0 = (int)t * ROWS_PER_TASK, r1 = r0 + ROWS_PER_TASK < j->N ? r0 + ROWS_PER_TASK : j->N;
-    for (int r = r0; r < r1; r++) {
-        const float *x = j->x + (size_t)r * C, *dy = j->dy + (size_t)r * C;
-        float rs = j->rstd[r];
-        float *dx = j->dx + (size_t)r * C, *prod = j->prod + (size_t)r * C;
-        for (int i = 0; i < C; i++) {
-            xhat[i] = x[i] * rs;
-            dxh[i] = dy[i] * j->w[i];
-            prod[i] = dy[i] * xhat[i];
-        }
-        float m = tensor_dot(dxh, xhat, (size_t)C) / (float)C;
-        for (int i = 0; i < C; i++) dx[i] = dx[i] + rs * (dxh[i] - xhat[i] * m);
-    }
+    for (int r = r0; r < r1; r++)
+        tensor_rms_backward_row(j->dx + (size_t)r * C, j->prod + (size_t)r * C, j->x + (size_t)r * C,
+                                j->dy + (size_t)r * C, j->w, j->rstd[r], (size_t)C, scratch);
 }
 
 typedef struct colsum_job {
@@ -521,11 +512,8 @@ static void colsum_task(void *ctx, size_t t) {
     const colsum_job *j = ctx;
     int c0 = (int)t * COLS_PER_TASK, c1 = c0 + COLS_PER_TASK < j->C ? c0 + COLS_PER_TASK : j->C;
     float acc[COLS_PER_TASK] = {0};
-    for (int r = 0; r < j->N; r++) {
-        const float *s = j->src + (size_t)r * j->C;
-        for (int c = c0; c < c1; c++) acc[c - c0] = acc[c - c0] + s[c];
-    }
-    for (int c = c0; c < c1; c++) j->dst[c] = acc[c - c0];
+    for (int r = 0; r < j->N; r++) tensor_add(acc, acc, j->src + (size_t)r * j->C + c0, (size_t)(c1 - c0));
+    memcpy(j->dst + c0, acc, sizeof(float) * (size_t)(c1 - c0));
 }
 
 static void colsum(float *dst, const float *src, int N, int C) {
@@ -555,20 +543,8 @@ static void rope_task(void *ctx, size_t t) {
     int r0 = (int)t * ROWS_PER_TASK, r1 = r0 + ROWS_PER_TASK < j->N ? r0 + ROWS_PER_TASK : j->N;
     for (int r = r0; r < r1; r++) {
         int pos = j->pos0 + r % j->T;
-        const float *cs = j->cos + (size_t)pos * H2, *sn = j->sin + (size_t)pos * H2;
-        for (int h = 0; h < j->heads; h++) {
-            float *v = j->x + ((size_t)r * j->heads + h) * j->HD;
-            for (int i = 0; i < H2; i++) {
-                float a = v[i], b = v[i + H2], c = cs[i], s = sn[i];
-                if (!j->inverse) {
-                    v[i] = a * c - b * s;
-                    v[i + H2] = b * c + a * s;
-                } else { /* the transpose: the backward pass */
-                    v[i] = a * c + b * s;
-                    v[i + H2] = b * c - a * s;
-                }
-            }
-        }
+        tensor_rope(j->x + (size_t)r * j->heads * j->HD, j->cos + (size_t)pos * H2, j->sin + (size_t)pos * H2,
+                    j->heads, j->HD, j->inverse);
     }
 }
 
@@ -593,7 +569,7 @@ typedef struct scale_job {
 static void scale_task(void *ctx, size_t t) {
     const scale_job *j = ctx;
     size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
-    for (size_t i = o; i < e; i++) j->x[i] = j->src[i] * j->s;
+    tensor_scale(j->x + o, j->src + o, j->s, e - o);
 }
 
 /* x[i] = src[i] * s (in place allowed). */
@@ -641,11 +617,11 @@ typedef struct attn_job {
 
 /* Softmax of one causal row in place: s[0..len) scaled, the rest zeroed. */
 void model_softmax_row(float *s, int len, int total, float scale) {
-    for (int u = 0; u < len; u++) s[u] = s[u] * scale;
+    tensor_scale(s, s, scale, (size_t)len);
     float mx = tensor_max(s, (size_t)len);
     tensor_exp_shift(s, s, mx, (size_t)len);
     float inv = 1.0f / tensor_sum(s, (size_t)len);
-    for (int u = 0; u < len; u++) s[u] = s[u] * inv;
+    tensor_scale(s, s, inv, (size_t)len);
     for (int u = len; u < total; u++) s[u] = 0.0f;
 }
 
@@ -720,7 +696,7 @@ static void swiglu_fwd_task(void *ctx, size_t t) {
     size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
     float *sg = tl_scratch(PLOW_CHUNK);
     tensor_sigmoid(sg, j->gate + o, e - o);
-    for (size_t i = o; i < e; i++) j->h[i] = (j->gate[i] * sg[i - o]) * j->up[i];
+    tensor_swiglu(j->h + o, j->gate + o, j->up + o, sg, e - o);
 }
 
 static void swiglu_bwd_task(void *ctx, size_t t) {
@@ -728,11 +704,7 @@ static void swiglu_bwd_task(void *ctx, size_t t) {
     size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
     float *sg = tl_scratch(PLOW_CHUNK);
     tensor_sigmoid(sg, j->gate + o, e - o);
-    for (size_t i = o; i < e; i++) {
-        float g = j->gate[i], s = sg[i - o], dh = j->dh[i];
-        j->dup[i] = dh * (g * s);
-        j->dgate[i] = dh * j->up[i] * (s * (1.0f + g * (1.0f - s)));
-    }
+    tensor_swiglu_backward(j->dgate + o, j->dup + o, j->gate + o, j->up + o, j->dh + o, sg, e - o);
 }
 
 void model_swiglu(float *h, const float *gate, const float *up, size_t n) {
@@ -757,8 +729,7 @@ static void ce_task(void *ctx, size_t r) {
     tensor_exp_shift(l, l, mx, (size_t)j->V);
     float s = tensor_sum(l, (size_t)j->V);
     j->logp[r] = (lt - mx) - tensor_logf(s);
-    float inv = 1.0f / s;
-    for (int v = 0; v < j->V; v++) l[v] = l[v] * inv;
+    tensor_scale(l, l, 1.0f / s, (size_t)j->V);
 }
 
 float model_mean_loss(const float *logp, size_t n) { return -tensor_sum(logp, n) / (float)n; }
@@ -782,9 +753,8 @@ static void emb_bwd_task(void *ctx, size_t t) {
     const emb_job *j = ctx;
     int c0 = (int)t * COLS_PER_TASK, c1 = c0 + COLS_PER_TASK < j->C ? c0 + COLS_PER_TASK : j->C;
     for (int r = 0; r < j->N; r++) {
-        float *d = j->demb + (size_t)j->tok[r] * j->C;
-        const float *s = j->dx + (size_t)r * j->C;
-        for (int c = c0; c < c1; c++) d[c] = d[c] + s[c];
+        float *d = j->demb + (size_t)j->tok[r] * j->C + c0;
+        tensor_add(d, d, j->dx + (size_t)r * j->C + c0, (size_t)(c1 - c0));
     }
 }
 
@@ -799,7 +769,7 @@ typedef struct add_job {
 static void add_task(void *ctx, size_t t) {
     const add_job *j = ctx;
     size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
-    for (size_t i = o; i < e; i++) j->y[i] = j->a[i] + j->b[i];
+    tensor_add(j->y + o, j->a + o, j->b + o, e - o);
 }
 
 static void add_into(float *y, const float *a, const float *b, size_t n) {
@@ -870,9 +840,7 @@ typedef struct dlogit_job {
 /* dL/dlogits = dL/dlogp * (onehot - p). */
 static void dlogit_task(void *ctx, size_t r) {
     const dlogit_job *j = ctx;
-    float *p = j->p + r * (size_t)j->V, g = j->dlogp[r];
-    for (int v = 0; v < j->V; v++) p[v] = -g * p[v];
-    p[j->targets[r]] = p[j->targets[r]] + g;
+    tensor_dlogits(j->p + r * (size_t)j->V, (size_t)j->V, j->dlogp[r], j->targets[r]);
 }
 
 void model_backward(const model *m, const lora *l, model_ws *ws, const float *dlogp, float *grads,

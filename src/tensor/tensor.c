@@ -15,10 +15,13 @@
 #include "tensor_internal.h"
 
 const tensor_kernels *tensor_k = &tensor_kernels_scalar;
+const tensor_ew_kernels *tensor_ew = &tensor_ew_scalar;
 static tensor_path cur_path = TENSOR_PATH_SCALAR;
 
 static const tensor_kernels *const path_kernels[TENSOR_PATH_COUNT] = {
     &tensor_kernels_scalar, &tensor_kernels_avx2, &tensor_kernels_avx512};
+static const tensor_ew_kernels *const path_ew[TENSOR_PATH_COUNT] = {&tensor_ew_scalar, &tensor_ew_avx2,
+                                                                    &tensor_ew_avx512};
 static const char *const path_names[TENSOR_PATH_COUNT] = {"scalar", "avx2", "avx512"};
 _Static_assert(sizeof path_names / sizeof path_names[0] == TENSOR_PATH_COUNT, "path names");
 
@@ -185,6 +188,7 @@ int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]) {
     if (threads > 256) return plow_error(err, "too many threads (%d, limit 256)", threads);
     cur_path = p;
     tensor_k = path_kernels[p];
+    tensor_ew = path_ew[p];
     if (threads != pool.n || (threads > 1 && !pool.running)) return pool_start(threads, err);
     return 0;
 }
@@ -564,3 +568,27 @@ float tensor_sumsq_long(const float *x, size_t n) {
     if (partial != stackbuf) free(partial);
     return s;
 }
+
+void tensor_adamw(float *w, const float *g, float *m1, float *m2, size_t n, const tensor_adamw_params *p) {
+    tensor_ew->adamw(w, g, m1, m2, n, p);
+}
+void tensor_rms_apply(float *y, const float *x, const float *w, float rs, size_t n) {
+    tensor_ew->rms_apply(y, x, w, rs, n);
+}
+void tensor_rms_backward_row(float *dx, float *prod, const float *x, const float *dy, const float *w, float rs,
+                             size_t n, float *scratch) {
+    tensor_ew->rms_backward_row(dx, prod, x, dy, w, rs, n, scratch);
+}
+void tensor_rope(float *v, const float *cos, const float *sin, int heads, int HD, bool inverse) {
+    tensor_ew->rope(v, cos, sin, heads, HD, inverse);
+}
+void tensor_swiglu(float *h, const float *gate, const float *up, const float *sig, size_t n) {
+    tensor_ew->swiglu(h, gate, up, sig, n);
+}
+void tensor_swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dh,
+                            const float *sig, size_t n) {
+    tensor_ew->swiglu_backward(dgate, dup, gate, up, dh, sig, n);
+}
+void tensor_add(float *y, const float *a, const float *b, size_t n) { tensor_ew->add(y, a, b, n); }
+void tensor_scale(float *y, const float *x, float s, size_t n) { tensor_ew->scale(y, x, s, n); }
+void tensor_dlogits(float *p, size_t n, float g, int32_t target) { tensor_ew->dlogits(p, n, g, target); }

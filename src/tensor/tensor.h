@@ -107,6 +107,33 @@ void tensor_exp_shift(float *y, const float *x, float shift, size_t n);
 /* y[i] = 1 / (1 + tensor_expf(-x[i])); in place allowed. */
 void tensor_sigmoid(float *y, const float *x, size_t n);
 
+/* ---- elementwise kernels (single-threaded; callers split rows/chunks) ----
+ * Written once and compiled per path (kernels_ew.inc); identical bits on
+ * every path. */
+typedef struct tensor_adamw_params {
+    float lr, beta1, beta2, eps, wd; /* wd: decoupled decay (0 for norm gains) */
+    float bc1, bc2;                  /* 1 - beta^t, computed by the caller */
+    float gscale;                    /* gradient scale from clipping (1: none) */
+} tensor_adamw_params;
+void tensor_adamw(float *w, const float *g, float *m1, float *m2, size_t n, const tensor_adamw_params *p);
+/* y = (x * rs) * w */
+void tensor_rms_apply(float *y, const float *x, const float *w, float rs, size_t n);
+/* One row of RMSNorm's backward: dx += rs * (dy*w - xhat * <dy*w, xhat>/n),
+ * prod = dy * xhat (for the gain's gradient); scratch holds 2n floats. */
+void tensor_rms_backward_row(float *dx, float *prod, const float *x, const float *dy, const float *w, float rs,
+                             size_t n, float *scratch);
+/* Rotary embedding of `heads` vectors of HD at one position (pairs i, i+HD/2);
+ * inverse applies the transpose. */
+void tensor_rope(float *v, const float *cos, const float *sin, int heads, int HD, bool inverse);
+/* h = (gate * sig) * up, sig = sigmoid(gate) precomputed. */
+void tensor_swiglu(float *h, const float *gate, const float *up, const float *sig, size_t n);
+void tensor_swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dh,
+                            const float *sig, size_t n);
+void tensor_add(float *y, const float *a, const float *b, size_t n);
+void tensor_scale(float *y, const float *x, float s, size_t n);
+/* p = g * (onehot(target) - p): softmax probabilities in, logit gradients out. */
+void tensor_dlogits(float *p, size_t n, float g, int32_t target);
+
 /* plow's own exp and log (contract rule 5). tensor_expf: relative error
  * < 2 ulp on [-87, 88]; 0 below -87.3; +inf above 88.7; NaN stays NaN. */
 float tensor_expf(float x);

@@ -32,6 +32,25 @@ typedef struct tensor_kernels {
     void (*sigmoid)(float *y, const float *x, size_t n);
 } tensor_kernels;
 
+typedef struct tensor_ew_kernels {
+    void (*adamw)(float *w, const float *g, float *m1, float *m2, size_t n, const tensor_adamw_params *p);
+    void (*rms_apply)(float *y, const float *x, const float *w, float rs, size_t n);
+    void (*rms_backward_row)(float *dx, float *prod, const float *x, const float *dy, const float *w, float rs,
+                             size_t n, float *scratch);
+    void (*rope)(float *v, const float *cos, const float *sin, int heads, int HD, bool inverse);
+    void (*swiglu)(float *h, const float *gate, const float *up, const float *sig, size_t n);
+    void (*swiglu_backward)(float *dgate, float *dup, const float *gate, const float *up, const float *dh,
+                            const float *sig, size_t n);
+    void (*add)(float *y, const float *a, const float *b, size_t n);
+    void (*scale)(float *y, const float *x, float s, size_t n);
+    void (*dlogits)(float *p, size_t n, float g, int32_t target);
+} tensor_ew_kernels;
+
+extern const tensor_ew_kernels tensor_ew_scalar;
+extern const tensor_ew_kernels tensor_ew_avx2;
+extern const tensor_ew_kernels tensor_ew_avx512;
+extern const tensor_ew_kernels *tensor_ew;
+
 extern const tensor_kernels tensor_kernels_scalar;
 extern const tensor_kernels tensor_kernels_avx2;
 extern const tensor_kernels tensor_kernels_avx512;

@@ -136,22 +136,15 @@ float train_lr_at(const train_hparams *hp, uint64_t step) {
 typedef struct adam_job {
     float *w, *g, *m1, *m2;
     const model_tensor *tensors;
-    float lr, b1, b2, eps, wd, bc1, bc2, gscale;
+    tensor_adamw_params p;
 } adam_job;
 
 static void adam_task(void *ctx, size_t t) {
     const adam_job *j = ctx;
     const model_tensor *x = &j->tensors[t];
-    float *w = j->w + x->offset, *g = j->g + x->offset, *m1 = j->m1 + x->offset, *m2 = j->m2 + x->offset;
-    float wd = x->decay ? j->wd : 0.0f;
-    float ob1 = 1.0f - j->b1, ob2 = 1.0f - j->b2;
-    for (size_t i = 0; i < x->numel; i++) {
-        float gi = g[i] * j->gscale;
-        m1[i] = j->b1 * m1[i] + ob1 * gi;
-        m2[i] = j->b2 * m2[i] + ob2 * (gi * gi);
-        float mh = m1[i] / j->bc1, vh = m2[i] / j->bc2;
-        w[i] = w[i] - j->lr * (mh / (sqrtf(vh) + j->eps) + wd * w[i]);
-    }
+    tensor_adamw_params p = j->p;
+    if (!x->decay) p.wd = 0.0f;
+    tensor_adamw(j->w + x->offset, j->g + x->offset, j->m1 + x->offset, j->m2 + x->offset, x->numel, &p);
 }
 
 void train_step_batch(train_state *s, const int32_t *x, const int32_t *y, train_stats *st) {
@@ -165,16 +158,16 @@ void train_step_batch(train_state *s, const int32_t *x, const int32_t *y, train_
     float gnorm = sqrtf(tensor_sumsq_long(s->g, s->n));
     float gscale = s->hp.clip > 0 && gnorm > s->hp.clip ? s->hp.clip / gnorm : 1.0f;
     uint64_t t = s->step + 1;
-    adam_job j = {s->w, s->g, s->m1, s->m2, s->tensors, train_lr_at(&s->hp, s->step), s->hp.beta1,
-                  s->hp.beta2, s->hp.eps, s->hp.wd,
-                  (float)(1.0 - pow_int((double)s->hp.beta1, t)),
-                  (float)(1.0 - pow_int((double)s->hp.beta2, t)), gscale};
+    adam_job j = {s->w, s->g, s->m1, s->m2, s->tensors,
+                  {.lr = train_lr_at(&s->hp, s->step), .beta1 = s->hp.beta1, .beta2 = s->hp.beta2,
+                   .eps = s->hp.eps, .wd = s->hp.wd, .bc1 = (float)(1.0 - pow_int((double)s->hp.beta1, t)),
+                   .bc2 = (float)(1.0 - pow_int((double)s->hp.beta2, t)), .gscale = gscale}};
     tensor_parallel_for((size_t)s->n_tensors, adam_task, &j);
     s->step = t;
     if (st) {
         st->loss = loss;
         st->gnorm = gnorm;
-        st->lr = j.lr;
+        st->lr = j.p.lr;
         st->seconds = plow_now() - t0;
     }
 }
