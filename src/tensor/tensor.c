@@ -197,7 +197,7 @@ void tensor_shutdown(void) { pool_stop(); }
 
 /* ---- GEMM driver ----------------------------------------------------------- */
 
-#define GEMM_KC 256
+#define GEMM_KC 384
 
 
 /* Packs rows [i0, i0+mr) x k in [k0, k0+kc) of A into MR-row panels, zero
@@ -371,14 +371,17 @@ static void gemm_compute_task(void *ctx, size_t t) {
     int npan = (g->nc + NR - 1) / NR;
     int p0 = tj * g->gp, p1 = p0 + g->gp < npan ? p0 + g->gp : npan;
     bool load = g->accumulate || g->k0 > 0;
-    /* Full MR-row blocks read A in place (no packing: the micro-kernel
-     * broadcasts from A's rows or columns); a last partial block is packed
-     * with zero padding. */
-    int full_end = i0 + (i1 - i0) / MR * MR;
+    /* Row-major A is read in place (the micro-kernel broadcasts from MR row
+     * streams); a column-major A, whose k-steps are a whole row apart, is
+     * packed once per block (cheap copies of MR adjacent floats) and reused
+     * for every panel. A last partial block is packed with zero padding. */
+    bool in_place = g->A.cs == 1;
+    int full_end = in_place ? i0 + (i1 - i0) / MR * MR : i0;
     const float *pa = NULL;
     if (full_end < i1) {
-        float *buf = tl_buf(&tl_pa, &tl_pa_n, (size_t)MR * GEMM_KC);
-        pack_a(buf, g->A, g->M, full_end, MR, g->k0, g->kc, MR);
+        int rows = (i1 - full_end + MR - 1) / MR * MR;
+        float *buf = tl_buf(&tl_pa, &tl_pa_n, (size_t)rows * GEMM_KC);
+        pack_a(buf, g->A, g->M, full_end, rows, g->k0, g->kc, MR);
         pa = buf;
     }
     for (int p = p0; p < p1; p++) {
@@ -387,7 +390,9 @@ static void gemm_compute_task(void *ctx, size_t t) {
         for (int i = i0; i < full_end; i += MR)
             tile_a(kk, g->kc, g->A.p + (ptrdiff_t)i * g->A.rs + (ptrdiff_t)g->k0 * g->A.cs, g->A.rs, g->A.cs, pb,
                    g->C, g->ldc, g->M, g->N, i, j, load);
-        if (pa) tile(kk, g->kc, pa, pb, g->C, g->ldc, g->M, g->N, full_end, j, load);
+        if (pa)
+            for (int i = full_end; i < i1; i += MR)
+                tile(kk, g->kc, pa + (size_t)(i - full_end) * g->kc, pb, g->C, g->ldc, g->M, g->N, i, j, load);
     }
 }
 
