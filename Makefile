@@ -99,7 +99,7 @@ deps-build:
 # real binary, including a clang build for the cross-compiler check.
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory BUILD=build/clang CC=clang all
+	@$(MAKE) --no-print-directory BUILD=build/clang CC=clang OPT=-O3 all
 	@tests/run.sh
 
 demo: deps-build

@@ -439,19 +439,8 @@ const float *model_ws_logits(const model_ws *ws) { return ws->logits; }
 
 /* ---- row-parallel helpers --------------------------------------------------- */
 
-/* A per-thread scratch buffer for row and chunk tasks, grown on demand. */
-static _Thread_local float *tl_sig;
-static _Thread_local size_t tl_sig_n;
-
-static float *tl_scratch(size_t n) {
-    if (n > tl_sig_n) {
-        free(tl_sig);
-        tl_sig = plow_alloc_aligned(n * sizeof(float));
-        tl_sig_n = n;
-    }
-    return tl_sig;
-}
-
+/* A per-thread work buffer for row and chunk tasks. */
+static float *tl_scratch(size_t n) { return tensor_scratch(TENSOR_SCRATCH_USER, n); }
 
 #define ROWS_PER_TASK 16
 

@@ -27,6 +27,8 @@ _Static_assert(sizeof path_names / sizeof path_names[0] == TENSOR_PATH_COUNT, "p
 
 /* ---- thread pool ----------------------------------------------------------- */
 
+static void scratch_release(void);
+
 static struct {
     int n;                 /* threads including the caller */
     pthread_t *th;
@@ -64,6 +66,7 @@ static void *pool_worker(void *arg) {
         while (atomic_load(&pool.gen) == seen && !pool.stop) pthread_cond_wait(&pool.wake, &pool.mu);
         if (pool.stop) {
             pthread_mutex_unlock(&pool.mu);
+            scratch_release();
             return NULL;
         }
         seen = atomic_load(&pool.gen);
@@ -193,7 +196,16 @@ int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
-void tensor_shutdown(void) { pool_stop(); }
+static float *g_pb;
+static size_t g_pb_n;
+
+void tensor_shutdown(void) {
+    pool_stop();
+    scratch_release();
+    free(g_pb);
+    g_pb = NULL;
+    g_pb_n = 0;
+}
 
 /* ---- GEMM driver ----------------------------------------------------------- */
 
@@ -249,18 +261,30 @@ static void pack_b(float *dst, tensor_mat B, int N, int j0, int cols, int k0, in
     }
 }
 
-/* Per-thread packing buffers, grown on demand and kept. */
-static _Thread_local float *tl_pa, *tl_pb;
-static _Thread_local size_t tl_pa_n, tl_pb_n;
+/* Per-thread scratch buffers, grown on demand and kept; released when a pool
+ * thread exits and, for the caller's thread, by tensor_shutdown. */
+static _Thread_local float *tl_slot[TENSOR_SCRATCH_SLOTS];
+static _Thread_local size_t tl_slot_n[TENSOR_SCRATCH_SLOTS];
 
-static float *tl_buf(float **p, size_t *cap, size_t n) {
-    if (n > *cap) {
-        free(*p);
-        *p = plow_alloc_aligned(n * sizeof(float));
-        *cap = n;
+float *tensor_scratch(int slot, size_t n) {
+    PLOW_ASSERT(slot >= 0 && slot < TENSOR_SCRATCH_SLOTS);
+    if (n > tl_slot_n[slot]) {
+        free(tl_slot[slot]);
+        tl_slot[slot] = plow_alloc_aligned(n * sizeof(float));
+        tl_slot_n[slot] = n;
     }
-    return *p;
+    return tl_slot[slot];
 }
+
+static void scratch_release(void) {
+    for (int i = 0; i < TENSOR_SCRATCH_SLOTS; i++) {
+        free(tl_slot[i]);
+        tl_slot[i] = NULL;
+        tl_slot_n[i] = 0;
+    }
+}
+
+enum { SLOT_PA, SLOT_PB };
 
 /* Runs the micro-kernel on one MR x NR tile at (i, j), through a scratch tile
  * when it hangs over the edge of C. */
@@ -301,8 +325,8 @@ static void gemm_block(int M, int N, int K, tensor_mat A, tensor_mat B, float *C
         return;
     }
     int rows = (i1 - i0 + MR - 1) / MR * MR, cols = (j1 - j0 + NR - 1) / NR * NR;
-    float *pa = tl_buf(&tl_pa, &tl_pa_n, (size_t)rows * GEMM_KC);
-    float *pb = tl_buf(&tl_pb, &tl_pb_n, (size_t)cols * GEMM_KC);
+    float *pa = tensor_scratch(SLOT_PA, (size_t)rows * GEMM_KC);
+    float *pb = tensor_scratch(SLOT_PB, (size_t)cols * GEMM_KC);
     for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
         int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
         bool load = accumulate || k0 > 0;
@@ -380,7 +404,7 @@ static void gemm_compute_task(void *ctx, size_t t) {
     const float *pa = NULL;
     if (full_end < i1) {
         int rows = (i1 - full_end + MR - 1) / MR * MR;
-        float *buf = tl_buf(&tl_pa, &tl_pa_n, (size_t)rows * GEMM_KC);
+        float *buf = tensor_scratch(SLOT_PA, (size_t)rows * GEMM_KC);
         pack_a(buf, g->A, g->M, full_end, rows, g->k0, g->kc, MR);
         pa = buf;
     }
@@ -395,9 +419,6 @@ static void gemm_compute_task(void *ctx, size_t t) {
                 tile(kk, g->kc, pa + (size_t)(i - full_end) * g->kc, pb, g->C, g->ldc, g->M, g->N, i, j, load);
     }
 }
-
-static float *g_pb;
-static size_t g_pb_n;
 
 void tensor_gemm(int M, int N, int K, tensor_mat A, tensor_mat B, float *C, ptrdiff_t ldc,
                  bool accumulate) {
@@ -514,7 +535,7 @@ static void packed_task(void *ctx, size_t t) {
             rows_vs_panels(kk, g->M, g->A, g->lda, g->pb->panels, K, k0, kc, p0, p1, g->C, g->ldc, N, k0 > 0);
             continue;
         }
-        float *pa = tl_buf(&tl_pa, &tl_pa_n, (size_t)rows * GEMM_KC);
+        float *pa = tensor_scratch(SLOT_PA, (size_t)rows * GEMM_KC);
         tensor_mat A = {g->A, g->lda, 1};
         pack_a(pa, A, g->M, 0, rows, k0, kc, MR);
         for (int p = p0; p < p1; p++) {

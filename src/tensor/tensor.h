@@ -55,7 +55,15 @@ typedef enum tensor_path {
  * May be called again to change either (tests do). Fails if the CPU lacks the
  * requested path. */
 int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]);
+/* Stops the pool and frees the engine's buffers (the caller's too). */
 void tensor_shutdown(void);
+
+/* A per-thread scratch buffer of at least n floats, kept between calls and
+ * freed when the thread leaves the pool (or at tensor_shutdown). Slots 0 and 1
+ * belong to the GEMM; others are free for kernels that need a work row. */
+#define TENSOR_SCRATCH_SLOTS 4
+enum { TENSOR_SCRATCH_USER = 2 };
+float *tensor_scratch(int slot, size_t n);
 tensor_path tensor_path_get(void);
 const char *tensor_path_name(tensor_path p);
 bool tensor_path_supported(tensor_path p);

@@ -1,6 +1,7 @@
 # The determinism contract (DESIGN.md §2) through the real binary: the state
 # hash after 20 steps of tiny and 3 steps of small is the same with 1, 2 and 4
-# threads, on every SIMD path this CPU has, and from a gcc and a clang build.
+# threads, on every SIMD path this CPU has, and from a gcc -O2 and a clang -O3
+# build (make test builds both).
 set -e
 . "$LIB"
 [ -x "$PLOW_CLANG" ] || fail "no clang build at $PLOW_CLANG (make BUILD=build/clang CC=clang)"
