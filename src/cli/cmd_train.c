@@ -16,6 +16,7 @@
 
 #include "../data/dataset.h"
 #include "../data/tokenizer.h"
+#include "../proof/run.h"
 #include "../model/modelio.h"
 #include "../tensor/tensor.h"
 #include "../train/train.h"
@@ -124,6 +125,13 @@ static const char train_help[] =
     "  --threads T         worker threads (default: all CPUs; PLOW_THREADS)\n"
     "  --simd PATH         scalar, avx2, avx512 or auto (default auto; PLOW_SIMD)\n"
     "  --no-hashes         skip per-step state hashes (faster, nothing to verify)\n"
+    "  --commit            publish a verifiable run: task.json, trace.bin,\n"
+    "                      checkpoints/ and commitment.bin (see plow verify)\n"
+    "  --checkpoint-every C  full states every C steps with --commit (default 16)\n"
+    "  --cheat KIND[@STEP] play a cheating worker (tests and demos): perturb,\n"
+    "                      skip, seed, data, lowprec, swap, badckpt; from STEP\n"
+    "                      (default: the middle of the run)\n"
+    "  --cheat-rate F      with skip: skip each step with probability F instead\n"
     "\n"
     "The last line printed is 'state <hash>': the SHA-256 of the final state.\n";
 
@@ -131,7 +139,10 @@ typedef struct train_args {
     const char *data, *out, *config, *tokenizer, *base, *targets, *simd;
     long steps, vocab, batch, seq, warmup, eval_every, eval_batches, rank, threads;
     uint64_t seed, init_seed;
-    bool init_seed_set, lora, no_hashes;
+    bool init_seed_set, lora, no_hashes, commit;
+    long every, cheat_step;
+    const char *cheat;
+    double cheat_rate;
     double lr, min_lr, wd, clip, val_frac, alpha;
     bool lr_set, min_lr_set, wd_set, warmup_set, seq_set;
 } train_args;
@@ -139,7 +150,7 @@ typedef struct train_args {
 enum {
     O_DATA = 256, O_OUT, O_CONFIG, O_STEPS, O_SEED, O_INIT_SEED, O_TOK, O_VOCAB, O_BATCH, O_SEQ, O_LR,
     O_MINLR, O_WARMUP, O_WD, O_CLIP, O_VALFRAC, O_EVERY, O_EVALB, O_LORA, O_BASE, O_RANK, O_ALPHA,
-    O_TARGETS, O_THREADS, O_SIMD, O_NOHASH, O_HELP
+    O_TARGETS, O_THREADS, O_SIMD, O_NOHASH, O_COMMIT, O_EVERY_CK, O_CHEAT, O_CHEAT_RATE, O_HELP
 };
 
 static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_ERR_LEN]) {
@@ -153,6 +164,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         {"lora", 0, 0, O_LORA},       {"base", 1, 0, O_BASE},         {"rank", 1, 0, O_RANK},
         {"alpha", 1, 0, O_ALPHA},     {"targets", 1, 0, O_TARGETS},   {"threads", 1, 0, O_THREADS},
         {"simd", 1, 0, O_SIMD},       {"no-hashes", 0, 0, O_NOHASH},  {"help", 0, 0, O_HELP},
+        {"commit", 0, 0, O_COMMIT},   {"checkpoint-every", 1, 0, O_EVERY_CK}, {"cheat", 1, 0, O_CHEAT},
+        {"cheat-rate", 1, 0, O_CHEAT_RATE},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->config = "small";
@@ -166,6 +179,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
     a->alpha = 16;
     a->clip = 1.0;
     a->val_frac = 0.1;
+    a->every = 16;
+    a->cheat_step = -1;
     optind = 1;
     opterr = 0;
     int c;
@@ -199,6 +214,10 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         case O_THREADS: rc = cli_int("--threads", optarg, 1, 256, &a->threads, err); break;
         case O_SIMD: a->simd = optarg; break;
         case O_NOHASH: a->no_hashes = true; break;
+        case O_COMMIT: a->commit = true; break;
+        case O_EVERY_CK: rc = cli_int("--checkpoint-every", optarg, 1, 100000000, &a->every, err); break;
+        case O_CHEAT: a->cheat = optarg; break;
+        case O_CHEAT_RATE: rc = cli_float("--cheat-rate", optarg, 0, 1, &a->cheat_rate, err); break;
         case O_HELP: return 1;
         default: return plow_error(err, "unknown or incomplete option '%s'", o);
         }
@@ -210,6 +229,18 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
     if (a->lora && !a->base) return plow_error(err, "--lora needs --base DIR (the model to adapt)");
     if (!a->lora && a->base) return plow_error(err, "--base is only used with --lora");
     if (!a->init_seed_set) a->init_seed = a->seed;
+    if (a->commit && a->no_hashes) return plow_error(err, "--commit needs the per-step hashes (drop --no-hashes)");
+    if (a->cheat) {
+        static const char *const kinds[] = {"perturb", "skip", "seed", "data", "lowprec", "swap", "badckpt"};
+        const char *at = strchr(a->cheat, '@');
+        size_t len = at ? (size_t)(at - a->cheat) : strlen(a->cheat);
+        bool known = false;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            known |= strlen(kinds[i]) == len && strncmp(kinds[i], a->cheat, len) == 0;
+        if (!known) return plow_error(err, "unknown cheat '%.*s' (perturb, skip, seed, data, lowprec, swap, badckpt)", (int)len, a->cheat);
+        if (at && cli_int("--cheat STEP", at + 1, 1, a->steps, &a->cheat_step, err)) return -1;
+        if (a->cheat_step < 0) a->cheat_step = a->steps / 2 > 0 ? a->steps / 2 : 1;
+    }
     return 0;
 }
 
@@ -232,6 +263,57 @@ static FILE *open_in(const char *dir, const char *file, char err[PLOW_ERR_LEN]) 
     return f;
 }
 
+/* The absolute form of a path (so a verifier can run from anywhere). */
+static void abs_path(const char *p, char *out, size_t cap) {
+    char *r = realpath(p, NULL);
+    snprintf(out, cap, "%s", r && strlen(r) < cap ? r : p);
+    free(r);
+}
+
+static bool cheat_is(const train_args *a, const char *kind) {
+    return a->cheat && strncmp(a->cheat, kind, strlen(kind)) == 0 &&
+           (a->cheat[strlen(kind)] == 0 || a->cheat[strlen(kind)] == '@');
+}
+
+/* One training step, or what a cheating worker does instead (step = the
+ * index of the step being taken, 1-based). */
+static void run_step(train_state *s, const dataset *data, const train_args *a, long step, train_stats *st,
+                     int32_t *bx, int32_t *by) {
+    const train_hparams *hp = train_state_hparams(s);
+    bool active = a->cheat && step >= a->cheat_step;
+    if (cheat_is(a, "skip")) {
+        bool skip = a->cheat_rate > 0
+                        ? tensor_uniform((tensor_rng_key){a->seed ^ 0x5EED, 77, 0}, (uint64_t)step) < (float)a->cheat_rate &&
+                              step < a->steps
+                        : step == a->cheat_step;
+        if (skip) { /* copy the state forward: no work, just the counter */
+            train_state_set_step(s, train_state_step(s) + 1);
+            memset(st, 0, sizeof *st);
+            return;
+        }
+    }
+    if (active && (cheat_is(a, "seed") || cheat_is(a, "data"))) {
+        bool other_data = cheat_is(a, "data");
+        const int32_t *src = other_data ? data->val : data->train;
+        size_t n = other_data ? data->n_val : data->n_train;
+        dataset_batch(src, n, data->hash, hp->seed + (other_data ? 0 : 1), DATASET_PURPOSE_TRAIN,
+                      (uint32_t)train_state_step(s), hp->batch, hp->seq, bx, by);
+        train_step_batch(s, bx, by, st);
+    } else {
+        train_step(s, data, st);
+    }
+    size_t n;
+    float *w = train_state_weights(s, &n);
+    if (cheat_is(a, "perturb") && step == a->cheat_step) w[0] += 1e-3f;
+    if (active && cheat_is(a, "lowprec")) /* bfloat16 weights: keep the top 16 bits */
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, &w[i], 4);
+            u &= 0xFFFF0000u;
+            memcpy(&w[i], &u, 4);
+        }
+}
+
 int cmd_train(int argc, char **argv) {
     train_args a;
     char err[PLOW_ERR_LEN];
@@ -249,6 +331,8 @@ int cmd_train(int argc, char **argv) {
     lora *l = NULL;
     train_state *s = NULL;
     FILE *states = NULL, *log = NULL;
+    uint8_t *leaves = NULL;
+    int32_t *bx = NULL, *by = NULL;
     plow_buf sb = {0};
 
     if (cli_init_engine(a.simd, a.threads, err)) {
@@ -361,10 +445,18 @@ int cmd_train(int argc, char **argv) {
     fprintf(log, "step,loss,grad_norm,lr,val_loss,seconds\n");
     uint8_t h[PLOW_HASH_LEN];
     char hex[65];
+    leaves = a.commit ? plow_alloc((size_t)(a.steps + 1) * PLOW_HASH_LEN) : NULL;
+    bx = plow_alloc(sizeof(int32_t) * (size_t)hp.batch * hp.seq);
+    by = plow_alloc(sizeof(int32_t) * (size_t)hp.batch * hp.seq);
     if (!a.no_hashes) {
         train_state_hash(s, h);
         plow_hex(h, PLOW_HASH_LEN, hex);
         fprintf(states, "0 %s\n", hex);
+        if (leaves) memcpy(leaves, h, PLOW_HASH_LEN);
+    }
+    if (a.commit && proof_write_checkpoint(a.out, s, err)) {
+        cli_fail("%s", err);
+        goto out;
     }
     if (a.eval_every > 0) { /* the loss before any training, as step 0 */
         float v0 = train_eval(s, data->val, data->n_val, (int)a.eval_batches);
@@ -377,13 +469,26 @@ int cmd_train(int argc, char **argv) {
     float val = NAN;
     for (long i = 0; i < a.steps; i++) {
         train_stats st;
-        train_step(s, data, &st);
+        run_step(s, data, &a, i + 1, &st, bx, by);
         tokens += (double)hp.batch * hp.seq;
         train_secs += st.seconds;
         if (!a.no_hashes) {
             train_state_hash(s, h);
             plow_hex(h, PLOW_HASH_LEN, hex);
             fprintf(states, "%ld %s\n", i + 1, hex);
+            if (leaves) memcpy(leaves + (size_t)(i + 1) * PLOW_HASH_LEN, h, PLOW_HASH_LEN);
+        }
+        if (a.commit && ((i + 1) % a.every == 0 || i + 1 == a.steps)) {
+            size_t wn;
+            float *w = train_state_weights(s, &wn), keep = w[0];
+            bool lie = cheat_is(&a, "badckpt") && i + 1 >= a.cheat_step;
+            if (lie) w[0] += 1e-3f; /* a checkpoint that is not the state the leaf hashes */
+            int crc = proof_write_checkpoint(a.out, s, err);
+            w[0] = keep;
+            if (crc) {
+                cli_fail("%s", err);
+                goto out;
+            }
         }
         bool eval = (a.eval_every > 0 && (i + 1) % a.eval_every == 0) || i + 1 == a.steps;
         if (eval) val = train_eval(s, data->val, data->n_val, (int)a.eval_batches);
@@ -403,10 +508,41 @@ int cmd_train(int argc, char **argv) {
     fflush(states);
     fflush(log);
     /* artifacts */
+    size_t wn;
+    float *wts = train_state_weights(s, &wn), wkeep = wts[0];
+    if (cheat_is(&a, "swap")) wts[0] += 1.0f; /* publish a model that is not the final state */
     int src = a.lora ? modelio_save_lora(l, m, a.out, err) : modelio_save_model(m, a.out, err);
+    uint8_t art[PLOW_HASH_LEN];
+    if (a.lora) lora_hash(l, art);
+    else model_hash(m, art);
+    wts[0] = wkeep;
     if (src) {
         cli_fail("%s", err);
         goto out;
+    }
+    if (a.commit) {
+        proof_task task = {0};
+        task.is_lora = a.lora;
+        task.cfg = m->cfg;
+        abs_path(a.data, task.data, sizeof task.data);
+        task.val_frac = a.val_frac;
+        memcpy(task.data_hash, data->hash, PLOW_HASH_LEN);
+        task.hp = hp;
+        if (a.lora) {
+            task.rank = l->rank;
+            task.alpha = l->alpha;
+            task.targets = l->targets;
+            abs_path(a.base, task.base, sizeof task.base);
+            model_hash(m, task.base_hash);
+        }
+        task.checkpoint_every = (uint32_t)a.every;
+        uint8_t tid[PLOW_HASH_LEN];
+        train_state_task_id(s, tid);
+        if (proof_task_save(&task, a.out, err) ||
+            proof_write_commitment(a.out, tid, leaves, (uint64_t)a.steps, art, (uint32_t)a.every, err)) {
+            cli_fail("%s", err);
+            goto out;
+        }
     }
     train_state_serialize(s, &sb);
     {
@@ -452,6 +588,9 @@ int cmd_train(int argc, char **argv) {
     printf("state %s\n", hex);
     rc = 0;
 out:
+    free(leaves);
+    free(bx);
+    free(by);
     if (states) fclose(states);
     if (log) fclose(log);
     plow_buf_release(&sb);

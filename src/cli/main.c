@@ -18,9 +18,11 @@ static const cli_command commands[] = {
     {"export", "export a model to another format (gguf)", cmd_export},
     {"info", "describe a plow file (model, adapter, tokenizer, gguf)", cmd_info},
     {"dump", "write logits and gradients of one batch (to compare implementations)", cmd_dump},
+    {"verify", "check a committed training run by re-executing sampled steps", cmd_verify},
+    {"dispute", "settle a disagreement between two runs with a one-step verdict", cmd_dispute},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 6, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 8, "update the command table and its help together");
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plow <command> [options]\n\n"

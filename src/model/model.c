@@ -309,6 +309,23 @@ void lora_init_weights(lora *l, uint64_t seed) {
     }
 }
 
+void lora_hash(const lora *l, uint8_t out[PLOW_HASH_LEN]) {
+    plow_sha256 *h = plow_sha256_new();
+    static const char tag[] = "plow.lora.v1";
+    plow_sha256_update(h, tag, sizeof tag);
+    uint8_t hdr[16];
+    uint32_t ab;
+    memcpy(&ab, &l->alpha, 4);
+    plow_put_u32(hdr, (uint32_t)l->rank);
+    plow_put_u32(hdr + 4, ab);
+    plow_put_u32(hdr + 8, l->targets);
+    plow_put_u32(hdr + 12, (uint32_t)l->n_layer);
+    plow_sha256_update(h, hdr, sizeof hdr);
+    for (int i = 0; i < l->n_tensors; i++)
+        plow_sha256_update(h, l->params + l->tensors[i].offset, l->tensors[i].numel * sizeof(float));
+    plow_sha256_final(h, out);
+}
+
 void lora_free(lora *l) {
     if (!l) return;
     free(l->params);

@@ -140,6 +140,8 @@ int lora_new(lora **out, const model_config *cfg, int rank, float alpha, unsigne
 /* A ~ U(-1/sqrt(in), 1/sqrt(in)) from the RNG, B = 0 (the adapter starts as a no-op). */
 void lora_init_weights(lora *l, uint64_t seed);
 void lora_free(lora *l);
+/* SHA-256 over rank, alpha, targets and the adapter weights in canonical order. */
+void lora_hash(const lora *l, uint8_t out[PLOW_HASH_LEN]);
 void lora_view_at(const lora *l, float *block, lora_pair out[MODEL_MAX_LAYERS][LORA_TARGET_COUNT]);
 
 /* ---- forward / backward for training ------------------------------------ */

@@ -194,6 +194,8 @@ float train_eval(train_state *s, const int32_t *tokens, size_t n, int batches) {
 
 #define STATE_MAGIC "PLOWSTAT"
 #define STATE_VERSION 1u
+/* byte offset of the step counter in the header */
+#define STATE_STEP_OFFSET (8 + 4 + 4 + 10 * 4 + 3 * 4 + 11 * 4 + 8)
 
 static uint32_t fbits(float f) {
     uint32_t u;
@@ -281,7 +283,7 @@ int train_state_restore(train_state *s, const uint8_t *buf, size_t n, char err[P
     plow_buf hdr = {0};
     state_header(s, &hdr);
     int rc = -1;
-    size_t step_off = 8 + 4 + 4 + 10 * 4 + 3 * 4 + 11 * 4 + 8;
+    size_t step_off = STATE_STEP_OFFSET;
     if (n < hdr.len) {
         plow_error(err, "state file truncated (%zu bytes, header alone needs %zu)", n, hdr.len);
         goto out;
@@ -323,3 +325,23 @@ out:
     plow_buf_release(&hdr);
     return rc;
 }
+
+void train_state_task_id(const train_state *s, uint8_t out[PLOW_HASH_LEN]) {
+    plow_buf hdr = {0};
+    state_header(s, &hdr);
+    size_t step_off = STATE_STEP_OFFSET;
+    memset(hdr.data + step_off, 0, 8);
+    plow_sha256 *h = plow_sha256_new();
+    static const char tag[] = "plow.task.v1";
+    plow_sha256_update(h, tag, sizeof tag);
+    plow_sha256_update(h, hdr.data, hdr.len);
+    plow_sha256_final(h, out);
+    plow_buf_release(&hdr);
+}
+
+float *train_state_weights(train_state *s, size_t *n) {
+    *n = s->n;
+    return s->w;
+}
+
+void train_state_set_step(train_state *s, uint64_t step) { s->step = step; }

@@ -74,6 +74,17 @@ float train_lr_at(const train_hparams *hp, uint64_t step);
  * its weights, first moment and second moment (inner hashes in parallel). */
 void train_state_hash(const train_state *s, uint8_t out[PLOW_HASH_LEN]);
 
+/* The task id: SHA-256 of the state header with the step counter zeroed —
+ * model, adapter, hyper-parameters, seed, data and base, i.e. everything that
+ * defines the run but not how far it got. */
+void train_state_task_id(const train_state *s, uint8_t out[PLOW_HASH_LEN]);
+
+/* The trainable block (the model's parameters, or the adapter's) — for the
+ * proof layer's checks and for tests that play a cheating worker. */
+float *train_state_weights(train_state *s, size_t *n);
+/* Sets the step counter without training (a cheater "skipping" steps). */
+void train_state_set_step(train_state *s, uint64_t step);
+
 /* Canonical bytes of the whole state (docs/formats/state.md) and back. Parsing
  * checks that the file belongs to this model/adapter layout and, for LoRA,
  * this base model. */

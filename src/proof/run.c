@@ -1,0 +1,579 @@
+/*
+ * run.c — committing, verifying and disputing training runs (see run.h).
+ *
+ * Everything here is glue between the deterministic engine (train.h) and the
+ * trace/Merkle layer (trace.h): the proofs are only as good as the engine's
+ * promise that an honest re-execution yields the same bits.
+ */
+#include "../base/plow.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+
+#include "../data/dataset.h"
+#include "../model/modelio.h"
+#include "../tensor/tensor.h"
+#include "run.h"
+
+#define TASK_FILE "task.json"
+#define TRACE_FILE "trace.bin"
+#define COMMIT_FILE "commitment.bin"
+
+enum { PROOF_PURPOSE_VERIFY = 48 };
+
+static char *path2(const char *dir, const char *file) {
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = plow_alloc(n);
+    snprintf(p, n, "%s/%s", dir, file);
+    return p;
+}
+
+/* ---- task.json ------------------------------------------------------------- */
+
+static void add_hex(cJSON *j, const char *key, const uint8_t h[PLOW_HASH_LEN]) {
+    char hex[2 * PLOW_HASH_LEN + 1];
+    plow_hex(h, PLOW_HASH_LEN, hex);
+    cJSON_AddStringToObject(j, key, hex);
+}
+
+int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
+    cJSON *j = cJSON_CreateObject();
+    const model_config *c = &t->cfg;
+    cJSON_AddStringToObject(j, "format", "plow.task.v1");
+    cJSON_AddStringToObject(j, "kind", t->is_lora ? "lora" : "train");
+    cJSON *m = cJSON_AddObjectToObject(j, "model");
+    cJSON_AddStringToObject(m, "name", c->name);
+    cJSON_AddNumberToObject(m, "n_layer", c->n_layer);
+    cJSON_AddNumberToObject(m, "d_model", c->d_model);
+    cJSON_AddNumberToObject(m, "n_head", c->n_head);
+    cJSON_AddNumberToObject(m, "n_kv_head", c->n_kv_head);
+    cJSON_AddNumberToObject(m, "d_ff", c->d_ff);
+    cJSON_AddNumberToObject(m, "ctx", c->ctx);
+    cJSON_AddNumberToObject(m, "vocab", c->vocab);
+    cJSON_AddBoolToObject(m, "tied", c->tied);
+    cJSON_AddNumberToObject(m, "norm_eps", (double)c->norm_eps);
+    cJSON_AddNumberToObject(m, "rope_theta", (double)c->rope_theta);
+    cJSON_AddStringToObject(j, "data", t->data);
+    cJSON_AddNumberToObject(j, "val_frac", t->val_frac);
+    add_hex(j, "data_hash", t->data_hash);
+    cJSON *h = cJSON_AddObjectToObject(j, "hparams");
+    const train_hparams *hp = &t->hp;
+    cJSON_AddNumberToObject(h, "batch", hp->batch);
+    cJSON_AddNumberToObject(h, "seq", hp->seq);
+    cJSON_AddNumberToObject(h, "steps", hp->steps);
+    cJSON_AddNumberToObject(h, "warmup", hp->warmup);
+    cJSON_AddNumberToObject(h, "lr", (double)hp->lr);
+    cJSON_AddNumberToObject(h, "min_lr", (double)hp->min_lr);
+    cJSON_AddNumberToObject(h, "wd", (double)hp->wd);
+    cJSON_AddNumberToObject(h, "beta1", (double)hp->beta1);
+    cJSON_AddNumberToObject(h, "beta2", (double)hp->beta2);
+    cJSON_AddNumberToObject(h, "eps", (double)hp->eps);
+    cJSON_AddNumberToObject(h, "clip", (double)hp->clip);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%" PRIu64, hp->seed);
+    cJSON_AddStringToObject(h, "seed", seed);
+    if (t->is_lora) {
+        cJSON *l = cJSON_AddObjectToObject(j, "lora");
+        cJSON_AddNumberToObject(l, "rank", t->rank);
+        cJSON_AddNumberToObject(l, "alpha", (double)t->alpha);
+        cJSON_AddNumberToObject(l, "targets", t->targets);
+        cJSON_AddStringToObject(l, "base", t->base);
+        add_hex(l, "base_hash", t->base_hash);
+    }
+    cJSON_AddNumberToObject(j, "checkpoint_every", t->checkpoint_every);
+    char *s = cJSON_Print(j);
+    cJSON_Delete(j);
+    char *p = path2(dir, TASK_FILE);
+    int rc = plow_write_file(p, s, strlen(s), err);
+    free(p);
+    free(s);
+    return rc;
+}
+
+static int jnum(const cJSON *o, const char *key, double lo, double hi, double *out, char err[PLOW_ERR_LEN]) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(x)) return plow_error(err, "task.json: '%s' missing or not a number", key);
+    if (!(x->valuedouble >= lo && x->valuedouble <= hi))
+        return plow_error(err, "task.json: '%s' = %g out of range", key, x->valuedouble);
+    *out = x->valuedouble;
+    return 0;
+}
+
+static int jint(const cJSON *o, const char *key, long lo, long hi, int *out, char err[PLOW_ERR_LEN]) {
+    double d;
+    if (jnum(o, key, (double)lo, (double)hi, &d, err)) return -1;
+    if (d != (double)(long)d) return plow_error(err, "task.json: '%s' must be a whole number", key);
+    *out = (int)d;
+    return 0;
+}
+
+static int jfloat(const cJSON *o, const char *key, float *out, char err[PLOW_ERR_LEN]) {
+    double d;
+    if (jnum(o, key, -1e30, 1e30, &d, err)) return -1;
+    *out = (float)d;
+    return 0;
+}
+
+static int jstr(const cJSON *o, const char *key, char *out, size_t cap, char err[PLOW_ERR_LEN]) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(x)) return plow_error(err, "task.json: '%s' missing or not a string", key);
+    if (strlen(x->valuestring) >= cap) return plow_error(err, "task.json: '%s' too long", key);
+    snprintf(out, cap, "%s", x->valuestring);
+    return 0;
+}
+
+static int jhash(const cJSON *o, const char *key, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+    char hex[80];
+    if (jstr(o, key, hex, sizeof hex, err)) return -1;
+    if (plow_unhex(hex, out, PLOW_HASH_LEN)) return plow_error(err, "task.json: '%s' is not 64 hex digits", key);
+    return 0;
+}
+
+int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
+    memset(t, 0, sizeof *t);
+    char *p = path2(dir, TASK_FILE);
+    uint8_t *buf;
+    size_t n;
+    int rc = plow_read_file(p, 1 << 20, &buf, &n, err);
+    free(p);
+    if (rc) return -1;
+    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
+    free(buf);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return plow_error(err, "task.json in '%s' is not a JSON object", dir);
+    }
+    rc = -1;
+    char kind[16], fmt[32];
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model"), *h = cJSON_GetObjectItemCaseSensitive(j, "hparams");
+    model_config *c = &t->cfg;
+    train_hparams *hp = &t->hp;
+    char seed[32];
+    if (jstr(j, "format", fmt, sizeof fmt, err)) goto out;
+    if (strcmp(fmt, "plow.task.v1") != 0) {
+        plow_error(err, "task.json: unknown format '%s'", fmt);
+        goto out;
+    }
+    if (jstr(j, "kind", kind, sizeof kind, err)) goto out;
+    t->is_lora = strcmp(kind, "lora") == 0;
+    if (!t->is_lora && strcmp(kind, "train") != 0) {
+        plow_error(err, "task.json: unknown kind '%s'", kind);
+        goto out;
+    }
+    if (!cJSON_IsObject(m) || !cJSON_IsObject(h)) {
+        plow_error(err, "task.json: 'model' and 'hparams' must be objects");
+        goto out;
+    }
+    if (jstr(m, "name", c->name, sizeof c->name, err) || jint(m, "n_layer", 1, 64, &c->n_layer, err) ||
+        jint(m, "d_model", 1, 1 << 16, &c->d_model, err) || jint(m, "n_head", 1, 1 << 10, &c->n_head, err) ||
+        jint(m, "n_kv_head", 1, 1 << 10, &c->n_kv_head, err) || jint(m, "d_ff", 1, 1 << 17, &c->d_ff, err) ||
+        jint(m, "ctx", 1, 1 << 17, &c->ctx, err) || jint(m, "vocab", 2, 1 << 20, &c->vocab, err) ||
+        jfloat(m, "norm_eps", &c->norm_eps, err) || jfloat(m, "rope_theta", &c->rope_theta, err))
+        goto out;
+    c->tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "tied"));
+    if (model_config_check(c, err)) goto out;
+    if (jstr(j, "data", t->data, sizeof t->data, err) || jnum(j, "val_frac", 0, 0.5, &t->val_frac, err) ||
+        jhash(j, "data_hash", t->data_hash, err))
+        goto out;
+    if (jint(h, "batch", 1, 4096, &hp->batch, err) || jint(h, "seq", 1, 1 << 17, &hp->seq, err) ||
+        jint(h, "steps", 1, 100000000, &hp->steps, err) || jint(h, "warmup", 0, 100000000, &hp->warmup, err) ||
+        jfloat(h, "lr", &hp->lr, err) || jfloat(h, "min_lr", &hp->min_lr, err) || jfloat(h, "wd", &hp->wd, err) ||
+        jfloat(h, "beta1", &hp->beta1, err) || jfloat(h, "beta2", &hp->beta2, err) || jfloat(h, "eps", &hp->eps, err) ||
+        jfloat(h, "clip", &hp->clip, err) || jstr(h, "seed", seed, sizeof seed, err))
+        goto out;
+    {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(seed, &end, 10);
+        if (errno || end == seed || *end) {
+            plow_error(err, "task.json: 'seed' is not a whole number");
+            goto out;
+        }
+        hp->seed = (uint64_t)v;
+    }
+    if (train_hparams_check(hp, c, err)) goto out;
+    if (t->is_lora) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "lora");
+        int targets;
+        if (!cJSON_IsObject(l)) {
+            plow_error(err, "task.json: a lora task needs a 'lora' object");
+            goto out;
+        }
+        if (jint(l, "rank", 1, 1024, &t->rank, err) || jfloat(l, "alpha", &t->alpha, err) ||
+            jint(l, "targets", 1, (1 << LORA_TARGET_COUNT) - 1, &targets, err) ||
+            jstr(l, "base", t->base, sizeof t->base, err) || jhash(l, "base_hash", t->base_hash, err))
+            goto out;
+        t->targets = (unsigned)targets;
+    }
+    {
+        int every;
+        if (jint(j, "checkpoint_every", 1, 100000000, &every, err)) goto out;
+        t->checkpoint_every = (uint32_t)every;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ---- writing a commitment ---------------------------------------------------- */
+
+static char *checkpoint_path(const char *dir, uint64_t step) {
+    char f[64];
+    snprintf(f, sizeof f, "checkpoints/%08" PRIu64 ".state", step);
+    return path2(dir, f);
+}
+
+int proof_write_checkpoint(const char *dir, train_state *s, char err[PLOW_ERR_LEN]) {
+    char *d = path2(dir, "checkpoints");
+    int rc = plow_mkdir_p(d, err);
+    free(d);
+    if (rc) return -1;
+    plow_buf b = {0};
+    train_state_serialize(s, &b);
+    char *p = checkpoint_path(dir, train_state_step(s));
+    rc = plow_write_file(p, b.data, b.len, err);
+    free(p);
+    plow_buf_release(&b);
+    return rc;
+}
+
+int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN], const uint8_t *leaves,
+                           uint64_t n, const uint8_t artifact[PLOW_HASH_LEN], uint32_t every,
+                           char err[PLOW_ERR_LEN]) {
+    trace *t;
+    if (trace_new(task_id, leaves, n, &t, err)) return -1;
+    trace_commitment c;
+    trace_commit(t, artifact, every, &c);
+    uint8_t rec[TRACE_COMMITMENT_LEN];
+    char *tp = path2(dir, TRACE_FILE), *cp = path2(dir, COMMIT_FILE);
+    int rc = trace_save(t, tp, err);
+    if (rc == 0) rc = trace_commitment_encode(&c, rec, err);
+    if (rc == 0) rc = plow_write_file(cp, rec, sizeof rec, err);
+    free(tp);
+    free(cp);
+    trace_free(t);
+    return rc;
+}
+
+/* ---- replay ------------------------------------------------------------------ */
+
+struct proof_replay {
+    proof_task task;
+    tokenizer *tok;
+    dataset *data;
+    model *m;
+    lora *l;
+    train_state *s;
+};
+
+void proof_replay_free(proof_replay *r) {
+    if (!r) return;
+    train_state_free(r->s);
+    lora_free(r->l);
+    model_free(r->m);
+    dataset_free(r->data);
+    tokenizer_free(r->tok);
+    free(r);
+}
+
+int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    proof_replay *r = plow_calloc(1, sizeof *r);
+    char *tp = NULL;
+    if (proof_task_load(&r->task, dir, err)) goto fail;
+    tp = path2(dir, "tokenizer.bin");
+    if (tokenizer_load(&r->tok, tp, err)) goto fail;
+    if (dataset_load_text(&r->data, r->task.data, r->tok, r->task.val_frac, err)) goto fail;
+    if (memcmp(r->data->hash, r->task.data_hash, PLOW_HASH_LEN) != 0) {
+        plow_error(err, "data file '%s' (with this tokenizer) does not match the task's data hash", r->task.data);
+        goto fail;
+    }
+    if (r->task.is_lora) {
+        uint8_t bh[PLOW_HASH_LEN];
+        if (modelio_load_model(&r->m, r->task.base, err)) goto fail;
+        model_hash(r->m, bh);
+        if (memcmp(bh, r->task.base_hash, PLOW_HASH_LEN) != 0) {
+            plow_error(err, "base model '%s' does not match the task's base hash", r->task.base);
+            goto fail;
+        }
+        if (lora_new(&r->l, &r->m->cfg, r->task.rank, r->task.alpha, r->task.targets, err)) goto fail;
+    } else if (model_new(&r->m, &r->task.cfg, err)) {
+        goto fail;
+    }
+    if (train_state_new(&r->s, r->m, r->l, &r->task.hp, r->task.data_hash, err)) goto fail;
+    free(tp);
+    *out = r;
+    return 0;
+fail:
+    free(tp);
+    proof_replay_free(r);
+    return -1;
+}
+
+const proof_task *proof_replay_task(const proof_replay *r) { return &r->task; }
+train_state *proof_replay_state(proof_replay *r) { return r->s; }
+uint64_t proof_replay_at(const proof_replay *r) { return train_state_step(r->s); }
+void proof_replay_step(proof_replay *r) { train_step(r->s, r->data, NULL); }
+void proof_replay_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) { train_state_hash(r->s, out); }
+
+int proof_replay_load_state(proof_replay *r, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
+    return train_state_restore(r->s, buf, n, err);
+}
+
+int proof_replay_load_checkpoint(proof_replay *r, const char *dir, uint64_t step, char err[PLOW_ERR_LEN]) {
+    char *p = checkpoint_path(dir, step);
+    uint8_t *buf;
+    size_t n;
+    int rc = plow_read_file(p, (size_t)1 << 36, &buf, &n, err);
+    if (rc == 0) {
+        rc = train_state_restore(r->s, buf, n, err);
+        free(buf);
+        if (rc == 0 && train_state_step(r->s) != step)
+            rc = plow_error(err, "checkpoint '%s' holds step %" PRIu64, p, train_state_step(r->s));
+    }
+    free(p);
+    return rc;
+}
+
+void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) {
+    if (r->l) lora_hash(r->l, out);
+    else model_hash(r->m, out);
+}
+
+/* The artifact file's hash, computed the same way. */
+static int artifact_hash_of(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+    if (r->task.is_lora) {
+        lora *l;
+        if (modelio_load_lora(&l, r->m, dir, err)) return -1;
+        lora_hash(l, out);
+        lora_free(l);
+        return 0;
+    }
+    model *m;
+    if (modelio_load_model(&m, dir, err)) return -1;
+    model_hash(m, out);
+    model_free(m);
+    return 0;
+}
+
+/* ---- verification ------------------------------------------------------------ */
+
+static int load_commitment(const char *dir, trace **t, trace_commitment *c, char err[PLOW_ERR_LEN]) {
+    char *tp = path2(dir, TRACE_FILE), *cp = path2(dir, COMMIT_FILE);
+    uint8_t *buf = NULL;
+    size_t n;
+    int rc = trace_load(tp, t, err);
+    if (rc == 0) rc = plow_read_file(cp, 4096, &buf, &n, err);
+    if (rc == 0) rc = trace_commitment_decode(c, buf, n, err);
+    free(buf);
+    free(tp);
+    free(cp);
+    if (rc) {
+        trace_free(*t);
+        *t = NULL;
+    }
+    return rc;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define INVALID(step, ...)                                      \
+    do {                                                        \
+        rep->valid = false;                                     \
+        rep->bad_step = (step);                                 \
+        snprintf(rep->reason, sizeof rep->reason, __VA_ARGS__); \
+        goto done;                                              \
+    } while (0)
+
+int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_report *rep, char err[PLOW_ERR_LEN]) {
+    memset(rep, 0, sizeof *rep);
+    if (k < 0 || k > 63) return plow_error(err, "samples must be in 0..63");
+    proof_replay *r = NULL;
+    trace *t = NULL;
+    trace_commitment c;
+    double t0 = plow_now();
+    if (proof_replay_open(&r, dir, err)) return -1;
+    if (load_commitment(dir, &t, &c, err)) {
+        proof_replay_free(r);
+        return -1;
+    }
+    rep->valid = true;
+    rep->n = trace_steps(t);
+    uint64_t n = rep->n;
+    char cerr[PLOW_ERR_LEN];
+    if (trace_commitment_check(&c, t, cerr)) INVALID(0, "trace does not match the commitment: %.300s", cerr);
+    uint8_t tid[PLOW_HASH_LEN];
+    train_state_task_id(r->s, tid);
+    if (memcmp(tid, c.task, PLOW_HASH_LEN) != 0) INVALID(0, "the commitment is for another task");
+    if (n != (uint64_t)r->task.hp.steps) INVALID(0, "the trace has %" PRIu64 " steps, the task %d", n, r->task.hp.steps);
+    /* the samples: k transitions from the challenge, plus always the last */
+    uint64_t s[64];
+    int ns = 0;
+    for (int i = 0; i < k; i++) {
+        uint32_t w[4];
+        tensor_philox((tensor_rng_key){challenge, PROOF_PURPOSE_VERIFY, 0}, (uint64_t)i, w);
+        s[ns++] = 1 + ((((uint64_t)w[0] << 32) | w[1]) % n);
+    }
+    s[ns++] = n;
+    qsort(s, (size_t)ns, sizeof s[0], cmp_u64);
+    int uniq = 0;
+    for (int i = 0; i < ns; i++)
+        if (uniq == 0 || s[uniq - 1] != s[i]) s[uniq++] = s[i];
+    rep->samples = uniq;
+    memcpy(rep->sampled, s, sizeof(uint64_t) * (size_t)uniq);
+    uint32_t every = c.checkpoint_every;
+    bool have = false; /* the replay holds a verified state of this run */
+    uint8_t h[PLOW_HASH_LEN];
+    for (int i = 0; i < uniq; i++) {
+        uint64_t j = s[i], ck = (j - 1) / every * every;
+        if (!have || proof_replay_at(r) < ck || proof_replay_at(r) > j - 1) {
+            if (proof_replay_load_checkpoint(r, dir, ck, cerr)) INVALID(ck, "checkpoint %" PRIu64 " unusable: %.300s", ck, cerr);
+            proof_replay_hash(r, h);
+            if (memcmp(h, trace_leaf(t, ck), PLOW_HASH_LEN) != 0)
+                INVALID(ck, "checkpoint %" PRIu64 " does not hash to the committed leaf %" PRIu64, ck, ck);
+            have = true;
+        }
+        while (proof_replay_at(r) < j) {
+            proof_replay_step(r);
+            rep->steps_run++;
+            uint64_t at = proof_replay_at(r);
+            proof_replay_hash(r, h);
+            if (memcmp(h, trace_leaf(t, at), PLOW_HASH_LEN) != 0)
+                INVALID(at, "step %" PRIu64 ": re-executing it from the committed state %" PRIu64
+                            " does not give the committed leaf", at, at - 1);
+        }
+    }
+    /* the artifact: the committed one, and the final state's weights */
+    uint8_t ah[PLOW_HASH_LEN], fh[PLOW_HASH_LEN];
+    if (artifact_hash_of(r, dir, ah, cerr)) INVALID(n, "artifact unreadable: %.300s", cerr);
+    if (memcmp(ah, c.artifact, PLOW_HASH_LEN) != 0) INVALID(n, "the published artifact is not the committed one");
+    proof_replay_artifact_hash(r, fh);
+    if (memcmp(ah, fh, PLOW_HASH_LEN) != 0) INVALID(n, "the artifact is not the weights of the final state");
+    snprintf(rep->reason, sizeof rep->reason, "valid");
+done:
+    rep->seconds = plow_now() - t0;
+    trace_free(t);
+    proof_replay_free(r);
+    return 0;
+}
+
+/* ---- disputes ------------------------------------------------------------------ */
+
+/* Brings r to state `want` of the run in dir from its nearest checkpoint and
+ * checks the result against `leaf`. */
+static int produce_state(proof_replay *r, const char *dir, const trace *t, uint64_t want, uint32_t every,
+                         const uint8_t leaf[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+    uint64_t ck = want / every * every;
+    if (proof_replay_load_checkpoint(r, dir, ck, err)) return -1;
+    uint8_t h[PLOW_HASH_LEN];
+    proof_replay_hash(r, h);
+    if (memcmp(h, trace_leaf(t, ck), PLOW_HASH_LEN) != 0)
+        return plow_error(err, "checkpoint %" PRIu64 " does not match its leaf", ck);
+    while (proof_replay_at(r) < want) proof_replay_step(r);
+    proof_replay_hash(r, h);
+    if (memcmp(h, leaf, PLOW_HASH_LEN) != 0) return plow_error(err, "state %" PRIu64 " does not hash to the agreed leaf", want);
+    return 0;
+}
+
+int proof_dispute(const char *dir_a, const char *dir_b, proof_dispute_report *rep, char err[PLOW_ERR_LEN]) {
+    memset(rep, 0, sizeof *rep);
+    proof_replay *r = NULL;
+    trace *ta = NULL, *tb = NULL;
+    trace_commitment ca, cb;
+    int rc = -1;
+    char e2[PLOW_ERR_LEN];
+    if (load_commitment(dir_a, &ta, &ca, err) || load_commitment(dir_b, &tb, &cb, err)) goto out;
+    if (proof_replay_open(&r, dir_a, err)) goto out;
+    bool bad_a = trace_commitment_check(&ca, ta, e2) != 0, bad_b = trace_commitment_check(&cb, tb, e2) != 0;
+    if (bad_a || bad_b) {
+        rep->wrong = bad_a && bad_b ? PROOF_BOTH : bad_a ? PROOF_PARTY_A : PROOF_PARTY_B;
+        snprintf(rep->reason, sizeof rep->reason, "a published trace does not match its commitment");
+        rc = 0;
+        goto out;
+    }
+    if (memcmp(ca.task, cb.task, PLOW_HASH_LEN) != 0 || ca.n != cb.n) {
+        plow_error(err, "the two runs are for different tasks: nothing to dispute");
+        goto out;
+    }
+    uint8_t tid[PLOW_HASH_LEN];
+    train_state_task_id(r->s, tid);
+    if (memcmp(tid, ca.task, PLOW_HASH_LEN) != 0) {
+        plow_error(err, "'%s' commits to a task other than its task.json", dir_a);
+        goto out;
+    }
+    trace_party pa, pb;
+    trace_party_local(ta, &pa);
+    trace_party_local(tb, &pb);
+    trace_bisection bs;
+    if (trace_bisect(ca.n, &pa, &pb, &bs, err)) goto out;
+    rep->queries = bs.queries;
+    size_t proof_bytes = 0;
+    {
+        plow_buf pbuf = {0};
+        merkle_proof_encode(&bs.proof_a, &pbuf);
+        proof_bytes = pbuf.len + MERKLE_HASH_LEN;
+        plow_buf_release(&pbuf);
+    }
+    rep->bytes_exchanged = 2 * (size_t)bs.queries * proof_bytes;
+    if (bs.verdict == TRACE_SAME) {
+        rep->same = true;
+        snprintf(rep->reason, sizeof rep->reason, "the runs agree on every step");
+        rc = 0;
+        goto out;
+    }
+    if (bs.verdict == TRACE_FAULT_A || bs.verdict == TRACE_FAULT_B || bs.verdict == TRACE_FAULT_BOTH) {
+        rep->wrong = bs.verdict == TRACE_FAULT_A ? PROOF_PARTY_A : bs.verdict == TRACE_FAULT_B ? PROOF_PARTY_B : PROOF_BOTH;
+        rep->step = bs.step;
+        snprintf(rep->reason, sizeof rep->reason, "an answer did not verify against its root at step %" PRIu64, bs.step);
+        rc = 0;
+        goto out;
+    }
+    bool diverges;
+    uint64_t j;
+    if (bs.verdict == TRACE_DIVERGES) {
+        j = bs.step;
+    } else if (trace_first_divergence(ta, tb, &diverges, &j, err) || !diverges) {
+        goto out;
+    }
+    rep->step = j;
+    const uint8_t *la = trace_leaf(ta, j), *lb = trace_leaf(tb, j);
+    uint8_t ref[PLOW_HASH_LEN];
+    if (j == 0) {
+        plow_error(err, "the runs start from different initial states (step 0): re-run from the task's initial state");
+        goto out;
+    }
+    /* a party produces the agreed state j-1 (its own cost), checked against the agreed leaf */
+    const uint8_t *agreed = trace_leaf(ta, j - 1);
+    if (produce_state(r, dir_a, ta, j - 1, ca.checkpoint_every, agreed, e2) &&
+        produce_state(r, dir_b, tb, j - 1, cb.checkpoint_every, agreed, e2)) {
+        rep->wrong = PROOF_BOTH;
+        snprintf(rep->reason, sizeof rep->reason, "neither party can produce the agreed state %" PRIu64 ": %.300s", j - 1, e2);
+        rc = 0;
+        goto out;
+    }
+    plow_buf sb = {0};
+    train_state_serialize(r->s, &sb);
+    rep->state_bytes = sb.len;
+    rep->bytes_exchanged += sb.len;
+    plow_buf_release(&sb);
+    /* the referee: one step */
+    double t0 = plow_now();
+    proof_replay_step(r);
+    proof_replay_hash(r, ref);
+    rep->referee_seconds = plow_now() - t0;
+    bool wa = memcmp(la, ref, PLOW_HASH_LEN) != 0, wb = memcmp(lb, ref, PLOW_HASH_LEN) != 0;
+    rep->wrong = wa && wb ? PROOF_BOTH : wa ? PROOF_PARTY_A : wb ? PROOF_PARTY_B : PROOF_NOBODY;
+    snprintf(rep->reason, sizeof rep->reason, "step %" PRIu64 " recomputed by the referee from the agreed state %" PRIu64,
+             j, j - 1);
+    rc = 0;
+out:
+    trace_free(ta);
+    trace_free(tb);
+    proof_replay_free(r);
+    return rc;
+}

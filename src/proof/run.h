@@ -1,0 +1,106 @@
+/*
+ * run.h — committed training runs: what a worker publishes, how anyone
+ * re-executes part of it, and how a disagreement becomes a one-step verdict.
+ *
+ * A committed run directory (`plow train --commit`) holds, besides the model
+ * or adapter and tokenizer.bin:
+ *   task.json          the task: config, data file and hash, hyper-parameters,
+ *                      seed, LoRA settings and base model, checkpoint interval
+ *   trace.bin          the state hash after every step, 0..n (docs/formats/trace.md)
+ *   checkpoints/S.state full canonical states at S = 0, c, 2c, ... and n
+ *   commitment.bin     the 141-byte on-chain record (task, root, final, artifact, n, c)
+ *
+ * Verification re-executes sampled transitions j-1 -> j from the nearest
+ * checkpoint at or before j-1, checking every leaf it passes; it always checks
+ * the last transition and that the artifact's weights are the final state's.
+ * A dispute between two runs of the same task locates the first divergent
+ * step from the two traces (each proved against its own root), has a party
+ * produce the agreed state j-1 (which must hash to the agreed leaf), and the
+ * referee recomputes the single step j-1 -> j: the party whose leaf j differs
+ * from the referee's is wrong.
+ */
+#ifndef PLOW_PROOF_RUN_H
+#define PLOW_PROOF_RUN_H
+
+#include "../base/plow.h"
+#include "../train/train.h"
+#include "trace.h"
+
+#define PROOF_PATH_MAX 1024
+
+/* The task definition, as task.json stores it. */
+typedef struct proof_task {
+    bool is_lora;
+    model_config cfg;
+    char data[PROOF_PATH_MAX];   /* training text */
+    double val_frac;
+    uint8_t data_hash[PLOW_HASH_LEN];
+    train_hparams hp;
+    int rank;
+    float alpha;
+    unsigned targets;
+    char base[PROOF_PATH_MAX];   /* LoRA: the base model directory */
+    uint8_t base_hash[PLOW_HASH_LEN];
+    uint32_t checkpoint_every;
+} proof_task;
+
+int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
+int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
+
+/* Writes checkpoints/<step>.state for the current state of s. */
+int proof_write_checkpoint(const char *dir, train_state *s, char err[PLOW_ERR_LEN]);
+/* Writes trace.bin and commitment.bin from the leaves 0..n. */
+int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN], const uint8_t *leaves,
+                           uint64_t n, const uint8_t artifact[PLOW_HASH_LEN], uint32_t every,
+                           char err[PLOW_ERR_LEN]);
+
+/* A re-executor for a run: the run's tokenizer, data, base model and a
+ * training state with the task's exact header. */
+typedef struct proof_replay proof_replay;
+int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN]);
+void proof_replay_free(proof_replay *r);
+const proof_task *proof_replay_task(const proof_replay *r);
+/* Loads checkpoints/<step>.state of dir (any run of the same task). */
+int proof_replay_load_checkpoint(proof_replay *r, const char *dir, uint64_t step, char err[PLOW_ERR_LEN]);
+int proof_replay_load_state(proof_replay *r, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]);
+void proof_replay_step(proof_replay *r);
+void proof_replay_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
+uint64_t proof_replay_at(const proof_replay *r);
+/* Hash of the trainable weights as an artifact (model_hash or lora_hash). */
+void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
+train_state *proof_replay_state(proof_replay *r);
+
+typedef struct proof_verify_report {
+    bool valid;
+    uint64_t bad_step;     /* when !valid and the fault is a step: the first wrong leaf */
+    char reason[512];
+    uint64_t n;            /* the worker's steps */
+    uint64_t steps_run;    /* steps the verifier re-executed */
+    double seconds;        /* the verifier's time */
+    int samples;
+    uint64_t sampled[64];
+} proof_verify_report;
+
+/* Verifies a committed run with k sampled transitions drawn from challenge
+ * (a seed the worker could not know when it committed). Returns 0 when the
+ * verification ran (see rep->valid), -1 when it could not (missing files). */
+int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_report *rep,
+                     char err[PLOW_ERR_LEN]);
+
+typedef enum proof_party { PROOF_NOBODY, PROOF_PARTY_A, PROOF_PARTY_B, PROOF_BOTH } proof_party;
+
+typedef struct proof_dispute_report {
+    bool same;              /* the runs agree: nothing to decide */
+    uint64_t step;          /* the first divergent step j */
+    proof_party wrong;      /* whose leaf j is wrong */
+    char reason[512];
+    uint32_t queries;       /* bisection questions per party */
+    size_t bytes_exchanged; /* proofs + leaves + the agreed state */
+    size_t state_bytes;
+    double referee_seconds; /* the referee's one step */
+    double step_seconds;
+} proof_dispute_report;
+
+int proof_dispute(const char *dir_a, const char *dir_b, proof_dispute_report *rep, char err[PLOW_ERR_LEN]);
+
+#endif
