@@ -35,7 +35,7 @@ SRC_DATA   = src/data/tokenizer.c src/data/dataset.c
 SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
 SRC_TRAIN  = src/train/train.c
 SRC_INFER  = src/infer/infer.c
-SRC_PROOF  = src/proof/merkle.c src/proof/trace.c src/proof/run.c
+SRC_PROOF  = src/proof/merkle.c src/proof/trace.c src/proof/run.c src/proof/receipt.c
 LIB_SRC    = $(SRC_BASE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF)
 CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
              src/cli/cmd_proof.c

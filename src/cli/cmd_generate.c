@@ -8,6 +8,7 @@
 
 #include "../infer/infer.h"
 #include "../model/modelio.h"
+#include "../proof/receipt.h"
 #include "../tensor/tensor.h"
 #include "cli.h"
 
@@ -27,7 +28,9 @@ static const char generate_help[] =
     "  --top-k K           keep the K most likely tokens, 0 = all (default 40)\n"
     "  --top-p P           nucleus sampling mass, 1 = off (default 0.95)\n"
     "  --threads T         worker threads (default: all CPUs)\n"
-    "  --simd PATH         scalar, avx2, avx512 or auto\n";
+    "  --simd PATH         scalar, avx2, avx512 or auto\n"
+    "  --receipt FILE      write an inference receipt that 'plow verify-receipt'\n"
+    "                      checks with one prefill\n";
 
 typedef struct gen_out {
     const tokenizer *tok;
@@ -42,7 +45,7 @@ static void print_token(void *ctx, int32_t t) {
     fflush(stdout);
 }
 
-enum { G_MODEL = 256, G_LORA, G_TOK, G_PROMPT, G_TOKENS, G_SEED, G_TEMP, G_TOPK, G_TOPP, G_THREADS, G_SIMD, G_HELP };
+enum { G_MODEL = 256, G_LORA, G_TOK, G_PROMPT, G_TOKENS, G_SEED, G_TEMP, G_TOPK, G_TOPP, G_THREADS, G_SIMD, G_RECEIPT, G_HELP };
 
 int cmd_generate(int argc, char **argv) {
     static const struct option opts[] = {
@@ -50,8 +53,9 @@ int cmd_generate(int argc, char **argv) {
         {"prompt", 1, 0, G_PROMPT},   {"tokens", 1, 0, G_TOKENS}, {"seed", 1, 0, G_SEED},
         {"temperature", 1, 0, G_TEMP}, {"top-k", 1, 0, G_TOPK}, {"top-p", 1, 0, G_TOPP},
         {"threads", 1, 0, G_THREADS}, {"simd", 1, 0, G_SIMD},   {"help", 0, 0, G_HELP},
+        {"receipt", 1, 0, G_RECEIPT},
         {0, 0, 0, 0}};
-    const char *mpath = NULL, *lpath = NULL, *tpath = NULL, *prompt = NULL, *simd = NULL;
+    const char *mpath = NULL, *lpath = NULL, *tpath = NULL, *prompt = NULL, *simd = NULL, *rpath = NULL;
     long ntok = 200, topk = 40, threads = 0;
     double temp = 0.8, topp = 0.95;
     uint64_t seed = 1;
@@ -73,6 +77,7 @@ int cmd_generate(int argc, char **argv) {
         case G_TOPP: rc = cli_float("--top-p", optarg, 1e-6, 1, &topp, err); break;
         case G_THREADS: rc = cli_int("--threads", optarg, 1, 256, &threads, err); break;
         case G_SIMD: simd = optarg; break;
+        case G_RECEIPT: rpath = optarg; break;
         case G_HELP: fputs(generate_help, stdout); return 0;
         default: return cli_usage_error("generate", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -140,11 +145,73 @@ int cmd_generate(int argc, char **argv) {
     }
     fprintf(stderr, "plow generate: %d tokens in %.2fs (%.1f tokens/s, prompt %zu tokens)\n", n, dt,
             dt > 0 ? n / dt : 0.0, nids);
+    if (rpath) {
+        receipt r;
+        receipt_make(&r, m, l, tok, &sp, ids, nids, out, (size_t)n);
+        int wrc = receipt_save(&r, rpath, err);
+        receipt_release(&r);
+        if (wrc) {
+            cli_fail("%s", err);
+            goto done;
+        }
+        fprintf(stderr, "plow generate: receipt written to %s\n", rpath);
+    }
     rc = 0;
 done:
     free(ids);
     free(out);
     infer_session_free(s);
+    tokenizer_free(tok);
+    lora_free(l);
+    model_free(m);
+    return rc;
+}
+
+static const char verify_receipt_help[] =
+    "usage: plow verify-receipt FILE --model DIR [--lora DIR] [--tokenizer FILE]\n"
+    "\n"
+    "Checks an inference receipt with one teacher-forced prefill over prompt +\n"
+    "output, re-deriving every sampled token. Exits 0 if every token follows from\n"
+    "the model, prompt, parameters and seed; 1 naming the first position that does\n"
+    "not (or the model, adapter or tokenizer that does not match); 2 on errors.\n";
+
+int cmd_verify_receipt(int argc, char **argv) {
+    const char *rpath = NULL, *mpath = NULL, *lpath = NULL, *tpath = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(verify_receipt_help, stdout);
+            return 0;
+        }
+        const char **dst = strcmp(argv[i], "--model") == 0 ? &mpath : strcmp(argv[i], "--lora") == 0 ? &lpath
+                         : strcmp(argv[i], "--tokenizer") == 0 ? &tpath : NULL;
+        if (dst && i + 1 < argc) *dst = argv[++i];
+        else if (argv[i][0] != '-' && !rpath) rpath = argv[i];
+        else return cli_usage_error("verify-receipt", "unexpected argument '%s'", argv[i]);
+    }
+    if (!rpath || !mpath) return cli_usage_error("verify-receipt", "FILE and --model DIR are required");
+    char err[PLOW_ERR_LEN];
+    if (cli_init_engine(NULL, 0, err)) return cli_fail("%s", err);
+    receipt r = {0};
+    model *m = NULL;
+    lora *l = NULL;
+    tokenizer *tok = NULL;
+    int rc = 2;
+    if (receipt_load(&r, rpath, err) || modelio_load_model(&m, mpath, err) ||
+        (lpath && modelio_load_lora(&l, m, lpath, err)) ||
+        (tpath ? tokenizer_load(&tok, tpath, err) : modelio_load_tokenizer(&tok, mpath, err))) {
+        fprintf(stderr, "plow: %s\n", err);
+        goto done;
+    }
+    receipt_check c;
+    if (receipt_verify(&r, m, l, tok, &c, err)) {
+        fprintf(stderr, "plow: %s\n", err);
+        goto done;
+    }
+    printf("%s: %s (checked %zu output tokens in %.3fs)\n", rpath, c.reason, r.n_output, c.seconds);
+    if (!c.valid && c.bad_position >= 0) printf("first bad position: %ld\n", c.bad_position);
+    rc = c.valid ? 0 : 1;
+done:
+    receipt_release(&r);
     tokenizer_free(tok);
     lora_free(l);
     model_free(m);

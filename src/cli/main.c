@@ -20,15 +20,16 @@ static const cli_command commands[] = {
     {"dump", "write logits and gradients of one batch (to compare implementations)", cmd_dump},
     {"verify", "check a committed training run by re-executing sampled steps", cmd_verify},
     {"dispute", "settle a disagreement between two runs with a one-step verdict", cmd_dispute},
+    {"verify-receipt", "check an inference receipt with one prefill", cmd_verify_receipt},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 8, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 9, "update the command table and its help together");
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plow <command> [options]\n\n"
                "plow trains, fine-tunes and runs small transformer models with results\n"
                "that are bit-identical on every machine.\n\ncommands:\n");
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'plow <command> --help' for the options of one command.\n"
                "Environment: PLOW_THREADS (thread count), PLOW_SIMD (scalar, avx2, avx512).\n");
 }
