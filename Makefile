@@ -40,7 +40,7 @@ LIB_SRC    = $(SRC_BASE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(S
 CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
              src/cli/cmd_proof.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
-             tests/test_formats.c tests/test_model.c tests/test_train.c
+             tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)

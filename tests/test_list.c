@@ -6,7 +6,8 @@ extern const test_case tokenizer_tests[];
 extern const test_case formats_tests[];
 extern const test_case model_tests[];
 extern const test_case train_tests[];
+extern const test_case proof_tests[];
 
 const test_case *const test_tables[] = {
-    tensor_tests, tokenizer_tests, formats_tests, model_tests, train_tests, NULL,
+    tensor_tests, tokenizer_tests, formats_tests, model_tests, train_tests, proof_tests, NULL,
 };
