@@ -111,6 +111,7 @@ demo: deps-build
 bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_bench
+	@bench/proof_costs.sh
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
