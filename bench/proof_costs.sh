@@ -36,6 +36,12 @@ vt=$(calc "$v1 - $v0")
 ran=$(sed -n 's/^re-executed \([0-9]*\) of.*/\1/p' v.txt)
 row "sampled verification (k=8, c=16, n=200)" "$(printf '%.1f%%' "$(calc "100 * $vt / $commit")")" \
     "$(printf '%.1fs vs the worker'"'"'s %.1fs; %s steps re-run' "$vt" "$commit" "$ran")"
+$PLOW verify run --samples 8 --challenge 1 --challenge-response > vc.txt
+vs=$(sed -n 's/^re-executed [0-9]* of [0-9]* steps .* in \([0-9.]*\)s$/\1/p' vc.txt)
+ws=$(sed -n 's/.*running \([0-9]*\) steps in \([0-9.]*\)s$/\1 steps, \2s/p' vc.txt)
+row "  challenge-response (worker sends state j-1)" "$(printf '%.1f%%' "$(calc "100 * $vs / $commit")")" \
+    "$(printf 'verifier %.1fs; the worker answers: %s' "$vs" "$ws")"
+
 # dispute: a cheater perturbs one weight at step 101
 $PLOW train $S --commit --checkpoint-every 16 --cheat perturb@101 --out cheat > /dev/null 2>&1
 $PLOW dispute run cheat > dsp.txt || true

@@ -22,13 +22,18 @@ static const char verify_help[] =
     "  --samples K      sampled steps (default 8, at most 63)\n"
     "  --challenge S    the sampling seed (default: random, printed)\n"
     "  --trials N       run N verifications with challenges 1..N and report the\n"
-    "                   detection rate (to measure audit strength)\n";
+    "                   detection rate (to measure audit strength)\n"
+    "  --challenge-response  the worker answers each sampled step j with its\n"
+    "                   state j-1 (regenerated from its checkpoints, at its cost);\n"
+    "                   the verifier checks it and re-executes one step. Both\n"
+    "                   roles run here; the report splits their costs.\n";
 
 int cmd_verify(int argc, char **argv) {
     const char *dir = NULL;
     long k = 8, trials = 0;
     uint64_t challenge = 0;
     bool have_challenge = false;
+    proof_verify_mode mode = PROOF_VERIFY_REPLAY;
     char err[PLOW_ERR_LEN];
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -41,6 +46,8 @@ int cmd_verify(int argc, char **argv) {
             have_challenge = true;
         } else if (strcmp(argv[i], "--trials") == 0 && i + 1 < argc) {
             if (cli_int("--trials", argv[++i], 1, 100000, &trials, err)) return cli_usage_error("verify", "%s", err);
+        } else if (strcmp(argv[i], "--challenge-response") == 0) {
+            mode = PROOF_VERIFY_CHALLENGE;
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
@@ -59,7 +66,7 @@ int cmd_verify(int argc, char **argv) {
         long detected = 0;
         uint64_t runs = 0, steps = 0;
         for (long t = 1; t <= trials; t++) {
-            if (proof_verify_run(dir, (int)k, (uint64_t)t, &rep, err)) return cli_fail("%s", err);
+            if (proof_verify_run(dir, (int)k, (uint64_t)t, mode, &rep, err)) return cli_fail("%s", err);
             detected += !rep.valid;
             steps += rep.steps_run;
             runs = rep.n;
@@ -68,11 +75,14 @@ int cmd_verify(int argc, char **argv) {
                detected, (double)detected / (double)trials, k, runs, (double)steps / (double)trials);
         return 0;
     }
-    if (proof_verify_run(dir, (int)k, challenge, &rep, err)) return cli_fail("cannot verify '%s': %s", dir, err);
+    if (proof_verify_run(dir, (int)k, challenge, mode, &rep, err)) return cli_fail("cannot verify '%s': %s", dir, err);
     printf("challenge %" PRIu64 ", sampled steps:", challenge);
     for (int i = 0; i < rep.samples; i++) printf(" %" PRIu64, rep.sampled[i]);
     printf("\nre-executed %" PRIu64 " of %" PRIu64 " steps (%.1f%% of the worker's steps) in %.2fs\n", rep.steps_run,
            rep.n, rep.n ? 100.0 * (double)rep.steps_run / (double)rep.n : 0.0, rep.seconds);
+    if (mode == PROOF_VERIFY_CHALLENGE)
+        printf("the worker answered with %zu bytes of states, running %" PRIu64 " steps in %.2fs\n", rep.bytes,
+               rep.worker_steps, rep.worker_seconds);
     if (rep.valid) {
         printf("valid\n");
         return 0;

@@ -390,10 +390,12 @@ static int cmp_u64(const void *a, const void *b) {
         goto done;                                              \
     } while (0)
 
-int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_report *rep, char err[PLOW_ERR_LEN]) {
+int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_mode mode, proof_verify_report *rep,
+                     char err[PLOW_ERR_LEN]) {
     memset(rep, 0, sizeof *rep);
     if (k < 0 || k > 63) return plow_error(err, "samples must be in 0..63");
-    proof_replay *r = NULL;
+    proof_replay *r = NULL, *worker = NULL;
+    plow_buf sb = {0};
     trace *t = NULL;
     trace_commitment c;
     double t0 = plow_now();
@@ -429,8 +431,40 @@ int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_re
     uint32_t every = c.checkpoint_every;
     bool have = false; /* the replay holds a verified state of this run */
     uint8_t h[PLOW_HASH_LEN];
+    if (mode == PROOF_VERIFY_CHALLENGE && proof_replay_open(&worker, dir, err)) {
+        trace_free(t);
+        proof_replay_free(r);
+        return -1;
+    }
     for (int i = 0; i < uniq; i++) {
         uint64_t j = s[i], ck = (j - 1) / every * every;
+        if (mode == PROOF_VERIFY_CHALLENGE) {
+            /* the worker's side: regenerate state j-1 from its checkpoint and send it */
+            double w0 = plow_now();
+            if (proof_replay_load_checkpoint(worker, dir, ck, cerr))
+                INVALID(j - 1, "the worker cannot produce state %" PRIu64 ": %.300s", j - 1, cerr);
+            while (proof_replay_at(worker) < j - 1) {
+                proof_replay_step(worker);
+                rep->worker_steps++;
+            }
+            sb.len = 0;
+            train_state_serialize(worker->s, &sb);
+            rep->bytes += sb.len;
+            rep->worker_seconds += plow_now() - w0;
+            /* the verifier: the answer must be the committed state j-1 */
+            if (proof_replay_load_state(r, sb.data, sb.len, cerr))
+                INVALID(j - 1, "the worker's state %" PRIu64 " is malformed: %.300s", j - 1, cerr);
+            proof_replay_hash(r, h);
+            if (memcmp(h, trace_leaf(t, j - 1), PLOW_HASH_LEN) != 0)
+                INVALID(j - 1, "the worker's state %" PRIu64 " does not hash to the committed leaf", j - 1);
+            proof_replay_step(r);
+            rep->steps_run++;
+            proof_replay_hash(r, h);
+            if (memcmp(h, trace_leaf(t, j), PLOW_HASH_LEN) != 0)
+                INVALID(j, "step %" PRIu64 ": re-executing it from the committed state %" PRIu64
+                           " does not give the committed leaf", j, j - 1);
+            continue;
+        }
         if (!have || proof_replay_at(r) < ck || proof_replay_at(r) > j - 1) {
             if (proof_replay_load_checkpoint(r, dir, ck, cerr)) INVALID(ck, "checkpoint %" PRIu64 " unusable: %.300s", ck, cerr);
             proof_replay_hash(r, h);
@@ -456,8 +490,10 @@ int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_re
     if (memcmp(ah, fh, PLOW_HASH_LEN) != 0) INVALID(n, "the artifact is not the weights of the final state");
     snprintf(rep->reason, sizeof rep->reason, "valid");
 done:
-    rep->seconds = plow_now() - t0;
+    rep->seconds = plow_now() - t0 - rep->worker_seconds;
+    plow_buf_release(&sb);
     trace_free(t);
+    proof_replay_free(worker);
     proof_replay_free(r);
     return 0;
 }

@@ -70,6 +70,16 @@ uint64_t proof_replay_at(const proof_replay *r);
 void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
 train_state *proof_replay_state(proof_replay *r);
 
+typedef enum proof_verify_mode {
+    /* the verifier replays from the published checkpoints by itself:
+     * about k*(c+1)/2 steps */
+    PROOF_VERIFY_REPLAY,
+    /* challenge-response: for each sampled j the worker answers with its state
+     * j-1 (regenerated from its own checkpoints, at its own cost); the verifier
+     * checks it against leaf j-1 and re-executes one step: k steps */
+    PROOF_VERIFY_CHALLENGE
+} proof_verify_mode;
+
 typedef struct proof_verify_report {
     bool valid;
     uint64_t bad_step;     /* when !valid and the fault is a step: the first wrong leaf */
@@ -77,6 +87,9 @@ typedef struct proof_verify_report {
     uint64_t n;            /* the worker's steps */
     uint64_t steps_run;    /* steps the verifier re-executed */
     double seconds;        /* the verifier's time */
+    uint64_t worker_steps; /* CHALLENGE: steps the worker ran to answer */
+    double worker_seconds; /* CHALLENGE: the worker's time to answer */
+    size_t bytes;          /* CHALLENGE: state bytes the worker sent */
     int samples;
     uint64_t sampled[64];
 } proof_verify_report;
@@ -84,7 +97,7 @@ typedef struct proof_verify_report {
 /* Verifies a committed run with k sampled transitions drawn from challenge
  * (a seed the worker could not know when it committed). Returns 0 when the
  * verification ran (see rep->valid), -1 when it could not (missing files). */
-int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_report *rep,
+int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_mode mode, proof_verify_report *rep,
                      char err[PLOW_ERR_LEN]);
 
 typedef enum proof_party { PROOF_NOBODY, PROOF_PARTY_A, PROOF_PARTY_B, PROOF_BOTH } proof_party;
