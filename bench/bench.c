@@ -162,6 +162,23 @@ static void bench_train(const char *cfgname, const model_config *cfg, int B, int
     snprintf(note, sizeof note, "%.1f%% of a mean step; %.2f GB/s", 100 * th / (total / steps),
              3.0 * (double)m->n_params * 4 / th / 1e9);
     row(what, val, note);
+    /* a checkpoint: the canonical state written and fsynced */
+    char tmp[] = "/tmp/plow_bench_ckpt.XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd >= 0) {
+        close(fd);
+        double c0 = plow_now();
+        int cr = quick ? 1 : 3;
+        for (int i = 0; i < cr; i++) train_state_save(s, tmp, err);
+        double tc = (plow_now() - c0) / cr;
+        unlink(tmp);
+        double mean = total / steps;
+        snprintf(what, sizeof what, "checkpoint write %s (fsync)", cfgname);
+        snprintf(val, sizeof val, "%.0f ms", tc * 1e3);
+        snprintf(note, sizeof note, "commitment overhead at c=16: %.1f%% (hash + ckpt/16)",
+                 100 * (th + tc / 16) / mean);
+        row(what, val, note);
+    }
     train_state_free(s);
     model_free(m);
 }

@@ -332,6 +332,7 @@ int cmd_train(int argc, char **argv) {
     train_state *s = NULL;
     FILE *states = NULL, *log = NULL;
     uint8_t *leaves = NULL;
+    proof_ckpt_writer *ckw = NULL;
     int32_t *bx = NULL, *by = NULL;
     plow_buf sb = {0};
 
@@ -454,7 +455,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(states, "0 %s\n", hex);
         if (leaves) memcpy(leaves, h, PLOW_HASH_LEN);
     }
-    if (a.commit && proof_write_checkpoint(a.out, s, err)) {
+    if (a.commit) ckw = proof_ckpt_writer_new(a.out);
+    if (ckw && proof_ckpt_writer_submit(ckw, s, err)) {
         cli_fail("%s", err);
         goto out;
     }
@@ -483,7 +485,7 @@ int cmd_train(int argc, char **argv) {
             float *w = train_state_weights(s, &wn), keep = w[0];
             bool lie = cheat_is(&a, "badckpt") && i + 1 >= a.cheat_step;
             if (lie) w[0] += 1e-3f; /* a checkpoint that is not the state the leaf hashes */
-            int crc = proof_write_checkpoint(a.out, s, err);
+            int crc = proof_ckpt_writer_submit(ckw, s, err);
             w[0] = keep;
             if (crc) {
                 cli_fail("%s", err);
@@ -519,6 +521,14 @@ int cmd_train(int argc, char **argv) {
     if (src) {
         cli_fail("%s", err);
         goto out;
+    }
+    if (ckw) {
+        int frc = proof_ckpt_writer_finish(ckw, err);
+        ckw = NULL;
+        if (frc) {
+            cli_fail("%s", err);
+            goto out;
+        }
     }
     if (a.commit) {
         proof_task task = {0};
@@ -588,6 +598,7 @@ int cmd_train(int argc, char **argv) {
     printf("state %s\n", hex);
     rc = 0;
 out:
+    proof_ckpt_writer_finish(ckw, NULL);
     free(leaves);
     free(bx);
     free(by);

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 
 #include "../data/dataset.h"
 #include "../model/modelio.h"
@@ -230,12 +231,66 @@ int proof_write_checkpoint(const char *dir, train_state *s, char err[PLOW_ERR_LE
     int rc = plow_mkdir_p(d, err);
     free(d);
     if (rc) return -1;
-    plow_buf b = {0};
-    train_state_serialize(s, &b);
     char *p = checkpoint_path(dir, train_state_step(s));
-    rc = plow_write_file(p, b.data, b.len, err);
+    rc = train_state_save(s, p, err);
     free(p);
-    plow_buf_release(&b);
+    return rc;
+}
+
+struct proof_ckpt_writer {
+    char *dir;
+    pthread_t th;
+    bool running;
+    plow_buf buf;
+    uint64_t step;
+    int rc;
+    char err[PLOW_ERR_LEN];
+};
+
+proof_ckpt_writer *proof_ckpt_writer_new(const char *dir) {
+    proof_ckpt_writer *w = plow_calloc(1, sizeof *w);
+    w->dir = plow_strdup(dir);
+    return w;
+}
+
+static void *ckpt_thread(void *arg) {
+    proof_ckpt_writer *w = arg;
+    char *p = checkpoint_path(w->dir, w->step);
+    if (plow_write_file(p, w->buf.data, w->buf.len, w->err) && w->rc == 0) w->rc = -1;
+    free(p);
+    return NULL;
+}
+
+static void ckpt_join(proof_ckpt_writer *w) {
+    if (w->running) pthread_join(w->th, NULL);
+    w->running = false;
+}
+
+int proof_ckpt_writer_submit(proof_ckpt_writer *w, const train_state *s, char err[PLOW_ERR_LEN]) {
+    ckpt_join(w);
+    if (w->rc) return plow_error(err, "%s", w->err);
+    char *d = path2(w->dir, "checkpoints");
+    int rc = plow_mkdir_p(d, err);
+    free(d);
+    if (rc) return -1;
+    w->buf.len = 0;
+    train_state_serialize(s, &w->buf);
+    w->step = train_state_step(s);
+    if (pthread_create(&w->th, NULL, ckpt_thread, w) != 0) { /* no thread: write here */
+        ckpt_thread(w);
+        return w->rc ? plow_error(err, "%s", w->err) : 0;
+    }
+    w->running = true;
+    return 0;
+}
+
+int proof_ckpt_writer_finish(proof_ckpt_writer *w, char err[PLOW_ERR_LEN]) {
+    if (!w) return 0;
+    ckpt_join(w);
+    int rc = w->rc ? plow_error(err, "%s", w->err) : 0;
+    plow_buf_release(&w->buf);
+    free(w->dir);
+    free(w);
     return rc;
 }
 

@@ -49,6 +49,15 @@ int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
 
 /* Writes checkpoints/<step>.state for the current state of s. */
 int proof_write_checkpoint(const char *dir, train_state *s, char err[PLOW_ERR_LEN]);
+/* Checkpoints written in the background: submit copies the state (one pass
+ * over it) and returns; a thread writes and fsyncs the file while training
+ * goes on. A submit waits for the previous write; finish waits for the last
+ * and reports the first error. */
+typedef struct proof_ckpt_writer proof_ckpt_writer;
+proof_ckpt_writer *proof_ckpt_writer_new(const char *dir);
+int proof_ckpt_writer_submit(proof_ckpt_writer *w, const train_state *s, char err[PLOW_ERR_LEN]);
+int proof_ckpt_writer_finish(proof_ckpt_writer *w, char err[PLOW_ERR_LEN]); /* also frees w */
+
 /* Writes trace.bin and commitment.bin from the leaves 0..n. */
 int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN], const uint8_t *leaves,
                            uint64_t n, const uint8_t artifact[PLOW_HASH_LEN], uint32_t every,

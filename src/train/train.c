@@ -9,7 +9,10 @@
  */
 #include "../base/plow.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "../tensor/tensor.h"
 #include "train.h"
@@ -345,3 +348,36 @@ float *train_state_weights(train_state *s, size_t *n) {
 }
 
 void train_state_set_step(train_state *s, uint64_t step) { s->step = step; }
+
+int train_state_save(const train_state *s, const char *path, char err[PLOW_ERR_LEN]) {
+    size_t plen = strlen(path);
+    char *tmp = plow_alloc(plen + 5);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    FILE *f = fopen(tmp, "wb");
+    int rc = -1;
+    if (!f) {
+        plow_error(err, "cannot create '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    plow_buf hdr = {0};
+    state_header(s, &hdr);
+    bool ok = fwrite(hdr.data, 1, hdr.len, f) == hdr.len;
+    plow_buf_release(&hdr);
+    for (int k = 0; k < 3 && ok; k++)
+        for (int t = 0; t < s->n_tensors && ok; t++) {
+            const model_tensor *x = &s->tensors[t];
+            ok = fwrite(section(s, k) + x->offset, sizeof(float), x->numel, f) == x->numel;
+        }
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (fclose(f) != 0) ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        plow_error(err, "cannot write '%s': %s", path, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(tmp);
+    return rc;
+}
