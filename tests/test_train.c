@@ -8,6 +8,8 @@
 #include "../src/data/dataset.h"
 #include "../src/infer/infer.h"
 #include "../src/model/modelio.h"
+#include "../src/proof/receipt.h"
+#include "../src/proof/run.h"
 #include "../src/tensor/tensor.h"
 #include "../src/train/train.h"
 #include "test.h"
@@ -324,6 +326,91 @@ static void test_model_files_roundtrip_and_reject(void) {
     model_free(m);
 }
 
+/* Receipts: round trip, a verified honest one, tampering, and malformed JSON. */
+static void test_receipts(void) {
+    setup();
+    char err[PLOW_ERR_LEN], path[600];
+    model *m = tiny_model(15);
+    infer_sampling sp = {0.8f, 30, 0.9f, 99};
+    int32_t out[24];
+    infer_session *s;
+    CHECK(infer_session_new(&s, m, NULL, 64, err) == 0);
+    int n = infer_generate(s, g_data->train, 6, 24, &sp, -1, out, NULL, NULL, err);
+    CHECK(n == 24);
+    receipt r, r2;
+    receipt_make(&r, m, NULL, g_tok, &sp, g_data->train, 6, out, 24);
+    snprintf(path, sizeof path, "%s/r.json", test_tmpdir());
+    CHECK(receipt_save(&r, path, err) == 0);
+    CHECK(receipt_load(&r2, path, err) == 0);
+    CHECK(r2.n_output == 24 && memcmp(r2.output, out, sizeof out) == 0 && r2.sampling.seed == 99);
+    receipt_check c;
+    CHECK(receipt_verify(&r2, m, NULL, g_tok, &c, err) == 0 && c.valid);
+    r2.output[11] = (r2.output[11] + 1) % m->cfg.vocab;
+    CHECK(receipt_verify(&r2, m, NULL, g_tok, &c, err) == 0 && !c.valid && c.bad_position == 11);
+    r2.output[11] = out[11];
+    r2.sampling.seed = 100;
+    CHECK(receipt_verify(&r2, m, NULL, g_tok, &c, err) == 0 && !c.valid && c.bad_position >= 0);
+    receipt_release(&r2);
+    static const char *const bad[] = {
+        "", "[]", "{}", "{\"format\":\"plow.receipt.v2\"}",
+        "{\"format\":\"plow.receipt.v1\",\"model_hash\":\"zz\"}",
+        "{\"format\":\"plow.receipt.v1\",\"model_hash\":\"%s\",\"tokenizer_hash\":\"%s\"}",
+        "{\"format\":\"plow.receipt.v1\",\"model_hash\":\"%s\",\"tokenizer_hash\":\"%s\",\"sampling\":{\"temperature\":1,\"top_k\":0,\"top_p\":1,\"seed\":\"-1\"},\"prompt_tokens\":[1],\"output_tokens\":[]}",
+        "{\"format\":\"plow.receipt.v1\",\"model_hash\":\"%s\",\"tokenizer_hash\":\"%s\",\"sampling\":{\"temperature\":1,\"top_k\":0,\"top_p\":1,\"seed\":\"1\"},\"prompt_tokens\":[],\"output_tokens\":[]}",
+        "{\"format\":\"plow.receipt.v1\",\"model_hash\":\"%s\",\"tokenizer_hash\":\"%s\",\"sampling\":{\"temperature\":1,\"top_k\":0,\"top_p\":1,\"seed\":\"1\"},\"prompt_tokens\":[1.5],\"output_tokens\":[]}",
+        "{\"format\":\"plow.receipt.v1\",\"model_hash\":\"%s\",\"tokenizer_hash\":\"%s\",\"sampling\":{\"temperature\":-2,\"top_k\":0,\"top_p\":1,\"seed\":\"1\"},\"prompt_tokens\":[1],\"output_tokens\":[]}",
+        "{\"format\":\"plow.receipt.v1\",\"model_hash\":\"%s\",\"tokenizer_hash\":\"%s\",\"sampling\":{\"temperature\":1,\"top_k\":0,\"top_p\":1,\"seed\":\"1\"},\"prompt_tokens\":[-3],\"output_tokens\":[]}",
+    };
+    char hex[65], json[1024];
+    memset(hex, 'a', 64);
+    hex[64] = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(json, sizeof json, bad[i], hex, hex);
+        err[0] = 0;
+        CHECKF(receipt_parse(&r2, json, strlen(json), err) == -1 && err[0], "malformed receipt %zu accepted", i);
+    }
+    /* every truncation of a good receipt is rejected */
+    uint8_t *buf;
+    size_t len;
+    CHECK(plow_read_file(path, 1 << 20, &buf, &len, err) == 0);
+    for (size_t cut = 0; cut < len; cut += 7) CHECK(receipt_parse(&r2, (const char *)buf, cut, err) == -1);
+    free(buf);
+    receipt_release(&r);
+    infer_session_free(s);
+    model_free(m);
+}
+
+/* task.json: malformed files are rejected with a message. */
+static void test_task_json_malformed(void) {
+    char err[PLOW_ERR_LEN], dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/task", test_tmpdir());
+    CHECK(plow_mkdir_p(dir, err) == 0);
+    snprintf(path, sizeof path, "%s/task.json", dir);
+    proof_task t;
+    CHECK(proof_task_load(&t, dir, err) == -1); /* missing */
+    static const char *const bad[] = {
+        "not json", "[]", "{\"format\":\"plow.task.v9\"}", "{\"format\":\"plow.task.v1\",\"kind\":\"mine\"}",
+        "{\"format\":\"plow.task.v1\",\"kind\":\"train\",\"model\":{},\"hparams\":{}}",
+        "{\"format\":\"plow.task.v1\",\"kind\":\"train\",\"model\":{\"name\":\"x\",\"n_layer\":99999},\"hparams\":{}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(plow_write_file(path, bad[i], strlen(bad[i]), err) == 0);
+        err[0] = 0;
+        CHECKF(proof_task_load(&t, dir, err) == -1 && strstr(err, "task.json"), "task %zu: '%s'", i, err);
+    }
+    /* a good one round-trips */
+    proof_task g = {0};
+    CHECK(model_config_named("tiny", 300, &g.cfg, err) == 0);
+    train_hparams_default(&g.hp, false, 10, 64);
+    g.hp.seed = 12345678901234ull;
+    snprintf(g.data, sizeof g.data, "/x/y.txt");
+    g.val_frac = 0.1;
+    g.checkpoint_every = 4;
+    CHECK(proof_task_save(&g, dir, err) == 0);
+    CHECKF(proof_task_load(&t, dir, err) == 0, "%s", err);
+    CHECK(t.hp.seed == g.hp.seed && t.hp.lr == g.hp.lr && t.cfg.d_model == 128 && t.checkpoint_every == 4 && !t.is_lora);
+}
+
 const test_case train_tests[] = {
     {"train_state_identical_across_threads_and_paths", test_state_identical_across_threads_and_paths},
     {"train_lowers_loss_and_every_step_changes_state", test_training_lowers_loss_and_states_differ},
@@ -332,5 +419,7 @@ const test_case train_tests[] = {
     {"infer_prefill_equals_decode_equals_training", test_prefill_equals_decode},
     {"infer_sampling_deterministic", test_sampling_deterministic},
     {"modelio_roundtrip_and_malformed", test_model_files_roundtrip_and_reject},
+    {"receipt_roundtrip_tamper_and_malformed", test_receipts},
+    {"proof_task_json_malformed", test_task_json_malformed},
     {NULL, NULL},
 };
