@@ -285,6 +285,70 @@ static void test_sampling_deterministic(void) {
     model_free(m);
 }
 
+/* infer_sample's top-k selection against a full sort (the definition). */
+typedef struct ref_cand {
+    float p;
+    int32_t id;
+} ref_cand;
+
+static int ref_cmp(const void *a, const void *b) {
+    const ref_cand *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int32_t ref_sample(const float *logits, int V, const infer_sampling *sp, uint64_t pos) {
+    float *z = plow_alloc(sizeof(float) * V);
+    ref_cand *c = plow_alloc(sizeof(ref_cand) * V);
+    for (int i = 0; i < V; i++) z[i] = logits[i] / sp->temperature;
+    float mx = tensor_max(z, (size_t)V);
+    tensor_exp_shift(z, z, mx, (size_t)V);
+    for (int i = 0; i < V; i++) c[i] = (ref_cand){z[i], i};
+    qsort(c, (size_t)V, sizeof *c, ref_cmp);
+    int keep = sp->top_k > 0 && sp->top_k < V ? sp->top_k : V;
+    if (sp->top_p < 1.0f) {
+        float total = 0.0f, cum = 0.0f;
+        for (int i = 0; i < keep; i++) total = total + c[i].p;
+        for (int i = 0; i < keep; i++) {
+            cum = cum + c[i].p;
+            if (cum >= sp->top_p * total) {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    float total = 0.0f, cum = 0.0f;
+    for (int i = 0; i < keep; i++) total = total + c[i].p;
+    float u = tensor_uniform((tensor_rng_key){sp->seed, INFER_PURPOSE_SAMPLE, 0}, pos) * total;
+    int32_t pick = c[keep - 1].id;
+    for (int i = 0; i < keep; i++) {
+        cum = cum + c[i].p;
+        if (u < cum) {
+            pick = c[i].id;
+            break;
+        }
+    }
+    free(z);
+    free(c);
+    return pick;
+}
+
+static void test_sampling_matches_full_sort(void) {
+    int V = 501;
+    float *lg = plow_alloc(sizeof(float) * V);
+    int mismatches = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        for (int i = 0; i < V; i++) /* coarse values: many ties */
+            lg[i] = (float)(int)(tensor_uniform((tensor_rng_key){5, 7, (uint32_t)trial}, (uint64_t)i) * 12.0f) * 0.5f;
+        infer_sampling sp = {0.7f + 0.1f * (float)(trial % 5), 1 + trial % 60, trial % 3 ? 0.9f : 1.0f, 11};
+        if (infer_sample(lg, V, &sp, (uint64_t)trial) != ref_sample(lg, V, &sp, (uint64_t)trial)) mismatches++;
+        sp.top_k = 0;
+        if (infer_sample(lg, V, &sp, (uint64_t)trial) != ref_sample(lg, V, &sp, (uint64_t)trial)) mismatches++;
+    }
+    CHECKF(mismatches == 0, "%d samples differ from the full-sort definition", mismatches);
+    free(lg);
+}
+
 static void test_model_files_roundtrip_and_reject(void) {
     setup();
     char err[PLOW_ERR_LEN], dir[512], path[600];
@@ -418,6 +482,7 @@ const test_case train_tests[] = {
     {"train_lora_learns_and_base_unchanged", test_lora_trains_and_base_unchanged},
     {"infer_prefill_equals_decode_equals_training", test_prefill_equals_decode},
     {"infer_sampling_deterministic", test_sampling_deterministic},
+    {"infer_sampling_matches_full_sort", test_sampling_matches_full_sort},
     {"modelio_roundtrip_and_malformed", test_model_files_roundtrip_and_reject},
     {"receipt_roundtrip_tamper_and_malformed", test_receipts},
     {"proof_task_json_malformed", test_task_json_malformed},

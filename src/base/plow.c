@@ -22,6 +22,13 @@ int plow_error(char err[PLOW_ERR_LEN], const char *fmt, ...) {
     return -1;
 }
 
+int plow_error_prefix(char err[PLOW_ERR_LEN], const char *what) {
+    if (!err) return -1;
+    char inner[PLOW_ERR_LEN];
+    snprintf(inner, sizeof inner, "%s", err);
+    return plow_error(err, "'%s': %s", what, inner);
+}
+
 void plow_bug(const char *file, int line, const char *expr) {
     fprintf(stderr, "plow: BUG: assertion '%s' failed at %s:%d\n", expr, file, line);
     abort();

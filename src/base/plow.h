@@ -43,6 +43,9 @@
 /* Writes a formatted message into err (if err is not NULL) and returns -1. */
 int plow_error(char err[PLOW_ERR_LEN], const char *fmt, ...) PLOW_PRINTF(2, 3);
 
+/* Prefixes the message already in err with "'what': " and returns -1. */
+int plow_error_prefix(char err[PLOW_ERR_LEN], const char *what);
+
 /* Prints "plow: BUG: <msg> at file:line" and aborts. Used by PLOW_ASSERT. */
 PLOW_NORETURN void plow_bug(const char *file, int line, const char *expr);
 

@@ -207,7 +207,8 @@ int cmd_verify_receipt(int argc, char **argv) {
         fprintf(stderr, "plow: %s\n", err);
         goto done;
     }
-    printf("%s: %s (checked %zu output tokens in %.3fs)\n", rpath, c.reason, r.n_output, c.seconds);
+    printf("%s: %s (checked %zu output tokens in %.3fs: prefill and re-derivation %.3fs)\n", rpath, c.reason,
+           r.n_output, c.seconds, c.derive_seconds);
     if (!c.valid && c.bad_position >= 0) printf("first bad position: %ld\n", c.bad_position);
     rc = c.valid ? 0 : 1;
 done:

@@ -26,7 +26,7 @@ struct infer_session {
     float *kcache, *vcache; /* (L, max_ctx, KVD) */
     /* scratch for up to `cap` rows */
     int cap;
-    float *x, *xn, *q, *k, *v, *ao, *tmp, *gate, *up, *h, *att, *xa, *logits;
+    float *x, *xn, *q, *k, *v, *ao, *tmp, *gate, *up, *h, *att, *xa;
 };
 
 static void pack_all(infer_session *s) {
@@ -48,7 +48,7 @@ static void pack_all(infer_session *s) {
 }
 
 static void free_scratch(infer_session *s) {
-    float **p[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ao, &s->tmp, &s->gate, &s->up, &s->h, &s->att, &s->xa, &s->logits};
+    float **p[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ao, &s->tmp, &s->gate, &s->up, &s->h, &s->att, &s->xa};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
         free(*p[i]);
         *p[i] = NULL;
@@ -73,7 +73,6 @@ static void ensure_scratch(infer_session *s, int n) {
     s->h = plow_alloc_aligned(N * F * 4);
     s->att = plow_alloc_aligned((size_t)c->n_head * N * (size_t)s->max_ctx * 4);
     s->xa = plow_alloc_aligned(N * r * 4);
-    s->logits = plow_alloc_aligned(N * (size_t)c->vocab * 4);
     s->cap = n;
 }
 
@@ -106,6 +105,8 @@ void infer_session_free(infer_session *s) {
 }
 
 int infer_pos(const infer_session *s) { return s->pos; }
+
+void infer_reserve(infer_session *s, int n) { ensure_scratch(s, n < s->max_ctx ? n : s->max_ctx); }
 void infer_reset(infer_session *s) { s->pos = 0; }
 
 /* y = x W^T (+ LoRA), the same chains as model.c's linear_forward. */
@@ -219,10 +220,41 @@ int32_t infer_sample(const float *logits, int V, const infer_sampling *sp, uint6
     for (int i = 0; i < V; i++) z[i] = logits[i] / sp->temperature;
     float mx = tensor_max(z, (size_t)V);
     tensor_exp_shift(z, z, mx, (size_t)V);
-    cand *c = plow_alloc(sizeof(cand) * (size_t)V);
-    for (int i = 0; i < V; i++) c[i] = (cand){z[i], i};
-    qsort(c, (size_t)V, sizeof *c, cand_cmp);
     int keep = sp->top_k > 0 && sp->top_k < V ? sp->top_k : V;
+    cand *c = plow_alloc(sizeof(cand) * (size_t)V);
+    if (keep < V) {
+        /* the top k by (probability desc, id asc) — a total order, so this is
+         * exactly the first k of a full sort — with a heap whose root is the
+         * worst kept candidate; then sort those k */
+        int size = 0;
+        for (int i = 0; i < V; i++) {
+            cand x = {z[i], i};
+            if (size < keep) {
+                int j = size++;
+                while (j > 0 && cand_cmp(&c[(j - 1) / 2], &x) < 0) {
+                    c[j] = c[(j - 1) / 2];
+                    j = (j - 1) / 2;
+                }
+                c[j] = x;
+            } else if (x.p >= c[0].p && cand_cmp(&x, &c[0]) < 0) { /* most fail the first test */
+                int j = 0;
+                for (;;) {
+                    int l = 2 * j + 1, r = l + 1, w = j;
+                    const cand *wc = &x;
+                    if (l < size && cand_cmp(&c[l], wc) > 0) w = l, wc = &c[l];
+                    if (r < size && cand_cmp(&c[r], wc) > 0) w = r;
+                    if (w == j) break;
+                    c[j] = c[w];
+                    j = w;
+                }
+                c[j] = x;
+            }
+        }
+        qsort(c, (size_t)keep, sizeof *c, cand_cmp);
+    } else {
+        for (int i = 0; i < V; i++) c[i] = (cand){z[i], i};
+        qsort(c, (size_t)V, sizeof *c, cand_cmp);
+    }
     if (sp->top_p < 1.0f) {
         float total = 0.0f;
         for (int i = 0; i < keep; i++) total = total + c[i].p;

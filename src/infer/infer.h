@@ -27,6 +27,9 @@ int infer_session_new(infer_session **out, const model *m, const lora *l, int ma
                       char err[PLOW_ERR_LEN]);
 void infer_session_free(infer_session *s);
 int infer_pos(const infer_session *s);
+/* Allocates the work buffers for feeding up to n tokens at once now rather
+ * than on the first such feed. */
+void infer_reserve(infer_session *s, int n);
 /* Forgets the cache (position back to 0). */
 void infer_reset(infer_session *s);
 

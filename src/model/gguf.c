@@ -433,9 +433,7 @@ int gguf_load(const char *path, gguf_file **out, char err[PLOW_ERR_LEN]) {
     size_t size;
     if (plow_read_file(path, GGUF_MAX_FILE, &buf, &size, err) != 0) return -1;
     if (parse_owned(buf, size, out, err) == 0) return 0;
-    char inner[PLOW_ERR_LEN];
-    snprintf(inner, sizeof inner, "%s", err ? err : "");
-    return plow_error(err, "'%s': %s", path, inner);
+    return plow_error_prefix(err, path);
 }
 
 uint32_t gguf_version(const gguf_file *f) { return f->version; }

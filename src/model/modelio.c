@@ -198,11 +198,7 @@ int modelio_load_model(model **out, const char *path, char err[PLOW_ERR_LEN]) {
         rc = model_from_st(out, f, err);
         st_free(f);
     }
-    if (rc) {
-        char tmp[PLOW_ERR_LEN];
-        snprintf(tmp, sizeof tmp, "%s", err ? err : "");
-        plow_error(err, "%s: %s", p, tmp);
-    }
+    if (rc) plow_error_prefix(err, p);
     free(p);
     return rc;
 }

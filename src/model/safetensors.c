@@ -470,9 +470,7 @@ int st_load(const char *path, st_file **out, char err[PLOW_ERR_LEN]) {
     size_t size;
     if (plow_read_file(path, ST_MAX_FILE, &buf, &size, err) != 0) return -1;
     if (parse_owned(buf, size, out, err) == 0) return 0;
-    char inner[PLOW_ERR_LEN];
-    snprintf(inner, sizeof inner, "%s", err ? err : "");
-    return plow_error(err, "'%s': %s", path, inner);
+    return plow_error_prefix(err, path);
 }
 
 /* ---- writer -------------------------------------------------------------- */

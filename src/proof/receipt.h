@@ -44,7 +44,8 @@ typedef struct receipt_check {
     bool valid;
     long bad_position; /* index into output of the first token that does not re-derive; -1 if none */
     char reason[256];
-    double seconds;
+    double seconds;        /* everything: hash checks, loading the session, the prefill */
+    double derive_seconds; /* the prefill and the re-derivation alone (what generation is compared with) */
 } receipt_check;
 
 /* Returns -1 if the check could not run (bad sizes); otherwise 0 with the

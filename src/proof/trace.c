@@ -140,11 +140,7 @@ int trace_load_states(const uint8_t task[32], const char *path, trace **out, cha
     size_t size = 0;
     if (plow_read_file(path, (size_t)(TRACE_MAX_STEPS + 1) * 76, &data, &size, err)) return -1;
     int rc = trace_from_states(task, (const char *)data, size, out, err);
-    if (rc) {
-        char inner[PLOW_ERR_LEN];
-        snprintf(inner, sizeof inner, "%s", err);
-        plow_error(err, "%s: %s", path, inner);
-    }
+    if (rc) plow_error_prefix(err, path);
     free(data);
     return rc;
 }
@@ -188,11 +184,7 @@ int trace_load(const char *path, trace **out, char err[PLOW_ERR_LEN]) {
     size_t size = 0;
     if (plow_read_file(path, (size_t)TRACE_MAX_FILE, &data, &size, err)) return -1;
     int rc = trace_parse(data, size, out, err);
-    if (rc) {
-        char inner[PLOW_ERR_LEN];
-        snprintf(inner, sizeof inner, "%s", err);
-        plow_error(err, "%s: %s", path, inner);
-    }
+    if (rc) plow_error_prefix(err, path);
     free(data);
     return rc;
 }

@@ -535,13 +535,22 @@ static void packed_task(void *ctx, size_t t) {
             rows_vs_panels(kk, g->M, g->A, g->lda, g->pb->panels, K, k0, kc, p0, p1, g->C, g->ldc, N, k0 > 0);
             continue;
         }
-        float *pa = tensor_scratch(SLOT_PA, (size_t)rows * GEMM_KC);
-        tensor_mat A = {g->A, g->lda, 1};
-        pack_a(pa, A, g->M, 0, rows, k0, kc, MR);
+        /* full MR-row blocks read A (row-major) in place; a last partial
+         * block is packed with zero padding */
+        int full = g->M / MR * MR;
+        float *pa = NULL;
+        if (full < g->M) {
+            pa = tensor_scratch(SLOT_PA, (size_t)MR * GEMM_KC);
+            tensor_mat A = {g->A, g->lda, 1};
+            pack_a(pa, A, g->M, full, MR, k0, kc, MR);
+        }
+        (void)rows;
         for (int p = p0; p < p1; p++) {
             const float *panel = g->pb->panels + (size_t)p * K * NR + (size_t)k0 * NR;
-            for (int ip = 0; ip < rows; ip += MR)
-                tile(kk, kc, pa + (size_t)ip * kc, panel, g->C, g->ldc, g->M, N, ip, p * NR, k0 > 0);
+            for (int ip = 0; ip < full; ip += MR)
+                tile_a(kk, kc, g->A + (ptrdiff_t)ip * g->lda + k0, g->lda, 1, panel, g->C, g->ldc, g->M, N, ip,
+                       p * NR, k0 > 0);
+            if (pa) tile(kk, kc, pa, panel, g->C, g->ldc, g->M, N, full, p * NR, k0 > 0);
         }
     }
 }
