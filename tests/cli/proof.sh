@@ -110,6 +110,18 @@ awk -v b="$bad" -v r="$rate" 'BEGIN {
     printf "f = %.3f, expected 1-(1-f)^4 = %.3f +- %.3f, measured %.3f\n", f, p, sd, r;
     exit !(r > p - 4 * sd && r < p + 4 * sd) }' || fail "detection rate off the formula"
 
+# LoRA runs: the state is the adapter and its moments plus the base's hash
+L="--data d.txt --lora --base honest --steps 10 --batch 2 --seq 32 --commit --checkpoint-every 3"
+$PLOW train $L --out lora_ok > /dev/null 2>&1
+$PLOW verify lora_ok --samples 4 --challenge 2 > v.txt || fail "honest LoRA run rejected: $(cat v.txt)"
+$PLOW train $L --out lora_bad --cheat perturb@6 > /dev/null 2>&1
+set +e
+$PLOW dispute lora_ok lora_bad > dsp.txt; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "first divergent step 6 " dsp.txt && grep -q "verdict: B wrong" dsp.txt || fail "LoRA dispute: $(cat dsp.txt)"
+state=$(sed -n 's/.*agreed state \([0-9]*\) bytes.*/\1/p' dsp.txt)
+[ "$state" -lt 1000000 ] || fail "a LoRA state should be small, got $state bytes"
+
 # inference receipts
 $PLOW generate --model honest --prompt "First Citizen:" --tokens 48 --seed 5 --receipt r.json > /dev/null 2>&1
 $PLOW verify-receipt r.json --model honest | grep -q "valid" || fail "honest receipt rejected"
