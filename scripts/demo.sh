@@ -11,8 +11,9 @@ OUT=${1:-$ROOT/runs/demo}
 STEPS=${DEMO_STEPS:-300}
 
 echo "== plow demo: training 'small' on Tiny Shakespeare ($STEPS steps of 8 x 128 tokens) into $OUT"
-"$PLOW" train --data "$ROOT/data/tinyshakespeare.txt" --config small --steps "$STEPS" --batch 8 --seq 128 \
-    --lr 2e-3 --seed 1 --eval-every 100 --out "$OUT" | tee "$OUT.state"
+state=$("$PLOW" train --data "$ROOT/data/tinyshakespeare.txt" --config small --steps "$STEPS" --batch 8 \
+    --seq 128 --lr 2e-3 --seed 1 --eval-every 100 --out "$OUT")
+echo "$state"
 echo
 echo "== sampling (seeded: the same text on every machine)"
 for prompt in "ROMEO:" "First Citizen:" "KING RICHARD III:"; do
@@ -25,5 +26,4 @@ echo "== exporting to GGUF"
 "$PLOW" info "$OUT/model.safetensors"
 echo
 echo "Outputs in $OUT: model.safetensors, config.json, tokenizer.bin, states.txt (a state hash per step),"
-echo "train_log.csv, state.bin, run.json, model.gguf. Final state: $(cat "$OUT.state")"
-rm -f "$OUT.state"
+echo "train_log.csv, state.bin, run.json, model.gguf. Final $state"
