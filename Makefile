@@ -48,7 +48,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo bench asan clean deps deps-build
+.PHONY: all test demo bench asan fuzz clean deps deps-build
 
 all: $(BUILD)/plow $(BUILD)/plow_test
 
@@ -118,6 +118,16 @@ asan:
 	   SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	   OPT=-O1 build/asan/plow_test build/asan/plow
 	PLOW_ROOT=$(CURDIR) PLOW_TEST_QUICK=1 build/asan/plow_test
+
+# libFuzzer targets for the parsers: FUZZ_SECONDS each (default 30).
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS = -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz:
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_safetensors.c src/model/safetensors.c src/base/plow.c -lcjson -lcrypto -o build/fuzz/safetensors
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_gguf.c src/model/gguf.c src/base/plow.c -lcrypto -o build/fuzz/gguf
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_trace.c src/proof/trace.c src/proof/merkle.c src/base/plow.c -lcrypto -o build/fuzz/trace
+	for t in safetensors gguf trace; do build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 || exit 1; done
 
 clean:
 	rm -rf build
