@@ -129,7 +129,7 @@ static const char train_help[] =
     "                      checkpoints/ and commitment.bin (see plow verify)\n"
     "  --checkpoint-every C  full states every C steps with --commit (default 16)\n"
     "  --cheat KIND[@STEP] play a cheating worker (tests and demos): perturb,\n"
-    "                      skip, seed, data, lowprec, swap, badckpt; from STEP\n"
+    "                      skip, seed, data, lowprec, swap, badckpt, init; from STEP\n"
     "                      (default: the middle of the run)\n"
     "  --cheat-rate F      with skip: skip each step with probability F instead\n"
     "\n"
@@ -231,13 +231,13 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
     if (!a->init_seed_set) a->init_seed = a->seed;
     if (a->commit && a->no_hashes) return plow_error(err, "--commit needs the per-step hashes (drop --no-hashes)");
     if (a->cheat) {
-        static const char *const kinds[] = {"perturb", "skip", "seed", "data", "lowprec", "swap", "badckpt"};
+        static const char *const kinds[] = {"perturb", "skip", "seed", "data", "lowprec", "swap", "badckpt", "init"};
         const char *at = strchr(a->cheat, '@');
         size_t len = at ? (size_t)(at - a->cheat) : strlen(a->cheat);
         bool known = false;
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
             known |= strlen(kinds[i]) == len && strncmp(kinds[i], a->cheat, len) == 0;
-        if (!known) return plow_error(err, "unknown cheat '%.*s' (perturb, skip, seed, data, lowprec, swap, badckpt)", (int)len, a->cheat);
+        if (!known) return plow_error(err, "unknown cheat '%.*s' (perturb, skip, seed, data, lowprec, swap, badckpt, init)", (int)len, a->cheat);
         if (at && cli_int("--cheat STEP", at + 1, 1, a->steps, &a->cheat_step, err)) return -1;
         if (a->cheat_step < 0) a->cheat_step = a->steps / 2 > 0 ? a->steps / 2 : 1;
     }
@@ -399,14 +399,14 @@ int cmd_train(int argc, char **argv) {
             cli_fail("%s", err);
             goto out;
         }
-        lora_init_weights(l, a.init_seed);
+        lora_init_weights(l, a.init_seed + (cheat_is(&a, "init") ? 1 : 0));
     } else {
         model_config cfg;
         if (model_config_named(a.config, tokenizer_vocab_size(tok), &cfg, err) || model_new(&m, &cfg, err)) {
             cli_fail("%s", err);
             goto out;
         }
-        model_init_weights(m, a.init_seed);
+        model_init_weights(m, a.init_seed + (cheat_is(&a, "init") ? 1 : 0)); /* init: not the task's start */
     }
     if (m->cfg.vocab != tokenizer_vocab_size(tok)) {
         cli_fail("the tokenizer has %d tokens but the model has %d", tokenizer_vocab_size(tok), m->cfg.vocab);
@@ -425,6 +425,7 @@ int cmd_train(int argc, char **argv) {
     if (a.wd_set) hp.wd = (float)a.wd;
     hp.clip = (float)a.clip;
     hp.seed = a.seed;
+    hp.init_seed = a.init_seed;
     if (data->n_train <= (size_t)hp.seq || data->n_val <= (size_t)hp.seq) {
         cli_fail("'%s' is too short: %zu training and %zu validation tokens, need more than %d each (lower --seq)",
                  a.data, data->n_train, data->n_val, hp.seq);

@@ -74,6 +74,8 @@ int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]
     char seed[32];
     snprintf(seed, sizeof seed, "%" PRIu64, hp->seed);
     cJSON_AddStringToObject(h, "seed", seed);
+    snprintf(seed, sizeof seed, "%" PRIu64, hp->init_seed);
+    cJSON_AddStringToObject(h, "init_seed", seed);
     if (t->is_lora) {
         cJSON *l = cJSON_AddObjectToObject(j, "lora");
         cJSON_AddNumberToObject(l, "rank", t->rank);
@@ -150,7 +152,7 @@ int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model"), *h = cJSON_GetObjectItemCaseSensitive(j, "hparams");
     model_config *c = &t->cfg;
     train_hparams *hp = &t->hp;
-    char seed[32];
+    char seed[32], iseed[32];
     if (jstr(j, "format", fmt, sizeof fmt, err)) goto out;
     if (strcmp(fmt, "plow.task.v1") != 0) {
         plow_error(err, "task.json: unknown format '%s'", fmt);
@@ -181,17 +183,19 @@ int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
         jint(h, "steps", 1, 100000000, &hp->steps, err) || jint(h, "warmup", 0, 100000000, &hp->warmup, err) ||
         jfloat(h, "lr", &hp->lr, err) || jfloat(h, "min_lr", &hp->min_lr, err) || jfloat(h, "wd", &hp->wd, err) ||
         jfloat(h, "beta1", &hp->beta1, err) || jfloat(h, "beta2", &hp->beta2, err) || jfloat(h, "eps", &hp->eps, err) ||
-        jfloat(h, "clip", &hp->clip, err) || jstr(h, "seed", seed, sizeof seed, err))
+        jfloat(h, "clip", &hp->clip, err) || jstr(h, "seed", seed, sizeof seed, err) ||
+        jstr(h, "init_seed", iseed, sizeof iseed, err))
         goto out;
-    {
+    for (int i = 0; i < 2; i++) {
+        const char *txt = i ? iseed : seed;
         char *end;
         errno = 0;
-        unsigned long long v = strtoull(seed, &end, 10);
-        if (errno || end == seed || *end) {
-            plow_error(err, "task.json: 'seed' is not a whole number");
+        unsigned long long v = strtoull(txt, &end, 10);
+        if (errno || end == txt || *end || txt[0] == '-') {
+            plow_error(err, "task.json: '%s' is not a whole number", i ? "init_seed" : "seed");
             goto out;
         }
-        hp->seed = (uint64_t)v;
+        *(i ? &hp->init_seed : &hp->seed) = (uint64_t)v;
     }
     if (train_hparams_check(hp, c, err)) goto out;
     if (t->is_lora) {
@@ -486,6 +490,10 @@ int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_mo
     uint32_t every = c.checkpoint_every;
     bool have = false; /* the replay holds a verified state of this run */
     uint8_t h[PLOW_HASH_LEN];
+    /* the run must start from the task's initial state */
+    train_state_reinit(r->s);
+    proof_replay_hash(r, h);
+    if (memcmp(h, trace_leaf(t, 0), PLOW_HASH_LEN) != 0) INVALID(0, "the run does not start from the task's initial state");
     if (mode == PROOF_VERIFY_CHALLENGE && proof_replay_open(&worker, dir, err)) {
         trace_free(t);
         proof_replay_free(r);
@@ -634,8 +642,15 @@ int proof_dispute(const char *dir_a, const char *dir_b, proof_dispute_report *re
     rep->step = j;
     const uint8_t *la = trace_leaf(ta, j), *lb = trace_leaf(tb, j);
     uint8_t ref[PLOW_HASH_LEN];
-    if (j == 0) {
-        plow_error(err, "the runs start from different initial states (step 0): re-run from the task's initial state");
+    if (j == 0) { /* the referee builds the task's initial state */
+        double t0 = plow_now();
+        train_state_reinit(r->s);
+        proof_replay_hash(r, ref);
+        rep->referee_seconds = plow_now() - t0;
+        bool wa = memcmp(la, ref, PLOW_HASH_LEN) != 0, wb = memcmp(lb, ref, PLOW_HASH_LEN) != 0;
+        rep->wrong = wa && wb ? PROOF_BOTH : wa ? PROOF_PARTY_A : wb ? PROOF_PARTY_B : PROOF_NOBODY;
+        snprintf(rep->reason, sizeof rep->reason, "step 0: the initial state rebuilt by the referee from the task");
+        rc = 0;
         goto out;
     }
     /* a party produces the agreed state j-1 (its own cost), checked against the agreed leaf */

@@ -118,13 +118,28 @@ float tensor_uniform(tensor_rng_key key, uint64_t index) {
     return (float)(r[0] >> 8) * (1.0f / 16777216.0f);
 }
 
-void tensor_normal_fill(float *x, size_t n, float std, tensor_rng_key key) {
-    for (size_t i = 0; i < n; i++) {
+typedef struct normal_job {
+    float *x;
+    size_t n;
+    float std;
+    tensor_rng_key key;
+} normal_job;
+
+/* Each value depends only on (key, index): chunks can go to any thread. */
+static void normal_task(void *ctx, size_t c) {
+    const normal_job *j = ctx;
+    size_t o = c * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
+    for (size_t i = o; i < e; i++) {
         uint32_t r[4];
-        tensor_philox(key, i, r);
+        tensor_philox(j->key, i, r);
         double u1 = ((double)(r[0] >> 8) + 1.0) * (1.0 / 16777216.0); /* (0, 1] */
         double u2 = (double)(r[1] >> 8) * (1.0 / 16777216.0);          /* [0, 1) */
         double z = sqrt(-2.0 * tensor_log_d(u1)) * tensor_cos_d(6.28318530717958647692 * u2);
-        x[i] = (float)(z * (double)std);
+        j->x[i] = (float)(z * (double)j->std);
     }
+}
+
+void tensor_normal_fill(float *x, size_t n, float std, tensor_rng_key key) {
+    normal_job j = {x, n, std, key};
+    tensor_parallel_for((n + PLOW_CHUNK - 1) / PLOW_CHUNK, normal_task, &j);
 }

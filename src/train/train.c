@@ -49,6 +49,7 @@ void train_hparams_default(train_hparams *hp, bool is_lora, int steps, int ctx) 
     hp->eps = 1e-8f;
     hp->clip = 1.0f;
     hp->seed = 1;
+    hp->init_seed = 1;
 }
 
 int train_hparams_check(const train_hparams *hp, const model_config *c, char err[PLOW_ERR_LEN]) {
@@ -198,7 +199,7 @@ float train_eval(train_state *s, const int32_t *tokens, size_t n, int batches) {
 #define STATE_MAGIC "PLOWSTAT"
 #define STATE_VERSION 1u
 /* byte offset of the step counter in the header */
-#define STATE_STEP_OFFSET (8 + 4 + 4 + 10 * 4 + 3 * 4 + 11 * 4 + 8)
+#define STATE_STEP_OFFSET (8 + 4 + 4 + 10 * 4 + 3 * 4 + 11 * 4 + 8 + 8)
 
 static uint32_t fbits(float f) {
     uint32_t u;
@@ -224,6 +225,7 @@ static void state_header(const train_state *s, plow_buf *b) {
                      fbits(hp->eps), fbits(hp->clip)};
     for (size_t i = 0; i < sizeof hf / sizeof hf[0]; i++) plow_buf_u32(b, hf[i]);
     plow_buf_u64(b, hp->seed);
+    plow_buf_u64(b, hp->init_seed);
     plow_buf_u64(b, s->step);
     plow_buf_append(b, s->data_hash, PLOW_HASH_LEN);
     plow_buf_append(b, s->base_hash, PLOW_HASH_LEN);
@@ -348,6 +350,14 @@ float *train_state_weights(train_state *s, size_t *n) {
 }
 
 void train_state_set_step(train_state *s, uint64_t step) { s->step = step; }
+
+void train_state_reinit(train_state *s) {
+    if (s->l) lora_init_weights(s->l, s->hp.init_seed);
+    else model_init_weights(s->m, s->hp.init_seed);
+    memset(s->m1, 0, s->n * sizeof(float));
+    memset(s->m2, 0, s->n * sizeof(float));
+    s->step = 0;
+}
 
 int train_state_save(const train_state *s, const char *path, char err[PLOW_ERR_LEN]) {
     size_t plen = strlen(path);

@@ -37,6 +37,7 @@ typedef struct train_hparams {
     float beta1, beta2, eps;
     float clip;      /* global gradient-norm clip (<= 0: off) */
     uint64_t seed;   /* batch sampling seed */
+    uint64_t init_seed; /* the initial weights (model_init_weights / lora_init_weights) */
 } train_hparams;
 
 /* Sensible defaults for a config (lr 1e-3 full / 2e-3 LoRA, warmup 5%, ...). */
@@ -78,6 +79,11 @@ void train_state_hash(const train_state *s, uint8_t out[PLOW_HASH_LEN]);
  * model, adapter, hyper-parameters, seed, data and base, i.e. everything that
  * defines the run but not how far it got. */
 void train_state_task_id(const train_state *s, uint8_t out[PLOW_HASH_LEN]);
+
+/* Puts the state back to step 0 of its task: trainable weights from
+ * init_seed, zero moments. (A referee uses it to settle a dispute over the
+ * initial state; a verifier to check leaf 0.) */
+void train_state_reinit(train_state *s);
 
 /* The trainable block (the model's parameters, or the adapter's) — for the
  * proof layer's checks and for tests that play a cheating worker. */

@@ -61,6 +61,15 @@ done
 # perturbing one weight is caught at exactly its step when a sample lands there
 $PLOW verify c_perturb --samples 63 --challenge 1 | grep -q "INVALID at step 13:" || fail "perturb: not step 13"
 
+# a run that does not start from the task's initial weights
+$PLOW train $T --out c_init --cheat init > /dev/null 2>&1
+set +e
+$PLOW verify c_init --samples 2 --challenge 1 > v.txt; rc=$?
+$PLOW dispute honest c_init > dsp.txt; rc2=$?
+set -e
+[ $rc -eq 1 ] && grep -q "INVALID at step 0: the run does not start from the task's initial state" v.txt || fail "init: $(cat v.txt)"
+[ $rc2 -eq 1 ] && grep -q "first divergent step 0 " dsp.txt && grep -q "verdict: B wrong" dsp.txt || fail "init dispute: $(cat dsp.txt)"
+
 # the published model is not the final state
 $PLOW train $T --out c_swap --cheat swap > /dev/null 2>&1
 set +e
