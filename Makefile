@@ -18,7 +18,7 @@ OPT     ?= -O2
 CFLAGS_BASE = -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wvla -Werror \
               -ffp-contract=off -fno-math-errno -fno-strict-aliasing -pthread -g $(OPT)
 CFLAGS  ?=
-LDLIBS  = -lcjson -lcrypto -lm -pthread
+LDLIBS  = -lcjson -lcrypto -lsodium -lsqlite3 -lmicrohttpd -lcurl -lm -pthread
 SAN     ?=
 
 ALL_CFLAGS = $(CFLAGS_BASE) $(SAN) $(CFLAGS)
@@ -36,11 +36,17 @@ SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/mode
 SRC_TRAIN  = src/train/train.c
 SRC_INFER  = src/infer/infer.c
 SRC_PROOF  = src/proof/merkle.c src/proof/trace.c src/proof/run.c src/proof/receipt.c
-LIB_SRC    = $(SRC_BASE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF)
+SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c
+SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/client.c src/node/json.c
+SRC_JOB    = src/job/job.c
+LIB_SRC    = $(SRC_BASE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
+             $(SRC_LEDGER) $(SRC_JOB) $(SRC_NODE)
 CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
-             src/cli/cmd_proof.c
+             src/cli/cmd_proof.c src/cli/cmd_node.c src/cli/cmd_wallet.c src/cli/cmd_task.c \
+             src/cli/cmd_block.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
-             tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c
+             tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
+             tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -8,8 +8,8 @@
 set -eu
 
 want=${1:-all}
-build_pkgs="gcc make libc6-dev libcjson-dev libssl-dev ca-certificates"
-test_pkgs="clang python3 python3-numpy python3-torch"
+build_pkgs="gcc make libc6-dev libcjson-dev libssl-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev ca-certificates"
+test_pkgs="clang python3 python3-numpy python3-torch curl sqlite3"
 
 case "$want" in
 build) pkgs="$build_pkgs" ;;

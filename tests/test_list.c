@@ -7,7 +7,11 @@ extern const test_case formats_tests[];
 extern const test_case model_tests[];
 extern const test_case train_tests[];
 extern const test_case proof_tests[];
+extern const test_case tx_tests[];
+extern const test_case state_tests[];
+extern const test_case store_tests[];
+extern const test_case job_tests[];
 
 const test_case *const test_tables[] = {
-    tensor_tests, tokenizer_tests, formats_tests, model_tests, train_tests, proof_tests, NULL,
+    tensor_tests, tokenizer_tests, formats_tests, model_tests, train_tests, proof_tests, tx_tests, state_tests, store_tests, job_tests, NULL,
 };

@@ -25,6 +25,10 @@ int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_dispute(int argc, char **argv);
 int cmd_verify_receipt(int argc, char **argv);
+int cmd_node(int argc, char **argv);
+int cmd_wallet(int argc, char **argv);
+int cmd_task(int argc, char **argv);
+int cmd_block(int argc, char **argv);
 
 /* Prints "plow: <msg>" to stderr; returns 1 (the usual exit code). */
 int cli_fail(const char *fmt, ...) PLOW_PRINTF(1, 2);

@@ -1,0 +1,2 @@
+/* job.c — (being written) */
+#include "../base/plow.h"

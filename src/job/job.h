@@ -1,0 +1,114 @@
+/*
+ * job.h — the real work behind a ledger task: a task spec (what to compute,
+ * every input named by its blob hash), running it with the engine, publishing
+ * its outputs, checking someone else's outputs, and the referee's one step.
+ *
+ * This is the only place where the ledger (hashes, money) meets the engine
+ * and the proof layer (src/proof). The agents (worker, verifier) and the
+ * node's referee all go through it, so all three compute the same bits from
+ * the same spec.
+ *
+ * Files (docs/tasks.md):
+ *   spec      JSON, format "plow.spec.v1": kind (train|lora|infer), model
+ *             config, data/tokenizer/base blobs, hyper-parameters, checkpoint
+ *             interval; infer: prompt and sampling parameters.
+ *   manifest  JSON, format "plow.outputs.v1": every output file of a run
+ *             (trace.bin, checkpoints/*.state, model or adapter files,
+ *             task.json, tokenizer.bin; infer: receipt.json) -> blob hash.
+ *
+ * Work directories: every function takes a directory it may fill with
+ * fetched inputs and outputs; nothing else on disk is touched.
+ */
+#ifndef PLOW_JOB_H
+#define PLOW_JOB_H
+
+#include "../base/plow.h"
+
+#include "../ledger/ledger.h"
+
+typedef struct job_spec {
+    int kind;              /* ledger_task_kind */
+    char config[16];       /* model config name (train) */
+    uint8_t data[32];      /* training text (train, lora) */
+    uint8_t tokenizer[32]; /* tokenizer.bin */
+    bool has_base;         /* lora, infer: the base model */
+    uint8_t base_model[32], base_config[32];       /* model.safetensors, config.json */
+    bool has_adapter;      /* infer: an adapter on the base */
+    uint8_t adapter_model[32], adapter_config[32]; /* adapter_model.safetensors, adapter_config.json */
+    /* training */
+    int steps, batch, seq, warmup; /* warmup -1: the default */
+    double lr, val_frac;           /* lr 0: the default */
+    uint64_t seed, init_seed;
+    uint32_t checkpoint_every;
+    int rank;
+    double alpha;
+    char targets[64];
+    /* inference */
+    char prompt[1024];
+    int tokens, top_k;
+    double temperature, top_p;
+    uint64_t sample_seed;
+} job_spec;
+
+/* Parses a spec; refuses unknown kinds, missing blobs, out-of-range values. */
+int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]);
+/* Canonical JSON (parse(write(s)) == s). */
+void job_spec_write(const job_spec *s, plow_buf *out);
+
+/* Blob access: agents pass an HTTP client, the node its own blob store. */
+typedef struct job_blobs {
+    void *ctx;
+    int (*get_file)(void *ctx, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]);
+    int (*put_file)(void *ctx, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+} job_blobs;
+
+typedef void (*job_progress_fn)(void *arg, long done, long total, const char *what);
+
+/* What a worker commits for its slot. */
+typedef struct job_output {
+    uint8_t trace_root[32], final_state[32], artifact[32], manifest[32];
+    uint64_t n;
+    uint32_t checkpoint_every;
+} job_output;
+
+/* Runs the task in workdir and uploads every output and the manifest.
+ * cheat: NULL for honest work, else a `plow train --cheat` string
+ * ("perturb@17", "skip", ...) for demos and tests. */
+int job_run(const job_spec *spec, const job_blobs *b, const char *workdir, const char *cheat,
+            job_progress_fn progress, void *parg, job_output *out, char err[PLOW_ERR_LEN]);
+
+/* A verifier's check of one committed slot: fetches the manifest's files,
+ * re-executes `samples` transitions drawn from `seed` (replay from the
+ * nearest good checkpoint, or from state 0), checks the artifact. When the
+ * work is wrong, fills the evidence for a challenge: the first wrong step j
+ * it found (n+1 when only the artifact is wrong), leaves j-1 and j with
+ * their Merkle proofs against slot->trace_root, and uploads state j-1 as a
+ * blob (state_blob). */
+typedef struct job_check {
+    bool valid;
+    char reason[512];
+    uint64_t step;
+    ledger_evidence ev;
+    uint8_t state_blob[32];
+    uint64_t steps_run;
+    double seconds;
+} job_check;
+int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir, int samples,
+               uint64_t seed, job_check *out, char err[PLOW_ERR_LEN]);
+
+/* Replicated mode: two committed slots that disagree. Finds the first step
+ * j where their published traces differ, fills evidence against both, and
+ * uploads the agreed state j-1 (replayed from state 0 or a checkpoint that
+ * hashes to its leaf). */
+int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, const ledger_slot *bslot,
+                const char *workdir, uint64_t *step, ledger_evidence *ev_a, ledger_evidence *ev_b,
+                uint8_t state_blob[32], char err[PLOW_ERR_LEN]);
+
+/* The referee: loads the challenge's state_blob, checks it hashes to
+ * c->leaf_prev (*prev_ok), runs the single step j-1 -> j and returns its
+ * leaf in computed (j = n+1: the artifact hash of the state; INFER: the
+ * SHA-256 of the tokens re-derived by one teacher-forced prefill). */
+int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge *c, const char *workdir,
+                uint8_t computed[32], bool *prev_ok, char err[PLOW_ERR_LEN]);
+
+#endif /* PLOW_JOB_H */

@@ -1,0 +1,2 @@
+/* block.c — (being written) */
+#include "../base/plow.h"

@@ -1,0 +1,2 @@
+/* genesis.c — (being written) */
+#include "../base/plow.h"

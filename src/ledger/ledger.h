@@ -1,0 +1,377 @@
+/*
+ * ledger.h — plow's settlement layer as a pure, deterministic state machine:
+ * keys and addresses, signed transactions and their canonical encoding, the
+ * ledger state (accounts, stake, escrowed tasks, challenges), blocks, and the
+ * state root that commits to all of it.
+ *
+ * Nothing here does I/O beyond key files: storage (SQLite), transport (HTTP)
+ * and the referee's re-execution live in src/node. An EVM backend can replace
+ * this module behind the node's interface. The rules every transaction
+ * follows are the table in docs/ledger.md; the code follows the table.
+ *
+ * Conventions:
+ *   - an account is its 32-byte ed25519 public key; its printed form is an
+ *     address with a checksum (ledger_addr_format / ledger_addr_parse);
+ *   - money is uint64_t base units; every addition and multiplication is
+ *     overflow-checked (plow_add_u64 / plow_mul_u64) and refused on overflow;
+ *   - heights count blocks from 1 (genesis is height 0); deadlines are
+ *     heights; "within" means height <= deadline;
+ *   - a transaction's hash is SHA-256 of its unsigned encoding; its signature
+ *     is ed25519 over SHA-256("plow/tx/v1" 0x00 || chain_id || unsigned bytes)
+ *     so a transaction cannot be replayed on another chain (docs/formats/tx.md).
+ */
+#ifndef PLOW_LEDGER_H
+#define PLOW_LEDGER_H
+
+#include "../base/plow.h"
+
+#include "../proof/merkle.h"
+
+/* ---- keys and addresses --------------------------------------------------- */
+
+#define LEDGER_PK_LEN 32
+#define LEDGER_SK_LEN 64
+#define LEDGER_SIG_LEN 64
+/* "plow" + 64 hex (public key) + 8 hex (checksum) + NUL */
+#define LEDGER_ADDR_STR_LEN 77
+
+typedef struct ledger_key {
+    uint8_t pk[LEDGER_PK_LEN];
+    uint8_t sk[LEDGER_SK_LEN]; /* libsodium's secret key (seed || pk) */
+} ledger_key;
+
+/* Initialises libsodium once (thread-safe); every function below calls it. */
+int ledger_crypto_init(char err[PLOW_ERR_LEN]);
+void ledger_key_generate(ledger_key *k);
+void ledger_key_from_seed(ledger_key *k, const uint8_t seed[32]);
+/* Writes a key file (JSON: format, address, seed hex) created with mode 0600,
+ * refusing to overwrite an existing file. */
+int ledger_key_save(const ledger_key *k, const char *path, char err[PLOW_ERR_LEN]);
+/* Reads a key file; refuses one readable by group or others ("chmod 600"). */
+int ledger_key_load(ledger_key *k, const char *path, char err[PLOW_ERR_LEN]);
+void ledger_key_wipe(ledger_key *k); /* sodium_memzero */
+
+/* "plow" || hex(pk) || hex(first 4 bytes of SHA-256("plow/address" 0x00 || pk)) */
+void ledger_addr_format(const uint8_t pk[LEDGER_PK_LEN], char out[LEDGER_ADDR_STR_LEN]);
+/* Accepts exactly that form (hex in either case); a wrong checksum, length,
+ * prefix or digit is an error naming what is wrong. */
+int ledger_addr_parse(const char *s, uint8_t pk[LEDGER_PK_LEN], char err[PLOW_ERR_LEN]);
+
+void ledger_sign(const ledger_key *k, const uint8_t *msg, size_t n, uint8_t sig[LEDGER_SIG_LEN]);
+bool ledger_verify_sig(const uint8_t pk[LEDGER_PK_LEN], const uint8_t *msg, size_t n,
+                       const uint8_t sig[LEDGER_SIG_LEN]);
+
+/* ---- transactions ---------------------------------------------------------- */
+
+typedef enum ledger_tx_type {
+    LEDGER_TX_TRANSFER = 1, /* balance -> another account */
+    LEDGER_TX_STAKE,        /* balance -> stake */
+    LEDGER_TX_UNSTAKE,      /* free stake -> unbonding, released after unbond_blocks */
+    LEDGER_TX_REGISTER,     /* profile: person or agent, name, capabilities */
+    LEDGER_TX_POST_TASK,    /* a task and its escrowed reward */
+    LEDGER_TX_CLAIM,        /* a worker takes a slot, locking worker_stake */
+    LEDGER_TX_COMMIT,       /* a worker's commitment for its slot */
+    LEDGER_TX_CHALLENGE,    /* a disputed step, with Merkle proofs and a bond */
+    LEDGER_TX_VERDICT,      /* the referee's one-step result (referee key only) */
+    LEDGER_TX_FINALIZE,     /* settle a task: pay, refund, unlock */
+    LEDGER_TX_EXPIRE,       /* end a task nobody committed to */
+    LEDGER_TX_TYPE_END
+} ledger_tx_type;
+#define LEDGER_TX_TYPE_COUNT (LEDGER_TX_TYPE_END - 1)
+const char *ledger_tx_type_name(int type); /* "transfer", ...; "?" if unknown */
+
+typedef enum ledger_task_kind {
+    LEDGER_KIND_TRAIN = 1, /* full training: leaves are state hashes */
+    LEDGER_KIND_LORA,      /* LoRA fine-tune on a frozen base: same proof */
+    LEDGER_KIND_INFER,     /* generation with a receipt (one-prefill check) */
+    LEDGER_KIND_END
+} ledger_task_kind;
+const char *ledger_kind_name(int kind);
+
+typedef enum ledger_verify_mode {
+    LEDGER_MODE_REPLICATED = 1, /* r >= 2 workers; equal results accepted */
+    LEDGER_MODE_OPTIMISTIC,     /* one worker; a challenge window */
+    LEDGER_MODE_END
+} ledger_verify_mode;
+const char *ledger_mode_name(int mode);
+
+#define LEDGER_MAX_REPLICAS 8
+#define LEDGER_NAME_MAX 64   /* register: bytes of name */
+#define LEDGER_CAPS_MAX 512  /* register: bytes of capabilities (JSON text) */
+#define LEDGER_TX_MAX 8192   /* largest encoded transaction */
+
+typedef enum ledger_profile_kind { LEDGER_PERSON = 1, LEDGER_AGENT = 2 } ledger_profile_kind;
+
+typedef struct ledger_task_params {
+    uint8_t spec[32];       /* blob hash of the task spec (JSON, docs/tasks.md) */
+    uint8_t kind;           /* ledger_task_kind */
+    uint8_t mode;           /* ledger_verify_mode */
+    uint8_t replicas;       /* 1 for optimistic, 2..LEDGER_MAX_REPLICAS for replicated */
+    uint64_t reward;        /* paid to each accepted worker */
+    uint64_t worker_stake;  /* each worker locks this much stake while it holds a slot */
+    uint64_t min_bond;      /* a challenger posts at least this */
+    uint64_t steps;         /* n: the committed trace has n+1 leaves (INFER: tokens) */
+    uint32_t claim_blocks;  /* slots claimable until posted_at + claim_blocks */
+    uint32_t work_blocks;   /* a slot must commit by claimed_at + work_blocks */
+    uint32_t window_blocks; /* challenges until last commit + window_blocks */
+} ledger_task_params;
+
+/* One side of a challenge: the accused's leaves j-1 and j, each with its
+ * inclusion proof against that worker's committed trace root (n+1 leaves).
+ * For the artifact step (j = n+1) and for INFER tasks the proofs are empty
+ * (depth 0, n 0) and the leaves are taken from the commitment itself. */
+typedef struct ledger_evidence {
+    uint8_t leaf_prev[32];
+    uint8_t leaf[32];
+    merkle_proof proof_prev;
+    merkle_proof proof;
+} ledger_evidence;
+
+typedef struct ledger_tx {
+    uint8_t type;                 /* ledger_tx_type */
+    uint8_t sender[LEDGER_PK_LEN];
+    uint64_t nonce;               /* the sender's next nonce (0 for its first tx) */
+    uint64_t fee;                 /* paid to the operator, >= params.min_fee */
+    union {
+        struct { uint8_t to[LEDGER_PK_LEN]; uint64_t amount; } transfer;
+        struct { uint64_t amount; } stake;   /* STAKE and UNSTAKE */
+        struct {
+            uint8_t kind;                    /* ledger_profile_kind */
+            char name[LEDGER_NAME_MAX + 1];  /* printable UTF-8, NUL-terminated */
+            char caps[LEDGER_CAPS_MAX + 1];  /* capabilities, JSON text */
+        } reg;
+        ledger_task_params post;
+        struct { uint8_t task[32]; } ref;    /* CLAIM, FINALIZE, EXPIRE */
+        struct {
+            uint8_t task[32];
+            uint8_t trace_root[32];  /* Merkle root of leaves 0..n (INFER: receipt blob hash) */
+            uint8_t final_state[32]; /* leaf n (INFER: SHA-256 of the output tokens) */
+            uint8_t artifact[32];    /* model/adapter hash (INFER: model hash) */
+            uint8_t manifest[32];    /* blob hash of the outputs manifest (docs/tasks.md) */
+            uint64_t n;
+            uint32_t checkpoint_every;
+        } commit;
+        struct {
+            uint8_t task[32];
+            uint8_t accused[LEDGER_PK_LEN];
+            uint8_t other[LEDGER_PK_LEN]; /* replicated: a second committed worker, or zeros */
+            uint64_t step;                /* j in 1..n, or n+1 for the artifact */
+            uint64_t bond;
+            uint8_t state_blob[32];       /* blob hash of state j-1 (INFER: the receipt) */
+            ledger_evidence ev;           /* against accused */
+            ledger_evidence ev_other;     /* against other, when other is not zeros */
+        } challenge;
+        struct {
+            uint8_t challenge[32]; /* the challenge's id (its tx hash) */
+            uint8_t computed[32];  /* the referee's leaf j (artifact hash for j = n+1) */
+            uint8_t prev_ok;       /* 1 if state_blob existed and hashed to leaf j-1 */
+        } verdict;
+    } u;
+    uint8_t sig[LEDGER_SIG_LEN];
+} ledger_tx;
+
+/* Canonical encoding (docs/formats/tx.md). encode appends the full signed
+ * transaction; encode_unsigned everything but the signature. decode parses
+ * exactly len bytes and refuses anything that is not the canonical encoding
+ * of some transaction (unknown type, trailing bytes, bad lengths, non-
+ * canonical proofs, unterminated strings...). Signatures are not checked. */
+void ledger_tx_encode(const ledger_tx *tx, plow_buf *out);
+void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *out);
+int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLOW_ERR_LEN]);
+void ledger_tx_hash(const ledger_tx *tx, uint8_t out[32]);
+void ledger_tx_sign(ledger_tx *tx, const ledger_key *k, const uint8_t chain_id[32]);
+bool ledger_tx_verify(const ledger_tx *tx, const uint8_t chain_id[32]);
+
+/* ---- genesis --------------------------------------------------------------- */
+
+typedef struct ledger_params {
+    uint64_t unbond_blocks;        /* unstaked funds are free after this many blocks */
+    uint64_t verdict_blocks;       /* the referee must rule within this many blocks */
+    uint64_t min_fee;
+    uint32_t slash_challenger_pct; /* share of a slashed stake paid to whoever proved it; rest burned */
+    uint32_t bond_accused_pct;     /* share of a lost bond paid to the wrongly accused; rest burned */
+} ledger_params;
+
+typedef struct ledger_genesis_account {
+    uint8_t pk[LEDGER_PK_LEN];
+    uint64_t balance;
+    uint64_t stake;
+} ledger_genesis_account;
+
+typedef struct ledger_genesis {
+    char chain[64];           /* a name, e.g. "plow-local" */
+    uint64_t time_ms;         /* genesis time */
+    uint8_t operator_pk[LEDGER_PK_LEN]; /* sequencer and referee: signs blocks and verdicts, earns fees */
+    ledger_params params;
+    size_t n_accounts;
+    ledger_genesis_account *accounts; /* owned */
+    uint8_t chain_id[32];     /* SHA-256 of the genesis file's bytes */
+    uint64_t supply;          /* sum of balances and stakes (checked) */
+} ledger_genesis;
+
+/* Parses a genesis JSON file (docs/ledger.md): chain, time_ms, operator,
+ * params, accounts [{address, balance, stake}] with amounts as strings.
+ * Refuses duplicates, bad addresses, overflowing totals. */
+int ledger_genesis_parse(ledger_genesis *g, const uint8_t *buf, size_t len, char err[PLOW_ERR_LEN]);
+void ledger_genesis_release(ledger_genesis *g);
+
+/* ---- state ----------------------------------------------------------------- */
+
+typedef enum ledger_task_status {
+    LEDGER_TASK_OPEN = 1,    /* slots free, claim deadline not passed */
+    LEDGER_TASK_CLAIMED,     /* every slot claimed, not all committed */
+    LEDGER_TASK_COMMITTED,   /* every claimed slot committed; window running */
+    LEDGER_TASK_CHALLENGED,  /* a challenge awaits its verdict */
+    LEDGER_TASK_RESOLVED,    /* verdicts in, window running */
+    LEDGER_TASK_FINALIZED,
+    LEDGER_TASK_EXPIRED,
+    LEDGER_TASK_STATUS_END
+} ledger_task_status;
+const char *ledger_task_status_name(int status);
+
+typedef enum ledger_slot_status {
+    LEDGER_SLOT_EMPTY = 0,
+    LEDGER_SLOT_CLAIMED,
+    LEDGER_SLOT_COMMITTED,
+    LEDGER_SLOT_SLASHED,    /* a verdict found it wrong */
+    LEDGER_SLOT_FORFEITED,  /* missed its commit deadline */
+    LEDGER_SLOT_PAID,
+    LEDGER_SLOT_UNPAID,     /* finalized without reward (replicas disagreed, no proof) */
+    LEDGER_SLOT_STATUS_END
+} ledger_slot_status;
+const char *ledger_slot_status_name(int status);
+
+typedef struct ledger_slot {
+    uint8_t status;
+    uint8_t worker[LEDGER_PK_LEN];
+    uint64_t claimed_at, committed_at;
+    uint8_t trace_root[32], final_state[32], artifact[32], manifest[32];
+    uint64_t n;
+    uint32_t checkpoint_every;
+} ledger_slot;
+
+typedef struct ledger_task {
+    uint8_t id[32];  /* the post transaction's hash */
+    uint8_t requester[LEDGER_PK_LEN];
+    ledger_task_params p;
+    uint8_t status;
+    uint64_t posted_at;
+    uint64_t escrow;       /* reward still held */
+    uint64_t window_end;   /* challenges allowed while height <= window_end (0: not yet) */
+    uint32_t open_challenges;
+    ledger_slot slots[LEDGER_MAX_REPLICAS]; /* p.replicas of them */
+} ledger_task;
+
+typedef enum ledger_challenge_status {
+    LEDGER_CH_OPEN = 1,
+    LEDGER_CH_UPHELD,    /* someone accused was wrong: slashed */
+    LEDGER_CH_REJECTED,  /* the accused was right (or the evidence state was bad): bond lost */
+    LEDGER_CH_EXPIRED,   /* no verdict within verdict_blocks: bond returned */
+    LEDGER_CH_STATUS_END
+} ledger_challenge_status;
+const char *ledger_challenge_status_name(int status);
+
+typedef struct ledger_challenge {
+    uint8_t id[32];  /* the challenge transaction's hash */
+    uint8_t task[32];
+    uint8_t challenger[LEDGER_PK_LEN];
+    uint8_t accused[LEDGER_PK_LEN];
+    uint8_t other[LEDGER_PK_LEN];
+    bool has_other;
+    uint64_t step, bond, opened_at, deadline;
+    uint8_t state_blob[32];
+    uint8_t leaf_prev[32];     /* agreed leaf j-1 */
+    uint8_t accused_leaf[32];  /* accused's leaf j */
+    uint8_t other_leaf[32];    /* other's leaf j */
+    uint8_t status;
+    uint8_t computed[32];      /* the verdict's leaf j */
+    uint64_t resolved_at;
+} ledger_challenge;
+
+typedef struct ledger_account {
+    uint8_t pk[LEDGER_PK_LEN];
+    uint64_t balance, nonce, stake, locked, unbonding, unbond_at;
+    uint8_t profile;  /* 0 unregistered, else ledger_profile_kind */
+    char name[LEDGER_NAME_MAX + 1];
+    char caps[LEDGER_CAPS_MAX + 1];
+} ledger_account;
+
+typedef struct ledger_state ledger_state;
+
+/* A state at genesis (height 0). */
+ledger_state *ledger_state_new(const ledger_genesis *g);
+void ledger_state_free(ledger_state *s);
+const ledger_genesis *ledger_state_genesis(const ledger_state *s);
+uint64_t ledger_state_height(const ledger_state *s);
+uint64_t ledger_state_time(const ledger_state *s);
+uint64_t ledger_state_burned(const ledger_state *s);
+/* Sum of every balance, stake, unbonding amount, escrow and open bond: always
+ * genesis supply - burned (a test invariant). */
+uint64_t ledger_state_holdings(const ledger_state *s);
+
+/* Results of one transaction in a block. */
+typedef enum ledger_tx_result {
+    LEDGER_TX_OK = 0,      /* applied */
+    LEDGER_TX_FAILED = 1,  /* included: fee paid, nonce used, nothing else changed; err says why */
+    LEDGER_TX_INVALID = -1 /* cannot be included (bad signature, nonce, fee): state unchanged */
+} ledger_tx_result;
+
+/* Starts block `height` (= current + 1) at time_ms (>= the previous block's). */
+int ledger_begin_block(ledger_state *s, uint64_t height, uint64_t time_ms, char err[PLOW_ERR_LEN]);
+/* Applies one transaction of the current block; checks its signature unless
+ * sig_checked (the node verifies signatures on admission, in parallel).
+ * A transaction either applies entirely or changes nothing but fee and nonce. */
+ledger_tx_result ledger_apply_tx(ledger_state *s, const ledger_tx *tx, bool sig_checked, char err[PLOW_ERR_LEN]);
+/* Ends the block: the state root after it. */
+void ledger_end_block(ledger_state *s, uint8_t state_root[32]);
+/* The root of the current state (cached between changes). */
+void ledger_state_root(ledger_state *s, uint8_t root[32]);
+
+/* What admission checks before a transaction enters the mempool: decodes,
+ * signature, fee >= min_fee, nonce == expected (the caller passes the next
+ * nonce it expects for the sender, counting its pending transactions), and
+ * that the sender can pay the fee. */
+int ledger_check_tx(const ledger_state *s, const ledger_tx *tx, uint64_t expected_nonce, bool check_sig,
+                    char err[PLOW_ERR_LEN]);
+
+/* Lookups (copies). Return false when absent. */
+bool ledger_get_account(const ledger_state *s, const uint8_t pk[LEDGER_PK_LEN], ledger_account *out);
+bool ledger_get_task(const ledger_state *s, const uint8_t id[32], ledger_task *out);
+bool ledger_get_challenge(const ledger_state *s, const uint8_t id[32], ledger_challenge *out);
+/* Iteration in key order; the callback returns false to stop. */
+void ledger_each_task(const ledger_state *s, bool (*fn)(const ledger_task *t, void *arg), void *arg);
+void ledger_each_challenge(const ledger_state *s, bool (*fn)(const ledger_challenge *c, void *arg), void *arg);
+void ledger_each_account(const ledger_state *s, bool (*fn)(const ledger_account *a, void *arg), void *arg);
+
+/* Persistence support. Every record is (key, value) bytes: key = one tag
+ * byte ('a' account, 't' task, 'c' challenge, 'm' meta) + id; value its
+ * canonical encoding. ledger_each_dirty visits the records changed since the
+ * last ledger_clear_dirty (the node writes them with the block, in one
+ * SQLite transaction); ledger_load_record rebuilds a state from stored
+ * records (after ledger_state_new from the same genesis); the caller then
+ * compares ledger_state_root with the last block's root. */
+void ledger_each_dirty(const ledger_state *s, void (*fn)(const uint8_t *key, size_t klen, const uint8_t *val,
+                                                          size_t vlen, void *arg), void *arg);
+void ledger_clear_dirty(ledger_state *s);
+int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                       char err[PLOW_ERR_LEN]);
+
+/* ---- blocks ---------------------------------------------------------------- */
+
+#define LEDGER_BLOCK_HEADER_LEN 152 /* 4+8+8+32*4+4 */
+typedef struct ledger_block_header {
+    uint32_t version;      /* 1 */
+    uint64_t height;
+    uint64_t time_ms;
+    uint8_t prev[32];      /* hash of the previous header (genesis: the chain id) */
+    uint8_t tx_root[32];   /* Merkle root of the included tx hashes (zeros if none) */
+    uint8_t results[32];   /* SHA-256 of one result byte per included tx */
+    uint8_t state_root[32];
+    uint32_t n_txs;
+} ledger_block_header;
+
+void ledger_block_encode(const ledger_block_header *h, uint8_t out[LEDGER_BLOCK_HEADER_LEN]);
+int ledger_block_decode(ledger_block_header *h, const uint8_t *buf, size_t len, char err[PLOW_ERR_LEN]);
+void ledger_block_hash(const ledger_block_header *h, uint8_t out[32]);
+
+#endif /* PLOW_LEDGER_H */

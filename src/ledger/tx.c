@@ -1,0 +1,2 @@
+/* tx.c — (being written) */
+#include "../base/plow.h"

@@ -1,0 +1,2 @@
+/* blob.c — (being written) */
+#include "../base/plow.h"

@@ -1,0 +1,2 @@
+/* http.c — (being written) */
+#include "../base/plow.h"

@@ -1,0 +1,2 @@
+/* node.c — (being written) */
+#include "../base/plow.h"

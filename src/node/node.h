@@ -1,0 +1,194 @@
+/*
+ * node.h — the embedded ledger node: storage, blobs, the sequencer, the HTTP
+ * API, the follower, and the HTTP client the CLI and agents use.
+ *
+ *   store   SQLite (WAL, synchronous=FULL): blocks, transactions and their
+ *           results, the mempool, the state records, meta. Schema version in
+ *           PRAGMA user_version. A block, its transactions, the state records
+ *           it changed and the removal of its mempool entries commit in ONE
+ *           SQLite transaction, so a node killed at any moment restarts at
+ *           the last whole block with its mempool intact.
+ *   blob    a content-addressed store on disk: DIR/blobs/ab/<64 hex>; a blob
+ *           is written to a temporary file while its SHA-256 is computed,
+ *           fsynced, and renamed into place only if the hash is the one it
+ *           claimed.
+ *   node    the process: admission (decode, signature, nonce, fee) into the
+ *           mempool with group commit (an acknowledged transaction is on
+ *           disk), a block every interval, the referee (verdicts for open
+ *           challenges through src/job), the follower (--follow URL).
+ *   http    libmicrohttpd: the JSON API of docs/api.md, blobs streamed, SSE.
+ *   client  libcurl: the same API from the other side.
+ */
+#ifndef PLOW_NODE_H
+#define PLOW_NODE_H
+
+#include "../base/plow.h"
+
+#include "../ledger/ledger.h"
+
+/* ---- store ------------------------------------------------------------------ */
+
+#define STORE_SCHEMA_VERSION 1
+
+typedef struct store store;
+
+/* One block as stored: its header, the operator's signature over its hash,
+ * and its transactions (encoded) with one result each. */
+typedef struct store_block {
+    ledger_block_header h;
+    uint8_t hash[32];
+    uint8_t sig[LEDGER_SIG_LEN];
+    uint32_t n_txs;
+    plow_buf *txs;        /* n_txs encoded transactions (owned) */
+    int8_t *results;      /* n_txs ledger_tx_result values (owned) */
+    char **errors;        /* n_txs messages, NULL when OK (owned) */
+} store_block;
+void store_block_release(store_block *b);
+
+/* Opens (creating) DIR/ledger.db. A database of another schema version, or
+ * of another chain (meta 'chain_id'), is refused with a clear error. */
+int store_open(store **out, const char *path, const uint8_t chain_id[32], char err[PLOW_ERR_LEN]);
+void store_close(store *st);
+
+/* Meta key/value (genesis bytes, operator, ...). */
+int store_meta_put(store *st, const char *key, const void *val, size_t n, char err[PLOW_ERR_LEN]);
+int store_meta_get(store *st, const char *key, plow_buf *out, char err[PLOW_ERR_LEN]); /* -1 if absent */
+
+/* Mempool: appended durably (one fsync per batch: group commit). Each entry
+ * gets a sequence number; entries come back in that order. */
+int store_mempool_add(store *st, const plow_buf *txs, size_t n, char err[PLOW_ERR_LEN]);
+/* Visits every pending entry in order; fn returns false to stop. */
+int store_mempool_each(store *st, bool (*fn)(uint64_t seq, const uint8_t *tx, size_t len, void *arg), void *arg,
+                       char err[PLOW_ERR_LEN]);
+
+/* Commits a block atomically: the header and signature, its transactions
+ * with results, the dirty state records of s (ledger_each_dirty), a record
+ * per dropped transaction (hash + reason, so a client learns why), and the
+ * deletion of the mempool entries up to and including seq `mempool_upto`. */
+typedef struct store_dropped {
+    uint8_t hash[32];
+    char reason[PLOW_ERR_LEN];
+} store_dropped;
+int store_commit_block(store *st, const store_block *b, ledger_state *s, const store_dropped *dropped, size_t n_dropped,
+                       uint64_t mempool_upto, char err[PLOW_ERR_LEN]);
+
+/* The last committed height (0 if none). */
+int store_height(store *st, uint64_t *height, char err[PLOW_ERR_LEN]);
+int store_get_block(store *st, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]); /* -1 if absent */
+/* Loads every state record into s (a fresh state from the same genesis). */
+int store_load_state(store *st, ledger_state *s, char err[PLOW_ERR_LEN]);
+
+/* Where a transaction is: 'p' pending (in the mempool), 'b' in a block
+ * (height, index, result, error), 'd' dropped (reason), 0 unknown. */
+typedef struct store_tx_status {
+    char where;
+    uint64_t height;
+    uint32_t index;
+    int result;
+    char error[PLOW_ERR_LEN];
+} store_tx_status;
+int store_tx_status_get(store *st, const uint8_t hash[32], store_tx_status *out, char err[PLOW_ERR_LEN]);
+
+/* ---- blobs ------------------------------------------------------------------ */
+
+#define BLOB_MAX_DEFAULT ((uint64_t)1 << 30) /* 1 GiB */
+
+typedef struct blob_store blob_store;
+int blob_store_open(blob_store **out, const char *dir, uint64_t max_size, char err[PLOW_ERR_LEN]);
+void blob_store_close(blob_store *b);
+bool blob_has(blob_store *b, const uint8_t hash[32]);
+/* The file path of a stored blob (for streaming); NULL if absent. Caller frees. */
+char *blob_path(blob_store *b, const uint8_t hash[32]);
+/* Writing a blob in pieces: begin, write..., finish checks the hash and size
+ * limit and moves it into place (already present: fine, same bytes);
+ * abort removes the temporary file. */
+typedef struct blob_writer blob_writer;
+int blob_write_begin(blob_store *b, const uint8_t want[32], blob_writer **out, char err[PLOW_ERR_LEN]);
+int blob_write(blob_writer *w, const void *data, size_t n, char err[PLOW_ERR_LEN]);
+int blob_write_finish(blob_writer *w, char err[PLOW_ERR_LEN]); /* frees w */
+void blob_write_abort(blob_writer *w);                          /* frees w */
+/* Whole blobs. put computes the hash; put_file copies a file in. */
+int blob_put(blob_store *b, const void *data, size_t n, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int blob_put_file(blob_store *b, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int blob_get(blob_store *b, const uint8_t hash[32], uint8_t **data, size_t *n, char err[PLOW_ERR_LEN]);
+/* Copies a blob out to a file (atomically). */
+int blob_get_file(blob_store *b, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]);
+
+/* ---- the node --------------------------------------------------------------- */
+
+typedef struct node_options {
+    const char *data_dir;     /* ledger.db, blobs/, operator.key */
+    const char *listen;       /* "127.0.0.1:7545" */
+    const char *genesis;      /* genesis file (first start); later read from the db */
+    const char *follow;       /* follower mode: the sequencer's URL */
+    const char *operator_key; /* sequencer: its key file (default DATA/operator.key) */
+    uint32_t block_ms;        /* block interval (default 500) */
+    uint32_t max_block_txs;   /* default 20000 */
+    uint64_t max_blob;        /* default BLOB_MAX_DEFAULT */
+    bool referee;             /* run the referee (default on for a sequencer) */
+    bool quiet;
+} node_options;
+
+typedef struct node node;
+/* Opens storage, loads or creates the chain, checks the state root. */
+int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]);
+/* Serves until node_stop (from a signal handler: async-signal-safe). Returns
+ * 0 on a clean stop, -1 with err on a fatal error (a follower's state-root
+ * mismatch is one). */
+int node_run(node *n, char err[PLOW_ERR_LEN]);
+void node_stop(node *n);
+void node_close(node *n);
+
+/* ---- client ------------------------------------------------------------------ */
+
+/* A connection to a node's API (keep-alive reused). Errors carry the node's
+ * JSON "error" message when it sent one, else what failed (connection
+ * refused: "is 'plow node' running at URL?"). */
+typedef struct client client;
+client *client_new(const char *url);
+void client_free(client *c);
+const char *client_url(const client *c);
+/* GET/POST returning the parsed JSON body (cJSON *, caller deletes) on 2xx. */
+struct cJSON;
+int client_get_json(client *c, const char *path, struct cJSON **out, char err[PLOW_ERR_LEN]);
+int client_post_json(client *c, const char *path, const char *body, struct cJSON **out, char err[PLOW_ERR_LEN]);
+/* Submits a signed transaction; fills its hash. */
+int client_submit_tx(client *c, const ledger_tx *tx, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+/* Waits until the transaction is in a block (or dropped): result and error. */
+int client_wait_tx(client *c, const uint8_t hash[32], double timeout_s, int *result, char msg[PLOW_ERR_LEN],
+                   char err[PLOW_ERR_LEN]);
+/* Builds, signs, submits and waits: fills nonce (from the node) and chain id. */
+int client_send(client *c, const ledger_key *k, ledger_tx *tx, double timeout_s, char err[PLOW_ERR_LEN]);
+int client_chain_id(client *c, uint8_t chain_id[32], char err[PLOW_ERR_LEN]);
+int client_account(client *c, const uint8_t pk[32], ledger_account *out, uint64_t *next_nonce,
+                   char err[PLOW_ERR_LEN]);
+int client_task(client *c, const uint8_t id[32], ledger_task *out, char err[PLOW_ERR_LEN]);
+int client_height(client *c, uint64_t *height, char err[PLOW_ERR_LEN]);
+/* Blobs: upload checks nothing locally but the node checks the hash. */
+int client_blob_put(client *c, const void *data, size_t n, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int client_blob_put_file(client *c, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int client_blob_get_file(client *c, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]);
+int client_blob_get(client *c, const uint8_t hash[32], uint8_t **data, size_t *n, char err[PLOW_ERR_LEN]);
+
+/* ---- JSON forms of ledger records (docs/api.md) ---------------------------------
+ * One codec for both sides: the server writes records with json_*_to, the
+ * client reads them back with json_*_from (which refuse malformed input).
+ * 64-bit numbers travel as decimal strings, hashes as 64 lowercase hex,
+ * accounts as addresses. */
+struct cJSON *json_account_to(const ledger_account *a, uint64_t next_nonce);
+struct cJSON *json_task_to(const ledger_task *t);
+struct cJSON *json_challenge_to(const ledger_challenge *c);
+struct cJSON *json_block_to(const store_block *b, bool with_txs);
+int json_account_from(const struct cJSON *j, ledger_account *a, uint64_t *next_nonce, char err[PLOW_ERR_LEN]);
+int json_task_from(const struct cJSON *j, ledger_task *t, char err[PLOW_ERR_LEN]);
+int json_challenge_from(const struct cJSON *j, ledger_challenge *c, char err[PLOW_ERR_LEN]);
+/* Helpers: u64 as string, hash as hex. get_* return -1 with err naming the key. */
+void json_add_u64(struct cJSON *o, const char *key, uint64_t v);
+void json_add_hash(struct cJSON *o, const char *key, const uint8_t h[32]);
+void json_add_addr(struct cJSON *o, const char *key, const uint8_t pk[32]);
+int json_get_u64(const struct cJSON *o, const char *key, uint64_t *v, char err[PLOW_ERR_LEN]);
+int json_get_hash(const struct cJSON *o, const char *key, uint8_t h[32], char err[PLOW_ERR_LEN]);
+int json_get_addr(const struct cJSON *o, const char *key, uint8_t pk[32], char err[PLOW_ERR_LEN]);
+const char *json_get_str(const struct cJSON *o, const char *key); /* NULL if absent or not a string */
+
+#endif /* PLOW_NODE_H */
