@@ -182,6 +182,11 @@ struct cJSON *json_block_to(const store_block *b, bool with_txs);
 int json_account_from(const struct cJSON *j, ledger_account *a, uint64_t *next_nonce, char err[PLOW_ERR_LEN]);
 int json_task_from(const struct cJSON *j, ledger_task *t, char err[PLOW_ERR_LEN]);
 int json_challenge_from(const struct cJSON *j, ledger_challenge *c, char err[PLOW_ERR_LEN]);
+/* A block with its transactions (a follower's input): decodes "header",
+ * checks that "hash" is its hash, "height" agrees, and every tx decodes and
+ * hashes to its "hash". The signature is copied, not checked. On success the
+ * caller releases *b with store_block_release. */
+int json_block_from(const struct cJSON *j, store_block *b, char err[PLOW_ERR_LEN]);
 /* Helpers: u64 as string, hash as hex. get_* return -1 with err naming the key. */
 void json_add_u64(struct cJSON *o, const char *key, uint64_t v);
 void json_add_hash(struct cJSON *o, const char *key, const uint8_t h[32]);
