@@ -143,9 +143,17 @@ void node_close(node *n);
 
 /* A connection to a node's API (keep-alive reused). Errors carry the node's
  * JSON "error" message when it sent one, else what failed (connection
- * refused: "is 'plow node' running at URL?"). */
+ * refused: "cannot reach the node at URL: is 'plow node' running?
+ * (connection refused)"), else the HTTP status.
+ * Timeouts: 5 s to connect, 60 s a request; blob transfers have no total
+ * limit but fail below 1 KiB/s for 30 s.
+ * A client is NOT thread-safe: use one client per thread.
+ *
+ *   client *c = client_new("http://127.0.0.1:7545");   (NULL url: that default;
+ *   ...                                                  "host:port" gets http://)
+ *   client_free(c); */
 typedef struct client client;
-client *client_new(const char *url);
+client *client_new(const char *url); /* NULL only if libcurl cannot start */
 void client_free(client *c);
 const char *client_url(const client *c);
 /* GET/POST returning the parsed JSON body (cJSON *, caller deletes) on 2xx. */
@@ -157,14 +165,31 @@ int client_submit_tx(client *c, const ledger_tx *tx, uint8_t hash[32], char err[
 /* Waits until the transaction is in a block (or dropped): result and error. */
 int client_wait_tx(client *c, const uint8_t hash[32], double timeout_s, int *result, char msg[PLOW_ERR_LEN],
                    char err[PLOW_ERR_LEN]);
-/* Builds, signs, submits and waits: fills nonce (from the node) and chain id. */
+/* result: LEDGER_TX_OK (included), LEDGER_TX_FAILED (included, msg says why)
+ * or LEDGER_TX_INVALID (dropped, msg says why); returns 0 in all three and -1
+ * on a transport error, an unknown hash or timeout_s passing while pending.
+ * Polls every 100 ms. _at also gives the block height (0 if dropped). */
+int client_wait_tx_at(client *c, const uint8_t hash[32], double timeout_s, int *result, char msg[PLOW_ERR_LEN],
+                      uint64_t *height, char err[PLOW_ERR_LEN]);
+/* Builds, signs, submits and waits: fills sender (k's), nonce (the node's
+ * next_nonce for it, retried if another sender with the key raced us) and
+ * signs for the node's chain id (cached). The caller sets type, fee and body.
+ * Returns -1 with the failure message when the transaction failed in its
+ * block or was dropped. _at also gives its hash and block height (either
+ * may be NULL; filled even when it failed). */
 int client_send(client *c, const ledger_key *k, ledger_tx *tx, double timeout_s, char err[PLOW_ERR_LEN]);
+int client_send_at(client *c, const ledger_key *k, ledger_tx *tx, double timeout_s, uint8_t hash[32],
+                   uint64_t *height, char err[PLOW_ERR_LEN]);
 int client_chain_id(client *c, uint8_t chain_id[32], char err[PLOW_ERR_LEN]);
 int client_account(client *c, const uint8_t pk[32], ledger_account *out, uint64_t *next_nonce,
                    char err[PLOW_ERR_LEN]);
 int client_task(client *c, const uint8_t id[32], ledger_task *out, char err[PLOW_ERR_LEN]);
 int client_height(client *c, uint64_t *height, char err[PLOW_ERR_LEN]);
-/* Blobs: upload checks nothing locally but the node checks the hash. */
+/* Blobs. Uploads hash the bytes first (filling hash), skip the upload when
+ * the node already has them (HEAD), and stream files. Downloads hash what
+ * arrives and refuse bytes that do not hash to `hash`; get_file writes a
+ * temporary file beside path and renames it into place only then. */
+int client_blob_has(client *c, const uint8_t hash[32], bool *has, char err[PLOW_ERR_LEN]);
 int client_blob_put(client *c, const void *data, size_t n, uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int client_blob_put_file(client *c, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int client_blob_get_file(client *c, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]);
