@@ -1,2 +1,1369 @@
-/* state.c — (being written) */
+/*
+ * state.c — the ledger's state machine: accounts, tasks, challenges and the
+ * meta record, the rules every transaction follows (docs/ledger.md, one
+ * table row per rule; this file follows the table), the state root, and the
+ * record encodings the node stores.
+ *
+ * Design:
+ *   - three tables (accounts, tasks, challenges), each a sorted array of
+ *     pointers to individually allocated records, keyed by their 32-byte id:
+ *     lookups are binary searches, iteration is in key order, pointers stay
+ *     valid as the tables grow (records are never deleted);
+ *   - every record caches SHA-256 of its encoded value; a change marks it
+ *     stale (for the root) and dirty (for storage), so the root after a block
+ *     re-encodes only what the block touched and then streams 65 bytes per
+ *     record into one SHA-256;
+ *   - a transaction runs against an overlay: handlers take private copies of
+ *     the records they read-modify-write (txn_*), may fail at any point, and
+ *     only a success copies the overlay back. "A failed transaction changes
+ *     nothing but fee and nonce" is thereby structural: the envelope (fee,
+ *     nonce, maturing) is one overlay committed before the body's runs.
+ *
+ * Non-goals: I/O (the node stores records), signature batching (the node
+ * verifies on admission and passes sig_checked), thread safety (one writer).
+ */
 #include "../base/plow.h"
+
+#include <inttypes.h>
+
+#include "ledger.h"
+
+#define STATE_ROOT_DOMAIN "plow/state/v1" /* hashed with its NUL */
+
+enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_META = 'm', TAG_TASK = 't' };
+
+/* Value sizes (docs/ledger.md, "Records"). */
+#define ACCOUNT_FIXED_LEN (6 * 8 + 1 + 1 + 2)  /* without name and caps bytes */
+#define ACCOUNT_MAX_LEN (ACCOUNT_FIXED_LEN + LEDGER_NAME_MAX + LEDGER_CAPS_MAX)
+#define SLOT_LEN (1 + 32 + 8 + 8 + 4 * 32 + 8 + 4)
+#define TASK_FIXED_LEN (32 + 32 + 3 + 4 * 8 + 3 * 4 + 1 + 3 * 8 + 4)
+#define TASK_MAX_LEN (TASK_FIXED_LEN + LEDGER_MAX_REPLICAS * SLOT_LEN)
+#define CHALLENGE_LEN (4 * 32 + 1 + 4 * 8 + 4 * 32 + 1 + 32 + 8)
+#define META_LEN (3 * 8)
+#define VALUE_MAX_LEN TASK_MAX_LEN
+_Static_assert(TASK_MAX_LEN >= ACCOUNT_MAX_LEN && TASK_MAX_LEN >= CHALLENGE_LEN, "largest value");
+
+/* Limits on a task's block counts (claim, work, window). */
+#define TASK_BLOCKS_MAX 1000000u
+
+typedef struct srec {
+    bool stale;         /* vhash must be recomputed */
+    bool dirty;         /* changed since ledger_clear_dirty */
+    uint8_t vhash[32];  /* SHA-256 of the encoded value */
+    union {
+        ledger_account a;
+        ledger_task t;
+        ledger_challenge c;
+    } v;
+} srec;
+
+typedef struct table {
+    uint8_t tag;
+    srec **r; /* sorted by id */
+    size_t n, cap;
+} table;
+
+/* One record copied into a transaction's overlay. */
+typedef struct pend {
+    uint8_t tag;
+    srec *orig; /* the state's record, NULL for a new one */
+    srec val;
+} pend;
+
+struct ledger_state {
+    ledger_genesis g; /* a deep copy */
+    table accounts, challenges, tasks;
+    srec **open; /* OPEN challenges, sorted by id (a derived index, not state) */
+    size_t n_open, cap_open;
+    uint64_t height, time_ms, burned;
+    bool in_block;
+    bool meta_stale, meta_dirty;
+    uint8_t meta_vhash[32];
+    bool root_ok;
+    uint8_t root[32];
+    /* the overlay's storage, reused from transaction to transaction */
+    pend **pool;
+    size_t n_pool, cap_pool;
+};
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static bool is_zero(const uint8_t *p, size_t n) {
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++) acc |= p[i];
+    return acc == 0;
+}
+
+static bool eq32(const uint8_t *a, const uint8_t *b) { return memcmp(a, b, 32) == 0; }
+
+/* The first 8 bytes of an id in hex: enough to tell ids apart in a message. */
+typedef struct hexid {
+    char s[17];
+} hexid;
+static hexid hx(const uint8_t *id) {
+    hexid h;
+    plow_hex(id, 8, h.s);
+    return h;
+}
+
+/* a + b, or UINT64_MAX when that overflows: deadlines only (a deadline past
+ * 2^64-1 never arrives, which is what the saturated value says). */
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return plow_add_u64(a, b, &r) ? r : UINT64_MAX;
+}
+
+/* floor(x * pct / 100) for pct <= 100, without overflow: x = 100q + r. */
+static uint64_t pct_of(uint64_t x, uint32_t pct) {
+    PLOW_ASSERT(pct <= 100);
+    return (x / 100) * pct + (x % 100) * pct / 100;
+}
+
+static const uint8_t *rec_id(uint8_t tag, const srec *r) {
+    switch (tag) {
+    case TAG_ACCOUNT: return r->v.a.pk;
+    case TAG_TASK: return r->v.t.id;
+    case TAG_CHALLENGE: return r->v.c.id;
+    }
+    PLOW_ASSERT(!"unknown record tag");
+    return NULL;
+}
+
+static table *table_of(ledger_state *s, uint8_t tag) {
+    switch (tag) {
+    case TAG_ACCOUNT: return &s->accounts;
+    case TAG_TASK: return &s->tasks;
+    case TAG_CHALLENGE: return &s->challenges;
+    }
+    PLOW_ASSERT(!"unknown record tag");
+    return NULL;
+}
+
+/* ---- tables --------------------------------------------------------------------------- */
+
+/* Binary search: the record with this id, or NULL and *pos where it belongs. */
+static srec *table_find(const table *t, const uint8_t id[32], size_t *pos) {
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(rec_id(t->tag, t->r[mid]), id, 32);
+        if (c == 0) {
+            if (pos) *pos = mid;
+            return t->r[mid];
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (pos) *pos = lo;
+    return NULL;
+}
+
+static void table_insert(table *t, size_t pos, srec *r) {
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        size_t bytes;
+        PLOW_ASSERT(plow_mul_size(t->cap, sizeof *t->r, &bytes));
+        t->r = plow_realloc(t->r, bytes);
+    }
+    memmove(t->r + pos + 1, t->r + pos, (t->n - pos) * sizeof *t->r);
+    t->r[pos] = r;
+    t->n++;
+}
+
+/* A new record in the table (which must not hold its id yet). */
+static srec *table_add(table *t, const srec *val) {
+    size_t pos;
+    PLOW_ASSERT(!table_find(t, rec_id(t->tag, val), &pos));
+    srec *r = plow_calloc(1, sizeof *r);
+    r->v = val->v;
+    r->stale = r->dirty = true;
+    table_insert(t, pos, r);
+    return r;
+}
+
+static void table_free(table *t) {
+    for (size_t i = 0; i < t->n; i++) free(t->r[i]);
+    free(t->r);
+}
+
+/* Keeps s->open (the OPEN challenges, by id) in step with record r. */
+static void open_index_update(ledger_state *s, srec *r) {
+    bool want = r->v.c.status == LEDGER_CH_OPEN;
+    size_t lo = 0, hi = s->n_open;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(s->open[mid]->v.c.id, r->v.c.id, 32);
+        if (c == 0) {
+            if (!want) {
+                memmove(s->open + mid, s->open + mid + 1, (s->n_open - mid - 1) * sizeof *s->open);
+                s->n_open--;
+            }
+            return;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (!want) return;
+    if (s->n_open == s->cap_open) {
+        s->cap_open = s->cap_open ? s->cap_open * 2 : 16;
+        s->open = plow_realloc(s->open, s->cap_open * sizeof *s->open);
+    }
+    memmove(s->open + lo + 1, s->open + lo, (s->n_open - lo) * sizeof *s->open);
+    s->open[lo] = r;
+    s->n_open++;
+}
+
+static void meta_changed(ledger_state *s) {
+    s->meta_stale = s->meta_dirty = true;
+    s->root_ok = false;
+}
+
+/* ---- record encodings (docs/ledger.md, "Records") ------------------------------------- */
+
+typedef struct wr {
+    uint8_t *p;
+    size_t n;
+} wr;
+static void w_u8(wr *w, uint8_t v) { w->p[w->n++] = v; }
+static void w_u16(wr *w, uint16_t v) {
+    w->p[w->n++] = (uint8_t)v;
+    w->p[w->n++] = (uint8_t)(v >> 8);
+}
+static void w_u32(wr *w, uint32_t v) {
+    plow_put_u32(w->p + w->n, v);
+    w->n += 4;
+}
+static void w_u64(wr *w, uint64_t v) {
+    plow_put_u64(w->p + w->n, v);
+    w->n += 8;
+}
+static void w_bytes(wr *w, const void *b, size_t n) {
+    memcpy(w->p + w->n, b, n);
+    w->n += n;
+}
+
+static size_t encode_account(const ledger_account *a, uint8_t *out) {
+    wr w = {out, 0};
+    w_u64(&w, a->balance);
+    w_u64(&w, a->nonce);
+    w_u64(&w, a->stake);
+    w_u64(&w, a->locked);
+    w_u64(&w, a->unbonding);
+    w_u64(&w, a->unbond_at);
+    w_u8(&w, a->profile);
+    size_t nl = strnlen(a->name, LEDGER_NAME_MAX), cl = strnlen(a->caps, LEDGER_CAPS_MAX);
+    w_u8(&w, (uint8_t)nl);
+    w_bytes(&w, a->name, nl);
+    w_u16(&w, (uint16_t)cl);
+    w_bytes(&w, a->caps, cl);
+    return w.n;
+}
+
+static void encode_params(wr *w, const ledger_task_params *p) {
+    w_bytes(w, p->spec, 32);
+    w_u8(w, p->kind);
+    w_u8(w, p->mode);
+    w_u8(w, p->replicas);
+    w_u64(w, p->reward);
+    w_u64(w, p->worker_stake);
+    w_u64(w, p->min_bond);
+    w_u64(w, p->steps);
+    w_u32(w, p->claim_blocks);
+    w_u32(w, p->work_blocks);
+    w_u32(w, p->window_blocks);
+}
+
+static size_t encode_task(const ledger_task *t, uint8_t *out) {
+    wr w = {out, 0};
+    w_bytes(&w, t->requester, 32);
+    encode_params(&w, &t->p);
+    w_u8(&w, t->status);
+    w_u64(&w, t->posted_at);
+    w_u64(&w, t->escrow);
+    w_u64(&w, t->window_end);
+    w_u32(&w, t->open_challenges);
+    PLOW_ASSERT(t->p.replicas >= 1 && t->p.replicas <= LEDGER_MAX_REPLICAS);
+    for (int i = 0; i < t->p.replicas; i++) {
+        const ledger_slot *sl = &t->slots[i];
+        w_u8(&w, sl->status);
+        w_bytes(&w, sl->worker, 32);
+        w_u64(&w, sl->claimed_at);
+        w_u64(&w, sl->committed_at);
+        w_bytes(&w, sl->trace_root, 32);
+        w_bytes(&w, sl->final_state, 32);
+        w_bytes(&w, sl->artifact, 32);
+        w_bytes(&w, sl->manifest, 32);
+        w_u64(&w, sl->n);
+        w_u32(&w, sl->checkpoint_every);
+    }
+    return w.n;
+}
+
+static size_t encode_challenge(const ledger_challenge *c, uint8_t *out) {
+    wr w = {out, 0};
+    w_bytes(&w, c->task, 32);
+    w_bytes(&w, c->challenger, 32);
+    w_bytes(&w, c->accused, 32);
+    w_bytes(&w, c->other, 32);
+    w_u8(&w, c->has_other ? 1 : 0);
+    w_u64(&w, c->step);
+    w_u64(&w, c->bond);
+    w_u64(&w, c->opened_at);
+    w_u64(&w, c->deadline);
+    w_bytes(&w, c->state_blob, 32);
+    w_bytes(&w, c->leaf_prev, 32);
+    w_bytes(&w, c->accused_leaf, 32);
+    w_bytes(&w, c->other_leaf, 32);
+    w_u8(&w, c->status);
+    w_bytes(&w, c->computed, 32);
+    w_u64(&w, c->resolved_at);
+    return w.n;
+}
+
+static size_t encode_meta(const ledger_state *s, uint8_t *out) {
+    wr w = {out, 0};
+    w_u64(&w, s->height);
+    w_u64(&w, s->time_ms);
+    w_u64(&w, s->burned);
+    return w.n;
+}
+
+static size_t encode_value(uint8_t tag, const srec *r, uint8_t *out) {
+    size_t n = 0;
+    switch (tag) {
+    case TAG_ACCOUNT: n = encode_account(&r->v.a, out); break;
+    case TAG_TASK: n = encode_task(&r->v.t, out); break;
+    case TAG_CHALLENGE: n = encode_challenge(&r->v.c, out); break;
+    default: PLOW_ASSERT(!"unknown record tag");
+    }
+    PLOW_ASSERT(n <= VALUE_MAX_LEN);
+    return n;
+}
+
+/* Decoding: a reader that checks the exact length up front (every layout
+ * is fixed once its variable counts are known). */
+typedef struct rd {
+    const uint8_t *p;
+    size_t n;
+} rd;
+static uint8_t r_u8(rd *r) { return r->p[r->n++]; }
+static uint16_t r_u16(rd *r) {
+    uint16_t v = (uint16_t)(r->p[r->n] | r->p[r->n + 1] << 8);
+    r->n += 2;
+    return v;
+}
+static uint32_t r_u32(rd *r) {
+    uint32_t v = plow_get_u32(r->p + r->n);
+    r->n += 4;
+    return v;
+}
+static uint64_t r_u64(rd *r) {
+    uint64_t v = plow_get_u64(r->p + r->n);
+    r->n += 8;
+    return v;
+}
+static void r_bytes(rd *r, void *out, size_t n) {
+    memcpy(out, r->p + r->n, n);
+    r->n += n;
+}
+
+static int decode_account(ledger_account *a, const uint8_t *val, size_t len, char err[PLOW_ERR_LEN]) {
+    if (len < ACCOUNT_FIXED_LEN) return plow_error(err, "account record of %zu bytes, at least %d expected", len, ACCOUNT_FIXED_LEN);
+    rd r = {val, 0};
+    a->balance = r_u64(&r);
+    a->nonce = r_u64(&r);
+    a->stake = r_u64(&r);
+    a->locked = r_u64(&r);
+    a->unbonding = r_u64(&r);
+    a->unbond_at = r_u64(&r);
+    a->profile = r_u8(&r);
+    size_t nl = r_u8(&r);
+    if (nl > LEDGER_NAME_MAX) return plow_error(err, "account record: a name of %zu bytes (at most %d)", nl, LEDGER_NAME_MAX);
+    if (len < ACCOUNT_FIXED_LEN + nl) return plow_error(err, "account record of %zu bytes is truncated", len);
+    r_bytes(&r, a->name, nl);
+    a->name[nl] = 0;
+    size_t cl = r_u16(&r);
+    if (cl > LEDGER_CAPS_MAX)
+        return plow_error(err, "account record: capabilities of %zu bytes (at most %d)", cl, LEDGER_CAPS_MAX);
+    if (len != ACCOUNT_FIXED_LEN + nl + cl)
+        return plow_error(err, "account record of %zu bytes, %zu expected", len, ACCOUNT_FIXED_LEN + nl + cl);
+    r_bytes(&r, a->caps, cl);
+    a->caps[cl] = 0;
+    if (memchr(a->name, 0, nl) || memchr(a->caps, 0, cl)) return plow_error(err, "account record: a NUL inside the name or capabilities");
+    if (a->profile != 0 && a->profile != LEDGER_PERSON && a->profile != LEDGER_AGENT)
+        return plow_error(err, "account record: unknown profile kind %u", a->profile);
+    if (a->profile == 0 && (nl != 0 || cl != 0)) return plow_error(err, "account record: an unregistered account with a name");
+    if (a->profile != 0 && nl == 0) return plow_error(err, "account record: a registered account without a name");
+    if (a->locked > a->stake)
+        return plow_error(err, "account record: locked %" PRIu64 " exceeds stake %" PRIu64, a->locked, a->stake);
+    return 0;
+}
+
+static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[PLOW_ERR_LEN]) {
+    if (len < TASK_FIXED_LEN) return plow_error(err, "task record of %zu bytes, at least %d expected", len, TASK_FIXED_LEN);
+    rd r = {val, 0};
+    r_bytes(&r, t->requester, 32);
+    ledger_task_params *p = &t->p;
+    r_bytes(&r, p->spec, 32);
+    p->kind = r_u8(&r);
+    p->mode = r_u8(&r);
+    p->replicas = r_u8(&r);
+    p->reward = r_u64(&r);
+    p->worker_stake = r_u64(&r);
+    p->min_bond = r_u64(&r);
+    p->steps = r_u64(&r);
+    p->claim_blocks = r_u32(&r);
+    p->work_blocks = r_u32(&r);
+    p->window_blocks = r_u32(&r);
+    t->status = r_u8(&r);
+    t->posted_at = r_u64(&r);
+    t->escrow = r_u64(&r);
+    t->window_end = r_u64(&r);
+    t->open_challenges = r_u32(&r);
+    if (p->kind < LEDGER_KIND_TRAIN || p->kind >= LEDGER_KIND_END) return plow_error(err, "task record: unknown kind %u", p->kind);
+    if (p->mode == LEDGER_MODE_OPTIMISTIC) {
+        if (p->replicas != 1) return plow_error(err, "task record: an optimistic task with %u replicas", p->replicas);
+    } else if (p->mode == LEDGER_MODE_REPLICATED) {
+        if (p->replicas < 2 || p->replicas > LEDGER_MAX_REPLICAS)
+            return plow_error(err, "task record: a replicated task with %u replicas", p->replicas);
+    } else {
+        return plow_error(err, "task record: unknown mode %u", p->mode);
+    }
+    if (t->status < LEDGER_TASK_OPEN || t->status >= LEDGER_TASK_STATUS_END)
+        return plow_error(err, "task record: unknown status %u", t->status);
+    size_t want = TASK_FIXED_LEN + (size_t)p->replicas * SLOT_LEN;
+    if (len != want) return plow_error(err, "task record of %zu bytes, %zu expected for %u replicas", len, want, p->replicas);
+    for (int i = 0; i < p->replicas; i++) {
+        ledger_slot *sl = &t->slots[i];
+        sl->status = r_u8(&r);
+        r_bytes(&r, sl->worker, 32);
+        sl->claimed_at = r_u64(&r);
+        sl->committed_at = r_u64(&r);
+        r_bytes(&r, sl->trace_root, 32);
+        r_bytes(&r, sl->final_state, 32);
+        r_bytes(&r, sl->artifact, 32);
+        r_bytes(&r, sl->manifest, 32);
+        sl->n = r_u64(&r);
+        sl->checkpoint_every = r_u32(&r);
+        if (sl->status >= LEDGER_SLOT_STATUS_END) return plow_error(err, "task record: slot %d has unknown status %u", i, sl->status);
+    }
+    return 0;
+}
+
+static int decode_challenge(ledger_challenge *c, const uint8_t *val, size_t len, char err[PLOW_ERR_LEN]) {
+    if (len != CHALLENGE_LEN) return plow_error(err, "challenge record of %zu bytes, %d expected", len, CHALLENGE_LEN);
+    rd r = {val, 0};
+    r_bytes(&r, c->task, 32);
+    r_bytes(&r, c->challenger, 32);
+    r_bytes(&r, c->accused, 32);
+    r_bytes(&r, c->other, 32);
+    uint8_t ho = r_u8(&r);
+    c->step = r_u64(&r);
+    c->bond = r_u64(&r);
+    c->opened_at = r_u64(&r);
+    c->deadline = r_u64(&r);
+    r_bytes(&r, c->state_blob, 32);
+    r_bytes(&r, c->leaf_prev, 32);
+    r_bytes(&r, c->accused_leaf, 32);
+    r_bytes(&r, c->other_leaf, 32);
+    c->status = r_u8(&r);
+    r_bytes(&r, c->computed, 32);
+    c->resolved_at = r_u64(&r);
+    if (ho > 1) return plow_error(err, "challenge record: has_other is %u, must be 0 or 1", ho);
+    c->has_other = ho == 1;
+    if (!c->has_other && !is_zero(c->other, 32)) return plow_error(err, "challenge record: an other worker without has_other");
+    if (c->status < LEDGER_CH_OPEN || c->status >= LEDGER_CH_STATUS_END)
+        return plow_error(err, "challenge record: unknown status %u", c->status);
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+static srec *account_add(ledger_state *s, const uint8_t pk[32]) {
+    srec v;
+    memset(&v, 0, sizeof v);
+    memcpy(v.v.a.pk, pk, 32);
+    return table_add(&s->accounts, &v);
+}
+
+/* A state at height 0 from a validated genesis (ledger_genesis_parse checks
+ * what is asserted here: distinct accounts, supply = their sum, percentages
+ * <= 100). The genesis is copied; the caller keeps its own. */
+ledger_state *ledger_state_new(const ledger_genesis *g) {
+    PLOW_ASSERT(g->params.slash_challenger_pct <= 100 && g->params.bond_accused_pct <= 100);
+    ledger_state *s = plow_calloc(1, sizeof *s);
+    s->g = *g;
+    s->g.accounts = NULL;
+    if (g->n_accounts) {
+        size_t bytes;
+        PLOW_ASSERT(plow_mul_size(g->n_accounts, sizeof *g->accounts, &bytes));
+        s->g.accounts = plow_alloc(bytes);
+        memcpy(s->g.accounts, g->accounts, bytes);
+    }
+    s->accounts.tag = TAG_ACCOUNT;
+    s->tasks.tag = TAG_TASK;
+    s->challenges.tag = TAG_CHALLENGE;
+    uint64_t supply = 0;
+    for (size_t i = 0; i < g->n_accounts; i++) {
+        const ledger_genesis_account *ga = &g->accounts[i];
+        srec *r = account_add(s, ga->pk);
+        r->v.a.balance = ga->balance;
+        r->v.a.stake = ga->stake;
+        PLOW_ASSERT(plow_add_u64(supply, ga->balance, &supply) && plow_add_u64(supply, ga->stake, &supply));
+    }
+    PLOW_ASSERT(supply == g->supply);
+    /* The operator earns every fee: its account exists from the start. */
+    if (!table_find(&s->accounts, g->operator_pk, NULL)) account_add(s, g->operator_pk);
+    s->time_ms = g->time_ms;
+    meta_changed(s);
+    return s;
+}
+
+void ledger_state_free(ledger_state *s) {
+    if (!s) return;
+    table_free(&s->accounts);
+    table_free(&s->tasks);
+    table_free(&s->challenges);
+    free(s->open);
+    for (size_t i = 0; i < s->cap_pool; i++) free(s->pool[i]);
+    free(s->pool);
+    free(s->g.accounts);
+    free(s);
+}
+
+const ledger_genesis *ledger_state_genesis(const ledger_state *s) { return &s->g; }
+uint64_t ledger_state_height(const ledger_state *s) { return s->height; }
+uint64_t ledger_state_time(const ledger_state *s) { return s->time_ms; }
+uint64_t ledger_state_burned(const ledger_state *s) { return s->burned; }
+
+/* Saturates at UINT64_MAX, which only a state that breaks the supply
+ * invariant (records loaded by hand) can reach. */
+uint64_t ledger_state_holdings(const ledger_state *s) {
+    uint64_t sum = 0;
+    bool ok = true;
+    for (size_t i = 0; i < s->accounts.n; i++) {
+        const ledger_account *a = &s->accounts.r[i]->v.a;
+        ok = ok && plow_add_u64(sum, a->balance, &sum) && plow_add_u64(sum, a->stake, &sum) &&
+             plow_add_u64(sum, a->unbonding, &sum);
+    }
+    for (size_t i = 0; i < s->tasks.n; i++) ok = ok && plow_add_u64(sum, s->tasks.r[i]->v.t.escrow, &sum);
+    for (size_t i = 0; i < s->n_open; i++) ok = ok && plow_add_u64(sum, s->open[i]->v.c.bond, &sum);
+    return ok ? sum : UINT64_MAX;
+}
+
+/* ---- the overlay ---------------------------------------------------------------------- */
+
+typedef struct txn {
+    ledger_state *s;
+    uint64_t burned;
+} txn;
+
+static void txn_begin(txn *x, ledger_state *s) {
+    x->s = s;
+    x->burned = s->burned;
+    s->n_pool = 0;
+}
+
+static pend *txn_find(txn *x, uint8_t tag, const uint8_t id[32]) {
+    ledger_state *s = x->s;
+    for (size_t i = 0; i < s->n_pool; i++)
+        if (s->pool[i]->tag == tag && eq32(rec_id(tag, &s->pool[i]->val), id)) return s->pool[i];
+    return NULL;
+}
+
+static pend *txn_push(txn *x, uint8_t tag, srec *orig) {
+    ledger_state *s = x->s;
+    if (s->n_pool == s->cap_pool) {
+        size_t cap = s->cap_pool ? s->cap_pool * 2 : 8;
+        s->pool = plow_realloc(s->pool, cap * sizeof *s->pool);
+        for (size_t i = s->cap_pool; i < cap; i++) s->pool[i] = plow_alloc(sizeof(pend));
+        s->cap_pool = cap;
+    }
+    pend *p = s->pool[s->n_pool++];
+    p->tag = tag;
+    p->orig = orig;
+    if (orig) p->val = *orig;
+    else memset(&p->val, 0, sizeof p->val);
+    return p;
+}
+
+/* A record as this transaction sees it (its own copy if it took one), or
+ * NULL. Read-only: take a copy (txn_get) before changing anything. */
+static const srec *txn_peek(txn *x, uint8_t tag, const uint8_t id[32]) {
+    pend *p = txn_find(x, tag, id);
+    if (p) return &p->val;
+    return table_find(table_of(x->s, tag), id, NULL);
+}
+
+/* The transaction's private copy of a record, or NULL if there is none. */
+static srec *txn_get(txn *x, uint8_t tag, const uint8_t id[32]) {
+    pend *p = txn_find(x, tag, id);
+    if (p) return &p->val;
+    srec *orig = table_find(table_of(x->s, tag), id, NULL);
+    return orig ? &txn_push(x, tag, orig)->val : NULL;
+}
+
+/* A new record (the caller checked there is none with this id). */
+static srec *txn_new(txn *x, uint8_t tag, const uint8_t id[32]) {
+    PLOW_ASSERT(!txn_peek(x, tag, id));
+    srec *r = &txn_push(x, tag, NULL)->val;
+    switch (tag) {
+    case TAG_ACCOUNT: memcpy(r->v.a.pk, id, 32); break;
+    case TAG_TASK: memcpy(r->v.t.id, id, 32); break;
+    case TAG_CHALLENGE: memcpy(r->v.c.id, id, 32); break;
+    }
+    return r;
+}
+
+static const ledger_account *peek_account(txn *x, const uint8_t pk[32]) {
+    const srec *r = txn_peek(x, TAG_ACCOUNT, pk);
+    return r ? &r->v.a : NULL;
+}
+
+/* An account to change, created (all zero) if it does not exist. Only call
+ * it for an account about to change: a created account enters the root. */
+static ledger_account *get_account(txn *x, const uint8_t pk[32]) {
+    srec *r = txn_get(x, TAG_ACCOUNT, pk);
+    if (!r) r = txn_new(x, TAG_ACCOUNT, pk);
+    return &r->v.a;
+}
+
+static ledger_task *get_task(txn *x, const uint8_t id[32]) {
+    srec *r = txn_get(x, TAG_TASK, id);
+    return r ? &r->v.t : NULL;
+}
+
+static ledger_challenge *get_challenge(txn *x, const uint8_t id[32]) {
+    srec *r = txn_get(x, TAG_CHALLENGE, id);
+    return r ? &r->v.c : NULL;
+}
+
+/* Writes the overlay back: the transaction's only way to change the state. */
+static void txn_commit(txn *x) {
+    ledger_state *s = x->s;
+    for (size_t i = 0; i < s->n_pool; i++) {
+        pend *p = s->pool[i];
+        srec *r = p->orig;
+        if (r) {
+            r->v = p->val.v;
+            r->stale = r->dirty = true;
+        } else {
+            r = table_add(table_of(s, p->tag), &p->val);
+        }
+        if (p->tag == TAG_CHALLENGE) open_index_update(s, r);
+    }
+    s->n_pool = 0;
+    if (x->burned != s->burned) {
+        s->burned = x->burned;
+        meta_changed(s);
+    }
+    s->root_ok = false;
+}
+
+static void txn_discard(txn *x) { x->s->n_pool = 0; }
+
+/* ---- money movements (all checked; a failure fails the transaction) ------------------- */
+
+static int credit(ledger_account *a, uint64_t amount, char err[PLOW_ERR_LEN]) {
+    if (!plow_add_u64(a->balance, amount, &a->balance))
+        return plow_error(err, "the balance of %s would overflow", hx(a->pk).s);
+    return 0;
+}
+
+static int burn(txn *x, uint64_t amount, char err[PLOW_ERR_LEN]) {
+    if (!plow_add_u64(x->burned, amount, &x->burned)) return plow_error(err, "the burned total would overflow");
+    return 0;
+}
+
+/* Releases a worker's locked stake (the stake stays its own). */
+static int unlock_stake(ledger_account *w, uint64_t amount, char err[PLOW_ERR_LEN]) {
+    if (w->locked < amount)
+        return plow_error(err, "inconsistent state: %s has %" PRIu64 " locked, %" PRIu64 " to unlock", hx(w->pk).s,
+                          w->locked, amount);
+    w->locked -= amount;
+    return 0;
+}
+
+/* Takes `amount` of locked stake from worker w: pct% to `to`, the rest
+ * burned (share = floor(amount * pct / 100), burn = amount - share). */
+static int slash(txn *x, const uint8_t worker[32], uint64_t amount, const uint8_t to[32], uint32_t pct,
+                 char err[PLOW_ERR_LEN]) {
+    ledger_account *w = get_account(x, worker);
+    if (unlock_stake(w, amount, err) != 0) return -1;
+    if (w->stake < amount) return plow_error(err, "inconsistent state: %s has less stake than it locked", hx(worker).s);
+    w->stake -= amount;
+    uint64_t share = pct_of(amount, pct);
+    if (credit(get_account(x, to), share, err) != 0) return -1;
+    return burn(x, amount - share, err);
+}
+
+/* Moves the whole remaining escrow of t back to its requester. */
+static int refund_escrow(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]) {
+    uint64_t e = t->escrow;
+    t->escrow = 0;
+    return e ? credit(get_account(x, t->requester), e, err) : 0;
+}
+
+/* The sender's unbonding becomes balance once unbond_at has arrived. */
+static int mature(ledger_account *a, uint64_t height, char err[PLOW_ERR_LEN]) {
+    if (a->unbonding == 0 || a->unbond_at > height) return 0;
+    if (credit(a, a->unbonding, err) != 0) return -1;
+    a->unbonding = 0;
+    a->unbond_at = 0;
+    return 0;
+}
+
+/* ---- the envelope ---------------------------------------------------------------------- */
+
+/* Everything a transaction must satisfy to be included at all, given the
+ * sender's nonce to expect and its balance after maturing. */
+static int envelope_check(const ledger_state *s, const ledger_tx *tx, bool check_sig, uint64_t want_nonce,
+                          uint64_t balance, char err[PLOW_ERR_LEN]) {
+    if (tx->type < 1 || tx->type >= LEDGER_TX_TYPE_END) return plow_error(err, "unknown transaction type %u", tx->type);
+    if (check_sig && !ledger_tx_verify(tx, s->g.chain_id))
+        return plow_error(err, "bad signature: not signed by the sender for this chain");
+    if (tx->nonce < want_nonce)
+        return plow_error(err, "nonce %" PRIu64 " already used: the sender's next nonce is %" PRIu64, tx->nonce, want_nonce);
+    if (tx->nonce > want_nonce)
+        return plow_error(err, "nonce %" PRIu64 " leaves a gap: the sender's next nonce is %" PRIu64, tx->nonce, want_nonce);
+    if (tx->nonce == UINT64_MAX) return plow_error(err, "the sender's nonces are exhausted");
+    if (tx->fee < s->g.params.min_fee)
+        return plow_error(err, "fee %" PRIu64 " is below the minimum %" PRIu64, tx->fee, s->g.params.min_fee);
+    if (balance < tx->fee)
+        return plow_error(err, "balance %" PRIu64 " cannot pay the fee %" PRIu64, balance, tx->fee);
+    return 0;
+}
+
+int ledger_check_tx(const ledger_state *s, const ledger_tx *tx, uint64_t expected_nonce, bool check_sig,
+                    char err[PLOW_ERR_LEN]) {
+    const srec *r = table_find(&s->accounts, tx->sender, NULL);
+    ledger_account a;
+    if (r) a = r->v.a;
+    else memset(&a, 0, sizeof a);
+    /* the fee may come from unbonding that has matured by now */
+    if (a.unbonding && a.unbond_at <= s->height && !plow_add_u64(a.balance, a.unbonding, &a.balance))
+        return plow_error(err, "the sender's balance would overflow");
+    return envelope_check(s, tx, check_sig, expected_nonce, a.balance, err);
+}
+
+static int envelope(txn *x, const ledger_tx *tx, bool sig_checked, char err[PLOW_ERR_LEN]) {
+    ledger_state *s = x->s;
+    const ledger_account *pa = peek_account(x, tx->sender);
+    ledger_account a;
+    if (pa) a = *pa;
+    else {
+        memset(&a, 0, sizeof a);
+        memcpy(a.pk, tx->sender, 32);
+    }
+    if (mature(&a, s->height, err) != 0) return -1;
+    if (envelope_check(s, tx, !sig_checked, a.nonce, a.balance, err) != 0) return -1;
+    ledger_account *sender = get_account(x, tx->sender);
+    *sender = a; /* matured */
+    sender->balance -= tx->fee;
+    sender->nonce++;
+    return credit(get_account(x, s->g.operator_pk), tx->fee, err);
+}
+
+/* ---- transaction bodies (docs/ledger.md, one row per check) ------------------------------ */
+
+typedef int (*body_fn)(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+
+static int body_transfer(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint64_t amount = tx->u.transfer.amount;
+    if (amount == 0) return plow_error(err, "transfer: the amount must be positive");
+    ledger_account *from = get_account(x, tx->sender);
+    if (from->balance < amount)
+        return plow_error(err, "transfer: balance %" PRIu64 " is less than the amount %" PRIu64, from->balance, amount);
+    from->balance -= amount;
+    if (credit(get_account(x, tx->u.transfer.to), amount, err) != 0) return plow_error_prefix(err, "transfer");
+    return 0;
+}
+
+static int body_stake(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint64_t amount = tx->u.stake.amount;
+    if (amount == 0) return plow_error(err, "stake: the amount must be positive");
+    ledger_account *a = get_account(x, tx->sender);
+    if (a->balance < amount)
+        return plow_error(err, "stake: balance %" PRIu64 " is less than the amount %" PRIu64, a->balance, amount);
+    a->balance -= amount;
+    if (!plow_add_u64(a->stake, amount, &a->stake)) return plow_error(err, "stake: the stake would overflow");
+    return 0;
+}
+
+static int body_unstake(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint64_t amount = tx->u.stake.amount;
+    if (amount == 0) return plow_error(err, "unstake: the amount must be positive");
+    ledger_account *a = get_account(x, tx->sender);
+    if (amount > a->stake)
+        return plow_error(err, "unstake: %" PRIu64 " exceeds the stake %" PRIu64, amount, a->stake);
+    uint64_t free_stake = a->stake - a->locked;
+    if (amount > free_stake)
+        return plow_error(err, "unstake: stake is locked by open tasks: %" PRIu64 " free", free_stake);
+    a->stake -= amount;
+    if (!plow_add_u64(a->unbonding, amount, &a->unbonding)) return plow_error(err, "unstake: unbonding would overflow");
+    a->unbond_at = sat_add(x->s->height, x->s->g.params.unbond_blocks);
+    return 0;
+}
+
+static int body_register(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint8_t kind = tx->u.reg.kind;
+    if (kind != LEDGER_PERSON && kind != LEDGER_AGENT)
+        return plow_error(err, "register: profile kind %u is neither person (1) nor agent (2)", kind);
+    const char *name = tx->u.reg.name, *caps = tx->u.reg.caps;
+    if (!memchr(name, 0, sizeof tx->u.reg.name) || !memchr(caps, 0, sizeof tx->u.reg.caps))
+        return plow_error(err, "register: name or capabilities not terminated");
+    size_t nl = strlen(name);
+    if (nl < 1 || nl > LEDGER_NAME_MAX) return plow_error(err, "register: a name of %zu bytes (1..%d allowed)", nl, LEDGER_NAME_MAX);
+    ledger_account *a = get_account(x, tx->sender);
+    a->profile = kind;
+    memset(a->name, 0, sizeof a->name);
+    memset(a->caps, 0, sizeof a->caps);
+    memcpy(a->name, name, nl);
+    memcpy(a->caps, caps, strlen(caps));
+    return 0;
+}
+
+static int check_blocks(const char *what, uint32_t v, char err[PLOW_ERR_LEN]) {
+    if (v < 1 || v > TASK_BLOCKS_MAX) return plow_error(err, "post_task: %s is %u, must be in 1..%u", what, v, TASK_BLOCKS_MAX);
+    return 0;
+}
+
+static int body_post_task(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    const ledger_task_params *p = &tx->u.post;
+    if (p->kind < LEDGER_KIND_TRAIN || p->kind >= LEDGER_KIND_END) return plow_error(err, "post_task: unknown kind %u", p->kind);
+    if (p->mode == LEDGER_MODE_REPLICATED) {
+        if (p->replicas < 2 || p->replicas > LEDGER_MAX_REPLICAS)
+            return plow_error(err, "post_task: a replicated task needs 2..%d replicas, not %u", LEDGER_MAX_REPLICAS, p->replicas);
+    } else if (p->mode == LEDGER_MODE_OPTIMISTIC) {
+        if (p->replicas != 1) return plow_error(err, "post_task: an optimistic task has 1 replica, not %u", p->replicas);
+    } else {
+        return plow_error(err, "post_task: unknown mode %u", p->mode);
+    }
+    if (p->steps < 1 || p->steps == UINT64_MAX)
+        return plow_error(err, "post_task: steps must be in 1..2^64-2, not %" PRIu64, p->steps);
+    if (p->reward == 0) return plow_error(err, "post_task: the reward must be positive");
+    if (check_blocks("claim_blocks", p->claim_blocks, err) || check_blocks("work_blocks", p->work_blocks, err) ||
+        check_blocks("window_blocks", p->window_blocks, err))
+        return -1;
+    uint64_t escrow;
+    if (!plow_mul_u64(p->reward, p->replicas, &escrow))
+        return plow_error(err, "post_task: reward %" PRIu64 " x %u replicas overflows", p->reward, p->replicas);
+    ledger_account *a = get_account(x, tx->sender);
+    if (a->balance < escrow)
+        return plow_error(err, "post_task: balance %" PRIu64 " cannot escrow %" PRIu64, a->balance, escrow);
+    if (txn_peek(x, TAG_TASK, hash)) return plow_error(err, "post_task: task %s exists already", hx(hash).s);
+    a->balance -= escrow;
+    ledger_task *t = &txn_new(x, TAG_TASK, hash)->v.t;
+    memcpy(t->requester, tx->sender, 32);
+    t->p = *p;
+    t->status = LEDGER_TASK_OPEN;
+    t->posted_at = x->s->height;
+    t->escrow = escrow;
+    return 0;
+}
+
+static ledger_task *task_or_fail(txn *x, const uint8_t id[32], const char *what, char err[PLOW_ERR_LEN]) {
+    ledger_task *t = get_task(x, id);
+    if (!t) plow_error(err, "%s: no task %s", what, hx(id).s);
+    return t;
+}
+
+/* The index of `worker`'s slot in t, or -1. */
+static int slot_of(const ledger_task *t, const uint8_t worker[32]) {
+    for (int i = 0; i < t->p.replicas; i++)
+        if (t->slots[i].status != LEDGER_SLOT_EMPTY && eq32(t->slots[i].worker, worker)) return i;
+    return -1;
+}
+
+static int body_claim(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint64_t h = x->s->height;
+    ledger_task *t = task_or_fail(x, tx->u.ref.task, "claim", err);
+    if (!t) return -1;
+    if (t->status == LEDGER_TASK_CLAIMED) return plow_error(err, "claim: task %s has no free slot", hx(t->id).s);
+    if (t->status != LEDGER_TASK_OPEN)
+        return plow_error(err, "claim: task %s is %s, not open", hx(t->id).s, ledger_task_status_name(t->status));
+    uint64_t until = sat_add(t->posted_at, t->p.claim_blocks);
+    if (h > until) return plow_error(err, "claim: claim deadline passed at %" PRIu64, until);
+    if (eq32(tx->sender, t->requester)) return plow_error(err, "claim: the requester cannot claim its own task");
+    const ledger_account *pa = peek_account(x, tx->sender);
+    if (!pa || pa->profile == 0) return plow_error(err, "claim: the worker is not registered (send register first)");
+    if (slot_of(t, tx->sender) >= 0) return plow_error(err, "claim: the worker already holds a slot of task %s", hx(t->id).s);
+    uint64_t free_stake = pa->stake >= pa->locked ? pa->stake - pa->locked : 0;
+    if (free_stake < t->p.worker_stake)
+        return plow_error(err, "claim: insufficient free stake: %" PRIu64 " free, %" PRIu64 " needed", free_stake,
+                          t->p.worker_stake);
+    int i = 0;
+    while (i < t->p.replicas && t->slots[i].status != LEDGER_SLOT_EMPTY) i++;
+    if (i == t->p.replicas) return plow_error(err, "claim: task %s has no free slot", hx(t->id).s);
+    ledger_account *w = get_account(x, tx->sender);
+    if (!plow_add_u64(w->locked, t->p.worker_stake, &w->locked)) return plow_error(err, "claim: locked stake would overflow");
+    ledger_slot *sl = &t->slots[i];
+    sl->status = LEDGER_SLOT_CLAIMED;
+    memcpy(sl->worker, tx->sender, 32);
+    sl->claimed_at = h;
+    if (i + 1 == t->p.replicas) t->status = LEDGER_TASK_CLAIMED; /* slots fill in order */
+    return 0;
+}
+
+static int body_commit(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint64_t h = x->s->height;
+    ledger_task *t = task_or_fail(x, tx->u.commit.task, "commit", err);
+    if (!t) return -1;
+    int i = slot_of(t, tx->sender);
+    if (i < 0) return plow_error(err, "commit: the sender holds no slot of task %s", hx(t->id).s);
+    ledger_slot *sl = &t->slots[i];
+    if (sl->status != LEDGER_SLOT_CLAIMED)
+        return plow_error(err, "commit: the sender's slot of task %s is %s, not claimed", hx(t->id).s,
+                          ledger_slot_status_name(sl->status));
+    uint64_t until = sat_add(sl->claimed_at, t->p.work_blocks);
+    if (h > until) return plow_error(err, "commit: commit deadline passed at %" PRIu64, until);
+    if (tx->u.commit.n != t->p.steps)
+        return plow_error(err, "commit: n is %" PRIu64 ", the task has %" PRIu64 " steps", tx->u.commit.n, t->p.steps);
+    if (t->p.kind != LEDGER_KIND_INFER && tx->u.commit.checkpoint_every < 1)
+        return plow_error(err, "commit: checkpoint_every must be at least 1");
+    sl->status = LEDGER_SLOT_COMMITTED;
+    sl->committed_at = h;
+    memcpy(sl->trace_root, tx->u.commit.trace_root, 32);
+    memcpy(sl->final_state, tx->u.commit.final_state, 32);
+    memcpy(sl->artifact, tx->u.commit.artifact, 32);
+    memcpy(sl->manifest, tx->u.commit.manifest, 32);
+    sl->n = tx->u.commit.n;
+    sl->checkpoint_every = tx->u.commit.checkpoint_every;
+    for (int k = 0; k < t->p.replicas; k++)
+        if (t->slots[k].status != LEDGER_SLOT_COMMITTED) return 0;
+    t->status = LEDGER_TASK_COMMITTED;
+    t->window_end = sat_add(h, t->p.window_blocks);
+    return 0;
+}
+
+/* Checks one side's evidence for step j against that worker's committed
+ * slot (docs/ledger.md, CHALLENGE). `who` names the side in messages. */
+static int check_evidence(const ledger_task *t, const ledger_slot *sl, uint64_t j, const ledger_evidence *ev,
+                          const char *who, char err[PLOW_ERR_LEN]) {
+    if (t->p.kind == LEDGER_KIND_INFER) {
+        if (j != 1) return plow_error(err, "challenge: an inference task is disputed at step 1, not %" PRIu64, j);
+        if (!eq32(ev->leaf_prev, sl->trace_root) || !eq32(ev->leaf, sl->final_state))
+            return plow_error(err, "challenge: forged proof: the %s's leaves are not its receipt and output hash", who);
+        return 0;
+    }
+    uint64_t n = sl->n; /* < UINT64_MAX: post_task refuses more steps and commit needs n == steps */
+    if (j < 1 || j > n + 1) return plow_error(err, "challenge: step %" PRIu64 " is not in 1..%" PRIu64, j, n + 1);
+    if (j == n + 1) {
+        if (!eq32(ev->leaf_prev, sl->final_state) || !eq32(ev->leaf, sl->artifact))
+            return plow_error(err, "challenge: forged proof: the %s's leaves are not its final state and artifact", who);
+        return 0;
+    }
+    if (!merkle_verify(sl->trace_root, n + 1, j - 1, ev->leaf_prev, &ev->proof_prev))
+        return plow_error(err, "challenge: forged proof: leaf %" PRIu64 " is not in the %s's trace", j - 1, who);
+    if (!merkle_verify(sl->trace_root, n + 1, j, ev->leaf, &ev->proof))
+        return plow_error(err, "challenge: forged proof: leaf %" PRIu64 " is not in the %s's trace", j, who);
+    return 0;
+}
+
+static int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    ledger_state *s = x->s;
+    uint64_t h = s->height;
+    const __typeof__(tx->u.challenge) *c = &tx->u.challenge;
+    ledger_task *t = task_or_fail(x, c->task, "challenge", err);
+    if (!t) return -1;
+    if (t->status != LEDGER_TASK_COMMITTED && t->status != LEDGER_TASK_CHALLENGED && t->status != LEDGER_TASK_RESOLVED)
+        return plow_error(err, "challenge: task %s is %s: nothing committed to challenge", hx(t->id).s,
+                          ledger_task_status_name(t->status));
+    if (h > t->window_end) return plow_error(err, "challenge: challenge window closed at %" PRIu64, t->window_end);
+    if (eq32(tx->sender, c->accused)) return plow_error(err, "challenge: a worker cannot challenge itself");
+    int ia = slot_of(t, c->accused);
+    if (ia < 0 || t->slots[ia].status != LEDGER_SLOT_COMMITTED)
+        return plow_error(err, "challenge: the accused holds no committed slot of task %s", hx(t->id).s);
+    uint64_t j = c->step;
+    if (check_evidence(t, &t->slots[ia], j, &c->ev, "accused", err) != 0) return -1;
+    if (t->p.kind == LEDGER_KIND_INFER && !eq32(c->state_blob, t->slots[ia].trace_root))
+        return plow_error(err, "challenge: the state blob of an inference dispute is the accused's receipt");
+    bool has_other = !is_zero(c->other, 32);
+    if (has_other) {
+        if (t->p.mode != LEDGER_MODE_REPLICATED) return plow_error(err, "challenge: `other` is for replicated tasks only");
+        if (eq32(c->other, c->accused)) return plow_error(err, "challenge: the other worker is the accused");
+        int io = slot_of(t, c->other);
+        if (io < 0 || t->slots[io].status != LEDGER_SLOT_COMMITTED)
+            return plow_error(err, "challenge: the other worker holds no committed slot of task %s", hx(t->id).s);
+        if (check_evidence(t, &t->slots[io], j, &c->ev_other, "other worker", err) != 0) return -1;
+        if (!eq32(c->ev_other.leaf_prev, c->ev.leaf_prev))
+            return plow_error(err, "challenge: the two workers do not agree on leaf %" PRIu64, j - 1);
+        if (eq32(c->ev_other.leaf, c->ev.leaf))
+            return plow_error(err, "challenge: the two workers agree on leaf %" PRIu64 ": nothing to dispute", j);
+    } else if (c->bond < t->p.min_bond) {
+        return plow_error(err, "challenge: bond %" PRIu64 " is below the task's min_bond %" PRIu64, c->bond, t->p.min_bond);
+    }
+    ledger_account *ch = get_account(x, tx->sender);
+    if (ch->balance < c->bond)
+        return plow_error(err, "challenge: balance %" PRIu64 " cannot post the bond %" PRIu64, ch->balance, c->bond);
+    for (size_t i = 0; i < s->n_open; i++) {
+        const ledger_challenge *o = &s->open[i]->v.c;
+        if (eq32(o->task, t->id) && eq32(o->accused, c->accused) && o->step == j)
+            return plow_error(err, "challenge: challenge %s already disputes step %" PRIu64 " of this worker", hx(o->id).s, j);
+    }
+    if (txn_peek(x, TAG_CHALLENGE, hash)) return plow_error(err, "challenge: challenge %s exists already", hx(hash).s);
+    if (t->open_challenges == UINT32_MAX) return plow_error(err, "challenge: too many open challenges");
+    ch->balance -= c->bond;
+    ledger_challenge *r = &txn_new(x, TAG_CHALLENGE, hash)->v.c;
+    memcpy(r->task, t->id, 32);
+    memcpy(r->challenger, tx->sender, 32);
+    memcpy(r->accused, c->accused, 32);
+    if (has_other) memcpy(r->other, c->other, 32);
+    r->has_other = has_other;
+    r->step = j;
+    r->bond = c->bond;
+    r->opened_at = h;
+    r->deadline = sat_add(h, s->g.params.verdict_blocks);
+    memcpy(r->state_blob, c->state_blob, 32);
+    memcpy(r->leaf_prev, c->ev.leaf_prev, 32);
+    memcpy(r->accused_leaf, c->ev.leaf, 32);
+    if (has_other) memcpy(r->other_leaf, c->ev_other.leaf, 32);
+    r->status = LEDGER_CH_OPEN;
+    t->open_challenges++;
+    t->status = LEDGER_TASK_CHALLENGED;
+    return 0;
+}
+
+/* A verdict found `worker` wrong: its committed slot is slashed (a slot
+ * slashed by an earlier verdict is not slashed twice). */
+static int slash_slot(txn *x, ledger_task *t, const uint8_t worker[32], const uint8_t challenger[32],
+                      char err[PLOW_ERR_LEN]) {
+    int i = slot_of(t, worker);
+    if (i < 0) return plow_error(err, "inconsistent state: %s holds no slot of task %s", hx(worker).s, hx(t->id).s);
+    if (t->slots[i].status == LEDGER_SLOT_SLASHED) return 0;
+    if (t->slots[i].status != LEDGER_SLOT_COMMITTED)
+        return plow_error(err, "inconsistent state: slot %d of task %s is %s", i, hx(t->id).s,
+                          ledger_slot_status_name(t->slots[i].status));
+    t->slots[i].status = LEDGER_SLOT_SLASHED;
+    return slash(x, worker, t->p.worker_stake, challenger, x->s->g.params.slash_challenger_pct, err);
+}
+
+static int challenge_closed(ledger_task *t, char err[PLOW_ERR_LEN]) {
+    if (t->open_challenges == 0) return plow_error(err, "inconsistent state: task %s has no open challenge", hx(t->id).s);
+    if (--t->open_challenges == 0 && t->status == LEDGER_TASK_CHALLENGED) t->status = LEDGER_TASK_RESOLVED;
+    return 0;
+}
+
+static int body_verdict(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    ledger_state *s = x->s;
+    if (!eq32(tx->sender, s->g.operator_pk)) return plow_error(err, "verdict: only the referee (operator) may rule");
+    ledger_challenge *c = get_challenge(x, tx->u.verdict.challenge);
+    if (!c) return plow_error(err, "verdict: no challenge %s", hx(tx->u.verdict.challenge).s);
+    if (c->status != LEDGER_CH_OPEN)
+        return plow_error(err, "verdict: challenge %s is %s, not open", hx(c->id).s, ledger_challenge_status_name(c->status));
+    if (s->height > c->deadline) return plow_error(err, "verdict: verdict deadline passed at %" PRIu64, c->deadline);
+    if (tx->u.verdict.prev_ok > 1) return plow_error(err, "verdict: prev_ok is %u, must be 0 or 1", tx->u.verdict.prev_ok);
+    ledger_task *t = get_task(x, c->task);
+    if (!t) return plow_error(err, "inconsistent state: challenge %s names no task", hx(c->id).s);
+    const uint8_t *computed = tx->u.verdict.computed;
+    bool accused_wrong = false, other_wrong = false;
+    if (tx->u.verdict.prev_ok) {
+        accused_wrong = !eq32(computed, c->accused_leaf);
+        other_wrong = c->has_other && !eq32(computed, c->other_leaf);
+    }
+    if (accused_wrong && slash_slot(x, t, c->accused, c->challenger, err) != 0) return -1;
+    if (other_wrong && slash_slot(x, t, c->other, c->challenger, err) != 0) return -1;
+    if (accused_wrong || other_wrong) {
+        c->status = LEDGER_CH_UPHELD;
+        if (credit(get_account(x, c->challenger), c->bond, err) != 0) return -1;
+    } else {
+        c->status = LEDGER_CH_REJECTED;
+        uint64_t share = pct_of(c->bond, s->g.params.bond_accused_pct);
+        if (credit(get_account(x, c->accused), share, err) != 0 || burn(x, c->bond - share, err) != 0) return -1;
+    }
+    memcpy(c->computed, computed, 32);
+    c->resolved_at = s->height;
+    return challenge_closed(t, err);
+}
+
+static int body_finalize(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    ledger_state *s = x->s;
+    uint64_t h = s->height;
+    ledger_task *t = task_or_fail(x, tx->u.ref.task, "finalize", err);
+    if (!t) return -1;
+    int committed = 0;
+    for (int i = 0; i < t->p.replicas; i++) committed += t->slots[i].status == LEDGER_SLOT_COMMITTED;
+    switch (t->status) {
+    case LEDGER_TASK_OPEN:
+    case LEDGER_TASK_CLAIMED:
+        if (committed == 0) return plow_error(err, "finalize: nothing to finalize: no slot committed; send expire");
+        return plow_error(err, "finalize: task %s has %d of %u slots committed; send expire after height %" PRIu64,
+                          hx(t->id).s, committed, t->p.replicas,
+                          sat_add(sat_add(t->posted_at, t->p.claim_blocks), t->p.work_blocks));
+    case LEDGER_TASK_FINALIZED:
+    case LEDGER_TASK_EXPIRED:
+        return plow_error(err, "finalize: task %s is %s already", hx(t->id).s, ledger_task_status_name(t->status));
+    }
+    if (h <= t->window_end) return plow_error(err, "finalize: challenge window open until %" PRIu64, t->window_end);
+    /* Challenges the referee let pass their deadline expire: bonds back. */
+    for (size_t i = 0; i < s->n_open; i++) {
+        if (!eq32(s->open[i]->v.c.task, t->id)) continue;
+        ledger_challenge *c = get_challenge(x, s->open[i]->v.c.id);
+        if (h <= c->deadline)
+            return plow_error(err, "finalize: challenge %s awaits its verdict until %" PRIu64, hx(c->id).s, c->deadline);
+        c->status = LEDGER_CH_EXPIRED;
+        c->resolved_at = h;
+        if (credit(get_account(x, c->challenger), c->bond, err) != 0 || challenge_closed(t, err) != 0) return -1;
+    }
+    if (t->open_challenges != 0) return plow_error(err, "inconsistent state: task %s counts open challenges it has not", hx(t->id).s);
+    /* The unslashed results agree (trivially so for one): each is paid.
+     * Otherwise nobody proved who is wrong: nobody is paid. */
+    const ledger_slot *first = NULL;
+    bool agree = true;
+    for (int i = 0; i < t->p.replicas; i++) {
+        const ledger_slot *sl = &t->slots[i];
+        if (sl->status != LEDGER_SLOT_COMMITTED) continue;
+        if (!first) first = sl;
+        else if (!eq32(sl->final_state, first->final_state) || !eq32(sl->artifact, first->artifact)) agree = false;
+    }
+    for (int i = 0; i < t->p.replicas; i++) {
+        ledger_slot *sl = &t->slots[i];
+        if (sl->status != LEDGER_SLOT_COMMITTED) continue; /* slashed: its reward goes back */
+        ledger_account *w = get_account(x, sl->worker);
+        if (unlock_stake(w, t->p.worker_stake, err) != 0) return -1;
+        if (agree) {
+            if (t->escrow < t->p.reward) return plow_error(err, "inconsistent state: task %s escrow is short", hx(t->id).s);
+            t->escrow -= t->p.reward;
+            if (credit(w, t->p.reward, err) != 0) return -1;
+            sl->status = LEDGER_SLOT_PAID;
+        } else {
+            sl->status = LEDGER_SLOT_UNPAID;
+        }
+    }
+    if (refund_escrow(x, t, err) != 0) return -1;
+    t->status = LEDGER_TASK_FINALIZED;
+    return 0;
+}
+
+static int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    ledger_state *s = x->s;
+    ledger_task *t = task_or_fail(x, tx->u.ref.task, "expire", err);
+    if (!t) return -1;
+    if (t->status == LEDGER_TASK_FINALIZED || t->status == LEDGER_TASK_EXPIRED)
+        return plow_error(err, "expire: task %s is %s already", hx(t->id).s, ledger_task_status_name(t->status));
+    if (t->status != LEDGER_TASK_OPEN && t->status != LEDGER_TASK_CLAIMED)
+        return plow_error(err, "expire: task %s is %s: every slot committed; send finalize", hx(t->id).s,
+                          ledger_task_status_name(t->status));
+    uint64_t until = sat_add(sat_add(t->posted_at, t->p.claim_blocks), t->p.work_blocks);
+    if (s->height <= until) return plow_error(err, "expire: task can still be committed until %" PRIu64, until);
+    for (int i = 0; i < t->p.replicas; i++) {
+        ledger_slot *sl = &t->slots[i];
+        if (sl->status == LEDGER_SLOT_CLAIMED) {
+            sl->status = LEDGER_SLOT_FORFEITED;
+            if (slash(x, sl->worker, t->p.worker_stake, t->requester, s->g.params.slash_challenger_pct, err) != 0) return -1;
+        } else if (sl->status == LEDGER_SLOT_COMMITTED) {
+            sl->status = LEDGER_SLOT_UNPAID;
+            if (unlock_stake(get_account(x, sl->worker), t->p.worker_stake, err) != 0) return -1;
+        }
+    }
+    if (refund_escrow(x, t, err) != 0) return -1;
+    t->status = LEDGER_TASK_EXPIRED;
+    return 0;
+}
+
+static const body_fn bodies[] = {
+    [LEDGER_TX_TRANSFER] = body_transfer,   [LEDGER_TX_STAKE] = body_stake,         [LEDGER_TX_UNSTAKE] = body_unstake,
+    [LEDGER_TX_REGISTER] = body_register,   [LEDGER_TX_POST_TASK] = body_post_task, [LEDGER_TX_CLAIM] = body_claim,
+    [LEDGER_TX_COMMIT] = body_commit,       [LEDGER_TX_CHALLENGE] = body_challenge, [LEDGER_TX_VERDICT] = body_verdict,
+    [LEDGER_TX_FINALIZE] = body_finalize,   [LEDGER_TX_EXPIRE] = body_expire,
+};
+_Static_assert(sizeof bodies / sizeof bodies[0] == LEDGER_TX_TYPE_END, "a body per transaction type");
+
+/* ---- blocks and transactions ------------------------------------------------------------ */
+
+int ledger_begin_block(ledger_state *s, uint64_t height, uint64_t time_ms, char err[PLOW_ERR_LEN]) {
+    if (s->height == UINT64_MAX || height != s->height + 1)
+        return plow_error(err, "block height %" PRIu64 ", expected %" PRIu64, height, s->height + 1);
+    if (time_ms < s->time_ms)
+        return plow_error(err, "block time %" PRIu64 " ms is before the previous block's %" PRIu64, time_ms, s->time_ms);
+    s->height = height;
+    s->time_ms = time_ms;
+    s->in_block = true;
+    meta_changed(s);
+    return 0;
+}
+
+ledger_tx_result ledger_apply_tx(ledger_state *s, const ledger_tx *tx, bool sig_checked, char err[PLOW_ERR_LEN]) {
+    if (!s->in_block) {
+        plow_error(err, "no block started (ledger_begin_block)");
+        return LEDGER_TX_INVALID;
+    }
+    txn x;
+    txn_begin(&x, s);
+    if (envelope(&x, tx, sig_checked, err) != 0) {
+        txn_discard(&x);
+        return LEDGER_TX_INVALID;
+    }
+    txn_commit(&x);
+    uint8_t hash[32];
+    ledger_tx_hash(tx, hash);
+    txn_begin(&x, s);
+    if (bodies[tx->type](&x, tx, hash, err) != 0) {
+        txn_discard(&x);
+        return LEDGER_TX_FAILED;
+    }
+    txn_commit(&x);
+    return LEDGER_TX_OK;
+}
+
+void ledger_end_block(ledger_state *s, uint8_t state_root[32]) {
+    s->in_block = false;
+    meta_changed(s); /* the meta record is written with every block */
+    ledger_state_root(s, state_root);
+}
+
+static void hash_records(plow_sha256 *sha, table *t) {
+    uint8_t buf[VALUE_MAX_LEN];
+    for (size_t i = 0; i < t->n; i++) {
+        srec *r = t->r[i];
+        if (r->stale) {
+            plow_sha256_once(buf, encode_value(t->tag, r, buf), r->vhash);
+            r->stale = false;
+        }
+        plow_sha256_update(sha, &t->tag, 1);
+        plow_sha256_update(sha, rec_id(t->tag, r), 32);
+        plow_sha256_update(sha, r->vhash, 32);
+    }
+}
+
+/* SHA-256("plow/state/v1" 0x00 || for each record in key order: key ||
+ * SHA-256(value)); keys sort by tag first: accounts, challenges, meta, tasks. */
+void ledger_state_root(ledger_state *s, uint8_t root[32]) {
+    if (!s->root_ok) {
+        static const char domain[] = STATE_ROOT_DOMAIN;
+        plow_sha256 *sha = plow_sha256_new();
+        plow_sha256_update(sha, domain, sizeof domain);
+        hash_records(sha, &s->accounts);
+        hash_records(sha, &s->challenges);
+        if (s->meta_stale) {
+            uint8_t buf[META_LEN];
+            plow_sha256_once(buf, encode_meta(s, buf), s->meta_vhash);
+            s->meta_stale = false;
+        }
+        uint8_t tag = TAG_META;
+        plow_sha256_update(sha, &tag, 1);
+        plow_sha256_update(sha, s->meta_vhash, 32);
+        hash_records(sha, &s->tasks);
+        plow_sha256_final(sha, s->root);
+        s->root_ok = true;
+    }
+    memcpy(root, s->root, 32);
+}
+
+/* ---- lookups ---------------------------------------------------------------------------- */
+
+bool ledger_get_account(const ledger_state *s, const uint8_t pk[LEDGER_PK_LEN], ledger_account *out) {
+    const srec *r = table_find(&s->accounts, pk, NULL);
+    if (r) *out = r->v.a;
+    return r != NULL;
+}
+
+bool ledger_get_task(const ledger_state *s, const uint8_t id[32], ledger_task *out) {
+    const srec *r = table_find(&s->tasks, id, NULL);
+    if (r) *out = r->v.t;
+    return r != NULL;
+}
+
+bool ledger_get_challenge(const ledger_state *s, const uint8_t id[32], ledger_challenge *out) {
+    const srec *r = table_find(&s->challenges, id, NULL);
+    if (r) *out = r->v.c;
+    return r != NULL;
+}
+
+void ledger_each_task(const ledger_state *s, bool (*fn)(const ledger_task *t, void *arg), void *arg) {
+    for (size_t i = 0; i < s->tasks.n; i++)
+        if (!fn(&s->tasks.r[i]->v.t, arg)) return;
+}
+
+void ledger_each_challenge(const ledger_state *s, bool (*fn)(const ledger_challenge *c, void *arg), void *arg) {
+    for (size_t i = 0; i < s->challenges.n; i++)
+        if (!fn(&s->challenges.r[i]->v.c, arg)) return;
+}
+
+void ledger_each_account(const ledger_state *s, bool (*fn)(const ledger_account *a, void *arg), void *arg) {
+    for (size_t i = 0; i < s->accounts.n; i++)
+        if (!fn(&s->accounts.r[i]->v.a, arg)) return;
+}
+
+/* ---- persistence -------------------------------------------------------------------------- */
+
+typedef void (*record_fn)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *arg);
+
+static void each_dirty_in(const table *t, record_fn fn, void *arg) {
+    uint8_t key[33], buf[VALUE_MAX_LEN];
+    key[0] = t->tag;
+    for (size_t i = 0; i < t->n; i++) {
+        const srec *r = t->r[i];
+        if (!r->dirty) continue;
+        memcpy(key + 1, rec_id(t->tag, r), 32);
+        fn(key, sizeof key, buf, encode_value(t->tag, r, buf), arg);
+    }
+}
+
+void ledger_each_dirty(const ledger_state *s, record_fn fn, void *arg) {
+    each_dirty_in(&s->accounts, fn, arg);
+    each_dirty_in(&s->challenges, fn, arg);
+    if (s->meta_dirty) {
+        uint8_t key = TAG_META, buf[META_LEN];
+        fn(&key, 1, buf, encode_meta(s, buf), arg);
+    }
+    each_dirty_in(&s->tasks, fn, arg);
+}
+
+void ledger_clear_dirty(ledger_state *s) {
+    table *ts[] = {&s->accounts, &s->challenges, &s->tasks};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < ts[k]->n; i++) ts[k]->r[i]->dirty = false;
+    s->meta_dirty = false;
+}
+
+/* Inserts or replaces one stored record. The record is not dirty (it is
+ * what the store holds); the root is recomputed on the next request. */
+int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                       char err[PLOW_ERR_LEN]) {
+    if (klen == 0) return plow_error(err, "state record with an empty key");
+    uint8_t tag = key[0];
+    if (tag == TAG_META) {
+        if (klen != 1) return plow_error(err, "meta record key of %zu bytes, 1 expected", klen);
+        if (vlen != META_LEN) return plow_error(err, "meta record of %zu bytes, %d expected", vlen, META_LEN);
+        s->height = plow_get_u64(val);
+        s->time_ms = plow_get_u64(val + 8);
+        s->burned = plow_get_u64(val + 16);
+        s->in_block = false;
+        meta_changed(s);
+        s->meta_dirty = false;
+        return 0;
+    }
+    if (tag != TAG_ACCOUNT && tag != TAG_TASK && tag != TAG_CHALLENGE)
+        return plow_error(err, "state record with unknown tag 0x%02x", tag);
+    if (klen != 33) return plow_error(err, "'%c' record key of %zu bytes, 33 expected", tag, klen);
+    srec v;
+    memset(&v, 0, sizeof v);
+    int rc = tag == TAG_ACCOUNT ? decode_account(&v.v.a, val, vlen, err)
+           : tag == TAG_TASK    ? decode_task(&v.v.t, val, vlen, err)
+                                : decode_challenge(&v.v.c, val, vlen, err);
+    if (rc != 0) return -1;
+    switch (tag) {
+    case TAG_ACCOUNT: memcpy(v.v.a.pk, key + 1, 32); break;
+    case TAG_TASK: memcpy(v.v.t.id, key + 1, 32); break;
+    case TAG_CHALLENGE: memcpy(v.v.c.id, key + 1, 32); break;
+    }
+    table *t = table_of(s, tag);
+    srec *r = table_find(t, key + 1, NULL);
+    if (r) r->v = v.v;
+    else r = table_add(t, &v);
+    r->stale = true;
+    r->dirty = false;
+    if (tag == TAG_CHALLENGE) open_index_update(s, r);
+    s->root_ok = false;
+    return 0;
+}
