@@ -91,12 +91,13 @@ static int parse_accounts(ledger_genesis *g, const cJSON *arr, char err[PLOW_ERR
     uint64_t supply = 0;
     for (const cJSON *c = arr->child; c; c = c->next) {
         ledger_genesis_account *a = &g->accounts[g->n_accounts];
-        char where[48];
-        snprintf(where, sizeof where, "accounts[%zu].", g->n_accounts);
+        char where[40], prefix[48];
+        snprintf(where, sizeof where, "accounts[%zu]", g->n_accounts);
+        snprintf(prefix, sizeof prefix, "%s.", where);
         if (check_fields(c, where, names, 2, err) != 0) return -1;
-        if (get_address(c, "address", where, a->pk, err) != 0) return -1;
-        if (get_amount(c, "balance", where, &a->balance, err) != 0) return -1;
-        if (cJSON_GetObjectItemCaseSensitive(c, "stake") && get_amount(c, "stake", where, &a->stake, err) != 0)
+        if (get_address(c, "address", prefix, a->pk, err) != 0) return -1;
+        if (get_amount(c, "balance", prefix, &a->balance, err) != 0) return -1;
+        if (cJSON_GetObjectItemCaseSensitive(c, "stake") && get_amount(c, "stake", prefix, &a->stake, err) != 0)
             return -1;
         if (!plow_add_u64(supply, a->balance, &supply) || !plow_add_u64(supply, a->stake, &supply))
             return plow_error(err, "genesis: the total of balances and stakes overflows 2^64-1 at accounts[%zu]",

@@ -295,7 +295,7 @@ int ledger_addr_parse(const char *s, uint8_t pk[LEDGER_PK_LEN], char err[PLOW_ER
     size_t len = strnlen(s, want + 1);
     if (len != want)
         return plow_error(err, "bad address: %s%zu characters, expected %zu (\"plow\" and 72 hex digits)",
-                          len > want ? "more than " : "", len, want);
+                          len > want ? "more than " : "", len > want ? want : len, want);
     if (memcmp(s, ADDR_PREFIX, ADDR_PREFIX_LEN) != 0)
         return plow_error(err, "bad address: must start with \"plow\"");
     uint8_t raw[LEDGER_PK_LEN + ADDR_CHECK_LEN];

@@ -277,34 +277,37 @@ static int get_text(reader *r, char *out, size_t n, const char *what, char err[P
     const uint8_t *p = take(r, n, what);
     if (!p) return truncated(r, err);
     const char *bad = check_text(p, n);
-    if (bad) return plow_error(err, "register: the %s contains %s", what, bad);
+    if (bad) return plow_error(err, "register: the %s holds %s", what, bad);
     memcpy(out, p, n);
     out[n] = 0;
     return 0;
 }
 
-static int get_proof(reader *r, merkle_proof *p, const char *what, char err[PLOW_ERR_LEN]) {
-    uint16_t n = get_u16(r, what);
+/* One proof: u16 length, then that many bytes of merkle_proof_encode, or
+ * length 0 for the empty proof. `side` and `leaf` name it in errors. */
+static int get_proof(reader *r, merkle_proof *p, const char *side, const char *leaf, char err[PLOW_ERR_LEN]) {
+    uint16_t n = get_u16(r, "a proof length");
     if (r->short_read) return truncated(r, err);
     if (n == 0) {
         memset(p, 0, sizeof *p);
         return 0;
     }
     if (n > MERKLE_PROOF_MAX_LEN)
-        return plow_error(err, "challenge: %s is %u bytes, more than a proof's %d", what, n, MERKLE_PROOF_MAX_LEN);
-    const uint8_t *b = take(r, n, what);
+        return plow_error(err, "challenge: the %s's proof of leaf %s is %u bytes, more than a proof's %d", side, leaf,
+                          n, MERKLE_PROOF_MAX_LEN);
+    const uint8_t *b = take(r, n, "a proof");
     if (!b) return truncated(r, err);
-    if (merkle_proof_decode(p, b, n, err) != 0) return plow_error_prefix(err, what);
+    char inner[PLOW_ERR_LEN];
+    if (merkle_proof_decode(p, b, n, inner) != 0)
+        return plow_error(err, "challenge: the %s's proof of leaf %s: %s", side, leaf, inner);
     return 0;
 }
 
-static int get_evidence(reader *r, ledger_evidence *e, bool other, char err[PLOW_ERR_LEN]) {
-    get_bytes(r, e->leaf_prev, 32, other ? "the other's leaf j-1" : "the accused's leaf j-1");
-    get_bytes(r, e->leaf, 32, other ? "the other's leaf j" : "the accused's leaf j");
-    if (get_proof(r, &e->proof_prev, other ? "the other's proof of leaf j-1" : "the accused's proof of leaf j-1",
-                  err) != 0)
-        return -1;
-    return get_proof(r, &e->proof, other ? "the other's proof of leaf j" : "the accused's proof of leaf j", err);
+static int get_evidence(reader *r, ledger_evidence *e, const char *side, char err[PLOW_ERR_LEN]) {
+    get_bytes(r, e->leaf_prev, 32, "a leaf j-1");
+    get_bytes(r, e->leaf, 32, "a leaf j");
+    if (get_proof(r, &e->proof_prev, side, "j-1", err) != 0) return -1;
+    return get_proof(r, &e->proof, side, "j", err);
 }
 
 /* Parses exactly len bytes. On failure *tx is zeroed and err says the first
@@ -400,9 +403,9 @@ int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLO
         tx->u.challenge.bond = get_u64(&r, "the bond");
         get_bytes(&r, tx->u.challenge.state_blob, 32, "the state blob hash");
         if (r.short_read) break;
-        if (get_evidence(&r, &tx->u.challenge.ev, false, err) != 0) goto out;
+        if (get_evidence(&r, &tx->u.challenge.ev, "accused", err) != 0) goto out;
         if (!all_zero(tx->u.challenge.other, LEDGER_PK_LEN) &&
-            get_evidence(&r, &tx->u.challenge.ev_other, true, err) != 0)
+            get_evidence(&r, &tx->u.challenge.ev_other, "other worker", err) != 0)
             goto out;
         break;
     case LEDGER_TX_VERDICT:
