@@ -134,6 +134,7 @@ fuzz:
 	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_gguf.c src/model/gguf.c src/base/plow.c -lcrypto -o build/fuzz/gguf
 	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_trace.c src/proof/trace.c src/proof/merkle.c src/base/plow.c -lcrypto -o build/fuzz/trace
 	for t in safetensors gguf trace; do build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 || exit 1; done
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_tx.c src/ledger/tx.c src/ledger/keys.c src/ledger/genesis.c src/ledger/block.c src/proof/merkle.c src/base/plow.c -lcjson -lcrypto -lsodium -o build/fuzz/tx && build/fuzz/tx -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0
 
 clean:
 	rm -rf build
