@@ -7,6 +7,7 @@
 #include <getopt.h>
 
 #include "../infer/infer.h"
+#include "../job/work.h"
 #include "../model/modelio.h"
 #include "../proof/receipt.h"
 #include "../tensor/tensor.h"
@@ -33,12 +34,25 @@ static const char generate_help[] =
     "                      checks with one prefill\n";
 
 typedef struct gen_out {
-    const tokenizer *tok;
+    tokenizer *tok; /* for printing tokens; loaded lazily */
+    const char *prompt;
+    bool started;
 } gen_out;
 
-static void print_token(void *ctx, int32_t t) {
-    const gen_out *g = ctx;
-    if (t == tokenizer_eot(g->tok)) return;
+static void gen_note(void *arg, const char *line) {
+    (void)arg;
+    fprintf(stderr, "plow: %s\n", line);
+}
+
+static void gen_start(void *arg) {
+    gen_out *g = arg;
+    g->started = true;
+    fputs(g->prompt, stdout);
+}
+
+static void print_token(void *arg, int32_t t) {
+    const gen_out *g = arg;
+    if (!g->tok || t == tokenizer_eot(g->tok)) return;
     const uint8_t *b;
     size_t n;
     if (tokenizer_token_bytes(g->tok, t, &b, &n) == 0) fwrite(b, 1, n, stdout);
@@ -55,10 +69,10 @@ int cmd_generate(int argc, char **argv) {
         {"threads", 1, 0, G_THREADS}, {"simd", 1, 0, G_SIMD},   {"help", 0, 0, G_HELP},
         {"receipt", 1, 0, G_RECEIPT},
         {0, 0, 0, 0}};
-    const char *mpath = NULL, *lpath = NULL, *tpath = NULL, *prompt = NULL, *simd = NULL, *rpath = NULL;
-    long ntok = 200, topk = 40, threads = 0;
+    job_gen_opts o = {.tokens = 200, .sampling = {0.8f, 40, 0.95f, 1}};
+    const char *simd = NULL;
+    long topk = 40, threads = 0;
     double temp = 0.8, topp = 0.95;
-    uint64_t seed = 1;
     char err[PLOW_ERR_LEN];
     optind = 1;
     opterr = 0;
@@ -66,105 +80,45 @@ int cmd_generate(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int rc = 0;
         switch (c) {
-        case G_MODEL: mpath = optarg; break;
-        case G_LORA: lpath = optarg; break;
-        case G_TOK: tpath = optarg; break;
-        case G_PROMPT: prompt = optarg; break;
-        case G_TOKENS: rc = cli_int("--tokens", optarg, 0, 1 << 20, &ntok, err); break;
-        case G_SEED: rc = cli_u64("--seed", optarg, &seed, err); break;
+        case G_MODEL: o.model = optarg; break;
+        case G_LORA: o.lora = optarg; break;
+        case G_TOK: o.tokenizer = optarg; break;
+        case G_PROMPT: o.prompt = optarg; break;
+        case G_TOKENS: rc = cli_int("--tokens", optarg, 0, 1 << 20, &o.tokens, err); break;
+        case G_SEED: rc = cli_u64("--seed", optarg, &o.sampling.seed, err); break;
         case G_TEMP: rc = cli_float("--temperature", optarg, 0, 100, &temp, err); break;
         case G_TOPK: rc = cli_int("--top-k", optarg, 0, 1 << 20, &topk, err); break;
         case G_TOPP: rc = cli_float("--top-p", optarg, 1e-6, 1, &topp, err); break;
         case G_THREADS: rc = cli_int("--threads", optarg, 1, 256, &threads, err); break;
         case G_SIMD: simd = optarg; break;
-        case G_RECEIPT: rpath = optarg; break;
+        case G_RECEIPT: o.receipt = optarg; break;
         case G_HELP: fputs(generate_help, stdout); return 0;
         default: return cli_usage_error("generate", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc) return cli_usage_error("generate", "%s", err);
     }
     if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);
-    if (!mpath || !prompt) return cli_usage_error("generate", "--model and --prompt are required");
+    if (!o.model || !o.prompt) return cli_usage_error("generate", "--model and --prompt are required");
     if (cli_init_engine(simd, threads, err)) return cli_fail("%s", err);
+    o.sampling.temperature = (float)temp;
+    o.sampling.top_k = (int)topk;
+    o.sampling.top_p = (float)topp;
 
-    int rc = 1;
-    model *m = NULL;
-    lora *l = NULL;
-    tokenizer *tok = NULL;
-    infer_session *s = NULL;
-    int32_t *ids = NULL, *out = NULL;
-    size_t nids = 0;
-    if (modelio_load_model(&m, mpath, err)) {
-        cli_fail("%s", err);
-        goto done;
-    }
-    if (lpath && modelio_load_lora(&l, m, lpath, err)) {
-        cli_fail("%s", err);
-        goto done;
-    }
-    if ((tpath ? tokenizer_load(&tok, tpath, err) : modelio_load_tokenizer(&tok, mpath, err))) {
-        cli_fail("%s (pass --tokenizer FILE)", err);
-        goto done;
-    }
-    if (tokenizer_vocab_size(tok) != m->cfg.vocab) {
-        cli_fail("the tokenizer has %d tokens but the model has %d", tokenizer_vocab_size(tok), m->cfg.vocab);
-        goto done;
-    }
-    if (tokenizer_encode(tok, (const uint8_t *)prompt, strlen(prompt), &ids, &nids, err)) {
-        cli_fail("%s", err);
-        goto done;
-    }
-    if (nids == 0) {
-        cli_fail("the prompt is empty: give at least one character");
-        goto done;
-    }
-    if (nids >= (size_t)m->cfg.ctx) {
-        cli_fail("the prompt has %zu tokens; the model's context is %d", nids, m->cfg.ctx);
-        goto done;
-    }
-    if ((size_t)ntok > (size_t)m->cfg.ctx - nids) {
-        fprintf(stderr, "plow: only %zu tokens fit in the context after the prompt; generating that many\n",
-                (size_t)m->cfg.ctx - nids);
-        ntok = (long)((size_t)m->cfg.ctx - nids);
-    }
-    if (infer_session_new(&s, m, l, m->cfg.ctx, err)) {
-        cli_fail("%s", err);
-        goto done;
-    }
-    infer_sampling sp = {(float)temp, (int)topk, (float)topp, seed};
-    out = plow_alloc(sizeof(int32_t) * (size_t)(ntok + 1));
-    gen_out g = {tok};
-    fputs(prompt, stdout);
-    double t0 = plow_now();
-    int n = infer_generate(s, ids, (int)nids, (int)ntok, &sp, tokenizer_eot(tok), out, print_token, &g, err);
-    double dt = plow_now() - t0;
-    fputc('\n', stdout);
-    if (n < 0) {
-        cli_fail("%s", err);
-        goto done;
-    }
-    fprintf(stderr, "plow generate: %d tokens in %.2fs (%.1f tokens/s, prompt %zu tokens)\n", n, dt,
-            dt > 0 ? n / dt : 0.0, nids);
-    if (rpath) {
-        receipt r;
-        receipt_make(&r, m, l, tok, &sp, ids, nids, out, (size_t)n);
-        int wrc = receipt_save(&r, rpath, err);
-        receipt_release(&r);
-        if (wrc) {
-            cli_fail("%s", err);
-            goto done;
-        }
-        fprintf(stderr, "plow generate: receipt written to %s\n", rpath);
-    }
-    rc = 0;
-done:
-    free(ids);
-    free(out);
-    infer_session_free(s);
-    tokenizer_free(tok);
-    lora_free(l);
-    model_free(m);
-    return rc;
+    gen_out g = {.prompt = o.prompt};
+    /* the tokenizer for printing (job_generate loads its own and reports a missing one) */
+    if (o.tokenizer ? tokenizer_load(&g.tok, o.tokenizer, err) : modelio_load_tokenizer(&g.tok, o.model, err)) g.tok = NULL;
+    job_hooks h = {.arg = &g, .note = gen_note, .start = gen_start, .token = print_token};
+    job_gen_result res;
+    int rc = job_generate(&o, &h, &res, err);
+    if (g.started) fputc('\n', stdout);
+    tokenizer_free(g.tok);
+    if (rc) return cli_fail("%s", err);
+    double dt = res.seconds;
+    fprintf(stderr, "plow generate: %zu tokens in %.2fs (%.1f tokens/s, prompt %zu tokens)\n", res.n, dt,
+            dt > 0 ? (double)res.n / dt : 0.0, res.n_prompt);
+    if (o.receipt) fprintf(stderr, "plow generate: receipt written to %s\n", o.receipt);
+    job_gen_result_release(&res);
+    return 0;
 }
 
 static const char verify_receipt_help[] =

@@ -13,7 +13,7 @@
  *             config, data/tokenizer/base blobs, hyper-parameters, checkpoint
  *             interval; infer: prompt and sampling parameters.
  *   manifest  JSON, format "plow.outputs.v1": every output file of a run
- *             (trace.bin, checkpoints/*.state, model or adapter files,
+ *             (trace.bin, checkpoints/NNNNNNNN.state, model or adapter files,
  *             task.json, tokenizer.bin; infer: receipt.json) -> blob hash.
  *
  * Work directories: every function takes a directory it may fill with
@@ -50,10 +50,38 @@ typedef struct job_spec {
     uint64_t sample_seed;
 } job_spec;
 
-/* Parses a spec; refuses unknown kinds, missing blobs, out-of-range values. */
+#define JOB_SPEC_MAX (64 << 10) /* largest spec accepted, bytes */
+
+/* Parses a spec; refuses unknown kinds, missing blobs, out-of-range values,
+ * unknown keys and keys of another kind. Fields a kind does not use are
+ * left zero; absent optional fields take their defaults (docs/tasks.md). */
 int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]);
 /* Canonical JSON (parse(write(s)) == s). */
 void job_spec_write(const job_spec *s, plow_buf *out);
+
+/* Output manifests: relative path -> blob hash. A path is 1..JOB_PATH_MAX
+ * bytes of [A-Za-z0-9._/-], relative, with no empty, "." or ".." component,
+ * so a file fetched to DIR/path never lands outside DIR. */
+#define JOB_PATH_MAX 200
+#define JOB_MANIFEST_MAX (4 << 20)  /* bytes */
+#define JOB_MANIFEST_FILES 100000
+typedef struct job_manifest_file {
+    char path[JOB_PATH_MAX + 1];
+    uint8_t hash[32];
+} job_manifest_file;
+typedef struct job_manifest {
+    size_t n;
+    job_manifest_file *files; /* sorted by path after parse */
+} job_manifest;
+bool job_path_ok(const char *path);
+/* Refuses malformed JSON, unknown keys, unsafe paths, bad hashes, duplicate
+ * paths and a path that is also another's directory. */
+int job_manifest_parse(job_manifest *m, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]);
+/* Canonical JSON, paths sorted. */
+void job_manifest_write(const job_manifest *m, plow_buf *out);
+void job_manifest_add(job_manifest *m, const char *path, const uint8_t hash[32]); /* asserts job_path_ok */
+const uint8_t *job_manifest_find(const job_manifest *m, const char *path);        /* NULL if absent */
+void job_manifest_release(job_manifest *m);
 
 /* Blob access: agents pass an HTTP client, the node its own blob store. */
 typedef struct job_blobs {
@@ -77,13 +105,27 @@ typedef struct job_output {
 int job_run(const job_spec *spec, const job_blobs *b, const char *workdir, const char *cheat,
             job_progress_fn progress, void *parg, job_output *out, char err[PLOW_ERR_LEN]);
 
+/* Fetches every file of an outputs manifest into dir (dir/<path>); the
+ * manifest itself to dir/manifest.json. */
+int job_fetch_outputs(const job_blobs *b, const uint8_t manifest[32], const char *dir, char err[PLOW_ERR_LEN]);
+
 /* A verifier's check of one committed slot: fetches the manifest's files,
  * re-executes `samples` transitions drawn from `seed` (replay from the
  * nearest good checkpoint, or from state 0), checks the artifact. When the
  * work is wrong, fills the evidence for a challenge: the first wrong step j
  * it found (n+1 when only the artifact is wrong), leaves j-1 and j with
  * their Merkle proofs against slot->trace_root, and uploads state j-1 as a
- * blob (state_blob). */
+ * blob (state_blob).
+ *
+ * Verdicts (returns 0):
+ *   valid                 everything checked out;
+ *   !valid, step >= 1     provable: challenge step `step` with ev and state_blob;
+ *   !valid, step == 0     the outputs are defective in a way no challenge can
+ *                         prove (a published trace that is not the committed
+ *                         one, checkpoints that do not hash to their leaves, a
+ *                         model file that is not the artifact): do not challenge.
+ * Returns -1 when the check could not run (a blob could not be fetched, bad
+ * arguments): try again later. */
 typedef struct job_check {
     bool valid;
     char reason[512];

@@ -244,3 +244,75 @@ int receipt_verify(const receipt *r, const model *m, const lora *l, const tokeni
     out->seconds = plow_now() - t0;
     return rc;
 }
+
+void receipt_tokens_hash(const int32_t *tokens, size_t n, uint8_t out[PLOW_HASH_LEN]) {
+    plow_sha256 *h = plow_sha256_new();
+    uint8_t b[4 * 256];
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < 256 && i < n; k++, i++) plow_put_u32(b + 4 * k, (uint32_t)tokens[i]);
+        plow_sha256_update(h, b, 4 * k);
+    }
+    plow_sha256_final(h, out);
+}
+
+int receipt_derive(const model *m, const lora *l, const infer_sampling *sp, const int32_t *prompt, size_t n_prompt,
+                   int n_new, int32_t stop, const int32_t *hint, size_t n_hint, int32_t **out, size_t *n_out,
+                   size_t *agree, char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    *n_out = 0;
+    *agree = 0;
+    int V = m->cfg.vocab, ctx = m->cfg.ctx;
+    if (infer_sampling_check(sp, err)) return -1;
+    if (n_prompt == 0) return plow_error(err, "the prompt is empty");
+    if (n_prompt >= (size_t)ctx) return plow_error(err, "the prompt has %zu tokens; the model's context is %d", n_prompt, ctx);
+    for (size_t i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= V) return plow_error(err, "prompt token %zu is out of range", i);
+    if (n_new < 0) n_new = 0;
+    if ((size_t)n_new > (size_t)ctx - n_prompt) n_new = (int)((size_t)ctx - n_prompt);
+    size_t L = hint ? (n_hint < (size_t)n_new ? n_hint : (size_t)n_new) : 0;
+    for (size_t i = 0; i < L; i++)
+        if (hint[i] < 0 || hint[i] >= V) L = i; /* an id the model cannot take ends the hint */
+    int32_t *res = plow_alloc(sizeof(int32_t) * (size_t)(n_new + 1));
+    int32_t *seq = plow_alloc(sizeof(int32_t) * (n_prompt + (size_t)n_new + 1));
+    memcpy(seq, prompt, sizeof(int32_t) * n_prompt);
+    size_t count = 0;
+    bool stopped = false;
+    infer_session *s = NULL;
+    float *logits = NULL;
+    int rc = -1;
+    if (L > 0) { /* one prefill over prompt + hint[0..L-2]: the logits of every hint position */
+        memcpy(seq + n_prompt, hint, sizeof(int32_t) * (L - 1));
+        size_t fed = n_prompt + L - 1;
+        logits = plow_alloc(sizeof(float) * fed * (size_t)V);
+        if (infer_session_new(&s, m, l, (int)fed, err) || infer_feed(s, seq, (int)fed, logits, NULL, err)) goto out;
+        for (size_t i = 0; i < L; i++) {
+            int32_t t = infer_sample(logits + (n_prompt - 1 + i) * (size_t)V, V, sp, (uint64_t)(n_prompt + i));
+            res[count++] = t;
+            if (t != hint[i]) break;
+            (*agree)++;
+            if (t == stop) break;
+        }
+        stopped = res[count - 1] == stop;
+        infer_session_free(s);
+        s = NULL;
+    }
+    if (!stopped && count < (size_t)n_new) { /* decode the rest, as the generator would */
+        memcpy(seq + n_prompt, res, sizeof(int32_t) * count);
+        if (infer_session_new(&s, m, l, ctx, err)) goto out;
+        int got = infer_generate(s, seq, (int)(n_prompt + count), n_new - (int)count, sp, stop, res + count, NULL,
+                                 NULL, err);
+        if (got < 0) goto out;
+        count += (size_t)got;
+    }
+    *out = res;
+    res = NULL;
+    *n_out = count;
+    rc = 0;
+out:
+    infer_session_free(s);
+    free(logits);
+    free(seq);
+    free(res);
+    return rc;
+}

@@ -54,4 +54,22 @@ typedef struct receipt_check {
 int receipt_verify(const receipt *r, const model *m, const lora *l, const tokenizer *tok, receipt_check *out,
                    char err[PLOW_ERR_LEN]);
 
+/* SHA-256 of token ids as little-endian u32s: what an inference task commits
+ * to as its final state. */
+void receipt_tokens_hash(const int32_t *tokens, size_t n, uint8_t out[PLOW_HASH_LEN]);
+
+/* The exact tokens an honest generator emits for (model, adapter, prompt,
+ * sampling), n_new at most and stopping after `stop` (>= 0) — what
+ * infer_generate gives in a session of the model's context — computed
+ * cheaply when a claimed output is at hand: one teacher-forced prefill over
+ * prompt + hint re-derives the hint's tokens, and decoding goes on only from
+ * the first one that does not follow (or where the hint stops short). hint
+ * may be NULL; nothing in it is trusted (ids out of range end it). *out
+ * (caller frees) receives *n_out tokens; *agree how many leading hint tokens
+ * were right. Fails if the prompt is empty, out of range or does not leave
+ * room for a token in the context. */
+int receipt_derive(const model *m, const lora *l, const infer_sampling *sp, const int32_t *prompt, size_t n_prompt,
+                   int n_new, int32_t stop, const int32_t *hint, size_t n_hint, int32_t **out, size_t *n_out,
+                   size_t *agree, char err[PLOW_ERR_LEN]);
+
 #endif

@@ -337,38 +337,70 @@ void proof_replay_free(proof_replay *r) {
     free(r);
 }
 
-int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN]) {
+int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, dataset *data, model *base,
+                       char err[PLOW_ERR_LEN]) {
     *out = NULL;
     proof_replay *r = plow_calloc(1, sizeof *r);
-    char *tp = NULL;
-    if (proof_task_load(&r->task, dir, err)) goto fail;
-    tp = path2(dir, "tokenizer.bin");
-    if (tokenizer_load(&r->tok, tp, err)) goto fail;
-    if (dataset_load_text(&r->data, r->task.data, r->tok, r->task.val_frac, err)) goto fail;
-    if (memcmp(r->data->hash, r->task.data_hash, PLOW_HASH_LEN) != 0) {
-        plow_error(err, "data file '%s' (with this tokenizer) does not match the task's data hash", r->task.data);
+    r->task = *t;
+    r->tok = tok;
+    r->data = data;
+    r->m = base;
+    if (t->is_lora != (base != NULL)) {
+        plow_error(err, t->is_lora ? "a LoRA task needs its base model" : "a full training task has no base model");
         goto fail;
     }
-    if (r->task.is_lora) {
+    if (memcmp(data->hash, t->data_hash, PLOW_HASH_LEN) != 0) {
+        plow_error(err, "data file '%s' (with this tokenizer) does not match the task's data hash", t->data);
+        goto fail;
+    }
+    if (t->is_lora) {
         uint8_t bh[PLOW_HASH_LEN];
-        if (modelio_load_model(&r->m, r->task.base, err)) goto fail;
         model_hash(r->m, bh);
-        if (memcmp(bh, r->task.base_hash, PLOW_HASH_LEN) != 0) {
-            plow_error(err, "base model '%s' does not match the task's base hash", r->task.base);
+        if (memcmp(bh, t->base_hash, PLOW_HASH_LEN) != 0) {
+            plow_error(err, "base model '%s' does not match the task's base hash", t->base);
             goto fail;
         }
-        if (lora_new(&r->l, &r->m->cfg, r->task.rank, r->task.alpha, r->task.targets, err)) goto fail;
-    } else if (model_new(&r->m, &r->task.cfg, err)) {
+        if (lora_new(&r->l, &r->m->cfg, t->rank, t->alpha, t->targets, err)) goto fail;
+    } else if (model_new(&r->m, &t->cfg, err)) {
         goto fail;
     }
-    if (train_state_new(&r->s, r->m, r->l, &r->task.hp, r->task.data_hash, err)) goto fail;
-    free(tp);
+    if (tokenizer_vocab_size(tok) != r->m->cfg.vocab) {
+        plow_error(err, "the tokenizer has %d tokens but the model has %d", tokenizer_vocab_size(tok), r->m->cfg.vocab);
+        goto fail;
+    }
+    if (t->hp.seq >= 1 && data->n_train <= (size_t)t->hp.seq) {
+        plow_error(err, "the data has %zu training tokens, need more than %d", data->n_train, t->hp.seq);
+        goto fail;
+    }
+    if (train_state_new(&r->s, r->m, r->l, &t->hp, t->data_hash, err)) goto fail;
     *out = r;
     return 0;
 fail:
-    free(tp);
     proof_replay_free(r);
     return -1;
+}
+
+int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    proof_task t;
+    tokenizer *tok = NULL;
+    dataset *data = NULL;
+    model *base = NULL;
+    if (proof_task_load(&t, dir, err)) return -1;
+    char *tp = path2(dir, "tokenizer.bin");
+    int rc = tokenizer_load(&tok, tp, err);
+    free(tp);
+    if (rc) return -1;
+    if (dataset_load_text(&data, t.data, tok, t.val_frac, err)) {
+        tokenizer_free(tok);
+        return -1;
+    }
+    if (t.is_lora && modelio_load_model(&base, t.base, err)) {
+        dataset_free(data);
+        tokenizer_free(tok);
+        return -1;
+    }
+    return proof_replay_adopt(out, &t, tok, data, base, err);
 }
 
 const proof_task *proof_replay_task(const proof_replay *r) { return &r->task; }
@@ -441,6 +473,22 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+int proof_sample_steps(uint64_t n, int k, uint64_t challenge, uint64_t out[64]) {
+    PLOW_ASSERT(n >= 1 && k >= 0 && k <= 63);
+    int ns = 0;
+    for (int i = 0; i < k; i++) {
+        uint32_t w[4];
+        tensor_philox((tensor_rng_key){challenge, PROOF_PURPOSE_VERIFY, 0}, (uint64_t)i, w);
+        out[ns++] = 1 + ((((uint64_t)w[0] << 32) | w[1]) % n);
+    }
+    out[ns++] = n;
+    qsort(out, (size_t)ns, sizeof out[0], cmp_u64);
+    int uniq = 0;
+    for (int i = 0; i < ns; i++)
+        if (uniq == 0 || out[uniq - 1] != out[i]) out[uniq++] = out[i];
+    return uniq;
+}
+
 #define INVALID(step, ...)                                      \
     do {                                                        \
         rep->valid = false;                                     \
@@ -474,17 +522,7 @@ int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_mo
     if (n != (uint64_t)r->task.hp.steps) INVALID(0, "the trace has %" PRIu64 " steps, the task %d", n, r->task.hp.steps);
     /* the samples: k transitions from the challenge, plus always the last */
     uint64_t s[64];
-    int ns = 0;
-    for (int i = 0; i < k; i++) {
-        uint32_t w[4];
-        tensor_philox((tensor_rng_key){challenge, PROOF_PURPOSE_VERIFY, 0}, (uint64_t)i, w);
-        s[ns++] = 1 + ((((uint64_t)w[0] << 32) | w[1]) % n);
-    }
-    s[ns++] = n;
-    qsort(s, (size_t)ns, sizeof s[0], cmp_u64);
-    int uniq = 0;
-    for (int i = 0; i < ns; i++)
-        if (uniq == 0 || s[uniq - 1] != s[i]) s[uniq++] = s[i];
+    int uniq = proof_sample_steps(n, k, challenge, s);
     rep->samples = uniq;
     memcpy(rep->sampled, s, sizeof(uint64_t) * (size_t)uniq);
     uint32_t every = c.checkpoint_every;

@@ -67,6 +67,13 @@ int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN]
  * training state with the task's exact header. */
 typedef struct proof_replay proof_replay;
 int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN]);
+/* The same for a task held in memory (the job layer builds it from a spec):
+ * takes ownership of tok, data and, for LoRA, the base model (NULL for full
+ * training), and frees them on failure too. Checks that they are the ones
+ * the task names: the data hash, the base hash, the vocabulary, and that the
+ * data is longer than a sequence. */
+int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, dataset *data, model *base,
+                       char err[PLOW_ERR_LEN]);
 void proof_replay_free(proof_replay *r);
 const proof_task *proof_replay_task(const proof_replay *r);
 /* Loads checkpoints/<step>.state of dir (any run of the same task). */
@@ -102,6 +109,11 @@ typedef struct proof_verify_report {
     int samples;
     uint64_t sampled[64];
 } proof_verify_report;
+
+/* The transitions a verifier re-executes: k steps in 1..n drawn with Philox
+ * from challenge, plus always n, sorted and without repeats. k in 0..63;
+ * returns how many were written to out. */
+int proof_sample_steps(uint64_t n, int k, uint64_t challenge, uint64_t out[64]);
 
 /* Verifies a committed run with k sampled transitions drawn from challenge
  * (a seed the worker could not know when it committed). Returns 0 when the

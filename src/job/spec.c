@@ -1,0 +1,450 @@
+/*
+ * spec.c — task specs and output manifests (docs/tasks.md): strict parsing,
+ * canonical writing, and the path rules that keep a hostile manifest inside
+ * its work directory.
+ *
+ * A spec is hashed into the ledger, so it has one canonical form: the fields
+ * of its kind in a fixed order, cJSON's shortest round-tripping numbers,
+ * seeds as decimal strings. Unknown keys and keys of another kind are
+ * refused rather than ignored: two specs that read the same must be the same
+ * bytes.
+ */
+#include "../base/plow.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+
+#include "../infer/infer.h"
+#include "../model/model.h"
+#include "job.h"
+
+#define SPEC_FORMAT "plow.spec.v1"
+#define MANIFEST_FORMAT "plow.outputs.v1"
+
+/* defaults (also `plow train` / `plow generate`'s) */
+#define DEF_VAL_FRAC 0.1
+#define DEF_BATCH 16
+#define DEF_EVERY 16
+#define DEF_RANK 8
+#define DEF_ALPHA 16.0
+#define DEF_TARGETS "q,k,v,o"
+#define DEF_TOKENS 200
+#define DEF_TEMPERATURE 0.8
+#define DEF_TOP_K 40
+#define DEF_TOP_P 0.95
+
+/* ---- small JSON readers: each names the key it refuses ---------------------------- */
+
+static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+
+static int keys_known(const cJSON *o, const char *where, const char *const *known, char err[PLOW_ERR_LEN]) {
+    for (const cJSON *c = o->child; c; c = c->next) {
+        int i = 0;
+        while (known[i] && strcmp(known[i], c->string) != 0) i++;
+        if (!known[i]) return plow_error(err, "spec: %s'%.40s' is not a field of this kind of task", where, c->string);
+        for (const cJSON *d = o->child; d != c; d = d->next)
+            if (strcmp(d->string, c->string) == 0) return plow_error(err, "spec: %s'%.40s' appears twice", where, c->string);
+    }
+    return 0;
+}
+
+static int num(const cJSON *o, const char *k, bool need, double def, double lo, double hi, double *out,
+               char err[PLOW_ERR_LEN]) {
+    const cJSON *x = get(o, k);
+    if (!x) {
+        if (need) return plow_error(err, "spec: '%s' is required", k);
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) return plow_error(err, "spec: '%s' must be a number", k);
+    if (!(x->valuedouble >= lo && x->valuedouble <= hi))
+        return plow_error(err, "spec: '%s' = %g is out of range [%g, %g]", k, x->valuedouble, lo, hi);
+    *out = x->valuedouble;
+    return 0;
+}
+
+static int whole(const cJSON *o, const char *k, bool need, long def, long lo, long hi, long *out,
+                 char err[PLOW_ERR_LEN]) {
+    double d;
+    if (num(o, k, need, (double)def, (double)lo, (double)hi, &d, err)) return -1;
+    if (d != floor(d)) return plow_error(err, "spec: '%s' must be a whole number", k);
+    *out = (long)d;
+    return 0;
+}
+
+static int seed(const cJSON *o, const char *k, bool need, uint64_t def, uint64_t *out, char err[PLOW_ERR_LEN]) {
+    const cJSON *x = get(o, k);
+    if (!x) {
+        if (need) return plow_error(err, "spec: '%s' is required", k);
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsString(x)) return plow_error(err, "spec: '%s' must be a string of decimal digits (a seed)", k);
+    const char *s = x->valuestring;
+    size_t len = strlen(s);
+    if (len == 0 || len > 20 || strspn(s, "0123456789") != len || (len > 1 && s[0] == '0'))
+        return plow_error(err, "spec: '%s' must be a decimal number without leading zeros", k);
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno) return plow_error(err, "spec: '%s' is larger than 2^64-1", k);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int str(const cJSON *o, const char *k, bool need, const char *def, char *out, size_t cap,
+               char err[PLOW_ERR_LEN]) {
+    const cJSON *x = get(o, k);
+    if (!x) {
+        if (need) return plow_error(err, "spec: '%s' is required", k);
+        snprintf(out, cap, "%s", def);
+        return 0;
+    }
+    if (!cJSON_IsString(x)) return plow_error(err, "spec: '%s' must be a string", k);
+    if (strlen(x->valuestring) >= cap) return plow_error(err, "spec: '%s' is longer than %zu bytes", k, cap - 1);
+    snprintf(out, cap, "%s", x->valuestring);
+    return 0;
+}
+
+static int hash(const cJSON *o, const char *k, uint8_t out[32], char err[PLOW_ERR_LEN]) {
+    const cJSON *x = get(o, k);
+    if (!x) return plow_error(err, "spec: '%s' is required (a blob hash)", k);
+    if (!cJSON_IsString(x) || strlen(x->valuestring) != 64 || plow_unhex(x->valuestring, out, 32))
+        return plow_error(err, "spec: '%s' must be a blob hash (64 hex digits)", k);
+    return 0;
+}
+
+/* "base" / "adapter": {"model": HASH, "config": HASH} */
+static int run_pair(const cJSON *o, const char *k, uint8_t model_h[32], uint8_t config_h[32], char err[PLOW_ERR_LEN]) {
+    const cJSON *x = get(o, k);
+    if (!cJSON_IsObject(x)) return plow_error(err, "spec: '%s' must be an object {\"model\": HASH, \"config\": HASH}", k);
+    static const char *const known[] = {"model", "config", NULL};
+    char where[32];
+    snprintf(where, sizeof where, "%s.", k);
+    if (keys_known(x, where, known, err) || hash(x, "model", model_h, err) || hash(x, "config", config_h, err)) {
+        if (strncmp(err, "spec: ", 6) == 0) { /* name the object the field is in */
+            char e2[PLOW_ERR_LEN];
+            snprintf(e2, sizeof e2, "%s", err + 6);
+            plow_error(err, "spec: %s: %s", k, e2);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- spec -------------------------------------------------------------------------- */
+
+static int parse_training(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    long v;
+    if (hash(j, "data", s->data, err) || num(j, "val_frac", false, DEF_VAL_FRAC, 0.001, 0.5, &s->val_frac, err) ||
+        whole(j, "steps", true, 0, 1, 10000000, &v, err))
+        return -1;
+    s->steps = (int)v;
+    if (whole(j, "batch", false, DEF_BATCH, 1, 4096, &v, err)) return -1;
+    s->batch = (int)v;
+    if (whole(j, "seq", false, 0, 0, 65536, &v, err)) return -1;
+    s->seq = (int)v;
+    if (whole(j, "warmup", false, -1, -1, 10000000, &v, err)) return -1;
+    s->warmup = (int)v;
+    if (num(j, "lr", false, 0, 0, 10, &s->lr, err)) return -1;
+    if (s->lr != 0 && s->lr < 1e-9) return plow_error(err, "spec: 'lr' must be 0 (the default) or in [1e-09, 10]");
+    if (seed(j, "seed", false, 1, &s->seed, err) || seed(j, "init_seed", false, s->seed, &s->init_seed, err)) return -1;
+    if (whole(j, "checkpoint_every", false, DEF_EVERY < s->steps ? DEF_EVERY : s->steps, 1, 100000000, &v, err))
+        return -1;
+    if (v > s->steps) return plow_error(err, "spec: 'checkpoint_every' (%ld) must be at most 'steps' (%d)", v, s->steps);
+    s->checkpoint_every = (uint32_t)v;
+    return 0;
+}
+
+static int parse_lora(job_spec *s, const cJSON *l, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"rank", "alpha", "targets", NULL};
+    long v;
+    unsigned mask;
+    char e2[PLOW_ERR_LEN];
+    if (!cJSON_IsObject(l)) return plow_error(err, "spec: 'lora' must be an object {rank, alpha, targets}");
+    if (keys_known(l, "lora.", known, err) || whole(l, "rank", false, DEF_RANK, 1, 1024, &v, err)) return -1;
+    s->rank = (int)v;
+    if (num(l, "alpha", false, DEF_ALPHA, 1e-6, 1e6, &s->alpha, err) ||
+        str(l, "targets", false, DEF_TARGETS, s->targets, sizeof s->targets, err))
+        return -1;
+    if (lora_parse_targets(s->targets, &mask, e2)) return plow_error(err, "spec: lora.targets: %s", e2);
+    return 0;
+}
+
+int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
+    memset(s, 0, sizeof *s);
+    if (n > JOB_SPEC_MAX) return plow_error(err, "spec: larger than %d bytes", JOB_SPEC_MAX);
+    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return plow_error(err, "spec: not a JSON object");
+    }
+    int rc = -1;
+    char fmt[32], kind[16];
+    if (str(j, "format", true, "", fmt, sizeof fmt, err) || str(j, "kind", true, "", kind, sizeof kind, err)) goto out;
+    if (strcmp(fmt, SPEC_FORMAT) != 0) {
+        plow_error(err, "spec: 'format' must be \"" SPEC_FORMAT "\"");
+        goto out;
+    }
+    if (strcmp(kind, "train") == 0) s->kind = LEDGER_KIND_TRAIN;
+    else if (strcmp(kind, "lora") == 0) s->kind = LEDGER_KIND_LORA;
+    else if (strcmp(kind, "infer") == 0) s->kind = LEDGER_KIND_INFER;
+    else {
+        plow_error(err, "spec: unknown kind '%.40s' (train, lora or infer)", kind);
+        goto out;
+    }
+    if (s->kind == LEDGER_KIND_TRAIN) {
+        static const char *const known[] = {"format", "kind", "config", "data", "tokenizer", "val_frac", "steps",
+                                            "batch", "seq", "lr", "warmup", "seed", "init_seed",
+                                            "checkpoint_every", NULL};
+        model_config cfg;
+        char e2[PLOW_ERR_LEN];
+        if (keys_known(j, "", known, err) || str(j, "config", true, "", s->config, sizeof s->config, err) ||
+            hash(j, "tokenizer", s->tokenizer, err) || parse_training(s, j, err))
+            goto out;
+        if (model_config_named(s->config, 512, &cfg, e2)) {
+            plow_error(err, "spec: %s", e2);
+            goto out;
+        }
+        if (s->seq > cfg.ctx) {
+            plow_error(err, "spec: 'seq' (%d) is longer than the %s model's context (%d)", s->seq, s->config, cfg.ctx);
+            goto out;
+        }
+    } else if (s->kind == LEDGER_KIND_LORA) {
+        static const char *const known[] = {"format", "kind", "data", "tokenizer", "base", "val_frac", "steps",
+                                            "batch", "seq", "lr", "warmup", "seed", "init_seed",
+                                            "checkpoint_every", "lora", NULL};
+        if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
+            run_pair(j, "base", s->base_model, s->base_config, err) || parse_training(s, j, err))
+            goto out;
+        s->has_base = true;
+        const cJSON *l = get(j, "lora");
+        cJSON *empty = l ? NULL : cJSON_CreateObject();
+        int lrc = parse_lora(s, l ? l : empty, err);
+        cJSON_Delete(empty);
+        if (lrc) goto out;
+    } else {
+        static const char *const known[] = {"format", "kind", "tokenizer", "base", "adapter", "infer", NULL};
+        static const char *const iknown[] = {"prompt", "tokens", "temperature", "top_k", "top_p", "seed", NULL};
+        if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
+            run_pair(j, "base", s->base_model, s->base_config, err))
+            goto out;
+        s->has_base = true;
+        if (get(j, "adapter")) {
+            if (run_pair(j, "adapter", s->adapter_model, s->adapter_config, err)) goto out;
+            s->has_adapter = true;
+        }
+        const cJSON *in = get(j, "infer");
+        long v;
+        if (!cJSON_IsObject(in)) {
+            plow_error(err, "spec: 'infer' must be an object {prompt, tokens, temperature, top_k, top_p, seed}");
+            goto out;
+        }
+        if (keys_known(in, "infer.", iknown, err) || str(in, "prompt", true, "", s->prompt, sizeof s->prompt, err))
+            goto out;
+        if (s->prompt[0] == 0) {
+            plow_error(err, "spec: 'prompt' is empty");
+            goto out;
+        }
+        if (whole(in, "tokens", false, DEF_TOKENS, 1, 1 << 20, &v, err)) goto out;
+        s->tokens = (int)v;
+        if (num(in, "temperature", false, DEF_TEMPERATURE, 0, 100, &s->temperature, err) ||
+            whole(in, "top_k", false, DEF_TOP_K, 0, 1 << 20, &v, err))
+            goto out;
+        s->top_k = (int)v;
+        if (num(in, "top_p", false, DEF_TOP_P, 1e-6, 1, &s->top_p, err) ||
+            seed(in, "seed", false, 1, &s->sample_seed, err))
+            goto out;
+        infer_sampling sp = {(float)s->temperature, s->top_k, (float)s->top_p, s->sample_seed};
+        char e2[PLOW_ERR_LEN];
+        if (infer_sampling_check(&sp, e2)) {
+            plow_error(err, "spec: infer: %s", e2);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    if (rc) memset(s, 0, sizeof *s);
+    return rc;
+}
+
+static void put_hex(cJSON *o, const char *k, const uint8_t h[32]) {
+    char hex[65];
+    plow_hex(h, 32, hex);
+    cJSON_AddStringToObject(o, k, hex);
+}
+
+static void put_seed(cJSON *o, const char *k, uint64_t v) {
+    char s[32];
+    snprintf(s, sizeof s, "%" PRIu64, v);
+    cJSON_AddStringToObject(o, k, s);
+}
+
+static void put_pair(cJSON *o, const char *k, const uint8_t m[32], const uint8_t c[32]) {
+    cJSON *x = cJSON_AddObjectToObject(o, k);
+    put_hex(x, "model", m);
+    put_hex(x, "config", c);
+}
+
+void job_spec_write(const job_spec *s, plow_buf *out) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "format", SPEC_FORMAT);
+    cJSON_AddStringToObject(j, "kind", s->kind == LEDGER_KIND_TRAIN ? "train" : s->kind == LEDGER_KIND_LORA ? "lora" : "infer");
+    if (s->kind == LEDGER_KIND_TRAIN || s->kind == LEDGER_KIND_LORA) {
+        if (s->kind == LEDGER_KIND_TRAIN) cJSON_AddStringToObject(j, "config", s->config);
+        put_hex(j, "data", s->data);
+        put_hex(j, "tokenizer", s->tokenizer);
+        if (s->kind == LEDGER_KIND_LORA) put_pair(j, "base", s->base_model, s->base_config);
+        cJSON_AddNumberToObject(j, "val_frac", s->val_frac);
+        cJSON_AddNumberToObject(j, "steps", s->steps);
+        cJSON_AddNumberToObject(j, "batch", s->batch);
+        cJSON_AddNumberToObject(j, "seq", s->seq);
+        cJSON_AddNumberToObject(j, "lr", s->lr);
+        cJSON_AddNumberToObject(j, "warmup", s->warmup);
+        put_seed(j, "seed", s->seed);
+        put_seed(j, "init_seed", s->init_seed);
+        cJSON_AddNumberToObject(j, "checkpoint_every", s->checkpoint_every);
+        if (s->kind == LEDGER_KIND_LORA) {
+            cJSON *l = cJSON_AddObjectToObject(j, "lora");
+            cJSON_AddNumberToObject(l, "rank", s->rank);
+            cJSON_AddNumberToObject(l, "alpha", s->alpha);
+            cJSON_AddStringToObject(l, "targets", s->targets);
+        }
+    } else {
+        put_hex(j, "tokenizer", s->tokenizer);
+        put_pair(j, "base", s->base_model, s->base_config);
+        if (s->has_adapter) put_pair(j, "adapter", s->adapter_model, s->adapter_config);
+        cJSON *in = cJSON_AddObjectToObject(j, "infer");
+        cJSON_AddStringToObject(in, "prompt", s->prompt);
+        cJSON_AddNumberToObject(in, "tokens", s->tokens);
+        cJSON_AddNumberToObject(in, "temperature", s->temperature);
+        cJSON_AddNumberToObject(in, "top_k", s->top_k);
+        cJSON_AddNumberToObject(in, "top_p", s->top_p);
+        put_seed(in, "seed", s->sample_seed);
+    }
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    PLOW_ASSERT(txt);
+    plow_buf_append(out, txt, strlen(txt));
+    free(txt);
+}
+
+/* ---- manifests --------------------------------------------------------------------- */
+
+bool job_path_ok(const char *p) {
+    size_t n = strlen(p);
+    if (n == 0 || n > JOB_PATH_MAX || p[0] == '/' || p[n - 1] == '/') return false;
+    if (strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-") != n) return false;
+    const char *c = p;
+    while (*c) { /* every component non-empty and neither "." nor ".." */
+        size_t len = strcspn(c, "/");
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.')) return false;
+        c += len;
+        if (*c == '/') c++;
+    }
+    return true;
+}
+
+void job_manifest_release(job_manifest *m) {
+    free(m->files);
+    memset(m, 0, sizeof *m);
+}
+
+static int cmp_file(const void *a, const void *b) {
+    return strcmp(((const job_manifest_file *)a)->path, ((const job_manifest_file *)b)->path);
+}
+
+void job_manifest_add(job_manifest *m, const char *path, const uint8_t hash_[32]) {
+    PLOW_ASSERT(job_path_ok(path));
+    m->files = plow_realloc(m->files, sizeof *m->files * (m->n + 1));
+    job_manifest_file *f = &m->files[m->n++];
+    snprintf(f->path, sizeof f->path, "%s", path);
+    memcpy(f->hash, hash_, 32);
+}
+
+int job_manifest_parse(job_manifest *m, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
+    memset(m, 0, sizeof *m);
+    if (n > JOB_MANIFEST_MAX) return plow_error(err, "manifest: larger than %d bytes", JOB_MANIFEST_MAX);
+    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
+    int rc = -1;
+    if (!cJSON_IsObject(j)) {
+        plow_error(err, "manifest: not a JSON object");
+        goto out;
+    }
+    const cJSON *f = get(j, "format"), *files = get(j, "files");
+    if (!cJSON_IsString(f) || strcmp(f->valuestring, MANIFEST_FORMAT) != 0) {
+        plow_error(err, "manifest: 'format' must be \"" MANIFEST_FORMAT "\"");
+        goto out;
+    }
+    for (const cJSON *c = j->child; c; c = c->next)
+        if (strcmp(c->string, "format") != 0 && strcmp(c->string, "files") != 0) {
+            plow_error(err, "manifest: unknown key '%.40s'", c->string);
+            goto out;
+        }
+    if (!cJSON_IsObject(files)) {
+        plow_error(err, "manifest: 'files' must be an object {path: blob hash}");
+        goto out;
+    }
+    int count = cJSON_GetArraySize(files);
+    if (count > JOB_MANIFEST_FILES) {
+        plow_error(err, "manifest: more than %d files", JOB_MANIFEST_FILES);
+        goto out;
+    }
+    m->files = plow_calloc((size_t)(count ? count : 1), sizeof *m->files);
+    for (const cJSON *c = files->child; c; c = c->next) {
+        if (!job_path_ok(c->string)) {
+            plow_error(err, "manifest: unsafe or malformed path '%.80s' (relative, [A-Za-z0-9._/-], no '.' or '..')",
+                       c->string);
+            goto out;
+        }
+        job_manifest_file *mf = &m->files[m->n];
+        if (!cJSON_IsString(c) || strlen(c->valuestring) != 64 || plow_unhex(c->valuestring, mf->hash, 32)) {
+            plow_error(err, "manifest: '%.80s' must map to a blob hash (64 hex digits)", c->string);
+            goto out;
+        }
+        snprintf(mf->path, sizeof mf->path, "%s", c->string);
+        m->n++;
+    }
+    qsort(m->files, m->n, sizeof *m->files, cmp_file);
+    for (size_t i = 1; i < m->n; i++) {
+        if (strcmp(m->files[i - 1].path, m->files[i].path) == 0) {
+            plow_error(err, "manifest: '%.80s' appears twice", m->files[i].path);
+            goto out;
+        }
+        /* "a" and "a/b" cannot both be files */
+        size_t len = strlen(m->files[i - 1].path);
+        if (strncmp(m->files[i - 1].path, m->files[i].path, len) == 0 && m->files[i].path[len] == '/') {
+            plow_error(err, "manifest: '%.80s' is both a file and a directory", m->files[i - 1].path);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    if (rc) job_manifest_release(m);
+    return rc;
+}
+
+void job_manifest_write(const job_manifest *m, plow_buf *out) {
+    job_manifest_file *sorted = plow_alloc(sizeof *sorted * (m->n ? m->n : 1));
+    if (m->n) memcpy(sorted, m->files, sizeof *sorted * m->n);
+    qsort(sorted, m->n, sizeof *sorted, cmp_file);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "format", MANIFEST_FORMAT);
+    cJSON *files = cJSON_AddObjectToObject(j, "files");
+    for (size_t i = 0; i < m->n; i++) put_hex(files, sorted[i].path, sorted[i].hash);
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    free(sorted);
+    PLOW_ASSERT(txt);
+    plow_buf_append(out, txt, strlen(txt));
+    free(txt);
+}
+
+const uint8_t *job_manifest_find(const job_manifest *m, const char *path) {
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->files[i].path, path) == 0) return m->files[i].hash;
+    return NULL;
+}
