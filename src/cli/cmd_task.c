@@ -126,6 +126,17 @@ static int upload(client *c, const char *path, char hex[65], char err[PLOW_ERR_L
     return 0;
 }
 
+/* Replaces item (a member of parent) by v, keeping its key. */
+static void replace_item(cJSON *parent, cJSON *item, cJSON *v) {
+    if (item->string) {
+        cJSON_ReplaceItemInObjectCaseSensitive(parent, item->string, v);
+        return;
+    }
+    int i = 0;
+    for (cJSON *c = parent->child; c && c != item; c = c->next) i++;
+    cJSON_ReplaceItemInArray(parent, i, v);
+}
+
 /* "base": "@DIR" / "adapter": "@DIR": a run directory. Its two files are
  * uploaded and the value becomes {"model": HASH, "config": HASH}. */
 static int expand_run_dir(client *c, cJSON *parent, cJSON *item, const char *dir, bool adapter,
@@ -148,7 +159,7 @@ static int expand_run_dir(client *c, cJSON *parent, cJSON *item, const char *dir
         }
         cJSON_AddStringToObject(obj, keys[i], hex);
     }
-    cJSON_ReplaceItemViaPointer(parent, item, obj);
+    replace_item(parent, item, obj);
     return 0;
 }
 
@@ -164,7 +175,7 @@ static int expand_spec(client *c, const taskfile *tf, cJSON *obj, char err[PLOW_
             const char *s = item->valuestring;
             if (s[1] == '@') {
                 cJSON *lit = cJSON_CreateString(s + 1);
-                cJSON_ReplaceItemViaPointer(obj, item, lit);
+                replace_item(obj, item, lit);
             } else {
                 char path[4096], hex[65];
                 at_path(tf, s + 1, path, sizeof path);
@@ -178,7 +189,7 @@ static int expand_spec(client *c, const taskfile *tf, cJSON *obj, char err[PLOW_
                 } else {
                     if (!plow_file_exists(path)) return plow_error(err, "'%s': no file '%s'", key, path);
                     if (upload(c, path, hex, err)) return -1;
-                    cJSON_ReplaceItemViaPointer(obj, item, cJSON_CreateString(hex));
+                    replace_item(obj, item, cJSON_CreateString(hex));
                 }
             }
         }

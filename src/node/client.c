@@ -148,13 +148,13 @@ static size_t on_read(char *p, size_t sz, size_t nm, void *arg) {
     return n;
 }
 
-/* The reason part of libcurl's message ("Failed to connect to h port p:
- * Connection refused" -> "connection refused"). */
-static void short_reason(const char *msg, char *out, size_t n) {
-    const char *p = strrchr(msg, ':');
-    p = p ? p + 1 : msg;
-    while (*p == ' ') p++;
-    snprintf(out, n, "%s", *p ? p : "connection refused");
+/* Why a connection failed, from the system's errno ("connection refused",
+ * "no route to host"), else libcurl's message. */
+static void connect_reason(CURL *h, const char *msg, char *out, size_t n) {
+    long e = 0;
+    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &e);
+    if (e == ECONNREFUSED || e == 0) snprintf(out, n, "%s", e ? "connection refused" : msg);
+    else snprintf(out, n, "%s", strerror((int)e));
     if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z')) out[0] = (char)(out[0] - 'A' + 'a');
 }
 
@@ -213,7 +213,7 @@ static int perform(req *r, char err[PLOW_ERR_LEN]) {
     char reason[PLOW_ERR_LEN];
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
-        short_reason(msg, reason, sizeof reason);
+        connect_reason(h, msg, reason, sizeof reason);
         return plow_error(err, "cannot reach the node at %s: is 'plow node' running? (%s)", c->url, reason);
     case CURLE_COULDNT_RESOLVE_HOST:
         return plow_error(err, "cannot reach the node at %s: unknown host", c->url);
