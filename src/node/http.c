@@ -1,2 +1,970 @@
-/* http.c — (being written) */
+/*
+ * http.c — the node's HTTP API (docs/api.md) on libmicrohttpd.
+ *
+ * Two halves:
+ *   - the router (http_request_begin / _body / _end): method, path, query
+ *     arguments and body in, an http_reply out. It knows nothing about
+ *     sockets, so tests/fuzz/fuzz_api.c drives it directly with hostile input;
+ *   - the glue to libmicrohttpd: one thread per connection (keep-alive), so a
+ *     request waiting for the group commit or an event stream waiting for the
+ *     next block blocks only its own thread.
+ *
+ * Bodies are bounded before they are buffered: a transaction 16 KB, a batch
+ * 16 MB (413 beyond); a blob is never buffered: PUT streams into the blob
+ * store (which checks the hash), GET streams from the file.
+ */
 #include "../base/plow.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "node_internal.h"
+
+/* ---- replies ---------------------------------------------------------------------- */
+
+static void reply_take_string(http_reply *out, unsigned status, char *s, const char *ctype) {
+    out->status = status;
+    out->ctype = ctype;
+    out->body.data = (uint8_t *)s;
+    out->body.len = strlen(s);
+    out->body.cap = out->body.len + 1;
+}
+
+/* Takes j. */
+static void reply_json(http_reply *out, unsigned status, cJSON *j) {
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    PLOW_ASSERT(s);
+    reply_take_string(out, status, s, "application/json");
+}
+
+static void reply_error(http_reply *out, unsigned status, const char *fmt, ...) PLOW_PRINTF(3, 4);
+static void reply_error(http_reply *out, unsigned status, const char *fmt, ...) {
+    char msg[PLOW_ERR_LEN + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    plow_buf_release(&out->body);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "error", msg);
+    reply_json(out, status, j);
+}
+
+void http_reply_release(http_reply *r) {
+    plow_buf_release(&r->body);
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+}
+
+/* ---- parsing helpers ------------------------------------------------------------------ */
+
+static bool parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s || strlen(s) > 20) return false;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return false;
+        if (!plow_mul_u64(v, 10, &v) || !plow_add_u64(v, (uint64_t)(*p - '0'), &v)) return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_hash(const char *s, uint8_t out[32]) {
+    return s && strlen(s) == 64 && plow_unhex(s, out, 32) == 0;
+}
+
+/* ---- the routes ------------------------------------------------------------------------ */
+
+enum { M_GET = 1, M_POST = 2, M_PUT = 4 };
+
+typedef void (*route_fn)(http_request *r, http_reply *out);
+
+typedef struct route {
+    const char *path;   /* exact path, or a prefix ending in '/' */
+    bool prefix;        /* the rest of the path is one argument (no '/') */
+    int methods;
+    const char *allow;
+    size_t body_max;    /* bytes buffered (POST); 0: the body is ignored */
+    route_fn fn;
+} route;
+
+struct http_request {
+    node *n;
+    const route *rt;
+    bool head;
+    char *rest;          /* the argument after a prefix route */
+    const char *(*arg)(void *ctx, const char *key);
+    void *arg_ctx;
+    bool has_last_id;
+    uint64_t last_id;
+    plow_buf body;
+    bool decided;        /* the reply is known (early) */
+    http_reply early;
+    /* PUT /v1/blob */
+    blob_writer *bw;
+    uint8_t blob_hash[32];
+    uint64_t blob_size;
+};
+
+static const char *arg(http_request *r, const char *key) { return r->arg ? r->arg(r->arg_ctx, key) : NULL; }
+
+static void decide(http_request *r) { r->decided = true; }
+
+/* GET /v1/status */
+static void h_status(http_request *r, http_reply *out) {
+    node *n = r->n;
+    node_tip t;
+    pthread_rwlock_rdlock(&n->state_lock);
+    node_tip_get(n, &t);
+    uint64_t burned = ledger_state_burned(n->s), holdings = ledger_state_holdings(n->s);
+    pthread_rwlock_unlock(&n->state_lock);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "chain", n->genesis.chain);
+    json_add_hash(j, "chain_id", n->genesis.chain_id);
+    json_add_u64(j, "height", t.height);
+    json_add_u64(j, "time_ms", t.time_ms);
+    json_add_hash(j, "state_root", t.state_root);
+    json_add_hash(j, "block_hash", t.hash);
+    json_add_addr(j, "operator", n->genesis.operator_pk);
+    json_add_u64(j, "supply", n->genesis.supply);
+    json_add_u64(j, "burned", burned);
+    json_add_u64(j, "holdings", holdings);
+    json_add_u64(j, "mempool", node_mempool_size(n));
+    cJSON_AddBoolToObject(j, "follower", n->follow != NULL);
+    if (n->follow) cJSON_AddStringToObject(j, "follow", n->follow);
+    reply_json(out, 200, j);
+}
+
+/* GET /v1/genesis: the bytes the chain id hashes. */
+static void h_genesis(http_request *r, http_reply *out) {
+    out->status = 200;
+    out->ctype = "application/json";
+    plow_buf_append(&out->body, r->n->genesis_bytes.data, r->n->genesis_bytes.len);
+}
+
+/* The body as a JSON object, or an error reply. */
+static cJSON *body_object(http_request *r, http_reply *out) {
+    cJSON *j = cJSON_ParseWithLength((const char *)r->body.data, r->body.len);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        reply_error(out, 400, "the body is not a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* Hex of one encoded transaction into b; false with msg if it is not. */
+static bool tx_hex(const cJSON *v, plow_buf *b, char msg[PLOW_ERR_LEN]) {
+    if (!cJSON_IsString(v)) {
+        snprintf(msg, PLOW_ERR_LEN, "a transaction must be a hex string");
+        return false;
+    }
+    size_t hl = strlen(v->valuestring);
+    if (hl == 0 || hl % 2) {
+        snprintf(msg, PLOW_ERR_LEN, "a transaction must be an even, non-zero number of hex digits");
+        return false;
+    }
+    if (hl / 2 > LEDGER_TX_MAX) {
+        snprintf(msg, PLOW_ERR_LEN, "transaction of %zu bytes is larger than the limit (%d)", hl / 2, LEDGER_TX_MAX);
+        return false;
+    }
+    b->len = 0;
+    plow_buf_append(b, v->valuestring, hl / 2); /* room */
+    if (plow_unhex(v->valuestring, b->data, hl / 2) != 0) {
+        snprintf(msg, PLOW_ERR_LEN, "a transaction must be hex digits only");
+        return false;
+    }
+    return true;
+}
+
+/* POST /v1/tx */
+static void h_tx_post(http_request *r, http_reply *out) {
+    cJSON *j = body_object(r, out);
+    if (!j) return;
+    char msg[PLOW_ERR_LEN];
+    plow_buf b = {0};
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "tx");
+    if (!v) {
+        reply_error(out, 400, "missing \"tx\": the body is {\"tx\": \"<hex of the signed transaction>\"}");
+    } else if (!tx_hex(v, &b, msg)) {
+        reply_error(out, 400, "%s", msg);
+    } else {
+        uint8_t h[32];
+        int status = 400;
+        if (node_admit(r->n, b.data, b.len, h, &status, msg) != 0) {
+            reply_error(out, (unsigned)status, "%s", msg);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            json_add_hash(o, "hash", h);
+            cJSON_AddStringToObject(o, "status", "pending");
+            reply_json(out, 202, o);
+        }
+    }
+    plow_buf_release(&b);
+    cJSON_Delete(j);
+}
+
+/* POST /v1/txs */
+static void h_txs_post(http_request *r, http_reply *out) {
+    cJSON *j = body_object(r, out);
+    if (!j) return;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "txs");
+    int count = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
+    if (count < 0) {
+        reply_error(out, 400, "missing \"txs\": the body is {\"txs\": [\"<hex>\", ...]}");
+        cJSON_Delete(j);
+        return;
+    }
+    if (count > NODE_BATCH_MAX) {
+        reply_error(out, 400, "%d transactions in one batch: at most %d", count, NODE_BATCH_MAX);
+        cJSON_Delete(j);
+        return;
+    }
+    size_t c = (size_t)count;
+    plow_buf *bufs = plow_calloc(c, sizeof *bufs);
+    size_t *map = plow_calloc(c, sizeof *map);
+    uint8_t (*hashes)[32] = plow_calloc(c, 32);
+    bool *ok = plow_calloc(c, sizeof *ok);
+    char (*errs)[PLOW_ERR_LEN] = plow_calloc(c, PLOW_ERR_LEN);
+    char (*hexerr)[PLOW_ERR_LEN] = plow_calloc(c, PLOW_ERR_LEN);
+    size_t nv = 0, i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr) {
+        plow_buf b = {0};
+        if (tx_hex(v, &b, hexerr[i])) {
+            bufs[nv] = b;
+            map[nv++] = i;
+        } else {
+            plow_buf_release(&b);
+        }
+        i++;
+    }
+    char msg[PLOW_ERR_LEN];
+    int status = 400;
+    if (node_admit_many(r->n, bufs, nv, hashes, ok, errs, &status, msg) != 0) {
+        reply_error(out, (unsigned)status, "%s", msg);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON *res = cJSON_AddArrayToObject(o, "results");
+        size_t k = 0;
+        for (i = 0; i < c; i++) {
+            cJSON *e = cJSON_CreateObject();
+            if (k < nv && map[k] == i) {
+                if (ok[k]) {
+                    json_add_hash(e, "hash", hashes[k]);
+                    cJSON_AddStringToObject(e, "status", "pending");
+                } else {
+                    cJSON_AddStringToObject(e, "error", errs[k]);
+                }
+                k++;
+            } else {
+                cJSON_AddStringToObject(e, "error", hexerr[i]);
+            }
+            cJSON_AddItemToArray(res, e);
+        }
+        reply_json(out, 200, o);
+    }
+    for (i = 0; i < nv; i++) plow_buf_release(&bufs[i]);
+    free(bufs);
+    free(map);
+    free(hashes);
+    free(ok);
+    free(errs);
+    free(hexerr);
+    cJSON_Delete(j);
+}
+
+/* GET /v1/tx/HASH */
+static void h_tx_get(http_request *r, http_reply *out) {
+    uint8_t h[32];
+    if (!parse_hash(r->rest, h)) {
+        reply_error(out, 400, "'%.80s' is not a transaction hash (64 hex digits)", r->rest);
+        return;
+    }
+    store_tx_status ts;
+    char err[PLOW_ERR_LEN];
+    if (node_store_tx_status(r->n, h, &ts, err) != 0) {
+        reply_error(out, 500, "%s", err);
+        return;
+    }
+    if (ts.where != 'p' && ts.where != 'b' && ts.where != 'd') {
+        reply_error(out, 404, "unknown transaction %s", r->rest);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    json_add_hash(o, "hash", h);
+    if (ts.where == 'p') {
+        cJSON_AddStringToObject(o, "status", "pending");
+    } else if (ts.where == 'b') {
+        cJSON_AddStringToObject(o, "status", ts.result == LEDGER_TX_OK ? "included" : "failed");
+        json_add_u64(o, "height", ts.height);
+        json_add_u64(o, "index", ts.index);
+        if (ts.result != LEDGER_TX_OK) cJSON_AddStringToObject(o, "error", ts.error);
+    } else {
+        cJSON_AddStringToObject(o, "status", "dropped");
+        cJSON_AddStringToObject(o, "error", ts.error);
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/blocks?from=H&limit=N */
+static void h_blocks(http_request *r, http_reply *out) {
+    uint64_t from = 1, limit = 100;
+    const char *a = arg(r, "from");
+    if (a && !parse_u64(a, &from)) {
+        reply_error(out, 400, "from=%.40s: expected a height", a);
+        return;
+    }
+    a = arg(r, "limit");
+    if (a && (!parse_u64(a, &limit) || limit < 1 || limit > 1000)) {
+        reply_error(out, 400, "limit=%.40s: expected 1..1000", a);
+        return;
+    }
+    if (from == 0) from = 1;
+    node_tip t;
+    node_tip_get(r->n, &t);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "blocks");
+    uint64_t txs = 0;
+    char err[PLOW_ERR_LEN];
+    for (uint64_t h = from; h <= t.height && h - from < limit && txs < NODE_BLOCKS_TX_BUDGET; h++) {
+        store_block b = {0};
+        if (node_store_block(r->n, h, &b, err) != 0) {
+            cJSON_Delete(o);
+            reply_error(out, 500, "block %llu: %s", (unsigned long long)h, err);
+            return;
+        }
+        cJSON_AddItemToArray(arr, json_block_to(&b, true));
+        txs += b.n_txs;
+        store_block_release(&b);
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/block/H, /v1/block/latest */
+static void h_block(http_request *r, http_reply *out) {
+    node_tip t;
+    node_tip_get(r->n, &t);
+    uint64_t h;
+    if (strcmp(r->rest, "latest") == 0) {
+        h = t.height;
+        if (h == 0) {
+            reply_error(out, 404, "no blocks yet");
+            return;
+        }
+    } else if (!parse_u64(r->rest, &h)) {
+        reply_error(out, 400, "'%.80s' is not a height (or 'latest')", r->rest);
+        return;
+    }
+    if (h == 0 || h > t.height) {
+        reply_error(out, 404, "no block %llu (the chain is at height %llu)", (unsigned long long)h,
+                    (unsigned long long)t.height);
+        return;
+    }
+    store_block b = {0};
+    char err[PLOW_ERR_LEN];
+    if (node_store_block(r->n, h, &b, err) != 0) {
+        reply_error(out, 500, "block %llu: %s", (unsigned long long)h, err);
+        return;
+    }
+    reply_json(out, 200, json_block_to(&b, true));
+    store_block_release(&b);
+}
+
+/* GET /v1/account/ADDR */
+static void h_account(http_request *r, http_reply *out) {
+    uint8_t pk[32];
+    char err[PLOW_ERR_LEN];
+    if (ledger_addr_parse(r->rest, pk, err) != 0) {
+        reply_error(out, 400, "%s", err);
+        return;
+    }
+    ledger_account a;
+    node *n = r->n;
+    pthread_rwlock_rdlock(&n->state_lock);
+    if (!ledger_get_account(n->s, pk, &a)) {
+        memset(&a, 0, sizeof a);
+        memcpy(a.pk, pk, 32);
+    }
+    pthread_mutex_lock(&n->adm_mu);
+    uint64_t next = node_next_nonce(n, pk, a.nonce);
+    pthread_mutex_unlock(&n->adm_mu);
+    pthread_rwlock_unlock(&n->state_lock);
+    reply_json(out, 200, json_account_to(&a, next));
+}
+
+typedef struct task_list {
+    ledger_task *t;
+    size_t n, cap;
+    int status; /* 0: any */
+} task_list;
+
+static bool collect_task(const ledger_task *t, void *arg) {
+    task_list *l = arg;
+    if (l->status && t->status != l->status) return true;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->t = plow_realloc(l->t, l->cap * sizeof *l->t);
+    }
+    l->t[l->n++] = *t;
+    return true;
+}
+
+static int task_newest_first(const void *a, const void *b) {
+    const ledger_task *x = a, *y = b;
+    if (x->posted_at != y->posted_at) return x->posted_at > y->posted_at ? -1 : 1;
+    return memcmp(x->id, y->id, 32);
+}
+
+/* GET /v1/tasks?status=S&limit=N */
+static void h_tasks(http_request *r, http_reply *out) {
+    task_list l = {0};
+    uint64_t limit = 100;
+    const char *a = arg(r, "status");
+    if (a) {
+        for (int s = 1; s < LEDGER_TASK_STATUS_END; s++)
+            if (strcmp(a, ledger_task_status_name(s)) == 0) l.status = s;
+        if (!l.status) {
+            char names[256] = "";
+            for (int s = 1; s < LEDGER_TASK_STATUS_END; s++) {
+                size_t k = strlen(names);
+                snprintf(names + k, sizeof names - k, "%s%s", s > 1 ? ", " : "", ledger_task_status_name(s));
+            }
+            reply_error(out, 400, "status=%.40s: expected one of %s", a, names);
+            return;
+        }
+    }
+    a = arg(r, "limit");
+    if (a && (!parse_u64(a, &limit) || limit < 1 || limit > 1000)) {
+        reply_error(out, 400, "limit=%.40s: expected 1..1000", a);
+        return;
+    }
+    pthread_rwlock_rdlock(&r->n->state_lock);
+    ledger_each_task(r->n->s, collect_task, &l);
+    pthread_rwlock_unlock(&r->n->state_lock);
+    if (l.n) qsort(l.t, l.n, sizeof *l.t, task_newest_first);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "tasks");
+    for (size_t i = 0; i < l.n && i < limit; i++) cJSON_AddItemToArray(arr, json_task_to(&l.t[i]));
+    free(l.t);
+    reply_json(out, 200, o);
+}
+
+typedef struct ch_list {
+    const uint8_t *task;
+    ledger_challenge *c;
+    size_t n, cap;
+} ch_list;
+
+static bool collect_ch(const ledger_challenge *c, void *arg) {
+    ch_list *l = arg;
+    if (memcmp(c->task, l->task, 32) != 0) return true;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->c = plow_realloc(l->c, l->cap * sizeof *l->c);
+    }
+    l->c[l->n++] = *c;
+    return true;
+}
+
+/* GET /v1/task/ID */
+static void h_task(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a task id (64 hex digits)", r->rest);
+        return;
+    }
+    ledger_task t;
+    ch_list l = {.task = id};
+    pthread_rwlock_rdlock(&r->n->state_lock);
+    bool found = ledger_get_task(r->n->s, id, &t);
+    if (found) ledger_each_challenge(r->n->s, collect_ch, &l);
+    pthread_rwlock_unlock(&r->n->state_lock);
+    if (!found) {
+        reply_error(out, 404, "no task %s", r->rest);
+        return;
+    }
+    cJSON *o = json_task_to(&t);
+    cJSON *arr = cJSON_AddArrayToObject(o, "challenges");
+    for (size_t i = 0; i < l.n; i++) cJSON_AddItemToArray(arr, json_challenge_to(&l.c[i]));
+    free(l.c);
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/challenge/ID */
+static void h_challenge(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a challenge id (64 hex digits)", r->rest);
+        return;
+    }
+    ledger_challenge c;
+    pthread_rwlock_rdlock(&r->n->state_lock);
+    bool found = ledger_get_challenge(r->n->s, id, &c);
+    pthread_rwlock_unlock(&r->n->state_lock);
+    if (!found) {
+        reply_error(out, 404, "no challenge %s", r->rest);
+        return;
+    }
+    reply_json(out, 200, json_challenge_to(&c));
+}
+
+/* GET/HEAD/PUT /v1/blob/HASH (PUT: the body was streamed by http_request_body) */
+static void h_blob(http_request *r, http_reply *out) {
+    char err[PLOW_ERR_LEN];
+    if (r->bw) { /* PUT: finish the upload */
+        blob_writer *w = r->bw;
+        r->bw = NULL;
+        if (blob_write_finish(w, err) != 0) {
+            reply_error(out, 400, "%s", err);
+            return;
+        }
+        cJSON *o = cJSON_CreateObject();
+        json_add_hash(o, "hash", r->blob_hash);
+        json_add_u64(o, "size", r->blob_size);
+        reply_json(out, 201, o);
+        return;
+    }
+    uint8_t h[32];
+    PLOW_ASSERT(parse_hash(r->rest, h)); /* checked at begin */
+    char *p = blob_path(r->n->blobs, h);
+    int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+    free(p);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        if (fd >= 0) close(fd);
+        reply_error(out, 404, "no blob %s", r->rest);
+        return;
+    }
+    out->status = 200;
+    out->ctype = "application/octet-stream";
+    out->fd = fd;
+    out->fd_size = (uint64_t)sb.st_size;
+}
+
+/* GET /v1/events */
+static void h_events(http_request *r, http_reply *out) {
+    node_tip t;
+    node_tip_get(r->n, &t);
+    uint64_t from = t.height + 1;
+    const char *a = arg(r, "from");
+    if (r->has_last_id) {
+        from = r->last_id + 1;
+    } else if (a) {
+        if (!parse_u64(a, &from)) {
+            reply_error(out, 400, "from=%.40s: expected a height", a);
+            return;
+        }
+        if (from == 0) from = 1;
+    }
+    if (from == 0) from = 1; /* Last-Event-ID: 2^64-1 wraps */
+    out->status = 200;
+    out->ctype = "text/event-stream";
+    out->sse = true;
+    out->sse_from = from;
+}
+
+static const route routes[] = {
+    {"/v1/status", false, M_GET, "GET, HEAD", 0, h_status},
+    {"/v1/genesis", false, M_GET, "GET, HEAD", 0, h_genesis},
+    {"/v1/tx", false, M_POST, "POST", NODE_TX_BODY_MAX, h_tx_post},
+    {"/v1/txs", false, M_POST, "POST", NODE_BATCH_BODY_MAX, h_txs_post},
+    {"/v1/tx/", true, M_GET, "GET, HEAD", 0, h_tx_get},
+    {"/v1/blocks", false, M_GET, "GET, HEAD", 0, h_blocks},
+    {"/v1/block/", true, M_GET, "GET, HEAD", 0, h_block},
+    {"/v1/account/", true, M_GET, "GET, HEAD", 0, h_account},
+    {"/v1/tasks", false, M_GET, "GET, HEAD", 0, h_tasks},
+    {"/v1/task/", true, M_GET, "GET, HEAD", 0, h_task},
+    {"/v1/challenge/", true, M_GET, "GET, HEAD", 0, h_challenge},
+    {"/v1/blob/", true, M_GET | M_PUT, "GET, HEAD, PUT", 0, h_blob},
+    {"/v1/events", false, M_GET, "GET", 0, h_events},
+};
+enum { N_ROUTES = sizeof routes / sizeof routes[0] };
+_Static_assert(N_ROUTES == 13, "docs/api.md lists 13 paths: keep the table and the doc together");
+
+/* ---- the router ------------------------------------------------------------------------ */
+
+static void begin_blob_put(http_request *r, const char *content_length) {
+    node *n = r->n;
+    if (n->follow) {
+        reply_error(&r->early, 403, "this node follows %s: upload blobs there", n->follow);
+        decide(r);
+        return;
+    }
+    if (!parse_hash(r->rest, r->blob_hash)) {
+        reply_error(&r->early, 400, "'%.80s' is not a blob hash (64 hex digits)", r->rest);
+        decide(r);
+        return;
+    }
+    uint64_t cl;
+    if (content_length && parse_u64(content_length, &cl) && cl > n->o.max_blob) {
+        reply_error(&r->early, 413, "a blob of %llu bytes is larger than this node's limit (%llu)",
+                    (unsigned long long)cl, (unsigned long long)n->o.max_blob);
+        decide(r);
+        return;
+    }
+    char err[PLOW_ERR_LEN];
+    if (blob_write_begin(n->blobs, r->blob_hash, &r->bw, err) != 0) {
+        r->bw = NULL;
+        reply_error(&r->early, 500, "%s", err);
+        decide(r);
+        return;
+    }
+}
+
+http_request *http_request_begin(node *n, const char *method, const char *path,
+                                 const char *(*argfn)(void *ctx, const char *key), void *arg_ctx,
+                                 const char *last_event_id, const char *content_length) {
+    http_request *r = plow_calloc(1, sizeof *r);
+    r->n = n;
+    r->arg = argfn;
+    r->arg_ctx = arg_ctx;
+    r->early.fd = -1;
+    if (!method) method = "";
+    if (!path) path = "";
+    int m = 0;
+    if (strcmp(method, "GET") == 0) m = M_GET;
+    else if (strcmp(method, "HEAD") == 0) m = M_GET, r->head = true;
+    else if (strcmp(method, "POST") == 0) m = M_POST;
+    else if (strcmp(method, "PUT") == 0) m = M_PUT;
+
+    const route *rt = NULL;
+    for (int i = 0; i < N_ROUTES && !rt; i++) {
+        const route *c = &routes[i];
+        size_t pl = strlen(c->path);
+        if (!c->prefix) {
+            if (strcmp(path, c->path) == 0) rt = c;
+        } else if (strncmp(path, c->path, pl) == 0 && path[pl] && !strchr(path + pl, '/')) {
+            rt = c;
+            r->rest = plow_strdup(path + pl);
+        }
+    }
+    if (!rt) {
+        reply_error(&r->early, 404, "no such endpoint: %.100s (see docs/api.md)", path);
+        decide(r);
+        return r;
+    }
+    if (!(rt->methods & m)) {
+        reply_error(&r->early, 405, "%.16s is not allowed on %.100s (allowed: %s)", method, path, rt->allow);
+        r->early.allow = rt->allow;
+        decide(r);
+        return r;
+    }
+    r->rt = rt;
+    if (last_event_id && parse_u64(last_event_id, &r->last_id)) r->has_last_id = true;
+    if (m == M_PUT) {
+        begin_blob_put(r, content_length);
+    } else if (m == M_GET && rt->fn == h_blob && !parse_hash(r->rest, (uint8_t[32]){0})) {
+        reply_error(&r->early, 400, "'%.80s' is not a blob hash (64 hex digits)", r->rest);
+        decide(r);
+    } else if (rt->body_max) {
+        uint64_t cl;
+        if (content_length && parse_u64(content_length, &cl) && cl > rt->body_max) {
+            reply_error(&r->early, 413, "a body of %llu bytes is larger than the limit of %s (%zu bytes)",
+                        (unsigned long long)cl, rt->path, rt->body_max);
+            decide(r);
+        }
+    }
+    return r;
+}
+
+bool http_request_decided(const http_request *r) { return r->decided; }
+
+void http_request_body(http_request *r, const uint8_t *data, size_t len) {
+    if (r->decided || !r->rt || !len) return;
+    char err[PLOW_ERR_LEN];
+    if (r->bw) {
+        if (r->blob_size + len > r->n->o.max_blob) {
+            blob_write_abort(r->bw);
+            r->bw = NULL;
+            reply_error(&r->early, 413, "the blob is larger than this node's limit (%llu bytes)",
+                        (unsigned long long)r->n->o.max_blob);
+            decide(r);
+            return;
+        }
+        r->blob_size += len;
+        if (blob_write(r->bw, data, len, err) != 0) {
+            blob_write_abort(r->bw);
+            r->bw = NULL;
+            reply_error(&r->early, 500, "%s", err);
+            decide(r);
+            return;
+        }
+        return;
+    }
+    if (!r->rt->body_max) return; /* bodies of GET requests are ignored */
+    if (r->body.len + len > r->rt->body_max) {
+        plow_buf_release(&r->body);
+        reply_error(&r->early, 413, "the body is larger than the limit of %s (%zu bytes)", r->rt->path,
+                    r->rt->body_max);
+        decide(r);
+        return;
+    }
+    plow_buf_append(&r->body, data, len);
+}
+
+void http_request_end(http_request *r, http_reply *out) {
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    if (r->decided) {
+        *out = r->early;
+        memset(&r->early, 0, sizeof r->early);
+        r->early.fd = -1;
+        return;
+    }
+    r->rt->fn(r, out);
+}
+
+void http_request_free(http_request *r) {
+    if (!r) return;
+    if (r->bw) blob_write_abort(r->bw);
+    http_reply_release(&r->early);
+    plow_buf_release(&r->body);
+    free(r->rest);
+    free(r);
+}
+
+/* ---- server-sent events ------------------------------------------------------------- */
+
+typedef struct sse_ctx {
+    node *n;
+    uint64_t next;
+    plow_buf out;
+    size_t off;
+} sse_ctx;
+
+static void sse_event(plow_buf *b, const char *event, cJSON *data, uint64_t id, bool with_id) {
+    char *s = cJSON_PrintUnformatted(data);
+    cJSON_Delete(data);
+    plow_buf_printf(b, "event: %s\n", event);
+    if (with_id) plow_buf_printf(b, "id: %llu\n", (unsigned long long)id);
+    plow_buf_printf(b, "data: %s\n\n", s);
+    free(s);
+}
+
+/* The events of one block: "block", then one "tx" per transaction; the last
+ * one carries the id (the height), so a client that reconnects with
+ * Last-Event-ID never misses the rest of a block. */
+static void sse_block(plow_buf *out, const store_block *b) {
+    cJSON *d = cJSON_CreateObject();
+    json_add_u64(d, "height", b->h.height);
+    json_add_hash(d, "hash", b->hash);
+    cJSON_AddNumberToObject(d, "n_txs", b->n_txs);
+    sse_event(out, "block", d, b->h.height, b->n_txs == 0);
+    ledger_tx *tx = plow_alloc(sizeof *tx);
+    char err[PLOW_ERR_LEN];
+    for (uint32_t i = 0; i < b->n_txs; i++) {
+        d = cJSON_CreateObject();
+        if (ledger_tx_decode(tx, b->txs[i].data, b->txs[i].len, err) == 0) {
+            uint8_t h[32];
+            ledger_tx_hash(tx, h);
+            json_add_hash(d, "hash", h);
+            cJSON_AddStringToObject(d, "type", ledger_tx_type_name(tx->type));
+            json_add_addr(d, "sender", tx->sender);
+            cJSON_AddStringToObject(d, "result", b->results[i] == LEDGER_TX_OK ? "ok" : "failed");
+            const uint8_t *task = NULL;
+            switch (tx->type) {
+            case LEDGER_TX_POST_TASK: task = h; break;
+            case LEDGER_TX_CLAIM:
+            case LEDGER_TX_FINALIZE:
+            case LEDGER_TX_EXPIRE: task = tx->u.ref.task; break;
+            case LEDGER_TX_COMMIT: task = tx->u.commit.task; break;
+            case LEDGER_TX_CHALLENGE: task = tx->u.challenge.task; break;
+            case LEDGER_TX_VERDICT: json_add_hash(d, "challenge", tx->u.verdict.challenge); break;
+            default: break;
+            }
+            if (task) json_add_hash(d, "task", task);
+        }
+        sse_event(out, "tx", d, b->h.height, i + 1 == b->n_txs);
+    }
+    free(tx);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    sse_ctx *c = cls;
+    node *n = c->n;
+    while (c->off == c->out.len) {
+        c->out.len = c->off = 0;
+        pthread_mutex_lock(&n->ev_mu);
+        if (n->tip.height < c->next && !atomic_load(&n->stopping)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 15;
+            pthread_cond_timedwait(&n->ev_cond, &n->ev_mu, &ts);
+        }
+        bool stop = atomic_load(&n->stopping);
+        bool ready = n->tip.height >= c->next;
+        pthread_mutex_unlock(&n->ev_mu);
+        if (stop) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!ready) {
+            plow_buf_printf(&c->out, ": keep-alive\n\n");
+            break;
+        }
+        store_block b = {0};
+        char err[PLOW_ERR_LEN];
+        if (node_store_block(n, c->next, &b, err) != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+        sse_block(&c->out, &b);
+        store_block_release(&b);
+        c->next++;
+    }
+    size_t k = c->out.len - c->off;
+    if (k > max) k = max;
+    memcpy(buf, c->out.data + c->off, k);
+    c->off += k;
+    return (ssize_t)k;
+}
+
+static void sse_free(void *cls) {
+    sse_ctx *c = cls;
+    plow_buf_release(&c->out);
+    free(c);
+}
+
+/* ---- libmicrohttpd glue ------------------------------------------------------------- */
+
+static const char *mhd_arg(void *ctx, const char *key) {
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result queue_reply(struct MHD_Connection *conn, node *n, http_reply *rep) {
+    struct MHD_Response *resp;
+    if (rep->sse) {
+        sse_ctx *c = plow_calloc(1, sizeof *c);
+        c->n = n;
+        c->next = rep->sse_from;
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, c, sse_free);
+        if (resp) MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        else sse_free(c);
+    } else if (rep->fd >= 0) {
+        resp = MHD_create_response_from_fd64(rep->fd_size, rep->fd);
+        if (resp) rep->fd = -1; /* MHD closes it */
+    } else {
+        size_t len = rep->body.len;
+        void *data = rep->body.data;
+        if (!data) data = plow_alloc(1);
+        resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (resp) rep->body = (plow_buf){0};
+        else if (data != rep->body.data) free(data);
+    }
+    if (!resp) {
+        http_reply_release(rep);
+        return MHD_NO;
+    }
+    if (rep->ctype) MHD_add_response_header(resp, "Content-Type", rep->ctype);
+    if (rep->allow) MHD_add_response_header(resp, "Allow", rep->allow);
+    enum MHD_Result ok = MHD_queue_response(conn, rep->status ? rep->status : 500, resp);
+    MHD_destroy_response(resp);
+    http_reply_release(rep);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    node *n = cls;
+    http_request *r = *con_cls;
+    if (!r) {
+        r = http_request_begin(n, method, url, mhd_arg, conn,
+                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"),
+                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
+        *con_cls = r;
+        if (r->decided && r->early.status == 413) { /* answer now; MHD closes after it */
+            http_reply rep;
+            http_request_end(r, &rep);
+            return queue_reply(conn, n, &rep);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        http_request_body(r, (const uint8_t *)upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    http_reply rep;
+    http_request_end(r, &rep);
+    return queue_reply(conn, n, &rep);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    http_request_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    node *n = cls;
+    if (n->o.quiet) return;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t l = strlen(line);
+    while (l && (line[l - 1] == '\n' || line[l - 1] == '\r')) line[--l] = 0;
+    node_log_err(n, "http: %s", line);
+}
+
+/* "HOST:PORT", "[V6]:PORT" or ":PORT" -> a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, bool *v6,
+                        char err[PLOW_ERR_LEN]) {
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon) return plow_error(err, "--listen '%s': expected HOST:PORT", listen);
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= sizeof host) return plow_error(err, "--listen '%s': host too long", listen);
+    memcpy(host, listen, hl);
+    host[hl] = 0;
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    }
+    uint64_t port;
+    if (!parse_u64(colon + 1, &port) || port > 65535) return plow_error(err, "--listen '%s': bad port", listen);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    if (g != 0) return plow_error(err, "--listen '%s': %s", listen, gai_strerror(g));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sl = res->ai_addrlen;
+    *v6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    bool v6 = false;
+    if (parse_listen(n->listen, &ss, &sl, &v6, err) != 0) return -1;
+    (void)sl;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (v6) flags |= MHD_USE_IPv6;
+    n->httpd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, n, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, n,
+                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+                                on_completed, n, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                (size_t)(128 * 1024), MHD_OPTION_THREAD_STACK_SIZE, (size_t)(2u << 20),
+                                MHD_OPTION_END);
+    if (!n->httpd)
+        return plow_error(err, "cannot listen on %s: %s (is another node running there? pick another --listen)",
+                          n->listen, errno ? strerror(errno) : "libmicrohttpd refused");
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(n->httpd, MHD_DAEMON_INFO_BIND_PORT);
+    n->port = di ? di->port : 0;
+    return 0;
+}
+
+void node_http_stop(node *n) {
+    if (!n->httpd) return;
+    MHD_stop_daemon(n->httpd);
+    n->httpd = NULL;
+}

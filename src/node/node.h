@@ -137,6 +137,10 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]);
  * mismatch is one). */
 int node_run(node *n, char err[PLOW_ERR_LEN]);
 void node_stop(node *n);
+/* True after node_run returned -1 because a follower found a block of the
+ * sequencer wrong (signature, results, tx root, state root, chain): the
+ * sequencer, not this node, is at fault (plow node exits 3). */
+bool node_diverged(const node *n);
 void node_close(node *n);
 
 /* ---- client ------------------------------------------------------------------ */

@@ -1,0 +1,218 @@
+/*
+ * node_internal.h — what the node's files share (node.c, follow.c, referee.c,
+ * http.c, keytab.c). Not a public interface: only src/node includes it.
+ *
+ * Threads of a running node and the locks they take (always in this order,
+ * never the other way round):
+ *
+ *   state_lock (rwlock)  the ledger state, the tip, the pending tables. The
+ *                        writer (sequencer or follower thread) holds it for
+ *                        writing from ledger_begin_block until the block is
+ *                        committed and the pending tables are fixed, so a
+ *                        reader never sees a state the database does not have.
+ *   adm_mu               the pending tables and the group-commit queue.
+ *   ev_mu                the tip copy, events, wake-ups (leaf lock).
+ *
+ * The store needs no lock of ours: it serialises its writes and reads
+ * through a pool of read connections (WAL), so reads run beside a commit.
+ *
+ *   HTTP threads   decode + signature (no lock), then state_lock(read) +
+ *                  adm_mu to check the nonce and reserve it, then wait on
+ *                  gc_cond until the group-commit thread wrote the batch.
+ *   gc thread      takes the queued txs, store_mempool_add,
+ *                  marks them durable, broadcasts gc_cond.
+ *   block thread   sequencer: read the mempool -> apply (state_lock write)
+ *                  -> commit -> pending fix (adm_mu) -> events.
+ *                  follower: fetch -> same, with its own checks.
+ *   referee thread waits for blocks, rules on open challenges, submits
+ *                  verdicts through the admission path.
+ */
+#ifndef PLOW_NODE_INTERNAL_H
+#define PLOW_NODE_INTERNAL_H
+
+#include "../base/plow.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "node.h"
+
+/* ---- a hash table keyed by 32-byte ids (keytab.c) ---------------------------
+ * Open addressing, linear probing, backward-shift deletion; slots hold the key
+ * and a fixed-size value. The hash is SipHash (libsodium crypto_shorthash)
+ * with a random key, so hostile keys (public keys can be ground) cannot
+ * build long probe chains. Not thread-safe. */
+typedef struct keytab {
+    uint8_t *slots; /* cap slots of (1 used byte, 32 key bytes, vsize value bytes) */
+    size_t vsize, cap, n, ssize;
+    uint8_t seed[16];
+} keytab;
+void keytab_init(keytab *t, size_t vsize);
+void keytab_release(keytab *t);
+/* The value of key, or NULL. The pointer is valid until the next insert/remove. */
+void *keytab_get(const keytab *t, const uint8_t key[32]);
+/* The value of key, inserted (zeroed) if absent; *created says which. */
+void *keytab_put(keytab *t, const uint8_t key[32], bool *created);
+bool keytab_remove(keytab *t, const uint8_t key[32]);
+
+/* ---- the node ------------------------------------------------------------------ */
+
+/* A pending transaction (value of node.pending, keyed by tx hash). */
+typedef struct pending_tx {
+    uint8_t sender[32];
+    uint64_t ticket; /* group-commit ticket: durable once gc_done >= ticket */
+} pending_tx;
+
+/* A sender with pending transactions (value of node.senders). */
+typedef struct pending_sender {
+    uint32_t count; /* its pending transactions */
+    uint64_t next;  /* the nonce its next transaction must carry */
+} pending_sender;
+
+/* One transaction waiting for the group commit. */
+typedef struct gc_item {
+    struct gc_item *next;
+    plow_buf tx; /* encoded */
+} gc_item;
+
+/* The chain's head as committed. */
+typedef struct node_tip {
+    uint64_t height, time_ms;
+    uint8_t hash[32];       /* the last block's hash (height 0: the chain id) */
+    uint8_t state_root[32];
+} node_tip;
+
+/* Referee bookkeeping per challenge (value of node.ruled). */
+typedef struct ruled_challenge {
+    uint8_t verdict_tx[32]; /* zeros until a verdict was submitted */
+    uint8_t last_err[32];   /* hash of the last error logged (log each error once) */
+} ruled_challenge;
+
+#define NODE_MEMPOOL_MAX 500000    /* pending transactions before 503 */
+#define NODE_TX_BODY_MAX 16384     /* POST /v1/tx */
+#define NODE_BATCH_BODY_MAX (16u << 20)
+#define NODE_BATCH_MAX 10000
+#define NODE_BLOCKS_TX_BUDGET 20000 /* /v1/blocks stops adding blocks past this many txs */
+
+struct node {
+    node_options o;
+    char *data_dir, *listen, *follow, *operator_key_path;
+    ledger_genesis genesis;
+    plow_buf genesis_bytes;
+    bool has_key;
+    ledger_key key; /* the operator's (sequencer only) */
+
+    store *st;
+    blob_store *blobs;
+    ledger_state *s;
+
+    pthread_rwlock_t state_lock;
+    pthread_mutex_t adm_mu, ev_mu;
+    pthread_cond_t gc_cond;   /* with adm_mu: a batch is durable */
+    pthread_cond_t gc_work;   /* with adm_mu: the queue is not empty, or stop */
+    pthread_cond_t ev_cond;   /* with ev_mu: new block, stop */
+
+    /* adm_mu */
+    keytab pending;  /* hash -> pending_tx */
+    keytab senders;  /* pk -> pending_sender */
+    gc_item *gc_head, **gc_tail;
+    size_t gc_queued;
+    uint64_t gc_issued, gc_done;
+    bool gc_failed;
+
+    /* ev_mu */
+    node_tip tip;
+    uint64_t blocks_made;
+
+    /* referee (its thread only) */
+    keytab ruled;
+
+    /* lifecycle */
+    atomic_bool stopping;
+    atomic_bool gc_stop;
+    volatile sig_atomic_t stop_flag;
+    int wake_pipe[2];
+    char fatal[PLOW_ERR_LEN];
+    atomic_bool has_fatal;
+    bool diverged;
+    pthread_mutex_t fatal_mu;
+    struct MHD_Daemon *httpd;
+    uint16_t port;
+};
+
+/* Logging: one line to stdout (info, unless quiet) or stderr (errors). */
+void node_log(node *n, const char *fmt, ...) PLOW_PRINTF(2, 3);
+void node_log_err(node *n, const char *fmt, ...) PLOW_PRINTF(2, 3);
+/* Records a fatal error (first one wins) and asks node_run to stop. */
+void node_fail(node *n, const char *fmt, ...) PLOW_PRINTF(2, 3);
+
+uint64_t node_now_ms(void);
+void node_tip_get(node *n, node_tip *out);
+void node_tip_set(node *n, const node_tip *t); /* and wakes event streams */
+
+/* Admission of one encoded transaction (HTTP, referee). Returns 0 with its
+ * hash once it is durably pending (a duplicate of a pending tx: 0 too);
+ * -1 with err and *status (400 refused, 403 follower, 503 full or stopping,
+ * 500 storage) otherwise. */
+int node_admit(node *n, const uint8_t *tx, size_t len, uint8_t hash[32], int *status, char err[PLOW_ERR_LEN]);
+/* Many at once: one group commit for all accepted ones. hashes[i], ok[i],
+ * errs[i] per transaction; returns -1 only when nothing could be tried
+ * (status and err say why). */
+int node_admit_many(node *n, const plow_buf *txs, size_t count, uint8_t (*hashes)[32], bool *ok,
+                    char (*errs)[PLOW_ERR_LEN], int *status, char err[PLOW_ERR_LEN]);
+/* Signs tx with the operator key at the next free nonce and admits it. */
+int node_admit_own(node *n, ledger_tx *tx, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+
+/* The nonce the next transaction of pk must carry (state_lock held). */
+uint64_t node_next_nonce(node *n, const uint8_t pk[32], uint64_t account_nonce);
+size_t node_mempool_size(node *n);
+
+/* Store reads (the store is thread-safe; these name the node's store). */
+int node_store_block(node *n, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]);
+int node_store_tx_status(node *n, const uint8_t hash[32], store_tx_status *out, char err[PLOW_ERR_LEN]);
+
+/* Header hash, results hash and tx root of a block's contents. */
+void node_results_hash(const int8_t *results, uint32_t n, uint8_t out[32]);
+void node_tx_root(const uint8_t *hashes, uint32_t n, uint8_t out[32]);
+
+/* Threads. */
+void *node_follow_main(void *arg);
+int node_follow_fetch_genesis(const char *url, plow_buf *out, char err[PLOW_ERR_LEN]);
+void *node_referee_main(void *arg);
+void node_referee_note_verdict(node *n, const ledger_tx *tx, const uint8_t hash[32]);
+
+/* HTTP (http.c). */
+int node_http_start(node *n, char err[PLOW_ERR_LEN]);
+void node_http_stop(node *n);
+
+/* ---- the router, callable without sockets (http.c; tests/fuzz/fuzz_api.c) ---- */
+
+typedef struct http_reply {
+    unsigned status;
+    const char *ctype;
+    plow_buf body;      /* the body, when fd < 0 and !sse */
+    int fd;             /* a file to stream (GET /v1/blob), or -1 */
+    uint64_t fd_size;
+    bool sse;           /* an event stream from height sse_from */
+    uint64_t sse_from;
+    const char *allow;  /* 405: the Allow header */
+} http_reply;
+
+typedef struct http_request http_request;
+/* arg(ctx, key): a query argument or NULL. last_event_id, content_length: the
+ * headers or NULL. Never fails: errors become the reply. */
+http_request *http_request_begin(node *n, const char *method, const char *path,
+                                 const char *(*arg)(void *ctx, const char *key), void *arg_ctx,
+                                 const char *last_event_id, const char *content_length);
+/* A piece of the body (any number of calls, any sizes). */
+void http_request_body(http_request *r, const uint8_t *data, size_t len);
+/* Ends the request and hands over the reply (release with http_reply_release). */
+void http_request_end(http_request *r, http_reply *out);
+/* True when the answer is known before the body arrived (e.g. 413 on the
+ * Content-Length): the caller may answer without reading the body. */
+bool http_request_decided(const http_request *r);
+void http_request_free(http_request *r);
+void http_reply_release(http_reply *r);
+
+#endif /* PLOW_NODE_INTERNAL_H */
