@@ -37,7 +37,7 @@ SRC_TRAIN  = src/train/train.c
 SRC_INFER  = src/infer/infer.c
 SRC_PROOF  = src/proof/merkle.c src/proof/trace.c src/proof/run.c src/proof/receipt.c
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c
-SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/client.c src/node/json.c
+SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/client.c src/node/json.c src/node/keytab.c src/node/follow.c src/node/referee.c
 SRC_JOB    = src/job/job.c src/job/work.c src/job/spec.c
 LIB_SRC    = $(SRC_BASE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
              $(SRC_LEDGER) $(SRC_JOB) $(SRC_NODE)
