@@ -809,6 +809,7 @@ static void test_key_files(void) {
         {NULL, "{\"format\": \"plow.key.v1\", \"address\": \"%s\", \"seed\": \"zz%.62s\"}", "64 hex digits"},
         {"other", "{\"format\": \"plow.key.v1\", \"address\": \"%s\", \"seed\": \"%s\"}", "does not give"},
         {"bad", "{\"format\": \"plow.key.v1\", \"address\": \"%s\", \"seed\": \"%s\"}", "checksum mismatch"},
+        {NULL, "{\"format\": \"plow.key.v1\\u0000x\", \"address\": \"%s\", \"seed\": \"%s\"}", "backslash"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *ad = !bad[i].fmt_addr ? addr : bad[i].fmt_addr[0] == 'o' ? other_addr : bad_addr;
@@ -982,6 +983,8 @@ static void test_genesis(void) {
         const char *chain, *time_ms, *op, *params, *accounts, *why;
     } cases[] = {
         {"\"plow-local\"", "\"1\"", op, GOOD_PARAMS, dup, "listed twice"},
+        {"\"plow-local\"", "\"12\\u0000junk\"", op, GOOD_PARAMS, "[]", "\\u0000"},
+        {"\"plow\\u0000local\"", "\"1\"", op, GOOD_PARAMS, "[]", "\\u0000"},
         {"\"plow-local\"", "\"1\"", op, GOOD_PARAMS, badaddr_acc, "accounts[0].address: bad address: checksum"},
         {"\"plow-local\"", "\"1\"", bad_op, GOOD_PARAMS, "[]", "operator: bad address"},
         {"\"plow-local\"", "\"1\"", "\"plow1234\"", GOOD_PARAMS, "[]", "operator: bad address"},
@@ -1036,6 +1039,11 @@ static void test_genesis(void) {
         CHECKF(parse_text(&g, text, err) == -1 && has(err, cases[i].why), "case %zu", i);
         CHECK(g.accounts == NULL);
     }
+    /* An escaped backslash before "u0000" is not the NUL escape: the chain is
+     * named a\u0000 (7 printable bytes). */
+    genesis_text(text, sizeof text, "\"a\\\\u0000\"", "\"1\"", op, GOOD_PARAMS, "[]");
+    CHECKF(parse_text(&g, text, err) == 0 && strcmp(g.chain, "a\\u0000") == 0, "%s", err);
+    ledger_genesis_release(&g);
     /* account objects: unknown field, missing balance */
     snprintf(accounts, sizeof accounts, "[{\"address\": \"%s\", \"balance\": \"1\", \"bal\": \"2\"}]", g_addr[1]);
     genesis_text(text, sizeof text, "\"plow-local\"", "\"1\"", op, GOOD_PARAMS, accounts);

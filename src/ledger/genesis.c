@@ -17,6 +17,17 @@
 #define CHAIN_NAME_MAX 63
 _Static_assert(sizeof ((ledger_genesis *)0)->chain == CHAIN_NAME_MAX + 1, "chain name size");
 
+/* cJSON turns the escape \u0000 into a NUL that silently ends the string
+ * ("12\u0000junk" would read as "12"). No genesis field has a use for it. */
+static bool has_nul_escape(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\\') continue;
+        if (p[i + 1] == 'u' && i + 5 < n && memcmp(p + i + 2, "0000", 4) == 0) return true;
+        i++; /* skip the escaped character (which may be a backslash) */
+    }
+    return false;
+}
+
 /* Checks that obj's members are among `names` (NULL-terminated), each at
  * most once, and that the first `required` of them are present. */
 static int check_fields(const cJSON *obj, const char *where, const char *const *names, size_t required,
@@ -126,6 +137,7 @@ int ledger_genesis_parse(ledger_genesis *g, const uint8_t *buf, size_t len, char
     if (ledger_crypto_init(err) != 0) return -1;
     if (len == 0) return plow_error(err, "genesis: empty file");
     if (memchr(buf, 0, len)) return plow_error(err, "genesis: the file contains a NUL byte");
+    if (has_nul_escape(buf, len)) return plow_error(err, "genesis: the file contains the escape \\u0000");
     /* cJSON wants a NUL-terminated string to insist that nothing follows the value. */
     char *text = plow_alloc(len + 1);
     memcpy(text, buf, len);

@@ -220,6 +220,12 @@ int ledger_key_load(ledger_key *k, const char *path, char err[PLOW_ERR_LEN]) {
         plow_error(err, "'%s' is not a key file (it contains a NUL byte)", path);
         goto out;
     }
+    /* Nothing in a key file needs an escape; refusing them keeps "\u0000"
+     * from silently cutting a string short. */
+    if (strchr(text, '\\')) {
+        plow_error(err, "'%s' is not a key file (it contains a backslash escape)", path);
+        goto out;
+    }
     j = cJSON_ParseWithOpts(text, NULL, true);
     if (!j || !cJSON_IsObject(j)) {
         plow_error(err, "'%s' is not a key file (not a JSON object)", path);
