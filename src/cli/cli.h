@@ -29,6 +29,10 @@ int cmd_node(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
 int cmd_task(int argc, char **argv);
 int cmd_block(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_verifier(int argc, char **argv);
+int cmd_requester(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /* Prints "plow: <msg>" to stderr; returns 1 (the usual exit code). */
 int cli_fail(const char *fmt, ...) PLOW_PRINTF(1, 2);

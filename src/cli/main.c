@@ -25,9 +25,13 @@ static const cli_command commands[] = {
     {"wallet", "keys, balances, transfers and stake", cmd_wallet},
     {"task", "post, list and show tasks on a node", cmd_task},
     {"block", "show blocks of a node", cmd_block},
+    {"worker", "run a worker agent: claim tasks, do the work, commit", cmd_worker},
+    {"verifier", "run a verifier agent: check committed work, challenge fraud", cmd_verifier},
+    {"requester", "run a requester agent: post a task or a workflow, check the results", cmd_requester},
+    {"demo", "start a local network (node, agents, a cheater) and run a workflow end to end", cmd_demo},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 13, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 17, "update the command table and its help together");
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plow <command> [options]\n\n"

@@ -1,0 +1,320 @@
+/*
+ * agent.c — what every agent shares: the key and client, one-line logs,
+ * signals, the back-off while the node is away, and ledger reads through the
+ * node's JSON API. Nothing here decides anything; worker.c, verifier.c and
+ * requester.c do.
+ */
+#include "../base/plow.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "../node/node.h"
+#include "agent.h"
+
+/* ---- signals ---------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+void agent_signals_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a sleep or a poll wakes up */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+bool agent_stop_requested(void) { return stop_flag != 0; }
+void agent_request_stop(void) { stop_flag = 1; }
+
+void agent_sleep(double s) {
+    double end = plow_now() + s;
+    while (!stop_flag) {
+        double left = end - plow_now();
+        if (left <= 0) break;
+        if (left > 0.05) left = 0.05;
+        struct timespec ts = {0, (long)(left * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- logs ------------------------------------------------------------------- */
+
+void agent_log(const agent *a, const char *fmt, ...) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    localtime_r(&tv.tv_sec, &tm);
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    printf("%02d:%02d:%02d.%03d %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), a->name,
+           line);
+    fflush(stdout);
+}
+
+void agent_short(const uint8_t h[32], char out[12]) { plow_hex(h, 4, out); }
+
+void agent_short_addr(const uint8_t pk[32], char out[16]) {
+    char full[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(pk, full);
+    memcpy(out, full, 12);
+    out[12] = 0;
+}
+
+void agent_money(uint64_t v, char out[32]) {
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%" PRIu64, v);
+    int o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0) out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = 0;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+int agent_open(agent *a, const char *name, const char *key_path, const char *node_url, const char *work_dir,
+               char err[PLOW_ERR_LEN]) {
+    memset(a, 0, sizeof *a);
+    if (!name || !*name || strlen(name) > LEDGER_NAME_MAX) return plow_error(err, "an agent name needs 1..%d bytes", LEDGER_NAME_MAX);
+    snprintf(a->name, sizeof a->name, "%s", name);
+    if (strlen(work_dir) >= sizeof a->work - 64) return plow_error(err, "work directory path too long");
+    snprintf(a->work, sizeof a->work, "%s", work_dir);
+    snprintf(a->node, sizeof a->node, "%s", node_url ? node_url : AGENT_DEFAULT_NODE);
+    if (ledger_crypto_init(err)) return -1;
+    if (ledger_key_load(&a->key, key_path, err)) return plow_error_prefix(err, key_path);
+    ledger_addr_format(a->key.pk, a->addr);
+    if (plow_mkdir_p(a->work, err)) return -1;
+    a->c = client_new(a->node);
+    if (!a->c) return plow_error(err, "cannot make an HTTP client for '%s'", a->node);
+    a->connected = true;
+    a->backoff = 0.25;
+    return 0;
+}
+
+void agent_close(agent *a) {
+    if (!a) return;
+    client_free(a->c);
+    a->c = NULL;
+    ledger_key_wipe(&a->key);
+}
+
+void agent_fail(agent *a, const char *err) {
+    if (a->connected) agent_log(a, "waiting for the node: %s", err);
+    a->connected = false;
+    agent_sleep(a->backoff);
+    a->backoff *= 2;
+    if (a->backoff > 8) a->backoff = 8;
+}
+
+void agent_ok(agent *a) {
+    if (!a->connected) agent_log(a, "node reachable again at %s", a->node);
+    a->connected = true;
+    a->backoff = 0.25;
+}
+
+/* ---- reads -------------------------------------------------------------------- */
+
+int agent_load_params(agent *a, char err[PLOW_ERR_LEN]) {
+    if (a->have_params) return 0;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    /* the genesis file is served byte for byte; the blob client reads raw bodies */
+    cJSON *j = NULL;
+    if (client_get_json(a->c, "/v1/genesis", &j, err)) return -1;
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!txt) return plow_error(err, "cannot print the genesis");
+    ledger_genesis g;
+    memset(&g, 0, sizeof g);
+    buf = (uint8_t *)txt;
+    n = strlen(txt);
+    int rc = ledger_genesis_parse(&g, buf, n, err);
+    free(txt);
+    if (rc) return plow_error_prefix(err, "the node's genesis");
+    a->params = g.params;
+    a->min_fee = g.params.min_fee;
+    a->have_params = true;
+    ledger_genesis_release(&g);
+    return 0;
+}
+
+int agent_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *height, char err[PLOW_ERR_LEN]) {
+    if (agent_load_params(a, err)) return -1;
+    memcpy(tx->sender, a->key.pk, 32);
+    tx->fee = a->min_fee;
+    return client_send_at(a->c, &a->key, tx, 60, hash, height, err);
+}
+
+int agent_send(agent *a, ledger_tx *tx, char err[PLOW_ERR_LEN]) { return agent_send_at(a, tx, NULL, NULL, err); }
+
+int agent_height(agent *a, uint64_t *height, char err[PLOW_ERR_LEN]) { return client_height(a->c, height, err); }
+
+int agent_account(agent *a, const uint8_t pk[32], ledger_account *out, char err[PLOW_ERR_LEN]) {
+    uint64_t next;
+    return client_account(a->c, pk, out, &next, err);
+}
+
+int agent_list_tasks(agent *a, const char *status, int limit, ledger_task **out, size_t *n, char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    *n = 0;
+    char path[128];
+    if (status) snprintf(path, sizeof path, "/v1/tasks?status=%s&limit=%d", status, limit);
+    else snprintf(path, sizeof path, "/v1/tasks?limit=%d", limit);
+    cJSON *j = NULL;
+    if (client_get_json(a->c, path, &j, err)) return -1;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "tasks");
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(j);
+        return plow_error(err, "GET %s: no \"tasks\" array", path);
+    }
+    int cnt = cJSON_GetArraySize(arr);
+    ledger_task *ts = plow_calloc(cnt > 0 ? (size_t)cnt : 1, sizeof *ts);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) {
+        /* the node lists newest first; agents handle the oldest first */
+        if (json_task_from(it, &ts[cnt - 1 - i], err)) {
+            free(ts);
+            cJSON_Delete(j);
+            return plow_error_prefix(err, "a task from the node");
+        }
+        i++;
+    }
+    cJSON_Delete(j);
+    *out = ts;
+    *n = (size_t)cnt;
+    return 0;
+}
+
+int agent_task(agent *a, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch,
+               char err[PLOW_ERR_LEN]) {
+    if (ch) *ch = NULL;
+    if (n_ch) *n_ch = 0;
+    char hex[65], path[128];
+    plow_hex(id, 32, hex);
+    snprintf(path, sizeof path, "/v1/task/%s", hex);
+    cJSON *j = NULL;
+    if (client_get_json(a->c, path, &j, err)) return -1;
+    int rc = -1;
+    if (json_task_from(j, t, err)) goto out;
+    if (ch) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "challenges");
+        int cnt = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+        if (cnt > 0) {
+            *ch = plow_calloc((size_t)cnt, sizeof **ch);
+            int i = 0;
+            const cJSON *it;
+            cJSON_ArrayForEach(it, arr) {
+                if (json_challenge_from(it, &(*ch)[i++], err)) {
+                    free(*ch);
+                    *ch = NULL;
+                    goto out;
+                }
+            }
+            *n_ch = (size_t)cnt;
+        }
+    }
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+int agent_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char err[PLOW_ERR_LEN]) {
+    char hex[65], path[128];
+    plow_hex(id, 32, hex);
+    snprintf(path, sizeof path, "/v1/challenge/%s", hex);
+    cJSON *j = NULL;
+    if (client_get_json(a->c, path, &j, err)) return -1;
+    int rc = json_challenge_from(j, out, err);
+    cJSON_Delete(j);
+    return rc;
+}
+
+int agent_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]) {
+    uint64_t h;
+    if (client_height(a->c, &h, err)) return -1;
+    if (height > h) return plow_error(err, "block %" PRIu64 " does not exist yet (height %" PRIu64 ")", height, h);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/block/%" PRIu64, height);
+    cJSON *j = NULL;
+    if (client_get_json(a->c, path, &j, err)) return -1;
+    int rc = json_get_hash(j, "hash", hash, err);
+    if (rc == 0 && time_ms) rc = json_get_u64(j, "time_ms", time_ms, err);
+    cJSON_Delete(j);
+    return rc;
+}
+
+double agent_block_ms(agent *a) {
+    char err[PLOW_ERR_LEN];
+    uint64_t h, t1, t0;
+    uint8_t hash[32];
+    if (client_height(a->c, &h, err) || h < 2) return 500;
+    uint64_t back = h > 20 ? 20 : h - 1;
+    if (agent_block_hash(a, h, hash, &t1, err) || agent_block_hash(a, h - back, hash, &t0, err) || t1 <= t0)
+        return 500;
+    return (double)(t1 - t0) / (double)back;
+}
+
+int agent_fetch_spec(agent *a, const ledger_task *t, job_spec *spec, char err[PLOW_ERR_LEN]) {
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (client_blob_get(a->c, t->p.spec, &buf, &n, err)) return plow_error_prefix(err, "the task's spec");
+    int rc = job_spec_parse(spec, buf, n, err);
+    free(buf);
+    if (rc) return plow_error_prefix(err, "the task's spec");
+    return 0;
+}
+
+static int blobs_get_file(void *ctx, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]) {
+    return client_blob_get_file((client *)ctx, hash, path, err);
+}
+
+static int blobs_put_file(void *ctx, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    return client_blob_put_file((client *)ctx, path, hash, err);
+}
+
+job_blobs agent_job_blobs(agent *a) {
+    job_blobs b = {a->c, blobs_get_file, blobs_put_file};
+    return b;
+}
+
+/* ---- manifests ---------------------------------------------------------------- */
+
+const uint8_t *agent_manifest_find(const job_manifest *m, const char *name) {
+    const uint8_t *h = job_manifest_find(m, name);
+    if (h) return h;
+    for (size_t i = 0; i < m->n; i++) {
+        const char *base = strrchr(m->files[i].path, '/');
+        if (base && strcmp(base + 1, name) == 0) return m->files[i].hash;
+    }
+    return NULL;
+}
+
+int agent_fetch_manifest(agent *a, const uint8_t hash[32], job_manifest *m, char err[PLOW_ERR_LEN]) {
+    memset(m, 0, sizeof *m);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (client_blob_get(a->c, hash, &buf, &n, err)) return plow_error_prefix(err, "the outputs manifest");
+    int rc = job_manifest_parse(m, buf, n, err);
+    free(buf);
+    return rc;
+}

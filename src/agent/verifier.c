@@ -1,0 +1,357 @@
+/*
+ * verifier.c — the verifier agent: watches committed tasks while their
+ * challenge window is open and checks them.
+ *
+ *   optimistic  each committed slot is re-executed at `samples` transitions
+ *               drawn from a seed the worker could not know when it
+ *               committed: the hash of block committed_at + 1. Valid: nothing
+ *               to do. Invalid: a CHALLENGE with the first wrong step, its two
+ *               leaves with Merkle proofs, and the agreed state j-1 as a blob.
+ *   replicated  the slots' final states are compared. All equal: accepted,
+ *               nothing to do. Different: each slot outside the largest group
+ *               is taken to the first step where its trace leaves the group's
+ *               (job_diverge) and challenged with the group's worker as
+ *               `other`; the referee's one step decides who was wrong.
+ *
+ * It never challenges work it found valid. What it has checked is kept in
+ * WORK/checked/ (so a restart does not redo it) and the challenges it opened
+ * in WORK/challenges.txt (so a restart still reports their verdicts); whether
+ * a slot is already challenged is read from the ledger.
+ */
+#include "../base/plow.h"
+
+#include <inttypes.h>
+
+#include "../node/node.h"
+#include "agent.h"
+
+void verifier_options_default(verifier_options *o) {
+    memset(o, 0, sizeof *o);
+    o->name = "verifier";
+    o->node = AGENT_DEFAULT_NODE;
+    o->samples = 4;
+    o->bond = 0;
+    o->poll_s = 0.5;
+}
+
+#define WATCH_MAX 256
+
+typedef struct watched {
+    uint8_t id[32];
+    uint8_t status;
+} watched;
+
+typedef struct verifier {
+    agent a;
+    const verifier_options *o;
+    uint64_t balance0;
+    bool have_balance0;
+    watched ch[WATCH_MAX];
+    int n_ch;
+    int upheld, rejected, checked;
+} verifier;
+
+static void checked_path(const verifier *v, const uint8_t task[32], int slot, char *out, size_t n) {
+    char hex[65];
+    plow_hex(task, 32, hex);
+    snprintf(out, n, "%s/checked/%s.%d", v->a.work, hex, slot);
+}
+
+static bool is_checked(const verifier *v, const uint8_t task[32], int slot) {
+    char p[AGENT_PATH_MAX + 100];
+    checked_path(v, task, slot, p, sizeof p);
+    return plow_file_exists(p);
+}
+
+static int set_checked(const verifier *v, const uint8_t task[32], int slot, const char *what, char err[PLOW_ERR_LEN]) {
+    char p[AGENT_PATH_MAX + 100];
+    snprintf(p, sizeof p, "%s/checked", v->a.work);
+    if (plow_mkdir_p(p, err)) return -1;
+    checked_path(v, task, slot, p, sizeof p);
+    return plow_write_file(p, what, strlen(what), err);
+}
+
+static void watch(verifier *v, const uint8_t id[32]) {
+    for (int i = 0; i < v->n_ch; i++)
+        if (memcmp(v->ch[i].id, id, 32) == 0) return;
+    if (v->n_ch == WATCH_MAX) return;
+    memcpy(v->ch[v->n_ch].id, id, 32);
+    v->ch[v->n_ch].status = LEDGER_CH_OPEN;
+    v->n_ch++;
+}
+
+static void load_watch(verifier *v) {
+    char p[AGENT_PATH_MAX + 32], err[PLOW_ERR_LEN];
+    snprintf(p, sizeof p, "%s/challenges.txt", v->a.work);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (!plow_file_exists(p) || plow_read_file(p, 1 << 20, &buf, &n, err)) return;
+    for (size_t i = 0; i + 64 <= n; i += 65) {
+        char hex[65];
+        memcpy(hex, buf + i, 64);
+        hex[64] = 0;
+        uint8_t id[32];
+        if (plow_unhex(hex, id, 32) == 0) watch(v, id);
+    }
+    free(buf);
+}
+
+static int save_watch(verifier *v, char err[PLOW_ERR_LEN]) {
+    plow_buf b = {0};
+    for (int i = 0; i < v->n_ch; i++) {
+        char hex[65];
+        plow_hex(v->ch[i].id, 32, hex);
+        plow_buf_printf(&b, "%s\n", hex);
+    }
+    char p[AGENT_PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/challenges.txt", v->a.work);
+    int rc = plow_write_file(p, b.data ? (const char *)b.data : "", b.len, err);
+    plow_buf_release(&b);
+    return rc;
+}
+
+/* Whether the ledger already holds a challenge against `worker` on this task. */
+static bool challenged(const ledger_challenge *ch, size_t n, const uint8_t worker[32]) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(ch[i].accused, worker, 32) == 0) return true;
+    return false;
+}
+
+static int send_challenge(verifier *v, const ledger_task *t, ledger_tx *tx, const char *what, char err[PLOW_ERR_LEN]) {
+    agent *a = &v->a;
+    char id[12], acc[16];
+    agent_short(t->id, id);
+    agent_short_addr(tx->u.challenge.accused, acc);
+    uint64_t bond = v->o->bond > t->p.min_bond ? v->o->bond : t->p.min_bond;
+    tx->type = LEDGER_TX_CHALLENGE;
+    memcpy(tx->u.challenge.task, t->id, 32);
+    tx->u.challenge.bond = bond;
+    uint8_t hash[32];
+    uint64_t height;
+    if (agent_send_at(a, tx, hash, &height, err)) {
+        agent_log(a, "task %s: challenge against %s refused: %s", id, acc, err);
+        return 0; /* the rules said no: not a reason to back off */
+    }
+    char cid[12], b[32];
+    agent_short(hash, cid);
+    agent_money(bond, b);
+    agent_log(a, "task %s: CHALLENGE %s opened against %s at step %" PRIu64 " (%s; bond %s) in block %" PRIu64, id,
+              cid, acc, tx->u.challenge.step, what, b, height);
+    watch(v, hash);
+    if (save_watch(v, err)) return -1;
+    return 0;
+}
+
+/* Optimistic: sample-verify one committed slot. */
+static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledger_challenge *ch, size_t n_ch,
+                            uint64_t height, char err[PLOW_ERR_LEN]) {
+    agent *a = &v->a;
+    const ledger_slot *slot = &t->slots[s];
+    if (is_checked(v, t->id, s) || challenged(ch, n_ch, slot->worker)) return 0;
+    /* the seed: a block that did not exist when the worker committed */
+    if (height < slot->committed_at + 1) return 0;
+    uint8_t bh[32];
+    if (agent_block_hash(a, slot->committed_at + 1, bh, NULL, err)) return -1;
+    uint64_t seed = plow_get_u64(bh);
+    job_spec spec;
+    if (agent_fetch_spec(a, t, &spec, err)) return -1;
+    char hex[65], dir[AGENT_PATH_MAX + 100], id[12], wk[16];
+    plow_hex(t->id, 32, hex);
+    snprintf(dir, sizeof dir, "%s/tasks/%s/slot%d", a->work, hex, s);
+    if (plow_mkdir_p(dir, err)) return -1;
+    agent_short(t->id, id);
+    agent_short_addr(slot->worker, wk);
+    job_blobs b = agent_job_blobs(a);
+    job_check chk;
+    memset(&chk, 0, sizeof chk);
+    if (job_verify(&spec, &b, slot, dir, v->o->samples, seed, &chk, err)) return plow_error_prefix(err, "verify");
+    v->checked++;
+    if (chk.valid) {
+        agent_log(a, "task %s slot %d (%s): valid (%s, %" PRIu64 " steps re-executed in %.1fs, seed from block %" PRIu64
+                     ")",
+                  id, s, wk, ledger_kind_name(t->p.kind), chk.steps_run, chk.seconds, slot->committed_at + 1);
+        return set_checked(v, t->id, s, "valid\n", err);
+    }
+    if (chk.step == 0) {
+        /* defective outputs no challenge can prove: the rules cannot act on them */
+        agent_log(a, "task %s slot %d (%s): defective outputs, not provable by a challenge: %s", id, s, wk, chk.reason);
+        return set_checked(v, t->id, s, "defective\n", err);
+    }
+    agent_log(a, "task %s slot %d (%s): INVALID at step %" PRIu64 ": %s", id, s, wk, chk.step, chk.reason);
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    memcpy(tx.u.challenge.accused, slot->worker, 32);
+    tx.u.challenge.step = chk.step;
+    memcpy(tx.u.challenge.state_blob, chk.state_blob, 32);
+    tx.u.challenge.ev = chk.ev;
+    if (send_challenge(v, t, &tx, "sampled re-execution", err)) return -1;
+    return set_checked(v, t->id, s, "challenged\n", err);
+}
+
+/* Replicated: compare final states; take each outlier to the referee. */
+static int check_replicated(verifier *v, const ledger_task *t, const ledger_challenge *ch, size_t n_ch,
+                            char err[PLOW_ERR_LEN]) {
+    agent *a = &v->a;
+    int idx[LEDGER_MAX_REPLICAS], n = 0;
+    for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+        if (t->slots[s].status == LEDGER_SLOT_COMMITTED) idx[n++] = s;
+    if (n < 2) return 0;
+    /* the largest group of equal final states (ties: the first slot's) */
+    int best = idx[0], best_count = 0;
+    for (int i = 0; i < n; i++) {
+        int c = 0;
+        for (int k = 0; k < n; k++)
+            c += memcmp(t->slots[idx[i]].final_state, t->slots[idx[k]].final_state, 32) == 0;
+        if (c > best_count) best_count = c, best = idx[i];
+    }
+    char id[12];
+    agent_short(t->id, id);
+    if (best_count == n) {
+        if (!is_checked(v, t->id, 0)) {
+            char fs[12];
+            agent_short(t->slots[best].final_state, fs);
+            agent_log(a, "task %s: the %d replicas agree (final state %s): accepted", id, n, fs);
+            v->checked++;
+            if (set_checked(v, t->id, 0, "agree\n", err)) return -1;
+        }
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        int s = idx[i];
+        const ledger_slot *slot = &t->slots[s];
+        if (memcmp(slot->final_state, t->slots[best].final_state, 32) == 0) continue;
+        if (is_checked(v, t->id, s) || challenged(ch, n_ch, slot->worker)) continue;
+        job_spec spec;
+        if (agent_fetch_spec(a, t, &spec, err)) return -1;
+        char hex[65], dir[AGENT_PATH_MAX + 100], wk[16], ok[16];
+        plow_hex(t->id, 32, hex);
+        snprintf(dir, sizeof dir, "%s/tasks/%s/diverge%d-%d", a->work, hex, s, best);
+        if (plow_mkdir_p(dir, err)) return -1;
+        agent_short_addr(slot->worker, wk);
+        agent_short_addr(t->slots[best].worker, ok);
+        agent_log(a, "task %s: slot %d (%s) disagrees with %d of %d replicas; locating the first divergent step", id,
+                  s, wk, best_count, n);
+        job_blobs b = agent_job_blobs(a);
+        ledger_tx tx;
+        memset(&tx, 0, sizeof tx);
+        uint64_t step = 0;
+        if (job_diverge(&spec, &b, slot, &t->slots[best], dir, &step, &tx.u.challenge.ev, &tx.u.challenge.ev_other,
+                        tx.u.challenge.state_blob, err))
+            return plow_error_prefix(err, "diverge");
+        v->checked++;
+        agent_log(a, "task %s: first divergent step %" PRIu64 " between %s and %s", id, step, wk, ok);
+        memcpy(tx.u.challenge.accused, slot->worker, 32);
+        memcpy(tx.u.challenge.other, t->slots[best].worker, 32);
+        tx.u.challenge.step = step;
+        if (send_challenge(v, t, &tx, "replicas disagree", err)) return -1;
+        if (set_checked(v, t->id, s, "challenged\n", err)) return -1;
+    }
+    return 0;
+}
+
+/* Reports the verdicts of the challenges this verifier opened. */
+static int follow_verdicts(verifier *v, char err[PLOW_ERR_LEN]) {
+    agent *a = &v->a;
+    for (int i = 0; i < v->n_ch; i++) {
+        if (v->ch[i].status != LEDGER_CH_OPEN) continue;
+        ledger_challenge c;
+        if (agent_challenge(a, v->ch[i].id, &c, err)) return -1;
+        if (c.status == LEDGER_CH_OPEN) continue;
+        v->ch[i].status = c.status;
+        ledger_account acct;
+        if (agent_account(a, a->key.pk, &acct, err)) return -1;
+        char cid[12], tid[12], acc[16], bal[32], earned[40];
+        agent_short(c.id, cid);
+        agent_short(c.task, tid);
+        agent_short_addr(c.accused, acc);
+        agent_money(acct.balance, bal);
+        if (acct.balance >= v->balance0) {
+            char m[32];
+            agent_money(acct.balance - v->balance0, m);
+            snprintf(earned, sizeof earned, "+%s", m);
+        } else {
+            char m[32];
+            agent_money(v->balance0 - acct.balance, m);
+            snprintf(earned, sizeof earned, "-%s", m);
+        }
+        if (c.status == LEDGER_CH_UPHELD) v->upheld++;
+        if (c.status == LEDGER_CH_REJECTED) v->rejected++;
+        agent_log(a, "verdict on challenge %s (task %s, step %" PRIu64 "): %s%s; balance %s (%s since start)", cid, tid,
+                  c.step, ledger_challenge_status_name(c.status),
+                  c.status == LEDGER_CH_UPHELD     ? " -- the accused was wrong and is slashed"
+                  : c.status == LEDGER_CH_REJECTED ? " -- the accused was right; my bond is lost"
+                                                   : " -- no verdict in time; bond returned",
+                  bal, earned);
+        (void)acc;
+    }
+    return 0;
+}
+
+static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
+    agent *a = &v->a;
+    if (!v->have_balance0) {
+        ledger_account acct;
+        if (agent_account(a, a->key.pk, &acct, err)) return -1;
+        v->balance0 = acct.balance;
+        v->have_balance0 = true;
+    }
+    if (follow_verdicts(v, err)) return -1;
+    uint64_t height;
+    if (agent_height(a, &height, err)) return -1;
+    static const int statuses[] = {LEDGER_TASK_COMMITTED, LEDGER_TASK_CHALLENGED, LEDGER_TASK_RESOLVED};
+    for (size_t k = 0; k < sizeof statuses / sizeof statuses[0] && !agent_stop_requested(); k++) {
+        ledger_task *ts = NULL;
+        size_t n = 0;
+        if (agent_list_tasks(a, ledger_task_status_name(statuses[k]), 100, &ts, &n, err)) return -1;
+        int rc = 0;
+        for (size_t i = 0; i < n && rc == 0 && !agent_stop_requested(); i++) {
+            const ledger_task *t = &ts[i];
+            if (t->window_end == 0 || height + 1 > t->window_end) continue; /* no window open */
+            ledger_task full;
+            ledger_challenge *ch = NULL;
+            size_t n_ch = 0;
+            if (agent_task(a, t->id, &full, &ch, &n_ch, err)) {
+                rc = -1;
+                break;
+            }
+            if (full.p.mode == LEDGER_MODE_OPTIMISTIC) {
+                for (int s = 0; s < full.p.replicas && s < LEDGER_MAX_REPLICAS && rc == 0; s++)
+                    if (full.slots[s].status == LEDGER_SLOT_COMMITTED)
+                        rc = check_optimistic(v, &full, s, ch, n_ch, height, err);
+            } else {
+                rc = check_replicated(v, &full, ch, n_ch, err);
+            }
+            free(ch);
+        }
+        free(ts);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+int agent_verifier_run(const verifier_options *o, char err[PLOW_ERR_LEN]) {
+    verifier *v = plow_calloc(1, sizeof *v);
+    v->o = o;
+    if (agent_open(&v->a, o->name, o->key, o->node, o->work, err)) {
+        free(v);
+        return -1;
+    }
+    agent *a = &v->a;
+    load_watch(v);
+    agent_log(a, "verifier %s starting: node %s, %d samples a slot, work dir %s%s", a->addr, a->node, o->samples,
+              a->work, v->n_ch ? " (following earlier challenges)" : "");
+    while (!agent_stop_requested()) {
+        char e[PLOW_ERR_LEN];
+        if (verifier_round(v, e)) {
+            if (agent_stop_requested()) break;
+            agent_fail(a, e);
+            continue;
+        }
+        agent_ok(a);
+        agent_sleep(o->poll_s);
+    }
+    agent_log(a, "stopped (%d checks, %d challenges upheld, %d rejected)", v->checked, v->upheld, v->rejected);
+    agent_close(a);
+    free(v);
+    return 0;
+}

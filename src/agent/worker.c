@@ -1,0 +1,551 @@
+/*
+ * worker.c — the worker agent: registers, keeps its stake topped up, claims
+ * open tasks its policy accepts and its machine can finish before the commit
+ * deadline, runs them with src/job, and commits.
+ *
+ * Restarts: the ledger says which slots this key holds. A slot still CLAIMED
+ * is worked on again (the work is deterministic, so a redo commits the same
+ * bits; a finished run's commitment is kept in WORK/tasks/ID/output.json so
+ * only the commit is retried); a slot whose deadline has passed is left to
+ * the rules, which forfeit it.
+ */
+#include "../base/plow.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "../node/node.h"
+#include "agent.h"
+
+void worker_policy_default(worker_policy *p) {
+    memset(p, 0, sizeof *p);
+    p->kinds = (1u << LEDGER_KIND_TRAIN) | (1u << LEDGER_KIND_LORA) | (1u << LEDGER_KIND_INFER);
+    p->min_price_per_step = 0;
+    p->max_stake_at_risk = UINT64_MAX;
+    p->stake = 0;
+    p->seconds_per_step = 0.5;
+    p->safety = 2.0;
+}
+
+static int policy_amount(const cJSON *j, const char *key, uint64_t *out, char err[PLOW_ERR_LEN]) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v) return 0;
+    if (cJSON_IsNumber(v)) {
+        if (!(v->valuedouble >= 0) || v->valuedouble > 9007199254740992.0 || v->valuedouble != floor(v->valuedouble))
+            return plow_error(err, "policy: \"%s\" must be a whole number of base units", key);
+        *out = (uint64_t)v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        if (!*s || strlen(s) > 20) return plow_error(err, "policy: \"%s\" is not an amount", key);
+        uint64_t x = 0;
+        for (const char *c = s; *c; c++) {
+            if (*c < '0' || *c > '9' || !plow_mul_u64(x, 10, &x) || !plow_add_u64(x, (uint64_t)(*c - '0'), &x))
+                return plow_error(err, "policy: \"%s\" is not an amount: '%s'", key, s);
+        }
+        *out = x;
+        return 0;
+    }
+    return plow_error(err, "policy: \"%s\" must be a number or a decimal string", key);
+}
+
+int worker_policy_parse(worker_policy *p, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
+    worker_policy_default(p);
+    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return plow_error(err, "policy: not a JSON object");
+    }
+    int rc = -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        static const char *known[] = {"kinds", "min_price_per_step", "max_stake_at_risk", "stake",
+                                      "seconds_per_step", "safety"};
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= strcmp(it->string, known[i]) == 0;
+        if (!ok) {
+            plow_error(err, "policy: unknown key \"%s\"", it->string);
+            goto out;
+        }
+    }
+    const cJSON *kinds = cJSON_GetObjectItemCaseSensitive(j, "kinds");
+    if (kinds) {
+        if (!cJSON_IsArray(kinds)) {
+            plow_error(err, "policy: \"kinds\" must be an array of \"train\", \"lora\", \"infer\"");
+            goto out;
+        }
+        p->kinds = 0;
+        cJSON_ArrayForEach(it, kinds) {
+            int k = 0;
+            for (int i = LEDGER_KIND_TRAIN; i < LEDGER_KIND_END; i++)
+                if (cJSON_IsString(it) && strcmp(it->valuestring, ledger_kind_name(i)) == 0) k = i;
+            if (!k) {
+                plow_error(err, "policy: unknown kind in \"kinds\" (train, lora, infer)");
+                goto out;
+            }
+            p->kinds |= 1u << k;
+        }
+    }
+    if (policy_amount(j, "min_price_per_step", &p->min_price_per_step, err) ||
+        policy_amount(j, "max_stake_at_risk", &p->max_stake_at_risk, err) || policy_amount(j, "stake", &p->stake, err))
+        goto out;
+    const cJSON *sps = cJSON_GetObjectItemCaseSensitive(j, "seconds_per_step");
+    if (sps) {
+        if (!cJSON_IsNumber(sps) || !(sps->valuedouble > 0 && sps->valuedouble < 3600)) {
+            plow_error(err, "policy: \"seconds_per_step\" must be a number in (0, 3600)");
+            goto out;
+        }
+        p->seconds_per_step = sps->valuedouble;
+    }
+    const cJSON *sf = cJSON_GetObjectItemCaseSensitive(j, "safety");
+    if (sf) {
+        if (!cJSON_IsNumber(sf) || !(sf->valuedouble >= 1 && sf->valuedouble <= 100)) {
+            plow_error(err, "policy: \"safety\" must be a number in [1, 100]");
+            goto out;
+        }
+        p->safety = sf->valuedouble;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+void worker_options_default(worker_options *o) {
+    memset(o, 0, sizeof *o);
+    o->name = "worker";
+    o->node = AGENT_DEFAULT_NODE;
+    worker_policy_default(&o->policy);
+    o->cheat_rate = 1.0;
+    o->threads = 1;
+    o->poll_s = 0.5;
+}
+
+/* ---- the worker's memory ------------------------------------------------------ */
+
+#define SEEN_MAX 256
+#define SPEC_CACHE 32
+
+/* What the worker remembers about a task between rounds: whether it is done
+ * with it (a refused claim, a forfeited slot), and the last reason it gave
+ * for not claiming it (logged again only when the reason changes). */
+typedef struct seen_task {
+    uint8_t id[32];
+    bool done;
+    uint8_t why[32];
+} seen_task;
+
+typedef struct worker {
+    agent a;
+    const worker_options *o;
+    bool registered;
+    bool stake_warned;
+    double sps[LEDGER_KIND_END][4]; /* measured seconds per step by kind and config size (0: unknown) */
+    seen_task seen[SEEN_MAX];
+    int n_seen;
+    uint8_t spec_id[SPEC_CACHE][32]; /* parsed specs of recent tasks */
+    job_spec spec[SPEC_CACHE];
+    int n_spec;
+    int committed;
+    /* progress of the current job */
+    char cur[12];
+    double last_progress;
+    long last_done;
+} worker;
+
+static seen_task *seen_get(worker *w, const uint8_t id[32], bool create) {
+    for (int i = 0; i < w->n_seen; i++)
+        if (memcmp(w->seen[i].id, id, 32) == 0) return &w->seen[i];
+    if (!create) return NULL;
+    if (w->n_seen == SEEN_MAX) {
+        memmove(&w->seen[0], &w->seen[1], (SEEN_MAX - 1) * sizeof w->seen[0]);
+        w->n_seen--;
+    }
+    seen_task *s = &w->seen[w->n_seen++];
+    memset(s, 0, sizeof *s);
+    memcpy(s->id, id, 32);
+    return s;
+}
+
+static bool done_with(worker *w, const uint8_t id[32]) {
+    seen_task *s = seen_get(w, id, false);
+    return s && s->done;
+}
+
+static void mark_done(worker *w, const uint8_t id[32]) { seen_get(w, id, true)->done = true; }
+
+/* True when `why` differs from the last reason logged for this task. */
+static bool new_reason(worker *w, const uint8_t id[32], const char *why) {
+    seen_task *s = seen_get(w, id, true);
+    uint8_t h[32];
+    plow_sha256_once(why, strlen(why), h);
+    if (memcmp(h, s->why, 32) == 0) return false;
+    memcpy(s->why, h, 32);
+    return true;
+}
+
+static int spec_of(worker *w, const ledger_task *t, job_spec *out, char err[PLOW_ERR_LEN]) {
+    for (int i = 0; i < w->n_spec; i++)
+        if (memcmp(w->spec_id[i], t->id, 32) == 0) {
+            *out = w->spec[i];
+            return 0;
+        }
+    if (agent_fetch_spec(&w->a, t, out, err)) return -1;
+    int i = w->n_spec < SPEC_CACHE ? w->n_spec++ : (int)(t->id[0] % SPEC_CACHE);
+    memcpy(w->spec_id[i], t->id, 32);
+    w->spec[i] = *out;
+    return 0;
+}
+
+static int config_slot(const job_spec *s) {
+    if (strcmp(s->config, "tiny") == 0) return 0;
+    if (strcmp(s->config, "small") == 0) return 1;
+    if (strcmp(s->config, "base") == 0) return 2;
+    return 3;
+}
+
+static void task_dir(const worker *w, const uint8_t id[32], char *out, size_t n) {
+    char hex[65];
+    plow_hex(id, 32, hex);
+    snprintf(out, n, "%s/tasks/%s", w->a.work, hex);
+}
+
+static uint64_t task_steps(const ledger_task *t, const job_spec *s) {
+    if (t->p.kind == LEDGER_KIND_INFER) return s->tokens > 0 ? (uint64_t)s->tokens : t->p.steps;
+    return t->p.steps;
+}
+
+/* Whether to cheat on this task: --cheat-rate of the tasks, chosen by the
+ * task id so that a restarted cheater makes the same choice. */
+static bool cheat_on(const worker *w, const uint8_t id[32]) {
+    if (!w->o->cheat) return false;
+    if (w->o->cheat_rate >= 1) return true;
+    uint8_t h[32];
+    plow_sha256_once(id, 32, h);
+    double u = (double)(plow_get_u64(h) >> 11) / 9007199254740992.0;
+    return u < w->o->cheat_rate;
+}
+
+/* ---- outputs kept between restarts ---------------------------------------------- */
+
+static int output_save(const char *dir, const job_output *out, char err[PLOW_ERR_LEN]) {
+    cJSON *j = cJSON_CreateObject();
+    json_add_hash(j, "trace_root", out->trace_root);
+    json_add_hash(j, "final_state", out->final_state);
+    json_add_hash(j, "artifact", out->artifact);
+    json_add_hash(j, "manifest", out->manifest);
+    json_add_u64(j, "n", out->n);
+    json_add_u64(j, "checkpoint_every", out->checkpoint_every);
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    char path[AGENT_PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/output.json", dir);
+    int rc = plow_write_file(path, txt, strlen(txt), err);
+    free(txt);
+    return rc;
+}
+
+static int output_load(const char *dir, job_output *out) {
+    char path[AGENT_PATH_MAX + 128], err[PLOW_ERR_LEN];
+    snprintf(path, sizeof path, "%s/output.json", dir);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (!plow_file_exists(path) || plow_read_file(path, 1 << 16, &buf, &n, err)) return -1;
+    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
+    free(buf);
+    uint64_t ce = 0;
+    int rc = j && !json_get_hash(j, "trace_root", out->trace_root, err) &&
+                     !json_get_hash(j, "final_state", out->final_state, err) &&
+                     !json_get_hash(j, "artifact", out->artifact, err) &&
+                     !json_get_hash(j, "manifest", out->manifest, err) && !json_get_u64(j, "n", &out->n, err) &&
+                     !json_get_u64(j, "checkpoint_every", &ce, err) && ce <= UINT32_MAX
+                 ? 0
+                 : -1;
+    out->checkpoint_every = (uint32_t)ce;
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ---- one task ------------------------------------------------------------------- */
+
+static void on_progress(void *arg, long done, long total, const char *what) {
+    worker *w = arg;
+    if (agent_stop_requested()) {
+        /* job_run cannot be interrupted from here: leave now; the work
+         * directory stays and a restart redoes the task if its deadline allows */
+        agent_log(&w->a, "stopping in the middle of task %s (%ld/%ld); a restart resumes it", w->cur, done, total);
+        fflush(NULL);
+        _exit(0);
+    }
+    double now = plow_now();
+    bool boundary = total > 0 && (done * 10 / total) != (w->last_done * 10 / total);
+    if (done == total || boundary || now - w->last_progress > 5) {
+        agent_log(&w->a, "task %s: %s %ld/%ld", w->cur, what ? what : "step", done, total);
+        w->last_progress = now;
+    }
+    w->last_done = done;
+}
+
+/* Works on the slot this worker holds in t (CLAIMED): run (or reuse a
+ * finished run), then commit while the deadline allows. */
+static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, uint64_t height,
+                     char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char dir[AGENT_PATH_MAX + 80], id[12];
+    task_dir(w, t->id, dir, sizeof dir);
+    agent_short(t->id, id);
+    uint64_t deadline = slot->claimed_at + t->p.work_blocks;
+    if (height + 1 > deadline) {
+        agent_log(a, "task %s: the commit deadline (block %" PRIu64 ") has passed at block %" PRIu64
+                     "; the rules forfeit this slot",
+                  id, deadline, height);
+        mark_done(w, t->id);
+        return 0;
+    }
+    if (plow_mkdir_p(dir, err)) return -1;
+    job_output out;
+    memset(&out, 0, sizeof out);
+    if (output_load(dir, &out) == 0) {
+        agent_log(a, "task %s: the run finished before a restart; committing it", id);
+    } else {
+        job_spec spec;
+        if (spec_of(w, t, &spec, err)) return -1;
+        bool cheat = cheat_on(w, t->id);
+        snprintf(w->cur, sizeof w->cur, "%s", id);
+        w->last_progress = plow_now();
+        w->last_done = 0;
+        agent_log(a, "task %s: working (%s, %" PRIu64 " steps, deadline block %" PRIu64 ")%s", id,
+                  ledger_kind_name(t->p.kind), task_steps(t, &spec), deadline,
+                  cheat ? " -- CHEATING" : "");
+        job_blobs b = agent_job_blobs(a);
+        double t0 = plow_now();
+        if (job_run(&spec, &b, dir, cheat ? w->o->cheat : NULL, on_progress, w, &out, err))
+            return plow_error_prefix(err, "the run");
+        double el = plow_now() - t0;
+        uint64_t steps = task_steps(t, &spec);
+        if (steps > 0 && t->p.kind < LEDGER_KIND_END) w->sps[t->p.kind][config_slot(&spec)] = el / (double)steps;
+        if (output_save(dir, &out, err)) return -1;
+        char fs[12];
+        agent_short(out.final_state, fs);
+        agent_log(a, "task %s: run done in %.1fs (final state %s)", id, el, fs);
+    }
+    if (agent_height(a, &height, err)) return -1;
+    if (height + 1 > deadline) {
+        agent_log(a, "task %s: finished after the commit deadline (block %" PRIu64 "); the rules forfeit this slot",
+                  id, deadline);
+        mark_done(w, t->id);
+        return 0;
+    }
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_COMMIT;
+    memcpy(tx.u.commit.task, t->id, 32);
+    memcpy(tx.u.commit.trace_root, out.trace_root, 32);
+    memcpy(tx.u.commit.final_state, out.final_state, 32);
+    memcpy(tx.u.commit.artifact, out.artifact, 32);
+    memcpy(tx.u.commit.manifest, out.manifest, 32);
+    tx.u.commit.n = out.n;
+    tx.u.commit.checkpoint_every = out.checkpoint_every;
+    if (agent_send(a, &tx, err)) {
+        char e2[PLOW_ERR_LEN];
+        ledger_task now;
+        /* a refusal by the rules (not a lost connection): do not retry */
+        if (agent_task(a, t->id, &now, NULL, NULL, e2) == 0) {
+            bool still = false;
+            for (int i = 0; i < now.p.replicas; i++)
+                still |= now.slots[i].status == LEDGER_SLOT_CLAIMED && memcmp(now.slots[i].worker, a->key.pk, 32) == 0;
+            if (!still) {
+                agent_log(a, "task %s: commit refused: %s", id, err);
+                mark_done(w, t->id);
+                return 0;
+            }
+        }
+        return plow_error_prefix(err, "commit");
+    }
+    char art[12];
+    agent_short(out.artifact, art);
+    agent_log(a, "task %s: committed (artifact %s, %" PRIu64 " steps)", id, art, out.n);
+    w->committed++;
+    return 0;
+}
+
+/* Why this worker will not claim t, or NULL if it will. */
+static const char *judge(worker *w, const ledger_task *t, const ledger_account *acct, uint64_t height, double block_s,
+                         char why[PLOW_ERR_LEN]) {
+    const worker_policy *p = &w->o->policy;
+    agent *a = &w->a;
+    if (t->p.kind >= LEDGER_KIND_END || !(p->kinds & (1u << t->p.kind)))
+        return snprintf(why, PLOW_ERR_LEN, "kind %s is not in my policy", ledger_kind_name(t->p.kind)), why;
+    for (int i = 0; i < t->p.replicas && i < LEDGER_MAX_REPLICAS; i++)
+        if (t->slots[i].status != LEDGER_SLOT_EMPTY && memcmp(t->slots[i].worker, a->key.pk, 32) == 0)
+            return snprintf(why, PLOW_ERR_LEN, "I already hold a slot"), why;
+    if (height + 1 > t->posted_at + t->p.claim_blocks) return snprintf(why, PLOW_ERR_LEN, "claim deadline passed"), why;
+    uint64_t free_stake = acct->stake > acct->locked ? acct->stake - acct->locked : 0;
+    if (t->p.worker_stake > free_stake)
+        return snprintf(why, PLOW_ERR_LEN, "its stake %" PRIu64 " is more than my free stake %" PRIu64,
+                        t->p.worker_stake, free_stake),
+               why;
+    uint64_t risk;
+    if (!plow_add_u64(acct->locked, t->p.worker_stake, &risk) || risk > p->max_stake_at_risk)
+        return snprintf(why, PLOW_ERR_LEN, "it would put %" PRIu64 " of stake at risk (policy: at most %" PRIu64 ")",
+                        acct->locked + t->p.worker_stake, p->max_stake_at_risk),
+               why;
+    job_spec spec;
+    char e[PLOW_ERR_LEN];
+    if (spec_of(w, t, &spec, e)) return snprintf(why, PLOW_ERR_LEN, "%s", e), why;
+    uint64_t steps = task_steps(t, &spec), price;
+    if (!plow_mul_u64(p->min_price_per_step, steps, &price) || t->p.reward < price)
+        return snprintf(why, PLOW_ERR_LEN, "reward %" PRIu64 " is under my price (%" PRIu64 " a step x %" PRIu64 ")",
+                        t->p.reward, p->min_price_per_step, steps),
+               why;
+    double sps = w->sps[t->p.kind][config_slot(&spec)];
+    if (!(sps > 0)) sps = p->seconds_per_step;
+    double need = ((double)steps * sps + 2.0) * p->safety, have = (double)t->p.work_blocks * block_s;
+    if (need > have)
+        return snprintf(why, PLOW_ERR_LEN, "I need about %.0fs and the deadline gives %.0fs", need, have), why;
+    return NULL;
+}
+
+/* One look at the ledger: register, stake, resume a held slot, or claim. */
+static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    ledger_account acct;
+    if (agent_account(a, a->key.pk, &acct, err)) return -1;
+    if (!w->registered) {
+        if (acct.profile == 0) {
+            ledger_tx tx;
+            memset(&tx, 0, sizeof tx);
+            tx.type = LEDGER_TX_REGISTER;
+            tx.u.reg.kind = LEDGER_AGENT;
+            snprintf(tx.u.reg.name, sizeof tx.u.reg.name, "%s", a->name);
+            char kinds[64] = "";
+            for (int k = LEDGER_KIND_TRAIN; k < LEDGER_KIND_END; k++)
+                if (w->o->policy.kinds & (1u << k))
+                    snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s\"%s\"", kinds[0] ? "," : "",
+                             ledger_kind_name(k));
+            long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+            long mem_mb = pages > 0 && psz > 0 ? (long)((double)pages * (double)psz / 1048576.0) : 0;
+            snprintf(tx.u.reg.caps, sizeof tx.u.reg.caps, "{\"threads\":%d,\"memory_mb\":%ld,\"kinds\":[%s]}",
+                     w->o->threads, mem_mb, kinds);
+            if (agent_send(a, &tx, err)) return plow_error_prefix(err, "register");
+            agent_log(a, "registered as agent '%s' %s", a->name, tx.u.reg.caps);
+            if (agent_account(a, a->key.pk, &acct, err)) return -1;
+        }
+        w->registered = true;
+    }
+    uint64_t free_stake = acct.stake > acct.locked ? acct.stake - acct.locked : 0;
+    if (free_stake < w->o->policy.stake) {
+        uint64_t need = w->o->policy.stake - free_stake, cost;
+        if (agent_load_params(a, err)) return -1;
+        if (plow_add_u64(need, a->min_fee, &cost) && acct.balance >= cost) {
+            ledger_tx tx;
+            memset(&tx, 0, sizeof tx);
+            tx.type = LEDGER_TX_STAKE;
+            tx.u.stake.amount = need;
+            if (agent_send(a, &tx, err)) return plow_error_prefix(err, "stake");
+            char m[32];
+            agent_money(need, m);
+            agent_log(a, "staked %s (policy: keep %" PRIu64 " free)", m, w->o->policy.stake);
+            w->stake_warned = false;
+            if (agent_account(a, a->key.pk, &acct, err)) return -1;
+        } else if (!w->stake_warned) {
+            agent_log(a, "free stake %" PRIu64 " is under my policy's %" PRIu64 " and the balance (%" PRIu64
+                         ") cannot top it up",
+                      free_stake, w->o->policy.stake, acct.balance);
+            w->stake_warned = true;
+        }
+    }
+    uint64_t height;
+    if (agent_height(a, &height, err)) return -1;
+    ledger_task *open = NULL, *claimed = NULL;
+    size_t n_open = 0, n_claimed = 0;
+    int rc = -1;
+    if (agent_list_tasks(a, ledger_task_status_name(LEDGER_TASK_OPEN), 100, &open, &n_open, err) ||
+        agent_list_tasks(a, ledger_task_status_name(LEDGER_TASK_CLAIMED), 100, &claimed, &n_claimed, err))
+        goto out;
+    /* a slot already held comes first (a restart, or a claim whose answer was lost) */
+    for (int pass = 0; pass < 2; pass++) {
+        ledger_task *ts = pass ? open : claimed;
+        size_t nt = pass ? n_open : n_claimed;
+        for (size_t i = 0; i < nt; i++)
+            for (int s = 0; s < ts[i].p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+                if (ts[i].slots[s].status == LEDGER_SLOT_CLAIMED &&
+                    memcmp(ts[i].slots[s].worker, a->key.pk, 32) == 0 && !done_with(w, ts[i].id)) {
+                    rc = work_slot(w, &ts[i], &ts[i].slots[s], height, err);
+                    goto out;
+                }
+    }
+    double block_s = -1;
+    for (size_t i = 0; i < n_open && !agent_stop_requested(); i++) {
+        ledger_task *t = &open[i];
+        if (done_with(w, t->id)) continue;
+        if (block_s < 0) block_s = agent_block_ms(a) / 1000.0;
+        char why[PLOW_ERR_LEN], id[12];
+        agent_short(t->id, id);
+        if (judge(w, t, &acct, height, block_s, why)) {
+            if (new_reason(w, t->id, why)) agent_log(a, "task %s: not claiming: %s", id, why);
+            continue;
+        }
+        ledger_tx tx;
+        memset(&tx, 0, sizeof tx);
+        tx.type = LEDGER_TX_CLAIM;
+        memcpy(tx.u.ref.task, t->id, 32);
+        char e[PLOW_ERR_LEN];
+        if (agent_send(a, &tx, e)) {
+            agent_log(a, "task %s: claim refused: %s", id, e);
+            mark_done(w, t->id);
+            continue;
+        }
+        ledger_task now;
+        if (agent_task(a, t->id, &now, NULL, NULL, err)) goto out;
+        for (int s = 0; s < now.p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+            if (now.slots[s].status == LEDGER_SLOT_CLAIMED && memcmp(now.slots[s].worker, a->key.pk, 32) == 0) {
+                char st[32];
+                agent_money(t->p.worker_stake, st);
+                agent_log(a, "task %s: claimed slot %d at block %" PRIu64 " (reward %" PRIu64 ", stake %s locked)",
+                          id, s, now.slots[s].claimed_at, t->p.reward, st);
+                if (agent_height(a, &height, err)) goto out;
+                rc = work_slot(w, &now, &now.slots[s], height, err);
+                goto out;
+            }
+        break; /* the claim went through but the slot is not ours: look again next round */
+    }
+    rc = 0;
+out:
+    free(open);
+    free(claimed);
+    return rc;
+}
+
+int agent_worker_run(const worker_options *o, char err[PLOW_ERR_LEN]) {
+    worker *w = plow_calloc(1, sizeof *w);
+    w->o = o;
+    if (agent_open(&w->a, o->name, o->key, o->node, o->work, err)) {
+        free(w);
+        return -1;
+    }
+    agent *a = &w->a;
+    char risk[32] = "unlimited";
+    if (o->policy.max_stake_at_risk != UINT64_MAX) agent_money(o->policy.max_stake_at_risk, risk);
+    agent_log(a, "worker %s starting: node %s, work dir %s, min price %" PRIu64 "/step, max stake at risk %s%s%s",
+              a->addr, a->node, a->work, o->policy.min_price_per_step, risk, o->cheat ? ", cheat " : "",
+              o->cheat ? o->cheat : "");
+    while (!agent_stop_requested()) {
+        char e[PLOW_ERR_LEN];
+        if (worker_round(w, e)) {
+            if (agent_stop_requested()) break;
+            agent_fail(a, e);
+            continue;
+        }
+        agent_ok(a);
+        if (o->once && w->committed > 0) break;
+        agent_sleep(o->poll_s);
+    }
+    agent_log(a, "stopped (%d task%s committed)", w->committed, w->committed == 1 ? "" : "s");
+    agent_close(a);
+    free(w);
+    return 0;
+}
