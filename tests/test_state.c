@@ -1,5 +1,1947 @@
+/*
+ * test_state.c — the ledger's state machine (src/ledger/state.c) against the
+ * rules table in docs/ledger.md: every transaction's happy path and each of
+ * its rules broken by an adversary.
+ *
+ * Every test runs in a `world`: a genesis built in code, the state under
+ * test and a reference state fed the same blocks, except that a transaction
+ * expected to FAIL is replaced in the reference by one that fails at once
+ * (a zero transfer, same sender, nonce and fee). After every transaction the
+ * two roots must be equal (so a failed transaction changed nothing but fee
+ * and nonce) and holdings must equal supply - burned. When a world ends, its
+ * blocks are replayed into a fresh state (same results, same root at every
+ * block: determinism) and the records it stored through ledger_each_dirty
+ * are loaded into another fresh state (same root: persistence round-trip).
+ */
 #include "test.h"
 
+#include <inttypes.h>
+
+#include "../src/ledger/ledger.h"
+
+/* ---- keys and genesis -------------------------------------------------------------------- */
+
+enum { OP, ALICE, BOB, CAROL, DAVE, EVE, FRANK, GRACE, NKEYS };
+/* In genesis: OP (operator), ALICE (requester), BOB/CAROL/DAVE (workers with
+ * stake), EVE (poor). FRANK and GRACE are not in genesis. */
+static ledger_key K[NKEYS];
+
+#define MIN_FEE 2
+#define UNBOND 5
+#define VERDICT 4
+#define SLASH_PCT 40
+#define BOND_PCT 50
+#define WORKER_BAL 100000
+#define WORKER_STAKE 10000
+#define EVE_BAL 10
+
+static void keys_init(void) {
+    for (int i = 0; i < NKEYS; i++) {
+        uint8_t seed[32] = {0};
+        seed[0] = (uint8_t)(i + 1);
+        memcpy(seed + 1, "plow state test", 15);
+        ledger_key_from_seed(&K[i], seed);
+    }
+}
+
+static int who_of(const uint8_t pk[32]) {
+    for (int i = 0; i < NKEYS; i++)
+        if (memcmp(K[i].pk, pk, 32) == 0) return i;
+    return -1;
+}
+
+/* ---- the world ------------------------------------------------------------------------------ */
+
+typedef struct rec {
+    uint8_t key[33];
+    size_t klen;
+    uint8_t *val;
+    size_t vlen;
+} rec;
+
+typedef struct logent {
+    int kind; /* 'b' begin block, 't' transaction, 'e' end block */
+    uint64_t height, time_ms;
+    ledger_tx tx;
+    bool sig_checked;
+    int result;
+    uint8_t root[32];
+} logent;
+
+typedef struct world {
+    ledger_genesis g;
+    ledger_genesis_account acc[6];
+    ledger_state *s, *ref;
+    bool in_block;
+    bool no_invariant; /* records loaded by hand broke the supply on purpose */
+    char err[PLOW_ERR_LEN];
+    rec *store;
+    size_t n_store, cap_store;
+    logent *log;
+    size_t n_log, cap_log;
+} world;
+
+static void world_init(world *w) {
+    memset(w, 0, sizeof *w);
+    keys_init();
+    snprintf(w->g.chain, sizeof w->g.chain, "plow-state-test");
+    w->g.time_ms = 1000000;
+    memcpy(w->g.operator_pk, K[OP].pk, 32);
+    w->g.params = (ledger_params){.unbond_blocks = UNBOND,
+                                  .verdict_blocks = VERDICT,
+                                  .min_fee = MIN_FEE,
+                                  .slash_challenger_pct = SLASH_PCT,
+                                  .bond_accused_pct = BOND_PCT};
+    uint64_t bal[6] = {1000000, 1000000, WORKER_BAL, WORKER_BAL, WORKER_BAL, EVE_BAL};
+    uint64_t stk[6] = {0, 0, WORKER_STAKE, WORKER_STAKE, WORKER_STAKE, 0};
+    for (int i = 0; i < 6; i++) {
+        memcpy(w->acc[i].pk, K[i].pk, 32);
+        w->acc[i].balance = bal[i];
+        w->acc[i].stake = stk[i];
+        w->g.supply += bal[i] + stk[i];
+    }
+    w->g.n_accounts = 6;
+    w->g.accounts = w->acc;
+    plow_sha256_once("plow state test genesis", 23, w->g.chain_id);
+    w->s = ledger_state_new(&w->g);
+    w->ref = ledger_state_new(&w->g);
+}
+
+static logent *log_push(world *w, int kind) {
+    if (w->n_log == w->cap_log) {
+        w->cap_log = w->cap_log ? 2 * w->cap_log : 32;
+        w->log = plow_realloc(w->log, w->cap_log * sizeof *w->log);
+    }
+    logent *e = &w->log[w->n_log++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    return e;
+}
+
+static void store_put(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *arg) {
+    world *w = arg;
+    rec *r = NULL;
+    for (size_t i = 0; i < w->n_store; i++)
+        if (w->store[i].klen == klen && memcmp(w->store[i].key, key, klen) == 0) r = &w->store[i];
+    if (!r) {
+        if (w->n_store == w->cap_store) {
+            w->cap_store = w->cap_store ? 2 * w->cap_store : 32;
+            w->store = plow_realloc(w->store, w->cap_store * sizeof *w->store);
+        }
+        r = &w->store[w->n_store++];
+        PLOW_ASSERT(klen <= sizeof r->key);
+        memcpy(r->key, key, klen);
+        r->klen = klen;
+    } else {
+        free(r->val);
+    }
+    r->val = plow_alloc(vlen ? vlen : 1);
+    memcpy(r->val, val, vlen);
+    r->vlen = vlen;
+}
+
+static void root_eq(world *w, int line) {
+    uint8_t a[32], b[32];
+    ledger_state_root(w->s, a);
+    ledger_state_root(w->ref, b);
+    CHECKF(memcmp(a, b, 32) == 0, "line %d: the state and its reference run differ", line);
+    if (!w->no_invariant) {
+        uint64_t want = w->g.supply - ledger_state_burned(w->s);
+        CHECKF(ledger_state_holdings(w->s) == want, "line %d: holdings %" PRIu64 " != supply - burned %" PRIu64, line,
+               ledger_state_holdings(w->s), want);
+    }
+}
+
+static void end_block(world *w) {
+    if (!w->in_block) return;
+    uint8_t a[32], b[32];
+    ledger_end_block(w->s, a);
+    ledger_end_block(w->ref, b);
+    CHECKF(memcmp(a, b, 32) == 0, "block %" PRIu64 ": roots differ", ledger_state_height(w->s));
+    uint8_t again[32];
+    ledger_state_root(w->s, again);
+    CHECK(memcmp(a, again, 32) == 0);
+    memcpy(log_push(w, 'e')->root, a, 32);
+    ledger_each_dirty(w->s, store_put, w);
+    ledger_clear_dirty(w->s);
+    w->in_block = false;
+}
+
+static void next_block(world *w) {
+    end_block(w);
+    uint64_t h = ledger_state_height(w->s) + 1, t = ledger_state_time(w->s) + 1000;
+    char err[PLOW_ERR_LEN];
+    CHECKF(ledger_begin_block(w->s, h, t, err) == 0, "%s", err);
+    CHECKF(ledger_begin_block(w->ref, h, t, err) == 0, "%s", err);
+    logent *e = log_push(w, 'b');
+    e->height = h;
+    e->time_ms = t;
+    w->in_block = true;
+}
+
+/* Moves on until the next block to open is `h`; leaves no block open. */
+static void advance_to(world *w, uint64_t h) {
+    while (ledger_state_height(w->s) + 1 < h) next_block(w);
+    end_block(w);
+}
+
+static uint64_t height(world *w) { return ledger_state_height(w->s); }
+
+static ledger_tx mk(world *w, int type, int who) {
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = (uint8_t)type;
+    memcpy(tx.sender, K[who].pk, 32);
+    ledger_account a;
+    tx.nonce = ledger_get_account(w->s, K[who].pk, &a) ? a.nonce : 0;
+    tx.fee = MIN_FEE;
+    return tx;
+}
+
+static ledger_account acct(world *w, int who) {
+    ledger_account a;
+    if (!ledger_get_account(w->s, K[who].pk, &a)) memset(&a, 0, sizeof a);
+    return a;
+}
+
+static ledger_task task(world *w, const uint8_t id[32]) {
+    ledger_task t;
+    memset(&t, 0, sizeof t);
+    CHECK(ledger_get_task(w->s, id, &t));
+    return t;
+}
+
+static ledger_challenge chal(world *w, const uint8_t id[32]) {
+    ledger_challenge c;
+    memset(&c, 0, sizeof c);
+    CHECK(ledger_get_challenge(w->s, id, &c));
+    return c;
+}
+
+/* Applies tx as it is (signed or not) to the state, mirrors it into the
+ * reference and checks the two agree. */
+static ledger_tx_result apply(world *w, const ledger_tx *tx, bool sig_checked) {
+    if (!w->in_block) next_block(w);
+    ledger_tx_result r = ledger_apply_tx(w->s, tx, sig_checked, w->err);
+    char err2[PLOW_ERR_LEN];
+    if (r == LEDGER_TX_OK) {
+        CHECKF(ledger_apply_tx(w->ref, tx, sig_checked, err2) == LEDGER_TX_OK, "reference: %s", err2);
+    } else if (r == LEDGER_TX_FAILED) {
+        ledger_tx z;
+        memset(&z, 0, sizeof z);
+        z.type = LEDGER_TX_TRANSFER;
+        z.nonce = tx->nonce;
+        z.fee = tx->fee;
+        int who = who_of(tx->sender);
+        PLOW_ASSERT(who >= 0);
+        ledger_tx_sign(&z, &K[who], w->g.chain_id);
+        CHECKF(ledger_apply_tx(w->ref, &z, sig_checked, err2) == LEDGER_TX_FAILED, "reference: %s", err2);
+    }
+    if (r != LEDGER_TX_INVALID) {
+        logent *e = log_push(w, 't');
+        e->tx = *tx;
+        e->sig_checked = sig_checked;
+        e->result = r;
+    }
+    return r;
+}
+
+static ledger_tx_result send(world *w, int who, ledger_tx *tx) {
+    ledger_tx_sign(tx, &K[who], w->g.chain_id);
+    return apply(w, tx, false);
+}
+
+static const char *res_name(int r) { return r == LEDGER_TX_OK ? "ok" : r == LEDGER_TX_FAILED ? "failed" : "invalid"; }
+
+static void expect(world *w, int who, ledger_tx *tx, int want, const char *msg, int line) {
+    ledger_tx_result r = who >= 0 ? send(w, who, tx) : apply(w, tx, false);
+    CHECKF(r == (ledger_tx_result)want, "line %d: %s %s, expected %s (%s)", line, ledger_tx_type_name(tx->type),
+           res_name(r), res_name(want), r == LEDGER_TX_OK ? "" : w->err);
+    if (msg && r != LEDGER_TX_OK) CHECKF(strstr(w->err, msg) != NULL, "line %d: error '%s' lacks '%s'", line, w->err, msg);
+    root_eq(w, line);
+}
+
+#define OK(w, who, tx) expect(w, who, tx, LEDGER_TX_OK, NULL, __LINE__)
+#define FAILS(w, who, tx, msg) expect(w, who, tx, LEDGER_TX_FAILED, msg, __LINE__)
+#define INVALID(w, who, tx, msg) expect(w, who, tx, LEDGER_TX_INVALID, msg, __LINE__)
+
+/* Replays the log into a fresh state: the same result for every
+ * transaction and the same root after every block. */
+static void check_replay(world *w) {
+    ledger_state *s = ledger_state_new(&w->g);
+    char err[PLOW_ERR_LEN];
+    size_t blocks = 0;
+    for (size_t i = 0; i < w->n_log; i++) {
+        logent *e = &w->log[i];
+        if (e->kind == 'b') {
+            CHECKF(ledger_begin_block(s, e->height, e->time_ms, err) == 0, "replay: %s", err);
+        } else if (e->kind == 't') {
+            int r = ledger_apply_tx(s, &e->tx, e->sig_checked, err);
+            CHECKF(r == e->result, "replay: tx %zu gave %d, %d the first time", i, r, e->result);
+        } else {
+            uint8_t root[32];
+            ledger_end_block(s, root);
+            CHECKF(memcmp(root, e->root, 32) == 0, "replay: block %zu has another root", blocks);
+            blocks++;
+        }
+    }
+    ledger_state_free(s);
+}
+
+/* Loads every stored record into a fresh state: the same root. */
+static void check_store(world *w) {
+    ledger_state *s = ledger_state_new(&w->g);
+    char err[PLOW_ERR_LEN];
+    for (size_t i = 0; i < w->n_store; i++) {
+        rec *r = &w->store[i];
+        CHECKF(ledger_load_record(s, r->key, r->klen, r->val, r->vlen, err) == 0, "load: %s", err);
+    }
+    uint8_t a[32], b[32];
+    ledger_state_root(s, a);
+    ledger_state_root(w->s, b);
+    CHECKF(memcmp(a, b, 32) == 0, "records loaded into a fresh state give another root");
+    CHECK(ledger_state_height(s) == ledger_state_height(w->s));
+    CHECK(ledger_state_burned(s) == ledger_state_burned(w->s));
+    CHECK(ledger_state_holdings(s) == ledger_state_holdings(w->s));
+    ledger_state_free(s);
+}
+
+static void world_free(world *w) {
+    end_block(w);
+    if (!w->no_invariant) check_store(w);
+    if (!w->no_invariant) check_replay(w); /* hand-loaded records are not in the log */
+    ledger_state_free(w->s);
+    ledger_state_free(w->ref);
+    for (size_t i = 0; i < w->n_store; i++) free(w->store[i].val);
+    free(w->store);
+    free(w->log);
+}
+
+/* ---- committed runs (real Merkle trees) ------------------------------------------------------ */
+
+typedef struct run {
+    uint64_t n;
+    uint8_t *leaves; /* n+1 leaves */
+    uint8_t root[32], final_state[32], artifact[32];
+} run;
+
+/* An honest run has leaf i = H("honest", i). A cheat diverges from step
+ * `from` (>= 1) on: its leaves there depend on `tag`. A bad artifact keeps
+ * the leaves but commits another artifact hash. */
+static void run_make(run *r, uint64_t n, uint64_t from, uint8_t tag, bool bad_artifact) {
+    r->n = n;
+    r->leaves = plow_alloc((n + 1) * 32);
+    for (uint64_t i = 0; i <= n; i++) {
+        uint8_t pre[16] = {0};
+        memcpy(pre, from && i >= from ? "cheat" : "honest", from && i >= from ? 5 : 6);
+        pre[7] = from && i >= from ? tag : 0;
+        plow_put_u64(pre + 8, i);
+        plow_sha256_once(pre, sizeof pre, r->leaves + i * 32);
+    }
+    merkle_root(r->leaves, n + 1, r->root);
+    memcpy(r->final_state, r->leaves + n * 32, 32);
+    uint8_t pre[33] = {bad_artifact ? 'X' : 'A'};
+    memcpy(pre + 1, r->final_state, 32);
+    plow_sha256_once(pre, sizeof pre, r->artifact);
+}
+
+static void run_free(run *r) { free(r->leaves); }
+
+/* Evidence for step j against run r (j = n+1: the artifact). */
+static void evidence(const run *r, uint64_t j, ledger_evidence *ev) {
+    memset(ev, 0, sizeof *ev);
+    char err[PLOW_ERR_LEN];
+    if (j == r->n + 1) {
+        memcpy(ev->leaf_prev, r->final_state, 32);
+        memcpy(ev->leaf, r->artifact, 32);
+        return;
+    }
+    memcpy(ev->leaf_prev, r->leaves + (j - 1) * 32, 32);
+    memcpy(ev->leaf, r->leaves + j * 32, 32);
+    CHECK(merkle_prove(r->leaves, r->n + 1, j - 1, &ev->proof_prev, err) == 0);
+    CHECK(merkle_prove(r->leaves, r->n + 1, j, &ev->proof, err) == 0);
+}
+
+/* ---- task helpers ------------------------------------------------------------------------------ */
+
+#define REWARD 1000
+#define W_STAKE 500
+#define MIN_BOND 200
+#define STEPS 8
+#define CLAIM_B 3
+#define WORK_B 5
+#define WINDOW_B 4
+
+static ledger_task_params params(uint8_t mode, uint8_t replicas) {
+    ledger_task_params p;
+    memset(&p, 0, sizeof p);
+    memset(p.spec, 0x5e, 32);
+    p.kind = LEDGER_KIND_TRAIN;
+    p.mode = mode;
+    p.replicas = replicas;
+    p.reward = REWARD;
+    p.worker_stake = W_STAKE;
+    p.min_bond = MIN_BOND;
+    p.steps = STEPS;
+    p.claim_blocks = CLAIM_B;
+    p.work_blocks = WORK_B;
+    p.window_blocks = WINDOW_B;
+    return p;
+}
+
+static void post_p(world *w, int who, const ledger_task_params *p, uint8_t id[32], int line) {
+    ledger_tx tx = mk(w, LEDGER_TX_POST_TASK, who);
+    tx.u.post = *p;
+    expect(w, who, &tx, LEDGER_TX_OK, NULL, line);
+    ledger_tx_hash(&tx, id);
+}
+#define POST(w, who, p, id) post_p(w, who, p, id, __LINE__)
+
+static void post(world *w, uint8_t mode, uint8_t replicas, uint8_t id[32], int line) {
+    ledger_task_params p = params(mode, replicas);
+    post_p(w, ALICE, &p, id, line);
+}
+#define POST_OPT(w, id) post(w, LEDGER_MODE_OPTIMISTIC, 1, id, __LINE__)
+#define POST_REP(w, r, id) post(w, LEDGER_MODE_REPLICATED, r, id, __LINE__)
+
+static void reg(world *w, int who) {
+    ledger_tx tx = mk(w, LEDGER_TX_REGISTER, who);
+    tx.u.reg.kind = LEDGER_AGENT;
+    snprintf(tx.u.reg.name, sizeof tx.u.reg.name, "worker-%d", who);
+    snprintf(tx.u.reg.caps, sizeof tx.u.reg.caps, "{\"train\":true}");
+    OK(w, who, &tx);
+}
+
+static ledger_tx claim_tx(world *w, int who, const uint8_t id[32]) {
+    ledger_tx tx = mk(w, LEDGER_TX_CLAIM, who);
+    memcpy(tx.u.ref.task, id, 32);
+    return tx;
+}
+
+static ledger_tx commit_tx(world *w, int who, const uint8_t id[32], const run *r) {
+    ledger_tx tx = mk(w, LEDGER_TX_COMMIT, who);
+    memcpy(tx.u.commit.task, id, 32);
+    memcpy(tx.u.commit.trace_root, r->root, 32);
+    memcpy(tx.u.commit.final_state, r->final_state, 32);
+    memcpy(tx.u.commit.artifact, r->artifact, 32);
+    memset(tx.u.commit.manifest, 0x3a, 32);
+    tx.u.commit.n = r->n;
+    tx.u.commit.checkpoint_every = 2;
+    return tx;
+}
+
+static ledger_tx challenge_tx(world *w, int who, const uint8_t id[32], int accused, const run *ra, uint64_t j,
+                              uint64_t bond) {
+    ledger_tx tx = mk(w, LEDGER_TX_CHALLENGE, who);
+    memcpy(tx.u.challenge.task, id, 32);
+    memcpy(tx.u.challenge.accused, K[accused].pk, 32);
+    tx.u.challenge.step = j;
+    tx.u.challenge.bond = bond;
+    memset(tx.u.challenge.state_blob, 0xb1, 32);
+    evidence(ra, j, &tx.u.challenge.ev);
+    return tx;
+}
+
+static void with_other(ledger_tx *tx, int other, const run *ro) {
+    memcpy(tx->u.challenge.other, K[other].pk, 32);
+    evidence(ro, tx->u.challenge.step, &tx->u.challenge.ev_other);
+}
+
+static ledger_tx verdict_tx(world *w, int who, const uint8_t ch[32], const uint8_t computed[32], int prev_ok) {
+    ledger_tx tx = mk(w, LEDGER_TX_VERDICT, who);
+    memcpy(tx.u.verdict.challenge, ch, 32);
+    memcpy(tx.u.verdict.computed, computed, 32);
+    tx.u.verdict.prev_ok = (uint8_t)prev_ok;
+    return tx;
+}
+
+static ledger_tx ref_tx(world *w, int type, int who, const uint8_t id[32]) {
+    ledger_tx tx = mk(w, type, who);
+    memcpy(tx.u.ref.task, id, 32);
+    return tx;
+}
+
+/* Sends a signed transaction that must succeed and returns its hash. */
+static void ok_hash(world *w, int who, ledger_tx *tx, uint8_t hash[32], int line) {
+    expect(w, who, tx, LEDGER_TX_OK, NULL, line);
+    ledger_tx_hash(tx, hash);
+}
+#define OK_HASH(w, who, tx, h) ok_hash(w, who, tx, h, __LINE__)
+
+/* ---- envelope ----------------------------------------------------------------------------------- */
+
+static void test_envelope(void) {
+    world w;
+    world_init(&w);
+    next_block(&w);
+    ledger_account a0 = acct(&w, ALICE), op0 = acct(&w, OP);
+
+    ledger_tx tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 100;
+    tx.fee = 7;
+    OK(&w, ALICE, &tx);
+    CHECK(acct(&w, ALICE).balance == a0.balance - 107);
+    CHECK(acct(&w, ALICE).nonce == 1);
+    CHECK(acct(&w, FRANK).balance == 100);
+    CHECK(acct(&w, OP).balance == op0.balance + 7);
+
+    /* replay of the very same signed transaction */
+    INVALID(&w, -1, &tx, "already used");
+    /* a nonce gap */
+    tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 1;
+    tx.nonce++;
+    INVALID(&w, ALICE, &tx, "gap");
+    /* a flipped signature byte */
+    tx.nonce--;
+    ledger_tx_sign(&tx, &K[ALICE], w.g.chain_id);
+    tx.sig[5] ^= 1;
+    INVALID(&w, -1, &tx, "bad signature");
+    /* signed by someone else for ALICE */
+    ledger_tx forged = tx;
+    ledger_tx_sign(&forged, &K[EVE], w.g.chain_id);
+    memcpy(forged.sender, K[ALICE].pk, 32);
+    INVALID(&w, -1, &forged, "bad signature");
+    /* signed for another chain */
+    uint8_t other_chain[32] = {1};
+    ledger_tx_sign(&tx, &K[ALICE], other_chain);
+    INVALID(&w, -1, &tx, "bad signature");
+    /* the node checked signatures on admission: sig_checked skips the check */
+    CHECK(apply(&w, &tx, true) == LEDGER_TX_OK);
+    root_eq(&w, __LINE__);
+    /* a fee below the minimum */
+    tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 1;
+    tx.fee = MIN_FEE - 1;
+    INVALID(&w, ALICE, &tx, "below the minimum");
+    /* an account that cannot pay the fee (GRACE has nothing) */
+    tx = mk(&w, LEDGER_TX_STAKE, GRACE);
+    tx.u.stake.amount = 1;
+    INVALID(&w, GRACE, &tx, "cannot pay the fee");
+    ledger_account g;
+    CHECK(!ledger_get_account(w.s, K[GRACE].pk, &g));
+    /* unknown types */
+    tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    tx.type = 0;
+    CHECK(apply(&w, &tx, true) == LEDGER_TX_INVALID);
+    tx.type = LEDGER_TX_TYPE_END;
+    CHECK(apply(&w, &tx, true) == LEDGER_TX_INVALID);
+    CHECK(strstr(w.err, "unknown transaction type") != NULL);
+    root_eq(&w, __LINE__);
+    /* a failed body still pays fee and nonce: EVE transfers more than she has */
+    tx = mk(&w, LEDGER_TX_TRANSFER, EVE);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 9;
+    FAILS(&w, EVE, &tx, "less than the amount");
+    CHECK(acct(&w, EVE).balance == EVE_BAL - MIN_FEE);
+    CHECK(acct(&w, EVE).nonce == 1);
+    /* the operator sending pays itself */
+    op0 = acct(&w, OP);
+    tx = mk(&w, LEDGER_TX_TRANSFER, OP);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 10;
+    OK(&w, OP, &tx);
+    CHECK(acct(&w, OP).balance == op0.balance - 10);
+
+    /* admission: ledger_check_tx with the nonce the node expects */
+    char err[PLOW_ERR_LEN];
+    tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 1;
+    ledger_tx_sign(&tx, &K[ALICE], w.g.chain_id);
+    uint64_t n = tx.nonce;
+    CHECK(ledger_check_tx(w.s, &tx, n, true, err) == 0);
+    CHECK(ledger_check_tx(w.s, &tx, n + 1, true, err) != 0 && strstr(err, "already used"));
+    ledger_tx next = tx;
+    next.nonce = n + 1; /* one pending before it */
+    ledger_tx_sign(&next, &K[ALICE], w.g.chain_id);
+    CHECK(ledger_check_tx(w.s, &next, n + 1, true, err) == 0);
+    CHECK(ledger_check_tx(w.s, &next, n, true, err) != 0 && strstr(err, "gap"));
+    next.sig[0] ^= 1;
+    CHECK(ledger_check_tx(w.s, &next, n + 1, true, err) != 0 && strstr(err, "bad signature"));
+    CHECK(ledger_check_tx(w.s, &next, n + 1, false, err) == 0);
+    tx.fee = 1;
+    CHECK(ledger_check_tx(w.s, &tx, n, false, err) != 0 && strstr(err, "below the minimum"));
+    tx = mk(&w, LEDGER_TX_STAKE, GRACE);
+    ledger_tx_sign(&tx, &K[GRACE], w.g.chain_id);
+    CHECK(ledger_check_tx(w.s, &tx, 0, true, err) != 0 && strstr(err, "cannot pay the fee"));
+    root_eq(&w, __LINE__);
+    world_free(&w);
+}
+
+static void test_blocks(void) {
+    world w;
+    world_init(&w);
+    char err[PLOW_ERR_LEN];
+    ledger_tx tx = mk(&w, LEDGER_TX_STAKE, ALICE);
+    tx.u.stake.amount = 1;
+    ledger_tx_sign(&tx, &K[ALICE], w.g.chain_id);
+    CHECK(ledger_apply_tx(w.s, &tx, false, err) == LEDGER_TX_INVALID && strstr(err, "no block"));
+    CHECK(ledger_begin_block(w.s, 2, w.g.time_ms, err) != 0 && strstr(err, "expected 1"));
+    CHECK(ledger_begin_block(w.s, 0, w.g.time_ms, err) != 0);
+    CHECK(ledger_begin_block(w.s, 1, w.g.time_ms - 1, err) != 0 && strstr(err, "before"));
+    uint8_t r0[32], r1[32], r2[32];
+    ledger_state_root(w.s, r0);
+    next_block(&w); /* same time as before is allowed */
+    end_block(&w);
+    ledger_state_root(w.s, r1);
+    CHECK(memcmp(r0, r1, 32) != 0); /* the height is in the root */
+    CHECK(ledger_state_height(w.s) == 1);
+    CHECK(ledger_state_time(w.s) == w.g.time_ms + 1000);
+    next_block(&w);
+    OK(&w, ALICE, &tx);
+    end_block(&w);
+    ledger_state_root(w.s, r2);
+    CHECK(memcmp(r1, r2, 32) != 0);
+    /* the genesis is the state's own copy */
+    const ledger_genesis *g = ledger_state_genesis(w.s);
+    CHECK(g->n_accounts == 6 && g->accounts != w.acc && memcmp(g->chain_id, w.g.chain_id, 32) == 0);
+    CHECK(memcmp(g->operator_pk, K[OP].pk, 32) == 0);
+    world_free(&w);
+}
+
+/* ---- transfer, stake, register ------------------------------------------------------------------ */
+
+static void test_transfer(void) {
+    world w;
+    world_init(&w);
+    ledger_tx tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[BOB].pk, 32);
+    FAILS(&w, ALICE, &tx, "must be positive");
+    tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[BOB].pk, 32);
+    tx.u.transfer.amount = 1000000;
+    FAILS(&w, ALICE, &tx, "less than the amount"); /* the fee came first */
+    uint64_t before = acct(&w, ALICE).balance;
+    tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[ALICE].pk, 32);
+    tx.u.transfer.amount = 500;
+    OK(&w, ALICE, &tx); /* to oneself: only the fee */
+    CHECK(acct(&w, ALICE).balance == before - MIN_FEE);
+    tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[BOB].pk, 32);
+    tx.u.transfer.amount = 12345;
+    OK(&w, ALICE, &tx);
+    CHECK(acct(&w, BOB).balance == WORKER_BAL + 12345);
+    CHECK(acct(&w, ALICE).balance == before - 2 * MIN_FEE - 12345);
+    world_free(&w);
+}
+
+/* Overflow cannot happen while supply fits in 64 bits, so a record loaded
+ * by hand puts an account near UINT64_MAX. */
+static void test_transfer_overflow(void) {
+    world w;
+    world_init(&w);
+    w.no_invariant = true;
+    char err[PLOW_ERR_LEN];
+    uint8_t key[33] = {'a'}, val[52] = {0};
+    memcpy(key + 1, K[FRANK].pk, 32);
+    plow_put_u64(val, UINT64_MAX - 5); /* balance; the rest zero: an unregistered account */
+    CHECK(ledger_load_record(w.s, key, sizeof key, val, sizeof val, err) == 0);
+    CHECK(ledger_load_record(w.ref, key, sizeof key, val, sizeof val, err) == 0);
+    ledger_tx tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 6;
+    FAILS(&w, ALICE, &tx, "overflow");
+    CHECK(acct(&w, FRANK).balance == UINT64_MAX - 5);
+    tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 5;
+    OK(&w, ALICE, &tx);
+    CHECK(acct(&w, FRANK).balance == UINT64_MAX);
+    /* the operator's balance cannot take the fee: the transaction is not includable */
+    memcpy(key + 1, K[OP].pk, 32);
+    plow_put_u64(val, UINT64_MAX - 1);
+    CHECK(ledger_load_record(w.s, key, sizeof key, val, sizeof val, err) == 0);
+    CHECK(ledger_load_record(w.ref, key, sizeof key, val, sizeof val, err) == 0);
+    tx = mk(&w, LEDGER_TX_STAKE, ALICE);
+    tx.u.stake.amount = 1;
+    INVALID(&w, ALICE, &tx, "overflow");
+    CHECK(ledger_state_holdings(w.s) == UINT64_MAX); /* saturated */
+    world_free(&w);
+}
+
+static void test_stake_unbond(void) {
+    world w;
+    world_init(&w);
+    ledger_tx tx = mk(&w, LEDGER_TX_STAKE, BOB);
+    FAILS(&w, BOB, &tx, "must be positive");
+    tx = mk(&w, LEDGER_TX_STAKE, BOB);
+    tx.u.stake.amount = WORKER_BAL;
+    FAILS(&w, BOB, &tx, "less than the amount");
+    tx = mk(&w, LEDGER_TX_STAKE, BOB);
+    tx.u.stake.amount = 1000;
+    OK(&w, BOB, &tx);
+    ledger_account b = acct(&w, BOB);
+    CHECK(b.stake == WORKER_STAKE + 1000 && b.balance == WORKER_BAL - 3 * MIN_FEE - 1000);
+
+    tx = mk(&w, LEDGER_TX_UNSTAKE, BOB);
+    FAILS(&w, BOB, &tx, "must be positive");
+    tx = mk(&w, LEDGER_TX_UNSTAKE, BOB);
+    tx.u.stake.amount = WORKER_STAKE + 1001;
+    FAILS(&w, BOB, &tx, "exceeds the stake");
+    next_block(&w);
+    uint64_t h1 = height(&w);
+    tx = mk(&w, LEDGER_TX_UNSTAKE, BOB);
+    tx.u.stake.amount = 400;
+    OK(&w, BOB, &tx);
+    b = acct(&w, BOB);
+    CHECK(b.stake == WORKER_STAKE + 600 && b.unbonding == 400 && b.unbond_at == h1 + UNBOND);
+    /* a second unstake adds and restarts the delay */
+    next_block(&w);
+    uint64_t h2 = height(&w);
+    tx = mk(&w, LEDGER_TX_UNSTAKE, BOB);
+    tx.u.stake.amount = 100;
+    OK(&w, BOB, &tx);
+    b = acct(&w, BOB);
+    CHECK(b.unbonding == 500 && b.unbond_at == h2 + UNBOND);
+    /* one block early: still unbonding */
+    advance_to(&w, h2 + UNBOND - 1);
+    uint64_t bal = acct(&w, BOB).balance;
+    tx = mk(&w, LEDGER_TX_REGISTER, BOB);
+    tx.u.reg.kind = LEDGER_PERSON;
+    strcpy(tx.u.reg.name, "bob");
+    OK(&w, BOB, &tx);
+    CHECK(height(&w) == h2 + UNBOND - 1);
+    CHECK(acct(&w, BOB).unbonding == 500 && acct(&w, BOB).balance == bal - MIN_FEE);
+    /* at unbond_at the sender's next transaction releases it */
+    next_block(&w);
+    bal = acct(&w, BOB).balance;
+    tx = mk(&w, LEDGER_TX_STAKE, BOB);
+    tx.u.stake.amount = 1;
+    OK(&w, BOB, &tx);
+    b = acct(&w, BOB);
+    CHECK(b.unbonding == 0 && b.unbond_at == 0 && b.balance == bal + 500 - MIN_FEE - 1);
+
+    /* matured unbonding pays a fee: EVE stakes all she has, unstakes, waits */
+    tx = mk(&w, LEDGER_TX_STAKE, EVE);
+    tx.u.stake.amount = EVE_BAL - MIN_FEE;
+    OK(&w, EVE, &tx);
+    next_block(&w);
+    uint64_t he = height(&w);
+    tx = mk(&w, LEDGER_TX_UNSTAKE, EVE);
+    tx.u.stake.amount = EVE_BAL - MIN_FEE;
+    tx.fee = 0;
+    INVALID(&w, EVE, &tx, "below the minimum");
+    ledger_tx_sign(&tx, &K[EVE], w.g.chain_id);
+    CHECK(apply(&w, &tx, true) == LEDGER_TX_INVALID);
+    /* she has no balance left for a fee: give her exactly one */
+    ledger_tx t2 = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(t2.u.transfer.to, K[EVE].pk, 32);
+    t2.u.transfer.amount = MIN_FEE;
+    OK(&w, ALICE, &t2);
+    tx = mk(&w, LEDGER_TX_UNSTAKE, EVE);
+    tx.u.stake.amount = EVE_BAL - MIN_FEE;
+    OK(&w, EVE, &tx);
+    CHECK(acct(&w, EVE).balance == 0 && acct(&w, EVE).unbonding == EVE_BAL - MIN_FEE);
+    next_block(&w);
+    tx = mk(&w, LEDGER_TX_UNSTAKE, EVE);
+    tx.u.stake.amount = 1;
+    INVALID(&w, EVE, &tx, "cannot pay the fee");
+    char err[PLOW_ERR_LEN];
+    ledger_tx_sign(&tx, &K[EVE], w.g.chain_id);
+    CHECK(ledger_check_tx(w.s, &tx, tx.nonce, true, err) != 0);
+    advance_to(&w, he + UNBOND);
+    CHECK(ledger_check_tx(w.s, &tx, tx.nonce, true, err) != 0); /* admission looks at the current height */
+    next_block(&w);
+    end_block(&w);
+    CHECK(ledger_check_tx(w.s, &tx, tx.nonce, true, err) == 0);
+    tx = mk(&w, LEDGER_TX_TRANSFER, EVE);
+    memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
+    tx.u.transfer.amount = 1;
+    OK(&w, EVE, &tx);
+    CHECK(acct(&w, EVE).balance == EVE_BAL - MIN_FEE - MIN_FEE - 1 && acct(&w, EVE).unbonding == 0);
+    world_free(&w);
+}
+
+static void test_register(void) {
+    world w;
+    world_init(&w);
+    ledger_tx tx = mk(&w, LEDGER_TX_REGISTER, DAVE);
+    tx.u.reg.kind = 3;
+    strcpy(tx.u.reg.name, "dave");
+    FAILS(&w, DAVE, &tx, "neither person");
+    tx = mk(&w, LEDGER_TX_REGISTER, DAVE);
+    tx.u.reg.kind = 0;
+    strcpy(tx.u.reg.name, "dave");
+    FAILS(&w, DAVE, &tx, "neither person");
+    tx = mk(&w, LEDGER_TX_REGISTER, DAVE);
+    tx.u.reg.kind = LEDGER_AGENT;
+    FAILS(&w, DAVE, &tx, "a name of 0 bytes");
+    tx = mk(&w, LEDGER_TX_REGISTER, DAVE);
+    tx.u.reg.kind = LEDGER_AGENT;
+    memset(tx.u.reg.name, 'd', sizeof tx.u.reg.name); /* no terminator */
+    FAILS(&w, DAVE, &tx, "not terminated");
+    CHECK(acct(&w, DAVE).profile == 0);
+    tx = mk(&w, LEDGER_TX_REGISTER, DAVE);
+    tx.u.reg.kind = LEDGER_AGENT;
+    memset(tx.u.reg.name, 'd', LEDGER_NAME_MAX);
+    strcpy(tx.u.reg.caps, "{\"kinds\":[\"train\",\"lora\"]}");
+    OK(&w, DAVE, &tx);
+    ledger_account d = acct(&w, DAVE);
+    CHECK(d.profile == LEDGER_AGENT && strlen(d.name) == LEDGER_NAME_MAX && strcmp(d.caps, tx.u.reg.caps) == 0);
+    /* re-registering replaces the profile */
+    tx = mk(&w, LEDGER_TX_REGISTER, DAVE);
+    tx.u.reg.kind = LEDGER_PERSON;
+    strcpy(tx.u.reg.name, "Dave Ö");
+    OK(&w, DAVE, &tx);
+    d = acct(&w, DAVE);
+    CHECK(d.profile == LEDGER_PERSON && strcmp(d.name, "Dave Ö") == 0 && d.caps[0] == 0);
+    world_free(&w);
+}
+
+/* ---- tasks: post, claim, commit ----------------------------------------------------------------- */
+
+static void test_post_task(void) {
+    world w;
+    world_init(&w);
+    ledger_task_params good = params(LEDGER_MODE_REPLICATED, 3), p;
+#define BAD_POST(field_stmt, msg)                                                                                   \
+    do {                                                                                                           \
+        p = good;                                                                                                  \
+        field_stmt;                                                                                                \
+        ledger_tx tx_ = mk(&w, LEDGER_TX_POST_TASK, ALICE);                                                        \
+        tx_.u.post = p;                                                                                            \
+        FAILS(&w, ALICE, &tx_, msg);                                                                               \
+    } while (0)
+    BAD_POST(p.kind = 0, "unknown kind");
+    BAD_POST(p.kind = LEDGER_KIND_END, "unknown kind");
+    BAD_POST(p.mode = 0, "unknown mode");
+    BAD_POST(p.mode = LEDGER_MODE_END, "unknown mode");
+    BAD_POST(p.replicas = 1, "2..8 replicas");
+    BAD_POST(p.replicas = 9, "2..8 replicas");
+    BAD_POST((p.mode = LEDGER_MODE_OPTIMISTIC, p.replicas = 2), "1 replica");
+    BAD_POST((p.mode = LEDGER_MODE_OPTIMISTIC, p.replicas = 0), "1 replica");
+    BAD_POST(p.steps = 0, "steps");
+    BAD_POST(p.steps = UINT64_MAX, "steps");
+    BAD_POST(p.reward = 0, "reward must be positive");
+    BAD_POST(p.claim_blocks = 0, "claim_blocks");
+    BAD_POST(p.work_blocks = 0, "work_blocks");
+    BAD_POST(p.window_blocks = 0, "window_blocks");
+    BAD_POST(p.claim_blocks = 1000001, "claim_blocks");
+    BAD_POST(p.window_blocks = UINT32_MAX, "window_blocks");
+    BAD_POST(p.reward = UINT64_MAX / 3 + 1, "overflows");
+    BAD_POST(p.reward = 1000000 / 3 + 1, "cannot escrow");
+#undef BAD_POST
+    uint64_t before = acct(&w, ALICE).balance;
+    uint8_t id[32];
+    next_block(&w);
+    POST(&w, ALICE, &good, id);
+    ledger_task t = task(&w, id);
+    CHECK(memcmp(t.requester, K[ALICE].pk, 32) == 0 && memcmp(&t.p, &good, sizeof good) == 0);
+    CHECK(t.status == LEDGER_TASK_OPEN && t.posted_at == height(&w) && t.escrow == 3 * REWARD);
+    CHECK(t.window_end == 0 && t.open_challenges == 0);
+    for (int i = 0; i < LEDGER_MAX_REPLICAS; i++) CHECK(t.slots[i].status == LEDGER_SLOT_EMPTY);
+    CHECK(acct(&w, ALICE).balance == before - MIN_FEE - 3 * REWARD);
+    /* a bigger task that takes all but the fee */
+    p = params(LEDGER_MODE_OPTIMISTIC, 1);
+    p.kind = LEDGER_KIND_INFER;
+    p.claim_blocks = p.work_blocks = p.window_blocks = 1000000;
+    p.reward = acct(&w, ALICE).balance - MIN_FEE;
+    uint8_t id2[32];
+    POST(&w, ALICE, &p, id2);
+    CHECK(acct(&w, ALICE).balance == 0);
+    CHECK(memcmp(id, id2, 32) != 0);
+    world_free(&w);
+}
+
+static void test_claim(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    reg(&w, ALICE);
+    uint8_t id[32];
+    next_block(&w);
+    uint64_t posted = height(&w);
+    POST_OPT(&w, id);
+    ledger_tx tx = claim_tx(&w, DAVE, id);
+    FAILS(&w, DAVE, &tx, "not registered");
+    tx = claim_tx(&w, ALICE, id);
+    FAILS(&w, ALICE, &tx, "requester cannot claim");
+    uint8_t nope[32] = {9};
+    tx = claim_tx(&w, BOB, nope);
+    FAILS(&w, BOB, &tx, "no task");
+    /* racing claims in one block: the first wins */
+    next_block(&w);
+    ledger_tx tb = claim_tx(&w, BOB, id), tc = claim_tx(&w, CAROL, id);
+    OK(&w, BOB, &tb);
+    FAILS(&w, CAROL, &tc, "has no free slot");
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_CLAIMED && t.slots[0].status == LEDGER_SLOT_CLAIMED);
+    CHECK(memcmp(t.slots[0].worker, K[BOB].pk, 32) == 0 && t.slots[0].claimed_at == height(&w));
+    CHECK(acct(&w, BOB).locked == W_STAKE && acct(&w, CAROL).locked == 0);
+    tb = claim_tx(&w, BOB, id);
+    FAILS(&w, BOB, &tb, "has no free slot");
+
+    /* replicated: one slot per worker, stake must be free, deadline */
+    uint8_t r[32];
+    POST_REP(&w, 3, r);
+    uint64_t rposted = height(&w);
+    tx = claim_tx(&w, BOB, r);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, BOB, r);
+    FAILS(&w, BOB, &tx, "already holds a slot");
+    CHECK(acct(&w, BOB).locked == 2 * W_STAKE);
+    ledger_task_params big = params(LEDGER_MODE_OPTIMISTIC, 1);
+    big.worker_stake = WORKER_STAKE - W_STAKE + 1; /* CAROL has no lock yet: all of it is free */
+    uint8_t b[32];
+    POST(&w, ALICE, &big, b);
+    tx = claim_tx(&w, BOB, b);
+    FAILS(&w, BOB, &tx, "insufficient free stake: 9000 free, 9501 needed");
+    tx = claim_tx(&w, CAROL, b);
+    OK(&w, CAROL, &tx);
+    CHECK(acct(&w, CAROL).locked == big.worker_stake);
+    tx = claim_tx(&w, CAROL, r);
+    FAILS(&w, CAROL, &tx, "insufficient free stake");
+    /* the claim window: within posted_at + claim_blocks */
+    advance_to(&w, rposted + CLAIM_B);
+    reg(&w, DAVE);
+    CHECK(height(&w) == rposted + CLAIM_B);
+    tx = claim_tx(&w, DAVE, r);
+    OK(&w, DAVE, &tx);
+    CHECK(task(&w, r).status == LEDGER_TASK_OPEN); /* one slot still free */
+    next_block(&w);
+    ledger_tx t2 = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(t2.u.transfer.to, K[FRANK].pk, 32);
+    t2.u.transfer.amount = 100;
+    OK(&w, ALICE, &t2);
+    ledger_tx rf = mk(&w, LEDGER_TX_REGISTER, FRANK);
+    rf.u.reg.kind = LEDGER_AGENT;
+    strcpy(rf.u.reg.name, "frank");
+    OK(&w, FRANK, &rf);
+    tx = claim_tx(&w, FRANK, r);
+    char want[64];
+    snprintf(want, sizeof want, "claim deadline passed at %" PRIu64, rposted + CLAIM_B);
+    FAILS(&w, FRANK, &tx, want);
+    (void)posted;
+    world_free(&w);
+}
+
+static void test_commit(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    run honest;
+    run_make(&honest, STEPS, 0, 0, false);
+    uint8_t id[32];
+    POST_REP(&w, 2, id);
+    ledger_tx tx = commit_tx(&w, BOB, id, &honest);
+    FAILS(&w, BOB, &tx, "holds no slot");
+    next_block(&w);
+    uint64_t claimed = height(&w);
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = commit_tx(&w, CAROL, id, &honest);
+    FAILS(&w, CAROL, &tx, "holds no slot");
+    tx = commit_tx(&w, BOB, id, &honest);
+    tx.u.commit.n = STEPS + 1;
+    FAILS(&w, BOB, &tx, "n is 9, the task has 8 steps");
+    tx = commit_tx(&w, BOB, id, &honest);
+    tx.u.commit.checkpoint_every = 0;
+    FAILS(&w, BOB, &tx, "checkpoint_every");
+    uint8_t nope[32] = {7};
+    tx = commit_tx(&w, BOB, nope, &honest);
+    FAILS(&w, BOB, &tx, "no task");
+    next_block(&w);
+    tx = commit_tx(&w, BOB, id, &honest);
+    OK(&w, BOB, &tx);
+    ledger_task t = task(&w, id);
+    ledger_slot *sl = &t.slots[0];
+    CHECK(sl->status == LEDGER_SLOT_COMMITTED && sl->committed_at == height(&w) && sl->n == STEPS);
+    CHECK(memcmp(sl->trace_root, honest.root, 32) == 0 && memcmp(sl->artifact, honest.artifact, 32) == 0);
+    CHECK(t.status == LEDGER_TASK_OPEN && t.window_end == 0); /* a slot is still empty */
+    tx = commit_tx(&w, BOB, id, &honest);
+    FAILS(&w, BOB, &tx, "committed, not claimed");
+    /* CAROL claims late and misses her own deadline: claimed_at + work_blocks */
+    tx = claim_tx(&w, CAROL, id);
+    OK(&w, CAROL, &tx);
+    uint64_t carol_at = height(&w);
+    CHECK(task(&w, id).status == LEDGER_TASK_CLAIMED);
+    advance_to(&w, carol_at + WORK_B + 1);
+    tx = commit_tx(&w, CAROL, id, &honest);
+    char want[64];
+    snprintf(want, sizeof want, "commit deadline passed at %" PRIu64, carol_at + WORK_B);
+    FAILS(&w, CAROL, &tx, want);
+    (void)claimed;
+
+    /* both commit in time: the task is committed and its window opens */
+    uint8_t id2[32];
+    POST_REP(&w, 2, id2);
+    tx = claim_tx(&w, BOB, id2);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, CAROL, id2);
+    OK(&w, CAROL, &tx);
+    uint64_t c_at = height(&w); /* both claimed in this block */
+    next_block(&w);
+    tx = commit_tx(&w, CAROL, id2, &honest);
+    OK(&w, CAROL, &tx);
+    CHECK(task(&w, id2).status == LEDGER_TASK_CLAIMED);
+    advance_to(&w, c_at + WORK_B); /* the last block BOB may commit in */
+    tx = commit_tx(&w, BOB, id2, &honest);
+    OK(&w, BOB, &tx);
+    t = task(&w, id2);
+    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == height(&w) + WINDOW_B);
+    run_free(&honest);
+    world_free(&w);
+}
+
+static void test_unstake_locked(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    uint8_t id[32];
+    POST_OPT(&w, id);
+    ledger_tx tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = mk(&w, LEDGER_TX_UNSTAKE, BOB);
+    tx.u.stake.amount = WORKER_STAKE - W_STAKE + 1;
+    FAILS(&w, BOB, &tx, "stake is locked by open tasks: 9500 free");
+    tx = mk(&w, LEDGER_TX_UNSTAKE, BOB);
+    tx.u.stake.amount = WORKER_STAKE - W_STAKE;
+    OK(&w, BOB, &tx);
+    ledger_account b = acct(&w, BOB);
+    CHECK(b.stake == W_STAKE && b.locked == W_STAKE && b.unbonding == WORKER_STAKE - W_STAKE);
+    tx = mk(&w, LEDGER_TX_UNSTAKE, BOB);
+    tx.u.stake.amount = 1;
+    FAILS(&w, BOB, &tx, "0 free");
+    world_free(&w);
+}
+
+/* ---- challenges and verdicts -------------------------------------------------------------------- */
+
+/* An optimistic task committed by BOB with run r; returns the height of
+ * the commit. */
+static uint64_t committed_opt(world *w, const run *r, uint8_t id[32]) {
+    reg(w, BOB);
+    POST_OPT(w, id);
+    ledger_tx tx = claim_tx(w, BOB, id);
+    OK(w, BOB, &tx);
+    next_block(w);
+    tx = commit_tx(w, BOB, id, r);
+    OK(w, BOB, &tx);
+    CHECK(task(w, id).status == LEDGER_TASK_COMMITTED);
+    return height(w);
+}
+
+static void test_challenge_rules(void) {
+    world w;
+    world_init(&w);
+    run cheat, honest;
+    run_make(&cheat, STEPS, 5, 1, false);
+    run_make(&honest, STEPS, 0, 0, false);
+    uint8_t id[32];
+    reg(&w, BOB);
+    POST_OPT(&w, id);
+    ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "nothing committed");
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "nothing committed");
+    next_block(&w);
+    tx = commit_tx(&w, BOB, id, &cheat);
+    OK(&w, BOB, &tx);
+    uint64_t hc = height(&w);
+
+    /* forged evidence */
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    tx.u.challenge.ev.leaf[3] ^= 1; /* a flipped leaf */
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    tx.u.challenge.ev.leaf_prev[0] ^= 0x80;
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    evidence(&cheat, 4, &tx.u.challenge.ev); /* proofs for indices 3, 4 sent as step 5 */
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    tx.u.challenge.ev.proof.index = 6; /* a proof that names another index */
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &honest, 5, MIN_BOND); /* proofs for another root */
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    memcpy(tx.u.challenge.ev.proof.path[0], tx.u.challenge.ev.proof.path[1], 32);
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, STEPS + 1, MIN_BOND);
+    memcpy(tx.u.challenge.ev.leaf, honest.artifact, 32); /* the artifact step, not the committed artifact */
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 1, MIN_BOND);
+    tx.u.challenge.step = 0;
+    FAILS(&w, CAROL, &tx, "step 0 is not in 1..9");
+    tx.u.challenge.step = STEPS + 2;
+    tx.nonce = acct(&w, CAROL).nonce;
+    FAILS(&w, CAROL, &tx, "step 10 is not in 1..9");
+
+    /* the wrong parties, bonds, modes */
+    tx = challenge_tx(&w, BOB, id, BOB, &cheat, 5, MIN_BOND);
+    FAILS(&w, BOB, &tx, "cannot challenge itself");
+    tx = challenge_tx(&w, CAROL, id, DAVE, &cheat, 5, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "accused holds no committed slot");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND - 1);
+    FAILS(&w, CAROL, &tx, "below the task's min_bond");
+    tx = challenge_tx(&w, EVE, id, BOB, &cheat, 5, MIN_BOND);
+    FAILS(&w, EVE, &tx, "cannot post the bond");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, 0);
+    with_other(&tx, DAVE, &honest);
+    FAILS(&w, CAROL, &tx, "replicated tasks only");
+    uint8_t nope[32] = {4};
+    tx = challenge_tx(&w, CAROL, nope, BOB, &cheat, 5, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "no task");
+
+    /* a valid challenge, then the same step again */
+    uint64_t cbal = acct(&w, CAROL).balance;
+    uint8_t ch[32];
+    next_block(&w);
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, 300);
+    OK_HASH(&w, CAROL, &tx, ch);
+    CHECK(acct(&w, CAROL).balance == cbal - MIN_FEE - 300);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_CHALLENGED && t.open_challenges == 1);
+    ledger_challenge c = chal(&w, ch);
+    CHECK(c.status == LEDGER_CH_OPEN && c.step == 5 && c.bond == 300 && c.opened_at == height(&w));
+    CHECK(c.deadline == height(&w) + VERDICT && !c.has_other);
+    CHECK(memcmp(c.challenger, K[CAROL].pk, 32) == 0 && memcmp(c.accused, K[BOB].pk, 32) == 0);
+    CHECK(memcmp(c.leaf_prev, cheat.leaves + 4 * 32, 32) == 0 && memcmp(c.accused_leaf, cheat.leaves + 5 * 32, 32) == 0);
+    CHECK(memcmp(c.task, id, 32) == 0 && memcmp(c.state_blob, tx.u.challenge.state_blob, 32) == 0);
+    tx = challenge_tx(&w, DAVE, id, BOB, &cheat, 5, MIN_BOND);
+    FAILS(&w, DAVE, &tx, "already disputes step 5");
+    /* another step is another challenge: the artifact step, honest evidence */
+    tx = challenge_tx(&w, DAVE, id, BOB, &cheat, STEPS + 1, MIN_BOND);
+    OK(&w, DAVE, &tx);
+    CHECK(task(&w, id).open_challenges == 2);
+    /* after the window */
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 6, MIN_BOND);
+    char want[64];
+    snprintf(want, sizeof want, "challenge window closed at %" PRIu64, hc + WINDOW_B);
+    FAILS(&w, CAROL, &tx, want);
+    run_free(&cheat);
+    run_free(&honest);
+    world_free(&w);
+}
+
+static void test_verdict_slash(void) {
+    world w;
+    world_init(&w);
+    run cheat, honest;
+    run_make(&cheat, STEPS, 5, 1, false);
+    run_make(&honest, STEPS, 0, 0, false);
+    uint8_t id[32], ch[32];
+    uint64_t hc = committed_opt(&w, &cheat, id);
+    ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch);
+    uint64_t bob_bal = acct(&w, BOB).balance, carol_bal = acct(&w, CAROL).balance, alice_bal = acct(&w, ALICE).balance;
+
+    tx = verdict_tx(&w, ALICE, ch, honest.leaves + 5 * 32, 1);
+    FAILS(&w, ALICE, &tx, "only the referee (operator) may rule");
+    uint8_t nope[32] = {3};
+    tx = verdict_tx(&w, OP, nope, honest.leaves + 5 * 32, 1);
+    FAILS(&w, OP, &tx, "no challenge");
+    CHECK(acct(&w, BOB).stake == WORKER_STAKE);
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 5 * 32, 1);
+    OK(&w, OP, &tx);
+    ledger_challenge c = chal(&w, ch);
+    CHECK(c.status == LEDGER_CH_UPHELD && c.resolved_at == height(&w));
+    CHECK(memcmp(c.computed, honest.leaves + 5 * 32, 32) == 0);
+    ledger_account b = acct(&w, BOB);
+    CHECK(b.stake == WORKER_STAKE - W_STAKE && b.locked == 0 && b.balance == bob_bal);
+    uint64_t share = W_STAKE * SLASH_PCT / 100;
+    CHECK(acct(&w, CAROL).balance == carol_bal + share + MIN_BOND);
+    CHECK(ledger_state_burned(w.s) == W_STAKE - share);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_RESOLVED && t.open_challenges == 0 && t.slots[0].status == LEDGER_SLOT_SLASHED);
+    /* a second verdict on the closed challenge */
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 5 * 32, 1);
+    FAILS(&w, OP, &tx, "upheld, not open");
+    /* a slashed slot cannot be challenged again */
+    tx = challenge_tx(&w, DAVE, id, BOB, &cheat, 6, MIN_BOND);
+    FAILS(&w, DAVE, &tx, "accused holds no committed slot");
+    /* finalize: early, then the reward goes back to the requester */
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    char want[64];
+    snprintf(want, sizeof want, "challenge window open until %" PRIu64, hc + WINDOW_B);
+    FAILS(&w, DAVE, &tx, want);
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    OK(&w, DAVE, &tx);
+    t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.escrow == 0 && t.slots[0].status == LEDGER_SLOT_SLASHED);
+    CHECK(acct(&w, ALICE).balance == alice_bal - MIN_FEE + REWARD); /* her fee: the verdict she was refused */
+    CHECK(acct(&w, BOB).balance == bob_bal);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "finalized already");
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "finalized already");
+    run_free(&cheat);
+    run_free(&honest);
+    world_free(&w);
+}
+
+static void test_verdict_reject(void) {
+    world w;
+    world_init(&w);
+    run honest, other;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&other, STEPS, 1, 9, false);
+    uint8_t id[32], ch1[32], ch2[32], ch3[32];
+    uint64_t hc = committed_opt(&w, &honest, id);
+    uint64_t bob_bal = acct(&w, BOB).balance, carol_bal = acct(&w, CAROL).balance;
+    /* CAROL wrongly disputes step 3 */
+    ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &honest, 3, 300);
+    OK_HASH(&w, CAROL, &tx, ch1);
+    tx = verdict_tx(&w, OP, ch1, honest.leaves + 3 * 32, 1);
+    tx.u.verdict.prev_ok = 2;
+    FAILS(&w, OP, &tx, "prev_ok");
+    tx = verdict_tx(&w, OP, ch1, honest.leaves + 3 * 32, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch1).status == LEDGER_CH_REJECTED);
+    CHECK(acct(&w, BOB).balance == bob_bal + 150 && acct(&w, BOB).stake == WORKER_STAKE);
+    CHECK(acct(&w, CAROL).balance == carol_bal - MIN_FEE - 300);
+    CHECK(ledger_state_burned(w.s) == 150);
+    CHECK(task(&w, id).status == LEDGER_TASK_RESOLVED);
+    /* DAVE's state j-1 did not hash to the agreed leaf: rejected, even with
+     * a computed leaf that differs from the accused's */
+    tx = challenge_tx(&w, DAVE, id, BOB, &honest, 2, 201);
+    OK_HASH(&w, DAVE, &tx, ch2);
+    CHECK(task(&w, id).status == LEDGER_TASK_CHALLENGED);
+    tx = verdict_tx(&w, OP, ch2, other.leaves + 2 * 32, 0);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch2).status == LEDGER_CH_REJECTED);
+    CHECK(ledger_state_burned(w.s) == 150 + 101); /* 201 - floor(201 * 50 / 100) */
+    CHECK(acct(&w, BOB).balance == bob_bal + 150 + 100);
+    /* a challenge the referee never rules on: the deadline passes */
+    next_block(&w);
+    uint64_t opened = height(&w);
+    tx = challenge_tx(&w, CAROL, id, BOB, &honest, 7, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch3);
+    CHECK(opened + VERDICT > hc + WINDOW_B);
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    char want[80];
+    snprintf(want, sizeof want, "awaits its verdict until %" PRIu64, opened + VERDICT);
+    FAILS(&w, DAVE, &tx, want);
+    advance_to(&w, opened + VERDICT + 1);
+    tx = verdict_tx(&w, OP, ch3, other.leaves + 7 * 32, 1);
+    snprintf(want, sizeof want, "verdict deadline passed at %" PRIu64, opened + VERDICT);
+    FAILS(&w, OP, &tx, want);
+    carol_bal = acct(&w, CAROL).balance;
+    bob_bal = acct(&w, BOB).balance;
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    OK(&w, DAVE, &tx);
+    CHECK(chal(&w, ch3).status == LEDGER_CH_EXPIRED);
+    CHECK(acct(&w, CAROL).balance == carol_bal + MIN_BOND);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_PAID && t.open_challenges == 0);
+    CHECK(acct(&w, BOB).balance == bob_bal + REWARD && acct(&w, BOB).locked == 0);
+    tx = verdict_tx(&w, OP, ch3, other.leaves + 7 * 32, 1);
+    FAILS(&w, OP, &tx, "expired, not open");
+    run_free(&honest);
+    run_free(&other);
+    world_free(&w);
+}
+
+/* Replicated, r = 2: BOB honest, CAROL cheats from step 3; DAVE (a third
+ * party) disputes with both sides' evidence and no bond. */
+static void replicated_pair(world *w, const run *rb, const run *rc, uint8_t id[32], uint64_t *hc) {
+    POST_REP(w, 2, id);
+    ledger_tx tx = claim_tx(w, BOB, id);
+    OK(w, BOB, &tx);
+    tx = claim_tx(w, CAROL, id);
+    OK(w, CAROL, &tx);
+    next_block(w);
+    tx = commit_tx(w, BOB, id, rb);
+    OK(w, BOB, &tx);
+    tx = commit_tx(w, CAROL, id, rc);
+    OK(w, CAROL, &tx);
+    *hc = height(w);
+}
+
+static void test_replicated_dispute(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    run honest, cheat;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&cheat, STEPS, 3, 2, false);
+    uint8_t id[32], ch[32];
+    uint64_t hc;
+    replicated_pair(&w, &honest, &cheat, id, &hc);
+
+    /* rules of `other` */
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    FAILS(&w, DAVE, &tx, "below the task's min_bond"); /* no other: the bond counts */
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    with_other(&tx, CAROL, &cheat);
+    FAILS(&w, DAVE, &tx, "other worker is the accused");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    with_other(&tx, EVE, &honest);
+    FAILS(&w, DAVE, &tx, "other worker holds no committed slot");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    with_other(&tx, BOB, &honest);
+    tx.u.challenge.ev_other.leaf[0] ^= 1;
+    FAILS(&w, DAVE, &tx, "forged proof");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    with_other(&tx, BOB, &cheat); /* CAROL's proofs offered as BOB's */
+    FAILS(&w, DAVE, &tx, "forged proof");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, 0);
+    with_other(&tx, BOB, &honest);
+    FAILS(&w, DAVE, &tx, "agree on leaf 2");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, 0);
+    with_other(&tx, BOB, &honest);
+    FAILS(&w, DAVE, &tx, "do not agree on leaf 4");
+
+    /* the cheater accused: slashed, the honest side untouched */
+    uint64_t dave_bal = acct(&w, DAVE).balance;
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    with_other(&tx, BOB, &honest);
+    OK_HASH(&w, DAVE, &tx, ch);
+    ledger_challenge c = chal(&w, ch);
+    CHECK(c.has_other && memcmp(c.other, K[BOB].pk, 32) == 0 && memcmp(c.other_leaf, honest.leaves + 3 * 32, 32) == 0);
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 3 * 32, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD);
+    CHECK(acct(&w, CAROL).stake == WORKER_STAKE - W_STAKE && acct(&w, CAROL).locked == 0);
+    CHECK(acct(&w, BOB).stake == WORKER_STAKE && acct(&w, BOB).locked == W_STAKE);
+    CHECK(acct(&w, DAVE).balance == dave_bal - MIN_FEE + W_STAKE * SLASH_PCT / 100);
+    ledger_task t = task(&w, id);
+    CHECK(t.slots[0].status == LEDGER_SLOT_COMMITTED && t.slots[1].status == LEDGER_SLOT_SLASHED);
+    uint64_t alice = acct(&w, ALICE).balance, bob = acct(&w, BOB).balance, carol = acct(&w, CAROL).balance;
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, EVE, id);
+    OK(&w, EVE, &tx);
+    t = task(&w, id);
+    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_SLASHED);
+    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, BOB).locked == 0);
+    CHECK(acct(&w, CAROL).balance == carol && acct(&w, ALICE).balance == alice + REWARD);
+
+    /* the other way round: the honest worker accused, the cheater as other */
+    uint8_t id2[32], ch2[32];
+    replicated_pair(&w, &honest, &cheat, id2, &hc);
+    uint64_t burned = ledger_state_burned(w.s);
+    tx = challenge_tx(&w, DAVE, id2, BOB, &honest, 3, 10);
+    with_other(&tx, CAROL, &cheat);
+    OK_HASH(&w, DAVE, &tx, ch2);
+    tx = verdict_tx(&w, OP, ch2, honest.leaves + 3 * 32, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch2).status == LEDGER_CH_UPHELD);
+    t = task(&w, id2);
+    CHECK(t.slots[0].status == LEDGER_SLOT_COMMITTED && t.slots[1].status == LEDGER_SLOT_SLASHED);
+    CHECK(acct(&w, CAROL).stake == WORKER_STAKE - 2 * W_STAKE);
+    CHECK(ledger_state_burned(w.s) == burned + W_STAKE - W_STAKE * SLASH_PCT / 100);
+
+    /* both wrong: both slashed, nobody paid, the escrow goes back */
+    uint8_t id3[32], ch3[32];
+    replicated_pair(&w, &honest, &cheat, id3, &hc);
+    uint64_t dave = acct(&w, DAVE).balance;
+    tx = challenge_tx(&w, DAVE, id3, BOB, &honest, 3, 0);
+    with_other(&tx, CAROL, &cheat);
+    OK_HASH(&w, DAVE, &tx, ch3);
+    uint8_t neither[32] = {0xee};
+    tx = verdict_tx(&w, OP, ch3, neither, 1);
+    OK(&w, OP, &tx);
+    t = task(&w, id3);
+    CHECK(t.slots[0].status == LEDGER_SLOT_SLASHED && t.slots[1].status == LEDGER_SLOT_SLASHED);
+    CHECK(acct(&w, DAVE).balance == dave - MIN_FEE + 2 * (W_STAKE * SLASH_PCT / 100));
+    alice = acct(&w, ALICE).balance;
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id3);
+    OK(&w, DAVE, &tx);
+    CHECK(acct(&w, ALICE).balance == alice + 2 * REWARD);
+    CHECK(task(&w, id3).status == LEDGER_TASK_FINALIZED);
+    /* the first task's challenge cannot be ruled on twice, nor the task finalized twice */
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 3 * 32, 1);
+    FAILS(&w, OP, &tx, "not open");
+    run_free(&honest);
+    run_free(&cheat);
+    world_free(&w);
+}
+
+/* A worker whose accused leaf was right, in a replicated dispute where the
+ * referee sides with the accused: the other is slashed, not the accused;
+ * and a challenge without `other` that the accused wins costs the bond. */
+static void test_replicated_disagree_unpaid(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    reg(&w, DAVE);
+    run honest, cheat;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&cheat, STEPS, 6, 3, false);
+    uint8_t id[32];
+    uint64_t hc;
+    replicated_pair(&w, &honest, &cheat, id, &hc);
+    uint64_t alice = acct(&w, ALICE).balance, bob = acct(&w, BOB).balance, carol = acct(&w, CAROL).balance;
+    advance_to(&w, hc + WINDOW_B + 1);
+    ledger_tx tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    OK(&w, DAVE, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(t.slots[0].status == LEDGER_SLOT_UNPAID && t.slots[1].status == LEDGER_SLOT_UNPAID);
+    CHECK(acct(&w, BOB).balance == bob && acct(&w, CAROL).balance == carol);
+    CHECK(acct(&w, BOB).locked == 0 && acct(&w, CAROL).locked == 0);
+    CHECK(acct(&w, BOB).stake == WORKER_STAKE && acct(&w, CAROL).stake == WORKER_STAKE);
+    CHECK(acct(&w, ALICE).balance == alice + 2 * REWARD && t.escrow == 0);
+    /* three replicas that agree: each paid exactly */
+    uint8_t id2[32];
+    POST_REP(&w, 3, id2);
+    int ws[3] = {BOB, CAROL, DAVE};
+    for (int i = 0; i < 3; i++) {
+        tx = claim_tx(&w, ws[i], id2);
+        OK(&w, ws[i], &tx);
+    }
+    uint64_t before[3];
+    for (int i = 0; i < 3; i++) {
+        tx = commit_tx(&w, ws[i], id2, &honest);
+        OK(&w, ws[i], &tx);
+        before[i] = acct(&w, ws[i]).balance;
+    }
+    hc = height(&w);
+    alice = acct(&w, ALICE).balance;
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, EVE, id2);
+    OK(&w, EVE, &tx);
+    for (int i = 0; i < 3; i++) {
+        CHECK(acct(&w, ws[i]).balance == before[i] + REWARD);
+        CHECK(acct(&w, ws[i]).locked == 0);
+        CHECK(task(&w, id2).slots[i].status == LEDGER_SLOT_PAID);
+    }
+    CHECK(acct(&w, ALICE).balance == alice);
+    run_free(&honest);
+    run_free(&cheat);
+    world_free(&w);
+}
+
+static void test_finalize(void) {
+    world w;
+    world_init(&w);
+    run honest;
+    run_make(&honest, STEPS, 0, 0, false);
+    reg(&w, BOB);
+    uint8_t id[32];
+    POST_OPT(&w, id);
+    ledger_tx tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
+    FAILS(&w, CAROL, &tx, "nothing to finalize: no slot committed; send expire");
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
+    FAILS(&w, CAROL, &tx, "nothing to finalize: no slot committed; send expire");
+    uint8_t nope[32] = {1};
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, nope);
+    FAILS(&w, CAROL, &tx, "no task");
+    next_block(&w);
+    tx = commit_tx(&w, BOB, id, &honest);
+    OK(&w, BOB, &tx);
+    uint64_t hc = height(&w);
+    uint64_t bob = acct(&w, BOB).balance, alice = acct(&w, ALICE).balance;
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, CAROL, id);
+    FAILS(&w, CAROL, &tx, "send finalize");
+    advance_to(&w, hc + WINDOW_B); /* the window's last block */
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
+    FAILS(&w, CAROL, &tx, "challenge window open until");
+    next_block(&w);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
+    OK(&w, CAROL, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_PAID && t.escrow == 0);
+    ledger_account b = acct(&w, BOB);
+    CHECK(b.balance == bob + REWARD && b.locked == 0 && b.stake == WORKER_STAKE);
+    CHECK(acct(&w, ALICE).balance == alice);
+    CHECK(ledger_state_burned(w.s) == 0);
+    run_free(&honest);
+    world_free(&w);
+}
+
+static void test_expire(void) {
+    world w;
+    world_init(&w);
+    run honest;
+    run_make(&honest, STEPS, 0, 0, false);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    uint8_t id[32];
+    next_block(&w);
+    uint64_t posted = height(&w);
+    POST_REP(&w, 2, id);
+    ledger_tx tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, CAROL, id);
+    OK(&w, CAROL, &tx);
+    tx = commit_tx(&w, BOB, id, &honest);
+    OK(&w, BOB, &tx);
+    /* CAROL stalls */
+    uint64_t until = posted + CLAIM_B + WORK_B;
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
+    char want[80];
+    snprintf(want, sizeof want, "task can still be committed until %" PRIu64, until);
+    FAILS(&w, DAVE, &tx, want);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "1 of 2 slots committed");
+    advance_to(&w, until);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
+    FAILS(&w, DAVE, &tx, want);
+    next_block(&w);
+    uint64_t alice = acct(&w, ALICE).balance, bob = acct(&w, BOB).balance, carol = acct(&w, CAROL).balance;
+    uint64_t share = W_STAKE * SLASH_PCT / 100;
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
+    OK(&w, DAVE, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_EXPIRED && t.escrow == 0);
+    CHECK(t.slots[0].status == LEDGER_SLOT_UNPAID && t.slots[1].status == LEDGER_SLOT_FORFEITED);
+    CHECK(acct(&w, ALICE).balance == alice + 2 * REWARD + share);
+    CHECK(acct(&w, BOB).balance == bob && acct(&w, BOB).locked == 0 && acct(&w, BOB).stake == WORKER_STAKE);
+    CHECK(acct(&w, CAROL).balance == carol && acct(&w, CAROL).locked == 0);
+    CHECK(acct(&w, CAROL).stake == WORKER_STAKE - W_STAKE);
+    CHECK(ledger_state_burned(w.s) == W_STAKE - share);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "expired already");
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "expired already");
+    tx = commit_tx(&w, CAROL, id, &honest);
+    FAILS(&w, CAROL, &tx, "forfeited, not claimed");
+    /* nobody claimed at all: the escrow goes back, nothing burned */
+    uint8_t id2[32];
+    next_block(&w);
+    posted = height(&w);
+    POST_OPT(&w, id2);
+    alice = acct(&w, ALICE).balance;
+    uint64_t burned = ledger_state_burned(w.s);
+    advance_to(&w, posted + CLAIM_B + WORK_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id2);
+    OK(&w, DAVE, &tx);
+    CHECK(acct(&w, ALICE).balance == alice + REWARD && ledger_state_burned(w.s) == burned);
+    uint8_t nope[32] = {2};
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, nope);
+    FAILS(&w, DAVE, &tx, "no task");
+    run_free(&honest);
+    world_free(&w);
+}
+
+/* Inference: the "trace" is the receipt (trace_root = receipt blob hash),
+ * leaf 1 the hash of the output tokens; the dispute is step 1. */
+static void test_infer(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    ledger_task_params p = params(LEDGER_MODE_OPTIMISTIC, 1);
+    p.kind = LEDGER_KIND_INFER;
+    p.steps = 32; /* tokens */
+    uint8_t id[32], ch[32];
+    POST(&w, ALICE, &p, id);
+    ledger_tx tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    uint8_t receipt[32], tokens[32], model[32], right[32];
+    memset(receipt, 0xa1, 32);
+    memset(tokens, 0xa2, 32);
+    memset(model, 0xa3, 32);
+    memset(right, 0xa4, 32);
+    tx = mk(&w, LEDGER_TX_COMMIT, BOB);
+    memcpy(tx.u.commit.task, id, 32);
+    memcpy(tx.u.commit.trace_root, receipt, 32);
+    memcpy(tx.u.commit.final_state, tokens, 32);
+    memcpy(tx.u.commit.artifact, model, 32);
+    tx.u.commit.n = 31;
+    FAILS(&w, BOB, &tx, "n is 31");
+    tx.u.commit.n = 32;
+    tx.nonce = acct(&w, BOB).nonce;
+    OK(&w, BOB, &tx); /* no checkpoints for inference */
+#define INFER_CH(tx_, step_)                                                                                        \
+    do {                                                                                                           \
+        tx_ = mk(&w, LEDGER_TX_CHALLENGE, CAROL);                                                                  \
+        memcpy(tx_.u.challenge.task, id, 32);                                                                      \
+        memcpy(tx_.u.challenge.accused, K[BOB].pk, 32);                                                            \
+        tx_.u.challenge.step = step_;                                                                              \
+        tx_.u.challenge.bond = MIN_BOND;                                                                           \
+        memcpy(tx_.u.challenge.state_blob, receipt, 32);                                                           \
+        memcpy(tx_.u.challenge.ev.leaf_prev, receipt, 32);                                                         \
+        memcpy(tx_.u.challenge.ev.leaf, tokens, 32);                                                               \
+    } while (0)
+    INFER_CH(tx, 2);
+    FAILS(&w, CAROL, &tx, "step 1, not 2");
+    INFER_CH(tx, 1);
+    tx.u.challenge.ev.leaf[0] ^= 1;
+    FAILS(&w, CAROL, &tx, "forged proof");
+    INFER_CH(tx, 1);
+    tx.u.challenge.ev.leaf_prev[0] ^= 1;
+    FAILS(&w, CAROL, &tx, "forged proof");
+    INFER_CH(tx, 1);
+    tx.u.challenge.state_blob[0] ^= 1;
+    FAILS(&w, CAROL, &tx, "receipt");
+    INFER_CH(tx, 1);
+    OK_HASH(&w, CAROL, &tx, ch);
+#undef INFER_CH
+    tx = verdict_tx(&w, OP, ch, right, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD);
+    CHECK(task(&w, id).slots[0].status == LEDGER_SLOT_SLASHED);
+    world_free(&w);
+}
+
+/* The artifact step (j = n+1): the leaves are the final state and the
+ * committed artifact; the referee computes the artifact of the state. */
+static void test_artifact_step(void) {
+    world w;
+    world_init(&w);
+    run bad, good;
+    run_make(&bad, STEPS, 0, 0, true);
+    run_make(&good, STEPS, 0, 0, false);
+    uint8_t id[32], ch[32];
+    committed_opt(&w, &bad, id);
+    ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &bad, STEPS + 1, MIN_BOND);
+    memcpy(tx.u.challenge.ev.leaf_prev, bad.leaves + (STEPS - 1) * 32, 32);
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &bad, STEPS + 1, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch);
+    tx = verdict_tx(&w, OP, ch, good.artifact, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD);
+    CHECK(acct(&w, BOB).stake == WORKER_STAKE - W_STAKE);
+    run_free(&bad);
+    run_free(&good);
+    world_free(&w);
+}
+
+/* ---- determinism, iteration, records ------------------------------------------------------------ */
+
+static bool collect_accounts(const ledger_account *a, void *arg) {
+    int *n = arg;
+    static uint8_t prev[32];
+    if (*n > 0) CHECK(memcmp(prev, a->pk, 32) < 0);
+    memcpy(prev, a->pk, 32);
+    (*n)++;
+    return true;
+}
+
+static bool stop_after_two(const ledger_task *t, void *arg) {
+    (void)t;
+    int *n = arg;
+    return ++*n < 2;
+}
+
+static bool count_challenges(const ledger_challenge *c, void *arg) {
+    (void)c;
+    (*(int *)arg)++;
+    return true;
+}
+
+/* Two states fed the same blocks agree; independently built worlds too. */
+static void test_determinism(void) {
+    world a, b;
+    uint8_t ra[32], rb[32];
+    world *ws[2] = {&a, &b};
+    for (int k = 0; k < 2; k++) {
+        world *w = ws[k];
+        world_init(w);
+        reg(w, BOB);
+        reg(w, CAROL);
+        run honest, cheat;
+        run_make(&honest, STEPS, 0, 0, false);
+        run_make(&cheat, STEPS, 4, 1, false);
+        uint8_t id[32], ch[32];
+        uint64_t hc;
+        replicated_pair(w, &honest, &cheat, id, &hc);
+        ledger_tx tx = challenge_tx(w, DAVE, id, CAROL, &cheat, 4, 0);
+        with_other(&tx, BOB, &honest);
+        OK_HASH(w, DAVE, &tx, ch);
+        tx = verdict_tx(w, OP, ch, honest.leaves + 4 * 32, 1);
+        OK(w, OP, &tx);
+        advance_to(w, hc + WINDOW_B + 1);
+        tx = ref_tx(w, LEDGER_TX_FINALIZE, EVE, id);
+        OK(w, EVE, &tx);
+        end_block(w);
+        run_free(&honest);
+        run_free(&cheat);
+    }
+    ledger_state_root(a.s, ra);
+    ledger_state_root(b.s, rb);
+    CHECK(memcmp(ra, rb, 32) == 0);
+    int n = 0;
+    ledger_each_account(a.s, collect_accounts, &n);
+    CHECK(n == 6); /* the genesis accounts, the operator among them */
+    n = 0;
+    ledger_each_task(a.s, stop_after_two, &n);
+    CHECK(n == 1);
+    n = 0;
+    ledger_each_challenge(a.s, count_challenges, &n);
+    CHECK(n == 1);
+    world_free(&a);
+    world_free(&b);
+}
+
+typedef struct dirty_count {
+    int n, accounts, meta;
+    bool sorted;
+    uint8_t last[33];
+    size_t last_len;
+} dirty_count;
+
+static void count_dirty(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *arg) {
+    (void)val;
+    (void)vlen;
+    dirty_count *d = arg;
+    if (d->n == 0) d->sorted = true;
+    else {
+        size_t m = klen < d->last_len ? klen : d->last_len;
+        int c = memcmp(d->last, key, m);
+        if (c > 0 || (c == 0 && d->last_len >= klen)) d->sorted = false;
+    }
+    memcpy(d->last, key, klen);
+    d->last_len = klen;
+    d->n++;
+    d->accounts += key[0] == 'a';
+    d->meta += key[0] == 'm';
+}
+
+/* Records round-trip and the loaded state goes on like the original. */
+static void test_records_roundtrip(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    run honest, cheat;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&cheat, STEPS, 2, 5, false);
+    uint8_t id[32], ch[32];
+    uint64_t hc;
+    replicated_pair(&w, &honest, &cheat, id, &hc);
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, 0);
+    with_other(&tx, BOB, &honest);
+    OK_HASH(&w, DAVE, &tx, ch);
+    tx = mk(&w, LEDGER_TX_UNSTAKE, DAVE);
+    tx.u.stake.amount = 5;
+    OK(&w, DAVE, &tx);
+    end_block(&w);
+    /* a fresh state from the stored records */
+    ledger_state *s = ledger_state_new(&w.g);
+    char err[PLOW_ERR_LEN];
+    for (size_t i = w.n_store; i-- > 0;) /* any order */
+        CHECK(ledger_load_record(s, w.store[i].key, w.store[i].klen, w.store[i].val, w.store[i].vlen, err) == 0);
+    uint8_t a[32], b[32];
+    ledger_state_root(s, a);
+    ledger_state_root(w.s, b);
+    CHECK(memcmp(a, b, 32) == 0);
+    ledger_task t1, t2;
+    CHECK(ledger_get_task(s, id, &t1) && ledger_get_task(w.s, id, &t2) && memcmp(&t1, &t2, sizeof t1) == 0);
+    ledger_challenge c1, c2;
+    CHECK(ledger_get_challenge(s, ch, &c1) && ledger_get_challenge(w.s, ch, &c2));
+    CHECK(memcmp(&c1, &c2, offsetof(ledger_challenge, has_other)) == 0 && c1.has_other == c2.has_other);
+    CHECK(c1.status == LEDGER_CH_OPEN && c1.step == 2);
+    ledger_account d1, d2;
+    CHECK(ledger_get_account(s, K[BOB].pk, &d1) && ledger_get_account(w.s, K[BOB].pk, &d2));
+    CHECK(strcmp(d1.name, d2.name) == 0 && d1.locked == d2.locked && d1.nonce == d2.nonce && d1.profile == d2.profile);
+    /* the loaded state continues: the verdict in the next block agrees */
+    next_block(&w);
+    CHECK(ledger_begin_block(s, height(&w), ledger_state_time(w.s), err) == 0);
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 2 * 32, 1);
+    OK(&w, OP, &tx);
+    CHECK(ledger_apply_tx(s, &tx, false, err) == LEDGER_TX_OK);
+    uint8_t ea[32], eb[32];
+    ledger_end_block(s, ea);
+    end_block(&w);
+    ledger_state_root(w.s, eb);
+    CHECK(memcmp(ea, eb, 32) == 0);
+    /* nothing is dirty after clear; a block marks what it touched and the meta record */
+    ledger_clear_dirty(s);
+    dirty_count dc = {0};
+    ledger_each_dirty(s, count_dirty, &dc);
+    CHECK(dc.n == 0);
+    CHECK(ledger_begin_block(s, ledger_state_height(s) + 1, ledger_state_time(s), err) == 0);
+    tx = mk(&w, LEDGER_TX_STAKE, ALICE);
+    tx.u.stake.amount = 1;
+    ledger_tx_sign(&tx, &K[ALICE], w.g.chain_id);
+    CHECK(ledger_apply_tx(s, &tx, false, err) == LEDGER_TX_OK);
+    ledger_end_block(s, ea);
+    ledger_each_dirty(s, count_dirty, &dc);
+    CHECK(dc.n == 3 && dc.accounts == 2 && dc.meta == 1); /* ALICE, the operator (fee), meta */
+    CHECK(dc.sorted);
+    ledger_state_free(s);
+    run_free(&honest);
+    run_free(&cheat);
+    world_free(&w);
+}
+
+static void test_records_malformed(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    run honest;
+    run_make(&honest, STEPS, 0, 0, false);
+    uint8_t id[32], ch[32];
+    committed_opt(&w, &honest, id);
+    ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &honest, 3, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch);
+    end_block(&w);
+    /* the good records of each kind */
+    const rec *ra = NULL, *rt = NULL, *rc = NULL, *rm = NULL;
+    for (size_t i = 0; i < w.n_store; i++) {
+        const rec *r = &w.store[i];
+        if (r->key[0] == 'a' && memcmp(r->key + 1, K[BOB].pk, 32) == 0) ra = r;
+        if (r->key[0] == 't') rt = r;
+        if (r->key[0] == 'c') rc = r;
+        if (r->key[0] == 'm') rm = r;
+    }
+    CHECK(ra && rt && rc && rm);
+    if (!ra || !rt || !rc || !rm) {
+        run_free(&honest);
+        world_free(&w);
+        return;
+    }
+    CHECK(rt->vlen == 140 + 189 && rc->vlen == 330 && rm->vlen == 24);
+    ledger_state *s = ledger_state_new(&w.g);
+    char err[PLOW_ERR_LEN];
+    uint8_t buf[4096], key[40];
+    uint8_t before[32], after[32];
+    ledger_state_root(s, before);
+#define REFUSE(kbuf, klen, vbuf, vlen, msg)                                                                         \
+    do {                                                                                                           \
+        CHECKF(ledger_load_record(s, kbuf, klen, vbuf, vlen, err) != 0, "accepted: %s", msg);                     \
+        CHECKF(strstr(err, msg) != NULL, "error '%s' lacks '%s'", err, msg);                                      \
+    } while (0)
+    /* keys */
+    REFUSE(ra->key, 0, ra->val, ra->vlen, "empty key");
+    memcpy(key, ra->key, 33);
+    key[0] = 'x';
+    REFUSE(key, 33, ra->val, ra->vlen, "unknown tag");
+    REFUSE(ra->key, 32, ra->val, ra->vlen, "33 expected");
+    memcpy(key, ra->key, 33);
+    key[33] = 0;
+    REFUSE(key, 34, ra->val, ra->vlen, "33 expected");
+    REFUSE(rm->key, 2, rm->val, rm->vlen, "1 expected");
+    /* lengths */
+    REFUSE(ra->key, 33, ra->val, ra->vlen - 1, "expected");
+    memcpy(buf, ra->val, ra->vlen);
+    buf[ra->vlen] = 0;
+    REFUSE(ra->key, 33, buf, ra->vlen + 1, "expected");
+    REFUSE(ra->key, 33, ra->val, 10, "at least");
+    REFUSE(rt->key, 33, rt->val, rt->vlen - 1, "expected");
+    REFUSE(rt->key, 33, rt->val, 50, "at least");
+    REFUSE(rc->key, 33, rc->val, rc->vlen + 1, "expected");
+    REFUSE(rm->key, 1, rm->val, 23, "expected");
+    /* accounts: profile, name length, locked > stake, name without profile */
+    memcpy(buf, ra->val, ra->vlen);
+    buf[48] = 3;
+    REFUSE(ra->key, 33, buf, ra->vlen, "unknown profile");
+    memcpy(buf, ra->val, ra->vlen);
+    buf[49] = LEDGER_NAME_MAX + 1;
+    REFUSE(ra->key, 33, buf, ra->vlen, "name of 65 bytes");
+    memcpy(buf, ra->val, ra->vlen);
+    buf[48] = 0;
+    REFUSE(ra->key, 33, buf, ra->vlen, "unregistered account with a name");
+    memcpy(buf, ra->val, ra->vlen);
+    buf[50] = 0; /* a NUL inside the name */
+    REFUSE(ra->key, 33, buf, ra->vlen, "NUL");
+    memcpy(buf, ra->val, ra->vlen);
+    plow_put_u64(buf + 24, WORKER_STAKE + 1); /* locked */
+    REFUSE(ra->key, 33, buf, ra->vlen, "exceeds stake");
+    /* tasks: kind, mode, replicas, status, slot status */
+    size_t k_kind = 64, k_mode = 65, k_rep = 66, k_status = 64 + 3 + 32 + 12, k_slot = 140;
+    memcpy(buf, rt->val, rt->vlen);
+    buf[k_kind] = 0;
+    REFUSE(rt->key, 33, buf, rt->vlen, "unknown kind");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[k_mode] = 7;
+    REFUSE(rt->key, 33, buf, rt->vlen, "unknown mode");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[k_rep] = 2;
+    REFUSE(rt->key, 33, buf, rt->vlen, "optimistic task with 2 replicas");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[k_mode] = LEDGER_MODE_REPLICATED;
+    REFUSE(rt->key, 33, buf, rt->vlen, "replicated task with 1 replicas");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[k_mode] = LEDGER_MODE_REPLICATED;
+    buf[k_rep] = 2;
+    REFUSE(rt->key, 33, buf, rt->vlen, "expected for 2 replicas");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[k_status] = LEDGER_TASK_STATUS_END;
+    REFUSE(rt->key, 33, buf, rt->vlen, "unknown status");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[k_status] = 0;
+    REFUSE(rt->key, 33, buf, rt->vlen, "unknown status");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[k_slot] = LEDGER_SLOT_STATUS_END;
+    REFUSE(rt->key, 33, buf, rt->vlen, "slot 0 has unknown status");
+    /* challenges: has_other, status, other without has_other */
+    size_t c_ho = 128, c_status = 128 + 1 + 32 + 128;
+    memcpy(buf, rc->val, rc->vlen);
+    buf[c_ho] = 2;
+    REFUSE(rc->key, 33, buf, rc->vlen, "has_other");
+    memcpy(buf, rc->val, rc->vlen);
+    buf[c_status] = 0;
+    REFUSE(rc->key, 33, buf, rc->vlen, "unknown status");
+    memcpy(buf, rc->val, rc->vlen);
+    buf[c_status] = LEDGER_CH_STATUS_END;
+    REFUSE(rc->key, 33, buf, rc->vlen, "unknown status");
+    memcpy(buf, rc->val, rc->vlen);
+    buf[96] = 1; /* other, with has_other 0 */
+    REFUSE(rc->key, 33, buf, rc->vlen, "without has_other");
+#undef REFUSE
+    /* nothing refused changed the state; the good records load */
+    ledger_state_root(s, after);
+    CHECK(memcmp(before, after, 32) == 0);
+    CHECK(ledger_load_record(s, ra->key, 33, ra->val, ra->vlen, err) == 0);
+    CHECK(ledger_load_record(s, rt->key, 33, rt->val, rt->vlen, err) == 0);
+    CHECK(ledger_load_record(s, rc->key, 33, rc->val, rc->vlen, err) == 0);
+    CHECK(ledger_load_record(s, rm->key, 1, rm->val, rm->vlen, err) == 0);
+    ledger_state_root(s, after);
+    CHECK(memcmp(before, after, 32) != 0);
+    CHECK(ledger_state_height(s) == height(&w));
+    ledger_state_free(s);
+    run_free(&honest);
+    world_free(&w);
+}
+
+/* The root covers every record: a state of many accounts, one of them
+ * changed, gives the same root as a fresh load of the same records. */
+static void test_root_many_accounts(void) {
+    world w;
+    world_init(&w);
+    next_block(&w);
+    for (int i = 0; i < 300; i++) {
+        ledger_tx tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
+        plow_sha256_once(&i, sizeof i, tx.u.transfer.to);
+        tx.u.transfer.amount = (uint64_t)i + 1;
+        ledger_tx_sign(&tx, &K[ALICE], w.g.chain_id);
+        CHECK(apply(&w, &tx, true) == LEDGER_TX_OK);
+    }
+    root_eq(&w, __LINE__);
+    end_block(&w);
+    ledger_tx tx = mk(&w, LEDGER_TX_TRANSFER, BOB);
+    memcpy(tx.u.transfer.to, K[CAROL].pk, 32);
+    tx.u.transfer.amount = 1;
+    OK(&w, BOB, &tx);
+    int n = 0;
+    ledger_each_account(w.s, collect_accounts, &n);
+    CHECK(n == 306);
+    world_free(&w); /* reloads all records and compares roots */
+}
+
 const test_case state_tests[] = {
+    {"ledger_state_envelope", test_envelope},
+    {"ledger_state_blocks", test_blocks},
+    {"ledger_state_transfer", test_transfer},
+    {"ledger_state_transfer_overflow", test_transfer_overflow},
+    {"ledger_state_stake_unbond", test_stake_unbond},
+    {"ledger_state_register", test_register},
+    {"ledger_state_post_task", test_post_task},
+    {"ledger_state_claim", test_claim},
+    {"ledger_state_commit", test_commit},
+    {"ledger_state_unstake_locked", test_unstake_locked},
+    {"ledger_state_challenge_rules", test_challenge_rules},
+    {"ledger_state_verdict_slash", test_verdict_slash},
+    {"ledger_state_verdict_reject", test_verdict_reject},
+    {"ledger_state_replicated_dispute", test_replicated_dispute},
+    {"ledger_state_replicated_disagree_unpaid", test_replicated_disagree_unpaid},
+    {"ledger_state_finalize", test_finalize},
+    {"ledger_state_expire", test_expire},
+    {"ledger_state_infer", test_infer},
+    {"ledger_state_artifact_step", test_artifact_step},
+    {"ledger_state_determinism", test_determinism},
+    {"ledger_state_records_roundtrip", test_records_roundtrip},
+    {"ledger_state_records_malformed", test_records_malformed},
+    {"ledger_state_root_many_accounts", test_root_many_accounts},
     {NULL, NULL},
 };
