@@ -67,6 +67,13 @@ static int tf_u32(const cJSON *o, const char *key, uint32_t def, uint32_t lo, ui
     return 0;
 }
 
+/* "what: message" (no quotes: what is a file name the user typed). */
+static int prefix(char err[PLOW_ERR_LEN], const char *what) {
+    char inner[PLOW_ERR_LEN];
+    snprintf(inner, sizeof inner, "%s", err);
+    return plow_error(err, "%.100s: %.150s", what, inner);
+}
+
 /* Parses the ledger half of a TASKFILE; the spec is handled by expand_spec. */
 static int taskfile_parse(taskfile *tf, const char *path, char err[PLOW_ERR_LEN]) {
     memset(tf, 0, sizeof *tf);
@@ -104,8 +111,10 @@ static int taskfile_parse(taskfile *tf, const char *path, char err[PLOW_ERR_LEN]
         json_get_u64(tf->root, "min_bond", &tf->p.min_bond, err) ||
         tf_u32(tf->root, "claim_blocks", DEFAULT_CLAIM_BLOCKS, 1, UINT32_MAX, &tf->p.claim_blocks, err) ||
         tf_u32(tf->root, "work_blocks", DEFAULT_WORK_BLOCKS, 1, UINT32_MAX, &tf->p.work_blocks, err) ||
-        tf_u32(tf->root, "window_blocks", DEFAULT_WINDOW_BLOCKS, 0, UINT32_MAX, &tf->p.window_blocks, err))
-        return plow_error_prefix(err, path);
+        tf_u32(tf->root, "window_blocks", DEFAULT_WINDOW_BLOCKS, 0, UINT32_MAX, &tf->p.window_blocks, err)) {
+        if (!repl && strstr(err, "'replicas'")) return plow_error(err, "%s: 'replicas' must be 1 in optimistic mode", path);
+        return prefix(err, path);
+    }
     tf->p.replicas = (uint8_t)replicas;
     tf->spec = cJSON_GetObjectItemCaseSensitive(tf->root, "spec");
     if (!cJSON_IsObject(tf->spec)) return plow_error(err, "%s: 'spec' must be a JSON object (a job spec)", path);
@@ -243,7 +252,9 @@ static int task_post(int argc, char **argv) {
     text = cJSON_PrintUnformatted(tf.spec);
     job_spec spec;
     if (!text || job_spec_parse(&spec, (const uint8_t *)text, strlen(text), err)) {
-        cli_fail("%s: spec: %s", pos[0], text ? err : "out of memory");
+        /* job_spec_parse's errors already start with "spec: " */
+        cli_fail("%s: %s%s", pos[0], text && strncmp(err, "spec: ", 6) == 0 ? "" : "spec: ",
+                 text ? err : "out of memory");
         goto out;
     }
     job_spec_write(&spec, &canon);
