@@ -17,8 +17,8 @@
  *   - heights count blocks from 1 (genesis is height 0); deadlines are
  *     heights; "within" means height <= deadline;
  *   - a transaction's hash is SHA-256 of its unsigned encoding; its signature
- *     is ed25519 over SHA-256("plow/tx/v1" 0x00 || chain_id || unsigned bytes)
- *     so a transaction cannot be replayed on another chain (docs/formats/tx.md).
+ *     is ed25519 over SHA-256("plow/tx/v1" 0x00 || chain_id || tx hash), so a
+ *     transaction cannot be replayed on another chain (docs/formats/tx.md).
  */
 #ifndef PLOW_LEDGER_H
 #define PLOW_LEDGER_H
@@ -179,6 +179,7 @@ void ledger_tx_encode(const ledger_tx *tx, plow_buf *out);
 void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *out);
 int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLOW_ERR_LEN]);
 void ledger_tx_hash(const ledger_tx *tx, uint8_t out[32]);
+/* Sets tx->sender = k->pk, then signs. */
 void ledger_tx_sign(ledger_tx *tx, const ledger_key *k, const uint8_t chain_id[32]);
 bool ledger_tx_verify(const ledger_tx *tx, const uint8_t chain_id[32]);
 
