@@ -31,6 +31,7 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, int first, const cli_
     bool only_pos = false;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
+        if (!only_pos && strcmp(a, "-q") == 0) a = "--quiet"; /* the one short option */
         if (!only_pos && strcmp(a, "--") == 0) {
             only_pos = true;
             continue;
@@ -146,6 +147,7 @@ static const char wallet_help[] =
     "  --fee N        a transaction's fee in base units (default 1)\n"
     "  --timeout S    seconds to wait for the transaction's block (default 60)\n"
     "  --json         balance: print the node's account record as JSON\n"
+    "  -q, --quiet    new, show: print the address only (show always does)\n"
     "\n"
     "Amounts are whole numbers of base units (no sign, no decimal point). A\n"
     "transaction prints 'tx HASH included in block H'; one that fails in its\n"
@@ -154,14 +156,14 @@ static const char wallet_help[] =
 
 typedef struct wallet_args {
     const char *key, *node, *fee, *timeout, *kind, *name, *caps;
-    bool json;
+    bool json, quiet;
     const char *pos[2];
     int n_pos;
 } wallet_args;
 
 static int parse_wallet(int argc, char **argv, int max_pos, bool tx_opts, wallet_args *a) {
     memset(a, 0, sizeof *a);
-    const cli_opt key_only[] = {{"--key", &a->key, NULL}, {NULL, NULL, NULL}};
+    const cli_opt key_only[] = {{"--key", &a->key, NULL}, {"--quiet", NULL, &a->quiet}, {NULL, NULL, NULL}};
     const cli_opt balance[] = {
         {"--key", &a->key, NULL}, {"--node", &a->node, NULL}, {"--json", NULL, &a->json}, {NULL, NULL, NULL}};
     const cli_opt txo[] = {{"--key", &a->key, NULL},         {"--node", &a->node, NULL},
@@ -196,7 +198,7 @@ static int wallet_new(int argc, char **argv) {
     ledger_key_wipe(&k);
     if (rc) return cli_fail("%s", err);
     printf("%s\n", addr);
-    fprintf(stderr, "key saved to %s (keep it private: it controls the account)\n", path);
+    if (!a.quiet) fprintf(stderr, "key saved to %s (keep it private: it controls the account)\n", path);
     return 0;
 }
 
