@@ -257,7 +257,8 @@ static void expect(world *w, int who, ledger_tx *tx, int want, const char *msg, 
     ledger_tx_result r = who >= 0 ? send(w, who, tx) : apply(w, tx, false);
     CHECKF(r == (ledger_tx_result)want, "line %d: %s %s, expected %s (%s)", line, ledger_tx_type_name(tx->type),
            res_name(r), res_name(want), r == LEDGER_TX_OK ? "" : w->err);
-    if (msg && r != LEDGER_TX_OK) CHECKF(strstr(w->err, msg) != NULL, "line %d: error '%s' lacks '%s'", line, w->err, msg);
+    if (msg && r != LEDGER_TX_OK)
+        CHECKF(strstr(w->err, msg) != NULL, "line %d: error '%s' lacks '%s'", line, w->err, msg);
     root_eq(w, line);
 }
 
@@ -799,13 +800,13 @@ static void test_post_task(void) {
     world w;
     world_init(&w);
     ledger_task_params good = params(LEDGER_MODE_REPLICATED, 3), p;
-#define BAD_POST(field_stmt, msg)                                                                                   \
-    do {                                                                                                           \
-        p = good;                                                                                                  \
-        field_stmt;                                                                                                \
-        ledger_tx tx_ = mk(&w, LEDGER_TX_POST_TASK, ALICE);                                                        \
-        tx_.u.post = p;                                                                                            \
-        FAILS(&w, ALICE, &tx_, msg);                                                                               \
+#define BAD_POST(field_stmt, msg)                                                                                      \
+    do {                                                                                                               \
+        p = good;                                                                                                      \
+        field_stmt;                                                                                                    \
+        ledger_tx tx_ = mk(&w, LEDGER_TX_POST_TASK, ALICE);                                                            \
+        tx_.u.post = p;                                                                                                \
+        FAILS(&w, ALICE, &tx_, msg);                                                                                   \
     } while (0)
     BAD_POST(p.kind = 0, "unknown kind");
     BAD_POST(p.kind = LEDGER_KIND_END, "unknown kind");
@@ -1105,7 +1106,8 @@ static void test_challenge_rules(void) {
     CHECK(c.status == LEDGER_CH_OPEN && c.step == 5 && c.bond == 300 && c.opened_at == height(&w));
     CHECK(c.deadline == height(&w) + VERDICT && !c.has_other);
     CHECK(memcmp(c.challenger, K[CAROL].pk, 32) == 0 && memcmp(c.accused, K[BOB].pk, 32) == 0);
-    CHECK(memcmp(c.leaf_prev, cheat.leaves + 4 * 32, 32) == 0 && memcmp(c.accused_leaf, cheat.leaves + 5 * 32, 32) == 0);
+    CHECK(memcmp(c.leaf_prev, cheat.leaves + 4 * 32, 32) == 0 &&
+          memcmp(c.accused_leaf, cheat.leaves + 5 * 32, 32) == 0);
     CHECK(memcmp(c.task, id, 32) == 0 && memcmp(c.state_blob, tx.u.challenge.state_blob, 32) == 0);
     tx = challenge_tx(&w, DAVE, id, BOB, &cheat, 5, MIN_BOND);
     FAILS(&w, DAVE, &tx, "already disputes step 5");
@@ -1549,16 +1551,16 @@ static void test_infer(void) {
     tx.u.commit.n = 32;
     tx.nonce = acct(&w, BOB).nonce;
     OK(&w, BOB, &tx); /* no checkpoints for inference */
-#define INFER_CH(tx_, step_)                                                                                        \
-    do {                                                                                                           \
-        tx_ = mk(&w, LEDGER_TX_CHALLENGE, CAROL);                                                                  \
-        memcpy(tx_.u.challenge.task, id, 32);                                                                      \
-        memcpy(tx_.u.challenge.accused, K[BOB].pk, 32);                                                            \
-        tx_.u.challenge.step = step_;                                                                              \
-        tx_.u.challenge.bond = MIN_BOND;                                                                           \
-        memcpy(tx_.u.challenge.state_blob, receipt, 32);                                                           \
-        memcpy(tx_.u.challenge.ev.leaf_prev, receipt, 32);                                                         \
-        memcpy(tx_.u.challenge.ev.leaf, tokens, 32);                                                               \
+#define INFER_CH(tx_, step_)                                                                                           \
+    do {                                                                                                               \
+        tx_ = mk(&w, LEDGER_TX_CHALLENGE, CAROL);                                                                      \
+        memcpy(tx_.u.challenge.task, id, 32);                                                                          \
+        memcpy(tx_.u.challenge.accused, K[BOB].pk, 32);                                                                \
+        tx_.u.challenge.step = step_;                                                                                  \
+        tx_.u.challenge.bond = MIN_BOND;                                                                               \
+        memcpy(tx_.u.challenge.state_blob, receipt, 32);                                                               \
+        memcpy(tx_.u.challenge.ev.leaf_prev, receipt, 32);                                                             \
+        memcpy(tx_.u.challenge.ev.leaf, tokens, 32);                                                                   \
     } while (0)
     INFER_CH(tx, 2);
     FAILS(&w, CAROL, &tx, "step 1, not 2");
@@ -1796,10 +1798,10 @@ static void test_records_malformed(void) {
     uint8_t buf[4096], key[40];
     uint8_t before[32], after[32];
     ledger_state_root(s, before);
-#define REFUSE(kbuf, klen, vbuf, vlen, msg)                                                                         \
-    do {                                                                                                           \
-        CHECKF(ledger_load_record(s, kbuf, klen, vbuf, vlen, err) != 0, "accepted: %s", msg);                     \
-        CHECKF(strstr(err, msg) != NULL, "error '%s' lacks '%s'", err, msg);                                      \
+#define REFUSE(kbuf, klen, vbuf, vlen, msg)                                                                            \
+    do {                                                                                                               \
+        CHECKF(ledger_load_record(s, kbuf, klen, vbuf, vlen, err) != 0, "accepted: %s", msg);                          \
+        CHECKF(strstr(err, msg) != NULL, "error '%s' lacks '%s'", err, msg);                                           \
     } while (0)
     /* keys */
     REFUSE(ra->key, 0, ra->val, ra->vlen, "empty key");

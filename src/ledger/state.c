@@ -33,7 +33,7 @@
 enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_META = 'm', TAG_TASK = 't' };
 
 /* Value sizes (docs/ledger.md, "Records"). */
-#define ACCOUNT_FIXED_LEN (6 * 8 + 1 + 1 + 2)  /* without name and caps bytes */
+#define ACCOUNT_FIXED_LEN (6 * 8 + 1 + 1 + 2) /* without name and caps bytes */
 #define ACCOUNT_MAX_LEN (ACCOUNT_FIXED_LEN + LEDGER_NAME_MAX + LEDGER_CAPS_MAX)
 #define SLOT_LEN (1 + 32 + 8 + 8 + 4 * 32 + 8 + 4)
 #define TASK_FIXED_LEN (32 + 32 + 3 + 4 * 8 + 3 * 4 + 1 + 3 * 8 + 4)
@@ -47,9 +47,9 @@ _Static_assert(TASK_MAX_LEN >= ACCOUNT_MAX_LEN && TASK_MAX_LEN >= CHALLENGE_LEN,
 #define TASK_BLOCKS_MAX 1000000u
 
 typedef struct srec {
-    bool stale;         /* vhash must be recomputed */
-    bool dirty;         /* changed since ledger_clear_dirty */
-    uint8_t vhash[32];  /* SHA-256 of the encoded value */
+    bool stale;        /* vhash must be recomputed */
+    bool dirty;        /* changed since ledger_clear_dirty */
+    uint8_t vhash[32]; /* SHA-256 of the encoded value */
     union {
         ledger_account a;
         ledger_task t;
@@ -368,7 +368,8 @@ static void r_bytes(rd *r, void *out, size_t n) {
 }
 
 static int decode_account(ledger_account *a, const uint8_t *val, size_t len, char err[PLOW_ERR_LEN]) {
-    if (len < ACCOUNT_FIXED_LEN) return plow_error(err, "account record of %zu bytes, at least %d expected", len, ACCOUNT_FIXED_LEN);
+    if (len < ACCOUNT_FIXED_LEN)
+        return plow_error(err, "account record of %zu bytes, at least %d expected", len, ACCOUNT_FIXED_LEN);
     rd r = {val, 0};
     a->balance = r_u64(&r);
     a->nonce = r_u64(&r);
@@ -378,7 +379,8 @@ static int decode_account(ledger_account *a, const uint8_t *val, size_t len, cha
     a->unbond_at = r_u64(&r);
     a->profile = r_u8(&r);
     size_t nl = r_u8(&r);
-    if (nl > LEDGER_NAME_MAX) return plow_error(err, "account record: a name of %zu bytes (at most %d)", nl, LEDGER_NAME_MAX);
+    if (nl > LEDGER_NAME_MAX)
+        return plow_error(err, "account record: a name of %zu bytes (at most %d)", nl, LEDGER_NAME_MAX);
     if (len < ACCOUNT_FIXED_LEN + nl) return plow_error(err, "account record of %zu bytes is truncated", len);
     r_bytes(&r, a->name, nl);
     a->name[nl] = 0;
@@ -389,10 +391,12 @@ static int decode_account(ledger_account *a, const uint8_t *val, size_t len, cha
         return plow_error(err, "account record of %zu bytes, %zu expected", len, ACCOUNT_FIXED_LEN + nl + cl);
     r_bytes(&r, a->caps, cl);
     a->caps[cl] = 0;
-    if (memchr(a->name, 0, nl) || memchr(a->caps, 0, cl)) return plow_error(err, "account record: a NUL inside the name or capabilities");
+    if (memchr(a->name, 0, nl) || memchr(a->caps, 0, cl))
+        return plow_error(err, "account record: a NUL inside the name or capabilities");
     if (a->profile != 0 && a->profile != LEDGER_PERSON && a->profile != LEDGER_AGENT)
         return plow_error(err, "account record: unknown profile kind %u", a->profile);
-    if (a->profile == 0 && (nl != 0 || cl != 0)) return plow_error(err, "account record: an unregistered account with a name");
+    if (a->profile == 0 && (nl != 0 || cl != 0))
+        return plow_error(err, "account record: an unregistered account with a name");
     if (a->profile != 0 && nl == 0) return plow_error(err, "account record: a registered account without a name");
     if (a->locked > a->stake)
         return plow_error(err, "account record: locked %" PRIu64 " exceeds stake %" PRIu64, a->locked, a->stake);
@@ -400,7 +404,8 @@ static int decode_account(ledger_account *a, const uint8_t *val, size_t len, cha
 }
 
 static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[PLOW_ERR_LEN]) {
-    if (len < TASK_FIXED_LEN) return plow_error(err, "task record of %zu bytes, at least %d expected", len, TASK_FIXED_LEN);
+    if (len < TASK_FIXED_LEN)
+        return plow_error(err, "task record of %zu bytes, at least %d expected", len, TASK_FIXED_LEN);
     rd r = {val, 0};
     r_bytes(&r, t->requester, 32);
     ledger_task_params *p = &t->p;
@@ -420,7 +425,8 @@ static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[
     t->escrow = r_u64(&r);
     t->window_end = r_u64(&r);
     t->open_challenges = r_u32(&r);
-    if (p->kind < LEDGER_KIND_TRAIN || p->kind >= LEDGER_KIND_END) return plow_error(err, "task record: unknown kind %u", p->kind);
+    if (p->kind < LEDGER_KIND_TRAIN || p->kind >= LEDGER_KIND_END)
+        return plow_error(err, "task record: unknown kind %u", p->kind);
     if (p->mode == LEDGER_MODE_OPTIMISTIC) {
         if (p->replicas != 1) return plow_error(err, "task record: an optimistic task with %u replicas", p->replicas);
     } else if (p->mode == LEDGER_MODE_REPLICATED) {
@@ -432,7 +438,8 @@ static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[
     if (t->status < LEDGER_TASK_OPEN || t->status >= LEDGER_TASK_STATUS_END)
         return plow_error(err, "task record: unknown status %u", t->status);
     size_t want = TASK_FIXED_LEN + (size_t)p->replicas * SLOT_LEN;
-    if (len != want) return plow_error(err, "task record of %zu bytes, %zu expected for %u replicas", len, want, p->replicas);
+    if (len != want)
+        return plow_error(err, "task record of %zu bytes, %zu expected for %u replicas", len, want, p->replicas);
     for (int i = 0; i < p->replicas; i++) {
         ledger_slot *sl = &t->slots[i];
         sl->status = r_u8(&r);
@@ -445,7 +452,8 @@ static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[
         r_bytes(&r, sl->manifest, 32);
         sl->n = r_u64(&r);
         sl->checkpoint_every = r_u32(&r);
-        if (sl->status >= LEDGER_SLOT_STATUS_END) return plow_error(err, "task record: slot %d has unknown status %u", i, sl->status);
+        if (sl->status >= LEDGER_SLOT_STATUS_END)
+            return plow_error(err, "task record: slot %d has unknown status %u", i, sl->status);
     }
     return 0;
 }
@@ -471,7 +479,8 @@ static int decode_challenge(ledger_challenge *c, const uint8_t *val, size_t len,
     c->resolved_at = r_u64(&r);
     if (ho > 1) return plow_error(err, "challenge record: has_other is %u, must be 0 or 1", ho);
     c->has_other = ho == 1;
-    if (!c->has_other && !is_zero(c->other, 32)) return plow_error(err, "challenge record: an other worker without has_other");
+    if (!c->has_other && !is_zero(c->other, 32))
+        return plow_error(err, "challenge record: an other worker without has_other");
     if (c->status < LEDGER_CH_OPEN || c->status >= LEDGER_CH_STATUS_END)
         return plow_error(err, "challenge record: unknown status %u", c->status);
     return 0;
@@ -723,14 +732,15 @@ static int envelope_check(const ledger_state *s, const ledger_tx *tx, bool check
     if (check_sig && !ledger_tx_verify(tx, s->g.chain_id))
         return plow_error(err, "bad signature: not signed by the sender for this chain");
     if (tx->nonce < want_nonce)
-        return plow_error(err, "nonce %" PRIu64 " already used: the sender's next nonce is %" PRIu64, tx->nonce, want_nonce);
+        return plow_error(err, "nonce %" PRIu64 " already used: the sender's next nonce is %" PRIu64, tx->nonce,
+                          want_nonce);
     if (tx->nonce > want_nonce)
-        return plow_error(err, "nonce %" PRIu64 " leaves a gap: the sender's next nonce is %" PRIu64, tx->nonce, want_nonce);
+        return plow_error(err, "nonce %" PRIu64 " leaves a gap: the sender's next nonce is %" PRIu64, tx->nonce,
+                          want_nonce);
     if (tx->nonce == UINT64_MAX) return plow_error(err, "the sender's nonces are exhausted");
     if (tx->fee < s->g.params.min_fee)
         return plow_error(err, "fee %" PRIu64 " is below the minimum %" PRIu64, tx->fee, s->g.params.min_fee);
-    if (balance < tx->fee)
-        return plow_error(err, "balance %" PRIu64 " cannot pay the fee %" PRIu64, balance, tx->fee);
+    if (balance < tx->fee) return plow_error(err, "balance %" PRIu64 " cannot pay the fee %" PRIu64, balance, tx->fee);
     return 0;
 }
 
@@ -797,8 +807,7 @@ static int body_unstake(txn *x, const ledger_tx *tx, const uint8_t hash[32], cha
     uint64_t amount = tx->u.stake.amount;
     if (amount == 0) return plow_error(err, "unstake: the amount must be positive");
     ledger_account *a = get_account(x, tx->sender);
-    if (amount > a->stake)
-        return plow_error(err, "unstake: %" PRIu64 " exceeds the stake %" PRIu64, amount, a->stake);
+    if (amount > a->stake) return plow_error(err, "unstake: %" PRIu64 " exceeds the stake %" PRIu64, amount, a->stake);
     uint64_t free_stake = a->stake - a->locked;
     if (amount > free_stake)
         return plow_error(err, "unstake: stake is locked by open tasks: %" PRIu64 " free", free_stake);
@@ -817,7 +826,8 @@ static int body_register(txn *x, const ledger_tx *tx, const uint8_t hash[32], ch
     if (!memchr(name, 0, sizeof tx->u.reg.name) || !memchr(caps, 0, sizeof tx->u.reg.caps))
         return plow_error(err, "register: name or capabilities not terminated");
     size_t nl = strlen(name);
-    if (nl < 1 || nl > LEDGER_NAME_MAX) return plow_error(err, "register: a name of %zu bytes (1..%d allowed)", nl, LEDGER_NAME_MAX);
+    if (nl < 1 || nl > LEDGER_NAME_MAX)
+        return plow_error(err, "register: a name of %zu bytes (1..%d allowed)", nl, LEDGER_NAME_MAX);
     ledger_account *a = get_account(x, tx->sender);
     a->profile = kind;
     memset(a->name, 0, sizeof a->name);
@@ -828,18 +838,22 @@ static int body_register(txn *x, const ledger_tx *tx, const uint8_t hash[32], ch
 }
 
 static int check_blocks(const char *what, uint32_t v, char err[PLOW_ERR_LEN]) {
-    if (v < 1 || v > TASK_BLOCKS_MAX) return plow_error(err, "post_task: %s is %u, must be in 1..%u", what, v, TASK_BLOCKS_MAX);
+    if (v < 1 || v > TASK_BLOCKS_MAX)
+        return plow_error(err, "post_task: %s is %u, must be in 1..%u", what, v, TASK_BLOCKS_MAX);
     return 0;
 }
 
 static int body_post_task(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
     const ledger_task_params *p = &tx->u.post;
-    if (p->kind < LEDGER_KIND_TRAIN || p->kind >= LEDGER_KIND_END) return plow_error(err, "post_task: unknown kind %u", p->kind);
+    if (p->kind < LEDGER_KIND_TRAIN || p->kind >= LEDGER_KIND_END)
+        return plow_error(err, "post_task: unknown kind %u", p->kind);
     if (p->mode == LEDGER_MODE_REPLICATED) {
         if (p->replicas < 2 || p->replicas > LEDGER_MAX_REPLICAS)
-            return plow_error(err, "post_task: a replicated task needs 2..%d replicas, not %u", LEDGER_MAX_REPLICAS, p->replicas);
+            return plow_error(err, "post_task: a replicated task needs 2..%d replicas, not %u", LEDGER_MAX_REPLICAS,
+                              p->replicas);
     } else if (p->mode == LEDGER_MODE_OPTIMISTIC) {
-        if (p->replicas != 1) return plow_error(err, "post_task: an optimistic task has 1 replica, not %u", p->replicas);
+        if (p->replicas != 1)
+            return plow_error(err, "post_task: an optimistic task has 1 replica, not %u", p->replicas);
     } else {
         return plow_error(err, "post_task: unknown mode %u", p->mode);
     }
@@ -892,7 +906,8 @@ static int body_claim(txn *x, const ledger_tx *tx, const uint8_t hash[32], char 
     if (eq32(tx->sender, t->requester)) return plow_error(err, "claim: the requester cannot claim its own task");
     const ledger_account *pa = peek_account(x, tx->sender);
     if (!pa || pa->profile == 0) return plow_error(err, "claim: the worker is not registered (send register first)");
-    if (slot_of(t, tx->sender) >= 0) return plow_error(err, "claim: the worker already holds a slot of task %s", hx(t->id).s);
+    if (slot_of(t, tx->sender) >= 0)
+        return plow_error(err, "claim: the worker already holds a slot of task %s", hx(t->id).s);
     uint64_t free_stake = pa->stake >= pa->locked ? pa->stake - pa->locked : 0;
     if (free_stake < t->p.worker_stake)
         return plow_error(err, "claim: insufficient free stake: %" PRIu64 " free, %" PRIu64 " needed", free_stake,
@@ -901,7 +916,8 @@ static int body_claim(txn *x, const ledger_tx *tx, const uint8_t hash[32], char 
     while (i < t->p.replicas && t->slots[i].status != LEDGER_SLOT_EMPTY) i++;
     if (i == t->p.replicas) return plow_error(err, "claim: task %s has no free slot", hx(t->id).s);
     ledger_account *w = get_account(x, tx->sender);
-    if (!plow_add_u64(w->locked, t->p.worker_stake, &w->locked)) return plow_error(err, "claim: locked stake would overflow");
+    if (!plow_add_u64(w->locked, t->p.worker_stake, &w->locked))
+        return plow_error(err, "claim: locked stake would overflow");
     ledger_slot *sl = &t->slots[i];
     sl->status = LEDGER_SLOT_CLAIMED;
     memcpy(sl->worker, tx->sender, 32);
@@ -956,7 +972,8 @@ static int check_evidence(const ledger_task *t, const ledger_slot *sl, uint64_t 
     if (j < 1 || j > n + 1) return plow_error(err, "challenge: step %" PRIu64 " is not in 1..%" PRIu64, j, n + 1);
     if (j == n + 1) {
         if (!eq32(ev->leaf_prev, sl->final_state) || !eq32(ev->leaf, sl->artifact))
-            return plow_error(err, "challenge: forged proof: the %s's leaves are not its final state and artifact", who);
+            return plow_error(err, "challenge: forged proof: the %s's leaves are not its final state and artifact",
+                              who);
         return 0;
     }
     if (!merkle_verify(sl->trace_root, n + 1, j - 1, ev->leaf_prev, &ev->proof_prev))
@@ -986,7 +1003,8 @@ static int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], c
         return plow_error(err, "challenge: the state blob of an inference dispute is the accused's receipt");
     bool has_other = !is_zero(c->other, 32);
     if (has_other) {
-        if (t->p.mode != LEDGER_MODE_REPLICATED) return plow_error(err, "challenge: `other` is for replicated tasks only");
+        if (t->p.mode != LEDGER_MODE_REPLICATED)
+            return plow_error(err, "challenge: naming an other worker is for replicated tasks only");
         if (eq32(c->other, c->accused)) return plow_error(err, "challenge: the other worker is the accused");
         int io = slot_of(t, c->other);
         if (io < 0 || t->slots[io].status != LEDGER_SLOT_COMMITTED)
@@ -997,7 +1015,8 @@ static int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], c
         if (eq32(c->ev_other.leaf, c->ev.leaf))
             return plow_error(err, "challenge: the two workers agree on leaf %" PRIu64 ": nothing to dispute", j);
     } else if (c->bond < t->p.min_bond) {
-        return plow_error(err, "challenge: bond %" PRIu64 " is below the task's min_bond %" PRIu64, c->bond, t->p.min_bond);
+        return plow_error(err, "challenge: bond %" PRIu64 " is below the task's min_bond %" PRIu64, c->bond,
+                          t->p.min_bond);
     }
     ledger_account *ch = get_account(x, tx->sender);
     if (ch->balance < c->bond)
@@ -1005,7 +1024,8 @@ static int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], c
     for (size_t i = 0; i < s->n_open; i++) {
         const ledger_challenge *o = &s->open[i]->v.c;
         if (eq32(o->task, t->id) && eq32(o->accused, c->accused) && o->step == j)
-            return plow_error(err, "challenge: challenge %s already disputes step %" PRIu64 " of this worker", hx(o->id).s, j);
+            return plow_error(err, "challenge: challenge %s already disputes step %" PRIu64 " of this worker",
+                              hx(o->id).s, j);
     }
     if (txn_peek(x, TAG_CHALLENGE, hash)) return plow_error(err, "challenge: challenge %s exists already", hx(hash).s);
     if (t->open_challenges == UINT32_MAX) return plow_error(err, "challenge: too many open challenges");
@@ -1045,7 +1065,8 @@ static int slash_slot(txn *x, ledger_task *t, const uint8_t worker[32], const ui
 }
 
 static int challenge_closed(ledger_task *t, char err[PLOW_ERR_LEN]) {
-    if (t->open_challenges == 0) return plow_error(err, "inconsistent state: task %s has no open challenge", hx(t->id).s);
+    if (t->open_challenges == 0)
+        return plow_error(err, "inconsistent state: task %s has no open challenge", hx(t->id).s);
     if (--t->open_challenges == 0 && t->status == LEDGER_TASK_CHALLENGED) t->status = LEDGER_TASK_RESOLVED;
     return 0;
 }
@@ -1057,9 +1078,11 @@ static int body_verdict(txn *x, const ledger_tx *tx, const uint8_t hash[32], cha
     ledger_challenge *c = get_challenge(x, tx->u.verdict.challenge);
     if (!c) return plow_error(err, "verdict: no challenge %s", hx(tx->u.verdict.challenge).s);
     if (c->status != LEDGER_CH_OPEN)
-        return plow_error(err, "verdict: challenge %s is %s, not open", hx(c->id).s, ledger_challenge_status_name(c->status));
+        return plow_error(err, "verdict: challenge %s is %s, not open", hx(c->id).s,
+                          ledger_challenge_status_name(c->status));
     if (s->height > c->deadline) return plow_error(err, "verdict: verdict deadline passed at %" PRIu64, c->deadline);
-    if (tx->u.verdict.prev_ok > 1) return plow_error(err, "verdict: prev_ok is %u, must be 0 or 1", tx->u.verdict.prev_ok);
+    if (tx->u.verdict.prev_ok > 1)
+        return plow_error(err, "verdict: prev_ok is %u, must be 0 or 1", tx->u.verdict.prev_ok);
     ledger_task *t = get_task(x, c->task);
     if (!t) return plow_error(err, "inconsistent state: challenge %s names no task", hx(c->id).s);
     const uint8_t *computed = tx->u.verdict.computed;
@@ -1108,12 +1131,14 @@ static int body_finalize(txn *x, const ledger_tx *tx, const uint8_t hash[32], ch
         if (!eq32(s->open[i]->v.c.task, t->id)) continue;
         ledger_challenge *c = get_challenge(x, s->open[i]->v.c.id);
         if (h <= c->deadline)
-            return plow_error(err, "finalize: challenge %s awaits its verdict until %" PRIu64, hx(c->id).s, c->deadline);
+            return plow_error(err, "finalize: challenge %s awaits its verdict until %" PRIu64, hx(c->id).s,
+                              c->deadline);
         c->status = LEDGER_CH_EXPIRED;
         c->resolved_at = h;
         if (credit(get_account(x, c->challenger), c->bond, err) != 0 || challenge_closed(t, err) != 0) return -1;
     }
-    if (t->open_challenges != 0) return plow_error(err, "inconsistent state: task %s counts open challenges it has not", hx(t->id).s);
+    if (t->open_challenges != 0)
+        return plow_error(err, "inconsistent state: task %s counts open challenges it has not", hx(t->id).s);
     /* The unslashed results agree (trivially so for one): each is paid.
      * Otherwise nobody proved who is wrong: nobody is paid. */
     const ledger_slot *first = NULL;
@@ -1130,7 +1155,8 @@ static int body_finalize(txn *x, const ledger_tx *tx, const uint8_t hash[32], ch
         ledger_account *w = get_account(x, sl->worker);
         if (unlock_stake(w, t->p.worker_stake, err) != 0) return -1;
         if (agree) {
-            if (t->escrow < t->p.reward) return plow_error(err, "inconsistent state: task %s escrow is short", hx(t->id).s);
+            if (t->escrow < t->p.reward)
+                return plow_error(err, "inconsistent state: task %s escrow is short", hx(t->id).s);
             t->escrow -= t->p.reward;
             if (credit(w, t->p.reward, err) != 0) return -1;
             sl->status = LEDGER_SLOT_PAID;
@@ -1159,7 +1185,8 @@ static int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char
         ledger_slot *sl = &t->slots[i];
         if (sl->status == LEDGER_SLOT_CLAIMED) {
             sl->status = LEDGER_SLOT_FORFEITED;
-            if (slash(x, sl->worker, t->p.worker_stake, t->requester, s->g.params.slash_challenger_pct, err) != 0) return -1;
+            if (slash(x, sl->worker, t->p.worker_stake, t->requester, s->g.params.slash_challenger_pct, err) != 0)
+                return -1;
         } else if (sl->status == LEDGER_SLOT_COMMITTED) {
             sl->status = LEDGER_SLOT_UNPAID;
             if (unlock_stake(get_account(x, sl->worker), t->p.worker_stake, err) != 0) return -1;
@@ -1171,10 +1198,10 @@ static int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char
 }
 
 static const body_fn bodies[] = {
-    [LEDGER_TX_TRANSFER] = body_transfer,   [LEDGER_TX_STAKE] = body_stake,         [LEDGER_TX_UNSTAKE] = body_unstake,
-    [LEDGER_TX_REGISTER] = body_register,   [LEDGER_TX_POST_TASK] = body_post_task, [LEDGER_TX_CLAIM] = body_claim,
-    [LEDGER_TX_COMMIT] = body_commit,       [LEDGER_TX_CHALLENGE] = body_challenge, [LEDGER_TX_VERDICT] = body_verdict,
-    [LEDGER_TX_FINALIZE] = body_finalize,   [LEDGER_TX_EXPIRE] = body_expire,
+    [LEDGER_TX_TRANSFER] = body_transfer, [LEDGER_TX_STAKE] = body_stake,         [LEDGER_TX_UNSTAKE] = body_unstake,
+    [LEDGER_TX_REGISTER] = body_register, [LEDGER_TX_POST_TASK] = body_post_task, [LEDGER_TX_CLAIM] = body_claim,
+    [LEDGER_TX_COMMIT] = body_commit,     [LEDGER_TX_CHALLENGE] = body_challenge, [LEDGER_TX_VERDICT] = body_verdict,
+    [LEDGER_TX_FINALIZE] = body_finalize, [LEDGER_TX_EXPIRE] = body_expire,
 };
 _Static_assert(sizeof bodies / sizeof bodies[0] == LEDGER_TX_TYPE_END, "a body per transaction type");
 
@@ -1184,7 +1211,8 @@ int ledger_begin_block(ledger_state *s, uint64_t height, uint64_t time_ms, char 
     if (s->height == UINT64_MAX || height != s->height + 1)
         return plow_error(err, "block height %" PRIu64 ", expected %" PRIu64, height, s->height + 1);
     if (time_ms < s->time_ms)
-        return plow_error(err, "block time %" PRIu64 " ms is before the previous block's %" PRIu64, time_ms, s->time_ms);
+        return plow_error(err, "block time %" PRIu64 " ms is before the previous block's %" PRIu64, time_ms,
+                          s->time_ms);
     s->height = height;
     s->time_ms = time_ms;
     s->in_block = true;
@@ -1349,7 +1377,7 @@ int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const u
     srec v;
     memset(&v, 0, sizeof v);
     int rc = tag == TAG_ACCOUNT ? decode_account(&v.v.a, val, vlen, err)
-           : tag == TAG_TASK    ? decode_task(&v.v.t, val, vlen, err)
+             : tag == TAG_TASK  ? decode_task(&v.v.t, val, vlen, err)
                                 : decode_challenge(&v.v.c, val, vlen, err);
     if (rc != 0) return -1;
     switch (tag) {
