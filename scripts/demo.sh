@@ -1,29 +1,25 @@
 #!/bin/sh
-# demo.sh — the main job until the network demo exists: train the `small`
-# model on Tiny Shakespeare for a few minutes, sample from it, export it.
+# demo.sh — what `make demo` runs: the one-command local network demo
+# (`plow demo`, docs/agents.md). It builds nothing: `make demo` has built
+# build/plow already. A node, a requester, two honest workers, a cheating
+# worker and a verifier run as separate processes; the workflow trains a base
+# model (replicated: the cheater is caught by the divergence dispute), a LoRA
+# on The Tempest (optimistic) and generates text with a verified receipt.
 #
-#   scripts/demo.sh [OUT_DIR]         (default: runs/demo)
-#   DEMO_STEPS=600 scripts/demo.sh    train longer
+#   scripts/demo.sh [DIR] [plow demo options...]   (default DIR: runs/demo)
+#   scripts/demo.sh runs/demo --config small --steps 400    a larger run
+#
+# A previous demo in DIR is removed first; the new one's data stays there.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PLOW="$ROOT/build/plow"
-OUT=${1:-$ROOT/runs/demo}
-STEPS=${DEMO_STEPS:-300}
-
-echo "== plow demo: training 'small' on Tiny Shakespeare ($STEPS steps of 8 x 128 tokens) into $OUT"
-state=$("$PLOW" train --data "$ROOT/data/tinyshakespeare.txt" --config small --steps "$STEPS" --batch 8 \
-    --seq 128 --lr 2e-3 --seed 1 --eval-every 100 --out "$OUT")
-echo "$state"
-echo
-echo "== sampling (seeded: the same text on every machine)"
-for prompt in "ROMEO:" "First Citizen:" "KING RICHARD III:"; do
-    "$PLOW" generate --model "$OUT" --prompt "$prompt" --tokens 120 --seed 7 --temperature 0.8 --top-k 40
-    echo "----"
-done
-echo
-echo "== exporting to GGUF"
-"$PLOW" export gguf "$OUT" "$OUT/model.gguf"
-"$PLOW" info "$OUT/model.safetensors"
-echo
-echo "Outputs in $OUT: model.safetensors, config.json, tokenizer.bin, states.txt (a state hash per step),"
-echo "train_log.csv, state.bin, run.json, model.gguf. Final $state"
+DIR=$ROOT/runs/demo
+case "${1:-}" in
+-*|"") ;;
+*) DIR=$1; shift ;;
+esac
+[ -x "$PLOW" ] || { echo "demo.sh: $PLOW is missing: run 'make' first" >&2; exit 1; }
+rm -rf "$DIR"
+mkdir -p "$(dirname "$DIR")"
+export PLOW_ROOT="$ROOT"
+exec "$PLOW" demo --dir "$DIR" --data "$ROOT/data/tinyshakespeare.txt" "$@"
