@@ -129,6 +129,20 @@ static const uint8_t *rec_id(uint8_t tag, const srec *r) {
     return NULL;
 }
 
+/* Records are allocated at the size of their own kind (an account is less
+ * than half a task), so only these two may copy a record's value. */
+static size_t val_size(uint8_t tag) {
+    switch (tag) {
+    case TAG_ACCOUNT: return sizeof(ledger_account);
+    case TAG_TASK: return sizeof(ledger_task);
+    case TAG_CHALLENGE: return sizeof(ledger_challenge);
+    }
+    PLOW_ASSERT(!"unknown record tag");
+    return 0;
+}
+
+static void val_copy(uint8_t tag, srec *dst, const srec *src) { memcpy(&dst->v, &src->v, val_size(tag)); }
+
 static table *table_of(ledger_state *s, uint8_t tag) {
     switch (tag) {
     case TAG_ACCOUNT: return &s->accounts;
@@ -174,8 +188,8 @@ static void table_insert(table *t, size_t pos, srec *r) {
 static srec *table_add(table *t, const srec *val) {
     size_t pos;
     PLOW_ASSERT(!table_find(t, rec_id(t->tag, val), &pos));
-    srec *r = plow_calloc(1, sizeof *r);
-    r->v = val->v;
+    srec *r = plow_calloc(1, offsetof(srec, v) + val_size(t->tag));
+    val_copy(t->tag, r, val);
     r->stale = r->dirty = true;
     table_insert(t, pos, r);
     return r;
@@ -495,6 +509,10 @@ static srec *account_add(ledger_state *s, const uint8_t pk[32]) {
     return table_add(&s->accounts, &v);
 }
 
+static int cmp_account_rec(const void *a, const void *b) {
+    return memcmp((*(srec *const *)a)->v.a.pk, (*(srec *const *)b)->v.a.pk, 32);
+}
+
 /* A state at height 0 from a validated genesis (ledger_genesis_parse checks
  * what is asserted here: distinct accounts, supply = their sum, percentages
  * <= 100). The genesis is copied; the caller keeps its own. */
@@ -512,15 +530,25 @@ ledger_state *ledger_state_new(const ledger_genesis *g) {
     s->accounts.tag = TAG_ACCOUNT;
     s->tasks.tag = TAG_TASK;
     s->challenges.tag = TAG_CHALLENGE;
+    /* Appended, then sorted once: inserting 10^5 genesis accounts one by
+     * one in key order would move O(n^2) pointers. */
     uint64_t supply = 0;
+    table *t = &s->accounts;
+    t->cap = g->n_accounts + 1;
+    t->r = plow_calloc(t->cap, sizeof *t->r);
     for (size_t i = 0; i < g->n_accounts; i++) {
         const ledger_genesis_account *ga = &g->accounts[i];
-        srec *r = account_add(s, ga->pk);
+        srec *r = plow_calloc(1, offsetof(srec, v) + sizeof(ledger_account));
+        memcpy(r->v.a.pk, ga->pk, 32);
         r->v.a.balance = ga->balance;
         r->v.a.stake = ga->stake;
+        r->stale = r->dirty = true;
+        t->r[t->n++] = r;
         PLOW_ASSERT(plow_add_u64(supply, ga->balance, &supply) && plow_add_u64(supply, ga->stake, &supply));
     }
     PLOW_ASSERT(supply == g->supply);
+    qsort(t->r, t->n, sizeof *t->r, cmp_account_rec);
+    for (size_t i = 1; i < t->n; i++) PLOW_ASSERT(memcmp(t->r[i - 1]->v.a.pk, t->r[i]->v.a.pk, 32) != 0);
     /* The operator earns every fee: its account exists from the start. */
     if (!table_find(&s->accounts, g->operator_pk, NULL)) account_add(s, g->operator_pk);
     s->time_ms = g->time_ms;
@@ -591,8 +619,8 @@ static pend *txn_push(txn *x, uint8_t tag, srec *orig) {
     pend *p = s->pool[s->n_pool++];
     p->tag = tag;
     p->orig = orig;
-    if (orig) p->val = *orig;
-    else memset(&p->val, 0, sizeof p->val);
+    memset(&p->val, 0, sizeof p->val);
+    if (orig) val_copy(tag, &p->val, orig);
     return p;
 }
 
@@ -654,7 +682,7 @@ static void txn_commit(txn *x) {
         pend *p = s->pool[i];
         srec *r = p->orig;
         if (r) {
-            r->v = p->val.v;
+            val_copy(p->tag, r, &p->val);
             r->stale = r->dirty = true;
         } else {
             r = table_add(table_of(s, p->tag), &p->val);
@@ -1249,18 +1277,29 @@ void ledger_end_block(ledger_state *s, uint8_t state_root[32]) {
     ledger_state_root(s, state_root);
 }
 
+/* Streams key || value hash of every record of t into sha, re-hashing the
+ * stale values first. The 65-byte entries go through a batch buffer: one
+ * SHA-256 update per record costs more in calls than in hashing. */
 static void hash_records(plow_sha256 *sha, table *t) {
-    uint8_t buf[VALUE_MAX_LEN];
+    enum { ENTRY = 65, BATCH = 1024 };
+    uint8_t buf[VALUE_MAX_LEN], batch[ENTRY * BATCH];
+    size_t nb = 0;
     for (size_t i = 0; i < t->n; i++) {
         srec *r = t->r[i];
         if (r->stale) {
             plow_sha256_once(buf, encode_value(t->tag, r, buf), r->vhash);
             r->stale = false;
         }
-        plow_sha256_update(sha, &t->tag, 1);
-        plow_sha256_update(sha, rec_id(t->tag, r), 32);
-        plow_sha256_update(sha, r->vhash, 32);
+        uint8_t *e = batch + nb * ENTRY;
+        e[0] = t->tag;
+        memcpy(e + 1, rec_id(t->tag, r), 32);
+        memcpy(e + 33, r->vhash, 32);
+        if (++nb == BATCH) {
+            plow_sha256_update(sha, batch, nb * ENTRY);
+            nb = 0;
+        }
     }
+    if (nb) plow_sha256_update(sha, batch, nb * ENTRY);
 }
 
 /* SHA-256("plow/state/v1" 0x00 || for each record in key order: key ||
@@ -1387,7 +1426,7 @@ int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const u
     }
     table *t = table_of(s, tag);
     srec *r = table_find(t, key + 1, NULL);
-    if (r) r->v = v.v;
+    if (r) val_copy(tag, r, &v);
     else r = table_add(t, &v);
     r->stale = true;
     r->dirty = false;
