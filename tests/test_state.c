@@ -646,7 +646,8 @@ static void test_transfer_overflow(void) {
     ledger_tx tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
     memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
     tx.u.transfer.amount = 6;
-    FAILS(&w, ALICE, &tx, "overflow");
+    FAILS(&w, ALICE, &tx, "transfer: the balance of");
+    CHECK(strstr(w.err, "would overflow") != NULL);
     CHECK(acct(&w, FRANK).balance == UINT64_MAX - 5);
     tx = mk(&w, LEDGER_TX_TRANSFER, ALICE);
     memcpy(tx.u.transfer.to, K[FRANK].pk, 32);
@@ -1363,9 +1364,8 @@ static void test_replicated_dispute(void) {
     world_free(&w);
 }
 
-/* A worker whose accused leaf was right, in a replicated dispute where the
- * referee sides with the accused: the other is slashed, not the accused;
- * and a challenge without `other` that the accused wins costs the bond. */
+/* Replicas that disagree with nobody proving who is wrong are all UNPAID
+ * (stakes unlocked, escrow back); replicas that agree are each PAID. */
 static void test_replicated_disagree_unpaid(void) {
     world w;
     world_init(&w);

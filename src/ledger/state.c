@@ -814,7 +814,9 @@ static int body_transfer(txn *x, const ledger_tx *tx, const uint8_t hash[32], ch
     if (from->balance < amount)
         return plow_error(err, "transfer: balance %" PRIu64 " is less than the amount %" PRIu64, from->balance, amount);
     from->balance -= amount;
-    if (credit(get_account(x, tx->u.transfer.to), amount, err) != 0) return plow_error_prefix(err, "transfer");
+    ledger_account *to = get_account(x, tx->u.transfer.to);
+    if (!plow_add_u64(to->balance, amount, &to->balance))
+        return plow_error(err, "transfer: the balance of %s would overflow", hx(to->pk).s);
     return 0;
 }
 
