@@ -1,0 +1,264 @@
+/*
+ * label.h — crowdsourced labeling: items, commit–reveal answers, and
+ * deterministic aggregation (majority vote, Dawid–Skene EM), gold-item
+ * scoring and pay.
+ *
+ * Labeling has no re-execution (DESIGN.md §4): quality comes from redundancy
+ * (each item labeled by r labelers), hidden gold items with known answers,
+ * commit-then-reveal submissions (nobody can copy another's answers before the
+ * reveal phase) and an aggregation that estimates every labeler's confusion
+ * matrix. This module is the library; the ledger's label task, its commit and
+ * reveal transactions and its slashing are wired on top of it (docs/labeling.md).
+ *
+ * Invariants
+ *   - Everything the ledger may depend on is a pure function of its inputs:
+ *     answers are put in a canonical order (item, then labeler) before any
+ *     arithmetic, loops run in index order, EM uses only + - * / on doubles
+ *     (built with -ffp-contract=off, no libm), so the same answer set gives
+ *     bit-identical posteriors, estimates and pay on every machine and
+ *     compiler, whatever order the answers arrived in.
+ *   - Slashing and pay decisions are made in integers: gold accuracy against
+ *     a threshold in parts per million, pay from accuracies rounded down to
+ *     parts per million and split with exact 128-bit products.
+ *   - Input from users or peers (labels out of range, unknown items or
+ *     labelers, an answer given twice, empty sets) is an error, never an
+ *     assertion.
+ *
+ * Ownership: `_load`/`_run`/`_answers` fill caller-provided structs whose
+ * arrays the callee allocates; release them with the matching `_release`
+ * (which accepts a zeroed or already-released struct). Input arrays are
+ * borrowed and never kept.
+ *
+ * Usage:
+ *     label_dataset ds;
+ *     if (label_fortunes_load(&ds, NULL, NULL, 0, 0, err)) die(err);
+ *     label_problem p = {ds.n_items, n_labelers, ds.n_classes, answers, n_answers};
+ *     label_ds_result r;
+ *     if (label_ds_run(&p, gold, n_gold, NULL, &r, err)) die(err);
+ *     ... r.map[i] is item i's label, r.accuracy[l] labeler l's estimate ...
+ *     label_ds_result_release(&r);
+ *     label_dataset_release(&ds);
+ */
+#ifndef PLOW_LABEL_H
+#define PLOW_LABEL_H
+
+#include "../base/plow.h"
+
+#define LABEL_PK_LEN 32     /* a labeler's public key (= LEDGER_PK_LEN) */
+#define LABEL_SALT_LEN 32
+#define LABEL_MAX_CLASSES 256
+#define LABEL_NONE UINT32_MAX /* "no label": an item nobody answered */
+#define LABEL_PPM 1000000u    /* parts per million: accuracies and thresholds */
+
+/* ---- items: the fortunes corpus --------------------------------------------- */
+
+typedef struct label_item {
+    uint8_t id[PLOW_HASH_LEN]; /* SHA-256 of text */
+    char *text;                /* the fortune, trailing newlines removed */
+    uint32_t truth;            /* index into label_dataset.classes: the file it came from */
+} label_item;
+
+typedef struct label_dataset {
+    uint32_t n_classes;
+    char **classes;    /* (n_classes) category names, sorted by strcmp: class id = rank */
+    size_t n_items;
+    label_item *items; /* (n_items) sorted by id */
+} label_dataset;
+
+/* The directory Debian's `fortunes` package installs, and the categories the
+ * tests and the benchmark use (six files with 147..1050 fortunes each). */
+#define LABEL_FORTUNES_DIR "/usr/share/games/fortunes"
+extern const char *const label_fortunes_default[];
+#define LABEL_FORTUNES_DEFAULT_COUNT 6
+
+/* Loads the fortunes of the given category files of dir (NULL: LABEL_FORTUNES_DIR;
+ * categories NULL: label_fortunes_default) as a labeled dataset: each
+ * fortune (text between lines holding only "%") is an item whose true label
+ * is its file. Deterministic: classes sorted by name, items sorted by id =
+ * SHA-256(text). Items empty after trimming trailing blank lines are skipped;
+ * a text repeated in one file is kept once; a text found in two different
+ * files (its label is ambiguous) is dropped. max_per_class > 0 keeps only the
+ * first max_per_class items of each class in id order (a deterministic
+ * sample). Fails, saying to install Debian's 'fortunes' package, if a file is
+ * missing; fails on fewer than two or duplicated categories, a name with a
+ * '/', or a category with no items. */
+int label_fortunes_load(label_dataset *ds, const char *dir, const char *const *categories, size_t n_categories,
+                        size_t max_per_class, char err[PLOW_ERR_LEN]);
+void label_dataset_release(label_dataset *ds);
+
+/* ---- commit–reveal ----------------------------------------------------------- */
+
+/* commitment = SHA-256("plow/label/v1" 0x00 || task_id || item_id || labeler_pk
+ *                      || label as u32 LE || salt)
+ * A labeler publishes the commitment in the commit phase and (label, salt) in
+ * the reveal phase. The salt must be secret and unpredictable (32 random bytes,
+ * or a keyed hash of (task, item) under the labeler's secret key): the label
+ * set is small, so without it a commitment could be opened by trying every
+ * label. Binding the labeler's key stops one labeler from re-posting another's
+ * commitment as its own. */
+void label_commitment(const uint8_t task_id[32], const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN],
+                      uint32_t label, const uint8_t salt[LABEL_SALT_LEN], uint8_t out[PLOW_HASH_LEN]);
+
+/* True iff (task, item, labeler, label, salt) opens commitment. Constant time
+ * in the comparison. */
+bool label_commitment_check(const uint8_t commitment[PLOW_HASH_LEN], const uint8_t task_id[32],
+                            const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN], uint32_t label,
+                            const uint8_t salt[LABEL_SALT_LEN]);
+
+/* A reveal as the ledger will check it: 0 if label < n_classes and the
+ * opening matches; otherwise -1 with the reason ("label 9 out of range (6
+ * classes)", "reveal does not open the commitment"). */
+int label_reveal_verify(const uint8_t commitment[PLOW_HASH_LEN], const uint8_t task_id[32],
+                        const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN], uint32_t label,
+                        const uint8_t salt[LABEL_SALT_LEN], uint32_t n_classes, char err[PLOW_ERR_LEN]);
+
+/* ---- answers ----------------------------------------------------------------- */
+
+typedef struct label_answer {
+    uint32_t item;    /* [0, n_items) */
+    uint32_t labeler; /* [0, n_labelers) */
+    uint32_t label;   /* [0, n_classes) */
+} label_answer;
+
+/* A labeling problem as aggregation sees it: revealed answers by index. At
+ * most one answer per (item, labeler); items nobody answered are allowed
+ * (their label is LABEL_NONE). */
+typedef struct label_problem {
+    uint32_t n_items, n_labelers, n_classes; /* n_items, n_labelers >= 1; 2 <= n_classes <= LABEL_MAX_CLASSES */
+    const label_answer *answers;
+    size_t n_answers; /* >= 1 */
+} label_problem;
+
+/* A gold item: an item whose answer the requester knows (hidden among the others). */
+typedef struct label_gold {
+    uint32_t item;
+    uint32_t label;
+} label_gold;
+
+/* Checks a problem: sizes, every index in range, no (item, labeler) answered
+ * twice. 0 or -1 with the first problem found. Every function below runs it. */
+int label_problem_check(const label_problem *p, char err[PLOW_ERR_LEN]);
+
+/* ---- majority vote --------------------------------------------------------------- */
+
+/* out[i] (n_items) = the label most answers gave item i; ties go to the lowest
+ * label id; LABEL_NONE for an item with no answers. */
+int label_majority(const label_problem *p, uint32_t *out, char err[PLOW_ERR_LEN]);
+
+/* ---- Dawid–Skene ------------------------------------------------------------------- */
+
+typedef struct label_ds_params {
+    uint32_t max_iter; /* EM iterations at most (default 200) */
+    double tol;        /* stop once no posterior moves more than tol in an iteration (default 1e-7) */
+    double smoothing;  /* Laplace pseudo-count added to every confusion and prior count (default 1) */
+} label_ds_params;
+
+/* The defaults above. */
+label_ds_params label_ds_defaults(void);
+
+typedef struct label_ds_result {
+    uint32_t n_items, n_labelers, n_classes;
+    double *prior;     /* (K) class priors */
+    double *confusion; /* (L, K, K): confusion[(l*K + t)*K + a] = P(labeler l answers a | true class t) */
+    double *posterior; /* (N, K) P(item i is class k | answers); the prior for an unanswered item */
+    uint32_t *map;     /* (N) argmax of posterior (ties: lowest id); LABEL_NONE if no answers */
+    double *accuracy;  /* (L) estimated share of labeler l's answers that are right:
+                          sum over its answers of posterior[item][answer], / n_answers[l] (0 if none) */
+    double *chance;    /* (L) the accuracy labeler l would get answering at random with its own
+                          answer frequencies: sum_k freq_l[k] * prior[k] (1/K for a uniform guesser,
+                          prior[c] for one who always answers c) */
+    uint32_t *n_answers; /* (L) answers given */
+    uint32_t iterations; /* EM iterations run */
+    bool converged;      /* stopped on tol rather than max_iter */
+} label_ds_result;
+
+/* Dawid–Skene EM. Starts from the soft majority vote (each item's vote
+ * shares), then alternates the M-step (priors and each labeler's confusion
+ * matrix from the posteriors, Laplace-smoothed) and the E-step (posteriors
+ * from priors × the confusion entries of the item's answers, normalised per
+ * item after every factor so nothing underflows). Gold items (may be NULL/0)
+ * are clamped to their known label throughout. params NULL: the defaults.
+ * Deterministic (see the header's invariants). out must be released. */
+int label_ds_run(const label_problem *p, const label_gold *gold, size_t n_gold, const label_ds_params *params,
+                 label_ds_result *out, char err[PLOW_ERR_LEN]);
+void label_ds_result_release(label_ds_result *r);
+
+/* SHA-256 over every output of r (sizes, then the arrays' IEEE bits as little
+ * endian, then iterations and converged): one value to compare across
+ * machines. */
+void label_ds_digest(const label_ds_result *r, uint8_t out[PLOW_HASH_LEN]);
+
+/* ---- gold and slashing ---------------------------------------------------------------- */
+
+typedef struct label_gold_score {
+    uint32_t answered; /* gold items this labeler answered */
+    uint32_t correct;  /* of which right */
+    uint32_t accuracy_ppm; /* correct/answered in ppm, rounded down (0 if none answered) */
+    bool flagged;      /* answered >= min_answered and correct/answered < threshold: slash */
+} label_gold_score;
+
+/* Scores every labeler on the gold items: out (n_labelers). A labeler is
+ * flagged when it answered at least min_answered gold items (>= 1) and
+ * correct * 1e6 < threshold_ppm * answered (exact integers). Gold entries must
+ * name distinct items with labels in range. */
+int label_gold_scores(const label_problem *p, const label_gold *gold, size_t n_gold, uint32_t threshold_ppm,
+                      uint32_t min_answered, label_gold_score *out, char err[PLOW_ERR_LEN]);
+
+/* ---- pay ------------------------------------------------------------------------------ */
+
+/* Each labeler's pay weight: (accuracy - chance)+ in ppm (each rounded down to
+ * ppm first) × answers given; 0 for labelers in exclude (may be NULL: e.g.
+ * those flagged on gold). out (n_labelers). Fails on overflow. */
+int label_pay_weights(const label_ds_result *r, const bool *exclude, uint64_t *out, char err[PLOW_ERR_LEN]);
+
+/* Splits budget in proportion to weights: pay[l] = floor(budget * w[l] / W),
+ * W = sum of weights, computed exactly (128-bit product). The sum of pay is at
+ * most budget; *remainder = budget - sum (less than the number of labelers
+ * with a positive weight, or all of budget when W = 0) goes back to the
+ * requester. Fails if W overflows 64 bits. */
+int label_pay_split(const uint64_t *weights, uint32_t n, uint64_t budget, uint64_t *pay, uint64_t *remainder,
+                    char err[PLOW_ERR_LEN]);
+
+/* ---- simulated labelers ---------------------------------------------------------------- */
+
+typedef enum label_sim_kind {
+    LABEL_SIM_NOISY,    /* the true label with probability p, else a uniformly random other label */
+    LABEL_SIM_SPAMMER,  /* a uniformly random label */
+    LABEL_SIM_CONSTANT, /* always `constant` */
+    LABEL_SIM_COLLUDER, /* members of one `group` give the same answer to an item: the true label
+                           with probability p (low: mostly wrong), else one shared random other label */
+    LABEL_SIM_KIND_COUNT
+} label_sim_kind;
+
+typedef struct label_sim_labeler {
+    label_sim_kind kind;
+    double p;          /* NOISY, COLLUDER: probability of the true label, in [0, 1] */
+    uint32_t constant; /* CONSTANT: the label */
+    uint32_t group;    /* COLLUDER: the ring (members with the same group copy each other) */
+} label_sim_labeler;
+
+/* Simulates a labeling round: every item gets `redundancy` distinct labelers
+ * drawn uniformly (a seeded partial Fisher–Yates), each answering as its kind
+ * says. Every draw comes from a counter-based hash of (seed, purpose, item,
+ * labeler), so the answers are a pure function of the arguments. *answers
+ * (caller frees, *n_answers = n_items * redundancy) is in item order.
+ * Fails on redundancy outside [1, n_labelers], truth or constant labels out of
+ * range, p outside [0, 1]. */
+int label_sim_answers(const label_sim_labeler *labelers, uint32_t n_labelers, const uint32_t *truth,
+                      uint32_t n_items, uint32_t n_classes, uint32_t redundancy, uint64_t seed,
+                      label_answer **answers, size_t *n_answers, char err[PLOW_ERR_LEN]);
+
+/* A counter-based hash: 64 well-mixed bits from (seed, a, b, c). */
+uint64_t label_hash64(uint64_t seed, uint64_t a, uint64_t b, uint64_t c);
+
+/* ---- evaluation ---------------------------------------------------------------------- */
+
+/* Share of items with labels[i] == truth[i] among items with skip NULL or
+ * !skip[i] (LABEL_NONE counts as wrong); 0 for no items. */
+double label_accuracy(const uint32_t *labels, const uint32_t *truth, size_t n, const bool *skip);
+
+/* Spearman rank correlation of a and b (ties get average ranks); 0 if either
+ * is constant or n < 2. For evaluation only (uses sqrt). */
+double label_spearman(const double *a, const double *b, size_t n);
+
+#endif /* PLOW_LABEL_H */
