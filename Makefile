@@ -47,7 +47,7 @@ CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/c
              src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
-             tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c
+             tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -97,6 +97,15 @@ $(BUILD)/plow_test: $(TEST_OBJ) $(BUILD)/libplow.a
 
 $(BUILD)/plow_bench: $(BENCH_OBJ) $(BUILD)/libplow.a
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+# The node's load generator and test tool, and the ledger+storage benchmark.
+$(BUILD)/plow_loadgen: $(BUILD)/bench/loadgen.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/plow_ledger_bench: $(BUILD)/bench/ledger_bench.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(BUILD)/bench/loadgen.d $(BUILD)/bench/ledger_bench.d
 
 deps:
 	@scripts/install-deps.sh all

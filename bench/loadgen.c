@@ -1,0 +1,686 @@
+/*
+ * loadgen.c — plow_loadgen: drives a running node over HTTP, and the small
+ * tools the node's shell tests need to forge inputs a wallet never makes.
+ *
+ *   plow_loadgen addrs  --senders N [--balance B]
+ *       the fund lines (ADDR=BALANCE) of N derived sender keys, for
+ *       plow node init --fund-file
+ *   plow_loadgen run    --url URL --senders N --txs K [--conns C] [--batch B]
+ *                       [--ack FILE] [--rate R] [--seconds S] [--fee F]
+ *       pre-signs K transfers per sender (sender i pays sender i+1), sends
+ *       them over C keep-alive connections (each sender on one connection,
+ *       so its nonces arrive in order) and prints a table row: acknowledged
+ *       tx/s and request latency. Every acknowledged hash is appended to the
+ *       ack file. A node that goes away is waited for and the same
+ *       transaction is sent again (idempotent), so a node killed and
+ *       restarted under load loses nothing that was acknowledged.
+ *   plow_loadgen check  --url URL --ack FILE [--timeout S]
+ *       every acknowledged transaction must be in a block (waits while some
+ *       are pending), and the genesis accounts must hold supply - burned.
+ *   plow_loadgen tx     --url URL (--sender I | --key FILE) --to ADDR --amount A
+ *                       [--nonce N] [--fee F] [--chain-id HEX]
+ *       prints one signed transfer as hex (nonce from the node by default).
+ *   plow_loadgen doctor --in BLOCKS.json [--key FILE] --height H --out FILE
+ *       a dishonest operator: rewrites block H's state root in a
+ *       /v1/blocks answer (dropping later blocks) and signs the doctored
+ *       header with the operator's real key (without --key: a forged header
+ *       under the old signature).
+ *
+ * Keys are derived: sender i is ledger_key_from_seed(SHA-256("plow-loadgen/v1" || u32 i)).
+ */
+#include "../src/base/plow.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/ledger/ledger.h"
+
+static volatile sig_atomic_t g_stop;
+static void on_term(int s) {
+    (void)s;
+    g_stop = 1;
+}
+
+static int die(const char *fmt, ...) PLOW_PRINTF(1, 2);
+static int die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("plow_loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static void derive_key(uint32_t i, ledger_key *k) {
+    uint8_t pre[20] = "plow-loadgen/v1";
+    plow_put_u32(pre + 16, i);
+    uint8_t seed[32];
+    plow_sha256_once(pre, sizeof pre, seed);
+    ledger_key_from_seed(k, seed);
+}
+
+/* ---- options --------------------------------------------------------------------------- */
+
+typedef struct opts {
+    const char *url, *ack, *key, *to, *in, *out, *chain_hex;
+    uint64_t senders, txs, conns, batch, rate, fee, amount, nonce, height, sender, balance;
+    bool has_nonce, has_sender, quiet;
+    double seconds, timeout;
+} opts;
+
+static int parse_opts(int argc, char **argv, opts *o) {
+    memset(o, 0, sizeof *o);
+    o->conns = 32;
+    o->batch = 1;
+    o->fee = 1;
+    o->amount = 1;
+    o->balance = 1000000000000ull;
+    o->timeout = 120;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--quiet") == 0) {
+            o->quiet = true;
+            continue;
+        }
+        if (i + 1 >= argc) return die("%s needs a value", a);
+        const char *v = argv[++i];
+        char *end;
+        uint64_t u = strtoull(v, &end, 10);
+        bool num = *v && !*end && *v != '-';
+        if (strcmp(a, "--url") == 0) o->url = v;
+        else if (strcmp(a, "--ack") == 0) o->ack = v;
+        else if (strcmp(a, "--key") == 0) o->key = v;
+        else if (strcmp(a, "--to") == 0) o->to = v;
+        else if (strcmp(a, "--in") == 0) o->in = v;
+        else if (strcmp(a, "--out") == 0) o->out = v;
+        else if (strcmp(a, "--chain-id") == 0) o->chain_hex = v;
+        else if (strcmp(a, "--seconds") == 0) o->seconds = atof(v);
+        else if (strcmp(a, "--timeout") == 0) o->timeout = atof(v);
+        else if (!num) return die("%s: expected a number or a known option, got '%s'", a, v);
+        else if (strcmp(a, "--senders") == 0) o->senders = u;
+        else if (strcmp(a, "--txs") == 0) o->txs = u;
+        else if (strcmp(a, "--conns") == 0) o->conns = u;
+        else if (strcmp(a, "--batch") == 0) o->batch = u;
+        else if (strcmp(a, "--rate") == 0) o->rate = u;
+        else if (strcmp(a, "--fee") == 0) o->fee = u;
+        else if (strcmp(a, "--amount") == 0) o->amount = u;
+        else if (strcmp(a, "--balance") == 0) o->balance = u;
+        else if (strcmp(a, "--height") == 0) o->height = u;
+        else if (strcmp(a, "--nonce") == 0) o->nonce = u, o->has_nonce = true;
+        else if (strcmp(a, "--sender") == 0) o->sender = u, o->has_sender = true;
+        else return die("unknown option '%s'", a);
+    }
+    return 0;
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------- */
+
+typedef struct http {
+    CURL *c;
+    struct curl_slist *hdr;
+    plow_buf body;
+    char base[512];
+} http;
+
+static size_t on_body(char *p, size_t s, size_t n, void *arg) {
+    plow_buf_append(arg, p, s * n);
+    return s * n;
+}
+
+static void http_init(http *h, const char *url) {
+    memset(h, 0, sizeof *h);
+    h->c = curl_easy_init();
+    snprintf(h->base, sizeof h->base, "%s", url);
+    h->hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    h->hdr = curl_slist_append(h->hdr, "Expect:");
+    curl_easy_setopt(h->c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h->c, CURLOPT_WRITEDATA, &h->body);
+    curl_easy_setopt(h->c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h->c, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(h->c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h->c, CURLOPT_TCP_NODELAY, 1L);
+}
+
+static void http_free(http *h) {
+    curl_easy_cleanup(h->c);
+    curl_slist_free_all(h->hdr);
+    plow_buf_release(&h->body);
+}
+
+/* Returns the HTTP status, or 0 when no answer came (connection refused,
+ * reset, timeout). The body is in h->body, NUL-terminated. */
+static long http_do(http *h, const char *path, const char *post, size_t post_len) {
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", h->base, path);
+    h->body.len = 0;
+    curl_easy_setopt(h->c, CURLOPT_URL, url);
+    if (post) {
+        curl_easy_setopt(h->c, CURLOPT_HTTPHEADER, h->hdr);
+        curl_easy_setopt(h->c, CURLOPT_POSTFIELDS, post);
+        curl_easy_setopt(h->c, CURLOPT_POSTFIELDSIZE, (long)post_len);
+    } else {
+        curl_easy_setopt(h->c, CURLOPT_HTTPGET, 1L);
+    }
+    CURLcode cc = curl_easy_perform(h->c);
+    plow_buf_append(&h->body, "", 1);
+    h->body.len--;
+    if (cc != CURLE_OK) return 0;
+    long code = 0;
+    curl_easy_getinfo(h->c, CURLINFO_RESPONSE_CODE, &code);
+    return code;
+}
+
+static cJSON *get_json(http *h, const char *path, char err[PLOW_ERR_LEN]) {
+    long code = http_do(h, path, NULL, 0);
+    if (code != 200) {
+        plow_error(err, "GET %s%s: %s %.200s", h->base, path, code ? "status" : "no answer", (char *)h->body.data);
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse((char *)h->body.data);
+    if (!j) plow_error(err, "GET %s: not JSON", path);
+    return j;
+}
+
+static int json_u64(const cJSON *o, const char *k, uint64_t *v) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsString(x)) return -1;
+    char *end;
+    *v = strtoull(x->valuestring, &end, 10);
+    return *end ? -1 : 0;
+}
+
+static int chain_id_of(http *h, uint8_t cid[32], char err[PLOW_ERR_LEN]) {
+    cJSON *j = get_json(h, "/v1/status", err);
+    if (!j) return -1;
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "chain_id");
+    int rc = cJSON_IsString(c) && plow_unhex(c->valuestring, cid, 32) == 0 ? 0 : plow_error(err, "no chain_id in /v1/status");
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int next_nonce_of(http *h, const uint8_t pk[32], uint64_t *nonce, char err[PLOW_ERR_LEN]) {
+    char addr[LEDGER_ADDR_STR_LEN], path[128];
+    ledger_addr_format(pk, addr);
+    snprintf(path, sizeof path, "/v1/account/%s", addr);
+    cJSON *j = get_json(h, path, err);
+    if (!j) return -1;
+    int rc = json_u64(j, "next_nonce", nonce) == 0 ? 0 : plow_error(err, "no next_nonce for %s", addr);
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ---- addrs -------------------------------------------------------------------------------- */
+
+static int cmd_addrs(const opts *o) {
+    if (!o->senders) return die("addrs: --senders N is required");
+    for (uint32_t i = 0; i < o->senders; i++) {
+        ledger_key k;
+        derive_key(i, &k);
+        char a[LEDGER_ADDR_STR_LEN];
+        ledger_addr_format(k.pk, a);
+        printf("%s=%llu\n", a, (unsigned long long)o->balance);
+    }
+    return 0;
+}
+
+/* ---- run ------------------------------------------------------------------------------------ */
+
+typedef struct run_ctx {
+    const opts *o;
+    uint8_t chain_id[32];
+    ledger_key *keys;
+    uint64_t *nonce0;
+    char **hex;        /* senders*txs signed txs, [sender*txs + round] */
+    uint8_t (*hash)[32];
+    pthread_mutex_t mu;
+    FILE *ack;
+    uint64_t acked, failed, retries;
+    double *lat;       /* request latencies (s) */
+    size_t n_lat, cap_lat;
+    double t0, deadline;
+} run_ctx;
+
+typedef struct sign_job {
+    run_ctx *r;
+    uint64_t from, to;
+} sign_job;
+
+static void *sign_main(void *arg) {
+    sign_job *j = arg;
+    run_ctx *r = j->r;
+    const opts *o = r->o;
+    ledger_tx tx;
+    plow_buf b = {0};
+    for (uint64_t x = j->from; x < j->to; x++) {
+        uint64_t s = x / o->txs, round = x % o->txs;
+        memset(&tx, 0, sizeof tx);
+        tx.type = LEDGER_TX_TRANSFER;
+        memcpy(tx.sender, r->keys[s].pk, 32);
+        tx.nonce = r->nonce0[s] + round;
+        tx.fee = o->fee;
+        memcpy(tx.u.transfer.to, r->keys[(s + 1) % o->senders].pk, 32);
+        tx.u.transfer.amount = o->amount;
+        ledger_tx_sign(&tx, &r->keys[s], r->chain_id);
+        b.len = 0;
+        ledger_tx_encode(&tx, &b);
+        r->hex[x] = plow_alloc(2 * b.len + 1);
+        plow_hex(b.data, b.len, r->hex[x]);
+        ledger_tx_hash(&tx, r->hash[x]);
+    }
+    plow_buf_release(&b);
+    return NULL;
+}
+
+static void record(run_ctx *r, const uint8_t (*hashes)[32], size_t n, double lat) {
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (r->ack) {
+            char hx[65];
+            plow_hex(hashes[i], 32, hx);
+            fprintf(r->ack, "%s\n", hx);
+        }
+    }
+    if (r->ack) fflush(r->ack);
+    r->acked += n;
+    if (r->n_lat == r->cap_lat) {
+        r->cap_lat = r->cap_lat ? r->cap_lat * 2 : 4096;
+        r->lat = plow_realloc(r->lat, r->cap_lat * sizeof *r->lat);
+    }
+    r->lat[r->n_lat++] = lat;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static bool out_of_time(run_ctx *r) { return g_stop || (r->deadline > 0 && plow_now() > r->deadline); }
+
+/* After a refusal: is the tx known to the node anyway (an earlier attempt
+ * whose answer was lost)? */
+static bool known(http *h, const uint8_t hash[32]) {
+    char hx[65], path[100];
+    plow_hex(hash, 32, hx);
+    snprintf(path, sizeof path, "/v1/tx/%s", hx);
+    return http_do(h, path, NULL, 0) == 200;
+}
+
+typedef struct conn_job {
+    run_ctx *r;
+    uint64_t id;
+} conn_job;
+
+static void *conn_main(void *arg) {
+    conn_job *cj = arg;
+    run_ctx *r = cj->r;
+    const opts *o = r->o;
+    http h;
+    http_init(&h, o->url);
+    /* this connection's senders: id, id+conns, ... ; its items in send order */
+    size_t ns = 0;
+    for (uint64_t s = cj->id; s < o->senders; s += o->conns) ns++;
+    size_t total = ns * o->txs, done = 0;
+    uint64_t *items = plow_alloc((total ? total : 1) * sizeof *items);
+    size_t k = 0;
+    for (uint64_t round = 0; round < o->txs; round++)
+        for (uint64_t s = cj->id; s < o->senders; s += o->conns) items[k++] = s * o->txs + round;
+    plow_buf body = {0};
+    uint8_t (*hs)[32] = plow_alloc(o->batch * 32);
+    double per_req = o->rate ? (double)o->conns * (double)o->batch / (double)o->rate : 0;
+    double next = plow_now();
+    while (done < total && !out_of_time(r)) {
+        size_t nb = total - done < o->batch ? total - done : o->batch;
+        body.len = 0;
+        if (o->batch == 1) {
+            plow_buf_printf(&body, "{\"tx\":\"%s\"}", r->hex[items[done]]);
+        } else {
+            plow_buf_printf(&body, "{\"txs\":[");
+            for (size_t i = 0; i < nb; i++) plow_buf_printf(&body, "%s\"%s\"", i ? "," : "", r->hex[items[done + i]]);
+            plow_buf_printf(&body, "]}");
+        }
+        if (per_req > 0) {
+            double now = plow_now();
+            if (next > now) usleep((useconds_t)((next - now) * 1e6));
+            next += per_req;
+        }
+        double t = plow_now();
+        long code = http_do(&h, o->batch == 1 ? "/v1/tx" : "/v1/txs", (char *)body.data, body.len);
+        double lat = plow_now() - t;
+        if (code == 0 || code >= 500) { /* the node is away or stopping: the same request again */
+            __atomic_fetch_add(&r->retries, 1, __ATOMIC_RELAXED);
+            usleep(50000);
+            continue;
+        }
+        size_t n_ok = 0;
+        if (o->batch == 1) {
+            if (code == 202 || known(&h, r->hash[items[done]])) {
+                memcpy(hs[n_ok++], r->hash[items[done]], 32);
+            } else {
+                fprintf(stderr, "plow_loadgen: refused (%ld): %s\n", code, (char *)h.body.data);
+                __atomic_fetch_add(&r->failed, 1, __ATOMIC_RELAXED);
+            }
+        } else {
+            cJSON *j = code == 200 ? cJSON_Parse((char *)h.body.data) : NULL;
+            const cJSON *res = j ? cJSON_GetObjectItemCaseSensitive(j, "results") : NULL;
+            if (!cJSON_IsArray(res) || cJSON_GetArraySize(res) != (int)nb) {
+                fprintf(stderr, "plow_loadgen: batch refused (%ld): %.200s\n", code, (char *)h.body.data);
+                cJSON_Delete(j);
+                __atomic_fetch_add(&r->retries, 1, __ATOMIC_RELAXED);
+                usleep(50000);
+                continue;
+            }
+            for (size_t i = 0; i < nb; i++) {
+                const cJSON *e = cJSON_GetArrayItem(res, (int)i);
+                if (cJSON_GetObjectItemCaseSensitive(e, "hash") || known(&h, r->hash[items[done + i]])) {
+                    memcpy(hs[n_ok++], r->hash[items[done + i]], 32);
+                } else {
+                    const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "error"));
+                    fprintf(stderr, "plow_loadgen: refused: %s\n", m ? m : "?");
+                    __atomic_fetch_add(&r->failed, 1, __ATOMIC_RELAXED);
+                }
+            }
+            cJSON_Delete(j);
+        }
+        record(r, (const uint8_t (*)[32])hs, n_ok, lat);
+        done += nb;
+    }
+    free(hs);
+    free(items);
+    plow_buf_release(&body);
+    http_free(&h);
+    return NULL;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_run(const opts *o) {
+    if (!o->url || !o->senders || !o->txs) return die("run: --url, --senders and --txs are required");
+    if (!o->conns || !o->batch || o->batch > 10000) return die("run: --conns >= 1, --batch 1..10000");
+    char err[PLOW_ERR_LEN];
+    run_ctx r = {.o = o};
+    pthread_mutex_init(&r.mu, NULL);
+    http h;
+    http_init(&h, o->url);
+    /* the node may still be starting: wait up to 30 s */
+    double until = plow_now() + 30;
+    while (chain_id_of(&h, r.chain_id, err) != 0) {
+        if (plow_now() > until) return die("%s", err);
+        usleep(100000);
+    }
+    r.keys = plow_alloc(o->senders * sizeof *r.keys);
+    r.nonce0 = plow_alloc(o->senders * sizeof *r.nonce0);
+    for (uint32_t i = 0; i < o->senders; i++) {
+        derive_key(i, &r.keys[i]);
+        if (next_nonce_of(&h, r.keys[i].pk, &r.nonce0[i], err) != 0) return die("%s", err);
+    }
+    http_free(&h);
+    uint64_t total = o->senders * o->txs;
+    r.hex = plow_calloc(total, sizeof *r.hex);
+    r.hash = plow_calloc(total, 32);
+    double ts = plow_now();
+    sign_job sj[2] = {{&r, 0, total / 2}, {&r, total / 2, total}};
+    pthread_t st;
+    pthread_create(&st, NULL, sign_main, &sj[0]);
+    sign_main(&sj[1]);
+    pthread_join(st, NULL);
+    if (!o->quiet) fprintf(stderr, "signed %llu transfers in %.2f s\n", (unsigned long long)total, plow_now() - ts);
+    if (o->ack) {
+        r.ack = fopen(o->ack, "a");
+        if (!r.ack) return die("cannot open %s: %s", o->ack, strerror(errno));
+    }
+    uint64_t conns = o->conns < o->senders ? o->conns : o->senders;
+    opts oc = *o;
+    oc.conns = conns;
+    r.o = &oc;
+    pthread_t *th = plow_alloc(conns * sizeof *th);
+    conn_job *cj = plow_alloc(conns * sizeof *cj);
+    r.t0 = plow_now();
+    r.deadline = o->seconds > 0 ? r.t0 + o->seconds : 0;
+    for (uint64_t i = 0; i < conns; i++) {
+        cj[i] = (conn_job){&r, i};
+        pthread_create(&th[i], NULL, conn_main, &cj[i]);
+    }
+    for (uint64_t i = 0; i < conns; i++) pthread_join(th[i], NULL);
+    double el = plow_now() - r.t0;
+    if (r.ack) fclose(r.ack);
+    double p50 = 0, p99 = 0;
+    if (r.n_lat) {
+        qsort(r.lat, r.n_lat, sizeof *r.lat, cmp_d);
+        p50 = r.lat[r.n_lat / 2];
+        p99 = r.lat[(size_t)((double)r.n_lat * 0.99)];
+    }
+    printf("| http submit | %llu conns | batch %llu | %llu acked | %.1f s | %.0f tx/s | p50 %.1f ms | p99 %.1f ms | %llu retries | %llu refused |\n",
+           (unsigned long long)conns, (unsigned long long)o->batch, (unsigned long long)r.acked, el,
+           (double)r.acked / el, p50 * 1e3, p99 * 1e3, (unsigned long long)r.retries, (unsigned long long)r.failed);
+    for (uint64_t i = 0; i < total; i++) free(r.hex[i]);
+    free(r.hex);
+    free(r.hash);
+    free(r.keys);
+    free(r.nonce0);
+    free(r.lat);
+    free(th);
+    free(cj);
+    return r.failed ? 1 : 0;
+}
+
+/* ---- check ------------------------------------------------------------------------------------ */
+
+static int cmd_check(const opts *o) {
+    if (!o->url || !o->ack) return die("check: --url and --ack are required");
+    char err[PLOW_ERR_LEN];
+    uint8_t *buf;
+    size_t len;
+    if (plow_read_file(o->ack, (size_t)1 << 30, &buf, &len, err) != 0) return die("%s", err);
+    size_t n = len / 65;
+    http h;
+    http_init(&h, o->url);
+    size_t included = 0, pending_left = n, bad = 0;
+    bool *done = plow_calloc(n ? n : 1, 1);
+    double until = plow_now() + o->timeout;
+    while (pending_left) {
+        size_t pend = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (done[i]) continue;
+            char path[100];
+            snprintf(path, sizeof path, "/v1/tx/%.64s", (char *)buf + 65 * i);
+            cJSON *j = get_json(&h, path, err);
+            const char *st = j ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "status")) : NULL;
+            if (st && strcmp(st, "pending") == 0) {
+                pend++;
+            } else {
+                done[i] = true;
+                if (st && strcmp(st, "included") == 0) {
+                    included++;
+                } else {
+                    bad++;
+                    fprintf(stderr, "acknowledged tx %.64s: %s\n", (char *)buf + 65 * i,
+                            j ? (char *)h.body.data : err);
+                }
+            }
+            cJSON_Delete(j);
+        }
+        pending_left = pend;
+        if (pend && plow_now() > until) {
+            fprintf(stderr, "%zu acknowledged transactions still pending after %.0f s\n", pend, o->timeout);
+            bad += pend;
+            break;
+        }
+        if (pend) usleep(200000);
+    }
+    free(done);
+    free(buf);
+    /* money: the genesis accounts hold everything (transfers stay among them) */
+    ledger_genesis g;
+    memset(&g, 0, sizeof g);
+    long code = http_do(&h, "/v1/genesis", NULL, 0);
+    if (code != 200 || ledger_genesis_parse(&g, h.body.data, h.body.len, err) != 0) return die("genesis: %s", err);
+    cJSON *s = get_json(&h, "/v1/status", err);
+    uint64_t supply = 0, burned = 0, holdings = 0, sum = 0;
+    if (!s || json_u64(s, "supply", &supply) || json_u64(s, "burned", &burned) || json_u64(s, "holdings", &holdings))
+        return die("status: %s", err);
+    /* the operator earns the fees: count it even when it held nothing at genesis */
+    uint8_t op[32];
+    const char *ops = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "operator"));
+    if (!ops || ledger_addr_parse(ops, op, err) != 0) return die("status: operator: %s", err);
+    cJSON_Delete(s);
+    bool op_in = false;
+    for (size_t i = 0; i < g.n_accounts; i++) op_in |= memcmp(g.accounts[i].pk, op, 32) == 0;
+    for (size_t i = 0; i < g.n_accounts + !op_in; i++) {
+        char addr[LEDGER_ADDR_STR_LEN], path[128];
+        ledger_addr_format(i < g.n_accounts ? g.accounts[i].pk : op, addr);
+        snprintf(path, sizeof path, "/v1/account/%s", addr);
+        cJSON *a = get_json(&h, path, err);
+        uint64_t bal, stake, unb;
+        if (!a || json_u64(a, "balance", &bal) || json_u64(a, "stake", &stake) || json_u64(a, "unbonding", &unb))
+            return die("account: %s", err);
+        sum += bal + stake + unb;
+        cJSON_Delete(a);
+    }
+    ledger_genesis_release(&g);
+    http_free(&h);
+    printf("acknowledged %zu, included %zu, not included %zu; accounts hold %llu, supply - burned = %llu, holdings %llu\n",
+           n, included, bad, (unsigned long long)sum, (unsigned long long)(supply - burned),
+           (unsigned long long)holdings);
+    if (bad) return die("%zu acknowledged transactions are not in a block", bad);
+    if (sum != supply - burned || holdings != sum) return die("money does not add up");
+    return 0;
+}
+
+/* ---- tx ---------------------------------------------------------------------------------------- */
+
+static int cmd_tx(const opts *o) {
+    char err[PLOW_ERR_LEN];
+    ledger_key k;
+    if (o->key) {
+        if (ledger_key_load(&k, o->key, err) != 0) return die("%s", err);
+    } else if (o->has_sender) {
+        derive_key((uint32_t)o->sender, &k);
+    } else {
+        return die("tx: --key FILE or --sender I");
+    }
+    if (!o->to) return die("tx: --to ADDR is required");
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_TRANSFER;
+    memcpy(tx.sender, k.pk, 32);
+    if (ledger_addr_parse(o->to, tx.u.transfer.to, err) != 0) return die("%s", err);
+    tx.u.transfer.amount = o->amount;
+    tx.fee = o->fee;
+    uint8_t cid[32];
+    http h;
+    http_init(&h, o->url ? o->url : "");
+    if (o->chain_hex) {
+        if (strlen(o->chain_hex) != 64 || plow_unhex(o->chain_hex, cid, 32) != 0) return die("--chain-id: 64 hex");
+    } else if (!o->url || chain_id_of(&h, cid, err) != 0) {
+        return die("tx: %s", o->url ? err : "--url or --chain-id");
+    }
+    if (o->has_nonce) tx.nonce = o->nonce;
+    else if (!o->url || next_nonce_of(&h, k.pk, &tx.nonce, err) != 0) return die("tx: %s", err);
+    http_free(&h);
+    ledger_tx_sign(&tx, &k, cid);
+    plow_buf b = {0};
+    ledger_tx_encode(&tx, &b);
+    char *hx = plow_alloc(2 * b.len + 1);
+    plow_hex(b.data, b.len, hx);
+    printf("%s\n", hx);
+    free(hx);
+    plow_buf_release(&b);
+    return 0;
+}
+
+/* ---- doctor -------------------------------------------------------------------------------------- */
+
+static void set_hex(cJSON *o, const char *k, const uint8_t *b, size_t n) {
+    char *hx = plow_alloc(2 * n + 1);
+    plow_hex(b, n, hx);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, k, cJSON_CreateString(hx));
+    free(hx);
+}
+
+static int cmd_doctor(const opts *o) {
+    if (!o->in || !o->out || !o->height) return die("doctor: --in, --out and --height are required");
+    char err[PLOW_ERR_LEN];
+    ledger_key k;
+    memset(&k, 0, sizeof k);
+    if (o->key && ledger_key_load(&k, o->key, err) != 0) return die("%s", err);
+    uint8_t *buf;
+    size_t len;
+    if (plow_read_file(o->in, (size_t)1 << 30, &buf, &len, err) != 0) return die("%s", err);
+    cJSON *j = cJSON_ParseWithLength((char *)buf, len);
+    free(buf);
+    cJSON *blocks = j ? cJSON_GetObjectItemCaseSensitive(j, "blocks") : NULL;
+    if (!cJSON_IsArray(blocks)) return die("%s: not a /v1/blocks answer", o->in);
+    cJSON *keep = cJSON_CreateArray();
+    bool found = false;
+    cJSON *b;
+    while ((b = cJSON_DetachItemFromArray(blocks, 0)) != NULL) {
+        uint64_t h;
+        if (json_u64(b, "height", &h) != 0) return die("a block without a height");
+        if (h > o->height) {
+            cJSON_Delete(b);
+            continue;
+        }
+        if (h == o->height) {
+            const char *hx = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "header"));
+            uint8_t raw[LEDGER_BLOCK_HEADER_LEN];
+            ledger_block_header hd;
+            if (!hx || strlen(hx) != 2 * sizeof raw || plow_unhex(hx, raw, sizeof raw) != 0 ||
+                ledger_block_decode(&hd, raw, sizeof raw, err) != 0)
+                return die("block %llu: bad header", (unsigned long long)h);
+            hd.state_root[0] ^= 0x01; /* the lie */
+            uint8_t hash[32], sig[LEDGER_SIG_LEN];
+            ledger_block_encode(&hd, raw);
+            ledger_block_hash(&hd, hash);
+            set_hex(b, "header", raw, sizeof raw);
+            set_hex(b, "hash", hash, 32);
+            if (o->key) { /* without --key the old signature stays: a forged header */
+                ledger_sign(&k, hash, 32, sig);
+                set_hex(b, "sig", sig, sizeof sig);
+            }
+            set_hex(b, "state_root", hd.state_root, 32);
+            found = true;
+        }
+        cJSON_AddItemToArray(keep, b);
+    }
+    if (!found) return die("no block %llu in %s", (unsigned long long)o->height, o->in);
+    cJSON *outj = cJSON_CreateObject();
+    cJSON_AddItemToObject(outj, "blocks", keep);
+    char *text = cJSON_PrintUnformatted(outj);
+    int rc = plow_write_file(o->out, text, strlen(text), err);
+    free(text);
+    cJSON_Delete(outj);
+    cJSON_Delete(j);
+    ledger_key_wipe(&k);
+    return rc ? die("%s", err) : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+        fprintf(argc < 2 ? stderr : stdout,
+                "usage: plow_loadgen addrs|run|check|tx|doctor [options]  (see the comment at the top of bench/loadgen.c)\n");
+        return argc < 2 ? 2 : 0;
+    }
+    opts o;
+    if (parse_opts(argc, argv, &o) != 0) return 2;
+    char err[PLOW_ERR_LEN];
+    if (ledger_crypto_init(err) != 0) return die("%s", err);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (strcmp(argv[1], "addrs") == 0) return cmd_addrs(&o);
+    if (strcmp(argv[1], "run") == 0) return cmd_run(&o);
+    if (strcmp(argv[1], "check") == 0) return cmd_check(&o);
+    if (strcmp(argv[1], "tx") == 0) return cmd_tx(&o);
+    if (strcmp(argv[1], "doctor") == 0) return cmd_doctor(&o);
+    return die("unknown command '%s'", argv[1]);
+}
