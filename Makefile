@@ -108,6 +108,12 @@ $(BUILD)/plow_ledger_bench: $(BUILD)/bench/ledger_bench.o $(BUILD)/libplow.a
 
 -include $(BUILD)/bench/loadgen.d $(BUILD)/bench/ledger_bench.d
 
+# Crowdsourced labeling on Debian's fortunes: majority vote against Dawid-Skene.
+$(BUILD)/plow_label_bench: $(BUILD)/bench/label_bench.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(BUILD)/bench/label_bench.d
+
 deps:
 	@scripts/install-deps.sh all
 
