@@ -303,6 +303,24 @@ int label_problem_check(const label_problem *p, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
+int label_answers_filter(const label_problem *p, const bool *exclude, label_answer **out, size_t *n_out,
+                         char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    *n_out = 0;
+    if (label_problem_check(p, err)) return -1;
+    if (!exclude) return plow_error(err, "filter: no exclusion list");
+    size_t keep = 0;
+    for (size_t j = 0; j < p->n_answers; j++) keep += !exclude[p->answers[j].labeler];
+    if (keep == 0) return 0;
+    label_answer *a = plow_calloc(keep, sizeof *a);
+    size_t w = 0;
+    for (size_t j = 0; j < p->n_answers; j++)
+        if (!exclude[p->answers[j].labeler]) a[w++] = p->answers[j];
+    *out = a;
+    *n_out = w;
+    return 0;
+}
+
 /* Gold as a per-item table: gold_label[i] = the known label or LABEL_NONE.
  * NULL when n_gold == 0. */
 static int gold_table(const label_problem *p, const label_gold *gold, size_t n_gold, uint32_t **table,
@@ -473,7 +491,8 @@ int label_ds_run(const label_problem *p, const label_gold *gold, size_t n_gold, 
                 }
                 /* sum > 0: every confusion entry is >= alpha / (n + K alpha) > 0
                  * and v was normalised, so its largest entry is >= 1/K. */
-                for (uint32_t k = 0; k < K; k++) v[k] /= sum;
+                double inv = 1.0 / sum;
+                for (uint32_t k = 0; k < K; k++) v[k] *= inv;
             }
             double *pi = post + (size_t)i * K;
             for (uint32_t k = 0; k < K; k++) {

@@ -139,6 +139,14 @@ typedef struct label_gold {
  * twice. 0 or -1 with the first problem found. Every function below runs it. */
 int label_problem_check(const label_problem *p, char err[PLOW_ERR_LEN]);
 
+/* The answers of p less those of the labelers marked in exclude
+ * (n_labelers entries), in p's order: *out (caller frees; NULL when empty),
+ * *n_out (may be 0). Aggregation after slashing runs on these: a labeler
+ * flagged on gold has its answers discarded, which is what stops a colluding
+ * ring that Dawid-Skene alone would take for experts (docs/labeling.md). */
+int label_answers_filter(const label_problem *p, const bool *exclude, label_answer **out, size_t *n_out,
+                         char err[PLOW_ERR_LEN]);
+
 /* ---- majority vote --------------------------------------------------------------- */
 
 /* out[i] (n_items) = the label most answers gave item i; ties go to the lowest
