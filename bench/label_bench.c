@@ -191,7 +191,11 @@ int main(int argc, char **argv) {
     label_dataset ds;
     if (label_fortunes_load(&ds, NULL, NULL, 0, 0, err)) die(err);
     printf("Items: %zu fortunes in %" PRIu32 " classes (", ds.n_items, ds.n_classes);
-    for (uint32_t c = 0; c < ds.n_classes; c++) printf("%s%s", c ? ", " : "", ds.classes[c]);
+    for (uint32_t c = 0; c < ds.n_classes; c++) {
+        size_t n = 0;
+        for (size_t i = 0; i < ds.n_items; i++) n += ds.items[i].truth == c;
+        printf("%s%s %zu", c ? ", " : "", ds.classes[c], n);
+    }
     printf("); 10%% gold; %d seeds a row; accuracy on the non-gold items.\n\n", quick ? 1 : SEEDS);
     printf("| labelers | r | majority | Dawid-Skene | DS + gold | DS, flagged dropped | Spearman | bad pay | bad pay, gold | EM iters | EM ms |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
