@@ -250,7 +250,8 @@ static void test_store_mempool(void) {
     store_tx_status ts;
     CHECK(store_tx_status_get(st, hash[4], &ts, err) == 0 && ts.where == 'p');
 
-    /* an undecodable entry refuses the whole batch */
+    /* an entry that cannot be a transaction (shorter than a signature)
+     * refuses the whole batch */
     plow_buf bad[2] = {{0}};
     transfer(3, 0, 2, 1, &bad[0], NULL);
     plow_buf_append(&bad[1], "\x01\x02\x03", 3);
