@@ -10,6 +10,9 @@
 #include "node_internal.h"
 
 #define KT_MIN_CAP 64
+/* A slot: key (32 bytes), used flag, padding, value at offset 40 (8-aligned). */
+#define KT_USED 32
+#define KT_VAL 40
 
 static inline uint8_t *slot(const keytab *t, size_t i) { return t->slots + i * t->ssize; }
 
@@ -24,7 +27,7 @@ static size_t home(const keytab *t, const uint8_t key[32]) {
 void keytab_init(keytab *t, size_t vsize) {
     memset(t, 0, sizeof *t);
     t->vsize = vsize;
-    t->ssize = 1 + 32 + vsize;
+    t->ssize = KT_VAL + ((vsize + 7) & ~(size_t)7);
     /* sodium_init is idempotent and thread-safe; randombytes needs it. */
     if (sodium_init() < 0) PLOW_ASSERT(!"libsodium failed to initialise");
     randombytes_buf(t->seed, sizeof t->seed);
@@ -40,11 +43,11 @@ static size_t find(const keytab *t, const uint8_t key[32], bool *found) {
     size_t i = home(t, key);
     for (;;) {
         uint8_t *s = slot(t, i);
-        if (!s[0]) {
+        if (!s[KT_USED]) {
             *found = false;
             return i;
         }
-        if (memcmp(s + 1, key, 32) == 0) {
+        if (memcmp(s, key, 32) == 0) {
             *found = true;
             return i;
         }
@@ -56,7 +59,7 @@ void *keytab_get(const keytab *t, const uint8_t key[32]) {
     if (!t->cap) return NULL;
     bool found;
     size_t i = find(t, key, &found);
-    return found ? slot(t, i) + 33 : NULL;
+    return found ? slot(t, i) + KT_VAL : NULL;
 }
 
 static void grow(keytab *t) {
@@ -68,9 +71,9 @@ static void grow(keytab *t) {
     t->n = 0;
     for (size_t i = 0; i < old.cap; i++) {
         uint8_t *s = slot(&old, i);
-        if (!s[0]) continue;
+        if (!s[KT_USED]) continue;
         bool found;
-        size_t j = find(t, s + 1, &found);
+        size_t j = find(t, s, &found);
         memcpy(slot(t, j), s, t->ssize);
         t->n++;
     }
@@ -83,13 +86,13 @@ void *keytab_put(keytab *t, const uint8_t key[32], bool *created) {
     size_t i = find(t, key, &found);
     uint8_t *s = slot(t, i);
     if (!found) {
-        s[0] = 1;
-        memcpy(s + 1, key, 32);
-        memset(s + 33, 0, t->vsize);
+        memset(s, 0, t->ssize);
+        memcpy(s, key, 32);
+        s[KT_USED] = 1;
         t->n++;
     }
     if (created) *created = !found;
-    return s + 33;
+    return s + KT_VAL;
 }
 
 bool keytab_remove(keytab *t, const uint8_t key[32]) {
@@ -103,15 +106,15 @@ bool keytab_remove(keytab *t, const uint8_t key[32]) {
     for (;;) {
         j = (j + 1) & (t->cap - 1);
         uint8_t *s = slot(t, j);
-        if (!s[0]) break;
-        size_t h = home(t, s + 1);
+        if (!s[KT_USED]) break;
+        size_t h = home(t, s);
         /* s may move to hole iff its home is not cyclically in (hole, j] */
         bool in_range = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j);
         if (in_range) continue;
         memcpy(slot(t, hole), s, t->ssize);
         hole = j;
     }
-    slot(t, hole)[0] = 0;
+    slot(t, hole)[KT_USED] = 0;
     t->n--;
     return true;
 }

@@ -44,7 +44,7 @@
  * with a random key, so hostile keys (public keys can be ground) cannot
  * build long probe chains. Not thread-safe. */
 typedef struct keytab {
-    uint8_t *slots; /* cap slots of (1 used byte, 32 key bytes, vsize value bytes) */
+    uint8_t *slots; /* cap slots of ssize bytes: key, used flag, value (8-aligned) */
     size_t vsize, cap, n, ssize;
     uint8_t seed[16];
 } keytab;
