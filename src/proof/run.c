@@ -434,7 +434,7 @@ void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) {
 }
 
 /* The artifact file's hash, computed the same way. */
-static int artifact_hash_of(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+int proof_artifact_hash(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     if (r->task.is_lora) {
         lora *l;
         if (modelio_load_lora(&l, r->m, dir, err)) return -1;
@@ -585,7 +585,7 @@ int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_mo
     }
     /* the artifact: the committed one, and the final state's weights */
     uint8_t ah[PLOW_HASH_LEN], fh[PLOW_HASH_LEN];
-    if (artifact_hash_of(r, dir, ah, cerr)) INVALID(n, "artifact unreadable: %.300s", cerr);
+    if (proof_artifact_hash(r, dir, ah, cerr)) INVALID(n, "artifact unreadable: %.300s", cerr);
     if (memcmp(ah, c.artifact, PLOW_HASH_LEN) != 0) INVALID(n, "the published artifact is not the committed one");
     proof_replay_artifact_hash(r, fh);
     if (memcmp(ah, fh, PLOW_HASH_LEN) != 0) INVALID(n, "the artifact is not the weights of the final state");

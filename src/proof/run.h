@@ -85,6 +85,10 @@ uint64_t proof_replay_at(const proof_replay *r);
 /* Hash of the trainable weights as an artifact (model_hash or lora_hash). */
 void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
 train_state *proof_replay_state(proof_replay *r);
+/* The same hash of a published model directory (model.safetensors) or, for
+ * LoRA, adapter directory (adapter_model.safetensors, checked against the
+ * replay's base). */
+int proof_artifact_hash(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
 
 typedef enum proof_verify_mode {
     /* the verifier replays from the published checkpoints by itself:
