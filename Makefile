@@ -135,6 +135,9 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_bench
 	@bench/proof_costs.sh
+	@$(MAKE) --no-print-directory $(BUILD)/plow_loadgen $(BUILD)/plow_ledger_bench
+	@$(BUILD)/plow_ledger_bench
+	@bench/node_bench.sh $(BUILD)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \

@@ -953,7 +953,7 @@ int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
                                 on_completed, n, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                (size_t)(128 * 1024), MHD_OPTION_THREAD_STACK_SIZE, (size_t)(2u << 20),
+                                (size_t)(32 * 1024), MHD_OPTION_THREAD_STACK_SIZE, (size_t)(2u << 20),
                                 MHD_OPTION_END);
     if (!n->httpd)
         return plow_error(err, "cannot listen on %s: %s (is another node running there? pick another --listen)",

@@ -1,0 +1,31 @@
+#!/bin/sh
+# node_bench.sh — the node over HTTP: a fresh sequencer on a temporary data
+# directory, build/plow_loadgen with keep-alive connections (pre-signed
+# transfers from 256 senders), one table row per load shape, then the block
+# commit times the node logged under that load.
+#
+#   bench/node_bench.sh [BUILD_DIR]     (make bench runs it)
+set -eu
+B=${1:-build}
+dir=$(mktemp -d /tmp/plow_node_bench.XXXXXX)
+trap 'kill $NP 2>/dev/null || true; rm -rf "$dir"' EXIT
+NP=
+"$B/plow_loadgen" addrs --senders 256 >"$dir/fund.txt"
+"$B/plow" node init --data "$dir/n" --out-genesis "$dir/g.json" --fund-file "$dir/fund.txt" >/dev/null
+"$B/plow" node --data "$dir/n" --genesis "$dir/g.json" --listen 127.0.0.1:0 >"$dir/node.log" 2>&1 &
+NP=$!
+i=0
+until [ -s "$dir/n/node.url" ]; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || { cat "$dir/node.log"; exit 1; }
+    sleep 0.1
+done
+URL=$(cat "$dir/n/node.url")
+"$B/plow_loadgen" run --url "$URL" --senders 256 --txs 60 --conns 64 --quiet
+"$B/plow_loadgen" run --url "$URL" --senders 256 --txs 60 --conns 16 --quiet
+"$B/plow_loadgen" run --url "$URL" --senders 256 --txs 100 --conns 8 --batch 100 --quiet
+kill -TERM $NP
+wait $NP
+# "HH:MM:SS.mmm block H: N txs, commit X ms, total Y ms"
+awk '/ block [0-9]+: [0-9]+ txs/ { n++; c = $(NF - 4) + 0; s += c; if (c > m) m = c; t += $4 }
+     END { if (n) printf "| node | block commit under that load: %d blocks, %.0f txs per block, commit mean %.1f ms, worst %.1f ms |\n", n, t / n, s / n, m }' "$dir/node.log"
