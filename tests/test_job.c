@@ -898,6 +898,25 @@ static void test_infer(void) {
             CHECK(prev_ok && memcmp(computed, a.final_state, 32) == 0);
     }
     receipt_release(&r);
+    /* right tokens, wrong bookkeeping: defects (step 0), not challengeable */
+    t = a;
+    memcpy(t.trace_root, junk, 32); /* a receipt that does not parse */
+    CHECKF(job_verify(&s, &F.b, &t, vd, 0, 0, &c, err) == 0 && !c.valid && c.step == 0 && strstr(c.reason, "parse"),
+           "%s %s", err, c.reason);
+    CHECK(receipt_load(&r, rp, err) == 0);
+    if (r.n_prompt > 0) {
+        r.prompt[0] = (r.prompt[0] + 1) % 300;
+        char tp[1300];
+        snprintf(tp, sizeof tp, "%s/prompt.json", F.root);
+        CHECK(receipt_save(&r, tp, err) == 0 && F.b.put_file(F.b.ctx, tp, t.trace_root, err) == 0);
+        CHECKF(job_verify(&s, &F.b, &t, vd, 0, 0, &c, err) == 0 && !c.valid && c.step == 0 && strstr(c.reason, "prompt"),
+               "%s %s", err, c.reason);
+    }
+    receipt_release(&r);
+    t = a;
+    t.artifact[0] ^= 1;
+    CHECKF(job_verify(&s, &F.b, &t, vd, 0, 0, &c, err) == 0 && !c.valid && c.step == 0 && strstr(c.reason, "artifact"),
+           "%s %s", err, c.reason);
     /* diverge between the two inference slots: step 1, the referee decides */
     uint64_t step = 0;
     ledger_evidence ea, eb;

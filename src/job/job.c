@@ -333,7 +333,7 @@ out:
 /* A slot's outputs as a verifier sees them: its manifest, and files fetched
  * on demand into w_<manifest hash>/. */
 typedef struct slot_files {
-    char dir[JOB_DIR_MAX + 32];
+    char dir[JOB_DIR_MAX + 80];
     job_manifest man;
     trace *t;
     uint64_t *ck; /* checkpoint steps the manifest lists, ascending */
@@ -357,7 +357,7 @@ static int slot_open(const jctx *x, const uint8_t manifest[32], slot_files *f, c
     why[0] = 0;
     char hex[65];
     plow_hex(manifest, 32, hex);
-    snprintf(f->dir, sizeof f->dir, "%s/w_%.16s", x->dir, hex);
+    snprintf(f->dir, sizeof f->dir, "%s/w_%s", x->dir, hex);
     char *mp = pathf("%s/manifest.json", f->dir);
     uint8_t *buf = NULL;
     size_t n;
@@ -441,12 +441,8 @@ static int slot_load_ck(const jctx *x, slot_files *f, size_t i, proof_replay *r,
     snprintf(name, sizeof name, CKPT_FMT, c);
     char *p;
     if (slot_get(x, f, name, &p, err)) return -2;
-    char *slash = strrchr(p, '/');
-    *slash = 0; /* .../checkpoints */
-    slash = strrchr(p, '/');
-    *slash = 0; /* the slot directory */
-    int rc = proof_replay_load_checkpoint(r, p, c, e2);
     free(p);
+    int rc = proof_replay_load_checkpoint(r, f->dir, c, e2); /* f->dir/checkpoints/NNNNNNNN.state */
     if (rc) {
         snprintf(why, PLOW_ERR_LEN, "checkpoint %" PRIu64 " is unusable: %.200s", c, e2);
         f->ck_ok[i] = -1;
@@ -695,19 +691,28 @@ static int verify_infer(const jctx *x, const ledger_slot *slot, job_check *out, 
         goto out;
     }
     /* the tokens are right; the rest is bookkeeping no challenge can settle */
-    out->reason[0] = 0;
-    if (have_receipt) {
-        receipt_check chk;
-        char e2[PLOW_ERR_LEN];
-        if (receipt_verify(&rc_, m, l, tok, &chk, e2)) defect(out, "the committed receipt cannot be checked");
-        else if (!chk.valid) defect(out, chk.reason);
-        else if (rc_.n_output != n_honest) defect(out, "the receipt's output is not the committed one");
-        if (rc_.sampling.seed != x->spec->sample_seed || rc_.sampling.top_k != x->spec->top_k ||
-            rc_.sampling.temperature != (float)x->spec->temperature || rc_.sampling.top_p != (float)x->spec->top_p)
-            defect(out, "the receipt's sampling parameters are not the spec's");
-    }
     uint8_t mh[32];
     model_hash(m, mh);
+    if (have_receipt) {
+        const job_spec *s = x->spec;
+        uint8_t th[32], lh[32];
+        int32_t *ids = NULL;
+        size_t nids = 0;
+        tokenizer_hash(tok, th);
+        if (l) lora_hash(l, lh);
+        bool prompt_ok = tokenizer_encode(tok, (const uint8_t *)s->prompt, strlen(s->prompt), &ids, &nids, why) == 0 &&
+                         nids == rc_.n_prompt && memcmp(ids, rc_.prompt, sizeof(int32_t) * nids) == 0;
+        free(ids);
+        if (memcmp(rc_.model_hash, mh, 32) != 0) defect(out, "the receipt names another model");
+        else if (memcmp(rc_.tokenizer_hash, th, 32) != 0) defect(out, "the receipt names another tokenizer");
+        else if (rc_.has_lora != (l != NULL) || (l && memcmp(rc_.lora_hash, lh, 32) != 0))
+            defect(out, "the receipt names another adapter");
+        else if (rc_.sampling.seed != s->sample_seed || rc_.sampling.top_k != s->top_k ||
+                 rc_.sampling.temperature != (float)s->temperature || rc_.sampling.top_p != (float)s->top_p)
+            defect(out, "the receipt's sampling parameters are not the spec's");
+        else if (!prompt_ok) defect(out, "the receipt's prompt is not the spec's");
+        else if (rc_.n_output != n_honest || agree != n_honest) defect(out, "the receipt's output is not the committed one");
+    }
     if (slot->n != n_honest) defect(out, "the committed token count is wrong");
     if (memcmp(mh, slot->artifact, 32) != 0) defect(out, "the committed artifact is not the spec's model");
     out->valid = out->reason[0] == 0;
@@ -967,7 +972,7 @@ static int referee_infer(const jctx *x, const ledger_challenge *c, uint8_t compu
     int rc = -1;
     if (c->step != 1) return plow_error(err, "an inference challenge is over step 1, not %" PRIu64, c->step);
     plow_hex(c->state_blob, 32, hex);
-    char *p = pathf("%s/referee/receipt_%.16s.json", x->dir, hex);
+    char *p = pathf("%s/referee/receipt_%s.json", x->dir, hex);
     if (open_infer(x, &m, &l, &tok, err)) goto out;
     /* the receipt the challenge names must be the accused's committed one */
     if (fetch(x->b, c->state_blob, p, why) == 0 && plow_read_file(p, 64 << 20, &buf, &n, why) == 0) {
@@ -1017,7 +1022,6 @@ int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge
     train_state *st = proof_replay_state(r);
     uint8_t *buf = NULL;
     char *p = NULL;
-    plow_buf fresh = {0};
     char why[PLOW_ERR_LEN];
     uint8_t h[32];
     if (j == 1) { /* state 0 is the task's: rebuilt here, whatever the blob */
@@ -1027,9 +1031,9 @@ int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge
         char hex[65];
         size_t len;
         plow_hex(c->state_blob, 32, hex);
-        p = pathf("%s/referee/state_%.16s.state", x.dir, hex);
-        train_state_serialize(st, &fresh); /* a state of this task has exactly this size */
-        if (fetch(x.b, c->state_blob, p, why) == 0 && plow_read_file(p, fresh.len, &buf, &len, why) == 0 &&
+        p = pathf("%s/referee/state_%s.state", x.dir, hex);
+        if (fetch(x.b, c->state_blob, p, why) == 0 &&
+            plow_read_file(p, proof_replay_state_max(r), &buf, &len, why) == 0 &&
             train_state_restore(st, buf, len, why) == 0 && train_state_step(st) == j - 1) {
             proof_replay_hash(r, h);
             *prev_ok = memcmp(h, c->leaf_prev, 32) == 0;
@@ -1043,7 +1047,6 @@ int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge
             proof_replay_artifact_hash(r, computed);
         }
     }
-    plow_buf_release(&fresh);
     free(buf);
     free(p);
     proof_replay_free(r);

@@ -413,11 +413,17 @@ int proof_replay_load_state(proof_replay *r, const uint8_t *buf, size_t n, char 
     return train_state_restore(r->s, buf, n, err);
 }
 
+size_t proof_replay_state_max(proof_replay *r) {
+    size_t n;
+    train_state_weights(r->s, &n);
+    return 3 * n * sizeof(float) + ((size_t)1 << 20); /* weights, two moments, and the header */
+}
+
 int proof_replay_load_checkpoint(proof_replay *r, const char *dir, uint64_t step, char err[PLOW_ERR_LEN]) {
     char *p = checkpoint_path(dir, step);
     uint8_t *buf;
     size_t n;
-    int rc = plow_read_file(p, (size_t)1 << 36, &buf, &n, err);
+    int rc = plow_read_file(p, proof_replay_state_max(r), &buf, &n, err);
     if (rc == 0) {
         rc = train_state_restore(r->s, buf, n, err);
         free(buf);

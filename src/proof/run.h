@@ -79,6 +79,9 @@ const proof_task *proof_replay_task(const proof_replay *r);
 /* Loads checkpoints/<step>.state of dir (any run of the same task). */
 int proof_replay_load_checkpoint(proof_replay *r, const char *dir, uint64_t step, char err[PLOW_ERR_LEN]);
 int proof_replay_load_state(proof_replay *r, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]);
+/* An upper bound on the size of a canonical state of this task (to read a
+ * file from a peer without trusting its size). */
+size_t proof_replay_state_max(proof_replay *r);
 void proof_replay_step(proof_replay *r);
 void proof_replay_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
 uint64_t proof_replay_at(const proof_replay *r);
