@@ -125,7 +125,7 @@ static int cmd_node_init(int argc, char **argv) {
     size_t nf = 0;
     char err[PLOW_ERR_LEN];
     int rc = 1;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) { /* every option of init takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t *num = NULL;
@@ -189,7 +189,6 @@ static int cmd_node_init(int argc, char **argv) {
             free(fs);
             return cli_usage_error("node init", "unknown option '%s'", a);
         }
-        i++;
     }
     if (!data || !out) {
         free(fs);

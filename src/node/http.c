@@ -880,7 +880,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"),
                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
         *con_cls = r;
-        if (r->decided && r->early.status == 413) { /* answer now; MHD closes after it */
+        if (r->decided) { /* answer now (a body still on its way is not read: MHD closes the connection) */
             http_reply rep;
             http_request_end(r, &rep);
             return queue_reply(conn, n, &rep);
