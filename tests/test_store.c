@@ -142,6 +142,7 @@ static void test_store_open(void) {
     CHECK(store_meta_get(st, "genesis", &b, err) == 0 && b.len == 3 && memcmp(b.data, "bye", 3) == 0);
     CHECK(store_meta_get(st, "empty", &b, err) == 0 && b.len == 0);
     CHECK(store_meta_get(st, "chain_id", &b, err) == 0 && b.len == 32 && memcmp(b.data, chain, 32) == 0);
+    CHECK(store_meta_put(st, "chain_id", "x", 1, err) == -1);
     plow_buf_release(&b);
     store_close(st);
     CHECK(sql_count(p, "PRAGMA user_version") == STORE_SCHEMA_VERSION);

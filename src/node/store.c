@@ -542,6 +542,7 @@ static void reader_end(reader *rd) {
 
 int store_meta_put(store *st, const char *key, const void *val, size_t n, char err[PLOW_ERR_LEN]) {
     if (n > INT_MAX) return plow_error(err, "meta value '%s' too large", key);
+    if (strcmp(key, "chain_id") == 0) return plow_error(err, "the chain id of a ledger database cannot change");
     pthread_mutex_lock(&st->wmu);
     sqlite3_stmt *s = st->wst[W_META_PUT];
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
