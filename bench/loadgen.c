@@ -25,6 +25,12 @@
  *       /v1/blocks answer (dropping later blocks) and signs the doctored
  *       header with the operator's real key (without --key: a forged header
  *       under the old signature).
+ *   plow_loadgen dispute --url URL [--with-state 1]
+ *       a disputed task from senders 0 (requester), 1 (worker), 2
+ *       (challenger): register + stake, post (optimistic, 2 steps), claim,
+ *       commit a 3-leaf trace, then challenge step 1. The state blob is
+ *       uploaded only with --with-state 1 (the spec blob never is). Prints
+ *       the challenge id: the node's referee rules on it.
  *
  * Keys are derived: sender i is ledger_key_from_seed(SHA-256("plow-loadgen/v1" || u32 i)).
  */
@@ -71,7 +77,7 @@ static void derive_key(uint32_t i, ledger_key *k) {
 typedef struct opts {
     const char *url, *ack, *key, *to, *in, *out, *chain_hex;
     uint64_t senders, txs, conns, batch, rate, fee, amount, nonce, height, sender, balance;
-    bool has_nonce, has_sender, quiet;
+    bool has_nonce, has_sender, quiet, with_state;
     double seconds, timeout;
 } opts;
 
@@ -115,6 +121,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--height") == 0) o->height = u;
         else if (strcmp(a, "--nonce") == 0) o->nonce = u, o->has_nonce = true;
         else if (strcmp(a, "--sender") == 0) o->sender = u, o->has_sender = true;
+        else if (strcmp(a, "--with-state") == 0) o->with_state = u != 0;
         else return die("unknown option '%s'", a);
     }
     return 0;
@@ -660,10 +667,140 @@ static int cmd_doctor(const opts *o) {
     return rc ? die("%s", err) : 0;
 }
 
+/* ---- dispute -------------------------------------------------------------------------------- */
+
+/* Signs tx with k at its next nonce, submits it and waits for its block:
+ * it must be included. */
+static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger_tx *tx, uint8_t hash[32],
+                     char err[PLOW_ERR_LEN]) {
+    memcpy(tx->sender, k->pk, 32);
+    tx->fee = 1;
+    if (next_nonce_of(h, k->pk, &tx->nonce, err) != 0) return -1;
+    ledger_tx_sign(tx, k, cid);
+    ledger_tx_hash(tx, hash);
+    plow_buf b = {0};
+    ledger_tx_encode(tx, &b);
+    char *hx = plow_alloc(2 * b.len + 1);
+    plow_hex(b.data, b.len, hx);
+    plow_buf body = {0};
+    plow_buf_printf(&body, "{\"tx\":\"%s\"}", hx);
+    long code = http_do(h, "/v1/tx", (char *)body.data, body.len);
+    free(hx);
+    plow_buf_release(&b);
+    plow_buf_release(&body);
+    if (code != 202)
+        return plow_error(err, "%s refused (%ld): %.200s", ledger_tx_type_name(tx->type), code, (char *)h->body.data);
+    char hh[65], path[100];
+    plow_hex(hash, 32, hh);
+    snprintf(path, sizeof path, "/v1/tx/%s", hh);
+    for (int i = 0; i < 300; i++) {
+        cJSON *j = get_json(h, path, err);
+        const char *st = j ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "status")) : NULL;
+        int rc = !st ? -1 : strcmp(st, "included") == 0 ? 0 : strcmp(st, "pending") == 0 ? 1 : -1;
+        if (rc < 0 && st) plow_error(err, "%s: %.200s", ledger_tx_type_name(tx->type), (char *)h->body.data);
+        cJSON_Delete(j);
+        if (rc <= 0) return rc;
+        usleep(50000);
+    }
+    return plow_error(err, "%s still pending", ledger_tx_type_name(tx->type));
+}
+
+static int cmd_dispute(const opts *o) {
+    if (!o->url) return die("dispute: --url is required");
+    char err[PLOW_ERR_LEN];
+    http h;
+    http_init(&h, o->url);
+    uint8_t cid[32], hash[32], task[32];
+    if (chain_id_of(&h, cid, err) != 0) return die("%s", err);
+    ledger_key req, wk, ch;
+    derive_key(0, &req);
+    derive_key(1, &wk);
+    derive_key(2, &ch);
+    ledger_tx *tx = plow_calloc(1, sizeof *tx);
+#define SEND(k)                                                                                                        \
+    do {                                                                                                               \
+        if (send_wait(&h, cid, &(k), tx, hash, err) != 0) return die("%s", err);                                      \
+    } while (0)
+    tx->type = LEDGER_TX_REGISTER;
+    tx->u.reg.kind = LEDGER_AGENT;
+    snprintf(tx->u.reg.name, sizeof tx->u.reg.name, "worker");
+    snprintf(tx->u.reg.caps, sizeof tx->u.reg.caps, "{}");
+    SEND(wk);
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_STAKE;
+    tx->u.stake.amount = 100;
+    SEND(wk);
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_POST_TASK;
+    plow_sha256_once("plow_loadgen spec", 17, tx->u.post.spec); /* never uploaded */
+    tx->u.post.kind = LEDGER_KIND_TRAIN;
+    tx->u.post.mode = LEDGER_MODE_OPTIMISTIC;
+    tx->u.post.replicas = 1;
+    tx->u.post.reward = 100;
+    tx->u.post.worker_stake = 10;
+    tx->u.post.min_bond = 5;
+    tx->u.post.steps = 2;
+    tx->u.post.claim_blocks = tx->u.post.work_blocks = tx->u.post.window_blocks = 1000;
+    SEND(req);
+    memcpy(task, hash, 32);
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_CLAIM;
+    memcpy(tx->u.ref.task, task, 32);
+    SEND(wk);
+    uint8_t leaves[3 * 32];
+    for (int i = 0; i < 3; i++) {
+        char l[8] = "leaf0";
+        l[4] = (char)('0' + i);
+        plow_sha256_once(l, 5, leaves + 32 * i);
+    }
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_COMMIT;
+    memcpy(tx->u.commit.task, task, 32);
+    uint8_t root[32];
+    merkle_root(leaves, 3, root);
+    memcpy(tx->u.commit.trace_root, root, 32);
+    memcpy(tx->u.commit.final_state, leaves + 64, 32);
+    plow_sha256_once("artifact", 8, tx->u.commit.artifact);
+    plow_sha256_once("manifest", 8, tx->u.commit.manifest);
+    tx->u.commit.n = 2;
+    tx->u.commit.checkpoint_every = 1;
+    SEND(wk);
+    const char state[] = "the state the challenger claims is state 0";
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_CHALLENGE;
+    memcpy(tx->u.challenge.task, task, 32);
+    memcpy(tx->u.challenge.accused, wk.pk, 32);
+    tx->u.challenge.step = 1;
+    tx->u.challenge.bond = 5;
+    plow_sha256_once(state, sizeof state - 1, tx->u.challenge.state_blob);
+    memcpy(tx->u.challenge.ev.leaf_prev, leaves, 32);
+    memcpy(tx->u.challenge.ev.leaf, leaves + 32, 32);
+    if (merkle_prove(leaves, 3, 0, &tx->u.challenge.ev.proof_prev, err) != 0 ||
+        merkle_prove(leaves, 3, 1, &tx->u.challenge.ev.proof, err) != 0)
+        return die("%s", err);
+    if (o->with_state) {
+        char hx[65], path[100];
+        plow_hex(tx->u.challenge.state_blob, 32, hx);
+        snprintf(path, sizeof path, "/v1/blob/%s", hx);
+        curl_easy_setopt(h.c, CURLOPT_CUSTOMREQUEST, "PUT");
+        long code = http_do(&h, path, state, sizeof state - 1);
+        curl_easy_setopt(h.c, CURLOPT_CUSTOMREQUEST, NULL);
+        if (code != 201) return die("blob upload: %ld %s", code, (char *)h.body.data);
+    }
+    SEND(ch);
+#undef SEND
+    char hx[65];
+    plow_hex(hash, 32, hx);
+    printf("%s\n", hx);
+    free(tx);
+    http_free(&h);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
         fprintf(argc < 2 ? stderr : stdout,
-                "usage: plow_loadgen addrs|run|check|tx|doctor [options]  (see the comment at the top of bench/loadgen.c)\n");
+                "usage: plow_loadgen addrs|run|check|tx|doctor|dispute [options]  (see the comment at the top of bench/loadgen.c)\n");
         return argc < 2 ? 2 : 0;
     }
     opts o;
@@ -682,5 +819,6 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "check") == 0) return cmd_check(&o);
     if (strcmp(argv[1], "tx") == 0) return cmd_tx(&o);
     if (strcmp(argv[1], "doctor") == 0) return cmd_doctor(&o);
+    if (strcmp(argv[1], "dispute") == 0) return cmd_dispute(&o);
     return die("unknown command '%s'", argv[1]);
 }

@@ -76,7 +76,8 @@ $PLOW wallet new --key a.key >/dev/null
 $PLOW wallet new --key b.key >/dev/null
 A=$($PLOW wallet show --key a.key)
 B=$($PLOW wallet show --key b.key)
-$PLOW node init --data seq --out-genesis g.json --fund "$A=1000000" >init.txt
+$LG addrs --senders 3 --balance 1000000 >fund.txt # the dispute's requester, worker, challenger
+$PLOW node init --data seq --out-genesis g.json --fund "$A=1000000" --fund-file fund.txt >init.txt
 grep -q "^genesis g.json" init.txt || fail "node init: $(cat init.txt)"
 expect_fail 1 $PLOW node init --data seq --out-genesis g.json
 expect_fail 2 $PLOW node --data seq --block-ms fast
@@ -188,6 +189,32 @@ grep -q '^event: block$' events.txt || fail "no block events: $(head -c 300 even
 grep -q '^id: 1$' events.txt || fail "no event id 1: $(head -c 300 events.txt)"
 grep -q '^event: tx$' events.txt || fail "no tx events"
 
+# the referee: a challenge without its state blob is rejected (prev_ok 0,
+# the bond partly burned); one whose spec blob is missing waits, logged once
+CH=$($LG dispute --url "$URL")
+i=0
+until curl -sf "$URL/v1/challenge/$CH" | grep -q '"status":"rejected"'; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "no verdict on challenge $CH: $(curl -s "$URL/v1/challenge/$CH"); $(tail -3 seq.log)"
+    sleep 0.1
+done
+CH16=$(printf '%s' "$CH" | cut -c1-16)
+grep -q "verdict on challenge $CH16.*prev_ok 0" seq.log || fail "no verdict line in the log"
+st=$(curl -sf "$URL/v1/status")
+[ "$(field "$st" burned)" -gt 0 ] || fail "a rejected bond burned nothing: $st"
+[ "$(field "$st" holdings)" -eq $(($(field "$st" supply) - $(field "$st" burned))) ] || fail "holdings != supply - burned: $st"
+CH=$($LG dispute --url "$URL" --with-state 1)
+CH16=$(printf '%s' "$CH" | cut -c1-16)
+i=0
+until grep -q "referee: challenge $CH16.*task spec" seq.log; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "the referee did not report the missing spec: $(tail -3 seq.log)"
+    sleep 0.1
+done
+sleep 0.5 # five more blocks: still open, still logged once
+curl -sf "$URL/v1/challenge/$CH" | grep -q '"status":"open"' || fail "a challenge without its spec was ruled on"
+[ "$(grep -c "referee: challenge $CH16" seq.log)" -eq 1 ] || fail "the referee logged the same error more than once"
+
 # a follower reaches the same state roots; it refuses transactions
 mkdir -p fol
 start_node fol --follow "$SEQ"
@@ -245,7 +272,7 @@ for kind in fake forged; do
     SRV=$!
     PIDS="$PIDS $SRV"
     i=0
-    until grep -q "port [0-9]*" $kind.srv; do
+    until grep -q "port [0-9]*" $kind.srv 2>/dev/null; do
         i=$((i + 1))
         [ $i -lt 100 ] || fail "the fake sequencer did not start: $(cat $kind.srv)"
         sleep 0.1
