@@ -262,12 +262,14 @@ curl -sf "$URL/v1/blob/$BH" -o got2.bin && cmp -s got2.bin blob.bin || fail "blo
 # a doctored sequencer: block 3 re-signed with a false state root. A tiny
 # static server plays the sequencer (its /v1/blocks ignores the query).
 curl -sf "$SEQ/v1/blocks?from=1&limit=5" >blocks.json
-mkdir -p fake/v1 forged/v1
+mkdir -p fake/v1 forged/v1 garbled/v1
 cp g.json fake/v1/genesis
 cp g.json forged/v1/genesis
+cp g.json garbled/v1/genesis
+printf '{"blocks":[{"height":"1","header":"00ff","sig":"zz","txs":[]}]}' >garbled/v1/blocks
 $LG doctor --in blocks.json --key seq/operator.key --height 3 --out fake/v1/blocks
 $LG doctor --in blocks.json --height 3 --out forged/v1/blocks
-for kind in fake forged; do
+for kind in fake forged garbled; do
     python3 -u -m http.server 0 --bind 127.0.0.1 --directory $kind >$kind.srv 2>&1 &
     SRV=$!
     PIDS="$PIDS $SRV"
@@ -289,6 +291,7 @@ done
 grep -q "state root mismatch at height 3: sequencer [0-9a-f]\{64\}, recomputed [0-9a-f]\{64\}" f_fake.log ||
     fail "no state-root message: $(tail -3 f_fake.log)"
 grep -q "block 3 is not signed by the chain's operator" f_forged.log || fail "forged header: $(tail -3 f_forged.log)"
+grep -q "the sequencer sent a malformed block 1" f_garbled.log || fail "garbled block: $(tail -3 f_garbled.log)"
 # the honest prefix was kept: blocks 1 and 2
 [ "$(sqlite3 f_fake/ledger.db 'select max(height) from blocks')" = 2 ] || fail "the follower kept a bad block"
 
