@@ -360,6 +360,35 @@ static void test_store_blocks(void) {
     CHECK(store_tx_status_get(st, hash[2], &ts, err) == 0 && ts.where == 'b' && ts.height == 2 && ts.index == 0);
     CHECK(store_tx_status_get(st, hash[3], &ts, err) == 0 && ts.where == 'b' && ts.index == 1 && ts.error[0] == 0);
     store_close(st);
+
+    /* damaged rows are errors, not crashes */
+    static const char *const damage[] = {
+        "UPDATE blocks SET txs = x'0500000001' WHERE height = 1",     /* a length past the end */
+        "UPDATE blocks SET txs = txs || x'00' WHERE height = 1",      /* trailing bytes */
+        "UPDATE blocks SET txs = x'' WHERE height = 1",               /* missing transactions */
+        "UPDATE blocks SET header = x'0100' WHERE height = 1",        /* a short header */
+        "UPDATE blocks SET results = x'00' WHERE height = 1",         /* results of the wrong count */
+        "UPDATE blocks SET sig = x'00' WHERE height = 1",             /* a short signature */
+        "UPDATE blocks SET height = 7 WHERE height = 1",              /* the header says another height */
+    };
+    char *copy = tpath("copy.db");
+    for (size_t i = 0; i < sizeof damage / sizeof damage[0]; i++) {
+        uint8_t *raw = NULL;
+        size_t n = 0;
+        CHECK(plow_read_file(p, 1 << 26, &raw, &n, err) == 0 && plow_write_file(copy, raw, n, err) == 0);
+        free(raw);
+        CHECKF(sql_exec(copy, damage[i]) == 0, "%s", damage[i]);
+        st = NULL;
+        CHECK(store_open(&st, copy, chain, err) == 0);
+        if (!st) continue;
+        uint64_t at = strstr(damage[i], "height = 7 ") ? 7 : 1;
+        CHECKF(store_get_block(st, at, &g, err) == -1 && strstr(err, "damaged"), "%s: %s", damage[i], err);
+        CHECK(g.txs == NULL && g.n_txs == 0);
+        CHECK(store_get_block(st, 2, &g, err) == 0);
+        store_block_release(&g);
+        store_close(st);
+    }
+    free(copy);
     for (int i = 0; i < 6; i++) plow_buf_release(&txs[i]);
 out:
     free(p);
