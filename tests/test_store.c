@@ -695,8 +695,9 @@ static int count_dir(const char *dir) {
 }
 
 static char *blob_tmpdir(const char *root) {
-    char *t = plow_alloc(600);
-    snprintf(t, 600, "%s/blobs/tmp", root);
+    size_t n = strlen(root) + 5;
+    char *t = plow_alloc(n);
+    snprintf(t, n, "%s/tmp", root);
     return t;
 }
 
@@ -713,8 +714,10 @@ static void fill(uint8_t *p, size_t n, uint32_t seed) {
 static void test_blob_roundtrip(void) {
     char err[PLOW_ERR_LEN];
     char *dir = tpath("data");
+    char bdir[600];
+    snprintf(bdir, sizeof bdir, "%s/blobs", dir);
     blob_store *bs = NULL;
-    CHECKF(blob_store_open(&bs, dir, 0, err) == 0, "%s", err);
+    CHECKF(blob_store_open(&bs, bdir, 0, err) == 0, "%s", err);
     if (!bs) goto out;
     size_t n = 3 * (1u << 20) + 17; /* more than one I/O chunk */
     uint8_t *data = plow_alloc(n);
@@ -728,7 +731,7 @@ static void test_blob_roundtrip(void) {
     char hex[65];
     plow_hex(want, 32, hex);
     char expect[700];
-    snprintf(expect, sizeof expect, "%s/blobs/%.2s/%s", dir, hex, hex);
+    snprintf(expect, sizeof expect, "%s/%.2s/%s", bdir, hex, hex);
     CHECK(path && strcmp(path, expect) == 0);
     free(path);
     uint8_t *back = NULL;
@@ -763,7 +766,7 @@ static void test_blob_roundtrip(void) {
     CHECK(blob_get(bs, h, &back, &m, err) == 0 && m == 0);
     free(back);
     CHECK(blob_put_file(bs, "/nonexistent/file", h, err) == -1 && strstr(err, "/nonexistent/file"));
-    char *tmp = blob_tmpdir(dir);
+    char *tmp = blob_tmpdir(bdir);
     CHECK(count_dir(tmp) == 0);
     free(tmp);
     free(data);
@@ -775,9 +778,11 @@ out:
 static void test_blob_refuses(void) {
     char err[PLOW_ERR_LEN];
     char *dir = tpath("data");
-    char *tmp = blob_tmpdir(dir);
+    char bdir[600];
+    snprintf(bdir, sizeof bdir, "%s/blobs", dir);
+    char *tmp = blob_tmpdir(bdir);
     blob_store *bs = NULL;
-    CHECK(blob_store_open(&bs, dir, 1000, err) == 0);
+    CHECK(blob_store_open(&bs, bdir, 1000, err) == 0);
     if (!bs) goto out;
     uint8_t data[1001], claimed[32], real[32];
     fill(data, sizeof data, 3);
@@ -877,9 +882,11 @@ static void *upload_thread(void *arg) {
 static void test_blob_concurrent(void) {
     char err[PLOW_ERR_LEN];
     char *dir = tpath("data");
-    char *tmp = blob_tmpdir(dir);
+    char bdir[600];
+    snprintf(bdir, sizeof bdir, "%s/blobs", dir);
+    char *tmp = blob_tmpdir(bdir);
     blob_store *bs = NULL;
-    CHECK(blob_store_open(&bs, dir, 0, err) == 0);
+    CHECK(blob_store_open(&bs, bdir, 0, err) == 0);
     if (!bs) goto out;
     size_t n = 100000;
     uint8_t *data = plow_alloc(n);
@@ -903,7 +910,7 @@ static void test_blob_concurrent(void) {
     CHECK(blob_put(bs, data, n, h, err) == 0);
     char shard[700], hex[65];
     plow_hex(h, 32, hex);
-    snprintf(shard, sizeof shard, "%s/blobs/%.2s", dir, hex);
+    snprintf(shard, sizeof shard, "%s/%.2s", bdir, hex);
     CHECK(count_dir(shard) == 1 && count_dir(tmp) == 0);
     free(data);
     blob_store_close(bs);
@@ -915,9 +922,11 @@ out:
 static void test_blob_stale(void) {
     char err[PLOW_ERR_LEN];
     char *dir = tpath("data");
-    char *tmp = blob_tmpdir(dir);
+    char bdir[600];
+    snprintf(bdir, sizeof bdir, "%s/blobs", dir);
+    char *tmp = blob_tmpdir(bdir);
     blob_store *bs = NULL;
-    CHECK(blob_store_open(&bs, dir, 0, err) == 0);
+    CHECK(blob_store_open(&bs, bdir, 0, err) == 0);
     blob_store_close(bs);
     /* a crash mid-upload leaves .part files */
     char f[700];
@@ -929,7 +938,7 @@ static void test_blob_stale(void) {
     CHECK(plow_write_file(f, "kept", 4, err) == 0);
     CHECK(count_dir(tmp) == 3);
     bs = NULL;
-    CHECK(blob_store_open(&bs, dir, 0, err) == 0);
+    CHECK(blob_store_open(&bs, bdir, 0, err) == 0);
     CHECK(count_dir(tmp) == 1 && plow_file_exists(f));
     blob_store_close(bs);
     /* a data directory that is a file */

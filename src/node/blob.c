@@ -2,9 +2,10 @@
  * blob.c — the content-addressed blob store: task specs, datasets,
  * checkpoints, receipts, models, addressed by the SHA-256 of their bytes.
  *
- * Layout, under the data directory DIR given to blob_store_open:
- *   DIR/blobs/ab/<64 hex>     a stored blob ("ab" = its first hash byte)
- *   DIR/blobs/tmp/<rand>.part an upload in progress
+ * Layout, under the directory given to blob_store_open (the node passes
+ * DATA/blobs):
+ *   ab/<64 hex>      a stored blob ("ab" = its first hash byte, in hex)
+ *   tmp/<rand>.part  an upload in progress
  *
  * A blob is written to a fresh temporary file while its hash is computed,
  * fsynced, and renamed into place only when the hash is the one claimed, so
@@ -31,8 +32,8 @@
 #define BLOB_IO_CHUNK (1u << 20)
 
 struct blob_store {
-    char *root; /* DIR/blobs */
-    char *tmp;  /* DIR/blobs/tmp */
+    char *root; /* the directory given */
+    char *tmp;  /* root/tmp */
     uint64_t max_size;
 };
 
@@ -59,14 +60,14 @@ static char *path_join(const char *a, const char *b) {
     return p;
 }
 
-/* DIR/blobs/ab */
+/* root/ab */
 static char *shard_dir(const blob_store *b, const uint8_t hash[32]) {
     char sub[3];
     plow_hex(hash, 1, sub);
     return path_join(b->root, sub);
 }
 
-/* DIR/blobs/ab/<64 hex> */
+/* root/ab/<64 hex> */
 static char *blob_file(const blob_store *b, const uint8_t hash[32]) {
     char hex[65];
     plow_hex(hash, 32, hex);
@@ -116,7 +117,7 @@ static void remove_stale(const blob_store *b) {
 int blob_store_open(blob_store **out, const char *dir, uint64_t max_size, char err[PLOW_ERR_LEN]) {
     *out = NULL;
     blob_store *b = plow_calloc(1, sizeof *b);
-    b->root = path_join(dir, "blobs");
+    b->root = plow_strdup(dir);
     b->tmp = path_join(b->root, "tmp");
     b->max_size = max_size ? max_size : BLOB_MAX_DEFAULT;
     if (plow_mkdir_p(b->tmp, err) != 0) {
