@@ -30,6 +30,7 @@
 
 static node *g_node;
 static pthread_t g_thread;
+static char g_dir[] = "/tmp/plow_fuzz_api.XXXXXX";
 static ledger_key g_a; /* a funded account: mode 4 signs with it */
 
 /* At exit: stop the node's threads before the libraries they use go away. */
@@ -37,6 +38,9 @@ static void stop_node(void) {
     node_stop(g_node);
     pthread_join(g_thread, NULL);
     node_close(g_node);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "fuzz_api: could not remove %s\n", g_dir);
 }
 
 typedef struct args {
@@ -72,7 +76,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     char err[PLOW_ERR_LEN];
-    static char dir[] = "/tmp/plow_fuzz_api.XXXXXX";
+    char *dir = g_dir;
     if (!mkdtemp(dir) || ledger_crypto_init(err) != 0) abort();
     ledger_key op, a;
     ledger_key_generate(&op);
