@@ -297,6 +297,7 @@ static void test_spec_malformed(void) {
         {"\"kind\":\"infer\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"infer\":{\"prompt\":\"a\",\"top\":7}}", "infer.'top'"},
         {"\"kind\":\"infer\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"infer\":{\"prompt\":\"a\"},\"steps\":3}", "'steps' is not a field"},
         {"\"kind\":\"infer\",\"tokenizer\":\"H2\",\"base\":\"H1\",\"infer\":{\"prompt\":\"a\"}}", "'base' must be an object"},
+        {"\"kind\":\"infer\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"infer\":{\"prompt\":\"a\\u0000b\"}}", "u0000"},
     };
     char err[PLOW_ERR_LEN];
     job_spec s;
@@ -329,6 +330,11 @@ static void test_spec_malformed(void) {
     for (size_t k = 0; k < strlen(txt); k++)
         CHECKF(job_spec_parse(&s, (const uint8_t *)txt, k, err) == -1, "accepted a truncation at %zu", k);
     CHECK(job_spec_parse(&s, (const uint8_t *)txt, strlen(txt), err) == 0);
+    char withnul[1100];
+    memcpy(withnul, txt, strlen(txt) + 1);
+    withnul[strlen(txt)] = ' ';
+    withnul[strlen(txt) + 1] = 0; /* a NUL byte after the object */
+    CHECK(job_spec_parse(&s, (const uint8_t *)withnul, strlen(txt) + 2, err) == -1 && strstr(err, "NUL"));
 }
 
 /* ---- manifests --------------------------------------------------------------------- */

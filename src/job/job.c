@@ -409,6 +409,13 @@ static int slot_trace(const jctx *x, slot_files *f, const ledger_slot *slot, cha
         return 0;
     }
     if (slot_get(x, f, "trace.bin", &p, err)) return -1;
+    struct stat st;
+    if (slot->n > TRACE_MAX_STEPS || stat(p, &st) != 0 ||
+        (uint64_t)st.st_size != TRACE_HEADER_LEN + (slot->n + 1) * MERKLE_HASH_LEN) { /* before reading it */
+        snprintf(why, PLOW_ERR_LEN, "the published trace does not have the committed %" PRIu64 " steps", slot->n);
+        free(p);
+        return 0;
+    }
     int rc = trace_load(p, &f->t, e2);
     free(p);
     if (rc) {

@@ -175,6 +175,11 @@ static int parse_lora(job_spec *s, const cJSON *l, char err[PLOW_ERR_LEN]) {
 int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
     memset(s, 0, sizeof *s);
     if (n > JOB_SPEC_MAX) return plow_error(err, "spec: larger than %d bytes", JOB_SPEC_MAX);
+    /* a NUL inside a string would be cut off silently: two texts, one spec */
+    for (size_t i = 0; i + 6 <= n; i++)
+        if (buf[i] == '\\' && buf[i + 1] == 'u' && memcmp(buf + i + 2, "0000", 4) == 0)
+            return plow_error(err, "spec: strings may not contain \\u0000");
+    if (memchr(buf, 0, n)) return plow_error(err, "spec: contains a NUL byte");
     cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
