@@ -101,7 +101,10 @@ typedef struct job_output {
 
 /* Runs the task in workdir and uploads every output and the manifest.
  * cheat: NULL for honest work, else a `plow train --cheat` string
- * ("perturb@17", "skip", ...) for demos and tests. */
+ * ("perturb@17", "skip", ...) for demos and tests; INFER: "perturb@K"
+ * changes output token K. The engine must be initialised (tensor_init).
+ * progress (may be NULL) is called with what = "fetch", "tokenizer",
+ * "train", "generate", "upload". */
 int job_run(const job_spec *spec, const job_blobs *b, const char *workdir, const char *cheat,
             job_progress_fn progress, void *parg, job_output *out, char err[PLOW_ERR_LEN]);
 
@@ -141,7 +144,12 @@ int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot
 /* Replicated mode: two committed slots that disagree. Finds the first step
  * j where their published traces differ, fills evidence against both, and
  * uploads the agreed state j-1 (replayed from state 0 or a checkpoint that
- * hashes to its leaf). */
+ * hashes to its leaf). j >= 1: when leaf 0 differs the dispute is over step
+ * 1 (the referee rebuilds state 0), so ev_a.leaf_prev and ev_b.leaf_prev may
+ * differ there; n+1 when only the artifacts differ. *step = 0 (returns 0):
+ * the slots agree. INFER: step 1 when the final states differ; state_blob is
+ * slot a's receipt, so accuse a. Returns -1 if a slot's trace is missing or
+ * not its commitment (the error names the slot: verify it alone). */
 int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, const ledger_slot *bslot,
                 const char *workdir, uint64_t *step, ledger_evidence *ev_a, ledger_evidence *ev_b,
                 uint8_t state_blob[32], char err[PLOW_ERR_LEN]);
@@ -149,7 +157,13 @@ int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, 
 /* The referee: loads the challenge's state_blob, checks it hashes to
  * c->leaf_prev (*prev_ok), runs the single step j-1 -> j and returns its
  * leaf in computed (j = n+1: the artifact hash of the state; INFER: the
- * SHA-256 of the tokens re-derived by one teacher-forced prefill). */
+ * SHA-256 of the tokens re-derived by one teacher-forced prefill).
+ * j = 1: state 0 is the task's own, rebuilt from the spec (*prev_ok true,
+ * the blob unused). INFER: *prev_ok iff the blob hashes to c->leaf_prev;
+ * computed is the honest output for the spec, the blob's tokens serving
+ * only as the prefill's hint. A blob that is missing, too large, garbage,
+ * of another task or step gives *prev_ok false and computed zeros; -1 only
+ * for a step outside 1..n+1 (INFER: other than 1) or unavailable inputs. */
 int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge *c, const char *workdir,
                 uint8_t computed[32], bool *prev_ok, char err[PLOW_ERR_LEN]);
 
