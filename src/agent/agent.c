@@ -163,6 +163,11 @@ int agent_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *height, c
     return client_send_at(a->c, &a->key, tx, 60, hash, height, err);
 }
 
+bool agent_refused(const char *err) {
+    /* client_send_at's wording for a transaction the ledger refused */
+    return strstr(err, "failed in block") != NULL || strstr(err, "was dropped") != NULL;
+}
+
 int agent_send(agent *a, ledger_tx *tx, char err[PLOW_ERR_LEN]) { return agent_send_at(a, tx, NULL, NULL, err); }
 
 int agent_height(agent *a, uint64_t *height, char err[PLOW_ERR_LEN]) { return client_height(a->c, height, err); }

@@ -81,6 +81,9 @@ int agent_load_params(agent *a, char err[PLOW_ERR_LEN]);
  * (nonce, signature, wait until in a block). A transaction included but
  * failed by the rules is -1 with the rule's message. */
 int agent_send(agent *a, ledger_tx *tx, char err[PLOW_ERR_LEN]);
+/* Whether a failed agent_send was refused by the ledger (failed in its block
+ * or dropped) rather than lost on the way: retrying the same will not help. */
+bool agent_refused(const char *err);
 /* The same, also giving the transaction's hash (a task's or challenge's id)
  * and its block; either may be NULL. */
 int agent_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *height, char err[PLOW_ERR_LEN]);

@@ -418,8 +418,13 @@ static int follow_step(requester *r, int i, uint64_t height, char err[PLOW_ERR_L
         uint64_t until = t.posted_at + t.p.claim_blocks + t.p.work_blocks;
         if (height > until) {
             tx.type = LEDGER_TX_EXPIRE;
-            if (agent_send(a, &tx, err)) agent_log(a, "step '%s': expire of task %s refused: %s", name, tid, err);
-            else agent_log(a, "step '%s': task %s expired (nothing committed by block %" PRIu64 ")", name, tid, until);
+            if (agent_send(a, &tx, err)) {
+                if (!agent_refused(err)) rc = -1;
+                else agent_log(a, "step '%s': expire of task %s refused: %s", name, tid, err);
+            } else {
+                agent_log(a, "step '%s': task %s expired (not every slot committed by block %" PRIu64 ")", name, tid,
+                          until);
+            }
         }
         break;
     }
@@ -428,8 +433,9 @@ static int follow_step(requester *r, int i, uint64_t height, char err[PLOW_ERR_L
         if (height > t.window_end) {
             tx.type = LEDGER_TX_FINALIZE;
             if (agent_send(a, &tx, err)) {
-                if (!s->finalize_sent) agent_log(a, "step '%s': finalize of task %s refused: %s", name, tid, err);
-                s->finalize_sent = true;
+                if (!agent_refused(err)) rc = -1;
+                else if (!s->finalize_sent) agent_log(a, "step '%s': finalize of task %s refused: %s", name, tid, err);
+                s->finalize_sent = s->finalize_sent || agent_refused(err);
             } else {
                 agent_log(a, "step '%s': finalized task %s", name, tid);
             }

@@ -129,6 +129,7 @@ static int send_challenge(verifier *v, const ledger_task *t, ledger_tx *tx, cons
     uint8_t hash[32];
     uint64_t height;
     if (agent_send_at(a, tx, hash, &height, err)) {
+        if (!agent_refused(err)) return -1; /* lost on the way: the ledger tells next round */
         agent_log(a, "task %s: challenge against %s refused: %s", id, acc, err);
         return 0; /* the rules said no: not a reason to back off */
     }

@@ -350,18 +350,11 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
     tx.u.commit.n = out.n;
     tx.u.commit.checkpoint_every = out.checkpoint_every;
     if (agent_send(a, &tx, err)) {
-        char e2[PLOW_ERR_LEN];
-        ledger_task now;
-        /* a refusal by the rules (not a lost connection): do not retry */
-        if (agent_task(a, t->id, &now, NULL, NULL, e2) == 0) {
-            bool still = false;
-            for (int i = 0; i < now.p.replicas; i++)
-                still |= now.slots[i].status == LEDGER_SLOT_CLAIMED && memcmp(now.slots[i].worker, a->key.pk, 32) == 0;
-            if (!still) {
-                agent_log(a, "task %s: commit refused: %s", id, err);
-                mark_done(w, t->id);
-                return 0;
-            }
+        if (agent_refused(err)) {
+            /* the ledger said no (deadline, a wrong n...): the same commit would fail again */
+            agent_log(a, "task %s: commit refused: %s", id, err);
+            mark_done(w, t->id);
+            return 0;
         }
         return plow_error_prefix(err, "commit");
     }
@@ -436,9 +429,10 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
         }
         w->registered = true;
     }
-    uint64_t free_stake = acct.stake > acct.locked ? acct.stake - acct.locked : 0;
-    if (free_stake < w->o->policy.stake) {
-        uint64_t need = w->o->policy.stake - free_stake, cost;
+    /* the policy's stake is what the worker keeps bonded: topped up from the
+     * balance when it falls short (at the start, after a slash) */
+    if (acct.stake < w->o->policy.stake) {
+        uint64_t need = w->o->policy.stake - acct.stake, cost;
         if (agent_load_params(a, err)) return -1;
         if (plow_add_u64(need, a->min_fee, &cost) && acct.balance >= cost) {
             ledger_tx tx;
@@ -446,15 +440,16 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
             tx.type = LEDGER_TX_STAKE;
             tx.u.stake.amount = need;
             if (agent_send(a, &tx, err)) return plow_error_prefix(err, "stake");
-            char m[32];
+            char m[32], t[32];
             agent_money(need, m);
-            agent_log(a, "staked %s (policy: keep %" PRIu64 " free)", m, w->o->policy.stake);
+            agent_money(w->o->policy.stake, t);
+            agent_log(a, "staked %s (policy: keep %s staked)", m, t);
             w->stake_warned = false;
             if (agent_account(a, a->key.pk, &acct, err)) return -1;
         } else if (!w->stake_warned) {
-            agent_log(a, "free stake %" PRIu64 " is under my policy's %" PRIu64 " and the balance (%" PRIu64
+            agent_log(a, "stake %" PRIu64 " is under my policy's %" PRIu64 " and my balance (%" PRIu64
                          ") cannot top it up",
-                      free_stake, w->o->policy.stake, acct.balance);
+                      acct.stake, w->o->policy.stake, acct.balance);
             w->stake_warned = true;
         }
     }
@@ -495,6 +490,11 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
         memcpy(tx.u.ref.task, t->id, 32);
         char e[PLOW_ERR_LEN];
         if (agent_send(a, &tx, e)) {
+            if (!agent_refused(e)) {
+                /* lost on the way: the ledger says next round whether it landed */
+                memcpy(err, e, PLOW_ERR_LEN);
+                goto out;
+            }
             agent_log(a, "task %s: claim refused: %s", id, e);
             mark_done(w, t->id);
             continue;

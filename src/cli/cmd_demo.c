@@ -55,7 +55,7 @@ static const char demo_help[] =
     "  --config NAME      base model config: tiny or small (default tiny)\n"
     "  --steps N          base model training steps (default 200)\n"
     "  --lora-steps N     LoRA steps (default: half of --steps)\n"
-    "  --tokens N         tokens to generate (default 160)\n"
+    "  --tokens N         tokens to generate (default: 100 tiny, 228 small)\n"
     "  --workers N        honest workers (default 2; the base task has N+1 replicas)\n"
     "  --port P           the node's port (default 0: any free port)\n"
     "  --block-ms N       block interval (default 250)\n"
@@ -261,7 +261,8 @@ static void add_amount(cJSON *o, const char *k, uint64_t v) {
 
 static int write_genesis(demo *d, char err[PLOW_ERR_LEN]) {
     d->params.unbond_blocks = 20;
-    d->params.verdict_blocks = 80;
+    /* the referee re-executes one step: two minutes is plenty even on a busy machine */
+    d->params.verdict_blocks = (uint64_t)(120000 / d->block_ms);
     d->params.min_fee = 1;
     d->params.slash_challenger_pct = 50;
     d->params.bond_accused_pct = 50;
@@ -798,7 +799,7 @@ static int report(demo *d, watch *w, int requester_rc, char err[PLOW_ERR_LEN]) {
         if (client_account(d->c, d->m[i].pk, &d->m[i].now, &nn, err)) return -1;
     }
     printf("\n== accounts (genesis -> now, from the ledger at block %" PRIu64 ")\n", height);
-    printf("  %-10s %-14s %24s %22s %12s\n", "account", "address", "balance", "stake", "change");
+    printf("  %-10s %-14s %25s %20s %10s\n", "account", "address", "balance", "stake", "change");
     uint64_t holdings = 0;
     for (int i = 0; i < d->n_m; i++) {
         const member *m = &d->m[i];
@@ -812,7 +813,7 @@ static int report(demo *d, watch *w, int requester_rc, char err[PLOW_ERR_LEN]) {
         smoney(delta, ch);
         snprintf(col1, sizeof col1, "%s -> %s", b0, b1);
         snprintf(col2, sizeof col2, "%s -> %s", s0, s1);
-        printf("  %-10s %.14s %24s %22s %12s\n", m->name, a, col1, col2, ch);
+        printf("  %-10s %-14.14s %25s %20s %10s\n", m->name, a, col1, col2, ch);
         holdings += m->now.balance + m->now.stake + m->now.unbonding;
     }
     uint64_t escrow = 0, bonds = 0;
@@ -1039,9 +1040,6 @@ static int run_demo(demo *d, char err[PLOW_ERR_LEN]) {
     if (rc == 0) printf("\nOUTCOME: RIGHT -- the cheater was caught and slashed, the honest workers were paid.\n");
     else printf("\nOUTCOME: WRONG -- see the FAIL lines above and the logs in %s/logs/\n", d->dir);
 out:
-    printf("\nThe network's data: %s (node: %s/node, logs: %s/logs, result: %s/result.json). Took %.0fs.\n", d->dir,
-           d->dir, d->dir, d->dir, plow_now() - t_start);
-    fflush(stdout);
     if (d->keep && rc >= 0 && !demo_stop) {
         printf("Still running at %s (--keep-running); Ctrl-C stops it.\n", d->url);
         fflush(stdout);
@@ -1073,7 +1071,7 @@ int cmd_demo(int argc, char **argv) {
     char err[PLOW_ERR_LEN];
     d->config = config ? config : "tiny";
     d->steps = 200;
-    d->tokens = 160;
+    d->tokens = 0; /* the config's context less room for the prompt */
     d->workers = 2;
     d->port = 0;
     d->block_ms = 250;
@@ -1091,6 +1089,13 @@ int cmd_demo(int argc, char **argv) {
         (bms_s && cli_int("--block-ms", bms_s, 20, 10000, &d->block_ms, err)) ||
         (timeout_s && cli_int("--timeout", timeout_s, 10, 86400, &d->timeout, err))) {
         cli_usage_error("demo", "%s", err);
+        goto done;
+    }
+    long ctx = strcmp(d->config, "tiny") == 0 ? 128 : 256;
+    if (d->tokens == 0) d->tokens = ctx - 28;
+    if (d->tokens > ctx - 16) {
+        cli_usage_error("demo", "--tokens %ld does not fit the %s model's context of %ld tokens with the prompt "
+                                "(at most %ld)", d->tokens, d->config, ctx, ctx - 16);
         goto done;
     }
     d->lora_steps = d->steps / 2 >= 2 ? d->steps / 2 : 2;
@@ -1130,9 +1135,12 @@ int cmd_demo(int argc, char **argv) {
     fflush(stdout);
     int r = run_demo(d, err);
     if (d->n_p) {
-        say("stopping %d processes (agents first, then the node)", d->n_p);
+        say("stopping the %d processes it started (agents first, then the node)", d->n_p);
         stop_all(d);
     }
+    printf("\nThe network's data: %s (node: %s/node, logs: %s/logs, result: %s/result.json). Took %.0fs.\n", d->dir,
+           d->dir, d->dir, d->dir, plow_now() - t_start);
+    fflush(stdout);
     client_free(d->c);
     if (r < 0) rc = cli_fail("demo: %s", err);
     else rc = r == 0 ? 0 : 1;
