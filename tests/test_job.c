@@ -636,6 +636,63 @@ static void test_bad_checkpoints(void) {
     CHECKF(job_verify(&F.train, &F.b, &s, vd, 63, 1, &c, err) == 0 && c.valid && c.steps_run == STEPS, "%s", c.reason);
 }
 
+/* A worker whose leaf 0 (and checkpoint 0) is another state but whose
+ * leaves 1..n are right: nothing the referee would uphold (it rebuilds
+ * state 0 for step 1), so a defect, not a challenge at step 1. */
+static void test_wrong_leaf0_only(void) {
+    if (!fixture()) return;
+    job_output io;
+    if (!run(&F.train, "forge_init", "init", &io)) return;
+    char p[1300], err[PLOW_ERR_LEN] = "";
+    trace *th = NULL, *ti = NULL;
+    snprintf(p, sizeof p, "%s/out/trace.bin", F.hdir);
+    CHECKF(trace_load(p, &th, err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/forge_init/out/trace.bin", F.root);
+    CHECKF(trace_load(p, &ti, err) == 0, "%s", err);
+    uint8_t *buf = NULL;
+    size_t n;
+    job_manifest m = {0};
+    snprintf(p, sizeof p, "%s/manifest.json", F.hdir);
+    CHECKF(plow_read_file(p, 1 << 20, &buf, &n, err) == 0 && job_manifest_parse(&m, buf, n, err) == 0, "%s", err);
+    if (th && ti && m.n) {
+        uint8_t *leaves = plow_alloc((STEPS + 1) * 32);
+        for (uint64_t i = 0; i <= STEPS; i++) memcpy(leaves + 32 * i, trace_leaf(i ? th : ti, i), 32);
+        trace *tf = NULL;
+        CHECK(trace_new(trace_task(th), leaves, STEPS, &tf, err) == 0);
+        snprintf(p, sizeof p, "%s/forged_trace.bin", F.root);
+        CHECK(trace_save(tf, p, err) == 0);
+        uint8_t h_trace[32], h_ck0[32], mh[32];
+        CHECK(F.b.put_file(F.b.ctx, p, h_trace, err) == 0);
+        snprintf(p, sizeof p, "%s/forge_init/out/checkpoints/00000000.state", F.root);
+        CHECK(F.b.put_file(F.b.ctx, p, h_ck0, err) == 0);
+        for (size_t i = 0; i < m.n; i++) {
+            if (strcmp(m.files[i].path, "trace.bin") == 0) memcpy(m.files[i].hash, h_trace, 32);
+            if (strcmp(m.files[i].path, "checkpoints/00000000.state") == 0) memcpy(m.files[i].hash, h_ck0, 32);
+        }
+        plow_buf mb = {0};
+        job_manifest_write(&m, &mb);
+        CHECK(put_bytes(&F.b, "forged_manifest", mb.data, mb.len, mh) == 0);
+        plow_buf_release(&mb);
+        ledger_slot s = F.hslot;
+        trace_root(tf, s.trace_root);
+        memcpy(s.manifest, mh, 32);
+        char vd[1200];
+        snprintf(vd, sizeof vd, "%s/v_leaf0", F.root);
+        for (int k = 0; k <= 63; k += 63) {
+            job_check c;
+            CHECKF(job_verify(&F.train, &F.b, &s, vd, k, 5, &c, err) == 0, "%s", err);
+            CHECKF(!c.valid && c.step == 0 && strstr(c.reason, "leaf 0"), "samples %d: step %" PRIu64 ": %s", k,
+                   c.step, c.reason);
+        }
+        trace_free(tf);
+        free(leaves);
+    }
+    job_manifest_release(&m);
+    free(buf);
+    trace_free(th);
+    trace_free(ti);
+}
+
 /* Challenges against honest work lose: the referee's leaf is the worker's. */
 static void test_wrong_challenger_loses(void) {
     if (!fixture()) return;
@@ -940,6 +997,7 @@ const test_case job_tests[] = {
     {"job_spec_matches_cli", test_spec_matches_cli},
     {"job_cheats_caught", test_cheats_caught},
     {"job_bad_checkpoints", test_bad_checkpoints},
+    {"job_wrong_leaf0_only", test_wrong_leaf0_only},
     {"job_wrong_challenger_loses", test_wrong_challenger_loses},
     {"job_diverge", test_diverge},
     {"job_lora", test_lora},

@@ -669,8 +669,9 @@ static int verify_infer(const jctx *x, const ledger_slot *slot, job_check *out, 
     bool have_receipt = false;
     int rc = -1;
     char why[PLOW_ERR_LEN];
-    char *rp = pathf("%s/receipt_%02x%02x%02x%02x.json", x->dir, slot->trace_root[0], slot->trace_root[1],
-                     slot->trace_root[2], slot->trace_root[3]);
+    char hex[65];
+    plow_hex(slot->trace_root, 32, hex);
+    char *rp = pathf("%s/receipt_%s.json", x->dir, hex);
     if (open_infer(x, &m, &l, &tok, err)) goto out;
     if (fetch(x->b, slot->trace_root, rp, err)) goto out; /* the receipt is the blob the commitment names */
     if (receipt_load(&rc_, rp, why)) defect(out, "the committed receipt does not parse");
@@ -798,6 +799,9 @@ static int verify_training(const jctx *x, const ledger_slot *slot, int samples, 
         }
         plow_buf_release(&sb);
         if (!first_defect[0]) snprintf(first_defect, sizeof first_defect, "leaf 0 is not the task's initial state");
+        /* a checkpoint 0 that matches that leaf is not the task's start: replay from the true state 0 */
+        for (size_t c = 0; c < f.nck; c++)
+            if (f.ck[c] == 0) f.ck_ok[c] = -1;
     }
     /* the sampled transitions, each re-executed from the nearest good
      * checkpoint (or from where the previous one left the replay), checking
