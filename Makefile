@@ -31,9 +31,9 @@ SRC_BASE   = src/base/plow.c
 SRC_TENSOR = src/tensor/tensor.c src/tensor/dmath.c src/tensor/kernels_scalar.c \
              src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c src/tensor/kernels_ew_scalar.c \
              src/tensor/kernels_ew_avx2.c src/tensor/kernels_ew_avx512.c
-SRC_DATA   = src/data/tokenizer.c src/data/dataset.c
+SRC_DATA   = src/data/tokenizer.c src/data/dataset.c src/data/prefs.c
 SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
-SRC_TRAIN  = src/train/train.c
+SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c
 SRC_INFER  = src/infer/infer.c
 SRC_PROOF  = src/proof/merkle.c src/proof/trace.c src/proof/run.c src/proof/receipt.c
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c

@@ -16,24 +16,7 @@
 
 #include "../tensor/tensor.h"
 #include "train.h"
-
-struct train_state {
-    model *m;
-    lora *l;
-    train_hparams hp;
-    uint8_t data_hash[PLOW_HASH_LEN];
-    uint8_t base_hash[PLOW_HASH_LEN]; /* LoRA: hash of the frozen base model */
-    uint64_t step;
-    /* the trainable block and its table (the model's, or the adapter's) */
-    float *w;
-    size_t n;
-    const model_tensor *tensors;
-    int n_tensors;
-    float *g, *m1, *m2; /* gradient, first and second moments: same layout */
-    float *logp, *dlogp;
-    int32_t *bx, *by;
-    model_ws *ws;
-};
+#include "train_impl.h"
 
 void train_hparams_default(train_hparams *hp, bool is_lora, int steps, int ctx) {
     memset(hp, 0, sizeof *hp);
@@ -67,10 +50,9 @@ int train_hparams_check(const train_hparams *hp, const model_config *c, char err
     return 0;
 }
 
-int train_state_new(train_state **out, model *m, lora *l, const train_hparams *hp,
-                    const uint8_t data_hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
-    *out = NULL;
-    if (train_hparams_check(hp, &m->cfg, err)) return -1;
+/* Allocation shared by training and DPO states: rows = sequences per batch. */
+static train_state *state_alloc(model *m, lora *l, const train_hparams *hp, const uint8_t data_hash[PLOW_HASH_LEN],
+                                int rows) {
     train_state *s = plow_calloc(1, sizeof *s);
     s->m = m;
     s->l = l;
@@ -91,15 +73,52 @@ int train_state_new(train_state **out, model *m, lora *l, const train_hparams *h
     s->g = plow_alloc_aligned(s->n * sizeof(float));
     s->m1 = plow_alloc_aligned(s->n * sizeof(float));
     s->m2 = plow_alloc_aligned(s->n * sizeof(float));
-    size_t N = (size_t)hp->batch * hp->seq;
+    size_t N = (size_t)rows * hp->seq;
     s->logp = plow_alloc(N * sizeof(float));
     s->dlogp = plow_alloc(N * sizeof(float));
     s->bx = plow_alloc(N * sizeof(int32_t));
     s->by = plow_alloc(N * sizeof(int32_t));
-    s->ws = model_ws_new(m, l, hp->batch, hp->seq);
+    s->ws = model_ws_new(m, l, rows, hp->seq);
+    return s;
+}
+
+int train_state_new(train_state **out, model *m, lora *l, const train_hparams *hp,
+                    const uint8_t data_hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    if (train_hparams_check(hp, &m->cfg, err)) return -1;
+    *out = state_alloc(m, l, hp, data_hash, hp->batch);
+    return 0;
+}
+
+int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparams *hp, float beta,
+                        const uint8_t pairs_hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    if (train_hparams_check(hp, &m->cfg, err)) return -1;
+    if (hp->seq < 2) return plow_error(err, "DPO needs a sequence length of at least 2");
+    if (hp->batch > 2048) return plow_error(err, "DPO batch of %d pairs out of range 1..2048", hp->batch);
+    if (!(beta > 0 && beta <= 100)) return plow_error(err, "DPO beta %g out of range (0, 100]", (double)beta);
+    train_state *s = state_alloc(m, l, hp, pairs_hash, 2 * hp->batch);
+    s->dpo = true;
+    s->beta = beta;
+    if (!l) {
+        /* the reference is the model as given: a frozen copy, committed by hash */
+        if (model_new(&s->ref, &m->cfg, err)) {
+            train_state_free(s);
+            return -1;
+        }
+        memcpy(s->ref->params, m->params, m->n_params * sizeof(float));
+        model_hash(s->ref, s->base_hash);
+    }
+    size_t N = (size_t)2 * hp->batch * hp->seq;
+    s->ref_logp = plow_alloc(N * sizeof(float));
+    s->span = plow_alloc((size_t)4 * hp->batch * sizeof(int32_t));
     *out = s;
     return 0;
 }
+
+bool train_state_is_dpo(const train_state *s) { return s->dpo; }
+float train_state_dpo_beta(const train_state *s) { return s->beta; }
+const float *train_state_grad(const train_state *s) { return s->g; }
 
 void train_state_free(train_state *s) {
     if (!s) return;
@@ -111,6 +130,9 @@ void train_state_free(train_state *s) {
     free(s->bx);
     free(s->by);
     model_ws_free(s->ws);
+    model_free(s->ref);
+    free(s->ref_logp);
+    free(s->span);
     free(s);
 }
 
@@ -151,14 +173,7 @@ static void adam_task(void *ctx, size_t t) {
     tensor_adamw(j->w + x->offset, j->g + x->offset, j->m1 + x->offset, j->m2 + x->offset, x->numel, &p);
 }
 
-void train_step_batch(train_state *s, const int32_t *x, const int32_t *y, train_stats *st) {
-    double t0 = plow_now();
-    size_t N = (size_t)s->hp.batch * s->hp.seq;
-    model_forward(s->m, s->l, s->ws, x, y, s->logp);
-    float loss = model_mean_loss(s->logp, N);
-    float d = -1.0f / (float)N;
-    for (size_t i = 0; i < N; i++) s->dlogp[i] = d;
-    model_backward(s->m, s->l, s->ws, s->dlogp, s->l ? NULL : s->g, s->l ? s->g : NULL);
+void train_apply_gradient(train_state *s, float loss, double t0, train_stats *st) {
     float gnorm = sqrtf(tensor_sumsq_long(s->g, s->n));
     float gscale = s->hp.clip > 0 && gnorm > s->hp.clip ? s->hp.clip / gnorm : 1.0f;
     uint64_t t = s->step + 1;
@@ -176,6 +191,18 @@ void train_step_batch(train_state *s, const int32_t *x, const int32_t *y, train_
     }
 }
 
+void train_step_batch(train_state *s, const int32_t *x, const int32_t *y, train_stats *st) {
+    PLOW_ASSERT(!s->dpo); /* a DPO state steps with dpo_step */
+    double t0 = plow_now();
+    size_t N = (size_t)s->hp.batch * s->hp.seq;
+    model_forward(s->m, s->l, s->ws, x, y, s->logp);
+    float loss = model_mean_loss(s->logp, N);
+    float d = -1.0f / (float)N;
+    for (size_t i = 0; i < N; i++) s->dlogp[i] = d;
+    model_backward(s->m, s->l, s->ws, s->dlogp, s->l ? NULL : s->g, s->l ? s->g : NULL);
+    train_apply_gradient(s, loss, t0, st);
+}
+
 void train_step(train_state *s, const dataset *d, train_stats *st) {
     dataset_batch(d->train, d->n_train, d->hash, s->hp.seed, DATASET_PURPOSE_TRAIN, (uint32_t)s->step,
                   s->hp.batch, s->hp.seq, s->bx, s->by);
@@ -183,6 +210,7 @@ void train_step(train_state *s, const dataset *d, train_stats *st) {
 }
 
 float train_eval(train_state *s, const int32_t *tokens, size_t n, int batches) {
+    PLOW_ASSERT(!s->dpo); /* a DPO state evaluates with dpo_eval */
     size_t N = (size_t)s->hp.batch * s->hp.seq;
     float total = 0.0f;
     for (int b = 0; b < batches; b++) {
@@ -198,6 +226,7 @@ float train_eval(train_state *s, const int32_t *tokens, size_t n, int batches) {
 
 #define STATE_MAGIC "PLOWSTAT"
 #define STATE_VERSION 1u
+#define DPO_STATE_VERSION 1u /* the DPO step and pair encoding of docs/dpo.md */
 /* byte offset of the step counter in the header */
 #define STATE_STEP_OFFSET (8 + 4 + 4 + 10 * 4 + 3 * 4 + 11 * 4 + 8 + 8)
 
@@ -212,7 +241,8 @@ static void state_header(const train_state *s, plow_buf *b) {
     const train_hparams *hp = &s->hp;
     plow_buf_append(b, STATE_MAGIC, 8);
     plow_buf_u32(b, STATE_VERSION);
-    plow_buf_u32(b, s->l ? 1u : 0u);
+    /* kind: bit 0 LoRA, bit 1 DPO (DPO states only: 2 full, 3 LoRA) */
+    plow_buf_u32(b, (s->l ? 1u : 0u) | (s->dpo ? 2u : 0u));
     uint32_t cf[] = {(uint32_t)c->n_layer, (uint32_t)c->d_model, (uint32_t)c->n_head, (uint32_t)c->n_kv_head,
                      (uint32_t)c->d_ff, (uint32_t)c->ctx, (uint32_t)c->vocab, c->tied ? 1u : 0u,
                      fbits(c->norm_eps), fbits(c->rope_theta)};
@@ -229,6 +259,10 @@ static void state_header(const train_state *s, plow_buf *b) {
     plow_buf_u64(b, s->step);
     plow_buf_append(b, s->data_hash, PLOW_HASH_LEN);
     plow_buf_append(b, s->base_hash, PLOW_HASH_LEN);
+    if (s->dpo) { /* absent from training states, whose bytes are unchanged */
+        plow_buf_u32(b, DPO_STATE_VERSION);
+        plow_buf_u32(b, fbits(s->beta));
+    }
     plow_buf_u32(b, (uint32_t)s->n_tensors);
     for (int i = 0; i < s->n_tensors; i++) {
         const model_tensor *t = &s->tensors[i];
@@ -301,12 +335,17 @@ int train_state_restore(train_state *s, const uint8_t *buf, size_t n, char err[P
         plow_error(err, "unsupported state version %u", plow_get_u32(buf + 8));
         goto out;
     }
+    if ((plow_get_u32(buf + 12) ^ plow_get_u32(hdr.data + 12)) & 2u) {
+        plow_error(err, "state file is for a %s run, this is a %s run", s->dpo ? "training" : "DPO",
+                   s->dpo ? "DPO" : "training");
+        goto out;
+    }
     if (memcmp(buf, hdr.data, step_off) != 0) {
         plow_error(err, "state file is for another model, adapter or set of hyper-parameters");
         goto out;
     }
     if (memcmp(buf + step_off + 8, hdr.data + step_off + 8, hdr.len - step_off - 8) != 0) {
-        plow_error(err, "state file is for other data, another base model, or another tensor layout");
+        plow_error(err, "state file is for other data, another base model, another DPO beta, or another tensor layout");
         goto out;
     }
     size_t payload = 0;
@@ -353,6 +392,7 @@ void train_state_set_step(train_state *s, uint64_t step) { s->step = step; }
 
 void train_state_reinit(train_state *s) {
     if (s->l) lora_init_weights(s->l, s->hp.init_seed);
+    else if (s->ref) memcpy(s->m->params, s->ref->params, s->n * sizeof(float)); /* full DPO: the reference */
     else model_init_weights(s->m, s->hp.init_seed);
     memset(s->m1, 0, s->n * sizeof(float));
     memset(s->m2, 0, s->n * sizeof(float));

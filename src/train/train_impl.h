@@ -1,0 +1,38 @@
+/*
+ * train_impl.h — the inside of a train_state, shared by train.c (training,
+ * the canonical state) and dpo.c (the DPO step). Not a public interface.
+ */
+#ifndef PLOW_TRAIN_IMPL_H
+#define PLOW_TRAIN_IMPL_H
+
+#include "train.h"
+
+struct train_state {
+    model *m;
+    lora *l;
+    train_hparams hp;
+    uint8_t data_hash[PLOW_HASH_LEN]; /* training: the dataset's; DPO: the pair set's */
+    uint8_t base_hash[PLOW_HASH_LEN]; /* LoRA: the frozen base; full DPO: the reference */
+    uint64_t step;
+    /* the trainable block and its table (the model's, or the adapter's) */
+    float *w;
+    size_t n;
+    const model_tensor *tensors;
+    int n_tensors;
+    float *g, *m1, *m2; /* gradient, first and second moments: same layout */
+    float *logp, *dlogp;
+    int32_t *bx, *by;
+    model_ws *ws; /* hp.batch rows; DPO: 2 * hp.batch rows (chosen, rejected) */
+    /* DPO (docs/dpo.md); all zero for a training run */
+    bool dpo;
+    float beta;
+    model *ref;      /* full DPO: a frozen copy of the starting weights (LoRA: the base is the reference) */
+    float *ref_logp; /* (2B, T) */
+    int32_t *span;   /* (2B, 2) */
+};
+
+/* Clipping and AdamW with the gradient in s->g, then step + 1 (shared by the
+ * training and the DPO step so they stay one code path). */
+void train_apply_gradient(train_state *s, float loss, double t0, train_stats *st);
+
+#endif
