@@ -45,6 +45,9 @@ static float bitsf(uint32_t u) {
 
 static bool finite_bits(uint32_t u) { return (u & 0x7f800000u) != 0x7f800000u; }
 
+/* |x| <= ROUND_VALUE_MAX (false for NaN and infinities) */
+static bool in_range(float x) { return fabsf(x) <= ROUND_VALUE_MAX; }
+
 static size_t n_chunks(size_t n) { return n / CHUNK + (n % CHUNK != 0); }
 
 /* ---- shards ------------------------------------------------------------------ */
@@ -107,8 +110,8 @@ int round_inner_run(model *m, const float *w, size_t n, const dataset *shard, co
         return plow_error(err, "shard has %zu tokens, a batch window needs %d", shard->n_train, hp->seq + 1);
     train_state *s;
     if (train_state_new(&s, m, NULL, hp, shard->hash, err)) return -1;
-    /* step 0, zero moments (reinit also draws init weights, which the copy replaces) */
-    train_state_reinit(s);
+    /* a new state is at step 0 with zero moments (train_state_new); only the
+     * weights change: W_t instead of whatever the scratch model held */
     size_t wn;
     float *W = train_state_weights(s, &wn);
     PLOW_ASSERT(wn == n);
@@ -255,8 +258,9 @@ int round_contrib_make(round_contrib *c, uint64_t round, uint32_t participant, c
     if (enc == ROUND_ENC_INT8 && (block < 1 || block > ROUND_BLOCK_MAX))
         return plow_error(err, "int8 block %u out of range 1..%d", block, ROUND_BLOCK_MAX);
     for (size_t j = 0; j < n; j++)
-        if (!finite_bits(fbits(delta[j])))
-            return plow_error(err, "pseudo-gradient value %zu is not finite", j);
+        if (!in_range(delta[j]))
+            return plow_error(err, "pseudo-gradient value %zu is not finite or beyond %g", j,
+                              (double)ROUND_VALUE_MAX);
     c->round = round;
     c->participant = participant;
     c->enc = enc;
@@ -362,13 +366,15 @@ int round_contrib_parse(round_contrib *c, const uint8_t *buf, size_t len, size_t
     const uint8_t *p = buf + ROUND_CONTRIB_HEADER;
     if (enc == ROUND_ENC_F32) {
         for (size_t j = 0; j < n; j++)
-            if (!finite_bits(plow_get_u32(p + 4 * j)))
-                return plow_error(err, "contribution value %zu is not finite", j);
+            if (!in_range(bitsf(plow_get_u32(p + 4 * j))))
+                return plow_error(err, "contribution value %zu is not finite or beyond %g", j,
+                                  (double)ROUND_VALUE_MAX);
     } else {
         for (size_t b = 0; b < nb; b++) {
             uint32_t u = plow_get_u32(p + 4 * b);
-            if (!finite_bits(u) || (u >> 31))
-                return plow_error(err, "scale of block %zu is negative, -0 or not finite", b);
+            if ((u >> 31) || !(bitsf(u) <= ROUND_VALUE_MAX / 127.0f))
+                return plow_error(err, "scale of block %zu is negative, -0, NaN or beyond %g", b,
+                                  (double)(ROUND_VALUE_MAX / 127.0f));
         }
         const int8_t *q = (const int8_t *)(p + 4 * nb);
         for (size_t j = 0; j < n; j++)
@@ -747,6 +753,9 @@ int round_run(round_state *s, model *m, const dataset *d, const round_config *cf
     if (train_hparams_check(&cfg->inner, &m->cfg, err)) return -1;
     if (m->n_params != s->n)
         return plow_error(err, "the model has %zu parameters, the round state %zu", m->n_params, s->n);
+    for (int i = 1; i < k; i++)
+        for (int j = 0; j < i; j++)
+            if (ids[i] == ids[j]) return plow_error(err, "participant %u is on the list twice", ids[i]);
     round_report r;
     memset(&r, 0, sizeof r);
     r.round = s->round;

@@ -47,6 +47,10 @@
 #define ROUND_BLOCK_MAX 65536       /* largest int8 block */
 #define ROUND_BLOCK_DEFAULT 64
 #define ROUND_MAX_VALUES ((uint64_t)1 << 34) /* values in one contribution */
+/* Largest |value| a contribution may carry (and scale * 127 may reach): far
+ * beyond any honest pseudo-gradient, small enough that no dequantised value,
+ * aggregate or momentum overflows float32. */
+#define ROUND_VALUE_MAX 1e30f
 
 /* ---- shards --------------------------------------------------------------
  * The training tokens d->train[0..n) in P contiguous, disjoint ranges that
@@ -129,7 +133,7 @@ typedef struct round_contrib {
 } round_contrib;
 
 /* Builds a contribution (owning new buffers) from a pseudo-gradient. All
- * values must be finite; block in 1..ROUND_BLOCK_MAX for int8 (ignored for
+ * values must be finite with |x| <= ROUND_VALUE_MAX; block in 1..ROUND_BLOCK_MAX for int8 (ignored for
  * f32). Release with round_contrib_release. */
 int round_contrib_make(round_contrib *c, uint64_t round, uint32_t participant, const uint8_t base[PLOW_HASH_LEN],
                        const float *delta, size_t n, round_enc enc, uint32_t block, char err[PLOW_ERR_LEN]);
@@ -147,8 +151,9 @@ void round_contrib_serialize(const round_contrib *c, plow_buf *out);
  * failure). expect_n: the model's parameter count, or 0 to accept any size up
  * to ROUND_MAX_VALUES. Refuses: bad magic or version, unknown encoding, a
  * block out of range (or non-zero for f32), a size mismatch, trailing or
- * missing bytes, non-finite values, negative, -0 or non-finite scales, and
- * the int8 value -128. Never asserts on its input. */
+ * missing bytes, values beyond ROUND_VALUE_MAX (or NaN), scales that are
+ * negative, -0 or above ROUND_VALUE_MAX / 127, and the int8 value -128.
+ * Never asserts on its input. */
 int round_contrib_parse(round_contrib *c, const uint8_t *buf, size_t len, size_t expect_n, char err[PLOW_ERR_LEN]);
 /* SHA-256 of the wire bytes: what a participant commits to on the ledger. */
 void round_contrib_hash(const round_contrib *c, uint8_t out[PLOW_HASH_LEN]);
