@@ -448,7 +448,7 @@ static int spawn(demo *d, const char *name, bool agent, char *const argv[], char
         dup2(fd, 2);
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0) dup2(nul, 0);
-        execv(d->self, argv);
+        execv("/proc/self/exe", argv); /* this very binary, even if its file was replaced since */
         fprintf(stderr, "plow demo: cannot run %s: %s\n", d->self, strerror(errno));
         _exit(127);
     }
@@ -709,6 +709,13 @@ static void scan_logs(demo *d) {
                 if (t && sscanf(t, ": task %15[0-9a-f]: %31s %ld/%ld", tid, what, &done, &total) == 4)
                     snprintf(p->progress, sizeof p->progress, "%s %s %ld/%ld", tid, what, done, total);
                 if (strstr(line, "committed (artifact")) p->progress[0] = 0;
+                /* the verifier's verdicts on honest work (nothing reaches the ledger then) */
+                char *v = strstr(line, "verifier: ");
+                if (v && (strstr(v, "): valid (") || strstr(v, "replicas agree") || strstr(v, "INVALID") ||
+                          strstr(v, "first divergent step"))) {
+                    line[l - 1] = 0;
+                    say("%s", v);
+                }
             }
         }
         fclose(f);
@@ -955,7 +962,9 @@ static int report(demo *d, watch *w, int requester_rc, char err[PLOW_ERR_LEN]) {
 
 /* A directory that does not exist yet, or is empty. */
 static bool dir_usable(const char *dir) {
-    if (!plow_file_exists(dir)) return true;
+    struct stat st;
+    if (stat(dir, &st) != 0) return errno == ENOENT;
+    if (!S_ISDIR(st.st_mode)) return false;
     DIR *dh = opendir(dir);
     if (!dh) return false;
     struct dirent *e;
