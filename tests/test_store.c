@@ -19,6 +19,9 @@
 #include "../src/node/node.h"
 #include "test.h"
 
+/* store.c's test hook: merges the recent transactions into the index now. */
+int store_test_merge(store *st, char err[PLOW_ERR_LEN]);
+
 /* ---- fixtures ---------------------------------------------------------------- */
 
 static char *tpath(const char *name) {
@@ -379,8 +382,11 @@ static void test_store_blocks(void) {
         free(raw);
         CHECKF(sql_exec(copy, damage[i]) == 0, "%s", damage[i]);
         st = NULL;
-        CHECK(store_open(&st, copy, chain, err) == 0);
-        if (!st) continue;
+        /* a block past the transaction index is read at open */
+        if (store_open(&st, copy, chain, err) != 0) {
+            CHECKF(strstr(err, "damaged"), "%s: %s", damage[i], err);
+            continue;
+        }
         uint64_t at = strstr(damage[i], "height = 7 ") ? 7 : 1;
         CHECKF(store_get_block(st, at, &g, err) == -1 && strstr(err, "damaged"), "%s: %s", damage[i], err);
         CHECK(g.txs == NULL && g.n_txs == 0);
@@ -391,6 +397,103 @@ static void test_store_blocks(void) {
     free(copy);
     for (int i = 0; i < 6; i++) plow_buf_release(&txs[i]);
 out:
+    free(p);
+}
+
+/* ---- store: the transaction index ---------------------------------------------- */
+
+typedef struct chain_fixture {
+    plow_buf txs[30];
+    uint8_t hash[30][32];
+    int8_t res[30];
+    char *errs[30];
+} chain_fixture;
+
+/* Blocks 1..n, three transactions each (the middle one failed). */
+static int commit_blocks(store *st, chain_fixture *f, uint64_t from, uint64_t to, char err[PLOW_ERR_LEN]) {
+    for (uint64_t h = from; h <= to; h++) {
+        size_t k = 3 * (h - 1);
+        store_block b;
+        make_block(&b, h, f->txs + k, 3, f->res + k, f->errs + k);
+        if (store_commit_block(st, &b, NULL, NULL, 0, 0, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Every transaction of blocks 1..n has its place, result and message. */
+static int check_found(store *st, chain_fixture *f, uint64_t n) {
+    char err[PLOW_ERR_LEN];
+    int bad = 0;
+    for (size_t k = 0; k < 3 * n; k++) {
+        store_tx_status ts;
+        if (store_tx_status_get(st, f->hash[k], &ts, err) != 0 || ts.where != 'b' || ts.height != k / 3 + 1 ||
+            ts.index != k % 3 || ts.result != f->res[k] || strcmp(ts.error, f->errs[k] ? f->errs[k] : "") != 0)
+            bad++;
+    }
+    for (size_t k = 3 * n; k < 30; k++) {
+        store_tx_status ts;
+        if (store_tx_status_get(st, f->hash[k], &ts, err) != 0 || ts.where != 0) bad++;
+    }
+    return bad;
+}
+
+static void test_store_tx_index(void) {
+    char err[PLOW_ERR_LEN];
+    char *p = tpath("ledger.db");
+    uint8_t chain[32];
+    chain_of(1, chain);
+    chain_fixture *f = plow_calloc(1, sizeof *f);
+    char msg[30][32];
+    for (int k = 0; k < 30; k++) {
+        transfer(20, (uint64_t)k, 21, 1, &f->txs[k], f->hash[k]);
+        f->res[k] = k % 3 == 1 ? LEDGER_TX_FAILED : LEDGER_TX_OK;
+        snprintf(msg[k], sizeof msg[k], "failure %d", k);
+        f->errs[k] = k % 3 == 1 ? msg[k] : NULL;
+    }
+    store *st = NULL;
+    CHECK(store_open(&st, p, chain, err) == 0);
+    if (!st) goto out;
+    /* in the recent table only */
+    CHECKF(commit_blocks(st, f, 1, 4, err) == 0, "%s", err);
+    CHECK(check_found(st, f, 4) == 0);
+    /* merged into the index */
+    CHECKF(store_test_merge(st, err) == 0, "%s", err);
+    CHECK(sql_count(p, "SELECT count(*) FROM txs") == 12);
+    CHECK(check_found(st, f, 4) == 0);
+    plow_buf v = {0};
+    CHECK(store_meta_get(st, "tx_index_height", &v, err) == 0 && v.len == 8 && plow_get_u64(v.data) == 4);
+    /* more blocks; a second merge drops the first batch from memory */
+    CHECK(commit_blocks(st, f, 5, 6, err) == 0);
+    CHECK(check_found(st, f, 6) == 0);
+    CHECK(store_test_merge(st, err) == 0);
+    CHECK(store_test_merge(st, err) == 0); /* nothing new: nothing done */
+    CHECK(sql_count(p, "SELECT count(*) FROM txs") == 18);
+    CHECK(check_found(st, f, 6) == 0);
+    CHECK(commit_blocks(st, f, 7, 8, err) == 0);
+    CHECK(check_found(st, f, 8) == 0);
+    store_close(st);
+    /* blocks 7 and 8 come back from their rows at open */
+    st = NULL;
+    CHECK(store_open(&st, p, chain, err) == 0);
+    if (!st) goto out;
+    CHECK(check_found(st, f, 8) == 0);
+    CHECK(store_test_merge(st, err) == 0);
+    CHECK(sql_count(p, "SELECT count(*) FROM txs") == 24);
+    CHECK(store_meta_get(st, "tx_index_height", &v, err) == 0 && v.len == 8 && plow_get_u64(v.data) == 8);
+    store_close(st);
+    /* an index lost entirely is rebuilt from the blocks */
+    CHECK(sql_exec(p, "DELETE FROM txs; DELETE FROM meta WHERE k LIKE 'tx_index%'") == 0);
+    st = NULL;
+    CHECK(store_open(&st, p, chain, err) == 0);
+    if (!st) goto out;
+    CHECK(check_found(st, f, 8) == 0);
+    CHECK(commit_blocks(st, f, 9, 10, err) == 0);
+    CHECK(check_found(st, f, 10) == 0);
+    store_close(st);
+    plow_buf_release(&v);
+out:
+    for (int k = 0; k < 30; k++) plow_buf_release(&f->txs[k]);
+    free(f);
     free(p);
 }
 
@@ -499,44 +602,61 @@ static void test_store_state(void) {
     CHECK(ledger_get_account(s, k.pk, &a1) && ledger_get_account(s2, k.pk, &a2) && a1.balance == a2.balance &&
           a1.balance == 5);
 
-    /* a commit that fails midway: block 3 repeats a transaction of block 2
-     * (same hash: primary key). Nothing of it may be visible afterwards. */
-    CHECK(sql_count(p, "SELECT count(*) FROM state") > 0);
+    /* a commit that fails midway: a trigger refuses the dropped record,
+     * written after the block, its transactions and the state records.
+     * Nothing of it may be visible afterwards. */
     int64_t rows = sql_count(p, "SELECT count(*) FROM state");
-    int64_t txrows = sql_count(p, "SELECT count(*) FROM txs");
+    CHECK(rows > 0);
     plow_buf mp[3] = {{0}};
     uint8_t mh[3][32];
     for (int i = 0; i < 3; i++) transfer(50, (uint64_t)i, 51, 1, &mp[i], mh[i]);
     CHECK(store_mempool_add(st, mp, 3, err) == 0);
     seen sq = {0};
     CHECK(store_mempool_each(st, collect, &sq, err) == 0 && sq.n == 3);
-    plow_buf dup[2] = {{0}};
-    int8_t dres[2] = {0, 0};
-    CHECKF(apply_block(s, 3, 1, 1, 3, dup, dres, &b, NULL, err) == 0, "%s", err); /* a new tx (nonce 3 of key 0)... */
-    plow_buf_append(&dup[1], txs[0].data, txs[0].len);                       /* ...and one already in block 2 */
-    b.h.n_txs = b.n_txs = 2;
-    ledger_block_hash(&b.h, b.hash);
+    plow_buf b3[2] = {{0}};
+    int8_t r3[2] = {0, 0};
+    CHECKF(apply_block(s, 3, 2, 1, 3, b3, r3, &b, NULL, err) == 0, "%s", err); /* nonces 3 and 4 of key 0 */
+    uint8_t h3[2][32];
+    for (int i = 0; i < 2; i++) plow_sha256_once(b3[i].data, b3[i].len - LEDGER_SIG_LEN, h3[i]);
     store_dropped d;
     memset(&d, 0, sizeof d);
     memcpy(d.hash, mh[1], 32);
-    snprintf(d.reason, sizeof d.reason, "stale");
+    snprintf(d.reason, sizeof d.reason, "boom");
+    CHECK(sql_exec(p, "CREATE TRIGGER boom BEFORE INSERT ON dropped WHEN NEW.reason = 'boom' "
+                      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END") == 0);
     CHECK(store_commit_block(st, &b, s, &d, 1, sq.seq[2], err) == -1);
+    CHECKF(strstr(err, "injected failure"), "%s", err);
     uint64_t h = 0;
     CHECK(store_height(st, &h, err) == 0 && h == 2);
-    CHECK(store_get_block(st, 3, &b, err) == -1);
+    store_block g3;
+    CHECK(store_get_block(st, 3, &g3, err) == -1);
     CHECK(sql_count(p, "SELECT count(*) FROM state") == rows);
-    CHECK(sql_count(p, "SELECT count(*) FROM txs") == txrows);
     CHECK(sql_count(p, "SELECT count(*) FROM dropped") == 0);
     seen sq2 = {0};
     CHECK(store_mempool_each(st, collect, &sq2, err) == 0 && sq2.n == 3);
     store_tx_status ts;
     CHECK(store_tx_status_get(st, mh[1], &ts, err) == 0 && ts.where == 'p');
+    CHECK(store_tx_status_get(st, h3[0], &ts, err) == 0 && ts.where == 0); /* not in a block */
     /* the stored state is still block 2's */
     ledger_state *s3 = ledger_state_new(&g);
     CHECK(store_load_state(st, s3, err) == 0);
     ledger_state_root(s3, got);
     CHECK(memcmp(want, got, 32) == 0);
     ledger_state_free(s3);
+    /* the same block goes in once the obstacle is gone */
+    CHECK(sql_exec(p, "DROP TRIGGER boom") == 0);
+    CHECKF(store_commit_block(st, &b, s, &d, 1, sq.seq[2], err) == 0, "%s", err);
+    ledger_clear_dirty(s);
+    CHECK(store_tx_status_get(st, h3[1], &ts, err) == 0 && ts.where == 'b' && ts.height == 3 && ts.index == 1);
+    CHECK(store_tx_status_get(st, mh[1], &ts, err) == 0 && ts.where == 'd' && strcmp(ts.error, "boom") == 0);
+    s3 = ledger_state_new(&g);
+    CHECK(store_load_state(st, s3, err) == 0);
+    ledger_state_root(s3, got);
+    ledger_state_root(s, want);
+    CHECK(memcmp(want, got, 32) == 0);
+    ledger_state_free(s3);
+    plow_buf_release(&b3[0]);
+    plow_buf_release(&b3[1]);
 
     /* a damaged state record is an error, not a crash */
     store_close(st);
@@ -548,8 +668,6 @@ static void test_store_state(void) {
     ledger_state_free(s3);
     for (int i = 0; i < 2 * N_ACCTS; i++) plow_buf_release(&txs[i]);
     for (int i = 0; i < 3; i++) plow_buf_release(&mp[i]);
-    plow_buf_release(&dup[0]);
-    plow_buf_release(&dup[1]);
 out:
     store_close(st);
     ledger_state_free(s);
@@ -626,8 +744,15 @@ static void *race_reader(void *arg) {
         }
         store_tx_status ts;
         if (store_tx_status_get(r->st, r->hashes[i % 64], &ts, err) != 0) race_error(r);
-        /* a transaction of a stored block must be found in it */
         else if (ts.where == 'b' && ts.height != (uint64_t)(i % 64) / 2 + 1) race_error(r);
+        /* a transaction of a block already seen must be found in it, while
+         * merges into the index come and go */
+        if (h > 0) {
+            uint64_t j = (uint64_t)i % (2 * h);
+            if (store_tx_status_get(r->st, r->hashes[j], &ts, err) != 0 || ts.where != 'b' ||
+                ts.height != j / 2 + 1 || ts.index != j % 2)
+                race_error(r);
+        }
         seen s = {.stop_after = 3};
         if (store_mempool_each(r->st, collect, &s, err) != 0) race_error(r);
         i++;
@@ -638,8 +763,10 @@ static void *race_reader(void *arg) {
 static void *race_adder(void *arg) {
     race *r = arg;
     char err[PLOW_ERR_LEN];
-    for (int i = 0; i < 40; i++)
+    for (int i = 0; i < 40; i++) {
         if (store_mempool_add(r->st, r->adds, 8, err) != 0) race_error(r);
+        if (i % 4 == 0 && store_test_merge(r->st, err) != 0) race_error(r);
+    }
     return NULL;
 }
 
@@ -955,6 +1082,7 @@ const test_case store_tests[] = {
     {"store_refuses", test_store_refuses},
     {"store_mempool", test_store_mempool},
     {"store_blocks", test_store_blocks},
+    {"store_tx_index", test_store_tx_index},
     {"store_state", test_store_state},
     {"store_commit_time", test_store_commit_time},
     {"store_threads", test_store_threads},

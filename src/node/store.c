@@ -19,10 +19,11 @@
  *     WAL mode oblige, runs alongside the writer. Reads that look at several
  *     rows (a block and its errors, a transaction's status) run in one read
  *     transaction, so they see one snapshot;
- *   - a checkpointer thread with its own connection copies the WAL back into
- *     the database after each block (a PASSIVE checkpoint: it never blocks the
- *     writer or the readers), so the sequencer's commit does not pay for it.
- *     The writer keeps a large auto-checkpoint as a safety net.
+ *   - a maintenance thread, woken after each block: it merges the recent
+ *     transactions into the hash index (below), and copies the WAL back into
+ *     the database with its own connection (a PASSIVE checkpoint: it never
+ *     blocks the writer or the readers), so the sequencer's commit pays for
+ *     neither. The writer keeps a large auto-checkpoint as a safety net.
  * Each connection prepares its statements once, at open, and reuses them;
  * every use ends with sqlite3_reset so no statement holds a snapshot open
  * after the call. Rows go in through multi-row INSERTs (STORE_BATCH rows a
@@ -37,12 +38,27 @@
  *       little-endian length and its encoding, in block order. Results come
  *       before txs so reading them never walks the transactions' pages.
  *   txs(hash PRIMARY KEY, pos, result) WITHOUT ROWID
- *       where a transaction is: pos = height * 2^24 + index
+ *       where a transaction is: pos = height * 2^24 + index. Complete up to
+ *       meta 'tx_index_height' (u64 LE); see "the transaction index".
  *   tx_errors(pos INTEGER PRIMARY KEY, error) the message of each failed transaction
  *   mempool(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash, raw), index on hash
  *       AUTOINCREMENT: a sequence number is never reused, even once deleted
  *   dropped(hash PRIMARY KEY, reason, height) WITHOUT ROWID
  *   state(k PRIMARY KEY, v) WITHOUT ROWID     the ledger's records
+ *
+ * The transaction index. Hashes are random, so inserting a block's 5,000
+ * hashes into a B-tree of N of them dirties min(5,000, N/85) pages: at a
+ * million transactions every block rewrote ~20 MB of index, and the commit
+ * time grew with the chain. So a block's commit does not touch the index:
+ * its transactions are in the block row, and their hashes go to an
+ * in-memory table (`recent`, rebuilt from the block rows at open). The
+ * maintenance thread merges `recent` into `txs` once it holds
+ * max(64k, N/8) entries (at most 256k): sorted, in chunks of STORE_CHUNK
+ * rows, each its own transaction, the last one moving 'tx_index_height'.
+ * A merge writes each index page about once for N/8 new entries instead of
+ * once per entry. Lookups read `txs`, then `recent`; merged entries stay in
+ * `recent` until the next merge starts, so a reader whose snapshot predates
+ * a merge still finds them.
  *
  * Non-goals: pruning, migrations between schema versions (a database of
  * another version is refused), several processes writing one database.
@@ -59,12 +75,16 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "node_internal.h" /* keytab */
 
 #define STORE_READERS 4
 #define STORE_BUSY_MS 10000
 #define STORE_BATCH 64          /* rows per multi-row INSERT */
 #define STORE_POS_SHIFT 24      /* pos = height << 24 | index */
 #define STORE_AUTOCHECKPOINT 16384 /* pages (64 MiB): the writer checkpoints only if the thread falls behind */
+#define STORE_MERGE_MIN 65536   /* recent entries before a merge into the index... */
+#define STORE_MERGE_MAX 262144  /* ...at least N/8 of the index's N, at most this */
+#define STORE_CHUNK 8192        /* index rows per merge transaction */
 
 /* ---- statements ----------------------------------------------------------- */
 
@@ -110,7 +130,7 @@ static const struct {
     insert_sql sql;
 } w_inserts[] = {
     {W_MEMPOOL_ADD, W_MEMPOOL_ADD_N, {"INSERT INTO mempool(hash, raw) VALUES", "(?,?)"}},
-    {W_TX_ADD, W_TX_ADD_N, {"INSERT INTO txs(hash, pos, result) VALUES", "(?,?,?)"}},
+    {W_TX_ADD, W_TX_ADD_N, {"INSERT OR REPLACE INTO txs(hash, pos, result) VALUES", "(?,?,?)"}},
     {W_STATE_PUT, W_STATE_PUT_N, {"INSERT OR REPLACE INTO state(k, v) VALUES", "(?,?)"}},
 };
 
@@ -128,6 +148,7 @@ enum {
     R_MEMPOOL_HAS,
     R_DROPPED_GET,
     R_STATE_ALL,
+    R_BLOCKS_FROM,
     R_COUNT
 };
 static const char *const r_sql[R_COUNT] = {
@@ -143,6 +164,7 @@ static const char *const r_sql[R_COUNT] = {
     [R_MEMPOOL_HAS] = "SELECT 1 FROM mempool WHERE hash = ?1 LIMIT 1",
     [R_DROPPED_GET] = "SELECT reason FROM dropped WHERE hash = ?1",
     [R_STATE_ALL] = "SELECT k, v FROM state",
+    [R_BLOCKS_FROM] = "SELECT height, results, txs FROM blocks WHERE height > ?1 ORDER BY height",
 };
 
 static const char *const schema_sql =
@@ -155,6 +177,17 @@ static const char *const schema_sql =
     "CREATE INDEX mempool_hash ON mempool(hash);"
     "CREATE TABLE dropped(hash BLOB PRIMARY KEY, reason TEXT NOT NULL, height INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE state(k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;";
+
+typedef struct txent {
+    uint8_t hash[32];
+    uint64_t pos;
+    int8_t result;
+} txent;
+
+typedef struct recent_val {
+    uint64_t pos;
+    int64_t result;
+} recent_val;
 
 typedef struct reader {
     sqlite3 *db;
@@ -173,7 +206,15 @@ struct store {
     pthread_mutex_t rmu; /* the readers' busy flags */
     pthread_cond_t rcv;
     reader rd[STORE_READERS];
-    /* the checkpointer */
+    /* recent transactions, not yet (or just) merged into the index: under tmu */
+    pthread_mutex_t tmu;
+    keytab recent_tab; /* hash -> recent_val */
+    txent *recent;     /* in commit order */
+    size_t n_recent, cap_recent;
+    size_t merged;     /* recent[0..merged) are in the index too */
+    uint64_t index_count; /* rows in txs (as of the last merge) */
+    pthread_mutex_t mmu;  /* one merge at a time */
+    /* the maintenance thread */
     sqlite3 *cdb;
     pthread_t cthread;
     bool cthread_on;
@@ -379,9 +420,181 @@ out:
     return rc;
 }
 
-/* ---- the checkpointer ----------------------------------------------------------- */
+static int w_begin(store *st, char err[PLOW_ERR_LEN]);
+static int w_commit(store *st, char err[PLOW_ERR_LEN]);
+static void w_rollback(store *st);
+static int tx_hash_of(store *st, const uint8_t *raw, size_t len, uint8_t hash[32], char err[PLOW_ERR_LEN]);
 
-static void *checkpointer(void *arg) {
+/* ---- recent transactions ------------------------------------------------------ */
+
+/* All under tmu. */
+static void recent_push(store *st, const uint8_t hash[32], uint64_t pos, int8_t result) {
+    if (st->n_recent == st->cap_recent) {
+        st->cap_recent = st->cap_recent ? 2 * st->cap_recent : 4096;
+        st->recent = plow_realloc(st->recent, st->cap_recent * sizeof *st->recent);
+    }
+    txent *e = &st->recent[st->n_recent++];
+    memcpy(e->hash, hash, 32);
+    e->pos = pos;
+    e->result = result;
+    bool created;
+    recent_val *v = keytab_put(&st->recent_tab, hash, &created);
+    v->pos = pos;
+    v->result = result;
+}
+
+/* Forgets one entry (unless a later transaction of the same hash replaced it). */
+static void recent_forget(store *st, const txent *e) {
+    const recent_val *v = keytab_get(&st->recent_tab, e->hash);
+    if (v && v->pos == e->pos) keytab_remove(&st->recent_tab, e->hash);
+}
+
+/* Drops recent[n..): the entries of a commit that failed. */
+static void recent_truncate(store *st, size_t n) {
+    for (size_t i = n; i < st->n_recent; i++) recent_forget(st, &st->recent[i]);
+    st->n_recent = n;
+    if (st->merged > n) st->merged = n;
+}
+
+/* Drops recent[0..m): entries merged into the index one merge ago. */
+static void recent_drop_front(store *st, size_t m) {
+    for (size_t i = 0; i < m; i++) recent_forget(st, &st->recent[i]);
+    memmove(st->recent, st->recent + m, (st->n_recent - m) * sizeof *st->recent);
+    st->n_recent -= m;
+    st->merged -= m < st->merged ? m : st->merged;
+}
+
+static bool recent_find(store *st, const uint8_t hash[32], recent_val *out) {
+    pthread_mutex_lock(&st->tmu);
+    const recent_val *v = keytab_get(&st->recent_tab, hash);
+    if (v) *out = *v;
+    pthread_mutex_unlock(&st->tmu);
+    return v != NULL;
+}
+
+static int cmp_txent(const void *a, const void *b) { return memcmp(a, b, 32); }
+
+static void bind_txent(sqlite3_stmt *s, int p, size_t j, void *arg) {
+    const txent *e = (const txent *)arg + j;
+    sqlite3_bind_blob(s, p, e->hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, p + 1, (sqlite3_int64)e->pos);
+    sqlite3_bind_int(s, p + 2, e->result);
+}
+
+static bool stop_requested(store *st) {
+    pthread_mutex_lock(&st->cmu);
+    bool stop = st->cstop;
+    pthread_mutex_unlock(&st->cmu);
+    return stop;
+}
+
+/* Merges the recent transactions into the index once there are at least
+ * min_entries of them not merged yet (see the header comment). 0 when done
+ * or not due (or stopped: the rest is merged after the next open). */
+static int merge_recent(store *st, size_t min_entries, char err[PLOW_ERR_LEN]) {
+    pthread_mutex_lock(&st->mmu);
+    pthread_mutex_lock(&st->tmu);
+    size_t n = st->n_recent - st->merged;
+    if (n == 0 || n < min_entries) {
+        pthread_mutex_unlock(&st->tmu);
+        pthread_mutex_unlock(&st->mmu);
+        return 0;
+    }
+    recent_drop_front(st, st->merged);
+    txent *batch = plow_alloc(n * sizeof *batch);
+    memcpy(batch, st->recent, n * sizeof *batch);
+    pthread_mutex_unlock(&st->tmu);
+
+    uint64_t height = batch[n - 1].pos >> STORE_POS_SHIFT; /* whole blocks, in order */
+    qsort(batch, n, sizeof *batch, cmp_txent);
+    uint8_t meta[2][8];
+    plow_put_u64(meta[0], height);
+    plow_put_u64(meta[1], st->index_count + n);
+    int rc = 0;
+    for (size_t off = 0; off < n && rc == 0; off += STORE_CHUNK) {
+        if (stop_requested(st)) {
+            rc = 1;
+            break;
+        }
+        size_t m = n - off < STORE_CHUNK ? n - off : STORE_CHUNK;
+        pthread_mutex_lock(&st->wmu);
+        if (w_begin(st, err) != 0) {
+            rc = -1;
+        } else if (insert_rows(st, W_TX_ADD, W_TX_ADD_N, 3, m, bind_txent, batch + off, "indexing transactions",
+                               err) != 0) {
+            rc = -1;
+        } else if (off + m == n) {
+            static const char *const keys[2] = {"tx_index_height", "tx_index_count"};
+            for (int k = 0; k < 2 && rc == 0; k++) {
+                sqlite3_stmt *q = st->wst[W_META_PUT];
+                sqlite3_bind_text(q, 1, keys[k], -1, SQLITE_STATIC);
+                sqlite3_bind_blob(q, 2, meta[k], 8, SQLITE_STATIC);
+                rc = step_done(st->wdb, q, "writing the index height", err);
+            }
+        }
+        if (rc == 0) rc = w_commit(st, err);
+        else w_rollback(st);
+        pthread_mutex_unlock(&st->wmu);
+    }
+    free(batch);
+    if (rc == 0) {
+        pthread_mutex_lock(&st->tmu);
+        st->merged = n; /* entries pushed meanwhile come after these */
+        st->index_count += n;
+        pthread_mutex_unlock(&st->tmu);
+    }
+    pthread_mutex_unlock(&st->mmu);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Test hook (not in node.h): merges whatever is recent, now. */
+int store_test_merge(store *st, char err[PLOW_ERR_LEN]);
+int store_test_merge(store *st, char err[PLOW_ERR_LEN]) { return merge_recent(st, 1, err); }
+
+static size_t merge_due(const store *st) {
+    uint64_t n = st->index_count / 8;
+    return n < STORE_MERGE_MIN ? STORE_MERGE_MIN : n > STORE_MERGE_MAX ? STORE_MERGE_MAX : (size_t)n;
+}
+
+/* Rebuilds the recent entries from the blocks past the index (at open). */
+static int recover_recent(store *st, char err[PLOW_ERR_LEN]) {
+    uint64_t height = 0, count = 0;
+    plow_buf v = {0};
+    char e2[PLOW_ERR_LEN];
+    if (store_meta_get(st, "tx_index_height", &v, e2) == 0 && v.len == 8) height = plow_get_u64(v.data);
+    if (store_meta_get(st, "tx_index_count", &v, e2) == 0 && v.len == 8) count = plow_get_u64(v.data);
+    plow_buf_release(&v);
+    st->index_count = count;
+    if (height > INT64_MAX) return plow_error(err, "ledger database: bad tx_index_height");
+    reader *rd = &st->rd[0]; /* single-threaded here */
+    sqlite3_stmt *q = rd->st[R_BLOCKS_FROM];
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)height);
+    int r, rc = 0;
+    while (rc == 0 && (r = sqlite3_step(q)) == SQLITE_ROW) {
+        uint64_t h = (uint64_t)sqlite3_column_int64(q, 0);
+        size_t nres, ntx, off = 0;
+        const uint8_t *res = col_blob(q, 1, &nres), *txs = col_blob(q, 2, &ntx);
+        for (size_t i = 0; i < nres && rc == 0; i++) {
+            uint8_t hash[32];
+            size_t len = ntx - off >= 4 ? plow_get_u32(txs + off) : SIZE_MAX;
+            if (len > ntx - off - 4 || tx_hash_of(st, txs + off + 4, len, hash, err) != 0) {
+                rc = plow_error(err, "stored block %llu is damaged: its transactions", (unsigned long long)h);
+                break;
+            }
+            off += 4 + len;
+            recent_push(st, hash, h << STORE_POS_SHIFT | i, (int8_t)res[i]);
+        }
+        if (rc == 0 && off != ntx)
+            rc = plow_error(err, "stored block %llu is damaged: its transactions", (unsigned long long)h);
+    }
+    if (rc == 0 && r != SQLITE_DONE) rc = db_error(err, rd->db, "reading the blocks");
+    stmt_done(q);
+    return rc;
+}
+
+/* ---- the maintenance thread ------------------------------------------------------ */
+
+static void *maintenance(void *arg) {
     store *st = arg;
     pthread_mutex_lock(&st->cmu);
     for (;;) {
@@ -389,6 +602,13 @@ static void *checkpointer(void *arg) {
         if (st->cstop) break;
         st->cwant = false;
         pthread_mutex_unlock(&st->cmu);
+        /* A failed merge is retried after the next block; lookups stay
+         * right either way. */
+        char err[PLOW_ERR_LEN];
+        pthread_mutex_lock(&st->tmu);
+        size_t due = merge_due(st);
+        pthread_mutex_unlock(&st->tmu);
+        merge_recent(st, due, err);
         /* PASSIVE: copies what it can without waiting for anyone; a busy
          * result only means another checkpoint is running. */
         sqlite3_wal_checkpoint_v2(st->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -398,7 +618,7 @@ static void *checkpointer(void *arg) {
     return NULL;
 }
 
-static void checkpoint_soon(store *st) {
+static void maintain_soon(store *st) {
     pthread_mutex_lock(&st->cmu);
     st->cwant = true;
     pthread_cond_signal(&st->ccv);
@@ -421,6 +641,9 @@ int store_open(store **out, const char *path, const uint8_t chain_id[32], char e
     pthread_mutex_init(&st->rmu, NULL);
     pthread_cond_init(&st->rcv, NULL);
     pthread_mutex_init(&st->cmu, NULL);
+    pthread_mutex_init(&st->tmu, NULL);
+    pthread_mutex_init(&st->mmu, NULL);
+    keytab_init(&st->recent_tab, sizeof(recent_val));
     pthread_cond_init(&st->ccv, NULL);
     char e2[PLOW_ERR_LEN];
     if (!st->md || !st->mdctx) {
@@ -461,10 +684,11 @@ int store_open(store **out, const char *path, const uint8_t chain_id[32], char e
         for (int j = 0; j < R_COUNT; j++)
             if (prepare(rd->db, r_sql[j], &rd->st[j], err) != 0) goto fail;
     }
+    if (recover_recent(st, err) != 0) goto fail;
     if (conn_open(&st->cdb, path, false, err) != 0) goto fail;
     if (exec_sql(st->cdb, "PRAGMA synchronous = FULL", err) != 0) goto fail;
-    if (pthread_create(&st->cthread, NULL, checkpointer, st) != 0) {
-        plow_error(err, "cannot start the ledger database's checkpoint thread");
+    if (pthread_create(&st->cthread, NULL, maintenance, st) != 0) {
+        plow_error(err, "cannot start the ledger database's maintenance thread");
         goto fail;
     }
     st->cthread_on = true;
@@ -497,6 +721,10 @@ void store_close(store *st) {
     pthread_mutex_destroy(&st->rmu);
     pthread_cond_destroy(&st->rcv);
     pthread_mutex_destroy(&st->cmu);
+    pthread_mutex_destroy(&st->tmu);
+    pthread_mutex_destroy(&st->mmu);
+    keytab_release(&st->recent_tab);
+    free(st->recent);
     pthread_cond_destroy(&st->ccv);
     plow_buf_release(&st->arena);
     EVP_MD_CTX_free(st->mdctx);
@@ -676,19 +904,6 @@ static void bind_state(sqlite3_stmt *s, int p, size_t j, void *arg) {
     sqlite3_bind_blob(s, p + 1, nonnull(r->arena->data + e[2]), (int)e[3], SQLITE_STATIC);
 }
 
-typedef struct tx_rows {
-    const uint8_t *hashes;
-    const int8_t *results;
-    uint64_t height;
-} tx_rows;
-
-static void bind_tx(sqlite3_stmt *s, int p, size_t j, void *arg) {
-    const tx_rows *t = arg;
-    sqlite3_bind_blob(s, p, t->hashes + 32 * j, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(s, p + 1, (sqlite3_int64)(t->height << STORE_POS_SHIFT | j));
-    sqlite3_bind_int(s, p + 2, t->results[j]);
-}
-
 int store_commit_block(store *st, const store_block *b, ledger_state *s, const store_dropped *dropped, size_t n_dropped,
                        uint64_t mempool_upto, char err[PLOW_ERR_LEN]) {
     unsigned long long height = (unsigned long long)b->h.height;
@@ -696,6 +911,7 @@ int store_commit_block(store *st, const store_block *b, ledger_state *s, const s
         return plow_error(err, "block %llu: its header counts %u transactions, %u given", height, b->h.n_txs,
                           b->n_txs);
     if (b->n_txs >= 1u << STORE_POS_SHIFT) return plow_error(err, "block %llu: too many transactions", height);
+    if (b->n_txs && (!b->txs || !b->results)) return plow_error(err, "block %llu: transactions or results missing", height);
     if (b->h.height == 0 || b->h.height >= (uint64_t)1 << (63 - STORE_POS_SHIFT) || mempool_upto > INT64_MAX)
         return plow_error(err, "block %llu: height out of range", height);
     uint8_t hash[32];
@@ -753,9 +969,6 @@ int store_commit_block(store *st, const store_block *b, ledger_state *s, const s
     sqlite3_bind_blob(q, 6, nonnull(txblob.data), (int)txblob.len, SQLITE_STATIC);
     if (step_done(st->wdb, q, "storing the block", err) != 0) goto fail;
 
-    tx_rows tr = {hashes, b->results, b->h.height};
-    if (insert_rows(st, W_TX_ADD, W_TX_ADD_N, 3, b->n_txs, bind_tx, &tr, "storing a transaction", err) != 0)
-        goto fail;
     q = st->wst[W_TX_ERROR];
     for (uint32_t i = 0; b->errors && i < b->n_txs; i++) {
         if (!b->errors[i]) continue;
@@ -779,13 +992,21 @@ int store_commit_block(store *st, const store_block *b, ledger_state *s, const s
     sqlite3_bind_int64(q, 1, (sqlite3_int64)mempool_upto);
     if (step_done(st->wdb, q, "removing mempool entries", err) != 0) goto fail;
 
+    /* The hashes become findable exactly when the block does: tmu is held
+     * across COMMIT, so a reader whose snapshot shows the block finds them. */
+    pthread_mutex_lock(&st->tmu);
+    size_t n0 = st->n_recent;
+    for (uint32_t i = 0; i < b->n_txs; i++)
+        recent_push(st, hashes + 32 * (size_t)i, b->h.height << STORE_POS_SHIFT | i, b->results[i]);
     rc = w_commit(st, err);
+    if (rc != 0) recent_truncate(st, n0);
+    pthread_mutex_unlock(&st->tmu);
     goto out;
 fail:
     w_rollback(st);
 out:
     pthread_mutex_unlock(&st->wmu);
-    if (rc == 0) checkpoint_soon(st);
+    if (rc == 0) maintain_soon(st);
     free(sr.rec);
     free(hashes);
     plow_buf_release(&txblob);
@@ -935,28 +1156,46 @@ int store_tx_status_get(store *st, const uint8_t hash[32], store_tx_status *out,
     memset(out, 0, sizeof *out);
     reader *rd = reader_get(st);
     int rc = -1, f;
+    recent_val rv;
     if (reader_begin(rd, err) != 0) goto done;
-    /* In this order: a transaction dropped once and sent again may be
-     * pending or included later; the newest fact wins. */
+    /* In this order: included (the index, then the recent blocks), pending,
+     * dropped. A transaction dropped once and sent again may be pending or
+     * included later: the newest fact wins. The snapshot is taken first, so
+     * a block it shows has its hashes in `recent` already (tmu was held
+     * across that block's COMMIT). */
     sqlite3_stmt *s = rd->st[R_TX_GET];
     f = lookup(s, hash);
     if (f == 1) {
-        uint64_t pos = (uint64_t)sqlite3_column_int64(s, 0);
-        out->where = 'b';
-        out->height = pos >> STORE_POS_SHIFT;
-        out->index = (uint32_t)(pos & ((1u << STORE_POS_SHIFT) - 1));
-        out->result = sqlite3_column_int(s, 1);
-        stmt_done(s);
-        s = rd->st[R_TX_ERROR];
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)pos);
-        int r = sqlite3_step(s);
-        if (r == SQLITE_ROW) {
-            const unsigned char *e = sqlite3_column_text(s, 0);
-            snprintf(out->error, sizeof out->error, "%s", e ? (const char *)e : "");
-        }
-        if (r != SQLITE_ROW && r != SQLITE_DONE) f = -1;
+        rv.pos = (uint64_t)sqlite3_column_int64(s, 0);
+        rv.result = sqlite3_column_int(s, 1);
     }
     stmt_done(s);
+    if (f == 0 && recent_find(st, hash, &rv)) f = 1;
+    if (f == 1) {
+        out->where = 'b';
+        out->height = rv.pos >> STORE_POS_SHIFT;
+        out->index = (uint32_t)(rv.pos & ((1u << STORE_POS_SHIFT) - 1));
+        out->result = (int)rv.result;
+        /* The message, read in a fresh snapshot: the block may have been
+         * committed after ours was taken. */
+        reader_end(rd);
+        if (rv.result != LEDGER_TX_OK) {
+            s = rd->st[R_TX_ERROR];
+            sqlite3_bind_int64(s, 1, (sqlite3_int64)rv.pos);
+            int r = sqlite3_step(s);
+            if (r == SQLITE_ROW) {
+                const unsigned char *e = sqlite3_column_text(s, 0);
+                snprintf(out->error, sizeof out->error, "%s", e ? (const char *)e : "");
+            }
+            stmt_done(s);
+            if (r != SQLITE_ROW && r != SQLITE_DONE) {
+                db_error(err, rd->db, "reading a transaction's status");
+                goto done;
+            }
+        }
+        rc = 0;
+        goto done;
+    }
     if (f == 0) {
         s = rd->st[R_MEMPOOL_HAS];
         f = lookup(s, hash);
