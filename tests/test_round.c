@@ -554,6 +554,15 @@ static void test_round_recomputable(void) {
     round_report rep;
     CHECKF(round_run(again, scratch, g_data, &cfg, ids, NULL, 3, &rep, err) == 0, "%s", err);
     CHECK(memcmp(rep.hash, h_agg, 32) == 0 && rep.present == 3 && rep.missing == 0 && rep.round == 0);
+    char hex[65];
+    plow_hex(h_agg, 32, hex);
+    printf("    commitment after round 0 (%s, %s): %s\n", tensor_path_name(tensor_path_get()),
+#ifdef __clang__
+           "clang",
+#else
+           "gcc",
+#endif
+           hex);
     CHECK(rep.bytes_sent == 3 * round_contrib_size(n, ROUND_ENC_INT8, 64) && rep.bytes_sent * 3 < rep.bytes_f32);
     CHECK(rep.quant_rel > 0 && rep.quant_rel < 0.02 && rep.quant_max > 0);
     /* a tampered contribution (one int8 value) gives another commitment */
