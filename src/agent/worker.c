@@ -269,6 +269,35 @@ static int output_load(const char *dir, job_output *out) {
     return rc;
 }
 
+/* ---- measured speed, kept in WORK/speed.txt ------------------------------------ */
+
+/* One line per kind and config size: "KIND SLOT SECONDS_PER_STEP". A restarted
+ * worker judges deadlines by what this machine really did, not the policy's
+ * first guess. */
+static void speed_save(worker *w) {
+    plow_buf b = {0};
+    for (int k = 0; k < LEDGER_KIND_END; k++)
+        for (int c = 0; c < 4; c++)
+            if (w->sps[k][c] > 0) plow_buf_printf(&b, "%d %d %.6f\n", k, c, w->sps[k][c]);
+    char path[AGENT_PATH_MAX + 32], err[PLOW_ERR_LEN];
+    snprintf(path, sizeof path, "%s/speed.txt", w->a.work);
+    if (plow_write_file(path, b.data ? (const char *)b.data : "", b.len, err))
+        agent_log(&w->a, "cannot keep the measured speed: %s", err);
+    plow_buf_release(&b);
+}
+
+static void speed_load(worker *w) {
+    char path[AGENT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/speed.txt", w->a.work);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    int k, c;
+    double v;
+    while (fscanf(f, "%d %d %lf", &k, &c, &v) == 3)
+        if (k > 0 && k < LEDGER_KIND_END && c >= 0 && c < 4 && v > 0 && v < 3600) w->sps[k][c] = v;
+    fclose(f);
+}
+
 /* ---- one task ------------------------------------------------------------------- */
 
 static void on_progress(void *arg, long done, long total, const char *what) {
@@ -326,7 +355,10 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
             return plow_error_prefix(err, "the run");
         double el = plow_now() - t0;
         uint64_t steps = task_steps(t, &spec);
-        if (steps > 0 && t->p.kind < LEDGER_KIND_END) w->sps[t->p.kind][config_slot(&spec)] = el / (double)steps;
+        if (steps > 0 && t->p.kind < LEDGER_KIND_END) {
+            w->sps[t->p.kind][config_slot(&spec)] = el / (double)steps;
+            speed_save(w);
+        }
         if (output_save(dir, &out, err)) return -1;
         char fs[12];
         agent_short(out.final_state, fs);
@@ -528,6 +560,7 @@ int agent_worker_run(const worker_options *o, char err[PLOW_ERR_LEN]) {
         return -1;
     }
     agent *a = &w->a;
+    speed_load(w);
     char risk[32] = "unlimited";
     if (o->policy.max_stake_at_risk != UINT64_MAX) agent_money(o->policy.max_stake_at_risk, risk);
     agent_log(a, "worker %s starting: node %s, work dir %s, min price %" PRIu64 "/step, max stake at risk %s%s%s",
