@@ -595,6 +595,9 @@ static void test_identical_across_threads_and_paths(void) {
     for (int with_lora = 0; with_lora < 2; with_lora++) {
         uint8_t ref[PLOW_HASH_LEN], h[PLOW_HASH_LEN];
         run_dpo("scalar", 1, with_lora, steps, ref);
+        char hex[2 * PLOW_HASH_LEN + 1];
+        plow_hex(ref, PLOW_HASH_LEN, hex);
+        fprintf(stderr, "    %s DPO state after %d steps: %s\n", with_lora ? "LoRA" : "full", steps, hex);
         for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
             if (!tensor_path_supported((tensor_path)p)) continue;
             for (int t = 1; t <= 2; t++) {
