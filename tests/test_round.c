@@ -253,6 +253,7 @@ static void test_contrib_roundtrip_and_malformed(void) {
         CHECK(p.round == 9 && p.participant == 42 && p.enc == (round_enc)e && memcmp(p.base, base, 32) == 0);
         for (int i = 0; i < N; i++) CHECK(fbits(round_contrib_value(&c, (size_t)i)) == fbits(round_contrib_value(&p, (size_t)i)));
         if (e == ROUND_ENC_F32) CHECK(fbits(round_contrib_value(&p, 7)) == fbits(-0.0f));
+        round_contrib_release(&p);
         /* every truncation and an extra byte */
         int ok = 0;
         for (size_t len = 0; len < w.len; len++) ok += round_contrib_parse(&p, w.data, len, N, err) == 0;
