@@ -193,7 +193,9 @@ int taskfile_expand(taskfile *tf, struct client *c, taskfile_note_fn note, void 
 int taskfile_set_hash(taskfile *tf, const char *key, const uint8_t h[32]);
 int taskfile_set_run(taskfile *tf, const char *key, const uint8_t model[32], const uint8_t config[32]);
 /* Checks the spec (job_spec_parse), uploads its canonical form and fills
- * p.spec, p.kind and p.steps (INFER: the tokens to generate). */
+ * p.spec, p.kind and p.steps (INFER: the tokens to generate). Returns -1
+ * when the spec is invalid (err starts "spec: "), -2 when the upload failed
+ * (err starts "uploading the spec: "). */
 int taskfile_finish(taskfile *tf, struct client *c, job_spec *spec, char err[PLOW_ERR_LEN]);
 
 /* ---- the requester ------------------------------------------------------- */

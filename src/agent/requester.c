@@ -298,10 +298,9 @@ static int post_step(requester *r, int i, char err[PLOW_ERR_LEN]) {
     if (taskfile_parse(&tf, ws->task, err)) goto fatal;
     if (taskfile_expand(&tf, a->c, note_upload, r, err)) goto out; /* may be the node: retry */
     if (set_inputs(r, i, &tf, err)) goto out;
-    if (taskfile_finish(&tf, a->c, &spec, err)) {
-        if (strstr(err, "'spec'")) goto fatal; /* a bad spec will not get better */
-        goto out;
-    }
+    int fin = taskfile_finish(&tf, a->c, &spec, err);
+    if (fin == -1) goto fatal; /* a bad spec will not get better */
+    if (fin) goto out;
     if (agent_load_params(a, err)) goto out;
     ledger_tx tx;
     memset(&tx, 0, sizeof tx);

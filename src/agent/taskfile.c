@@ -31,6 +31,13 @@ static int tf_u32(const cJSON *o, const char *key, uint32_t def, uint32_t lo, ui
     return 0;
 }
 
+/* "what: message" (no quotes: what is a file name the user typed). */
+static int prefix(char err[PLOW_ERR_LEN], const char *what) {
+    char inner[PLOW_ERR_LEN];
+    snprintf(inner, sizeof inner, "%s", err);
+    return plow_error(err, "%.100s: %.150s", what, inner);
+}
+
 int taskfile_parse(taskfile *tf, const char *path, char err[PLOW_ERR_LEN]) {
     memset(tf, 0, sizeof *tf);
     uint8_t *buf;
@@ -67,8 +74,10 @@ int taskfile_parse(taskfile *tf, const char *path, char err[PLOW_ERR_LEN]) {
         json_get_u64(tf->root, "min_bond", &tf->p.min_bond, err) ||
         tf_u32(tf->root, "claim_blocks", TASKFILE_CLAIM_BLOCKS, 1, UINT32_MAX, &tf->p.claim_blocks, err) ||
         tf_u32(tf->root, "work_blocks", TASKFILE_WORK_BLOCKS, 1, UINT32_MAX, &tf->p.work_blocks, err) ||
-        tf_u32(tf->root, "window_blocks", TASKFILE_WINDOW_BLOCKS, 0, UINT32_MAX, &tf->p.window_blocks, err))
-        return plow_error_prefix(err, path);
+        tf_u32(tf->root, "window_blocks", TASKFILE_WINDOW_BLOCKS, 0, UINT32_MAX, &tf->p.window_blocks, err)) {
+        if (!repl && strstr(err, "'replicas'")) return plow_error(err, "%s: 'replicas' must be 1 in optimistic mode", path);
+        return prefix(err, path);
+    }
     tf->p.replicas = (uint8_t)replicas;
     tf->spec = cJSON_GetObjectItemCaseSensitive(tf->root, "spec");
     if (!cJSON_IsObject(tf->spec)) return plow_error(err, "%s: 'spec' must be a JSON object (a job spec)", path);
@@ -201,12 +210,19 @@ int taskfile_finish(taskfile *tf, struct client *c, job_spec *spec, char err[PLO
     if (!text) return plow_error(err, "spec: out of memory");
     int rc = job_spec_parse(spec, (const uint8_t *)text, strlen(text), err);
     free(text);
-    if (rc) return plow_error_prefix(err, "spec");
+    if (rc) {
+        /* job_spec_parse's errors start with "spec: " */
+        if (strncmp(err, "spec: ", 6) != 0) prefix(err, "spec");
+        return -1;
+    }
     plow_buf canon = {0};
     job_spec_write(spec, &canon);
     rc = client_blob_put(c, canon.data, canon.len, tf->p.spec, err);
     plow_buf_release(&canon);
-    if (rc) return plow_error_prefix(err, "uploading the spec");
+    if (rc) {
+        prefix(err, "uploading the spec");
+        return -2;
+    }
     tf->p.kind = (uint8_t)spec->kind;
     tf->p.steps = spec->kind == LEDGER_KIND_INFER ? (uint64_t)spec->tokens : (uint64_t)spec->steps;
     return 0;

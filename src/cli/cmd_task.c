@@ -6,6 +6,8 @@
  * is checked with job_spec_parse and what is uploaded (and named by the task)
  * is job_spec_write's canonical form, so every worker reads the same bytes.
  * Nothing is posted until every file is uploaded and the spec is valid.
+ * The TASKFILE code is src/agent/taskfile.c, which the requester agent uses
+ * too.
  */
 #include "../base/plow.h"
 
@@ -13,15 +15,11 @@
 #include <ctype.h>
 #include <inttypes.h>
 
+#include "../agent/agent.h"
 #include "../job/job.h"
 #include "cli.h"
 #include "cli_net.h"
 
-#define TASKFILE_FORMAT "plow.taskfile.v1"
-#define TASKFILE_MAX ((size_t)1 << 20)
-#define DEFAULT_CLAIM_BLOCKS 100
-#define DEFAULT_WORK_BLOCKS 2000
-#define DEFAULT_WINDOW_BLOCKS 40
 
 static const char task_help[] =
     "usage: plow task post TASKFILE [--key FILE] [--fee N] [--timeout S]\n"
@@ -44,167 +42,11 @@ static const char task_help[] =
     "  --timeout S    seconds to wait for the transaction's block (default 60)\n"
     "  --json         list, show: print the node's JSON\n";
 
-/* ---- TASKFILE ---------------------------------------------------------------- */
+/* ---- TASKFILE: src/agent/taskfile.c (shared with the requester agent) -------- */
 
-typedef struct taskfile {
-    ledger_task_params p;
-    cJSON *spec; /* the spec object (owned by root) */
-    cJSON *root;
-    char dir[4096]; /* the TASKFILE's directory: "@" paths are relative to it */
-} taskfile;
-
-static int tf_u32(const cJSON *o, const char *key, uint32_t def, uint32_t lo, uint32_t hi, uint32_t *v,
-                  char err[PLOW_ERR_LEN]) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!j) {
-        *v = def;
-        return 0;
-    }
-    if (!cJSON_IsNumber(j) || !(j->valuedouble >= lo && j->valuedouble <= hi) ||
-        j->valuedouble != (double)(uint32_t)j->valuedouble)
-        return plow_error(err, "'%s' must be a whole number in %u..%u", key, lo, hi);
-    *v = (uint32_t)j->valuedouble;
-    return 0;
-}
-
-/* "what: message" (no quotes: what is a file name the user typed). */
-static int prefix(char err[PLOW_ERR_LEN], const char *what) {
-    char inner[PLOW_ERR_LEN];
-    snprintf(inner, sizeof inner, "%s", err);
-    return plow_error(err, "%.100s: %.150s", what, inner);
-}
-
-/* Parses the ledger half of a TASKFILE; the spec is handled by expand_spec. */
-static int taskfile_parse(taskfile *tf, const char *path, char err[PLOW_ERR_LEN]) {
-    memset(tf, 0, sizeof *tf);
-    uint8_t *buf;
-    size_t n;
-    if (plow_read_file(path, TASKFILE_MAX, &buf, &n, err)) return -1;
-    tf->root = cJSON_ParseWithLength((const char *)buf, n);
-    free(buf);
-    if (!tf->root || !cJSON_IsObject(tf->root)) return plow_error(err, "%s: not a JSON object", path);
-    snprintf(tf->dir, sizeof tf->dir, "%s", path);
-    char *slash = strrchr(tf->dir, '/');
-    if (slash) slash[1] = 0;
-    else tf->dir[0] = 0;
-
-    static const char *const known[] = {"format", "mode", "replicas", "reward", "worker_stake", "min_bond",
-                                        "claim_blocks", "work_blocks", "window_blocks", "spec", NULL};
-    for (const cJSON *c = tf->root->child; c; c = c->next) {
-        int i = 0;
-        while (known[i] && strcmp(known[i], c->string) != 0) i++;
-        if (!known[i]) return plow_error(err, "%s: unknown key '%.40s'", path, c->string);
-    }
-    const char *fmt = json_get_str(tf->root, "format");
-    if (!fmt || strcmp(fmt, TASKFILE_FORMAT) != 0)
-        return plow_error(err, "%s: 'format' must be \"" TASKFILE_FORMAT "\"", path);
-    const char *mode = json_get_str(tf->root, "mode");
-    if (!mode) return plow_error(err, "%s: 'mode' must be \"replicated\" or \"optimistic\"", path);
-    if (strcmp(mode, "replicated") == 0) tf->p.mode = LEDGER_MODE_REPLICATED;
-    else if (strcmp(mode, "optimistic") == 0) tf->p.mode = LEDGER_MODE_OPTIMISTIC;
-    else return plow_error(err, "%s: 'mode' must be \"replicated\" or \"optimistic\", got \"%.40s\"", path, mode);
-    uint32_t replicas;
-    bool repl = tf->p.mode == LEDGER_MODE_REPLICATED;
-    if (tf_u32(tf->root, "replicas", repl ? 2 : 1, repl ? 2 : 1, repl ? LEDGER_MAX_REPLICAS : 1, &replicas, err) ||
-        json_get_u64(tf->root, "reward", &tf->p.reward, err) ||
-        json_get_u64(tf->root, "worker_stake", &tf->p.worker_stake, err) ||
-        json_get_u64(tf->root, "min_bond", &tf->p.min_bond, err) ||
-        tf_u32(tf->root, "claim_blocks", DEFAULT_CLAIM_BLOCKS, 1, UINT32_MAX, &tf->p.claim_blocks, err) ||
-        tf_u32(tf->root, "work_blocks", DEFAULT_WORK_BLOCKS, 1, UINT32_MAX, &tf->p.work_blocks, err) ||
-        tf_u32(tf->root, "window_blocks", DEFAULT_WINDOW_BLOCKS, 0, UINT32_MAX, &tf->p.window_blocks, err)) {
-        if (!repl && strstr(err, "'replicas'")) return plow_error(err, "%s: 'replicas' must be 1 in optimistic mode", path);
-        return prefix(err, path);
-    }
-    tf->p.replicas = (uint8_t)replicas;
-    tf->spec = cJSON_GetObjectItemCaseSensitive(tf->root, "spec");
-    if (!cJSON_IsObject(tf->spec)) return plow_error(err, "%s: 'spec' must be a JSON object (a job spec)", path);
-    return 0;
-}
-
-/* The path an "@" string names: absolute, or relative to the TASKFILE. */
-static void at_path(const taskfile *tf, const char *s, char *out, size_t n) {
-    if (s[0] == '/') snprintf(out, n, "%s", s);
-    else snprintf(out, n, "%s%s", tf->dir, s);
-}
-
-static int upload(client *c, const char *path, char hex[65], char err[PLOW_ERR_LEN]) {
-    uint8_t h[32];
-    if (client_blob_put_file(c, path, h, err)) return -1;
-    plow_hex(h, 32, hex);
-    fprintf(stderr, "uploaded %s -> %s\n", path, hex);
-    return 0;
-}
-
-/* Replaces item (a member of parent) by v, keeping its key. */
-static void replace_item(cJSON *parent, cJSON *item, cJSON *v) {
-    if (item->string) {
-        cJSON_ReplaceItemInObjectCaseSensitive(parent, item->string, v);
-        return;
-    }
-    int i = 0;
-    for (cJSON *c = parent->child; c && c != item; c = c->next) i++;
-    cJSON_ReplaceItemInArray(parent, i, v);
-}
-
-/* "base": "@DIR" / "adapter": "@DIR": a run directory. Its two files are
- * uploaded and the value becomes {"model": HASH, "config": HASH}. */
-static int expand_run_dir(client *c, cJSON *parent, cJSON *item, const char *dir, bool adapter,
-                          char err[PLOW_ERR_LEN]) {
-    const char *files[2] = {adapter ? "adapter_model.safetensors" : "model.safetensors",
-                            adapter ? "adapter_config.json" : "config.json"};
-    const char *keys[2] = {"model", "config"};
-    cJSON *obj = cJSON_CreateObject();
-    for (int i = 0; i < 2; i++) {
-        char path[4200], hex[65];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        if (!plow_file_exists(path)) {
-            cJSON_Delete(obj);
-            return plow_error(err, "'%s': '%s' has no %s (expected a %s run directory)", item->string, dir, files[i],
-                              adapter ? "LoRA" : "model");
-        }
-        if (upload(c, path, hex, err)) {
-            cJSON_Delete(obj);
-            return -1;
-        }
-        cJSON_AddStringToObject(obj, keys[i], hex);
-    }
-    replace_item(parent, item, obj);
-    return 0;
-}
-
-/* Walks the spec: every string starting with "@" names a file (uploaded and
- * replaced by its hash); "@@..." is the literal string "@...". */
-static int expand_spec(client *c, const taskfile *tf, cJSON *obj, char err[PLOW_ERR_LEN]) {
-    cJSON *item = obj->child;
-    while (item) {
-        cJSON *next = item->next;
-        if (cJSON_IsObject(item) || cJSON_IsArray(item)) {
-            if (expand_spec(c, tf, item, err)) return -1;
-        } else if (cJSON_IsString(item) && item->valuestring[0] == '@') {
-            const char *s = item->valuestring;
-            if (s[1] == '@') {
-                cJSON *lit = cJSON_CreateString(s + 1);
-                replace_item(obj, item, lit);
-            } else {
-                char path[4096], hex[65];
-                at_path(tf, s + 1, path, sizeof path);
-                const char *key = item->string ? item->string : "?";
-                bool run_key = cJSON_IsObject(obj) && (strcmp(key, "base") == 0 || strcmp(key, "adapter") == 0);
-                if (plow_is_dir(path)) {
-                    if (!run_key)
-                        return plow_error(err, "'%s': '%s' is a directory (only \"base\" and \"adapter\" take one)",
-                                          key, path);
-                    if (expand_run_dir(c, obj, item, path, strcmp(key, "adapter") == 0, err)) return -1;
-                } else {
-                    if (!plow_file_exists(path)) return plow_error(err, "'%s': no file '%s'", key, path);
-                    if (upload(c, path, hex, err)) return -1;
-                    replace_item(obj, item, cJSON_CreateString(hex));
-                }
-            }
-        }
-        item = next;
-    }
-    return 0;
+static void note_upload(void *arg, const char *line) {
+    (void)arg;
+    fprintf(stderr, "%s\n", line);
 }
 
 static int task_post(int argc, char **argv) {
@@ -227,8 +69,6 @@ static int task_post(int argc, char **argv) {
     taskfile tf;
     ledger_key k;
     client *c = NULL;
-    char *text = NULL;
-    plow_buf canon = {0};
     rc = 1;
     bool have_key = false;
     if (taskfile_parse(&tf, pos[0], err)) {
@@ -245,25 +85,20 @@ static int task_post(int argc, char **argv) {
         cli_fail("cannot start the HTTP client");
         goto out;
     }
-    if (expand_spec(c, &tf, tf.spec, err)) {
+    if (taskfile_expand(&tf, c, note_upload, NULL, err)) {
         cli_fail("%s: spec: %s", pos[0], err);
         goto out;
     }
-    text = cJSON_PrintUnformatted(tf.spec);
     job_spec spec;
-    if (!text || job_spec_parse(&spec, (const uint8_t *)text, strlen(text), err)) {
-        /* job_spec_parse's errors already start with "spec: " */
-        cli_fail("%s: %s%s", pos[0], text && strncmp(err, "spec: ", 6) == 0 ? "" : "spec: ",
-                 text ? err : "out of memory");
+    int fin = taskfile_finish(&tf, c, &spec, err);
+    if (fin == -1) {
+        cli_fail("%s: %s", pos[0], err);
         goto out;
     }
-    job_spec_write(&spec, &canon);
-    if (client_blob_put(c, canon.data, canon.len, tf.p.spec, err)) {
-        cli_fail("uploading the spec: %s", err);
+    if (fin) {
+        cli_fail("%s", err);
         goto out;
     }
-    tf.p.kind = (uint8_t)spec.kind;
-    tf.p.steps = spec.kind == LEDGER_KIND_INFER ? (uint64_t)spec.tokens : (uint64_t)spec.steps;
 
     ledger_tx tx;
     memset(&tx, 0, sizeof tx);
@@ -286,9 +121,7 @@ static int task_post(int argc, char **argv) {
     rc = 0;
 out:
     if (have_key) ledger_key_wipe(&k);
-    plow_buf_release(&canon);
-    free(text);
-    cJSON_Delete(tf.root);
+    taskfile_release(&tf);
     client_free(c);
     return rc;
 }
