@@ -1364,6 +1364,37 @@ static void test_replicated_dispute(void) {
     world_free(&w);
 }
 
+/* Step 1 needs no agreed leaf 0: a replica that started from other weights
+ * (its leaf 0 differs) is disputed at step 1 and slashed by the verdict. */
+static void test_replicated_dispute_step1(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    run honest, init;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&init, STEPS, 1, 7, false);
+    plow_sha256_once("other init", 10, init.leaves); /* leaf 0 differs too */
+    merkle_root(init.leaves, init.n + 1, init.root);
+    uint8_t id[32], ch[32];
+    uint64_t hc;
+    replicated_pair(&w, &honest, &init, id, &hc);
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &init, 2, 0);
+    with_other(&tx, BOB, &honest);
+    FAILS(&w, DAVE, &tx, "do not agree on leaf 1"); /* later steps still need agreement */
+    tx = challenge_tx(&w, DAVE, id, CAROL, &init, 1, 0);
+    with_other(&tx, BOB, &honest);
+    OK_HASH(&w, DAVE, &tx, ch);
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 32, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD);
+    ledger_task t = task(&w, id);
+    CHECK(t.slots[0].status == LEDGER_SLOT_COMMITTED && t.slots[1].status == LEDGER_SLOT_SLASHED);
+    run_free(&honest);
+    run_free(&init);
+    world_free(&w);
+}
+
 /* Replicas that disagree with nobody proving who is wrong are all UNPAID
  * (stakes unlocked, escrow back); replicas that agree are each PAID. */
 static void test_replicated_disagree_unpaid(void) {
@@ -1936,6 +1967,7 @@ const test_case state_tests[] = {
     {"ledger_state_verdict_slash", test_verdict_slash},
     {"ledger_state_verdict_reject", test_verdict_reject},
     {"ledger_state_replicated_dispute", test_replicated_dispute},
+    {"ledger_state_replicated_dispute_step1", test_replicated_dispute_step1},
     {"ledger_state_replicated_disagree_unpaid", test_replicated_disagree_unpaid},
     {"ledger_state_finalize", test_finalize},
     {"ledger_state_expire", test_expire},

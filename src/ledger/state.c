@@ -1040,7 +1040,12 @@ static int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], c
         if (io < 0 || t->slots[io].status != LEDGER_SLOT_COMMITTED)
             return plow_error(err, "challenge: the other worker holds no committed slot of task %s", hx(t->id).s);
         if (check_evidence(t, &t->slots[io], j, &c->ev_other, "other worker", err) != 0) return -1;
-        if (!eq32(c->ev_other.leaf_prev, c->ev.leaf_prev))
+        /* Leaf j-1 must be agreed, except where the referee needs no agreed
+         * state: step 1 (state 0 is rebuilt from the spec, so a worker that
+         * started from other weights is caught there) and inference (the
+         * referee derives the honest tokens from the spec). */
+        bool rebuilt = j == 1 || t->p.kind == LEDGER_KIND_INFER;
+        if (!rebuilt && !eq32(c->ev_other.leaf_prev, c->ev.leaf_prev))
             return plow_error(err, "challenge: the two workers do not agree on leaf %" PRIu64, j - 1);
         if (eq32(c->ev_other.leaf, c->ev.leaf))
             return plow_error(err, "challenge: the two workers agree on leaf %" PRIu64 ": nothing to dispute", j);
