@@ -1131,13 +1131,18 @@ static void test_block_header(void) {
 
 static void test_names(void) {
     static const char *const types[] = {"?", "transfer", "stake", "unstake", "register", "post_task", "claim",
-                                        "commit", "challenge", "verdict", "finalize", "expire"};
+                                        "commit", "challenge", "verdict", "finalize", "expire", "label_reveal",
+                                        "gold_reveal"};
+    _Static_assert(sizeof types / sizeof types[0] == LEDGER_TX_TYPE_END, "a name per type");
     for (int i = 0; i < LEDGER_TX_TYPE_END; i++) CHECK(strcmp(ledger_tx_type_name(i), types[i]) == 0);
     CHECK(strcmp(ledger_tx_type_name(LEDGER_TX_TYPE_END), "?") == 0 && strcmp(ledger_tx_type_name(-1), "?") == 0 &&
           strcmp(ledger_tx_type_name(1000), "?") == 0);
     CHECK(strcmp(ledger_kind_name(LEDGER_KIND_TRAIN), "train") == 0 &&
           strcmp(ledger_kind_name(LEDGER_KIND_LORA), "lora") == 0 &&
-          strcmp(ledger_kind_name(LEDGER_KIND_INFER), "infer") == 0 && strcmp(ledger_kind_name(0), "?") == 0 &&
+          strcmp(ledger_kind_name(LEDGER_KIND_INFER), "infer") == 0 &&
+          strcmp(ledger_kind_name(LEDGER_KIND_DPO), "dpo") == 0 &&
+          strcmp(ledger_kind_name(LEDGER_KIND_ROUND), "round") == 0 &&
+          strcmp(ledger_kind_name(LEDGER_KIND_LABEL), "label") == 0 && strcmp(ledger_kind_name(0), "?") == 0 &&
           strcmp(ledger_kind_name(LEDGER_KIND_END), "?") == 0);
     CHECK(strcmp(ledger_mode_name(LEDGER_MODE_REPLICATED), "replicated") == 0 &&
           strcmp(ledger_mode_name(LEDGER_MODE_OPTIMISTIC), "optimistic") == 0 &&

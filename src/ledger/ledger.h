@@ -75,6 +75,8 @@ typedef enum ledger_tx_type {
     LEDGER_TX_VERDICT,      /* the referee's one-step result (referee key only) */
     LEDGER_TX_FINALIZE,     /* settle a task: pay, refund, unlock */
     LEDGER_TX_EXPIRE,       /* end a task nobody committed to */
+    LEDGER_TX_LABEL_REVEAL, /* a labeler opens its label commitment (LABEL tasks) */
+    LEDGER_TX_GOLD_REVEAL,  /* the requester opens its gold commitment (LABEL tasks) */
     LEDGER_TX_TYPE_END
 } ledger_tx_type;
 #define LEDGER_TX_TYPE_COUNT (LEDGER_TX_TYPE_END - 1)
@@ -84,6 +86,9 @@ typedef enum ledger_task_kind {
     LEDGER_KIND_TRAIN = 1, /* full training: leaves are state hashes */
     LEDGER_KIND_LORA,      /* LoRA fine-tune on a frozen base: same proof */
     LEDGER_KIND_INFER,     /* generation with a receipt (one-prefill check) */
+    LEDGER_KIND_DPO,       /* DPO alignment: training-like, leaves are state hashes */
+    LEDGER_KIND_ROUND,     /* a collaborative round: each slot an independent training run */
+    LEDGER_KIND_LABEL,     /* crowdsourced labeling: commit-reveal, gold, Dawid-Skene pay */
     LEDGER_KIND_END
 } ledger_task_kind;
 const char *ledger_kind_name(int kind);
@@ -100,6 +105,18 @@ const char *ledger_mode_name(int mode);
 #define LEDGER_CAPS_MAX 512  /* register: bytes of capabilities (JSON text) */
 #define LEDGER_TX_MAX 8192   /* largest encoded transaction */
 
+/* LABEL tasks (docs/ledger.md, "Labeling"). */
+#define LEDGER_LABEL_ITEMS_MAX 65536  /* items N of a task (post_task steps) */
+#define LEDGER_LABEL_CLASSES_MAX 64   /* classes (labels 0..n_classes-1, one byte each) */
+#define LEDGER_LABELS_MAX 8000        /* labels in one reveal: a slot's item count at most */
+#define LEDGER_GOLD_MAX 1600          /* gold items in one gold reveal */
+#define LEDGER_LABEL_NONE 0xff        /* aggregated label of an item nobody labeled */
+#define LEDGER_LABEL_ITERS 100        /* Dawid-Skene EM iterations at most, at finalize */
+/* The cost bound of a finalize: N x replicas x n_classes <= this (post_task
+ * refuses more); EM then costs at most LEDGER_LABEL_ITERS passes over as many
+ * cells (about 0.5 s on one core). */
+#define LEDGER_LABEL_CELLS_MAX (1u << 19)
+
 typedef enum ledger_profile_kind { LEDGER_PERSON = 1, LEDGER_AGENT = 2 } ledger_profile_kind;
 
 typedef struct ledger_task_params {
@@ -114,6 +131,12 @@ typedef struct ledger_task_params {
     uint32_t claim_blocks;  /* slots claimable until posted_at + claim_blocks */
     uint32_t work_blocks;   /* a slot must commit by claimed_at + work_blocks */
     uint32_t window_blocks; /* challenges until last commit + window_blocks */
+    /* LABEL only (encoded only for that kind; zero for every other kind).
+     * steps is the number of items N, replicas the number of labelers. */
+    uint32_t n_classes;      /* 2..LEDGER_LABEL_CLASSES_MAX */
+    uint32_t redundancy;     /* r: labelers per item, 1..replicas */
+    uint8_t gold_commit[32]; /* ledger_gold_commitment of the hidden gold list */
+    uint32_t min_gold_pct;   /* a labeler under this accuracy on gold is slashed, 0..100 */
 } ledger_task_params;
 
 /* One side of a challenge: the accused's leaves j-1 and j, each with its
@@ -166,6 +189,19 @@ typedef struct ledger_tx {
             uint8_t computed[32];  /* the referee's leaf j (artifact hash for j = n+1) */
             uint8_t prev_ok;       /* 1 if state_blob existed and hashed to leaf j-1 */
         } verdict;
+        struct {
+            uint8_t task[32];
+            uint8_t salt[32];
+            uint32_t count;                     /* the slot's item count */
+            uint8_t labels[LEDGER_LABELS_MAX];  /* (count) one per item of the slot, in item order */
+        } reveal;                               /* LABEL_REVEAL */
+        struct {
+            uint8_t task[32];
+            uint8_t salt[32];
+            uint32_t count;                     /* 0..LEDGER_GOLD_MAX */
+            uint32_t items[LEDGER_GOLD_MAX];    /* (count) strictly increasing item indices */
+            uint8_t labels[LEDGER_GOLD_MAX];    /* (count) their known labels */
+        } gold;                                 /* GOLD_REVEAL */
     } u;
     uint8_t sig[LEDGER_SIG_LEN];
 } ledger_tx;
@@ -261,7 +297,29 @@ typedef struct ledger_task {
     uint64_t window_end;   /* challenges allowed while height <= window_end (0: not yet) */
     uint32_t open_challenges;
     ledger_slot slots[LEDGER_MAX_REPLICAS]; /* p.replicas of them */
+    /* LABEL only (zero for every other kind) */
+    uint8_t revealed;      /* bit s set: slot s revealed its labels (a ledger_labels record) */
+    uint8_t gold_revealed; /* 1 once the requester revealed its gold (a ledger_gold record) */
+    uint8_t result[32];    /* at finalize: SHA-256 of the aggregated labels (ledger_label_outcome.map) */
+    uint64_t paid[LEDGER_MAX_REPLICAS]; /* at finalize: each slot's pay */
 } ledger_task;
+
+/* A LABEL slot's revealed labels: one byte per item of the slot, in item
+ * order (ledger_label_slot_items). */
+typedef struct ledger_labels {
+    uint8_t task[32];
+    uint8_t slot;   /* the slot index, < replicas */
+    uint32_t count; /* = the slot's item count */
+    uint8_t labels[LEDGER_LABELS_MAX];
+} ledger_labels;
+
+/* A LABEL task's revealed gold: items whose answer the requester knew. */
+typedef struct ledger_gold {
+    uint8_t task[32];
+    uint32_t count;
+    uint32_t items[LEDGER_GOLD_MAX]; /* (count) strictly increasing, < N */
+    uint8_t labels[LEDGER_GOLD_MAX]; /* (count) < n_classes */
+} ledger_gold;
 
 typedef enum ledger_challenge_status {
     LEDGER_CH_OPEN = 1,
@@ -339,13 +397,17 @@ int ledger_check_tx(const ledger_state *s, const ledger_tx *tx, uint64_t expecte
 bool ledger_get_account(const ledger_state *s, const uint8_t pk[LEDGER_PK_LEN], ledger_account *out);
 bool ledger_get_task(const ledger_state *s, const uint8_t id[32], ledger_task *out);
 bool ledger_get_challenge(const ledger_state *s, const uint8_t id[32], ledger_challenge *out);
+/* A LABEL task's revealed labels of one slot / its revealed gold. */
+bool ledger_get_labels(const ledger_state *s, const uint8_t task[32], uint32_t slot, ledger_labels *out);
+bool ledger_get_gold(const ledger_state *s, const uint8_t task[32], ledger_gold *out);
 /* Iteration in key order; the callback returns false to stop. */
 void ledger_each_task(const ledger_state *s, bool (*fn)(const ledger_task *t, void *arg), void *arg);
 void ledger_each_challenge(const ledger_state *s, bool (*fn)(const ledger_challenge *c, void *arg), void *arg);
 void ledger_each_account(const ledger_state *s, bool (*fn)(const ledger_account *a, void *arg), void *arg);
 
 /* Persistence support. Every record is (key, value) bytes: key = one tag
- * byte ('a' account, 't' task, 'c' challenge, 'm' meta) + id; value its
+ * byte ('a' account, 't' task, 'c' challenge, 'g' gold, 'l' labels (id =
+ * task id + slot byte), 'm' meta) + id; value its
  * canonical encoding. ledger_each_dirty visits the records changed since the
  * last ledger_clear_dirty (the node writes them with the block, in one
  * SQLite transaction); ledger_load_record rebuilds a state from stored
@@ -356,6 +418,74 @@ void ledger_each_dirty(const ledger_state *s, void (*fn)(const uint8_t *key, siz
 void ledger_clear_dirty(ledger_state *s);
 int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
                        char err[PLOW_ERR_LEN]);
+
+/* ---- labeling (LABEL tasks; docs/ledger.md, "Labeling") ---------------------- */
+
+/* Assignment: slot s labels item i iff ((i + s) mod replicas) < redundancy,
+ * so every item gets exactly `redundancy` labelers and the slots' loads
+ * differ by at most one item. Pure functions of the task's parameters,
+ * shared by the state machine and the agents. Out-of-range arguments
+ * (replicas 0, redundancy > replicas, slot >= replicas) give false / 0. */
+bool ledger_label_assigned(uint64_t item, uint32_t slot, uint32_t replicas, uint32_t redundancy);
+/* How many of the n_items items slot `slot` labels (O(1)). */
+uint64_t ledger_label_slot_count(uint64_t n_items, uint32_t replicas, uint32_t redundancy, uint32_t slot);
+/* Writes the slot's item indices in increasing order into items (at most
+ * cap of them); returns the slot's item count (which may exceed cap). */
+uint64_t ledger_label_slot_items(uint64_t n_items, uint32_t replicas, uint32_t redundancy, uint32_t slot,
+                                 uint32_t *items, size_t cap);
+
+/* A labeler's commitment (its COMMIT's trace_root):
+ * SHA-256("plow/labels/v1" 0x00 || task || labeler pk || labels (one byte
+ * each, the slot's items in order) || salt). The labeler's key inside it
+ * makes a copied commitment useless to the copier. */
+void ledger_label_commitment(const uint8_t task[32], const uint8_t labeler[LEDGER_PK_LEN], const uint8_t *labels,
+                             size_t count, const uint8_t salt[32], uint8_t out[32]);
+/* The requester's gold commitment (post_task gold_commit):
+ * SHA-256("plow/gold/v1" 0x00 || salt || u32 count || count x (u32 item, u8
+ * label)), integers little-endian: the GOLD_REVEAL body after its salt. The
+ * salt must be secret and random (the task id does not exist yet). */
+void ledger_gold_commitment(const uint8_t salt[32], uint32_t count, const uint32_t *items, const uint8_t *labels,
+                            uint8_t out[32]);
+/* The first height at which the task's labelers may reveal: the height of
+ * the last commit once every slot committed, otherwise the first height
+ * after posted_at + claim_blocks + work_blocks (when no slot can commit any
+ * more). Reveals are accepted from there until window_end. */
+uint64_t ledger_label_reveal_from(const ledger_task *t);
+
+/* What a LABEL task's finalize computes, from the task's parameters, the
+ * revealed labels and the gold (ledger_label_aggregate). */
+typedef struct ledger_label_outcome {
+    uint64_t n_items;
+    uint8_t *map;        /* (n_items) aggregated label of each item, LEDGER_LABEL_NONE where none; owned */
+    uint8_t result[32];  /* SHA-256(map): the task's result */
+    bool flagged[LEDGER_MAX_REPLICAS];      /* under min_gold_pct on the gold: slashed, answers dropped */
+    uint32_t gold_answered[LEDGER_MAX_REPLICAS]; /* gold items the slot labeled */
+    uint32_t gold_correct[LEDGER_MAX_REPLICAS];  /* of which right */
+    uint32_t accuracy_ppm[LEDGER_MAX_REPLICAS];  /* Dawid-Skene estimate (0: none or flagged) */
+    uint64_t pay[LEDGER_MAX_REPLICAS];     /* from the escrow, <= reward each */
+    uint32_t iterations;                   /* EM iterations run (0: no answers left) */
+} ledger_label_outcome;
+
+/* The deterministic settlement of a LABEL task, as the ledger's finalize
+ * runs it (and anyone can re-run it from the records to check the result):
+ *   1. answers: revealed[s] (NULL: slot s did not reveal) gives slot s's
+ *      labels of its items, as (item, labeler s, label);
+ *   2. gold (NULL: not revealed; count 0: none): a slot whose share of
+ *      right gold answers is under min_gold_pct is flagged
+ *      (label_gold_scores, threshold min_gold_pct x 10^4 ppm, from one gold
+ *      answer on) and its answers are dropped (label_answers_filter);
+ *   3. Dawid-Skene (label_ds_run: majority start, gold clamped,
+ *      LEDGER_LABEL_ITERS iterations at most, tol 1e-7, smoothing 1) on the
+ *      rest; map = the MAP labels (gold items: their gold label);
+ *   4. pay: label_pay_weights (estimated accuracy above chance x labels
+ *      given, flagged excluded) splits reward x (revealed, unflagged slots)
+ *      by label_pay_split; each share is capped at reward.
+ * Refuses (with a message) inputs that do not fit the task: not a LABEL task,
+ * counts or labels out of range, gold items not increasing. out is zeroed
+ * on failure; release it with ledger_label_outcome_release. */
+int ledger_label_aggregate(const ledger_task *t, const ledger_labels *const revealed[LEDGER_MAX_REPLICAS],
+                           const ledger_gold *gold, ledger_label_outcome *out, char err[PLOW_ERR_LEN]);
+void ledger_label_outcome_release(ledger_label_outcome *o);
 
 /* ---- blocks ---------------------------------------------------------------- */
 

@@ -28,20 +28,33 @@
 
 #include "ledger.h"
 
+#include "../label/label.h"
+
 #define STATE_ROOT_DOMAIN "plow/state/v1" /* hashed with its NUL */
 
-enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_META = 'm', TAG_TASK = 't' };
+enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_GOLD = 'g', TAG_LABELS = 'l', TAG_META = 'm', TAG_TASK = 't' };
 
 /* Value sizes (docs/ledger.md, "Records"). */
 #define ACCOUNT_FIXED_LEN (6 * 8 + 1 + 1 + 2) /* without name and caps bytes */
 #define ACCOUNT_MAX_LEN (ACCOUNT_FIXED_LEN + LEDGER_NAME_MAX + LEDGER_CAPS_MAX)
 #define SLOT_LEN (1 + 32 + 8 + 8 + 4 * 32 + 8 + 4)
 #define TASK_FIXED_LEN (32 + 32 + 3 + 4 * 8 + 3 * 4 + 1 + 3 * 8 + 4)
-#define TASK_MAX_LEN (TASK_FIXED_LEN + LEDGER_MAX_REPLICAS * SLOT_LEN)
+/* A LABEL task's extension after its slots: n_classes, redundancy,
+ * gold_commit, min_gold_pct, gold_revealed, revealed, result, then u64 paid
+ * per slot. */
+#define LABEL_EXT_FIXED_LEN (4 + 4 + 32 + 4 + 1 + 1 + 32)
+#define TASK_MAX_LEN (TASK_FIXED_LEN + LEDGER_MAX_REPLICAS * (SLOT_LEN + 8) + LABEL_EXT_FIXED_LEN)
 #define CHALLENGE_LEN (4 * 32 + 1 + 4 * 8 + 4 * 32 + 1 + 32 + 8)
 #define META_LEN (3 * 8)
-#define VALUE_MAX_LEN TASK_MAX_LEN
-_Static_assert(TASK_MAX_LEN >= ACCOUNT_MAX_LEN && TASK_MAX_LEN >= CHALLENGE_LEN, "largest value");
+#define LABELS_MAX_LEN (4 + LEDGER_LABELS_MAX)
+#define GOLD_MAX_LEN (4 + 5 * LEDGER_GOLD_MAX)
+#define VALUE_MAX_LEN LABELS_MAX_LEN
+_Static_assert(LABELS_MAX_LEN >= TASK_MAX_LEN && LABELS_MAX_LEN >= ACCOUNT_MAX_LEN &&
+                   LABELS_MAX_LEN >= CHALLENGE_LEN && LABELS_MAX_LEN >= GOLD_MAX_LEN,
+               "largest value");
+/* A labels record's id is its task id and slot byte, contiguous. */
+_Static_assert(offsetof(ledger_labels, slot) == 32, "labels id layout");
+#define ID_MAX_LEN 33
 
 /* Limits on a task's block counts (claim, work, window). */
 #define TASK_BLOCKS_MAX 1000000u
@@ -54,11 +67,14 @@ typedef struct srec {
         ledger_account a;
         ledger_task t;
         ledger_challenge c;
+        ledger_gold g;
+        ledger_labels l;
     } v;
 } srec;
 
 typedef struct table {
     uint8_t tag;
+    size_t idlen; /* 32, or 33 for labels (task id + slot) */
     srec **r; /* sorted by id */
     size_t n, cap;
 } table;
@@ -72,7 +88,7 @@ typedef struct pend {
 
 struct ledger_state {
     ledger_genesis g; /* a deep copy */
-    table accounts, challenges, tasks;
+    table accounts, challenges, tasks, gold, labels;
     srec **open; /* OPEN challenges, sorted by id (a derived index, not state) */
     size_t n_open, cap_open;
     uint64_t height, time_ms, burned;
@@ -124,10 +140,14 @@ static const uint8_t *rec_id(uint8_t tag, const srec *r) {
     case TAG_ACCOUNT: return r->v.a.pk;
     case TAG_TASK: return r->v.t.id;
     case TAG_CHALLENGE: return r->v.c.id;
+    case TAG_GOLD: return r->v.g.task;
+    case TAG_LABELS: return r->v.l.task; /* task id, then the slot byte */
     }
     PLOW_ASSERT(!"unknown record tag");
     return NULL;
 }
+
+static size_t id_len(uint8_t tag) { return tag == TAG_LABELS ? 33 : 32; }
 
 /* Records are allocated at the size of their own kind (an account is less
  * than half a task), so only these two may copy a record's value. */
@@ -136,6 +156,8 @@ static size_t val_size(uint8_t tag) {
     case TAG_ACCOUNT: return sizeof(ledger_account);
     case TAG_TASK: return sizeof(ledger_task);
     case TAG_CHALLENGE: return sizeof(ledger_challenge);
+    case TAG_GOLD: return sizeof(ledger_gold);
+    case TAG_LABELS: return sizeof(ledger_labels);
     }
     PLOW_ASSERT(!"unknown record tag");
     return 0;
@@ -148,6 +170,8 @@ static table *table_of(ledger_state *s, uint8_t tag) {
     case TAG_ACCOUNT: return &s->accounts;
     case TAG_TASK: return &s->tasks;
     case TAG_CHALLENGE: return &s->challenges;
+    case TAG_GOLD: return &s->gold;
+    case TAG_LABELS: return &s->labels;
     }
     PLOW_ASSERT(!"unknown record tag");
     return NULL;
@@ -155,12 +179,13 @@ static table *table_of(ledger_state *s, uint8_t tag) {
 
 /* ---- tables --------------------------------------------------------------------------- */
 
-/* Binary search: the record with this id, or NULL and *pos where it belongs. */
-static srec *table_find(const table *t, const uint8_t id[32], size_t *pos) {
+/* Binary search: the record with this id (idlen bytes), or NULL and *pos
+ * where it belongs. */
+static srec *table_find(const table *t, const uint8_t *id, size_t *pos) {
     size_t lo = 0, hi = t->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(rec_id(t->tag, t->r[mid]), id, 32);
+        int c = memcmp(rec_id(t->tag, t->r[mid]), id, t->idlen);
         if (c == 0) {
             if (pos) *pos = mid;
             return t->r[mid];
@@ -310,6 +335,35 @@ static size_t encode_task(const ledger_task *t, uint8_t *out) {
         w_u64(&w, sl->n);
         w_u32(&w, sl->checkpoint_every);
     }
+    if (t->p.kind == LEDGER_KIND_LABEL) { /* added with the kind: other tasks' records are unchanged */
+        w_u32(&w, t->p.n_classes);
+        w_u32(&w, t->p.redundancy);
+        w_bytes(&w, t->p.gold_commit, 32);
+        w_u32(&w, t->p.min_gold_pct);
+        w_u8(&w, t->gold_revealed);
+        w_u8(&w, t->revealed);
+        w_bytes(&w, t->result, 32);
+        for (int i = 0; i < t->p.replicas; i++) w_u64(&w, t->paid[i]);
+    }
+    return w.n;
+}
+
+static size_t encode_gold(const ledger_gold *g, uint8_t *out) {
+    wr w = {out, 0};
+    PLOW_ASSERT(g->count <= LEDGER_GOLD_MAX);
+    w_u32(&w, g->count);
+    for (uint32_t i = 0; i < g->count; i++) {
+        w_u32(&w, g->items[i]);
+        w_u8(&w, g->labels[i]);
+    }
+    return w.n;
+}
+
+static size_t encode_labels(const ledger_labels *l, uint8_t *out) {
+    wr w = {out, 0};
+    PLOW_ASSERT(l->count <= LEDGER_LABELS_MAX);
+    w_u32(&w, l->count);
+    w_bytes(&w, l->labels, l->count);
     return w.n;
 }
 
@@ -348,6 +402,8 @@ static size_t encode_value(uint8_t tag, const srec *r, uint8_t *out) {
     case TAG_ACCOUNT: n = encode_account(&r->v.a, out); break;
     case TAG_TASK: n = encode_task(&r->v.t, out); break;
     case TAG_CHALLENGE: n = encode_challenge(&r->v.c, out); break;
+    case TAG_GOLD: n = encode_gold(&r->v.g, out); break;
+    case TAG_LABELS: n = encode_labels(&r->v.l, out); break;
     default: PLOW_ASSERT(!"unknown record tag");
     }
     PLOW_ASSERT(n <= VALUE_MAX_LEN);
@@ -441,7 +497,11 @@ static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[
     t->open_challenges = r_u32(&r);
     if (p->kind < LEDGER_KIND_TRAIN || p->kind >= LEDGER_KIND_END)
         return plow_error(err, "task record: unknown kind %u", p->kind);
-    if (p->mode == LEDGER_MODE_OPTIMISTIC) {
+    if (p->kind == LEDGER_KIND_ROUND) {
+        if (p->mode != LEDGER_MODE_OPTIMISTIC) return plow_error(err, "task record: a round task in mode %u", p->mode);
+        if (p->replicas < 1 || p->replicas > LEDGER_MAX_REPLICAS)
+            return plow_error(err, "task record: a round task with %u participants", p->replicas);
+    } else if (p->mode == LEDGER_MODE_OPTIMISTIC) {
         if (p->replicas != 1) return plow_error(err, "task record: an optimistic task with %u replicas", p->replicas);
     } else if (p->mode == LEDGER_MODE_REPLICATED) {
         if (p->replicas < 2 || p->replicas > LEDGER_MAX_REPLICAS)
@@ -451,7 +511,10 @@ static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[
     }
     if (t->status < LEDGER_TASK_OPEN || t->status >= LEDGER_TASK_STATUS_END)
         return plow_error(err, "task record: unknown status %u", t->status);
+    if (p->kind == LEDGER_KIND_LABEL && p->mode != LEDGER_MODE_REPLICATED)
+        return plow_error(err, "task record: a label task in mode %u", p->mode);
     size_t want = TASK_FIXED_LEN + (size_t)p->replicas * SLOT_LEN;
+    if (p->kind == LEDGER_KIND_LABEL) want += LABEL_EXT_FIXED_LEN + (size_t)p->replicas * 8;
     if (len != want)
         return plow_error(err, "task record of %zu bytes, %zu expected for %u replicas", len, want, p->replicas);
     for (int i = 0; i < p->replicas; i++) {
@@ -469,6 +532,51 @@ static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[
         if (sl->status >= LEDGER_SLOT_STATUS_END)
             return plow_error(err, "task record: slot %d has unknown status %u", i, sl->status);
     }
+    if (p->kind != LEDGER_KIND_LABEL) return 0;
+    p->n_classes = r_u32(&r);
+    p->redundancy = r_u32(&r);
+    r_bytes(&r, p->gold_commit, 32);
+    p->min_gold_pct = r_u32(&r);
+    t->gold_revealed = r_u8(&r);
+    t->revealed = r_u8(&r);
+    r_bytes(&r, t->result, 32);
+    for (int i = 0; i < p->replicas; i++) t->paid[i] = r_u64(&r);
+    if (p->n_classes < 2 || p->n_classes > LEDGER_LABEL_CLASSES_MAX)
+        return plow_error(err, "task record: a label task with %u classes", p->n_classes);
+    if (p->redundancy < 1 || p->redundancy > p->replicas)
+        return plow_error(err, "task record: a label task with redundancy %u for %u labelers", p->redundancy,
+                          p->replicas);
+    if (p->min_gold_pct > 100) return plow_error(err, "task record: min_gold_pct %u above 100", p->min_gold_pct);
+    if (t->gold_revealed > 1) return plow_error(err, "task record: gold_revealed is %u", t->gold_revealed);
+    if (p->replicas < 8 && t->revealed >> p->replicas)
+        return plow_error(err, "task record: slots revealed beyond the %u labelers", p->replicas);
+    return 0;
+}
+
+static int decode_gold(ledger_gold *g, const uint8_t *val, size_t len, char err[PLOW_ERR_LEN]) {
+    if (len < 4) return plow_error(err, "gold record of %zu bytes, at least 4 expected", len);
+    rd r = {val, 0};
+    uint32_t n = r_u32(&r);
+    if (n > LEDGER_GOLD_MAX) return plow_error(err, "gold record of %u items (at most %d)", n, LEDGER_GOLD_MAX);
+    if (len != 4 + 5 * (size_t)n) return plow_error(err, "gold record of %zu bytes, %zu expected", len, 4 + 5 * (size_t)n);
+    g->count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        g->items[i] = r_u32(&r);
+        g->labels[i] = r_u8(&r);
+        if (i > 0 && g->items[i] <= g->items[i - 1])
+            return plow_error(err, "gold record: item %u is not after item %u", g->items[i], g->items[i - 1]);
+    }
+    return 0;
+}
+
+static int decode_labels(ledger_labels *l, const uint8_t *val, size_t len, char err[PLOW_ERR_LEN]) {
+    if (len < 4) return plow_error(err, "labels record of %zu bytes, at least 4 expected", len);
+    uint32_t n = plow_get_u32(val);
+    if (n > LEDGER_LABELS_MAX)
+        return plow_error(err, "labels record of %u labels (at most %d)", n, LEDGER_LABELS_MAX);
+    if (len != 4 + (size_t)n) return plow_error(err, "labels record of %zu bytes, %zu expected", len, 4 + (size_t)n);
+    l->count = n;
+    memcpy(l->labels, val + 4, n);
     return 0;
 }
 
@@ -527,9 +635,12 @@ ledger_state *ledger_state_new(const ledger_genesis *g) {
         s->g.accounts = plow_alloc(bytes);
         memcpy(s->g.accounts, g->accounts, bytes);
     }
-    s->accounts.tag = TAG_ACCOUNT;
-    s->tasks.tag = TAG_TASK;
-    s->challenges.tag = TAG_CHALLENGE;
+    table *tabs[] = {&s->accounts, &s->tasks, &s->challenges, &s->gold, &s->labels};
+    const uint8_t tags[] = {TAG_ACCOUNT, TAG_TASK, TAG_CHALLENGE, TAG_GOLD, TAG_LABELS};
+    for (size_t k = 0; k < 5; k++) {
+        tabs[k]->tag = tags[k];
+        tabs[k]->idlen = id_len(tags[k]);
+    }
     /* Appended, then sorted once: inserting 10^5 genesis accounts one by
      * one in key order would move O(n^2) pointers. */
     uint64_t supply = 0;
@@ -561,6 +672,8 @@ void ledger_state_free(ledger_state *s) {
     table_free(&s->accounts);
     table_free(&s->tasks);
     table_free(&s->challenges);
+    table_free(&s->gold);
+    table_free(&s->labels);
     free(s->open);
     for (size_t i = 0; i < s->cap_pool; i++) free(s->pool[i]);
     free(s->pool);
@@ -601,10 +714,10 @@ static void txn_begin(txn *x, ledger_state *s) {
     s->n_pool = 0;
 }
 
-static pend *txn_find(txn *x, uint8_t tag, const uint8_t id[32]) {
+static pend *txn_find(txn *x, uint8_t tag, const uint8_t *id) {
     ledger_state *s = x->s;
     for (size_t i = 0; i < s->n_pool; i++)
-        if (s->pool[i]->tag == tag && eq32(rec_id(tag, &s->pool[i]->val), id)) return s->pool[i];
+        if (s->pool[i]->tag == tag && memcmp(rec_id(tag, &s->pool[i]->val), id, id_len(tag)) == 0) return s->pool[i];
     return NULL;
 }
 
@@ -626,14 +739,14 @@ static pend *txn_push(txn *x, uint8_t tag, srec *orig) {
 
 /* A record as this transaction sees it (its own copy if it took one), or
  * NULL. Read-only: take a copy (txn_get) before changing anything. */
-static const srec *txn_peek(txn *x, uint8_t tag, const uint8_t id[32]) {
+static const srec *txn_peek(txn *x, uint8_t tag, const uint8_t *id) {
     pend *p = txn_find(x, tag, id);
     if (p) return &p->val;
     return table_find(table_of(x->s, tag), id, NULL);
 }
 
 /* The transaction's private copy of a record, or NULL if there is none. */
-static srec *txn_get(txn *x, uint8_t tag, const uint8_t id[32]) {
+static srec *txn_get(txn *x, uint8_t tag, const uint8_t *id) {
     pend *p = txn_find(x, tag, id);
     if (p) return &p->val;
     srec *orig = table_find(table_of(x->s, tag), id, NULL);
@@ -641,13 +754,18 @@ static srec *txn_get(txn *x, uint8_t tag, const uint8_t id[32]) {
 }
 
 /* A new record (the caller checked there is none with this id). */
-static srec *txn_new(txn *x, uint8_t tag, const uint8_t id[32]) {
+static srec *txn_new(txn *x, uint8_t tag, const uint8_t *id) {
     PLOW_ASSERT(!txn_peek(x, tag, id));
     srec *r = &txn_push(x, tag, NULL)->val;
     switch (tag) {
     case TAG_ACCOUNT: memcpy(r->v.a.pk, id, 32); break;
     case TAG_TASK: memcpy(r->v.t.id, id, 32); break;
     case TAG_CHALLENGE: memcpy(r->v.c.id, id, 32); break;
+    case TAG_GOLD: memcpy(r->v.g.task, id, 32); break;
+    case TAG_LABELS:
+        memcpy(r->v.l.task, id, 32);
+        r->v.l.slot = id[32];
+        break;
     }
     return r;
 }
@@ -748,6 +866,193 @@ static int mature(ledger_account *a, uint64_t height, char err[PLOW_ERR_LEN]) {
     a->unbonding = 0;
     a->unbond_at = 0;
     return 0;
+}
+
+/* ---- labeling: assignment, commitments, aggregation (docs/ledger.md, "Labeling") -------- */
+
+bool ledger_label_assigned(uint64_t item, uint32_t slot, uint32_t replicas, uint32_t redundancy) {
+    if (replicas == 0 || redundancy > replicas || slot >= replicas) return false;
+    return (item % replicas + slot) % replicas < redundancy;
+}
+
+/* Items i in [0, x) with i mod R < r: whole cycles of R give r each. */
+static uint64_t label_below(uint64_t x, uint32_t replicas, uint32_t redundancy) {
+    uint64_t rest = x % replicas;
+    return x / replicas * redundancy + (rest < redundancy ? rest : redundancy);
+}
+
+/* Slot s labels i iff (i + s) mod R < r: the items j = i + s in [s, s + N)
+ * with j mod R < r. */
+uint64_t ledger_label_slot_count(uint64_t n_items, uint32_t replicas, uint32_t redundancy, uint32_t slot) {
+    if (replicas == 0 || redundancy > replicas || slot >= replicas) return 0;
+    uint64_t end = sat_add(n_items, slot); /* n_items <= 2^64 - 1 - 7 in any real task */
+    return label_below(end, replicas, redundancy) - label_below(slot, replicas, redundancy);
+}
+
+uint64_t ledger_label_slot_items(uint64_t n_items, uint32_t replicas, uint32_t redundancy, uint32_t slot,
+                                 uint32_t *items, size_t cap) {
+    uint64_t n = ledger_label_slot_count(n_items, replicas, redundancy, slot);
+    size_t k = 0;
+    for (uint64_t i = 0; i < n_items && k < cap && k < n; i++)
+        if (ledger_label_assigned(i, slot, replicas, redundancy)) items[k++] = (uint32_t)i;
+    return n;
+}
+
+void ledger_label_commitment(const uint8_t task[32], const uint8_t labeler[LEDGER_PK_LEN], const uint8_t *labels,
+                             size_t count, const uint8_t salt[32], uint8_t out[32]) {
+    static const char domain[] = "plow/labels/v1"; /* hashed with its NUL */
+    plow_sha256 *h = plow_sha256_new();
+    plow_sha256_update(h, domain, sizeof domain);
+    plow_sha256_update(h, task, 32);
+    plow_sha256_update(h, labeler, LEDGER_PK_LEN);
+    if (count) plow_sha256_update(h, labels, count);
+    plow_sha256_update(h, salt, 32);
+    plow_sha256_final(h, out);
+}
+
+void ledger_gold_commitment(const uint8_t salt[32], uint32_t count, const uint32_t *items, const uint8_t *labels,
+                            uint8_t out[32]) {
+    static const char domain[] = "plow/gold/v1"; /* hashed with its NUL */
+    plow_sha256 *h = plow_sha256_new();
+    plow_sha256_update(h, domain, sizeof domain);
+    plow_sha256_update(h, salt, 32);
+    uint8_t b[5];
+    plow_put_u32(b, count);
+    plow_sha256_update(h, b, 4);
+    for (uint32_t i = 0; i < count; i++) {
+        plow_put_u32(b, items[i]);
+        b[4] = labels[i];
+        plow_sha256_update(h, b, 5);
+    }
+    plow_sha256_final(h, out);
+}
+
+void ledger_label_outcome_release(ledger_label_outcome *o) {
+    if (!o) return;
+    free(o->map);
+    memset(o, 0, sizeof *o);
+}
+
+/* A probability as ppm rounded down, clamped to [0, 10^6] (NaN: 0). */
+static uint32_t ppm_of(double x) {
+    if (!(x > 0)) return 0;
+    if (x >= 1) return LABEL_PPM;
+    return (uint32_t)(x * (double)LABEL_PPM);
+}
+
+/* Checks the inputs against the task; fills *n_answers. */
+static int label_inputs_check(const ledger_task *t, const ledger_labels *const revealed[LEDGER_MAX_REPLICAS],
+                              const ledger_gold *gold, size_t *n_answers, char err[PLOW_ERR_LEN]) {
+    const ledger_task_params *p = &t->p;
+    if (p->kind != LEDGER_KIND_LABEL)
+        return plow_error(err, "label: a %s task, not a label task", ledger_kind_name(p->kind));
+    if (p->replicas < 1 || p->replicas > LEDGER_MAX_REPLICAS || p->redundancy < 1 || p->redundancy > p->replicas ||
+        p->n_classes < 2 || p->n_classes > LEDGER_LABEL_CLASSES_MAX || p->steps < 1 ||
+        p->steps > LEDGER_LABEL_ITEMS_MAX || p->min_gold_pct > 100)
+        return plow_error(err, "label: the task's parameters are out of range");
+    *n_answers = 0;
+    for (uint32_t s = 0; s < LEDGER_MAX_REPLICAS; s++) {
+        const ledger_labels *l = revealed[s];
+        if (!l) continue;
+        if (s >= p->replicas) return plow_error(err, "label: labels of slot %u, the task has %u", s, p->replicas);
+        uint64_t want = ledger_label_slot_count(p->steps, p->replicas, p->redundancy, s);
+        if (l->count != want || l->count > LEDGER_LABELS_MAX)
+            return plow_error(err, "label: slot %u revealed %u labels for %" PRIu64 " items", s, l->count, want);
+        for (uint32_t k = 0; k < l->count; k++)
+            if (l->labels[k] >= p->n_classes)
+                return plow_error(err, "label: slot %u: label %u out of range (%u classes)", s, l->labels[k],
+                                  p->n_classes);
+        *n_answers += l->count;
+    }
+    if (gold) {
+        if (gold->count > LEDGER_GOLD_MAX) return plow_error(err, "label: %u gold items", gold->count);
+        for (uint32_t g = 0; g < gold->count; g++) {
+            if (gold->items[g] >= p->steps || (g > 0 && gold->items[g] <= gold->items[g - 1]) ||
+                gold->labels[g] >= p->n_classes)
+                return plow_error(err, "label: gold entry %u (item %u, label %u) does not fit the task", g,
+                                  gold->items[g], gold->labels[g]);
+        }
+    }
+    return 0;
+}
+
+int ledger_label_aggregate(const ledger_task *t, const ledger_labels *const revealed[LEDGER_MAX_REPLICAS],
+                           const ledger_gold *gold, ledger_label_outcome *out, char err[PLOW_ERR_LEN]) {
+    memset(out, 0, sizeof *out);
+    size_t n_ans = 0;
+    if (label_inputs_check(t, revealed, gold, &n_ans, err) != 0) return -1;
+    const ledger_task_params *p = &t->p;
+    uint32_t N = (uint32_t)p->steps, R = p->replicas, K = p->n_classes;
+    int rc = -1;
+    label_answer *ans = NULL, *kept = NULL;
+    label_gold *lg = NULL;
+    uint32_t *items = NULL;
+    size_t n_kept = 0, n_gold = gold ? gold->count : 0;
+    label_ds_result ds;
+    memset(&ds, 0, sizeof ds);
+    out->n_items = N;
+    out->map = plow_alloc(N);
+    memset(out->map, LEDGER_LABEL_NONE, N);
+
+    /* answers in slot order, then item order */
+    if (n_ans) ans = plow_calloc(n_ans, sizeof *ans);
+    items = plow_calloc(LEDGER_LABELS_MAX, sizeof *items);
+    size_t j = 0;
+    for (uint32_t s = 0; s < R; s++) {
+        const ledger_labels *l = revealed[s];
+        if (!l) continue;
+        ledger_label_slot_items(N, R, p->redundancy, s, items, LEDGER_LABELS_MAX);
+        for (uint32_t k = 0; k < l->count; k++) ans[j++] = (label_answer){items[k], s, l->labels[k]};
+    }
+    if (n_gold) {
+        lg = plow_calloc(n_gold, sizeof *lg);
+        for (size_t g = 0; g < n_gold; g++) lg[g] = (label_gold){gold->items[g], gold->labels[g]};
+    }
+    label_problem pr = {N, R, K, ans, n_ans};
+    if (n_ans && n_gold) {
+        label_gold_score sc[LEDGER_MAX_REPLICAS];
+        if (label_gold_scores(&pr, lg, n_gold, p->min_gold_pct * 10000u, 1, sc, err) != 0) goto out;
+        for (uint32_t s = 0; s < R; s++) {
+            out->flagged[s] = sc[s].flagged;
+            out->gold_answered[s] = sc[s].answered;
+            out->gold_correct[s] = sc[s].correct;
+        }
+    }
+    if (n_ans && label_answers_filter(&pr, out->flagged, &kept, &n_kept, err) != 0) goto out;
+    if (n_kept == 0) {
+        /* nothing left to aggregate: the gold items keep their known label */
+        for (size_t g = 0; g < n_gold; g++) out->map[lg[g].item] = (uint8_t)lg[g].label;
+    } else {
+        label_problem pk = {N, R, K, kept, n_kept};
+        label_ds_params prm = {.max_iter = LEDGER_LABEL_ITERS, .tol = 1e-7, .smoothing = 1.0};
+        if (label_ds_run(&pk, lg, n_gold, &prm, &ds, err) != 0) goto out;
+        for (uint32_t i = 0; i < N; i++)
+            out->map[i] = ds.map[i] == LABEL_NONE ? LEDGER_LABEL_NONE : (uint8_t)ds.map[i];
+        out->iterations = ds.iterations;
+        uint64_t w[LEDGER_MAX_REPLICAS], pay[LEDGER_MAX_REPLICAS], rest, budget;
+        uint32_t payees = 0;
+        for (uint32_t s = 0; s < R; s++) {
+            payees += revealed[s] && !out->flagged[s];
+            if (!out->flagged[s]) out->accuracy_ppm[s] = ppm_of(ds.accuracy[s]);
+        }
+        if (label_pay_weights(&ds, out->flagged, w, err) != 0) goto out;
+        if (!plow_mul_u64(p->reward, payees, &budget)) {
+            plow_error(err, "label: reward x %u labelers overflows", payees);
+            goto out;
+        }
+        if (label_pay_split(w, R, budget, pay, &rest, err) != 0) goto out;
+        for (uint32_t s = 0; s < R; s++) out->pay[s] = pay[s] < p->reward ? pay[s] : p->reward;
+    }
+    plow_sha256_once(out->map, N, out->result);
+    rc = 0;
+out:
+    label_ds_result_release(&ds);
+    free(ans);
+    free(kept);
+    free(lg);
+    free(items);
+    if (rc != 0) ledger_label_outcome_release(out);
+    return rc;
 }
 
 /* ---- the envelope ---------------------------------------------------------------------- */
@@ -873,11 +1178,46 @@ static int check_blocks(const char *what, uint32_t v, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
+/* A LABEL task's own parameters (docs/ledger.md, rows PL1-PL6). */
+static int check_label_params(const ledger_task_params *p, char err[PLOW_ERR_LEN]) {
+    if (p->steps > LEDGER_LABEL_ITEMS_MAX)
+        return plow_error(err, "post_task: a label task has 1..%d items, not %" PRIu64, LEDGER_LABEL_ITEMS_MAX,
+                          p->steps);
+    if (p->n_classes < 2 || p->n_classes > LEDGER_LABEL_CLASSES_MAX)
+        return plow_error(err, "post_task: a label task has 2..%d classes, not %u", LEDGER_LABEL_CLASSES_MAX,
+                          p->n_classes);
+    if (p->redundancy < 1 || p->redundancy > p->replicas)
+        return plow_error(err, "post_task: redundancy %u is not in 1..%u (the labelers)", p->redundancy, p->replicas);
+    if (p->min_gold_pct > 100) return plow_error(err, "post_task: min_gold_pct %u is above 100", p->min_gold_pct);
+    for (uint32_t sl = 0; sl < p->replicas; sl++) {
+        uint64_t c = ledger_label_slot_count(p->steps, p->replicas, p->redundancy, sl);
+        if (c > LEDGER_LABELS_MAX)
+            return plow_error(err, "post_task: a labeler would get %" PRIu64 " items, more than one reveal carries (%d)",
+                              c, LEDGER_LABELS_MAX);
+    }
+    uint64_t cells = p->steps * p->replicas * p->n_classes; /* <= 65536 * 8 * 64: no overflow */
+    if (cells > LEDGER_LABEL_CELLS_MAX)
+        return plow_error(err, "post_task: %" PRIu64 " items x %u labelers x %u classes is more than %u to aggregate",
+                          p->steps, p->replicas, p->n_classes, LEDGER_LABEL_CELLS_MAX);
+    return 0;
+}
+
 static int body_post_task(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
     const ledger_task_params *p = &tx->u.post;
     if (p->kind < LEDGER_KIND_TRAIN || p->kind >= LEDGER_KIND_END)
         return plow_error(err, "post_task: unknown kind %u", p->kind);
-    if (p->mode == LEDGER_MODE_REPLICATED) {
+    if (p->kind == LEDGER_KIND_ROUND) {
+        /* P participants, each slot an optimistic training run of its own */
+        if (p->mode != LEDGER_MODE_OPTIMISTIC)
+            return plow_error(err, "post_task: a round task is optimistic (each slot is checked on its own), not mode %u",
+                              p->mode);
+        if (p->replicas < 1 || p->replicas > LEDGER_MAX_REPLICAS)
+            return plow_error(err, "post_task: a round task needs 1..%d participants, not %u", LEDGER_MAX_REPLICAS,
+                              p->replicas);
+    } else if (p->kind == LEDGER_KIND_LABEL && p->mode != LEDGER_MODE_REPLICATED) {
+        return plow_error(err, "post_task: a label task is replicated (its labelers share the items), not mode %u",
+                          p->mode);
+    } else if (p->mode == LEDGER_MODE_REPLICATED) {
         if (p->replicas < 2 || p->replicas > LEDGER_MAX_REPLICAS)
             return plow_error(err, "post_task: a replicated task needs 2..%d replicas, not %u", LEDGER_MAX_REPLICAS,
                               p->replicas);
@@ -893,6 +1233,7 @@ static int body_post_task(txn *x, const ledger_tx *tx, const uint8_t hash[32], c
     if (check_blocks("claim_blocks", p->claim_blocks, err) || check_blocks("work_blocks", p->work_blocks, err) ||
         check_blocks("window_blocks", p->window_blocks, err))
         return -1;
+    if (p->kind == LEDGER_KIND_LABEL && check_label_params(p, err) != 0) return -1;
     uint64_t escrow;
     if (!plow_mul_u64(p->reward, p->replicas, &escrow))
         return plow_error(err, "post_task: reward %" PRIu64 " x %u replicas overflows", p->reward, p->replicas);
@@ -904,6 +1245,10 @@ static int body_post_task(txn *x, const ledger_tx *tx, const uint8_t hash[32], c
     ledger_task *t = &txn_new(x, TAG_TASK, hash)->v.t;
     memcpy(t->requester, tx->sender, 32);
     t->p = *p;
+    if (p->kind != LEDGER_KIND_LABEL) { /* not encoded for other kinds: never stored either */
+        t->p.n_classes = t->p.redundancy = t->p.min_gold_pct = 0;
+        memset(t->p.gold_commit, 0, 32);
+    }
     t->status = LEDGER_TASK_OPEN;
     t->posted_at = x->s->height;
     t->escrow = escrow;
@@ -956,6 +1301,22 @@ static int body_claim(txn *x, const ledger_tx *tx, const uint8_t hash[32], char 
     return 0;
 }
 
+/* The last height at which any slot of t can commit: claims end at
+ * posted_at + claim_blocks and a claim has work_blocks to commit. */
+static uint64_t label_commits_close(const ledger_task *t) {
+    return sat_add(sat_add(t->posted_at, t->p.claim_blocks), t->p.work_blocks);
+}
+
+uint64_t ledger_label_reveal_from(const ledger_task *t) {
+    uint64_t last = 0;
+    int n = t->p.replicas <= LEDGER_MAX_REPLICAS ? t->p.replicas : LEDGER_MAX_REPLICAS;
+    for (int k = 0; k < n; k++) {
+        if (t->slots[k].status != LEDGER_SLOT_COMMITTED) return sat_add(label_commits_close(t), 1);
+        if (t->slots[k].committed_at > last) last = t->slots[k].committed_at;
+    }
+    return last;
+}
+
 static int body_commit(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
     (void)hash;
     uint64_t h = x->s->height;
@@ -969,10 +1330,21 @@ static int body_commit(txn *x, const ledger_tx *tx, const uint8_t hash[32], char
                           ledger_slot_status_name(sl->status));
     uint64_t until = sat_add(sl->claimed_at, t->p.work_blocks);
     if (h > until) return plow_error(err, "commit: commit deadline passed at %" PRIu64, until);
-    if (tx->u.commit.n != t->p.steps)
-        return plow_error(err, "commit: n is %" PRIu64 ", the task has %" PRIu64 " steps", tx->u.commit.n, t->p.steps);
-    if (t->p.kind != LEDGER_KIND_INFER && tx->u.commit.checkpoint_every < 1)
-        return plow_error(err, "commit: checkpoint_every must be at least 1");
+    if (t->p.kind == LEDGER_KIND_LABEL) {
+        uint64_t c = ledger_label_slot_count(t->p.steps, t->p.replicas, t->p.redundancy, (uint32_t)i);
+        if (tx->u.commit.n != c)
+            return plow_error(err, "commit: n is %" PRIu64 ", slot %d labels %" PRIu64 " items", tx->u.commit.n, i, c);
+        if (!is_zero(tx->u.commit.final_state, 32) || !is_zero(tx->u.commit.artifact, 32) ||
+            !is_zero(tx->u.commit.manifest, 32) || tx->u.commit.checkpoint_every != 0)
+            return plow_error(err, "commit: a label commitment is trace_root and n only: final_state, artifact, "
+                                   "manifest and checkpoint_every must be zero");
+    } else {
+        if (tx->u.commit.n != t->p.steps)
+            return plow_error(err, "commit: n is %" PRIu64 ", the task has %" PRIu64 " steps", tx->u.commit.n,
+                              t->p.steps);
+        if (t->p.kind != LEDGER_KIND_INFER && tx->u.commit.checkpoint_every < 1)
+            return plow_error(err, "commit: checkpoint_every must be at least 1");
+    }
     sl->status = LEDGER_SLOT_COMMITTED;
     sl->committed_at = h;
     memcpy(sl->trace_root, tx->u.commit.trace_root, 32);
@@ -981,6 +1353,20 @@ static int body_commit(txn *x, const ledger_tx *tx, const uint8_t hash[32], char
     memcpy(sl->manifest, tx->u.commit.manifest, 32);
     sl->n = tx->u.commit.n;
     sl->checkpoint_every = tx->u.commit.checkpoint_every;
+    if (t->p.kind == LEDGER_KIND_ROUND) {
+        /* Each slot stands alone: the window runs from the last commit, and
+         * the round settles without the slots that never commit. */
+        t->window_end = sat_add(h, t->p.window_blocks);
+        for (int k = 0; k < t->p.replicas; k++)
+            if (t->slots[k].status == LEDGER_SLOT_EMPTY || t->slots[k].status == LEDGER_SLOT_CLAIMED) return 0;
+        t->status = t->open_challenges ? LEDGER_TASK_CHALLENGED : LEDGER_TASK_COMMITTED;
+        return 0;
+    }
+    if (t->p.kind == LEDGER_KIND_LABEL && t->window_end == 0) {
+        /* Until every slot commits, reveals wait for the last height any slot
+         * could commit; the reveal window runs window_blocks after it. */
+        t->window_end = sat_add(label_commits_close(t), t->p.window_blocks);
+    }
     for (int k = 0; k < t->p.replicas; k++)
         if (t->slots[k].status != LEDGER_SLOT_COMMITTED) return 0;
     t->status = LEDGER_TASK_COMMITTED;
@@ -1019,7 +1405,12 @@ static int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], c
     const __typeof__(tx->u.challenge) *c = &tx->u.challenge;
     ledger_task *t = task_or_fail(x, c->task, "challenge", err);
     if (!t) return -1;
-    if (t->status != LEDGER_TASK_COMMITTED && t->status != LEDGER_TASK_CHALLENGED && t->status != LEDGER_TASK_RESOLVED)
+    if (t->p.kind == LEDGER_KIND_LABEL)
+        return plow_error(err, "challenge: a label task has no step to re-execute (gold and Dawid-Skene settle it)");
+    bool open_round = t->p.kind == LEDGER_KIND_ROUND && t->window_end != 0 && t->status != LEDGER_TASK_FINALIZED &&
+                      t->status != LEDGER_TASK_EXPIRED;
+    if (!open_round && t->status != LEDGER_TASK_COMMITTED && t->status != LEDGER_TASK_CHALLENGED &&
+        t->status != LEDGER_TASK_RESOLVED)
         return plow_error(err, "challenge: task %s is %s: nothing committed to challenge", hx(t->id).s,
                           ledger_task_status_name(t->status));
     if (h > t->window_end) return plow_error(err, "challenge: challenge window closed at %" PRIu64, t->window_end);
@@ -1081,7 +1472,9 @@ static int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], c
     if (has_other) memcpy(r->other_leaf, c->ev_other.leaf, 32);
     r->status = LEDGER_CH_OPEN;
     t->open_challenges++;
-    t->status = LEDGER_TASK_CHALLENGED;
+    /* A round still taking claims or commits keeps its status (a claim needs
+     * OPEN); open_challenges counts the dispute all the same. */
+    if (t->status != LEDGER_TASK_OPEN && t->status != LEDGER_TASK_CLAIMED) t->status = LEDGER_TASK_CHALLENGED;
     return 0;
 }
 
@@ -1141,12 +1534,146 @@ static int body_verdict(txn *x, const ledger_tx *tx, const uint8_t hash[32], cha
     return challenge_closed(t, err);
 }
 
+/* Finalize's step 1: each OPEN challenge of t (which must all be past their
+ * deadline: F6) expires and its bond goes back. */
+static int expire_challenges(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]) {
+    ledger_state *s = x->s;
+    uint64_t h = s->height;
+    for (size_t i = 0; i < s->n_open; i++) {
+        if (!eq32(s->open[i]->v.c.task, t->id)) continue;
+        ledger_challenge *c = get_challenge(x, s->open[i]->v.c.id);
+        if (h <= c->deadline)
+            return plow_error(err, "finalize: challenge %s awaits its verdict until %" PRIu64, hx(c->id).s,
+                              c->deadline);
+        c->status = LEDGER_CH_EXPIRED;
+        c->resolved_at = h;
+        if (credit(get_account(x, c->challenger), c->bond, err) != 0 || challenge_closed(t, err) != 0) return -1;
+    }
+    if (t->open_challenges != 0)
+        return plow_error(err, "inconsistent state: task %s counts open challenges it has not", hx(t->id).s);
+    return 0;
+}
+
+/* A stalled slot loses its stake as on expire: pct to the requester, the
+ * rest burned. */
+static int forfeit_slot(txn *x, ledger_task *t, ledger_slot *sl, char err[PLOW_ERR_LEN]) {
+    sl->status = LEDGER_SLOT_FORFEITED;
+    return slash(x, sl->worker, t->p.worker_stake, t->requester, x->s->g.params.slash_challenger_pct, err);
+}
+
+static int pay_slot(txn *x, ledger_task *t, ledger_slot *sl, uint64_t amount, char err[PLOW_ERR_LEN]) {
+    if (t->escrow < amount) return plow_error(err, "inconsistent state: task %s escrow is short", hx(t->id).s);
+    t->escrow -= amount;
+    return credit(get_account(x, sl->worker), amount, err);
+}
+
+/* finalize of a ROUND task (rows FR1-FR4): every participant that
+ * committed and was not slashed is paid; the others do not hold it up. */
+static int finalize_round(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]) {
+    uint64_t h = x->s->height;
+    if (t->status == LEDGER_TASK_FINALIZED || t->status == LEDGER_TASK_EXPIRED)
+        return plow_error(err, "finalize: task %s is %s already", hx(t->id).s, ledger_task_status_name(t->status));
+    bool any = false;
+    for (int i = 0; i < t->p.replicas; i++)
+        any |= t->slots[i].status == LEDGER_SLOT_COMMITTED || t->slots[i].status == LEDGER_SLOT_SLASHED;
+    if (!any) return plow_error(err, "finalize: nothing to finalize: no slot committed; send expire");
+    uint64_t claim_until = sat_add(t->posted_at, t->p.claim_blocks);
+    for (int i = 0; i < t->p.replicas; i++)
+        if (t->slots[i].status == LEDGER_SLOT_EMPTY && h <= claim_until)
+            return plow_error(err, "finalize: round task %s can still be claimed until %" PRIu64, hx(t->id).s,
+                              claim_until);
+    for (int i = 0; i < t->p.replicas; i++) {
+        uint64_t until = sat_add(t->slots[i].claimed_at, t->p.work_blocks);
+        if (t->slots[i].status == LEDGER_SLOT_CLAIMED && h <= until)
+            return plow_error(err, "finalize: slot %d of round task %s can still commit until %" PRIu64, i,
+                              hx(t->id).s, until);
+    }
+    if (h <= t->window_end) return plow_error(err, "finalize: challenge window open until %" PRIu64, t->window_end);
+    if (expire_challenges(x, t, err) != 0) return -1;
+    for (int i = 0; i < t->p.replicas; i++) {
+        ledger_slot *sl = &t->slots[i];
+        if (sl->status == LEDGER_SLOT_CLAIMED) {
+            if (forfeit_slot(x, t, sl, err) != 0) return -1;
+        } else if (sl->status == LEDGER_SLOT_COMMITTED) {
+            if (unlock_stake(get_account(x, sl->worker), t->p.worker_stake, err) != 0 ||
+                pay_slot(x, t, sl, t->p.reward, err) != 0)
+                return -1;
+            sl->status = LEDGER_SLOT_PAID;
+        }
+    }
+    if (refund_escrow(x, t, err) != 0) return -1;
+    t->status = LEDGER_TASK_FINALIZED;
+    return 0;
+}
+
+/* finalize of a LABEL task (rows FL1-FL3): the labelers who never revealed
+ * forfeit, the aggregation (ledger_label_aggregate) decides who is slashed
+ * on gold and what each of the others is paid. */
+static int finalize_label(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]) {
+    uint64_t h = x->s->height;
+    if (t->status == LEDGER_TASK_FINALIZED || t->status == LEDGER_TASK_EXPIRED)
+        return plow_error(err, "finalize: task %s is %s already", hx(t->id).s, ledger_task_status_name(t->status));
+    if (t->window_end == 0) return plow_error(err, "finalize: nothing to finalize: no slot committed; send expire");
+    if (h <= t->window_end)
+        return plow_error(err, "finalize: the labelers' reveal window is open until %" PRIu64, t->window_end);
+    uint64_t gold_until = sat_add(t->window_end, t->p.window_blocks);
+    if (!t->gold_revealed && h <= gold_until)
+        return plow_error(err, "finalize: the requester may reveal its gold until %" PRIu64, gold_until);
+    const ledger_labels *rev[LEDGER_MAX_REPLICAS] = {0};
+    uint8_t id[33];
+    memcpy(id, t->id, 32);
+    for (int i = 0; i < t->p.replicas; i++) {
+        if (!(t->revealed >> i & 1)) continue;
+        id[32] = (uint8_t)i;
+        const srec *r = txn_peek(x, TAG_LABELS, id);
+        if (!r || t->slots[i].status != LEDGER_SLOT_COMMITTED)
+            return plow_error(err, "inconsistent state: slot %d of task %s revealed no labels", i, hx(t->id).s);
+        rev[i] = &r->v.l;
+    }
+    const ledger_gold *gold = NULL;
+    if (t->gold_revealed) {
+        const srec *r = txn_peek(x, TAG_GOLD, t->id);
+        if (!r) return plow_error(err, "inconsistent state: task %s revealed no gold", hx(t->id).s);
+        gold = &r->v.g;
+    }
+    ledger_label_outcome o;
+    char e[PLOW_ERR_LEN];
+    if (ledger_label_aggregate(t, rev, gold, &o, e) != 0)
+        return plow_error(err, "inconsistent state: task %s: %s", hx(t->id).s, e);
+    int rc = -1;
+    for (int i = 0; i < t->p.replicas; i++) {
+        ledger_slot *sl = &t->slots[i];
+        if (sl->status == LEDGER_SLOT_CLAIMED || (sl->status == LEDGER_SLOT_COMMITTED && !rev[i])) {
+            if (forfeit_slot(x, t, sl, err) != 0) goto out;
+        } else if (sl->status == LEDGER_SLOT_COMMITTED && o.flagged[i]) {
+            sl->status = LEDGER_SLOT_SLASHED;
+            if (slash(x, sl->worker, t->p.worker_stake, t->requester, x->s->g.params.slash_challenger_pct, err) != 0)
+                goto out;
+        } else if (sl->status == LEDGER_SLOT_COMMITTED) {
+            if (unlock_stake(get_account(x, sl->worker), t->p.worker_stake, err) != 0 ||
+                pay_slot(x, t, sl, o.pay[i], err) != 0)
+                goto out;
+            t->paid[i] = o.pay[i];
+            sl->status = o.pay[i] ? LEDGER_SLOT_PAID : LEDGER_SLOT_UNPAID;
+        }
+    }
+    memcpy(t->result, o.result, 32);
+    if (refund_escrow(x, t, err) != 0) goto out;
+    t->status = LEDGER_TASK_FINALIZED;
+    rc = 0;
+out:
+    ledger_label_outcome_release(&o);
+    return rc;
+}
+
 static int body_finalize(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
     (void)hash;
     ledger_state *s = x->s;
     uint64_t h = s->height;
     ledger_task *t = task_or_fail(x, tx->u.ref.task, "finalize", err);
     if (!t) return -1;
+    if (t->p.kind == LEDGER_KIND_ROUND) return finalize_round(x, t, err);
+    if (t->p.kind == LEDGER_KIND_LABEL) return finalize_label(x, t, err);
     int committed = 0;
     for (int i = 0; i < t->p.replicas; i++) committed += t->slots[i].status == LEDGER_SLOT_COMMITTED;
     switch (t->status) {
@@ -1162,18 +1689,7 @@ static int body_finalize(txn *x, const ledger_tx *tx, const uint8_t hash[32], ch
     }
     if (h <= t->window_end) return plow_error(err, "finalize: challenge window open until %" PRIu64, t->window_end);
     /* Challenges the referee let pass their deadline expire: bonds back. */
-    for (size_t i = 0; i < s->n_open; i++) {
-        if (!eq32(s->open[i]->v.c.task, t->id)) continue;
-        ledger_challenge *c = get_challenge(x, s->open[i]->v.c.id);
-        if (h <= c->deadline)
-            return plow_error(err, "finalize: challenge %s awaits its verdict until %" PRIu64, hx(c->id).s,
-                              c->deadline);
-        c->status = LEDGER_CH_EXPIRED;
-        c->resolved_at = h;
-        if (credit(get_account(x, c->challenger), c->bond, err) != 0 || challenge_closed(t, err) != 0) return -1;
-    }
-    if (t->open_challenges != 0)
-        return plow_error(err, "inconsistent state: task %s counts open challenges it has not", hx(t->id).s);
+    if (expire_challenges(x, t, err) != 0) return -1;
     /* The unslashed results agree (trivially so for one): each is paid.
      * Otherwise nobody proved who is wrong: nobody is paid. */
     const ledger_slot *first = NULL;
@@ -1214,6 +1730,12 @@ static int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char
     if (t->status != LEDGER_TASK_OPEN && t->status != LEDGER_TASK_CLAIMED)
         return plow_error(err, "expire: task %s is %s: every slot committed; send finalize", hx(t->id).s,
                           ledger_task_status_name(t->status));
+    if (t->p.kind == LEDGER_KIND_ROUND || t->p.kind == LEDGER_KIND_LABEL) {
+        /* these settle without the missing slots: what was committed is paid */
+        for (int i = 0; i < t->p.replicas; i++)
+            if (t->slots[i].status == LEDGER_SLOT_COMMITTED || t->slots[i].status == LEDGER_SLOT_SLASHED)
+                return plow_error(err, "expire: task %s has committed slots; send finalize", hx(t->id).s);
+    }
     uint64_t until = sat_add(sat_add(t->posted_at, t->p.claim_blocks), t->p.work_blocks);
     if (s->height <= until) return plow_error(err, "expire: task can still be committed until %" PRIu64, until);
     for (int i = 0; i < t->p.replicas; i++) {
@@ -1232,11 +1754,102 @@ static int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char
     return 0;
 }
 
+static int body_label_reveal(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint64_t h = x->s->height;
+    const __typeof__(tx->u.reveal) *rv = &tx->u.reveal;
+    ledger_task *t = task_or_fail(x, rv->task, "label_reveal", err);
+    if (!t) return -1;
+    if (t->p.kind != LEDGER_KIND_LABEL)
+        return plow_error(err, "label_reveal: task %s is a %s task, not a label task", hx(t->id).s,
+                          ledger_kind_name(t->p.kind));
+    int i = slot_of(t, tx->sender);
+    if (i < 0) return plow_error(err, "label_reveal: the sender holds no slot of task %s", hx(t->id).s);
+    ledger_slot *sl = &t->slots[i];
+    if (sl->status != LEDGER_SLOT_COMMITTED)
+        return plow_error(err, "label_reveal: the sender's slot of task %s is %s, not committed", hx(t->id).s,
+                          ledger_slot_status_name(sl->status));
+    if (t->revealed >> i & 1) return plow_error(err, "label_reveal: slot %d of task %s revealed already", i, hx(t->id).s);
+    uint64_t from = ledger_label_reveal_from(t);
+    if (h < from)
+        return plow_error(err, "label_reveal: slots can still commit until %" PRIu64 ": reveal after that", from - 1);
+    if (h > t->window_end) return plow_error(err, "label_reveal: reveal window closed at %" PRIu64, t->window_end);
+    uint64_t want = ledger_label_slot_count(t->p.steps, t->p.replicas, t->p.redundancy, (uint32_t)i);
+    if (rv->count != want || rv->count > LEDGER_LABELS_MAX)
+        return plow_error(err, "label_reveal: %u labels, slot %d labels %" PRIu64 " items", rv->count, i, want);
+    for (uint32_t k = 0; k < rv->count; k++)
+        if (rv->labels[k] >= t->p.n_classes)
+            return plow_error(err, "label_reveal: label %u (the slot's item %u) is out of range (%u classes)",
+                              rv->labels[k], k, t->p.n_classes);
+    uint8_t c[32];
+    ledger_label_commitment(t->id, tx->sender, rv->labels, rv->count, rv->salt, c);
+    if (!eq32(c, sl->trace_root))
+        return plow_error(err, "label_reveal: the labels and salt do not open the slot's commitment");
+    uint8_t id[33];
+    memcpy(id, t->id, 32);
+    id[32] = (uint8_t)i;
+    if (txn_peek(x, TAG_LABELS, id))
+        return plow_error(err, "inconsistent state: slot %d of task %s has labels already", i, hx(t->id).s);
+    ledger_labels *l = &txn_new(x, TAG_LABELS, id)->v.l;
+    l->count = rv->count;
+    memcpy(l->labels, rv->labels, rv->count);
+    t->revealed |= (uint8_t)(1u << i);
+    return 0;
+}
+
+static int body_gold_reveal(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint64_t h = x->s->height;
+    const __typeof__(tx->u.gold) *g = &tx->u.gold;
+    ledger_task *t = task_or_fail(x, g->task, "gold_reveal", err);
+    if (!t) return -1;
+    if (t->p.kind != LEDGER_KIND_LABEL)
+        return plow_error(err, "gold_reveal: task %s is a %s task, not a label task", hx(t->id).s,
+                          ledger_kind_name(t->p.kind));
+    if (!eq32(tx->sender, t->requester))
+        return plow_error(err, "gold_reveal: only the requester reveals the gold of task %s", hx(t->id).s);
+    if (t->status == LEDGER_TASK_FINALIZED || t->status == LEDGER_TASK_EXPIRED)
+        return plow_error(err, "gold_reveal: task %s is %s already", hx(t->id).s, ledger_task_status_name(t->status));
+    if (t->window_end == 0) return plow_error(err, "gold_reveal: nothing committed to task %s yet", hx(t->id).s);
+    if (h <= t->window_end)
+        return plow_error(err, "gold_reveal: the labelers may reveal until %" PRIu64 ": reveal the gold after that",
+                          t->window_end);
+    uint64_t until = sat_add(t->window_end, t->p.window_blocks);
+    if (h > until) return plow_error(err, "gold_reveal: the gold deadline passed at %" PRIu64, until);
+    if (t->gold_revealed) return plow_error(err, "gold_reveal: the gold of task %s is revealed already", hx(t->id).s);
+    if (g->count > LEDGER_GOLD_MAX)
+        return plow_error(err, "gold_reveal: %u gold items, more than %d", g->count, LEDGER_GOLD_MAX);
+    for (uint32_t k = 0; k < g->count; k++) {
+        if (g->items[k] >= t->p.steps)
+            return plow_error(err, "gold_reveal: gold item %u is out of range (%" PRIu64 " items)", g->items[k],
+                              t->p.steps);
+        if (k > 0 && g->items[k] <= g->items[k - 1])
+            return plow_error(err, "gold_reveal: gold items must be strictly increasing: %u after %u", g->items[k],
+                              g->items[k - 1]);
+        if (g->labels[k] >= t->p.n_classes)
+            return plow_error(err, "gold_reveal: gold label %u of item %u is out of range (%u classes)", g->labels[k],
+                              g->items[k], t->p.n_classes);
+    }
+    uint8_t c[32];
+    ledger_gold_commitment(g->salt, g->count, g->items, g->labels, c);
+    if (!eq32(c, t->p.gold_commit))
+        return plow_error(err, "gold_reveal: the gold does not match the task's gold commitment");
+    if (txn_peek(x, TAG_GOLD, t->id))
+        return plow_error(err, "inconsistent state: task %s has a gold record already", hx(t->id).s);
+    ledger_gold *r = &txn_new(x, TAG_GOLD, t->id)->v.g;
+    r->count = g->count;
+    memcpy(r->items, g->items, g->count * sizeof *g->items);
+    memcpy(r->labels, g->labels, g->count);
+    t->gold_revealed = 1;
+    return 0;
+}
+
 static const body_fn bodies[] = {
     [LEDGER_TX_TRANSFER] = body_transfer, [LEDGER_TX_STAKE] = body_stake,         [LEDGER_TX_UNSTAKE] = body_unstake,
     [LEDGER_TX_REGISTER] = body_register, [LEDGER_TX_POST_TASK] = body_post_task, [LEDGER_TX_CLAIM] = body_claim,
     [LEDGER_TX_COMMIT] = body_commit,     [LEDGER_TX_CHALLENGE] = body_challenge, [LEDGER_TX_VERDICT] = body_verdict,
     [LEDGER_TX_FINALIZE] = body_finalize, [LEDGER_TX_EXPIRE] = body_expire,
+    [LEDGER_TX_LABEL_REVEAL] = body_label_reveal, [LEDGER_TX_GOLD_REVEAL] = body_gold_reveal,
 };
 _Static_assert(sizeof bodies / sizeof bodies[0] == LEDGER_TX_TYPE_END, "a body per transaction type");
 
@@ -1288,29 +1901,31 @@ void ledger_end_block(ledger_state *s, uint8_t state_root[32]) {
  * stale values first. The 65-byte entries go through a batch buffer: one
  * SHA-256 update per record costs more in calls than in hashing. */
 static void hash_records(plow_sha256 *sha, table *t) {
-    enum { ENTRY = 65, BATCH = 1024 };
-    uint8_t buf[VALUE_MAX_LEN], batch[ENTRY * BATCH];
-    size_t nb = 0;
+    enum { ENTRY_MAX = 1 + ID_MAX_LEN + 32, BATCH = 1024 };
+    uint8_t buf[VALUE_MAX_LEN], batch[ENTRY_MAX * BATCH];
+    size_t entry = 1 + t->idlen + 32, nb = 0;
     for (size_t i = 0; i < t->n; i++) {
         srec *r = t->r[i];
         if (r->stale) {
             plow_sha256_once(buf, encode_value(t->tag, r, buf), r->vhash);
             r->stale = false;
         }
-        uint8_t *e = batch + nb * ENTRY;
+        uint8_t *e = batch + nb * entry;
         e[0] = t->tag;
-        memcpy(e + 1, rec_id(t->tag, r), 32);
-        memcpy(e + 33, r->vhash, 32);
+        memcpy(e + 1, rec_id(t->tag, r), t->idlen);
+        memcpy(e + 1 + t->idlen, r->vhash, 32);
         if (++nb == BATCH) {
-            plow_sha256_update(sha, batch, nb * ENTRY);
+            plow_sha256_update(sha, batch, nb * entry);
             nb = 0;
         }
     }
-    if (nb) plow_sha256_update(sha, batch, nb * ENTRY);
+    if (nb) plow_sha256_update(sha, batch, nb * entry);
 }
 
 /* SHA-256("plow/state/v1" 0x00 || for each record in key order: key ||
- * SHA-256(value)); keys sort by tag first: accounts, challenges, meta, tasks. */
+ * SHA-256(value)); keys sort by tag first: accounts, challenges, gold,
+ * labels, meta, tasks. A chain without LABEL tasks has no gold or labels
+ * records, so its roots are what they were before those records existed. */
 void ledger_state_root(ledger_state *s, uint8_t root[32]) {
     if (!s->root_ok) {
         static const char domain[] = STATE_ROOT_DOMAIN;
@@ -1318,6 +1933,8 @@ void ledger_state_root(ledger_state *s, uint8_t root[32]) {
         plow_sha256_update(sha, domain, sizeof domain);
         hash_records(sha, &s->accounts);
         hash_records(sha, &s->challenges);
+        hash_records(sha, &s->gold);
+        hash_records(sha, &s->labels);
         if (s->meta_stale) {
             uint8_t buf[META_LEN];
             plow_sha256_once(buf, encode_meta(s, buf), s->meta_vhash);
@@ -1353,6 +1970,22 @@ bool ledger_get_challenge(const ledger_state *s, const uint8_t id[32], ledger_ch
     return r != NULL;
 }
 
+bool ledger_get_labels(const ledger_state *s, const uint8_t task[32], uint32_t slot, ledger_labels *out) {
+    if (slot >= LEDGER_MAX_REPLICAS) return false;
+    uint8_t id[33];
+    memcpy(id, task, 32);
+    id[32] = (uint8_t)slot;
+    const srec *r = table_find(&s->labels, id, NULL);
+    if (r) *out = r->v.l;
+    return r != NULL;
+}
+
+bool ledger_get_gold(const ledger_state *s, const uint8_t task[32], ledger_gold *out) {
+    const srec *r = table_find(&s->gold, task, NULL);
+    if (r) *out = r->v.g;
+    return r != NULL;
+}
+
 void ledger_each_task(const ledger_state *s, bool (*fn)(const ledger_task *t, void *arg), void *arg) {
     for (size_t i = 0; i < s->tasks.n; i++)
         if (!fn(&s->tasks.r[i]->v.t, arg)) return;
@@ -1373,19 +2006,21 @@ void ledger_each_account(const ledger_state *s, bool (*fn)(const ledger_account 
 typedef void (*record_fn)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *arg);
 
 static void each_dirty_in(const table *t, record_fn fn, void *arg) {
-    uint8_t key[33], buf[VALUE_MAX_LEN];
+    uint8_t key[1 + ID_MAX_LEN], buf[VALUE_MAX_LEN];
     key[0] = t->tag;
     for (size_t i = 0; i < t->n; i++) {
         const srec *r = t->r[i];
         if (!r->dirty) continue;
-        memcpy(key + 1, rec_id(t->tag, r), 32);
-        fn(key, sizeof key, buf, encode_value(t->tag, r, buf), arg);
+        memcpy(key + 1, rec_id(t->tag, r), t->idlen);
+        fn(key, 1 + t->idlen, buf, encode_value(t->tag, r, buf), arg);
     }
 }
 
 void ledger_each_dirty(const ledger_state *s, record_fn fn, void *arg) {
     each_dirty_in(&s->accounts, fn, arg);
     each_dirty_in(&s->challenges, fn, arg);
+    each_dirty_in(&s->gold, fn, arg);
+    each_dirty_in(&s->labels, fn, arg);
     if (s->meta_dirty) {
         uint8_t key = TAG_META, buf[META_LEN];
         fn(&key, 1, buf, encode_meta(s, buf), arg);
@@ -1394,8 +2029,8 @@ void ledger_each_dirty(const ledger_state *s, record_fn fn, void *arg) {
 }
 
 void ledger_clear_dirty(ledger_state *s) {
-    table *ts[] = {&s->accounts, &s->challenges, &s->tasks};
-    for (size_t k = 0; k < 3; k++)
+    table *ts[] = {&s->accounts, &s->challenges, &s->tasks, &s->gold, &s->labels};
+    for (size_t k = 0; k < 5; k++)
         for (size_t i = 0; i < ts[k]->n; i++) ts[k]->r[i]->dirty = false;
     s->meta_dirty = false;
 }
@@ -1417,19 +2052,32 @@ int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const u
         s->meta_dirty = false;
         return 0;
     }
-    if (tag != TAG_ACCOUNT && tag != TAG_TASK && tag != TAG_CHALLENGE)
+    if (tag != TAG_ACCOUNT && tag != TAG_TASK && tag != TAG_CHALLENGE && tag != TAG_GOLD && tag != TAG_LABELS)
         return plow_error(err, "state record with unknown tag 0x%02x", tag);
-    if (klen != 33) return plow_error(err, "'%c' record key of %zu bytes, 33 expected", tag, klen);
+    if (klen != 1 + id_len(tag))
+        return plow_error(err, "'%c' record key of %zu bytes, %zu expected", tag, klen, 1 + id_len(tag));
+    if (tag == TAG_LABELS && key[33] >= LEDGER_MAX_REPLICAS)
+        return plow_error(err, "labels record of slot %u (at most %d slots)", key[33], LEDGER_MAX_REPLICAS);
     srec v;
     memset(&v, 0, sizeof v);
-    int rc = tag == TAG_ACCOUNT ? decode_account(&v.v.a, val, vlen, err)
-             : tag == TAG_TASK  ? decode_task(&v.v.t, val, vlen, err)
-                                : decode_challenge(&v.v.c, val, vlen, err);
+    int rc;
+    switch (tag) {
+    case TAG_ACCOUNT: rc = decode_account(&v.v.a, val, vlen, err); break;
+    case TAG_TASK: rc = decode_task(&v.v.t, val, vlen, err); break;
+    case TAG_CHALLENGE: rc = decode_challenge(&v.v.c, val, vlen, err); break;
+    case TAG_GOLD: rc = decode_gold(&v.v.g, val, vlen, err); break;
+    default: rc = decode_labels(&v.v.l, val, vlen, err); break;
+    }
     if (rc != 0) return -1;
     switch (tag) {
     case TAG_ACCOUNT: memcpy(v.v.a.pk, key + 1, 32); break;
     case TAG_TASK: memcpy(v.v.t.id, key + 1, 32); break;
     case TAG_CHALLENGE: memcpy(v.v.c.id, key + 1, 32); break;
+    case TAG_GOLD: memcpy(v.v.g.task, key + 1, 32); break;
+    case TAG_LABELS:
+        memcpy(v.v.l.task, key + 1, 32);
+        v.v.l.slot = key[33];
+        break;
     }
     table *t = table_of(s, tag);
     srec *r = table_find(t, key + 1, NULL);

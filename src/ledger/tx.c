@@ -23,12 +23,14 @@ static const char *const tx_type_names[] = {
     [LEDGER_TX_TRANSFER] = "transfer", [LEDGER_TX_STAKE] = "stake",         [LEDGER_TX_UNSTAKE] = "unstake",
     [LEDGER_TX_REGISTER] = "register", [LEDGER_TX_POST_TASK] = "post_task", [LEDGER_TX_CLAIM] = "claim",
     [LEDGER_TX_COMMIT] = "commit",     [LEDGER_TX_CHALLENGE] = "challenge", [LEDGER_TX_VERDICT] = "verdict",
-    [LEDGER_TX_FINALIZE] = "finalize", [LEDGER_TX_EXPIRE] = "expire",
+    [LEDGER_TX_FINALIZE] = "finalize", [LEDGER_TX_EXPIRE] = "expire",       [LEDGER_TX_LABEL_REVEAL] = "label_reveal",
+    [LEDGER_TX_GOLD_REVEAL] = "gold_reveal",
 };
 _Static_assert(sizeof tx_type_names / sizeof tx_type_names[0] == LEDGER_TX_TYPE_END, "tx type names");
 
 static const char *const kind_names[] = {
-    [LEDGER_KIND_TRAIN] = "train", [LEDGER_KIND_LORA] = "lora", [LEDGER_KIND_INFER] = "infer",
+    [LEDGER_KIND_TRAIN] = "train", [LEDGER_KIND_LORA] = "lora",   [LEDGER_KIND_INFER] = "infer",
+    [LEDGER_KIND_DPO] = "dpo",     [LEDGER_KIND_ROUND] = "round", [LEDGER_KIND_LABEL] = "label",
 };
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == LEDGER_KIND_END, "kind names");
 
@@ -156,6 +158,12 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         plow_buf_u32(b, p->claim_blocks);
         plow_buf_u32(b, p->work_blocks);
         plow_buf_u32(b, p->window_blocks);
+        if (p->kind == LEDGER_KIND_LABEL) { /* the only kind with more parameters */
+            plow_buf_u32(b, p->n_classes);
+            plow_buf_u32(b, p->redundancy);
+            put_32(b, p->gold_commit);
+            plow_buf_u32(b, p->min_gold_pct);
+        }
         break;
     }
     case LEDGER_TX_CLAIM:
@@ -187,6 +195,27 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         put_32(b, tx->u.verdict.computed);
         put_u8(b, tx->u.verdict.prev_ok);
         break;
+    case LEDGER_TX_LABEL_REVEAL: {
+        /* A count over the limit is written as is (with the labels the
+         * struct holds), so the decoder refuses it rather than it being cut. */
+        uint32_t n = tx->u.reveal.count;
+        put_32(b, tx->u.reveal.task);
+        put_32(b, tx->u.reveal.salt);
+        plow_buf_u32(b, n);
+        plow_buf_append(b, tx->u.reveal.labels, n < LEDGER_LABELS_MAX ? n : LEDGER_LABELS_MAX);
+        break;
+    }
+    case LEDGER_TX_GOLD_REVEAL: {
+        uint32_t n = tx->u.gold.count;
+        put_32(b, tx->u.gold.task);
+        put_32(b, tx->u.gold.salt);
+        plow_buf_u32(b, n);
+        for (uint32_t i = 0; i < n && i < LEDGER_GOLD_MAX; i++) {
+            plow_buf_u32(b, tx->u.gold.items[i]);
+            put_u8(b, tx->u.gold.labels[i]);
+        }
+        break;
+    }
     default:
         break; /* an unknown type has no body; the decoder refuses it */
     }
@@ -379,6 +408,12 @@ int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLO
         p->claim_blocks = get_u32(&r, "claim_blocks");
         p->work_blocks = get_u32(&r, "work_blocks");
         p->window_blocks = get_u32(&r, "window_blocks");
+        if (p->kind == LEDGER_KIND_LABEL) {
+            p->n_classes = get_u32(&r, "n_classes");
+            p->redundancy = get_u32(&r, "the redundancy");
+            get_bytes(&r, p->gold_commit, 32, "the gold commitment");
+            p->min_gold_pct = get_u32(&r, "min_gold_pct");
+        }
         break;
     }
     case LEDGER_TX_CLAIM:
@@ -417,6 +452,35 @@ int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLO
             goto out;
         }
         break;
+    case LEDGER_TX_LABEL_REVEAL: {
+        get_bytes(&r, tx->u.reveal.task, 32, "the task id");
+        get_bytes(&r, tx->u.reveal.salt, 32, "the salt");
+        uint32_t n = get_u32(&r, "the label count");
+        if (r.short_read) break;
+        if (n > LEDGER_LABELS_MAX) {
+            plow_error(err, "label_reveal: %u labels, more than the %d a reveal carries", n, LEDGER_LABELS_MAX);
+            goto out;
+        }
+        tx->u.reveal.count = n;
+        get_bytes(&r, tx->u.reveal.labels, n, "the labels");
+        break;
+    }
+    case LEDGER_TX_GOLD_REVEAL: {
+        get_bytes(&r, tx->u.gold.task, 32, "the task id");
+        get_bytes(&r, tx->u.gold.salt, 32, "the salt");
+        uint32_t n = get_u32(&r, "the gold count");
+        if (r.short_read) break;
+        if (n > LEDGER_GOLD_MAX) {
+            plow_error(err, "gold_reveal: %u gold items, more than the %d a reveal carries", n, LEDGER_GOLD_MAX);
+            goto out;
+        }
+        tx->u.gold.count = n;
+        for (uint32_t i = 0; i < n && !r.short_read; i++) {
+            tx->u.gold.items[i] = get_u32(&r, "a gold item");
+            tx->u.gold.labels[i] = get_u8(&r, "a gold label");
+        }
+        break;
+    }
     default:
         PLOW_ASSERT(!"unreachable: type checked above");
     }
