@@ -127,6 +127,13 @@ static void rand_tx(ledger_tx *tx, int type, bool with_other, uint64_t *s) {
         tx->u.post.claim_blocks = (uint32_t)rand_u64(s);
         tx->u.post.work_blocks = (uint32_t)rand_u64(s);
         tx->u.post.window_blocks = (uint32_t)rand_u64(s);
+        if (rng_next(s) % 3 == 0) tx->u.post.kind = LEDGER_KIND_LABEL; /* the kind with more fields */
+        if (tx->u.post.kind == LEDGER_KIND_LABEL) {
+            tx->u.post.n_classes = (uint32_t)rand_u64(s);
+            tx->u.post.redundancy = (uint32_t)rand_u64(s);
+            fill_random(tx->u.post.gold_commit, 32, s);
+            tx->u.post.min_gold_pct = (uint32_t)rand_u64(s);
+        }
         break;
     case LEDGER_TX_CLAIM:
     case LEDGER_TX_FINALIZE:
@@ -160,6 +167,23 @@ static void rand_tx(ledger_tx *tx, int type, bool with_other, uint64_t *s) {
         fill_random(tx->u.verdict.computed, 32, s);
         tx->u.verdict.prev_ok = (uint8_t)(rng_next(s) & 1);
         break;
+    case LEDGER_TX_LABEL_REVEAL: {
+        fill_random(tx->u.reveal.task, 32, s);
+        fill_random(tx->u.reveal.salt, 32, s);
+        uint64_t r = rng_next(s) % 4;
+        tx->u.reveal.count = r == 0 ? 0 : r == 1 ? LEDGER_LABELS_MAX : (uint32_t)(1 + rng_next(s) % 300);
+        fill_random(tx->u.reveal.labels, tx->u.reveal.count, s);
+        break;
+    }
+    case LEDGER_TX_GOLD_REVEAL: {
+        fill_random(tx->u.gold.task, 32, s);
+        fill_random(tx->u.gold.salt, 32, s);
+        uint64_t r = rng_next(s) % 4;
+        tx->u.gold.count = r == 0 ? 0 : r == 1 ? LEDGER_GOLD_MAX : (uint32_t)(1 + rng_next(s) % 100);
+        for (uint32_t i = 0; i < tx->u.gold.count; i++) tx->u.gold.items[i] = (uint32_t)rand_u64(s);
+        fill_random(tx->u.gold.labels, tx->u.gold.count, s);
+        break;
+    }
     default:
         PLOW_ASSERT(!"bad type");
     }
@@ -302,6 +326,98 @@ static void test_tx_known_answer(void) {
     ledger_key_wipe(&k);
 }
 
+/* Offsets in an encoding: the body starts after the 50-byte header. */
+#define BODY 50
+
+/* The bodies the labeling kinds added, byte by byte from docs/formats/tx.md;
+ * the other kinds' post_task is unchanged (193 bytes) whatever the label
+ * fields of the struct hold. */
+static void test_tx_label_layout(void) {
+    char err[PLOW_ERR_LEN];
+    ledger_tx tx, d;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_POST_TASK;
+    tx.u.post.kind = LEDGER_KIND_TRAIN;
+    tx.u.post.mode = LEDGER_MODE_OPTIMISTIC;
+    tx.u.post.replicas = 1;
+    tx.u.post.n_classes = 5; /* not a field of a train task */
+    tx.u.post.gold_commit[3] = 9;
+    plow_buf b = {0}, c = {0};
+    ledger_tx_encode(&tx, &b);
+    CHECK(b.len == 193);
+    tx.u.post.n_classes = 0;
+    tx.u.post.gold_commit[3] = 0;
+    ledger_tx_encode(&tx, &c);
+    CHECK(c.len == 193 && memcmp(b.data, c.data, 193) == 0);
+    plow_buf_release(&b);
+    plow_buf_release(&c);
+    for (int k = LEDGER_KIND_DPO; k <= LEDGER_KIND_ROUND; k++) {
+        tx.u.post.kind = (uint8_t)k;
+        ledger_tx_encode(&tx, &b);
+        CHECK(b.len == 193 && b.data[BODY + 32] == k);
+        plow_buf_release(&b);
+    }
+    /* label: the four extra fields after window_blocks */
+    tx.u.post.kind = LEDGER_KIND_LABEL;
+    tx.u.post.mode = LEDGER_MODE_REPLICATED;
+    tx.u.post.replicas = 4;
+    tx.u.post.window_blocks = 0x01020304;
+    tx.u.post.n_classes = 6;
+    tx.u.post.redundancy = 3;
+    memset(tx.u.post.gold_commit, 0xab, 32);
+    tx.u.post.min_gold_pct = 40;
+    ledger_tx_encode(&tx, &b);
+    CHECK(b.len == 237);
+    size_t o = BODY + 32 + 3 + 4 * 8 + 8; /* window_blocks */
+    CHECK(plow_get_u32(b.data + o) == 0x01020304);
+    CHECK(plow_get_u32(b.data + o + 4) == 6 && plow_get_u32(b.data + o + 8) == 3);
+    CHECK(b.data[o + 12] == 0xab && b.data[o + 43] == 0xab && plow_get_u32(b.data + o + 44) == 40);
+    CHECKF(ledger_tx_decode(&d, b.data, b.len, err) == 0, "%s", err);
+    CHECK(memcmp(&d, &tx, sizeof tx) == 0);
+    /* a label post cut to the length of the others' is truncated */
+    memmove(b.data + 129, b.data + 173, 64);
+    CHECK(ledger_tx_decode(&d, b.data, 193, err) == -1 && has(err, "truncated"));
+    plow_buf_release(&b);
+
+    /* label_reveal: task, salt, u32 count, the labels */
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_LABEL_REVEAL;
+    memset(tx.u.reveal.task, 0x11, 32);
+    memset(tx.u.reveal.salt, 0x33, 32);
+    tx.u.reveal.count = 5;
+    memcpy(tx.u.reveal.labels, "\x00\x01\x02\x03\x01", 5);
+    ledger_tx_encode(&tx, &b);
+    CHECK(b.len == 182 + 5 && b.data[1] == 12);
+    CHECK(b.data[BODY] == 0x11 && b.data[BODY + 32] == 0x33 && plow_get_u32(b.data + BODY + 64) == 5);
+    CHECK(memcmp(b.data + BODY + 68, "\x00\x01\x02\x03\x01", 5) == 0);
+    CHECKF(ledger_tx_decode(&d, b.data, b.len, err) == 0, "%s", err);
+    CHECK(memcmp(&d, &tx, sizeof tx) == 0);
+    plow_buf_release(&b);
+
+    /* gold_reveal: task, salt, u32 count, count x (u32 item, u8 label) */
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_GOLD_REVEAL;
+    memset(tx.u.gold.task, 0x11, 32);
+    memset(tx.u.gold.salt, 0x44, 32);
+    tx.u.gold.count = 3;
+    const uint32_t items[3] = {1, 5, 0x01020304};
+    const uint8_t labels[3] = {2, 0, 1};
+    memcpy(tx.u.gold.items, items, sizeof items);
+    memcpy(tx.u.gold.labels, labels, 3);
+    ledger_tx_encode(&tx, &b);
+    CHECK(b.len == 182 + 15 && b.data[1] == 13);
+    CHECK(plow_get_u32(b.data + BODY + 64) == 3 && plow_get_u32(b.data + BODY + 68) == 1 && b.data[BODY + 72] == 2);
+    CHECK(plow_get_u32(b.data + BODY + 78) == 0x01020304 && b.data[BODY + 82] == 1);
+    CHECKF(ledger_tx_decode(&d, b.data, b.len, err) == 0, "%s", err);
+    CHECK(memcmp(&d, &tx, sizeof tx) == 0);
+    plow_buf_release(&b);
+    /* the largest of each fits a transaction */
+    tx.u.gold.count = LEDGER_GOLD_MAX;
+    ledger_tx_encode(&tx, &b);
+    CHECK(b.len == 182 + 5 * LEDGER_GOLD_MAX && b.len <= LEDGER_TX_MAX);
+    plow_buf_release(&b);
+}
+
 /* Every strict prefix of every type's encoding is refused, and so is the
  * encoding with one more byte. */
 static void test_tx_truncation(void) {
@@ -346,9 +462,6 @@ static void test_tx_truncation(void) {
     plow_buf_release(&b);
     plow_buf_release(&c);
 }
-
-/* Offsets in an encoding: the body starts after the 50-byte header. */
-#define BODY 50
 
 static void test_tx_refusals(void) {
     uint64_t s = 0x726566757365ULL;
@@ -441,6 +554,37 @@ static void test_tx_refusals(void) {
             CHECK(has(err, field == 0 ? "name" : "capabilities"));
             plow_buf_release(&e);
         }
+    }
+
+    /* label_reveal and gold_reveal: a count over what one transaction carries,
+     * even when the bytes that follow would fit it */
+    for (int type = LEDGER_TX_LABEL_REVEAL; type <= LEDGER_TX_GOLD_REVEAL; type++) {
+        rand_tx(&tx, type, false, &s);
+        uint32_t max = type == LEDGER_TX_LABEL_REVEAL ? LEDGER_LABELS_MAX : LEDGER_GOLD_MAX;
+        if (type == LEDGER_TX_LABEL_REVEAL) tx.u.reveal.count = max;
+        else tx.u.gold.count = max;
+        ledger_tx_encode(&tx, &b);
+        CHECK(b.len <= LEDGER_TX_MAX && decode_buf(&b, err) == 0);
+        plow_buf_release(&b);
+        if (type == LEDGER_TX_LABEL_REVEAL) tx.u.reveal.count = max + 1;
+        else tx.u.gold.count = max + 1;
+        ledger_tx_encode(&tx, &b); /* writes the count, and max entries */
+        CHECK(decode_buf(&b, err) == -1 && has(err, "more than"));
+        plow_buf_release(&b);
+        if (type == LEDGER_TX_LABEL_REVEAL) tx.u.reveal.count = UINT32_MAX;
+        else tx.u.gold.count = UINT32_MAX;
+        ledger_tx_encode(&tx, &b);
+        CHECK(decode_buf(&b, err) == -1 && has(err, "more than"));
+        plow_buf_release(&b);
+        /* one entry fewer than the count says: truncated, naming the field */
+        if (type == LEDGER_TX_LABEL_REVEAL) tx.u.reveal.count = 10;
+        else tx.u.gold.count = 10;
+        ledger_tx_encode(&tx, &b);
+        size_t entry = type == LEDGER_TX_LABEL_REVEAL ? 1 : 5;
+        memmove(b.data + b.len - 64 - entry, b.data + b.len - 64, 64);
+        b.len -= entry;
+        CHECK(decode_buf(&b, err) == -1 && has(err, "truncated") && has(err, "signature"));
+        plow_buf_release(&b);
     }
 
     /* verdict: prev_ok must be 0 or 1 */
@@ -1163,6 +1307,7 @@ static void test_names(void) {
 const test_case tx_tests[] = {
     {"tx_roundtrip", test_tx_roundtrip},
     {"tx_known_answer", test_tx_known_answer},
+    {"tx_label_layout", test_tx_label_layout},
     {"tx_truncation", test_tx_truncation},
     {"tx_refusals", test_tx_refusals},
     {"tx_bad_proofs", test_tx_bad_proofs},

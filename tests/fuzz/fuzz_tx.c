@@ -12,7 +12,8 @@
  * canonical, so an accepted input must encode back to exactly its own bytes,
  * and an accepted genesis must be internally consistent.
  *
- * Random bytes rarely make a valid challenge (four Merkle proofs), so the
+ * Random bytes rarely make a valid challenge (four Merkle proofs) or a
+ * reveal whose count matches its bytes, so the
  * input also drives a generator: it builds a valid transaction of any type
  * from the bytes (which must decode), then damages its encoding at places
  * the input picks (which must decode canonically or be refused).
@@ -159,6 +160,12 @@ static void build_tx(source *s, ledger_tx *tx) {
         tx->u.post.claim_blocks = (uint32_t)u64(s);
         tx->u.post.work_blocks = (uint32_t)u64(s);
         tx->u.post.window_blocks = (uint32_t)u64(s);
+        if (tx->u.post.kind == LEDGER_KIND_LABEL) { /* the kind with more fields */
+            tx->u.post.n_classes = (uint32_t)u64(s);
+            tx->u.post.redundancy = (uint32_t)u64(s);
+            bytes(s, tx->u.post.gold_commit, 32);
+            tx->u.post.min_gold_pct = (uint32_t)u64(s);
+        }
         break;
     case LEDGER_TX_CLAIM:
     case LEDGER_TX_FINALIZE:
@@ -189,6 +196,21 @@ static void build_tx(source *s, ledger_tx *tx) {
         bytes(s, tx->u.verdict.challenge, 32);
         bytes(s, tx->u.verdict.computed, 32);
         tx->u.verdict.prev_ok = byte(s) & 1;
+        break;
+    case LEDGER_TX_LABEL_REVEAL:
+        bytes(s, tx->u.reveal.task, 32);
+        bytes(s, tx->u.reveal.salt, 32);
+        tx->u.reveal.count = (uint32_t)((byte(s) | (size_t)byte(s) << 8) % (LEDGER_LABELS_MAX + 1));
+        bytes(s, tx->u.reveal.labels, tx->u.reveal.count);
+        break;
+    case LEDGER_TX_GOLD_REVEAL:
+        bytes(s, tx->u.gold.task, 32);
+        bytes(s, tx->u.gold.salt, 32);
+        tx->u.gold.count = (uint32_t)((byte(s) | (size_t)byte(s) << 8) % (LEDGER_GOLD_MAX + 1));
+        for (uint32_t i = 0; i < tx->u.gold.count; i++) {
+            tx->u.gold.items[i] = (uint32_t)u64(s);
+            tx->u.gold.labels[i] = byte(s);
+        }
         break;
     }
     bytes(s, tx->sig, 64);
