@@ -345,7 +345,8 @@ int train_state_restore(train_state *s, const uint8_t *buf, size_t n, char err[P
         goto out;
     }
     if (memcmp(buf + step_off + 8, hdr.data + step_off + 8, hdr.len - step_off - 8) != 0) {
-        plow_error(err, "state file is for other data, another base model, another DPO beta, or another tensor layout");
+        plow_error(err, "state file is for other data, another base model, %sor another tensor layout",
+                   s->dpo ? "another reference, another DPO beta, " : "");
         goto out;
     }
     size_t payload = 0;

@@ -18,6 +18,8 @@
  *     train_state_new(&s, m, NULL, &hp, data->hash, err);
  *     for (int i = 0; i < hp.steps; i++) train_step(s, data, &stats);
  *     train_state_hash(s, h);
+ *
+ * DPO runs use the same state with the DPO step (dpo.h).
  */
 #ifndef PLOW_TRAIN_H
 #define PLOW_TRAIN_H
