@@ -17,13 +17,14 @@
 
 #include <inttypes.h>
 
+#include "../src/label/label.h"
 #include "../src/ledger/ledger.h"
 
 /* ---- keys and genesis -------------------------------------------------------------------- */
 
-enum { OP, ALICE, BOB, CAROL, DAVE, EVE, FRANK, GRACE, NKEYS };
+enum { OP, ALICE, BOB, CAROL, DAVE, EVE, FRANK, GRACE, HEIDI, NKEYS };
 /* In genesis: OP (operator), ALICE (requester), BOB/CAROL/DAVE (workers with
- * stake), EVE (poor). FRANK and GRACE are not in genesis. */
+ * stake), EVE (poor). FRANK, GRACE and HEIDI are not in genesis. */
 static ledger_key K[NKEYS];
 
 #define MIN_FEE 2
@@ -53,7 +54,7 @@ static int who_of(const uint8_t pk[32]) {
 /* ---- the world ------------------------------------------------------------------------------ */
 
 typedef struct rec {
-    uint8_t key[33];
+    uint8_t key[40];
     size_t klen;
     uint8_t *val;
     size_t vlen;
@@ -1638,6 +1639,962 @@ static void test_artifact_step(void) {
     world_free(&w);
 }
 
+/* ---- the kinds of issue 6: dpo, round, label -------------------------------------------------- */
+
+/* Gives a key that is not in genesis a balance, stake and a profile. */
+static void fund(world *w, int who) {
+    ledger_tx tx = mk(w, LEDGER_TX_TRANSFER, ALICE);
+    memcpy(tx.u.transfer.to, K[who].pk, 32);
+    tx.u.transfer.amount = WORKER_BAL;
+    OK(w, ALICE, &tx);
+    tx = mk(w, LEDGER_TX_STAKE, who);
+    tx.u.stake.amount = WORKER_STAKE;
+    OK(w, who, &tx);
+    reg(w, who);
+}
+
+/* DPO is a training run: the same commit, challenge, verdict and pay. */
+static void test_dpo(void) {
+    world w;
+    world_init(&w);
+    run honest, cheat;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&cheat, STEPS, 3, 7, false);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    /* an optimistic DPO run whose worker cheats from step 3 */
+    ledger_task_params p = params(LEDGER_MODE_OPTIMISTIC, 1);
+    p.kind = LEDGER_KIND_DPO;
+    uint8_t id[32], ch[32];
+    POST(&w, ALICE, &p, id);
+    CHECK(task(&w, id).p.kind == LEDGER_KIND_DPO && task(&w, id).p.n_classes == 0);
+    ledger_tx tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = commit_tx(&w, BOB, id, &cheat);
+    tx.u.commit.checkpoint_every = 0;
+    FAILS(&w, BOB, &tx, "checkpoint_every must be at least 1");
+    tx = commit_tx(&w, BOB, id, &cheat);
+    OK(&w, BOB, &tx);
+    uint64_t hc = height(&w);
+    CHECK(task(&w, id).status == LEDGER_TASK_COMMITTED && task(&w, id).window_end == hc + WINDOW_B);
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 3, MIN_BOND);
+    tx.u.challenge.ev.leaf[0] ^= 1;
+    FAILS(&w, CAROL, &tx, "forged proof");
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 3, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch);
+    CHECK(task(&w, id).status == LEDGER_TASK_CHALLENGED);
+    uint64_t carol = acct(&w, CAROL).balance;
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 3 * 32, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD && task(&w, id).slots[0].status == LEDGER_SLOT_SLASHED);
+    CHECK(acct(&w, CAROL).balance == carol + MIN_BOND + W_STAKE * SLASH_PCT / 100);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "challenge window open");
+    advance_to(&w, hc + WINDOW_B + 1);
+    uint64_t alice = acct(&w, ALICE).balance;
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    OK(&w, DAVE, &tx);
+    CHECK(task(&w, id).status == LEDGER_TASK_FINALIZED && acct(&w, ALICE).balance == alice + REWARD);
+    /* a replicated DPO run by two honest workers: both paid */
+    p = params(LEDGER_MODE_REPLICATED, 2);
+    p.kind = LEDGER_KIND_DPO;
+    POST(&w, ALICE, &p, id);
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, CAROL, id);
+    OK(&w, CAROL, &tx);
+    tx = commit_tx(&w, BOB, id, &honest);
+    OK(&w, BOB, &tx);
+    tx = commit_tx(&w, CAROL, id, &honest);
+    OK(&w, CAROL, &tx);
+    hc = height(&w);
+    uint64_t bob = acct(&w, BOB).balance;
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    OK(&w, DAVE, &tx);
+    CHECK(task(&w, id).slots[0].status == LEDGER_SLOT_PAID && task(&w, id).slots[1].status == LEDGER_SLOT_PAID);
+    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, BOB).locked == 0);
+    run_free(&honest);
+    run_free(&cheat);
+    world_free(&w);
+}
+
+static ledger_task_params round_params(uint8_t participants) {
+    ledger_task_params p = params(LEDGER_MODE_OPTIMISTIC, participants);
+    p.kind = LEDGER_KIND_ROUND;
+    return p;
+}
+
+/* A round of five slots: BOB and CAROL commit, CAROL is caught cheating
+ * while the round still takes claims; FRANK joins during the dispute and
+ * commits another shard (other results: fine); DAVE claims and stalls; the
+ * fifth slot is never claimed. The round settles without the missing
+ * contributions once their deadlines pass. */
+static void test_round(void) {
+    world w;
+    world_init(&w);
+    run shard0, shard1, cheat;
+    run_make(&shard0, STEPS, 0, 0, false);
+    run_make(&shard1, STEPS, 1, 9, false); /* another shard: other leaves, honest all the same */
+    run_make(&cheat, STEPS, 5, 3, false);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    reg(&w, DAVE);
+    uint8_t id[32], ch[32];
+    ledger_task_params p = round_params(4);
+    p.mode = LEDGER_MODE_REPLICATED;
+    ledger_tx tx = mk(&w, LEDGER_TX_POST_TASK, ALICE);
+    tx.u.post = p;
+    FAILS(&w, ALICE, &tx, "a round task is optimistic");
+    for (int r = 0; r <= LEDGER_MAX_REPLICAS + 1; r += LEDGER_MAX_REPLICAS + 1) {
+        tx = mk(&w, LEDGER_TX_POST_TASK, ALICE);
+        tx.u.post = round_params((uint8_t)r);
+        FAILS(&w, ALICE, &tx, "a round task needs 1..8 participants");
+    }
+    next_block(&w);
+    uint64_t P = height(&w);
+    p = round_params(5);
+    POST(&w, ALICE, &p, id);
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, CAROL, id);
+    OK(&w, CAROL, &tx);
+    tx = claim_tx(&w, DAVE, id);
+    OK(&w, DAVE, &tx);
+    /* nothing committed: nothing to challenge, nothing to finalize */
+    tx = challenge_tx(&w, OP, id, BOB, &shard0, 2, 0);
+    FAILS(&w, OP, &tx, "nothing committed to challenge");
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "no slot committed; send expire");
+    next_block(&w); /* P+1 */
+    tx = commit_tx(&w, BOB, id, &shard0);
+    OK(&w, BOB, &tx);
+    tx = commit_tx(&w, CAROL, id, &cheat);
+    OK(&w, CAROL, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_OPEN && t.window_end == P + 1 + WINDOW_B);
+    /* each slot is challenged on its own, while the round is still open */
+    tx = challenge_tx(&w, OP, id, CAROL, &cheat, 5, MIN_BOND);
+    with_other(&tx, BOB, &shard0);
+    FAILS(&w, OP, &tx, "for replicated tasks only");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, MIN_BOND - 1);
+    FAILS(&w, DAVE, &tx, "below the task's min_bond");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, MIN_BOND);
+    OK_HASH(&w, DAVE, &tx, ch);
+    t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_OPEN && t.open_challenges == 1);
+    /* claims go on during the dispute */
+    fund(&w, FRANK);
+    tx = claim_tx(&w, FRANK, id);
+    OK(&w, FRANK, &tx);
+    tx = verdict_tx(&w, OP, ch, shard0.leaves + 5 * 32, 1);
+    OK(&w, OP, &tx);
+    t = task(&w, id);
+    CHECK(t.slots[1].status == LEDGER_SLOT_SLASHED && t.open_challenges == 0 && t.status == LEDGER_TASK_OPEN);
+    /* the round waits for the claim deadline, the staller's deadline, the window */
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "can still be claimed until");
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, OP, id);
+    FAILS(&w, OP, &tx, "has committed slots; send finalize");
+    advance_to(&w, P + CLAIM_B + 1);
+    tx = claim_tx(&w, OP, id);
+    FAILS(&w, OP, &tx, "claim deadline passed");
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "slot 2 of round task");
+    CHECK(strstr(w.err, "can still commit") != NULL);
+    advance_to(&w, P + 1 + WORK_B); /* FRANK's last block */
+    tx = commit_tx(&w, FRANK, id, &shard1);
+    OK(&w, FRANK, &tx);
+    uint64_t hf = height(&w);
+    CHECK(task(&w, id).window_end == hf + WINDOW_B);
+    next_block(&w);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "challenge window open");
+    advance_to(&w, hf + WINDOW_B + 1);
+    uint64_t bob = acct(&w, BOB).balance, frank = acct(&w, FRANK).balance, dave_stake = acct(&w, DAVE).stake;
+    uint64_t alice = acct(&w, ALICE).balance;
+    uint64_t burned = ledger_state_burned(w.s);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    OK(&w, OP, &tx);
+    t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.escrow == 0);
+    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_SLASHED &&
+          t.slots[2].status == LEDGER_SLOT_FORFEITED && t.slots[3].status == LEDGER_SLOT_PAID &&
+          t.slots[4].status == LEDGER_SLOT_EMPTY);
+    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, BOB).locked == 0);
+    CHECK(acct(&w, FRANK).balance == frank + REWARD && acct(&w, FRANK).locked == 0);
+    uint64_t share = W_STAKE * SLASH_PCT / 100;
+    CHECK(acct(&w, DAVE).stake == dave_stake - W_STAKE && acct(&w, DAVE).locked == 0);
+    CHECK(ledger_state_burned(w.s) == burned + W_STAKE - share);
+    /* the requester: 3 rewards back (the cheat's, the staller's, the free slot's) and the staller's share */
+    CHECK(acct(&w, ALICE).balance == alice + 3 * REWARD + share);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "finalized already");
+    tx = challenge_tx(&w, OP, id, BOB, &shard0, 2, MIN_BOND);
+    FAILS(&w, OP, &tx, "nothing committed to challenge");
+
+    /* every participant commits before the claim deadline: the round is
+     * COMMITTED and settles once the window passes */
+    p = round_params(2);
+    POST(&w, ALICE, &p, id);
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, DAVE, id);
+    OK(&w, DAVE, &tx);
+    tx = commit_tx(&w, BOB, id, &shard0);
+    OK(&w, BOB, &tx);
+    next_block(&w);
+    tx = commit_tx(&w, DAVE, id, &shard1);
+    OK(&w, DAVE, &tx);
+    uint64_t hc = height(&w);
+    t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == hc + WINDOW_B);
+    advance_to(&w, hc + WINDOW_B + 1);
+    bob = acct(&w, BOB).balance;
+    uint64_t dave = acct(&w, DAVE).balance;
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    OK(&w, OP, &tx);
+    t = task(&w, id);
+    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_PAID); /* results differ */
+    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, DAVE).balance == dave + REWARD);
+
+    /* nobody commits: expire as usual, the staller forfeits */
+    next_block(&w);
+    uint64_t posted = height(&w);
+    p = round_params(1);
+    POST(&w, ALICE, &p, id);
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    advance_to(&w, posted + CLAIM_B + WORK_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "no slot committed; send expire");
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, OP, id);
+    OK(&w, OP, &tx);
+    CHECK(task(&w, id).status == LEDGER_TASK_EXPIRED && task(&w, id).slots[0].status == LEDGER_SLOT_FORFEITED);
+    run_free(&shard0);
+    run_free(&shard1);
+    run_free(&cheat);
+    world_free(&w);
+}
+
+/* ---- labeling -------------------------------------------------------------------------------------- */
+
+#define L_ITEMS 60
+#define L_CLASSES 4
+#define L_SLOTS 4
+#define L_RED 3
+#define L_REWARD 3000
+#define L_GOLD_PCT 10
+
+/* A labeling round: the truth, every labeler's answer to every item (the
+ * label library's simulated labelers), the requester's hidden gold. */
+typedef struct lab {
+    int who[L_SLOTS];     /* the labeler of slot s (claims in this order) */
+    uint32_t truth[L_ITEMS];
+    uint8_t answer[L_SLOTS][L_ITEMS];
+    uint8_t salt[L_SLOTS][32];
+    uint32_t n_gold;
+    uint32_t gold_items[L_ITEMS];
+    uint8_t gold_labels[L_ITEMS];
+    uint8_t gold_salt[32];
+    uint8_t gold_commit[32];
+} lab;
+
+/* Slot 0: noisy p = 0.95, 1: noisy 0.8, 2: a spammer, 3: always wrong
+ * (noisy p = 0): under any gold threshold. Gold: every fifth item. */
+static void lab_init(lab *L, const int who[L_SLOTS]) {
+    memset(L, 0, sizeof *L);
+    memcpy(L->who, who, sizeof L->who);
+    for (uint32_t i = 0; i < L_ITEMS; i++) L->truth[i] = (uint32_t)(label_hash64(77, i, 0, 0) % L_CLASSES);
+    label_sim_labeler kinds[L_SLOTS] = {
+        {.kind = LABEL_SIM_NOISY, .p = 0.95},
+        {.kind = LABEL_SIM_NOISY, .p = 0.8},
+        {.kind = LABEL_SIM_SPAMMER},
+        {.kind = LABEL_SIM_NOISY, .p = 0.0},
+    };
+    label_answer *a = NULL;
+    size_t n = 0;
+    char err[PLOW_ERR_LEN];
+    /* redundancy = every labeler: each answers every item; a slot reveals its own items' answers */
+    PLOW_ASSERT(label_sim_answers(kinds, L_SLOTS, L->truth, L_ITEMS, L_CLASSES, L_SLOTS, 2024, &a, &n, err) == 0);
+    for (size_t j = 0; j < n; j++) L->answer[a[j].labeler][a[j].item] = (uint8_t)a[j].label;
+    free(a);
+    for (int s = 0; s < L_SLOTS; s++) memset(L->salt[s], 0x50 + s, 32);
+    for (uint32_t i = 0; i < L_ITEMS; i += 5) {
+        L->gold_items[L->n_gold] = i;
+        L->gold_labels[L->n_gold++] = (uint8_t)L->truth[i];
+    }
+    memset(L->gold_salt, 0x6f, 32);
+    ledger_gold_commitment(L->gold_salt, L->n_gold, L->gold_items, L->gold_labels, L->gold_commit);
+}
+
+static ledger_task_params label_params(const lab *L) {
+    ledger_task_params p = params(LEDGER_MODE_REPLICATED, L_SLOTS);
+    p.kind = LEDGER_KIND_LABEL;
+    p.steps = L_ITEMS;
+    p.reward = L_REWARD;
+    p.n_classes = L_CLASSES;
+    p.redundancy = L_RED;
+    memcpy(p.gold_commit, L->gold_commit, 32);
+    p.min_gold_pct = L_GOLD_PCT;
+    return p;
+}
+
+/* Slot s's labels of its own items, in item order; returns the count. */
+static uint32_t slot_labels(const lab *L, int s, uint8_t *out) {
+    uint32_t items[L_ITEMS];
+    uint64_t n = ledger_label_slot_items(L_ITEMS, L_SLOTS, L_RED, (uint32_t)s, items, L_ITEMS);
+    for (uint64_t k = 0; k < n; k++) out[k] = L->answer[s][items[k]];
+    return (uint32_t)n;
+}
+
+static ledger_tx label_commit_tx(world *w, const lab *L, int s, const uint8_t id[32]) {
+    int who = L->who[s];
+    uint8_t labels[L_ITEMS];
+    uint32_t n = slot_labels(L, s, labels);
+    ledger_tx tx = mk(w, LEDGER_TX_COMMIT, who);
+    memcpy(tx.u.commit.task, id, 32);
+    ledger_label_commitment(id, K[who].pk, labels, n, L->salt[s], tx.u.commit.trace_root);
+    tx.u.commit.n = n;
+    return tx;
+}
+
+static ledger_tx label_reveal_tx(world *w, const lab *L, int s, const uint8_t id[32]) {
+    ledger_tx tx = mk(w, LEDGER_TX_LABEL_REVEAL, L->who[s]);
+    memcpy(tx.u.reveal.task, id, 32);
+    memcpy(tx.u.reveal.salt, L->salt[s], 32);
+    tx.u.reveal.count = slot_labels(L, s, tx.u.reveal.labels);
+    return tx;
+}
+
+static ledger_tx gold_tx(world *w, const lab *L, int who, const uint8_t id[32]) {
+    ledger_tx tx = mk(w, LEDGER_TX_GOLD_REVEAL, who);
+    memcpy(tx.u.gold.task, id, 32);
+    memcpy(tx.u.gold.salt, L->gold_salt, 32);
+    tx.u.gold.count = L->n_gold;
+    memcpy(tx.u.gold.items, L->gold_items, L->n_gold * sizeof *L->gold_items);
+    memcpy(tx.u.gold.labels, L->gold_labels, L->n_gold);
+    return tx;
+}
+
+/* Posts the task and has every slot claim and commit in one block; returns
+ * the height of the commits. */
+static uint64_t label_committed(world *w, const lab *L, uint8_t id[32]) {
+    for (int s = 0; s < L_SLOTS; s++) {
+        if (L->who[s] == FRANK || L->who[s] == GRACE) fund(w, L->who[s]);
+        else reg(w, L->who[s]);
+    }
+    ledger_task_params p = label_params(L);
+    POST(w, ALICE, &p, id);
+    for (int s = 0; s < L_SLOTS; s++) {
+        ledger_tx tx = claim_tx(w, L->who[s], id);
+        OK(w, L->who[s], &tx);
+    }
+    next_block(w);
+    for (int s = 0; s < L_SLOTS; s++) {
+        ledger_tx tx = label_commit_tx(w, L, s, id);
+        OK(w, L->who[s], &tx);
+    }
+    return height(w);
+}
+
+/* The task's result and pay, recomputed from its records by anyone. */
+static void check_outcome(world *w, const uint8_t id[32], ledger_label_outcome *o) {
+    ledger_task t = task(w, id);
+    static ledger_labels recs[L_SLOTS];
+    static ledger_gold gold;
+    const ledger_labels *rev[LEDGER_MAX_REPLICAS] = {0};
+    for (int s = 0; s < t.p.replicas; s++)
+        if (ledger_get_labels(w->s, id, (uint32_t)s, &recs[s])) rev[s] = &recs[s];
+    bool has_gold = ledger_get_gold(w->s, id, &gold);
+    CHECK(has_gold == (t.gold_revealed == 1));
+    char err[PLOW_ERR_LEN];
+    CHECKF(ledger_label_aggregate(&t, rev, has_gold ? &gold : NULL, o, err) == 0, "%s", err);
+    CHECK(memcmp(o->result, t.result, 32) == 0);
+    uint8_t h[32];
+    plow_sha256_once(o->map, L_ITEMS, h);
+    CHECK(memcmp(h, t.result, 32) == 0);
+    for (int s = 0; s < t.p.replicas; s++)
+        if (t.slots[s].status == LEDGER_SLOT_PAID || t.slots[s].status == LEDGER_SLOT_UNPAID)
+            CHECK(o->pay[s] == t.paid[s]);
+}
+
+static void test_label_helpers(void) {
+    /* N = 10, R = 4, r = 2 (lists computed by hand) */
+    static const uint32_t want[4][6] = {{0, 1, 4, 5, 8, 9}, {0, 3, 4, 7, 8}, {2, 3, 6, 7}, {1, 2, 5, 6, 9}};
+    static const uint64_t count[4] = {6, 5, 4, 5};
+    for (uint32_t s = 0; s < 4; s++) {
+        uint32_t items[10];
+        CHECK(ledger_label_slot_count(10, 4, 2, s) == count[s]);
+        CHECK(ledger_label_slot_items(10, 4, 2, s, items, 10) == count[s]);
+        CHECK(memcmp(items, want[s], count[s] * sizeof *items) == 0);
+    }
+    /* every item has exactly r labelers; loads differ by min(r, R - r) at most */
+    for (uint32_t R = 1; R <= LEDGER_MAX_REPLICAS; R++)
+        for (uint32_t r = 1; r <= R; r++)
+            for (uint64_t N = 1; N <= 30; N += 7) {
+                uint64_t total = 0, lo = UINT64_MAX, hi = 0;
+                for (uint32_t s = 0; s < R; s++) {
+                    uint64_t c = ledger_label_slot_count(N, R, r, s), brute = 0;
+                    for (uint64_t i = 0; i < N; i++) brute += ledger_label_assigned(i, s, R, r);
+                    CHECK(c == brute);
+                    total += c;
+                    lo = c < lo ? c : lo;
+                    hi = c > hi ? c : hi;
+                }
+                CHECK(total == N * r && hi - lo <= (r < R - r ? r : R - r));
+                for (uint64_t i = 0; i < N; i++) {
+                    uint32_t k = 0;
+                    for (uint32_t s = 0; s < R; s++) k += ledger_label_assigned(i, s, R, r);
+                    CHECK(k == r);
+                }
+            }
+    /* out of range: nothing */
+    CHECK(ledger_label_slot_count(10, 0, 0, 0) == 0 && ledger_label_slot_count(10, 4, 5, 0) == 0);
+    CHECK(ledger_label_slot_count(10, 4, 2, 4) == 0 && !ledger_label_assigned(0, 4, 4, 2));
+    uint32_t few[2];
+    CHECK(ledger_label_slot_items(10, 4, 2, 0, few, 2) == 6 && few[0] == 0 && few[1] == 1);
+    /* known answers (Python hashlib) */
+    uint8_t task_id[32], pk[32], salt[32], out[32], want_h[32];
+    memset(task_id, 0x11, 32);
+    memset(pk, 0x22, 32);
+    memset(salt, 0x33, 32);
+    const uint8_t labels[5] = {0, 1, 2, 3, 1};
+    ledger_label_commitment(task_id, pk, labels, 5, salt, out);
+    PLOW_ASSERT(plow_unhex("66644abdef10d7ea7a94e9ed441f4e5c4befeaa73438d5840d58d77a9744bcf0", want_h, 32) == 0);
+    CHECK(memcmp(out, want_h, 32) == 0);
+    memset(salt, 0x44, 32);
+    const uint32_t items[3] = {1, 5, 9};
+    const uint8_t gl[3] = {2, 0, 1};
+    ledger_gold_commitment(salt, 3, items, gl, out);
+    PLOW_ASSERT(plow_unhex("3f60dd12720a0a5c2dcf96de10cd27dbc5006bc97ddc3205840ed12c266ae734", want_h, 32) == 0);
+    CHECK(memcmp(out, want_h, 32) == 0);
+    ledger_gold_commitment(salt, 0, NULL, NULL, out);
+    PLOW_ASSERT(plow_unhex("07e7601e246a571cc0eb78b04e119d57dd4fcb20039f0b5e0fc4410d13c101d3", want_h, 32) == 0);
+    CHECK(memcmp(out, want_h, 32) == 0);
+    /* the aggregation refuses inputs that do not fit the task */
+    ledger_task t;
+    memset(&t, 0, sizeof t);
+    t.p.kind = LEDGER_KIND_TRAIN;
+    ledger_label_outcome o;
+    const ledger_labels *rev[LEDGER_MAX_REPLICAS] = {0};
+    char err[PLOW_ERR_LEN];
+    CHECK(ledger_label_aggregate(&t, rev, NULL, &o, err) == -1 && strstr(err, "not a label task") && !o.map);
+    t.p = (ledger_task_params){.kind = LEDGER_KIND_LABEL, .mode = LEDGER_MODE_REPLICATED, .replicas = 4,
+                               .steps = 10, .n_classes = 3, .redundancy = 2, .reward = 100};
+    static ledger_labels l0;
+    memset(&l0, 0, sizeof l0);
+    l0.count = 5; /* slot 0 labels 6 items */
+    rev[0] = &l0;
+    CHECK(ledger_label_aggregate(&t, rev, NULL, &o, err) == -1 && strstr(err, "revealed 5 labels for 6 items"));
+    l0.count = 6;
+    l0.labels[2] = 3;
+    CHECK(ledger_label_aggregate(&t, rev, NULL, &o, err) == -1 && strstr(err, "out of range"));
+    l0.labels[2] = 2;
+    static ledger_gold g;
+    memset(&g, 0, sizeof g);
+    g.count = 2;
+    g.items[0] = 4;
+    g.items[1] = 4;
+    CHECK(ledger_label_aggregate(&t, rev, &g, &o, err) == -1 && strstr(err, "gold entry 1"));
+    g.items[1] = 10;
+    CHECK(ledger_label_aggregate(&t, rev, &g, &o, err) == -1 && strstr(err, "gold entry 1"));
+    g.items[0] = 2; /* nobody labels item 2 */
+    g.labels[0] = 1;
+    g.items[1] = 4; /* slot 0's third item */
+    g.labels[1] = 2;
+    CHECKF(ledger_label_aggregate(&t, rev, &g, &o, err) == 0, "%s", err);
+    /* the gold items have their gold label (item 2 unlabeled, item 4 clamped),
+     * the items nobody labeled have none, the others a label in range */
+    CHECK(o.n_items == 10 && o.map[2] == 1 && o.map[4] == 2);
+    for (uint32_t i = 0; i < 10; i++)
+        if (i != 2 && i != 4) CHECK(ledger_label_assigned(i, 0, 4, 2) ? o.map[i] < 3 : o.map[i] == LEDGER_LABEL_NONE);
+    CHECK(o.gold_answered[0] == 1 && o.gold_correct[0] == 1 && !o.flagged[0]);
+    plow_sha256_once(o.map, 10, want_h);
+    CHECK(memcmp(o.result, want_h, 32) == 0);
+    CHECK(o.pay[0] <= 100 && o.pay[1] == 0);
+    ledger_label_outcome_release(&o);
+    ledger_label_outcome_release(&o); /* twice is fine */
+}
+
+/* Accuracy of the aggregated labels on the items that are not gold. */
+static double label_accuracy_off_gold(const lab *L, const uint8_t *map) {
+    int right = 0, n = 0;
+    for (uint32_t i = 0; i < L_ITEMS; i++) {
+        if (i % 5 == 0) continue;
+        n++;
+        right += map[i] == L->truth[i];
+    }
+    return (double)right / n;
+}
+
+/* The whole round: four labelers commit, reveal; the requester reveals its
+ * gold; finalize slashes the labeler under the gold threshold and pays the
+ * others by their estimated accuracy. */
+static void test_label(void) {
+    world w;
+    world_init(&w);
+    lab L;
+    const int who[L_SLOTS] = {BOB, CAROL, DAVE, FRANK};
+    lab_init(&L, who);
+    uint8_t id[32];
+    uint64_t hc = label_committed(&w, &L, id);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == hc + WINDOW_B);
+    CHECK(t.escrow == (uint64_t)L_REWARD * L_SLOTS && t.p.n_classes == L_CLASSES && t.p.redundancy == L_RED);
+    CHECK(memcmp(t.p.gold_commit, L.gold_commit, 32) == 0 && t.p.min_gold_pct == L_GOLD_PCT);
+    for (int s = 0; s < L_SLOTS; s++) CHECK(t.slots[s].n == L_ITEMS * L_RED / L_SLOTS);
+    CHECK(ledger_label_reveal_from(&t) == hc);
+    for (int s = 0; s < L_SLOTS; s++) {
+        ledger_tx tx = label_reveal_tx(&w, &L, s, id);
+        OK(&w, L.who[s], &tx);
+        ledger_labels got;
+        CHECK(ledger_get_labels(w.s, id, (uint32_t)s, &got) && got.slot == s && got.count == tx.u.reveal.count);
+        CHECK(memcmp(got.labels, tx.u.reveal.labels, got.count) == 0 && memcmp(got.task, id, 32) == 0);
+    }
+    ledger_labels none;
+    CHECK(!ledger_get_labels(w.s, id, L_SLOTS, &none) && !ledger_get_labels(w.s, id, 99, &none));
+    CHECK(task(&w, id).revealed == 0xf);
+    ledger_tx tx = gold_tx(&w, &L, ALICE, id);
+    FAILS(&w, ALICE, &tx, "reveal the gold after that");
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = gold_tx(&w, &L, ALICE, id);
+    OK(&w, ALICE, &tx);
+    ledger_gold g;
+    CHECK(ledger_get_gold(w.s, id, &g) && g.count == L.n_gold && memcmp(g.items, L.gold_items, 4 * g.count) == 0);
+    uint64_t alice = acct(&w, ALICE).balance, burned = ledger_state_burned(w.s), bal[L_SLOTS];
+    for (int s = 0; s < L_SLOTS; s++) bal[s] = acct(&w, who[s]).balance;
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    OK(&w, OP, &tx);
+    t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.escrow == 0);
+    /* the always-wrong labeler is under the gold threshold: slashed, unpaid */
+    CHECK(t.slots[3].status == LEDGER_SLOT_SLASHED && t.paid[3] == 0);
+    CHECK(acct(&w, FRANK).stake == WORKER_STAKE - W_STAKE && acct(&w, FRANK).locked == 0);
+    CHECK(acct(&w, FRANK).balance == bal[3]);
+    /* the good labelers are paid more than the spammer, the better one most */
+    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_PAID);
+    CHECK(t.slots[2].status == LEDGER_SLOT_PAID || t.slots[2].status == LEDGER_SLOT_UNPAID);
+    CHECKF(t.paid[0] >= t.paid[1] && t.paid[1] > t.paid[2], "pay %" PRIu64 " %" PRIu64 " %" PRIu64, t.paid[0],
+           t.paid[1], t.paid[2]);
+    uint64_t paid = 0;
+    for (int s = 0; s < 3; s++) {
+        CHECK(t.paid[s] <= L_REWARD);
+        CHECK(acct(&w, who[s]).balance == bal[s] + t.paid[s] && acct(&w, who[s]).locked == 0);
+        CHECK(acct(&w, who[s]).stake == WORKER_STAKE);
+        paid += t.paid[s];
+    }
+    uint64_t share = W_STAKE * SLASH_PCT / 100;
+    CHECK(acct(&w, ALICE).balance == alice + (uint64_t)L_REWARD * L_SLOTS - paid + share);
+    CHECK(ledger_state_burned(w.s) == burned + W_STAKE - share);
+    /* anyone rebuilds the result from the records; the labels are mostly right */
+    ledger_label_outcome o;
+    check_outcome(&w, id, &o);
+    CHECK(o.flagged[3] && !o.flagged[0] && !o.flagged[1] && !o.flagged[2]);
+    CHECK(o.gold_answered[3] > 0 && o.gold_correct[3] == 0 && o.accuracy_ppm[3] == 0);
+    CHECK(o.accuracy_ppm[0] > o.accuracy_ppm[2] && o.iterations >= 1);
+    double acc = label_accuracy_off_gold(&L, o.map);
+    CHECKF(acc >= 0.8, "aggregated accuracy %.3f", acc);
+    for (uint32_t i = 0; i < L_ITEMS; i += 5) CHECK(o.map[i] == L.truth[i]); /* gold clamped */
+    ledger_label_outcome_release(&o);
+    world_free(&w);
+}
+
+/* Every rule of the label transactions broken by an adversary. */
+static void test_label_rules(void) {
+    world w;
+    world_init(&w);
+    lab L;
+    const int who[L_SLOTS] = {BOB, CAROL, DAVE, FRANK};
+    lab_init(&L, who);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    reg(&w, DAVE);
+    fund(&w, FRANK);
+    /* post_task */
+    static const struct {
+        int field;
+        uint64_t value;
+        const char *msg;
+    } bad[] = {
+        {0, LEDGER_MODE_OPTIMISTIC, "a label task is replicated"},
+        {1, 1, "needs 2..8 replicas"},
+        {2, 0, "steps must be in"},
+        {2, LEDGER_LABEL_ITEMS_MAX + 1, "a label task has 1..65536 items"},
+        {3, 1, "2..64 classes"},
+        {3, 65, "2..64 classes"},
+        {4, 0, "redundancy 0 is not in 1..4"},
+        {4, 5, "redundancy 5 is not in 1..4"},
+        {5, 101, "min_gold_pct 101 is above 100"},
+        {6, 0, "more than one reveal carries"},
+        {7, 0, "to aggregate"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ledger_tx tx = mk(&w, LEDGER_TX_POST_TASK, ALICE);
+        tx.u.post = label_params(&L);
+        ledger_task_params *p = &tx.u.post;
+        switch (bad[i].field) {
+        case 0: p->mode = (uint8_t)bad[i].value; break;
+        case 1: p->replicas = (uint8_t)bad[i].value; break;
+        case 2: p->steps = bad[i].value; break;
+        case 3: p->n_classes = (uint32_t)bad[i].value; break;
+        case 4: p->redundancy = (uint32_t)bad[i].value; break;
+        case 5: p->min_gold_pct = (uint32_t)bad[i].value; break;
+        case 6: p->steps = 40000, p->redundancy = 4, p->n_classes = 2; break; /* 40000 items a labeler */
+        case 7: p->steps = 8000, p->replicas = 8, p->redundancy = 1, p->n_classes = 64; break;
+        }
+        FAILS(&w, ALICE, &tx, bad[i].msg);
+    }
+    uint8_t id[32];
+    next_block(&w);
+    uint64_t posted = height(&w);
+    ledger_task_params p = label_params(&L);
+    POST(&w, ALICE, &p, id);
+    for (int s = 0; s < L_SLOTS; s++) {
+        ledger_tx tx = claim_tx(&w, who[s], id);
+        OK(&w, who[s], &tx);
+    }
+    /* commit: n is the slot's item count; nothing but trace_root and n */
+    ledger_tx tx = label_commit_tx(&w, &L, 0, id);
+    tx.u.commit.n = 44;
+    FAILS(&w, BOB, &tx, "n is 44, slot 0 labels 45 items");
+    tx = label_commit_tx(&w, &L, 0, id);
+    tx.u.commit.final_state[0] = 1;
+    FAILS(&w, BOB, &tx, "trace_root and n only");
+    tx = label_commit_tx(&w, &L, 0, id);
+    tx.u.commit.checkpoint_every = 1;
+    FAILS(&w, BOB, &tx, "trace_root and n only");
+    for (int s = 0; s < 3; s++) {
+        tx = label_commit_tx(&w, &L, s, id);
+        OK(&w, who[s], &tx);
+    }
+    ledger_task t = task(&w, id);
+    uint64_t close = posted + CLAIM_B + WORK_B;
+    CHECK(t.status == LEDGER_TASK_CLAIMED && t.window_end == close + WINDOW_B);
+    CHECK(ledger_label_reveal_from(&t) == close + 1);
+    /* no reveal while a slot can still commit: it could copy */
+    tx = label_reveal_tx(&w, &L, 0, id);
+    char want[96];
+    snprintf(want, sizeof want, "slots can still commit until %" PRIu64, close);
+    FAILS(&w, BOB, &tx, want);
+    /* FRANK copies BOB's commitment: the ledger cannot tell, yet */
+    tx = mk(&w, LEDGER_TX_COMMIT, FRANK);
+    memcpy(tx.u.commit.task, id, 32);
+    memcpy(tx.u.commit.trace_root, task(&w, id).slots[0].trace_root, 32);
+    tx.u.commit.n = 45;
+    OK(&w, FRANK, &tx);
+    uint64_t hc = height(&w);
+    t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == hc + WINDOW_B && ledger_label_reveal_from(&t) == hc);
+    /* no re-execution to dispute */
+    run any;
+    run_make(&any, STEPS, 0, 0, false);
+    tx = challenge_tx(&w, OP, id, BOB, &any, 1, MIN_BOND);
+    FAILS(&w, OP, &tx, "no step to re-execute");
+    run_free(&any);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, OP, id);
+    FAILS(&w, OP, &tx, "every slot committed; send finalize");
+    /* reveals that do not open the commitment, or do not fit the slot */
+    tx = label_reveal_tx(&w, &L, 0, id);
+    tx = (ledger_tx){0};
+    tx = mk(&w, LEDGER_TX_LABEL_REVEAL, EVE);
+    memcpy(tx.u.reveal.task, id, 32);
+    FAILS(&w, EVE, &tx, "holds no slot");
+    tx = label_reveal_tx(&w, &L, 0, id);
+    tx.u.reveal.salt[0] ^= 1;
+    FAILS(&w, BOB, &tx, "do not open the slot's commitment");
+    tx = label_reveal_tx(&w, &L, 0, id);
+    tx.u.reveal.labels[7] = (uint8_t)((tx.u.reveal.labels[7] + 1) % L_CLASSES);
+    FAILS(&w, BOB, &tx, "do not open the slot's commitment");
+    tx = label_reveal_tx(&w, &L, 0, id);
+    tx.u.reveal.count = 44;
+    FAILS(&w, BOB, &tx, "44 labels, slot 0 labels 45 items");
+    tx = label_reveal_tx(&w, &L, 0, id);
+    tx.u.reveal.labels[3] = L_CLASSES;
+    FAILS(&w, BOB, &tx, "out of range (4 classes)");
+    uint8_t other_task[32] = {9};
+    tx = label_reveal_tx(&w, &L, 0, other_task);
+    FAILS(&w, BOB, &tx, "no task");
+    tx = label_reveal_tx(&w, &L, 0, id);
+    OK(&w, BOB, &tx);
+    ledger_tx bobs = tx;
+    tx = label_reveal_tx(&w, &L, 0, id);
+    FAILS(&w, BOB, &tx, "slot 0 of task");
+    CHECK(strstr(w.err, "revealed already") != NULL);
+    /* the copier now knows BOB's labels and salt: useless, its own key is in the hash */
+    tx = mk(&w, LEDGER_TX_LABEL_REVEAL, FRANK);
+    tx.u.reveal = bobs.u.reveal;
+    FAILS(&w, FRANK, &tx, "do not open the slot's commitment");
+    tx = label_reveal_tx(&w, &L, 1, id);
+    OK(&w, CAROL, &tx);
+    /* gold: the requester's, after the labelers' window, matching its commitment */
+    tx = gold_tx(&w, &L, BOB, id);
+    FAILS(&w, BOB, &tx, "only the requester reveals the gold");
+    tx = gold_tx(&w, &L, ALICE, id);
+    FAILS(&w, ALICE, &tx, "reveal the gold after that");
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "reveal window is open until");
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = label_reveal_tx(&w, &L, 2, id);
+    FAILS(&w, DAVE, &tx, "reveal window closed");
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    snprintf(want, sizeof want, "may reveal its gold until %" PRIu64, hc + 2 * WINDOW_B);
+    FAILS(&w, OP, &tx, want);
+    tx = gold_tx(&w, &L, ALICE, id);
+    tx.u.gold.labels[2] = (uint8_t)((tx.u.gold.labels[2] + 1) % L_CLASSES);
+    FAILS(&w, ALICE, &tx, "does not match the task's gold commitment");
+    tx = gold_tx(&w, &L, ALICE, id);
+    tx.u.gold.salt[31] ^= 1;
+    FAILS(&w, ALICE, &tx, "does not match the task's gold commitment");
+    tx = gold_tx(&w, &L, ALICE, id);
+    tx.u.gold.count--; /* a gold list with an item left out */
+    FAILS(&w, ALICE, &tx, "does not match the task's gold commitment");
+    tx = gold_tx(&w, &L, ALICE, id);
+    tx.u.gold.items[1] = tx.u.gold.items[0];
+    FAILS(&w, ALICE, &tx, "strictly increasing");
+    tx = gold_tx(&w, &L, ALICE, id);
+    tx.u.gold.items[tx.u.gold.count - 1] = L_ITEMS;
+    FAILS(&w, ALICE, &tx, "out of range (60 items)");
+    tx = gold_tx(&w, &L, ALICE, id);
+    tx.u.gold.labels[0] = L_CLASSES;
+    FAILS(&w, ALICE, &tx, "out of range (4 classes)");
+    tx = gold_tx(&w, &L, ALICE, id);
+    tx.u.gold.count = LEDGER_GOLD_MAX + 1; /* only a struct can say so: the decoder refuses it */
+    FAILS(&w, ALICE, &tx, "more than");
+    tx = gold_tx(&w, &L, ALICE, other_task);
+    FAILS(&w, ALICE, &tx, "no task");
+    tx = gold_tx(&w, &L, ALICE, id);
+    OK(&w, ALICE, &tx);
+    CHECK(task(&w, id).gold_revealed == 1);
+    tx = gold_tx(&w, &L, ALICE, id);
+    FAILS(&w, ALICE, &tx, "revealed already");
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    OK(&w, OP, &tx);
+    t = task(&w, id);
+    /* DAVE never revealed, FRANK could not: both forfeit */
+    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_PAID);
+    CHECK(t.slots[2].status == LEDGER_SLOT_FORFEITED && t.slots[3].status == LEDGER_SLOT_FORFEITED);
+    CHECK(acct(&w, DAVE).stake == WORKER_STAKE - W_STAKE && acct(&w, FRANK).stake == WORKER_STAKE - W_STAKE);
+    CHECK(t.revealed == 3);
+    ledger_label_outcome o;
+    check_outcome(&w, id, &o);
+    ledger_label_outcome_release(&o);
+    tx = gold_tx(&w, &L, ALICE, id);
+    FAILS(&w, ALICE, &tx, "finalized already");
+    tx = label_reveal_tx(&w, &L, 2, id);
+    FAILS(&w, DAVE, &tx, "forfeited, not committed");
+    /* label transactions on a task of another kind */
+    uint8_t tid[32];
+    POST_OPT(&w, tid);
+    tx = label_reveal_tx(&w, &L, 0, tid);
+    FAILS(&w, BOB, &tx, "not a label task");
+    tx = gold_tx(&w, &L, ALICE, tid);
+    FAILS(&w, ALICE, &tx, "not a label task");
+    /* nothing committed: no gold yet, nothing to finalize; expire as usual */
+    next_block(&w);
+    posted = height(&w);
+    POST(&w, ALICE, &p, id);
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = gold_tx(&w, &L, ALICE, id);
+    FAILS(&w, ALICE, &tx, "nothing committed");
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "no slot committed; send expire");
+    advance_to(&w, posted + CLAIM_B + WORK_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, OP, id);
+    OK(&w, OP, &tx);
+    CHECK(task(&w, id).slots[0].status == LEDGER_SLOT_FORFEITED);
+    world_free(&w);
+}
+
+/* The requester never reveals its gold: after the gold deadline finalize
+ * pays by Dawid-Skene alone and slashes nobody on gold. One slot stalls, so
+ * the reveals wait for the last height it could have committed. */
+static void test_label_no_gold(void) {
+    world w;
+    world_init(&w);
+    lab L;
+    const int who[L_SLOTS] = {BOB, CAROL, DAVE, FRANK};
+    lab_init(&L, who);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    reg(&w, DAVE);
+    fund(&w, FRANK);
+    next_block(&w);
+    uint64_t posted = height(&w);
+    uint8_t id[32];
+    ledger_task_params p = label_params(&L);
+    POST(&w, ALICE, &p, id);
+    for (int s = 0; s < L_SLOTS; s++) {
+        ledger_tx tx = claim_tx(&w, who[s], id);
+        OK(&w, who[s], &tx);
+    }
+    for (int s = 0; s < L_SLOTS; s++) {
+        if (s == 2) continue; /* DAVE stalls */
+        ledger_tx tx = label_commit_tx(&w, &L, s, id);
+        OK(&w, who[s], &tx);
+    }
+    uint64_t close = posted + CLAIM_B + WORK_B, wend = close + WINDOW_B;
+    CHECK(task(&w, id).window_end == wend);
+    advance_to(&w, close);
+    ledger_tx tx = label_reveal_tx(&w, &L, 0, id);
+    FAILS(&w, BOB, &tx, "can still commit");
+    tx = label_commit_tx(&w, &L, 2, id);
+    FAILS(&w, DAVE, &tx, "commit deadline passed");
+    next_block(&w);
+    for (int s = 0; s < L_SLOTS; s++) {
+        if (s == 2) continue;
+        tx = label_reveal_tx(&w, &L, s, id);
+        OK(&w, who[s], &tx);
+    }
+    advance_to(&w, wend + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "may reveal its gold");
+    advance_to(&w, wend + WINDOW_B);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "may reveal its gold");
+    next_block(&w);
+    tx = gold_tx(&w, &L, ALICE, id);
+    FAILS(&w, ALICE, &tx, "gold deadline passed");
+    uint64_t frank = acct(&w, FRANK).balance;
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    OK(&w, OP, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && !t.gold_revealed && t.escrow == 0);
+    CHECK(t.slots[2].status == LEDGER_SLOT_FORFEITED);
+    /* no gold, no gold slashing: the always-wrong labeler keeps its stake, but
+     * Dawid-Skene finds it out and pays it least */
+    CHECK(t.slots[3].status != LEDGER_SLOT_SLASHED && acct(&w, FRANK).stake == WORKER_STAKE);
+    CHECK(acct(&w, FRANK).locked == 0 && acct(&w, FRANK).balance == frank + t.paid[3]);
+    CHECKF(t.paid[0] > t.paid[3] && t.paid[1] > t.paid[3], "pay %" PRIu64 " %" PRIu64 " %" PRIu64, t.paid[0],
+           t.paid[1], t.paid[3]);
+    CHECK(t.slots[0].status == LEDGER_SLOT_PAID);
+    ledger_label_outcome o;
+    check_outcome(&w, id, &o);
+    CHECK(!o.flagged[0] && !o.flagged[1] && !o.flagged[3] && o.gold_answered[3] == 0);
+    double acc = label_accuracy_off_gold(&L, o.map);
+    CHECKF(acc >= 0.7, "aggregated accuracy %.3f", acc);
+    ledger_label_outcome_release(&o);
+    world_free(&w);
+}
+
+/* The records a label task adds round-trip, and malformed ones are refused. */
+static void test_label_records(void) {
+    world w;
+    world_init(&w);
+    lab L;
+    const int who[L_SLOTS] = {BOB, CAROL, DAVE, FRANK};
+    lab_init(&L, who);
+    uint8_t id[32];
+    uint64_t hc = label_committed(&w, &L, id);
+    for (int s = 0; s < L_SLOTS; s++) {
+        ledger_tx tx = label_reveal_tx(&w, &L, s, id);
+        OK(&w, who[s], &tx);
+    }
+    advance_to(&w, hc + WINDOW_B + 1);
+    ledger_tx tx = gold_tx(&w, &L, ALICE, id);
+    OK(&w, ALICE, &tx);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    OK(&w, OP, &tx);
+    end_block(&w);
+    const rec *rl = NULL, *rg = NULL, *rt = NULL;
+    int n_labels = 0;
+    for (size_t i = 0; i < w.n_store; i++) {
+        const rec *r = &w.store[i];
+        if (r->key[0] == 'l') {
+            n_labels++;
+            CHECK(r->klen == 34 && memcmp(r->key + 1, id, 32) == 0 && r->key[33] < L_SLOTS);
+            if (r->key[33] == 1) rl = r;
+        }
+        if (r->key[0] == 'g') rg = r;
+        if (r->key[0] == 't' && memcmp(r->key + 1, id, 32) == 0) rt = r;
+    }
+    CHECK(n_labels == L_SLOTS && rl && rg && rt);
+    if (!rl || !rg || !rt) {
+        world_free(&w);
+        return;
+    }
+    CHECK(rl->vlen == 4 + 45 && rg->vlen == 4 + 5 * L.n_gold);
+    CHECK(rt->vlen == 140 + 189 * L_SLOTS + 78 + 8 * L_SLOTS);
+    ledger_state *s = ledger_state_new(&w.g);
+    char err[PLOW_ERR_LEN];
+    uint8_t buf[8192], key[40];
+    uint8_t before[32], after[32];
+    ledger_state_root(s, before);
+#define REFUSE(kbuf, klen, vbuf, vlen, msg)                                                                            \
+    do {                                                                                                               \
+        CHECKF(ledger_load_record(s, kbuf, klen, vbuf, vlen, err) != 0, "accepted: %s", msg);                          \
+        CHECKF(strstr(err, msg) != NULL, "error '%s' lacks '%s'", err, msg);                                           \
+    } while (0)
+    /* labels: key length, slot, value length, count */
+    REFUSE(rl->key, 33, rl->val, rl->vlen, "34 expected");
+    memcpy(key, rl->key, 34);
+    key[33] = LEDGER_MAX_REPLICAS;
+    REFUSE(key, 34, rl->val, rl->vlen, "slot 8");
+    REFUSE(rl->key, 34, rl->val, 3, "at least 4");
+    REFUSE(rl->key, 34, rl->val, rl->vlen - 1, "expected");
+    memcpy(buf, rl->val, rl->vlen);
+    plow_put_u32(buf, LEDGER_LABELS_MAX + 1);
+    REFUSE(rl->key, 34, buf, rl->vlen, "at most 8000");
+    /* gold: length, count, order */
+    REFUSE(rg->key, 34, rg->val, rg->vlen, "33 expected");
+    REFUSE(rg->key, 33, rg->val, 2, "at least 4");
+    REFUSE(rg->key, 33, rg->val, rg->vlen + 1, "expected");
+    memcpy(buf, rg->val, rg->vlen);
+    plow_put_u32(buf, LEDGER_GOLD_MAX + 1);
+    REFUSE(rg->key, 33, buf, rg->vlen, "at most 1600");
+    memcpy(buf, rg->val, rg->vlen);
+    plow_put_u32(buf + 4 + 5, 0); /* the second gold item equal to the first (0) */
+    REFUSE(rg->key, 33, buf, rg->vlen, "is not after");
+    /* the label task's extension */
+    size_t ext = 140 + 189 * L_SLOTS;
+    REFUSE(rt->key, 33, rt->val, ext, "expected for 4 replicas");
+    memcpy(buf, rt->val, rt->vlen);
+    plow_put_u32(buf + ext, 1);
+    REFUSE(rt->key, 33, buf, rt->vlen, "1 classes");
+    memcpy(buf, rt->val, rt->vlen);
+    plow_put_u32(buf + ext, 65);
+    REFUSE(rt->key, 33, buf, rt->vlen, "65 classes");
+    memcpy(buf, rt->val, rt->vlen);
+    plow_put_u32(buf + ext + 4, 5);
+    REFUSE(rt->key, 33, buf, rt->vlen, "redundancy 5");
+    memcpy(buf, rt->val, rt->vlen);
+    plow_put_u32(buf + ext + 40, 101);
+    REFUSE(rt->key, 33, buf, rt->vlen, "min_gold_pct 101");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[ext + 44] = 2;
+    REFUSE(rt->key, 33, buf, rt->vlen, "gold_revealed");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[ext + 45] = 0x10;
+    REFUSE(rt->key, 33, buf, rt->vlen, "beyond the 4 labelers");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[65] = LEDGER_MODE_OPTIMISTIC;
+    REFUSE(rt->key, 33, buf, rt->vlen, "optimistic task with 4 replicas");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[64] = LEDGER_KIND_ROUND; /* a round in replicated mode */
+    REFUSE(rt->key, 33, buf, rt->vlen, "a round task in mode 1");
+    memcpy(buf, rt->val, rt->vlen);
+    buf[64] = LEDGER_KIND_TRAIN; /* the extension is a label task's only */
+    REFUSE(rt->key, 33, buf, rt->vlen, "expected for 4 replicas");
+#undef REFUSE
+    ledger_state_root(s, after);
+    CHECK(memcmp(before, after, 32) == 0);
+    /* a task of the new kinds loads back equal, fields and all */
+    for (size_t i = 0; i < w.n_store; i++)
+        CHECK(ledger_load_record(s, w.store[i].key, w.store[i].klen, w.store[i].val, w.store[i].vlen, err) == 0);
+    ledger_task t1, t2;
+    CHECK(ledger_get_task(s, id, &t1) && ledger_get_task(w.s, id, &t2) && memcmp(&t1, &t2, sizeof t1) == 0);
+    static ledger_labels l1, l2;
+    CHECK(ledger_get_labels(s, id, 2, &l1) && ledger_get_labels(w.s, id, 2, &l2) && memcmp(&l1, &l2, sizeof l1) == 0);
+    static ledger_gold g1, g2;
+    CHECK(ledger_get_gold(s, id, &g1) && ledger_get_gold(w.s, id, &g2) && memcmp(&g1, &g2, sizeof g1) == 0);
+    ledger_state_root(s, after);
+    ledger_state_root(w.s, before);
+    CHECK(memcmp(before, after, 32) == 0);
+    ledger_state_free(s);
+    world_free(&w);
+}
+
 /* ---- determinism, iteration, records ------------------------------------------------------------ */
 
 static bool collect_accounts(const ledger_account *a, void *arg) {
@@ -1708,7 +2665,7 @@ static void test_determinism(void) {
 typedef struct dirty_count {
     int n, accounts, meta;
     bool sorted;
-    uint8_t last[33];
+    uint8_t last[40];
     size_t last_len;
 } dirty_count;
 
@@ -1977,5 +2934,12 @@ const test_case state_tests[] = {
     {"ledger_state_records_roundtrip", test_records_roundtrip},
     {"ledger_state_records_malformed", test_records_malformed},
     {"ledger_state_root_many_accounts", test_root_many_accounts},
+    {"ledger_state_dpo", test_dpo},
+    {"ledger_state_round", test_round},
+    {"ledger_state_label_helpers", test_label_helpers},
+    {"ledger_state_label", test_label},
+    {"ledger_state_label_rules", test_label_rules},
+    {"ledger_state_label_no_gold", test_label_no_gold},
+    {"ledger_state_label_records", test_label_records},
     {NULL, NULL},
 };
