@@ -84,6 +84,25 @@ static void sample_task(ledger_task *t) {
     t->slots[1].claimed_at = 8;
 }
 
+/* A LABEL task: four labelers, two revealed, gold revealed, settled. */
+static void sample_label_task(ledger_task *t) {
+    sample_task(t);
+    t->p.kind = LEDGER_KIND_LABEL;
+    t->p.replicas = 4;
+    t->p.n_classes = 6;
+    t->p.redundancy = 3;
+    fill(t->p.gold_commit, 32, 30);
+    t->p.min_gold_pct = 40;
+    t->status = LEDGER_TASK_FINALIZED;
+    t->open_challenges = 0;
+    t->revealed = 0x5;
+    t->gold_revealed = 1;
+    fill(t->result, 32, 31);
+    t->paid[0] = 2999;
+    t->paid[2] = UINT64_MAX;
+    t->slots[0].checkpoint_every = 0;
+}
+
 static void sample_challenge(ledger_challenge *c, bool other) {
     memset(c, 0, sizeof *c);
     fill(c->id, 32, 11);
@@ -176,7 +195,34 @@ static void test_json_roundtrip(void) {
     CHECK(memcmp(&t, &t2, sizeof t) == 0);
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "slots")) == 3);
     CHECK(strcmp(json_get_str(j, "kind"), "lora") == 0 && strcmp(json_get_str(j, "status"), "challenged") == 0);
+    CHECK(cJSON_GetObjectItem(j, "label") == NULL); /* only label tasks have one */
     cJSON_Delete(j);
+
+    /* a label task: its parameters and settlement under "label" */
+    sample_label_task(&t);
+    j = json_task_to(&t);
+    CHECKF(json_task_from(j, &t2, err) == 0, "%s", err);
+    CHECK(memcmp(&t, &t2, sizeof t) == 0);
+    const cJSON *l = cJSON_GetObjectItem(j, "label");
+    CHECK(l && strcmp(json_get_str(j, "kind"), "label") == 0 && strcmp(json_get_str(l, "gold"), "revealed") == 0);
+    CHECK(cJSON_GetObjectItem(l, "revealed")->valueint == 5 && cJSON_GetArraySize(cJSON_GetObjectItem(l, "paid")) == 4);
+    CHECK(strcmp(cJSON_GetArrayItem(cJSON_GetObjectItem(l, "paid"), 2)->valuestring, "18446744073709551615") == 0);
+    cJSON_Delete(j);
+    t.gold_revealed = 0;
+    j = json_task_to(&t);
+    CHECK(strcmp(json_get_str(cJSON_GetObjectItem(j, "label"), "gold"), "hidden") == 0);
+    CHECKF(json_task_from(j, &t2, err) == 0, "%s", err);
+    CHECK(memcmp(&t, &t2, sizeof t) == 0);
+    cJSON_Delete(j);
+    /* the new kinds by name */
+    for (int k = LEDGER_KIND_DPO; k <= LEDGER_KIND_ROUND; k++) {
+        sample_task(&t);
+        t.p.kind = (uint8_t)k;
+        j = json_task_to(&t);
+        CHECKF(json_task_from(j, &t2, err) == 0, "%s", err);
+        CHECK(memcmp(&t, &t2, sizeof t) == 0 && cJSON_GetObjectItem(j, "label") == NULL);
+        cJSON_Delete(j);
+    }
 
     for (int other = 0; other < 2; other++) {
         ledger_challenge c, c2;
@@ -221,6 +267,7 @@ static int parse_kind(int kind, const cJSON *j, char err[PLOW_ERR_LEN]) {
     case 0: return json_account_from(j, &a, &nn, err);
     case 1: return json_task_from(j, &t, err);
     case 2: return json_challenge_from(j, &c, err);
+    case 4: return json_task_from(j, &t, err);
     default:
         if (json_block_from(j, &b, err)) return -1;
         store_block_release(&b);
@@ -238,6 +285,7 @@ static cJSON *sample_json(int kind) {
     case 0: sample_account(&a); return json_account_to(&a, 9);
     case 1: sample_task(&t); return json_task_to(&t);
     case 2: sample_challenge(&c, true); return json_challenge_to(&c);
+    case 4: sample_label_task(&t); return json_task_to(&t);
     default:
         sample_block(&b);
         j = json_block_to(&b, true);
@@ -369,15 +417,50 @@ static void mutate_all(int kind, const char *prefix) {
 
 static void test_json_malformed(void) {
     char err[PLOW_ERR_LEN];
-    for (int kind = 0; kind < 4; kind++) mutate_all(kind, NULL);
+    for (int kind = 0; kind < 5; kind++) mutate_all(kind, NULL);
     mutate_all(1, "slots.0");
     mutate_all(3, "txs.0");
+    mutate_all(4, "label"); /* kind 4: a label task */
 
     /* not objects at all */
     const char *texts[] = {"null", "[]", "\"x\"", "1", "true"};
     for (size_t i = 0; i < 5; i++) {
         cJSON *j = cJSON_Parse(texts[i]);
         for (int kind = 0; kind < 4; kind++) CHECKF(parse_kind(kind, j, err) != 0, "%d accepted %s", kind, texts[i]);
+        cJSON_Delete(j);
+    }
+
+    /* a label task's "label" that does not fit it */
+    static const struct {
+        const char *key;
+        double v;
+    } bad_label[] = {{"n_classes", 1}, {"n_classes", 65}, {"redundancy", 0}, {"redundancy", 5},
+                     {"min_gold_pct", 101}, {"revealed", 16}};
+    for (size_t i = 0; i < sizeof bad_label / sizeof bad_label[0]; i++) {
+        cJSON *j = sample_json(4);
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "label"), bad_label[i].key,
+                                  cJSON_CreateNumber(bad_label[i].v));
+        CHECKF(json_task_from(j, &(ledger_task){0}, err) != 0 && has(err, bad_label[i].key), "%s", bad_label[i].key);
+        cJSON_Delete(j);
+    }
+    const char *bad_paid[] = {"01", "-1", "", "x", "18446744073709551616"};
+    for (size_t i = 0; i < sizeof bad_paid / sizeof bad_paid[0]; i++) {
+        cJSON *j = sample_json(4);
+        cJSON *paid = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "label"), "paid");
+        cJSON_ReplaceItemInArray(paid, 1, cJSON_CreateString(bad_paid[i]));
+        CHECKF(json_task_from(j, &(ledger_task){0}, err) != 0 && has(err, "paid"), "paid %s", bad_paid[i]);
+        cJSON_Delete(j);
+    }
+    {
+        cJSON *j = sample_json(4);
+        cJSON_ReplaceItemInArray(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "label"), "paid"), 0, cJSON_CreateNumber(1));
+        CHECK(json_task_from(j, &(ledger_task){0}, err) != 0 && has(err, "paid"));
+        cJSON_DeleteItemFromArray(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "label"), "paid"), 0);
+        CHECK(json_task_from(j, &(ledger_task){0}, err) != 0 && has(err, "paid"));
+        cJSON_Delete(j);
+        j = sample_json(1); /* a "label" on a task of another kind is not read */
+        cJSON_AddItemToObject(j, "label", cJSON_CreateString("junk"));
+        CHECKF(json_task_from(j, &(ledger_task){0}, err) == 0, "%s", err);
         cJSON_Delete(j);
     }
 

@@ -112,6 +112,25 @@ cJSON *json_task_to(const ledger_task *t) {
     for (int i = 0; i < n; i++)
         if (!cJSON_AddItemToArray(slots, slot_to(&t->slots[i]))) must(NULL);
     add(o, "slots", slots);
+    if (t->p.kind == LEDGER_KIND_LABEL) {
+        /* the label parameters and what the task settled to: only this kind has them */
+        cJSON *l = must(cJSON_CreateObject());
+        add_num(l, "n_classes", t->p.n_classes);
+        add_num(l, "redundancy", t->p.redundancy);
+        json_add_hash(l, "gold_commit", t->p.gold_commit);
+        add_num(l, "min_gold_pct", t->p.min_gold_pct);
+        add_str(l, "gold", t->gold_revealed ? "revealed" : "hidden");
+        add_num(l, "revealed", t->revealed);
+        json_add_hash(l, "result", t->result);
+        cJSON *paid = must(cJSON_CreateArray());
+        for (int i = 0; i < n; i++) {
+            char b[24];
+            snprintf(b, sizeof b, "%" PRIu64, t->paid[i]);
+            if (!cJSON_AddItemToArray(paid, must(cJSON_CreateString(b)))) must(NULL);
+        }
+        add(l, "paid", paid);
+        add(o, "label", l);
+    }
     return o;
 }
 
@@ -205,19 +224,24 @@ static int get_string(const cJSON *o, const char *key, const char **s, const cha
     return 0;
 }
 
+/* A 64-bit number in canonical decimal: digits, no sign or spaces, no
+ * leading zero. */
+static bool parse_u64(const char *s, uint64_t *v) {
+    size_t n = strlen(s);
+    if (n == 0 || n > 20 || (n > 1 && s[0] == '0')) return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9' || !plow_mul_u64(x, 10, &x) || !plow_add_u64(x, (uint64_t)(s[i] - '0'), &x))
+            return false;
+    *v = x;
+    return true;
+}
+
 int json_get_u64(const cJSON *o, const char *key, uint64_t *v, char err[PLOW_ERR_LEN]) {
     const char *s;
     if (get_string(o, key, &s, "a decimal string (64-bit numbers travel as strings)", err)) return -1;
-    /* Canonical form only: digits, no sign or spaces, no leading zero. */
-    size_t n = strlen(s);
-    if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
+    if (!parse_u64(s, v))
         return plow_error(err, "'%s' must be a decimal string of a 64-bit number, got \"%.40s\"", key, s);
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9' || !plow_mul_u64(x, 10, &x) || !plow_add_u64(x, (uint64_t)(s[i] - '0'), &x))
-            return plow_error(err, "'%s' must be a decimal string of a 64-bit number, got \"%.40s\"", key, s);
-    }
-    *v = x;
     return 0;
 }
 
@@ -336,6 +360,35 @@ static int slot_from(const cJSON *j, ledger_slot *s, char err[PLOW_ERR_LEN]) {
                : 0;
 }
 
+/* The "label" object of a LABEL task (checked against the task's replicas). */
+static int label_from(const cJSON *l, ledger_task *t, char err[PLOW_ERR_LEN]) {
+    if (!l) return plow_error(err, "missing 'label'");
+    if (!cJSON_IsObject(l)) return plow_error(err, "'label' must be an object");
+    uint32_t revealed = 0;
+    const char *gold;
+    uint32_t R = t->p.replicas;
+    if (get_u32(l, "n_classes", 2, LEDGER_LABEL_CLASSES_MAX, &t->p.n_classes, err) ||
+        get_u32(l, "redundancy", 1, R, &t->p.redundancy, err) ||
+        json_get_hash(l, "gold_commit", t->p.gold_commit, err) ||
+        get_u32(l, "min_gold_pct", 0, 100, &t->p.min_gold_pct, err) ||
+        get_string(l, "gold", &gold, "\"hidden\" or \"revealed\"", err) ||
+        get_u32(l, "revealed", 0, (1u << R) - 1, &revealed, err) || json_get_hash(l, "result", t->result, err))
+        return nest(err, "label");
+    if (strcmp(gold, "revealed") == 0) t->gold_revealed = 1;
+    else if (strcmp(gold, "hidden") != 0) return plow_error(err, "label: 'gold': unknown value \"%.40s\"", gold);
+    t->revealed = (uint8_t)revealed;
+    const cJSON *paid = cJSON_GetObjectItemCaseSensitive(l, "paid");
+    if (!paid) return plow_error(err, "label: missing 'paid'");
+    if (!cJSON_IsArray(paid) || cJSON_GetArraySize(paid) != (int)R)
+        return plow_error(err, "label: 'paid' must be an array of %u amounts", R);
+    for (uint32_t i = 0; i < R; i++) {
+        const cJSON *v = cJSON_GetArrayItem(paid, (int)i);
+        if (!cJSON_IsString(v) || !v->valuestring || !parse_u64(v->valuestring, &t->paid[i]))
+            return plow_error(err, "label: 'paid'[%u] must be a decimal string of a 64-bit number", i);
+    }
+    return 0;
+}
+
 int json_task_from(const cJSON *j, ledger_task *t, char err[PLOW_ERR_LEN]) {
     if (need_object(j, "task", err)) return -1;
     memset(t, 0, sizeof *t);
@@ -371,6 +424,8 @@ int json_task_from(const cJSON *j, ledger_task *t, char err[PLOW_ERR_LEN]) {
         }
         i++;
     }
+    if (t->p.kind == LEDGER_KIND_LABEL && label_from(cJSON_GetObjectItemCaseSensitive(j, "label"), t, err))
+        return nest(err, "task");
     return 0;
 }
 
