@@ -1849,11 +1849,21 @@ static void test_round(void) {
     uint64_t hc = height(&w);
     t = task(&w, id);
     CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == hc + WINDOW_B);
-    advance_to(&w, hc + WINDOW_B + 1);
+    /* a challenge in the window's last block that the referee lets lapse */
+    advance_to(&w, hc + WINDOW_B);
+    tx = challenge_tx(&w, CAROL, id, DAVE, &shard1, 2, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch);
+    CHECK(task(&w, id).status == LEDGER_TASK_CHALLENGED);
+    uint64_t hch = height(&w);
+    next_block(&w);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "awaits its verdict until");
+    advance_to(&w, hch + VERDICT + 1);
     bob = acct(&w, BOB).balance;
-    uint64_t dave = acct(&w, DAVE).balance;
+    uint64_t dave = acct(&w, DAVE).balance, carol = acct(&w, CAROL).balance;
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_EXPIRED && acct(&w, CAROL).balance == carol + MIN_BOND);
     t = task(&w, id);
     CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_PAID); /* results differ */
     CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, DAVE).balance == dave + REWARD);
@@ -2370,6 +2380,8 @@ static void test_label_rules(void) {
     FAILS(&w, ALICE, &tx, "revealed already");
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     OK(&w, OP, &tx);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "finalized already");
     t = task(&w, id);
     /* DAVE never revealed, FRANK could not: both forfeit */
     CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_PAID);
@@ -2436,6 +2448,8 @@ static void test_label_no_gold(void) {
     }
     uint64_t close = posted + CLAIM_B + WORK_B, wend = close + WINDOW_B;
     CHECK(task(&w, id).window_end == wend);
+    ledger_tx ex = ref_tx(&w, LEDGER_TX_EXPIRE, OP, id);
+    FAILS(&w, OP, &ex, "has committed slots; send finalize");
     advance_to(&w, close);
     ledger_tx tx = label_reveal_tx(&w, &L, 0, id);
     FAILS(&w, BOB, &tx, "can still commit");

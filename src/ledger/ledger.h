@@ -422,8 +422,8 @@ int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const u
 /* ---- labeling (LABEL tasks; docs/ledger.md, "Labeling") ---------------------- */
 
 /* Assignment: slot s labels item i iff ((i + s) mod replicas) < redundancy,
- * so every item gets exactly `redundancy` labelers and the slots' loads
- * differ by at most one item. Pure functions of the task's parameters,
+ * so every item gets exactly `redundancy` labelers (and the slots' loads
+ * differ by at most min(r, replicas - r) items). Pure functions of the task's parameters,
  * shared by the state machine and the agents. Out-of-range arguments
  * (replicas 0, redundancy > replicas, slot >= replicas) give false / 0. */
 bool ledger_label_assigned(uint64_t item, uint32_t slot, uint32_t replicas, uint32_t redundancy);
