@@ -14,7 +14,8 @@
  *     same sequential steps, i.e. synchronous data-parallel training that
  *     exchanges a full gradient at every step;
  *   - R rounds of P participants, H inner steps each, under each aggregation
- *     rule and encoding.
+ *     rule and encoding, with DiLoCo's outer optimiser (SGD with Nesterov
+ *     momentum, lr 0.7, mu 0.9) and with plain averaging (lr 1, mu 0).
  * Columns: validation loss (8 batches), the sequential steps, the tokens
  * trained on, the bytes one participant uploads per round (data-parallel: one
  * float32 gradient per step, H steps), the int8 round-trip error, and time.
@@ -49,7 +50,7 @@ static void row(const char *what, float loss, long steps, double tokens, double 
     char up[32];
     if (up_bytes > 0) snprintf(up, sizeof up, "%.2f MB", up_bytes / 1e6);
     else snprintf(up, sizeof up, "-");
-    printf("| %-44s | %6.3f | %5ld | %7.0fk | %10s | %9s | %6.1f |\n", what, (double)loss, steps, tokens / 1e3, up,
+    printf("| %-46s | %6.3f | %5ld | %7.0fk | %10s | %9s | %6.1f |\n", what, (double)loss, steps, tokens / 1e3, up,
            qerr, secs);
     fflush(stdout);
 }
@@ -84,7 +85,7 @@ static void single(const char *what, int steps, int batch, double up_bytes) {
 }
 
 /* R rounds of P participants. */
-static void rounds(const char *what, round_agg agg, round_enc enc, uint32_t block) {
+static void rounds(const char *what, round_agg agg, round_enc enc, uint32_t block, float outer_lr, float mu) {
     char err[PLOW_ERR_LEN];
     double t0 = plow_now();
     round_config cfg;
@@ -92,6 +93,8 @@ static void rounds(const char *what, round_agg agg, round_enc enc, uint32_t bloc
     cfg.inner.batch = B;
     cfg.rule.agg = agg;
     cfg.rule.trim = 1;
+    cfg.rule.lr = outer_lr;
+    cfg.rule.momentum = mu;
     cfg.enc = enc;
     cfg.block = block;
     round_state *s;
@@ -167,11 +170,11 @@ int main(int argc, char **argv) {
            "%d threads.\n",
            np, data->n_train, tensor_path_name(tensor_path_get()), tensor_threads());
     printf("P = %d participants, H = %d inner steps, R = %d rounds; batch %d x %d tokens; inner AdamW lr 3e-3; "
-           "outer Nesterov lr 0.7, momentum 0.9. Validation loss at start: %.3f.\n\n",
+           "outer SGD-Nesterov lr 0.7, momentum 0.9 unless said. Validation loss at start: %.3f.\n\n",
            P, H, R, B, T, (double)loss0);
-    printf("| %-44s | %6s | %5s | %8s | %10s | %9s | %6s |\n", "run", "val", "steps", "tokens", "up/round",
+    printf("| %-46s | %6s | %5s | %8s | %10s | %9s | %6s |\n", "run", "val", "steps", "tokens", "up/round",
            "int8 err", "s");
-    printf("|%s|%s|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "--------", "-------",
+    printf("|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------------------", "--------", "-------",
            "----------", "------------", "-----------", "--------");
     char what[96];
     double grad = 4.0 * (double)np;
@@ -181,16 +184,20 @@ int main(int argc, char **argv) {
     single(what, P * H * R, B, 0);
     snprintf(what, sizeof what, "data-parallel: %d steps, batch %dx%d", H * R, P, B);
     single(what, H * R, P * B, H * grad);
-    snprintf(what, sizeof what, "rounds: mean, f32");
-    rounds(what, ROUND_AGG_MEAN, ROUND_ENC_F32, 0);
+    snprintf(what, sizeof what, "rounds: mean (Nesterov 0.7, 0.9), f32");
+    rounds(what, ROUND_AGG_MEAN, ROUND_ENC_F32, 0, 0.7f, 0.9f);
     snprintf(what, sizeof what, "rounds: mean, int8 blocks of 64");
-    rounds(what, ROUND_AGG_MEAN, ROUND_ENC_INT8, 64);
+    rounds(what, ROUND_AGG_MEAN, ROUND_ENC_INT8, 64, 0.7f, 0.9f);
     snprintf(what, sizeof what, "rounds: mean, int8 blocks of 256");
-    rounds(what, ROUND_AGG_MEAN, ROUND_ENC_INT8, 256);
+    rounds(what, ROUND_AGG_MEAN, ROUND_ENC_INT8, 256, 0.7f, 0.9f);
     snprintf(what, sizeof what, "rounds: trimmed mean (1 each end), f32");
-    rounds(what, ROUND_AGG_TRIMMED, ROUND_ENC_F32, 0);
+    rounds(what, ROUND_AGG_TRIMMED, ROUND_ENC_F32, 0, 0.7f, 0.9f);
     snprintf(what, sizeof what, "rounds: median, f32");
-    rounds(what, ROUND_AGG_MEDIAN, ROUND_ENC_F32, 0);
+    rounds(what, ROUND_AGG_MEDIAN, ROUND_ENC_F32, 0, 0.7f, 0.9f);
+    snprintf(what, sizeof what, "rounds: plain averaging (outer lr 1, mu 0), f32");
+    rounds(what, ROUND_AGG_MEAN, ROUND_ENC_F32, 0, 1.0f, 0.0f);
+    snprintf(what, sizeof what, "rounds: plain averaging, int8 blocks of 64");
+    rounds(what, ROUND_AGG_MEAN, ROUND_ENC_INT8, 64, 1.0f, 0.0f);
     printf("\nBytes per participant per round: f32 %zu, int8/64 %zu, int8/256 %zu (data-parallel over the same %d "
            "steps: %.0f).\n",
            round_contrib_size(np, ROUND_ENC_F32, 0), round_contrib_size(np, ROUND_ENC_INT8, 64),
