@@ -465,11 +465,11 @@ static void make_contribs(const round_state *s, model *scratch, const round_conf
     char err[PLOW_ERR_LEN];
     uint8_t base[32];
     round_state_hash(s, base);
-    train_hparams hp;
-    round_inner_hparams(&cfg->inner, round_state_round(s), &hp);
     size_t n;
     const float *w = round_state_weights(s, &n);
     for (int i = 0; i < k; i++) {
+        train_hparams hp;
+        round_inner_hparams(&cfg->inner, round_state_round(s), ids[i], &hp);
         dataset shard;
         round_inner_result res;
         CHECKF(round_shard(g_data, cfg->shards, ids[i] % cfg->shards, hp.seq, &shard, err) == 0, "%s", err);
@@ -508,12 +508,14 @@ static void test_shards(void) {
     CHECK(round_shard(g_data, 4, 4, 32, &s0, err) == -1);
     CHECK(round_shard(g_data, 0, 0, 32, &s0, err) == -1);
     CHECK(round_shard(g_data, (uint32_t)g_data->n_train / 10, 0, 32, &s0, err) == -1 && strstr(err, "tokens"));
-    train_hparams a, c;
+    train_hparams a, c, c2;
     train_hparams_default(&a, false, 10, 32);
-    round_inner_hparams(&a, 0, &c);
+    round_inner_hparams(&a, 0, 7, &c);
     CHECK(c.seed != a.seed && c.steps == a.steps);
-    round_inner_hparams(&a, 1, &a);
-    CHECK(a.seed != c.seed);
+    round_inner_hparams(&a, 0, 8, &c2);
+    CHECK(c2.seed != c.seed);
+    round_inner_hparams(&a, 1, 7, &a);
+    CHECK(a.seed != c.seed && a.seed != c2.seed);
 }
 
 static void test_round_recomputable(void) {
@@ -674,8 +676,8 @@ static void test_robust_against_poisoning(void) {
             CHECKF(loss0 - loss[agg] > 0.6f * (loss0 - loss_ref[agg]), "%s: loss %.3f (honest %.3f, start %.3f)",
                    round_agg_name((round_agg)agg), (double)loss[agg], (double)loss_ref[agg], (double)loss0);
         }
-        CHECKF(loss0 - loss[ROUND_AGG_MEAN] < 0.4f * (loss0 - loss_ref[ROUND_AGG_MEAN]),
-               "the poisoned mean still reached loss %.3f", (double)loss[ROUND_AGG_MEAN]);
+        CHECKF(loss[ROUND_AGG_MEAN] > loss[ROUND_AGG_TRIMMED] + 0.1f && loss[ROUND_AGG_MEAN] > loss[ROUND_AGG_MEDIAN] + 0.1f,
+               "the poisoned mean reached loss %.3f", (double)loss[ROUND_AGG_MEAN]);
         round_contrib_release(&bad);
     }
     for (int agg = 0; agg < ROUND_AGG_COUNT; agg++) free(w_ref[agg]);

@@ -89,10 +89,11 @@ int round_shard(const dataset *d, uint32_t shards, uint32_t i, int seq, dataset 
 
 /* ---- inner run ---------------------------------------------------------------- */
 
-void round_inner_hparams(const train_hparams *base, uint64_t round, train_hparams *out) {
-    uint8_t msg[16], h[PLOW_HASH_LEN];
+void round_inner_hparams(const train_hparams *base, uint64_t round, uint32_t participant, train_hparams *out) {
+    uint8_t msg[20], h[PLOW_HASH_LEN];
     plow_put_u64(msg, base->seed);
     plow_put_u64(msg + 8, round);
+    plow_put_u32(msg + 16, participant);
     plow_sha256 *s = plow_sha256_new();
     static const char tag[] = "plow.round.seed.v1";
     plow_sha256_update(s, tag, sizeof tag - 1);
@@ -761,8 +762,6 @@ int round_run(round_state *s, model *m, const dataset *d, const round_config *cf
     r.round = s->round;
     uint8_t base[PLOW_HASH_LEN];
     round_state_hash(s, base);
-    train_hparams hp;
-    round_inner_hparams(&cfg->inner, s->round, &hp);
     size_t n = s->n;
     float *delta = plow_alloc_aligned(n * sizeof(float));
     float *back = cfg->enc == ROUND_ENC_INT8 ? plow_alloc_aligned(n * sizeof(float)) : NULL;
@@ -778,6 +777,8 @@ int round_run(round_state *s, model *m, const dataset *d, const round_config *cf
         dataset shard;
         round_inner_result res;
         round_contrib tmp;
+        train_hparams hp;
+        round_inner_hparams(&cfg->inner, s->round, ids[i], &hp);
         if (round_shard(d, cfg->shards, ids[i] % cfg->shards, hp.seq, &shard, err) ||
             round_inner_run(m, s->w, n, &shard, &hp, delta, &res, err) ||
             round_contrib_make(&tmp, s->round, ids[i], base, delta, n, cfg->enc, cfg->block, err)) {

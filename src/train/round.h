@@ -67,11 +67,12 @@ int round_shard(const dataset *d, uint32_t shards, uint32_t i, int seq, dataset 
 
 /* ---- a participant's inner run ------------------------------------------- */
 
-/* The inner hyper-parameters of round `round`: *base with the batch seed
- * replaced by the first 8 bytes (little-endian) of
- * SHA-256("plow.round.seed.v1" || u64 base->seed || u64 round), so each round
- * draws fresh windows. out may equal base. */
-void round_inner_hparams(const train_hparams *base, uint64_t round, train_hparams *out);
+/* The inner hyper-parameters of participant p in round `round`: *base with
+ * the batch seed replaced by the first 8 bytes (little-endian) of
+ * SHA-256("plow.round.seed.v1" || u64 base->seed || u64 round || u32 p), so
+ * each round draws fresh windows and two participants on the same shard draw
+ * different ones. out may equal base. */
+void round_inner_hparams(const train_hparams *base, uint64_t round, uint32_t participant, train_hparams *out);
 
 typedef struct round_inner_result {
     float first_loss, last_loss; /* training loss of the first and last inner step */
