@@ -194,9 +194,9 @@ int main(int argc, char **argv) {
     rounds(what, ROUND_AGG_TRIMMED, ROUND_ENC_F32, 0, 0.7f, 0.9f);
     snprintf(what, sizeof what, "rounds: median, f32");
     rounds(what, ROUND_AGG_MEDIAN, ROUND_ENC_F32, 0, 0.7f, 0.9f);
-    snprintf(what, sizeof what, "rounds: plain averaging (outer lr 1, mu 0), f32");
+    snprintf(what, sizeof what, "rounds: averaging (outer lr 1, mu 0), f32");
     rounds(what, ROUND_AGG_MEAN, ROUND_ENC_F32, 0, 1.0f, 0.0f);
-    snprintf(what, sizeof what, "rounds: plain averaging, int8 blocks of 64");
+    snprintf(what, sizeof what, "rounds: averaging, int8 blocks of 64");
     rounds(what, ROUND_AGG_MEAN, ROUND_ENC_INT8, 64, 1.0f, 0.0f);
     printf("\nBytes per participant per round: f32 %zu, int8/64 %zu, int8/256 %zu (data-parallel over the same %d "
            "steps: %.0f).\n",
