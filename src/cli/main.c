@@ -29,9 +29,11 @@ static const cli_command commands[] = {
     {"verifier", "run a verifier agent: check committed work, challenge fraud", cmd_verifier},
     {"requester", "run a requester agent: post a task or a workflow, check the results", cmd_requester},
     {"demo", "start a local network (node, agents, a cheater) and run a workflow end to end", cmd_demo},
+    {"label", "crowdsourced labeling: post items, answer, reveal, gold, result", cmd_label},
+    {"labeler", "run an AI labeler agent (or train its model)", cmd_labeler},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 17, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 19, "update the command table and its help together");
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plow <command> [options]\n\n"

@@ -9,7 +9,7 @@
  * the same spec.
  *
  * Files (docs/tasks.md):
- *   spec      JSON, format "plow.spec.v1": kind (train|lora|infer), model
+ *   spec      JSON, format "plow.spec.v1": kind (train|lora|infer|label), model
  *             config, data/tokenizer/base blobs, hyper-parameters, checkpoint
  *             interval; infer: prompt and sampling parameters.
  *   manifest  JSON, format "plow.outputs.v1": every output file of a run
@@ -25,6 +25,9 @@
 #include "../base/plow.h"
 
 #include "../ledger/ledger.h"
+
+#define JOB_LABEL_CLASSES_MAX LEDGER_LABEL_CLASSES_MAX /* a label task's classes at most */
+#define JOB_LABEL_NAME_MAX 32                         /* bytes of a class name: [A-Za-z0-9_.-] */
 
 typedef struct job_spec {
     int kind;              /* ledger_task_kind */
@@ -48,6 +51,11 @@ typedef struct job_spec {
     int tokens, top_k;
     double temperature, top_p;
     uint64_t sample_seed;
+    /* labeling (kind label; docs/labeling.md): the items and the label set */
+    uint8_t items[32];   /* blob: JSONL, one {"text": ...} per line */
+    uint32_t n_items;    /* lines of the items blob (= the task's steps) */
+    uint32_t n_classes;  /* 2..JOB_LABEL_CLASSES_MAX */
+    char classes[JOB_LABEL_CLASSES_MAX][JOB_LABEL_NAME_MAX + 1]; /* names; label id = index */
 } job_spec;
 
 #define JOB_SPEC_MAX (64 << 10) /* largest spec accepted, bytes */

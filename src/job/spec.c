@@ -172,6 +172,45 @@ static int parse_lora(job_spec *s, const cJSON *l, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
+/* A class name of a label task: 1..JOB_LABEL_NAME_MAX bytes of [A-Za-z0-9_.-]
+ * (it is printed in "label: text" lines and given on command lines). */
+static bool class_name_ok(const char *c) {
+    size_t n = strlen(c);
+    return n >= 1 && n <= JOB_LABEL_NAME_MAX &&
+           strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+/* kind "label": items (blob), n_items, classes (names, distinct). Nothing
+ * secret is in a spec: the gold stays with the requester. */
+static int parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"format", "kind", "items", "n_items", "classes", NULL};
+    long v;
+    if (keys_known(j, "", known, err) || hash(j, "items", s->items, err) ||
+        whole(j, "n_items", true, 0, 1, LEDGER_LABEL_ITEMS_MAX, &v, err))
+        return -1;
+    s->n_items = (uint32_t)v;
+    const cJSON *cl = get(j, "classes");
+    if (!cl) return plow_error(err, "spec: 'classes' is required (an array of class names)");
+    if (!cJSON_IsArray(cl)) return plow_error(err, "spec: 'classes' must be an array of class names");
+    int nc = cJSON_GetArraySize(cl);
+    if (nc < 2 || nc > JOB_LABEL_CLASSES_MAX)
+        return plow_error(err, "spec: 'classes' has %d names (2..%d allowed)", nc, JOB_LABEL_CLASSES_MAX);
+    int i = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cl) {
+        if (!cJSON_IsString(c) || !class_name_ok(c->valuestring))
+            return plow_error(err, "spec: classes[%d] must be a name of 1..%d characters [A-Za-z0-9_.-]", i,
+                              JOB_LABEL_NAME_MAX);
+        for (int k = 0; k < i; k++)
+            if (strcmp(s->classes[k], c->valuestring) == 0)
+                return plow_error(err, "spec: class '%s' appears twice in 'classes'", c->valuestring);
+        snprintf(s->classes[i], sizeof s->classes[i], "%s", c->valuestring);
+        i++;
+    }
+    s->n_classes = (uint32_t)nc;
+    return 0;
+}
+
 int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
     memset(s, 0, sizeof *s);
     if (n > JOB_SPEC_MAX) return plow_error(err, "spec: larger than %d bytes", JOB_SPEC_MAX);
@@ -195,11 +234,14 @@ int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_
     if (strcmp(kind, "train") == 0) s->kind = LEDGER_KIND_TRAIN;
     else if (strcmp(kind, "lora") == 0) s->kind = LEDGER_KIND_LORA;
     else if (strcmp(kind, "infer") == 0) s->kind = LEDGER_KIND_INFER;
+    else if (strcmp(kind, "label") == 0) s->kind = LEDGER_KIND_LABEL;
     else {
-        plow_error(err, "spec: unknown kind '%.40s' (train, lora or infer)", kind);
+        plow_error(err, "spec: unknown kind '%.40s' (train, lora, infer or label)", kind);
         goto out;
     }
-    if (s->kind == LEDGER_KIND_TRAIN) {
+    if (s->kind == LEDGER_KIND_LABEL) {
+        if (parse_label(s, j, err)) goto out;
+    } else if (s->kind == LEDGER_KIND_TRAIN) {
         static const char *const known[] = {"format", "kind", "config", "data", "tokenizer", "val_frac", "steps",
                                             "batch", "seq", "lr", "warmup", "seed", "init_seed",
                                             "checkpoint_every", NULL};
@@ -296,8 +338,17 @@ static void put_pair(cJSON *o, const char *k, const uint8_t m[32], const uint8_t
 void job_spec_write(const job_spec *s, plow_buf *out) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "format", SPEC_FORMAT);
-    cJSON_AddStringToObject(j, "kind", s->kind == LEDGER_KIND_TRAIN ? "train" : s->kind == LEDGER_KIND_LORA ? "lora" : "infer");
-    if (s->kind == LEDGER_KIND_TRAIN || s->kind == LEDGER_KIND_LORA) {
+    cJSON_AddStringToObject(j, "kind", s->kind == LEDGER_KIND_TRAIN  ? "train"
+                                       : s->kind == LEDGER_KIND_LORA  ? "lora"
+                                       : s->kind == LEDGER_KIND_LABEL ? "label"
+                                                                       : "infer");
+    if (s->kind == LEDGER_KIND_LABEL) {
+        put_hex(j, "items", s->items);
+        cJSON_AddNumberToObject(j, "n_items", s->n_items);
+        cJSON *cl = cJSON_AddArrayToObject(j, "classes");
+        for (uint32_t i = 0; i < s->n_classes && i < JOB_LABEL_CLASSES_MAX; i++)
+            cJSON_AddItemToArray(cl, cJSON_CreateString(s->classes[i]));
+    } else if (s->kind == LEDGER_KIND_TRAIN || s->kind == LEDGER_KIND_LORA) {
         if (s->kind == LEDGER_KIND_TRAIN) cJSON_AddStringToObject(j, "config", s->config);
         put_hex(j, "data", s->data);
         put_hex(j, "tokenizer", s->tokenizer);
