@@ -559,6 +559,7 @@ struct labeler_nb {
     uint32_t *counts;  /* (v, k) */
     size_t hcap;       /* power of two */
     int64_t *table;    /* word -> index, -1 empty */
+    double alpha;      /* additive smoothing (1: Laplace) */
 };
 
 static uint64_t nb_hash(const char *w) {
@@ -664,9 +665,11 @@ static void nb_count(void *arg, const char *w) {
     a->m->words[a->c]++;
 }
 
-int labeler_nb_train(labeler_nb **out, const labeler_labeled *d, char err[PLOW_ERR_LEN]) {
+int labeler_nb_train(labeler_nb **out, const labeler_labeled *d, double smoothing, char err[PLOW_ERR_LEN]) {
     *out = NULL;
+    if (!(smoothing >= 1e-6 && smoothing <= 100)) return plow_error(err, "smoothing must be in [1e-6, 100]");
     labeler_nb *m = plow_calloc(1, sizeof *m);
+    m->alpha = smoothing;
     /* the classes: the distinct labels, sorted */
     char **names = plow_alloc(d->n * sizeof *names);
     for (size_t i = 0; i < d->n; i++) names[i] = d->label[i];
@@ -700,6 +703,7 @@ int labeler_nb_train(labeler_nb **out, const labeler_labeled *d, char err[PLOW_E
 int labeler_nb_save(const labeler_nb *m, const char *path, char err[PLOW_ERR_LEN]) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "format", "plow.nb.v1");
+    cJSON_AddNumberToObject(j, "smoothing", m->alpha);
     cJSON *cl = cJSON_AddArrayToObject(j, "classes"), *dc = cJSON_AddArrayToObject(j, "docs"),
           *wc = cJSON_AddArrayToObject(j, "words");
     for (uint32_t c = 0; c < m->k; c++) {
@@ -743,12 +747,18 @@ int labeler_nb_load(labeler_nb **out, const char *path, char err[PLOW_ERR_LEN]) 
     uint64_t *sum = NULL;
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "format"), *cl = cJSON_GetObjectItemCaseSensitive(j, "classes"),
                 *dc = cJSON_GetObjectItemCaseSensitive(j, "docs"), *wc = cJSON_GetObjectItemCaseSensitive(j, "words"),
-                *voc = cJSON_GetObjectItemCaseSensitive(j, "vocab");
+                *voc = cJSON_GetObjectItemCaseSensitive(j, "vocab"),
+                *al = cJSON_GetObjectItemCaseSensitive(j, "smoothing");
     int rc = -1;
     if (!cJSON_IsObject(j) || !cJSON_IsString(f) || strcmp(f->valuestring, "plow.nb.v1") != 0) {
         plow_error(err, "%s is not a labeler model (plow.nb.v1): train one with 'plow labeler train'", path);
         goto out;
     }
+    if (!cJSON_IsNumber(al) || !(al->valuedouble >= 1e-6 && al->valuedouble <= 100)) {
+        plow_error(err, "%s: 'smoothing' must be a number in [1e-6, 100]", path);
+        goto out;
+    }
+    m->alpha = al->valuedouble;
     int k = cJSON_IsArray(cl) ? cJSON_GetArraySize(cl) : 0;
     if (k < 2 || k > LABEL_MAX_CLASSES || !cJSON_IsArray(dc) || !cJSON_IsArray(wc) || cJSON_GetArraySize(dc) != k ||
         cJSON_GetArraySize(wc) != k || !cJSON_IsObject(voc)) {
@@ -831,14 +841,14 @@ static void nb_score(void *arg, const char *w) {
     int64_t i = nb_find(a->m, w);
     if (i < 0) return;
     for (uint32_t c = 0; c < a->n; c++)
-        a->score[c] += tensor_log_d((double)a->m->counts[(size_t)i * a->m->k + (size_t)a->map[c]] + 1.0) - a->den[c];
+        a->score[c] += tensor_log_d((double)a->m->counts[(size_t)i * a->m->k + (size_t)a->map[c]] + a->m->alpha) - a->den[c];
 }
 
 uint32_t labeler_nb_classify(const labeler_nb *m, const int *map, uint32_t n_classes, const char *text) {
     double score[LABEL_MAX_CLASSES], den[LABEL_MAX_CLASSES];
     for (uint32_t c = 0; c < n_classes; c++) {
         score[c] = tensor_log_d((double)m->docs[map[c]] + 1.0);
-        den[c] = tensor_log_d((double)m->words[map[c]] + (double)m->v);
+        den[c] = tensor_log_d((double)m->words[map[c]] + m->alpha * (double)m->v);
     }
     nb_score_arg a = {m, map, n_classes, score, den};
     nb_words(text, nb_score, &a);
@@ -933,9 +943,13 @@ int labeler_fetch_reveals(client *c, const ledger_task *t, labeler_reveals *r, c
     if (client_height(c, &height, err)) return -1;
     r->scanned_to = height;
     if (t->p.kind != LEDGER_KIND_LABEL || t->window_end == 0) return 0; /* nothing committed: nothing revealed */
-    uint64_t from = ledger_label_reveal_from(t), to = t->window_end + t->p.window_blocks;
+    /* no reveal comes before the first commit (the slots' committed_at stay
+     * through finalize, when ledger_label_reveal_from no longer applies) */
+    uint64_t from = UINT64_MAX, to = t->window_end + t->p.window_blocks;
+    for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+        if (t->slots[s].committed_at && t->slots[s].committed_at < from) from = t->slots[s].committed_at;
     if (to < t->window_end) to = UINT64_MAX;
-    if (from <= t->posted_at) from = t->posted_at + 1;
+    if (from == UINT64_MAX || from <= t->posted_at) from = t->posted_at + 1;
     if (to > height) to = height;
     ledger_tx *tx = plow_alloc(sizeof *tx);
     int rc = -1;
@@ -986,6 +1000,7 @@ void labeler_options_default(labeler_options *o) {
     o->name = "labeler";
     o->node = AGENT_DEFAULT_NODE;
     o->mode = LABELER_MODEL;
+    o->smoothing = 1;
     o->seed = 1;
     o->max_stake = UINT64_MAX;
     o->poll_s = 0.5;
@@ -1584,7 +1599,7 @@ int agent_labeler_run(const labeler_options *o, char err[PLOW_ERR_LEN]) {
         } else if (o->train) {
             labeler_labeled d;
             if (labeler_labeled_load(&d, o->train, err)) goto fail;
-            int r = labeler_nb_train(&L->nb, &d, err);
+            int r = labeler_nb_train(&L->nb, &d, o->smoothing, err);
             labeler_labeled_release(&d);
             if (r) goto fail;
         } else {

@@ -141,13 +141,15 @@ void labeler_state_seal(labeler_state *s);
 /* ---- naive Bayes ------------------------------------------------------------------------ */
 
 /* Multinomial naive Bayes over lowercase words (runs of ASCII letters and
- * digits, and bytes >= 0x80), Laplace smoothing, integer counts. Class c's
- * score is log(docs_c + 1) + sum over the text's known words of
- * log(count_cw + 1) - log(words_c + V), logs by tensor_log_d; the highest
- * score wins, ties to the lowest task class id. */
+ * digits, and bytes >= 0x80), additive smoothing a (1: Laplace), integer
+ * counts. Class c's score is log(docs_c + 1) + sum over the text's known
+ * words (with repeats) of log(count_cw + a) - log(words_c + a V), logs by
+ * tensor_log_d (the same bits on every machine); the highest score wins,
+ * ties to the lowest task class id. */
 typedef struct labeler_nb labeler_nb;
-int labeler_nb_train(labeler_nb **out, const labeler_labeled *d, char err[PLOW_ERR_LEN]);
-/* JSON {"format": "plow.nb.v1", "classes", "docs", "words", "vocab": {word: [counts]}}. */
+int labeler_nb_train(labeler_nb **out, const labeler_labeled *d, double smoothing, char err[PLOW_ERR_LEN]);
+/* JSON {"format": "plow.nb.v1", "smoothing", "classes", "docs", "words",
+ * "vocab": {word: [counts]}}; load refuses counts that do not add up. */
 int labeler_nb_save(const labeler_nb *m, const char *path, char err[PLOW_ERR_LEN]);
 int labeler_nb_load(labeler_nb **out, const char *path, char err[PLOW_ERR_LEN]);
 void labeler_nb_free(labeler_nb *m);
@@ -197,6 +199,7 @@ typedef struct labeler_options {
     labeler_mode mode;
     const char *model;    /* MODEL: a model file, or */
     const char *train;    /* MODEL: labeled JSONL to train one from at start */
+    double smoothing;     /* MODEL with train: the additive smoothing (default 1) */
     double accuracy;      /* ACCURACY: p */
     const char *truth;    /* ACCURACY: the answer key (JSONL {"text", "label"}) */
     uint8_t copy_of[LEDGER_PK_LEN]; /* COPY: whose answers */
