@@ -6,27 +6,73 @@
 #   tests/run.sh                 everything
 #   tests/run.sh NAME...         only shell tests whose file name contains NAME
 #   PLOW_SKIP_UNIT=1 tests/run.sh   shell tests only
+#   PLOW_TEST_JOBS=N             tests run N at a time (default 2)
+#
+# Tests run two at a time by default: many of the network tests spend most
+# of their time waiting for blocks and deadlines, so pairing them with the
+# compute-bound ones shortens the suite on a 2-core machine. Each test has
+# its own directory and picks its own free ports. The longest tests start
+# first. Results print as tests finish; failures show their log's last lines.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ROOT PLOW_ROOT="$ROOT"
 export PLOW="$ROOT/build/plow" PLOW_CLANG="$ROOT/build/clang/plow" LIB="$ROOT/tests/cli_lib.sh"
-passed=0
-failed=0
+JOBS=${PLOW_TEST_JOBS:-2}
+RES=${PLOW_RESULTS_DIR:-$(mktemp -d /tmp/plow_results.XXXXXX)}
+PLOW_RESULTS_DIR=$RES
+export RES PLOW_RESULTS_DIR
 
-if [ -z "${PLOW_SKIP_UNIT:-}" ] && [ $# -eq 0 ]; then
-    out=$(mktemp)
-    "$ROOT/build/plow_test" 2>&1 | tee "$out"
+# The unit-test binary, as one job: its own summary line gives the counts.
+run_unit() {
+    out="$RES/unit.out"
+    "$ROOT/build/plow_test" >"$out" 2>&1
+    grep -E '^(ok|FAIL)' "$out" | grep '^FAIL' >"$RES/unit.fails"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
     if [ -n "$line" ]; then
-        passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
-        failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+        echo "$line" | cut -d' ' -f1 >"$RES/unit.passed"
+        echo "$line" | cut -d' ' -f3 >"$RES/unit.failed"
+        echo "unit tests: $line"
+        if [ -s "$RES/unit.fails" ]; then
+            sed 's/^/    /' "$RES/unit.fails"
+            grep -B2 -A8 'check failed' "$out" | head -n 60 | sed 's/^/    /'
+        fi
     else
-        echo "FAIL unit test binary crashed or printed no summary"
-        failed=$((failed + 1))
+        echo 0 >"$RES/unit.passed"
+        echo 1 >"$RES/unit.failed"
+        echo "FAIL unit test binary crashed or printed no summary; last lines:"
+        tail -n 25 "$out" | sed 's/^/    /'
     fi
-    rm -f "$out"
+}
+
+run_cli() { # path
+    t=$1
+    name=$(basename "$t" .sh)
+    work=$(mktemp -d /tmp/plow_cli.XXXXXX)
+    start=$(date +%s)
+    if (cd "$work" && TMP="$work" sh "$t") >"$work/log" 2>&1; then
+        echo "ok   cli_$name ($(($(date +%s) - start))s)"
+        echo ok >"$RES/cli_$name"
+        rm -rf "$work"
+    else
+        {
+            echo "FAIL cli_$name ($(($(date +%s) - start))s); last lines of $work/log:"
+            tail -n 25 "$work/log" | sed 's/^/    /'
+        } >"$RES/cli_$name.msg"
+        cat "$RES/cli_$name.msg"
+        echo fail >"$RES/cli_$name"
+    fi
+}
+
+if [ "${1:-}" = "--one" ]; then # internal: run one job (from xargs)
+    if [ "$2" = unit ]; then run_unit; else run_cli "$2"; fi
+    exit 0
 fi
 
+# The jobs, longest first (measured), then the rest in name order.
+jobs=""
+if [ -z "${PLOW_SKIP_UNIT:-}" ] && [ $# -eq 0 ]; then jobs="unit"; fi
+first="determinism learning proof unit demo agents rounds labeling dpo reference_torch crash node"
+all=""
 for t in "$ROOT"/tests/cli/*.sh; do
     [ -f "$t" ] || continue
     name=$(basename "$t" .sh)
@@ -35,18 +81,35 @@ for t in "$ROOT"/tests/cli/*.sh; do
         for pat in "$@"; do case "$name" in *"$pat"*) match=1 ;; esac; done
         [ $match -eq 1 ] || continue
     fi
-    work=$(mktemp -d /tmp/plow_cli.XXXXXX)
-    start=$(date +%s)
-    if (cd "$work" && TMP="$work" sh "$t") >"$work/log" 2>&1; then
-        echo "ok   cli_$name ($(($(date +%s) - start))s)"
-        passed=$((passed + 1))
-        rm -rf "$work"
-    else
-        echo "FAIL cli_$name ($(($(date +%s) - start))s); last lines of $work/log:"
-        tail -n 25 "$work/log" | sed 's/^/    /'
-        failed=$((failed + 1))
+    all="$all $name"
+done
+ordered=""
+for f in $first; do
+    if [ "$f" = unit ]; then
+        [ -n "$jobs" ] && ordered="$ordered unit"
+        continue
     fi
+    for n in $all; do [ "$n" = "$f" ] && ordered="$ordered $f"; done
+done
+for n in $all; do
+    case " $first " in *" $n "*) ;; *) ordered="$ordered $n" ;; esac
 done
 
+for j in $ordered; do
+    if [ "$j" = unit ]; then echo unit; else echo "$ROOT/tests/cli/$j.sh"; fi
+done | xargs -P "$JOBS" -n 1 sh "$0" --one
+
+passed=0
+failed=0
+if [ -f "$RES/unit.passed" ]; then
+    passed=$((passed + $(cat "$RES/unit.passed")))
+    failed=$((failed + $(cat "$RES/unit.failed")))
+fi
+for f in "$RES"/cli_*; do
+    [ -f "$f" ] || continue
+    case "$f" in *.msg) continue ;; esac
+    if [ "$(cat "$f")" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+rm -rf "$RES"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
