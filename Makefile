@@ -146,6 +146,9 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_loadgen $(BUILD)/plow_ledger_bench
 	@$(BUILD)/plow_ledger_bench
 	@bench/node_bench.sh $(BUILD)
+	@$(MAKE) --no-print-directory $(BUILD)/plow_label_bench $(BUILD)/plow_round_bench
+	@$(BUILD)/plow_label_bench --quick
+	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_round_bench --quick
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
