@@ -257,7 +257,7 @@ static void test_spec_malformed(void) {
         const char *why;
     } bad[] = {
         {"\"kind\":\"train\",\"config\":\"tiny\",\"data\":\"H1\",\"tokenizer\":\"H2\"}", "'steps' is required"},
-        {"\"kind\":\"dpo\",\"steps\":3}", "unknown kind"},
+        {"\"kind\":\"dpox\",\"steps\":3}", "unknown kind"},
         {"\"steps\":3}", "'kind' is required"},
         {"\"kind\":\"train\",\"config\":\"huge\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3}", "unknown model config"},
         {"\"kind\":\"train\",\"config\":\"tiny\",\"data\":\"H1\",\"steps\":3}", "'tokenizer' is required"},

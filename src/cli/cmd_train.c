@@ -6,14 +6,23 @@
  * states.txt (the state hash after every step, step 0 being the initial
  * state), train_log.csv (step, loss, gradient norm, learning rate, validation
  * loss), state.bin (the final canonical state) and run.json (how it was made).
- * The last line on stdout is `state <64 hex digits>`.
+ * The last line on stdout is `state <64 hex digits>`. With --dpo the run is
+ * DPO (docs/dpo.md): pairs instead of text, the base as the reference, and
+ * the log gains the preference metrics.
+ *
+ * `plow prefs generate` makes a preference set from a text (prefs.h);
+ * `plow prefs eval` measures a model's preferences on one.
  */
 #include "../base/plow.h"
 
 #include <getopt.h>
 
+#include "../data/prefs.h"
 #include "../data/tokenizer.h"
 #include "../job/work.h"
+#include "../model/modelio.h"
+#include "../tensor/tensor.h"
+#include "../train/dpo.h"
 #include "cli.h"
 
 /* ---- plow tokenizer train ------------------------------------------------- */
@@ -87,6 +96,7 @@ int cmd_tokenizer(int argc, char **argv) {
 
 static const char train_help[] =
     "usage: plow train --data FILE --out DIR [options]\n"
+    "       plow train --dpo PAIRS.jsonl --base DIR --out DIR [options]\n"
     "\n"
     "Trains a model from scratch, or a LoRA adapter on a frozen base model, with\n"
     "every step bit-identical across thread counts, SIMD paths and compilers.\n"
@@ -127,6 +137,17 @@ static const char train_help[] =
     "                      (default: the middle of the run)\n"
     "  --cheat-rate F      with skip: skip each step with probability F instead\n"
     "\n"
+    "DPO (preference training, docs/dpo.md): instead of --data,\n"
+    "  --dpo PAIRS.jsonl   preference pairs {\"prompt\", \"chosen\", \"rejected\"} (see\n"
+    "                      plow prefs generate); --batch counts pairs\n"
+    "  --base DIR          the reference model (required); with --lora the\n"
+    "                      adapter's base, else the weights DPO starts from\n"
+    "  --beta B            the DPO temperature, (0, 100] (default 0.1)\n"
+    "  --heldout FILE      held-out pairs: their preference metrics before and\n"
+    "                      after training (default: the first 64 training pairs)\n"
+    "  The log adds margin, accuracy and the implicit rewards of each step and\n"
+    "  the evaluation's reward and policy accuracy and margins.\n"
+    "\n"
     "The last line printed is 'state <hash>': the SHA-256 of the final state.\n";
 
 typedef struct train_args {
@@ -139,7 +160,8 @@ typedef struct train_args {
 enum {
     O_DATA = 256, O_OUT, O_CONFIG, O_STEPS, O_SEED, O_INIT_SEED, O_TOK, O_VOCAB, O_BATCH, O_SEQ, O_LR,
     O_MINLR, O_WARMUP, O_WD, O_CLIP, O_VALFRAC, O_EVERY, O_EVALB, O_LORA, O_BASE, O_RANK, O_ALPHA,
-    O_TARGETS, O_THREADS, O_SIMD, O_NOHASH, O_COMMIT, O_EVERY_CK, O_CHEAT, O_CHEAT_RATE, O_HELP
+    O_TARGETS, O_THREADS, O_SIMD, O_NOHASH, O_COMMIT, O_EVERY_CK, O_CHEAT, O_CHEAT_RATE, O_HELP, O_DPO, O_BETA,
+    O_HELDOUT
 };
 
 static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_ERR_LEN]) {
@@ -154,7 +176,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         {"alpha", 1, 0, O_ALPHA},     {"targets", 1, 0, O_TARGETS},   {"threads", 1, 0, O_THREADS},
         {"simd", 1, 0, O_SIMD},       {"no-hashes", 0, 0, O_NOHASH},  {"help", 0, 0, O_HELP},
         {"commit", 0, 0, O_COMMIT},   {"checkpoint-every", 1, 0, O_EVERY_CK}, {"cheat", 1, 0, O_CHEAT},
-        {"cheat-rate", 1, 0, O_CHEAT_RATE},
+        {"cheat-rate", 1, 0, O_CHEAT_RATE}, {"dpo", 1, 0, O_DPO},     {"beta", 1, 0, O_BETA},
+        {"heldout", 1, 0, O_HELDOUT},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     job_train_opts *o = &a->o;
@@ -196,6 +219,9 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         case O_EVERY_CK: rc = cli_int("--checkpoint-every", optarg, 1, 100000000, &o->every, err); break;
         case O_CHEAT: o->cheat = optarg; break;
         case O_CHEAT_RATE: rc = cli_float("--cheat-rate", optarg, 0, 1, &o->cheat_rate, err); break;
+        case O_DPO: o->dpo = optarg; break;
+        case O_BETA: rc = cli_float("--beta", optarg, 1e-6, 100, &o->beta, err); break;
+        case O_HELDOUT: o->heldout = optarg; break;
         case O_HELP: return 1;
         default: return plow_error(err, "unknown or incomplete option '%s'", opt);
         }
@@ -255,4 +281,186 @@ int cmd_train(int argc, char **argv) {
     plow_hex(res.state, PLOW_HASH_LEN, hex);
     printf("state %s\n", hex);
     return 0;
+}
+
+/* ---- plow prefs ----------------------------------------------------------- */
+
+static const char prefs_help[] =
+    "usage: plow prefs generate --text FILE --out DIR [--seed S] [--train N] [--val M]\n"
+    "                           [--how shuffled|other|mixed] [--val-frac F]\n"
+    "       plow prefs eval --base DIR [--model DIR | --lora DIR] --pairs FILE\n"
+    "                       [--beta B] [--batch B] [--seq T] [--tokenizer FILE] [--max N]\n"
+    "\n"
+    "generate: preference pairs from a corpus (docs/dpo.md): consecutive lines\n"
+    "(prompt, continuation); chosen = the true continuation, rejected = its words\n"
+    "shuffled (shuffled), a line from far away (other) or alternately (mixed).\n"
+    "Pairs from the first 1 - F of the text go to DIR/train.jsonl, those from\n"
+    "the rest to DIR/val.jsonl (held out: never trained on). Deterministic.\n"
+    "  --text FILE     the corpus\n"
+    "  --out DIR       where train.jsonl and val.jsonl go (created)\n"
+    "  --seed S        (default 1)\n"
+    "  --train N       training pairs (default 2000)\n"
+    "  --val M         held-out pairs (default 200)\n"
+    "  --how KIND      shuffled (default), other or mixed\n"
+    "  --val-frac F    the held-out share of the text, 0.01..0.5 (default 0.1)\n"
+    "\n"
+    "eval: a model's preferences on a pair set. The policy is --model (a full\n"
+    "model, e.g. a DPO run's), --lora (an adapter on --base) or, with neither,\n"
+    "the base itself; the reference is --base. Prints one line:\n"
+    "  pairs=N policy_accuracy=X policy_margin=X reward_accuracy=X margin=X loss=X\n"
+    "policy_accuracy: the share of pairs whose chosen response the policy finds\n"
+    "more likely; reward_accuracy and margin: DPO's implicit reward beta*(policy -\n"
+    "reference), 0 for the base itself.\n"
+    "  --beta B        (default 0.1)   --batch B   pairs per pass (default 16)\n"
+    "  --seq T         row length (default 64, at most the context)\n"
+    "  --max N         the first N pairs only (default all)\n";
+
+static int prefs_generate_cmd(int argc, char **argv) {
+    const char *text = NULL, *out = NULL, *how_s = "shuffled";
+    uint64_t seed = 1;
+    long n_train = 2000, n_val = 200;
+    double val_frac = 0.1;
+    char err[PLOW_ERR_LEN];
+    static const struct option opts[] = {{"text", 1, 0, 't'},  {"out", 1, 0, 'o'}, {"seed", 1, 0, 's'},
+                                         {"train", 1, 0, 'n'}, {"val", 1, 0, 'v'}, {"how", 1, 0, 'w'},
+                                         {"val-frac", 1, 0, 'f'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case 't': text = optarg; break;
+        case 'o': out = optarg; break;
+        case 's': rc = cli_u64("--seed", optarg, &seed, err); break;
+        case 'n': rc = cli_int("--train", optarg, 1, (long)PREFS_MAX_PAIRS, &n_train, err); break;
+        case 'v': rc = cli_int("--val", optarg, 1, (long)PREFS_MAX_PAIRS, &n_val, err); break;
+        case 'w': how_s = optarg; break;
+        case 'f': rc = cli_float("--val-frac", optarg, 0.01, 0.5, &val_frac, err); break;
+        case 'h': fputs(prefs_help, stdout); return 0;
+        default: return cli_usage_error("prefs generate", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (rc) return cli_usage_error("prefs generate", "%s", err);
+    }
+    if (optind < argc) return cli_usage_error("prefs generate", "unexpected argument '%s'", argv[optind]);
+    if (!text || !out) return cli_usage_error("prefs generate", "--text and --out are required");
+    prefs_corruption how;
+    if (strcmp(how_s, "shuffled") == 0) how = PREFS_SHUFFLED;
+    else if (strcmp(how_s, "other") == 0) how = PREFS_OTHER;
+    else if (strcmp(how_s, "mixed") == 0) how = PREFS_MIXED;
+    else return cli_usage_error("prefs generate", "--how must be shuffled, other or mixed, not '%s'", how_s);
+    uint8_t *buf;
+    size_t n;
+    if (plow_read_file(text, (size_t)1 << 30, &buf, &n, err)) return cli_fail("%s", err);
+    plow_buf tb = {0}, vb = {0};
+    int rc = prefs_generate(buf, n, seed, how, val_frac, (size_t)n_train, (size_t)n_val, &tb, &vb, err);
+    free(buf);
+    char *tp = NULL, *vp = NULL;
+    if (rc == 0) {
+        size_t len = strlen(out) + 16;
+        tp = plow_alloc(len);
+        vp = plow_alloc(len);
+        snprintf(tp, len, "%s/train.jsonl", out);
+        snprintf(vp, len, "%s/val.jsonl", out);
+        rc = plow_mkdir_p(out, err);
+        if (rc == 0) rc = plow_write_file(tp, tb.data, tb.len, err);
+        if (rc == 0) rc = plow_write_file(vp, vb.data, vb.len, err);
+    }
+    if (rc == 0) printf("%ld training pairs -> %s, %ld held-out pairs -> %s (%s)\n", n_train, tp, n_val, vp, how_s);
+    free(tp);
+    free(vp);
+    plow_buf_release(&tb);
+    plow_buf_release(&vb);
+    return rc ? cli_fail("%s", err) : 0;
+}
+
+static int prefs_eval_cmd(int argc, char **argv) {
+    const char *base_dir = NULL, *model_dir = NULL, *lora_dir = NULL, *pairs_path = NULL, *tok_path = NULL;
+    double beta = 0.1;
+    long batch = 16, seq = 64, max = 0;
+    char err[PLOW_ERR_LEN];
+    static const struct option opts[] = {{"base", 1, 0, 'b'},  {"model", 1, 0, 'm'}, {"lora", 1, 0, 'l'},
+                                         {"pairs", 1, 0, 'p'}, {"beta", 1, 0, 'B'},  {"batch", 1, 0, 'n'},
+                                         {"seq", 1, 0, 'T'},   {"tokenizer", 1, 0, 'k'}, {"max", 1, 0, 'x'},
+                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case 'b': base_dir = optarg; break;
+        case 'm': model_dir = optarg; break;
+        case 'l': lora_dir = optarg; break;
+        case 'p': pairs_path = optarg; break;
+        case 'k': tok_path = optarg; break;
+        case 'B': rc = cli_float("--beta", optarg, 1e-6, 100, &beta, err); break;
+        case 'n': rc = cli_int("--batch", optarg, 1, 2048, &batch, err); break;
+        case 'T': rc = cli_int("--seq", optarg, 2, 65536, &seq, err); break;
+        case 'x': rc = cli_int("--max", optarg, 1, (long)PREFS_MAX_PAIRS, &max, err); break;
+        case 'h': fputs(prefs_help, stdout); return 0;
+        default: return cli_usage_error("prefs eval", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (rc) return cli_usage_error("prefs eval", "%s", err);
+    }
+    if (optind < argc) return cli_usage_error("prefs eval", "unexpected argument '%s'", argv[optind]);
+    if (!base_dir || !pairs_path) return cli_usage_error("prefs eval", "--base and --pairs are required");
+    if (model_dir && lora_dir) return cli_usage_error("prefs eval", "--model and --lora exclude each other");
+    if (cli_init_engine(NULL, 0, err)) return cli_fail("%s", err);
+    int rc = -1;
+    model *base = NULL, *pol = NULL;
+    lora *l = NULL;
+    tokenizer *tok = NULL;
+    prefs *pairs = NULL;
+    train_state *s = NULL;
+    char e2[PLOW_ERR_LEN];
+    if (modelio_load_model(&base, base_dir, err)) goto out;
+    if ((tok_path ? tokenizer_load(&tok, tok_path, e2) : modelio_load_tokenizer(&tok, base_dir, e2))) {
+        plow_error(err, "%s (pass --tokenizer FILE)", e2);
+        goto out;
+    }
+    if (tokenizer_vocab_size(tok) != base->cfg.vocab) {
+        plow_error(err, "the tokenizer has %d tokens but the model has %d", tokenizer_vocab_size(tok), base->cfg.vocab);
+        goto out;
+    }
+    if (lora_dir && modelio_load_lora(&l, base, lora_dir, err)) goto out;
+    if (model_dir) {
+        if (modelio_load_model(&pol, model_dir, err)) goto out;
+        if (pol->n_params != base->n_params || pol->cfg.vocab != base->cfg.vocab || pol->cfg.n_layer != base->cfg.n_layer ||
+            pol->cfg.d_model != base->cfg.d_model) {
+            plow_error(err, "'%s' is not a model of the base's configuration", model_dir);
+            goto out;
+        }
+    }
+    if (prefs_load(&pairs, pairs_path, tok, err)) goto out;
+    train_hparams hp;
+    train_hparams_default(&hp, l != NULL, 1, base->cfg.ctx);
+    hp.batch = (int)batch;
+    hp.seq = (int)(seq < base->cfg.ctx ? seq : base->cfg.ctx);
+    /* the reference is the base as loaded; then the policy's weights */
+    if (train_state_new_dpo(&s, base, l, &hp, (float)beta, pairs->hash, err)) goto out;
+    if (pol) memcpy(base->params, pol->params, base->n_params * sizeof(float));
+    dpo_eval_stats ev;
+    dpo_eval(s, pairs, (size_t)max, &ev);
+    printf("pairs=%zu policy_accuracy=%.6f policy_margin=%.6f reward_accuracy=%.6f margin=%.6f loss=%.6f\n", ev.pairs,
+           ev.policy_accuracy, ev.policy_margin, ev.accuracy, ev.margin, ev.loss);
+    rc = 0;
+out:
+    train_state_free(s);
+    prefs_free(pairs);
+    tokenizer_free(tok);
+    lora_free(l);
+    model_free(pol);
+    model_free(base);
+    return rc ? cli_fail("%s", err) : 0;
+}
+
+int cmd_prefs(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(prefs_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "generate") == 0) return prefs_generate_cmd(argc - 1, argv + 1);
+    if (strcmp(argv[1], "eval") == 0) return prefs_eval_cmd(argc - 1, argv + 1);
+    return cli_usage_error("prefs", "unknown subcommand '%s' (generate or eval)", argv[1]);
 }

@@ -30,6 +30,7 @@
 #include "../model/modelio.h"
 #include "../proof/receipt.h"
 #include "../proof/run.h"
+#include "../train/round.h"
 #include "job.h"
 #include "work.h"
 
@@ -165,20 +166,36 @@ typedef struct jctx {
     const job_blobs *b;
     char dir[JOB_DIR_MAX + 1];
     char data[JOB_DIR_MAX + 32], tok[JOB_DIR_MAX + 32], base[JOB_DIR_MAX + 32], adapter[JOB_DIR_MAX + 32];
+    char heldout[JOB_DIR_MAX + 32];
+    int slot; /* ROUND: the participant (shard) the work is for; -1 unknown */
 } jctx;
 
-static bool is_training(const job_spec *s) { return s->kind == LEDGER_KIND_TRAIN || s->kind == LEDGER_KIND_LORA; }
+/* Kinds whose slots commit a training trace (leaves = state hashes). */
+static bool is_training(const job_spec *s) {
+    return s->kind == LEDGER_KIND_TRAIN || s->kind == LEDGER_KIND_LORA || s->kind == LEDGER_KIND_DPO ||
+           s->kind == LEDGER_KIND_ROUND;
+}
+
+/* ROUND: the participant a spec and a slot stand for: the spec's own, else
+ * the slot index the caller gave; -1 when neither is known. */
+static int round_participant(const job_spec *s) {
+    if (s->kind != LEDGER_KIND_ROUND) return -1;
+    if (s->participant >= 0) return s->participant;
+    return s->slot >= 0 && (uint32_t)s->slot < s->participants ? s->slot : -1;
+}
 
 static int ctx_init(jctx *x, const job_spec *spec, const job_blobs *b, const char *workdir, char err[PLOW_ERR_LEN]) {
     memset(x, 0, sizeof *x);
     x->spec = spec;
     x->b = b;
     if (!spec || !b || !b->get_file || !b->put_file || !workdir) return plow_error(err, "job: missing argument");
-    if (spec->kind != LEDGER_KIND_TRAIN && spec->kind != LEDGER_KIND_LORA && spec->kind != LEDGER_KIND_INFER)
-        return plow_error(err, "job: unknown task kind %d", spec->kind);
+    if (!is_training(spec) && spec->kind != LEDGER_KIND_INFER)
+        return plow_error(err, "job: task kind %s has no work to run here", ledger_kind_name(spec->kind));
     if (strlen(workdir) > JOB_DIR_MAX) return plow_error(err, "job: work directory path too long");
     snprintf(x->dir, sizeof x->dir, "%s", workdir);
-    snprintf(x->data, sizeof x->data, "%s/in/data.txt", workdir);
+    snprintf(x->data, sizeof x->data, "%s/in/%s", workdir, spec->kind == LEDGER_KIND_DPO ? "pairs.jsonl" : "data.txt");
+    snprintf(x->heldout, sizeof x->heldout, "%s/in/heldout.jsonl", workdir);
+    x->slot = round_participant(spec);
     snprintf(x->tok, sizeof x->tok, "%s/in/tokenizer.bin", workdir);
     snprintf(x->base, sizeof x->base, "%s/in/base", workdir);
     snprintf(x->adapter, sizeof x->adapter, "%s/in/adapter", workdir);
@@ -190,6 +207,7 @@ static int fetch_inputs(const jctx *x, char err[PLOW_ERR_LEN]) {
     const job_spec *s = x->spec;
     int rc = fetch(x->b, s->tokenizer, x->tok, err);
     if (rc == 0 && is_training(s)) rc = fetch(x->b, s->data, x->data, err);
+    if (rc == 0 && s->kind == LEDGER_KIND_DPO && s->has_heldout) rc = fetch(x->b, s->heldout, x->heldout, err);
     if (rc == 0 && s->has_base) {
         char *m = pathf("%s/model.safetensors", x->base), *c = pathf("%s/config.json", x->base),
              *t = pathf("%s/tokenizer.bin", x->base);
@@ -217,13 +235,30 @@ static void spec_train_opts(const jctx *x, job_train_opts *o) {
     job_train_opts_init(o);
     o->data = x->data;
     o->tokenizer = x->tok;
-    o->lora = s->kind == LEDGER_KIND_LORA;
+    o->lora = s->kind == LEDGER_KIND_LORA || (s->kind == LEDGER_KIND_DPO && s->has_lora);
+    if (s->kind == LEDGER_KIND_DPO) {
+        o->data = NULL;
+        o->dpo = x->data;
+        o->heldout = s->has_heldout ? x->heldout : NULL;
+        o->beta = s->beta;
+        o->base = x->base;
+    }
+    if (s->kind == LEDGER_KIND_ROUND) {
+        o->round = true;
+        o->base = x->base;
+        o->shards = s->participants;
+        o->shard = x->slot >= 0 ? (uint32_t)x->slot : 0;
+        o->round_index = s->round;
+        o->enc = s->enc;
+        o->block = s->block;
+        memcpy(o->outer_hash, s->outer_hash, 32);
+    }
     if (o->lora) {
         o->base = x->base;
         o->rank = s->rank;
         o->alpha = s->alpha;
         o->targets = s->targets;
-    } else {
+    } else if (!o->base) {
         o->config = s->config;
     }
     o->steps = s->steps;
@@ -242,30 +277,58 @@ static void spec_train_opts(const jctx *x, job_train_opts *o) {
 }
 
 /* A re-executor for the spec's task, built from the spec and the fetched
- * inputs alone; writes the task it rebuilt to workdir/task.json. */
+ * inputs alone; writes the task it rebuilt to workdir/task.json. ROUND: for
+ * participant x->slot (0 when unknown). */
 static int open_replay(const jctx *x, proof_replay **r, char err[PLOW_ERR_LEN]) {
     *r = NULL;
     job_train_opts o;
     spec_train_opts(x, &o);
     tokenizer *tok = NULL;
     dataset *data = NULL;
+    prefs *pairs = NULL;
     model *base = NULL;
     proof_task t;
+    dataset shard;
+    const uint8_t *dh = NULL;
     if (tokenizer_load(&tok, x->tok, err)) return -1;
-    if (dataset_load_text(&data, x->data, tok, o.val_frac, err) ||
-        (o.lora && modelio_load_model(&base, x->base, err)) || job_train_task(&o, tok, data, base, &t, err)) {
+    int rc = o.dpo ? prefs_load(&pairs, o.dpo, tok, err) : dataset_load_text(&data, x->data, tok, o.val_frac, err);
+    if (rc == 0) dh = o.dpo ? pairs->hash : data->hash;
+    if (rc == 0 && o.round && (rc = round_shard(data, o.shards, o.shard, 1, &shard, err)) == 0) dh = shard.hash;
+    if (rc == 0 && o.base) rc = modelio_load_model(&base, x->base, err);
+    if (rc == 0) rc = job_train_task(&o, tok, dh, base, &t, err);
+    if (rc) {
         model_free(base);
         dataset_free(data);
+        prefs_free(pairs);
         tokenizer_free(tok);
         return -1;
     }
-    if (proof_replay_adopt(r, &t, tok, data, base, err)) return -1;
+    if (o.dpo ? proof_replay_adopt_dpo(r, &t, tok, pairs, base, err) : proof_replay_adopt(r, &t, tok, data, base, err))
+        return -1;
     if (proof_task_save(&t, x->dir, err)) {
         proof_replay_free(*r);
         *r = NULL;
         return -1;
     }
     return 0;
+}
+
+/* ROUND with the participant unknown (a caller that did not give the slot):
+ * the participant whose state 0 hashes to leaf0, or -1 if none does. Each
+ * participant's state 0 is W_t under its own header (shard hash, seed). */
+static int round_slot_of_leaf0(const job_spec *spec, const jctx *x0, const uint8_t leaf0[32], char err[PLOW_ERR_LEN]) {
+    for (uint32_t p = 0; p < spec->participants; p++) {
+        jctx x = *x0;
+        x.slot = (int)p;
+        proof_replay *r;
+        if (open_replay(&x, &r, err)) return -2;
+        proof_replay_reinit(r);
+        uint8_t h[32];
+        proof_replay_hash(r, h);
+        proof_replay_free(r);
+        if (memcmp(h, leaf0, 32) == 0) return (int)p;
+    }
+    return -1;
 }
 
 /* Inference: the base model, the adapter and the tokenizer. */
@@ -525,7 +588,7 @@ static int produce_state(const jctx *x, slot_files *f, slot_files *g, proof_repl
                 continue;
             }
         } else {
-            train_state_reinit(proof_replay_state(r));
+            proof_replay_reinit(r);
         }
         while (proof_replay_at(r) < want) proof_replay_step(r);
         proof_replay_hash(r, h);
@@ -621,6 +684,8 @@ int job_run(const job_spec *spec, const job_blobs *b, const char *workdir, const
     memset(out, 0, sizeof *out);
     jctx x;
     if (ctx_init(&x, spec, b, workdir, err)) return -1;
+    if (spec->kind == LEDGER_KIND_ROUND && x.slot < 0)
+        return plow_error(err, "a round task without a 'participant' needs the slot the run is for (job_spec.slot)");
     if (progress) progress(parg, 0, 1, "fetch");
     if (fetch_inputs(&x, err)) return -1;
     if (progress) progress(parg, 1, 1, "fetch");
@@ -743,6 +808,21 @@ out:
         snprintf(out->reason, sizeof out->reason, __VA_ARGS__);       \
     } while (0)
 
+/* ROUND, participant unknown: the participant whose state 0 is the slot's
+ * leaf 0; -1 if none is (or the trace is unusable: verify_training reports
+ * it), -2 on errors. */
+static int round_find_slot(const jctx *x, const ledger_slot *slot, char err[PLOW_ERR_LEN]) {
+    slot_files f = {0};
+    char why[PLOW_ERR_LEN];
+    int p = -2;
+    if (slot_open(x, slot->manifest, &f, why, err)) goto out;
+    if (!why[0] && slot_trace(x, &f, slot, why, err)) goto out;
+    p = why[0] ? -1 : round_slot_of_leaf0(x->spec, x, trace_leaf(f.t, 0), err);
+out:
+    slot_files_release(&f);
+    return p;
+}
+
 static int verify_training(const jctx *x, const ledger_slot *slot, int samples, uint64_t seed, job_check *out,
                            char err[PLOW_ERR_LEN]) {
     proof_replay *r = NULL;
@@ -780,7 +860,7 @@ static int verify_training(const jctx *x, const ledger_slot *slot, int samples, 
     /* leaf 0 must be the task's initial state; if it is not, the referee
      * settles step 1 from the initial state it rebuilds itself */
     train_state *st = proof_replay_state(r);
-    train_state_reinit(st);
+    proof_replay_reinit(r);
     proof_replay_hash(r, h);
     if (memcmp(h, trace_leaf(f.t, 0), 32) != 0) {
         plow_buf sb = {0};
@@ -819,7 +899,7 @@ static int verify_training(const jctx *x, const ledger_slot *slot, int samples, 
             for (size_t c = 0; c < f.nck; c++)
                 if (f.ck[c] <= want && f.ck_ok[c] >= 0) best = c;
             if (best == f.nck) { /* no usable checkpoint: from the task's initial state */
-                train_state_reinit(st);
+                proof_replay_reinit(r);
                 break;
             }
             int lrc = slot_load_ck(x, &f, best, r, why, err);
@@ -852,12 +932,14 @@ static int verify_training(const jctx *x, const ledger_slot *slot, int samples, 
         rc = 0;
         goto out;
     }
-    /* the published model or adapter must be the committed artifact */
-    static const char *const model_files[2][2] = {{"model.safetensors", "config.json"},
-                                                  {"adapter_model.safetensors", "adapter_config.json"}};
-    const char *const *mf = model_files[s->kind == LEDGER_KIND_LORA];
+    /* the published model, adapter or (ROUND) contribution must be the committed artifact */
+    static const char *const model_files[3][2] = {{"model.safetensors", "config.json"},
+                                                  {"adapter_model.safetensors", "adapter_config.json"},
+                                                  {"contribution.bin", NULL}};
+    const proof_task *pt = proof_replay_task(r);
+    const char *const *mf = model_files[pt->is_round ? 2 : pt->is_lora ? 1 : 0];
     char why2[PLOW_ERR_LEN] = "";
-    for (int k = 0; k < 2 && !why2[0]; k++) {
+    for (int k = 0; k < 2 && mf[k] && !why2[0]; k++) {
         char *p = NULL;
         if (!job_manifest_find(&f.man, mf[k])) snprintf(why2, sizeof why2, "the manifest has no %s", mf[k]);
         else if (slot_get(x, &f, mf[k], &p, err)) goto out;
@@ -886,6 +968,11 @@ int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot
     if (!slot) return plow_error(err, "job: missing slot");
     if (samples < 0 || samples > 63) return plow_error(err, "samples must be in 0..63");
     if (fetch_inputs(&x, err)) return -1;
+    if (spec->kind == LEDGER_KIND_ROUND && x.slot < 0) { /* the participant from the slot's own leaf 0 */
+        int p = round_find_slot(&x, slot, err);
+        if (p == -2) return -1;
+        x.slot = p >= 0 ? p : 0;
+    }
     int rc = spec->kind == LEDGER_KIND_INFER ? verify_infer(&x, slot, out, err)
                                              : verify_training(&x, slot, samples, seed, out, err);
     out->seconds = plow_now() - t0;
@@ -904,6 +991,8 @@ int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, 
     jctx x;
     if (ctx_init(&x, spec, b, workdir, err)) return -1;
     if (!a || !bslot) return plow_error(err, "job: missing slot");
+    if (spec->kind == LEDGER_KIND_ROUND)
+        return plow_error(err, "a round task is optimistic: its slots train different shards; verify each alone");
     if (spec->kind == LEDGER_KIND_INFER) {
         /* the referee derives the honest tokens from the spec alone; the
          * receipt of slot a (state_blob) is its hint and a's leaf_prev */
@@ -950,7 +1039,7 @@ int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, 
         artifact_evidence(bslot, ev_b);
     }
     if (j == 1) { /* the referee rebuilds state 0 itself; publish it anyway */
-        train_state_reinit(proof_replay_state(r));
+        proof_replay_reinit(r);
     } else {
         int prc = produce_state(&x, &fa, &fb, r, j - 1, trace_leaf(fa.t, j - 1), why, err);
         if (prc == -1) plow_error(err, "cannot produce the agreed state %" PRIu64 ": %.200s", j - 1, why);
@@ -1017,6 +1106,31 @@ out:
     return rc;
 }
 
+/* Puts the replay at the challenge's state j-1: the task's state 0 for
+ * j = 1, else the state blob, which must be a state of this task at step
+ * j-1 hashing to c->leaf_prev (*prev_ok). */
+static void referee_load(const jctx *x, proof_replay *r, const ledger_challenge *c, bool *prev_ok) {
+    *prev_ok = false;
+    if (c->step == 1) { /* state 0 is the task's: rebuilt here, whatever the blob */
+        proof_replay_reinit(r);
+        *prev_ok = true;
+        return;
+    }
+    train_state *st = proof_replay_state(r);
+    uint8_t *buf = NULL, h[32];
+    char hex[65], why[PLOW_ERR_LEN];
+    size_t len;
+    plow_hex(c->state_blob, 32, hex);
+    char *p = pathf("%s/referee/state_%s.state", x->dir, hex);
+    if (fetch(x->b, c->state_blob, p, why) == 0 && plow_read_file(p, proof_replay_state_max(r), &buf, &len, why) == 0 &&
+        train_state_restore(st, buf, len, why) == 0 && train_state_step(st) == c->step - 1) {
+        proof_replay_hash(r, h);
+        *prev_ok = memcmp(h, c->leaf_prev, 32) == 0;
+    }
+    free(buf);
+    free(p);
+}
+
 int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge *c, const char *workdir,
                 uint8_t computed[32], bool *prev_ok, char err[PLOW_ERR_LEN]) {
     memset(computed, 0, 32);
@@ -1029,26 +1143,26 @@ int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge
     uint64_t n = (uint64_t)spec->steps, j = c->step;
     if (j < 1 || j > n + 1) return plow_error(err, "challenge step %" PRIu64 " is outside 1..%" PRIu64, j, n + 1);
     proof_replay *r = NULL;
-    if (open_replay(&x, &r, err)) return -1;
-    train_state *st = proof_replay_state(r);
-    uint8_t *buf = NULL;
-    char *p = NULL;
-    char why[PLOW_ERR_LEN];
-    uint8_t h[32];
-    if (j == 1) { /* state 0 is the task's: rebuilt here, whatever the blob */
-        train_state_reinit(st);
-        *prev_ok = true;
-    } else {
-        char hex[65];
-        size_t len;
-        plow_hex(c->state_blob, 32, hex);
-        p = pathf("%s/referee/state_%s.state", x.dir, hex);
-        if (fetch(x.b, c->state_blob, p, why) == 0 &&
-            plow_read_file(p, proof_replay_state_max(r), &buf, &len, why) == 0 &&
-            train_state_restore(st, buf, len, why) == 0 && train_state_step(st) == j - 1) {
-            proof_replay_hash(r, h);
-            *prev_ok = memcmp(h, c->leaf_prev, 32) == 0;
+    if (spec->kind == LEDGER_KIND_ROUND && x.slot < 0) {
+        /* the participant unknown (the caller did not give the slot): the one
+         * whose state 0 is the agreed leaf 0 (j = 1), or whose state the blob
+         * is (j > 1); a run of some participant is judged as that run */
+        if (j == 1) {
+            int p = round_slot_of_leaf0(spec, &x, c->leaf_prev, err);
+            if (p == -2) return -1;
+            x.slot = p >= 0 ? p : 0;
+        } else {
+            for (uint32_t p = 0; p < spec->participants && !*prev_ok; p++) {
+                proof_replay_free(r);
+                x.slot = (int)p;
+                if (open_replay(&x, &r, err)) return -1;
+                referee_load(&x, r, c, prev_ok);
+            }
         }
+    }
+    if (!r) {
+        if (open_replay(&x, &r, err)) return -1;
+        referee_load(&x, r, c, prev_ok);
     }
     if (*prev_ok) {
         if (j <= n) {
@@ -1058,8 +1172,6 @@ int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge
             proof_replay_artifact_hash(r, computed);
         }
     }
-    free(buf);
-    free(p);
     proof_replay_free(r);
     return 0;
 }

@@ -9,9 +9,11 @@
  * the same spec.
  *
  * Files (docs/tasks.md):
- *   spec      JSON, format "plow.spec.v1": kind (train|lora|infer|label), model
- *             config, data/tokenizer/base blobs, hyper-parameters, checkpoint
- *             interval; infer: prompt and sampling parameters.
+ *   spec      JSON, format "plow.spec.v1": kind (train|lora|infer|label|dpo|
+ *             round), model config, data/tokenizer/base blobs,
+ *             hyper-parameters, checkpoint interval; infer: prompt and
+ *             sampling parameters; dpo: beta, LoRA or full, held-out pairs;
+ *             round: participants, round index, outer state, encoding, rule.
  *   manifest  JSON, format "plow.outputs.v1": every output file of a run
  *             (trace.bin, checkpoints/NNNNNNNN.state, model or adapter files,
  *             task.json, tokenizer.bin; infer: receipt.json) -> blob hash.
@@ -56,6 +58,28 @@ typedef struct job_spec {
     uint32_t n_items;    /* lines of the items blob (= the task's steps) */
     uint32_t n_classes;  /* 2..JOB_LABEL_CLASSES_MAX */
     char classes[JOB_LABEL_CLASSES_MAX][JOB_LABEL_NAME_MAX + 1]; /* names; label id = index */
+    /* DPO (kind dpo; docs/dpo.md): data is the pairs JSONL, base the
+     * reference (required); steps, batch (pairs), seq, lr, warmup, seed,
+     * init_seed and checkpoint_every as training */
+    double beta;
+    bool has_lora;            /* dpo: train a LoRA adapter (rank, alpha, targets), else the whole model */
+    bool has_heldout;
+    uint8_t heldout[32];      /* dpo: held-out pairs (evaluation only) */
+    /* ROUND (kind round; docs/rounds.md, docs/tasks.md): base is W_t, data
+     * the text cut into `participants` shards; steps = H inner steps */
+    uint32_t participants;    /* P shards */
+    int32_t participant;      /* the shard this task trains, or -1: the slot's index */
+    uint64_t round;           /* t */
+    uint8_t outer_state[32];  /* blob: round_state_serialize of (W_t, v_t) */
+    uint8_t outer_hash[32];   /* its round_state_hash (contributions name it) */
+    int enc;                  /* round_enc */
+    uint32_t block;           /* int8: values per scale (0 for f32) */
+    int agg, trim;            /* round_agg and its trim: how the round is aggregated */
+    double outer_lr, momentum;
+    /* ROUND without a participant: the slot (0..replicas-1) the caller works
+     * on, checks or referees; -1 when unknown. Not part of the JSON: the
+     * caller sets it (job_spec_parse leaves -1). */
+    int slot;
 } job_spec;
 
 #define JOB_SPEC_MAX (64 << 10) /* largest spec accepted, bytes */

@@ -18,6 +18,7 @@
 
 #include "../infer/infer.h"
 #include "../model/model.h"
+#include "../train/round.h"
 #include "job.h"
 
 #define SPEC_FORMAT "plow.spec.v1"
@@ -34,6 +35,7 @@
 #define DEF_TEMPERATURE 0.8
 #define DEF_TOP_K 40
 #define DEF_TOP_P 0.95
+#define DEF_BETA 0.1
 
 /* ---- small JSON readers: each names the key it refuses ---------------------------- */
 
@@ -211,6 +213,114 @@ static int parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
+/* Names the object a field is in ("spec: x" -> "spec: obj: x"). */
+static int in_object(const char *obj, char err[PLOW_ERR_LEN]) {
+    if (strncmp(err, "spec: ", 6) == 0) {
+        char e2[PLOW_ERR_LEN];
+        snprintf(e2, sizeof e2, "%s", err + 6);
+        plow_error(err, "spec: %s: %s", obj, e2);
+    }
+    return -1;
+}
+
+/* kind "dpo" (docs/dpo.md): pairs as data, the base as reference, beta,
+ * LoRA or full, optional held-out pairs; the training fields but val_frac. */
+static int parse_dpo(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"format", "kind", "data", "heldout", "tokenizer", "base", "beta", "steps",
+                                        "batch", "seq", "lr", "warmup", "seed", "init_seed", "checkpoint_every",
+                                        "lora", NULL};
+    if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
+        run_pair(j, "base", s->base_model, s->base_config, err) || parse_training(s, j, err))
+        return -1;
+    s->val_frac = 0; /* pairs have no held-out fraction: `heldout` is a set of its own */
+    s->has_base = true;
+    if (get(j, "heldout")) {
+        if (hash(j, "heldout", s->heldout, err)) return -1;
+        s->has_heldout = true;
+    }
+    if (num(j, "beta", false, DEF_BETA, 1e-6, 100, &s->beta, err)) return -1;
+    if (s->seq == 1) return plow_error(err, "spec: 'seq' must be at least 2 for DPO (a prompt and a response)");
+    const cJSON *l = get(j, "lora");
+    if (l) {
+        if (parse_lora(s, l, err)) return -1;
+        s->has_lora = true;
+    }
+    return 0;
+}
+
+/* kind "round" (docs/rounds.md): a participant's inner run from the shared
+ * weights W_t (base) on its shard of the text, and how the round's
+ * contributions are encoded and aggregated. */
+static int parse_round(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"format", "kind", "data", "tokenizer", "base", "val_frac", "participants",
+                                        "participant", "round", "outer", "steps", "batch", "seq", "lr", "warmup",
+                                        "seed", "checkpoint_every", "encoding", "block", "rule", NULL};
+    static const char *const oknown[] = {"state", "hash", NULL};
+    static const char *const rknown[] = {"agg", "trim", "lr", "momentum", NULL};
+    long v;
+    char e2[PLOW_ERR_LEN], name[16];
+    if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
+        run_pair(j, "base", s->base_model, s->base_config, err) || parse_training(s, j, err))
+        return -1;
+    s->has_base = true;
+    if (whole(j, "participants", true, 0, 1, ROUND_MAX_PARTICIPANTS, &v, err)) return -1;
+    s->participants = (uint32_t)v;
+    if (whole(j, "participant", false, -1, 0, ROUND_MAX_PARTICIPANTS - 1, &v, err)) return -1;
+    if (v >= (long)s->participants)
+        return plow_error(err, "spec: 'participant' (%ld) must be below 'participants' (%u)", v, s->participants);
+    s->participant = (int32_t)v;
+    double r;
+    if (num(j, "round", true, 0, 0, 1e15, &r, err)) return -1;
+    if (r != floor(r)) return plow_error(err, "spec: 'round' must be a whole number");
+    s->round = (uint64_t)r;
+    const cJSON *o = get(j, "outer");
+    if (!cJSON_IsObject(o)) return plow_error(err, "spec: 'outer' must be an object {\"state\": HASH, \"hash\": HASH}");
+    if (keys_known(o, "outer.", oknown, err) || hash(o, "state", s->outer_state, err) ||
+        hash(o, "hash", s->outer_hash, err))
+        return in_object("outer", err);
+    if (str(j, "encoding", false, "f32", name, sizeof name, err)) return -1;
+    s->enc = -1;
+    for (int e = 0; e < ROUND_ENC_COUNT; e++)
+        if (strcmp(name, round_enc_name((round_enc)e)) == 0) s->enc = e;
+    if (s->enc < 0) return plow_error(err, "spec: 'encoding' must be \"f32\" or \"int8\"");
+    bool int8 = s->enc == ROUND_ENC_INT8;
+    if (whole(j, "block", false, int8 ? ROUND_BLOCK_DEFAULT : 0, int8 ? 1 : 0, int8 ? ROUND_BLOCK_MAX : 0, &v, err))
+        return -1;
+    s->block = (uint32_t)v;
+    const cJSON *rl = get(j, "rule");
+    cJSON *empty = rl ? NULL : cJSON_CreateObject();
+    round_rule rule;
+    round_rule_default(&rule);
+    double lr, mu;
+    int rrc = -1;
+    if (rl && !cJSON_IsObject(rl)) {
+        plow_error(err, "spec: 'rule' must be an object {agg, trim, lr, momentum}");
+        goto rule_out;
+    }
+    rl = rl ? rl : empty;
+    if (keys_known(rl, "rule.", rknown, err) ||
+        str(rl, "agg", false, round_agg_name(rule.agg), name, sizeof name, err) ||
+        whole(rl, "trim", false, rule.trim, 0, ROUND_MAX_PARTICIPANTS / 2, &v, err) ||
+        num(rl, "lr", false, (double)rule.lr, 1e-6, 10, &lr, err) ||
+        num(rl, "momentum", false, (double)rule.momentum, 0, 0.999999, &mu, err)) {
+        in_object("rule", err);
+        goto rule_out;
+    }
+    round_agg agg;
+    if (round_agg_parse(name, &agg, e2)) {
+        plow_error(err, "spec: rule.agg: %s", e2);
+        goto rule_out;
+    }
+    s->agg = (int)agg;
+    s->trim = (int)v;
+    s->outer_lr = lr;
+    s->momentum = mu;
+    rrc = 0;
+rule_out:
+    cJSON_Delete(empty);
+    return rrc;
+}
+
 int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
     memset(s, 0, sizeof *s);
     if (n > JOB_SPEC_MAX) return plow_error(err, "spec: larger than %d bytes", JOB_SPEC_MAX);
@@ -235,12 +345,20 @@ int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_
     else if (strcmp(kind, "lora") == 0) s->kind = LEDGER_KIND_LORA;
     else if (strcmp(kind, "infer") == 0) s->kind = LEDGER_KIND_INFER;
     else if (strcmp(kind, "label") == 0) s->kind = LEDGER_KIND_LABEL;
+    else if (strcmp(kind, "dpo") == 0) s->kind = LEDGER_KIND_DPO;
+    else if (strcmp(kind, "round") == 0) s->kind = LEDGER_KIND_ROUND;
     else {
-        plow_error(err, "spec: unknown kind '%.40s' (train, lora, infer or label)", kind);
+        plow_error(err, "spec: unknown kind '%.40s' (train, lora, infer, label, dpo or round)", kind);
         goto out;
     }
+    s->slot = -1;
+    s->participant = -1;
     if (s->kind == LEDGER_KIND_LABEL) {
         if (parse_label(s, j, err)) goto out;
+    } else if (s->kind == LEDGER_KIND_DPO) {
+        if (parse_dpo(s, j, err)) goto out;
+    } else if (s->kind == LEDGER_KIND_ROUND) {
+        if (parse_round(s, j, err)) goto out;
     } else if (s->kind == LEDGER_KIND_TRAIN) {
         static const char *const known[] = {"format", "kind", "config", "data", "tokenizer", "val_frac", "steps",
                                             "batch", "seq", "lr", "warmup", "seed", "init_seed",
@@ -341,8 +459,55 @@ void job_spec_write(const job_spec *s, plow_buf *out) {
     cJSON_AddStringToObject(j, "kind", s->kind == LEDGER_KIND_TRAIN  ? "train"
                                        : s->kind == LEDGER_KIND_LORA  ? "lora"
                                        : s->kind == LEDGER_KIND_LABEL ? "label"
+                                       : s->kind == LEDGER_KIND_DPO   ? "dpo"
+                                       : s->kind == LEDGER_KIND_ROUND ? "round"
                                                                        : "infer");
-    if (s->kind == LEDGER_KIND_LABEL) {
+    if (s->kind == LEDGER_KIND_DPO) {
+        put_hex(j, "data", s->data);
+        if (s->has_heldout) put_hex(j, "heldout", s->heldout);
+        put_hex(j, "tokenizer", s->tokenizer);
+        put_pair(j, "base", s->base_model, s->base_config);
+        cJSON_AddNumberToObject(j, "beta", s->beta);
+        cJSON_AddNumberToObject(j, "steps", s->steps);
+        cJSON_AddNumberToObject(j, "batch", s->batch);
+        cJSON_AddNumberToObject(j, "seq", s->seq);
+        cJSON_AddNumberToObject(j, "lr", s->lr);
+        cJSON_AddNumberToObject(j, "warmup", s->warmup);
+        put_seed(j, "seed", s->seed);
+        put_seed(j, "init_seed", s->init_seed);
+        cJSON_AddNumberToObject(j, "checkpoint_every", s->checkpoint_every);
+        if (s->has_lora) {
+            cJSON *l = cJSON_AddObjectToObject(j, "lora");
+            cJSON_AddNumberToObject(l, "rank", s->rank);
+            cJSON_AddNumberToObject(l, "alpha", s->alpha);
+            cJSON_AddStringToObject(l, "targets", s->targets);
+        }
+    } else if (s->kind == LEDGER_KIND_ROUND) {
+        put_hex(j, "data", s->data);
+        put_hex(j, "tokenizer", s->tokenizer);
+        put_pair(j, "base", s->base_model, s->base_config);
+        cJSON_AddNumberToObject(j, "val_frac", s->val_frac);
+        cJSON_AddNumberToObject(j, "participants", s->participants);
+        if (s->participant >= 0) cJSON_AddNumberToObject(j, "participant", s->participant);
+        cJSON_AddNumberToObject(j, "round", (double)s->round);
+        cJSON *o = cJSON_AddObjectToObject(j, "outer");
+        put_hex(o, "state", s->outer_state);
+        put_hex(o, "hash", s->outer_hash);
+        cJSON_AddNumberToObject(j, "steps", s->steps);
+        cJSON_AddNumberToObject(j, "batch", s->batch);
+        cJSON_AddNumberToObject(j, "seq", s->seq);
+        cJSON_AddNumberToObject(j, "lr", s->lr);
+        cJSON_AddNumberToObject(j, "warmup", s->warmup);
+        put_seed(j, "seed", s->seed);
+        cJSON_AddNumberToObject(j, "checkpoint_every", s->checkpoint_every);
+        cJSON_AddStringToObject(j, "encoding", s->enc >= 0 && s->enc < ROUND_ENC_COUNT ? round_enc_name((round_enc)s->enc) : "?");
+        cJSON_AddNumberToObject(j, "block", s->block);
+        cJSON *r = cJSON_AddObjectToObject(j, "rule");
+        cJSON_AddStringToObject(r, "agg", s->agg >= 0 && s->agg < ROUND_AGG_COUNT ? round_agg_name((round_agg)s->agg) : "?");
+        cJSON_AddNumberToObject(r, "trim", s->trim);
+        cJSON_AddNumberToObject(r, "lr", s->outer_lr);
+        cJSON_AddNumberToObject(r, "momentum", s->momentum);
+    } else if (s->kind == LEDGER_KIND_LABEL) {
         put_hex(j, "items", s->items);
         cJSON_AddNumberToObject(j, "n_items", s->n_items);
         cJSON *cl = cJSON_AddArrayToObject(j, "classes");

@@ -17,6 +17,7 @@
 #include "../model/modelio.h"
 #include "../proof/receipt.h"
 #include "../tensor/tensor.h"
+#include "../train/round.h"
 #include "../train/train.h"
 #include "work.h"
 
@@ -94,13 +95,25 @@ void job_train_opts_init(job_train_opts *o) {
     o->val_frac = 0.1;
     o->every = 16;
     o->cheat_step = -1;
+    o->beta = 0.1;
 }
 
 int job_train_opts_check(job_train_opts *o, char err[PLOW_ERR_LEN]) {
-    if (!o->data) return plow_error(err, "--data FILE is required");
+    if (!o->data && !o->dpo) return plow_error(err, "--data FILE is required");
+    if (o->dpo && o->data) return plow_error(err, "a DPO run trains on --dpo PAIRS, not --data");
+    if (o->dpo && o->round) return plow_error(err, "a run is DPO or a round participant's, not both");
+    if (o->heldout && !o->dpo) return plow_error(err, "--heldout is for DPO runs (--dpo)");
     if (!o->out) return plow_error(err, "--out DIR is required");
+    if (o->dpo && !o->base) return plow_error(err, "--dpo needs --base DIR (the reference model)");
+    if (o->dpo && !(o->beta > 0 && o->beta <= 100)) return plow_error(err, "--beta must be in (0, 100]");
+    if (o->round && (!o->base || o->lora)) return plow_error(err, "a round participant trains the whole base model");
+    if (o->round && (o->shards < 1 || o->shards > ROUND_MAX_SHARDS || o->shard >= o->shards))
+        return plow_error(err, "round: participant %u of %u shards", o->shard, o->shards);
+    if (o->round && (o->enc < 0 || o->enc >= ROUND_ENC_COUNT ||
+                     (o->enc == ROUND_ENC_INT8 && (o->block < 1 || o->block > ROUND_BLOCK_MAX))))
+        return plow_error(err, "round: unknown encoding or int8 block out of 1..%d", ROUND_BLOCK_MAX);
     if (o->lora && !o->base) return plow_error(err, "--lora needs --base DIR (the model to adapt)");
-    if (!o->lora && o->base) return plow_error(err, "--base is only used with --lora");
+    if (!o->lora && !o->dpo && !o->round && o->base) return plow_error(err, "--base is only used with --lora or --dpo");
     if (o->commit && o->no_hashes) return plow_error(err, "--commit needs the per-step hashes (drop --no-hashes)");
     if (o->steps < 1) return plow_error(err, "steps must be at least 1");
     if (o->commit && o->every < 1) return plow_error(err, "the checkpoint interval must be at least 1");
@@ -111,11 +124,18 @@ int job_train_opts_check(job_train_opts *o, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
-int job_train_task(const job_train_opts *o, const tokenizer *tok, const dataset *data, const model *base,
-                   proof_task *t, char err[PLOW_ERR_LEN]) {
+int job_train_task(const job_train_opts *o, const tokenizer *tok, const uint8_t data_hash[PLOW_HASH_LEN],
+                   const model *base, proof_task *t, char err[PLOW_ERR_LEN]) {
     memset(t, 0, sizeof *t);
     t->is_lora = o->lora;
-    if (o->lora) {
+    t->is_dpo = o->dpo != NULL;
+    t->is_round = o->round;
+    if ((o->dpo || o->round) && !o->lora) {
+        if (!base) return plow_error(err, "a %s task needs its base model", o->dpo ? "DPO" : "round");
+        t->cfg = base->cfg;
+        abs_path(o->base, t->base, sizeof t->base);
+        model_hash(base, t->base_hash);
+    } else if (o->lora) {
         if (!base) return plow_error(err, "a LoRA task needs its base model");
         t->cfg = base->cfg;
         unsigned mask;
@@ -142,9 +162,20 @@ int job_train_task(const job_train_opts *o, const tokenizer *tok, const dataset 
     hp->clip = (float)o->clip;
     hp->seed = o->seed;
     hp->init_seed = o->init_seed;
-    abs_path(o->data, t->data, sizeof t->data);
-    t->val_frac = o->val_frac;
-    memcpy(t->data_hash, data->hash, PLOW_HASH_LEN);
+    if (o->dpo) t->beta = (float)o->beta;
+    if (o->round) {
+        hp->min_lr = hp->lr; /* constant after the warm-up, as round_config_default */
+        round_inner_hparams(hp, o->round_index, o->shard, hp);
+        t->shards = o->shards;
+        t->shard = o->shard;
+        t->round = o->round_index;
+        t->enc = (uint32_t)o->enc;
+        t->block = o->enc == ROUND_ENC_INT8 ? o->block : 0;
+        memcpy(t->outer_hash, o->outer_hash, PLOW_HASH_LEN);
+    }
+    abs_path(o->dpo ? o->dpo : o->data, t->data, sizeof t->data);
+    t->val_frac = o->dpo ? 0 : o->val_frac;
+    memcpy(t->data_hash, data_hash, PLOW_HASH_LEN);
     t->checkpoint_every = o->every > 0 ? (uint32_t)o->every : 0;
     return 0;
 }
@@ -159,12 +190,22 @@ typedef struct cheat_plan {
     long steps;
 } cheat_plan;
 
-/* One training step, or what a cheating worker does instead (step = the
- * index of the step being taken, 1-based). */
-static void run_step(train_state *s, const dataset *data, const cheat_plan *c, long step, train_stats *st,
-                     int32_t *bx, int32_t *by) {
+/* What the steps draw from: a dataset (ROUND: the shard), or a pair set
+ * (DPO); and scratch for the cheats that draw their own batches. */
+typedef struct step_src {
+    const dataset *data;
+    const prefs *pairs;
+    int32_t *bx, *by, *span;
+} step_src;
+
+/* One training or DPO step, or what a cheating worker does instead (step =
+ * the index of the step being taken, 1-based). ds: DPO metrics (zeros when
+ * skipped). */
+static void run_step(train_state *s, const step_src *src, const cheat_plan *c, long step, train_stats *st,
+                     dpo_stats *ds) {
     const train_hparams *hp = train_state_hparams(s);
     bool active = c->kind != JOB_CHEAT_NONE && step >= c->step;
+    memset(ds, 0, sizeof *ds);
     if (c->kind == JOB_CHEAT_SKIP) {
         bool skip = c->rate > 0
                         ? tensor_uniform((tensor_rng_key){c->seed ^ 0x5EED, 77, 0}, (uint64_t)step) < (float)c->rate &&
@@ -176,15 +217,37 @@ static void run_step(train_state *s, const dataset *data, const cheat_plan *c, l
             return;
         }
     }
-    if (active && (c->kind == JOB_CHEAT_SEED || c->kind == JOB_CHEAT_DATA)) {
+    bool own_batch = active && (c->kind == JOB_CHEAT_SEED || c->kind == JOB_CHEAT_DATA);
+    if (own_batch && src->pairs) {
+        /* seed: pairs drawn with another seed; data: chosen and rejected swapped */
+        bool swap = c->kind == JOB_CHEAT_DATA;
+        int B = hp->batch, T = hp->seq;
+        prefs_batch(src->pairs, hp->seed + (swap ? 0 : 1), PREFS_PURPOSE_TRAIN, (uint32_t)train_state_step(s), B, T,
+                    src->bx, src->by, src->span);
+        for (int b = 0; swap && b < B; b++) {
+            int32_t *r0 = src->bx + (size_t)2 * b * T, *r1 = r0 + T, *y0 = src->by + (size_t)2 * b * T, *y1 = y0 + T;
+            for (int i = 0; i < T; i++) {
+                int32_t t0 = r0[i], t1 = y0[i];
+                r0[i] = r1[i], r1[i] = t0;
+                y0[i] = y1[i], y1[i] = t1;
+            }
+            int32_t *sp = src->span + 4 * b, a0 = sp[0], a1 = sp[1];
+            sp[0] = sp[2], sp[1] = sp[3], sp[2] = a0, sp[3] = a1;
+        }
+        dpo_batch db = {B, T, src->bx, src->by, src->span};
+        dpo_step_batch(s, &db, st, ds);
+    } else if (own_batch) {
         bool other_data = c->kind == JOB_CHEAT_DATA;
-        const int32_t *src = other_data ? data->val : data->train;
+        const dataset *data = src->data;
+        const int32_t *from = other_data ? data->val : data->train;
         size_t n = other_data ? data->n_val : data->n_train;
-        dataset_batch(src, n, data->hash, hp->seed + (other_data ? 0 : 1), DATASET_PURPOSE_TRAIN,
-                      (uint32_t)train_state_step(s), hp->batch, hp->seq, bx, by);
-        train_step_batch(s, bx, by, st);
+        dataset_batch(from, n, data->hash, hp->seed + (other_data ? 0 : 1), DATASET_PURPOSE_TRAIN,
+                      (uint32_t)train_state_step(s), hp->batch, hp->seq, src->bx, src->by);
+        train_step_batch(s, src->bx, src->by, st);
+    } else if (src->pairs) {
+        dpo_step(s, src->pairs, st, ds);
     } else {
-        train_step(s, data, st);
+        train_step(s, src->data, st);
     }
     size_t n;
     float *w = train_state_weights(s, &n);
@@ -219,7 +282,7 @@ static void tok_progress(void *ctx, int done, int total) {
 static int get_tokenizer(const job_train_opts *o, const job_hooks *h, tokenizer **tok, char err[PLOW_ERR_LEN]) {
     char e2[PLOW_ERR_LEN];
     if (o->tokenizer) return tokenizer_load(tok, o->tokenizer, err);
-    if (o->lora) {
+    if (o->base) { /* LoRA, DPO, ROUND: the base model's */
         if (modelio_load_tokenizer(tok, o->base, e2)) return plow_error(err, "%s (pass --tokenizer FILE)", e2);
         return 0;
     }
@@ -234,14 +297,15 @@ static int get_tokenizer(const job_train_opts *o, const job_hooks *h, tokenizer 
     return 0;
 }
 
-static int write_run_json(const job_train_opts *o, const model *m, const dataset *data, const train_hparams *hp,
-                          float val, double tps, const char *state_hex, char err[PLOW_ERR_LEN]) {
+static int write_run_json(const job_train_opts *o, const model *m, const uint8_t data_hash[PLOW_HASH_LEN],
+                          const train_hparams *hp, const job_train_result *res, const char *state_hex,
+                          char err[PLOW_ERR_LEN]) {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "kind", o->lora ? "lora" : "model");
+    cJSON_AddStringToObject(j, "kind", o->dpo ? (o->lora ? "dpo-lora" : "dpo") : o->round ? "round" : o->lora ? "lora" : "model");
     cJSON_AddStringToObject(j, "config", m->cfg.name);
-    cJSON_AddStringToObject(j, "data", o->data);
+    cJSON_AddStringToObject(j, "data", o->dpo ? o->dpo : o->data);
     char dh[65];
-    plow_hex(data->hash, PLOW_HASH_LEN, dh);
+    plow_hex(data_hash, PLOW_HASH_LEN, dh);
     cJSON_AddStringToObject(j, "data_hash", dh);
     cJSON_AddNumberToObject(j, "steps", (double)o->steps);
     char seed[32];
@@ -249,9 +313,23 @@ static int write_run_json(const job_train_opts *o, const model *m, const dataset
     cJSON_AddStringToObject(j, "seed", seed);
     cJSON_AddNumberToObject(j, "batch", hp->batch);
     cJSON_AddNumberToObject(j, "seq", hp->seq);
-    cJSON_AddNumberToObject(j, "final_val_loss", (double)val);
-    cJSON_AddNumberToObject(j, "tokens_per_second", tps);
+    cJSON_AddNumberToObject(j, "final_val_loss", (double)res->val_loss);
+    cJSON_AddNumberToObject(j, "tokens_per_second", res->tokens_per_second);
     cJSON_AddStringToObject(j, "state", state_hex);
+    if (o->dpo) {
+        cJSON_AddNumberToObject(j, "beta", o->beta);
+        for (int k = 0; k < 2; k++) {
+            const dpo_eval_stats *e = k ? &res->dpo_after : &res->dpo_before;
+            cJSON *x = cJSON_AddObjectToObject(j, k ? "eval_after" : "eval_before");
+            cJSON_AddNumberToObject(x, "pairs", (double)e->pairs);
+            cJSON_AddNumberToObject(x, "loss", e->loss);
+            cJSON_AddNumberToObject(x, "accuracy", e->accuracy);
+            cJSON_AddNumberToObject(x, "margin", e->margin);
+            cJSON_AddNumberToObject(x, "policy_accuracy", e->policy_accuracy);
+            cJSON_AddNumberToObject(x, "policy_margin", e->policy_margin);
+        }
+    }
+    if (o->round) cJSON_AddNumberToObject(j, "contribution_bytes", (double)res->contribution_bytes);
     char *js = cJSON_Print(j);
     cJSON_Delete(j);
     char *p = path2(o->out, "run.json");
@@ -261,6 +339,12 @@ static int write_run_json(const job_train_opts *o, const model *m, const dataset
     return rc;
 }
 
+/* The evaluation of a DPO run: the held-out pairs, else the first 64 pairs of
+ * the training set. */
+static void dpo_evaluate(train_state *s, const prefs *train, const prefs *heldout, dpo_eval_stats *out) {
+    dpo_eval(s, heldout ? heldout : train, heldout ? 0 : 64, out);
+}
+
 int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res, char err[PLOW_ERR_LEN]) {
     memset(res, 0, sizeof *res);
     cheat_plan cheat = {JOB_CHEAT_NONE, o->cheat_step, o->cheat_rate, o->seed, o->steps};
@@ -268,17 +352,21 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     if (o->cheat && o->cheat_step > 0) cheat.step = o->cheat_step;
     int rc = -1;
     tokenizer *tok = NULL;
-    dataset *data = NULL;
+    dataset *data = NULL, shard;
+    prefs *pairs = NULL, *heldout = NULL;
     model *m = NULL;
     lora *l = NULL;
     train_state *s = NULL;
     FILE *states = NULL, *log = NULL;
     uint8_t *leaves = NULL;
     proof_ckpt_writer *ckw = NULL;
-    int32_t *bx = NULL, *by = NULL;
-    plow_buf sb = {0};
+    step_src src = {0};
+    plow_buf sb = {0}, cb = {0};
+    float *w0 = NULL;
     char e2[PLOW_ERR_LEN];
     proof_task task;
+    const uint8_t *data_hash = NULL;
+    const char *input = o->dpo ? o->dpo : o->data;
     uint64_t init_shift = cheat.kind == JOB_CHEAT_INIT ? 1 : 0; /* init: not the task's start */
 
     if (plow_mkdir_p(o->out, err) || get_tokenizer(o, h, &tok, err)) goto out;
@@ -288,16 +376,27 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
         free(tp);
         if (trc) goto out;
     }
-    if (dataset_load_text(&data, o->data, tok, o->val_frac, err)) goto out;
-    if (o->lora && modelio_load_model(&m, o->base, e2)) {
+    if (o->dpo) {
+        if (prefs_load(&pairs, o->dpo, tok, err) || (o->heldout && prefs_load(&heldout, o->heldout, tok, err)))
+            goto out;
+        data_hash = pairs->hash;
+    } else {
+        if (dataset_load_text(&data, o->data, tok, o->val_frac, err)) goto out;
+        data_hash = data->hash;
+        if (o->round) { /* the participant's shard: its own hash, so its own batches and task id */
+            if (round_shard(data, o->shards, o->shard, 1, &shard, err)) goto out;
+            data_hash = shard.hash;
+        }
+    }
+    if (o->base && modelio_load_model(&m, o->base, e2)) {
         plow_error(err, "cannot load the base model: %s", e2);
         goto out;
     }
-    if (job_train_task(o, tok, data, m, &task, err)) goto out;
+    if (job_train_task(o, tok, data_hash, m, &task, err)) goto out;
     if (o->lora) {
         if (lora_new(&l, &m->cfg, task.rank, task.alpha, task.targets, err)) goto out;
         lora_init_weights(l, o->init_seed + init_shift);
-    } else {
+    } else if (!o->base) {
         if (model_new(&m, &task.cfg, err)) goto out;
         model_init_weights(m, o->init_seed + init_shift);
     }
@@ -306,24 +405,47 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
         goto out;
     }
     const train_hparams *hp = &task.hp;
-    if (data->n_train <= (size_t)hp->seq || data->n_val <= (size_t)hp->seq) {
-        plow_error(err, "'%s' is too short: %zu training and %zu validation tokens, need more than %d each (lower --seq)",
-                   o->data, data->n_train, data->n_val, hp->seq);
+    const dataset *train_on = o->round ? &shard : data;
+    if (data && (train_on->n_train <= (size_t)hp->seq || data->n_val <= (size_t)hp->seq)) {
+        plow_error(err, "'%s'%s is too short: %zu training and %zu validation tokens, need more than %d each (lower --seq)",
+                   o->data, o->round ? " (this participant's shard)" : "", train_on->n_train, data->n_val, hp->seq);
         goto out;
     }
-    if (train_state_new(&s, m, l, hp, data->hash, err)) goto out;
-    size_t trainable = o->lora ? l->n_params : m->n_params;
-    note(h, "%s%s, %zu trainable parameters, %zu train / %zu val tokens, %d x %d tokens per step, %s x %d threads",
-         m->cfg.name, o->lora ? " + LoRA" : "", trainable, data->n_train, data->n_val, hp->batch, hp->seq,
-         tensor_path_name(tensor_path_get()), tensor_threads());
+    if (o->dpo) {
+        /* full DPO: the reference is the base as loaded (copied by the state) */
+        if (train_state_new_dpo(&s, m, l, hp, (float)o->beta, data_hash, err)) goto out;
+    } else if (train_state_new(&s, m, l, hp, data_hash, err)) {
+        goto out;
+    }
+    size_t trainable;
+    float *wts0 = train_state_weights(s, &trainable);
+    if (o->round) { /* W_t: the start of the pseudo-gradient */
+        w0 = plow_alloc(trainable * sizeof(float));
+        memcpy(w0, wts0, trainable * sizeof(float));
+    }
+    if (init_shift && o->base && !o->lora) wts0[0] += 1e-3f; /* init cheat on a run that starts from the base */
+    src.data = train_on;
+    src.pairs = pairs;
+    if (o->dpo)
+        note(h, "%s%s DPO (beta %g), %zu trainable parameters, %zu pairs%s, %d pairs x %d tokens per step, %s x %d threads",
+             m->cfg.name, o->lora ? " + LoRA" : "", o->beta, trainable, pairs->n, heldout ? " (+ held-out)" : "",
+             hp->batch, hp->seq, tensor_path_name(tensor_path_get()), tensor_threads());
+    else
+        note(h, "%s%s%s, %zu trainable parameters, %zu train / %zu val tokens, %d x %d tokens per step, %s x %d threads",
+             m->cfg.name, o->lora ? " + LoRA" : "", o->round ? " (round participant)" : "", trainable,
+             train_on->n_train, data->n_val, hp->batch, hp->seq, tensor_path_name(tensor_path_get()), tensor_threads());
 
     if (!(states = open_in(o->out, "states.txt", err)) || !(log = open_in(o->out, "train_log.csv", err))) goto out;
-    fprintf(log, "step,loss,grad_norm,lr,val_loss,seconds\n");
+    fprintf(log, o->dpo ? "step,loss,grad_norm,lr,val_loss,seconds,margin,accuracy,chosen_reward,rejected_reward,"
+                          "val_accuracy,val_margin,val_policy_accuracy,val_policy_margin\n"
+                        : "step,loss,grad_norm,lr,val_loss,seconds\n");
     uint8_t hash[PLOW_HASH_LEN];
     char hex[65];
     leaves = o->commit ? plow_alloc((size_t)(o->steps + 1) * PLOW_HASH_LEN) : NULL;
-    bx = plow_alloc(sizeof(int32_t) * (size_t)hp->batch * hp->seq);
-    by = plow_alloc(sizeof(int32_t) * (size_t)hp->batch * hp->seq);
+    size_t rows = (size_t)hp->batch * (o->dpo ? 2 : 1);
+    src.bx = plow_alloc(sizeof(int32_t) * rows * hp->seq);
+    src.by = plow_alloc(sizeof(int32_t) * rows * hp->seq);
+    src.span = plow_alloc(sizeof(int32_t) * rows * 2);
     if (!o->no_hashes) {
         train_state_hash(s, hash);
         plow_hex(hash, PLOW_HASH_LEN, hex);
@@ -332,7 +454,15 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     }
     if (o->commit) ckw = proof_ckpt_writer_new(o->out);
     if (ckw && proof_ckpt_writer_submit(ckw, s, err)) goto out;
-    if (o->eval_every > 0) { /* the loss before any training, as step 0 */
+    if (o->dpo) { /* the base's preferences (the reward metrics are 0 at step 0) */
+        dpo_evaluate(s, pairs, heldout, &res->dpo_before);
+        const dpo_eval_stats *e = &res->dpo_before;
+        if (o->eval_every > 0)
+            fprintf(log, "0,,,,%.6f,,,,,,%.6f,%.6f,%.6f,%.6f\n", e->loss, e->accuracy, e->margin, e->policy_accuracy,
+                    e->policy_margin);
+        note(h, "%s pairs before training: policy accuracy %.4f, policy margin %.4f, DPO loss %.4f",
+             heldout ? "held-out" : "training", e->policy_accuracy, e->policy_margin, e->loss);
+    } else if (o->eval_every > 0) { /* the loss before any training, as step 0 */
         float v0 = train_eval(s, data->val, data->n_val, (int)o->eval_batches);
         fprintf(log, "0,,,,%.6f,\n", (double)v0);
         note(h, "validation loss before training %.4f", (double)v0);
@@ -340,10 +470,12 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     progress(h, "train", 0, o->steps, NULL);
     double tokens = 0, train_secs = 0;
     float val = NAN;
+    dpo_eval_stats ev = {0};
     for (long i = 0; i < o->steps; i++) {
         train_stats st;
-        run_step(s, data, &cheat, i + 1, &st, bx, by);
-        tokens += (double)hp->batch * hp->seq;
+        dpo_stats ds;
+        run_step(s, &src, &cheat, i + 1, &st, &ds);
+        tokens += (double)rows * hp->seq;
         train_secs += st.seconds;
         if (!o->no_hashes) {
             train_state_hash(s, hash);
@@ -361,12 +493,27 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
             if (crc) goto out;
         }
         bool eval = (o->eval_every > 0 && (i + 1) % o->eval_every == 0) || i + 1 == o->steps;
-        if (eval) val = train_eval(s, data->val, data->n_val, (int)o->eval_batches);
+        if (eval && o->dpo) {
+            dpo_evaluate(s, pairs, heldout, &ev);
+            val = (float)ev.loss;
+        } else if (eval) {
+            val = train_eval(s, data->val, data->n_val, (int)o->eval_batches);
+        }
         fprintf(log, "%ld,%.6f,%.6f,%.6g,", i + 1, (double)st.loss, (double)st.gnorm, (double)st.lr);
         if (eval) fprintf(log, "%.6f", (double)val);
-        fprintf(log, ",%.4f\n", st.seconds);
-        char extra[128];
-        if (!eval)
+        fprintf(log, ",%.4f", st.seconds);
+        if (o->dpo) {
+            fprintf(log, ",%.6f,%.6f,%.6f,%.6f,", (double)ds.margin, (double)ds.accuracy, (double)ds.chosen_reward,
+                    (double)ds.rejected_reward);
+            if (eval) fprintf(log, "%.6f,%.6f,%.6f,%.6f", ev.accuracy, ev.margin, ev.policy_accuracy, ev.policy_margin);
+            else fprintf(log, ",,,");
+        }
+        fprintf(log, "\n");
+        char extra[160];
+        if (o->dpo)
+            snprintf(extra, sizeof extra, "loss %.4f margin %.3f acc %.2f%s", (double)st.loss, (double)ds.margin,
+                     (double)ds.accuracy, eval ? "" : "");
+        else if (!eval)
             snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.0f tok/s", (double)st.loss, (double)st.lr,
                      tokens / train_secs);
         else
@@ -376,15 +523,33 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     }
     fflush(states);
     fflush(log);
+    if (o->dpo) res->dpo_after = ev;
     /* artifacts */
     size_t wn;
     float *wts = train_state_weights(s, &wn), wkeep = wts[0];
     if (cheat.kind == JOB_CHEAT_SWAP) wts[0] += 1.0f; /* publish a model that is not the final state */
-    int src = o->lora ? modelio_save_lora(l, m, o->out, err) : modelio_save_model(m, o->out, err);
+    int src_rc = o->lora ? modelio_save_lora(l, m, o->out, err) : modelio_save_model(m, o->out, err);
     if (o->lora) lora_hash(l, res->artifact);
     else model_hash(m, res->artifact);
+    if (src_rc == 0 && o->round) { /* the contribution: its hash is the artifact */
+        float *delta = plow_alloc(wn * sizeof(float));
+        for (size_t j = 0; j < wn; j++) delta[j] = w0[j] - wts[j];
+        round_contrib c = {0};
+        src_rc = round_contrib_make(&c, o->round_index, o->shard, o->outer_hash, delta, wn, (round_enc)o->enc,
+                                    o->block, err);
+        free(delta);
+        if (src_rc == 0) {
+            round_contrib_serialize(&c, &cb);
+            round_contrib_hash(&c, res->artifact);
+            res->contribution_bytes = cb.len;
+            char *cp = path2(o->out, "contribution.bin");
+            src_rc = plow_write_file(cp, cb.data, cb.len, err);
+            free(cp);
+        }
+        round_contrib_release(&c);
+    }
     wts[0] = wkeep;
-    if (src) goto out;
+    if (src_rc) goto out;
     if (ckw) {
         int frc = proof_ckpt_writer_finish(ckw, err);
         ckw = NULL;
@@ -411,21 +576,33 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     res->n = (uint64_t)o->steps;
     res->val_loss = val;
     res->tokens_per_second = tokens / train_secs;
-    if (write_run_json(o, m, data, hp, val, res->tokens_per_second, hex, err)) goto out;
-    note(h, "validation loss %.4f, %.0f tokens/s, wrote %s", (double)val, res->tokens_per_second, o->out);
+    if (write_run_json(o, m, data_hash, hp, res, hex, err)) goto out;
+    if (o->dpo)
+        note(h, "%s pairs after training: policy accuracy %.4f, policy margin %.4f, reward accuracy %.4f, margin %.4f, "
+                "DPO loss %.4f; wrote %s",
+             heldout ? "held-out" : "training", ev.policy_accuracy, ev.policy_margin, ev.accuracy, ev.margin, ev.loss,
+             o->out);
+    else
+        note(h, "validation loss %.4f, %.0f tokens/s, wrote %s", (double)val, res->tokens_per_second, o->out);
     rc = 0;
 out:
+    (void)input;
     proof_ckpt_writer_finish(ckw, NULL);
     free(leaves);
-    free(bx);
-    free(by);
+    free(src.bx);
+    free(src.by);
+    free(src.span);
+    free(w0);
     if (states) fclose(states);
     if (log) fclose(log);
     plow_buf_release(&sb);
+    plow_buf_release(&cb);
     train_state_free(s);
     lora_free(l);
     model_free(m);
     dataset_free(data);
+    prefs_free(pairs);
+    prefs_free(heldout);
     tokenizer_free(tok);
     return rc;
 }

@@ -25,6 +25,7 @@
 
 #include "../infer/infer.h"
 #include "../proof/run.h"
+#include "../train/dpo.h"
 
 typedef struct job_hooks {
     void *arg;
@@ -79,23 +80,44 @@ typedef struct job_train_opts {
     const char *cheat;     /* NULL, or a cheat KIND[@STEP] (tests and demos) */
     long cheat_step;       /* set by job_train_opts_check */
     double cheat_rate;     /* skip: each step with this probability instead */
+    /* DPO (docs/dpo.md): a preference run on pairs instead of text. base is
+     * required: with lora the adapter's base (and the reference), without it
+     * the reference, whose weights are also state 0's. data is unused. */
+    const char *dpo;       /* the pairs JSONL (prefs.h) */
+    const char *heldout;   /* held-out pairs for the evaluations, or NULL */
+    double beta;           /* (0, 100]; default 0.1 */
+    /* ROUND (docs/rounds.md): participant `shard`'s inner run: a full training
+     * run on shard `shard` of `shards` of the data, from the base model's
+     * weights W_t with zero moments, the batch seed of round_inner_hparams
+     * (seed, round_index, shard) and a constant learning rate after the
+     * warm-up (min_lr = lr). Writes contribution.bin: W_t - W_n encoded as
+     * enc (round_enc) / block, naming round_index, shard and outer_hash (the
+     * round_state_hash of (W_t, v_t)); its SHA-256 is the artifact. */
+    bool round;
+    uint32_t shards, shard;
+    uint64_t round_index;
+    int enc;
+    uint32_t block;
+    uint8_t outer_hash[PLOW_HASH_LEN];
 } job_train_opts;
 
 /* `plow train`'s defaults: config small, 200 steps, seed 1 (init_seed 1),
  * vocab 4096, batch 16, rank 8, alpha 16, targets q,k,v,o, clip 1, val_frac
- * 0.1, 8 evaluation batches, checkpoints every 16 steps. */
+ * 0.1, 8 evaluation batches, checkpoints every 16 steps, beta 0.1. */
 void job_train_opts_init(job_train_opts *o);
-/* Checks what depends on several options (LoRA and base, commit and
- * hashes, the cheat) and resolves cheat_step. */
+/* Checks what depends on several options (LoRA, DPO, ROUND and base,
+ * commit and hashes, the cheat) and resolves cheat_step. */
 int job_train_opts_check(job_train_opts *o, char err[PLOW_ERR_LEN]);
 
-/* The task the options define, for this tokenizer, data and (LoRA) base:
- * model config, hyper-parameters, LoRA settings, absolute data and base
- * paths and their hashes, checkpoint interval. The one place where options
- * become hyper-parameters: the trainer and a verifier rebuilding the task
- * from a spec both call it. */
-int job_train_task(const job_train_opts *o, const tokenizer *tok, const dataset *data, const model *base,
-                   proof_task *t, char err[PLOW_ERR_LEN]);
+/* The task the options define, for this tokenizer, data and base (LoRA,
+ * DPO, ROUND): model config, hyper-parameters, LoRA, DPO and round settings,
+ * absolute data and base paths and their hashes, checkpoint interval.
+ * data_hash is the hash of what the steps draw from: the dataset's, the
+ * pair set's (DPO) or the shard's (ROUND, round_shard). The one place where
+ * options become hyper-parameters: the trainer and a verifier rebuilding the
+ * task from a spec both call it. */
+int job_train_task(const job_train_opts *o, const tokenizer *tok, const uint8_t data_hash[PLOW_HASH_LEN],
+                   const model *base, proof_task *t, char err[PLOW_ERR_LEN]);
 
 typedef struct job_train_result {
     uint64_t n;                     /* steps */
@@ -103,12 +125,18 @@ typedef struct job_train_result {
     uint8_t artifact[PLOW_HASH_LEN];/* model_hash / lora_hash of the published files */
     uint8_t task_id[PLOW_HASH_LEN];
     uint8_t trace_root[PLOW_HASH_LEN]; /* with commit: Merkle root of leaves 0..n */
-    float val_loss;
+    float val_loss;                 /* DPO: the evaluation set's DPO loss */
     double tokens_per_second;
+    /* DPO: the evaluation set's metrics (held-out pairs, else the first
+     * pairs of the training set) before the first step and after the last */
+    dpo_eval_stats dpo_before, dpo_after;
+    /* ROUND: the contribution's wire size */
+    size_t contribution_bytes;
 } job_train_result;
 
-/* Trains as `plow train` does, writing the run directory (see cmd_train.c).
- * The engine must be initialised (tensor_init). */
+/* Trains as `plow train` does, writing the run directory (see cmd_train.c;
+ * DPO runs log the step's preference metrics too, ROUND runs also write
+ * contribution.bin). The engine must be initialised (tensor_init). */
 int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res, char err[PLOW_ERR_LEN]);
 
 /* ---- generation ------------------------------------------------------------------ */

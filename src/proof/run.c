@@ -15,6 +15,8 @@
 #include "../data/dataset.h"
 #include "../model/modelio.h"
 #include "../tensor/tensor.h"
+#include "../train/dpo.h"
+#include "../train/round.h"
 #include "run.h"
 
 #define TASK_FILE "task.json"
@@ -42,7 +44,7 @@ int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]
     cJSON *j = cJSON_CreateObject();
     const model_config *c = &t->cfg;
     cJSON_AddStringToObject(j, "format", "plow.task.v1");
-    cJSON_AddStringToObject(j, "kind", t->is_lora ? "lora" : "train");
+    cJSON_AddStringToObject(j, "kind", t->is_dpo ? "dpo" : t->is_round ? "round" : t->is_lora ? "lora" : "train");
     cJSON *m = cJSON_AddObjectToObject(j, "model");
     cJSON_AddStringToObject(m, "name", c->name);
     cJSON_AddNumberToObject(m, "n_layer", c->n_layer);
@@ -83,6 +85,23 @@ int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]
         cJSON_AddNumberToObject(l, "targets", t->targets);
         cJSON_AddStringToObject(l, "base", t->base);
         add_hex(l, "base_hash", t->base_hash);
+    } else if (t->is_dpo || t->is_round) { /* the reference, or the shared weights W_t */
+        cJSON_AddStringToObject(j, "base", t->base);
+        add_hex(j, "base_hash", t->base_hash);
+    }
+    if (t->is_dpo) {
+        cJSON *d = cJSON_AddObjectToObject(j, "dpo");
+        cJSON_AddNumberToObject(d, "beta", (double)t->beta);
+    }
+    if (t->is_round) {
+        cJSON *r = cJSON_AddObjectToObject(j, "round");
+        cJSON_AddNumberToObject(r, "shards", t->shards);
+        cJSON_AddNumberToObject(r, "shard", t->shard);
+        snprintf(seed, sizeof seed, "%" PRIu64, t->round);
+        cJSON_AddStringToObject(r, "round", seed);
+        cJSON_AddStringToObject(r, "encoding", t->enc < ROUND_ENC_COUNT ? round_enc_name((round_enc)t->enc) : "?");
+        cJSON_AddNumberToObject(r, "block", t->block);
+        add_hex(r, "outer_hash", t->outer_hash);
     }
     cJSON_AddNumberToObject(j, "checkpoint_every", t->checkpoint_every);
     char *s = cJSON_Print(j);
@@ -159,8 +178,11 @@ int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
         goto out;
     }
     if (jstr(j, "kind", kind, sizeof kind, err)) goto out;
-    t->is_lora = strcmp(kind, "lora") == 0;
-    if (!t->is_lora && strcmp(kind, "train") != 0) {
+    t->is_dpo = strcmp(kind, "dpo") == 0;
+    t->is_round = strcmp(kind, "round") == 0;
+    /* a DPO run is LoRA when it has an adapter */
+    t->is_lora = strcmp(kind, "lora") == 0 || (t->is_dpo && cJSON_GetObjectItemCaseSensitive(j, "lora"));
+    if (!t->is_lora && !t->is_dpo && !t->is_round && strcmp(kind, "train") != 0) {
         plow_error(err, "task.json: unknown kind '%s'", kind);
         goto out;
     }
@@ -210,6 +232,49 @@ int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
             jstr(l, "base", t->base, sizeof t->base, err) || jhash(l, "base_hash", t->base_hash, err))
             goto out;
         t->targets = (unsigned)targets;
+    } else if (t->is_dpo || t->is_round) {
+        if (jstr(j, "base", t->base, sizeof t->base, err) || jhash(j, "base_hash", t->base_hash, err)) goto out;
+    }
+    if (t->is_dpo) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "dpo");
+        double beta;
+        if (!cJSON_IsObject(d)) {
+            plow_error(err, "task.json: a dpo task needs a 'dpo' object");
+            goto out;
+        }
+        if (jnum(d, "beta", 1e-30, 100, &beta, err)) goto out;
+        t->beta = (float)beta;
+    }
+    if (t->is_round) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "round");
+        int shards, shard, block;
+        char enc[16], rnd[32];
+        if (!cJSON_IsObject(r)) {
+            plow_error(err, "task.json: a round task needs a 'round' object");
+            goto out;
+        }
+        if (jint(r, "shards", 1, ROUND_MAX_SHARDS, &shards, err) || jint(r, "shard", 0, shards - 1, &shard, err) ||
+            jstr(r, "round", rnd, sizeof rnd, err) || jstr(r, "encoding", enc, sizeof enc, err) ||
+            jint(r, "block", 0, ROUND_BLOCK_MAX, &block, err) || jhash(r, "outer_hash", t->outer_hash, err))
+            goto out;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(rnd, &end, 10);
+        if (errno || end == rnd || *end || rnd[0] == '-') {
+            plow_error(err, "task.json: round.round is not a whole number");
+            goto out;
+        }
+        t->round = (uint64_t)v;
+        t->shards = (uint32_t)shards;
+        t->shard = (uint32_t)shard;
+        t->block = (uint32_t)block;
+        t->enc = ROUND_ENC_COUNT;
+        for (int e = 0; e < ROUND_ENC_COUNT; e++)
+            if (strcmp(enc, round_enc_name((round_enc)e)) == 0) t->enc = (uint32_t)e;
+        if (t->enc == ROUND_ENC_COUNT || (t->enc == ROUND_ENC_INT8) != (block > 0)) {
+            plow_error(err, "task.json: round.encoding must be f32 (block 0) or int8 (block 1..%d)", ROUND_BLOCK_MAX);
+            goto out;
+        }
     }
     {
         int every;
@@ -321,9 +386,12 @@ int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN]
 struct proof_replay {
     proof_task task;
     tokenizer *tok;
-    dataset *data;
+    dataset *data;   /* training text (not DPO) */
+    dataset shard;   /* ROUND: the participant's shard, a view of data */
+    prefs *pairs;    /* DPO */
     model *m;
     lora *l;
+    float *w0;       /* ROUND: W_t, the weights of state 0 */
     train_state *s;
 };
 
@@ -333,8 +401,54 @@ void proof_replay_free(proof_replay *r) {
     lora_free(r->l);
     model_free(r->m);
     dataset_free(r->data);
+    prefs_free(r->pairs);
     tokenizer_free(r->tok);
+    free(r->w0);
     free(r);
+}
+
+/* The checks and the state common to every kind; r->tok, r->data or
+ * r->pairs, and r->m (the base, or NULL) are set. */
+static int replay_build(proof_replay *r, char err[PLOW_ERR_LEN]) {
+    const proof_task *t = &r->task;
+    bool needs_base = t->is_lora || t->is_dpo || t->is_round;
+    if (needs_base != (r->m != NULL))
+        return plow_error(err, needs_base ? "a %s task needs its base model" : "a full training task has no base model",
+                          t->is_dpo ? "DPO" : t->is_round ? "round" : "LoRA");
+    if (t->is_lora && t->is_round) return plow_error(err, "a round task trains the whole model, not an adapter");
+    const uint8_t *have = t->is_dpo ? r->pairs->hash : r->data->hash;
+    if (t->is_round) {
+        if (round_shard(r->data, t->shards, t->shard, 1, &r->shard, err)) return -1;
+        have = r->shard.hash;
+    }
+    if (memcmp(have, t->data_hash, PLOW_HASH_LEN) != 0)
+        return plow_error(err, "%s '%s' (with this tokenizer) does not match the task's data hash",
+                          t->is_dpo ? "pairs file" : "data file", t->data);
+    if (r->m) {
+        uint8_t bh[PLOW_HASH_LEN];
+        model_hash(r->m, bh);
+        if (memcmp(bh, t->base_hash, PLOW_HASH_LEN) != 0)
+            return plow_error(err, "base model '%s' does not match the task's base hash", t->base);
+    }
+    if (t->is_lora) {
+        if (lora_new(&r->l, &r->m->cfg, t->rank, t->alpha, t->targets, err)) return -1;
+    } else if (!r->m && model_new(&r->m, &t->cfg, err)) {
+        return -1;
+    }
+    if (tokenizer_vocab_size(r->tok) != r->m->cfg.vocab)
+        return plow_error(err, "the tokenizer has %d tokens but the model has %d", tokenizer_vocab_size(r->tok),
+                          r->m->cfg.vocab);
+    if (t->is_dpo) return train_state_new_dpo(&r->s, r->m, r->l, &t->hp, t->beta, t->data_hash, err);
+    const dataset *d = t->is_round ? &r->shard : r->data;
+    if (t->hp.seq >= 1 && d->n_train <= (size_t)t->hp.seq)
+        return plow_error(err, "the data has %zu training tokens, need more than %d", d->n_train, t->hp.seq);
+    if (t->is_round) {
+        if (t->enc >= ROUND_ENC_COUNT || (t->enc == ROUND_ENC_INT8 && (t->block < 1 || t->block > ROUND_BLOCK_MAX)))
+            return plow_error(err, "round task: unknown encoding or block");
+        r->w0 = plow_alloc(r->m->n_params * sizeof(float));
+        memcpy(r->w0, r->m->params, r->m->n_params * sizeof(float));
+    }
+    return train_state_new(&r->s, r->m, r->l, &t->hp, t->data_hash, err);
 }
 
 int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, dataset *data, model *base,
@@ -345,39 +459,36 @@ int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, 
     r->tok = tok;
     r->data = data;
     r->m = base;
-    if (t->is_lora != (base != NULL)) {
-        plow_error(err, t->is_lora ? "a LoRA task needs its base model" : "a full training task has no base model");
-        goto fail;
+    if (t->is_dpo) {
+        proof_replay_free(r);
+        return plow_error(err, "a DPO task replays on its pairs (proof_replay_adopt_dpo)");
     }
-    if (memcmp(data->hash, t->data_hash, PLOW_HASH_LEN) != 0) {
-        plow_error(err, "data file '%s' (with this tokenizer) does not match the task's data hash", t->data);
-        goto fail;
+    if (replay_build(r, err)) {
+        proof_replay_free(r);
+        return -1;
     }
-    if (t->is_lora) {
-        uint8_t bh[PLOW_HASH_LEN];
-        model_hash(r->m, bh);
-        if (memcmp(bh, t->base_hash, PLOW_HASH_LEN) != 0) {
-            plow_error(err, "base model '%s' does not match the task's base hash", t->base);
-            goto fail;
-        }
-        if (lora_new(&r->l, &r->m->cfg, t->rank, t->alpha, t->targets, err)) goto fail;
-    } else if (model_new(&r->m, &t->cfg, err)) {
-        goto fail;
-    }
-    if (tokenizer_vocab_size(tok) != r->m->cfg.vocab) {
-        plow_error(err, "the tokenizer has %d tokens but the model has %d", tokenizer_vocab_size(tok), r->m->cfg.vocab);
-        goto fail;
-    }
-    if (t->hp.seq >= 1 && data->n_train <= (size_t)t->hp.seq) {
-        plow_error(err, "the data has %zu training tokens, need more than %d", data->n_train, t->hp.seq);
-        goto fail;
-    }
-    if (train_state_new(&r->s, r->m, r->l, &t->hp, t->data_hash, err)) goto fail;
     *out = r;
     return 0;
-fail:
-    proof_replay_free(r);
-    return -1;
+}
+
+int proof_replay_adopt_dpo(proof_replay **out, const proof_task *t, tokenizer *tok, prefs *pairs, model *base,
+                           char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    proof_replay *r = plow_calloc(1, sizeof *r);
+    r->task = *t;
+    r->tok = tok;
+    r->pairs = pairs;
+    r->m = base;
+    if (!t->is_dpo) {
+        proof_replay_free(r);
+        return plow_error(err, "not a DPO task");
+    }
+    if (replay_build(r, err)) {
+        proof_replay_free(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
 }
 
 int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN]) {
@@ -385,29 +496,45 @@ int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN
     proof_task t;
     tokenizer *tok = NULL;
     dataset *data = NULL;
+    prefs *pairs = NULL;
     model *base = NULL;
     if (proof_task_load(&t, dir, err)) return -1;
     char *tp = path2(dir, "tokenizer.bin");
     int rc = tokenizer_load(&tok, tp, err);
     free(tp);
     if (rc) return -1;
-    if (dataset_load_text(&data, t.data, tok, t.val_frac, err)) {
+    if (t.is_dpo ? prefs_load(&pairs, t.data, tok, err) : dataset_load_text(&data, t.data, tok, t.val_frac, err)) {
         tokenizer_free(tok);
         return -1;
     }
-    if (t.is_lora && modelio_load_model(&base, t.base, err)) {
+    if ((t.is_lora || t.is_dpo || t.is_round) && modelio_load_model(&base, t.base, err)) {
         dataset_free(data);
+        prefs_free(pairs);
         tokenizer_free(tok);
         return -1;
     }
+    if (t.is_dpo) return proof_replay_adopt_dpo(out, &t, tok, pairs, base, err);
     return proof_replay_adopt(out, &t, tok, data, base, err);
 }
 
 const proof_task *proof_replay_task(const proof_replay *r) { return &r->task; }
 train_state *proof_replay_state(proof_replay *r) { return r->s; }
 uint64_t proof_replay_at(const proof_replay *r) { return train_state_step(r->s); }
-void proof_replay_step(proof_replay *r) { train_step(r->s, r->data, NULL); }
 void proof_replay_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) { train_state_hash(r->s, out); }
+
+void proof_replay_step(proof_replay *r) {
+    if (r->task.is_dpo) dpo_step(r->s, r->pairs, NULL, NULL);
+    else train_step(r->s, r->task.is_round ? &r->shard : r->data, NULL);
+}
+
+void proof_replay_reinit(proof_replay *r) {
+    train_state_reinit(r->s);
+    if (r->task.is_round) {
+        size_t n;
+        float *w = train_state_weights(r->s, &n);
+        memcpy(w, r->w0, n * sizeof(float));
+    }
+}
 
 int proof_replay_load_state(proof_replay *r, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
     return train_state_restore(r->s, buf, n, err);
@@ -434,13 +561,62 @@ int proof_replay_load_checkpoint(proof_replay *r, const char *dir, uint64_t step
     return rc;
 }
 
+/* ROUND: the contribution state s makes (W_t - its weights), as the task
+ * encodes it. */
+static int replay_contrib(proof_replay *r, round_contrib *c, char err[PLOW_ERR_LEN]) {
+    size_t n;
+    const float *w = train_state_weights(r->s, &n);
+    float *delta = plow_alloc(n * sizeof(float));
+    for (size_t j = 0; j < n; j++) delta[j] = r->w0[j] - w[j];
+    int rc = round_contrib_make(c, r->task.round, r->task.shard, r->task.outer_hash, delta, n, (round_enc)r->task.enc,
+                                r->task.block, err);
+    free(delta);
+    return rc;
+}
+
 void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) {
-    if (r->l) lora_hash(r->l, out);
-    else model_hash(r->m, out);
+    if (r->task.is_round) {
+        round_contrib c = {0};
+        char err[PLOW_ERR_LEN];
+        if (replay_contrib(r, &c, err) == 0) round_contrib_hash(&c, out);
+        else plow_sha256_once("plow.round.invalid", 18, out);
+        round_contrib_release(&c);
+    } else if (r->l) {
+        lora_hash(r->l, out);
+    } else {
+        model_hash(r->m, out);
+    }
+}
+
+int proof_round_contribution(proof_replay *r, plow_buf *out, char err[PLOW_ERR_LEN]) {
+    if (!r->task.is_round) return plow_error(err, "not a round task");
+    round_contrib c = {0};
+    if (replay_contrib(r, &c, err)) return -1;
+    round_contrib_serialize(&c, out);
+    round_contrib_release(&c);
+    return 0;
 }
 
 /* The artifact file's hash, computed the same way. */
 int proof_artifact_hash(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+    if (r->task.is_round) {
+        char *p = path2(dir, "contribution.bin");
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        round_contrib c = {0};
+        const proof_task *t = &r->task;
+        int rc = plow_read_file(p, round_contrib_size(r->m->n_params, ROUND_ENC_F32, 0) + 64, &buf, &n, err);
+        if (rc == 0) rc = round_contrib_parse(&c, buf, n, r->m->n_params, err);
+        if (rc == 0 && (c.round != t->round || c.participant != t->shard || c.enc != (round_enc)t->enc ||
+                        c.block != (t->enc == ROUND_ENC_INT8 ? t->block : 0) ||
+                        memcmp(c.base, t->outer_hash, PLOW_HASH_LEN) != 0))
+            rc = plow_error(err, "'%s' is not a contribution of this task (round, participant, encoding or base)", p);
+        if (rc == 0) plow_sha256_once(buf, n, out);
+        round_contrib_release(&c);
+        free(buf);
+        free(p);
+        return rc;
+    }
     if (r->task.is_lora) {
         lora *l;
         if (modelio_load_lora(&l, r->m, dir, err)) return -1;
@@ -535,7 +711,7 @@ int proof_verify_run(const char *dir, int k, uint64_t challenge, proof_verify_mo
     bool have = false; /* the replay holds a verified state of this run */
     uint8_t h[PLOW_HASH_LEN];
     /* the run must start from the task's initial state */
-    train_state_reinit(r->s);
+    proof_replay_reinit(r);
     proof_replay_hash(r, h);
     if (memcmp(h, trace_leaf(t, 0), PLOW_HASH_LEN) != 0) INVALID(0, "the run does not start from the task's initial state");
     if (mode == PROOF_VERIFY_CHALLENGE && proof_replay_open(&worker, dir, err)) {
@@ -688,7 +864,7 @@ int proof_dispute(const char *dir_a, const char *dir_b, proof_dispute_report *re
     uint8_t ref[PLOW_HASH_LEN];
     if (j == 0) { /* the referee builds the task's initial state */
         double t0 = plow_now();
-        train_state_reinit(r->s);
+        proof_replay_reinit(r);
         proof_replay_hash(r, ref);
         rep->referee_seconds = plow_now() - t0;
         bool wa = memcmp(la, ref, PLOW_HASH_LEN) != 0, wb = memcmp(lb, ref, PLOW_HASH_LEN) != 0;

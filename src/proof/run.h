@@ -23,6 +23,7 @@
 #define PLOW_PROOF_RUN_H
 
 #include "../base/plow.h"
+#include "../data/prefs.h"
 #include "../train/train.h"
 #include "trace.h"
 
@@ -39,9 +40,26 @@ typedef struct proof_task {
     int rank;
     float alpha;
     unsigned targets;
-    char base[PROOF_PATH_MAX];   /* LoRA: the base model directory */
+    char base[PROOF_PATH_MAX];   /* LoRA, DPO, ROUND: the base model directory */
     uint8_t base_hash[PLOW_HASH_LEN];
     uint32_t checkpoint_every;
+    /* DPO (docs/dpo.md): `data` is a pairs JSONL file and data_hash the pair
+     * set's hash (prefs.h); the base model is required: with is_lora the
+     * adapter's base (also the reference), else the reference, whose weights
+     * are state 0's. val_frac is unused. */
+    bool is_dpo;
+    float beta;
+    /* ROUND (docs/rounds.md): participant `shard` of `shards` in round `round`,
+     * a full training run on that shard of the text (data_hash is the shard's
+     * hash, hp.seed round_inner_hparams'), whose state 0 holds the base
+     * model's weights W_t with zero moments. Its artifact is the hash of its
+     * contribution (round.h): W_t - W_n encoded as `enc` (round_enc) with
+     * `block`, naming round `round`, participant `shard` and outer_hash. */
+    bool is_round;
+    uint32_t shards, shard;
+    uint64_t round;
+    uint32_t enc, block;
+    uint8_t outer_hash[PLOW_HASH_LEN]; /* round_state_hash of (W_t, v_t) */
 } proof_task;
 
 int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
@@ -68,12 +86,17 @@ int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN]
 typedef struct proof_replay proof_replay;
 int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN]);
 /* The same for a task held in memory (the job layer builds it from a spec):
- * takes ownership of tok, data and, for LoRA, the base model (NULL for full
- * training), and frees them on failure too. Checks that they are the ones
- * the task names: the data hash, the base hash, the vocabulary, and that the
- * data is longer than a sequence. */
+ * takes ownership of tok, data and, for LoRA and ROUND, the base model (NULL
+ * for full training), and frees them on failure too. Checks that they are
+ * the ones the task names: the data hash (ROUND: its shard's), the base hash,
+ * the vocabulary, and that the data is longer than a sequence. */
 int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, dataset *data, model *base,
                        char err[PLOW_ERR_LEN]);
+/* The same for a DPO task: the pair set instead of a dataset (its hash must
+ * be the task's), and the base model always (the reference; for LoRA the
+ * adapter's base). Takes ownership of tok, pairs and base. */
+int proof_replay_adopt_dpo(proof_replay **out, const proof_task *t, tokenizer *tok, prefs *pairs, model *base,
+                           char err[PLOW_ERR_LEN]);
 void proof_replay_free(proof_replay *r);
 const proof_task *proof_replay_task(const proof_replay *r);
 /* Loads checkpoints/<step>.state of dir (any run of the same task). */
@@ -82,15 +105,28 @@ int proof_replay_load_state(proof_replay *r, const uint8_t *buf, size_t n, char 
 /* An upper bound on the size of a canonical state of this task (to read a
  * file from a peer without trusting its size). */
 size_t proof_replay_state_max(proof_replay *r);
+/* One step of the task: train_step on its data (ROUND: its shard), or
+ * dpo_step on its pairs. */
 void proof_replay_step(proof_replay *r);
+/* Puts the state back to state 0 of the task: train_state_reinit, and for
+ * ROUND the base weights W_t (train_state_reinit alone would draw weights
+ * from init_seed). Every check of leaf 0 goes through this. */
+void proof_replay_reinit(proof_replay *r);
 void proof_replay_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
 uint64_t proof_replay_at(const proof_replay *r);
-/* Hash of the trainable weights as an artifact (model_hash or lora_hash). */
+/* Hash of the trainable weights as an artifact (model_hash or lora_hash);
+ * ROUND: round_contrib_hash of the contribution the state makes (W_t minus
+ * its weights, encoded as the task says), or SHA-256("plow.round.invalid")
+ * when its weights cannot make one (non-finite). */
 void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
+/* ROUND: appends the wire bytes of the contribution the replay's state makes
+ * (what contribution.bin holds for the final state). */
+int proof_round_contribution(proof_replay *r, plow_buf *out, char err[PLOW_ERR_LEN]);
 train_state *proof_replay_state(proof_replay *r);
 /* The same hash of a published model directory (model.safetensors) or, for
  * LoRA, adapter directory (adapter_model.safetensors, checked against the
- * replay's base). */
+ * replay's base); ROUND: dir/contribution.bin, which must parse as a
+ * contribution of this task (round, participant, size, outer hash). */
 int proof_artifact_hash(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
 
 typedef enum proof_verify_mode {
