@@ -887,7 +887,7 @@ int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, labeler_
         return plow_error(err, "task %s is a %s task, not a label task", id, ledger_kind_name(t->p.kind));
     uint8_t *buf = NULL;
     size_t n = 0;
-    if (client_blob_get(c, t->p.spec, &buf, &n, err)) return plow_error_prefix(err, "the task's spec");
+    if (client_blob_get(c, t->p.spec, &buf, &n, err)) return plow_error_prefix(err, "the task's spec"), -2;
     int rc = job_spec_parse(spec, buf, n, err);
     free(buf);
     if (rc) return plow_error_prefix(err, "the task's spec");
@@ -897,7 +897,7 @@ int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, labeler_
     if (spec->n_classes != t->p.n_classes)
         return plow_error(err, "task %s: its spec has %u classes, the task %u", id, spec->n_classes, t->p.n_classes);
     if (!items) return 0;
-    if (client_blob_get(c, spec->items, &buf, &n, err)) return plow_error_prefix(err, "the task's items");
+    if (client_blob_get(c, spec->items, &buf, &n, err)) return plow_error_prefix(err, "the task's items"), -2;
     rc = labeler_items_parse(items, buf, n, "the task's items", err);
     free(buf);
     if (rc) return -1;
@@ -1110,7 +1110,7 @@ static lb_cache *task_data(labeler *L, const ledger_task *t, bool need_items, ch
     int rc = labeler_fetch_task(L->a.c, t, &e->spec, need_items ? &e->items : NULL, e2);
     if (rc) {
         /* a spec that does not check out stays bad; a node that did not answer is asked again */
-        if (strstr(e2, "spec") || strstr(e2, "items")) {
+        if (rc == -1) {
             e->bad = true;
             snprintf(e->why, sizeof e->why, "%s", e2);
         } else {

@@ -168,7 +168,8 @@ int labeler_slot_of(const ledger_task *t, const uint8_t pk[LEDGER_PK_LEN]);
 
 /* A label task's spec and items, checked against the task: kind label on
  * both sides, n_items = steps, n_classes equal, the items blob has n_items
- * lines. items may be NULL (spec only). */
+ * lines. items may be NULL (spec only). -1: they do not check out (asking
+ * again will not help); -2: a blob could not be fetched (try again). */
 int labeler_fetch_task(struct client *c, const ledger_task *t, job_spec *spec, labeler_items *items,
                        char err[PLOW_ERR_LEN]);
 

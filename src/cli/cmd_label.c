@@ -785,8 +785,9 @@ static void trim(char *s) {
     if (b) memmove(s, s + b, l - b + 1);
 }
 
-/* One class name per line, count lines. */
-static int read_answers(const char *path, const job_spec *spec, uint32_t count, uint8_t *labels,
+/* One class name per line, count lines (count UINT32_MAX: any number, only
+ * the names are checked; *got says how many). */
+static int read_answers(const char *path, const job_spec *spec, uint32_t count, uint8_t *labels, uint32_t *n_got,
                         char err[PLOW_ERR_LEN]) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (!f) return plow_error(err, "cannot read %s: %s", path, strerror(errno));
@@ -815,9 +816,14 @@ static int read_answers(const char *path, const job_spec *spec, uint32_t count, 
             plow_error(err, "%s has more than %u answers: your slot has %u items", what, count, count);
             goto out;
         }
+        if (got == LEDGER_LABELS_MAX) {
+            plow_error(err, "%s has more than %d answers, more than any slot has items", what, LEDGER_LABELS_MAX);
+            goto out;
+        }
         labels[got++] = (uint8_t)k;
     }
-    if (got != count) {
+    *n_got = got;
+    if (count != UINT32_MAX && got != count) {
         plow_error(err, "%s has %u answers, your slot has %u items (see 'plow label items')", what, got, count);
         goto out;
     }
@@ -940,21 +946,23 @@ static int sub_answer(int argc, char **argv) {
         goto out;
     }
     /* the answers are checked before anything is sent */
-    if (slot >= 0) {
-        if (!(idx = slot_items(&t, (uint32_t)slot, &cnt, err)) ||
-            (answers ? read_answers(answers, spec, cnt, st->labels, err)
-                     : ask_answers(spec, &items, idx, cnt, st->labels, err))) {
+    uint32_t got = 0;
+    if (slot < 0) {
+        /* the slot, and so its item count, is known once claimed: the names are checked before the claim */
+        if (answers && strcmp(answers, "-") != 0 && read_answers(answers, spec, UINT32_MAX, st->labels, &got, err)) {
             cli_fail("%s", err);
             goto out;
         }
-    } else {
-        if (claim_slot(&n, &t, name ? name : "person", &slot, err) ||
-            !(idx = slot_items(&t, (uint32_t)slot, &cnt, err)) ||
-            (answers ? read_answers(answers, spec, cnt, st->labels, err)
-                     : ask_answers(spec, &items, idx, cnt, st->labels, err))) {
+        if (claim_slot(&n, &t, name ? name : "person", &slot, err)) {
             cli_fail("%s", err);
             goto out;
         }
+    }
+    if (!(idx = slot_items(&t, (uint32_t)slot, &cnt, err)) ||
+        (answers ? read_answers(answers, spec, cnt, st->labels, &got, err)
+                 : ask_answers(spec, &items, idx, cnt, st->labels, err))) {
+        cli_fail("%s", err);
+        goto out;
     }
     memcpy(st->task, t.id, 32);
     memcpy(st->labeler, n.k.pk, 32);
@@ -1058,7 +1066,10 @@ out:
 
 static const char *gold_ready(const ledger_task *t, uint64_t h, uint64_t *at) {
     if (t->status == LEDGER_TASK_FINALIZED || t->status == LEDGER_TASK_EXPIRED) return "the task is settled already";
-    if (t->window_end == 0) return "wait";
+    if (t->window_end == 0) {
+        *at = t->posted_at + t->p.claim_blocks + t->p.work_blocks + 1;
+        return h + 1 >= *at ? "nobody committed to the task: there is nothing to reveal the gold for" : "wait";
+    }
     *at = t->window_end + 1;
     if (h + 1 <= t->window_end) return "wait";
     return NULL;

@@ -81,15 +81,35 @@ grep -q "'food' appears twice" err.txt || fail "a class twice: $(cat err.txt)"
 expect_fail 2 $PLOW label post --key k.key --items i30.jsonl --classes "food,hot dogs" --labelers 3 --redundancy 2 --reward 10 --worker-stake 5 --min-gold-pct 40 --secret s_bad.json
 expect_fail 2 $POST --items i30.jsonl --redundancy 4 --secret s_bad.json
 expect_fail 2 $POST --items i30.jsonl --min-gold-pct 101 --secret s_bad.json
+# a label spec as 'plow task post' reads it (job_spec_parse): refused before any upload
+bad_spec() { # bad_spec SPEC_FIELDS PATTERN
+    cat > bad.task.json <<EOF
+{"format": "plow.taskfile.v1", "mode": "replicated", "replicas": 2, "reward": "10", "worker_stake": "5",
+ "min_bond": "0", "claim_blocks": 100, "work_blocks": 100, "window_blocks": 10,
+ "spec": {"format": "plow.spec.v1", "kind": "label", $1}}
+EOF
+    expect_fail 1 $PLOW task post bad.task.json --key k.key --node http://127.0.0.1:1
+    grep -q "$2" err.txt || fail "spec '$1': $(cat err.txt)"
+}
+Z=0000000000000000000000000000000000000000000000000000000000000000
+bad_spec "\"items\": \"$Z\", \"n_items\": 3, \"classes\": [\"a\", \"b\", \"a\"]" "spec: class 'a' appears twice in 'classes'"
+bad_spec "\"items\": \"$Z\", \"n_items\": 3, \"classes\": [\"a\"]" "spec: 'classes' has 1 names (2..64 allowed)"
+bad_spec "\"items\": \"$Z\", \"n_items\": 3, \"classes\": [\"a\", \"b c\"]" "spec: classes\[1\] must be a name"
+bad_spec "\"items\": \"$Z\", \"n_items\": 3, \"classes\": \"a,b\"" "spec: 'classes' must be an array"
+bad_spec "\"items\": \"$Z\", \"n_items\": 0, \"classes\": [\"a\", \"b\"]" "spec: 'n_items' = 0 is out of range"
+bad_spec "\"items\": \"$Z\", \"n_items\": 2.5, \"classes\": [\"a\", \"b\"]" "spec: 'n_items' must be a whole number"
+bad_spec "\"n_items\": 3, \"classes\": [\"a\", \"b\"]" "spec: 'items' is required"
+bad_spec "\"items\": \"$Z\", \"n_items\": 3, \"classes\": [\"a\", \"b\"], \"gold\": []" "spec: 'gold' is not a field"
+bad_spec "\"items\": \"$Z\", \"n_items\": 3, \"classes\": [\"a\", \"b\"]" "uploading the spec: cannot reach the node"
 echo '{}' > s_exists.json
 expect_fail 1 $POST --items i30.jsonl --secret s_exists.json
 grep -q "exists already: refusing to overwrite" err.txt || fail "an existing secret: $(cat err.txt)"
 [ "$(cat s_exists.json)" = '{}' ] || fail "the existing secret was changed"
 
 # ---- the network ------------------------------------------------------------------------
-for k in req model spam mid acc low copy alice l7; do $PLOW wallet new --key $k.key -q > $k.addr; done
+for k in req model spam mid acc low copy alice l7 l8; do $PLOW wallet new --key $k.key -q > $k.addr; done
 FUND=""
-for k in model spam mid acc low copy alice l7; do FUND="$FUND --fund $(cat $k.addr)=10000"; done
+for k in model spam mid acc low copy alice l7 l8; do FUND="$FUND --fund $(cat $k.addr)=10000"; done
 $PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" $FUND > /dev/null
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
@@ -120,7 +140,7 @@ wait_log() { # wait_log FILE PATTERN [N]
 labeler() { # labeler NAME ARGS...: starts it; its log NAME.log
     name=$1
     shift
-    $PLOW labeler --key $name.key --work wk_$name --name $name --poll 0.1 "$@" > $name.log 2>&1 &
+    $PLOW labeler --key $name.key --work wk_$name --name $name --poll 0.1 "$@" >> $name.log 2>&1 &
     LPID=$!
     PIDS="$PIDS $LPID"
 }
@@ -227,8 +247,8 @@ head -n 24 f/truth.jsonl > b_truth.jsonl
 import json
 t = [json.loads(l)['label'] for l in open('b_truth.jsonl')]
 open('b_gold.jsonl', 'w').write(''.join(json.dumps({'item': i, 'label': t[i]}) + '\n' for i in (2, 5, 11, 17)))"
-$PLOW label post --key req.key --items b_items.jsonl --classes $CLASSES --gold b_gold.jsonl --labelers 2 \
-    --redundancy 2 --reward 500 --worker-stake 200 --min-gold-pct 50 --claim-blocks 600 --work-blocks 600 \
+$PLOW label post --key req.key --items b_items.jsonl --classes $CLASSES --gold b_gold.jsonl --labelers 3 \
+    --redundancy 3 --reward 500 --worker-stake 200 --min-gold-pct 50 --claim-blocks 600 --work-blocks 600 \
     --window-blocks 20 --secret sB.json > b.id 2> post.err || { cat post.err; fail "label post B"; }
 B=$(cat b.id)
 BS=$(echo $B | cut -c1-12)
@@ -260,13 +280,23 @@ $PLOW label answer $BS --key alice.key --answers ans.txt 2> ans.err || { cat ans
 STATE="$HOME/.plow/labels/$B.json"
 [ "$(stat -c %a "$STATE")" = 600 ] || fail "the state file is not 0600"
 [ "$(q /v1/task/$B "j['slots'][0]['status']")" = committed ] || fail "alice did not commit"
-# a reveal before the window (slot 1 can still commit): refused by the ledger
+# a reveal before the window (slots 1 and 2 can still commit): refused by the ledger
 expect_fail 1 $PLOW label reveal $BS --key alice.key
 grep -q "label_reveal: slots can still commit until" err.txt || fail "an early reveal: $(cat err.txt)"
-# an AI labeler takes the other slot
+# an AI labeler takes slot 1, commits, is killed before the window opens and started again
 labeler l7 --accuracy 0.9 --truth f/truth.jsonl --seed 17 --max-tasks 1
 L7=$LPID
 wait_log l7.log "committed 24 labels for slot 1"
+kill -9 $L7
+wait $L7 2>/dev/null || true
+[ "$(q /v1/task/$B "j['label']['revealed']")" = 0 ] || fail "something was revealed before the window"
+labeler l7 --accuracy 0.9 --truth f/truth.jsonl --seed 17 --max-tasks 1
+L7=$LPID
+wait_log l7.log "starting" 2
+# the last slot: once it commits, the window opens; the restarted l7 reveals from its state file
+labeler l8 --accuracy 0.8 --truth f/truth.jsonl --seed 18 --max-tasks 1
+L8=$LPID
+wait_log l8.log "committed 24 labels for slot 2"
 # a reveal that does not open the commitment: refused; then the honest one
 /usr/bin/python3 -c "
 import json, os
@@ -282,16 +312,19 @@ grep -q "chmod 600" err.txt || fail "a state readable by others: $(cat err.txt)"
 $PLOW label reveal $BS --key alice.key 2> rev.err || { cat rev.err; fail "alice's reveal"; }
 grep -q "revealed 24 labels for slot 0" rev.err || fail "reveal: $(cat rev.err)"
 wait_log l7.log "revealed 24 labels"
+wait_log l8.log "revealed 24 labels"
 expect_fail 1 $PLOW label gold $BS --key req.key --secret sA.json
 grep -q "is not the secret of task" err.txt || fail "another task's secret: $(cat err.txt)"
 $PLOW label gold $BS --key req.key --secret sB.json --wait 2> /dev/null || fail "gold B"
 $PLOW label finalize $BS --key req.key --wait 2> /dev/null || fail "finalize B"
-[ "$(q /v1/task/$B "' '.join(s['status'] for s in j['slots'])")" = "paid paid" ] || fail "task B's slots"
+[ "$(q /v1/task/$B "' '.join(s['status'] for s in j['slots'])")" = "paid paid paid" ] ||
+    fail "task B's slots: $(q /v1/task/$B "' '.join(s['status'] for s in j['slots'])")"
 PB=$(q /v1/task/$B "j['label']['paid'][0]")
 [ "$PB" -gt 0 ] || fail "alice was not paid"
 $PLOW label result $BS --out b.jsonl --truth b_truth.jsonl > bres.txt || fail "result B: $(cat bres.txt)"
 grep -q "matches task" bres.txt || fail "result B: $(cat bres.txt)"
 wait $L7 || fail "the labeler with --max-tasks 1 did not exit 0"
+wait $L8 || fail "the labeler with --max-tasks 1 did not exit 0"
 grep -q "finalized: slot 1 PAID" l7.log || fail "l7's settlement: $(tail -n 3 l7.log)"
-echo "B. person: early reveal refused, wrong reveal refused, honest reveal paid $PB"
+echo "B. person: early reveal refused, wrong reveal refused, honest reveal paid $PB; a labeler killed after its commit revealed after its restart"
 echo "A. slots: $ST; paid $PAID; aggregated $DS vs majority $MV (naive Bayes alone $NB_ACC)"
