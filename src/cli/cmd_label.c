@@ -844,7 +844,10 @@ static int ask_answers(const job_spec *spec, const labeler_items *items, const u
         for (;;) {
             printf("label> ");
             fflush(stdout);
-            if (!fgets(line, sizeof line, stdin)) return plow_error(err, "stopped at item %u of %u: nothing committed", j + 1, count);
+            if (!fgets(line, sizeof line, stdin))
+                return plow_error(err, "stopped at item %u of %u: nothing committed (the slot stays yours until its "
+                                       "commit deadline: run 'plow label answer' again)",
+                                  j + 1, count);
             trim(line);
             int k = labeler_class_index(spec, line);
             char *end;
