@@ -36,6 +36,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 int cmd_labeler(int argc, char **argv);
 int cmd_prefs(int argc, char **argv);
+int cmd_round(int argc, char **argv);
 
 /* Prints "plow: <msg>" to stderr; returns 1 (the usual exit code). */
 int cli_fail(const char *fmt, ...) PLOW_PRINTF(1, 2);

@@ -525,7 +525,8 @@ static int run_round(coord *k, round_state **sp, FILE *csv, char err[PLOW_ERR_LE
     hp.batch = (int)o->batch;
     hp.seq = (int)o->seq;
     hp.seed = o->seed;
-    if (round_eval(k->m, round_state_weights(s, &n), n, k->data, &hp, (int)o->eval_batches, &before, err)) goto out;
+    const float *w = round_state_weights(s, &n);
+    if (round_eval(k->m, w, n, k->data, &hp, (int)o->eval_batches, &before, err)) goto out;
     if (round_spec(k, dir, s, &spec0, err) || load_tasks(dir, ids, &n_ids) || post_round(k, dir, &spec0, ids, &n_ids, err))
         goto out;
     for (int i = 0; i < n_ids; i++)
@@ -542,7 +543,8 @@ static int run_round(coord *k, round_state **sp, FILE *csv, char err[PLOW_ERR_LE
         round_state_free(next);
         goto out;
     }
-    if (round_eval(k->m, round_state_weights(next, &n), n, k->data, &hp, (int)o->eval_batches, &after, err)) {
+    w = round_state_weights(next, &n);
+    if (round_eval(k->m, w, n, k->data, &hp, (int)o->eval_batches, &after, err)) {
         round_state_free(next);
         goto out;
     }
