@@ -23,6 +23,7 @@
 #include "../src/proof/receipt.h"
 #include "../src/proof/run.h"
 #include "../src/tensor/tensor.h"
+#include "../src/train/round.h"
 #include "test.h"
 
 #define STEPS 12
@@ -235,6 +236,37 @@ static void test_spec_roundtrip(void) {
     roundtrip(txt);
     CHECK(parse_str(&s, txt, err) == 0 && !s.has_adapter && s.tokens == 200 && s.temperature == 0.8 &&
           s.top_k == 40 && s.top_p == 0.95 && s.sample_seed == 1);
+    /* dpo: full (no "lora") with held-out pairs, and LoRA with defaults */
+    snprintf(txt, sizeof txt,
+             "{\"format\":\"plow.spec.v1\",\"kind\":\"dpo\",\"data\":\"%s\",\"heldout\":\"%s\",\"tokenizer\":\"%s\","
+             "\"base\":{\"model\":\"%s\",\"config\":\"%s\"},\"beta\":0.5,\"steps\":30,\"batch\":4,\"seq\":40}",
+             H1, H2, H2, H1, H2);
+    roundtrip(txt);
+    CHECK(parse_str(&s, txt, err) == 0 && s.kind == LEDGER_KIND_DPO && s.has_base && s.has_heldout && !s.has_lora &&
+          s.beta == 0.5 && s.steps == 30 && s.batch == 4 && s.seq == 40 && s.val_frac == 0 && s.heldout[0] == 0x22);
+    snprintf(txt, sizeof txt,
+             "{\"format\":\"plow.spec.v1\",\"kind\":\"dpo\",\"data\":\"%s\",\"tokenizer\":\"%s\","
+             "\"base\":{\"model\":\"%s\",\"config\":\"%s\"},\"steps\":3,\"lora\":{}}", H1, H2, H1, H2);
+    roundtrip(txt);
+    CHECK(parse_str(&s, txt, err) == 0 && s.has_lora && s.rank == 8 && s.alpha == 16 && s.beta == 0.1 &&
+          !s.has_heldout && strcmp(s.targets, "q,k,v,o") == 0);
+    /* round: a participant's task, int8, robust rule; and one without a participant (the slot says) */
+    snprintf(txt, sizeof txt,
+             "{\"format\":\"plow.spec.v1\",\"kind\":\"round\",\"data\":\"%s\",\"tokenizer\":\"%s\","
+             "\"base\":{\"model\":\"%s\",\"config\":\"%s\"},\"participants\":3,\"participant\":2,\"round\":7,"
+             "\"outer\":{\"state\":\"%s\",\"hash\":\"%s\"},\"steps\":20,\"encoding\":\"int8\",\"block\":128,"
+             "\"rule\":{\"agg\":\"trimmed\",\"trim\":2,\"lr\":1,\"momentum\":0}}", H1, H2, H1, H2, H1, H2);
+    roundtrip(txt);
+    CHECK(parse_str(&s, txt, err) == 0 && s.kind == LEDGER_KIND_ROUND && s.participants == 3 && s.participant == 2 &&
+          s.round == 7 && s.enc == ROUND_ENC_INT8 && s.block == 128 && s.agg == ROUND_AGG_TRIMMED && s.trim == 2 &&
+          s.outer_lr == 1 && s.momentum == 0 && s.outer_state[0] == 0x11 && s.outer_hash[0] == 0x22 && s.slot == -1);
+    snprintf(txt, sizeof txt,
+             "{\"format\":\"plow.spec.v1\",\"kind\":\"round\",\"data\":\"%s\",\"tokenizer\":\"%s\","
+             "\"base\":{\"model\":\"%s\",\"config\":\"%s\"},\"participants\":2,\"round\":0,"
+             "\"outer\":{\"state\":\"%s\",\"hash\":\"%s\"},\"steps\":5}", H1, H2, H1, H2, H1, H2);
+    roundtrip(txt);
+    CHECK(parse_str(&s, txt, err) == 0 && s.participant == -1 && s.enc == ROUND_ENC_F32 && s.block == 0 &&
+          s.agg == ROUND_AGG_MEAN && s.trim == 1 && s.outer_lr == (double)0.7f && s.momentum == (double)0.9f);
     /* the canonical form is fixed: key order and number forms do not depend on the input's */
     plow_buf a = {0};
     snprintf(txt, sizeof txt,
@@ -258,6 +290,33 @@ static void test_spec_malformed(void) {
     } bad[] = {
         {"\"kind\":\"train\",\"config\":\"tiny\",\"data\":\"H1\",\"tokenizer\":\"H2\"}", "'steps' is required"},
         {"\"kind\":\"dpox\",\"steps\":3}", "unknown kind"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3}", "'base'"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"beta\":0}", "out of range"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"beta\":101}", "out of range"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"beta\":\"1\"}", "number"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"val_frac\":0.1}", "'val_frac' is not a field"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"heldout\":\"xyz\"}", "'heldout'"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"seq\":1}", "at least 2"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"lora\":{\"rank\":0}}", "out of range"},
+        {"\"kind\":\"dpo\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"config\":\"tiny\"}", "'config' is not a field"},
+        {"\"kind\":\"dpo\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3}", "'data' is required"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"}}", "'participants' is required"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":0,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"}}", "out of range"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"participant\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"}}", "below 'participants'"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"}}", "'round' is required"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":1.5,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"}}", "whole number"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0}", "'outer' must be an object"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\"}}", "outer: 'hash' is required"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\",\"v\":1}}", "outer.'v'"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"encoding\":\"int4\"}", "'encoding'"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"block\":64}", "out of range"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"encoding\":\"int8\",\"block\":0}", "out of range"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"rule\":{\"agg\":\"mode\"}}", "rule.agg"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"rule\":{\"momentum\":1}}", "rule: 'momentum'"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"rule\":{\"lr\":0}}", "rule: 'lr'"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"rule\":7}", "'rule' must be an object"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"init_seed\":\"3\"}", "'init_seed' is not a field"},
+        {"\"kind\":\"round\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"base\":{\"model\":\"H1\",\"config\":\"H2\"},\"steps\":3,\"participants\":2,\"round\":0,\"outer\":{\"state\":\"H1\",\"hash\":\"H2\"},\"lora\":{}}", "'lora' is not a field"},
         {"\"steps\":3}", "'kind' is required"},
         {"\"kind\":\"train\",\"config\":\"huge\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3}", "unknown model config"},
         {"\"kind\":\"train\",\"config\":\"tiny\",\"data\":\"H1\",\"steps\":3}", "'tokenizer' is required"},
@@ -988,6 +1047,359 @@ static void test_infer(void) {
     CHECK(memcmp(blob, b.trace_root, 32) == 0 && memcmp(ea.leaf, b.final_state, 32) == 0);
 }
 
+/* ---- DPO and collaborative rounds ------------------------------------------------------ */
+
+/* A cheat played through job_run on `spec` is named at `want` by job_verify
+ * (all transitions), its evidence verifies against the slot, and the
+ * referee's step disagrees with the cheater (and agrees with `honest`'s
+ * trace when given). */
+static void caught(const job_spec *spec, const char *tag, const char *cheat, uint64_t want, const char *honest_dir) {
+    char name[96], vd[1300], err[PLOW_ERR_LEN] = "";
+    snprintf(name, sizeof name, "%s_%s", tag, cheat);
+    for (char *p = name; *p; p++)
+        if (*p == '@') *p = '_';
+    job_output o;
+    if (!run(spec, name, cheat, &o)) return;
+    ledger_slot s;
+    slot_of(&o, &s);
+    job_check c;
+    snprintf(vd, sizeof vd, "%s/v_%s", F.root, name);
+    CHECKF(job_verify(spec, &F.b, &s, vd, 63, 1, &c, err) == 0, "%s: %s", name, err);
+    CHECKF(!c.valid && c.step == want, "%s: valid %d step %" PRIu64 " (want %" PRIu64 "): %s", name, c.valid, c.step,
+           want, c.reason);
+    if (c.valid || c.step == 0) return;
+    CHECKF(evidence_verifies(&s, c.step, &c.ev), "%s: evidence does not verify", name);
+    ledger_challenge ch;
+    challenge_of(c.step, &c.ev, c.state_blob, &ch);
+    uint8_t computed[32];
+    bool prev_ok;
+    if (!referee(spec, &ch, name, computed, &prev_ok)) return;
+    CHECKF(prev_ok && memcmp(computed, c.ev.leaf, 32) != 0, "%s: the referee agrees with the cheater", name);
+    if (honest_dir && c.step <= (uint64_t)spec->steps) {
+        char hp[1400];
+        snprintf(hp, sizeof hp, "%s/%s/out/trace.bin", F.root, honest_dir);
+        trace *t = NULL;
+        CHECKF(trace_load(hp, &t, err) == 0, "%s", err);
+        if (t) CHECKF(memcmp(computed, trace_leaf(t, c.step), 32) == 0, "%s: the referee's leaf is not honest", name);
+        trace_free(t);
+    }
+}
+
+/* The base model of the DPO and round tasks: the honest training run's. */
+static bool put_base(job_spec *s) {
+    char mp[1300], cp[1300], err[PLOW_ERR_LEN] = "";
+    snprintf(mp, sizeof mp, "%s/out/model.safetensors", F.hdir);
+    snprintf(cp, sizeof cp, "%s/out/config.json", F.hdir);
+    s->has_base = true;
+    bool ok = F.b.put_file(F.b.ctx, mp, s->base_model, err) == 0 && F.b.put_file(F.b.ctx, cp, s->base_config, err) == 0;
+    CHECKF(ok, "%s", err);
+    return ok;
+}
+
+static bool dpo_spec(job_spec *s) {
+    memset(s, 0, sizeof *s);
+    s->kind = LEDGER_KIND_DPO;
+    memcpy(s->tokenizer, F.tok, 32);
+    s->steps = 8;
+    s->batch = 2;
+    s->seq = 24;
+    s->lr = 1e-3;
+    s->warmup = -1;
+    s->seed = 1;
+    s->init_seed = 1;
+    s->checkpoint_every = 4;
+    s->beta = 0.5;
+    s->slot = -1;
+    s->participant = -1;
+    uint8_t *buf;
+    size_t n;
+    char err[PLOW_ERR_LEN] = "";
+    if (plow_read_file(test_corpus_path(), 1 << 24, &buf, &n, err)) {
+        CHECKF(0, "%s", err);
+        return false;
+    }
+    plow_buf tr = {0}, va = {0};
+    bool ok = prefs_generate(buf, n < 200000 ? n : 200000, 1, PREFS_SHUFFLED, 0.1, 200, 40, &tr, &va, err) == 0;
+    CHECKF(ok, "%s", err);
+    ok = ok && put_bytes(&F.b, "pairs.jsonl", tr.data, tr.len, s->data) == 0 &&
+         put_bytes(&F.b, "heldout.jsonl", va.data, va.len, s->heldout) == 0;
+    s->has_heldout = ok;
+    free(buf);
+    plow_buf_release(&tr);
+    plow_buf_release(&va);
+    return ok && put_base(s);
+}
+
+/* DPO tasks run, verify and settle exactly like training: full and LoRA. */
+static void test_dpo(void) {
+    if (!fixture()) return;
+    job_spec s, lo;
+    char err[PLOW_ERR_LEN] = "", vd[1300];
+    if (!dpo_spec(&s)) return;
+    plow_buf w = {0};
+    job_spec s2;
+    job_spec_write(&s, &w);
+    CHECKF(job_spec_parse(&s2, w.data, w.len, err) == 0 && s2.kind == LEDGER_KIND_DPO && s2.beta == 0.5 &&
+               s2.has_heldout && !s2.has_lora && memcmp(s2.heldout, s.heldout, 32) == 0,
+           "%s", err);
+    plow_buf_release(&w);
+    job_output ok, ok2;
+    if (!run(&s, "dpo_ok", NULL, &ok) || !run(&s, "dpo_ok2", NULL, &ok2)) return;
+    CHECK(ok.n == 8 && ok.checkpoint_every == 4 && memcmp(ok.final_state, ok2.final_state, 32) == 0 &&
+          memcmp(ok.artifact, ok2.artifact, 32) == 0 && memcmp(ok.trace_root, ok2.trace_root, 32) == 0);
+    ledger_slot a;
+    slot_of(&ok, &a);
+    job_check c;
+    snprintf(vd, sizeof vd, "%s/v_dpo", F.root);
+    CHECKF(job_verify(&s, &F.b, &a, vd, 63, 2, &c, err) == 0 && c.valid && c.steps_run == 8, "%s %s", err, c.reason);
+    /* the task the verifier rebuilt from the spec is a DPO task */
+    char tp[1400];
+    uint8_t *buf = NULL;
+    size_t n;
+    snprintf(tp, sizeof tp, "%s/task.json", vd);
+    CHECK(plow_read_file(tp, 1 << 20, &buf, &n, err) == 0 && memmem(buf, n, "\"dpo\"", 5) && memmem(buf, n, "beta", 4));
+    free(buf);
+    /* the held-out metrics in the worker's run.json: the step moved the policy */
+    snprintf(tp, sizeof tp, "%s/dpo_ok/out/run.json", F.root);
+    CHECK(plow_read_file(tp, 1 << 20, &buf, &n, err) == 0 && memmem(buf, n, "eval_after", 10));
+    free(buf);
+    /* an honest slot challenged at any step: the referee's leaf is the worker's */
+    ledger_evidence ev;
+    trace *t = NULL;
+    snprintf(tp, sizeof tp, "%s/dpo_ok/out/trace.bin", F.root);
+    CHECKF(trace_load(tp, &t, err) == 0, "%s", err);
+    for (uint64_t j = 1; t && j <= 5; j += 4) { /* state 0 rebuilt; state 4 from its checkpoint */
+        memset(&ev, 0, sizeof ev);
+        memcpy(ev.leaf_prev, trace_leaf(t, j - 1), 32);
+        memcpy(ev.leaf, trace_leaf(t, j), 32);
+        char sp[1400];
+        snprintf(sp, sizeof sp, "%s/dpo_ok/out/checkpoints/%08" PRIu64 ".state", F.root, j - 1);
+        uint8_t blob[32] = {0};
+        if (j > 1) CHECK(F.b.put_file(F.b.ctx, sp, blob, err) == 0);
+        ledger_challenge ch;
+        challenge_of(j, &ev, blob, &ch);
+        uint8_t computed[32];
+        bool prev_ok;
+        char nm[32];
+        snprintf(nm, sizeof nm, "dpo_h%" PRIu64, j);
+        if (referee(&s, &ch, nm, computed, &prev_ok)) CHECK(prev_ok && memcmp(computed, ev.leaf, 32) == 0);
+    }
+    trace_free(t);
+    /* every cheat, caught at its step (data: chosen and rejected swapped) */
+    static const cheat_case cheats[] = {{"perturb@3", 3}, {"data@5", 5}, {"seed@2", 2},
+                                        {"skip@6", 6},    {"swap", 9},   {"init", 1}};
+    for (size_t i = 0; i < sizeof cheats / sizeof cheats[0]; i++)
+        caught(&s, "dpo", cheats[i].cheat, cheats[i].step, strcmp(cheats[i].cheat, "init") ? "dpo_ok" : NULL);
+    /* DPO-LoRA */
+    lo = s;
+    lo.has_lora = true;
+    lo.rank = 4;
+    lo.alpha = 8;
+    lo.lr = 1e-2;
+    snprintf(lo.targets, sizeof lo.targets, "q,v");
+    job_output lok;
+    if (!run(&lo, "dpo_lora", NULL, &lok)) return;
+    CHECK(memcmp(lok.final_state, ok.final_state, 32) != 0);
+    slot_of(&lok, &a);
+    CHECKF(job_verify(&lo, &F.b, &a, vd, 63, 2, &c, err) == 0 && c.valid, "%s %s", err, c.reason);
+    caught(&lo, "dpol", "perturb@4", 4, "dpo_lora");
+    /* a full-DPO slot checked against the LoRA spec (another task): not valid */
+    slot_of(&ok, &a);
+    CHECKF(job_verify(&lo, &F.b, &a, vd, 2, 2, &c, err) == 0 && !c.valid, "%s %s", err, c.reason);
+    /* a spec whose held-out pairs are not on the node: the run cannot start */
+    job_spec m = s;
+    memset(m.heldout, 0x5a, 32);
+    char dir[1300];
+    snprintf(dir, sizeof dir, "%s/dpo_missing", F.root);
+    job_output o;
+    CHECK(job_run(&m, &F.b, dir, NULL, NULL, NULL, &o, err) == -1 && strstr(err, "fetch"));
+}
+
+static bool round_spec_of(job_spec *s, round_enc enc, int participant, uint8_t outer_hash[32]) {
+    memset(s, 0, sizeof *s);
+    s->kind = LEDGER_KIND_ROUND;
+    memcpy(s->data, F.data, 32);
+    memcpy(s->tokenizer, F.tok, 32);
+    s->val_frac = 0.1;
+    s->participants = 2;
+    s->participant = participant;
+    s->slot = -1;
+    s->round = 3;
+    s->steps = 6;
+    s->batch = 2;
+    s->seq = 32;
+    s->lr = 3e-3;
+    s->warmup = 1;
+    s->seed = 1;
+    s->init_seed = 1;
+    s->checkpoint_every = 3;
+    s->enc = enc;
+    s->block = enc == ROUND_ENC_INT8 ? 64 : 0;
+    s->agg = ROUND_AGG_MEAN;
+    s->trim = 1;
+    s->outer_lr = 0.7;
+    s->momentum = 0.9;
+    if (!put_base(s)) return false;
+    /* the outer state (W_t = the base, zero momentum), advanced to round 3 by empty rounds */
+    char mp[1300], err[PLOW_ERR_LEN] = "";
+    snprintf(mp, sizeof mp, "%s/out", F.hdir);
+    model *m = NULL;
+    round_state *st = NULL;
+    bool ok = modelio_load_model(&m, mp, err) == 0 && round_state_new(&st, m->params, m->n_params, err) == 0;
+    CHECKF(ok, "%s", err);
+    round_rule rule;
+    round_rule_default(&rule);
+    for (int r = 0; ok && r < 3; r++) {
+        ok = round_apply(st, NULL, 0, &rule, err) == 0;
+        CHECKF(ok, "%s", err);
+    }
+    if (ok) {
+        plow_buf b = {0};
+        round_state_serialize(st, &b);
+        ok = put_bytes(&F.b, "outer.bin", b.data, b.len, s->outer_state) == 0;
+        round_state_hash(st, s->outer_hash);
+        if (outer_hash) memcpy(outer_hash, s->outer_hash, 32);
+        plow_buf_release(&b);
+    }
+    round_state_free(st);
+    model_free(m);
+    return ok;
+}
+
+/* Leaf j of the run in F.root/name/out. */
+static bool leaf_is(const char *name, uint64_t j, const uint8_t want[32]) {
+    char p[1300], err[PLOW_ERR_LEN] = "";
+    snprintf(p, sizeof p, "%s/%s/out/trace.bin", F.root, name);
+    trace *t = NULL;
+    bool ok = trace_load(p, &t, err) == 0 && j <= trace_steps(t) && memcmp(trace_leaf(t, j), want, 32) == 0;
+    trace_free(t);
+    return ok;
+}
+
+/* Reads a slot's contribution the way an aggregator does: the blob its artifact names. */
+static bool contribution_of(const job_output *o, size_t n, round_contrib *c) {
+    char p[1300], err[PLOW_ERR_LEN] = "";
+    snprintf(p, sizeof p, "%s/contrib.bin", F.root);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    bool ok = F.b.get_file(F.b.ctx, o->artifact, p, err) == 0 && plow_read_file(p, 1 << 26, &buf, &len, err) == 0 &&
+              round_contrib_parse(c, buf, len, n, err) == 0;
+    CHECKF(ok, "%s", err);
+    free(buf);
+    return ok;
+}
+
+/* A round participant's inner run is a verifiable training run from W_t on
+ * its shard; its artifact is its contribution; a copied run is caught. */
+static void test_round(void) {
+    if (!fixture()) return;
+    job_spec s0, s1, sf, any;
+    uint8_t oh[32];
+    char err[PLOW_ERR_LEN] = "", vd[1300];
+    if (!round_spec_of(&s0, ROUND_ENC_INT8, 0, oh) || !round_spec_of(&s1, ROUND_ENC_INT8, 1, NULL) ||
+        !round_spec_of(&sf, ROUND_ENC_F32, 0, NULL) || !round_spec_of(&any, ROUND_ENC_INT8, -1, NULL))
+        return;
+    plow_buf w = {0};
+    job_spec s2;
+    job_spec_write(&s1, &w);
+    CHECKF(job_spec_parse(&s2, w.data, w.len, err) == 0 && s2.kind == LEDGER_KIND_ROUND && s2.participant == 1 &&
+               s2.participants == 2 && s2.round == 3 && s2.enc == ROUND_ENC_INT8 && s2.block == 64 &&
+               memcmp(s2.outer_hash, oh, 32) == 0 && s2.outer_lr == 0.7,
+           "%s", err);
+    plow_buf_release(&w);
+    job_output o0, o1, of;
+    if (!run(&s0, "rnd_p0", NULL, &o0) || !run(&s1, "rnd_p1", NULL, &o1) || !run(&sf, "rnd_f32", NULL, &of)) return;
+    CHECK(memcmp(o0.final_state, o1.final_state, 32) != 0 && memcmp(o0.trace_root, of.trace_root, 32) == 0);
+    /* the artifact is the contribution: this round, this participant, this outer state */
+    char mp[1300];
+    snprintf(mp, sizeof mp, "%s/out", F.hdir);
+    model *base = NULL, *wp = NULL;
+    CHECKF(modelio_load_model(&base, mp, err) == 0, "%s", err);
+    if (!base) return;
+    size_t n = base->n_params;
+    round_contrib c0 = {0}, c1 = {0}, cf = {0};
+    if (contribution_of(&o0, n, &c0) && contribution_of(&o1, n, &c1) && contribution_of(&of, n, &cf)) {
+        CHECK(c0.round == 3 && c0.participant == 0 && c1.participant == 1 && c0.enc == ROUND_ENC_INT8 &&
+              cf.enc == ROUND_ENC_F32 && memcmp(c0.base, oh, 32) == 0);
+        /* float32: exactly W_t minus the published W_p */
+        snprintf(mp, sizeof mp, "%s/rnd_f32/out", F.root);
+        CHECKF(modelio_load_model(&wp, mp, err) == 0, "%s", err);
+        size_t bad = 0;
+        for (size_t j = 0; wp && j < n; j++) bad += cf.f[j] != base->params[j] - wp->params[j];
+        CHECK(wp && bad == 0);
+        /* the two contributions aggregate into the next outer state */
+        round_state *st = NULL;
+        uint8_t *buf = NULL;
+        size_t len;
+        char op[1300];
+        snprintf(op, sizeof op, "%s/outer_back.bin", F.root);
+        CHECK(F.b.get_file(F.b.ctx, s0.outer_state, op, err) == 0 && plow_read_file(op, 1 << 26, &buf, &len, err) == 0 &&
+              round_state_parse(&st, buf, len, n, err) == 0);
+        const round_contrib *cs[2] = {&c1, &c0};
+        round_rule rule;
+        round_rule_default(&rule);
+        CHECKF(st && round_apply(st, cs, 2, &rule, err) == 0 && round_state_round(st) == 4, "%s", err);
+        round_state_free(st);
+        free(buf);
+    }
+    round_contrib_release(&c0);
+    round_contrib_release(&c1);
+    round_contrib_release(&cf);
+    model_free(wp);
+    model_free(base);
+    ledger_slot a0, a1;
+    slot_of(&o0, &a0);
+    slot_of(&o1, &a1);
+    job_check c;
+    snprintf(vd, sizeof vd, "%s/v_rnd", F.root);
+    CHECKF(job_verify(&s0, &F.b, &a0, vd, 63, 1, &c, err) == 0 && c.valid, "%s %s", err, c.reason);
+    CHECKF(job_verify(&s1, &F.b, &a1, vd, 63, 1, &c, err) == 0 && c.valid, "%s %s", err, c.reason);
+    /* a participant that copies another's work: its run does not start from its own state 0 */
+    CHECKF(job_verify(&s1, &F.b, &a0, vd, 2, 1, &c, err) == 0 && !c.valid && c.step == 1, "%s %s", err, c.reason);
+    if (c.step == 1) {
+        ledger_challenge ch;
+        challenge_of(1, &c.ev, c.state_blob, &ch);
+        uint8_t computed[32];
+        bool prev_ok;
+        if (referee(&s1, &ch, "rnd_copy", computed, &prev_ok))
+            CHECK(prev_ok && memcmp(computed, c.ev.leaf, 32) != 0 && leaf_is("rnd_p1", 1, computed));
+    }
+    /* cheats, caught at their step (the contribution of another state: the artifact step) */
+    caught(&s0, "rnd", "perturb@4", 4, "rnd_p0");
+    caught(&s1, "rnd", "swap", 7, NULL);
+    caught(&s1, "rnd", "init", 1, NULL);
+    /* without a participant in the spec: the slot says which */
+    job_output oa;
+    char dir[1300];
+    snprintf(dir, sizeof dir, "%s/rnd_noslot", F.root);
+    CHECK(job_run(&any, &F.b, dir, NULL, NULL, NULL, &oa, err) == -1 && strstr(err, "slot"));
+    any.slot = 1;
+    if (run(&any, "rnd_slot1", NULL, &oa)) CHECK(memcmp(oa.final_state, o1.final_state, 32) == 0);
+    any.slot = -1; /* a verifier that does not know the slot finds it from leaf 0 */
+    CHECKF(job_verify(&any, &F.b, &a1, vd, 63, 1, &c, err) == 0 && c.valid, "%s %s", err, c.reason);
+    /* and a referee that does not know it, from the evidence state */
+    any.slot = 1;
+    job_output ob;
+    if (!run(&any, "rnd_slot1_bad", "perturb@5", &ob)) return;
+    ledger_slot b1;
+    slot_of(&ob, &b1);
+    CHECKF(job_verify(&any, &F.b, &b1, vd, 63, 1, &c, err) == 0 && !c.valid && c.step == 5, "%s %s", err, c.reason);
+    any.slot = -1;
+    if (c.step == 5) {
+        ledger_challenge ch;
+        challenge_of(5, &c.ev, c.state_blob, &ch);
+        uint8_t computed[32];
+        bool prev_ok;
+        if (referee(&any, &ch, "rnd_noslot", computed, &prev_ok))
+            CHECK(prev_ok && memcmp(computed, c.ev.leaf, 32) != 0 && leaf_is("rnd_p1", 5, computed));
+    }
+    /* a round task has no replicated dispute */
+    uint64_t step;
+    ledger_evidence ea, eb;
+    uint8_t blob[32];
+    CHECK(job_diverge(&s0, &F.b, &a0, &a1, vd, &step, &ea, &eb, blob, err) == -1 && strstr(err, "optimistic"));
+}
+
 const test_case job_tests[] = {
     {"job_spec_roundtrip", test_spec_roundtrip},
     {"job_spec_malformed", test_spec_malformed},
@@ -1002,5 +1414,7 @@ const test_case job_tests[] = {
     {"job_diverge", test_diverge},
     {"job_lora", test_lora},
     {"job_infer", test_infer},
+    {"job_dpo", test_dpo},
+    {"job_round", test_round},
     {NULL, NULL},
 };
