@@ -49,6 +49,12 @@ typedef struct verifier {
     watched ch[WATCH_MAX];
     int n_ch;
     int upheld, rejected, checked;
+    /* checks that could not run (outputs missing, withheld?), by task and slot */
+    struct {
+        uint8_t task[32];
+        int slot, tries;
+    } fails[WATCH_MAX];
+    int n_fails;
 } verifier;
 
 static void checked_path(const verifier *v, const uint8_t task[32], int slot, char *out, size_t n) {
@@ -69,6 +75,37 @@ static int set_checked(const verifier *v, const uint8_t task[32], int slot, cons
     if (plow_mkdir_p(p, err)) return -1;
     checked_path(v, task, slot, p, sizeof p);
     return plow_write_file(p, what, strlen(what), err);
+}
+
+#define MAX_CHECK_TRIES 5
+
+/* A check that could not run: the node away is waited for (-1); otherwise
+ * it is logged and tried again in later rounds, MAX_CHECK_TRIES times, while
+ * the other tasks go on being checked (a worker that withholds its outputs
+ * must not stall the verifier). */
+static int check_failed(verifier *v, const ledger_task *t, int slot, const char *what, char err[PLOW_ERR_LEN]) {
+    char e2[PLOW_ERR_LEN];
+    uint64_t h;
+    if (agent_height(&v->a, &h, e2)) return plow_error_prefix(err, what);
+    int i = 0;
+    while (i < v->n_fails && !(memcmp(v->fails[i].task, t->id, 32) == 0 && v->fails[i].slot == slot)) i++;
+    if (i == v->n_fails) {
+        if (v->n_fails == WATCH_MAX) i = 0;
+        else v->n_fails++;
+        memcpy(v->fails[i].task, t->id, 32);
+        v->fails[i].slot = slot;
+        v->fails[i].tries = 0;
+    }
+    char id[12];
+    agent_short(t->id, id);
+    v->fails[i].tries++;
+    agent_log(&v->a, "task %s slot %d: cannot check (%d of %d): %s: %s", id, slot, v->fails[i].tries, MAX_CHECK_TRIES,
+              what, err);
+    if (v->fails[i].tries >= MAX_CHECK_TRIES) {
+        agent_log(&v->a, "task %s slot %d: giving up: its outputs cannot be fetched or replayed", id, slot);
+        return set_checked(v, t->id, slot, "unavailable\n", err);
+    }
+    return 0;
 }
 
 static void watch(verifier *v, const uint8_t id[32]) {
@@ -165,7 +202,7 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
     job_blobs b = agent_job_blobs(a);
     job_check chk;
     memset(&chk, 0, sizeof chk);
-    if (job_verify(&spec, &b, slot, dir, v->o->samples, seed, &chk, err)) return plow_error_prefix(err, "verify");
+    if (job_verify(&spec, &b, slot, dir, v->o->samples, seed, &chk, err)) return check_failed(v, t, s, "verify", err);
     v->checked++;
     if (chk.valid) {
         agent_log(a, "task %s slot %d (%s): valid (%s, %" PRIu64 " steps re-executed in %.1fs, seed from block %" PRIu64
@@ -237,8 +274,10 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         memset(&tx, 0, sizeof tx);
         uint64_t step = 0;
         if (job_diverge(&spec, &b, slot, &t->slots[best], dir, &step, &tx.u.challenge.ev, &tx.u.challenge.ev_other,
-                        tx.u.challenge.state_blob, err))
-            return plow_error_prefix(err, "diverge");
+                        tx.u.challenge.state_blob, err)) {
+            if (check_failed(v, t, s, "diverge", err)) return -1;
+            continue;
+        }
         v->checked++;
         agent_log(a, "task %s: first divergent step %" PRIu64 " between %s and %s", id, step, wk, ok);
         memcpy(tx.u.challenge.accused, slot->worker, 32);
@@ -277,7 +316,7 @@ static int follow_verdicts(verifier *v, char err[PLOW_ERR_LEN]) {
         }
         if (c.status == LEDGER_CH_UPHELD) v->upheld++;
         if (c.status == LEDGER_CH_REJECTED) v->rejected++;
-        agent_log(a, "verdict on challenge %s (task %s, step %" PRIu64 "): %s%s; balance %s (%s since start)", cid, tid,
+        agent_log(a, "verdict on challenge %s (task %s, step %" PRIu64 "): %s%s; balance %s (%s since I started)", cid, tid,
                   c.step, ledger_challenge_status_name(c.status),
                   c.status == LEDGER_CH_UPHELD     ? " -- the accused was wrong and is slashed"
                   : c.status == LEDGER_CH_REJECTED ? " -- the accused was right; my bond is lost"
@@ -291,9 +330,24 @@ static int follow_verdicts(verifier *v, char err[PLOW_ERR_LEN]) {
 static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
     agent *a = &v->a;
     if (!v->have_balance0) {
-        ledger_account acct;
-        if (agent_account(a, a->key.pk, &acct, err)) return -1;
-        v->balance0 = acct.balance;
+        /* earnings count from the verifier's first start (WORK/start_balance.txt) */
+        char p[AGENT_PATH_MAX + 32];
+        snprintf(p, sizeof p, "%s/start_balance.txt", a->work);
+        FILE *f = fopen(p, "r");
+        unsigned long long b0;
+        if (f && fscanf(f, "%llu", &b0) == 1) {
+            v->balance0 = b0;
+        } else {
+            ledger_account acct;
+            if (f) fclose(f);
+            f = NULL;
+            if (agent_account(a, a->key.pk, &acct, err)) return -1;
+            v->balance0 = acct.balance;
+            char txt[32];
+            snprintf(txt, sizeof txt, "%" PRIu64 "\n", acct.balance);
+            if (plow_write_file(p, txt, strlen(txt), err)) return -1;
+        }
+        if (f) fclose(f);
         v->have_balance0 = true;
     }
     if (follow_verdicts(v, err)) return -1;
@@ -308,6 +362,9 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
         for (size_t i = 0; i < n && rc == 0 && !agent_stop_requested(); i++) {
             const ledger_task *t = &ts[i];
             if (t->window_end == 0 || height + 1 > t->window_end) continue; /* no window open */
+            /* what job_verify and job_diverge can check (other kinds have their own rules) */
+            if (t->p.kind != LEDGER_KIND_TRAIN && t->p.kind != LEDGER_KIND_LORA && t->p.kind != LEDGER_KIND_INFER)
+                continue;
             ledger_task full;
             ledger_challenge *ch = NULL;
             size_t n_ch = 0;

@@ -19,9 +19,12 @@
 #include "../node/node.h"
 #include "agent.h"
 
+/* the kinds job_run can do */
+#define WORKER_KINDS ((1u << LEDGER_KIND_TRAIN) | (1u << LEDGER_KIND_LORA) | (1u << LEDGER_KIND_INFER))
+
 void worker_policy_default(worker_policy *p) {
     memset(p, 0, sizeof *p);
-    p->kinds = (1u << LEDGER_KIND_TRAIN) | (1u << LEDGER_KIND_LORA) | (1u << LEDGER_KIND_INFER);
+    p->kinds = WORKER_KINDS;
     p->min_price_per_step = 0;
     p->max_stake_at_risk = UINT64_MAX;
     p->stake = 0;
@@ -86,6 +89,10 @@ int worker_policy_parse(worker_policy *p, const uint8_t *buf, size_t n, char err
                 plow_error(err, "policy: unknown kind in \"kinds\" (train, lora, infer)");
                 goto out;
             }
+            if (!(WORKER_KINDS & (1u << k))) {
+                plow_error(err, "policy: a worker does not run %s tasks (train, lora, infer)", ledger_kind_name(k));
+                goto out;
+            }
             p->kinds |= 1u << k;
         }
     }
@@ -136,7 +143,10 @@ typedef struct seen_task {
     uint8_t id[32];
     bool done;
     uint8_t why[32];
+    int failed_runs;
 } seen_task;
+
+#define MAX_FAILED_RUNS 3
 
 typedef struct worker {
     agent a;
@@ -351,8 +361,18 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
                   cheat ? " -- CHEATING" : "");
         job_blobs b = agent_job_blobs(a);
         double t0 = plow_now();
-        if (job_run(&spec, &b, dir, cheat ? w->o->cheat : NULL, on_progress, w, &out, err))
-            return plow_error_prefix(err, "the run");
+        if (job_run(&spec, &b, dir, cheat ? w->o->cheat : NULL, on_progress, w, &out, err)) {
+            /* a lost node is waited for before the next try; a run that keeps
+             * failing (a spec this machine cannot run) is given up on */
+            seen_task *st = seen_get(w, t->id, true);
+            st->failed_runs++;
+            agent_log(a, "task %s: the run failed (%d of %d tries): %s", id, st->failed_runs, MAX_FAILED_RUNS, err);
+            if (st->failed_runs >= MAX_FAILED_RUNS) {
+                agent_log(a, "task %s: giving up; the rules forfeit this slot at its deadline", id);
+                st->done = true;
+            }
+            return 0;
+        }
         double el = plow_now() - t0;
         uint64_t steps = task_steps(t, &spec);
         if (steps > 0 && t->p.kind < LEDGER_KIND_END) {

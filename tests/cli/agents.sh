@@ -15,32 +15,32 @@ for c in worker verifier requester demo; do
     grep -q "usage: plow $c" h.txt || fail "plow $c --help has no usage line"
 done
 $PLOW wallet new --key k.key -q > /dev/null
-expect_fail 2 $PLOW worker
-expect_fail 2 $PLOW worker --key k.key
-expect_fail 2 $PLOW worker --key k.key --work w --cheat-rate 0.5
-expect_fail 2 $PLOW worker --key k.key --work w --cheat perturb --cheat-rate 2
-expect_fail 2 $PLOW worker --key k.key --work w --threads 0
-expect_fail 2 $PLOW worker --key k.key --work w --bogus
-expect_fail 2 $PLOW verifier --key k.key --work w --samples 0
-expect_fail 2 $PLOW verifier --key k.key --work w --bond -5
-expect_fail 2 $PLOW requester --key k.key --work w
-expect_fail 2 $PLOW requester --key k.key --work w --task a --workflow b
+expect_fail 2 timeout 30 $PLOW worker
+expect_fail 2 timeout 30 $PLOW worker --key k.key
+expect_fail 2 timeout 30 $PLOW worker --key k.key --work w --cheat-rate 0.5
+expect_fail 2 timeout 30 $PLOW worker --key k.key --work w --cheat perturb --cheat-rate 2
+expect_fail 2 timeout 30 $PLOW worker --key k.key --work w --threads 0
+expect_fail 2 timeout 30 $PLOW worker --key k.key --work w --bogus
+expect_fail 2 timeout 30 $PLOW verifier --key k.key --work w --samples 0
+expect_fail 2 timeout 30 $PLOW verifier --key k.key --work w --bond -5
+expect_fail 2 timeout 30 $PLOW requester --key k.key --work w
+expect_fail 2 timeout 30 $PLOW requester --key k.key --work w --task a --workflow b
 expect_fail 2 $PLOW demo --steps abc
 expect_fail 2 $PLOW demo --config huge
 expect_fail 2 $PLOW demo --tokens 500
 expect_fail 2 $PLOW demo --workers 8
-expect_fail 1 $PLOW worker --key missing.key --work w
-echo '{"kinds": ["dpo"]}' > badpolicy.json
-expect_fail 1 $PLOW worker --key k.key --work w --policy badpolicy.json
+expect_fail 1 timeout 30 $PLOW worker --key missing.key --work w
+echo '{"kinds": ["bake"]}' > badpolicy.json
+expect_fail 1 timeout 30 $PLOW worker --key k.key --work w --policy badpolicy.json
 grep -q "unknown kind" err.txt || fail "a bad policy: $(cat err.txt)"
 echo '{"format": "plow.workflow.v1", "steps": [{"name": "a", "task": "a.json", "inputs": {"base": "a"}}]}' > badwf.json
-expect_fail 1 $PLOW requester --key k.key --work w --workflow badwf.json
+expect_fail 1 timeout 30 $PLOW requester --key k.key --work w --workflow badwf.json
 grep -q "must name an earlier step" err.txt || fail "a bad workflow: $(cat err.txt)"
 echo '{"format": "plow.workflow.v1", "steps": [{"name": "a", "task": "missing.task.json"}]}' > wf2.json
-expect_fail 1 $PLOW requester --key k.key --work w --workflow wf2.json
+expect_fail 1 timeout 30 $PLOW requester --key k.key --work w --workflow wf2.json
 grep -q "missing.task.json" err.txt || fail "a workflow naming a missing TASKFILE: $(cat err.txt)"
 chmod 644 k.key
-expect_fail 1 $PLOW worker --key k.key --work w
+expect_fail 1 timeout 30 $PLOW worker --key k.key --work w
 grep -q "chmod 600" err.txt || fail "a key readable by others: $(cat err.txt)"
 
 head -c 100000 "$ROOT/data/tinyshakespeare.txt" > d.txt
