@@ -116,6 +116,7 @@ typedef struct proc {
     long log_off;
     char progress[64]; /* the last "what done/total" seen in its log */
     bool agent;
+    bool reported; /* its unexpected exit was shown */
 } proc;
 
 typedef struct demo {
@@ -1022,11 +1023,18 @@ static int run_demo(demo *d, char err[PLOW_ERR_LEN]) {
         }
         show_progress(d, w);
         if (!req->running) break;
-        for (int i = 0; i < d->n_p; i++)
-            if (!d->p[i].running && d->p[i].agent == false) {
-                plow_error(err, "the node stopped unexpectedly: see %s", d->p[i].log);
+        for (int i = 0; i < d->n_p; i++) {
+            proc *p = &d->p[i];
+            if (p->running) continue;
+            if (!p->agent) {
+                plow_error(err, "the node stopped unexpectedly: see %s", p->log);
                 goto out;
             }
+            if (!p->reported) {
+                say("%s exited unexpectedly (status %d): see %s", p->name, p->status, p->log);
+                p->reported = true;
+            }
+        }
         if (plow_now() > deadline) {
             plow_error(err, "the workflow did not finish within %ld s (see %s/logs/)", d->timeout, d->dir);
             goto out;
