@@ -20,7 +20,9 @@
 #include "agent.h"
 
 /* the kinds job_run can do */
-#define WORKER_KINDS ((1u << LEDGER_KIND_TRAIN) | (1u << LEDGER_KIND_LORA) | (1u << LEDGER_KIND_INFER))
+#define WORKER_KINDS                                                                                   \
+    ((1u << LEDGER_KIND_TRAIN) | (1u << LEDGER_KIND_LORA) | (1u << LEDGER_KIND_INFER) | (1u << LEDGER_KIND_DPO) | \
+     (1u << LEDGER_KIND_ROUND))
 
 void worker_policy_default(worker_policy *p) {
     memset(p, 0, sizeof *p);
