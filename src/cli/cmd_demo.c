@@ -604,9 +604,11 @@ static void task_event(demo *d, const ledger_task *old, const ledger_task *t) {
     if (!old) {
         char r[32];
         money(t->p.reward, r);
-        say("task %s posted by %s: %s, %s x%u, %" PRIu64 " %s, reward %s a worker, stake %d", id,
+        char stk[32];
+        money(t->p.worker_stake, stk);
+        say("task %s posted by %s: %s, %s x%u, %" PRIu64 " %s, reward %s a worker, stake %s", id,
             name_of(d, t->requester, nb), kind_label(t), ledger_mode_name(t->p.mode), t->p.replicas, t->p.steps,
-            t->p.kind == LEDGER_KIND_INFER ? "tokens" : "steps", r, (int)t->p.worker_stake);
+            t->p.kind == LEDGER_KIND_INFER ? "tokens" : "steps", r, stk);
     }
     for (int k = 0; k < t->p.replicas && k < LEDGER_MAX_REPLICAS; k++) {
         const ledger_slot *o = old ? &old->slots[k] : NULL, *s = &t->slots[k];
