@@ -131,12 +131,12 @@ deps-build:
 # The whole suite: unit tests (gcc build), then shell tests that drive the
 # real binary, including a clang build for the cross-compiler check.
 test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory BUILD=build/clang CC=clang OPT=-O3 all
+	@$(MAKE) --no-print-directory -j2 all
+	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=clang OPT=-O3 all
 	@tests/run.sh
 
 demo: deps-build
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j2 all
 	@scripts/demo.sh
 
 bench: deps-build
