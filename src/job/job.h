@@ -132,6 +132,9 @@ typedef struct job_output {
 } job_output;
 
 /* Runs the task in workdir and uploads every output and the manifest.
+ * TRAIN, LORA, DPO and ROUND run job_train (ROUND: the participant is the
+ * spec's, else spec->slot, and a round spec with neither is refused: the
+ * caller holding slot s of a task of P slots sets spec->slot = s).
  * cheat: NULL for honest work, else a `plow train --cheat` string
  * ("perturb@17", "skip", ...) for demos and tests; INFER: "perturb@K"
  * changes output token K. The engine must be initialised (tensor_init).
@@ -144,7 +147,9 @@ int job_run(const job_spec *spec, const job_blobs *b, const char *workdir, const
  * manifest itself to dir/manifest.json. */
 int job_fetch_outputs(const job_blobs *b, const uint8_t manifest[32], const char *dir, char err[PLOW_ERR_LEN]);
 
-/* A verifier's check of one committed slot: fetches the manifest's files,
+/* A verifier's check of one committed slot (ROUND: of the spec's participant,
+ * else spec->slot's; when neither is known, of the participant whose state 0
+ * is the slot's leaf 0): fetches the manifest's files,
  * re-executes `samples` transitions drawn from `seed` (replay from the
  * nearest good checkpoint, or from state 0), checks the artifact. When the
  * work is wrong, fills the evidence for a challenge: the first wrong step j
@@ -173,7 +178,8 @@ typedef struct job_check {
 int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir, int samples,
                uint64_t seed, job_check *out, char err[PLOW_ERR_LEN]);
 
-/* Replicated mode: two committed slots that disagree. Finds the first step
+/* Replicated mode (not ROUND: its slots train different shards): two
+ * committed slots that disagree. Finds the first step
  * j where their published traces differ, fills evidence against both, and
  * uploads the agreed state j-1 (replayed from state 0 or a checkpoint that
  * hashes to its leaf). j >= 1: when leaf 0 differs the dispute is over step
@@ -186,7 +192,9 @@ int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, 
                 const char *workdir, uint64_t *step, ledger_evidence *ev_a, ledger_evidence *ev_b,
                 uint8_t state_blob[32], char err[PLOW_ERR_LEN]);
 
-/* The referee: loads the challenge's state_blob, checks it hashes to
+/* The referee (ROUND: for the spec's participant, else spec->slot's, else
+ * the one the evidence names: whose state 0 is c->leaf_prev at j = 1, whose
+ * state the blob is at j > 1): loads the challenge's state_blob, checks it hashes to
  * c->leaf_prev (*prev_ok), runs the single step j-1 -> j and returns its
  * leaf in computed (j = n+1: the artifact hash of the state; INFER: the
  * SHA-256 of the tokens re-derived by one teacher-forced prefill).

@@ -366,7 +366,6 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     char e2[PLOW_ERR_LEN];
     proof_task task;
     const uint8_t *data_hash = NULL;
-    const char *input = o->dpo ? o->dpo : o->data;
     uint64_t init_shift = cheat.kind == JOB_CHEAT_INIT ? 1 : 0; /* init: not the task's start */
 
     if (plow_mkdir_p(o->out, err) || get_tokenizer(o, h, &tok, err)) goto out;
@@ -511,8 +510,8 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
         fprintf(log, "\n");
         char extra[160];
         if (o->dpo)
-            snprintf(extra, sizeof extra, "loss %.4f margin %.3f acc %.2f%s", (double)st.loss, (double)ds.margin,
-                     (double)ds.accuracy, eval ? "" : "");
+            snprintf(extra, sizeof extra, "loss %.4f margin %.3f acc %.2f", (double)st.loss, (double)ds.margin,
+                     (double)ds.accuracy);
         else if (!eval)
             snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.0f tok/s", (double)st.loss, (double)st.lr,
                      tokens / train_secs);
@@ -586,7 +585,6 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
         note(h, "validation loss %.4f, %.0f tokens/s, wrote %s", (double)val, res->tokens_per_second, o->out);
     rc = 0;
 out:
-    (void)input;
     proof_ckpt_writer_finish(ckw, NULL);
     free(leaves);
     free(src.bx);
