@@ -517,11 +517,19 @@ static int check_step(requester *r, int i, check_out *co, char err[PLOW_ERR_LEN]
     uint8_t got[32];
     char want_hex[65], got_hex[65];
     plow_hex(sl->artifact, 32, want_hex);
-    if (spec.kind == LEDGER_KIND_TRAIN) {
+    if (spec.kind == LEDGER_KIND_ROUND) {
+        /* a round participant's artifact is the hash of its contribution */
+        snprintf(path, sizeof path, "%s/contribution.bin", dir);
+        uint8_t *buf;
+        size_t n;
+        if (plow_read_file(path, (size_t)1 << 34, &buf, &n, err)) goto out;
+        plow_sha256_once(buf, n, got);
+        free(buf);
+    } else if (spec.kind == LEDGER_KIND_TRAIN || (spec.kind == LEDGER_KIND_DPO && !spec.has_lora)) {
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         if (modelio_load_model(&mdl, path, err)) goto out;
         model_hash(mdl, got);
-    } else if (spec.kind == LEDGER_KIND_LORA) {
+    } else if (spec.kind == LEDGER_KIND_LORA || spec.kind == LEDGER_KIND_DPO) {
         if (!spec.has_base) {
             plow_error(err, "the LoRA spec names no base model");
             goto out;

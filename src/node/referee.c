@@ -112,6 +112,9 @@ static void rule(node *n, const ledger_challenge *c) {
             free(dir);
             return;
         }
+        /* a round without a participant: the accused's slot is its shard */
+        for (int k = 0; k < task.p.replicas && k < LEDGER_MAX_REPLICAS; k++)
+            if (memcmp(task.slots[k].worker, c->accused, LEDGER_PK_LEN) == 0) spec.slot = k;
         job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put};
         bool prev_ok = false;
         int jrc = job_referee(&spec, &jb, c, dir, tx.u.verdict.computed, &prev_ok, err);
