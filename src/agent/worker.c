@@ -241,6 +241,19 @@ static bool cheat_on(const worker *w, const uint8_t id[32]) {
     return u < w->o->cheat_rate;
 }
 
+/* The cheat string for this task: a training cheat as given; for a
+ * generation only "perturb" exists, at a token (default: the middle). Other
+ * cheats have no generation form: that task is done honestly (NULL). */
+static const char *cheat_for(const worker *w, const ledger_task *t, const job_spec *spec, char buf[64]) {
+    const char *c = w->o->cheat;
+    if (!c || !cheat_on(w, t->id)) return NULL;
+    if (t->p.kind != LEDGER_KIND_INFER) return c;
+    if (strncmp(c, "perturb", 7) != 0) return NULL;
+    if (c[7] == '@') return c;
+    snprintf(buf, 64, "perturb@%d", spec->tokens / 2 > 0 ? spec->tokens / 2 : 1);
+    return buf;
+}
+
 /* ---- outputs kept between restarts ---------------------------------------------- */
 
 static int output_save(const char *dir, const job_output *out, char err[PLOW_ERR_LEN]) {
@@ -355,16 +368,17 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
         job_spec spec;
         if (spec_of(w, t, &spec, err)) return -1;
         spec.slot = (int)(slot - t->slots); /* a round without a participant trains its slot's shard */
-        bool cheat = cheat_on(w, t->id);
+        char cheat_buf[64];
+        const char *cheat = cheat_for(w, t, &spec, cheat_buf);
         snprintf(w->cur, sizeof w->cur, "%s", id);
         w->last_progress = plow_now();
         w->last_done = 0;
-        agent_log(a, "task %s: working (%s, %" PRIu64 " steps, deadline block %" PRIu64 ")%s", id,
+        agent_log(a, "task %s: working (%s, %" PRIu64 " steps, deadline block %" PRIu64 ")%s%s", id,
                   ledger_kind_name(t->p.kind), task_steps(t, &spec), deadline,
-                  cheat ? " -- CHEATING" : "");
+                  cheat ? " -- CHEATING: " : "", cheat ? cheat : "");
         job_blobs b = agent_job_blobs(a);
         double t0 = plow_now();
-        if (job_run(&spec, &b, dir, cheat ? w->o->cheat : NULL, on_progress, w, &out, err)) {
+        if (job_run(&spec, &b, dir, cheat, on_progress, w, &out, err)) {
             /* a lost node is waited for before the next try; a run that keeps
              * failing (a spec this machine cannot run) is given up on */
             seen_task *st = seen_get(w, t->id, true);
