@@ -88,11 +88,12 @@ int worker_policy_parse(worker_policy *p, const uint8_t *buf, size_t n, char err
             for (int i = LEDGER_KIND_TRAIN; i < LEDGER_KIND_END; i++)
                 if (cJSON_IsString(it) && strcmp(it->valuestring, ledger_kind_name(i)) == 0) k = i;
             if (!k) {
-                plow_error(err, "policy: unknown kind in \"kinds\" (train, lora, infer)");
+                plow_error(err, "policy: unknown kind in \"kinds\" (train, lora, infer, dpo, round)");
                 goto out;
             }
             if (!(WORKER_KINDS & (1u << k))) {
-                plow_error(err, "policy: a worker does not run %s tasks (train, lora, infer)", ledger_kind_name(k));
+                plow_error(err, "policy: a worker does not run %s tasks (train, lora, infer, dpo, round)",
+                           ledger_kind_name(k));
                 goto out;
             }
             p->kinds |= 1u << k;
