@@ -58,7 +58,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo bench asan fuzz clean deps deps-build
+.PHONY: all test demo demo-kinds bench asan fuzz clean deps deps-build
 
 all: $(BUILD)/plow $(BUILD)/plow_test
 
@@ -138,6 +138,10 @@ test: deps
 demo: deps-build
 	@$(MAKE) --no-print-directory -j2 all
 	@scripts/demo.sh
+
+demo-kinds: deps-build
+	@$(MAKE) --no-print-directory -j2 all
+	@scripts/demo_kinds.sh
 
 bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow
