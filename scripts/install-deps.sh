@@ -9,7 +9,7 @@ set -eu
 
 want=${1:-all}
 build_pkgs="gcc make libc6-dev libcjson-dev libssl-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev ca-certificates"
-test_pkgs="clang python3 python3-numpy python3-torch curl sqlite3 fortunes"
+test_pkgs="clang python3 python3-numpy python3-torch curl sqlite3 fortunes procps"
 
 case "$want" in
 build) pkgs="$build_pkgs" ;;
