@@ -332,6 +332,8 @@ int cmd_node(int argc, char **argv) {
     if (o.follow && o.operator_key) return cli_usage_error("node", "a follower (--follow) signs nothing: drop --operator-key");
 
     node *n;
+    /* the referee re-executes steps: the best SIMD path and every core */
+    if (cli_init_engine(NULL, 0, err)) return cli_fail("%s", err);
     if (node_open(&n, &o, err) != 0) return cli_fail("%s", err);
     g_node = n;
     struct sigaction sa;
