@@ -8,11 +8,13 @@
 #   PLOW_SKIP_UNIT=1 tests/run.sh   shell tests only
 #   PLOW_TEST_JOBS=N             tests run N at a time (default 2)
 #
-# Tests run two at a time by default: many of the network tests spend most
-# of their time waiting for blocks and deadlines, so pairing them with the
-# compute-bound ones shortens the suite on a 2-core machine. Each test has
-# its own directory and picks its own free ports. The longest tests start
-# first. Results print as tests finish; failures show their log's last lines.
+# Two phases. The compute-bound tests (the unit binary, determinism,
+# learning, proof, the PyTorch reference) run one at a time: each already
+# uses every core, and two thread pools on two cores slow each other down
+# several times over. The network tests (a node and agents that mostly wait
+# for blocks and deadlines) then run PLOW_TEST_JOBS at a time (default 2);
+# each has its own directory and picks its own free ports. Results print as
+# tests finish; failures show their log's last lines.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ROOT PLOW_ROOT="$ROOT"
@@ -71,7 +73,7 @@ fi
 # The jobs, longest first (measured), then the rest in name order.
 jobs=""
 if [ -z "${PLOW_SKIP_UNIT:-}" ] && [ $# -eq 0 ]; then jobs="unit"; fi
-first="determinism learning proof unit demo agents rounds labeling dpo reference_torch crash node"
+first="unit determinism learning proof reference_torch demo agents rounds dpo labeling crash node"
 all=""
 for t in "$ROOT"/tests/cli/*.sh; do
     [ -f "$t" ] || continue
@@ -95,9 +97,14 @@ for n in $all; do
     case " $first " in *" $n "*) ;; *) ordered="$ordered $n" ;; esac
 done
 
-for j in $ordered; do
-    if [ "$j" = unit ]; then echo unit; else echo "$ROOT/tests/cli/$j.sh"; fi
-done | xargs -P "$JOBS" -n 1 sh "$0" --one
+heavy="unit determinism learning proof reference_torch"
+for phase in 1 2; do
+    for j in $ordered; do
+        case " $heavy " in *" $j "*) h=1 ;; *) h=2 ;; esac
+        [ $h -eq $phase ] || continue
+        if [ "$j" = unit ]; then echo unit; else echo "$ROOT/tests/cli/$j.sh"; fi
+    done | xargs -P "$([ $phase -eq 1 ] && echo 1 || echo "$JOBS")" -n 1 sh "$0" --one
+done
 
 passed=0
 failed=0
