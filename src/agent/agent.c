@@ -170,6 +170,19 @@ bool agent_refused(const char *err) {
 
 int agent_send(agent *a, ledger_tx *tx, char err[PLOW_ERR_LEN]) { return agent_send_at(a, tx, NULL, NULL, err); }
 
+int agent_ensure_registered(agent *a, const char *caps, ledger_account *acct, char err[PLOW_ERR_LEN]) {
+    if (acct->profile != 0) return 0;
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_REGISTER;
+    tx.u.reg.kind = LEDGER_AGENT;
+    snprintf(tx.u.reg.name, sizeof tx.u.reg.name, "%s", a->name);
+    snprintf(tx.u.reg.caps, sizeof tx.u.reg.caps, "%s", caps);
+    if (agent_send(a, &tx, err)) return plow_error_prefix(err, "register");
+    agent_log(a, "registered as agent '%s' %s", a->name, tx.u.reg.caps);
+    return agent_account(a, a->key.pk, acct, err);
+}
+
 int agent_height(agent *a, uint64_t *height, char err[PLOW_ERR_LEN]) { return client_height(a->c, height, err); }
 
 int agent_account(agent *a, const uint8_t pk[32], ledger_account *out, char err[PLOW_ERR_LEN]) {

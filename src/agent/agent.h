@@ -81,6 +81,10 @@ int agent_load_params(agent *a, char err[PLOW_ERR_LEN]);
  * (nonce, signature, wait until in a block). A transaction included but
  * failed by the rules is -1 with the rule's message. */
 int agent_send(agent *a, ledger_tx *tx, char err[PLOW_ERR_LEN]);
+/* Registers the key as an agent named a->name with these capabilities (JSON
+ * text) if the ledger has no profile for it yet (acct, read by the caller,
+ * says), logs it and refreshes acct. Nothing to do: returns 0. */
+int agent_ensure_registered(agent *a, const char *caps, ledger_account *acct, char err[PLOW_ERR_LEN]);
 /* Whether a failed agent_send was refused by the ledger (failed in its block
  * or dropped) rather than lost on the way: retrying the same will not help. */
 bool agent_refused(const char *err);

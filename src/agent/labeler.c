@@ -1490,18 +1490,9 @@ static int labeler_round(labeler *L, char err[PLOW_ERR_LEN]) {
     ledger_account acct;
     if (agent_account(a, a->key.pk, &acct, err)) return -1;
     if (!L->registered) {
-        if (acct.profile == 0) {
-            ledger_tx tx;
-            memset(&tx, 0, sizeof tx);
-            tx.type = LEDGER_TX_REGISTER;
-            tx.u.reg.kind = LEDGER_AGENT;
-            snprintf(tx.u.reg.name, sizeof tx.u.reg.name, "%s", a->name);
-            snprintf(tx.u.reg.caps, sizeof tx.u.reg.caps, "{\"kinds\":[\"label\"],\"labeler\":\"%s\"}",
-                     mode_name(L->o));
-            if (agent_send(a, &tx, err)) return plow_error_prefix(err, "register");
-            agent_log(a, "registered as agent '%s' %s", a->name, tx.u.reg.caps);
-            if (agent_account(a, a->key.pk, &acct, err)) return -1;
-        }
+        char caps[LEDGER_CAPS_MAX + 1];
+        snprintf(caps, sizeof caps, "{\"kinds\":[\"label\"],\"labeler\":\"%s\"}", mode_name(L->o));
+        if (agent_ensure_registered(a, caps, &acct, err)) return -1;
         L->registered = true;
     }
     uint64_t height;

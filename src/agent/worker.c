@@ -479,11 +479,6 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
     if (agent_account(a, a->key.pk, &acct, err)) return -1;
     if (!w->registered) {
         if (acct.profile == 0) {
-            ledger_tx tx;
-            memset(&tx, 0, sizeof tx);
-            tx.type = LEDGER_TX_REGISTER;
-            tx.u.reg.kind = LEDGER_AGENT;
-            snprintf(tx.u.reg.name, sizeof tx.u.reg.name, "%s", a->name);
             char kinds[64] = "";
             for (int k = LEDGER_KIND_TRAIN; k < LEDGER_KIND_END; k++)
                 if (w->o->policy.kinds & (1u << k))
@@ -491,11 +486,10 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
                              ledger_kind_name(k));
             long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
             long mem_mb = pages > 0 && psz > 0 ? (long)((double)pages * (double)psz / 1048576.0) : 0;
-            snprintf(tx.u.reg.caps, sizeof tx.u.reg.caps, "{\"threads\":%d,\"memory_mb\":%ld,\"kinds\":[%s]}",
-                     w->o->threads, mem_mb, kinds);
-            if (agent_send(a, &tx, err)) return plow_error_prefix(err, "register");
-            agent_log(a, "registered as agent '%s' %s", a->name, tx.u.reg.caps);
-            if (agent_account(a, a->key.pk, &acct, err)) return -1;
+            char caps[LEDGER_CAPS_MAX + 1];
+            snprintf(caps, sizeof caps, "{\"threads\":%d,\"memory_mb\":%ld,\"kinds\":[%s]}", w->o->threads, mem_mb,
+                     kinds);
+            if (agent_ensure_registered(a, caps, &acct, err)) return -1;
         }
         w->registered = true;
     }
