@@ -26,7 +26,6 @@ typedef struct infer_session infer_session;
 int infer_session_new(infer_session **out, const model *m, const lora *l, int max_ctx,
                       char err[PLOW_ERR_LEN]);
 void infer_session_free(infer_session *s);
-int infer_pos(const infer_session *s);
 /* Allocates the work buffers for feeding up to n tokens at once now rather
  * than on the first such feed. */
 void infer_reserve(infer_session *s, int n);

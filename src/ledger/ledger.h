@@ -59,7 +59,7 @@ int ledger_addr_parse(const char *s, uint8_t pk[LEDGER_PK_LEN], char err[PLOW_ER
 
 void ledger_sign(const ledger_key *k, const uint8_t *msg, size_t n, uint8_t sig[LEDGER_SIG_LEN]);
 bool ledger_verify_sig(const uint8_t pk[LEDGER_PK_LEN], const uint8_t *msg, size_t n,
-                       const uint8_t sig[LEDGER_SIG_LEN]);
+                       const uint8_t sig[LEDGER_SIG_LEN]) PLOW_MUST_CHECK;
 
 /* ---- transactions ---------------------------------------------------------- */
 
@@ -217,7 +217,7 @@ int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLO
 void ledger_tx_hash(const ledger_tx *tx, uint8_t out[32]);
 /* Sets tx->sender = k->pk, then signs. */
 void ledger_tx_sign(ledger_tx *tx, const ledger_key *k, const uint8_t chain_id[32]);
-bool ledger_tx_verify(const ledger_tx *tx, const uint8_t chain_id[32]);
+bool ledger_tx_verify(const ledger_tx *tx, const uint8_t chain_id[32]) PLOW_MUST_CHECK;
 
 /* ---- genesis --------------------------------------------------------------- */
 

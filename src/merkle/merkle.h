@@ -99,7 +99,7 @@ int merkle_prove(const uint8_t *leaves, size_t n, size_t index, merkle_proof *ou
  * n), and hashing up the path gives root (compared in constant time). Any
  * other proof, however malformed, gives false. */
 bool merkle_verify(const uint8_t root[MERKLE_HASH_LEN], uint64_t n, uint64_t index,
-                   const uint8_t leaf[MERKLE_HASH_LEN], const merkle_proof *p);
+                   const uint8_t leaf[MERKLE_HASH_LEN], const merkle_proof *p) PLOW_MUST_CHECK;
 
 /* Appends the canonical encoding (MERKLE_PROOF_HEADER_LEN + 32*depth bytes).
  * Asserts p->depth <= MERKLE_MAX_DEPTH; any other inconsistency is encoded

@@ -678,8 +678,6 @@ http_request *http_request_begin(node *n, const char *method, const char *path,
     return r;
 }
 
-bool http_request_decided(const http_request *r) { return r->decided; }
-
 void http_request_body(http_request *r, const uint8_t *data, size_t len) {
     if (r->decided || !r->rt || !len) return;
     char err[PLOW_ERR_LEN];

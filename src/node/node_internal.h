@@ -210,9 +210,6 @@ http_request *http_request_begin(node *n, const char *method, const char *path,
 void http_request_body(http_request *r, const uint8_t *data, size_t len);
 /* Ends the request and hands over the reply (release with http_reply_release). */
 void http_request_end(http_request *r, http_reply *out);
-/* True when the answer is known before the body arrived (e.g. 413 on the
- * Content-Length): the caller may answer without reading the body. */
-bool http_request_decided(const http_request *r);
 void http_request_free(http_request *r);
 void http_reply_release(http_reply *r);
 

@@ -9,10 +9,7 @@
  */
 #include "../base/plow.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdio.h>
-#include <unistd.h>
 
 #include "../tensor/tensor.h"
 #include "train.h"
@@ -116,8 +113,6 @@ int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparam
     return 0;
 }
 
-bool train_state_is_dpo(const train_state *s) { return s->dpo; }
-float train_state_dpo_beta(const train_state *s) { return s->beta; }
 const float *train_state_grad(const train_state *s) { return s->g; }
 
 void train_state_free(train_state *s) {
@@ -400,35 +395,3 @@ void train_state_reinit(train_state *s) {
     s->step = 0;
 }
 
-int train_state_save(const train_state *s, const char *path, char err[PLOW_ERR_LEN]) {
-    size_t plen = strlen(path);
-    char *tmp = plow_alloc(plen + 5);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    int rc = -1;
-    if (!f) {
-        plow_error(err, "cannot create '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    plow_buf hdr = {0};
-    state_header(s, &hdr);
-    bool ok = fwrite(hdr.data, 1, hdr.len, f) == hdr.len;
-    plow_buf_release(&hdr);
-    for (int k = 0; k < 3 && ok; k++)
-        for (int t = 0; t < s->n_tensors && ok; t++) {
-            const model_tensor *x = &s->tensors[t];
-            ok = fwrite(section(s, k) + x->offset, sizeof(float), x->numel, f) == x->numel;
-        }
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0) ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        plow_error(err, "cannot write '%s': %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = 0;
-out:
-    free(tmp);
-    return rc;
-}
