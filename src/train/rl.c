@@ -296,20 +296,20 @@ float rl_gradient(train_state *s, rl_stats *rs) {
             tk[t - a] = ed - d - 1.0f; /* the k3 estimate of KL(pi || ref), >= 0 */
             s->dlogp[i] = (-A + kl * (1.0f - ed)) * inv_n * inv_rows;
         }
-        row_kl[r] = tensor_sum(tk, (size_t)n) * inv_n;
+        row_kl[r] = tensor_sum_st(tk, (size_t)n) * inv_n;
         row_loss[r] = -A + kl * row_kl[r]; /* rho = 1 at the sampled weights */
         row_rw[r] = c->ro[r].reward;
         row_ok[r] = c->ro[r].grade == PROBLEM_RIGHT ? 1.0f : 0.0f;
         row_fmt[r] = c->ro[r].grade != PROBLEM_WRONG_FORMAT ? 1.0f : 0.0f;
         row_n[r] = (float)n;
     }
-    float loss = tensor_sum(row_loss, (size_t)rows) * inv_rows;
+    float loss = tensor_sum_st(row_loss, (size_t)rows) * inv_rows;
     if (rs) {
-        rs->reward = tensor_sum(row_rw, (size_t)rows) * inv_rows;
-        rs->accuracy = tensor_sum(row_ok, (size_t)rows) * inv_rows;
-        rs->format = tensor_sum(row_fmt, (size_t)rows) * inv_rows;
-        rs->kl = tensor_sum(row_kl, (size_t)rows) * inv_rows;
-        rs->tokens = tensor_sum(row_n, (size_t)rows) * inv_rows;
+        rs->reward = tensor_sum_st(row_rw, (size_t)rows) * inv_rows;
+        rs->accuracy = tensor_sum_st(row_ok, (size_t)rows) * inv_rows;
+        rs->format = tensor_sum_st(row_fmt, (size_t)rows) * inv_rows;
+        rs->kl = tensor_sum_st(row_kl, (size_t)rows) * inv_rows;
+        rs->tokens = tensor_sum_st(row_n, (size_t)rows) * inv_rows;
     }
     model_backward(s->m, s->l, s->ws, s->dlogp, s->l ? NULL : s->g, s->l ? s->g : NULL);
     free(row_loss);
