@@ -66,6 +66,7 @@ run_cli() { # path
 }
 
 if [ "${1:-}" = "--one" ]; then # internal: run one job (from xargs)
+    [ -n "${2:-}" ] || exit 0 # xargs ran us with nothing to do (an empty phase)
     if [ "$2" = unit ]; then run_unit; else run_cli "$2"; fi
     exit 0
 fi

@@ -14,7 +14,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "../node/node.h"
+#include "../client/client.h"
 #include "agent.h"
 
 /* ---- signals ---------------------------------------------------------------- */

@@ -25,7 +25,7 @@
 
 #include "../base/plow.h"
 
-#include "../proof/merkle.h"
+#include "../merkle/merkle.h"
 
 /* ---- keys and addresses --------------------------------------------------- */
 
@@ -504,5 +504,20 @@ typedef struct ledger_block_header {
 void ledger_block_encode(const ledger_block_header *h, uint8_t out[LEDGER_BLOCK_HEADER_LEN]);
 int ledger_block_decode(ledger_block_header *h, const uint8_t *buf, size_t len, char err[PLOW_ERR_LEN]);
 void ledger_block_hash(const ledger_block_header *h, uint8_t out[32]);
+
+/* One whole block, as the node stores and serves it: its header, the
+ * operator's signature over its hash, and its transactions (encoded) with
+ * one result each. */
+typedef struct ledger_block {
+    ledger_block_header h;
+    uint8_t hash[32];
+    uint8_t sig[LEDGER_SIG_LEN];
+    uint32_t n_txs;
+    plow_buf *txs;        /* n_txs encoded transactions (owned) */
+    int8_t *results;      /* n_txs ledger_tx_result values (owned) */
+    char **errors;        /* n_txs messages, NULL when OK (owned) */
+} ledger_block;
+/* Frees what b owns and zeroes it; accepts NULL. */
+void ledger_block_release(ledger_block *b);
 
 #endif /* PLOW_LEDGER_H */

@@ -36,6 +36,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "../client/client.h"
 #include "node.h"
 
 /* ---- a hash table keyed by 32-byte ids (keytab.c) ---------------------------
@@ -169,7 +170,7 @@ uint64_t node_next_nonce(node *n, const uint8_t pk[32], uint64_t account_nonce);
 size_t node_mempool_size(node *n);
 
 /* Store reads (the store is thread-safe; these name the node's store). */
-int node_store_block(node *n, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]);
+int node_store_block(node *n, uint64_t height, ledger_block *out, char err[PLOW_ERR_LEN]);
 int node_store_tx_status(node *n, const uint8_t hash[32], store_tx_status *out, char err[PLOW_ERR_LEN]);
 
 /* Header hash, results hash and tx root of a block's contents. */

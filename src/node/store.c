@@ -915,7 +915,7 @@ static void bind_state(sqlite3_stmt *s, int p, size_t j, void *arg) {
     sqlite3_bind_blob(s, p + 1, nonnull(r->arena->data + e[2]), (int)e[3], SQLITE_STATIC);
 }
 
-int store_commit_block(store *st, const store_block *b, ledger_state *s, const store_dropped *dropped, size_t n_dropped,
+int store_commit_block(store *st, const ledger_block *b, ledger_state *s, const store_dropped *dropped, size_t n_dropped,
                        uint64_t mempool_upto, char err[PLOW_ERR_LEN]) {
     unsigned long long height = (unsigned long long)b->h.height;
     if (b->n_txs != b->h.n_txs)
@@ -1053,18 +1053,8 @@ int store_height(store *st, uint64_t *height, char err[PLOW_ERR_LEN]) {
     return rc;
 }
 
-void store_block_release(store_block *b) {
-    if (!b) return;
-    for (uint32_t i = 0; b->txs && i < b->n_txs; i++) plow_buf_release(&b->txs[i]);
-    for (uint32_t i = 0; b->errors && i < b->n_txs; i++) free(b->errors[i]);
-    free(b->txs);
-    free(b->results);
-    free(b->errors);
-    memset(b, 0, sizeof *b);
-}
-
 /* Splits the stored transactions blob into n transactions. */
-static int split_txs(store_block *out, const uint8_t *p, size_t len) {
+static int split_txs(ledger_block *out, const uint8_t *p, size_t len) {
     size_t off = 0;
     for (uint32_t i = 0; i < out->n_txs; i++) {
         if (len - off < 4) return -1;
@@ -1077,7 +1067,7 @@ static int split_txs(store_block *out, const uint8_t *p, size_t len) {
     return off == len ? 0 : -1;
 }
 
-static int get_block(reader *rd, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]) {
+static int get_block(reader *rd, uint64_t height, ledger_block *out, char err[PLOW_ERR_LEN]) {
     unsigned long long hh = (unsigned long long)height;
     if (height == 0 || height >= (uint64_t)1 << (63 - STORE_POS_SHIFT))
         return plow_error(err, "no block at height %llu", hh);
@@ -1125,7 +1115,7 @@ static int get_block(reader *rd, uint64_t height, store_block *out, char err[PLO
     return rc;
 }
 
-int store_get_block(store *st, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]) {
+int store_get_block(store *st, uint64_t height, ledger_block *out, char err[PLOW_ERR_LEN]) {
     memset(out, 0, sizeof *out);
     reader *rd = reader_get(st);
     int rc = -1;
@@ -1134,7 +1124,7 @@ int store_get_block(store *st, uint64_t height, store_block *out, char err[PLOW_
         reader_end(rd);
     }
     reader_put(st, rd);
-    if (rc != 0) store_block_release(out);
+    if (rc != 0) ledger_block_release(out);
     return rc;
 }
 

@@ -170,7 +170,7 @@ static void adam_task(void *ctx, size_t t) {
     const model_tensor *x = &j->tensors[t];
     tensor_adamw_params p = j->p;
     if (!x->decay) p.wd = 0.0f;
-    tensor_adamw(j->w + x->offset, j->g + x->offset, j->m1 + x->offset, j->m2 + x->offset, x->numel, &p);
+    tensor_adamw_st(j->w + x->offset, j->g + x->offset, j->m1 + x->offset, j->m2 + x->offset, x->numel, &p);
 }
 
 void train_apply_gradient(train_state *s, float loss, double t0, train_stats *st) {

@@ -1,8 +1,11 @@
 /*
  * merkle.h — binary Merkle trees over 32-byte leaves, and inclusion proofs.
  *
- * The proof layer commits to a training run by the Merkle root of its state
- * hashes (docs/formats/trace.md). The tree over leaves l_0 .. l_{n-1}:
+ * Below both users: the proof layer commits to a training run by the Merkle
+ * root of its state hashes (docs/formats/trace.md), and the ledger checks
+ * a challenger's inclusion proofs against that committed root. Depends on
+ * plow.h only.
+ * The tree over leaves l_0 .. l_{n-1}:
  *
  *     leaf node  = SHA-256(0x00 || l_i)                 (33-byte preimage)
  *     inner node = SHA-256(0x01 || left || right)       (65-byte preimage)
