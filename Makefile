@@ -32,9 +32,9 @@ SRC_MERKLE = src/merkle/merkle.c
 SRC_TENSOR = src/tensor/tensor.c src/tensor/rows.c src/tensor/dmath.c src/tensor/kernels_scalar.c \
              src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c src/tensor/kernels_ew_scalar.c \
              src/tensor/kernels_ew_avx2.c src/tensor/kernels_ew_avx512.c
-SRC_DATA   = src/data/tokenizer.c src/data/dataset.c src/data/prefs.c
+SRC_DATA   = src/data/tokenizer.c src/data/dataset.c src/data/prefs.c src/data/problems.c
 SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
-SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c
+SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c src/train/rl.c
 SRC_INFER  = src/infer/infer.c
 SRC_PROOF  = src/proof/trace.c src/proof/run.c src/proof/receipt.c
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c \
@@ -50,11 +50,11 @@ LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(
              $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL)
 CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
              src/cli/cmd_proof.c src/cli/cmd_node.c src/cli/cmd_wallet.c src/cli/cmd_task.c \
-             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_round.c
+             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_round.c src/cli/cmd_rl.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
-             tests/test_round.c tests/test_dpo.c tests/test_agent.c
+             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -104,7 +104,7 @@ for phase in 1 2; do
         case " $heavy " in *" $j "*) h=1 ;; *) h=2 ;; esac
         [ $h -eq $phase ] || continue
         if [ "$j" = unit ]; then echo unit; else echo "$ROOT/tests/cli/$j.sh"; fi
-    done | xargs -P "$([ $phase -eq 1 ] && echo 1 || echo "$JOBS")" -n 1 sh "$0" --one
+    done | xargs -r -P "$([ $phase -eq 1 ] && echo 1 || echo "$JOBS")" -n 1 sh "$0" --one
 done
 
 passed=0

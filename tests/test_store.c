@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -722,39 +723,61 @@ typedef struct race {
     store *st;
     int stop;   /* atomic */
     int errors; /* atomic */
+    char first[PLOW_ERR_LEN + 128]; /* what the first error was (the thread that counted it writes it) */
     uint8_t hashes[64][32]; /* txs of the committed blocks */
     plow_buf adds[8];
 } race;
 
-static void race_error(race *r) { __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED); }
+/* Counts an error; the first one keeps its message. */
+static void race_error(race *r, const char *fmt, ...) PLOW_PRINTF(2, 3);
+static void race_error(race *r, const char *fmt, ...) {
+    if (__atomic_add_fetch(&r->errors, 1, __ATOMIC_ACQ_REL) != 1) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->first, sizeof r->first, fmt, ap);
+    va_end(ap);
+}
 
 static void *race_reader(void *arg) {
     race *r = arg;
-    char err[PLOW_ERR_LEN];
+    char err[PLOW_ERR_LEN] = "";
     uint64_t last = 0;
     long i = 0;
     while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
-        uint64_t h;
-        if (store_height(r->st, &h, err) != 0 || h < last) race_error(r);
+        uint64_t h = 0;
+        if (store_height(r->st, &h, err) != 0) race_error(r, "store_height: %s", err);
+        else if (h < last) race_error(r, "the height went back from %llu to %llu", (unsigned long long)last,
+                                      (unsigned long long)h);
         last = h;
         if (h > 0) {
-            ledger_block b;
-            if (store_get_block(r->st, h, &b, err) != 0 || b.h.height != h || b.n_txs != 2) race_error(r);
+            ledger_block b = {0};
+            if (store_get_block(r->st, h, &b, err) != 0)
+                race_error(r, "block %llu: %s", (unsigned long long)h, err);
+            else if (b.h.height != h || b.n_txs != 2)
+                race_error(r, "block %llu read as height %llu with %u txs", (unsigned long long)h,
+                           (unsigned long long)b.h.height, b.n_txs);
             ledger_block_release(&b);
         }
         store_tx_status ts;
-        if (store_tx_status_get(r->st, r->hashes[i % 64], &ts, err) != 0) race_error(r);
-        else if (ts.where == 'b' && ts.height != (uint64_t)(i % 64) / 2 + 1) race_error(r);
+        uint64_t k = (uint64_t)i % 64;
+        if (store_tx_status_get(r->st, r->hashes[k], &ts, err) != 0)
+            race_error(r, "tx %llu: %s", (unsigned long long)k, err);
+        else if (ts.where == 'b' && ts.height != k / 2 + 1)
+            race_error(r, "tx %llu found in block %llu, not %llu", (unsigned long long)k,
+                       (unsigned long long)ts.height, (unsigned long long)(k / 2 + 1));
         /* a transaction of a block already seen must be found in it, while
          * merges into the index come and go */
         if (h > 0) {
             uint64_t j = (uint64_t)i % (2 * h);
-            if (store_tx_status_get(r->st, r->hashes[j], &ts, err) != 0 || ts.where != 'b' ||
-                ts.height != j / 2 + 1 || ts.index != j % 2)
-                race_error(r);
+            if (store_tx_status_get(r->st, r->hashes[j], &ts, err) != 0)
+                race_error(r, "tx %llu: %s", (unsigned long long)j, err);
+            else if (ts.where != 'b' || ts.height != j / 2 + 1 || ts.index != j % 2)
+                race_error(r, "tx %llu of block %llu (height %llu seen) is '%c' at %llu/%u", (unsigned long long)j,
+                           (unsigned long long)(j / 2 + 1), (unsigned long long)h, ts.where ? ts.where : '?',
+                           (unsigned long long)ts.height, ts.index);
         }
         seen s = {.stop_after = 3};
-        if (store_mempool_each(r->st, collect, &s, err) != 0) race_error(r);
+        if (store_mempool_each(r->st, collect, &s, err) != 0) race_error(r, "mempool: %s", err);
         i++;
     }
     return NULL;
@@ -762,10 +785,10 @@ static void *race_reader(void *arg) {
 
 static void *race_adder(void *arg) {
     race *r = arg;
-    char err[PLOW_ERR_LEN];
+    char err[PLOW_ERR_LEN] = "";
     for (int i = 0; i < 40; i++) {
-        if (store_mempool_add(r->st, r->adds, 8, err) != 0) race_error(r);
-        if (i % 4 == 0 && store_test_merge(r->st, err) != 0) race_error(r);
+        if (store_mempool_add(r->st, r->adds, 8, err) != 0) race_error(r, "mempool add %d: %s", i, err);
+        if (i % 4 == 0 && store_test_merge(r->st, err) != 0) race_error(r, "merge %d: %s", i, err);
     }
     return NULL;
 }
@@ -789,13 +812,14 @@ static void test_store_threads(void) {
     for (uint64_t h = 1; h <= 32; h++) {
         ledger_block b;
         make_block(&b, h, txs + 2 * (h - 1), 2, res, NULL);
-        if (store_commit_block(r->st, &b, NULL, NULL, 0, h * 4, err) != 0) race_error(r);
+        if (store_commit_block(r->st, &b, NULL, NULL, 0, h * 4, err) != 0)
+            race_error(r, "commit block %llu: %s", (unsigned long long)h, err);
     }
     pthread_join(th[2], NULL);
     __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
     pthread_join(th[0], NULL);
     pthread_join(th[1], NULL);
-    CHECKF(r->errors == 0, "%d errors", r->errors);
+    CHECKF(r->errors == 0, "%d errors, the first: %s", r->errors, r->first);
     uint64_t h = 0;
     CHECK(store_height(r->st, &h, err) == 0 && h == 32);
     seen s = {0};

@@ -105,6 +105,11 @@ void infer_session_free(infer_session *s) {
 }
 
 
+void infer_session_refresh(infer_session *s) {
+    pack_all(s);
+    infer_reset(s);
+}
+
 void infer_reserve(infer_session *s, int n) { ensure_scratch(s, n < s->max_ctx ? n : s->max_ctx); }
 void infer_reset(infer_session *s) { s->pos = 0; }
 

@@ -29,6 +29,9 @@ void infer_session_free(infer_session *s);
 /* Allocates the work buffers for feeding up to n tokens at once now rather
  * than on the first such feed. */
 void infer_reserve(infer_session *s, int n);
+/* Re-reads the model's weights (the session packs them once; call this after
+ * they changed, e.g. between training steps) and forgets the cache. */
+void infer_session_refresh(infer_session *s);
 /* Forgets the cache (position back to 0). */
 void infer_reset(infer_session *s);
 

@@ -212,6 +212,7 @@ struct store {
     txent *recent;     /* in commit order */
     size_t n_recent, cap_recent;
     size_t merged;     /* recent[0..merged) are in the index too */
+    uint64_t drops;    /* how many times merged entries were dropped (store_tx_status_get) */
     uint64_t index_count; /* rows in txs (as of the last merge) */
     pthread_mutex_t mmu;  /* one merge at a time */
     /* the maintenance thread */
@@ -458,18 +459,28 @@ static void recent_truncate(store *st, size_t n) {
 
 /* Drops recent[0..m): entries merged into the index one merge ago. */
 static void recent_drop_front(store *st, size_t m) {
+    if (m > 0) st->drops++;
     for (size_t i = 0; i < m; i++) recent_forget(st, &st->recent[i]);
     memmove(st->recent, st->recent + m, (st->n_recent - m) * sizeof *st->recent);
     st->n_recent -= m;
     st->merged -= m < st->merged ? m : st->merged;
 }
 
-static bool recent_find(store *st, const uint8_t hash[32], recent_val *out) {
+/* Finds hash in recent; *drops: st->drops at that moment. */
+static bool recent_find(store *st, const uint8_t hash[32], recent_val *out, uint64_t *drops) {
     pthread_mutex_lock(&st->tmu);
     const recent_val *v = keytab_get(&st->recent_tab, hash);
     if (v) *out = *v;
+    *drops = st->drops;
     pthread_mutex_unlock(&st->tmu);
     return v != NULL;
+}
+
+static uint64_t recent_drops(store *st) {
+    pthread_mutex_lock(&st->tmu);
+    uint64_t d = st->drops;
+    pthread_mutex_unlock(&st->tmu);
+    return d;
 }
 
 static int cmp_txent(const void *a, const void *b) { return memcmp(a, b, 32); }
@@ -1147,20 +1158,33 @@ int store_tx_status_get(store *st, const uint8_t hash[32], store_tx_status *out,
     reader *rd = reader_get(st);
     int rc = -1, f;
     recent_val rv;
-    if (reader_begin(rd, err) != 0) goto done;
+    sqlite3_stmt *s;
     /* In this order: included (the index, then the recent blocks), pending,
      * dropped. A transaction dropped once and sent again may be pending or
      * included later: the newest fact wins. The snapshot is taken first, so
      * a block it shows has its hashes in `recent` already (tmu was held
-     * across that block's COMMIT). */
-    sqlite3_stmt *s = rd->st[R_TX_GET];
-    f = lookup(s, hash);
-    if (f == 1) {
-        rv.pos = (uint64_t)sqlite3_column_int64(s, 0);
-        rv.result = sqlite3_column_int(s, 1);
+     * across that block's COMMIT). An entry leaves `recent` one merge after
+     * the merge that indexed it: if entries left between our snapshot and
+     * our look at `recent` (two merges, a stalled reader), one we need may
+     * be in neither, so we look again. */
+    for (;;) {
+        uint64_t drops0 = recent_drops(st), drops1;
+        if (reader_begin(rd, err) != 0) goto done;
+        s = rd->st[R_TX_GET];
+        f = lookup(s, hash);
+        if (f == 1) {
+            rv.pos = (uint64_t)sqlite3_column_int64(s, 0);
+            rv.result = sqlite3_column_int(s, 1);
+        }
+        stmt_done(s);
+        if (f != 0) break;
+        if (recent_find(st, hash, &rv, &drops1)) {
+            f = 1;
+            break;
+        }
+        if (drops1 == drops0) break;
+        reader_end(rd);
     }
-    stmt_done(s);
-    if (f == 0 && recent_find(st, hash, &rv)) f = 1;
     if (f == 1) {
         out->where = 'b';
         out->height = rv.pos >> STORE_POS_SHIFT;

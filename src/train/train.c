@@ -48,8 +48,8 @@ int train_hparams_check(const train_hparams *hp, const model_config *c, char err
 }
 
 /* Allocation shared by training and DPO states: rows = sequences per batch. */
-static train_state *state_alloc(model *m, lora *l, const train_hparams *hp, const uint8_t data_hash[PLOW_HASH_LEN],
-                                int rows) {
+train_state *train_state_alloc(model *m, lora *l, const train_hparams *hp, const uint8_t data_hash[PLOW_HASH_LEN],
+                               int rows) {
     train_state *s = plow_calloc(1, sizeof *s);
     s->m = m;
     s->l = l;
@@ -83,7 +83,7 @@ int train_state_new(train_state **out, model *m, lora *l, const train_hparams *h
                     const uint8_t data_hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     *out = NULL;
     if (train_hparams_check(hp, &m->cfg, err)) return -1;
-    *out = state_alloc(m, l, hp, data_hash, hp->batch);
+    *out = train_state_alloc(m, l, hp, data_hash, hp->batch);
     return 0;
 }
 
@@ -94,7 +94,7 @@ int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparam
     if (hp->seq < 2) return plow_error(err, "DPO needs a sequence length of at least 2");
     if (hp->batch > 2048) return plow_error(err, "DPO batch of %d pairs out of range 1..2048", hp->batch);
     if (!(beta > 0 && beta <= 100)) return plow_error(err, "DPO beta %g out of range (0, 100]", (double)beta);
-    train_state *s = state_alloc(m, l, hp, pairs_hash, 2 * hp->batch);
+    train_state *s = train_state_alloc(m, l, hp, pairs_hash, 2 * hp->batch);
     s->dpo = true;
     s->beta = beta;
     if (!l) {
@@ -128,6 +128,7 @@ void train_state_free(train_state *s) {
     model_free(s->ref);
     free(s->ref_logp);
     free(s->span);
+    rl_ctx_free(s->rl);
     free(s);
 }
 
@@ -187,7 +188,7 @@ void train_apply_gradient(train_state *s, float loss, double t0, train_stats *st
 }
 
 void train_step_batch(train_state *s, const int32_t *x, const int32_t *y, train_stats *st) {
-    PLOW_ASSERT(!s->dpo); /* a DPO state steps with dpo_step */
+    PLOW_ASSERT(!s->dpo && !s->rl); /* DPO and RL states step with dpo_step, rl_step */
     double t0 = plow_now();
     size_t N = (size_t)s->hp.batch * s->hp.seq;
     model_forward(s->m, s->l, s->ws, x, y, s->logp);
@@ -205,7 +206,7 @@ void train_step(train_state *s, const dataset *d, train_stats *st) {
 }
 
 float train_eval(train_state *s, const int32_t *tokens, size_t n, int batches) {
-    PLOW_ASSERT(!s->dpo); /* a DPO state evaluates with dpo_eval */
+    PLOW_ASSERT(!s->dpo && !s->rl); /* DPO and RL states evaluate with dpo_eval, rl_eval */
     size_t N = (size_t)s->hp.batch * s->hp.seq;
     float total = 0.0f;
     for (int b = 0; b < batches; b++) {
@@ -237,7 +238,7 @@ static void state_header(const train_state *s, plow_buf *b) {
     plow_buf_append(b, STATE_MAGIC, 8);
     plow_buf_u32(b, STATE_VERSION);
     /* kind: bit 0 LoRA, bit 1 DPO (DPO states only: 2 full, 3 LoRA) */
-    plow_buf_u32(b, (s->l ? 1u : 0u) | (s->dpo ? 2u : 0u));
+    plow_buf_u32(b, (s->l ? 1u : 0u) | (s->dpo ? 2u : 0u) | (s->rl ? 4u : 0u));
     uint32_t cf[] = {(uint32_t)c->n_layer, (uint32_t)c->d_model, (uint32_t)c->n_head, (uint32_t)c->n_kv_head,
                      (uint32_t)c->d_ff, (uint32_t)c->ctx, (uint32_t)c->vocab, c->tied ? 1u : 0u,
                      fbits(c->norm_eps), fbits(c->rope_theta)};
@@ -258,6 +259,7 @@ static void state_header(const train_state *s, plow_buf *b) {
         plow_buf_u32(b, DPO_STATE_VERSION);
         plow_buf_u32(b, fbits(s->beta));
     }
+    if (s->rl) rl_header(s, b); /* likewise absent from the other modes */
     plow_buf_u32(b, (uint32_t)s->n_tensors);
     for (int i = 0; i < s->n_tensors; i++) {
         const model_tensor *t = &s->tensors[i];
