@@ -32,7 +32,7 @@ SRC_MERKLE = src/merkle/merkle.c
 SRC_TENSOR = src/tensor/tensor.c src/tensor/rows.c src/tensor/dmath.c src/tensor/kernels_scalar.c \
              src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c src/tensor/kernels_ew_scalar.c \
              src/tensor/kernels_ew_avx2.c src/tensor/kernels_ew_avx512.c
-SRC_DATA   = src/data/tokenizer.c src/data/dataset.c src/data/prefs.c src/data/problems.c
+SRC_DATA   = src/data/tokenizer.c src/data/unicode.c src/data/unicode_table.c src/data/dataset.c src/data/prefs.c src/data/problems.c
 SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
 SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c src/train/rl.c
 SRC_INFER  = src/infer/infer.c

@@ -172,7 +172,13 @@ static void test_chunks(void) {
         {" \t x", 0, {" \t", " x"}},
         {"123abc 45 67", 0, {"123", "abc", " 45", " 67"}},
         {"hi!!! ?\n", 0, {"hi", "!!!", " ?", "\n"}},
-        {"\xc3\xa9t\xc3\xa9 caf\xc3\xa9\xff", 0, {"\xc3\xa9t\xc3\xa9", " caf\xc3\xa9\xff"}},
+        {"\xc3\xa9t\xc3\xa9 caf\xc3\xa9\xff", 0, {"\xc3\xa9t\xc3\xa9", " caf\xc3\xa9", "\xff"}},
+        /* the example: an em dash is punctuation, so "—'" is one chunk */
+        {"O\xe2\x80\x94'tis so", 0, {"O", "\xe2\x80\x94'", "tis", " so"}},
+        {"a\xc2\xa0\xc2\xa0" "b", 0, {"a", "\xc2\xa0", "\xc2\xa0", "b"}},   /* NBSP is a space */
+        {"x \xc2\xa0y", 0, {"x", " ", "\xc2\xa0", "y"}},
+        {"\xe4\xb8\xad\xe6\x96\x87 12\xc2\xb2", 0, {"\xe4\xb8\xad\xe6\x96\x87", " 12\xc2\xb2"}},
+        {"\xe2\x80x\xed\xa0\x80y", 0, {"\xe2\x80", "x", "\xed\xa0\x80", "y"}}, /* ill-formed */
         {"a\0\0b", 4, {"a", "\0\0", "b"}},
         {" '", 0, {" '"}},
         {"'", 0, {"'"}},
@@ -192,6 +198,85 @@ static void test_chunks(void) {
         }
         CHECKF(i == n && !cases[c].want[k], "case %zu: chunk count differs", c);
     }
+}
+
+/* Bytes of a hex string into out (capacity cap); returns the count, or -1. */
+static long unhex(const char *h, size_t hl, uint8_t *out, size_t cap) {
+    if (hl % 2 || hl / 2 > cap) return -1;
+    for (size_t i = 0; i < hl / 2; i++) {
+        unsigned v;
+        if (sscanf(h + 2 * i, "%2x", &v) != 1) return -1;
+        out[i] = (uint8_t)v;
+    }
+    return (long)(hl / 2);
+}
+
+/* tokenizer_chunk_end against tests/pretokenize_ref.py: GPT-2's pattern run
+ * by Python's regex engine over unicodedata classes, on accents, dashes, CJK,
+ * emoji, NBSP and other spaces, contractions, digits of several scripts,
+ * whitespace runs, ill-formed UTF-8 and random code points. */
+static void test_pretokenize_reference(void) {
+    const char *root = getenv("PLOW_ROOT");
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/pretokenize_ref.py' cases", root ? root : ".");
+    FILE *f = popen(cmd, "r");
+    CHECKF(f != NULL, "cannot run %s", cmd);
+    if (!f) return;
+    static char line[1 << 14];
+    uint8_t text[4096];
+    int ncases = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        long n = colon ? unhex(line, (size_t)(colon - line), text, sizeof text) : -1;
+        CHECKF(n > 0, "malformed reference line %d", ncases + 1);
+        if (n <= 0) break;
+        ncases++;
+        size_t i = 0, k = 0;
+        for (char *p = colon + 1; *p && *p != '\n'; k++) {
+            char *end;
+            unsigned long want = strtoul(p, &end, 10);
+            p = *end == ',' ? end + 1 : end;
+            size_t got = i < (size_t)n ? tokenizer_chunk_end(text, (size_t)n, i) - i : 0;
+            if (got != want) {
+                if (bad++ < 5)
+                    test_fail(__FILE__, __LINE__,
+                              "case %d (%.*s): chunk %zu at byte %zu is %zu bytes, the reference's %lu",
+                              ncases, (int)(colon - line), line, k, i, got, want);
+                i = (size_t)n;
+                break;
+            }
+            i += want;
+        }
+        CHECKF(bad || i == (size_t)n, "case %d: the reference's chunks cover %zu of %ld bytes", ncases, i, n);
+    }
+    int st = pclose(f);
+    CHECKF(st == 0, "%s exited with status %d", cmd, st);
+    CHECKF(ncases > 700, "only %d reference cases", ncases);
+}
+
+/* The issue's example through a whole tokenizer: with the 4096-token
+ * tokenizer of all of tinyshakespeare (plow train's default), "O—'tis so"
+ * encodes as llama.cpp encodes it from the exported GGUF. The byte-class
+ * split plow had before gave [79, 226, 128, 148, 666, 269, 365]: "'t" "is". */
+static void test_llama_cpp_example(void) {
+    size_t n;
+    uint8_t *d = corpus(0, &n);
+    if (!d) return;
+    tokenizer *t = train(d, n, 4096);
+    free(d);
+    if (!t) return;
+    static const char text[] = "O\xe2\x80\x94'tis so";
+    static const int32_t want[] = {79, 226, 128, 148, 39, 740, 365};
+    int32_t *ids = NULL;
+    size_t nids = 0;
+    char err[PLOW_ERR_LEN] = "";
+    CHECKF(tokenizer_encode(t, (const uint8_t *)text, sizeof text - 1, &ids, &nids, err) == 0, "%s", err);
+    CHECKF(nids == sizeof want / sizeof want[0] && memcmp(ids, want, sizeof want) == 0,
+           "got %zu ids: %d %d %d %d %d %d %d", nids, nids > 0 ? ids[0] : -1, nids > 1 ? ids[1] : -1,
+           nids > 2 ? ids[2] : -1, nids > 3 ? ids[3] : -1, nids > 4 ? ids[4] : -1, nids > 5 ? ids[5] : -1,
+           nids > 6 ? ids[6] : -1);
+    free(ids);
+    tokenizer_free(t);
 }
 
 static void test_train_matches_reference(void) {
@@ -587,6 +672,8 @@ static void test_malformed(void) {
 
 const test_case tokenizer_tests[] = {
     {"tokenizer_chunks", test_chunks},
+    {"tokenizer_pretokenize_reference", test_pretokenize_reference},
+    {"tokenizer_llama_cpp_example", test_llama_cpp_example},
     {"tokenizer_train_matches_reference", test_train_matches_reference},
     {"tokenizer_encode_matches_reference", test_encode_matches_reference},
     {"tokenizer_roundtrip", test_roundtrip},

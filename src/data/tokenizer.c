@@ -16,12 +16,17 @@
  * a pathological chunk (a megabyte of letters) costs O(L log L), not O(L^2);
  * repeated chunks are served from a per-call cache.
  *
- * Non-goals: Unicode categories (every byte >= 0x80 is a letter), special
- * tokens other than <|endoftext|>, configurable split rules, normalization.
+ * Pre-tokenization is GPT-2's pattern over Unicode classes (unicode.h);
+ * bytes that are not well-formed UTF-8 are kept as they are, each a class
+ * OTHER unit of its own, so decode(encode(s)) == s for any bytes.
+ *
+ * Non-goals: special tokens other than <|endoftext|>, configurable split
+ * rules, normalization.
  */
 #include "../base/plow.h"
 
 #include "tokenizer.h"
+#include "unicode.h"
 
 struct tokenizer {
     int V;               /* vocab size */
@@ -71,13 +76,36 @@ static size_t pow2_at_least(size_t n) {
 
 /* ------------------------------------------------------ pre-tokenization */
 
-enum { CL_SPACE, CL_LETTER, CL_DIGIT, CL_OTHER };
+/* The text is read as units: a well-formed UTF-8 sequence is one unit with
+ * its code point's class; a byte that starts none is a unit of its own, of
+ * class OTHER (as U+FFFD, which llama.cpp puts in its place, is). */
+typedef struct {
+    size_t len; /* bytes, 1..4 */
+    int cls;    /* UNICODE_* */
+} unit;
 
-static int byte_class(uint8_t c) {
-    if (c == ' ' || (c >= '\t' && c <= '\r')) return CL_SPACE;
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) return CL_LETTER;
-    if (c >= '0' && c <= '9') return CL_DIGIT;
-    return CL_OTHER;
+/* ASCII classes without the table: the common case. */
+static const uint8_t ascii_class[128] = {
+    ['\t'] = UNICODE_SPACE, ['\n'] = UNICODE_SPACE, ['\v'] = UNICODE_SPACE,
+    ['\f'] = UNICODE_SPACE, ['\r'] = UNICODE_SPACE, [' '] = UNICODE_SPACE,
+    ['0'] = UNICODE_NUMBER, ['1'] = UNICODE_NUMBER, ['2'] = UNICODE_NUMBER,
+    ['3'] = UNICODE_NUMBER, ['4'] = UNICODE_NUMBER, ['5'] = UNICODE_NUMBER,
+    ['6'] = UNICODE_NUMBER, ['7'] = UNICODE_NUMBER, ['8'] = UNICODE_NUMBER,
+    ['9'] = UNICODE_NUMBER,
+#define L2(a, b) [a] = UNICODE_LETTER, [b] = UNICODE_LETTER
+    L2('a', 'A'), L2('b', 'B'), L2('c', 'C'), L2('d', 'D'), L2('e', 'E'), L2('f', 'F'),
+    L2('g', 'G'), L2('h', 'H'), L2('i', 'I'), L2('j', 'J'), L2('k', 'K'), L2('l', 'L'),
+    L2('m', 'M'), L2('n', 'N'), L2('o', 'O'), L2('p', 'P'), L2('q', 'Q'), L2('r', 'R'),
+    L2('s', 'S'), L2('t', 'T'), L2('u', 'U'), L2('v', 'V'), L2('w', 'W'), L2('x', 'X'),
+    L2('y', 'Y'), L2('z', 'Z'),
+#undef L2
+};
+
+static unit unit_at(const uint8_t *s, size_t n, size_t i) {
+    if (s[i] < 0x80) return (unit){1, ascii_class[s[i]]};
+    uint32_t cp;
+    size_t len = unicode_utf8_decode(s + i, n - i, &cp);
+    return len ? (unit){len, unicode_class(cp)} : (unit){1, UNICODE_OTHER};
 }
 
 /* Length of the contraction starting at s[i] == '\'', or 0. */
@@ -97,20 +125,34 @@ size_t tokenizer_chunk_end(const uint8_t *s, size_t n, size_t start) {
         size_t k = contraction_len(s, n, start);
         if (k) return start + k;
     }
-    /* " ?letters+", " ?digits+", " ?other+": one leading space joins the run. */
+    /* " ?\p{L}+", " ?\p{N}+", " ?[^\s\p{L}\p{N}]+": one U+0020 joins the run. */
     size_t j = start;
-    if (s[j] == ' ' && j + 1 < n && byte_class(s[j + 1]) != CL_SPACE) j++;
-    int c = byte_class(s[j]);
-    if (c != CL_SPACE) {
-        for (j++; j < n && byte_class(s[j]) == c; j++) {}
+    unit u = unit_at(s, n, j);
+    if (s[j] == ' ' && j + 1 < n) {
+        unit v = unit_at(s, n, j + 1);
+        if (v.cls != UNICODE_SPACE) {
+            j++;
+            u = v;
+        }
+    }
+    if (u.cls != UNICODE_SPACE) {
+        int c = u.cls;
+        for (j += u.len; j < n; j += u.len) {
+            u = unit_at(s, n, j);
+            if (u.cls != c) break;
+        }
         return j;
     }
-    /* A whitespace run; when a non-space follows, its last byte is left to
-     * start the next chunk (GPT-2's "\s+(?!\S)|\s+"). */
-    size_t r = start + 1;
-    while (r < n && byte_class(s[r]) == CL_SPACE) r++;
-    if (r == n || r - start == 1) return r;
-    return r - 1;
+    /* A whitespace run; when a non-space follows a run of two or more, its
+     * last code point is left to start the next chunk ("\s+(?!\S)|\s+"). */
+    size_t r = start, last = start, count = 0;
+    while (r < n && (u = unit_at(s, n, r)).cls == UNICODE_SPACE) {
+        last = r;
+        r += u.len;
+        count++;
+    }
+    if (r == n || count == 1) return r;
+    return last;
 }
 
 /* ------------------------------------------------------ building, format */
