@@ -472,7 +472,7 @@ static void test_task_json_malformed(void) {
     g.checkpoint_every = 4;
     CHECK(proof_task_save(&g, dir, err) == 0);
     CHECKF(proof_task_load(&t, dir, err) == 0, "%s", err);
-    CHECK(t.hp.seed == g.hp.seed && t.hp.lr == g.hp.lr && t.cfg.d_model == 128 && t.checkpoint_every == 4 && !t.is_lora);
+    CHECK(t.hp.seed == g.hp.seed && t.hp.lr == g.hp.lr && t.cfg.d_model == 128 && t.checkpoint_every == 4 && t.kind == TASK_TRAIN && !t.lora);
 }
 
 const test_case train_tests[] = {

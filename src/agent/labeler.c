@@ -891,7 +891,7 @@ int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, labeler_
     int rc = job_spec_parse(spec, buf, n, err);
     free(buf);
     if (rc) return plow_error_prefix(err, "the task's spec");
-    if (spec->kind != LEDGER_KIND_LABEL) return plow_error(err, "task %s: its spec is not a label spec", id);
+    if (spec->kind != TASK_LABEL) return plow_error(err, "task %s: its spec is not a label spec", id);
     if (spec->n_items != t->p.steps)
         return plow_error(err, "task %s: its spec has %u items, the task %" PRIu64, id, spec->n_items, t->p.steps);
     if (spec->n_classes != t->p.n_classes)

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "../node/node.h"
+#include "../job/kind.h"
 #include "agent.h"
 
 #define TASKFILE_MAX ((size_t)1 << 20)
@@ -223,7 +224,7 @@ int taskfile_finish(taskfile *tf, struct client *c, job_spec *spec, char err[PLO
         prefix(err, "uploading the spec");
         return -2;
     }
-    tf->p.kind = (uint8_t)spec->kind;
-    tf->p.steps = spec->kind == LEDGER_KIND_INFER ? (uint64_t)spec->tokens : (uint64_t)spec->steps;
+    tf->p.kind = (uint8_t)job_kind_ledger(spec->kind);
+    tf->p.steps = job_spec_ledger_steps(spec);
     return 0;
 }

@@ -23,6 +23,7 @@
 #include <inttypes.h>
 
 #include "../node/node.h"
+#include "../job/kind.h"
 #include "agent.h"
 
 void verifier_options_default(verifier_options *o) {
@@ -363,9 +364,8 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
             const ledger_task *t = &ts[i];
             if (t->window_end == 0 || height + 1 > t->window_end) continue; /* no window open */
             /* what job_verify and job_diverge can check (other kinds have their own rules) */
-            if (t->p.kind != LEDGER_KIND_TRAIN && t->p.kind != LEDGER_KIND_LORA && t->p.kind != LEDGER_KIND_INFER &&
-                t->p.kind != LEDGER_KIND_DPO && t->p.kind != LEDGER_KIND_ROUND)
-                continue;
+            const job_kind_facts *kf = job_kind_facts_ledger(t->p.kind);
+            if (!kf || !kf->verifier_checks) continue;
             ledger_task full;
             ledger_challenge *ch = NULL;
             size_t n_ch = 0;

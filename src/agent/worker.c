@@ -17,16 +17,22 @@
 #include <unistd.h>
 
 #include "../node/node.h"
+#include "../job/kind.h"
 #include "agent.h"
 
-/* the kinds job_run can do */
-#define WORKER_KINDS                                                                                   \
-    ((1u << LEDGER_KIND_TRAIN) | (1u << LEDGER_KIND_LORA) | (1u << LEDGER_KIND_INFER) | (1u << LEDGER_KIND_DPO) | \
-     (1u << LEDGER_KIND_ROUND))
+/* The kinds job_run can do, as bits of their ledger numbers. */
+static unsigned worker_kinds(void) {
+    unsigned bits = 0;
+    for (int k = 0; k < TASK_KIND_COUNT; k++) {
+        const job_kind_facts *f = job_kind_facts_of((task_kind)k);
+        if (f->worker_runs) bits |= 1u << f->ledger_kind;
+    }
+    return bits;
+}
 
 void worker_policy_default(worker_policy *p) {
     memset(p, 0, sizeof *p);
-    p->kinds = WORKER_KINDS;
+    p->kinds = worker_kinds();
     p->min_price_per_step = 0;
     p->max_stake_at_risk = UINT64_MAX;
     p->stake = 0;
@@ -91,7 +97,7 @@ int worker_policy_parse(worker_policy *p, const uint8_t *buf, size_t n, char err
                 plow_error(err, "policy: unknown kind in \"kinds\" (train, lora, infer, dpo, round)");
                 goto out;
             }
-            if (!(WORKER_KINDS & (1u << k))) {
+            if (!(worker_kinds() & (1u << k))) {
                 plow_error(err, "policy: a worker does not run %s tasks (train, lora, infer, dpo, round)",
                            ledger_kind_name(k));
                 goto out;
@@ -227,8 +233,8 @@ static void task_dir(const worker *w, const uint8_t id[32], char *out, size_t n)
 }
 
 static uint64_t task_steps(const ledger_task *t, const job_spec *s) {
-    if (t->p.kind == LEDGER_KIND_INFER) return s->tokens > 0 ? (uint64_t)s->tokens : t->p.steps;
-    return t->p.steps;
+    uint64_t n = job_spec_ledger_steps(s);
+    return n > 0 ? n : t->p.steps;
 }
 
 /* Whether to cheat on this task: --cheat-rate of the tasks, chosen by the
@@ -248,11 +254,7 @@ static bool cheat_on(const worker *w, const uint8_t id[32]) {
 static const char *cheat_for(const worker *w, const ledger_task *t, const job_spec *spec, char buf[64]) {
     const char *c = w->o->cheat;
     if (!c || !cheat_on(w, t->id)) return NULL;
-    if (t->p.kind != LEDGER_KIND_INFER) return c;
-    if (strncmp(c, "perturb", 7) != 0) return NULL;
-    if (c[7] == '@') return c;
-    snprintf(buf, 64, "perturb@%d", spec->tokens / 2 > 0 ? spec->tokens / 2 : 1);
-    return buf;
+    return job_cheat_for(spec, c, buf);
 }
 
 /* ---- outputs kept between restarts ---------------------------------------------- */

@@ -516,7 +516,7 @@ static int sub_post(int argc, char **argv) {
     uint8_t *buf = NULL;
     size_t len = 0;
     rc = 1;
-    spec->kind = LEDGER_KIND_LABEL;
+    spec->kind = TASK_LABEL;
     if (parse_classes(classes_s, spec, err)) {
         rc = cli_usage_error("label", "%s", err);
         goto out;

@@ -19,7 +19,7 @@
 #include "../tensor/tensor.h"
 #include "../train/round.h"
 #include "../train/train.h"
-#include "work.h"
+#include "job_internal.h"
 
 static void note(const job_hooks *h, const char *fmt, ...) PLOW_PRINTF(2, 3);
 static void note(const job_hooks *h, const char *fmt, ...) {
@@ -99,54 +99,42 @@ void job_train_opts_init(job_train_opts *o) {
 }
 
 int job_train_opts_check(job_train_opts *o, char err[PLOW_ERR_LEN]) {
-    if (!o->data && !o->dpo) return plow_error(err, "--data FILE is required");
-    if (o->dpo && o->data) return plow_error(err, "a DPO run trains on --dpo PAIRS, not --data");
-    if (o->dpo && o->round) return plow_error(err, "a run is DPO or a round participant's, not both");
-    if (o->heldout && !o->dpo) return plow_error(err, "--heldout is for DPO runs (--dpo)");
+    if ((unsigned)o->kind >= TASK_KIND_COUNT || !task_kind_replays(o->kind))
+        return plow_error(err, "a %s task is not a training run", task_kind_name(o->kind));
+    const job_kind *k = job_kind_of(o->kind);
+    if (!o->data) return plow_error(err, "--data FILE is required");
+    if (o->heldout && !k->takes_heldout) return plow_error(err, "--heldout is for DPO runs (--dpo)");
     if (!o->out) return plow_error(err, "--out DIR is required");
-    if (o->dpo && !o->base) return plow_error(err, "--dpo needs --base DIR (the reference model)");
-    if (o->dpo && !(o->beta > 0 && o->beta <= 100)) return plow_error(err, "--beta must be in (0, 100]");
-    if (o->round && (!o->base || o->lora)) return plow_error(err, "a round participant trains the whole base model");
-    if (o->round && (o->shards < 1 || o->shards > ROUND_MAX_SHARDS || o->shard >= o->shards))
-        return plow_error(err, "round: participant %u of %u shards", o->shard, o->shards);
-    if (o->round && (o->enc < 0 || o->enc >= ROUND_ENC_COUNT ||
-                     (o->enc == ROUND_ENC_INT8 && (o->block < 1 || o->block > ROUND_BLOCK_MAX))))
-        return plow_error(err, "round: unknown encoding or int8 block out of 1..%d", ROUND_BLOCK_MAX);
-    if (o->lora && !o->base) return plow_error(err, "--lora needs --base DIR (the model to adapt)");
-    if (!o->lora && !o->dpo && !o->round && o->base) return plow_error(err, "--base is only used with --lora or --dpo");
+    if (k->opts_check(o, err)) return -1;
     if (o->commit && o->no_hashes) return plow_error(err, "--commit needs the per-step hashes (drop --no-hashes)");
     if (o->steps < 1) return plow_error(err, "steps must be at least 1");
     if (o->commit && o->every < 1) return plow_error(err, "the checkpoint interval must be at least 1");
     if (o->cheat) {
-        job_cheat_kind k;
-        if (job_cheat_parse(o->cheat, o->steps, &k, &o->cheat_step, err)) return -1;
+        job_cheat_kind c;
+        if (job_cheat_parse(o->cheat, o->steps, &c, &o->cheat_step, err)) return -1;
     }
     return 0;
 }
 
-int job_train_task(const job_train_opts *o, const tokenizer *tok, const uint8_t data_hash[PLOW_HASH_LEN],
-                   const model *base, proof_task *t, char err[PLOW_ERR_LEN]) {
+int job_train_task(const job_train_opts *o, const tokenizer *tok, const proof_inputs *in, const model *base,
+                   proof_task *t, char err[PLOW_ERR_LEN]) {
     memset(t, 0, sizeof *t);
-    t->is_lora = o->lora;
-    t->is_dpo = o->dpo != NULL;
-    t->is_round = o->round;
-    if ((o->dpo || o->round) && !o->lora) {
-        if (!base) return plow_error(err, "a %s task needs its base model", o->dpo ? "DPO" : "round");
+    t->kind = o->kind;
+    t->lora = o->lora;
+    if (task_kind_needs_base(o->kind)) {
+        if (!base) return plow_error(err, "a %s task needs its base model", task_kind_label(o->kind));
         t->cfg = base->cfg;
         abs_path(o->base, t->base, sizeof t->base);
         model_hash(base, t->base_hash);
-    } else if (o->lora) {
-        if (!base) return plow_error(err, "a LoRA task needs its base model");
-        t->cfg = base->cfg;
+    } else if (model_config_named(o->config, tokenizer_vocab_size(tok), &t->cfg, err)) {
+        return -1;
+    }
+    if (o->lora) {
         unsigned mask;
         if (lora_parse_targets(o->targets, &mask, err)) return -1;
         t->rank = (int)o->rank;
         t->alpha = (float)o->alpha;
         t->targets = mask;
-        abs_path(o->base, t->base, sizeof t->base);
-        model_hash(base, t->base_hash);
-    } else if (model_config_named(o->config, tokenizer_vocab_size(tok), &t->cfg, err)) {
-        return -1;
     }
     train_hparams *hp = &t->hp;
     train_hparams_default(hp, o->lora, (int)o->steps, t->cfg.ctx);
@@ -162,22 +150,14 @@ int job_train_task(const job_train_opts *o, const tokenizer *tok, const uint8_t 
     hp->clip = (float)o->clip;
     hp->seed = o->seed;
     hp->init_seed = o->init_seed;
-    if (o->dpo) t->beta = (float)o->beta;
-    if (o->round) {
-        hp->min_lr = hp->lr; /* constant after the warm-up, as round_config_default */
-        round_inner_hparams(hp, o->round_index, o->shard, hp);
-        t->shards = o->shards;
-        t->shard = o->shard;
-        t->round = o->round_index;
-        t->enc = (uint32_t)o->enc;
-        t->block = o->enc == ROUND_ENC_INT8 ? o->block : 0;
-        memcpy(t->outer_hash, o->outer_hash, PLOW_HASH_LEN);
-    }
-    abs_path(o->dpo ? o->dpo : o->data, t->data, sizeof t->data);
-    t->val_frac = o->dpo ? 0 : o->val_frac;
-    memcpy(t->data_hash, data_hash, PLOW_HASH_LEN);
+    abs_path(o->data, t->data, sizeof t->data);
+    t->val_frac = o->val_frac;
     t->checkpoint_every = o->every > 0 ? (uint32_t)o->every : 0;
-    return 0;
+    const job_kind *k = job_kind_of(o->kind);
+    if (k->opts_task && k->opts_task(o, t, err)) return -1;
+    dataset view;
+    const dataset *text;
+    return proof_inputs_steps(t, in, &view, &text, t->data_hash, err);
 }
 
 /* ---- training ------------------------------------------------------------------ */
@@ -301,9 +281,9 @@ static int write_run_json(const job_train_opts *o, const model *m, const uint8_t
                           const train_hparams *hp, const job_train_result *res, const char *state_hex,
                           char err[PLOW_ERR_LEN]) {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "kind", o->dpo ? (o->lora ? "dpo-lora" : "dpo") : o->round ? "round" : o->lora ? "lora" : "model");
+    cJSON_AddStringToObject(j, "kind", (o->kind == TASK_DPO) ? (o->lora ? "dpo-lora" : "dpo") : (o->kind == TASK_ROUND) ? "round" : o->lora ? "lora" : "model");
     cJSON_AddStringToObject(j, "config", m->cfg.name);
-    cJSON_AddStringToObject(j, "data", o->dpo ? o->dpo : o->data);
+    cJSON_AddStringToObject(j, "data", o->data);
     char dh[65];
     plow_hex(data_hash, PLOW_HASH_LEN, dh);
     cJSON_AddStringToObject(j, "data_hash", dh);
@@ -316,7 +296,7 @@ static int write_run_json(const job_train_opts *o, const model *m, const uint8_t
     cJSON_AddNumberToObject(j, "final_val_loss", (double)res->val_loss);
     cJSON_AddNumberToObject(j, "tokens_per_second", res->tokens_per_second);
     cJSON_AddStringToObject(j, "state", state_hex);
-    if (o->dpo) {
+    if ((o->kind == TASK_DPO)) {
         cJSON_AddNumberToObject(j, "beta", o->beta);
         for (int k = 0; k < 2; k++) {
             const dpo_eval_stats *e = k ? &res->dpo_after : &res->dpo_before;
@@ -329,7 +309,7 @@ static int write_run_json(const job_train_opts *o, const model *m, const uint8_t
             cJSON_AddNumberToObject(x, "policy_margin", e->policy_margin);
         }
     }
-    if (o->round) cJSON_AddNumberToObject(j, "contribution_bytes", (double)res->contribution_bytes);
+    if ((o->kind == TASK_ROUND)) cJSON_AddNumberToObject(j, "contribution_bytes", (double)res->contribution_bytes);
     char *js = cJSON_Print(j);
     cJSON_Delete(j);
     char *p = path2(o->out, "run.json");
@@ -375,23 +355,24 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
         free(tp);
         if (trc) goto out;
     }
-    if (o->dpo) {
-        if (prefs_load(&pairs, o->dpo, tok, err) || (o->heldout && prefs_load(&heldout, o->heldout, tok, err)))
-            goto out;
-        data_hash = pairs->hash;
-    } else {
-        if (dataset_load_text(&data, o->data, tok, o->val_frac, err)) goto out;
-        data_hash = data->hash;
-        if (o->round) { /* the participant's shard: its own hash, so its own batches and task id */
-            if (round_shard(data, o->shards, o->shard, 1, &shard, err)) goto out;
-            data_hash = shard.hash;
-        }
+    {
+        proof_task kt = {.kind = o->kind, .val_frac = o->val_frac};
+        snprintf(kt.data, sizeof kt.data, "%s", o->data);
+        proof_inputs in;
+        if (proof_inputs_load(&kt, tok, &in, err)) goto out;
+        data = in.text;
+        pairs = in.pairs;
     }
+    if (o->heldout && prefs_load(&heldout, o->heldout, tok, err)) goto out;
     if (o->base && modelio_load_model(&m, o->base, e2)) {
         plow_error(err, "cannot load the base model: %s", e2);
         goto out;
     }
-    if (job_train_task(o, tok, data_hash, m, &task, err)) goto out;
+    {
+        proof_inputs in = {data, pairs};
+        if (job_train_task(o, tok, &in, m, &task, err)) goto out;
+    }
+    data_hash = task.data_hash;
     if (o->lora) {
         if (lora_new(&l, &m->cfg, task.rank, task.alpha, task.targets, err)) goto out;
         lora_init_weights(l, o->init_seed + init_shift);
@@ -404,13 +385,18 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
         goto out;
     }
     const train_hparams *hp = &task.hp;
-    const dataset *train_on = o->round ? &shard : data;
+    const dataset *train_on = NULL;
+    if (data) {
+        proof_inputs in = {data, pairs};
+        uint8_t dh[PLOW_HASH_LEN];
+        if (proof_inputs_steps(&task, &in, &shard, &train_on, dh, err)) goto out;
+    }
     if (data && (train_on->n_train <= (size_t)hp->seq || data->n_val <= (size_t)hp->seq)) {
         plow_error(err, "'%s'%s is too short: %zu training and %zu validation tokens, need more than %d each (lower --seq)",
-                   o->data, o->round ? " (this participant's shard)" : "", train_on->n_train, data->n_val, hp->seq);
+                   o->data, (o->kind == TASK_ROUND) ? " (this participant's shard)" : "", train_on->n_train, data->n_val, hp->seq);
         goto out;
     }
-    if (o->dpo) {
+    if ((o->kind == TASK_DPO)) {
         /* full DPO: the reference is the base as loaded (copied by the state) */
         if (train_state_new_dpo(&s, m, l, hp, (float)o->beta, data_hash, err)) goto out;
     } else if (train_state_new(&s, m, l, hp, data_hash, err)) {
@@ -418,30 +404,30 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     }
     size_t trainable;
     float *wts0 = train_state_weights(s, &trainable);
-    if (o->round) { /* W_t: the start of the pseudo-gradient */
+    if ((o->kind == TASK_ROUND)) { /* W_t: the start of the pseudo-gradient */
         w0 = plow_alloc(trainable * sizeof(float));
         memcpy(w0, wts0, trainable * sizeof(float));
     }
     if (init_shift && o->base && !o->lora) wts0[0] += 1e-3f; /* init cheat on a run that starts from the base */
     src.data = train_on;
     src.pairs = pairs;
-    if (o->dpo)
+    if ((o->kind == TASK_DPO))
         note(h, "%s%s DPO (beta %g), %zu trainable parameters, %zu pairs%s, %d pairs x %d tokens per step, %s x %d threads",
              m->cfg.name, o->lora ? " + LoRA" : "", o->beta, trainable, pairs->n, heldout ? " (+ held-out)" : "",
              hp->batch, hp->seq, tensor_path_name(tensor_path_get()), tensor_threads());
     else
         note(h, "%s%s%s, %zu trainable parameters, %zu train / %zu val tokens, %d x %d tokens per step, %s x %d threads",
-             m->cfg.name, o->lora ? " + LoRA" : "", o->round ? " (round participant)" : "", trainable,
+             m->cfg.name, o->lora ? " + LoRA" : "", (o->kind == TASK_ROUND) ? " (round participant)" : "", trainable,
              train_on->n_train, data->n_val, hp->batch, hp->seq, tensor_path_name(tensor_path_get()), tensor_threads());
 
     if (!(states = open_in(o->out, "states.txt", err)) || !(log = open_in(o->out, "train_log.csv", err))) goto out;
-    fprintf(log, o->dpo ? "step,loss,grad_norm,lr,val_loss,seconds,margin,accuracy,chosen_reward,rejected_reward,"
+    fprintf(log, (o->kind == TASK_DPO) ? "step,loss,grad_norm,lr,val_loss,seconds,margin,accuracy,chosen_reward,rejected_reward,"
                           "val_accuracy,val_margin,val_policy_accuracy,val_policy_margin\n"
                         : "step,loss,grad_norm,lr,val_loss,seconds\n");
     uint8_t hash[PLOW_HASH_LEN];
     char hex[65];
     leaves = o->commit ? plow_alloc((size_t)(o->steps + 1) * PLOW_HASH_LEN) : NULL;
-    size_t rows = (size_t)hp->batch * (o->dpo ? 2 : 1);
+    size_t rows = (size_t)hp->batch * ((o->kind == TASK_DPO) ? 2 : 1);
     src.bx = plow_alloc(sizeof(int32_t) * rows * hp->seq);
     src.by = plow_alloc(sizeof(int32_t) * rows * hp->seq);
     src.span = plow_alloc(sizeof(int32_t) * rows * 2);
@@ -453,7 +439,7 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     }
     if (o->commit) ckw = proof_ckpt_writer_new(o->out);
     if (ckw && proof_ckpt_writer_submit(ckw, s, err)) goto out;
-    if (o->dpo) { /* the base's preferences (the reward metrics are 0 at step 0) */
+    if ((o->kind == TASK_DPO)) { /* the base's preferences (the reward metrics are 0 at step 0) */
         dpo_evaluate(s, pairs, heldout, &res->dpo_before);
         const dpo_eval_stats *e = &res->dpo_before;
         if (o->eval_every > 0)
@@ -492,7 +478,7 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
             if (crc) goto out;
         }
         bool eval = (o->eval_every > 0 && (i + 1) % o->eval_every == 0) || i + 1 == o->steps;
-        if (eval && o->dpo) {
+        if (eval && (o->kind == TASK_DPO)) {
             dpo_evaluate(s, pairs, heldout, &ev);
             val = (float)ev.loss;
         } else if (eval) {
@@ -501,7 +487,7 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
         fprintf(log, "%ld,%.6f,%.6f,%.6g,", i + 1, (double)st.loss, (double)st.gnorm, (double)st.lr);
         if (eval) fprintf(log, "%.6f", (double)val);
         fprintf(log, ",%.4f", st.seconds);
-        if (o->dpo) {
+        if ((o->kind == TASK_DPO)) {
             fprintf(log, ",%.6f,%.6f,%.6f,%.6f,", (double)ds.margin, (double)ds.accuracy, (double)ds.chosen_reward,
                     (double)ds.rejected_reward);
             if (eval) fprintf(log, "%.6f,%.6f,%.6f,%.6f", ev.accuracy, ev.margin, ev.policy_accuracy, ev.policy_margin);
@@ -509,7 +495,7 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
         }
         fprintf(log, "\n");
         char extra[160];
-        if (o->dpo)
+        if ((o->kind == TASK_DPO))
             snprintf(extra, sizeof extra, "loss %.4f margin %.3f acc %.2f", (double)st.loss, (double)ds.margin,
                      (double)ds.accuracy);
         else if (!eval)
@@ -522,7 +508,7 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     }
     fflush(states);
     fflush(log);
-    if (o->dpo) res->dpo_after = ev;
+    if ((o->kind == TASK_DPO)) res->dpo_after = ev;
     /* artifacts */
     size_t wn;
     float *wts = train_state_weights(s, &wn), wkeep = wts[0];
@@ -530,7 +516,7 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     int src_rc = o->lora ? modelio_save_lora(l, m, o->out, err) : modelio_save_model(m, o->out, err);
     if (o->lora) lora_hash(l, res->artifact);
     else model_hash(m, res->artifact);
-    if (src_rc == 0 && o->round) { /* the contribution: its hash is the artifact */
+    if (src_rc == 0 && (o->kind == TASK_ROUND)) { /* the contribution: its hash is the artifact */
         float *delta = plow_alloc(wn * sizeof(float));
         for (size_t j = 0; j < wn; j++) delta[j] = w0[j] - wts[j];
         round_contrib c = {0};
@@ -576,7 +562,7 @@ int job_train(const job_train_opts *o, const job_hooks *h, job_train_result *res
     res->val_loss = val;
     res->tokens_per_second = tokens / train_secs;
     if (write_run_json(o, m, data_hash, hp, res, hex, err)) goto out;
-    if (o->dpo)
+    if ((o->kind == TASK_DPO))
         note(h, "%s pairs after training: policy accuracy %.4f, policy margin %.4f, reward accuracy %.4f, margin %.4f, "
                 "DPO loss %.4f; wrote %s",
              heldout ? "held-out" : "training", ev.policy_accuracy, ev.policy_margin, ev.accuracy, ev.margin, ev.loss,
