@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../node/node.h"
+#include "../client/client.h"
 #include "../job/kind.h"
 #include "agent.h"
 

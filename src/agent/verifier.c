@@ -22,7 +22,7 @@
 
 #include <inttypes.h>
 
-#include "../node/node.h"
+#include "../client/client.h"
 #include "../job/kind.h"
 #include "agent.h"
 

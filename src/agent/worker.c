@@ -16,7 +16,7 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "../node/node.h"
+#include "../client/client.h"
 #include "../job/kind.h"
 #include "agent.h"
 

@@ -249,17 +249,6 @@ static char *checkpoint_path(const char *dir, uint64_t step) {
     return proof_path2(dir, f);
 }
 
-int proof_write_checkpoint(const char *dir, train_state *s, char err[PLOW_ERR_LEN]) {
-    char *d = proof_path2(dir, "checkpoints");
-    int rc = plow_mkdir_p(d, err);
-    free(d);
-    if (rc) return -1;
-    char *p = checkpoint_path(dir, train_state_step(s));
-    rc = train_state_save(s, p, err);
-    free(p);
-    return rc;
-}
-
 struct proof_ckpt_writer {
     char *dir;
     pthread_t th;
@@ -486,6 +475,7 @@ void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) {
     proof_kind_ops_of(r->task.kind)->artifact_hash(r, out);
 }
 
+/* The artifact file's hash, computed the same way. */
 int proof_artifact_hash(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     return proof_kind_ops_of(r->task.kind)->artifact_file_hash(r, dir, out, err);
 }

@@ -68,8 +68,6 @@ typedef struct proof_task {
 int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
 int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
 
-/* Writes checkpoints/<step>.state for the current state of s. */
-int proof_write_checkpoint(const char *dir, train_state *s, char err[PLOW_ERR_LEN]);
 /* Checkpoints written in the background: submit copies the state (one pass
  * over it) and returns; a thread writes and fsyncs the file while training
  * goes on. A submit waits for the previous write; finish waits for the last
