@@ -36,7 +36,9 @@ SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/mode
 SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c
 SRC_INFER  = src/infer/infer.c
 SRC_PROOF  = src/proof/merkle.c src/proof/trace.c src/proof/run.c src/proof/receipt.c
-SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c
+SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c \
+             src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
+             src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c
 SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/client.c src/node/json.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c
 SRC_JOB    = src/job/job.c src/job/work.c src/job/spec.c
 SRC_LABEL  = src/label/label.c

@@ -117,6 +117,78 @@ static bool all_zero(const uint8_t *p, size_t n) {
     return acc == 0;
 }
 
+static void put_register(plow_buf *b, const ledger_tx *tx) {
+    size_t nl = strnlen(tx->u.reg.name, sizeof tx->u.reg.name);
+    size_t cl = strnlen(tx->u.reg.caps, sizeof tx->u.reg.caps);
+    put_u8(b, tx->u.reg.kind);
+    put_u8(b, (uint8_t)nl);
+    plow_buf_append(b, tx->u.reg.name, nl);
+    put_u16(b, (uint16_t)cl);
+    plow_buf_append(b, tx->u.reg.caps, cl);
+}
+
+static void put_post(plow_buf *b, const ledger_task_params *p) {
+    put_32(b, p->spec);
+    put_u8(b, p->kind);
+    put_u8(b, p->mode);
+    put_u8(b, p->replicas);
+    plow_buf_u64(b, p->reward);
+    plow_buf_u64(b, p->worker_stake);
+    plow_buf_u64(b, p->min_bond);
+    plow_buf_u64(b, p->steps);
+    plow_buf_u32(b, p->claim_blocks);
+    plow_buf_u32(b, p->work_blocks);
+    plow_buf_u32(b, p->window_blocks);
+    if (p->kind == LEDGER_KIND_LABEL) { /* the only kind with more parameters */
+        plow_buf_u32(b, p->n_classes);
+        plow_buf_u32(b, p->redundancy);
+        put_32(b, p->gold_commit);
+        plow_buf_u32(b, p->min_gold_pct);
+    }
+}
+
+static void put_commit(plow_buf *b, const ledger_tx *tx) {
+    put_32(b, tx->u.commit.task);
+    put_32(b, tx->u.commit.trace_root);
+    put_32(b, tx->u.commit.final_state);
+    put_32(b, tx->u.commit.artifact);
+    put_32(b, tx->u.commit.manifest);
+    plow_buf_u64(b, tx->u.commit.n);
+    plow_buf_u32(b, tx->u.commit.checkpoint_every);
+}
+
+static void put_challenge(plow_buf *b, const ledger_tx *tx) {
+    put_32(b, tx->u.challenge.task);
+    plow_buf_append(b, tx->u.challenge.accused, LEDGER_PK_LEN);
+    plow_buf_append(b, tx->u.challenge.other, LEDGER_PK_LEN);
+    plow_buf_u64(b, tx->u.challenge.step);
+    plow_buf_u64(b, tx->u.challenge.bond);
+    put_32(b, tx->u.challenge.state_blob);
+    put_evidence(b, &tx->u.challenge.ev);
+    if (!all_zero(tx->u.challenge.other, LEDGER_PK_LEN)) put_evidence(b, &tx->u.challenge.ev_other);
+}
+
+/* A count over the limit is written as is (with the labels the struct
+ * holds), so the decoder refuses it rather than it being cut. */
+static void put_label_reveal(plow_buf *b, const ledger_tx *tx) {
+    uint32_t n = tx->u.reveal.count;
+    put_32(b, tx->u.reveal.task);
+    put_32(b, tx->u.reveal.salt);
+    plow_buf_u32(b, n);
+    plow_buf_append(b, tx->u.reveal.labels, n < LEDGER_LABELS_MAX ? n : LEDGER_LABELS_MAX);
+}
+
+static void put_gold_reveal(plow_buf *b, const ledger_tx *tx) {
+    uint32_t n = tx->u.gold.count;
+    put_32(b, tx->u.gold.task);
+    put_32(b, tx->u.gold.salt);
+    plow_buf_u32(b, n);
+    for (uint32_t i = 0; i < n && i < LEDGER_GOLD_MAX; i++) {
+        plow_buf_u32(b, tx->u.gold.items[i]);
+        put_u8(b, tx->u.gold.labels[i]);
+    }
+}
+
 /* Everything but the signature. Strings are written up to their NUL, at
  * most one byte past their limit, so an over-long string encodes and is
  * then refused by the decoder rather than silently cut. */
@@ -132,92 +204,22 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         plow_buf_u64(b, tx->u.transfer.amount);
         break;
     case LEDGER_TX_STAKE:
-    case LEDGER_TX_UNSTAKE:
-        plow_buf_u64(b, tx->u.stake.amount);
-        break;
-    case LEDGER_TX_REGISTER: {
-        size_t nl = strnlen(tx->u.reg.name, sizeof tx->u.reg.name);
-        size_t cl = strnlen(tx->u.reg.caps, sizeof tx->u.reg.caps);
-        put_u8(b, tx->u.reg.kind);
-        put_u8(b, (uint8_t)nl);
-        plow_buf_append(b, tx->u.reg.name, nl);
-        put_u16(b, (uint16_t)cl);
-        plow_buf_append(b, tx->u.reg.caps, cl);
-        break;
-    }
-    case LEDGER_TX_POST_TASK: {
-        const ledger_task_params *p = &tx->u.post;
-        put_32(b, p->spec);
-        put_u8(b, p->kind);
-        put_u8(b, p->mode);
-        put_u8(b, p->replicas);
-        plow_buf_u64(b, p->reward);
-        plow_buf_u64(b, p->worker_stake);
-        plow_buf_u64(b, p->min_bond);
-        plow_buf_u64(b, p->steps);
-        plow_buf_u32(b, p->claim_blocks);
-        plow_buf_u32(b, p->work_blocks);
-        plow_buf_u32(b, p->window_blocks);
-        if (p->kind == LEDGER_KIND_LABEL) { /* the only kind with more parameters */
-            plow_buf_u32(b, p->n_classes);
-            plow_buf_u32(b, p->redundancy);
-            put_32(b, p->gold_commit);
-            plow_buf_u32(b, p->min_gold_pct);
-        }
-        break;
-    }
+    case LEDGER_TX_UNSTAKE: plow_buf_u64(b, tx->u.stake.amount); break;
+    case LEDGER_TX_REGISTER: put_register(b, tx); break;
+    case LEDGER_TX_POST_TASK: put_post(b, &tx->u.post); break;
     case LEDGER_TX_CLAIM:
     case LEDGER_TX_FINALIZE:
-    case LEDGER_TX_EXPIRE:
-        put_32(b, tx->u.ref.task);
-        break;
-    case LEDGER_TX_COMMIT:
-        put_32(b, tx->u.commit.task);
-        put_32(b, tx->u.commit.trace_root);
-        put_32(b, tx->u.commit.final_state);
-        put_32(b, tx->u.commit.artifact);
-        put_32(b, tx->u.commit.manifest);
-        plow_buf_u64(b, tx->u.commit.n);
-        plow_buf_u32(b, tx->u.commit.checkpoint_every);
-        break;
-    case LEDGER_TX_CHALLENGE:
-        put_32(b, tx->u.challenge.task);
-        plow_buf_append(b, tx->u.challenge.accused, LEDGER_PK_LEN);
-        plow_buf_append(b, tx->u.challenge.other, LEDGER_PK_LEN);
-        plow_buf_u64(b, tx->u.challenge.step);
-        plow_buf_u64(b, tx->u.challenge.bond);
-        put_32(b, tx->u.challenge.state_blob);
-        put_evidence(b, &tx->u.challenge.ev);
-        if (!all_zero(tx->u.challenge.other, LEDGER_PK_LEN)) put_evidence(b, &tx->u.challenge.ev_other);
-        break;
+    case LEDGER_TX_EXPIRE: put_32(b, tx->u.ref.task); break;
+    case LEDGER_TX_COMMIT: put_commit(b, tx); break;
+    case LEDGER_TX_CHALLENGE: put_challenge(b, tx); break;
     case LEDGER_TX_VERDICT:
         put_32(b, tx->u.verdict.challenge);
         put_32(b, tx->u.verdict.computed);
         put_u8(b, tx->u.verdict.prev_ok);
         break;
-    case LEDGER_TX_LABEL_REVEAL: {
-        /* A count over the limit is written as is (with the labels the
-         * struct holds), so the decoder refuses it rather than it being cut. */
-        uint32_t n = tx->u.reveal.count;
-        put_32(b, tx->u.reveal.task);
-        put_32(b, tx->u.reveal.salt);
-        plow_buf_u32(b, n);
-        plow_buf_append(b, tx->u.reveal.labels, n < LEDGER_LABELS_MAX ? n : LEDGER_LABELS_MAX);
-        break;
-    }
-    case LEDGER_TX_GOLD_REVEAL: {
-        uint32_t n = tx->u.gold.count;
-        put_32(b, tx->u.gold.task);
-        put_32(b, tx->u.gold.salt);
-        plow_buf_u32(b, n);
-        for (uint32_t i = 0; i < n && i < LEDGER_GOLD_MAX; i++) {
-            plow_buf_u32(b, tx->u.gold.items[i]);
-            put_u8(b, tx->u.gold.labels[i]);
-        }
-        break;
-    }
-    default:
-        break; /* an unknown type has no body; the decoder refuses it */
+    case LEDGER_TX_LABEL_REVEAL: put_label_reveal(b, tx); break;
+    case LEDGER_TX_GOLD_REVEAL: put_gold_reveal(b, tx); break;
+    default: break; /* an unknown type has no body; the decoder refuses it */
     }
 }
 
@@ -339,6 +341,125 @@ static int get_evidence(reader *r, ledger_evidence *e, const char *side, char er
     return get_proof(r, &e->proof, side, "j", err);
 }
 
+static int get_register(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    tx->u.reg.kind = get_u8(r, "the profile kind");
+    uint8_t nl = get_u8(r, "the name length");
+    if (r->short_read) return 0;
+    if (nl < 1 || nl > LEDGER_NAME_MAX)
+        return plow_error(err, "register: a name of %u bytes (1..%d allowed)", nl, LEDGER_NAME_MAX);
+    if (get_text(r, tx->u.reg.name, nl, "name", err) != 0) return -1;
+    uint16_t cl = get_u16(r, "the capabilities length");
+    if (r->short_read) return 0;
+    if (cl > LEDGER_CAPS_MAX)
+        return plow_error(err, "register: capabilities of %u bytes (at most %d allowed)", cl, LEDGER_CAPS_MAX);
+    return get_text(r, tx->u.reg.caps, cl, "capabilities", err);
+}
+
+static void get_post(reader *r, ledger_task_params *p) {
+    get_bytes(r, p->spec, 32, "the spec hash");
+    p->kind = get_u8(r, "the kind");
+    p->mode = get_u8(r, "the mode");
+    p->replicas = get_u8(r, "the replicas");
+    p->reward = get_u64(r, "the reward");
+    p->worker_stake = get_u64(r, "the worker stake");
+    p->min_bond = get_u64(r, "the minimum bond");
+    p->steps = get_u64(r, "the steps");
+    p->claim_blocks = get_u32(r, "claim_blocks");
+    p->work_blocks = get_u32(r, "work_blocks");
+    p->window_blocks = get_u32(r, "window_blocks");
+    if (p->kind == LEDGER_KIND_LABEL) {
+        p->n_classes = get_u32(r, "n_classes");
+        p->redundancy = get_u32(r, "the redundancy");
+        get_bytes(r, p->gold_commit, 32, "the gold commitment");
+        p->min_gold_pct = get_u32(r, "min_gold_pct");
+    }
+}
+
+static void get_commit(reader *r, ledger_tx *tx) {
+    get_bytes(r, tx->u.commit.task, 32, "the task id");
+    get_bytes(r, tx->u.commit.trace_root, 32, "the trace root");
+    get_bytes(r, tx->u.commit.final_state, 32, "the final state");
+    get_bytes(r, tx->u.commit.artifact, 32, "the artifact hash");
+    get_bytes(r, tx->u.commit.manifest, 32, "the manifest hash");
+    tx->u.commit.n = get_u64(r, "n");
+    tx->u.commit.checkpoint_every = get_u32(r, "checkpoint_every");
+}
+
+static int get_challenge(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    get_bytes(r, tx->u.challenge.task, 32, "the task id");
+    get_bytes(r, tx->u.challenge.accused, LEDGER_PK_LEN, "the accused");
+    get_bytes(r, tx->u.challenge.other, LEDGER_PK_LEN, "the other worker");
+    tx->u.challenge.step = get_u64(r, "the step");
+    tx->u.challenge.bond = get_u64(r, "the bond");
+    get_bytes(r, tx->u.challenge.state_blob, 32, "the state blob hash");
+    if (r->short_read) return 0;
+    if (get_evidence(r, &tx->u.challenge.ev, "accused", err) != 0) return -1;
+    if (!all_zero(tx->u.challenge.other, LEDGER_PK_LEN) &&
+        get_evidence(r, &tx->u.challenge.ev_other, "other worker", err) != 0)
+        return -1;
+    return 0;
+}
+
+static int get_verdict(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    get_bytes(r, tx->u.verdict.challenge, 32, "the challenge id");
+    get_bytes(r, tx->u.verdict.computed, 32, "the computed leaf");
+    tx->u.verdict.prev_ok = get_u8(r, "prev_ok");
+    if (!r->short_read && tx->u.verdict.prev_ok > 1)
+        return plow_error(err, "verdict: prev_ok is %u, must be 0 or 1", tx->u.verdict.prev_ok);
+    return 0;
+}
+
+static int get_label_reveal(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    get_bytes(r, tx->u.reveal.task, 32, "the task id");
+    get_bytes(r, tx->u.reveal.salt, 32, "the salt");
+    uint32_t n = get_u32(r, "the label count");
+    if (r->short_read) return 0;
+    if (n > LEDGER_LABELS_MAX)
+        return plow_error(err, "label_reveal: %u labels, more than the %d a reveal carries", n, LEDGER_LABELS_MAX);
+    tx->u.reveal.count = n;
+    get_bytes(r, tx->u.reveal.labels, n, "the labels");
+    return 0;
+}
+
+static int get_gold_reveal(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    get_bytes(r, tx->u.gold.task, 32, "the task id");
+    get_bytes(r, tx->u.gold.salt, 32, "the salt");
+    uint32_t n = get_u32(r, "the gold count");
+    if (r->short_read) return 0;
+    if (n > LEDGER_GOLD_MAX)
+        return plow_error(err, "gold_reveal: %u gold items, more than the %d a reveal carries", n, LEDGER_GOLD_MAX);
+    tx->u.gold.count = n;
+    for (uint32_t i = 0; i < n && !r->short_read; i++) {
+        tx->u.gold.items[i] = get_u32(r, "a gold item");
+        tx->u.gold.labels[i] = get_u8(r, "a gold label");
+    }
+    return 0;
+}
+
+/* The body after the envelope; a short read is reported by the caller. */
+static int get_body(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    switch (tx->type) {
+    case LEDGER_TX_TRANSFER:
+        get_bytes(r, tx->u.transfer.to, LEDGER_PK_LEN, "the recipient");
+        tx->u.transfer.amount = get_u64(r, "the amount");
+        return 0;
+    case LEDGER_TX_STAKE:
+    case LEDGER_TX_UNSTAKE: tx->u.stake.amount = get_u64(r, "the amount"); return 0;
+    case LEDGER_TX_REGISTER: return get_register(r, tx, err);
+    case LEDGER_TX_POST_TASK: get_post(r, &tx->u.post); return 0;
+    case LEDGER_TX_CLAIM:
+    case LEDGER_TX_FINALIZE:
+    case LEDGER_TX_EXPIRE: get_bytes(r, tx->u.ref.task, 32, "the task id"); return 0;
+    case LEDGER_TX_COMMIT: get_commit(r, tx); return 0;
+    case LEDGER_TX_CHALLENGE: return get_challenge(r, tx, err);
+    case LEDGER_TX_VERDICT: return get_verdict(r, tx, err);
+    case LEDGER_TX_LABEL_REVEAL: return get_label_reveal(r, tx, err);
+    case LEDGER_TX_GOLD_REVEAL: return get_gold_reveal(r, tx, err);
+    }
+    PLOW_ASSERT(!"unreachable: type checked by the caller");
+    return -1;
+}
+
 /* Parses exactly len bytes. On failure *tx is zeroed and err says the first
  * thing wrong; signatures are not checked here (ledger_tx_verify). */
 int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLOW_ERR_LEN]) {
@@ -368,122 +489,7 @@ int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLO
     get_bytes(&r, tx->sender, LEDGER_PK_LEN, "the sender");
     tx->nonce = get_u64(&r, "the nonce");
     tx->fee = get_u64(&r, "the fee");
-    switch (tx->type) {
-    case LEDGER_TX_TRANSFER:
-        get_bytes(&r, tx->u.transfer.to, LEDGER_PK_LEN, "the recipient");
-        tx->u.transfer.amount = get_u64(&r, "the amount");
-        break;
-    case LEDGER_TX_STAKE:
-    case LEDGER_TX_UNSTAKE:
-        tx->u.stake.amount = get_u64(&r, "the amount");
-        break;
-    case LEDGER_TX_REGISTER: {
-        tx->u.reg.kind = get_u8(&r, "the profile kind");
-        uint8_t nl = get_u8(&r, "the name length");
-        if (r.short_read) break;
-        if (nl < 1 || nl > LEDGER_NAME_MAX) {
-            plow_error(err, "register: a name of %u bytes (1..%d allowed)", nl, LEDGER_NAME_MAX);
-            goto out;
-        }
-        if (get_text(&r, tx->u.reg.name, nl, "name", err) != 0) goto out;
-        uint16_t cl = get_u16(&r, "the capabilities length");
-        if (r.short_read) break;
-        if (cl > LEDGER_CAPS_MAX) {
-            plow_error(err, "register: capabilities of %u bytes (at most %d allowed)", cl, LEDGER_CAPS_MAX);
-            goto out;
-        }
-        if (get_text(&r, tx->u.reg.caps, cl, "capabilities", err) != 0) goto out;
-        break;
-    }
-    case LEDGER_TX_POST_TASK: {
-        ledger_task_params *p = &tx->u.post;
-        get_bytes(&r, p->spec, 32, "the spec hash");
-        p->kind = get_u8(&r, "the kind");
-        p->mode = get_u8(&r, "the mode");
-        p->replicas = get_u8(&r, "the replicas");
-        p->reward = get_u64(&r, "the reward");
-        p->worker_stake = get_u64(&r, "the worker stake");
-        p->min_bond = get_u64(&r, "the minimum bond");
-        p->steps = get_u64(&r, "the steps");
-        p->claim_blocks = get_u32(&r, "claim_blocks");
-        p->work_blocks = get_u32(&r, "work_blocks");
-        p->window_blocks = get_u32(&r, "window_blocks");
-        if (p->kind == LEDGER_KIND_LABEL) {
-            p->n_classes = get_u32(&r, "n_classes");
-            p->redundancy = get_u32(&r, "the redundancy");
-            get_bytes(&r, p->gold_commit, 32, "the gold commitment");
-            p->min_gold_pct = get_u32(&r, "min_gold_pct");
-        }
-        break;
-    }
-    case LEDGER_TX_CLAIM:
-    case LEDGER_TX_FINALIZE:
-    case LEDGER_TX_EXPIRE:
-        get_bytes(&r, tx->u.ref.task, 32, "the task id");
-        break;
-    case LEDGER_TX_COMMIT:
-        get_bytes(&r, tx->u.commit.task, 32, "the task id");
-        get_bytes(&r, tx->u.commit.trace_root, 32, "the trace root");
-        get_bytes(&r, tx->u.commit.final_state, 32, "the final state");
-        get_bytes(&r, tx->u.commit.artifact, 32, "the artifact hash");
-        get_bytes(&r, tx->u.commit.manifest, 32, "the manifest hash");
-        tx->u.commit.n = get_u64(&r, "n");
-        tx->u.commit.checkpoint_every = get_u32(&r, "checkpoint_every");
-        break;
-    case LEDGER_TX_CHALLENGE:
-        get_bytes(&r, tx->u.challenge.task, 32, "the task id");
-        get_bytes(&r, tx->u.challenge.accused, LEDGER_PK_LEN, "the accused");
-        get_bytes(&r, tx->u.challenge.other, LEDGER_PK_LEN, "the other worker");
-        tx->u.challenge.step = get_u64(&r, "the step");
-        tx->u.challenge.bond = get_u64(&r, "the bond");
-        get_bytes(&r, tx->u.challenge.state_blob, 32, "the state blob hash");
-        if (r.short_read) break;
-        if (get_evidence(&r, &tx->u.challenge.ev, "accused", err) != 0) goto out;
-        if (!all_zero(tx->u.challenge.other, LEDGER_PK_LEN) &&
-            get_evidence(&r, &tx->u.challenge.ev_other, "other worker", err) != 0)
-            goto out;
-        break;
-    case LEDGER_TX_VERDICT:
-        get_bytes(&r, tx->u.verdict.challenge, 32, "the challenge id");
-        get_bytes(&r, tx->u.verdict.computed, 32, "the computed leaf");
-        tx->u.verdict.prev_ok = get_u8(&r, "prev_ok");
-        if (!r.short_read && tx->u.verdict.prev_ok > 1) {
-            plow_error(err, "verdict: prev_ok is %u, must be 0 or 1", tx->u.verdict.prev_ok);
-            goto out;
-        }
-        break;
-    case LEDGER_TX_LABEL_REVEAL: {
-        get_bytes(&r, tx->u.reveal.task, 32, "the task id");
-        get_bytes(&r, tx->u.reveal.salt, 32, "the salt");
-        uint32_t n = get_u32(&r, "the label count");
-        if (r.short_read) break;
-        if (n > LEDGER_LABELS_MAX) {
-            plow_error(err, "label_reveal: %u labels, more than the %d a reveal carries", n, LEDGER_LABELS_MAX);
-            goto out;
-        }
-        tx->u.reveal.count = n;
-        get_bytes(&r, tx->u.reveal.labels, n, "the labels");
-        break;
-    }
-    case LEDGER_TX_GOLD_REVEAL: {
-        get_bytes(&r, tx->u.gold.task, 32, "the task id");
-        get_bytes(&r, tx->u.gold.salt, 32, "the salt");
-        uint32_t n = get_u32(&r, "the gold count");
-        if (r.short_read) break;
-        if (n > LEDGER_GOLD_MAX) {
-            plow_error(err, "gold_reveal: %u gold items, more than the %d a reveal carries", n, LEDGER_GOLD_MAX);
-            goto out;
-        }
-        tx->u.gold.count = n;
-        for (uint32_t i = 0; i < n && !r.short_read; i++) {
-            tx->u.gold.items[i] = get_u32(&r, "a gold item");
-            tx->u.gold.labels[i] = get_u8(&r, "a gold label");
-        }
-        break;
-    }
-    default:
-        PLOW_ASSERT(!"unreachable: type checked above");
-    }
+    if (get_body(&r, tx, err) != 0) goto out;
     get_bytes(&r, tx->sig, LEDGER_SIG_LEN, "the signature");
     if (r.short_read) {
         truncated(&r, err);
