@@ -10,6 +10,8 @@
 #include "job.h"
 #include "kind.h"
 #include "work.h"
+#include "../proof/run.h"
+#include "../train/dpo.h"
 
 #define JOB_DIR_MAX 900 /* longest work directory accepted */
 
@@ -22,6 +24,52 @@ typedef struct jctx {
     char heldout[JOB_DIR_MAX + 32];
     int slot; /* ROUND: the participant (shard) the work is for; -1 unknown */
 } jctx;
+
+/* ---- training runs (trainer.c, cheat.c) ---- */
+
+/* A training run in progress (trainer.c); the metrics rows see it. */
+typedef struct trainer trainer;
+
+/* What a run evaluates and logs: one row per kind of input (a text's
+ * validation loss, a pair set's preferences), named by the kind's job row. */
+typedef struct job_metrics {
+    const char *csv_header;  /* train_log.csv's first line: "step,loss,grad_norm,lr,val_loss,seconds" and more */
+    int rows_per_example;    /* sequences a batch element stands for (pairs: 2) */
+    void (*describe)(trainer *t, size_t trainable); /* the note before training */
+    void (*before)(trainer *t);                      /* the evaluation before step 1 (log row 0) */
+    void (*evaluate)(trainer *t);                    /* at an evaluation step: the value in val_loss */
+    /* after the common columns of a step: the row's own, and the progress line */
+    void (*log_step)(trainer *t, const train_stats *st, const dpo_stats *ds, bool eval, char *extra, size_t cap);
+    void (*run_json)(const trainer *t, cJSON *j); /* run.json's extra fields (NULL: none) */
+    void (*finish)(trainer *t);                   /* the note after publishing */
+} job_metrics;
+extern const job_metrics job_metrics_text, job_metrics_pairs;
+
+/* The cheats of tests and demos (cheat.c): what a dishonest worker does at
+ * each point of a run. */
+typedef struct job_cheat_plan {
+    job_cheat_kind kind;
+    long step;   /* from (or at) this step */
+    double rate; /* skip: each step with this probability */
+    uint64_t seed;
+    long steps;
+    float keep;  /* the weight a checkpoint or publication lie changed */
+    int32_t *bx, *by, *span; /* the batches of the cheats that draw their own */
+} job_cheat_plan;
+
+typedef enum job_cheat_point {
+    JOB_CHEAT_AT_START,      /* state 0 is built */
+    JOB_CHEAT_AT_STEP,       /* before step `step`: true if the cheat took the step instead */
+    JOB_CHEAT_AT_STEP_DONE,  /* after it */
+    JOB_CHEAT_AT_CHECKPOINT, /* a checkpoint is about to be written */
+    JOB_CHEAT_AT_PUBLISH,    /* the artifact is about to be written */
+    JOB_CHEAT_AT_RESTORE     /* after either: the true state again */
+} job_cheat_point;
+
+int job_cheat_plan_init(job_cheat_plan *c, const job_train_opts *o, char err[PLOW_ERR_LEN]);
+void job_cheat_plan_release(job_cheat_plan *c);
+/* st and ds may be NULL except at the step points. */
+bool job_cheat(job_cheat_plan *c, job_cheat_point at, proof_replay *r, long step, train_stats *st, dpo_stats *ds);
 
 /* One row: a kind as the job layer sees it. */
 typedef struct job_kind {
@@ -41,6 +89,8 @@ typedef struct job_kind {
     int (*opts_check)(const job_train_opts *o, char err[PLOW_ERR_LEN]);
     int (*opts_task)(const job_train_opts *o, proof_task *t, char err[PLOW_ERR_LEN]);
     bool takes_heldout; /* evaluates on held-out pairs (--heldout) */
+    const job_metrics *metrics; /* training kinds: what a run evaluates and logs */
+    const char *run_note;       /* after the config in the run's first note (NULL: nothing) */
     /* the work (job.c); NULL: nothing to run here (label tasks have agents of their own) */
     int (*run_check)(const job_spec *s, char err[PLOW_ERR_LEN]); /* can job_run start at all (NULL: yes) */
     /* a `plow train --cheat` string in the form this kind's run takes (NULL: none; job_cheat_for) */

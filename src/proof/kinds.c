@@ -45,6 +45,15 @@ static void artifact_weights(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) {
     else model_hash(r->m, out);
 }
 
+/* Writes the trainable: the adapter files, else the model files. */
+static int publish_weights(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], size_t *bytes,
+                           char err[PLOW_ERR_LEN]) {
+    (void)bytes;
+    if (r->l ? modelio_save_lora(r->l, r->m, dir, err) : modelio_save_model(r->m, dir, err)) return -1;
+    artifact_weights(r, out);
+    return 0;
+}
+
 /* The same of a published model (or, with an adapter, adapter) directory. */
 static int artifact_weight_files(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     if (r->task.lora) {
@@ -177,6 +186,26 @@ static int replay_contrib(proof_replay *r, round_contrib *c, char err[PLOW_ERR_L
     return rc;
 }
 
+/* dir/contribution.bin: the contribution the state makes. */
+static int round_publish(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], size_t *bytes,
+                         char err[PLOW_ERR_LEN]) {
+    round_contrib c = {0};
+    plow_buf b = {0};
+    int rc = modelio_save_model(r->m, dir, err); /* the participant's model too, for a reader */
+    if (rc == 0) rc = replay_contrib(r, &c, err);
+    if (rc == 0) {
+        round_contrib_serialize(&c, &b);
+        round_contrib_hash(&c, out);
+        *bytes = b.len;
+        char *p = proof_path2(dir, "contribution.bin");
+        rc = plow_write_file(p, b.data, b.len, err);
+        free(p);
+    }
+    plow_buf_release(&b);
+    round_contrib_release(&c);
+    return rc;
+}
+
 static void round_artifact(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) {
     round_contrib c = {0};
     char err[PLOW_ERR_LEN];
@@ -223,21 +252,21 @@ static int round_published(const model *base, const char *dir, uint8_t out[PLOW_
 static const proof_kind_ops kinds[] = {
     [TASK_TRAIN] = {.name = "train", .label = "full training", .replays = true, .adapter = PROOF_ADAPTER_NEVER,
                     .needs_base = false, .data = PROOF_DATA_TEXT, .inputs = inputs_text, .state_new = state_text,
-                    .step = step_text, .artifact_hash = artifact_weights, .artifact_file_hash = artifact_weight_files,
+                    .step = step_text, .artifact_hash = artifact_weights, .publish = publish_weights, .artifact_file_hash = artifact_weight_files,
                     .published_hash = published_weights},
     [TASK_LORA] = {.name = "lora", .label = "LoRA", .replays = true, .adapter = PROOF_ADAPTER_ALWAYS,
                    .needs_base = true, .data = PROOF_DATA_TEXT, .inputs = inputs_text, .state_new = state_text,
-                   .step = step_text, .artifact_hash = artifact_weights, .artifact_file_hash = artifact_weight_files,
+                   .step = step_text, .artifact_hash = artifact_weights, .publish = publish_weights, .artifact_file_hash = artifact_weight_files,
                    .published_hash = published_weights},
     [TASK_DPO] = {.name = "dpo", .label = "DPO", .replays = true, .adapter = PROOF_ADAPTER_OPTIONAL,
                   .needs_base = true, .data = PROOF_DATA_PAIRS, .task_write = dpo_task_write,
                   .task_read = dpo_task_read, .inputs = dpo_inputs, .state_new = dpo_state, .step = dpo_step_,
-                  .artifact_hash = artifact_weights, .artifact_file_hash = artifact_weight_files,
+                  .artifact_hash = artifact_weights, .publish = publish_weights, .artifact_file_hash = artifact_weight_files,
                   .published_hash = published_weights},
     [TASK_ROUND] = {.name = "round", .label = "round", .replays = true, .adapter = PROOF_ADAPTER_NEVER,
                     .needs_base = true, .data = PROOF_DATA_TEXT, .task_write = round_task_write,
                     .task_read = round_task_read, .inputs = round_inputs, .state_new = round_new_state,
-                    .step = step_text, .reinit = round_reinit, .artifact_hash = round_artifact,
+                    .step = step_text, .reinit = round_reinit, .artifact_hash = round_artifact, .publish = round_publish,
                     .artifact_file_hash = round_artifact_file, .published_hash = round_published, .artifact_files = {"contribution.bin", NULL}},
     [TASK_INFER] = {.name = "infer", .label = "inference"},
     [TASK_LABEL] = {.name = "label", .label = "labeling"},

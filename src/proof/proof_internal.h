@@ -60,6 +60,9 @@ typedef struct proof_kind_ops {
     /* the artifact of the replay's state, and of a published directory */
     void (*artifact_hash)(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
     int (*artifact_file_hash)(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
+    /* writes the artifact of the replay's state into dir, with its hash and,
+     * when it is a file of its own, its size */
+    int (*publish)(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], size_t *bytes, char err[PLOW_ERR_LEN]);
     /* the same of a published directory without the task (base: an adapter's) */
     int (*published_hash)(const model *base, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
     /* the files that make the artifact (NULL: the trainable's model or adapter files) */

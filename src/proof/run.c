@@ -440,6 +440,21 @@ void proof_replay_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) { train_stat
 
 void proof_replay_step(proof_replay *r) { proof_kind_ops_of(r->task.kind)->step(r, NULL, NULL); }
 
+void proof_replay_step_stats(proof_replay *r, train_stats *st, dpo_stats *ds) {
+    memset(ds, 0, sizeof *ds);
+    proof_kind_ops_of(r->task.kind)->step(r, st, ds);
+}
+
+const dataset *proof_replay_text(const proof_replay *r) { return r->data; }
+const dataset *proof_replay_steps_text(const proof_replay *r) { return r->on; }
+const prefs *proof_replay_pairs(const proof_replay *r) { return r->pairs; }
+
+int proof_replay_publish(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], size_t *bytes,
+                         char err[PLOW_ERR_LEN]) {
+    *bytes = 0;
+    return proof_kind_ops_of(r->task.kind)->publish(r, dir, out, bytes, err);
+}
+
 void proof_replay_reinit(proof_replay *r) {
     train_state_reinit(r->s);
     const proof_kind_ops *k = proof_kind_ops_of(r->task.kind);

@@ -24,6 +24,7 @@
 
 #include "../base/plow.h"
 #include "../data/prefs.h"
+#include "../train/dpo.h"
 #include "../train/train.h"
 #include "kind.h"
 #include "trace.h"
@@ -131,6 +132,20 @@ uint64_t proof_replay_at(const proof_replay *r);
  * when its weights cannot make one (non-finite). */
 void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
 train_state *proof_replay_state(proof_replay *r);
+/* What a trainer driving a replay from state 0 needs (job_train: the
+ * worker's run is the verifier's replay, by construction): the step with its
+ * statistics (ds: zeros unless the kind steps on pairs), what the steps draw
+ * from (the whole text, for validation; the text the steps draw from, ROUND
+ * its shard; NULL for a kind on pairs), the pairs (NULL for a text). */
+void proof_replay_step_stats(proof_replay *r, train_stats *st, dpo_stats *ds);
+const dataset *proof_replay_text(const proof_replay *r);
+const dataset *proof_replay_steps_text(const proof_replay *r);
+const prefs *proof_replay_pairs(const proof_replay *r);
+/* Writes the artifact of the state into dir (the model or adapter files;
+ * ROUND contribution.bin) with its hash (= proof_replay_artifact_hash) and,
+ * when the artifact is a file of its own, its size (else 0). */
+int proof_replay_publish(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], size_t *bytes,
+                         char err[PLOW_ERR_LEN]);
 /* The same hash of a published model directory (model.safetensors) or, for
  * LoRA, adapter directory (adapter_model.safetensors, checked against the
  * replay's base); ROUND: dir/contribution.bin, which must parse as a
