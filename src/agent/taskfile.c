@@ -195,9 +195,9 @@ int taskfile_set_hash(taskfile *tf, const char *key, const uint8_t h[32]) {
     return cJSON_AddItemToObject(tf->spec, key, v) ? 0 : -1;
 }
 
-int taskfile_set_run(taskfile *tf, const char *key, const uint8_t model[32], const uint8_t config[32]) {
+int taskfile_set_run(taskfile *tf, const char *key, const uint8_t model_h[32], const uint8_t config[32]) {
     char hm[65], hc[65];
-    plow_hex(model, 32, hm);
+    plow_hex(model_h, 32, hm);
     plow_hex(config, 32, hc);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", hm);

@@ -216,7 +216,7 @@ static void spec_train_opts(const jctx *x, job_train_opts *o) {
     const job_spec *s = x->spec;
     job_train_opts_init(o);
     o->kind = s->kind;
-    o->data = x->data;
+    o->data = job_kind_of(s->kind)->data_file ? x->data : NULL; /* rl: generated problems */
     o->tokenizer = x->tok;
     job_kind_of(s->kind)->spec_opts(x, o);
     o->steps = s->steps;

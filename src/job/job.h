@@ -28,6 +28,7 @@
 
 #include "../ledger/ledger.h"
 #include "../proof/kind.h"
+#include "../train/rl.h"
 
 #define JOB_LABEL_CLASSES_MAX LEDGER_LABEL_CLASSES_MAX /* a label task's classes at most */
 #define JOB_LABEL_NAME_MAX 32                         /* bytes of a class name: [A-Za-z0-9_.-] */
@@ -81,6 +82,13 @@ typedef struct job_spec {
      * on, checks or referees; -1 when unknown. Not part of the JSON: the
      * caller sets it (job_spec_parse leaves -1). */
     int slot;
+    /* RL (kind rl; docs/rl.md): base the policy to improve (required; with
+     * `lora` an adapter on it), problems generated from `problems` (always
+     * the training split: nobody trains on the held-out half), rollouts as
+     * `rl` says; steps, batch (problems per step), seq, lr, warmup, seed,
+     * init_seed and checkpoint_every as training */
+    problem_set problems;
+    rl_params rl;
 } job_spec;
 
 #define JOB_SPEC_MAX (64 << 10) /* largest spec accepted, bytes */

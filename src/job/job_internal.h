@@ -43,7 +43,7 @@ typedef struct job_metrics {
     void (*run_json)(const trainer *t, cJSON *j); /* run.json's extra fields (NULL: none) */
     void (*finish)(trainer *t);                   /* the note after publishing */
 } job_metrics;
-extern const job_metrics job_metrics_text, job_metrics_pairs;
+extern const job_metrics job_metrics_text, job_metrics_pairs, job_metrics_rl;
 
 /* The cheats of tests and demos (cheat.c): what a dishonest worker does at
  * each point of a run. */
@@ -113,12 +113,14 @@ int spec_parse_dpo(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]);
 int spec_parse_round(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]);
 int spec_parse_infer(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]);
 int spec_parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]);
+int spec_parse_rl(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]);
 void spec_write_train(const job_spec *s, cJSON *j);
 void spec_write_lora(const job_spec *s, cJSON *j);
 void spec_write_dpo(const job_spec *s, cJSON *j);
 void spec_write_round(const job_spec *s, cJSON *j);
 void spec_write_infer(const job_spec *s, cJSON *j);
 void spec_write_label(const job_spec *s, cJSON *j);
+void spec_write_rl(const job_spec *s, cJSON *j);
 
 /* job.c: the work of the kinds that commit a trace of training states */
 int job_run_training(const jctx *x, const char *outdir, const char *cheat, job_progress_fn progress, void *parg,

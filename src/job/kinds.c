@@ -50,6 +50,14 @@ static void round_spec_opts(const jctx *x, job_train_opts *o) {
     memcpy(o->outer_hash, s->outer_hash, 32);
 }
 
+static void rl_spec_opts(const jctx *x, job_train_opts *o) {
+    const job_spec *s = x->spec;
+    o->base = x->base;
+    o->problems = s->problems;
+    o->rl = s->rl;
+    if (s->has_lora) lora_fields(s, o);
+}
+
 /* ---- each kind's checks of `plow train` options ------------------------------------- */
 
 static int train_opts_check(const job_train_opts *o, char err[PLOW_ERR_LEN]) {
@@ -80,6 +88,12 @@ static int round_opts_check(const job_train_opts *o, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
+static int rl_opts_check(const job_train_opts *o, char err[PLOW_ERR_LEN]) {
+    if (!o->base) return plow_error(err, "an RL run needs --base DIR (the policy to improve, and the reference)");
+    if (o->problems.split != PROBLEM_TRAIN) return plow_error(err, "an RL run trains on the training split of its problems");
+    return problem_set_check(&o->problems, err) || rl_params_check(&o->rl, err) ? -1 : 0;
+}
+
 /* ---- each kind's fields of the task the options define ------------------------------- */
 
 static int dpo_opts_task(const job_train_opts *o, proof_task *t, char err[PLOW_ERR_LEN]) {
@@ -100,6 +114,14 @@ static int round_opts_task(const job_train_opts *o, proof_task *t, char err[PLOW
     t->enc = (uint32_t)o->enc;
     t->block = o->enc == ROUND_ENC_INT8 ? o->block : 0;
     memcpy(t->outer_hash, o->outer_hash, PLOW_HASH_LEN);
+    return 0;
+}
+
+static int rl_opts_task(const job_train_opts *o, proof_task *t, char err[PLOW_ERR_LEN]) {
+    (void)err;
+    t->problems = o->problems;
+    t->rl = o->rl;
+    t->val_frac = 0;
     return 0;
 }
 
@@ -147,6 +169,10 @@ static const job_kind kinds[] = {
                     .spec_parse = spec_parse_infer, .spec_write = spec_write_infer, .ledger_steps = tokens_of,
                     .cheat_for = infer_cheat, .run = job_run_infer, .verify = job_verify_infer, .diverge = job_diverge_infer,
                     .referee = job_referee_infer},
+    [TASK_RL] = {.f = {TASK_RL, LEDGER_KIND_RL, "steps", true, true},
+                 .spec_parse = spec_parse_rl, .spec_write = spec_write_rl, .ledger_steps = steps_of,
+                 .metrics = &job_metrics_rl, .spec_opts = rl_spec_opts, .opts_check = rl_opts_check,
+                 .opts_task = rl_opts_task, TRAINING_WORK},
     /* labeling has agents of its own (labeler.c): no work here */
     [TASK_LABEL] = {.f = {TASK_LABEL, LEDGER_KIND_LABEL, "steps", false, false},
                     .spec_parse = spec_parse_label, .spec_write = spec_write_label, .ledger_steps = steps_of},

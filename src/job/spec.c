@@ -137,11 +137,18 @@ static int run_pair(const cJSON *o, const char *k, uint8_t model_h[32], uint8_t 
 
 /* ---- spec -------------------------------------------------------------------------- */
 
+static int parse_steps(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]);
+
 static int parse_training(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
-    long v;
-    if (hash(j, "data", s->data, err) || num(j, "val_frac", false, DEF_VAL_FRAC, 0.001, 0.5, &s->val_frac, err) ||
-        whole(j, "steps", true, 0, 1, 10000000, &v, err))
+    if (hash(j, "data", s->data, err) || num(j, "val_frac", false, DEF_VAL_FRAC, 0.001, 0.5, &s->val_frac, err))
         return -1;
+    return parse_steps(s, j, err);
+}
+
+/* steps, batch, seq, warmup, lr, seed, init_seed, checkpoint_every */
+static int parse_steps(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    long v;
+    if (whole(j, "steps", true, 0, 1, 10000000, &v, err)) return -1;
     s->steps = (int)v;
     if (whole(j, "batch", false, DEF_BATCH, 1, 4096, &v, err)) return -1;
     s->batch = (int)v;
@@ -240,6 +247,55 @@ int spec_parse_dpo(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     }
     if (num(j, "beta", false, DEF_BETA, 1e-6, 100, &s->beta, err)) return -1;
     if (s->seq == 1) return plow_error(err, "spec: 'seq' must be at least 2 for DPO (a prompt and a response)");
+    const cJSON *l = get(j, "lora");
+    if (l) {
+        if (parse_lora(s, l, err)) return -1;
+        s->has_lora = true;
+    }
+    return 0;
+}
+
+/* kind "rl" (docs/rl.md): GRPO-style steps on generated problems from a base. */
+int spec_parse_rl(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"format", "kind", "tokenizer", "base", "problems", "group", "max_new",
+                                        "temperature", "top_k", "kl", "format_reward", "steps", "batch", "seq", "lr",
+                                        "warmup", "seed", "init_seed", "checkpoint_every", "lora", NULL};
+    static const char *const pknown[] = {"kinds", "min_digits", "max_digits", "seed", NULL};
+    rl_params d;
+    long v;
+    double x;
+    char kinds[64], e2[PLOW_ERR_LEN];
+    rl_params_default(&d);
+    if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
+        run_pair(j, "base", s->base_model, s->base_config, err) || parse_steps(s, j, err))
+        return -1;
+    s->has_base = true;
+    const cJSON *p = get(j, "problems");
+    if (!cJSON_IsObject(p)) return plow_error(err, "spec: an rl task needs 'problems' {kinds, min_digits, max_digits, seed}");
+    problem_set *ps = &s->problems;
+    if (keys_known(p, "problems.", pknown, err) || str(p, "kinds", false, "all", kinds, sizeof kinds, err)) return -1;
+    if (problem_parse_kinds(kinds, &ps->kinds, e2)) return plow_error(err, "spec: problems.kinds: %s", e2);
+    if (whole(p, "min_digits", false, 1, 1, PROBLEM_MAX_DIGITS, &v, err)) return -1;
+    ps->min_digits = (uint32_t)v;
+    if (whole(p, "max_digits", false, ps->min_digits, ps->min_digits, PROBLEM_MAX_DIGITS, &v, err)) return -1;
+    ps->max_digits = (uint32_t)v;
+    if (seed(p, "seed", false, 1, &ps->seed, err)) return -1;
+    ps->split = PROBLEM_TRAIN;
+    rl_params *r = &s->rl;
+    *r = d;
+    if (whole(j, "group", false, d.group, 2, RL_MAX_GROUP, &v, err)) return -1;
+    r->group = (uint32_t)v;
+    if (whole(j, "max_new", false, d.max_new, 1, RL_MAX_NEW, &v, err)) return -1;
+    r->max_new = (uint32_t)v;
+    if (num(j, "temperature", false, d.temperature, 1e-3, 10, &x, err)) return -1;
+    r->temperature = (float)x;
+    if (whole(j, "top_k", false, d.top_k, 0, 1 << 20, &v, err)) return -1;
+    r->top_k = (uint32_t)v;
+    if (num(j, "kl", false, d.kl, 0, 10, &x, err)) return -1;
+    r->kl = (float)x;
+    if (num(j, "format_reward", false, d.format_reward, 0, 1, &x, err)) return -1;
+    r->format_reward = (float)x;
+    if (rl_params_check(r, e2)) return plow_error(err, "spec: %s", e2);
     const cJSON *l = get(j, "lora");
     if (l) {
         if (parse_lora(s, l, err)) return -1;
@@ -408,7 +464,7 @@ int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_
         goto out;
     }
     if (task_kind_parse(kind, &k)) {
-        plow_error(err, "spec: unknown kind '%.40s' (train, lora, infer, label, dpo or round)", kind);
+        plow_error(err, "spec: unknown kind '%.40s' (train, lora, infer, label, dpo, round or rl)", kind);
         goto out;
     }
     s->kind = k;
@@ -482,6 +538,30 @@ void spec_write_dpo(const job_spec *s, cJSON *j) {
     put_hex(j, "tokenizer", s->tokenizer);
     put_pair(j, "base", s->base_model, s->base_config);
     cJSON_AddNumberToObject(j, "beta", s->beta);
+    put_steps(j, s, true);
+    if (s->has_lora) put_lora(j, s);
+}
+
+void spec_write_rl(const job_spec *s, cJSON *j) {
+    char kinds[64] = "";
+    const problem_set *ps = &s->problems;
+    put_hex(j, "tokenizer", s->tokenizer);
+    put_pair(j, "base", s->base_model, s->base_config);
+    cJSON *p = cJSON_AddObjectToObject(j, "problems");
+    for (int k = 0; k < PROBLEM_KIND_COUNT; k++)
+        if (ps->kinds & (1u << k))
+            snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%s", kinds[0] ? "," : "",
+                     problem_kind_name((problem_kind)k));
+    cJSON_AddStringToObject(p, "kinds", kinds);
+    cJSON_AddNumberToObject(p, "min_digits", ps->min_digits);
+    cJSON_AddNumberToObject(p, "max_digits", ps->max_digits);
+    put_seed(p, "seed", ps->seed);
+    cJSON_AddNumberToObject(j, "group", s->rl.group);
+    cJSON_AddNumberToObject(j, "max_new", s->rl.max_new);
+    cJSON_AddNumberToObject(j, "temperature", (double)s->rl.temperature);
+    cJSON_AddNumberToObject(j, "top_k", s->rl.top_k);
+    cJSON_AddNumberToObject(j, "kl", (double)s->rl.kl);
+    cJSON_AddNumberToObject(j, "format_reward", (double)s->rl.format_reward);
     put_steps(j, s, true);
     if (s->has_lora) put_lora(j, s);
 }

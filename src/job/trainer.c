@@ -41,6 +41,7 @@ struct trainer {
     double tokens, secs;
     float val;
     dpo_eval_stats ev, ev0; /* pairs: after the last evaluation, before the first step */
+    double acc, acc0;       /* rl: held-out accuracy after the last evaluation, before the first step */
     job_train_result *res;
 };
 
@@ -195,6 +196,76 @@ const job_metrics job_metrics_pairs = {
     .finish = pairs_finish,
 };
 
+/* ---- metrics of RL runs: rewards, and held-out accuracy ----------------------------- */
+
+static void rl_describe(trainer *t, size_t trainable) {
+    const proof_task *k = &t->task;
+    note(t, "%s%s RL (group %u, %u new tokens, temperature %g, kl %g), %zu trainable parameters, %d problems of "
+            "%u..%u digits per step, %s x %d threads",
+         k->cfg.name, adapter_note(t), k->rl.group, k->rl.max_new, (double)k->rl.temperature, (double)k->rl.kl,
+         trainable, k->hp.batch, k->problems.min_digits, k->problems.max_digits, tensor_path_name(tensor_path_get()),
+         tensor_threads());
+}
+
+/* Greedy accuracy on the held-out half of the task's problems; the value
+ * logged is the error rate (lower is better, as a loss). */
+static void rl_evaluate(trainer *t) {
+    problem_set ps = t->task.problems;
+    char err[PLOW_ERR_LEN];
+    ps.split = PROBLEM_HELDOUT;
+    size_t n = (size_t)(t->o->eval_batches > 0 ? t->o->eval_batches : 1) * 8;
+    if (rl_eval(proof_replay_model(t->r), proof_replay_lora(t->r), proof_replay_tokenizer(t->r), &ps, n,
+                (int)t->task.rl.max_new, &t->acc, NULL, err)) {
+        note(t, "held-out evaluation failed: %s", err);
+        t->acc = 0;
+    }
+    t->val = (float)(1.0 - t->acc);
+}
+
+static void rl_before(trainer *t) {
+    rl_evaluate(t);
+    t->acc0 = t->acc;
+    if (t->o->eval_every > 0) fprintf(t->log, "0,,,,%.6f,,,,,\n", (double)t->val);
+    note(t, "held-out accuracy before training %.4f", t->acc0);
+}
+
+static void rl_log_step(trainer *t, const train_stats *st, const dpo_stats *ds, bool eval, char *extra, size_t cap) {
+    (void)ds;
+    int n = 0;
+    const rl_rollout *ro = train_state_rl_rollouts(t->s, &n);
+    double reward = 0, right = 0, formed = 0, len = 0;
+    for (int i = 0; i < n; i++) {
+        reward += ro[i].reward;
+        right += ro[i].grade == PROBLEM_RIGHT;
+        formed += ro[i].grade != PROBLEM_WRONG_FORMAT;
+        len += ro[i].n;
+    }
+    if (n > 0) reward /= n, right /= n, formed /= n, len /= n;
+    fprintf(t->log, ",%.6f,%.6f,%.6f,%.3f", reward, right, formed, len);
+    if (eval) snprintf(extra, cap, "loss %.4f reward %.3f acc %.3f held-out %.3f", (double)st->loss, reward, right, t->acc);
+    else snprintf(extra, cap, "loss %.4f reward %.3f acc %.3f", (double)st->loss, reward, right);
+}
+
+static void rl_run_json(const trainer *t, cJSON *j) {
+    cJSON_AddNumberToObject(j, "heldout_accuracy_before", t->acc0);
+    cJSON_AddNumberToObject(j, "heldout_accuracy_after", t->acc);
+}
+
+static void rl_finish(trainer *t) {
+    note(t, "held-out accuracy %.4f -> %.4f; wrote %s", t->acc0, t->acc, t->o->out);
+}
+
+const job_metrics job_metrics_rl = {
+    .csv_header = "step,loss,grad_norm,lr,heldout_error,seconds,reward,accuracy,format,tokens\n",
+    .rows_per_example = 1,
+    .describe = rl_describe,
+    .before = rl_before,
+    .evaluate = rl_evaluate,
+    .log_step = rl_log_step,
+    .run_json = rl_run_json,
+    .finish = rl_finish,
+};
+
 /* ---- setup ----------------------------------------------------------------------- */
 
 typedef struct tok_ctx {
@@ -243,7 +314,7 @@ static int setup(trainer *t, char err[PLOW_ERR_LEN]) {
     }
     {
         proof_task kt = {.kind = o->kind, .val_frac = o->val_frac};
-        snprintf(kt.data, sizeof kt.data, "%s", o->data);
+        if (o->data) snprintf(kt.data, sizeof kt.data, "%s", o->data);
         if (proof_inputs_load(&kt, tok, &in, err)) goto out;
     }
     if (o->heldout && prefs_load(&t->heldout, o->heldout, tok, err)) goto out;
@@ -346,7 +417,7 @@ static int write_run_json(trainer *t, const char *state_hex, char err[PLOW_ERR_L
     cJSON_AddStringToObject(j, "kind", task_kind_name(t->task.kind));
     cJSON_AddBoolToObject(j, "adapter", t->task.lora);
     cJSON_AddStringToObject(j, "config", t->task.cfg.name);
-    cJSON_AddStringToObject(j, "data", o->data);
+    cJSON_AddStringToObject(j, "data", o->data ? o->data : "");
     plow_hex(t->task.data_hash, PLOW_HASH_LEN, hex);
     cJSON_AddStringToObject(j, "data_hash", hex);
     cJSON_AddNumberToObject(j, "steps", (double)o->steps);

@@ -58,13 +58,16 @@ void job_train_opts_init(job_train_opts *o) {
     o->every = 16;
     o->cheat_step = -1;
     o->beta = 0.1;
+    rl_params_default(&o->rl);
+    o->problems = (problem_set){PROBLEM_ALL_KINDS, 1, 2, PROBLEM_TRAIN, 1};
 }
 
 int job_train_opts_check(job_train_opts *o, char err[PLOW_ERR_LEN]) {
     if ((unsigned)o->kind >= TASK_KIND_COUNT || !task_kind_replays(o->kind))
         return plow_error(err, "a %s task is not a training run", task_kind_name(o->kind));
     const job_kind *k = job_kind_of(o->kind);
-    if (!o->data) return plow_error(err, "--data FILE is required");
+    if (!o->data && k->data_file) return plow_error(err, "--data FILE is required");
+    if (o->data && !k->data_file) return plow_error(err, "a %s run draws no data from a file (drop --data)", task_kind_label(o->kind));
     if (o->heldout && !k->takes_heldout) return plow_error(err, "--heldout is for DPO runs (--dpo)");
     if (!o->out) return plow_error(err, "--out DIR is required");
     if (k->opts_check(o, err)) return -1;
@@ -112,14 +115,14 @@ int job_train_task(const job_train_opts *o, const tokenizer *tok, const proof_in
     hp->clip = (float)o->clip;
     hp->seed = o->seed;
     hp->init_seed = o->init_seed;
-    abs_path(o->data, t->data, sizeof t->data);
+    if (o->data) abs_path(o->data, t->data, sizeof t->data);
     t->val_frac = o->val_frac;
     t->checkpoint_every = o->every > 0 ? (uint32_t)o->every : 0;
     const job_kind *k = job_kind_of(o->kind);
     if (k->opts_task && k->opts_task(o, t, err)) return -1;
     dataset view;
     const dataset *text;
-    return proof_inputs_steps(t, in, &view, &text, t->data_hash, err);
+    return proof_inputs_steps(t, in, tok, &view, &text, t->data_hash, err);
 }
 
 /* ---- generation ------------------------------------------------------------------ */

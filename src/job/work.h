@@ -87,6 +87,10 @@ typedef struct job_train_opts {
      * the reference, whose weights are also state 0's. */
     const char *heldout;   /* held-out pairs for the evaluations, or NULL */
     double beta;           /* (0, 100]; default 0.1 */
+    /* RL (docs/rl.md): no data file; the problems (the training split) and
+     * the rollouts' parameters. base is required (with lora, the adapter's). */
+    problem_set problems;
+    rl_params rl;
     /* ROUND (docs/rounds.md): participant `shard`'s inner run: a full training
      * run on shard `shard` of `shards` of the data, from the base model's
      * weights W_t with zero moments, the batch seed of round_inner_hparams

@@ -89,6 +89,7 @@ typedef enum ledger_task_kind {
     LEDGER_KIND_DPO,       /* DPO alignment: training-like, leaves are state hashes */
     LEDGER_KIND_ROUND,     /* a collaborative round: each slot an independent training run */
     LEDGER_KIND_LABEL,     /* crowdsourced labeling: commit-reveal, gold, Dawid-Skene pay */
+    LEDGER_KIND_RL,        /* reinforcement learning: training-like, rollouts inside the step */
     LEDGER_KIND_END
 } ledger_task_kind;
 const char *ledger_kind_name(int kind);

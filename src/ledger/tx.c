@@ -30,7 +30,7 @@ _Static_assert(sizeof tx_type_names / sizeof tx_type_names[0] == LEDGER_TX_TYPE_
 
 static const char *const kind_names[] = {
     [LEDGER_KIND_TRAIN] = "train", [LEDGER_KIND_LORA] = "lora",   [LEDGER_KIND_INFER] = "infer",
-    [LEDGER_KIND_DPO] = "dpo",     [LEDGER_KIND_ROUND] = "round", [LEDGER_KIND_LABEL] = "label",
+    [LEDGER_KIND_DPO] = "dpo",     [LEDGER_KIND_ROUND] = "round", [LEDGER_KIND_LABEL] = "label", [LEDGER_KIND_RL] = "rl",
 };
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == LEDGER_KIND_END, "kind names");
 

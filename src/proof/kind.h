@@ -34,10 +34,11 @@ typedef enum task_kind {
     TASK_ROUND, /* a collaborative round participant: from W_t, on its shard */
     TASK_INFER, /* generation with a receipt (no trace of states) */
     TASK_LABEL, /* crowdsourced labeling (no trace of states) */
+    TASK_RL,    /* reinforcement learning on checkable problems (GRPO-style), from a base */
     TASK_KIND_COUNT
 } task_kind;
 
-/* "train", "lora", "dpo", "round", "infer", "label"; "?" outside the enum. */
+/* "train", "lora", "dpo", "round", "infer", "label", "rl"; "?" outside the enum. */
 const char *task_kind_name(int kind);
 /* The kind named `name`; -1 if none is. */
 int task_kind_parse(const char *name, task_kind *out);

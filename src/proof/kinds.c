@@ -247,6 +247,76 @@ static int round_published(const model *base, const char *dir, uint8_t out[PLOW_
     return 0;
 }
 
+/* ---- rl ---------------------------------------------------------------------------- */
+
+static void rl_task_write(const proof_task *t, cJSON *j) {
+    char num[32];
+    const problem_set *ps = &t->problems;
+    const rl_params *p = &t->rl;
+    cJSON *r = cJSON_AddObjectToObject(j, "rl");
+    cJSON *q = cJSON_AddObjectToObject(r, "problems");
+    cJSON_AddNumberToObject(q, "kinds", ps->kinds);
+    cJSON_AddNumberToObject(q, "min_digits", ps->min_digits);
+    cJSON_AddNumberToObject(q, "max_digits", ps->max_digits);
+    cJSON_AddNumberToObject(q, "split", ps->split);
+    snprintf(num, sizeof num, "%" PRIu64, ps->seed);
+    cJSON_AddStringToObject(q, "seed", num);
+    cJSON_AddNumberToObject(r, "group", p->group);
+    cJSON_AddNumberToObject(r, "max_new", p->max_new);
+    cJSON_AddNumberToObject(r, "temperature", (double)p->temperature);
+    cJSON_AddNumberToObject(r, "top_k", p->top_k);
+    cJSON_AddNumberToObject(r, "kl", (double)p->kl);
+    cJSON_AddNumberToObject(r, "clip", (double)p->clip);
+    cJSON_AddNumberToObject(r, "format_reward", (double)p->format_reward);
+}
+
+static int rl_task_read(proof_task *t, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rl");
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "problems");
+    int kinds, lo, hi, split, group, max_new, top_k;
+    double temp, kl, clip, fmt;
+    char seed[32];
+    if (!cJSON_IsObject(r) || !cJSON_IsObject(q))
+        return plow_error(err, "task.json: an rl task needs an 'rl' object with 'problems'");
+    if (proof_jint(q, "kinds", 1, (1 << PROBLEM_KIND_COUNT) - 1, &kinds, err) ||
+        proof_jint(q, "min_digits", 1, PROBLEM_MAX_DIGITS, &lo, err) ||
+        proof_jint(q, "max_digits", 1, PROBLEM_MAX_DIGITS, &hi, err) || proof_jint(q, "split", 0, 1, &split, err) ||
+        proof_jstr(q, "seed", seed, sizeof seed, err) || proof_jint(r, "group", 2, RL_MAX_GROUP, &group, err) ||
+        proof_jint(r, "max_new", 1, RL_MAX_NEW, &max_new, err) || proof_jnum(r, "temperature", 1e-6, 10, &temp, err) ||
+        proof_jint(r, "top_k", 0, 1 << 20, &top_k, err) || proof_jnum(r, "kl", 0, 10, &kl, err) ||
+        proof_jnum(r, "clip", 1e-6, 0.999999, &clip, err) || proof_jnum(r, "format_reward", 0, 1, &fmt, err))
+        return -1;
+    problem_set *ps = &t->problems;
+    *ps = (problem_set){(uint32_t)kinds, (uint32_t)lo, (uint32_t)hi, (uint32_t)split, 0};
+    if (proof_ju64(seed, &ps->seed)) return plow_error(err, "task.json: rl.problems.seed is not a whole number");
+    t->rl = (rl_params){(uint32_t)group, (uint32_t)max_new, (float)temp, (uint32_t)top_k, (float)kl, (float)clip,
+                        (float)fmt};
+    if (problem_set_check(ps, err) || rl_params_check(&t->rl, err)) return -1;
+    return 0;
+}
+
+/* The problems come from the task: their hash with the tokenizer's. */
+static int rl_inputs(proof_replay *r, const uint8_t **hash, char err[PLOW_ERR_LEN]) {
+    if (problem_set_check(&r->task.problems, err) || rl_params_check(&r->task.rl, err)) return -1;
+    if (!r->tok) return plow_error(err, "an rl task's inputs need its tokenizer");
+    rl_data_hash(&r->task.problems, r->tok, r->rl_hash);
+    *hash = r->rl_hash;
+    return 0;
+}
+
+static int rl_state(proof_replay *r, char err[PLOW_ERR_LEN]) {
+    return train_state_new_rl(&r->s, r->m, r->l, &r->task.hp, &r->task.rl, &r->task.problems, r->tok, err);
+}
+
+/* The rollouts are sampled inside the step from what the state holds: a
+ * failure there is a bug, never input (the prompts are generated, the
+ * session sized when the state was made). */
+static void rl_step_(proof_replay *r, train_stats *st, dpo_stats *ds) {
+    char err[PLOW_ERR_LEN];
+    if (ds) memset(ds, 0, sizeof *ds);
+    if (rl_step(r->s, st, NULL, err)) plow_bug(__FILE__, __LINE__, err);
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 static const proof_kind_ops kinds[] = {
@@ -270,6 +340,11 @@ static const proof_kind_ops kinds[] = {
                     .artifact_file_hash = round_artifact_file, .published_hash = round_published, .artifact_files = {"contribution.bin", NULL}},
     [TASK_INFER] = {.name = "infer", .label = "inference"},
     [TASK_LABEL] = {.name = "label", .label = "labeling"},
+    [TASK_RL] = {.name = "rl", .label = "RL", .replays = true, .adapter = PROOF_ADAPTER_OPTIONAL, .needs_base = true,
+                 .data = PROOF_DATA_PROBLEMS, .task_write = rl_task_write, .task_read = rl_task_read,
+                 .inputs = rl_inputs, .state_new = rl_state, .step = rl_step_, .artifact_hash = artifact_weights,
+                 .publish = publish_weights, .artifact_file_hash = artifact_weight_files,
+                 .published_hash = published_weights},
 };
 _Static_assert(sizeof kinds / sizeof kinds[0] == TASK_KIND_COUNT, "a proof row for every task kind");
 
@@ -295,16 +370,32 @@ const char *task_kind_label(int kind) { return kind >= 0 && kind < TASK_KIND_COU
 
 bool task_kind_needs_base(int kind) { return kind >= 0 && kind < TASK_KIND_COUNT && kinds[kind].needs_base; }
 
-int proof_inputs_steps(const proof_task *t, const proof_inputs *in, dataset *view, const dataset **text,
-                       uint8_t hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+bool proof_inputs_present(const proof_kind_ops *k, const dataset *text, const prefs *pairs) {
+    switch (k->data) {
+    case PROOF_DATA_TEXT: return text != NULL;
+    case PROOF_DATA_PAIRS: return pairs != NULL;
+    case PROOF_DATA_PROBLEMS: return true;
+    }
+    return false;
+}
+
+const char *proof_inputs_name(const proof_kind_ops *k) {
+    static const char *const names[] = {[PROOF_DATA_TEXT] = "a text", [PROOF_DATA_PAIRS] = "pairs",
+                                        [PROOF_DATA_PROBLEMS] = "generated problems"};
+    return names[k->data];
+}
+
+int proof_inputs_steps(const proof_task *t, const proof_inputs *in, const tokenizer *tok, dataset *view,
+                       const dataset **text, uint8_t hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     const proof_kind_ops *k = proof_kind_ops_of(t->kind);
     *text = NULL;
     if (!k->replays) return plow_error(err, "a %s task has no training inputs", k->name);
-    if (k->data == PROOF_DATA_PAIRS ? !in->pairs : !in->text)
-        return plow_error(err, "a %s task draws its steps from %s", k->label, k->data == PROOF_DATA_PAIRS ? "pairs" : "a text");
+    if (!proof_inputs_present(k, in->text, in->pairs))
+        return plow_error(err, "a %s task draws its steps from %s", k->label, proof_inputs_name(k));
     proof_replay r;
     memset(&r, 0, sizeof r);
     r.task = *t;
+    r.tok = (tokenizer *)tok; /* read only: the inputs' hash */
     r.data = in->text;
     r.pairs = in->pairs;
     const uint8_t *h = NULL;

@@ -23,6 +23,7 @@ struct proof_replay {
     lora *l;
     float *w0;            /* ROUND: W_t, the weights of state 0 */
     train_state *s;
+    uint8_t rl_hash[PLOW_HASH_LEN]; /* RL: rl_data_hash of the task's problems */
 };
 
 /* What the trainable is. */
@@ -33,7 +34,11 @@ typedef enum proof_adapter {
 } proof_adapter;
 
 /* What the steps draw from (task.json "data"). */
-typedef enum proof_data { PROOF_DATA_TEXT, PROOF_DATA_PAIRS } proof_data;
+typedef enum proof_data {
+    PROOF_DATA_TEXT,
+    PROOF_DATA_PAIRS,
+    PROOF_DATA_PROBLEMS /* generated from the task (RL): no file */
+} proof_data;
 
 /* One row: a kind as the proof layer sees it. Rows of kinds that do not
  * replay (infer, label) hold only the name. */
@@ -71,6 +76,9 @@ typedef struct proof_kind_ops {
 
 /* The row of a kind (asserts kind is in the enum). */
 const proof_kind_ops *proof_kind_ops_of(task_kind kind);
+/* Whether what the kind's steps draw from is there, and its name in messages. */
+bool proof_inputs_present(const proof_kind_ops *k, const dataset *text, const prefs *pairs);
+const char *proof_inputs_name(const proof_kind_ops *k);
 
 /* task.json readers shared by the rows (they name the key they refuse) */
 int proof_jnum(const cJSON *o, const char *key, double lo, double hi, double *out, char err[PLOW_ERR_LEN]);

@@ -352,7 +352,7 @@ static int replay_build(proof_replay *r, char err[PLOW_ERR_LEN]) {
     if (k->inputs(r, &have, err)) return -1;
     if (memcmp(have, t->data_hash, PLOW_HASH_LEN) != 0)
         return plow_error(err, "%s '%s' (with this tokenizer) does not match the task's data hash",
-                          k->data == PROOF_DATA_PAIRS ? "pairs file" : "data file", t->data);
+                          k->data == PROOF_DATA_PAIRS ? "pairs file" : k->data == PROOF_DATA_TEXT ? "data file" : "problem set", t->data);
     if (r->m) {
         uint8_t bh[PLOW_HASH_LEN];
         model_hash(r->m, bh);
@@ -374,9 +374,11 @@ int proof_inputs_load(const proof_task *t, const tokenizer *tok, proof_inputs *i
     memset(in, 0, sizeof *in);
     const proof_kind_ops *k = proof_kind_ops_of(t->kind);
     if (!k->replays) return plow_error(err, "a %s task has no training inputs", k->name);
-    if (k->data == PROOF_DATA_PAIRS ? prefs_load(&in->pairs, t->data, tok, err)
-                                    : dataset_load_text(&in->text, t->data, tok, t->val_frac, err))
-        return -1;
+    switch (k->data) {
+    case PROOF_DATA_TEXT: return dataset_load_text(&in->text, t->data, tok, t->val_frac, err);
+    case PROOF_DATA_PAIRS: return prefs_load(&in->pairs, t->data, tok, err);
+    case PROOF_DATA_PROBLEMS: return 0; /* generated from the task */
+    }
     return 0;
 }
 
@@ -397,10 +399,10 @@ int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, 
     r->m = base;
     memset(in, 0, sizeof *in);
     const proof_kind_ops *k = proof_kind_ops_of(t->kind);
-    if (!k->replays || (k->data == PROOF_DATA_PAIRS ? !r->pairs : !r->data)) {
+    if (!k->replays || !proof_inputs_present(k, r->data, r->pairs)) {
         proof_replay_free(r);
-        return plow_error(err, k->replays ? "a %s task replays on its %s" : "a %s task has no training states", k->label,
-                          k->data == PROOF_DATA_PAIRS ? "pairs" : "text");
+        return plow_error(err, k->replays ? "a %s task replays on %s" : "a %s task has no training states", k->label,
+                          proof_inputs_name(k));
     }
     if (replay_build(r, err)) {
         proof_replay_free(r);
@@ -448,6 +450,9 @@ void proof_replay_step_stats(proof_replay *r, train_stats *st, dpo_stats *ds) {
 const dataset *proof_replay_text(const proof_replay *r) { return r->data; }
 const dataset *proof_replay_steps_text(const proof_replay *r) { return r->on; }
 const prefs *proof_replay_pairs(const proof_replay *r) { return r->pairs; }
+model *proof_replay_model(proof_replay *r) { return r->m; }
+lora *proof_replay_lora(proof_replay *r) { return r->l; }
+const tokenizer *proof_replay_tokenizer(const proof_replay *r) { return r->tok; }
 
 int proof_replay_publish(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], size_t *bytes,
                          char err[PLOW_ERR_LEN]) {

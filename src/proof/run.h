@@ -25,6 +25,7 @@
 #include "../base/plow.h"
 #include "../data/prefs.h"
 #include "../train/dpo.h"
+#include "../train/rl.h"
 #include "../train/train.h"
 #include "kind.h"
 #include "trace.h"
@@ -64,6 +65,13 @@ typedef struct proof_task {
     uint64_t round;
     uint32_t enc, block;
     uint8_t outer_hash[PLOW_HASH_LEN]; /* round_state_hash of (W_t, v_t) */
+    /* RL (docs/rl.md): the steps draw problems from `problems` (generated
+     * from its seed: nothing to fetch; data_hash is rl_data_hash of the set
+     * and the tokenizer) and sample rollouts as `rl` says; the base model is
+     * required (with an adapter its base, else state 0's weights), and the
+     * frozen reference is the base. */
+    problem_set problems;
+    rl_params rl;
 } proof_task;
 
 int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
@@ -100,8 +108,8 @@ void proof_inputs_release(proof_inputs *in);
  * be (the text's, the pair set's, ROUND the shard's); for the kinds that
  * step on a text, *text is the dataset they draw from (the text itself, or
  * a view of it written to *view), else NULL. */
-int proof_inputs_steps(const proof_task *t, const proof_inputs *in, dataset *view, const dataset **text,
-                       uint8_t hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
+int proof_inputs_steps(const proof_task *t, const proof_inputs *in, const tokenizer *tok, dataset *view,
+                       const dataset **text, uint8_t hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
 /* A re-executor for a task held in memory (the job layer builds it from a
  * spec): takes ownership of tok, the inputs (in is emptied) and the base model
  * (NULL when the kind has none), and frees them on failure too. Checks that
@@ -141,6 +149,11 @@ void proof_replay_step_stats(proof_replay *r, train_stats *st, dpo_stats *ds);
 const dataset *proof_replay_text(const proof_replay *r);
 const dataset *proof_replay_steps_text(const proof_replay *r);
 const prefs *proof_replay_pairs(const proof_replay *r);
+/* The replay's model (the trainable's, or the base under an adapter), its
+ * adapter (NULL: none) and its tokenizer. */
+model *proof_replay_model(proof_replay *r);
+lora *proof_replay_lora(proof_replay *r);
+const tokenizer *proof_replay_tokenizer(const proof_replay *r);
 /* Writes the artifact of the state into dir (the model or adapter files;
  * ROUND contribution.bin) with its hash (= proof_replay_artifact_hash) and,
  * when the artifact is a file of its own, its size (else 0). */
