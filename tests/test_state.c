@@ -369,6 +369,7 @@ static void evidence(const run *r, uint64_t j, ledger_evidence *ev) {
 #define REWARD 1000
 #define W_STAKE 500
 #define MIN_BOND 200
+#define FLOOR (LEDGER_BOND_FLOOR_FEES * MIN_FEE) /* the network's least bond */
 #define STEPS 8
 #define CLAIM_B 3
 #define WORK_B 5
@@ -1198,7 +1199,7 @@ static void test_verdict_reject(void) {
     ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &honest, 3, 300);
     OK_HASH(&w, CAROL, &tx, ch1);
     tx = verdict_tx(&w, OP, ch1, honest.leaves + 3 * 32, 1);
-    tx.u.verdict.prev_ok = 2;
+    tx.u.verdict.prev_ok = 3;
     FAILS(&w, OP, &tx, "prev_ok");
     tx = verdict_tx(&w, OP, ch1, honest.leaves + 3 * 32, 1);
     OK(&w, OP, &tx);
@@ -1217,34 +1218,226 @@ static void test_verdict_reject(void) {
     CHECK(chal(&w, ch2).status == LEDGER_CH_REJECTED);
     CHECK(ledger_state_burned(w.s) == 150 + 101); /* 201 - floor(201 * 50 / 100) */
     CHECK(acct(&w, BOB).balance == bob_bal + 150 + 100);
-    /* a challenge the referee never rules on: the deadline passes */
+    /* a challenge the referee never rules on (a flooded referee): finalize
+     * waits past its deadline up to the void cap, and then the accused is
+     * neither paid nor slashed (VOID): an unruled challenge never pays */
     next_block(&w);
-    uint64_t opened = height(&w);
+    uint64_t opened = height(&w), cap = opened + VERDICT + LEDGER_VOID_FACTOR * VERDICT;
     tx = challenge_tx(&w, CAROL, id, BOB, &honest, 7, MIN_BOND);
     OK_HASH(&w, CAROL, &tx, ch3);
     CHECK(opened + VERDICT > hc + WINDOW_B);
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, opened + VERDICT + 1); /* past the deadline: still waited for */
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     char want[80];
-    snprintf(want, sizeof want, "awaits its verdict until %" PRIu64, opened + VERDICT);
+    snprintf(want, sizeof want, "awaits its verdict until %" PRIu64, cap);
     FAILS(&w, DAVE, &tx, want);
-    advance_to(&w, opened + VERDICT + 1);
+    advance_to(&w, cap + 1);
     tx = verdict_tx(&w, OP, ch3, other.leaves + 7 * 32, 1);
-    snprintf(want, sizeof want, "verdict deadline passed at %" PRIu64, opened + VERDICT);
+    snprintf(want, sizeof want, "verdict deadline passed at %" PRIu64, cap);
     FAILS(&w, OP, &tx, want);
     carol_bal = acct(&w, CAROL).balance;
     bob_bal = acct(&w, BOB).balance;
+    uint64_t alice_bal = acct(&w, ALICE).balance;
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     OK(&w, DAVE, &tx);
     CHECK(chal(&w, ch3).status == LEDGER_CH_EXPIRED);
     CHECK(acct(&w, CAROL).balance == carol_bal + MIN_BOND);
     ledger_task t = task(&w, id);
-    CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_PAID && t.open_challenges == 0);
-    CHECK(acct(&w, BOB).balance == bob_bal + REWARD && acct(&w, BOB).locked == 0);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_VOID && t.open_challenges == 0);
+    CHECK(acct(&w, BOB).balance == bob_bal && acct(&w, BOB).locked == 0 && acct(&w, BOB).stake == WORKER_STAKE);
+    CHECK(acct(&w, ALICE).balance == alice_bal + REWARD);
     tx = verdict_tx(&w, OP, ch3, other.leaves + 7 * 32, 1);
     FAILS(&w, OP, &tx, "expired, not open");
     run_free(&honest);
     run_free(&other);
+    world_free(&w);
+}
+
+static ledger_tx da_tx(world *w, int who, const uint8_t id[32], int accused, const uint8_t want[32], uint64_t bond) {
+    ledger_tx tx = mk(w, LEDGER_TX_DA_CHALLENGE, who);
+    memcpy(tx.u.da.task, id, 32);
+    memcpy(tx.u.da.accused, K[accused].pk, 32);
+    if (want) memcpy(tx.u.da.want, want, 32);
+    tx.u.da.bond = bond;
+    return tx;
+}
+
+/* Data availability (rows D1-D10, F6a): a worker that withholds what its
+ * commitment promises is slashed when the deadline passes unanswered; an
+ * attested blob costs the challenger its bond; the referee's flooders are
+ * bounded by the bond floor and the per-challenger limit. */
+static void test_data_availability(void) {
+    world w;
+    world_init(&w);
+    run honest;
+    run_make(&honest, STEPS, 0, 0, false);
+    uint8_t id[32], ch1[32], ch2[32], manifest[32];
+    memset(manifest, 0x3a, 32); /* commit_tx's manifest */
+    uint64_t hc = committed_opt(&w, &honest, id);
+    uint64_t bob = acct(&w, BOB).balance, alice = acct(&w, ALICE).balance;
+    /* the rules, broken one by one */
+    uint8_t nope[32];
+    memset(nope, 0x77, 32);
+    ledger_tx tx = da_tx(&w, CAROL, nope, BOB, manifest, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "da_challenge: no task");
+    tx = da_tx(&w, BOB, id, BOB, manifest, MIN_BOND);
+    FAILS(&w, BOB, &tx, "cannot challenge itself");
+    tx = da_tx(&w, CAROL, id, DAVE, manifest, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "holds no committed slot");
+    tx = da_tx(&w, CAROL, id, BOB, manifest, MIN_BOND - 1);
+    FAILS(&w, CAROL, &tx, "below the task's min_bond");
+    tx = da_tx(&w, CAROL, id, ALICE, NULL, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "only a worker holding a slot");
+    tx = da_tx(&w, EVE, id, BOB, manifest, MIN_BOND);
+    FAILS(&w, EVE, &tx, "cannot post the bond");
+    /* CAROL demands the manifest; a second demand of the same blob is refused */
+    tx = da_tx(&w, CAROL, id, BOB, manifest, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch1);
+    CHECK(chal(&w, ch1).kind == LEDGER_CHK_DATA && task(&w, id).status == LEDGER_TASK_CHALLENGED);
+    tx = da_tx(&w, DAVE, id, BOB, manifest, MIN_BOND);
+    FAILS(&w, DAVE, &tx, "already demands this");
+    /* the referee attests it available: CAROL's bond is lost (half to BOB) */
+    tx = verdict_tx(&w, OP, ch1, manifest, LEDGER_RULING_UNRUNNABLE);
+    FAILS(&w, OP, &tx, "on a data challenge");
+    uint64_t carol = acct(&w, CAROL).balance, burned = ledger_state_burned(w.s);
+    tx = verdict_tx(&w, OP, ch1, manifest, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch1).status == LEDGER_CH_REJECTED && acct(&w, CAROL).balance == carol);
+    CHECK(acct(&w, BOB).balance == bob - MIN_FEE + MIN_BOND * BOND_PCT / 100); /* it paid one failed tx */
+    CHECK(ledger_state_burned(w.s) == burned + MIN_BOND - MIN_BOND * BOND_PCT / 100);
+    /* DAVE demands a file BOB withholds; nobody answers: finalize waits for
+     * the deadline, then BOB is slashed and DAVE paid the share, BOB unpaid */
+    uint8_t withheld[32];
+    memset(withheld, 0x99, 32);
+    advance_to(&w, hc + WINDOW_B); /* the window's last block */
+    tx = da_tx(&w, DAVE, id, BOB, withheld, MIN_BOND);
+    OK_HASH(&w, DAVE, &tx, ch2);
+    uint64_t deadline = chal(&w, ch2).deadline;
+    CHECK(deadline == hc + WINDOW_B + VERDICT);
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
+    FAILS(&w, CAROL, &tx, "awaits its verdict until");
+    advance_to(&w, deadline + 1);
+    tx = verdict_tx(&w, OP, ch2, withheld, 1);
+    FAILS(&w, OP, &tx, "verdict deadline passed"); /* no grace for an attestation */
+    uint64_t dave = acct(&w, DAVE).balance;
+    bob = acct(&w, BOB).balance;
+    alice = acct(&w, ALICE).balance;
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
+    OK(&w, CAROL, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(chal(&w, ch2).status == LEDGER_CH_UPHELD && t.slots[0].status == LEDGER_SLOT_SLASHED);
+    CHECK(acct(&w, DAVE).balance == dave + MIN_BOND + W_STAKE * SLASH_PCT / 100);
+    CHECK(acct(&w, BOB).balance == bob && acct(&w, BOB).stake == WORKER_STAKE - W_STAKE && acct(&w, BOB).locked == 0);
+    CHECK(acct(&w, ALICE).balance == alice + REWARD && t.status == LEDGER_TASK_FINALIZED);
+
+    /* the referee's price: no bond under the floor, at most
+     * LEDGER_OPEN_PER_CHALLENGER open challenges a challenger */
+    uint8_t id2[32];
+    next_block(&w);
+    ledger_task_params p = params(LEDGER_MODE_OPTIMISTIC, 1);
+    p.min_bond = 0;
+    POST(&w, ALICE, &p, id2);
+    tx = claim_tx(&w, BOB, id2);
+    OK(&w, BOB, &tx);
+    next_block(&w);
+    tx = commit_tx(&w, BOB, id2, &honest);
+    OK(&w, BOB, &tx);
+    tx = challenge_tx(&w, CAROL, id2, BOB, &honest, 1, FLOOR - 1);
+    FAILS(&w, CAROL, &tx, "below the network's floor");
+    tx = da_tx(&w, CAROL, id2, BOB, withheld, 0);
+    FAILS(&w, CAROL, &tx, "below the network's floor");
+    for (int k = 0; k < LEDGER_OPEN_PER_CHALLENGER; k++) {
+        uint8_t h[32];
+        memset(h, 0x10 + k, 32);
+        tx = da_tx(&w, CAROL, id2, BOB, h, FLOOR);
+        OK(&w, CAROL, &tx);
+    }
+    tx = challenge_tx(&w, CAROL, id2, BOB, &honest, 2, FLOOR);
+    FAILS(&w, CAROL, &tx, "open challenges, the most one may hold");
+    tx = challenge_tx(&w, DAVE, id2, BOB, &honest, 2, FLOOR); /* another challenger is not held back */
+    OK(&w, DAVE, &tx);
+    run_free(&honest);
+    world_free(&w);
+}
+
+/* Poster fault (rows D2u, V6): a claimant says the task cannot be run; the
+ * referee agrees: nobody forfeits, the requester gets its escrow back and
+ * nothing of anyone's stake. The referee disagrees: the claim costs its
+ * bond and the stalled slot forfeits as usual. */
+static void test_unrunnable(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    uint8_t id[32], ch[32];
+    POST_REP(&w, 2, id);
+    ledger_tx tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, CAROL, id);
+    OK(&w, CAROL, &tx);
+    uint64_t alice = acct(&w, ALICE).balance, bob = acct(&w, BOB).balance, carol = acct(&w, CAROL).balance;
+    tx = da_tx(&w, DAVE, id, ALICE, NULL, MIN_BOND);
+    FAILS(&w, DAVE, &tx, "only a worker holding a slot");
+    tx = da_tx(&w, BOB, id, CAROL, NULL, MIN_BOND);
+    FAILS(&w, BOB, &tx, "accuses the task's requester");
+    tx = da_tx(&w, BOB, id, ALICE, NULL, MIN_BOND);
+    OK_HASH(&w, BOB, &tx, ch);
+    CHECK(chal(&w, ch).kind == LEDGER_CHK_UNRUNNABLE && task(&w, id).status == LEDGER_TASK_CLAIMED);
+    /* expire waits for the ruling */
+    advance_to(&w, task(&w, id).posted_at + CLAIM_B + WORK_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "unrunnable challenge");
+    uint8_t zero[32] = {0};
+    tx = verdict_tx(&w, OP, ch, zero, LEDGER_RULING_UNRUNNABLE);
+    OK(&w, OP, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD && t.status == LEDGER_TASK_EXPIRED && t.escrow == 0);
+    CHECK(t.slots[0].status == LEDGER_SLOT_VOID && t.slots[1].status == LEDGER_SLOT_VOID);
+    CHECK(acct(&w, BOB).balance == bob - 2 * MIN_FEE && acct(&w, BOB).stake == WORKER_STAKE && acct(&w, BOB).locked == 0);
+    CHECK(acct(&w, CAROL).balance == carol && acct(&w, CAROL).stake == WORKER_STAKE && acct(&w, CAROL).locked == 0);
+    CHECK(acct(&w, ALICE).balance == alice + 2 * REWARD); /* its escrow, nothing more */
+
+    /* a runnable task: the claim is rejected, the staller then forfeits */
+    uint8_t id2[32];
+    next_block(&w);
+    POST_OPT(&w, id2);
+    tx = claim_tx(&w, BOB, id2);
+    OK(&w, BOB, &tx);
+    tx = da_tx(&w, BOB, id2, ALICE, NULL, MIN_BOND);
+    OK_HASH(&w, BOB, &tx, ch);
+    tx = verdict_tx(&w, OP, ch, zero, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_REJECTED);
+    advance_to(&w, task(&w, id2).posted_at + CLAIM_B + WORK_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id2);
+    OK(&w, DAVE, &tx);
+    CHECK(task(&w, id2).slots[0].status == LEDGER_SLOT_FORFEITED);
+    world_free(&w);
+}
+
+/* A verdict after the deadline but before the void cap still applies: a
+ * flooded referee that rules late still slashes the cheater. */
+static void test_late_verdict(void) {
+    world w;
+    world_init(&w);
+    run honest, cheat;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&cheat, STEPS, 3, 1, false);
+    uint8_t id[32], ch[32];
+    committed_opt(&w, &cheat, id);
+    ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 3, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch);
+    advance_to(&w, chal(&w, ch).deadline + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "awaits its verdict until"); /* the cheater is not paid meanwhile */
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 3 * 32, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD && task(&w, id).slots[0].status == LEDGER_SLOT_SLASHED);
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 3 * 32, 1);
+    FAILS(&w, OP, &tx, "upheld, not open"); /* ruled once */
+    run_free(&honest);
+    run_free(&cheat);
     world_free(&w);
 }
 
@@ -1277,31 +1470,31 @@ static void test_replicated_dispute(void) {
     replicated_pair(&w, &honest, &cheat, id, &hc);
 
     /* rules of `other` */
-    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     FAILS(&w, DAVE, &tx, "below the task's min_bond"); /* no other: the bond counts */
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, CAROL, &cheat);
     FAILS(&w, DAVE, &tx, "other worker is the accused");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, EVE, &honest);
     FAILS(&w, DAVE, &tx, "other worker holds no committed slot");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, BOB, &honest);
     tx.u.challenge.ev_other.leaf[0] ^= 1;
     FAILS(&w, DAVE, &tx, "forged proof");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, BOB, &cheat); /* CAROL's proofs offered as BOB's */
     FAILS(&w, DAVE, &tx, "forged proof");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, FLOOR);
     with_other(&tx, BOB, &honest);
     FAILS(&w, DAVE, &tx, "agree on leaf 2");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, FLOOR);
     with_other(&tx, BOB, &honest);
     FAILS(&w, DAVE, &tx, "do not agree on leaf 4");
 
     /* the cheater accused: slashed, the honest side untouched */
     uint64_t dave_bal = acct(&w, DAVE).balance;
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, BOB, &honest);
     OK_HASH(&w, DAVE, &tx, ch);
     ledger_challenge c = chal(&w, ch);
@@ -1327,7 +1520,7 @@ static void test_replicated_dispute(void) {
     uint8_t id2[32], ch2[32];
     replicated_pair(&w, &honest, &cheat, id2, &hc);
     uint64_t burned = ledger_state_burned(w.s);
-    tx = challenge_tx(&w, DAVE, id2, BOB, &honest, 3, 10);
+    tx = challenge_tx(&w, DAVE, id2, BOB, &honest, 3, FLOOR);
     with_other(&tx, CAROL, &cheat);
     OK_HASH(&w, DAVE, &tx, ch2);
     tx = verdict_tx(&w, OP, ch2, honest.leaves + 3 * 32, 1);
@@ -1342,7 +1535,7 @@ static void test_replicated_dispute(void) {
     uint8_t id3[32], ch3[32];
     replicated_pair(&w, &honest, &cheat, id3, &hc);
     uint64_t dave = acct(&w, DAVE).balance;
-    tx = challenge_tx(&w, DAVE, id3, BOB, &honest, 3, 0);
+    tx = challenge_tx(&w, DAVE, id3, BOB, &honest, 3, FLOOR);
     with_other(&tx, CAROL, &cheat);
     OK_HASH(&w, DAVE, &tx, ch3);
     uint8_t neither[32] = {0xee};
@@ -1380,10 +1573,10 @@ static void test_replicated_dispute_step1(void) {
     uint8_t id[32], ch[32];
     uint64_t hc;
     replicated_pair(&w, &honest, &init, id, &hc);
-    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &init, 2, 0);
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &init, 2, FLOOR);
     with_other(&tx, BOB, &honest);
     FAILS(&w, DAVE, &tx, "do not agree on leaf 1"); /* later steps still need agreement */
-    tx = challenge_tx(&w, DAVE, id, CAROL, &init, 1, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &init, 1, FLOOR);
     with_other(&tx, BOB, &honest);
     OK_HASH(&w, DAVE, &tx, ch);
     tx = verdict_tx(&w, OP, ch, honest.leaves + 32, 1);
@@ -1762,7 +1955,7 @@ static void test_round(void) {
     tx = claim_tx(&w, DAVE, id);
     OK(&w, DAVE, &tx);
     /* nothing committed: nothing to challenge, nothing to finalize */
-    tx = challenge_tx(&w, OP, id, BOB, &shard0, 2, 0);
+    tx = challenge_tx(&w, OP, id, BOB, &shard0, 2, FLOOR);
     FAILS(&w, OP, &tx, "nothing committed to challenge");
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     FAILS(&w, OP, &tx, "no slot committed; send expire");
@@ -1859,14 +2052,18 @@ static void test_round(void) {
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     FAILS(&w, OP, &tx, "awaits its verdict until");
     advance_to(&w, hch + VERDICT + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "awaits its verdict until"); /* past the deadline: waited for up to the void cap */
+    advance_to(&w, hch + VERDICT + LEDGER_VOID_FACTOR * VERDICT + 1);
     bob = acct(&w, BOB).balance;
     uint64_t dave = acct(&w, DAVE).balance, carol = acct(&w, CAROL).balance;
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     OK(&w, OP, &tx);
     CHECK(chal(&w, ch).status == LEDGER_CH_EXPIRED && acct(&w, CAROL).balance == carol + MIN_BOND);
     t = task(&w, id);
-    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_PAID); /* results differ */
-    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, DAVE).balance == dave + REWARD);
+    /* the unruled accused is voided (neither paid nor slashed); the other slot is paid */
+    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_VOID);
+    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, DAVE).balance == dave && acct(&w, DAVE).locked == 0);
 
     /* nobody commits: expire as usual, the staller forfeits */
     next_block(&w);
@@ -2660,7 +2857,7 @@ static void test_determinism(void) {
         uint8_t id[32], ch[32];
         uint64_t hc;
         replicated_pair(w, &honest, &cheat, id, &hc);
-        ledger_tx tx = challenge_tx(w, DAVE, id, CAROL, &cheat, 4, 0);
+        ledger_tx tx = challenge_tx(w, DAVE, id, CAROL, &cheat, 4, FLOOR);
         with_other(&tx, BOB, &honest);
         OK_HASH(w, DAVE, &tx, ch);
         tx = verdict_tx(w, OP, ch, honest.leaves + 4 * 32, 1);
@@ -2724,7 +2921,7 @@ static void test_records_roundtrip(void) {
     uint8_t id[32], ch[32];
     uint64_t hc;
     replicated_pair(&w, &honest, &cheat, id, &hc);
-    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, 0);
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, FLOOR);
     with_other(&tx, BOB, &honest);
     OK_HASH(&w, DAVE, &tx, ch);
     tx = mk(&w, LEDGER_TX_UNSTAKE, DAVE);
@@ -2806,7 +3003,7 @@ static void test_records_malformed(void) {
         world_free(&w);
         return;
     }
-    CHECK(rt->vlen == 140 + 189 && rc->vlen == 330 && rm->vlen == 24);
+    CHECK(rt->vlen == 140 + 189 && rc->vlen == 331 && rm->vlen == 24);
     ledger_state *s = ledger_state_new(&w.g);
     char err[PLOW_ERR_LEN];
     uint8_t buf[4096], key[40];
@@ -2937,6 +3134,9 @@ static void test_root_many_accounts(void) {
 
 const test_case state_tests[] = {
     {"ledger_state_envelope", test_envelope},
+    {"ledger_state_data_availability", test_data_availability},
+    {"ledger_state_unrunnable", test_unrunnable},
+    {"ledger_state_late_verdict", test_late_verdict},
     {"ledger_state_blocks", test_blocks},
     {"ledger_state_transfer", test_transfer},
     {"ledger_state_transfer_overflow", test_transfer_overflow},

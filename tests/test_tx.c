@@ -165,7 +165,7 @@ static void rand_tx(ledger_tx *tx, int type, bool with_other, uint64_t *s) {
     case LEDGER_TX_VERDICT:
         fill_random(tx->u.verdict.challenge, 32, s);
         fill_random(tx->u.verdict.computed, 32, s);
-        tx->u.verdict.prev_ok = (uint8_t)(rng_next(s) & 1);
+        tx->u.verdict.prev_ok = (uint8_t)(rng_next(s) % 3);
         break;
     case LEDGER_TX_LABEL_REVEAL: {
         fill_random(tx->u.reveal.task, 32, s);
@@ -184,6 +184,12 @@ static void rand_tx(ledger_tx *tx, int type, bool with_other, uint64_t *s) {
         fill_random(tx->u.gold.labels, tx->u.gold.count, s);
         break;
     }
+    case LEDGER_TX_DA_CHALLENGE:
+        fill_random(tx->u.da.task, 32, s);
+        fill_random(tx->u.da.accused, 32, s);
+        if (rng_next(s) & 1) fill_random(tx->u.da.want, 32, s); /* else zeros: an unrunnable claim */
+        tx->u.da.bond = rand_u64(s);
+        break;
     default:
         PLOW_ASSERT(!"bad type");
     }
@@ -587,13 +593,13 @@ static void test_tx_refusals(void) {
         plow_buf_release(&b);
     }
 
-    /* verdict: prev_ok must be 0 or 1 */
+    /* verdict: prev_ok must be 0, 1 or 2 (unrunnable) */
     rand_tx(&tx, LEDGER_TX_VERDICT, false, &s);
     for (int v = 0; v < 256; v++) {
         tx.u.verdict.prev_ok = (uint8_t)v;
         ledger_tx_encode(&tx, &b);
         int rc = decode_buf(&b, err);
-        CHECKF(v <= 1 ? rc == 0 : rc == -1 && has(err, "prev_ok"), "prev_ok %d", v);
+        CHECKF(v <= 2 ? rc == 0 : rc == -1 && has(err, "prev_ok"), "prev_ok %d", v);
         plow_buf_release(&b);
     }
 }
@@ -1276,7 +1282,7 @@ static void test_block_header(void) {
 static void test_names(void) {
     static const char *const types[] = {"?", "transfer", "stake", "unstake", "register", "post_task", "claim",
                                         "commit", "challenge", "verdict", "finalize", "expire", "label_reveal",
-                                        "gold_reveal"};
+                                        "gold_reveal", "da_challenge"};
     _Static_assert(sizeof types / sizeof types[0] == LEDGER_TX_TYPE_END, "a name per type");
     for (int i = 0; i < LEDGER_TX_TYPE_END; i++) CHECK(strcmp(ledger_tx_type_name(i), types[i]) == 0);
     CHECK(strcmp(ledger_tx_type_name(LEDGER_TX_TYPE_END), "?") == 0 && strcmp(ledger_tx_type_name(-1), "?") == 0 &&
@@ -1295,7 +1301,7 @@ static void test_names(void) {
                                      "expired"};
     for (int i = 0; i < LEDGER_TASK_STATUS_END; i++) CHECK(strcmp(ledger_task_status_name(i), ts[i]) == 0);
     CHECK(strcmp(ledger_task_status_name(LEDGER_TASK_STATUS_END), "?") == 0);
-    static const char *const ss[] = {"empty", "claimed", "committed", "slashed", "forfeited", "paid", "unpaid"};
+    static const char *const ss[] = {"empty", "claimed", "committed", "slashed", "forfeited", "paid", "unpaid", "void"};
     for (int i = 0; i < LEDGER_SLOT_STATUS_END; i++) CHECK(strcmp(ledger_slot_status_name(i), ss[i]) == 0);
     CHECK(strcmp(ledger_slot_status_name(LEDGER_SLOT_STATUS_END), "?") == 0 &&
           strcmp(ledger_slot_status_name(-1), "?") == 0);

@@ -77,6 +77,8 @@ typedef enum ledger_tx_type {
     LEDGER_TX_EXPIRE,       /* end a task nobody committed to */
     LEDGER_TX_LABEL_REVEAL, /* a labeler opens its label commitment (LABEL tasks) */
     LEDGER_TX_GOLD_REVEAL,  /* the requester opens its gold commitment (LABEL tasks) */
+    LEDGER_TX_DA_CHALLENGE, /* data availability: a worker must make a promised blob fetchable, or
+                               a requester's task is claimed unrunnable (docs/ledger.md) */
     LEDGER_TX_TYPE_END
 } ledger_tx_type;
 #define LEDGER_TX_TYPE_COUNT (LEDGER_TX_TYPE_END - 1)
@@ -104,6 +106,17 @@ const char *ledger_mode_name(int mode);
 #define LEDGER_NAME_MAX 64   /* register: bytes of name */
 #define LEDGER_CAPS_MAX 512  /* register: bytes of capabilities (JSON text) */
 #define LEDGER_TX_MAX 8192   /* largest encoded transaction */
+
+/* Challenges (docs/ledger.md, "Challenges and the referee"). Every challenge
+ * costs the referee work: its bond is at least LEDGER_BOND_FLOOR_FEES x
+ * min_fee whatever the task says (no bond 0), a challenger holds at most
+ * LEDGER_OPEN_PER_CHALLENGER open challenges, and a step challenge the
+ * referee did not rule by its deadline may still be ruled for
+ * LEDGER_VOID_FACTOR x verdict_blocks more blocks (finalize waits); past
+ * that its slots are voided: nobody paid, nobody slashed. */
+#define LEDGER_BOND_FLOOR_FEES 10
+#define LEDGER_OPEN_PER_CHALLENGER 4
+#define LEDGER_VOID_FACTOR 2
 
 /* LABEL tasks (docs/ledger.md, "Labeling"). */
 #define LEDGER_LABEL_ITEMS_MAX 65536  /* items N of a task (post_task steps) */
@@ -185,9 +198,20 @@ typedef struct ledger_tx {
             ledger_evidence ev_other;     /* against other, when other is not zeros */
         } challenge;
         struct {
+            uint8_t task[32];
+            uint8_t accused[LEDGER_PK_LEN]; /* a committed worker, or the requester (unrunnable) */
+            uint8_t want[32];               /* the blob demanded; zeros: the task is unrunnable */
+            uint64_t bond;
+        } da;                               /* DA_CHALLENGE */
+        struct {
             uint8_t challenge[32]; /* the challenge's id (its tx hash) */
             uint8_t computed[32];  /* the referee's leaf j (artifact hash for j = n+1) */
-            uint8_t prev_ok;       /* 1 if state_blob existed and hashed to leaf j-1 */
+            /* step challenge: 1 if state_blob existed and hashed to leaf j-1, 0 if not,
+             * LEDGER_RULING_UNRUNNABLE if the task cannot be run within the network's
+             * limits (poster fault). data challenge: 1 the blob is available (attested),
+             * 0 it is not one the commitment promises. unrunnable claim: 1 runnable,
+             * LEDGER_RULING_UNRUNNABLE unrunnable. */
+            uint8_t prev_ok;
         } verdict;
         struct {
             uint8_t task[32];
@@ -220,6 +244,8 @@ void ledger_tx_sign(ledger_tx *tx, const ledger_key *k, const uint8_t chain_id[3
 bool ledger_tx_verify(const ledger_tx *tx, const uint8_t chain_id[32]);
 
 /* ---- genesis --------------------------------------------------------------- */
+
+#define LEDGER_RULING_UNRUNNABLE 2 /* a verdict's prev_ok: the poster's task cannot be run */
 
 typedef struct ledger_params {
     uint64_t unbond_blocks;        /* unstaked funds are free after this many blocks */
@@ -274,6 +300,7 @@ typedef enum ledger_slot_status {
     LEDGER_SLOT_FORFEITED,  /* missed its commit deadline */
     LEDGER_SLOT_PAID,
     LEDGER_SLOT_UNPAID,     /* finalized without reward (replicas disagreed, no proof) */
+    LEDGER_SLOT_VOID,       /* settled without pay or slash: a challenge never ruled, or the poster's fault */
     LEDGER_SLOT_STATUS_END
 } ledger_slot_status;
 const char *ledger_slot_status_name(int status);
@@ -325,20 +352,29 @@ typedef enum ledger_challenge_status {
     LEDGER_CH_OPEN = 1,
     LEDGER_CH_UPHELD,    /* someone accused was wrong: slashed */
     LEDGER_CH_REJECTED,  /* the accused was right (or the evidence state was bad): bond lost */
-    LEDGER_CH_EXPIRED,   /* no verdict within verdict_blocks: bond returned */
+    LEDGER_CH_EXPIRED,   /* never ruled (void cap passed): bond returned, the accused voided */
     LEDGER_CH_STATUS_END
 } ledger_challenge_status;
 const char *ledger_challenge_status_name(int status);
 
+typedef enum ledger_challenge_kind {
+    LEDGER_CHK_STEP = 0,   /* CHALLENGE: one disputed step, re-executed by the referee */
+    LEDGER_CHK_DATA,       /* DA_CHALLENGE: the accused must make state_blob fetchable by the deadline */
+    LEDGER_CHK_UNRUNNABLE, /* DA_CHALLENGE against the requester: its task cannot be run */
+    LEDGER_CHK_END
+} ledger_challenge_kind;
+const char *ledger_challenge_kind_name(int kind);
+
 typedef struct ledger_challenge {
     uint8_t id[32];  /* the challenge transaction's hash */
+    uint8_t kind;    /* ledger_challenge_kind */
     uint8_t task[32];
     uint8_t challenger[LEDGER_PK_LEN];
     uint8_t accused[LEDGER_PK_LEN];
     uint8_t other[LEDGER_PK_LEN];
     bool has_other;
     uint64_t step, bond, opened_at, deadline;
-    uint8_t state_blob[32];
+    uint8_t state_blob[32];    /* DATA: the blob demanded */
     uint8_t leaf_prev[32];     /* agreed leaf j-1 */
     uint8_t accused_leaf[32];  /* accused's leaf j */
     uint8_t other_leaf[32];    /* other's leaf j */

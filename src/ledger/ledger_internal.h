@@ -34,7 +34,7 @@ enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_GOLD = 'g', TAG_LABELS = 'l',
  * per slot. */
 #define LABEL_EXT_FIXED_LEN (4 + 4 + 32 + 4 + 1 + 1 + 32)
 #define TASK_MAX_LEN (TASK_FIXED_LEN + LEDGER_MAX_REPLICAS * (SLOT_LEN + 8) + LABEL_EXT_FIXED_LEN)
-#define CHALLENGE_LEN (4 * 32 + 1 + 4 * 8 + 4 * 32 + 1 + 32 + 8)
+#define CHALLENGE_LEN (4 * 32 + 1 + 4 * 8 + 4 * 32 + 1 + 32 + 8 + 1)
 #define META_LEN (3 * 8)
 #define LABELS_MAX_LEN (4 + LEDGER_LABELS_MAX)
 #define GOLD_MAX_LEN (4 + 5 * LEDGER_GOLD_MAX)
@@ -190,7 +190,10 @@ int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err
 int body_verdict(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int slash_slot(txn *x, ledger_task *t, const uint8_t worker[32], const uint8_t challenger[32],
                char err[PLOW_ERR_LEN]);
-int expire_challenges(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]);
+int body_da_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int expire_challenges(txn *x, ledger_task *t, const char *what, char err[PLOW_ERR_LEN]);
+uint64_t challenge_void_at(const ledger_state *s, const ledger_challenge *c);
+int void_task(txn *x, ledger_task *t, const uint8_t ruled[32], char err[PLOW_ERR_LEN]);
 
 /* settle.c */
 int forfeit_slot(txn *x, ledger_task *t, ledger_slot *sl, char err[PLOW_ERR_LEN]);

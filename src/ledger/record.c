@@ -141,6 +141,7 @@ static size_t encode_challenge(const ledger_challenge *c, uint8_t *out) {
     w_u8(&w, c->status);
     w_bytes(&w, c->computed, 32);
     w_u64(&w, c->resolved_at);
+    w_u8(&w, c->kind);
     return w.n;
 }
 
@@ -360,6 +361,8 @@ static int decode_challenge(ledger_challenge *c, const uint8_t *val, size_t len,
     c->status = r_u8(&r);
     r_bytes(&r, c->computed, 32);
     c->resolved_at = r_u64(&r);
+    c->kind = r_u8(&r);
+    if (c->kind >= LEDGER_CHK_END) return plow_error(err, "challenge record: unknown kind %u", c->kind);
     if (ho > 1) return plow_error(err, "challenge record: has_other is %u, must be 0 or 1", ho);
     c->has_other = ho == 1;
     if (!c->has_other && !is_zero(c->other, 32))

@@ -301,6 +301,8 @@ int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PL
     }
     uint64_t until = sat_add(sat_add(t->posted_at, t->p.claim_blocks), t->p.work_blocks);
     if (s->height <= until) return plow_error(err, "expire: task can still be committed until %" PRIu64, until);
+    /* an unrunnable claim (or a round's dispute) is waited for: its ruling decides who forfeits */
+    if (t->open_challenges && expire_challenges(x, t, "expire", err) != 0) return -1;
     for (int i = 0; i < t->p.replicas; i++) {
         ledger_slot *sl = &t->slots[i];
         if (sl->status == LEDGER_SLOT_CLAIMED) {

@@ -44,7 +44,7 @@ static int finalize_round(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]) {
                               hx(t->id).s, until);
     }
     if (h <= t->window_end) return plow_error(err, "finalize: challenge window open until %" PRIu64, t->window_end);
-    if (expire_challenges(x, t, err) != 0) return -1;
+    if (expire_challenges(x, t, "finalize", err) != 0) return -1;
     for (int i = 0; i < t->p.replicas; i++) {
         ledger_slot *sl = &t->slots[i];
         if (sl->status == LEDGER_SLOT_CLAIMED) {
@@ -84,7 +84,7 @@ int body_finalize(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[
     }
     if (h <= t->window_end) return plow_error(err, "finalize: challenge window open until %" PRIu64, t->window_end);
     /* Challenges the referee let pass their deadline expire: bonds back. */
-    if (expire_challenges(x, t, err) != 0) return -1;
+    if (expire_challenges(x, t, "finalize", err) != 0) return -1;
     /* The unslashed results agree (trivially so for one): each is paid.
      * Otherwise nobody proved who is wrong: nobody is paid. */
     const ledger_slot *first = NULL;

@@ -24,7 +24,7 @@ static const char *const tx_type_names[] = {
     [LEDGER_TX_REGISTER] = "register", [LEDGER_TX_POST_TASK] = "post_task", [LEDGER_TX_CLAIM] = "claim",
     [LEDGER_TX_COMMIT] = "commit",     [LEDGER_TX_CHALLENGE] = "challenge", [LEDGER_TX_VERDICT] = "verdict",
     [LEDGER_TX_FINALIZE] = "finalize", [LEDGER_TX_EXPIRE] = "expire",       [LEDGER_TX_LABEL_REVEAL] = "label_reveal",
-    [LEDGER_TX_GOLD_REVEAL] = "gold_reveal",
+    [LEDGER_TX_GOLD_REVEAL] = "gold_reveal", [LEDGER_TX_DA_CHALLENGE] = "da_challenge",
 };
 _Static_assert(sizeof tx_type_names / sizeof tx_type_names[0] == LEDGER_TX_TYPE_END, "tx type names");
 
@@ -51,7 +51,7 @@ _Static_assert(sizeof task_status_names / sizeof task_status_names[0] == LEDGER_
 static const char *const slot_status_names[] = {
     [LEDGER_SLOT_EMPTY] = "empty",         [LEDGER_SLOT_CLAIMED] = "claimed", [LEDGER_SLOT_COMMITTED] = "committed",
     [LEDGER_SLOT_SLASHED] = "slashed",     [LEDGER_SLOT_FORFEITED] = "forfeited", [LEDGER_SLOT_PAID] = "paid",
-    [LEDGER_SLOT_UNPAID] = "unpaid",
+    [LEDGER_SLOT_UNPAID] = "unpaid",       [LEDGER_SLOT_VOID] = "void",
 };
 _Static_assert(sizeof slot_status_names / sizeof slot_status_names[0] == LEDGER_SLOT_STATUS_END,
                "slot status names");
@@ -62,6 +62,11 @@ static const char *const challenge_status_names[] = {
 };
 _Static_assert(sizeof challenge_status_names / sizeof challenge_status_names[0] == LEDGER_CH_STATUS_END,
                "challenge status names");
+
+static const char *const challenge_kind_names[] = {
+    [LEDGER_CHK_STEP] = "step", [LEDGER_CHK_DATA] = "data", [LEDGER_CHK_UNRUNNABLE] = "unrunnable",
+};
+_Static_assert(sizeof challenge_kind_names / sizeof challenge_kind_names[0] == LEDGER_CHK_END, "challenge kinds");
 
 /* Entries not listed above (index 0 of the 1-based enums) are NULL: "?". */
 static const char *name_of(const char *const *names, size_t count, int v) {
@@ -76,6 +81,7 @@ const char *ledger_mode_name(int mode) { return NAME_OF(mode_names, mode); }
 const char *ledger_task_status_name(int status) { return NAME_OF(task_status_names, status); }
 const char *ledger_slot_status_name(int status) { return NAME_OF(slot_status_names, status); }
 const char *ledger_challenge_status_name(int status) { return NAME_OF(challenge_status_names, status); }
+const char *ledger_challenge_kind_name(int kind) { return NAME_OF(challenge_kind_names, kind); }
 
 /* ---- encoding ------------------------------------------------------------------ */
 
@@ -219,6 +225,12 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         break;
     case LEDGER_TX_LABEL_REVEAL: put_label_reveal(b, tx); break;
     case LEDGER_TX_GOLD_REVEAL: put_gold_reveal(b, tx); break;
+    case LEDGER_TX_DA_CHALLENGE:
+        put_32(b, tx->u.da.task);
+        plow_buf_append(b, tx->u.da.accused, LEDGER_PK_LEN);
+        put_32(b, tx->u.da.want);
+        plow_buf_u64(b, tx->u.da.bond);
+        break;
     default: break; /* an unknown type has no body; the decoder refuses it */
     }
 }
@@ -404,8 +416,9 @@ static int get_verdict(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
     get_bytes(r, tx->u.verdict.challenge, 32, "the challenge id");
     get_bytes(r, tx->u.verdict.computed, 32, "the computed leaf");
     tx->u.verdict.prev_ok = get_u8(r, "prev_ok");
-    if (!r->short_read && tx->u.verdict.prev_ok > 1)
-        return plow_error(err, "verdict: prev_ok is %u, must be 0 or 1", tx->u.verdict.prev_ok);
+    if (!r->short_read && tx->u.verdict.prev_ok > LEDGER_RULING_UNRUNNABLE)
+        return plow_error(err, "verdict: prev_ok is %u, must be 0, 1 or %d", tx->u.verdict.prev_ok,
+                          LEDGER_RULING_UNRUNNABLE);
     return 0;
 }
 
@@ -455,6 +468,12 @@ static int get_body(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
     case LEDGER_TX_VERDICT: return get_verdict(r, tx, err);
     case LEDGER_TX_LABEL_REVEAL: return get_label_reveal(r, tx, err);
     case LEDGER_TX_GOLD_REVEAL: return get_gold_reveal(r, tx, err);
+    case LEDGER_TX_DA_CHALLENGE:
+        get_bytes(r, tx->u.da.task, 32, "the task id");
+        get_bytes(r, tx->u.da.accused, LEDGER_PK_LEN, "the accused");
+        get_bytes(r, tx->u.da.want, 32, "the blob hash");
+        tx->u.da.bond = get_u64(r, "the bond");
+        return 0;
     }
     PLOW_ASSERT(!"unreachable: type checked by the caller");
     return -1;

@@ -149,6 +149,7 @@ cJSON *json_challenge_to(const ledger_challenge *c) {
     json_add_hash(o, "leaf_prev", c->leaf_prev);
     json_add_hash(o, "accused_leaf", c->accused_leaf);
     json_add_hash(o, "other_leaf", c->other_leaf);
+    add_str(o, "kind", ledger_challenge_kind_name(c->kind));
     add_str(o, "status", ledger_challenge_status_name(c->status));
     json_add_hash(o, "computed", c->computed);
     json_add_u64(o, "resolved_at", c->resolved_at);
@@ -440,6 +441,9 @@ int json_challenge_from(const cJSON *j, ledger_challenge *c, char err[PLOW_ERR_L
         json_get_hash(j, "accused_leaf", c->accused_leaf, err) || json_get_hash(j, "other_leaf", c->other_leaf, err) ||
         get_enum(j, "status", ledger_challenge_status_name, 1, LEDGER_CH_STATUS_END, &c->status, err) ||
         json_get_hash(j, "computed", c->computed, err) || json_get_u64(j, "resolved_at", &c->resolved_at, err))
+        return nest(err, "challenge");
+    if (cJSON_GetObjectItemCaseSensitive(j, "kind") &&
+        get_enum(j, "kind", ledger_challenge_kind_name, 0, LEDGER_CHK_END, &c->kind, err))
         return nest(err, "challenge");
     if (cJSON_GetObjectItemCaseSensitive(j, "other")) {
         if (json_get_addr(j, "other", c->other, err)) return nest(err, "challenge");
