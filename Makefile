@@ -28,31 +28,33 @@ AVX2_FLAGS   = -mavx2 -mfma
 AVX512_FLAGS = -mavx512f -mavx2 -mfma
 
 SRC_BASE   = src/base/plow.c
-SRC_TENSOR = src/tensor/tensor.c src/tensor/dmath.c src/tensor/kernels_scalar.c \
+SRC_MERKLE = src/merkle/merkle.c
+SRC_TENSOR = src/tensor/tensor.c src/tensor/rows.c src/tensor/dmath.c src/tensor/kernels_scalar.c \
              src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c src/tensor/kernels_ew_scalar.c \
              src/tensor/kernels_ew_avx2.c src/tensor/kernels_ew_avx512.c
-SRC_DATA   = src/data/tokenizer.c src/data/dataset.c src/data/prefs.c
+SRC_DATA   = src/data/tokenizer.c src/data/dataset.c src/data/prefs.c src/data/problems.c
 SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
-SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c
+SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c src/train/rl.c
 SRC_INFER  = src/infer/infer.c
-SRC_PROOF  = src/proof/merkle.c src/proof/trace.c src/proof/run.c src/proof/receipt.c
+SRC_PROOF  = src/proof/trace.c src/proof/run.c src/proof/receipt.c
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c \
              src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
              src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c
-SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/client.c src/node/json.c src/node/keytab.c src/node/follow.c src/node/referee.c
+SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c
 SRC_JOB    = src/job/job.c src/job/work.c src/job/spec.c
+SRC_CLIENT = src/client/client.c src/client/json.c
 SRC_LABEL  = src/label/label.c
 SRC_AGENT  = src/agent/agent.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
              src/agent/labeler.c
-LIB_SRC    = $(SRC_BASE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
-             $(SRC_LEDGER) $(SRC_JOB) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL)
+LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
+             $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL)
 CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
              src/cli/cmd_proof.c src/cli/cmd_node.c src/cli/cmd_wallet.c src/cli/cmd_task.c \
-             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_round.c
+             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_round.c src/cli/cmd_rl.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
-             tests/test_round.c tests/test_dpo.c tests/test_agent.c
+             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -169,9 +171,9 @@ fuzz:
 	@mkdir -p build/fuzz
 	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_safetensors.c src/model/safetensors.c src/base/plow.c -lcjson -lcrypto -o build/fuzz/safetensors
 	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_gguf.c src/model/gguf.c src/base/plow.c -lcrypto -o build/fuzz/gguf
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_trace.c src/proof/trace.c src/proof/merkle.c src/base/plow.c -lcrypto -o build/fuzz/trace
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_trace.c src/proof/trace.c src/merkle/merkle.c src/base/plow.c -lcrypto -o build/fuzz/trace
 	for t in safetensors gguf trace; do build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 || exit 1; done
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_tx.c src/ledger/tx.c src/ledger/keys.c src/ledger/genesis.c src/ledger/block.c src/proof/merkle.c src/base/plow.c -lcjson -lcrypto -lsodium -o build/fuzz/tx && build/fuzz/tx -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_tx.c src/ledger/tx.c src/ledger/keys.c src/ledger/genesis.c src/ledger/block.c src/merkle/merkle.c src/base/plow.c -lcjson -lcrypto -lsodium -o build/fuzz/tx && build/fuzz/tx -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0
 	$(MAKE) --no-print-directory BUILD=build/fuzzlib CC=clang OPT=-O1 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build/fuzzlib/libplow.a && clang $(FUZZ_FLAGS) -pthread tests/fuzz/fuzz_api.c build/fuzzlib/libplow.a $(LDLIBS) -o build/fuzz/api && build/fuzz/api -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0
 
 clean:

@@ -98,7 +98,7 @@ typedef struct vec_case {
 
 static void run_dot(void *p) {
     vec_case *v = p;
-    for (int r = 0; r < v->reps; r++) v->sink += tensor_dot(v->x, v->y, v->n);
+    for (int r = 0; r < v->reps; r++) v->sink += tensor_dot_st(v->x, v->y, v->n);
 }
 
 static void run_dot_free(void *p) {

@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
 
         /* the block */
         t = plow_now();
-        store_block b = {0};
+        ledger_block b = {0};
         b.h.version = 1;
         b.h.height = n_blocks + 1;
         b.h.time_ms = 1000 + n_blocks;

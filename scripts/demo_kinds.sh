@@ -54,17 +54,18 @@ for k in $KEYS; do "$PLOW" wallet new --key $k.key -q > $k.addr || die "wallet n
 FUND="--fund $(cat req.addr)=1000000"
 for k in w1 w2 v nb acc spam; do FUND="$FUND --fund $(cat $k.addr)=5000"; done
 "$PLOW" node init --data n --out-genesis g.json $FUND > /dev/null || die "plow node init"
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-export PLOW_NODE=$URL
-"$PLOW" node --data n --genesis g.json --listen 127.0.0.1:$PORT --block-ms 100 --quiet > node.log 2>&1 &
+# the node picks a free port and writes its URL to n/node.url
+"$PLOW" node --data n --genesis g.json --listen 127.0.0.1:0 --block-ms 100 --quiet > node.log 2>&1 &
 NODE=$!
 i=0
-until curl -sf $URL/v1/status > /dev/null; do
+until [ -s n/node.url ] && curl -sf "$(cat n/node.url)/v1/status" > /dev/null; do
     i=$((i + 1))
-    [ $i -lt 100 ] || { cat node.log; die "the node did not start"; }
+    kill -0 $NODE 2>/dev/null || { cat node.log; die "the node exited at start"; }
+    [ $i -lt 600 ] || { cat node.log; die "the node did not answer within a minute"; }
     sleep 0.1
 done
+URL=$(cat n/node.url)
+export PLOW_NODE=$URL
 say "node on $URL (data in $DIR/n), 7 funded accounts"
 
 # q PATH EXPR: a Python expression over the node's JSON answer j

@@ -11,3 +11,46 @@ expect_fail() {
     grep -q "plow" err.txt || fail "'$*' printed no plow error: $(cat err.txt)"
 }
 state_of() { tail -n 1 "$1" | sed -n 's/^state \([0-9a-f]\{64\}\)$/\1/p'; }
+
+# ---- a node and its agents ---------------------------------------------------
+# PIDS: the processes a test started, NODE its node; stop_all (the EXIT trap
+# of a test) kills them.
+PIDS=""
+NODE=""
+stop_all() { for p in $PIDS $NODE; do kill -9 "$p" 2>/dev/null || true; done; }
+# start_node DIR LOG [ARGS...]: starts `plow node --data DIR` on a port it
+# picks itself (--listen 127.0.0.1:0) with ARGS, its output appended to LOG,
+# and waits until the URL it wrote to DIR/node.url answers. Sets NODE (its
+# pid) and URL.
+start_node() { node_at 127.0.0.1:0 "$@"; }
+# restart_node DIR LOG [ARGS...]: the same on the port of URL (a node started
+# again where its agents look for it)
+restart_node() { node_at "127.0.0.1:${URL##*:}" "$@"; }
+node_at() {
+    _d=$2 _log=$3
+    _listen=$1
+    shift 3
+    rm -f "$_d/node.url"
+    $PLOW node --data "$_d" --listen "$_listen" "$@" >>"$_log" 2>&1 &
+    NODE=$!
+    _i=0
+    until [ -s "$_d/node.url" ] && curl -sf "$(cat "$_d/node.url")/v1/status" >/dev/null 2>&1; do
+        kill -0 $NODE 2>/dev/null || { tail -n 20 "$_log"; fail "the node ($_d) exited at start"; }
+        _i=$((_i + 1))
+        [ $_i -lt 600 ] || { tail -n 20 "$_log"; fail "the node ($_d) did not answer within a minute"; }
+        sleep 0.1
+    done
+    URL=$(cat "$_d/node.url")
+}
+# q PATH EXPR: a Python expression over the JSON answer j of the node at URL
+q() { /usr/bin/python3 -c "import json,sys,urllib.request; j=json.load(urllib.request.urlopen('$URL'+sys.argv[1])); print($2)" "$1"; }
+# wait_log FILE PATTERN [N]: waits until FILE has at least N (default 1) lines
+# matching PATTERN (a guard of three minutes, then it fails showing FILE)
+wait_log() {
+    _i=0
+    until [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "${3:-1}" ]; do
+        _i=$((_i + 1))
+        [ $_i -lt 1800 ] || { echo "== $1"; tail -n 30 "$1"; fail "timed out waiting for '$2' in $1"; }
+        sleep 0.1
+    done
+}

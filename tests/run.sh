@@ -66,6 +66,7 @@ run_cli() { # path
 }
 
 if [ "${1:-}" = "--one" ]; then # internal: run one job (from xargs)
+    [ -n "${2:-}" ] || exit 0 # xargs ran us with nothing to do (an empty phase)
     if [ "$2" = unit ]; then run_unit; else run_cli "$2"; fi
     exit 0
 fi
@@ -103,7 +104,7 @@ for phase in 1 2; do
         case " $heavy " in *" $j "*) h=1 ;; *) h=2 ;; esac
         [ $h -eq $phase ] || continue
         if [ "$j" = unit ]; then echo unit; else echo "$ROOT/tests/cli/$j.sh"; fi
-    done | xargs -P "$([ $phase -eq 1 ] && echo 1 || echo "$JOBS")" -n 1 sh "$0" --one
+    done | xargs -r -P "$([ $phase -eq 1 ] && echo 1 || echo "$JOBS")" -n 1 sh "$0" --one
 done
 
 passed=0

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "../src/ledger/ledger.h"
-#include "../src/node/node.h"
+#include "../src/client/client.h"
 #include "test.h"
 
 static bool has(const char *err, const char *what) {
@@ -143,7 +143,7 @@ static void sample_tx(ledger_tx *tx, uint64_t nonce) {
 }
 
 /* A block of two transactions, the second failed. */
-static void sample_block(store_block *b) {
+static void sample_block(ledger_block *b) {
     memset(b, 0, sizeof *b);
     b->h.version = 1;
     b->h.height = 12;
@@ -234,7 +234,7 @@ static void test_json_roundtrip(void) {
         cJSON_Delete(j);
     }
 
-    store_block b, b2;
+    ledger_block b, b2;
     sample_block(&b);
     j = json_block_to(&b, true);
     CHECKF(json_block_from(j, &b2, err) == 0, "%s", err);
@@ -248,12 +248,12 @@ static void test_json_roundtrip(void) {
     const cJSON *tx1 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "txs"), 1);
     CHECK(strcmp(json_get_str(tx1, "type"), "transfer") == 0 && strcmp(json_get_str(tx1, "result"), "failed") == 0);
     CHECK(json_get_str(tx1, "sender") && strlen(json_get_str(j, "header")) == 2 * LEDGER_BLOCK_HEADER_LEN);
-    store_block_release(&b2);
+    ledger_block_release(&b2);
     cJSON_Delete(j);
     j = json_block_to(&b, false);
     CHECK(cJSON_GetObjectItem(j, "txs") == NULL);
     cJSON_Delete(j);
-    store_block_release(&b);
+    ledger_block_release(&b);
 }
 
 /* Parses j with the parser for `kind`; 0 on success. */
@@ -261,7 +261,7 @@ static int parse_kind(int kind, const cJSON *j, char err[PLOW_ERR_LEN]) {
     ledger_account a;
     ledger_task t;
     ledger_challenge c;
-    store_block b;
+    ledger_block b;
     uint64_t nn;
     switch (kind) {
     case 0: return json_account_from(j, &a, &nn, err);
@@ -270,7 +270,7 @@ static int parse_kind(int kind, const cJSON *j, char err[PLOW_ERR_LEN]) {
     case 4: return json_task_from(j, &t, err);
     default:
         if (json_block_from(j, &b, err)) return -1;
-        store_block_release(&b);
+        ledger_block_release(&b);
         return 0;
     }
 }
@@ -279,7 +279,7 @@ static cJSON *sample_json(int kind) {
     ledger_account a;
     ledger_task t;
     ledger_challenge c;
-    store_block b;
+    ledger_block b;
     cJSON *j;
     switch (kind) {
     case 0: sample_account(&a); return json_account_to(&a, 9);
@@ -289,7 +289,7 @@ static cJSON *sample_json(int kind) {
     default:
         sample_block(&b);
         j = json_block_to(&b, true);
-        store_block_release(&b);
+        ledger_block_release(&b);
         return j;
     }
 }
@@ -491,7 +491,7 @@ static void test_json_malformed(void) {
     cJSON_Delete(j);
 
     /* a block: header and hash must match, tx count must match, tx hash too */
-    store_block b;
+    ledger_block b;
     j = sample_json(3);
     cJSON_ReplaceItemInObject(j, "height", cJSON_CreateString("13"));
     CHECK(json_block_from(j, &b, err) != 0 && has(err, "height"));

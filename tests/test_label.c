@@ -20,72 +20,6 @@
 
 static bool has(const char *err, const char *what) { return strstr(err, what) != NULL; }
 
-/* ---- commit–reveal --------------------------------------------------------- */
-
-static void test_commitment(void) {
-    uint8_t task[32], item[32], pk[32], salt[32], c[32];
-    for (int i = 0; i < 32; i++) {
-        task[i] = (uint8_t)i;
-        item[i] = (uint8_t)(32 + i);
-        pk[i] = (uint8_t)(64 + i);
-        salt[i] = 0xAB;
-    }
-    label_commitment(task, item, pk, 3, salt, c);
-    char hex[65];
-    plow_hex(c, 32, hex);
-    /* hashlib.sha256(b'plow/label/v1\x00'+task+item+pk+struct.pack('<I',3)+salt) */
-    CHECKF(strcmp(hex, "33fbdc176338b48ada6f3f42af157045310e3a0fbd9bebd06a0f94fec7c946f5") == 0, "got %s", hex);
-
-    /* The same preimage built by hand. */
-    uint8_t pre[14 + 32 * 3 + 4 + 32], ref[32];
-    memcpy(pre, "plow/label/v1", 14); /* with its NUL */
-    memcpy(pre + 14, task, 32);
-    memcpy(pre + 46, item, 32);
-    memcpy(pre + 78, pk, 32);
-    plow_put_u32(pre + 110, 3);
-    memcpy(pre + 114, salt, 32);
-    plow_sha256_once(pre, sizeof pre, ref);
-    CHECK(memcmp(ref, c, 32) == 0);
-
-    CHECK(label_commitment_check(c, task, item, pk, 3, salt));
-    char err[PLOW_ERR_LEN] = "";
-    CHECK(label_reveal_verify(c, task, item, pk, 3, salt, 6, err) == 0);
-
-    /* Adversaries: every field changed is refused. */
-    uint8_t bad[32];
-    CHECK(!label_commitment_check(c, task, item, pk, 2, salt));  /* another label */
-    CHECK(!label_commitment_check(c, task, item, pk, 3 + 256, salt)); /* label bits beyond a byte count */
-    memcpy(bad, salt, 32);
-    bad[31] ^= 1;
-    CHECK(!label_commitment_check(c, task, item, pk, 3, bad)); /* wrong salt */
-    memcpy(bad, pk, 32);
-    bad[0] ^= 0x80;
-    CHECK(!label_commitment_check(c, task, item, bad, 3, salt)); /* another labeler re-posting it */
-    memcpy(bad, item, 32);
-    bad[5] ^= 1;
-    CHECK(!label_commitment_check(c, task, bad, pk, 3, salt)); /* another item */
-    memcpy(bad, task, 32);
-    bad[9] ^= 1;
-    CHECK(!label_commitment_check(c, bad, item, pk, 3, salt)); /* another task (replay) */
-    memcpy(bad, c, 32);
-    bad[0] ^= 1;
-    CHECK(!label_commitment_check(bad, task, item, pk, 3, salt));
-
-    CHECK(label_reveal_verify(c, task, item, pk, 2, salt, 6, err) == -1 && has(err, "does not open"));
-    /* A label out of range is refused even when the opening is right. */
-    uint8_t c9[32];
-    label_commitment(task, item, pk, 9, salt, c9);
-    CHECK(label_commitment_check(c9, task, item, pk, 9, salt));
-    CHECK(label_reveal_verify(c9, task, item, pk, 9, salt, 6, err) == -1 && has(err, "out of range"));
-    CHECKF(has(err, "label 9 out of range (6 classes)"), "err: %s", err);
-
-    /* Without the salt a commitment is not openable by trying labels: with it
-     * different salts give unrelated commitments. */
-    uint8_t c2[32];
-    label_commitment(task, item, pk, 3, bad, c2);
-    CHECK(memcmp(c, c2, 32) != 0);
-}
-
 /* ---- majority vote ------------------------------------------------------------ */
 
 static void test_majority(void) {
@@ -715,7 +649,6 @@ static void test_determinism(void) {
 }
 
 const test_case label_tests[] = {
-    {"label_commitment", test_commitment},
     {"label_majority", test_majority},
     {"label_malformed", test_malformed},
     {"label_ds_planted", test_ds_planted},

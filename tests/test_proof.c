@@ -13,7 +13,7 @@
 
 #include <inttypes.h>
 
-#include "../src/proof/merkle.h"
+#include "../src/merkle/merkle.h"
 #include "../src/proof/trace.h"
 #include "test.h"
 

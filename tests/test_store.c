@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,7 +65,7 @@ static void transfer(int from, uint64_t nonce, int to, uint64_t amount, plow_buf
 }
 
 /* A block at `height` over encoded txs (results all OK unless given). */
-static void make_block(store_block *b, uint64_t height, plow_buf *txs, uint32_t n, int8_t *results, char **errors) {
+static void make_block(ledger_block *b, uint64_t height, plow_buf *txs, uint32_t n, int8_t *results, char **errors) {
     memset(b, 0, sizeof *b);
     b->h.version = 1;
     b->h.height = height;
@@ -265,7 +266,7 @@ static void test_store_mempool(void) {
 
     /* a block removes entries up to seq 3 (empty block: the node drops
      * nothing here, it just consumed them) */
-    store_block b;
+    ledger_block b;
     make_block(&b, 1, NULL, 0, NULL, NULL);
     CHECKF(store_commit_block(st, &b, NULL, NULL, 0, s.seq[2], err) == 0, "%s", err);
     seen s3 = {0};
@@ -309,7 +310,7 @@ static void test_store_blocks(void) {
     /* block 1: tx 0 ok, tx 1 failed (with its reason); tx 2 dropped */
     int8_t res[2] = {LEDGER_TX_OK, LEDGER_TX_FAILED};
     char *errs[2] = {NULL, "balance 3 is less than 100"};
-    store_block b;
+    ledger_block b;
     make_block(&b, 1, txs, 2, res, errs);
     store_dropped d;
     memset(&d, 0, sizeof d);
@@ -329,7 +330,7 @@ static void test_store_blocks(void) {
     uint8_t nobody[32] = {7};
     CHECK(store_tx_status_get(st, nobody, &ts, err) == 0 && ts.where == 0);
 
-    store_block g;
+    ledger_block g;
     CHECKF(store_get_block(st, 1, &g, err) == 0, "%s", err);
     CHECK(g.h.height == 1 && g.h.time_ms == b.h.time_ms && g.h.n_txs == 2 && g.n_txs == 2);
     CHECK(memcmp(g.hash, b.hash, 32) == 0 && memcmp(g.sig, b.sig, LEDGER_SIG_LEN) == 0);
@@ -339,8 +340,8 @@ static void test_store_blocks(void) {
         CHECK(g.results[i] == res[i]);
     }
     if (g.n_txs == 2) CHECK(g.errors[0] == NULL && g.errors[1] && strcmp(g.errors[1], errs[1]) == 0);
-    store_block_release(&g);
-    store_block_release(&g); /* released twice: harmless */
+    ledger_block_release(&g);
+    ledger_block_release(&g); /* released twice: harmless */
     CHECK(store_get_block(st, 2, &g, err) == -1 && strstr(err, "no block at height 2"));
     CHECK(store_get_block(st, 0, &g, err) == -1);
     CHECK(store_get_block(st, UINT64_MAX, &g, err) == -1);
@@ -391,7 +392,7 @@ static void test_store_blocks(void) {
         CHECKF(store_get_block(st, at, &g, err) == -1 && strstr(err, "damaged"), "%s: %s", damage[i], err);
         CHECK(g.txs == NULL && g.n_txs == 0);
         CHECK(store_get_block(st, 2, &g, err) == 0);
-        store_block_release(&g);
+        ledger_block_release(&g);
         store_close(st);
     }
     free(copy);
@@ -413,7 +414,7 @@ typedef struct chain_fixture {
 static int commit_blocks(store *st, chain_fixture *f, uint64_t from, uint64_t to, char err[PLOW_ERR_LEN]) {
     for (uint64_t h = from; h <= to; h++) {
         size_t k = 3 * (h - 1);
-        store_block b;
+        ledger_block b;
         make_block(&b, h, f->txs + k, 3, f->res + k, f->errs + k);
         if (store_commit_block(st, &b, NULL, NULL, 0, 0, err) != 0) return -1;
     }
@@ -529,7 +530,7 @@ static int make_genesis(ledger_genesis *g, int n_accounts, char err[PLOW_ERR_LEN
 /* Applies transfers (key i -> key i + n_accounts, new accounts) as one block
  * and fills b (txs owned by the caller's array). */
 static int apply_block(ledger_state *s, uint64_t height, int n_txs, int n_accounts, uint64_t nonce, plow_buf *txs,
-                       int8_t *res, store_block *b, double *apply_s, char err[PLOW_ERR_LEN]) {
+                       int8_t *res, ledger_block *b, double *apply_s, char err[PLOW_ERR_LEN]) {
     const ledger_genesis *g = ledger_state_genesis(s);
     ledger_tx *tx = plow_calloc(n_txs ? (size_t)n_txs : 1, sizeof *tx);
     for (int i = 0; i < n_txs; i++) {
@@ -580,7 +581,7 @@ static void test_store_state(void) {
     /* the genesis records go in with block 1 (they are dirty from the start) */
     plow_buf txs[2 * N_ACCTS] = {{0}};
     int8_t res[2 * N_ACCTS];
-    store_block b;
+    ledger_block b;
     CHECKF(apply_block(s, 1, N_ACCTS, N_ACCTS, 0, txs, res, &b, NULL, err) == 0, "%s", err);
     CHECKF(store_commit_block(st, &b, s, NULL, 0, 0, err) == 0, "%s", err);
     ledger_clear_dirty(s);
@@ -628,7 +629,7 @@ static void test_store_state(void) {
     CHECKF(strstr(err, "injected failure"), "%s", err);
     uint64_t h = 0;
     CHECK(store_height(st, &h, err) == 0 && h == 2);
-    store_block g3;
+    ledger_block g3;
     CHECK(store_get_block(st, 3, &g3, err) == -1);
     CHECK(sql_count(p, "SELECT count(*) FROM state") == rows);
     CHECK(sql_count(p, "SELECT count(*) FROM dropped") == 0);
@@ -690,7 +691,7 @@ static void test_store_commit_time(void) {
     CHECK(store_open(&st, p, g.chain_id, err) == 0);
     plow_buf *txs = plow_calloc(TXS, sizeof *txs);
     int8_t *res = plow_calloc(TXS, 1);
-    store_block b;
+    ledger_block b;
     if (!st || !s) goto out;
     CHECKF(apply_block(s, 1, 0, 1, 0, txs, res, &b, NULL, err) == 0, "%s", err);
     CHECK(store_commit_block(st, &b, s, NULL, 0, 0, err) == 0); /* the genesis records */
@@ -722,39 +723,61 @@ typedef struct race {
     store *st;
     int stop;   /* atomic */
     int errors; /* atomic */
+    char first[PLOW_ERR_LEN + 128]; /* what the first error was (the thread that counted it writes it) */
     uint8_t hashes[64][32]; /* txs of the committed blocks */
     plow_buf adds[8];
 } race;
 
-static void race_error(race *r) { __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED); }
+/* Counts an error; the first one keeps its message. */
+static void race_error(race *r, const char *fmt, ...) PLOW_PRINTF(2, 3);
+static void race_error(race *r, const char *fmt, ...) {
+    if (__atomic_add_fetch(&r->errors, 1, __ATOMIC_ACQ_REL) != 1) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->first, sizeof r->first, fmt, ap);
+    va_end(ap);
+}
 
 static void *race_reader(void *arg) {
     race *r = arg;
-    char err[PLOW_ERR_LEN];
+    char err[PLOW_ERR_LEN] = "";
     uint64_t last = 0;
     long i = 0;
     while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
-        uint64_t h;
-        if (store_height(r->st, &h, err) != 0 || h < last) race_error(r);
+        uint64_t h = 0;
+        if (store_height(r->st, &h, err) != 0) race_error(r, "store_height: %s", err);
+        else if (h < last) race_error(r, "the height went back from %llu to %llu", (unsigned long long)last,
+                                      (unsigned long long)h);
         last = h;
         if (h > 0) {
-            store_block b;
-            if (store_get_block(r->st, h, &b, err) != 0 || b.h.height != h || b.n_txs != 2) race_error(r);
-            store_block_release(&b);
+            ledger_block b = {0};
+            if (store_get_block(r->st, h, &b, err) != 0)
+                race_error(r, "block %llu: %s", (unsigned long long)h, err);
+            else if (b.h.height != h || b.n_txs != 2)
+                race_error(r, "block %llu read as height %llu with %u txs", (unsigned long long)h,
+                           (unsigned long long)b.h.height, b.n_txs);
+            ledger_block_release(&b);
         }
         store_tx_status ts;
-        if (store_tx_status_get(r->st, r->hashes[i % 64], &ts, err) != 0) race_error(r);
-        else if (ts.where == 'b' && ts.height != (uint64_t)(i % 64) / 2 + 1) race_error(r);
+        uint64_t k = (uint64_t)i % 64;
+        if (store_tx_status_get(r->st, r->hashes[k], &ts, err) != 0)
+            race_error(r, "tx %llu: %s", (unsigned long long)k, err);
+        else if (ts.where == 'b' && ts.height != k / 2 + 1)
+            race_error(r, "tx %llu found in block %llu, not %llu", (unsigned long long)k,
+                       (unsigned long long)ts.height, (unsigned long long)(k / 2 + 1));
         /* a transaction of a block already seen must be found in it, while
          * merges into the index come and go */
         if (h > 0) {
             uint64_t j = (uint64_t)i % (2 * h);
-            if (store_tx_status_get(r->st, r->hashes[j], &ts, err) != 0 || ts.where != 'b' ||
-                ts.height != j / 2 + 1 || ts.index != j % 2)
-                race_error(r);
+            if (store_tx_status_get(r->st, r->hashes[j], &ts, err) != 0)
+                race_error(r, "tx %llu: %s", (unsigned long long)j, err);
+            else if (ts.where != 'b' || ts.height != j / 2 + 1 || ts.index != j % 2)
+                race_error(r, "tx %llu of block %llu (height %llu seen) is '%c' at %llu/%u", (unsigned long long)j,
+                           (unsigned long long)(j / 2 + 1), (unsigned long long)h, ts.where ? ts.where : '?',
+                           (unsigned long long)ts.height, ts.index);
         }
         seen s = {.stop_after = 3};
-        if (store_mempool_each(r->st, collect, &s, err) != 0) race_error(r);
+        if (store_mempool_each(r->st, collect, &s, err) != 0) race_error(r, "mempool: %s", err);
         i++;
     }
     return NULL;
@@ -762,10 +785,10 @@ static void *race_reader(void *arg) {
 
 static void *race_adder(void *arg) {
     race *r = arg;
-    char err[PLOW_ERR_LEN];
+    char err[PLOW_ERR_LEN] = "";
     for (int i = 0; i < 40; i++) {
-        if (store_mempool_add(r->st, r->adds, 8, err) != 0) race_error(r);
-        if (i % 4 == 0 && store_test_merge(r->st, err) != 0) race_error(r);
+        if (store_mempool_add(r->st, r->adds, 8, err) != 0) race_error(r, "mempool add %d: %s", i, err);
+        if (i % 4 == 0 && store_test_merge(r->st, err) != 0) race_error(r, "merge %d: %s", i, err);
     }
     return NULL;
 }
@@ -787,15 +810,16 @@ static void test_store_threads(void) {
     pthread_create(&th[2], NULL, race_adder, r);
     int8_t res[2] = {0, 0};
     for (uint64_t h = 1; h <= 32; h++) {
-        store_block b;
+        ledger_block b;
         make_block(&b, h, txs + 2 * (h - 1), 2, res, NULL);
-        if (store_commit_block(r->st, &b, NULL, NULL, 0, h * 4, err) != 0) race_error(r);
+        if (store_commit_block(r->st, &b, NULL, NULL, 0, h * 4, err) != 0)
+            race_error(r, "commit block %llu: %s", (unsigned long long)h, err);
     }
     pthread_join(th[2], NULL);
     __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
     pthread_join(th[0], NULL);
     pthread_join(th[1], NULL);
-    CHECKF(r->errors == 0, "%d errors", r->errors);
+    CHECKF(r->errors == 0, "%d errors, the first: %s", r->errors, r->first);
     uint64_t h = 0;
     CHECK(store_height(r->st, &h, err) == 0 && h == 32);
     seen s = {0};

@@ -221,10 +221,10 @@ static void test_prefill_equals_decode(void) {
         /* model_ws_logits holds probabilities after the forward: compare via log-probs */
         for (int i = 0; i < n; i++) {
             const float *lg = pre + (size_t)i * V;
-            float mx = tensor_max(lg, (size_t)V);
+            float mx = tensor_max_st(lg, (size_t)V);
             float *e = plow_alloc(sizeof(float) * V);
-            tensor_exp_shift(e, lg, mx, (size_t)V);
-            float lp = (lg[tok[i + 1]] - mx) - tensor_logf(tensor_sum(e, (size_t)V));
+            tensor_exp_shift_st(e, lg, mx, (size_t)V);
+            float lp = (lg[tok[i + 1]] - mx) - tensor_logf(tensor_sum_st(e, (size_t)V));
             CHECKF(memcmp(&lp, &logp[i], 4) == 0, "position %d: inference %g vs training %g", i, (double)lp, (double)logp[i]);
             free(e);
         }
@@ -301,8 +301,8 @@ static int32_t ref_sample(const float *logits, int V, const infer_sampling *sp, 
     float *z = plow_alloc(sizeof(float) * V);
     ref_cand *c = plow_alloc(sizeof(ref_cand) * V);
     for (int i = 0; i < V; i++) z[i] = logits[i] / sp->temperature;
-    float mx = tensor_max(z, (size_t)V);
-    tensor_exp_shift(z, z, mx, (size_t)V);
+    float mx = tensor_max_st(z, (size_t)V);
+    tensor_exp_shift_st(z, z, mx, (size_t)V);
     for (int i = 0; i < V; i++) c[i] = (ref_cand){z[i], i};
     qsort(c, (size_t)V, sizeof *c, ref_cmp);
     int keep = sp->top_k > 0 && sp->top_k < V ? sp->top_k : V;

@@ -14,7 +14,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "../node/node.h"
+#include "../client/client.h"
 #include "agent.h"
 
 /* ---- signals ---------------------------------------------------------------- */
@@ -38,7 +38,6 @@ void agent_signals_install(void) {
 }
 
 bool agent_stop_requested(void) { return stop_flag != 0; }
-void agent_request_stop(void) { stop_flag = 1; }
 
 void agent_sleep(double s) {
     double end = plow_now() + s;

@@ -64,7 +64,6 @@ void agent_log(const agent *a, const char *fmt, ...) PLOW_PRINTF(2, 3);
 /* SIGINT and SIGTERM set a flag that the loops test (no SA_RESTART). */
 void agent_signals_install(void);
 bool agent_stop_requested(void);
-void agent_request_stop(void);
 /* Sleeps up to s seconds; returns early once a stop is requested. */
 void agent_sleep(double s);
 

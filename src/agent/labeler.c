@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "../label/label.h"
-#include "../node/node.h"
+#include "../client/client.h"
 #include "../tensor/tensor.h"
 #include "agent.h"
 #include "labeler.h"
@@ -963,7 +963,7 @@ int labeler_fetch_reveals(client *c, const ledger_task *t, labeler_reveals *r, c
         uint64_t last = 0;
         int got = 0;
         cJSON_ArrayForEach(bj, arr) {
-            store_block b;
+            ledger_block b;
             if (json_block_from(bj, &b, err)) {
                 cJSON_Delete(j);
                 plow_error_prefix(err, "a block from the node");
@@ -976,7 +976,7 @@ int labeler_fetch_reveals(client *c, const ledger_task *t, labeler_reveals *r, c
                 char e[PLOW_ERR_LEN];
                 if (ledger_tx_decode(tx, b.txs[i].data, b.txs[i].len, e) == 0) take_tx(t, tx, r);
             }
-            store_block_release(&b);
+            ledger_block_release(&b);
         }
         cJSON_Delete(j);
         if (!got || last < h) {

@@ -20,7 +20,7 @@
 
 #include "../data/tokenizer.h"
 #include "../model/modelio.h"
-#include "../node/node.h"
+#include "../client/client.h"
 #include "../proof/receipt.h"
 #include "agent.h"
 

@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../node/node.h"
+#include "../client/client.h"
 #include "agent.h"
 
 #define TASKFILE_MAX ((size_t)1 << 20)

@@ -22,7 +22,7 @@
 
 #include <inttypes.h>
 
-#include "../node/node.h"
+#include "../client/client.h"
 #include "agent.h"
 
 void verifier_options_default(verifier_options *o) {

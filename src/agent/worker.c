@@ -16,7 +16,7 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "../node/node.h"
+#include "../client/client.h"
 #include "agent.h"
 
 /* the kinds job_run can do */

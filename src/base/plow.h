@@ -34,10 +34,13 @@
 #define PLOW_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define PLOW_NORETURN __attribute__((noreturn))
 #define PLOW_UNUSED __attribute__((unused))
+/* On security checks: ignoring the verdict is a compile error (-Werror). */
+#define PLOW_MUST_CHECK __attribute__((warn_unused_result))
 #else
 #define PLOW_PRINTF(a, b)
 #define PLOW_NORETURN
 #define PLOW_UNUSED
+#define PLOW_MUST_CHECK
 #endif
 
 /* Writes a formatted message into err (if err is not NULL) and returns -1. */

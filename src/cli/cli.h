@@ -37,6 +37,7 @@ int cmd_label(int argc, char **argv);
 int cmd_labeler(int argc, char **argv);
 int cmd_prefs(int argc, char **argv);
 int cmd_round(int argc, char **argv);
+int cmd_rl(int argc, char **argv);
 
 /* Prints "plow: <msg>" to stderr; returns 1 (the usual exit code). */
 int cli_fail(const char *fmt, ...) PLOW_PRINTF(1, 2);

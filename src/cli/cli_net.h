@@ -14,7 +14,7 @@
 #include "../base/plow.h"
 
 #include "../ledger/ledger.h"
-#include "../node/node.h"
+#include "../client/client.h"
 
 #define CLI_DEFAULT_NODE "http://127.0.0.1:7545"
 #define CLI_DEFAULT_FEE 1

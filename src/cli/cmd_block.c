@@ -36,7 +36,7 @@ static void fmt_time(uint64_t ms, char *out, size_t n) {
     snprintf(out + l, n - l, ".%03u UTC", (unsigned)(ms % 1000));
 }
 
-static void print_block(const store_block *b) {
+static void print_block(const ledger_block *b) {
     char hex[65], t[64];
     plow_hex(b->hash, 32, hex);
     printf("height      %" PRIu64 "\n", b->h.height);
@@ -94,12 +94,12 @@ static int block_show(int argc, char **argv) {
         free(s);
         rc = 0;
     } else {
-        store_block b;
+        ledger_block b;
         if (json_block_from(j, &b, err)) {
             cli_fail("the node sent a malformed block: %s", err);
         } else {
             print_block(&b);
-            store_block_release(&b);
+            ledger_block_release(&b);
             rc = 0;
         }
     }

@@ -35,7 +35,7 @@
 
 #include "../data/tokenizer.h"
 #include "../ledger/ledger.h"
-#include "../node/node.h"
+#include "../client/client.h"
 #include "cli.h"
 #include "cli_net.h"
 

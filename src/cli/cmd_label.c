@@ -21,7 +21,7 @@
 #include "../agent/agent.h"
 #include "../agent/labeler.h"
 #include "../label/label.h"
-#include "../node/node.h"
+#include "../client/client.h"
 #include "cli.h"
 #include "cli_net.h"
 

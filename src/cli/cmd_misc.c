@@ -16,17 +16,23 @@ static const char export_help[] =
     "vocabulary) for llama.cpp-style runtimes. With --lora the adapter is merged.\n";
 
 int cmd_export(int argc, char **argv) {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(export_help, stdout);
-        return 0;
-    }
-    if (argc < 4 || strcmp(argv[1], "gguf") != 0)
-        return cli_usage_error("export", "expected: plow export gguf MODEL_DIR OUT.gguf [--lora DIR]");
-    const char *dir = argv[2], *outp = argv[3], *lpath = NULL;
-    for (int i = 4; i < argc; i++) {
+    for (int i = 1; i < argc && i <= 2; i++) /* plow export --help, plow export gguf --help */
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(export_help, stdout);
+            return 0;
+        }
+    if (argc >= 2 && argv[1][0] == '-') return cli_usage_error("export", "unknown option '%s'", argv[1]);
+    if (argc >= 2 && strcmp(argv[1], "gguf") != 0)
+        return cli_usage_error("export", "unknown format '%s' (gguf is the one there is)", argv[1]);
+    const char *dir = NULL, *outp = NULL, *lpath = NULL;
+    for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--lora") == 0 && i + 1 < argc) lpath = argv[++i];
+        else if (argv[i][0] == '-') return cli_usage_error("export", "unknown or incomplete option '%s'", argv[i]);
+        else if (!dir) dir = argv[i];
+        else if (!outp) outp = argv[i];
         else return cli_usage_error("export", "unexpected argument '%s'", argv[i]);
     }
+    if (!outp) return cli_usage_error("export", "expected: plow export gguf MODEL_DIR OUT.gguf [--lora DIR]");
     char err[PLOW_ERR_LEN];
     model *m = NULL;
     lora *l = NULL;
@@ -57,6 +63,7 @@ int cmd_info(int argc, char **argv) {
         return argc == 2 ? 0 : 2;
     }
     const char *p = argv[1];
+    if (p[0] == '-') return cli_usage_error("info", "unknown option '%s' (a file named so: ./%s)", p, p);
     char err[PLOW_ERR_LEN];
     uint8_t *buf;
     size_t n;

@@ -105,6 +105,8 @@ int cmd_dispute(int argc, char **argv) {
         fputs(dispute_help, stdout);
         return 0;
     }
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-') return cli_usage_error("dispute", "unknown option '%s'", argv[i]);
     if (argc != 3) return cli_usage_error("dispute", "expected two run directories");
     char err[PLOW_ERR_LEN];
     if (cli_init_engine(NULL, 0, err)) return cli_fail("%s", err);

@@ -32,10 +32,11 @@ static const cli_command commands[] = {
     {"label", "crowdsourced labeling: post items, answer, reveal, gold, result", cmd_label},
     {"labeler", "run an AI labeler agent (or train its model)", cmd_labeler},
     {"prefs", "preference pairs for DPO: make them from a text, measure a model on them", cmd_prefs},
+    {"rl", "reasoning by reinforcement learning: problems with checkable answers, accuracy", cmd_rl},
     {"round", "collaborative training rounds: coordinate them on a network, recompute one", cmd_round},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 21, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 22, "update the command table and its help together");
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plow <command> [options]\n\n"

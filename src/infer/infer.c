@@ -2,15 +2,15 @@
  * infer.c — the inference forward with a KV cache, and sampling.
  *
  * The forward here mirrors model_forward layer for layer and uses the same
- * kernels (model_internal.h) and the same GEMM chains, so a position's logits
- * do not depend on how the prompt was fed. Base weights are pre-packed once
- * (tensor_pack_new) because decode reuses them for every token.
+ * threaded kernels (tensor_rmsnorm, tensor_rope, ...) and the same GEMM
+ * chains, so a position's logits do not depend on how the prompt was fed.
+ * Base weights are pre-packed once (tensor_pack_new) because decode reuses
+ * them for every token.
  */
 #include "../base/plow.h"
 
 #include <math.h>
 
-#include "../model/model_internal.h"
 #include "../tensor/tensor.h"
 #include "infer.h"
 
@@ -104,7 +104,11 @@ void infer_session_free(infer_session *s) {
     free(s);
 }
 
-int infer_pos(const infer_session *s) { return s->pos; }
+
+void infer_session_refresh(infer_session *s) {
+    pack_all(s);
+    infer_reset(s);
+}
 
 void infer_reserve(infer_session *s, int n) { ensure_scratch(s, n < s->max_ctx ? n : s->max_ctx); }
 void infer_reset(infer_session *s) { s->pos = 0; }
@@ -117,7 +121,7 @@ static void linear(infer_session *s, float *y, const float *x, int n, int layer,
     const lora_pair *p = &l->pair[layer][wi];
     int r = l->rank;
     tensor_gemm(n, r, in, (tensor_mat){x, in, 1}, (tensor_mat){p->a, 1, in}, s->xa, r, false);
-    model_scale(s->xa, s->xa, (size_t)n * r, l->alpha / (float)r);
+    tensor_scale(s->xa, s->xa, l->alpha / (float)r, (size_t)n * r);
     tensor_gemm(n, out, r, (tensor_mat){s->xa, r, 1}, (tensor_mat){p->b, 1, r}, y, out, true);
 }
 
@@ -138,7 +142,7 @@ static void iattn_task(void *ctx, size_t h) {
     float scale = 1.0f / sqrtf((float)HD);
     tensor_gemm_causal_st(n, total, HD, (tensor_mat){s->q + h * HD, C, 1}, (tensor_mat){kc, 1, KVD}, att, total,
                           s->pos);
-    for (int r = 0; r < n; r++) model_softmax_row(att + (size_t)r * total, s->pos + r + 1, total, scale);
+    for (int r = 0; r < n; r++) tensor_softmax_row_st(att + (size_t)r * total, s->pos + r + 1, total, scale);
     tensor_gemm_st(n, HD, total, (tensor_mat){att, total, 1}, (tensor_mat){vc, KVD, 1}, s->ao + h * HD, C, false);
 }
 
@@ -157,12 +161,12 @@ int infer_feed(infer_session *s, const int32_t *tok, int n, float *logits_all, f
     for (int i = 0; i < n; i++) memcpy(s->x + (size_t)i * C, m->w.tok_emb + (size_t)tok[i] * C, sizeof(float) * (size_t)C);
     for (int l = 0; l < c->n_layer; l++) {
         const model_layer_view *w = &m->w.layer[l];
-        model_rmsnorm(s->xn, NULL, s->x, w->attn_norm, n, C, c->norm_eps);
+        tensor_rmsnorm(s->xn, NULL, s->x, w->attn_norm, n, C, c->norm_eps);
         linear(s, s->q, s->xn, n, l, W_Q, C, C);
         linear(s, s->k, s->xn, n, l, W_K, C, KVD);
         linear(s, s->v, s->xn, n, l, W_V, C, KVD);
-        model_rope(s->q, m->rope_cos, m->rope_sin, n, n, c->n_head, HD, s->pos, false);
-        model_rope(s->k, m->rope_cos, m->rope_sin, n, n, c->n_kv_head, HD, s->pos, false);
+        tensor_rope(s->q, m->rope_cos, m->rope_sin, n, n, c->n_head, HD, s->pos, false);
+        tensor_rope(s->k, m->rope_cos, m->rope_sin, n, n, c->n_kv_head, HD, s->pos, false);
         float *kc = s->kcache + ((size_t)l * s->max_ctx + s->pos) * KVD;
         float *vc = s->vcache + ((size_t)l * s->max_ctx + s->pos) * KVD;
         memcpy(kc, s->k, sizeof(float) * (size_t)n * KVD);
@@ -170,22 +174,22 @@ int infer_feed(infer_session *s, const int32_t *tok, int n, float *logits_all, f
         iattn_job aj = {s, l, n};
         tensor_parallel_for((size_t)c->n_head, iattn_task, &aj);
         linear(s, s->tmp, s->ao, n, l, W_O, C, C);
-        model_add(s->x, s->x, s->tmp, (size_t)n * C);
-        model_rmsnorm(s->xn, NULL, s->x, w->ffn_norm, n, C, c->norm_eps);
+        tensor_add(s->x, s->x, s->tmp, (size_t)n * C);
+        tensor_rmsnorm(s->xn, NULL, s->x, w->ffn_norm, n, C, c->norm_eps);
         linear(s, s->gate, s->xn, n, l, W_GATE, C, F);
         linear(s, s->up, s->xn, n, l, W_UP, C, F);
-        model_swiglu(s->h, s->gate, s->up, (size_t)n * F);
+        tensor_swiglu(s->h, s->gate, s->up, (size_t)n * F);
         linear(s, s->tmp, s->h, n, l, W_DOWN, F, C);
-        model_add(s->x, s->x, s->tmp, (size_t)n * C);
+        tensor_add(s->x, s->x, s->tmp, (size_t)n * C);
     }
     s->pos += n;
     if (logits_all) {
-        model_rmsnorm(s->xn, NULL, s->x, m->w.final_norm, n, C, c->norm_eps);
+        tensor_rmsnorm(s->xn, NULL, s->x, m->w.final_norm, n, C, c->norm_eps);
         tensor_gemm_packed(n, s->xn, C, s->lm_head, logits_all, V);
         if (logits_last) memcpy(logits_last, logits_all + (size_t)(n - 1) * V, sizeof(float) * (size_t)V);
     } else if (logits_last) {
         const float *last = s->x + (size_t)(n - 1) * C;
-        model_rmsnorm(s->xn, NULL, last, m->w.final_norm, 1, C, c->norm_eps);
+        tensor_rmsnorm(s->xn, NULL, last, m->w.final_norm, 1, C, c->norm_eps);
         tensor_gemm_packed(1, s->xn, C, s->lm_head, logits_last, V);
     }
     return 0;
@@ -218,8 +222,8 @@ int32_t infer_sample(const float *logits, int V, const infer_sampling *sp, uint6
     }
     float *z = plow_alloc(sizeof(float) * (size_t)V);
     for (int i = 0; i < V; i++) z[i] = logits[i] / sp->temperature;
-    float mx = tensor_max(z, (size_t)V);
-    tensor_exp_shift(z, z, mx, (size_t)V);
+    float mx = tensor_max_st(z, (size_t)V);
+    tensor_exp_shift_st(z, z, mx, (size_t)V);
     int keep = sp->top_k > 0 && sp->top_k < V ? sp->top_k : V;
     cand *c = plow_alloc(sizeof(cand) * (size_t)V);
     if (keep < V) {

@@ -26,10 +26,12 @@ typedef struct infer_session infer_session;
 int infer_session_new(infer_session **out, const model *m, const lora *l, int max_ctx,
                       char err[PLOW_ERR_LEN]);
 void infer_session_free(infer_session *s);
-int infer_pos(const infer_session *s);
 /* Allocates the work buffers for feeding up to n tokens at once now rather
  * than on the first such feed. */
 void infer_reserve(infer_session *s, int n);
+/* Re-reads the model's weights (the session packs them once; call this after
+ * they changed, e.g. between training steps) and forgets the cache. */
+void infer_session_refresh(infer_session *s);
 /* Forgets the cache (position back to 0). */
 void infer_reset(infer_session *s);
 

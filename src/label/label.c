@@ -1,5 +1,5 @@
 /*
- * label.c — the fortunes loader, commit–reveal, majority vote, Dawid–Skene
+ * label.c — the fortunes loader, majority vote, Dawid–Skene
  * EM, gold scoring, pay and the simulated labelers behind label.h.
  *
  * Why the arithmetic looks the way it does: the ledger will recompute the
@@ -204,43 +204,6 @@ void label_dataset_release(label_dataset *ds) {
         for (uint32_t c = 0; c < ds->n_classes; c++) free(ds->classes[c]);
     free(ds->classes);
     memset(ds, 0, sizeof *ds);
-}
-
-/* ---- commit–reveal ------------------------------------------------------------ */
-
-static const char commit_tag[] = "plow/label/v1"; /* hashed with its NUL: the 0x00 separator */
-
-void label_commitment(const uint8_t task_id[32], const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN],
-                      uint32_t label, const uint8_t salt[LABEL_SALT_LEN], uint8_t out[PLOW_HASH_LEN]) {
-    uint8_t le[4];
-    plow_put_u32(le, label);
-    plow_sha256 *h = plow_sha256_new();
-    plow_sha256_update(h, commit_tag, sizeof commit_tag);
-    plow_sha256_update(h, task_id, 32);
-    plow_sha256_update(h, item_id, 32);
-    plow_sha256_update(h, labeler_pk, LABEL_PK_LEN);
-    plow_sha256_update(h, le, 4);
-    plow_sha256_update(h, salt, LABEL_SALT_LEN);
-    plow_sha256_final(h, out);
-}
-
-bool label_commitment_check(const uint8_t commitment[PLOW_HASH_LEN], const uint8_t task_id[32],
-                            const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN], uint32_t label,
-                            const uint8_t salt[LABEL_SALT_LEN]) {
-    uint8_t want[PLOW_HASH_LEN];
-    label_commitment(task_id, item_id, labeler_pk, label, salt, want);
-    uint8_t diff = 0;
-    for (int i = 0; i < PLOW_HASH_LEN; i++) diff |= (uint8_t)(want[i] ^ commitment[i]);
-    return diff == 0;
-}
-
-int label_reveal_verify(const uint8_t commitment[PLOW_HASH_LEN], const uint8_t task_id[32],
-                        const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN], uint32_t label,
-                        const uint8_t salt[LABEL_SALT_LEN], uint32_t n_classes, char err[PLOW_ERR_LEN]) {
-    if (label >= n_classes) return plow_error(err, "label %" PRIu32 " out of range (%" PRIu32 " classes)", label, n_classes);
-    if (!label_commitment_check(commitment, task_id, item_id, labeler_pk, label, salt))
-        return plow_error(err, "reveal does not open the commitment");
-    return 0;
 }
 
 /* ---- problems ------------------------------------------------------------------ */

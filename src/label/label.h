@@ -1,6 +1,6 @@
 /*
- * label.h — crowdsourced labeling: items, commit–reveal answers, and
- * deterministic aggregation (majority vote, Dawid–Skene EM), gold-item
+ * label.h — crowdsourced labeling: items, answers, and deterministic
+ * aggregation (majority vote, Dawid–Skene EM), gold-item
  * scoring and pay.
  *
  * Labeling has no re-execution (DESIGN.md §4): quality comes from redundancy
@@ -8,7 +8,8 @@
  * commit-then-reveal submissions (nobody can copy another's answers before the
  * reveal phase) and an aggregation that estimates every labeler's confusion
  * matrix. This module is the library; the ledger's label task, its commit and
- * reveal transactions and its slashing are wired on top of it (docs/labeling.md).
+ * reveal transactions (the commitment is ledger_label_commitment) and its
+ * slashing are wired on top of it (docs/labeling.md).
  *
  * Invariants
  *   - Everything the ledger may depend on is a pure function of its inputs:
@@ -44,8 +45,6 @@
 
 #include "../base/plow.h"
 
-#define LABEL_PK_LEN 32     /* a labeler's public key (= LEDGER_PK_LEN) */
-#define LABEL_SALT_LEN 32
 #define LABEL_MAX_CLASSES 256
 #define LABEL_NONE UINT32_MAX /* "no label": an item nobody answered */
 #define LABEL_PPM 1000000u    /* parts per million: accuracies and thresholds */
@@ -85,32 +84,6 @@ extern const char *const label_fortunes_default[];
 int label_fortunes_load(label_dataset *ds, const char *dir, const char *const *categories, size_t n_categories,
                         size_t max_per_class, char err[PLOW_ERR_LEN]);
 void label_dataset_release(label_dataset *ds);
-
-/* ---- commit–reveal ----------------------------------------------------------- */
-
-/* commitment = SHA-256("plow/label/v1" 0x00 || task_id || item_id || labeler_pk
- *                      || label as u32 LE || salt)
- * A labeler publishes the commitment in the commit phase and (label, salt) in
- * the reveal phase. The salt must be secret and unpredictable (32 random bytes,
- * or a keyed hash of (task, item) under the labeler's secret key): the label
- * set is small, so without it a commitment could be opened by trying every
- * label. Binding the labeler's key stops one labeler from re-posting another's
- * commitment as its own. */
-void label_commitment(const uint8_t task_id[32], const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN],
-                      uint32_t label, const uint8_t salt[LABEL_SALT_LEN], uint8_t out[PLOW_HASH_LEN]);
-
-/* True iff (task, item, labeler, label, salt) opens commitment. Constant time
- * in the comparison. */
-bool label_commitment_check(const uint8_t commitment[PLOW_HASH_LEN], const uint8_t task_id[32],
-                            const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN], uint32_t label,
-                            const uint8_t salt[LABEL_SALT_LEN]);
-
-/* A reveal as the ledger will check it: 0 if label < n_classes and the
- * opening matches; otherwise -1 with the reason ("label 9 out of range (6
- * classes)", "reveal does not open the commitment"). */
-int label_reveal_verify(const uint8_t commitment[PLOW_HASH_LEN], const uint8_t task_id[32],
-                        const uint8_t item_id[32], const uint8_t labeler_pk[LABEL_PK_LEN], uint32_t label,
-                        const uint8_t salt[LABEL_SALT_LEN], uint32_t n_classes, char err[PLOW_ERR_LEN]);
 
 /* ---- answers ----------------------------------------------------------------- */
 

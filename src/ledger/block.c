@@ -57,3 +57,13 @@ void ledger_block_hash(const ledger_block_header *h, uint8_t out[32]) {
     ledger_block_encode(h, b);
     plow_sha256_once(b, sizeof b, out);
 }
+
+void ledger_block_release(ledger_block *b) {
+    if (!b) return;
+    for (uint32_t i = 0; b->txs && i < b->n_txs; i++) plow_buf_release(&b->txs[i]);
+    for (uint32_t i = 0; b->errors && i < b->n_txs; i++) free(b->errors[i]);
+    free(b->txs);
+    free(b->results);
+    free(b->errors);
+    memset(b, 0, sizeof *b);
+}

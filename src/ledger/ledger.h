@@ -25,7 +25,7 @@
 
 #include "../base/plow.h"
 
-#include "../proof/merkle.h"
+#include "../merkle/merkle.h"
 
 /* ---- keys and addresses --------------------------------------------------- */
 
@@ -59,7 +59,7 @@ int ledger_addr_parse(const char *s, uint8_t pk[LEDGER_PK_LEN], char err[PLOW_ER
 
 void ledger_sign(const ledger_key *k, const uint8_t *msg, size_t n, uint8_t sig[LEDGER_SIG_LEN]);
 bool ledger_verify_sig(const uint8_t pk[LEDGER_PK_LEN], const uint8_t *msg, size_t n,
-                       const uint8_t sig[LEDGER_SIG_LEN]);
+                       const uint8_t sig[LEDGER_SIG_LEN]) PLOW_MUST_CHECK;
 
 /* ---- transactions ---------------------------------------------------------- */
 
@@ -241,7 +241,7 @@ int ledger_tx_decode(ledger_tx *tx, const uint8_t *buf, size_t len, char err[PLO
 void ledger_tx_hash(const ledger_tx *tx, uint8_t out[32]);
 /* Sets tx->sender = k->pk, then signs. */
 void ledger_tx_sign(ledger_tx *tx, const ledger_key *k, const uint8_t chain_id[32]);
-bool ledger_tx_verify(const ledger_tx *tx, const uint8_t chain_id[32]);
+bool ledger_tx_verify(const ledger_tx *tx, const uint8_t chain_id[32]) PLOW_MUST_CHECK;
 
 /* ---- genesis --------------------------------------------------------------- */
 
@@ -540,5 +540,20 @@ typedef struct ledger_block_header {
 void ledger_block_encode(const ledger_block_header *h, uint8_t out[LEDGER_BLOCK_HEADER_LEN]);
 int ledger_block_decode(ledger_block_header *h, const uint8_t *buf, size_t len, char err[PLOW_ERR_LEN]);
 void ledger_block_hash(const ledger_block_header *h, uint8_t out[32]);
+
+/* One whole block, as the node stores and serves it: its header, the
+ * operator's signature over its hash, and its transactions (encoded) with
+ * one result each. */
+typedef struct ledger_block {
+    ledger_block_header h;
+    uint8_t hash[32];
+    uint8_t sig[LEDGER_SIG_LEN];
+    uint32_t n_txs;
+    plow_buf *txs;        /* n_txs encoded transactions (owned) */
+    int8_t *results;      /* n_txs ledger_tx_result values (owned) */
+    char **errors;        /* n_txs messages, NULL when OK (owned) */
+} ledger_block;
+/* Frees what b owns and zeroes it; accepts NULL. */
+void ledger_block_release(ledger_block *b);
 
 #endif /* PLOW_LEDGER_H */

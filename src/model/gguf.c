@@ -65,10 +65,6 @@ static const struct {
 static_assert(sizeof tensor_types / sizeof tensor_types[0] == GGUF_TENSOR_TYPE_COUNT,
               "one entry per ggml type number");
 
-const char *gguf_value_type_name(gguf_value_type t) {
-    return (unsigned)t < GGUF_VALUE_COUNT ? value_types[t].name : NULL;
-}
-
 const char *gguf_tensor_type_name(gguf_tensor_type t) {
     return (unsigned)t < GGUF_TENSOR_TYPE_COUNT ? tensor_types[t].name : NULL;
 }

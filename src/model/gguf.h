@@ -115,8 +115,6 @@ typedef enum gguf_tensor_type {
     GGUF_TENSOR_TYPE_COUNT = 40
 } gguf_tensor_type;
 
-/* "UINT32" etc.; NULL for an unknown value. */
-const char *gguf_value_type_name(gguf_value_type t);
 /* "F32", "Q4_K" etc.; NULL for an unknown or removed type. */
 const char *gguf_tensor_type_name(gguf_tensor_type t);
 

@@ -15,7 +15,6 @@
 
 #include "../tensor/tensor.h"
 #include "model.h"
-#include "model_internal.h"
 
 /* ---- configs --------------------------------------------------------------- */
 
@@ -461,32 +460,6 @@ static float *tl_scratch(size_t n) { return tensor_scratch(TENSOR_SCRATCH_USER, 
 
 #define ROWS_PER_TASK 16
 
-typedef struct rms_job {
-    const float *x, *w;
-    float *y, *rstd;
-    int N, C;
-    float eps;
-} rms_job;
-
-static void rms_task(void *ctx, size_t t) {
-    const rms_job *j = ctx;
-    int r0 = (int)t * ROWS_PER_TASK, r1 = r0 + ROWS_PER_TASK < j->N ? r0 + ROWS_PER_TASK : j->N;
-    for (int r = r0; r < r1; r++) {
-        const float *x = j->x + (size_t)r * j->C;
-        float *y = j->y + (size_t)r * j->C;
-        float ss = tensor_sumsq(x, (size_t)j->C);
-        float rs = 1.0f / sqrtf(ss / (float)j->C + j->eps);
-        if (j->rstd) j->rstd[r] = rs;
-        tensor_rms_apply(y, x, j->w, rs, (size_t)j->C);
-    }
-}
-
-/* y = rmsnorm(x) * w, row by row; rstd saved if not NULL. */
-static void rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps) {
-    rms_job j = {x, w, y, rstd, N, C, eps};
-    tensor_parallel_for((size_t)(N + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rms_task, &j);
-}
-
 typedef struct rmsb_job {
     const float *x, *w, *rstd, *dy;
     float *dx;   /* accumulated into */
@@ -500,8 +473,8 @@ static void rmsb_task(void *ctx, size_t t) {
     float *scratch = tl_scratch(2 * (size_t)C);
     int r0 = (int)t * ROWS_PER_TASK, r1 = r0 + ROWS_PER_TASK < j->N ? r0 + ROWS_PER_TASK : j->N;
     for (int r = r0; r < r1; r++)
-        tensor_rms_backward_row(j->dx + (size_t)r * C, j->prod + (size_t)r * C, j->x + (size_t)r * C,
-                                j->dy + (size_t)r * C, j->w, j->rstd[r], (size_t)C, scratch);
+        tensor_rms_backward_row_st(j->dx + (size_t)r * C, j->prod + (size_t)r * C, j->x + (size_t)r * C,
+                                   j->dy + (size_t)r * C, j->w, j->rstd[r], (size_t)C, scratch);
 }
 
 typedef struct colsum_job {
@@ -518,7 +491,7 @@ static void colsum_task(void *ctx, size_t t) {
     const colsum_job *j = ctx;
     int c0 = (int)t * COLS_PER_TASK, c1 = c0 + COLS_PER_TASK < j->C ? c0 + COLS_PER_TASK : j->C;
     float acc[COLS_PER_TASK] = {0};
-    for (int r = 0; r < j->N; r++) tensor_add(acc, acc, j->src + (size_t)r * j->C + c0, (size_t)(c1 - c0));
+    for (int r = 0; r < j->N; r++) tensor_add_st(acc, acc, j->src + (size_t)r * j->C + c0, (size_t)(c1 - c0));
     memcpy(j->dst + c0, acc, sizeof(float) * (size_t)(c1 - c0));
 }
 
@@ -535,54 +508,10 @@ static void rmsnorm_backward(float *dx, float *dw, float *scratch, const float *
     if (dw) colsum(dw, scratch, N, C);
 }
 
-/* RoPE on rows of width `heads * HD` at positions pos0 + (r mod T). */
-typedef struct rope_job {
-    float *x;
-    const float *cos, *sin;
-    int N, T, heads, HD, pos0;
-    bool inverse;
-} rope_job;
-
-static void rope_task(void *ctx, size_t t) {
-    const rope_job *j = ctx;
-    int H2 = j->HD / 2;
-    int r0 = (int)t * ROWS_PER_TASK, r1 = r0 + ROWS_PER_TASK < j->N ? r0 + ROWS_PER_TASK : j->N;
-    for (int r = r0; r < r1; r++) {
-        int pos = j->pos0 + r % j->T;
-        tensor_rope(j->x + (size_t)r * j->heads * j->HD, j->cos + (size_t)pos * H2, j->sin + (size_t)pos * H2,
-                    j->heads, j->HD, j->inverse);
-    }
-}
-
-void model_rope(float *x, const float *cos, const float *sin, int N, int T, int heads, int HD, int pos0,
-                bool inverse) {
-    rope_job j = {x, cos, sin, N, T, heads, HD, pos0, inverse};
-    tensor_parallel_for((size_t)(N + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rope_task, &j);
-}
-
 /* ---- linear layers (with optional LoRA) ------------------------------------- */
 
 static inline tensor_mat rowmaj(const float *p, int cols) { return (tensor_mat){p, cols, 1}; }
 static inline tensor_mat colmaj(const float *p, int rows_stride) { return (tensor_mat){p, 1, rows_stride}; }
-
-typedef struct scale_job {
-    float *x;
-    const float *src;
-    size_t n;
-    float s;
-} scale_job;
-
-static void scale_task(void *ctx, size_t t) {
-    const scale_job *j = ctx;
-    size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
-    tensor_scale(j->x + o, j->src + o, j->s, e - o);
-}
-
-/* x[i] = src[i] * s (in place allowed). */
-static void scale_into(float *x, const float *src, size_t n, float s) {
-    scale_job j = {x, src, n, s};
-    tensor_parallel_for((n + PLOW_CHUNK - 1) / PLOW_CHUNK, scale_task, &j);
-}
 
 /* y (N, out) = x (N, in) · W^T [+ scale · (x A^T) B^T], saving x A^T scale in xa. */
 static void linear_forward(float *y, const float *x, const float *w, int N, int in, int out,
@@ -590,7 +519,7 @@ static void linear_forward(float *y, const float *x, const float *w, int N, int 
     tensor_gemm(N, out, in, rowmaj(x, in), colmaj(w, in), y, out, false);
     if (!lp || !lp->a) return;
     tensor_gemm(N, rank, in, rowmaj(x, in), colmaj(lp->a, in), xa, rank, false);
-    scale_into(xa, xa, (size_t)N * rank, scale);
+    tensor_scale(xa, xa, scale, (size_t)N * rank);
     tensor_gemm(N, out, rank, rowmaj(xa, rank), colmaj(lp->b, rank), y, out, true);
 }
 
@@ -607,7 +536,7 @@ static void linear_backward(float *dx, bool dx_acc, float *dw, const float *dy, 
     tensor_gemm(out, rank, N, colmaj(dy, out), rowmaj(xa, rank), dlp->b, rank, false);
     /* dxa = (dy B) * scale */
     tensor_gemm(N, rank, out, rowmaj(dy, out), rowmaj(lp->b, rank), dxa, rank, false);
-    scale_into(dxa, dxa, (size_t)N * rank, scale);
+    tensor_scale(dxa, dxa, scale, (size_t)N * rank);
     /* dA = dxa^T x; dx += dxa A */
     tensor_gemm(rank, in, N, colmaj(dxa, rank), rowmaj(x, in), dlp->a, in, false);
     tensor_gemm(N, in, rank, rowmaj(dxa, rank), rowmaj(lp->a, in), dx, in, true);
@@ -621,16 +550,6 @@ typedef struct attn_job {
     int B, T, NH, NKV, HD;
 } attn_job;
 
-/* Softmax of one causal row in place: s[0..len) scaled, the rest zeroed. */
-void model_softmax_row(float *s, int len, int total, float scale) {
-    tensor_scale(s, s, scale, (size_t)len);
-    float mx = tensor_max(s, (size_t)len);
-    tensor_exp_shift(s, s, mx, (size_t)len);
-    float inv = 1.0f / tensor_sum(s, (size_t)len);
-    tensor_scale(s, s, inv, (size_t)len);
-    for (int u = len; u < total; u++) s[u] = 0.0f;
-}
-
 static void attn_task(void *ctx, size_t t) {
     const attn_job *j = ctx;
     int b = (int)t / j->NH, h = (int)t % j->NH, T = j->T, HD = j->HD;
@@ -642,7 +561,7 @@ static void attn_task(void *ctx, size_t t) {
     float scale = 1.0f / sqrtf((float)HD);
     /* S = Q K^T (lower triangle), then a causal softmax per row */
     tensor_gemm_causal_st(T, T, HD, (tensor_mat){q, C, 1}, (tensor_mat){k, 1, KVD}, att, T, 0);
-    for (int r = 0; r < T; r++) model_softmax_row(att + (size_t)r * T, r + 1, T, scale);
+    for (int r = 0; r < T; r++) tensor_softmax_row_st(att + (size_t)r * T, r + 1, T, scale);
     /* O = P V */
     tensor_gemm_st(T, HD, T, (tensor_mat){att, T, 1}, (tensor_mat){v, KVD, 1},
                    j->out + (size_t)b * T * C + h * HD, C, false);
@@ -678,7 +597,7 @@ static void attnb_task(void *ctx, size_t t) {
         for (int r = 0; r < T; r++) {
             const float *p = att + (size_t)r * T;
             float *d = datt + (size_t)r * T;
-            float dot = tensor_dot(p, d, (size_t)r + 1);
+            float dot = tensor_dot_st(p, d, (size_t)r + 1);
             for (int u = 0; u <= r; u++) d[u] = p[u] * (d[u] - dot) * scale;
             for (int u = r + 1; u < T; u++) d[u] = 0.0f;
         }
@@ -697,25 +616,12 @@ typedef struct swiglu_job {
     size_t n;
 } swiglu_job;
 
-static void swiglu_fwd_task(void *ctx, size_t t) {
-    const swiglu_job *j = ctx;
-    size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
-    float *sg = tl_scratch(PLOW_CHUNK);
-    tensor_sigmoid(sg, j->gate + o, e - o);
-    tensor_swiglu(j->h + o, j->gate + o, j->up + o, sg, e - o);
-}
-
 static void swiglu_bwd_task(void *ctx, size_t t) {
     const swiglu_job *j = ctx;
     size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
     float *sg = tl_scratch(PLOW_CHUNK);
-    tensor_sigmoid(sg, j->gate + o, e - o);
-    tensor_swiglu_backward(j->dgate + o, j->dup + o, j->gate + o, j->up + o, j->dh + o, sg, e - o);
-}
-
-void model_swiglu(float *h, const float *gate, const float *up, size_t n) {
-    swiglu_job j = {gate, up, NULL, h, NULL, NULL, n};
-    tensor_parallel_for((n + PLOW_CHUNK - 1) / PLOW_CHUNK, swiglu_fwd_task, &j);
+    tensor_sigmoid_st(sg, j->gate + o, e - o);
+    tensor_swiglu_backward_st(j->dgate + o, j->dup + o, j->gate + o, j->up + o, j->dh + o, sg, e - o);
 }
 
 /* ---- embedding and loss -------------------------------------------------- */
@@ -730,15 +636,15 @@ typedef struct ce_job {
 static void ce_task(void *ctx, size_t r) {
     const ce_job *j = ctx;
     float *l = j->logits + r * (size_t)j->V;
-    float mx = tensor_max(l, (size_t)j->V);
+    float mx = tensor_max_st(l, (size_t)j->V);
     float lt = l[j->targets[r]];
-    tensor_exp_shift(l, l, mx, (size_t)j->V);
-    float s = tensor_sum(l, (size_t)j->V);
+    tensor_exp_shift_st(l, l, mx, (size_t)j->V);
+    float s = tensor_sum_st(l, (size_t)j->V);
     j->logp[r] = (lt - mx) - tensor_logf(s);
-    tensor_scale(l, l, 1.0f / s, (size_t)j->V);
+    tensor_scale_st(l, l, 1.0f / s, (size_t)j->V);
 }
 
-float model_mean_loss(const float *logp, size_t n) { return -tensor_sum(logp, n) / (float)n; }
+float model_mean_loss(const float *logp, size_t n) { return -tensor_sum_st(logp, n) / (float)n; }
 
 typedef struct emb_job {
     const float *emb;
@@ -760,34 +666,11 @@ static void emb_bwd_task(void *ctx, size_t t) {
     int c0 = (int)t * COLS_PER_TASK, c1 = c0 + COLS_PER_TASK < j->C ? c0 + COLS_PER_TASK : j->C;
     for (int r = 0; r < j->N; r++) {
         float *d = j->demb + (size_t)j->tok[r] * j->C + c0;
-        tensor_add(d, d, j->dx + (size_t)r * j->C + c0, (size_t)(c1 - c0));
+        tensor_add_st(d, d, j->dx + (size_t)r * j->C + c0, (size_t)(c1 - c0));
     }
 }
 
 /* ---- forward ---------------------------------------------------------------- */
-
-typedef struct add_job {
-    float *y;
-    const float *a, *b;
-    size_t n;
-} add_job;
-
-static void add_task(void *ctx, size_t t) {
-    const add_job *j = ctx;
-    size_t o = t * PLOW_CHUNK, e = o + PLOW_CHUNK < j->n ? o + PLOW_CHUNK : j->n;
-    tensor_add(j->y + o, j->a + o, j->b + o, e - o);
-}
-
-static void add_into(float *y, const float *a, const float *b, size_t n) {
-    add_job j = {y, a, b, n};
-    tensor_parallel_for((n + PLOW_CHUNK - 1) / PLOW_CHUNK, add_task, &j);
-}
-
-void model_add(float *y, const float *a, const float *b, size_t n) { add_into(y, a, b, n); }
-void model_scale(float *x, const float *src, size_t n, float s) { scale_into(x, src, n, s); }
-void model_rmsnorm(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps) {
-    rmsnorm_forward(y, rstd, x, w, N, C, eps);
-}
 
 static float lora_scale(const lora *l) { return l ? l->alpha / (float)l->rank : 0.0f; }
 
@@ -810,25 +693,25 @@ void model_forward(const model *m, const lora *l, model_ws *ws, const int32_t *t
         layer_acts *a = &ws->layer[li];
         const model_layer_view *w = &m->w.layer[li];
         const lora_pair *lp = l ? l->pair[li] : NULL;
-        rmsnorm_forward(a->xn1, a->rstd1, a->x_in, w->attn_norm, N, C, c->norm_eps);
+        tensor_rmsnorm(a->xn1, a->rstd1, a->x_in, w->attn_norm, N, C, c->norm_eps);
         linear_forward(a->q, a->xn1, w->wq, N, C, C, lp ? &lp[0] : NULL, r, ls, a->xa[0]);
         linear_forward(a->k, a->xn1, w->wk, N, C, KVD, lp ? &lp[1] : NULL, r, ls, a->xa[1]);
         linear_forward(a->v, a->xn1, w->wv, N, C, KVD, lp ? &lp[2] : NULL, r, ls, a->xa[2]);
-        model_rope(a->q, m->rope_cos, m->rope_sin, N, T, c->n_head, HD, 0, false);
-        model_rope(a->k, m->rope_cos, m->rope_sin, N, T, c->n_kv_head, HD, 0, false);
+        tensor_rope(a->q, m->rope_cos, m->rope_sin, N, T, c->n_head, HD, 0, false);
+        tensor_rope(a->k, m->rope_cos, m->rope_sin, N, T, c->n_kv_head, HD, 0, false);
         attn_job aj = {a->q, a->k, a->v, a->att, a->ao, B, T, c->n_head, c->n_kv_head, HD};
         tensor_parallel_for((size_t)B * c->n_head, attn_task, &aj);
         linear_forward(ws->dtmp, a->ao, w->wo, N, C, C, lp ? &lp[3] : NULL, r, ls, a->xa[3]);
-        add_into(a->x_mid, a->x_in, ws->dtmp, (size_t)N * C);
-        rmsnorm_forward(a->xn2, a->rstd2, a->x_mid, w->ffn_norm, N, C, c->norm_eps);
+        tensor_add(a->x_mid, a->x_in, ws->dtmp, (size_t)N * C);
+        tensor_rmsnorm(a->xn2, a->rstd2, a->x_mid, w->ffn_norm, N, C, c->norm_eps);
         linear_forward(a->gate, a->xn2, w->w_gate, N, C, F, lp ? &lp[4] : NULL, r, ls, a->xa[4]);
         linear_forward(a->up, a->xn2, w->w_up, N, C, F, lp ? &lp[5] : NULL, r, ls, a->xa[5]);
-        model_swiglu(a->h, a->gate, a->up, (size_t)N * F);
+        tensor_swiglu(a->h, a->gate, a->up, (size_t)N * F);
         linear_forward(ws->dtmp, a->h, w->w_down, N, F, C, lp ? &lp[6] : NULL, r, ls, a->xa[6]);
         float *next = li + 1 < c->n_layer ? ws->layer[li + 1].x_in : ws->x_final;
-        add_into(next, a->x_mid, ws->dtmp, (size_t)N * C);
+        tensor_add(next, a->x_mid, ws->dtmp, (size_t)N * C);
     }
-    rmsnorm_forward(ws->xnf, ws->rstdf, ws->x_final, m->w.final_norm, N, C, c->norm_eps);
+    tensor_rmsnorm(ws->xnf, ws->rstdf, ws->x_final, m->w.final_norm, N, C, c->norm_eps);
     tensor_gemm(N, V, C, rowmaj(ws->xnf, C), colmaj(m->w.lm_head, C), ws->logits, V, false);
     ce_job cj = {ws->logits, ws->targets, logp, V};
     tensor_parallel_for((size_t)N, ce_task, &cj);
@@ -846,7 +729,7 @@ typedef struct dlogit_job {
 /* dL/dlogits = dL/dlogp * (onehot - p). */
 static void dlogit_task(void *ctx, size_t r) {
     const dlogit_job *j = ctx;
-    tensor_dlogits(j->p + r * (size_t)j->V, (size_t)j->V, j->dlogp[r], j->targets[r]);
+    tensor_dlogits_st(j->p + r * (size_t)j->V, (size_t)j->V, j->dlogp[r], j->targets[r]);
 }
 
 void model_backward(const model *m, const lora *l, model_ws *ws, const float *dlogp, float *grads,
@@ -900,8 +783,8 @@ void model_backward(const model *m, const lora *l, model_ws *ws, const float *dl
         attnb_job bj = {a->q, a->k, a->v, a->att, ws->dao, ws->datt, ws->dq, ws->dk, ws->dv,
                         B, T, c->n_head, c->n_kv_head, HD};
         tensor_parallel_for((size_t)B * c->n_kv_head, attnb_task, &bj);
-        model_rope(ws->dq, m->rope_cos, m->rope_sin, N, T, c->n_head, HD, 0, true);
-        model_rope(ws->dk, m->rope_cos, m->rope_sin, N, T, c->n_kv_head, HD, 0, true);
+        tensor_rope(ws->dq, m->rope_cos, m->rope_sin, N, T, c->n_head, HD, 0, true);
+        tensor_rope(ws->dk, m->rope_cos, m->rope_sin, N, T, c->n_kv_head, HD, 0, true);
         linear_backward(ws->dxn, false, gw ? gw->wq : NULL, ws->dq, a->xn1, w->wq, N, C, C, LP(0), DLP(0),
                         r, ls, a->xa[0], ws->dxa);
         linear_backward(ws->dxn, true, gw ? gw->wk : NULL, ws->dk, a->xn1, w->wk, N, C, KVD, LP(1),

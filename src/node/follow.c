@@ -131,7 +131,7 @@ static void *sig_worker(void *arg) {
  * sequencer's block is wrong: diverged). */
 static int follow_block(node *n, const cJSON *jb, char err[PLOW_ERR_LEN]) {
     uint8_t hdr[LEDGER_BLOCK_HEADER_LEN];
-    store_block b = {0};
+    ledger_block b = {0};
     ledger_tx *tx = NULL;
     uint8_t *hashes = NULL;
     int rc = -2;

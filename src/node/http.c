@@ -338,7 +338,7 @@ static void h_blocks(http_request *r, http_reply *out) {
     uint64_t txs = 0;
     char err[PLOW_ERR_LEN];
     for (uint64_t h = from; h <= t.height && h - from < limit && txs < NODE_BLOCKS_TX_BUDGET; h++) {
-        store_block b = {0};
+        ledger_block b = {0};
         if (node_store_block(r->n, h, &b, err) != 0) {
             cJSON_Delete(o);
             reply_error(out, 500, "block %llu: %s", (unsigned long long)h, err);
@@ -346,7 +346,7 @@ static void h_blocks(http_request *r, http_reply *out) {
         }
         cJSON_AddItemToArray(arr, json_block_to(&b, true));
         txs += b.n_txs;
-        store_block_release(&b);
+        ledger_block_release(&b);
     }
     reply_json(out, 200, o);
 }
@@ -371,14 +371,14 @@ static void h_block(http_request *r, http_reply *out) {
                     (unsigned long long)t.height);
         return;
     }
-    store_block b = {0};
+    ledger_block b = {0};
     char err[PLOW_ERR_LEN];
     if (node_store_block(r->n, h, &b, err) != 0) {
         reply_error(out, 500, "block %llu: %s", (unsigned long long)h, err);
         return;
     }
     reply_json(out, 200, json_block_to(&b, true));
-    store_block_release(&b);
+    ledger_block_release(&b);
 }
 
 /* GET /v1/account/ADDR */
@@ -678,8 +678,6 @@ http_request *http_request_begin(node *n, const char *method, const char *path,
     return r;
 }
 
-bool http_request_decided(const http_request *r) { return r->decided; }
-
 void http_request_body(http_request *r, const uint8_t *data, size_t len) {
     if (r->decided || !r->rt || !len) return;
     char err[PLOW_ERR_LEN];
@@ -755,7 +753,7 @@ static void sse_event(plow_buf *b, const char *event, cJSON *data, uint64_t id, 
 /* The events of one block: "block", then one "tx" per transaction; the last
  * one carries the id (the height), so a client that reconnects with
  * Last-Event-ID never misses the rest of a block. */
-static void sse_block(plow_buf *out, const store_block *b) {
+static void sse_block(plow_buf *out, const ledger_block *b) {
     cJSON *d = cJSON_CreateObject();
     json_add_u64(d, "height", b->h.height);
     json_add_hash(d, "hash", b->hash);
@@ -812,11 +810,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
             plow_buf_printf(&c->out, ": keep-alive\n\n");
             break;
         }
-        store_block b = {0};
+        ledger_block b = {0};
         char err[PLOW_ERR_LEN];
         if (node_store_block(n, c->next, &b, err) != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
         sse_block(&c->out, &b);
-        store_block_release(&b);
+        ledger_block_release(&b);
         c->next++;
     }
     size_t k = c->out.len - c->off;

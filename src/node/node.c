@@ -113,7 +113,7 @@ void node_tx_root(const uint8_t *hashes, uint32_t count, uint8_t out[32]) {
     else merkle_root(hashes, count, out);
 }
 
-int node_store_block(node *n, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]) {
+int node_store_block(node *n, uint64_t height, ledger_block *out, char err[PLOW_ERR_LEN]) {
     int rc = store_get_block(n->st, height, out, err);
     return rc;
 }
@@ -366,7 +366,7 @@ static bool take_cb(uint64_t seq, const uint8_t *tx, size_t len, void *arg) {
     return true;
 }
 
-static void block_free_parts(store_block *b) {
+static void block_free_parts(ledger_block *b) {
     for (uint32_t i = 0; i < b->n_txs; i++) {
         plow_buf_release(&b->txs[i]);
         free(b->errors[i]);
@@ -388,7 +388,7 @@ static int produce_block(node *n, char err[PLOW_ERR_LEN]) {
         return plow_error_prefix(err, "mempool");
     }
 
-    store_block b = {0};
+    ledger_block b = {0};
     b.txs = plow_calloc(tk.count, sizeof *b.txs);
     b.results = plow_calloc(tk.count, sizeof *b.results);
     b.errors = plow_calloc(tk.count, sizeof *b.errors);
@@ -585,7 +585,7 @@ static int load_state(node *n, char err[PLOW_ERR_LEN]) {
         t.time_ms = n->genesis.time_ms;
         ledger_state_root(n->s, t.state_root);
     } else {
-        store_block b = {0};
+        ledger_block b = {0};
         if (store_get_block(n->st, h, &b, err) != 0)
             return plow_error(err, "block %llu is missing from the database: database damaged", (unsigned long long)h);
         uint8_t root[32];
@@ -595,7 +595,7 @@ static int load_state(node *n, char err[PLOW_ERR_LEN]) {
         t.time_ms = b.h.time_ms;
         memcpy(t.hash, b.hash, 32);
         memcpy(t.state_root, b.h.state_root, 32);
-        store_block_release(&b);
+        ledger_block_release(&b);
         if (!same)
             return plow_error(err, "ledger state does not match block %llu: database damaged (restore %s/ledger.db from a backup, or resync as a follower)",
                               (unsigned long long)h, n->data_dir);

@@ -36,6 +36,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "../client/client.h"
 #include "node.h"
 
 /* ---- a hash table keyed by 32-byte ids (keytab.c) ---------------------------
@@ -169,7 +170,7 @@ uint64_t node_next_nonce(node *n, const uint8_t pk[32], uint64_t account_nonce);
 size_t node_mempool_size(node *n);
 
 /* Store reads (the store is thread-safe; these name the node's store). */
-int node_store_block(node *n, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]);
+int node_store_block(node *n, uint64_t height, ledger_block *out, char err[PLOW_ERR_LEN]);
 int node_store_tx_status(node *n, const uint8_t hash[32], store_tx_status *out, char err[PLOW_ERR_LEN]);
 
 /* Header hash, results hash and tx root of a block's contents. */
@@ -209,9 +210,6 @@ http_request *http_request_begin(node *n, const char *method, const char *path,
 void http_request_body(http_request *r, const uint8_t *data, size_t len);
 /* Ends the request and hands over the reply (release with http_reply_release). */
 void http_request_end(http_request *r, http_reply *out);
-/* True when the answer is known before the body arrived (e.g. 413 on the
- * Content-Length): the caller may answer without reading the body. */
-bool http_request_decided(const http_request *r);
 void http_request_free(http_request *r);
 void http_reply_release(http_reply *r);
 

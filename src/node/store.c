@@ -212,6 +212,7 @@ struct store {
     txent *recent;     /* in commit order */
     size_t n_recent, cap_recent;
     size_t merged;     /* recent[0..merged) are in the index too */
+    uint64_t drops;    /* how many times merged entries were dropped (store_tx_status_get) */
     uint64_t index_count; /* rows in txs (as of the last merge) */
     pthread_mutex_t mmu;  /* one merge at a time */
     /* the maintenance thread */
@@ -458,18 +459,28 @@ static void recent_truncate(store *st, size_t n) {
 
 /* Drops recent[0..m): entries merged into the index one merge ago. */
 static void recent_drop_front(store *st, size_t m) {
+    if (m > 0) st->drops++;
     for (size_t i = 0; i < m; i++) recent_forget(st, &st->recent[i]);
     memmove(st->recent, st->recent + m, (st->n_recent - m) * sizeof *st->recent);
     st->n_recent -= m;
     st->merged -= m < st->merged ? m : st->merged;
 }
 
-static bool recent_find(store *st, const uint8_t hash[32], recent_val *out) {
+/* Finds hash in recent; *drops: st->drops at that moment. */
+static bool recent_find(store *st, const uint8_t hash[32], recent_val *out, uint64_t *drops) {
     pthread_mutex_lock(&st->tmu);
     const recent_val *v = keytab_get(&st->recent_tab, hash);
     if (v) *out = *v;
+    *drops = st->drops;
     pthread_mutex_unlock(&st->tmu);
     return v != NULL;
+}
+
+static uint64_t recent_drops(store *st) {
+    pthread_mutex_lock(&st->tmu);
+    uint64_t d = st->drops;
+    pthread_mutex_unlock(&st->tmu);
+    return d;
 }
 
 static int cmp_txent(const void *a, const void *b) { return memcmp(a, b, 32); }
@@ -904,7 +915,7 @@ static void bind_state(sqlite3_stmt *s, int p, size_t j, void *arg) {
     sqlite3_bind_blob(s, p + 1, nonnull(r->arena->data + e[2]), (int)e[3], SQLITE_STATIC);
 }
 
-int store_commit_block(store *st, const store_block *b, ledger_state *s, const store_dropped *dropped, size_t n_dropped,
+int store_commit_block(store *st, const ledger_block *b, ledger_state *s, const store_dropped *dropped, size_t n_dropped,
                        uint64_t mempool_upto, char err[PLOW_ERR_LEN]) {
     unsigned long long height = (unsigned long long)b->h.height;
     if (b->n_txs != b->h.n_txs)
@@ -1042,18 +1053,8 @@ int store_height(store *st, uint64_t *height, char err[PLOW_ERR_LEN]) {
     return rc;
 }
 
-void store_block_release(store_block *b) {
-    if (!b) return;
-    for (uint32_t i = 0; b->txs && i < b->n_txs; i++) plow_buf_release(&b->txs[i]);
-    for (uint32_t i = 0; b->errors && i < b->n_txs; i++) free(b->errors[i]);
-    free(b->txs);
-    free(b->results);
-    free(b->errors);
-    memset(b, 0, sizeof *b);
-}
-
 /* Splits the stored transactions blob into n transactions. */
-static int split_txs(store_block *out, const uint8_t *p, size_t len) {
+static int split_txs(ledger_block *out, const uint8_t *p, size_t len) {
     size_t off = 0;
     for (uint32_t i = 0; i < out->n_txs; i++) {
         if (len - off < 4) return -1;
@@ -1066,7 +1067,7 @@ static int split_txs(store_block *out, const uint8_t *p, size_t len) {
     return off == len ? 0 : -1;
 }
 
-static int get_block(reader *rd, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]) {
+static int get_block(reader *rd, uint64_t height, ledger_block *out, char err[PLOW_ERR_LEN]) {
     unsigned long long hh = (unsigned long long)height;
     if (height == 0 || height >= (uint64_t)1 << (63 - STORE_POS_SHIFT))
         return plow_error(err, "no block at height %llu", hh);
@@ -1114,7 +1115,7 @@ static int get_block(reader *rd, uint64_t height, store_block *out, char err[PLO
     return rc;
 }
 
-int store_get_block(store *st, uint64_t height, store_block *out, char err[PLOW_ERR_LEN]) {
+int store_get_block(store *st, uint64_t height, ledger_block *out, char err[PLOW_ERR_LEN]) {
     memset(out, 0, sizeof *out);
     reader *rd = reader_get(st);
     int rc = -1;
@@ -1123,7 +1124,7 @@ int store_get_block(store *st, uint64_t height, store_block *out, char err[PLOW_
         reader_end(rd);
     }
     reader_put(st, rd);
-    if (rc != 0) store_block_release(out);
+    if (rc != 0) ledger_block_release(out);
     return rc;
 }
 
@@ -1157,20 +1158,33 @@ int store_tx_status_get(store *st, const uint8_t hash[32], store_tx_status *out,
     reader *rd = reader_get(st);
     int rc = -1, f;
     recent_val rv;
-    if (reader_begin(rd, err) != 0) goto done;
+    sqlite3_stmt *s;
     /* In this order: included (the index, then the recent blocks), pending,
      * dropped. A transaction dropped once and sent again may be pending or
      * included later: the newest fact wins. The snapshot is taken first, so
      * a block it shows has its hashes in `recent` already (tmu was held
-     * across that block's COMMIT). */
-    sqlite3_stmt *s = rd->st[R_TX_GET];
-    f = lookup(s, hash);
-    if (f == 1) {
-        rv.pos = (uint64_t)sqlite3_column_int64(s, 0);
-        rv.result = sqlite3_column_int(s, 1);
+     * across that block's COMMIT). An entry leaves `recent` one merge after
+     * the merge that indexed it: if entries left between our snapshot and
+     * our look at `recent` (two merges, a stalled reader), one we need may
+     * be in neither, so we look again. */
+    for (;;) {
+        uint64_t drops0 = recent_drops(st), drops1;
+        if (reader_begin(rd, err) != 0) goto done;
+        s = rd->st[R_TX_GET];
+        f = lookup(s, hash);
+        if (f == 1) {
+            rv.pos = (uint64_t)sqlite3_column_int64(s, 0);
+            rv.result = sqlite3_column_int(s, 1);
+        }
+        stmt_done(s);
+        if (f != 0) break;
+        if (recent_find(st, hash, &rv, &drops1)) {
+            f = 1;
+            break;
+        }
+        if (drops1 == drops0) break;
+        reader_end(rd);
     }
-    stmt_done(s);
-    if (f == 0 && recent_find(st, hash, &rv)) f = 1;
     if (f == 1) {
         out->where = 'b';
         out->height = rv.pos >> STORE_POS_SHIFT;

@@ -295,17 +295,6 @@ static char *checkpoint_path(const char *dir, uint64_t step) {
     return path2(dir, f);
 }
 
-int proof_write_checkpoint(const char *dir, train_state *s, char err[PLOW_ERR_LEN]) {
-    char *d = path2(dir, "checkpoints");
-    int rc = plow_mkdir_p(d, err);
-    free(d);
-    if (rc) return -1;
-    char *p = checkpoint_path(dir, train_state_step(s));
-    rc = train_state_save(s, p, err);
-    free(p);
-    return rc;
-}
-
 struct proof_ckpt_writer {
     char *dir;
     pthread_t th;
@@ -586,15 +575,6 @@ void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) {
     } else {
         model_hash(r->m, out);
     }
-}
-
-int proof_round_contribution(proof_replay *r, plow_buf *out, char err[PLOW_ERR_LEN]) {
-    if (!r->task.is_round) return plow_error(err, "not a round task");
-    round_contrib c = {0};
-    if (replay_contrib(r, &c, err)) return -1;
-    round_contrib_serialize(&c, out);
-    round_contrib_release(&c);
-    return 0;
 }
 
 /* The artifact file's hash, computed the same way. */

@@ -65,8 +65,6 @@ typedef struct proof_task {
 int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
 int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
 
-/* Writes checkpoints/<step>.state for the current state of s. */
-int proof_write_checkpoint(const char *dir, train_state *s, char err[PLOW_ERR_LEN]);
 /* Checkpoints written in the background: submit copies the state (one pass
  * over it) and returns; a thread writes and fsyncs the file while training
  * goes on. A submit waits for the previous write; finish waits for the last
@@ -119,9 +117,6 @@ uint64_t proof_replay_at(const proof_replay *r);
  * its weights, encoded as the task says), or SHA-256("plow.round.invalid")
  * when its weights cannot make one (non-finite). */
 void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
-/* ROUND: appends the wire bytes of the contribution the replay's state makes
- * (what contribution.bin holds for the final state). */
-int proof_round_contribution(proof_replay *r, plow_buf *out, char err[PLOW_ERR_LEN]);
 train_state *proof_replay_state(proof_replay *r);
 /* The same hash of a published model directory (model.safetensors) or, for
  * LoRA, adapter directory (adapter_model.safetensors, checked against the

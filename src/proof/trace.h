@@ -44,7 +44,7 @@
 
 #include "../base/plow.h"
 
-#include "merkle.h"
+#include "../merkle/merkle.h"
 
 #define TRACE_MAGIC "PLOWTRCE" /* 8 bytes, no NUL */
 #define TRACE_VERSION 1

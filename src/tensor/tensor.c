@@ -568,16 +568,16 @@ void tensor_gemm_packed(int M, const float *A, ptrdiff_t lda, const tensor_packe
 
 /* ---- reductions and elementwise -------------------------------------------- */
 
-float tensor_sum(const float *x, size_t n) { return tensor_k->sum(x, n); }
-float tensor_dot(const float *x, const float *y, size_t n) { return tensor_k->dot(x, y, n); }
-float tensor_sumsq(const float *x, size_t n) { return tensor_k->dot(x, x, n); }
-float tensor_max(const float *x, size_t n) { return tensor_k->max(x, n); }
+float tensor_sum_st(const float *x, size_t n) { return tensor_k->sum(x, n); }
+float tensor_dot_st(const float *x, const float *y, size_t n) { return tensor_k->dot(x, y, n); }
+float tensor_sumsq_st(const float *x, size_t n) { return tensor_k->dot(x, x, n); }
+float tensor_max_st(const float *x, size_t n) { return tensor_k->max(x, n); }
 
-void tensor_exp_shift(float *y, const float *x, float shift, size_t n) {
+void tensor_exp_shift_st(float *y, const float *x, float shift, size_t n) {
     tensor_k->exp_shift(y, x, shift, n);
 }
 
-void tensor_sigmoid(float *y, const float *x, size_t n) { tensor_k->sigmoid(y, x, n); }
+void tensor_sigmoid_st(float *y, const float *x, size_t n) { tensor_k->sigmoid(y, x, n); }
 
 typedef struct sumsq_job {
     const float *x;
@@ -604,26 +604,26 @@ float tensor_sumsq_long(const float *x, size_t n) {
     return s;
 }
 
-void tensor_adamw(float *w, const float *g, float *m1, float *m2, size_t n, const tensor_adamw_params *p) {
+void tensor_adamw_st(float *w, const float *g, float *m1, float *m2, size_t n, const tensor_adamw_params *p) {
     tensor_ew->adamw(w, g, m1, m2, n, p);
 }
-void tensor_rms_apply(float *y, const float *x, const float *w, float rs, size_t n) {
+void tensor_rms_apply_st(float *y, const float *x, const float *w, float rs, size_t n) {
     tensor_ew->rms_apply(y, x, w, rs, n);
 }
-void tensor_rms_backward_row(float *dx, float *prod, const float *x, const float *dy, const float *w, float rs,
-                             size_t n, float *scratch) {
+void tensor_rms_backward_row_st(float *dx, float *prod, const float *x, const float *dy, const float *w, float rs,
+                                size_t n, float *scratch) {
     tensor_ew->rms_backward_row(dx, prod, x, dy, w, rs, n, scratch);
 }
-void tensor_rope(float *v, const float *cos, const float *sin, int heads, int HD, bool inverse) {
+void tensor_rope_st(float *v, const float *cos, const float *sin, int heads, int HD, bool inverse) {
     tensor_ew->rope(v, cos, sin, heads, HD, inverse);
 }
-void tensor_swiglu(float *h, const float *gate, const float *up, const float *sig, size_t n) {
+void tensor_swiglu_st(float *h, const float *gate, const float *up, const float *sig, size_t n) {
     tensor_ew->swiglu(h, gate, up, sig, n);
 }
-void tensor_swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dh,
-                            const float *sig, size_t n) {
+void tensor_swiglu_backward_st(float *dgate, float *dup, const float *gate, const float *up, const float *dh,
+                               const float *sig, size_t n) {
     tensor_ew->swiglu_backward(dgate, dup, gate, up, dh, sig, n);
 }
-void tensor_add(float *y, const float *a, const float *b, size_t n) { tensor_ew->add(y, a, b, n); }
-void tensor_scale(float *y, const float *x, float s, size_t n) { tensor_ew->scale(y, x, s, n); }
-void tensor_dlogits(float *p, size_t n, float g, int32_t target) { tensor_ew->dlogits(p, n, g, target); }
+void tensor_add_st(float *y, const float *a, const float *b, size_t n) { tensor_ew->add(y, a, b, n); }
+void tensor_scale_st(float *y, const float *x, float s, size_t n) { tensor_ew->scale(y, x, s, n); }
+void tensor_dlogits_st(float *p, size_t n, float g, int32_t target) { tensor_ew->dlogits(p, n, g, target); }

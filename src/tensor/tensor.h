@@ -29,8 +29,13 @@
  * otherwise. Tests force each path and compare bits.
  *
  * Threads: a persistent pool (tensor_init(threads)); tensor_parallel_for runs
- * an index range over it. Kernels called from inside a parallel task must be
- * the single-threaded variants (suffix _st).
+ * an index range over it. Every array kernel that runs on the calling
+ * thread alone carries the suffix _st; the ones without it (tensor_gemm,
+ * tensor_gemm_packed, tensor_sumsq_long, tensor_normal_fill and the threaded
+ * section below) use the pool and must not be called from inside a parallel
+ * task (the pool is not re-entrant). Threaded and _st variants of the same
+ * operation give the same bits. Scalar functions (tensor_expf, tensor_philox,
+ * ...) need no suffix.
  */
 #ifndef PLOW_TENSOR_H
 #define PLOW_TENSOR_H
@@ -100,20 +105,20 @@ void tensor_packed_free(tensor_packed *pb);
 void tensor_gemm_packed(int M, const float *A, ptrdiff_t lda, const tensor_packed *pb, float *C,
                         ptrdiff_t ldc);
 
-/* ---- canonical reductions (contract rule 2) -------------------------------- */
-float tensor_sum(const float *x, size_t n);
-float tensor_dot(const float *x, const float *y, size_t n);
-float tensor_sumsq(const float *x, size_t n);
-float tensor_max(const float *x, size_t n);
+/* ---- canonical reductions (contract rule 2), single-threaded ---------------- */
+float tensor_sum_st(const float *x, size_t n);
+float tensor_dot_st(const float *x, const float *y, size_t n);
+float tensor_sumsq_st(const float *x, size_t n);
+float tensor_max_st(const float *x, size_t n);
 /* Sum of squares of a long vector using the pool: fixed PLOW_CHUNK chunks,
  * each reduced canonically, partials added in chunk order. */
 float tensor_sumsq_long(const float *x, size_t n);
 
-/* ---- elementwise (bit-identical on every path by construction) ------------- */
+/* ---- elementwise, single-threaded (bit-identical on every path by construction) */
 /* y[i] = tensor_expf(x[i] - shift); returns nothing; in place allowed. */
-void tensor_exp_shift(float *y, const float *x, float shift, size_t n);
+void tensor_exp_shift_st(float *y, const float *x, float shift, size_t n);
 /* y[i] = 1 / (1 + tensor_expf(-x[i])); in place allowed. */
-void tensor_sigmoid(float *y, const float *x, size_t n);
+void tensor_sigmoid_st(float *y, const float *x, size_t n);
 
 /* ---- elementwise kernels (single-threaded; callers split rows/chunks) ----
  * Written once and compiled per path (kernels_ew.inc); identical bits on
@@ -123,24 +128,45 @@ typedef struct tensor_adamw_params {
     float bc1, bc2;                  /* 1 - beta^t, computed by the caller */
     float gscale;                    /* gradient scale from clipping (1: none) */
 } tensor_adamw_params;
-void tensor_adamw(float *w, const float *g, float *m1, float *m2, size_t n, const tensor_adamw_params *p);
+void tensor_adamw_st(float *w, const float *g, float *m1, float *m2, size_t n, const tensor_adamw_params *p);
 /* y = (x * rs) * w */
-void tensor_rms_apply(float *y, const float *x, const float *w, float rs, size_t n);
+void tensor_rms_apply_st(float *y, const float *x, const float *w, float rs, size_t n);
 /* One row of RMSNorm's backward: dx += rs * (dy*w - xhat * <dy*w, xhat>/n),
  * prod = dy * xhat (for the gain's gradient); scratch holds 2n floats. */
-void tensor_rms_backward_row(float *dx, float *prod, const float *x, const float *dy, const float *w, float rs,
-                             size_t n, float *scratch);
+void tensor_rms_backward_row_st(float *dx, float *prod, const float *x, const float *dy, const float *w, float rs,
+                                size_t n, float *scratch);
 /* Rotary embedding of `heads` vectors of HD at one position (pairs i, i+HD/2);
  * inverse applies the transpose. */
-void tensor_rope(float *v, const float *cos, const float *sin, int heads, int HD, bool inverse);
+void tensor_rope_st(float *v, const float *cos, const float *sin, int heads, int HD, bool inverse);
 /* h = (gate * sig) * up, sig = sigmoid(gate) precomputed. */
-void tensor_swiglu(float *h, const float *gate, const float *up, const float *sig, size_t n);
-void tensor_swiglu_backward(float *dgate, float *dup, const float *gate, const float *up, const float *dh,
-                            const float *sig, size_t n);
-void tensor_add(float *y, const float *a, const float *b, size_t n);
-void tensor_scale(float *y, const float *x, float s, size_t n);
+void tensor_swiglu_st(float *h, const float *gate, const float *up, const float *sig, size_t n);
+void tensor_swiglu_backward_st(float *dgate, float *dup, const float *gate, const float *up, const float *dh,
+                               const float *sig, size_t n);
+void tensor_add_st(float *y, const float *a, const float *b, size_t n);
+void tensor_scale_st(float *y, const float *x, float s, size_t n);
 /* p = g * (onehot(target) - p): softmax probabilities in, logit gradients out. */
-void tensor_dlogits(float *p, size_t n, float g, int32_t target);
+void tensor_dlogits_st(float *p, size_t n, float g, int32_t target);
+/* Causal softmax of one attention row in place: s[0..len) scaled by scale,
+ * then normalised with the canonical max and sum; s[len..total) zeroed. */
+void tensor_softmax_row_st(float *s, int len, int total, float scale);
+
+/* ---- threaded elementwise and row kernels (the pool; rows.c) ----------------
+ * Each runs its _st kernel over PLOW_CHUNK elements or a few rows per task:
+ * same bits as one call of the _st kernel over everything. In place allowed.
+ * Training (src/model) and generation (src/infer) share them. */
+/* y = a + b. */
+void tensor_add(float *y, const float *a, const float *b, size_t n);
+/* y = x * s. */
+void tensor_scale(float *y, const float *x, float s, size_t n);
+/* h = silu(gate) * up (sigmoid into a per-thread scratch slot). */
+void tensor_swiglu(float *h, const float *gate, const float *up, size_t n);
+/* y = rmsnorm(x) * w over N rows of C; 1/rms per row into rstd if not NULL. */
+void tensor_rmsnorm(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
+/* RoPE on N rows of `heads` vectors of HD; row r is at position pos0 + r % T
+ * (cos, sin: tables of HD/2 per position). inverse applies the transpose
+ * (the backward pass). */
+void tensor_rope(float *x, const float *cos, const float *sin, int N, int T, int heads, int HD, int pos0,
+                 bool inverse);
 
 /* plow's own exp and log (contract rule 5). tensor_expf: relative error
  * < 2 ulp on [-87, 88]; 0 below -87.3; +inf above 88.7; NaN stays NaN. */

@@ -2,7 +2,7 @@
  * dpo.c — the DPO step, its gradient and the preference metrics.
  *
  * Determinism: the forward and backward passes are the model's; the per-row
- * sums of response log-probabilities are canonical reductions (tensor_sum on
+ * sums of response log-probabilities are canonical reductions (tensor_sum_st on
  * the contiguous span); the per-pair arithmetic is scalar IEEE operations in
  * a fixed order with plow's own exp and log. So the gradient, and the state
  * after clipping and AdamW (train.c), is the same bits everywhere.
@@ -17,7 +17,7 @@ static void row_sums(const float *logp, const int32_t *span, int rows, int T, fl
     for (int r = 0; r < rows; r++) {
         int a = span[2 * r], e = span[2 * r + 1];
         PLOW_ASSERT(a >= 0 && e > a && e <= T);
-        out[r] = tensor_sum(logp + (size_t)r * T + a, (size_t)(e - a));
+        out[r] = tensor_sum_st(logp + (size_t)r * T + a, (size_t)(e - a));
     }
 }
 
@@ -70,13 +70,13 @@ float dpo_gradient(train_state *s, const dpo_batch *b, dpo_stats *ds) {
             for (int t = b->span[2 * r]; t < b->span[2 * r + 1]; t++) s->dlogp[(size_t)r * T + t] = d;
         }
     }
-    float loss = tensor_sum(loss_i, (size_t)B) / fb;
+    float loss = tensor_sum_st(loss_i, (size_t)B) / fb;
     if (ds) {
         ds->loss = loss;
-        ds->margin = tensor_sum(z_i, (size_t)B) / fb;
-        ds->accuracy = tensor_sum(ok_i, (size_t)B) / fb;
-        ds->chosen_reward = tensor_sum(rc_i, (size_t)B) / fb;
-        ds->rejected_reward = tensor_sum(rr_i, (size_t)B) / fb;
+        ds->margin = tensor_sum_st(z_i, (size_t)B) / fb;
+        ds->accuracy = tensor_sum_st(ok_i, (size_t)B) / fb;
+        ds->chosen_reward = tensor_sum_st(rc_i, (size_t)B) / fb;
+        ds->rejected_reward = tensor_sum_st(rr_i, (size_t)B) / fb;
     }
     model_backward(s->m, s->l, s->ws, s->dlogp, s->l ? NULL : s->g, s->l ? s->g : NULL);
     free(pi);

@@ -48,8 +48,6 @@
  * hold the starting weights at this call. beta in (0, 100]. */
 int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparams *hp, float beta,
                         const uint8_t pairs_hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
-bool train_state_is_dpo(const train_state *s);
-float train_state_dpo_beta(const train_state *s);
 /* The gradient block of the last step or dpo_gradient (trainable layout). */
 const float *train_state_grad(const train_state *s);
 

@@ -9,10 +9,7 @@
  */
 #include "../base/plow.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdio.h>
-#include <unistd.h>
 
 #include "../tensor/tensor.h"
 #include "train.h"
@@ -51,8 +48,8 @@ int train_hparams_check(const train_hparams *hp, const model_config *c, char err
 }
 
 /* Allocation shared by training and DPO states: rows = sequences per batch. */
-static train_state *state_alloc(model *m, lora *l, const train_hparams *hp, const uint8_t data_hash[PLOW_HASH_LEN],
-                                int rows) {
+train_state *train_state_alloc(model *m, lora *l, const train_hparams *hp, const uint8_t data_hash[PLOW_HASH_LEN],
+                               int rows) {
     train_state *s = plow_calloc(1, sizeof *s);
     s->m = m;
     s->l = l;
@@ -86,7 +83,7 @@ int train_state_new(train_state **out, model *m, lora *l, const train_hparams *h
                     const uint8_t data_hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     *out = NULL;
     if (train_hparams_check(hp, &m->cfg, err)) return -1;
-    *out = state_alloc(m, l, hp, data_hash, hp->batch);
+    *out = train_state_alloc(m, l, hp, data_hash, hp->batch);
     return 0;
 }
 
@@ -97,7 +94,7 @@ int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparam
     if (hp->seq < 2) return plow_error(err, "DPO needs a sequence length of at least 2");
     if (hp->batch > 2048) return plow_error(err, "DPO batch of %d pairs out of range 1..2048", hp->batch);
     if (!(beta > 0 && beta <= 100)) return plow_error(err, "DPO beta %g out of range (0, 100]", (double)beta);
-    train_state *s = state_alloc(m, l, hp, pairs_hash, 2 * hp->batch);
+    train_state *s = train_state_alloc(m, l, hp, pairs_hash, 2 * hp->batch);
     s->dpo = true;
     s->beta = beta;
     if (!l) {
@@ -116,8 +113,6 @@ int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparam
     return 0;
 }
 
-bool train_state_is_dpo(const train_state *s) { return s->dpo; }
-float train_state_dpo_beta(const train_state *s) { return s->beta; }
 const float *train_state_grad(const train_state *s) { return s->g; }
 
 void train_state_free(train_state *s) {
@@ -133,6 +128,7 @@ void train_state_free(train_state *s) {
     model_free(s->ref);
     free(s->ref_logp);
     free(s->span);
+    rl_ctx_free(s->rl);
     free(s);
 }
 
@@ -170,7 +166,7 @@ static void adam_task(void *ctx, size_t t) {
     const model_tensor *x = &j->tensors[t];
     tensor_adamw_params p = j->p;
     if (!x->decay) p.wd = 0.0f;
-    tensor_adamw(j->w + x->offset, j->g + x->offset, j->m1 + x->offset, j->m2 + x->offset, x->numel, &p);
+    tensor_adamw_st(j->w + x->offset, j->g + x->offset, j->m1 + x->offset, j->m2 + x->offset, x->numel, &p);
 }
 
 void train_apply_gradient(train_state *s, float loss, double t0, train_stats *st) {
@@ -192,7 +188,7 @@ void train_apply_gradient(train_state *s, float loss, double t0, train_stats *st
 }
 
 void train_step_batch(train_state *s, const int32_t *x, const int32_t *y, train_stats *st) {
-    PLOW_ASSERT(!s->dpo); /* a DPO state steps with dpo_step */
+    PLOW_ASSERT(!s->dpo && !s->rl); /* DPO and RL states step with dpo_step, rl_step */
     double t0 = plow_now();
     size_t N = (size_t)s->hp.batch * s->hp.seq;
     model_forward(s->m, s->l, s->ws, x, y, s->logp);
@@ -210,7 +206,7 @@ void train_step(train_state *s, const dataset *d, train_stats *st) {
 }
 
 float train_eval(train_state *s, const int32_t *tokens, size_t n, int batches) {
-    PLOW_ASSERT(!s->dpo); /* a DPO state evaluates with dpo_eval */
+    PLOW_ASSERT(!s->dpo && !s->rl); /* DPO and RL states evaluate with dpo_eval, rl_eval */
     size_t N = (size_t)s->hp.batch * s->hp.seq;
     float total = 0.0f;
     for (int b = 0; b < batches; b++) {
@@ -242,7 +238,7 @@ static void state_header(const train_state *s, plow_buf *b) {
     plow_buf_append(b, STATE_MAGIC, 8);
     plow_buf_u32(b, STATE_VERSION);
     /* kind: bit 0 LoRA, bit 1 DPO (DPO states only: 2 full, 3 LoRA) */
-    plow_buf_u32(b, (s->l ? 1u : 0u) | (s->dpo ? 2u : 0u));
+    plow_buf_u32(b, (s->l ? 1u : 0u) | (s->dpo ? 2u : 0u) | (s->rl ? 4u : 0u));
     uint32_t cf[] = {(uint32_t)c->n_layer, (uint32_t)c->d_model, (uint32_t)c->n_head, (uint32_t)c->n_kv_head,
                      (uint32_t)c->d_ff, (uint32_t)c->ctx, (uint32_t)c->vocab, c->tied ? 1u : 0u,
                      fbits(c->norm_eps), fbits(c->rope_theta)};
@@ -263,6 +259,7 @@ static void state_header(const train_state *s, plow_buf *b) {
         plow_buf_u32(b, DPO_STATE_VERSION);
         plow_buf_u32(b, fbits(s->beta));
     }
+    if (s->rl) rl_header(s, b); /* likewise absent from the other modes */
     plow_buf_u32(b, (uint32_t)s->n_tensors);
     for (int i = 0; i < s->n_tensors; i++) {
         const model_tensor *t = &s->tensors[i];
@@ -400,35 +397,3 @@ void train_state_reinit(train_state *s) {
     s->step = 0;
 }
 
-int train_state_save(const train_state *s, const char *path, char err[PLOW_ERR_LEN]) {
-    size_t plen = strlen(path);
-    char *tmp = plow_alloc(plen + 5);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    int rc = -1;
-    if (!f) {
-        plow_error(err, "cannot create '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    plow_buf hdr = {0};
-    state_header(s, &hdr);
-    bool ok = fwrite(hdr.data, 1, hdr.len, f) == hdr.len;
-    plow_buf_release(&hdr);
-    for (int k = 0; k < 3 && ok; k++)
-        for (int t = 0; t < s->n_tensors && ok; t++) {
-            const model_tensor *x = &s->tensors[t];
-            ok = fwrite(section(s, k) + x->offset, sizeof(float), x->numel, f) == x->numel;
-        }
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0) ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        plow_error(err, "cannot write '%s': %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = 0;
-out:
-    free(tmp);
-    return rc;
-}

@@ -98,8 +98,5 @@ void train_state_set_step(train_state *s, uint64_t step);
  * this base model. */
 void train_state_serialize(const train_state *s, plow_buf *out);
 int train_state_restore(train_state *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]);
-/* Writes the canonical bytes to path (atomically: temporary file, fsync,
- * rename), streaming the tensors without building the whole image. */
-int train_state_save(const train_state *s, const char *path, char err[PLOW_ERR_LEN]);
 
 #endif

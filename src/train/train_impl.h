@@ -29,7 +29,17 @@ struct train_state {
     model *ref;      /* full DPO: a frozen copy of the starting weights (LoRA: the base is the reference) */
     float *ref_logp; /* (2B, T) */
     int32_t *span;   /* (2B, 2) */
+    /* RL (rl.h, docs/rl.md); NULL for every other mode. ws, logp, dlogp, bx,
+     * by and ref_logp have B * G rows. */
+    struct rl_ctx *rl;
 };
+
+/* The allocation shared by every mode: rows = sequences per batch. */
+train_state *train_state_alloc(model *m, lora *l, const train_hparams *hp, const uint8_t data_hash[PLOW_HASH_LEN],
+                               int rows);
+/* rl.c: the RL fields of the state header, and the RL context's release. */
+void rl_header(const train_state *s, plow_buf *b);
+void rl_ctx_free(struct rl_ctx *c);
 
 /* Clipping and AdamW with the gradient in s->g, then step + 1 (shared by the
  * training and the DPO step so they stay one code path). */

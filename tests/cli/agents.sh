@@ -48,35 +48,10 @@ $PLOW tokenizer train --data d.txt --vocab 300 --out tok.bin > /dev/null 2>&1
 for k in req w1 w2 w3; do $PLOW wallet new --key $k.key -q > $k.addr; done
 $PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" --fund "$(cat w1.addr)=50000" \
     --fund "$(cat w2.addr)=50000" --fund "$(cat w3.addr)=50000" > /dev/null
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
+trap stop_all EXIT
+start_node n node.log --genesis g.json --block-ms 200 --quiet
 export PLOW_NODE=$URL
-start_node() {
-    $PLOW node --data n --genesis g.json --listen 127.0.0.1:$PORT --block-ms 200 --quiet >> node.log 2>&1 &
-    NODE=$!
-    i=0
-    until curl -sf $URL/v1/status > /dev/null; do
-        i=$((i + 1))
-        [ $i -lt 100 ] || { cat node.log; fail "the node did not start"; }
-        sleep 0.1
-    done
-}
-PIDS=""
-cleanup() { for p in $PIDS $NODE; do kill -9 $p 2>/dev/null || true; done; }
-trap cleanup EXIT
-start_node
 
-# q PATH EXPR: a Python expression over the node's JSON answer j
-q() { /usr/bin/python3 -c "import json,sys,urllib.request; j=json.load(urllib.request.urlopen('$URL'+sys.argv[1])); print($2)" "$1"; }
-# wait_log FILE PATTERN [N]: wait until FILE has at least N (default 1) lines matching PATTERN
-wait_log() {
-    i=0
-    until [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "${3:-1}" ]; do
-        i=$((i + 1))
-        [ $i -lt 900 ] || { echo "== $1"; tail -n 30 "$1"; fail "timed out waiting for '$2' in $1"; }
-        sleep 0.2
-    done
-}
 # the full id of the last task a requester posted (its work dir's state)
 task_of() { /usr/bin/python3 -c "import json; print(json.load(open('$1/requester.json'))['steps'][0]['tasks'][-1])"; }
 # mk_task FILE MODE REPLICAS STEPS WORK_BLOCKS CLAIM_BLOCKS
@@ -154,8 +129,9 @@ D=$(task_of rq_d)
 wait_log w1.log "task $(echo $D | cut -c1-8): train [0-9]*/100"
 kill -TERM $NODE
 wait $NODE || fail "the node did not stop cleanly on SIGTERM"
-sleep 2
-start_node
+# down until the requester has noticed; then again where the agents look for it
+wait_log rq_d.log "waiting for the node"
+restart_node n node.log --genesis g.json --block-ms 200 --quiet
 wait $RD || { tail -n 30 rq_d.log; fail "the requester did not finish after the node restart"; }
 grep -q "waiting for the node" rq_d.log || fail "the requester never noticed the node was down"
 grep -q "node reachable again" rq_d.log || fail "the requester did not log its reconnection"

@@ -9,26 +9,16 @@ set -e
 . "$LIB"
 LG=${LGBIN:-"$ROOT/build/plow_loadgen"}
 [ -x "$LG" ] || make -s -C "$ROOT" build/plow_loadgen >/dev/null
-PIDS=""
-cleanup() { for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+trap stop_all EXIT
 field() { printf '%s' "$1" | sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p"; }
 up() { curl -sf --max-time 2 "$1/v1/status" >/dev/null 2>&1; }
 
 SENDERS=64
 $LG addrs --senders $SENDERS >fund.txt
 $PLOW node init --data seq --out-genesis g.json --fund-file fund.txt >/dev/null
-$PLOW node --data seq --genesis g.json --listen 127.0.0.1:0 --block-ms 100 >>seq.log 2>&1 &
-NODE=$!
+start_node seq seq.log --genesis g.json --block-ms 100
 PIDS="$PIDS $NODE"
-i=0
-until [ -s seq/node.url ] && up "$(cat seq/node.url)"; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || fail "the node did not start: $(cat seq.log)"
-    sleep 0.1
-done
-URL=$(cat seq/node.url)
-PORT=${URL##*:}
+PORT=${URL##*:} # each restart listens there again: the load generator keeps its URL
 
 $LG run --url "$URL" --senders $SENDERS --txs 600 --conns 16 --rate 1500 --ack ack.txt --quiet >lg.txt 2>lg.err &
 LGP=$!

@@ -18,12 +18,7 @@ no_leftovers() { # no process of the demo in DIR $1 may remain
 # Ctrl-C in the middle: every process it started is stopped, exit non-zero
 $PLOW demo --dir int --steps 30 --data "$ROOT/data/tinyshakespeare.txt" > int.txt 2>&1 &
 pid=$!
-i=0
-until grep -q "slot 0 claimed" int.txt; do
-    i=$((i + 1))
-    [ $i -lt 300 ] || { cat int.txt; fail "the interrupted demo never got going"; }
-    sleep 0.2
-done
+wait_log int.txt "slot 0 claimed"
 kill -INT $pid
 set +e
 wait $pid
@@ -48,17 +43,8 @@ no_leftovers d
 tail -n 40 demo.txt
 
 # read the ledger the demo left: its node, started again on its data
-rm -f d/node/node.url
-$PLOW node --data d/node --listen 127.0.0.1:0 --quiet > node.log 2>&1 &
-node=$!
-trap 'kill $node 2>/dev/null || true' EXIT
-i=0
-until [ -s d/node/node.url ]; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || { cat node.log; fail "the demo's node did not start again"; }
-    sleep 0.1
-done
-URL=$(cat d/node/node.url)
+trap stop_all EXIT
+start_node d/node node.log --quiet
 
 /usr/bin/python3 - "$URL" d "$PLOW" <<'PY'
 import json, os, subprocess, sys, urllib.request

@@ -59,21 +59,9 @@ echo "1. DPO run committed and verified; a cheat at step 6: $(tail -n 1 vc.log);
 for k in req w v; do $PLOW wallet new --key $k.key -q > $k.addr; done
 $PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" --fund "$(cat w.addr)=5000" \
     --fund "$(cat v.addr)=5000" > /dev/null
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
+trap stop_all EXIT
+start_node n node.log --genesis g.json --block-ms 100 --quiet
 export PLOW_NODE=$URL
-$PLOW node --data n --genesis g.json --listen 127.0.0.1:$PORT --block-ms 100 --quiet > node.log 2>&1 &
-NODE=$!
-PIDS=""
-cleanup() { for p in $PIDS $NODE; do kill -9 $p 2>/dev/null || true; done; }
-trap cleanup EXIT
-i=0
-until curl -sf $URL/v1/status > /dev/null; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || { cat node.log; fail "the node did not start"; }
-    sleep 0.1
-done
-q() { /usr/bin/python3 -c "import json,sys,urllib.request; j=json.load(urllib.request.urlopen('$URL'+sys.argv[1])); print($2)" "$1"; }
 blob() { curl -sf -o "$2" $URL/v1/blob/$1 || fail "blob $1"; }
 cat > policy.json <<EOF
 {"kinds": ["dpo"], "min_price_per_step": "0", "max_stake_at_risk": "1000", "stake": "1000",

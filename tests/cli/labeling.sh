@@ -111,32 +111,10 @@ for k in req model spam mid acc low copy alice l7 l8; do $PLOW wallet new --key 
 FUND=""
 for k in model spam mid acc low copy alice l7 l8; do FUND="$FUND --fund $(cat $k.addr)=10000"; done
 $PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" $FUND > /dev/null
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
+trap stop_all EXIT
+start_node n node.log --genesis g.json --block-ms 100 --quiet
 export PLOW_NODE=$URL
-$PLOW node --data n --genesis g.json --listen 127.0.0.1:$PORT --block-ms 100 --quiet > node.log 2>&1 &
-NODE=$!
-PIDS=""
-cleanup() { for p in $PIDS $NODE; do kill -9 $p 2>/dev/null || true; done; }
-trap cleanup EXIT
-i=0
-until curl -sf $URL/v1/status > /dev/null; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || { cat node.log; fail "the node did not start"; }
-    sleep 0.1
-done
-
-# q PATH EXPR: a Python expression over the node's JSON answer j
-q() { /usr/bin/python3 -c "import json,sys,urllib.request; j=json.load(urllib.request.urlopen('$URL'+sys.argv[1])); print($2)" "$1"; }
 acct() { q /v1/account/$(cat $1.addr) "j['$2']"; }
-wait_log() { # wait_log FILE PATTERN [N]
-    i=0
-    until [ "$(cat "$1" 2>/dev/null | grep -c -- "$2")" -ge "${3:-1}" ]; do
-        i=$((i + 1))
-        [ $i -lt 600 ] || { echo "== $1"; tail -n 30 "$1"; fail "timed out waiting for '$2' in $1"; }
-        sleep 0.1
-    done
-}
 labeler() { # labeler NAME ARGS...: starts it; its log NAME.log
     name=$1
     shift

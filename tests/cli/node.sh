@@ -13,22 +13,15 @@ PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# start_node DIR ARGS...: starts a node on a free port; sets URL and PID
-start_node() {
+# node_up DIR ARGS...: start_node with the log DIR.log (new) and 100 ms blocks;
+# PID its pid, kept in PIDS
+node_up() {
     d=$1
     shift
-    rm -f "$d/node.url"
-    $PLOW node --data "$d" --listen 127.0.0.1:0 --block-ms 100 "$@" >"$d.log" 2>&1 &
-    PID=$!
+    : >"$d.log"
+    start_node "$d" "$d.log" --block-ms 100 "$@"
+    PID=$NODE
     PIDS="$PIDS $PID"
-    i=0
-    while ! { [ -s "$d/node.url" ] && curl -sf "$(cat "$d/node.url")/v1/status" >/dev/null; }; do
-        i=$((i + 1))
-        [ $i -lt 100 ] || { cat "$d.log"; fail "node $d did not start"; }
-        kill -0 $PID 2>/dev/null || { cat "$d.log"; fail "node $d exited at start"; }
-        sleep 0.1
-    done
-    URL=$(cat "$d/node.url")
 }
 # field JSON KEY: a string field of a one-line JSON object
 field() { printf '%s' "$1" | sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p"; }
@@ -84,7 +77,7 @@ expect_fail 2 $PLOW node --data seq --block-ms fast
 expect_fail 1 $PLOW node --data fresh
 grep -q "needs --genesis" err.txt || fail "a new node without genesis: $(cat err.txt)"
 
-start_node seq --genesis g.json --max-blob 1000000
+node_up seq --genesis g.json --max-blob 1000000
 SEQ=$URL
 SEQ_PID=$PID
 
@@ -217,7 +210,7 @@ curl -sf "$URL/v1/challenge/$CH" | grep -q '"status":"open"' || fail "a challeng
 
 # a follower reaches the same state roots; it refuses transactions
 mkdir -p fol
-start_node fol --follow "$SEQ"
+node_up fol --follow "$SEQ"
 FOL=$URL
 FOL_PID=$PID
 expect_http 403 POST /v1/tx -d "{\"tx\":\"$G\"}"
@@ -251,7 +244,7 @@ expect_fail 1 $PLOW node --data seq --genesis g2.json --listen 127.0.0.1:0
 grep -q "another chain" err.txt || fail "other genesis: $(cat err.txt)"
 expect_fail 1 $PLOW node --data seq2 --genesis g.json --operator-key a.key --listen 127.0.0.1:0
 grep -q "not this chain's operator" err.txt || fail "wrong operator key: $(cat err.txt)"
-start_node seq
+node_up seq
 SEQ=$URL
 SEQ_PID=$PID
 h2=$(field "$(curl -sf "$URL/v1/status")" height)

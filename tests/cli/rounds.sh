@@ -30,29 +30,9 @@ $PLOW train --data d.txt --tokenizer tok.bin --config tiny --steps 1 --batch 1 -
 for k in req w1 w2 w3 v; do $PLOW wallet new --key $k.key -q > $k.addr; done
 $PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" --fund "$(cat w1.addr)=5000" \
     --fund "$(cat w2.addr)=5000" --fund "$(cat w3.addr)=5000" --fund "$(cat v.addr)=5000" > /dev/null
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
+trap stop_all EXIT
+start_node n node.log --genesis g.json --block-ms 100 --quiet
 export PLOW_NODE=$URL
-$PLOW node --data n --genesis g.json --listen 127.0.0.1:$PORT --block-ms 100 --quiet > node.log 2>&1 &
-NODE=$!
-PIDS=""
-cleanup() { for p in $PIDS $NODE; do kill -9 $p 2>/dev/null || true; done; }
-trap cleanup EXIT
-i=0
-until curl -sf $URL/v1/status > /dev/null; do
-    i=$((i + 1))
-    [ $i -lt 100 ] || { cat node.log; fail "the node did not start"; }
-    sleep 0.1
-done
-q() { /usr/bin/python3 -c "import json,sys,urllib.request; j=json.load(urllib.request.urlopen('$URL'+sys.argv[1])); print($2)" "$1"; }
-wait_log() {
-    i=0
-    until [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "${3:-1}" ]; do
-        i=$((i + 1))
-        [ $i -lt 900 ] || { echo "== $1"; tail -n 30 "$1"; fail "timed out waiting for '$2' in $1"; }
-        sleep 0.2
-    done
-}
 balance() { q /v1/account/$(cat $1.addr) "j['balance']"; }
 
 # one slot at a time: a worker's stake stays locked until the round is finalized

@@ -20,16 +20,9 @@ grep -q "cannot reach the node at http://127.0.0.1:1: is 'plow node' running? (c
     fail "node down: $(cat err.txt)"
 
 $PLOW node init --data n1 --out-genesis genesis.json --fund "$R=1000000" >/dev/null 2>&1
-$PLOW node --data n1 --genesis genesis.json --listen 127.0.0.1:0 --block-ms 50 --quiet >node.log 2>&1 &
-NODE_PID=$!
-trap 'kill $NODE_PID 2>/dev/null || true; wait $NODE_PID 2>/dev/null || true' EXIT
-i=0
-while [ ! -s n1/node.url ]; do
-    i=$((i + 1))
-    [ $i -lt 200 ] || { cat node.log; fail "the node did not start"; }
-    sleep 0.05
-done
-PLOW_NODE=$(cat n1/node.url)
+trap stop_all EXIT
+start_node n1 node.log --genesis genesis.json --block-ms 50 --quiet
+PLOW_NODE=$URL
 export PLOW_NODE
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }

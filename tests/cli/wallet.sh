@@ -45,16 +45,9 @@ grep -q "cannot reach the node at http://127.0.0.1:1" err.txt || fail "PLOW_NODE
 
 # ---- a node funding A ---------------------------------------------------------
 $PLOW node init --data n1 --out-genesis genesis.json --fund "$A=1000000" >/dev/null 2>&1
-$PLOW node --data n1 --genesis genesis.json --listen 127.0.0.1:0 --block-ms 50 --quiet >node.log 2>&1 &
-NODE_PID=$!
-trap 'kill $NODE_PID 2>/dev/null || true; wait $NODE_PID 2>/dev/null || true' EXIT
-i=0
-while [ ! -s n1/node.url ]; do
-    i=$((i + 1))
-    [ $i -lt 200 ] || { cat node.log; fail "the node did not start"; }
-    sleep 0.05
-done
-PLOW_NODE=$(cat n1/node.url)
+trap stop_all EXIT
+start_node n1 node.log --genesis genesis.json --block-ms 50 --quiet
+PLOW_NODE=$URL
 export PLOW_NODE
 
 # field NAME: the number after NAME in bal.txt
@@ -139,8 +132,8 @@ $PLOW wallet --help | grep -q "usage: plow wallet" || fail "wallet --help"
 $PLOW wallet transfer --help | grep -q "transfer TO AMOUNT" || fail "wallet transfer --help"
 
 # the node goes away
-kill $NODE_PID
-wait $NODE_PID 2>/dev/null || true
+kill $NODE
+wait $NODE 2>/dev/null || true
 expect_fail 1 $PLOW wallet balance
 grep -q "cannot reach the node at $PLOW_NODE: is 'plow node' running? (connection refused)" err.txt ||
     fail "stopped node: $(cat err.txt)"

@@ -3,7 +3,7 @@
  * file, states.txt, the Merkle proof and the commitment record.
  *
  *   clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined \
- *       src/base/plow.c src/proof/merkle.c src/proof/trace.c tests/fuzz/fuzz_trace.c \
+ *       src/base/plow.c src/merkle/merkle.c src/proof/trace.c tests/fuzz/fuzz_trace.c \
  *       -o fuzz_trace -lcrypto && ./fuzz_trace -max_total_time=60 CORPUS_DIR
  *
  * The first byte picks the decoder, the rest is its input. Any input may be
@@ -13,7 +13,7 @@
  */
 #include "../../src/base/plow.h"
 
-#include "../../src/proof/merkle.h"
+#include "../../src/merkle/merkle.h"
 #include "../../src/proof/trace.h"
 
 #define FUZZ_CHECK(c) ((c) ? (void)0 : abort())

@@ -4,7 +4,7 @@
  *
  *   clang -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined \
  *       tests/fuzz/fuzz_tx.c src/ledger/tx.c src/ledger/keys.c src/ledger/genesis.c \
- *       src/ledger/block.c src/proof/merkle.c src/base/plow.c \
+ *       src/ledger/block.c src/merkle/merkle.c src/base/plow.c \
  *       -lcjson -lcrypto -lsodium -o fuzz_tx && ./fuzz_tx -max_total_time=60 CORPUS_DIR
  *
  * Every input goes to every decoder (they share no state). Any input may be

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node.h"
+#include "client.h"
 
 #define CONNECT_TIMEOUT_MS 5000L
 #define REQUEST_TIMEOUT_MS 60000L

@@ -1,8 +1,11 @@
 /*
  * merkle.h — binary Merkle trees over 32-byte leaves, and inclusion proofs.
  *
- * The proof layer commits to a training run by the Merkle root of its state
- * hashes (docs/formats/trace.md). The tree over leaves l_0 .. l_{n-1}:
+ * Below both users: the proof layer commits to a training run by the Merkle
+ * root of its state hashes (docs/formats/trace.md), and the ledger checks
+ * a challenger's inclusion proofs against that committed root. Depends on
+ * plow.h only.
+ * The tree over leaves l_0 .. l_{n-1}:
  *
  *     leaf node  = SHA-256(0x00 || l_i)                 (33-byte preimage)
  *     inner node = SHA-256(0x01 || left || right)       (65-byte preimage)
@@ -96,7 +99,7 @@ int merkle_prove(const uint8_t *leaves, size_t n, size_t index, merkle_proof *ou
  * n), and hashing up the path gives root (compared in constant time). Any
  * other proof, however malformed, gives false. */
 bool merkle_verify(const uint8_t root[MERKLE_HASH_LEN], uint64_t n, uint64_t index,
-                   const uint8_t leaf[MERKLE_HASH_LEN], const merkle_proof *p);
+                   const uint8_t leaf[MERKLE_HASH_LEN], const merkle_proof *p) PLOW_MUST_CHECK;
 
 /* Appends the canonical encoding (MERKLE_PROOF_HEADER_LEN + 32*depth bytes).
  * Asserts p->depth <= MERKLE_MAX_DEPTH; any other inconsistency is encoded

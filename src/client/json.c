@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 
-#include "node.h"
+#include "client.h"
 
 /* ---- writing ----------------------------------------------------------------- */
 
@@ -184,7 +184,7 @@ static cJSON *block_tx_to(const plow_buf *raw, int result, const char *error) {
     return o;
 }
 
-cJSON *json_block_to(const store_block *b, bool with_txs) {
+cJSON *json_block_to(const ledger_block *b, bool with_txs) {
     cJSON *o = must(cJSON_CreateObject());
     json_add_u64(o, "height", b->h.height);
     json_add_u64(o, "time_ms", b->h.time_ms);
@@ -452,7 +452,7 @@ int json_challenge_from(const cJSON *j, ledger_challenge *c, char err[PLOW_ERR_L
     return 0;
 }
 
-static void block_free_parts(store_block *b) {
+static void block_free_parts(ledger_block *b) {
     for (uint32_t i = 0; b->txs && i < b->n_txs; i++) plow_buf_release(&b->txs[i]);
     for (uint32_t i = 0; b->errors && i < b->n_txs; i++) free(b->errors[i]);
     free(b->txs);
@@ -461,7 +461,7 @@ static void block_free_parts(store_block *b) {
     memset(b, 0, sizeof *b);
 }
 
-static int block_tx_from(const cJSON *j, store_block *b, uint32_t i, char err[PLOW_ERR_LEN]) {
+static int block_tx_from(const cJSON *j, ledger_block *b, uint32_t i, char err[PLOW_ERR_LEN]) {
     if (need_object(j, "tx", err)) return -1;
     const char *hex, *res;
     uint8_t want[32], got[32];
@@ -497,7 +497,7 @@ static int block_tx_from(const cJSON *j, store_block *b, uint32_t i, char err[PL
     return 0;
 }
 
-int json_block_from(const cJSON *j, store_block *b, char err[PLOW_ERR_LEN]) {
+int json_block_from(const cJSON *j, ledger_block *b, char err[PLOW_ERR_LEN]) {
     memset(b, 0, sizeof *b);
     if (need_object(j, "block", err)) return -1;
     uint8_t hdr[LEDGER_BLOCK_HEADER_LEN], want[32];

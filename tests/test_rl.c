@@ -1,0 +1,404 @@
+/*
+ * test_rl.c — problems with checkable answers and the RL (GRPO-style) step:
+ * answers recomputed independently from the prompt text, disjoint splits,
+ * the checker on malformed completions, bit-identical states across thread
+ * counts and SIMD paths, one-step replay (rollouts included), the header's
+ * commitments, and the cheats a worker could try on a step.
+ */
+#include "../src/base/plow.h"
+
+#include <math.h>
+
+#include "../src/data/problems.h"
+#include "../src/data/tokenizer.h"
+#include "../src/tensor/tensor.h"
+#include "../src/train/rl.h"
+#include "test.h"
+
+/* problems 0..2 of {all kinds, 1-3 digits, train, seed 1}: `plow rl problems --kinds all
+ * --digits 1-3 --seed 1 --n 3 --answers` at the generator's first version */
+#define PIN_PROBLEMS "Q: 2?9 A: <|Q: 4x+575=1231 x= A: 164|Q: 16?16 A: =|"
+
+/* ---- problems ---------------------------------------------------------------------- */
+
+static uint64_t digits_of(uint64_t v) {
+    uint64_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* Recompute the answer from the prompt's text alone. */
+static void test_problem_answers(void) {
+    problem_set ps = {PROBLEM_ALL_KINDS, 1, 4, PROBLEM_TRAIN, 3};
+    char err[PLOW_ERR_LEN];
+    CHECKF(problem_set_check(&ps, err) == 0, "%s", err);
+    int seen[PROBLEM_KIND_COUNT] = {0};
+    for (uint64_t i = 0; i < 3000; i++) {
+        problem p;
+        problem_get(&ps, i, &p);
+        seen[p.kind]++;
+        unsigned long long a, b, c, x;
+        char op, want[PROBLEM_TEXT_MAX];
+        CHECKF(p.digits >= 1 && p.digits <= 4, "digits %u", p.digits);
+        if (p.kind == PROBLEM_LIN) {
+            CHECKF(sscanf(p.prompt, "Q: %llux+%llu=%llu x= A:", &a, &b, &c) == 3, "'%s'", p.prompt);
+            CHECKF(a >= 2 && a <= 9 && c >= b && (c - b) % a == 0, "'%s'", p.prompt);
+            x = (c - b) / a;
+            snprintf(want, sizeof want, " %llu", x);
+            CHECKF(digits_of(x) <= p.digits, "'%s' unknown has more than %u digits", p.prompt, p.digits);
+        } else {
+            CHECKF(sscanf(p.prompt, "Q: %llu%c%llu", &a, &op, &b) == 3, "'%s'", p.prompt);
+            switch (p.kind) {
+            case PROBLEM_ADD: CHECK(op == '+'); snprintf(want, sizeof want, " %llu", a + b); break;
+            case PROBLEM_SUB: CHECK(op == '-' && a >= b); snprintf(want, sizeof want, " %llu", a - b); break;
+            case PROBLEM_MUL: CHECK(op == '*' && b < 10); snprintf(want, sizeof want, " %llu", a * b); break;
+            case PROBLEM_CMP:
+                CHECK(op == '?');
+                snprintf(want, sizeof want, " %c", a < b ? '<' : a > b ? '>' : '=');
+                break;
+            default: CHECK(0);
+            }
+            CHECKF(digits_of(a) == p.digits || (p.digits == 1 && a < 10), "'%s' operand digits", p.prompt);
+        }
+        CHECKF(strcmp(p.answer, want) == 0, "'%s': answer '%s', recomputed '%s'", p.prompt, p.answer, want);
+        /* the checker accepts the answer and refuses a neighbour */
+        char text[64];
+        snprintf(text, sizeof text, "%s\n", p.answer);
+        CHECK(problem_check(&p, (const uint8_t *)text, strlen(text)) == PROBLEM_RIGHT);
+    }
+    for (int k = 0; k < PROBLEM_KIND_COUNT; k++) CHECKF(seen[k] > 400, "kind %s drawn %d times", problem_kind_name(k), seen[k]);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(a, b); }
+
+static void test_problem_splits_and_seeds(void) {
+    enum { N = 1500 };
+    char (*tr)[PROBLEM_TEXT_MAX] = calloc(3 * N, PROBLEM_TEXT_MAX), (*ho)[PROBLEM_TEXT_MAX] = calloc(N, PROBLEM_TEXT_MAX);
+    for (int s = 0; s < 3; s++) {
+        problem_set ps = {1u << PROBLEM_ADD, 1, 2, PROBLEM_TRAIN, (uint64_t)s + 1};
+        for (int i = 0; i < N; i++) {
+            problem p;
+            problem_get(&ps, (uint64_t)i, &p);
+            memcpy(tr[s * N + i], p.prompt, PROBLEM_TEXT_MAX);
+        }
+    }
+    problem_set hs = {1u << PROBLEM_ADD, 1, 2, PROBLEM_HELDOUT, 1};
+    for (int i = 0; i < N; i++) {
+        problem p;
+        problem_get(&hs, (uint64_t)i, &p);
+        memcpy(ho[i], p.prompt, PROBLEM_TEXT_MAX);
+    }
+    qsort(tr, 3 * N, PROBLEM_TEXT_MAX, cmp_str);
+    int overlap = 0;
+    for (int i = 0; i < N; i++) overlap += bsearch(ho[i], tr, 3 * N, PROBLEM_TEXT_MAX, cmp_str) != NULL;
+    CHECKF(overlap == 0, "%d held-out problems appear in training sets", overlap);
+    /* the same set gives the same problems; another seed, others */
+    problem a, b, c;
+    problem_set s1 = {PROBLEM_ALL_KINDS, 1, 3, PROBLEM_TRAIN, 9}, s2 = s1;
+    s2.seed = 10;
+    int same = 0;
+    for (uint64_t i = 0; i < 200; i++) {
+        problem_get(&s1, i, &a);
+        problem_get(&s1, i, &b);
+        problem_get(&s2, i, &c);
+        CHECK(memcmp(&a, &b, sizeof a) == 0);
+        same += strcmp(a.prompt, c.prompt) == 0;
+    }
+    CHECKF(same < 20, "seeds 9 and 10 share %d of 200 problems", same);
+    /* pinned: problem 0..2 of a set never change (a changed generator changes every task) */
+    problem_set pin = {PROBLEM_ALL_KINDS, 1, 3, PROBLEM_TRAIN, 1};
+    plow_buf all = {0};
+    for (uint64_t i = 0; i < 3; i++) {
+        problem_get(&pin, i, &a);
+        plow_buf_printf(&all, "%s%s|", a.prompt, a.answer);
+    }
+    CHECKF(all.len == strlen(PIN_PROBLEMS) && memcmp(all.data, PIN_PROBLEMS, all.len) == 0, "pinned problems: '%.*s'", (int)all.len,
+           (char *)all.data);
+    plow_buf_release(&all);
+    free(tr);
+    free(ho);
+}
+
+static void test_problem_checker_malformed(void) {
+    problem add = {PROBLEM_ADD, 2, "Q: 37+85= A:", " 122"}, cmp = {PROBLEM_CMP, 2, "Q: 37?85 A:", " <"};
+    struct {
+        const problem *p;
+        const char *text;
+        size_t n; /* 0: strlen */
+        problem_grade want;
+    } cases[] = {
+        {&add, " 122\n", 0, PROBLEM_RIGHT},
+        {&add, " 122\nQ: 1+1= A: 2\n", 0, PROBLEM_RIGHT}, /* text after the line is ignored */
+        {&add, " 123\n", 0, PROBLEM_WRONG},
+        {&add, " -122\n", 0, PROBLEM_WRONG},
+        {&add, " 122", 0, PROBLEM_WRONG_FORMAT},  /* never ends */
+        {&add, "122\n", 0, PROBLEM_WRONG_FORMAT}, /* no space */
+        {&add, "  122\n", 0, PROBLEM_WRONG_FORMAT},
+        {&add, " 0122\n", 0, PROBLEM_WRONG_FORMAT},
+        {&add, " -0\n", 0, PROBLEM_WRONG_FORMAT},
+        {&add, " -\n", 0, PROBLEM_WRONG_FORMAT},
+        {&add, " 12 2\n", 0, PROBLEM_WRONG_FORMAT},
+        {&add, " 122 \n", 0, PROBLEM_WRONG_FORMAT},
+        {&add, " \n", 0, PROBLEM_WRONG_FORMAT},
+        {&add, "\n", 0, PROBLEM_WRONG_FORMAT},
+        {&add, "", 0, PROBLEM_WRONG_FORMAT},
+        {&add, " 1\0002\n", 5, PROBLEM_WRONG_FORMAT},
+        {&add, " 123456789012345678901\n", 0, PROBLEM_WRONG_FORMAT}, /* over 20 digits */
+        {&add, " 12345678901234567890\n", 0, PROBLEM_WRONG},
+        {&add, " <\n", 0, PROBLEM_WRONG_FORMAT},
+        {&cmp, " <\n", 0, PROBLEM_RIGHT},
+        {&cmp, " >\n", 0, PROBLEM_WRONG},
+        {&cmp, " =\n", 0, PROBLEM_WRONG},
+        {&cmp, " 1\n", 0, PROBLEM_WRONG_FORMAT},
+        {&cmp, " <<\n", 0, PROBLEM_WRONG_FORMAT},
+        {&cmp, "<\n", 0, PROBLEM_WRONG_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = cases[i].n ? cases[i].n : strlen(cases[i].text);
+        problem_grade g = problem_check(cases[i].p, (const uint8_t *)cases[i].text, n);
+        CHECKF(g == cases[i].want, "case %zu ('%s'): grade %d, want %d", i, cases[i].text, g, cases[i].want);
+    }
+    char err[PLOW_ERR_LEN];
+    uint32_t mask;
+    CHECK(problem_parse_kinds("add,cmp", &mask, err) == 0 && mask == ((1u << PROBLEM_ADD) | (1u << PROBLEM_CMP)));
+    CHECK(problem_parse_kinds("all", &mask, err) == 0 && mask == PROBLEM_ALL_KINDS);
+    CHECK(problem_parse_kinds("add,div", &mask, err) != 0 && strstr(err, "div"));
+    CHECK(problem_parse_kinds("", &mask, err) != 0);
+    CHECK(problem_parse_kinds(",", &mask, err) != 0);
+    problem_set bad[] = {{0, 1, 2, 0, 1}, {1u << 7, 1, 2, 0, 1}, {1, 0, 2, 0, 1}, {1, 3, 2, 0, 1}, {1, 1, 7, 0, 1}, {1, 1, 2, 2, 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CHECKF(problem_set_check(&bad[i], err) != 0, "bad set %zu", i);
+}
+
+/* ---- the RL step ------------------------------------------------------------------------ */
+
+static tokenizer *g_tok;
+
+static void setup(void) {
+    if (g_tok) return;
+    char err[PLOW_ERR_LEN];
+    problem_set ps = {PROBLEM_ALL_KINDS, 1, 2, PROBLEM_TRAIN, 1};
+    plow_buf b = {0};
+    for (uint64_t i = 0; i < 3000; i++) {
+        problem p;
+        problem_get(&ps, i, &p);
+        plow_buf_printf(&b, "%s%s\n", p.prompt, p.answer);
+    }
+    CHECKF(tokenizer_train(&g_tok, b.data, b.len, 300, NULL, NULL, err) == 0, "%s", err);
+    plow_buf_release(&b);
+}
+
+/* 2 layers, d 32: small enough for many RL steps in a unit test. */
+static model *pico_model(uint64_t seed) {
+    char err[PLOW_ERR_LEN];
+    model_config c = {0};
+    snprintf(c.name, sizeof c.name, "pico");
+    c.n_layer = 2;
+    c.d_model = 32;
+    c.n_head = 4;
+    c.n_kv_head = 2;
+    c.d_ff = 64;
+    c.ctx = 48;
+    c.vocab = tokenizer_vocab_size(g_tok);
+    c.tied = true;
+    c.norm_eps = 1e-5f;
+    c.rope_theta = 10000.0f;
+    model *m = NULL;
+    CHECKF(model_new(&m, &c, err) == 0, "%s", err);
+    model_init_weights(m, seed);
+    return m;
+}
+
+static const problem_set g_set = {(1u << PROBLEM_ADD) | (1u << PROBLEM_CMP), 1, 2, PROBLEM_TRAIN, 4};
+
+static void rl_hp(train_hparams *hp, bool is_lora, int steps) {
+    train_hparams_default(hp, is_lora, steps, 32);
+    hp->batch = 2;
+    hp->seq = 26; /* 2*2 + 14 prompt tokens at most, + 8 new - 1 */
+    hp->lr = is_lora ? 5e-3f : 2e-3f;
+    hp->min_lr = hp->lr * 0.1f;
+    hp->wd = 0.0f;
+    hp->seed = 11;
+    hp->clip = 0.05f; /* small: the clipping path runs too */
+}
+
+static void rl_rp(rl_params *rp) {
+    rl_params_default(rp);
+    rp->group = 4;
+    rp->max_new = 8;
+    rp->top_k = 40;
+    rp->kl = 0.1f;
+}
+
+static int new_rl(train_state **s, model *m, lora *l, int steps) {
+    char err[PLOW_ERR_LEN];
+    train_hparams hp;
+    rl_hp(&hp, l != NULL, steps);
+    rl_params rp;
+    rl_rp(&rp);
+    int rc = train_state_new_rl(s, m, l, &hp, &rp, &g_set, g_tok, err);
+    CHECKF(rc == 0, "%s", err);
+    return rc;
+}
+
+static void run_rl(const char *path, int threads, bool with_lora, int steps, uint8_t out[PLOW_HASH_LEN]) {
+    char err[PLOW_ERR_LEN];
+    CHECKF(tensor_init(path, threads, err) == 0, "%s", err);
+    model *m = pico_model(31);
+    lora *l = NULL;
+    if (with_lora) {
+        CHECK(lora_new(&l, &m->cfg, 4, 8.0f, LORA_Q | LORA_V | LORA_UP, err) == 0);
+        lora_init_weights(l, 6);
+    }
+    train_state *s;
+    if (new_rl(&s, m, l, steps) == 0) {
+        for (int i = 0; i < steps; i++) CHECKF(rl_step(s, NULL, NULL, err) == 0, "%s", err);
+        train_state_hash(s, out);
+        train_state_free(s);
+    }
+    lora_free(l);
+    model_free(m);
+}
+
+static void test_rl_identical_across_threads_and_paths(void) {
+    setup();
+    int steps = getenv("PLOW_TEST_QUICK") ? 2 : 3;
+    for (int with_lora = 0; with_lora < 2; with_lora++) {
+        uint8_t ref[PLOW_HASH_LEN], h[PLOW_HASH_LEN];
+        run_rl("scalar", 1, with_lora, steps, ref);
+        char hex[2 * PLOW_HASH_LEN + 1];
+        plow_hex(ref, PLOW_HASH_LEN, hex);
+        fprintf(stderr, "    %s RL state after %d steps: %s\n", with_lora ? "LoRA" : "full", steps, hex);
+        for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
+            if (!tensor_path_supported((tensor_path)p)) continue;
+            for (int t = 1; t <= 2; t++) {
+                if (p == TENSOR_PATH_SCALAR && t == 1) continue;
+                run_rl(tensor_path_name((tensor_path)p), t, with_lora, steps, h);
+                CHECKF(memcmp(ref, h, sizeof h) == 0, "%s RL state after %d steps differs: %s, %d threads",
+                       with_lora ? "LoRA" : "full", steps, tensor_path_name((tensor_path)p), t);
+            }
+        }
+    }
+    tensor_init("auto", 2, NULL);
+}
+
+/* A verifier holding state j-1 replays step j exactly, rollouts included;
+ * the header commits to the RL parameters. */
+static void test_rl_replay_and_header(void) {
+    setup();
+    char err[PLOW_ERR_LEN];
+    tensor_init("auto", 1, NULL);
+    for (int with_lora = 0; with_lora < 2; with_lora++) {
+        model *m1 = pico_model(32), *m2 = pico_model(32);
+        lora *l1 = NULL, *l2 = NULL;
+        if (with_lora) {
+            CHECK(lora_new(&l1, &m1->cfg, 4, 8.0f, LORA_Q | LORA_V, err) == 0);
+            CHECK(lora_new(&l2, &m2->cfg, 4, 8.0f, LORA_Q | LORA_V, err) == 0);
+            lora_init_weights(l1, 1);
+            lora_init_weights(l2, 1);
+        }
+        train_state *a = NULL, *b = NULL;
+        if (new_rl(&a, m1, l1, 10) || new_rl(&b, m2, l2, 10)) goto next;
+        uint8_t h2[PLOW_HASH_LEN], h3[PLOW_HASH_LEN], hb[PLOW_HASH_LEN];
+        for (int i = 0; i < 2; i++) CHECK(rl_step(a, NULL, NULL, err) == 0);
+        train_state_hash(a, h2);
+        plow_buf st2 = {0};
+        train_state_serialize(a, &st2);
+        CHECK(rl_step(a, NULL, NULL, err) == 0);
+        train_state_hash(a, h3);
+        int na, nb;
+        const rl_rollout *ra = train_state_rl_rollouts(a, &na);
+        rl_rollout *keep = malloc(sizeof *keep * (size_t)na);
+        memcpy(keep, ra, sizeof *keep * (size_t)na);
+        /* b restores state 2 (from a fresh state on a model in another place) and replays step 3 */
+        CHECKF(train_state_restore(b, st2.data, st2.len, err) == 0, "%s", err);
+        train_state_hash(b, hb);
+        CHECK(memcmp(hb, h2, sizeof hb) == 0);
+        CHECK(rl_sample(b, err) == 0);
+        const rl_rollout *rb = train_state_rl_rollouts(b, &nb);
+        CHECKF(nb == na && memcmp(rb, keep, sizeof *keep * (size_t)na) == 0, "rollouts of the replayed step differ");
+        CHECK(rl_step(b, NULL, NULL, err) == 0);
+        train_state_hash(b, hb);
+        CHECKF(memcmp(hb, h3, sizeof hb) == 0, "%s: replayed step 3 differs", with_lora ? "LoRA" : "full");
+        /* every rollout is a pure function of (problem, seed): the groups hold
+         * different samples of one problem, rewarded by the checker */
+        for (int i = 0; i < na; i++) {
+            CHECK(keep[i].n >= 1 && keep[i].n <= 8 && keep[i].problem == keep[i - i % 4].problem);
+            CHECK(i % 4 == 0 || keep[i].seed != keep[i - 1].seed);
+        }
+        free(keep);
+        /* another RL parameter: another header, the restore is refused */
+        {
+            train_hparams hp;
+            rl_hp(&hp, with_lora, 10);
+            rl_params rp;
+            rl_rp(&rp);
+            rp.kl = 0.2f;
+            train_state *c = NULL;
+            if (train_state_new_rl(&c, m2, l2, &hp, &rp, &g_set, g_tok, err) == 0) {
+                CHECKF(train_state_restore(c, st2.data, st2.len, err) != 0, "a state with another KL was restored");
+                train_state_free(c);
+            }
+            rp.kl = 0.1f;
+            problem_set other = g_set;
+            other.seed++;
+            if (train_state_new_rl(&c, m2, l2, &hp, &rp, &other, g_tok, err) == 0) {
+                CHECKF(train_state_restore(c, st2.data, st2.len, err) != 0, "a state of another problem set was restored");
+                train_state_free(c);
+            }
+        }
+        plow_buf_release(&st2);
+    next:
+        train_state_free(a);
+        train_state_free(b);
+        lora_free(l1);
+        lora_free(l2);
+        model_free(m1);
+        model_free(m2);
+    }
+    tensor_init("auto", 2, NULL);
+}
+
+static void test_rl_params_refused(void) {
+    setup();
+    char err[PLOW_ERR_LEN];
+    model *m = pico_model(33);
+    train_hparams hp;
+    rl_hp(&hp, false, 5);
+    rl_params rp;
+    rl_rp(&rp);
+    train_state *s = NULL;
+    rl_params bad = rp;
+    bad.group = 1;
+    CHECK(train_state_new_rl(&s, m, NULL, &hp, &bad, &g_set, g_tok, err) != 0 && strstr(err, "group"));
+    bad = rp;
+    bad.max_new = 0;
+    CHECK(train_state_new_rl(&s, m, NULL, &hp, &bad, &g_set, g_tok, err) != 0);
+    bad = rp;
+    bad.temperature = 0;
+    CHECK(train_state_new_rl(&s, m, NULL, &hp, &bad, &g_set, g_tok, err) != 0);
+    bad = rp;
+    bad.kl = -1;
+    CHECK(train_state_new_rl(&s, m, NULL, &hp, &bad, &g_set, g_tok, err) != 0);
+    train_hparams short_hp = hp;
+    short_hp.seq = 10;
+    CHECK(train_state_new_rl(&s, m, NULL, &short_hp, &rp, &g_set, g_tok, err) != 0 && strstr(err, "sequence length"));
+    problem_set big = g_set;
+    big.max_digits = 6; /* prompts of 26 tokens + 8 new do not fit a 48-token context... they do: 33 */
+    big.max_digits = 9;
+    CHECK(train_state_new_rl(&s, m, NULL, &hp, &rp, &big, g_tok, err) != 0);
+    CHECK(s == NULL);
+    model_free(m);
+}
+
+const test_case rl_tests[] = {
+    {"problems_answers_recomputed_from_the_text", test_problem_answers},
+    {"problems_splits_disjoint_seeds_pinned", test_problem_splits_and_seeds},
+    {"problems_checker_refuses_malformed_completions", test_problem_checker_malformed},
+    {"rl_params_refused", test_rl_params_refused},
+    {"rl_state_identical_across_threads_and_paths", test_rl_identical_across_threads_and_paths},
+    {"rl_one_step_replay_with_rollouts_and_header", test_rl_replay_and_header},
+    {NULL, NULL},
+};
