@@ -104,8 +104,8 @@ int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err
     if (h > t->window_end) return plow_error(err, "challenge: challenge window closed at %" PRIu64, t->window_end);
     if (eq32(tx->sender, c->accused)) return plow_error(err, "challenge: a worker cannot challenge itself");
     int ia = slot_of(t, c->accused);
-    if (ia < 0 || t->slots[ia].status != LEDGER_SLOT_COMMITTED)
-        return plow_error(err, "challenge: the accused holds no committed slot of task %s", hx(t->id).s);
+    if (ia < 0 || !slot_revealed(t, &t->slots[ia]))
+        return plow_error(err, "challenge: the accused holds no revealed slot of task %s", hx(t->id).s);
     uint64_t j = c->step;
     if (check_evidence(t, &t->slots[ia], j, &c->ev, "accused", err) != 0) return -1;
     if (t->p.kind == LEDGER_KIND_INFER && !eq32(c->state_blob, t->slots[ia].trace_root))
@@ -116,8 +116,8 @@ int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err
             return plow_error(err, "challenge: naming an other worker is for replicated tasks only");
         if (eq32(c->other, c->accused)) return plow_error(err, "challenge: the other worker is the accused");
         int io = slot_of(t, c->other);
-        if (io < 0 || t->slots[io].status != LEDGER_SLOT_COMMITTED)
-            return plow_error(err, "challenge: the other worker holds no committed slot of task %s", hx(t->id).s);
+        if (io < 0 || !slot_revealed(t, &t->slots[io]))
+            return plow_error(err, "challenge: the other worker holds no revealed slot of task %s", hx(t->id).s);
         if (check_evidence(t, &t->slots[io], j, &c->ev_other, "other worker", err) != 0) return -1;
         /* Leaf j-1 must be agreed, except where the referee needs no agreed
          * state: step 1 (state 0 is rebuilt from the spec, so a worker that
@@ -180,8 +180,8 @@ int body_da_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char 
         if (t->p.kind == LEDGER_KIND_LABEL)
             return plow_error(err, "da_challenge: a label task promises no blobs (its reveal carries the labels)");
         int ia = slot_of(t, d->accused);
-        if (ia < 0 || t->slots[ia].status != LEDGER_SLOT_COMMITTED)
-            return plow_error(err, "da_challenge: the accused holds no committed slot of task %s", hx(t->id).s);
+        if (ia < 0 || !slot_revealed(t, &t->slots[ia]))
+            return plow_error(err, "da_challenge: the accused holds no revealed slot of task %s", hx(t->id).s);
         if (t->window_end == 0 || h > t->window_end)
             return plow_error(err, "da_challenge: the challenge window of task %s is not open", hx(t->id).s);
     }

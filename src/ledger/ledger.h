@@ -79,6 +79,7 @@ typedef enum ledger_tx_type {
     LEDGER_TX_GOLD_REVEAL,  /* the requester opens its gold commitment (LABEL tasks) */
     LEDGER_TX_DA_CHALLENGE, /* data availability: a worker must make a promised blob fetchable, or
                                a requester's task is claimed unrunnable (docs/ledger.md) */
+    LEDGER_TX_REVEAL,       /* a worker opens its sealed commitment: values, salt and every trace leaf */
     LEDGER_TX_TYPE_END
 } ledger_tx_type;
 #define LEDGER_TX_TYPE_COUNT (LEDGER_TX_TYPE_END - 1)
@@ -105,7 +106,10 @@ const char *ledger_mode_name(int mode);
 #define LEDGER_MAX_REPLICAS 8
 #define LEDGER_NAME_MAX 64   /* register: bytes of name */
 #define LEDGER_CAPS_MAX 512  /* register: bytes of capabilities (JSON text) */
-#define LEDGER_TX_MAX 8192   /* largest encoded transaction */
+/* A REVEAL carries every leaf of its trace (n+1 of them): a training-like
+ * task has at most LEDGER_LEAVES_MAX - 1 steps (post_task refuses more). */
+#define LEDGER_LEAVES_MAX 1025
+#define LEDGER_TX_MAX 36864  /* largest encoded transaction (a full REVEAL: 33,121 bytes) */
 
 /* Challenges (docs/ledger.md, "Challenges and the referee"). Every challenge
  * costs the referee work: its bond is at least LEDGER_BOND_FLOOR_FEES x
@@ -186,7 +190,8 @@ typedef struct ledger_tx {
             uint8_t manifest[32];    /* blob hash of the outputs manifest (docs/tasks.md) */
             uint64_t n;
             uint32_t checkpoint_every;
-        } commit;
+        } commit; /* every kind but LABEL: trace_root is the sealed ledger_commitment,
+                     n = steps, the other fields zero (docs/ledger.md, "Commit and reveal") */
         struct {
             uint8_t task[32];
             uint8_t accused[LEDGER_PK_LEN];
@@ -226,6 +231,18 @@ typedef struct ledger_tx {
             uint32_t items[LEDGER_GOLD_MAX];    /* (count) strictly increasing item indices */
             uint8_t labels[LEDGER_GOLD_MAX];    /* (count) their known labels */
         } gold;                                 /* GOLD_REVEAL */
+        struct {
+            uint8_t task[32];
+            uint8_t trace_root[32];  /* Merkle root of leaves 0..n (INFER: receipt blob hash) */
+            uint8_t final_state[32]; /* leaf n (INFER: SHA-256 of the output tokens) */
+            uint8_t artifact[32];    /* model/adapter hash (INFER: model hash) */
+            uint8_t manifest[32];    /* blob hash of the outputs manifest (docs/tasks.md) */
+            uint64_t n;
+            uint32_t checkpoint_every;
+            uint8_t salt[32];
+            uint32_t count;                          /* n+1 leaves (INFER: 0) */
+            uint8_t leaves[LEDGER_LEAVES_MAX * 32];  /* (count x 32) leaf 0..n */
+        } open;                                      /* REVEAL */
     } u;
     uint8_t sig[LEDGER_SIG_LEN];
 } ledger_tx;
@@ -309,9 +326,13 @@ typedef struct ledger_slot {
     uint8_t status;
     uint8_t worker[LEDGER_PK_LEN];
     uint64_t claimed_at, committed_at;
+    /* The values below are the revealed ones (zero until the REVEAL; LABEL:
+     * trace_root is the label commitment from the commit on). */
     uint8_t trace_root[32], final_state[32], artifact[32], manifest[32];
     uint64_t n;
     uint32_t checkpoint_every;
+    uint8_t commitment[32]; /* the sealed ledger_commitment of the COMMIT (zero for LABEL) */
+    uint64_t revealed_at;   /* the height of its REVEAL (0: not revealed); the leaves are in that block */
 } ledger_slot;
 
 typedef struct ledger_task {
@@ -522,6 +543,28 @@ typedef struct ledger_label_outcome {
 int ledger_label_aggregate(const ledger_task *t, const ledger_labels *const revealed[LEDGER_MAX_REPLICAS],
                            const ledger_gold *gold, ledger_label_outcome *out, char err[PLOW_ERR_LEN]);
 void ledger_label_outcome_release(ledger_label_outcome *o);
+
+/* ---- commit and reveal (every kind but LABEL; docs/ledger.md) --------------- */
+
+/* Whether t's slots commit sealed (commit-reveal): every kind but LABEL
+ * (labels have their own commitment, ledger_label_commitment). */
+bool ledger_sealed(const ledger_task *t);
+/* The sealed commitment a REVEAL opens (the COMMIT's trace_root):
+ * SHA-256("plow/commit/v2" 0x00 || task || u32 slot || worker pk ||
+ * trace_root || final_state || artifact || manifest || u64 n ||
+ * u32 checkpoint_every || salt), integers little-endian; task, values and
+ * salt are the reveal's, the worker its sender. The worker's key inside it
+ * makes a copied commitment open for nobody but its author. */
+void ledger_commitment(const ledger_tx *reveal, uint32_t slot, uint8_t out[32]);
+/* Reveals of t are accepted from ledger_reveal_from to ledger_reveal_until
+ * (inclusive); challenges until window_end = reveal_until + window_blocks.
+ * A replicated (not ROUND) task opens when its last slot commits; a ROUND
+ * task when every slot committed, or else the block after the last height a
+ * slot could commit (posted_at + claim_blocks + work_blocks). UINT64_MAX
+ * while that is not known yet. A committed slot not revealed by
+ * reveal_until forfeits its stake at finalize. */
+uint64_t ledger_reveal_from(const ledger_task *t);
+uint64_t ledger_reveal_until(const ledger_task *t);
 
 /* ---- blocks ---------------------------------------------------------------- */
 

@@ -27,7 +27,7 @@ enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_GOLD = 'g', TAG_LABELS = 'l',
 /* Value sizes (docs/ledger.md, "Records"). */
 #define ACCOUNT_FIXED_LEN (6 * 8 + 1 + 1 + 2) /* without name and caps bytes */
 #define ACCOUNT_MAX_LEN (ACCOUNT_FIXED_LEN + LEDGER_NAME_MAX + LEDGER_CAPS_MAX)
-#define SLOT_LEN (1 + 32 + 8 + 8 + 4 * 32 + 8 + 4)
+#define SLOT_LEN (1 + 32 + 8 + 8 + 4 * 32 + 8 + 4 + 32 + 8)
 #define TASK_FIXED_LEN (32 + 32 + 3 + 4 * 8 + 3 * 4 + 1 + 3 * 8 + 4)
 /* A LABEL task's extension after its slots: n_classes, redundancy,
  * gold_commit, min_gold_pct, gold_revealed, revealed, result, then u64 paid
@@ -184,6 +184,9 @@ int body_post_task(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err
 int body_claim(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int body_commit(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int body_reveal(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+/* A committed slot whose values can be used: revealed (sealed kinds) or committed (LABEL). */
+bool slot_revealed(const ledger_task *t, const ledger_slot *sl);
 
 /* challenge.c */
 int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);

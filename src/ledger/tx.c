@@ -25,6 +25,7 @@ static const char *const tx_type_names[] = {
     [LEDGER_TX_COMMIT] = "commit",     [LEDGER_TX_CHALLENGE] = "challenge", [LEDGER_TX_VERDICT] = "verdict",
     [LEDGER_TX_FINALIZE] = "finalize", [LEDGER_TX_EXPIRE] = "expire",       [LEDGER_TX_LABEL_REVEAL] = "label_reveal",
     [LEDGER_TX_GOLD_REVEAL] = "gold_reveal", [LEDGER_TX_DA_CHALLENGE] = "da_challenge",
+    [LEDGER_TX_REVEAL] = "reveal",
 };
 _Static_assert(sizeof tx_type_names / sizeof tx_type_names[0] == LEDGER_TX_TYPE_END, "tx type names");
 
@@ -163,6 +164,38 @@ static void put_commit(plow_buf *b, const ledger_tx *tx) {
     plow_buf_u32(b, tx->u.commit.checkpoint_every);
 }
 
+/* The REVEAL's values, in the order the commitment hashes them. */
+static void put_values(plow_buf *b, const ledger_tx *tx) {
+    put_32(b, tx->u.open.trace_root);
+    put_32(b, tx->u.open.final_state);
+    put_32(b, tx->u.open.artifact);
+    put_32(b, tx->u.open.manifest);
+    plow_buf_u64(b, tx->u.open.n);
+    plow_buf_u32(b, tx->u.open.checkpoint_every);
+}
+
+static void put_reveal(plow_buf *b, const ledger_tx *tx) {
+    uint32_t n = tx->u.open.count;
+    put_32(b, tx->u.open.task);
+    put_values(b, tx);
+    put_32(b, tx->u.open.salt);
+    plow_buf_u32(b, n);
+    plow_buf_append(b, tx->u.open.leaves, (size_t)(n < LEDGER_LEAVES_MAX ? n : LEDGER_LEAVES_MAX) * 32);
+}
+
+void ledger_commitment(const ledger_tx *reveal, uint32_t slot, uint8_t out[32]) {
+    plow_buf b = {0};
+    static const char domain[] = "plow/commit/v2";
+    plow_buf_append(&b, domain, sizeof domain); /* with its NUL */
+    put_32(&b, reveal->u.open.task);
+    plow_buf_u32(&b, slot);
+    plow_buf_append(&b, reveal->sender, LEDGER_PK_LEN);
+    put_values(&b, reveal);
+    put_32(&b, reveal->u.open.salt);
+    plow_sha256_once(b.data, b.len, out);
+    plow_buf_release(&b);
+}
+
 static void put_challenge(plow_buf *b, const ledger_tx *tx) {
     put_32(b, tx->u.challenge.task);
     plow_buf_append(b, tx->u.challenge.accused, LEDGER_PK_LEN);
@@ -225,6 +258,7 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         break;
     case LEDGER_TX_LABEL_REVEAL: put_label_reveal(b, tx); break;
     case LEDGER_TX_GOLD_REVEAL: put_gold_reveal(b, tx); break;
+    case LEDGER_TX_REVEAL: put_reveal(b, tx); break;
     case LEDGER_TX_DA_CHALLENGE:
         put_32(b, tx->u.da.task);
         plow_buf_append(b, tx->u.da.accused, LEDGER_PK_LEN);
@@ -397,6 +431,24 @@ static void get_commit(reader *r, ledger_tx *tx) {
     tx->u.commit.checkpoint_every = get_u32(r, "checkpoint_every");
 }
 
+static int get_reveal(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    get_bytes(r, tx->u.open.task, 32, "the task id");
+    get_bytes(r, tx->u.open.trace_root, 32, "the trace root");
+    get_bytes(r, tx->u.open.final_state, 32, "the final state");
+    get_bytes(r, tx->u.open.artifact, 32, "the artifact hash");
+    get_bytes(r, tx->u.open.manifest, 32, "the manifest hash");
+    tx->u.open.n = get_u64(r, "n");
+    tx->u.open.checkpoint_every = get_u32(r, "checkpoint_every");
+    get_bytes(r, tx->u.open.salt, 32, "the salt");
+    uint32_t n = get_u32(r, "the leaf count");
+    if (r->short_read) return 0;
+    if (n > LEDGER_LEAVES_MAX)
+        return plow_error(err, "reveal: %u leaves, more than the %d a reveal carries", n, LEDGER_LEAVES_MAX);
+    tx->u.open.count = n;
+    get_bytes(r, tx->u.open.leaves, (size_t)n * 32, "the leaves");
+    return 0;
+}
+
 static int get_challenge(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
     get_bytes(r, tx->u.challenge.task, 32, "the task id");
     get_bytes(r, tx->u.challenge.accused, LEDGER_PK_LEN, "the accused");
@@ -468,6 +520,7 @@ static int get_body(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
     case LEDGER_TX_VERDICT: return get_verdict(r, tx, err);
     case LEDGER_TX_LABEL_REVEAL: return get_label_reveal(r, tx, err);
     case LEDGER_TX_GOLD_REVEAL: return get_gold_reveal(r, tx, err);
+    case LEDGER_TX_REVEAL: return get_reveal(r, tx, err);
     case LEDGER_TX_DA_CHALLENGE:
         get_bytes(r, tx->u.da.task, 32, "the task id");
         get_bytes(r, tx->u.da.accused, LEDGER_PK_LEN, "the accused");
