@@ -1501,7 +1501,9 @@ static int labeler_round(labeler *L, char err[PLOW_ERR_LEN]) {
     for (size_t si = 0; si < sizeof statuses / sizeof statuses[0] && !agent_stop_requested(); si++) {
         ledger_task *ts = NULL;
         size_t nt = 0;
-        if (agent_list_tasks(a, ledger_task_status_name(statuses[si]), 100, &ts, &nt, err)) return -1;
+        char q[64];
+        snprintf(q, sizeof q, "status=%s&kind=label", ledger_task_status_name(statuses[si]));
+        if (agent_list_tasks(a, q, &ts, &nt, err)) return -1;
         for (size_t i = 0; i < nt && !agent_stop_requested(); i++) {
             ledger_task *t = &ts[i];
             if (t->p.kind != LEDGER_KIND_LABEL) continue;

@@ -357,7 +357,9 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
     for (size_t k = 0; k < sizeof statuses / sizeof statuses[0] && !agent_stop_requested(); k++) {
         ledger_task *ts = NULL;
         size_t n = 0;
-        if (agent_list_tasks(a, ledger_task_status_name(statuses[k]), 100, &ts, &n, err)) return -1;
+        char q[64]; /* every task whose window is still open, however many others exist */
+        snprintf(q, sizeof q, "status=%s&deadline_from=%" PRIu64, ledger_task_status_name(statuses[k]), height + 1);
+        if (agent_list_tasks(a, q, &ts, &n, err)) return -1;
         int rc = 0;
         for (size_t i = 0; i < n && rc == 0 && !agent_stop_requested(); i++) {
             const ledger_task *t = &ts[i];

@@ -522,13 +522,17 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
     ledger_task *open = NULL, *claimed = NULL;
     size_t n_open = 0, n_claimed = 0;
     int rc = -1;
-    if (agent_list_tasks(a, ledger_task_status_name(LEDGER_TASK_OPEN), 100, &open, &n_open, err) ||
-        agent_list_tasks(a, ledger_task_status_name(LEDGER_TASK_CLAIMED), 100, &claimed, &n_claimed, err))
+    /* every task still claimable, and every task where I hold a slot, however many others exist */
+    char q_open[64], q_mine[128], me[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(a->key.pk, me);
+    snprintf(q_open, sizeof q_open, "status=open&deadline_from=%" PRIu64, height + 1);
+    snprintf(q_mine, sizeof q_mine, "status=open,claimed&addr=%s", me);
+    if (agent_list_tasks(a, q_open, &open, &n_open, err) || agent_list_tasks(a, q_mine, &claimed, &n_claimed, err))
         goto out;
     /* a slot already held comes first (a restart, or a claim whose answer was lost) */
-    for (int pass = 0; pass < 2; pass++) {
-        ledger_task *ts = pass ? open : claimed;
-        size_t nt = pass ? n_open : n_claimed;
+    {
+        ledger_task *ts = claimed;
+        size_t nt = n_claimed;
         for (size_t i = 0; i < nt; i++)
             for (int s = 0; s < ts[i].p.replicas && s < LEDGER_MAX_REPLICAS; s++)
                 if (ts[i].slots[s].status == LEDGER_SLOT_CLAIMED &&
