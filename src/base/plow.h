@@ -5,7 +5,7 @@
  * fixed-width integer and bool headers, the error convention, checked size
  * arithmetic, and a few small helpers for files and hex.
  *
- * Error convention (see docs/STYLE in ../shared/STYLE.md):
+ * Error convention (stated here, and followed everywhere):
  *   - functions that can fail take `char err[PLOW_ERR_LEN]` as their last
  *     argument and return 0 on success or -1 on failure;
  *   - on failure they write one human-readable line into err (no trailing

@@ -5,7 +5,7 @@
  * Every matrix product goes through tensor_gemm (one FMA chain per output),
  * every vector reduction through the canonical tensor_* reductions, and work
  * is split over independent rows, heads or columns — so the bits of every
- * activation and gradient depend only on the inputs (DESIGN.md §2).
+ * activation and gradient depend only on the inputs (docs/design.md §2).
  *
  * Non-goals: mixed precision, activation recomputation, micro-batching.
  */
@@ -144,7 +144,7 @@ int model_new(model **out, const model_config *cfg, char err[PLOW_ERR_LEN]) {
     m->params = plow_alloc_aligned(m->n_params * sizeof(float));
     model_view_at(m, m->params, &m->w);
     /* RoPE tables: inv_freq_i = theta^(-2i/HD), angle = pos * inv_freq_i, all
-     * with plow's own exp/log/cos/sin (DESIGN.md §2). */
+     * with plow's own exp/log/cos/sin (docs/design.md §2). */
     int HD = cfg->d_model / cfg->n_head, H2 = HD / 2;
     m->rope_cos = plow_alloc_aligned((size_t)cfg->ctx * H2 * sizeof(float));
     m->rope_sin = plow_alloc_aligned((size_t)cfg->ctx * H2 * sizeof(float));

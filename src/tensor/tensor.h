@@ -1,7 +1,7 @@
 /*
  * tensor.h — plow's deterministic compute kernels.
  *
- * THE CONTRACT (DESIGN.md §2). Every function here returns bits that depend
+ * THE CONTRACT (docs/design.md §2). Every function here returns bits that depend
  * only on its inputs — never on the thread count, the SIMD path, the batch a
  * row sits in, or the compiler. The rules that make it so:
  *
