@@ -69,6 +69,10 @@ void tensor_shutdown(void);
 #define TENSOR_SCRATCH_SLOTS 4
 enum { TENSOR_SCRATCH_USER = 2 };
 float *tensor_scratch(int slot, size_t n);
+/* Frees the calling thread's scratch buffers. A thread that is not one of
+ * the pool's (the node's referee, a server thread) calls it when its work is
+ * done, or the buffers live as long as the thread. */
+void tensor_scratch_release(void);
 tensor_path tensor_path_get(void);
 const char *tensor_path_name(tensor_path p);
 bool tensor_path_supported(tensor_path p);
