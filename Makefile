@@ -8,7 +8,7 @@
 #
 # Strict and boring on purpose: an explicit source list, C17, warnings are
 # errors, -ffp-contract=off (the compiler must never fuse a*b+c on its own:
-# DESIGN.md §2), and never -ffast-math.
+# docs/design.md §2), and never -ffast-math.
 
 ifeq ($(origin CC),default)
 CC = gcc

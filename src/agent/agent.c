@@ -292,6 +292,32 @@ int agent_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char 
     return rc;
 }
 
+int agent_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, char err[PLOW_ERR_LEN]) {
+    const ledger_slot *sl = &t->slots[slot];
+    if (sl->revealed_at == 0) return plow_error(err, "slot %d has not revealed", slot);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/block/%" PRIu64, sl->revealed_at);
+    cJSON *j = NULL;
+    if (client_get_json(a->c, path, &j, err)) return -1;
+    ledger_block b;
+    memset(&b, 0, sizeof b);
+    int rc = json_block_from(j, &b, err);
+    cJSON_Delete(j);
+    if (rc) return -1;
+    rc = plow_error(err, "block %" PRIu64 " holds no reveal of slot %d", sl->revealed_at, slot);
+    for (uint32_t i = 0; i < b.n_txs; i++) {
+        char e2[PLOW_ERR_LEN];
+        if (b.results[i] != LEDGER_TX_OK || b.txs[i].len < 2 || b.txs[i].data[1] != LEDGER_TX_REVEAL) continue;
+        if (ledger_tx_decode(out, b.txs[i].data, b.txs[i].len, e2)) continue;
+        if (memcmp(out->sender, sl->worker, 32) != 0 || memcmp(out->u.open.task, t->id, 32) != 0) continue;
+        if (memcmp(out->u.open.trace_root, sl->trace_root, 32) != 0) continue;
+        rc = 0;
+        break;
+    }
+    ledger_block_release(&b);
+    return rc;
+}
+
 int agent_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]) {
     uint64_t h;
     if (client_height(a->c, &h, err)) return -1;

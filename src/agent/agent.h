@@ -105,6 +105,9 @@ int agent_task(agent *a, const uint8_t id[32], ledger_task *t, ledger_challenge 
                char err[PLOW_ERR_LEN]);
 int agent_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char err[PLOW_ERR_LEN]);
 /* The hash and time of block `height` (-1 if it does not exist yet). */
+/* The REVEAL transaction that opened slot `slot` of t (its leaves: the
+ * trace), read from the block at the slot's revealed_at. */
+int agent_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, char err[PLOW_ERR_LEN]);
 int agent_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]);
 /* Milliseconds per block, measured over the last blocks (default 500). */
 double agent_block_ms(agent *a);

@@ -195,6 +195,11 @@ typedef struct job_check {
     uint64_t steps_run;
     double seconds;
 } job_check;
+/* Where job_verify, job_diverge and job_referee look for a slot's revealed
+ * leaves (the REVEAL's n+1 x 32 bytes, raw) in their work directory before
+ * they fetch its trace.bin: WORKDIR/leaves_<trace root hex>.bin. Leaves whose
+ * Merkle root or last leaf is not the slot's are ignored. Caller frees. */
+char *job_leaves_path(const char *workdir, const uint8_t trace_root[32]);
 int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir, int samples,
                uint64_t seed, job_check *out, char err[PLOW_ERR_LEN]);
 

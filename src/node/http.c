@@ -745,6 +745,8 @@ static void sse_block(plow_buf *out, const ledger_block *b) {
             case LEDGER_TX_EXPIRE: task = tx->u.ref.task; break;
             case LEDGER_TX_COMMIT: task = tx->u.commit.task; break;
             case LEDGER_TX_CHALLENGE: task = tx->u.challenge.task; break;
+            case LEDGER_TX_DA_CHALLENGE: task = tx->u.da.task; break;
+            case LEDGER_TX_REVEAL: task = tx->u.open.task; break;
             case LEDGER_TX_VERDICT: json_add_hash(d, "challenge", tx->u.verdict.challenge); break;
             default: break;
             }

@@ -152,7 +152,7 @@ typedef struct ruled_challenge {
 } ruled_challenge;
 
 #define NODE_MEMPOOL_MAX 500000    /* pending transactions before 503 */
-#define NODE_TX_BODY_MAX 16384     /* POST /v1/tx */
+#define NODE_TX_BODY_MAX (2 * LEDGER_TX_MAX + 1024) /* POST /v1/tx: the hex of the largest transaction */
 #define NODE_BATCH_BODY_MAX (16u << 20)
 #define NODE_BATCH_MAX 10000
 #define NODE_BLOCKS_TX_BUDGET 20000 /* /v1/blocks stops adding blocks past this many txs */
