@@ -8,7 +8,7 @@
 #
 # Strict and boring on purpose: an explicit source list, C17, warnings are
 # errors, -ffp-contract=off (the compiler must never fuse a*b+c on its own:
-# DESIGN.md §2), and never -ffast-math.
+# docs/design.md §2), and never -ffast-math.
 
 ifeq ($(origin CC),default)
 CC = gcc
@@ -36,12 +36,12 @@ SRC_DATA   = src/data/tokenizer.c src/data/unicode.c src/data/unicode_table.c sr
 SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
 SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c src/train/rl.c
 SRC_INFER  = src/infer/infer.c
-SRC_PROOF  = src/proof/trace.c src/proof/run.c src/proof/receipt.c
+SRC_PROOF  = src/proof/trace.c src/proof/kinds.c src/proof/run.c src/proof/receipt.c
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c \
              src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
              src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c
-SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c
-SRC_JOB    = src/job/job.c src/job/work.c src/job/spec.c
+SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c
+SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c
 SRC_CLIENT = src/client/client.c src/client/json.c
 SRC_LABEL  = src/label/label.c
 SRC_AGENT  = src/agent/agent.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
@@ -54,7 +54,7 @@ CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
-             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c
+             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)

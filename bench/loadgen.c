@@ -753,17 +753,30 @@ static int cmd_dispute(const opts *o) {
         l[4] = (char)('0' + i);
         plow_sha256_once(l, 5, leaves + 32 * i);
     }
+    /* a sealed commit, then its reveal (values, salt, the three leaves) */
+    ledger_tx *rv = plow_calloc(1, sizeof *rv);
+    rv->type = LEDGER_TX_REVEAL;
+    memcpy(rv->sender, wk.pk, 32);
+    memcpy(rv->u.open.task, task, 32);
+    merkle_root(leaves, 3, rv->u.open.trace_root);
+    memcpy(rv->u.open.final_state, leaves + 64, 32);
+    plow_sha256_once("artifact", 8, rv->u.open.artifact);
+    plow_sha256_once("manifest", 8, rv->u.open.manifest);
+    rv->u.open.n = 2;
+    rv->u.open.checkpoint_every = 1;
+    plow_sha256_once("plow_loadgen salt", 17, rv->u.open.salt);
+    rv->u.open.count = 3;
+    memcpy(rv->u.open.leaves, leaves, sizeof leaves);
     memset(tx, 0, sizeof *tx);
     tx->type = LEDGER_TX_COMMIT;
     memcpy(tx->u.commit.task, task, 32);
-    uint8_t root[32];
-    merkle_root(leaves, 3, root);
-    memcpy(tx->u.commit.trace_root, root, 32);
-    memcpy(tx->u.commit.final_state, leaves + 64, 32);
-    plow_sha256_once("artifact", 8, tx->u.commit.artifact);
-    plow_sha256_once("manifest", 8, tx->u.commit.manifest);
+    uint8_t commitment[32];
+    ledger_commitment(rv, 0, commitment);
+    memcpy(tx->u.commit.trace_root, commitment, 32);
     tx->u.commit.n = 2;
-    tx->u.commit.checkpoint_every = 1;
+    SEND(wk);
+    *tx = *rv;
+    free(rv);
     SEND(wk);
     const char state[] = "the state the challenger claims is state 0";
     memset(tx, 0, sizeof *tx);
@@ -771,7 +784,7 @@ static int cmd_dispute(const opts *o) {
     memcpy(tx->u.challenge.task, task, 32);
     memcpy(tx->u.challenge.accused, wk.pk, 32);
     tx->u.challenge.step = 1;
-    tx->u.challenge.bond = 5;
+    tx->u.challenge.bond = 10; /* the network's floor: 10 x min_fee */
     plow_sha256_once(state, sizeof state - 1, tx->u.challenge.state_blob);
     memcpy(tx->u.challenge.ev.leaf_prev, leaves, 32);
     memcpy(tx->u.challenge.ev.leaf, leaves + 32, 32);

@@ -103,7 +103,7 @@ static void slot_of(const job_output *o, ledger_slot *s) {
 
 static void train_spec(job_spec *s) {
     memset(s, 0, sizeof *s);
-    s->kind = LEDGER_KIND_TRAIN;
+    s->kind = TASK_TRAIN;
     snprintf(s->config, sizeof s->config, "tiny");
     memcpy(s->data, F.data, 32);
     memcpy(s->tokenizer, F.tok, 32);
@@ -201,7 +201,7 @@ static void test_spec_roundtrip(void) {
              "\"val_frac\":0.1,\"steps\":40,\"batch\":4,\"seq\":64,\"lr\":0.002,\"warmup\":-1,\"seed\":\"1\","
              "\"init_seed\":\"18446744073709551615\",\"checkpoint_every\":8}", H1, H2);
     roundtrip(txt);
-    CHECK(parse_str(&s, txt, err) == 0 && s.kind == LEDGER_KIND_TRAIN && s.steps == 40 && s.batch == 4 &&
+    CHECK(parse_str(&s, txt, err) == 0 && s.kind == TASK_TRAIN && s.steps == 40 && s.batch == 4 &&
           s.seq == 64 && s.lr == 0.002 && s.warmup == -1 && s.seed == 1 && s.init_seed == UINT64_MAX &&
           s.checkpoint_every == 8 && strcmp(s.config, "tiny") == 0 && s.data[0] == 0x11 && s.tokenizer[0] == 0x22);
     /* defaults: batch 16, seq 0 (the context), lr 0 (default), warmup -1, seed 1, init_seed = seed,
@@ -217,7 +217,7 @@ static void test_spec_roundtrip(void) {
              "\"base\":{\"model\":\"%s\",\"config\":\"%s\"},\"lora\":{\"rank\":4,\"alpha\":8.5,\"targets\":\"all\"}}",
              H1, H2, H1, H2);
     roundtrip(txt);
-    CHECK(parse_str(&s, txt, err) == 0 && s.kind == LEDGER_KIND_LORA && s.has_base && s.rank == 4 && s.alpha == 8.5 &&
+    CHECK(parse_str(&s, txt, err) == 0 && s.kind == TASK_LORA && s.has_base && s.rank == 4 && s.alpha == 8.5 &&
           strcmp(s.targets, "all") == 0 && s.base_config[0] == 0x22);
     snprintf(txt, sizeof txt,
              "{\"format\":\"plow.spec.v1\",\"kind\":\"lora\",\"data\":\"%s\",\"tokenizer\":\"%s\",\"steps\":20,"
@@ -228,7 +228,7 @@ static void test_spec_roundtrip(void) {
              "\"config\":\"%s\"},\"adapter\":{\"model\":\"%s\",\"config\":\"%s\"},\"infer\":{\"prompt\":\"ROMEO:\\n\\u00e9\","
              "\"tokens\":100,\"temperature\":0.8,\"top_k\":40,\"top_p\":1.0,\"seed\":\"7\"}}", H1, H2, H1, H2, H1);
     roundtrip(txt);
-    CHECK(parse_str(&s, txt, err) == 0 && s.kind == LEDGER_KIND_INFER && s.has_adapter && s.tokens == 100 &&
+    CHECK(parse_str(&s, txt, err) == 0 && s.kind == TASK_INFER && s.has_adapter && s.tokens == 100 &&
           s.top_k == 40 && s.top_p == 1.0 && s.sample_seed == 7 && strcmp(s.prompt, "ROMEO:\n\xc3\xa9") == 0);
     snprintf(txt, sizeof txt,
              "{\"format\":\"plow.spec.v1\",\"kind\":\"infer\",\"tokenizer\":\"%s\",\"base\":{\"model\":\"%s\","
@@ -242,7 +242,7 @@ static void test_spec_roundtrip(void) {
              "\"base\":{\"model\":\"%s\",\"config\":\"%s\"},\"beta\":0.5,\"steps\":30,\"batch\":4,\"seq\":40}",
              H1, H2, H2, H1, H2);
     roundtrip(txt);
-    CHECK(parse_str(&s, txt, err) == 0 && s.kind == LEDGER_KIND_DPO && s.has_base && s.has_heldout && !s.has_lora &&
+    CHECK(parse_str(&s, txt, err) == 0 && s.kind == TASK_DPO && s.has_base && s.has_heldout && !s.has_lora &&
           s.beta == 0.5 && s.steps == 30 && s.batch == 4 && s.seq == 40 && s.val_frac == 0 && s.heldout[0] == 0x22);
     snprintf(txt, sizeof txt,
              "{\"format\":\"plow.spec.v1\",\"kind\":\"dpo\",\"data\":\"%s\",\"tokenizer\":\"%s\","
@@ -257,7 +257,7 @@ static void test_spec_roundtrip(void) {
              "\"outer\":{\"state\":\"%s\",\"hash\":\"%s\"},\"steps\":20,\"encoding\":\"int8\",\"block\":128,"
              "\"rule\":{\"agg\":\"trimmed\",\"trim\":2,\"lr\":1,\"momentum\":0}}", H1, H2, H1, H2, H1, H2);
     roundtrip(txt);
-    CHECK(parse_str(&s, txt, err) == 0 && s.kind == LEDGER_KIND_ROUND && s.participants == 3 && s.participant == 2 &&
+    CHECK(parse_str(&s, txt, err) == 0 && s.kind == TASK_ROUND && s.participants == 3 && s.participant == 2 &&
           s.round == 7 && s.enc == ROUND_ENC_INT8 && s.block == 128 && s.agg == ROUND_AGG_TRIMMED && s.trim == 2 &&
           s.outer_lr == 1 && s.momentum == 0 && s.outer_state[0] == 0x11 && s.outer_hash[0] == 0x22 && s.slot == -1);
     snprintf(txt, sizeof txt,
@@ -600,7 +600,7 @@ static void test_spec_matches_cli(void) {
     CHECKF(proof_task_load(&a, out, err) == 0 && proof_task_load(&b, hout, err) == 0, "%s", err);
     CHECK(memcmp(&a.hp, &b.hp, sizeof a.hp) == 0 && memcmp(&a.cfg, &b.cfg, sizeof a.cfg) == 0 &&
           memcmp(a.data_hash, b.data_hash, 32) == 0 && a.checkpoint_every == b.checkpoint_every &&
-          a.val_frac == b.val_frac && a.is_lora == b.is_lora);
+          a.val_frac == b.val_frac && a.kind == b.kind && a.lora == b.lora);
     /* and the verifier rebuilds the same task from the spec (its own task.json) */
     proof_task v;
     char vd[1200];
@@ -904,7 +904,7 @@ static void test_lora(void) {
     snprintf(mp, sizeof mp, "%s/out/model.safetensors", F.hdir);
     snprintf(cp, sizeof cp, "%s/out/config.json", F.hdir);
     job_spec s = F.train;
-    s.kind = LEDGER_KIND_LORA;
+    s.kind = TASK_LORA;
     s.config[0] = 0;
     s.has_base = true;
     s.steps = 6;
@@ -947,7 +947,7 @@ static void test_infer(void) {
     snprintf(cp, sizeof cp, "%s/out/config.json", F.hdir);
     job_spec s;
     memset(&s, 0, sizeof s);
-    s.kind = LEDGER_KIND_INFER;
+    s.kind = TASK_INFER;
     memcpy(s.tokenizer, F.tok, 32);
     s.has_base = true;
     CHECKF(F.b.put_file(F.b.ctx, mp, s.base_model, err) == 0 && F.b.put_file(F.b.ctx, cp, s.base_config, err) == 0,
@@ -1098,7 +1098,7 @@ static bool put_base(job_spec *s) {
 
 static bool dpo_spec(job_spec *s) {
     memset(s, 0, sizeof *s);
-    s->kind = LEDGER_KIND_DPO;
+    s->kind = TASK_DPO;
     memcpy(s->tokenizer, F.tok, 32);
     s->steps = 8;
     s->batch = 2;
@@ -1139,7 +1139,7 @@ static void test_dpo(void) {
     plow_buf w = {0};
     job_spec s2;
     job_spec_write(&s, &w);
-    CHECKF(job_spec_parse(&s2, w.data, w.len, err) == 0 && s2.kind == LEDGER_KIND_DPO && s2.beta == 0.5 &&
+    CHECKF(job_spec_parse(&s2, w.data, w.len, err) == 0 && s2.kind == TASK_DPO && s2.beta == 0.5 &&
                s2.has_heldout && !s2.has_lora && memcmp(s2.heldout, s.heldout, 32) == 0,
            "%s", err);
     plow_buf_release(&w);
@@ -1217,7 +1217,7 @@ static void test_dpo(void) {
 
 static bool round_spec_of(job_spec *s, round_enc enc, int participant, uint8_t outer_hash[32]) {
     memset(s, 0, sizeof *s);
-    s->kind = LEDGER_KIND_ROUND;
+    s->kind = TASK_ROUND;
     memcpy(s->data, F.data, 32);
     memcpy(s->tokenizer, F.tok, 32);
     s->val_frac = 0.1;
@@ -1302,7 +1302,7 @@ static void test_round(void) {
     plow_buf w = {0};
     job_spec s2;
     job_spec_write(&s1, &w);
-    CHECKF(job_spec_parse(&s2, w.data, w.len, err) == 0 && s2.kind == LEDGER_KIND_ROUND && s2.participant == 1 &&
+    CHECKF(job_spec_parse(&s2, w.data, w.len, err) == 0 && s2.kind == TASK_ROUND && s2.participant == 1 &&
                s2.participants == 2 && s2.round == 3 && s2.enc == ROUND_ENC_INT8 && s2.block == 64 &&
                memcmp(s2.outer_hash, oh, 32) == 0 && s2.outer_lr == 0.7,
            "%s", err);

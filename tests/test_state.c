@@ -364,11 +364,18 @@ static void evidence(const run *r, uint64_t j, ledger_evidence *ev) {
     CHECK(merkle_prove(r->leaves, r->n + 1, j, &ev->proof, err) == 0);
 }
 
+/* The last height challenge ch can be ruled (docs/ledger.md, X22). */
+static uint64_t challenge_void_at_test(world *w, const uint8_t ch[32]) {
+    ledger_challenge c = chal(w, ch);
+    return c.deadline + LEDGER_VOID_FACTOR * VERDICT;
+}
+
 /* ---- task helpers ------------------------------------------------------------------------------ */
 
 #define REWARD 1000
 #define W_STAKE 500
 #define MIN_BOND 200
+#define FLOOR (LEDGER_BOND_FLOOR_FEES * MIN_FEE) /* the network's least bond */
 #define STEPS 8
 #define CLAIM_B 3
 #define WORK_B 5
@@ -420,17 +427,61 @@ static ledger_tx claim_tx(world *w, int who, const uint8_t id[32]) {
     return tx;
 }
 
-static ledger_tx commit_tx(world *w, int who, const uint8_t id[32], const run *r) {
-    ledger_tx tx = mk(w, LEDGER_TX_COMMIT, who);
-    memcpy(tx.u.commit.task, id, 32);
-    memcpy(tx.u.commit.trace_root, r->root, 32);
-    memcpy(tx.u.commit.final_state, r->final_state, 32);
-    memcpy(tx.u.commit.artifact, r->artifact, 32);
-    memset(tx.u.commit.manifest, 0x3a, 32);
-    tx.u.commit.n = r->n;
-    tx.u.commit.checkpoint_every = 2;
+static bool is_zero32(const uint8_t *p) {
+    static const uint8_t z[32];
+    return memcmp(p, z, 32) == 0;
+}
+
+/* Each worker's salt (secret in real life; fixed here). */
+static void salt_of(int who, uint8_t salt[32]) { memset(salt, 0x40 + who, 32); }
+
+/* The REVEAL of run r by `who`: its values, its salt, every leaf. */
+static ledger_tx reveal_tx(world *w, int who, const uint8_t id[32], const run *r) {
+    ledger_tx tx = mk(w, LEDGER_TX_REVEAL, who);
+    memcpy(tx.u.open.task, id, 32);
+    memcpy(tx.u.open.trace_root, r->root, 32);
+    memcpy(tx.u.open.final_state, r->final_state, 32);
+    memcpy(tx.u.open.artifact, r->artifact, 32);
+    memset(tx.u.open.manifest, 0x3a, 32);
+    tx.u.open.n = r->n;
+    tx.u.open.checkpoint_every = 2;
+    salt_of(who, tx.u.open.salt);
+    tx.u.open.count = (uint32_t)(r->n + 1);
+    memcpy(tx.u.open.leaves, r->leaves, (size_t)(r->n + 1) * 32);
     return tx;
 }
+
+/* who's slot index in task id (0 if it holds none: a commit that fails anyway). */
+static uint32_t slot_idx(world *w, const uint8_t id[32], int who) {
+    ledger_task t;
+    if (!ledger_get_task(w->s, id, &t)) return 0;
+    for (int i = 0; i < t.p.replicas; i++)
+        if (t.slots[i].status != LEDGER_SLOT_EMPTY && memcmp(t.slots[i].worker, K[who].pk, 32) == 0) return (uint32_t)i;
+    return 0;
+}
+
+/* The sealed COMMIT of run r by `who`: the commitment reveal_tx opens. */
+static ledger_tx commit_tx(world *w, int who, const uint8_t id[32], const run *r) {
+    ledger_tx rv = reveal_tx(w, who, id, r);
+    memcpy(rv.sender, K[who].pk, 32);
+    ledger_tx tx = mk(w, LEDGER_TX_COMMIT, who);
+    memcpy(tx.u.commit.task, id, 32);
+    ledger_commitment(&rv, slot_idx(w, id, who), tx.u.commit.trace_root);
+    tx.u.commit.n = r->n;
+    return tx;
+}
+
+/* Commit and reveal (the reveal right away: the caller's task has every
+ * slot committed by then). */
+#define REVEAL(w, who, id, r)                            \
+    do {                                                 \
+        ledger_tx rv_ = reveal_tx(w, who, id, r);        \
+        expect(w, who, &rv_, LEDGER_TX_OK, NULL, __LINE__); \
+    } while (0)
+
+/* Sealed tasks: reveals for WINDOW_B blocks after the last commit, then
+ * WINDOW_B blocks of challenges. */
+#define SEALED_W (2 * WINDOW_B)
 
 static ledger_tx challenge_tx(world *w, int who, const uint8_t id[32], int accused, const run *ra, uint64_t j,
                               uint64_t bond) {
@@ -945,8 +996,14 @@ static void test_commit(void) {
     tx.u.commit.n = STEPS + 1;
     FAILS(&w, BOB, &tx, "n is 9, the task has 8 steps");
     tx = commit_tx(&w, BOB, id, &honest);
-    tx.u.commit.checkpoint_every = 0;
-    FAILS(&w, BOB, &tx, "checkpoint_every");
+    tx.u.commit.checkpoint_every = 2; /* values come with the reveal */
+    FAILS(&w, BOB, &tx, "must be zero");
+    tx = commit_tx(&w, BOB, id, &honest);
+    memset(tx.u.commit.artifact, 1, 32);
+    FAILS(&w, BOB, &tx, "must be zero");
+    tx = commit_tx(&w, BOB, id, &honest);
+    memset(tx.u.commit.trace_root, 0, 32);
+    FAILS(&w, BOB, &tx, "the commitment is zero");
     uint8_t nope[32] = {7};
     tx = commit_tx(&w, BOB, nope, &honest);
     FAILS(&w, BOB, &tx, "no task");
@@ -955,8 +1012,9 @@ static void test_commit(void) {
     OK(&w, BOB, &tx);
     ledger_task t = task(&w, id);
     ledger_slot *sl = &t.slots[0];
-    CHECK(sl->status == LEDGER_SLOT_COMMITTED && sl->committed_at == height(&w) && sl->n == STEPS);
-    CHECK(memcmp(sl->trace_root, honest.root, 32) == 0 && memcmp(sl->artifact, honest.artifact, 32) == 0);
+    CHECK(sl->status == LEDGER_SLOT_COMMITTED && sl->committed_at == height(&w) && sl->revealed_at == 0);
+    CHECK(memcmp(sl->commitment, tx.u.commit.trace_root, 32) == 0 && is_zero32(sl->trace_root) &&
+          is_zero32(sl->artifact) && sl->n == 0); /* sealed: nothing of the values is public */
     CHECK(t.status == LEDGER_TASK_OPEN && t.window_end == 0); /* a slot is still empty */
     tx = commit_tx(&w, BOB, id, &honest);
     FAILS(&w, BOB, &tx, "committed, not claimed");
@@ -988,7 +1046,8 @@ static void test_commit(void) {
     tx = commit_tx(&w, BOB, id2, &honest);
     OK(&w, BOB, &tx);
     t = task(&w, id2);
-    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == height(&w) + WINDOW_B);
+    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == height(&w) + SEALED_W);
+    CHECK(ledger_reveal_from(&t) == height(&w) && ledger_reveal_until(&t) == height(&w) + WINDOW_B);
     run_free(&honest);
     world_free(&w);
 }
@@ -1028,6 +1087,7 @@ static uint64_t committed_opt(world *w, const run *r, uint8_t id[32]) {
     tx = commit_tx(w, BOB, id, r);
     OK(w, BOB, &tx);
     CHECK(task(w, id).status == LEDGER_TASK_COMMITTED);
+    REVEAL(w, BOB, id, r);
     return height(w);
 }
 
@@ -1050,6 +1110,10 @@ static void test_challenge_rules(void) {
     tx = commit_tx(&w, BOB, id, &cheat);
     OK(&w, BOB, &tx);
     uint64_t hc = height(&w);
+    /* sealed until revealed: nothing to challenge */
+    tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "accused holds no revealed slot");
+    REVEAL(&w, BOB, id, &cheat);
 
     /* forged evidence */
     tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND);
@@ -1083,7 +1147,7 @@ static void test_challenge_rules(void) {
     tx = challenge_tx(&w, BOB, id, BOB, &cheat, 5, MIN_BOND);
     FAILS(&w, BOB, &tx, "cannot challenge itself");
     tx = challenge_tx(&w, CAROL, id, DAVE, &cheat, 5, MIN_BOND);
-    FAILS(&w, CAROL, &tx, "accused holds no committed slot");
+    FAILS(&w, CAROL, &tx, "accused holds no revealed slot");
     tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 5, MIN_BOND - 1);
     FAILS(&w, CAROL, &tx, "below the task's min_bond");
     tx = challenge_tx(&w, EVE, id, BOB, &cheat, 5, MIN_BOND);
@@ -1118,10 +1182,10 @@ static void test_challenge_rules(void) {
     OK(&w, DAVE, &tx);
     CHECK(task(&w, id).open_challenges == 2);
     /* after the window */
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, hc + SEALED_W + 1);
     tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 6, MIN_BOND);
     char want[64];
-    snprintf(want, sizeof want, "challenge window closed at %" PRIu64, hc + WINDOW_B);
+    snprintf(want, sizeof want, "challenge window closed at %" PRIu64, hc + SEALED_W);
     FAILS(&w, CAROL, &tx, want);
     run_free(&cheat);
     run_free(&honest);
@@ -1163,13 +1227,13 @@ static void test_verdict_slash(void) {
     FAILS(&w, OP, &tx, "upheld, not open");
     /* a slashed slot cannot be challenged again */
     tx = challenge_tx(&w, DAVE, id, BOB, &cheat, 6, MIN_BOND);
-    FAILS(&w, DAVE, &tx, "accused holds no committed slot");
+    FAILS(&w, DAVE, &tx, "accused holds no revealed slot");
     /* finalize: early, then the reward goes back to the requester */
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     char want[64];
-    snprintf(want, sizeof want, "challenge window open until %" PRIu64, hc + WINDOW_B);
+    snprintf(want, sizeof want, "challenge window open until %" PRIu64, hc + SEALED_W);
     FAILS(&w, DAVE, &tx, want);
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, hc + SEALED_W + 1);
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     OK(&w, DAVE, &tx);
     t = task(&w, id);
@@ -1198,7 +1262,7 @@ static void test_verdict_reject(void) {
     ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &honest, 3, 300);
     OK_HASH(&w, CAROL, &tx, ch1);
     tx = verdict_tx(&w, OP, ch1, honest.leaves + 3 * 32, 1);
-    tx.u.verdict.prev_ok = 2;
+    tx.u.verdict.prev_ok = 3;
     FAILS(&w, OP, &tx, "prev_ok");
     tx = verdict_tx(&w, OP, ch1, honest.leaves + 3 * 32, 1);
     OK(&w, OP, &tx);
@@ -1217,34 +1281,230 @@ static void test_verdict_reject(void) {
     CHECK(chal(&w, ch2).status == LEDGER_CH_REJECTED);
     CHECK(ledger_state_burned(w.s) == 150 + 101); /* 201 - floor(201 * 50 / 100) */
     CHECK(acct(&w, BOB).balance == bob_bal + 150 + 100);
-    /* a challenge the referee never rules on: the deadline passes */
+    /* a challenge the referee never rules on (a flooded referee): finalize
+     * waits past its deadline up to the void cap, and then the accused is
+     * neither paid nor slashed (VOID): an unruled challenge never pays */
+    advance_to(&w, hc + SEALED_W); /* the window's last block */
     next_block(&w);
-    uint64_t opened = height(&w);
+    uint64_t opened = height(&w), cap = opened + VERDICT + LEDGER_VOID_FACTOR * VERDICT;
     tx = challenge_tx(&w, CAROL, id, BOB, &honest, 7, MIN_BOND);
     OK_HASH(&w, CAROL, &tx, ch3);
-    CHECK(opened + VERDICT > hc + WINDOW_B);
-    advance_to(&w, hc + WINDOW_B + 1);
+    CHECK(opened + VERDICT > hc + SEALED_W);
+    advance_to(&w, opened + VERDICT + 1); /* past the deadline: still waited for */
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     char want[80];
-    snprintf(want, sizeof want, "awaits its verdict until %" PRIu64, opened + VERDICT);
+    snprintf(want, sizeof want, "awaits its verdict until %" PRIu64, cap);
     FAILS(&w, DAVE, &tx, want);
-    advance_to(&w, opened + VERDICT + 1);
+    advance_to(&w, cap + 1);
     tx = verdict_tx(&w, OP, ch3, other.leaves + 7 * 32, 1);
-    snprintf(want, sizeof want, "verdict deadline passed at %" PRIu64, opened + VERDICT);
+    snprintf(want, sizeof want, "verdict deadline passed at %" PRIu64, cap);
     FAILS(&w, OP, &tx, want);
     carol_bal = acct(&w, CAROL).balance;
     bob_bal = acct(&w, BOB).balance;
+    uint64_t alice_bal = acct(&w, ALICE).balance;
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     OK(&w, DAVE, &tx);
     CHECK(chal(&w, ch3).status == LEDGER_CH_EXPIRED);
     CHECK(acct(&w, CAROL).balance == carol_bal + MIN_BOND);
     ledger_task t = task(&w, id);
-    CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_PAID && t.open_challenges == 0);
-    CHECK(acct(&w, BOB).balance == bob_bal + REWARD && acct(&w, BOB).locked == 0);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_VOID && t.open_challenges == 0);
+    CHECK(acct(&w, BOB).balance == bob_bal && acct(&w, BOB).locked == 0 && acct(&w, BOB).stake == WORKER_STAKE);
+    CHECK(acct(&w, ALICE).balance == alice_bal + REWARD);
     tx = verdict_tx(&w, OP, ch3, other.leaves + 7 * 32, 1);
     FAILS(&w, OP, &tx, "expired, not open");
     run_free(&honest);
     run_free(&other);
+    world_free(&w);
+}
+
+static ledger_tx da_tx(world *w, int who, const uint8_t id[32], int accused, const uint8_t want[32], uint64_t bond) {
+    ledger_tx tx = mk(w, LEDGER_TX_DA_CHALLENGE, who);
+    memcpy(tx.u.da.task, id, 32);
+    memcpy(tx.u.da.accused, K[accused].pk, 32);
+    if (want) memcpy(tx.u.da.want, want, 32);
+    tx.u.da.bond = bond;
+    return tx;
+}
+
+/* Data availability (rows D1-D10, F6a): a worker that withholds what its
+ * commitment promises is slashed when the deadline passes unanswered; an
+ * attested blob costs the challenger its bond; the referee's flooders are
+ * bounded by the bond floor and the per-challenger limit. */
+static void test_data_availability(void) {
+    world w;
+    world_init(&w);
+    run honest;
+    run_make(&honest, STEPS, 0, 0, false);
+    uint8_t id[32], ch1[32], ch2[32], manifest[32];
+    memset(manifest, 0x3a, 32); /* commit_tx's manifest */
+    uint64_t hc = committed_opt(&w, &honest, id);
+    uint64_t bob = acct(&w, BOB).balance, alice = acct(&w, ALICE).balance;
+    /* the rules, broken one by one */
+    uint8_t nope[32];
+    memset(nope, 0x77, 32);
+    ledger_tx tx = da_tx(&w, CAROL, nope, BOB, manifest, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "da_challenge: no task");
+    tx = da_tx(&w, BOB, id, BOB, manifest, MIN_BOND);
+    FAILS(&w, BOB, &tx, "cannot challenge itself");
+    tx = da_tx(&w, CAROL, id, DAVE, manifest, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "holds no revealed slot");
+    tx = da_tx(&w, CAROL, id, BOB, manifest, MIN_BOND - 1);
+    FAILS(&w, CAROL, &tx, "below the task's min_bond");
+    tx = da_tx(&w, CAROL, id, ALICE, NULL, MIN_BOND);
+    FAILS(&w, CAROL, &tx, "only a worker holding a slot");
+    tx = da_tx(&w, EVE, id, BOB, manifest, MIN_BOND);
+    FAILS(&w, EVE, &tx, "cannot post the bond");
+    /* CAROL demands the manifest; a second demand of the same blob is refused */
+    tx = da_tx(&w, CAROL, id, BOB, manifest, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch1);
+    CHECK(chal(&w, ch1).kind == LEDGER_CHK_DATA && task(&w, id).status == LEDGER_TASK_CHALLENGED);
+    tx = da_tx(&w, DAVE, id, BOB, manifest, MIN_BOND);
+    FAILS(&w, DAVE, &tx, "already demands this");
+    /* the referee attests it available: CAROL's bond is lost (half to BOB) */
+    tx = verdict_tx(&w, OP, ch1, manifest, LEDGER_RULING_UNRUNNABLE);
+    FAILS(&w, OP, &tx, "on a data challenge");
+    uint64_t carol = acct(&w, CAROL).balance, burned = ledger_state_burned(w.s);
+    tx = verdict_tx(&w, OP, ch1, manifest, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch1).status == LEDGER_CH_REJECTED && acct(&w, CAROL).balance == carol);
+    CHECK(acct(&w, BOB).balance == bob - MIN_FEE + MIN_BOND * BOND_PCT / 100); /* it paid one failed tx */
+    CHECK(ledger_state_burned(w.s) == burned + MIN_BOND - MIN_BOND * BOND_PCT / 100);
+    /* DAVE demands a file BOB withholds; nobody answers: finalize waits for
+     * the deadline, then BOB is slashed and DAVE paid the share, BOB unpaid */
+    uint8_t withheld[32];
+    memset(withheld, 0x99, 32);
+    advance_to(&w, hc + SEALED_W); /* the window's last block */
+    tx = da_tx(&w, DAVE, id, BOB, withheld, MIN_BOND);
+    OK_HASH(&w, DAVE, &tx, ch2);
+    uint64_t deadline = chal(&w, ch2).deadline;
+    CHECK(deadline == hc + SEALED_W + VERDICT);
+    advance_to(&w, hc + SEALED_W + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
+    FAILS(&w, CAROL, &tx, "awaits its verdict until");
+    advance_to(&w, deadline + 1);
+    tx = verdict_tx(&w, OP, ch2, withheld, 1);
+    FAILS(&w, OP, &tx, "verdict deadline passed"); /* no grace for an attestation */
+    uint64_t dave = acct(&w, DAVE).balance;
+    bob = acct(&w, BOB).balance;
+    alice = acct(&w, ALICE).balance;
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
+    OK(&w, CAROL, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(chal(&w, ch2).status == LEDGER_CH_UPHELD && t.slots[0].status == LEDGER_SLOT_SLASHED);
+    CHECK(acct(&w, DAVE).balance == dave + MIN_BOND + W_STAKE * SLASH_PCT / 100);
+    CHECK(acct(&w, BOB).balance == bob && acct(&w, BOB).stake == WORKER_STAKE - W_STAKE && acct(&w, BOB).locked == 0);
+    CHECK(acct(&w, ALICE).balance == alice + REWARD && t.status == LEDGER_TASK_FINALIZED);
+
+    /* the referee's price: no bond under the floor, at most
+     * LEDGER_OPEN_PER_CHALLENGER open challenges a challenger */
+    uint8_t id2[32];
+    next_block(&w);
+    ledger_task_params p = params(LEDGER_MODE_OPTIMISTIC, 1);
+    p.min_bond = 0;
+    POST(&w, ALICE, &p, id2);
+    tx = claim_tx(&w, BOB, id2);
+    OK(&w, BOB, &tx);
+    next_block(&w);
+    tx = commit_tx(&w, BOB, id2, &honest);
+    OK(&w, BOB, &tx);
+    REVEAL(&w, BOB, id2, &honest);
+    tx = challenge_tx(&w, CAROL, id2, BOB, &honest, 1, FLOOR - 1);
+    FAILS(&w, CAROL, &tx, "below the network's floor");
+    tx = da_tx(&w, CAROL, id2, BOB, withheld, 0);
+    FAILS(&w, CAROL, &tx, "below the network's floor");
+    for (int k = 0; k < LEDGER_OPEN_PER_CHALLENGER; k++) {
+        uint8_t h[32];
+        memset(h, 0x10 + k, 32);
+        tx = da_tx(&w, CAROL, id2, BOB, h, FLOOR);
+        OK(&w, CAROL, &tx);
+    }
+    tx = challenge_tx(&w, CAROL, id2, BOB, &honest, 2, FLOOR);
+    FAILS(&w, CAROL, &tx, "open challenges, the most one may hold");
+    tx = challenge_tx(&w, DAVE, id2, BOB, &honest, 2, FLOOR); /* another challenger is not held back */
+    OK(&w, DAVE, &tx);
+    run_free(&honest);
+    world_free(&w);
+}
+
+/* Poster fault (rows D2u, V6): a claimant says the task cannot be run; the
+ * referee agrees: nobody forfeits, the requester gets its escrow back and
+ * nothing of anyone's stake. The referee disagrees: the claim costs its
+ * bond and the stalled slot forfeits as usual. */
+static void test_unrunnable(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    uint8_t id[32], ch[32];
+    POST_REP(&w, 2, id);
+    ledger_tx tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, CAROL, id);
+    OK(&w, CAROL, &tx);
+    uint64_t alice = acct(&w, ALICE).balance, bob = acct(&w, BOB).balance, carol = acct(&w, CAROL).balance;
+    tx = da_tx(&w, DAVE, id, ALICE, NULL, MIN_BOND);
+    FAILS(&w, DAVE, &tx, "only a worker holding a slot");
+    tx = da_tx(&w, BOB, id, CAROL, NULL, MIN_BOND);
+    FAILS(&w, BOB, &tx, "accuses the task's requester");
+    tx = da_tx(&w, BOB, id, ALICE, NULL, MIN_BOND);
+    OK_HASH(&w, BOB, &tx, ch);
+    CHECK(chal(&w, ch).kind == LEDGER_CHK_UNRUNNABLE && task(&w, id).status == LEDGER_TASK_CLAIMED);
+    /* expire waits for the ruling */
+    advance_to(&w, task(&w, id).posted_at + CLAIM_B + WORK_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "unrunnable challenge");
+    uint8_t zero[32] = {0};
+    tx = verdict_tx(&w, OP, ch, zero, LEDGER_RULING_UNRUNNABLE);
+    OK(&w, OP, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD && t.status == LEDGER_TASK_EXPIRED && t.escrow == 0);
+    CHECK(t.slots[0].status == LEDGER_SLOT_VOID && t.slots[1].status == LEDGER_SLOT_VOID);
+    CHECK(acct(&w, BOB).balance == bob - 2 * MIN_FEE && acct(&w, BOB).stake == WORKER_STAKE && acct(&w, BOB).locked == 0);
+    CHECK(acct(&w, CAROL).balance == carol && acct(&w, CAROL).stake == WORKER_STAKE && acct(&w, CAROL).locked == 0);
+    CHECK(acct(&w, ALICE).balance == alice + 2 * REWARD); /* its escrow, nothing more */
+
+    /* a runnable task: the claim is rejected, the staller then forfeits */
+    uint8_t id2[32];
+    next_block(&w);
+    POST_OPT(&w, id2);
+    tx = claim_tx(&w, BOB, id2);
+    OK(&w, BOB, &tx);
+    tx = da_tx(&w, BOB, id2, ALICE, NULL, MIN_BOND);
+    OK_HASH(&w, BOB, &tx, ch);
+    tx = verdict_tx(&w, OP, ch, zero, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_REJECTED);
+    advance_to(&w, task(&w, id2).posted_at + CLAIM_B + WORK_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id2);
+    OK(&w, DAVE, &tx);
+    CHECK(task(&w, id2).slots[0].status == LEDGER_SLOT_FORFEITED);
+    world_free(&w);
+}
+
+/* A verdict after the deadline but before the void cap still applies: a
+ * flooded referee that rules late still slashes the cheater. */
+static void test_late_verdict(void) {
+    world w;
+    world_init(&w);
+    run honest, cheat;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&cheat, STEPS, 3, 1, false);
+    uint8_t id[32], ch[32];
+    committed_opt(&w, &cheat, id);
+    ledger_tx tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 3, MIN_BOND);
+    OK_HASH(&w, CAROL, &tx, ch);
+    uint64_t past = chal(&w, ch).deadline > task(&w, id).window_end ? chal(&w, ch).deadline : task(&w, id).window_end;
+    advance_to(&w, past + 1);
+    CHECK(past + 1 <= challenge_void_at_test(&w, ch));
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "awaits its verdict until"); /* the cheater is not paid meanwhile */
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 3 * 32, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, ch).status == LEDGER_CH_UPHELD && task(&w, id).slots[0].status == LEDGER_SLOT_SLASHED);
+    tx = verdict_tx(&w, OP, ch, honest.leaves + 3 * 32, 1);
+    FAILS(&w, OP, &tx, "upheld, not open"); /* ruled once */
+    run_free(&honest);
+    run_free(&cheat);
     world_free(&w);
 }
 
@@ -1262,6 +1522,8 @@ static void replicated_pair(world *w, const run *rb, const run *rc, uint8_t id[3
     tx = commit_tx(w, CAROL, id, rc);
     OK(w, CAROL, &tx);
     *hc = height(w);
+    REVEAL(w, BOB, id, rb);
+    REVEAL(w, CAROL, id, rc);
 }
 
 static void test_replicated_dispute(void) {
@@ -1277,31 +1539,31 @@ static void test_replicated_dispute(void) {
     replicated_pair(&w, &honest, &cheat, id, &hc);
 
     /* rules of `other` */
-    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     FAILS(&w, DAVE, &tx, "below the task's min_bond"); /* no other: the bond counts */
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, CAROL, &cheat);
     FAILS(&w, DAVE, &tx, "other worker is the accused");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, EVE, &honest);
-    FAILS(&w, DAVE, &tx, "other worker holds no committed slot");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    FAILS(&w, DAVE, &tx, "other worker holds no revealed slot");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, BOB, &honest);
     tx.u.challenge.ev_other.leaf[0] ^= 1;
     FAILS(&w, DAVE, &tx, "forged proof");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, BOB, &cheat); /* CAROL's proofs offered as BOB's */
     FAILS(&w, DAVE, &tx, "forged proof");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, FLOOR);
     with_other(&tx, BOB, &honest);
     FAILS(&w, DAVE, &tx, "agree on leaf 2");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, FLOOR);
     with_other(&tx, BOB, &honest);
     FAILS(&w, DAVE, &tx, "do not agree on leaf 4");
 
     /* the cheater accused: slashed, the honest side untouched */
     uint64_t dave_bal = acct(&w, DAVE).balance;
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 3, FLOOR);
     with_other(&tx, BOB, &honest);
     OK_HASH(&w, DAVE, &tx, ch);
     ledger_challenge c = chal(&w, ch);
@@ -1315,7 +1577,7 @@ static void test_replicated_dispute(void) {
     ledger_task t = task(&w, id);
     CHECK(t.slots[0].status == LEDGER_SLOT_COMMITTED && t.slots[1].status == LEDGER_SLOT_SLASHED);
     uint64_t alice = acct(&w, ALICE).balance, bob = acct(&w, BOB).balance, carol = acct(&w, CAROL).balance;
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, hc + SEALED_W + 1);
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, EVE, id);
     OK(&w, EVE, &tx);
     t = task(&w, id);
@@ -1327,7 +1589,7 @@ static void test_replicated_dispute(void) {
     uint8_t id2[32], ch2[32];
     replicated_pair(&w, &honest, &cheat, id2, &hc);
     uint64_t burned = ledger_state_burned(w.s);
-    tx = challenge_tx(&w, DAVE, id2, BOB, &honest, 3, 10);
+    tx = challenge_tx(&w, DAVE, id2, BOB, &honest, 3, FLOOR);
     with_other(&tx, CAROL, &cheat);
     OK_HASH(&w, DAVE, &tx, ch2);
     tx = verdict_tx(&w, OP, ch2, honest.leaves + 3 * 32, 1);
@@ -1342,7 +1604,7 @@ static void test_replicated_dispute(void) {
     uint8_t id3[32], ch3[32];
     replicated_pair(&w, &honest, &cheat, id3, &hc);
     uint64_t dave = acct(&w, DAVE).balance;
-    tx = challenge_tx(&w, DAVE, id3, BOB, &honest, 3, 0);
+    tx = challenge_tx(&w, DAVE, id3, BOB, &honest, 3, FLOOR);
     with_other(&tx, CAROL, &cheat);
     OK_HASH(&w, DAVE, &tx, ch3);
     uint8_t neither[32] = {0xee};
@@ -1352,7 +1614,7 @@ static void test_replicated_dispute(void) {
     CHECK(t.slots[0].status == LEDGER_SLOT_SLASHED && t.slots[1].status == LEDGER_SLOT_SLASHED);
     CHECK(acct(&w, DAVE).balance == dave - MIN_FEE + 2 * (W_STAKE * SLASH_PCT / 100));
     alice = acct(&w, ALICE).balance;
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, hc + SEALED_W + 1);
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id3);
     OK(&w, DAVE, &tx);
     CHECK(acct(&w, ALICE).balance == alice + 2 * REWARD);
@@ -1380,10 +1642,10 @@ static void test_replicated_dispute_step1(void) {
     uint8_t id[32], ch[32];
     uint64_t hc;
     replicated_pair(&w, &honest, &init, id, &hc);
-    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &init, 2, 0);
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &init, 2, FLOOR);
     with_other(&tx, BOB, &honest);
     FAILS(&w, DAVE, &tx, "do not agree on leaf 1"); /* later steps still need agreement */
-    tx = challenge_tx(&w, DAVE, id, CAROL, &init, 1, 0);
+    tx = challenge_tx(&w, DAVE, id, CAROL, &init, 1, FLOOR);
     with_other(&tx, BOB, &honest);
     OK_HASH(&w, DAVE, &tx, ch);
     tx = verdict_tx(&w, OP, ch, honest.leaves + 32, 1);
@@ -1411,7 +1673,7 @@ static void test_replicated_disagree_unpaid(void) {
     uint64_t hc;
     replicated_pair(&w, &honest, &cheat, id, &hc);
     uint64_t alice = acct(&w, ALICE).balance, bob = acct(&w, BOB).balance, carol = acct(&w, CAROL).balance;
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, hc + SEALED_W + 1);
     ledger_tx tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     OK(&w, DAVE, &tx);
     ledger_task t = task(&w, id);
@@ -1432,11 +1694,14 @@ static void test_replicated_disagree_unpaid(void) {
     for (int i = 0; i < 3; i++) {
         tx = commit_tx(&w, ws[i], id2, &honest);
         OK(&w, ws[i], &tx);
-        before[i] = acct(&w, ws[i]).balance;
     }
     hc = height(&w);
+    for (int i = 0; i < 3; i++) {
+        REVEAL(&w, ws[i], id2, &honest);
+        before[i] = acct(&w, ws[i]).balance;
+    }
     alice = acct(&w, ALICE).balance;
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, hc + SEALED_W + 1);
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, EVE, id2);
     OK(&w, EVE, &tx);
     for (int i = 0; i < 3; i++) {
@@ -1471,10 +1736,11 @@ static void test_finalize(void) {
     tx = commit_tx(&w, BOB, id, &honest);
     OK(&w, BOB, &tx);
     uint64_t hc = height(&w);
+    REVEAL(&w, BOB, id, &honest);
     uint64_t bob = acct(&w, BOB).balance, alice = acct(&w, ALICE).balance;
     tx = ref_tx(&w, LEDGER_TX_EXPIRE, CAROL, id);
     FAILS(&w, CAROL, &tx, "send finalize");
-    advance_to(&w, hc + WINDOW_B); /* the window's last block */
+    advance_to(&w, hc + SEALED_W); /* the window's last block */
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, CAROL, id);
     FAILS(&w, CAROL, &tx, "challenge window open until");
     next_block(&w);
@@ -1487,6 +1753,140 @@ static void test_finalize(void) {
     CHECK(acct(&w, ALICE).balance == alice);
     CHECK(ledger_state_burned(w.s) == 0);
     run_free(&honest);
+    world_free(&w);
+}
+
+/* Commit-reveal (rows C9, RV1-RV9, F9): a copier that commits another
+ * worker's commitment can open it for nobody; a reveal is checked against
+ * the sender's key, the salt, the leaves' Merkle root and the final state;
+ * reveals open when every slot committed and close window_blocks later; a
+ * slot that never reveals forfeits and the honest replica is paid. */
+static void test_reveal(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    reg(&w, DAVE);
+    run honest, bent;
+    run_make(&honest, STEPS, 0, 0, false);
+    run_make(&bent, STEPS, 0, 0, false);
+    bent.final_state[0] ^= 1; /* a commitment whose final state is not its leaf n */
+    uint8_t id[32], nope[32] = {9};
+    /* post_task: a reveal must fit one transaction */
+    ledger_task_params p = params(LEDGER_MODE_OPTIMISTIC, 1);
+    p.steps = LEDGER_LEAVES_MAX;
+    ledger_tx tx = mk(&w, LEDGER_TX_POST_TASK, ALICE);
+    tx.u.post = p;
+    FAILS(&w, ALICE, &tx, "a reveal carries at most 1025 leaves");
+    p.steps = LEDGER_LEAVES_MAX - 1;
+    tx = mk(&w, LEDGER_TX_POST_TASK, ALICE);
+    tx.u.post = p;
+    OK(&w, ALICE, &tx);
+    p.kind = LEDGER_KIND_INFER; /* tokens, no leaves */
+    p.steps = 100000;
+    tx = mk(&w, LEDGER_TX_POST_TASK, ALICE);
+    tx.u.post = p;
+    OK(&w, ALICE, &tx);
+
+    POST_REP(&w, 2, id);
+    tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, CAROL, id);
+    OK(&w, CAROL, &tx);
+    next_block(&w);
+    ledger_tx bob_commit = commit_tx(&w, BOB, id, &honest);
+    OK(&w, BOB, &bob_commit);
+    /* too early: CAROL has not committed */
+    tx = reveal_tx(&w, BOB, id, &honest);
+    FAILS(&w, BOB, &tx, "open when every slot has committed");
+    /* the copier: CAROL commits BOB's commitment, seen in the block */
+    tx = mk(&w, LEDGER_TX_COMMIT, CAROL);
+    tx.u.commit = bob_commit.u.commit;
+    OK(&w, CAROL, &tx);
+    uint64_t hc = height(&w);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_COMMITTED && ledger_reveal_from(&t) == hc &&
+          ledger_reveal_until(&t) == hc + WINDOW_B && t.window_end == hc + SEALED_W);
+    /* nobody else's commitment opens for the copier, whatever it reveals */
+    tx = reveal_tx(&w, CAROL, id, &honest);
+    FAILS(&w, CAROL, &tx, "do not open slot 1's commitment with the sender's key");
+    tx = reveal_tx(&w, CAROL, id, &honest);
+    salt_of(BOB, tx.u.open.salt); /* BOB's salt too: the key and the slot still differ */
+    FAILS(&w, CAROL, &tx, "do not open");
+    /* the wrong party, task, salt, values, leaves */
+    tx = reveal_tx(&w, DAVE, id, &honest);
+    FAILS(&w, DAVE, &tx, "holds no slot");
+    tx = reveal_tx(&w, BOB, nope, &honest);
+    FAILS(&w, BOB, &tx, "no task");
+    tx = reveal_tx(&w, BOB, id, &honest);
+    tx.u.open.salt[0] ^= 1;
+    FAILS(&w, BOB, &tx, "do not open");
+    tx = reveal_tx(&w, BOB, id, &honest);
+    tx.u.open.artifact[0] ^= 1;
+    FAILS(&w, BOB, &tx, "do not open");
+    tx = reveal_tx(&w, BOB, id, &honest);
+    tx.u.open.leaves[3 * 32] ^= 1;
+    FAILS(&w, BOB, &tx, "Merkle root of the leaves is not the trace root");
+    tx = reveal_tx(&w, BOB, id, &honest);
+    tx.u.open.count = STEPS;
+    FAILS(&w, BOB, &tx, "8 leaves for a trace of 8 steps");
+    tx = reveal_tx(&w, BOB, id, &honest);
+    tx.u.open.count = 0;
+    FAILS(&w, BOB, &tx, "n+1 needed");
+    CHECK(task(&w, id).slots[0].revealed_at == 0);
+    /* the honest reveal, once */
+    next_block(&w);
+    REVEAL(&w, BOB, id, &honest);
+    t = task(&w, id);
+    CHECK(t.slots[0].revealed_at == height(&w) && memcmp(t.slots[0].trace_root, honest.root, 32) == 0 &&
+          memcmp(t.slots[0].final_state, honest.final_state, 32) == 0 && t.slots[0].n == STEPS &&
+          t.slots[0].checkpoint_every == 2);
+    CHECK(t.slots[1].revealed_at == 0 && is_zero32(t.slots[1].trace_root));
+    tx = reveal_tx(&w, BOB, id, &honest);
+    FAILS(&w, BOB, &tx, "revealed already");
+    /* an unrevealed slot cannot be challenged (nothing to prove against) */
+    tx = challenge_tx(&w, DAVE, id, CAROL, &honest, 2, MIN_BOND);
+    FAILS(&w, DAVE, &tx, "accused holds no revealed slot");
+    /* late: past the reveal deadline */
+    advance_to(&w, hc + WINDOW_B + 1);
+    tx = reveal_tx(&w, CAROL, id, &honest);
+    char want[64];
+    snprintf(want, sizeof want, "reveal deadline passed at %" PRIu64, hc + WINDOW_B);
+    FAILS(&w, CAROL, &tx, want);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    FAILS(&w, DAVE, &tx, "challenge window open");
+    /* settled: the copier forfeits, the honest replica is paid */
+    advance_to(&w, hc + SEALED_W + 1);
+    uint64_t bob = acct(&w, BOB).balance, carol_stake = acct(&w, CAROL).stake, alice = acct(&w, ALICE).balance;
+    uint64_t burned = ledger_state_burned(w.s);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
+    OK(&w, DAVE, &tx);
+    t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_PAID &&
+          t.slots[1].status == LEDGER_SLOT_FORFEITED);
+    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, BOB).locked == 0);
+    uint64_t share = W_STAKE * SLASH_PCT / 100;
+    CHECK(acct(&w, CAROL).stake == carol_stake - W_STAKE && acct(&w, CAROL).locked == 0);
+    CHECK(acct(&w, ALICE).balance == alice + REWARD + share);
+    CHECK(ledger_state_burned(w.s) == burned + W_STAKE - share);
+
+    /* a commitment to a final state that is not leaf n cannot be revealed:
+     * the optimistic slot forfeits and nobody is paid */
+    POST_OPT(&w, id);
+    tx = claim_tx(&w, DAVE, id);
+    OK(&w, DAVE, &tx);
+    tx = commit_tx(&w, DAVE, id, &bent);
+    OK(&w, DAVE, &tx);
+    hc = height(&w);
+    tx = reveal_tx(&w, DAVE, id, &bent);
+    FAILS(&w, DAVE, &tx, "leaf 8 is not the final state");
+    advance_to(&w, hc + SEALED_W + 1);
+    alice = acct(&w, ALICE).balance;
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, BOB, id);
+    OK(&w, BOB, &tx);
+    CHECK(task(&w, id).slots[0].status == LEDGER_SLOT_FORFEITED && acct(&w, ALICE).balance == alice + REWARD + share);
+    run_free(&honest);
+    run_free(&bent);
     world_free(&w);
 }
 
@@ -1573,16 +1973,27 @@ static void test_infer(void) {
     memset(tokens, 0xa2, 32);
     memset(model, 0xa3, 32);
     memset(right, 0xa4, 32);
+    ledger_tx rv = mk(&w, LEDGER_TX_REVEAL, BOB);
+    memcpy(rv.u.open.task, id, 32);
+    memcpy(rv.u.open.trace_root, receipt, 32);
+    memcpy(rv.u.open.final_state, tokens, 32);
+    memcpy(rv.u.open.artifact, model, 32);
+    rv.u.open.n = 32;
+    salt_of(BOB, rv.u.open.salt);
     tx = mk(&w, LEDGER_TX_COMMIT, BOB);
     memcpy(tx.u.commit.task, id, 32);
-    memcpy(tx.u.commit.trace_root, receipt, 32);
-    memcpy(tx.u.commit.final_state, tokens, 32);
-    memcpy(tx.u.commit.artifact, model, 32);
+    ledger_commitment(&rv, 0, tx.u.commit.trace_root);
     tx.u.commit.n = 31;
     FAILS(&w, BOB, &tx, "n is 31");
     tx.u.commit.n = 32;
     tx.nonce = acct(&w, BOB).nonce;
-    OK(&w, BOB, &tx); /* no checkpoints for inference */
+    OK(&w, BOB, &tx);
+    rv.nonce = acct(&w, BOB).nonce;
+    rv.u.open.count = 1; /* inference has no trace leaves */
+    FAILS(&w, BOB, &rv, "carries no leaves");
+    rv.u.open.count = 0;
+    rv.nonce = acct(&w, BOB).nonce;
+    OK(&w, BOB, &rv); /* no checkpoints for inference */
 #define INFER_CH(tx_, step_)                                                                                           \
     do {                                                                                                               \
         tx_ = mk(&w, LEDGER_TX_CHALLENGE, CAROL);                                                                      \
@@ -1671,12 +2082,13 @@ static void test_dpo(void) {
     ledger_tx tx = claim_tx(&w, BOB, id);
     OK(&w, BOB, &tx);
     tx = commit_tx(&w, BOB, id, &cheat);
-    tx.u.commit.checkpoint_every = 0;
-    FAILS(&w, BOB, &tx, "checkpoint_every must be at least 1");
-    tx = commit_tx(&w, BOB, id, &cheat);
     OK(&w, BOB, &tx);
     uint64_t hc = height(&w);
-    CHECK(task(&w, id).status == LEDGER_TASK_COMMITTED && task(&w, id).window_end == hc + WINDOW_B);
+    CHECK(task(&w, id).status == LEDGER_TASK_COMMITTED && task(&w, id).window_end == hc + SEALED_W);
+    tx = reveal_tx(&w, BOB, id, &cheat);
+    tx.u.open.checkpoint_every = 0;
+    FAILS(&w, BOB, &tx, "do not open"); /* the commitment says 2 */
+    REVEAL(&w, BOB, id, &cheat);
     tx = challenge_tx(&w, CAROL, id, BOB, &cheat, 3, MIN_BOND);
     tx.u.challenge.ev.leaf[0] ^= 1;
     FAILS(&w, CAROL, &tx, "forged proof");
@@ -1690,7 +2102,7 @@ static void test_dpo(void) {
     CHECK(acct(&w, CAROL).balance == carol + MIN_BOND + W_STAKE * SLASH_PCT / 100);
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     FAILS(&w, DAVE, &tx, "challenge window open");
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, hc + SEALED_W + 1);
     uint64_t alice = acct(&w, ALICE).balance;
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     OK(&w, DAVE, &tx);
@@ -1708,8 +2120,10 @@ static void test_dpo(void) {
     tx = commit_tx(&w, CAROL, id, &honest);
     OK(&w, CAROL, &tx);
     hc = height(&w);
+    REVEAL(&w, BOB, id, &honest);
+    REVEAL(&w, CAROL, id, &honest);
     uint64_t bob = acct(&w, BOB).balance;
-    advance_to(&w, hc + WINDOW_B + 1);
+    advance_to(&w, hc + SEALED_W + 1);
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
     OK(&w, DAVE, &tx);
     CHECK(task(&w, id).slots[0].status == LEDGER_SLOT_PAID && task(&w, id).slots[1].status == LEDGER_SLOT_PAID);
@@ -1762,7 +2176,7 @@ static void test_round(void) {
     tx = claim_tx(&w, DAVE, id);
     OK(&w, DAVE, &tx);
     /* nothing committed: nothing to challenge, nothing to finalize */
-    tx = challenge_tx(&w, OP, id, BOB, &shard0, 2, 0);
+    tx = challenge_tx(&w, OP, id, BOB, &shard0, 2, FLOOR);
     FAILS(&w, OP, &tx, "nothing committed to challenge");
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     FAILS(&w, OP, &tx, "no slot committed; send expire");
@@ -1771,26 +2185,20 @@ static void test_round(void) {
     OK(&w, BOB, &tx);
     tx = commit_tx(&w, CAROL, id, &cheat);
     OK(&w, CAROL, &tx);
+    /* sealed while commits can still come: reveals open after the last
+     * height a slot could commit (the round's slots are not all claimed) */
+    uint64_t close = P + CLAIM_B + WORK_B;
     ledger_task t = task(&w, id);
-    CHECK(t.status == LEDGER_TASK_OPEN && t.window_end == P + 1 + WINDOW_B);
-    /* each slot is challenged on its own, while the round is still open */
-    tx = challenge_tx(&w, OP, id, CAROL, &cheat, 5, MIN_BOND);
-    with_other(&tx, BOB, &shard0);
-    FAILS(&w, OP, &tx, "for replicated tasks only");
-    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, MIN_BOND - 1);
-    FAILS(&w, DAVE, &tx, "below the task's min_bond");
+    CHECK(t.status == LEDGER_TASK_OPEN && t.window_end == close + 1 + SEALED_W);
+    CHECK(ledger_reveal_from(&t) == close + 1 && ledger_reveal_until(&t) == close + 1 + WINDOW_B);
+    tx = reveal_tx(&w, BOB, id, &shard0);
+    FAILS(&w, BOB, &tx, "or commits close");
     tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, MIN_BOND);
-    OK_HASH(&w, DAVE, &tx, ch);
-    t = task(&w, id);
-    CHECK(t.status == LEDGER_TASK_OPEN && t.open_challenges == 1);
-    /* claims go on during the dispute */
+    FAILS(&w, DAVE, &tx, "accused holds no revealed slot");
+    /* claims go on */
     fund(&w, FRANK);
     tx = claim_tx(&w, FRANK, id);
     OK(&w, FRANK, &tx);
-    tx = verdict_tx(&w, OP, ch, shard0.leaves + 5 * 32, 1);
-    OK(&w, OP, &tx);
-    t = task(&w, id);
-    CHECK(t.slots[1].status == LEDGER_SLOT_SLASHED && t.open_challenges == 0 && t.status == LEDGER_TASK_OPEN);
     /* the round waits for the claim deadline, the staller's deadline, the window */
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     FAILS(&w, OP, &tx, "can still be claimed until");
@@ -1805,12 +2213,30 @@ static void test_round(void) {
     advance_to(&w, P + 1 + WORK_B); /* FRANK's last block */
     tx = commit_tx(&w, FRANK, id, &shard1);
     OK(&w, FRANK, &tx);
-    uint64_t hf = height(&w);
-    CHECK(task(&w, id).window_end == hf + WINDOW_B);
+    uint64_t hf = close + 1; /* reveals open: the window ends at hf + SEALED_W */
+    CHECK(task(&w, id).window_end == hf + SEALED_W);
+    advance_to(&w, close + 1);
+    REVEAL(&w, BOB, id, &shard0);
+    REVEAL(&w, CAROL, id, &cheat);
+    REVEAL(&w, FRANK, id, &shard1);
+    /* each slot is challenged on its own */
+    tx = challenge_tx(&w, OP, id, CAROL, &cheat, 5, MIN_BOND);
+    with_other(&tx, BOB, &shard0);
+    FAILS(&w, OP, &tx, "for replicated tasks only");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, MIN_BOND - 1);
+    FAILS(&w, DAVE, &tx, "below the task's min_bond");
+    tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 5, MIN_BOND);
+    OK_HASH(&w, DAVE, &tx, ch);
+    t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_OPEN && t.open_challenges == 1);
+    tx = verdict_tx(&w, OP, ch, shard0.leaves + 5 * 32, 1);
+    OK(&w, OP, &tx);
+    t = task(&w, id);
+    CHECK(t.slots[1].status == LEDGER_SLOT_SLASHED && t.open_challenges == 0 && t.status == LEDGER_TASK_OPEN);
     next_block(&w);
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     FAILS(&w, OP, &tx, "challenge window open");
-    advance_to(&w, hf + WINDOW_B + 1);
+    advance_to(&w, hf + SEALED_W + 1);
     uint64_t bob = acct(&w, BOB).balance, frank = acct(&w, FRANK).balance, dave_stake = acct(&w, DAVE).stake;
     uint64_t alice = acct(&w, ALICE).balance;
     uint64_t burned = ledger_state_burned(w.s);
@@ -1848,9 +2274,11 @@ static void test_round(void) {
     OK(&w, DAVE, &tx);
     uint64_t hc = height(&w);
     t = task(&w, id);
-    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == hc + WINDOW_B);
+    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end == hc + SEALED_W && ledger_reveal_from(&t) == hc);
+    REVEAL(&w, BOB, id, &shard0);
+    REVEAL(&w, DAVE, id, &shard1);
     /* a challenge in the window's last block that the referee lets lapse */
-    advance_to(&w, hc + WINDOW_B);
+    advance_to(&w, hc + SEALED_W);
     tx = challenge_tx(&w, CAROL, id, DAVE, &shard1, 2, MIN_BOND);
     OK_HASH(&w, CAROL, &tx, ch);
     CHECK(task(&w, id).status == LEDGER_TASK_CHALLENGED);
@@ -1859,14 +2287,18 @@ static void test_round(void) {
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     FAILS(&w, OP, &tx, "awaits its verdict until");
     advance_to(&w, hch + VERDICT + 1);
+    tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
+    FAILS(&w, OP, &tx, "awaits its verdict until"); /* past the deadline: waited for up to the void cap */
+    advance_to(&w, hch + VERDICT + LEDGER_VOID_FACTOR * VERDICT + 1);
     bob = acct(&w, BOB).balance;
     uint64_t dave = acct(&w, DAVE).balance, carol = acct(&w, CAROL).balance;
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     OK(&w, OP, &tx);
     CHECK(chal(&w, ch).status == LEDGER_CH_EXPIRED && acct(&w, CAROL).balance == carol + MIN_BOND);
     t = task(&w, id);
-    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_PAID); /* results differ */
-    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, DAVE).balance == dave + REWARD);
+    /* the unruled accused is voided (neither paid nor slashed); the other slot is paid */
+    CHECK(t.slots[0].status == LEDGER_SLOT_PAID && t.slots[1].status == LEDGER_SLOT_VOID);
+    CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, DAVE).balance == dave && acct(&w, DAVE).locked == 0);
 
     /* nobody commits: expire as usual, the staller forfeits */
     next_block(&w);
@@ -2215,7 +2647,7 @@ static void test_label(void) {
     CHECK(o.iterations == 57);
     end_block(&w);
     ledger_state_root(w.s, root);
-    PLOW_ASSERT(plow_unhex("677baa51ca761de8218fbe4ebf2d9ac91675ee2775c5c1e34735c43eca53fce1", pin, 32) == 0);
+    PLOW_ASSERT(plow_unhex("315e4476b02a955fb134c8682db313091e2fbd4a10e1dc5692b58d486b02f852", pin, 32) == 0);
     CHECK(memcmp(root, pin, 32) == 0);
     for (uint32_t i = 0; i < L_ITEMS; i += 5) CHECK(o.map[i] == L.truth[i]); /* gold clamped */
     ledger_label_outcome_release(&o);
@@ -2541,7 +2973,7 @@ static void test_label_records(void) {
         return;
     }
     CHECK(rl->vlen == 4 + 45 && rg->vlen == 4 + 5 * L.n_gold);
-    CHECK(rt->vlen == 140 + 189 * L_SLOTS + 78 + 8 * L_SLOTS);
+    CHECK(rt->vlen == 140 + 229 * L_SLOTS + 78 + 8 * L_SLOTS);
     ledger_state *s = ledger_state_new(&w.g);
     char err[PLOW_ERR_LEN];
     uint8_t buf[8192], key[40];
@@ -2573,7 +3005,7 @@ static void test_label_records(void) {
     plow_put_u32(buf + 4 + 5, 0); /* the second gold item equal to the first (0) */
     REFUSE(rg->key, 33, buf, rg->vlen, "is not after");
     /* the label task's extension */
-    size_t ext = 140 + 189 * L_SLOTS;
+    size_t ext = 140 + 229 * L_SLOTS;
     REFUSE(rt->key, 33, rt->val, ext, "expected for 4 replicas");
     memcpy(buf, rt->val, rt->vlen);
     plow_put_u32(buf + ext, 1);
@@ -2660,12 +3092,12 @@ static void test_determinism(void) {
         uint8_t id[32], ch[32];
         uint64_t hc;
         replicated_pair(w, &honest, &cheat, id, &hc);
-        ledger_tx tx = challenge_tx(w, DAVE, id, CAROL, &cheat, 4, 0);
+        ledger_tx tx = challenge_tx(w, DAVE, id, CAROL, &cheat, 4, FLOOR);
         with_other(&tx, BOB, &honest);
         OK_HASH(w, DAVE, &tx, ch);
         tx = verdict_tx(w, OP, ch, honest.leaves + 4 * 32, 1);
         OK(w, OP, &tx);
-        advance_to(w, hc + WINDOW_B + 1);
+        advance_to(w, hc + SEALED_W + 1);
         tx = ref_tx(w, LEDGER_TX_FINALIZE, EVE, id);
         OK(w, EVE, &tx);
         end_block(w);
@@ -2724,7 +3156,7 @@ static void test_records_roundtrip(void) {
     uint8_t id[32], ch[32];
     uint64_t hc;
     replicated_pair(&w, &honest, &cheat, id, &hc);
-    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, 0);
+    ledger_tx tx = challenge_tx(&w, DAVE, id, CAROL, &cheat, 2, FLOOR);
     with_other(&tx, BOB, &honest);
     OK_HASH(&w, DAVE, &tx, ch);
     tx = mk(&w, LEDGER_TX_UNSTAKE, DAVE);
@@ -2806,7 +3238,7 @@ static void test_records_malformed(void) {
         world_free(&w);
         return;
     }
-    CHECK(rt->vlen == 140 + 189 && rc->vlen == 330 && rm->vlen == 24);
+    CHECK(rt->vlen == 140 + 229 && rc->vlen == 331 && rm->vlen == 24);
     ledger_state *s = ledger_state_new(&w.g);
     char err[PLOW_ERR_LEN];
     uint8_t buf[4096], key[40];
@@ -2937,6 +3369,9 @@ static void test_root_many_accounts(void) {
 
 const test_case state_tests[] = {
     {"ledger_state_envelope", test_envelope},
+    {"ledger_state_data_availability", test_data_availability},
+    {"ledger_state_unrunnable", test_unrunnable},
+    {"ledger_state_late_verdict", test_late_verdict},
     {"ledger_state_blocks", test_blocks},
     {"ledger_state_transfer", test_transfer},
     {"ledger_state_transfer_overflow", test_transfer_overflow},
@@ -2954,6 +3389,7 @@ const test_case state_tests[] = {
     {"ledger_state_replicated_disagree_unpaid", test_replicated_disagree_unpaid},
     {"ledger_state_finalize", test_finalize},
     {"ledger_state_expire", test_expire},
+    {"ledger_state_reveal", test_reveal},
     {"ledger_state_infer", test_infer},
     {"ledger_state_artifact_step", test_artifact_step},
     {"ledger_state_determinism", test_determinism},

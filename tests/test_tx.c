@@ -165,7 +165,7 @@ static void rand_tx(ledger_tx *tx, int type, bool with_other, uint64_t *s) {
     case LEDGER_TX_VERDICT:
         fill_random(tx->u.verdict.challenge, 32, s);
         fill_random(tx->u.verdict.computed, 32, s);
-        tx->u.verdict.prev_ok = (uint8_t)(rng_next(s) & 1);
+        tx->u.verdict.prev_ok = (uint8_t)(rng_next(s) % 3);
         break;
     case LEDGER_TX_LABEL_REVEAL: {
         fill_random(tx->u.reveal.task, 32, s);
@@ -182,6 +182,26 @@ static void rand_tx(ledger_tx *tx, int type, bool with_other, uint64_t *s) {
         tx->u.gold.count = r == 0 ? 0 : r == 1 ? LEDGER_GOLD_MAX : (uint32_t)(1 + rng_next(s) % 100);
         for (uint32_t i = 0; i < tx->u.gold.count; i++) tx->u.gold.items[i] = (uint32_t)rand_u64(s);
         fill_random(tx->u.gold.labels, tx->u.gold.count, s);
+        break;
+    }
+    case LEDGER_TX_DA_CHALLENGE:
+        fill_random(tx->u.da.task, 32, s);
+        fill_random(tx->u.da.accused, 32, s);
+        if (rng_next(s) & 1) fill_random(tx->u.da.want, 32, s); /* else zeros: an unrunnable claim */
+        tx->u.da.bond = rand_u64(s);
+        break;
+    case LEDGER_TX_REVEAL: {
+        fill_random(tx->u.open.task, 32, s);
+        fill_random(tx->u.open.trace_root, 32, s);
+        fill_random(tx->u.open.final_state, 32, s);
+        fill_random(tx->u.open.artifact, 32, s);
+        fill_random(tx->u.open.manifest, 32, s);
+        tx->u.open.n = rand_u64(s);
+        tx->u.open.checkpoint_every = (uint32_t)rand_u64(s);
+        fill_random(tx->u.open.salt, 32, s);
+        uint64_t r = rng_next(s) % 4;
+        tx->u.open.count = r == 0 ? 0 : r == 1 ? LEDGER_LEAVES_MAX : (uint32_t)(1 + rng_next(s) % 40);
+        fill_random(tx->u.open.leaves, (size_t)tx->u.open.count * 32, s);
         break;
     }
     default:
@@ -394,6 +414,68 @@ static void test_tx_label_layout(void) {
     CHECK(memcmp(&d, &tx, sizeof tx) == 0);
     plow_buf_release(&b);
 
+    /* reveal: task, 4 x 32 values, u64 n, u32 checkpoint_every, salt, u32
+     * count, the leaves; and the commitment it opens */
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_REVEAL;
+    memset(tx.u.open.task, 0x11, 32);
+    memset(tx.u.open.trace_root, 0x21, 32);
+    memset(tx.u.open.final_state, 0x22, 32);
+    memset(tx.u.open.artifact, 0x23, 32);
+    memset(tx.u.open.manifest, 0x24, 32);
+    tx.u.open.n = 2;
+    tx.u.open.checkpoint_every = 7;
+    memset(tx.u.open.salt, 0x55, 32);
+    tx.u.open.count = 3;
+    memset(tx.u.open.leaves, 0x66, 96);
+    ledger_tx_encode(&tx, &b);
+    CHECK(b.len == BODY + 32 + 128 + 12 + 32 + 4 + 96 + 64 && b.data[1] == LEDGER_TX_REVEAL);
+    CHECK(b.data[BODY + 32] == 0x21 && b.data[BODY + 128] == 0x24 && plow_get_u64(b.data + BODY + 160) == 2);
+    CHECK(plow_get_u32(b.data + BODY + 168) == 7 && b.data[BODY + 172] == 0x55);
+    CHECK(plow_get_u32(b.data + BODY + 204) == 3 && b.data[BODY + 208] == 0x66);
+    CHECKF(ledger_tx_decode(&d, b.data, b.len, err) == 0, "%s", err);
+    CHECK(memcmp(&d, &tx, sizeof tx) == 0);
+    plow_buf_release(&b);
+    {
+        /* the commitment: SHA-256 of the documented preimage; the slot, the
+         * key, any value and the salt change it; the leaves do not */
+        plow_buf pre = {0};
+        plow_buf_append(&pre, "plow/commit/v2", 15);
+        plow_buf_append(&pre, tx.u.open.task, 32);
+        plow_buf_u32(&pre, 1);
+        plow_buf_append(&pre, tx.sender, 32);
+        plow_buf_append(&pre, tx.u.open.trace_root, 32);
+        plow_buf_append(&pre, tx.u.open.final_state, 32);
+        plow_buf_append(&pre, tx.u.open.artifact, 32);
+        plow_buf_append(&pre, tx.u.open.manifest, 32);
+        plow_buf_u64(&pre, 2);
+        plow_buf_u32(&pre, 7);
+        plow_buf_append(&pre, tx.u.open.salt, 32);
+        uint8_t want[32], got[32], other[32];
+        plow_sha256_once(pre.data, pre.len, want);
+        plow_buf_release(&pre);
+        ledger_commitment(&tx, 1, got);
+        CHECK(memcmp(got, want, 32) == 0);
+        ledger_commitment(&tx, 0, other);
+        CHECK(memcmp(other, want, 32) != 0);
+        ledger_tx t2 = tx;
+        t2.sender[0] ^= 1;
+        ledger_commitment(&t2, 1, other);
+        CHECK(memcmp(other, want, 32) != 0);
+        t2 = tx;
+        t2.u.open.salt[31] ^= 1;
+        ledger_commitment(&t2, 1, other);
+        CHECK(memcmp(other, want, 32) != 0);
+        t2 = tx;
+        t2.u.open.checkpoint_every = 8;
+        ledger_commitment(&t2, 1, other);
+        CHECK(memcmp(other, want, 32) != 0);
+        t2 = tx;
+        t2.u.open.leaves[0] ^= 1;
+        ledger_commitment(&t2, 1, other);
+        CHECK(memcmp(other, want, 32) == 0);
+    }
+
     /* gold_reveal: task, salt, u32 count, count x (u32 item, u8 label) */
     memset(&tx, 0, sizeof tx);
     tx.type = LEDGER_TX_GOLD_REVEAL;
@@ -556,6 +638,34 @@ static void test_tx_refusals(void) {
         }
     }
 
+    /* reveal: a leaf count over LEDGER_LEAVES_MAX, even when the bytes that
+     * follow would fit it; the largest reveal fits LEDGER_TX_MAX; one leaf
+     * short is truncated */
+    rand_tx(&tx, LEDGER_TX_REVEAL, false, &s);
+    tx.u.open.count = LEDGER_LEAVES_MAX;
+    ledger_tx_encode(&tx, &b);
+    CHECK(b.len <= LEDGER_TX_MAX && decode_buf(&b, err) == 0);
+    plow_buf_release(&b);
+    tx.u.open.count = LEDGER_LEAVES_MAX + 1;
+    ledger_tx_encode(&tx, &b);
+    CHECK(decode_buf(&b, err) == -1 && has(err, "more than"));
+    plow_buf_release(&b);
+    tx.u.open.count = UINT32_MAX;
+    ledger_tx_encode(&tx, &b);
+    CHECK(decode_buf(&b, err) == -1 && has(err, "more than"));
+    plow_buf_release(&b);
+    tx.u.open.count = 3;
+    ledger_tx_encode(&tx, &b);
+    memmove(b.data + b.len - 64 - 32, b.data + b.len - 64, 64);
+    b.len -= 32;
+    CHECK(decode_buf(&b, err) == -1 && has(err, "truncated") && has(err, "signature"));
+    plow_buf_release(&b);
+    tx.u.open.count = 3;
+    ledger_tx_encode(&tx, &b);
+    b.len -= 64 + 17; /* cut inside the leaves */
+    CHECK(decode_buf(&b, err) == -1 && has(err, "truncated") && has(err, "leaves"));
+    plow_buf_release(&b);
+
     /* label_reveal and gold_reveal: a count over what one transaction carries,
      * even when the bytes that follow would fit it */
     for (int type = LEDGER_TX_LABEL_REVEAL; type <= LEDGER_TX_GOLD_REVEAL; type++) {
@@ -587,13 +697,13 @@ static void test_tx_refusals(void) {
         plow_buf_release(&b);
     }
 
-    /* verdict: prev_ok must be 0 or 1 */
+    /* verdict: prev_ok must be 0, 1 or 2 (unrunnable) */
     rand_tx(&tx, LEDGER_TX_VERDICT, false, &s);
     for (int v = 0; v < 256; v++) {
         tx.u.verdict.prev_ok = (uint8_t)v;
         ledger_tx_encode(&tx, &b);
         int rc = decode_buf(&b, err);
-        CHECKF(v <= 1 ? rc == 0 : rc == -1 && has(err, "prev_ok"), "prev_ok %d", v);
+        CHECKF(v <= 2 ? rc == 0 : rc == -1 && has(err, "prev_ok"), "prev_ok %d", v);
         plow_buf_release(&b);
     }
 }
@@ -1276,7 +1386,7 @@ static void test_block_header(void) {
 static void test_names(void) {
     static const char *const types[] = {"?", "transfer", "stake", "unstake", "register", "post_task", "claim",
                                         "commit", "challenge", "verdict", "finalize", "expire", "label_reveal",
-                                        "gold_reveal"};
+                                        "gold_reveal", "da_challenge", "reveal"};
     _Static_assert(sizeof types / sizeof types[0] == LEDGER_TX_TYPE_END, "a name per type");
     for (int i = 0; i < LEDGER_TX_TYPE_END; i++) CHECK(strcmp(ledger_tx_type_name(i), types[i]) == 0);
     CHECK(strcmp(ledger_tx_type_name(LEDGER_TX_TYPE_END), "?") == 0 && strcmp(ledger_tx_type_name(-1), "?") == 0 &&
@@ -1295,7 +1405,7 @@ static void test_names(void) {
                                      "expired"};
     for (int i = 0; i < LEDGER_TASK_STATUS_END; i++) CHECK(strcmp(ledger_task_status_name(i), ts[i]) == 0);
     CHECK(strcmp(ledger_task_status_name(LEDGER_TASK_STATUS_END), "?") == 0);
-    static const char *const ss[] = {"empty", "claimed", "committed", "slashed", "forfeited", "paid", "unpaid"};
+    static const char *const ss[] = {"empty", "claimed", "committed", "slashed", "forfeited", "paid", "unpaid", "void"};
     for (int i = 0; i < LEDGER_SLOT_STATUS_END; i++) CHECK(strcmp(ledger_slot_status_name(i), ss[i]) == 0);
     CHECK(strcmp(ledger_slot_status_name(LEDGER_SLOT_STATUS_END), "?") == 0 &&
           strcmp(ledger_slot_status_name(-1), "?") == 0);

@@ -189,36 +189,62 @@ int agent_account(agent *a, const uint8_t pk[32], ledger_account *out, char err[
     return client_account(a->c, pk, out, &next, err);
 }
 
-int agent_list_tasks(agent *a, const char *status, int limit, ledger_task **out, size_t *n, char err[PLOW_ERR_LEN]) {
+int agent_list_tasks(agent *a, const char *query, ledger_task **out, size_t *n, char err[PLOW_ERR_LEN]) {
     *out = NULL;
     *n = 0;
-    char path[128];
-    if (status) snprintf(path, sizeof path, "/v1/tasks?status=%s&limit=%d", status, limit);
-    else snprintf(path, sizeof path, "/v1/tasks?limit=%d", limit);
-    cJSON *j = NULL;
-    if (client_get_json(a->c, path, &j, err)) return -1;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "tasks");
-    if (!cJSON_IsArray(arr)) {
-        cJSON_Delete(j);
-        return plow_error(err, "GET %s: no \"tasks\" array", path);
-    }
-    int cnt = cJSON_GetArraySize(arr);
-    ledger_task *ts = plow_calloc(cnt > 0 ? (size_t)cnt : 1, sizeof *ts);
-    int i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr) {
-        /* the node lists newest first; agents handle the oldest first */
-        if (json_task_from(it, &ts[cnt - 1 - i], err)) {
-            free(ts);
+    ledger_task *ts = NULL;
+    size_t cnt = 0, cap = 0;
+    char cursor[128] = "";
+    int rc = -1;
+    for (;;) {
+        char path[512];
+        snprintf(path, sizeof path, "/v1/tasks?limit=1000%s%s%s%s", query && *query ? "&" : "", query ? query : "",
+                 cursor[0] ? "&cursor=" : "", cursor);
+        cJSON *j = NULL;
+        if (client_get_json(a->c, path, &j, err)) goto out;
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "tasks");
+        const char *next = json_get_str(j, "next");
+        if (!cJSON_IsArray(arr) || (next && strlen(next) >= sizeof cursor)) {
             cJSON_Delete(j);
-            return plow_error_prefix(err, "a task from the node");
+            plow_error(err, "GET %s: no \"tasks\" array or a bad \"next\"", path);
+            goto out;
         }
-        i++;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, arr) {
+            if (cnt == AGENT_TASKS_MAX) {
+                cJSON_Delete(j);
+                plow_error(err, "GET /v1/tasks?%s: more than %d tasks", query ? query : "", AGENT_TASKS_MAX);
+                goto out;
+            }
+            if (cnt == cap) {
+                cap = cap ? cap * 2 : 64;
+                ts = plow_realloc(ts, cap * sizeof *ts);
+            }
+            if (json_task_from(it, &ts[cnt], err)) {
+                cJSON_Delete(j);
+                plow_error_prefix(err, "a task from the node");
+                goto out;
+            }
+            cnt++;
+        }
+        bool go_on = next != NULL;
+        if (go_on) snprintf(cursor, sizeof cursor, "%s", next);
+        cJSON_Delete(j);
+        if (!go_on) break;
     }
-    cJSON_Delete(j);
+    /* the node lists newest first; agents handle the oldest first */
+    for (size_t i = 0; i < cnt / 2; i++) {
+        ledger_task t = ts[i];
+        ts[i] = ts[cnt - 1 - i];
+        ts[cnt - 1 - i] = t;
+    }
     *out = ts;
-    *n = (size_t)cnt;
-    return 0;
+    *n = cnt;
+    ts = NULL;
+    rc = 0;
+out:
+    free(ts);
+    return rc;
 }
 
 int agent_task(agent *a, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch,
@@ -263,6 +289,32 @@ int agent_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char 
     if (client_get_json(a->c, path, &j, err)) return -1;
     int rc = json_challenge_from(j, out, err);
     cJSON_Delete(j);
+    return rc;
+}
+
+int agent_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, char err[PLOW_ERR_LEN]) {
+    const ledger_slot *sl = &t->slots[slot];
+    if (sl->revealed_at == 0) return plow_error(err, "slot %d has not revealed", slot);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/block/%" PRIu64, sl->revealed_at);
+    cJSON *j = NULL;
+    if (client_get_json(a->c, path, &j, err)) return -1;
+    ledger_block b;
+    memset(&b, 0, sizeof b);
+    int rc = json_block_from(j, &b, err);
+    cJSON_Delete(j);
+    if (rc) return -1;
+    rc = plow_error(err, "block %" PRIu64 " holds no reveal of slot %d", sl->revealed_at, slot);
+    for (uint32_t i = 0; i < b.n_txs; i++) {
+        char e2[PLOW_ERR_LEN];
+        if (b.results[i] != LEDGER_TX_OK || b.txs[i].len < 2 || b.txs[i].data[1] != LEDGER_TX_REVEAL) continue;
+        if (ledger_tx_decode(out, b.txs[i].data, b.txs[i].len, e2)) continue;
+        if (memcmp(out->sender, sl->worker, 32) != 0 || memcmp(out->u.open.task, t->id, 32) != 0) continue;
+        if (memcmp(out->u.open.trace_root, sl->trace_root, 32) != 0) continue;
+        rc = 0;
+        break;
+    }
+    ledger_block_release(&b);
     return rc;
 }
 

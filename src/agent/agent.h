@@ -94,14 +94,20 @@ int agent_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *height, c
 /* Ledger reads. */
 int agent_height(agent *a, uint64_t *height, char err[PLOW_ERR_LEN]);
 int agent_account(agent *a, const uint8_t pk[32], ledger_account *out, char err[PLOW_ERR_LEN]);
-/* Tasks with this status name ("open", "committed", ...; NULL: all), oldest
- * first, at most limit. *out is malloc'd (caller frees). */
-int agent_list_tasks(agent *a, const char *status, int limit, ledger_task **out, size_t *n, char err[PLOW_ERR_LEN]);
+/* Every task matching query (GET /v1/tasks filters, docs/api.md: e.g.
+ * "status=committed&deadline_from=12"; NULL: all), oldest first: pages
+ * through the whole listing with its cursor, however many tasks there are
+ * (up to AGENT_TASKS_MAX: beyond, an error). *out is malloc'd (caller frees). */
+#define AGENT_TASKS_MAX 200000
+int agent_list_tasks(agent *a, const char *query, ledger_task **out, size_t *n, char err[PLOW_ERR_LEN]);
 /* One task and its challenges (*ch malloc'd, may be NULL when none). */
 int agent_task(agent *a, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch,
                char err[PLOW_ERR_LEN]);
 int agent_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char err[PLOW_ERR_LEN]);
 /* The hash and time of block `height` (-1 if it does not exist yet). */
+/* The REVEAL transaction that opened slot `slot` of t (its leaves: the
+ * trace), read from the block at the slot's revealed_at. */
+int agent_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, char err[PLOW_ERR_LEN]);
 int agent_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]);
 /* Milliseconds per block, measured over the last blocks (default 500). */
 double agent_block_ms(agent *a);

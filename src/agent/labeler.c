@@ -891,7 +891,7 @@ int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, labeler_
     int rc = job_spec_parse(spec, buf, n, err);
     free(buf);
     if (rc) return plow_error_prefix(err, "the task's spec");
-    if (spec->kind != LEDGER_KIND_LABEL) return plow_error(err, "task %s: its spec is not a label spec", id);
+    if (spec->kind != TASK_LABEL) return plow_error(err, "task %s: its spec is not a label spec", id);
     if (spec->n_items != t->p.steps)
         return plow_error(err, "task %s: its spec has %u items, the task %" PRIu64, id, spec->n_items, t->p.steps);
     if (spec->n_classes != t->p.n_classes)
@@ -1501,7 +1501,9 @@ static int labeler_round(labeler *L, char err[PLOW_ERR_LEN]) {
     for (size_t si = 0; si < sizeof statuses / sizeof statuses[0] && !agent_stop_requested(); si++) {
         ledger_task *ts = NULL;
         size_t nt = 0;
-        if (agent_list_tasks(a, ledger_task_status_name(statuses[si]), 100, &ts, &nt, err)) return -1;
+        char q[64];
+        snprintf(q, sizeof q, "status=%s&kind=label", ledger_task_status_name(statuses[si]));
+        if (agent_list_tasks(a, q, &ts, &nt, err)) return -1;
         for (size_t i = 0; i < nt && !agent_stop_requested(); i++) {
             ledger_task *t = &ts[i];
             if (t->p.kind != LEDGER_KIND_LABEL) continue;

@@ -21,7 +21,9 @@
 #include "../data/tokenizer.h"
 #include "../model/modelio.h"
 #include "../client/client.h"
+#include "../job/kind.h"
 #include "../proof/receipt.h"
+#include "../proof/run.h"
 #include "agent.h"
 
 void requester_options_default(requester_options *o) {
@@ -327,8 +329,8 @@ static int post_step(requester *r, int i, char err[PLOW_ERR_LEN]) {
         goto out; /* next round: the node does not know it -> posted again */
     }
     agent_log(a, "step '%s': posted task %s (try %d): %s, %s x%u, %" PRIu64 " %s, reward %s each", ws->name, tid,
-              s->n_tasks, ledger_kind_name(spec.kind), ledger_mode_name(tf.p.mode), tf.p.replicas, tf.p.steps,
-              spec.kind == LEDGER_KIND_INFER ? "tokens" : "steps", rew);
+              s->n_tasks, task_kind_name(spec.kind), ledger_mode_name(tf.p.mode), tf.p.replicas, tf.p.steps,
+              job_kind_facts_of(spec.kind)->steps_unit, rew);
     s->seen = false;
     s->finalize_sent = false;
     rc = 0;
@@ -517,31 +519,18 @@ static int check_step(requester *r, int i, check_out *co, char err[PLOW_ERR_LEN]
     uint8_t got[32];
     char want_hex[65], got_hex[65];
     plow_hex(sl->artifact, 32, want_hex);
-    if (spec.kind == LEDGER_KIND_ROUND) {
-        /* a round participant's artifact is the hash of its contribution */
-        snprintf(path, sizeof path, "%s/contribution.bin", dir);
-        uint8_t *buf;
-        size_t n;
-        if (plow_read_file(path, (size_t)1 << 34, &buf, &n, err)) goto out;
-        plow_sha256_once(buf, n, got);
-        free(buf);
-    } else if (spec.kind == LEDGER_KIND_TRAIN || (spec.kind == LEDGER_KIND_DPO && !spec.has_lora)) {
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        if (modelio_load_model(&mdl, path, err)) goto out;
-        model_hash(mdl, got);
-    } else if (spec.kind == LEDGER_KIND_LORA || spec.kind == LEDGER_KIND_DPO) {
-        if (!spec.has_base) {
+    bool adapter = job_spec_adapter(&spec);
+    if (task_kind_replays(spec.kind)) { /* the artifact the published files make, as the kind hashes it */
+        if (adapter && !spec.has_base) {
             plow_error(err, "the LoRA spec names no base model");
             goto out;
         }
-        if (fetch_to(r, spec.base_model, in, "model.safetensors", err) ||
-            fetch_to(r, spec.base_config, in, "config.json", err))
+        if (adapter && (fetch_to(r, spec.base_model, in, "model.safetensors", err) ||
+                        fetch_to(r, spec.base_config, in, "config.json", err)))
             goto out;
         snprintf(path, sizeof path, "%s/model.safetensors", in);
-        if (modelio_load_model(&base, path, err)) goto out;
-        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-        if (modelio_load_lora(&l, base, path, err)) goto out;
-        lora_hash(l, got);
+        if (adapter && modelio_load_model(&base, path, err)) goto out;
+        if (proof_published_artifact(spec.kind, base, dir, got, err)) goto out;
     } else {
         /* the receipt is the committed trace root's blob */
         if (!spec.has_base) {
@@ -612,7 +601,7 @@ static int check_step(requester *r, int i, check_out *co, char err[PLOW_ERR_LEN]
         co->ok = true;
     } else {
         snprintf(co->detail, sizeof co->detail, "%s hash %.16s… matches the commitment",
-                 spec.kind == LEDGER_KIND_LORA ? "adapter" : "model", got_hex);
+                 adapter ? "adapter" : "model", got_hex);
         co->ok = true;
     }
     rc = 0;

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "../client/client.h"
+#include "../job/kind.h"
 #include "agent.h"
 
 #define TASKFILE_MAX ((size_t)1 << 20)
@@ -194,9 +195,9 @@ int taskfile_set_hash(taskfile *tf, const char *key, const uint8_t h[32]) {
     return cJSON_AddItemToObject(tf->spec, key, v) ? 0 : -1;
 }
 
-int taskfile_set_run(taskfile *tf, const char *key, const uint8_t model[32], const uint8_t config[32]) {
+int taskfile_set_run(taskfile *tf, const char *key, const uint8_t model_h[32], const uint8_t config[32]) {
     char hm[65], hc[65];
-    plow_hex(model, 32, hm);
+    plow_hex(model_h, 32, hm);
     plow_hex(config, 32, hc);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", hm);
@@ -223,7 +224,7 @@ int taskfile_finish(taskfile *tf, struct client *c, job_spec *spec, char err[PLO
         prefix(err, "uploading the spec");
         return -2;
     }
-    tf->p.kind = (uint8_t)spec->kind;
-    tf->p.steps = spec->kind == LEDGER_KIND_INFER ? (uint64_t)spec->tokens : (uint64_t)spec->steps;
+    tf->p.kind = (uint8_t)job_kind_ledger(spec->kind);
+    tf->p.steps = job_spec_ledger_steps(spec);
     return 0;
 }

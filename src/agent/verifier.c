@@ -23,6 +23,7 @@
 #include <inttypes.h>
 
 #include "../client/client.h"
+#include "../job/kind.h"
 #include "agent.h"
 
 void verifier_options_default(verifier_options *o) {
@@ -180,12 +181,34 @@ static int send_challenge(verifier *v, const ledger_task *t, ledger_tx *tx, cons
     return 0;
 }
 
+/* Writes the leaves slot s revealed (its REVEAL, in a block) where the job
+ * functions working in dir look for them first (job_leaves_path): the
+ * check then needs no trace.bin from the worker. */
+static int put_leaves(verifier *v, const ledger_task *t, int s, const char *dir, char err[PLOW_ERR_LEN]) {
+    if (t->p.kind == LEDGER_KIND_INFER) return 0;
+    ledger_tx *rv = plow_calloc(1, sizeof *rv);
+    char *p = NULL;
+    int rc = -1;
+    if (agent_reveal_of(&v->a, t, s, rv, err)) goto out;
+    p = job_leaves_path(dir, t->slots[s].trace_root);
+    rc = plow_write_file(p, rv->u.open.leaves, (size_t)rv->u.open.count * 32, err);
+out:
+    free(p);
+    free(rv);
+    return rc;
+}
+
+/* A slot whose values are public: revealed (every kind here is sealed). */
+static bool revealed(const ledger_task *t, int s) {
+    return t->slots[s].status == LEDGER_SLOT_COMMITTED && (!ledger_sealed(t) || t->slots[s].revealed_at != 0);
+}
+
 /* Optimistic: sample-verify one committed slot. */
 static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledger_challenge *ch, size_t n_ch,
                             uint64_t height, char err[PLOW_ERR_LEN]) {
     agent *a = &v->a;
     const ledger_slot *slot = &t->slots[s];
-    if (is_checked(v, t->id, s) || challenged(ch, n_ch, slot->worker)) return 0;
+    if (!revealed(t, s) || is_checked(v, t->id, s) || challenged(ch, n_ch, slot->worker)) return 0;
     /* the seed: a block that did not exist when the worker committed */
     if (height < slot->committed_at + 1) return 0;
     uint8_t bh[32];
@@ -199,6 +222,7 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
     if (plow_mkdir_p(dir, err)) return -1;
     agent_short(t->id, id);
     agent_short_addr(slot->worker, wk);
+    if (put_leaves(v, t, s, dir, err)) return check_failed(v, t, s, "revealed leaves", err);
     job_blobs b = agent_job_blobs(a);
     job_check chk;
     memset(&chk, 0, sizeof chk);
@@ -232,7 +256,7 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
     agent *a = &v->a;
     int idx[LEDGER_MAX_REPLICAS], n = 0;
     for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
-        if (t->slots[s].status == LEDGER_SLOT_COMMITTED) idx[n++] = s;
+        if (revealed(t, s)) idx[n++] = s;
     if (n < 2) return 0;
     /* the largest group of equal final states (ties: the first slot's) */
     int best = idx[0], best_count = 0;
@@ -265,6 +289,10 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         plow_hex(t->id, 32, hex);
         snprintf(dir, sizeof dir, "%s/tasks/%s/diverge%d-%d", a->work, hex, s, best);
         if (plow_mkdir_p(dir, err)) return -1;
+        if (put_leaves(v, t, s, dir, err) || put_leaves(v, t, best, dir, err)) {
+            if (check_failed(v, t, s, "revealed leaves", err)) return -1;
+            continue;
+        }
         agent_short_addr(slot->worker, wk);
         agent_short_addr(t->slots[best].worker, ok);
         agent_log(a, "task %s: slot %d (%s) disagrees with %d of %d replicas; locating the first divergent step", id,
@@ -357,15 +385,16 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
     for (size_t k = 0; k < sizeof statuses / sizeof statuses[0] && !agent_stop_requested(); k++) {
         ledger_task *ts = NULL;
         size_t n = 0;
-        if (agent_list_tasks(a, ledger_task_status_name(statuses[k]), 100, &ts, &n, err)) return -1;
+        char q[64]; /* every task whose window is still open, however many others exist */
+        snprintf(q, sizeof q, "status=%s&deadline_from=%" PRIu64, ledger_task_status_name(statuses[k]), height + 1);
+        if (agent_list_tasks(a, q, &ts, &n, err)) return -1;
         int rc = 0;
         for (size_t i = 0; i < n && rc == 0 && !agent_stop_requested(); i++) {
             const ledger_task *t = &ts[i];
             if (t->window_end == 0 || height + 1 > t->window_end) continue; /* no window open */
             /* what job_verify and job_diverge can check (other kinds have their own rules) */
-            if (t->p.kind != LEDGER_KIND_TRAIN && t->p.kind != LEDGER_KIND_LORA && t->p.kind != LEDGER_KIND_INFER &&
-                t->p.kind != LEDGER_KIND_DPO && t->p.kind != LEDGER_KIND_ROUND)
-                continue;
+            const job_kind_facts *kf = job_kind_facts_ledger(t->p.kind);
+            if (!kf || !kf->verifier_checks) continue;
             ledger_task full;
             ledger_challenge *ch = NULL;
             size_t n_ch = 0;
@@ -375,7 +404,7 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
             }
             if (full.p.mode == LEDGER_MODE_OPTIMISTIC) {
                 for (int s = 0; s < full.p.replicas && s < LEDGER_MAX_REPLICAS && rc == 0; s++)
-                    if (full.slots[s].status == LEDGER_SLOT_COMMITTED)
+                    if (revealed(&full, s))
                         rc = check_optimistic(v, &full, s, ch, n_ch, height, err);
             } else {
                 rc = check_replicated(v, &full, ch, n_ch, err);

@@ -17,16 +17,23 @@
 #include <unistd.h>
 
 #include "../client/client.h"
+#include "../job/kind.h"
+#include "../proof/trace.h"
 #include "agent.h"
 
-/* the kinds job_run can do */
-#define WORKER_KINDS                                                                                   \
-    ((1u << LEDGER_KIND_TRAIN) | (1u << LEDGER_KIND_LORA) | (1u << LEDGER_KIND_INFER) | (1u << LEDGER_KIND_DPO) | \
-     (1u << LEDGER_KIND_ROUND))
+/* The kinds job_run can do, as bits of their ledger numbers. */
+static unsigned worker_kinds(void) {
+    unsigned bits = 0;
+    for (int k = 0; k < TASK_KIND_COUNT; k++) {
+        const job_kind_facts *f = job_kind_facts_of((task_kind)k);
+        if (f->worker_runs) bits |= 1u << f->ledger_kind;
+    }
+    return bits;
+}
 
 void worker_policy_default(worker_policy *p) {
     memset(p, 0, sizeof *p);
-    p->kinds = WORKER_KINDS;
+    p->kinds = worker_kinds();
     p->min_price_per_step = 0;
     p->max_stake_at_risk = UINT64_MAX;
     p->stake = 0;
@@ -91,7 +98,7 @@ int worker_policy_parse(worker_policy *p, const uint8_t *buf, size_t n, char err
                 plow_error(err, "policy: unknown kind in \"kinds\" (train, lora, infer, dpo, round)");
                 goto out;
             }
-            if (!(WORKER_KINDS & (1u << k))) {
+            if (!(worker_kinds() & (1u << k))) {
                 plow_error(err, "policy: a worker does not run %s tasks (train, lora, infer, dpo, round)",
                            ledger_kind_name(k));
                 goto out;
@@ -163,6 +170,9 @@ typedef struct worker {
     job_spec spec[SPEC_CACHE];
     int n_spec;
     int committed;
+    double last_reveal_look; /* plow_now() of the last look for slots to reveal */
+    bool in_reveal;          /* a look is running (the progress callback must not start another) */
+    int to_reveal;           /* slots of mine the last look found committed, not revealed, still revealable */
     /* progress of the current job */
     char cur[12];
     double last_progress;
@@ -227,8 +237,8 @@ static void task_dir(const worker *w, const uint8_t id[32], char *out, size_t n)
 }
 
 static uint64_t task_steps(const ledger_task *t, const job_spec *s) {
-    if (t->p.kind == LEDGER_KIND_INFER) return s->tokens > 0 ? (uint64_t)s->tokens : t->p.steps;
-    return t->p.steps;
+    uint64_t n = job_spec_ledger_steps(s);
+    return n > 0 ? n : t->p.steps;
 }
 
 /* Whether to cheat on this task: --cheat-rate of the tasks, chosen by the
@@ -248,11 +258,8 @@ static bool cheat_on(const worker *w, const uint8_t id[32]) {
 static const char *cheat_for(const worker *w, const ledger_task *t, const job_spec *spec, char buf[64]) {
     const char *c = w->o->cheat;
     if (!c || !cheat_on(w, t->id)) return NULL;
-    if (t->p.kind != LEDGER_KIND_INFER) return c;
-    if (strncmp(c, "perturb", 7) != 0) return NULL;
-    if (c[7] == '@') return c;
-    snprintf(buf, 64, "perturb@%d", spec->tokens / 2 > 0 ? spec->tokens / 2 : 1);
-    return buf;
+    if (strcmp(c, "copy") == 0 || strcmp(c, "garbage") == 0) return NULL; /* protocol cheats: no run */
+    return job_cheat_for(spec, c, buf);
 }
 
 /* ---- outputs kept between restarts ---------------------------------------------- */
@@ -324,6 +331,176 @@ static void speed_load(worker *w) {
     fclose(f);
 }
 
+/* ---- commit and reveal (docs/ledger.md, "Commit and reveal") ----------------------- */
+
+/* The salt of this worker's commitment to task `id`: secret (it hashes the
+ * secret key), and the same after a restart, so nothing needs keeping. */
+static void salt_for(const worker *w, const uint8_t id[32], uint8_t salt[32]) {
+    uint8_t buf[16 + LEDGER_SK_LEN + 32];
+    memcpy(buf, "plow/salt/v1\0\0\0\0", 16);
+    memcpy(buf + 16, w->a.key.sk, LEDGER_SK_LEN);
+    memcpy(buf + 16 + LEDGER_SK_LEN, id, 32);
+    plow_sha256_once(buf, sizeof buf, salt);
+    volatile uint8_t *v = buf;
+    for (size_t i = 0; i < sizeof buf; i++) v[i] = 0;
+}
+
+/* The protocol cheats the worker itself plays (not `plow train --cheat`):
+ * "copy" commits another replica's commitment and reveals its values,
+ * "garbage" commits and reveals random values and uploads nothing. */
+static bool cheat_is(const worker *w, const ledger_task *t, const char *name) {
+    return w->o->cheat && strcmp(w->o->cheat, name) == 0 && cheat_on(w, t->id);
+}
+
+/* The REVEAL of run `out` (in dir) for slot `slot` of t: values, salt and,
+ * for a training-like kind, every leaf of DIR/out/trace.bin. */
+static int build_reveal(worker *w, const ledger_task *t, const job_output *out, const char *dir, ledger_tx *rv,
+                        char err[PLOW_ERR_LEN]) {
+    memset(rv, 0, sizeof *rv);
+    rv->type = LEDGER_TX_REVEAL;
+    memcpy(rv->sender, w->a.key.pk, 32);
+    memcpy(rv->u.open.task, t->id, 32);
+    memcpy(rv->u.open.trace_root, out->trace_root, 32);
+    memcpy(rv->u.open.final_state, out->final_state, 32);
+    memcpy(rv->u.open.artifact, out->artifact, 32);
+    memcpy(rv->u.open.manifest, out->manifest, 32);
+    rv->u.open.n = out->n;
+    rv->u.open.checkpoint_every = out->checkpoint_every;
+    salt_for(w, t->id, rv->u.open.salt);
+    if (t->p.kind == LEDGER_KIND_INFER) return 0;
+    if (out->n >= LEDGER_LEAVES_MAX) return plow_error(err, "%" PRIu64 " steps: more leaves than a reveal carries", out->n);
+    if (cheat_is(w, t, "garbage")) { /* random leaves, their root committed: nothing behind them */
+        for (uint64_t i = 0; i <= out->n; i++) {
+            uint8_t pre[40];
+            memcpy(pre, out->trace_root, 32);
+            plow_put_u64(pre + 32, i);
+            plow_sha256_once(pre, sizeof pre, rv->u.open.leaves + i * 32);
+        }
+        memcpy(rv->u.open.leaves + out->n * 32, out->final_state, 32);
+        rv->u.open.count = (uint32_t)(out->n + 1);
+        merkle_root(rv->u.open.leaves, out->n + 1, rv->u.open.trace_root);
+        return 0;
+    }
+    char path[AGENT_PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/out/trace.bin", dir);
+    trace *tr = NULL;
+    if (trace_load(path, &tr, err)) return plow_error_prefix(err, "the run's trace");
+    int rc = 0;
+    if (trace_steps(tr) != out->n) {
+        rc = plow_error(err, "the run's trace has %" PRIu64 " steps, the output %" PRIu64, trace_steps(tr), out->n);
+    } else {
+        for (uint64_t i = 0; i <= out->n; i++) memcpy(rv->u.open.leaves + i * 32, trace_leaf(tr, i), 32);
+        rv->u.open.count = (uint32_t)(out->n + 1);
+    }
+    trace_free(tr);
+    return rc;
+}
+
+/* A "garbage" run: values that nothing computed (the trace root is made
+ * to match the random leaves build_reveal derives from it). */
+static void garbage_output(const ledger_task *t, job_output *out) {
+    memset(out, 0, sizeof *out);
+    uint8_t pre[40];
+    memcpy(pre, t->id, 32);
+    memcpy(pre + 32, "garbage!", 8);
+    plow_sha256_once(pre, sizeof pre, out->trace_root);
+    plow_sha256_once(out->trace_root, 32, out->final_state);
+    plow_sha256_once(out->final_state, 32, out->artifact);
+    plow_sha256_once(out->artifact, 32, out->manifest);
+    out->n = t->p.steps;
+    out->checkpoint_every = 1;
+}
+
+/* Sends the REVEAL of my slot s of t if its reveal window is open. */
+static int reveal_slot(worker *w, const ledger_task *t, int s, uint64_t height, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char dir[AGENT_PATH_MAX + 80], id[12];
+    task_dir(w, t->id, dir, sizeof dir);
+    agent_short(t->id, id);
+    uint64_t from = ledger_reveal_from(t), until = ledger_reveal_until(t), next = height + 1;
+    if (next <= until || from == UINT64_MAX) w->to_reveal++;
+    if (from == UINT64_MAX || next < from) return 0; /* not every slot has committed yet */
+    if (next > until) {
+        if (new_reason(w, t->id, "reveal missed"))
+            agent_log(a, "task %s: the reveal deadline (block %" PRIu64 ") has passed; the rules forfeit this slot", id,
+                      until);
+        return 0;
+    }
+    ledger_tx *rv = plow_calloc(1, sizeof *rv);
+    int rc = -1;
+    if (cheat_is(w, t, "copy")) {
+        /* the copier: another replica's revealed values (if any yet), under my key */
+        int other = -1;
+        for (int k = 0; k < t->p.replicas; k++)
+            if (k != s && t->slots[k].revealed_at) other = k;
+        if (other < 0) {
+            rc = 0;
+            goto out;
+        }
+        if (agent_reveal_of(a, t, other, rv, err)) goto out;
+        rv->nonce = 0;
+        memcpy(rv->sender, a->key.pk, 32);
+        agent_log(a, "task %s: revealing slot %d's values as mine -- CHEATING: copy", id, other);
+    } else {
+        job_output out;
+        if (cheat_is(w, t, "garbage")) {
+            garbage_output(t, &out);
+        } else if (output_load(dir, &out)) {
+            if (new_reason(w, t->id, "output lost"))
+                agent_log(a, "task %s: cannot reveal: the run's output.json is gone from %s", id, dir);
+            rc = 0;
+            goto out;
+        }
+        if (build_reveal(w, t, &out, dir, rv, err)) goto out;
+    }
+    if (agent_send(a, rv, err)) {
+        if (agent_refused(err)) {
+            agent_log(a, "task %s: reveal refused: %s", id, err);
+            mark_done(w, t->id);
+            rc = 0;
+        }
+        goto out;
+    }
+    agent_log(a, "task %s: revealed slot %d (%u leaves)", id, s, rv->u.open.count);
+    w->to_reveal--;
+    rc = 0;
+out:
+    free(rv);
+    return rc;
+}
+
+/* Every slot of mine that committed and has not revealed: reveal it when
+ * its window opens (the rules forfeit a slot that does not). Called each
+ * round and, throttled, from the progress of a long run. */
+static int reveal_pending(worker *w, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    if (w->in_reveal) return 0;
+    w->in_reveal = true;
+    w->last_reveal_look = plow_now();
+    char q[160], me[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(a->key.pk, me);
+    snprintf(q, sizeof q, "status=open,claimed,committed,challenged,resolved&addr=%s", me);
+    ledger_task *ts = NULL;
+    size_t n = 0;
+    uint64_t height;
+    int rc = -1;
+    if (agent_list_tasks(a, q, &ts, &n, err) || agent_height(a, &height, err)) goto out;
+    rc = 0;
+    w->to_reveal = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const ledger_task *t = &ts[i];
+        if (!ledger_sealed(t) || done_with(w, t->id)) continue; /* done: a refused reveal is not retried */
+        for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS && rc == 0; s++)
+            if (t->slots[s].status == LEDGER_SLOT_COMMITTED && t->slots[s].revealed_at == 0 &&
+                memcmp(t->slots[s].worker, a->key.pk, 32) == 0)
+                rc = reveal_slot(w, t, s, height, err);
+    }
+out:
+    free(ts);
+    w->in_reveal = false;
+    return rc;
+}
+
 /* ---- one task ------------------------------------------------------------------- */
 
 static void on_progress(void *arg, long done, long total, const char *what) {
@@ -336,6 +513,11 @@ static void on_progress(void *arg, long done, long total, const char *what) {
         _exit(0);
     }
     double now = plow_now();
+    if (now - w->last_reveal_look > (w->o->poll_s > 0.2 ? w->o->poll_s : 0.2)) {
+        /* a long run must not make me miss another task's reveal window */
+        char e[PLOW_ERR_LEN];
+        if (reveal_pending(w, e)) agent_log(&w->a, "looking for slots to reveal: %s", e);
+    }
     bool boundary = total > 0 && (done * 10 / total) != (w->last_done * 10 / total);
     if (done == total || boundary || now - w->last_progress > 5) {
         agent_log(&w->a, "task %s: %s %ld/%ld", w->cur, what ? what : "step", done, total);
@@ -363,7 +545,23 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
     if (plow_mkdir_p(dir, err)) return -1;
     job_output out;
     memset(&out, 0, sizeof out);
-    if (output_load(dir, &out) == 0) {
+    int my = (int)(slot - t->slots);
+    uint8_t copied[32];
+    bool copying = false;
+    if (cheat_is(w, t, "copy")) {
+        /* the copier computes nothing: it commits the first commitment it sees */
+        int other = -1;
+        for (int k = 0; k < t->p.replicas; k++)
+            if (k != my && t->slots[k].status == LEDGER_SLOT_COMMITTED) other = k;
+        if (other < 0) return 0; /* nothing to copy yet: look again next round */
+        memcpy(copied, t->slots[other].commitment, 32);
+        copying = true;
+        out.n = t->p.steps;
+        agent_log(a, "task %s: copying slot %d's commitment -- CHEATING: copy", id, other);
+    } else if (cheat_is(w, t, "garbage")) {
+        garbage_output(t, &out);
+        agent_log(a, "task %s: committing values nothing computed, uploading nothing -- CHEATING: garbage", id);
+    } else if (output_load(dir, &out) == 0) {
         agent_log(a, "task %s: the run finished before a restart; committing it", id);
     } else {
         job_spec spec;
@@ -409,16 +607,21 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
         mark_done(w, t->id);
         return 0;
     }
+    /* sealed: the commitment only; the values and leaves follow in the REVEAL */
     ledger_tx tx;
     memset(&tx, 0, sizeof tx);
     tx.type = LEDGER_TX_COMMIT;
     memcpy(tx.u.commit.task, t->id, 32);
-    memcpy(tx.u.commit.trace_root, out.trace_root, 32);
-    memcpy(tx.u.commit.final_state, out.final_state, 32);
-    memcpy(tx.u.commit.artifact, out.artifact, 32);
-    memcpy(tx.u.commit.manifest, out.manifest, 32);
+    if (copying) {
+        memcpy(tx.u.commit.trace_root, copied, 32);
+    } else {
+        ledger_tx *rv = plow_calloc(1, sizeof *rv);
+        int brc = build_reveal(w, t, &out, dir, rv, err);
+        if (brc == 0) ledger_commitment(rv, (uint32_t)my, tx.u.commit.trace_root);
+        free(rv);
+        if (brc) return -1;
+    }
     tx.u.commit.n = out.n;
-    tx.u.commit.checkpoint_every = out.checkpoint_every;
     if (agent_send(a, &tx, err)) {
         if (agent_refused(err)) {
             /* the ledger said no (deadline, a wrong n...): the same commit would fail again */
@@ -430,9 +633,9 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
     }
     char art[12];
     agent_short(out.artifact, art);
-    agent_log(a, "task %s: committed (artifact %s, %" PRIu64 " steps)", id, art, out.n);
+    agent_log(a, "task %s: committed (sealed; artifact %s, %" PRIu64 " steps)", id, art, out.n);
     w->committed++;
-    return 0;
+    return reveal_pending(w, err); /* a single slot reveals at once */
 }
 
 /* Why this worker will not claim t, or NULL if it will. */
@@ -517,18 +720,23 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
             w->stake_warned = true;
         }
     }
+    if (reveal_pending(w, err)) return -1;
     uint64_t height;
     if (agent_height(a, &height, err)) return -1;
     ledger_task *open = NULL, *claimed = NULL;
     size_t n_open = 0, n_claimed = 0;
     int rc = -1;
-    if (agent_list_tasks(a, ledger_task_status_name(LEDGER_TASK_OPEN), 100, &open, &n_open, err) ||
-        agent_list_tasks(a, ledger_task_status_name(LEDGER_TASK_CLAIMED), 100, &claimed, &n_claimed, err))
+    /* every task still claimable, and every task where I hold a slot, however many others exist */
+    char q_open[64], q_mine[128], me[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(a->key.pk, me);
+    snprintf(q_open, sizeof q_open, "status=open&deadline_from=%" PRIu64, height + 1);
+    snprintf(q_mine, sizeof q_mine, "status=open,claimed&addr=%s", me);
+    if (agent_list_tasks(a, q_open, &open, &n_open, err) || agent_list_tasks(a, q_mine, &claimed, &n_claimed, err))
         goto out;
     /* a slot already held comes first (a restart, or a claim whose answer was lost) */
-    for (int pass = 0; pass < 2; pass++) {
-        ledger_task *ts = pass ? open : claimed;
-        size_t nt = pass ? n_open : n_claimed;
+    {
+        ledger_task *ts = claimed;
+        size_t nt = n_claimed;
         for (size_t i = 0; i < nt; i++)
             for (int s = 0; s < ts[i].p.replicas && s < LEDGER_MAX_REPLICAS; s++)
                 if (ts[i].slots[s].status == LEDGER_SLOT_CLAIMED &&
@@ -606,7 +814,7 @@ int agent_worker_run(const worker_options *o, char err[PLOW_ERR_LEN]) {
             continue;
         }
         agent_ok(a);
-        if (o->once && w->committed > 0) break;
+        if (o->once && w->committed > 0 && w->to_reveal == 0) break; /* committed and revealed */
         agent_sleep(o->poll_s);
     }
     agent_log(a, "stopped (%d task%s committed)", w->committed, w->committed == 1 ? "" : "s");

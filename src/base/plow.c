@@ -64,6 +64,19 @@ void *plow_realloc(void *p, size_t n) {
     return q ? q : oom(n);
 }
 
+void *plow_try_alloc(size_t n) { return malloc(n ? n : 1); }
+
+void *plow_try_calloc(size_t count, size_t size) { return calloc(count ? count : 1, size ? size : 1); }
+
+void *plow_try_alloc_aligned(size_t n) {
+    size_t r;
+    if (!plow_add_size(n, 63, &r)) return NULL;
+    r &= ~(size_t)63;
+    void *p = aligned_alloc(64, r ? r : 64);
+    if (p) memset(p, 0, r ? r : 64);
+    return p;
+}
+
 char *plow_strdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *p = plow_alloc(n);

@@ -5,7 +5,7 @@
  * fixed-width integer and bool headers, the error convention, checked size
  * arithmetic, and a few small helpers for files and hex.
  *
- * Error convention (see docs/STYLE in ../shared/STYLE.md):
+ * Error convention (stated here, and followed everywhere):
  *   - functions that can fail take `char err[PLOW_ERR_LEN]` as their last
  *     argument and return 0 on success or -1 on failure;
  *   - on failure they write one human-readable line into err (no trailing
@@ -78,6 +78,13 @@ void *plow_calloc(size_t count, size_t size);
 void *plow_alloc_aligned(size_t n);
 void *plow_realloc(void *p, size_t n);
 char *plow_strdup(const char *s);
+/* The checked path, for sizes someone else chose (a spec, a file header, a
+ * peer): NULL instead of aborting, so the caller turns out-of-memory into an
+ * error for that input and carries on. plow_try_alloc_aligned zeroes its
+ * block like plow_alloc_aligned. */
+void *plow_try_alloc(size_t n);
+void *plow_try_calloc(size_t count, size_t size);
+void *plow_try_alloc_aligned(size_t n);
 
 /* Files. plow_read_file reads a whole file into a new buffer (caller frees),
  * refusing files larger than max_size. plow_write_file writes atomically:

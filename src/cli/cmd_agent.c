@@ -25,9 +25,11 @@ static const char worker_help[] =
     "  --name N           name for the profile and the logs (default worker)\n"
     "  --threads T        engine threads (default 1; PLOW_THREADS)\n"
     "  --poll S           seconds between looks at the ledger (default 0.5)\n"
-    "  --once             exit after committing one task\n"
+    "  --once             exit after committing (and revealing) one task\n"
     "  --cheat KIND[@STEP]  play a cheating worker (demos, tests): perturb,\n"
-    "                     skip, seed, data, lowprec, swap, badckpt, init\n"
+    "                     skip, seed, data, lowprec, swap, badckpt, init; or the\n"
+    "                     protocol cheats copy (commit another replica's\n"
+    "                     commitment) and garbage (commit values nothing computed)\n"
     "  --cheat-rate F     cheat on this fraction of tasks (default 1)\n";
 
 static const char verifier_help[] =

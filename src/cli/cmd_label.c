@@ -516,7 +516,7 @@ static int sub_post(int argc, char **argv) {
     uint8_t *buf = NULL;
     size_t len = 0;
     rc = 1;
-    spec->kind = LEDGER_KIND_LABEL;
+    spec->kind = TASK_LABEL;
     if (parse_classes(classes_s, spec, err)) {
         rc = cli_usage_error("label", "%s", err);
         goto out;
@@ -1480,12 +1480,12 @@ out:
 int cmd_labeler(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return fputs(labeler_help, stdout), 0;
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return labeler_train(argc, argv);
-    const char *key = NULL, *work = NULL, *node_url = NULL, *model = NULL, *train = NULL, *acc_s = NULL,
+    const char *key = NULL, *work = NULL, *node_url = NULL, *model_f = NULL, *train = NULL, *acc_s = NULL,
                *truth = NULL, *copy = NULL, *seed_s = NULL, *name = NULL, *max_stake_s = NULL, *max_tasks_s = NULL,
                *poll_s = NULL, *sm_s = NULL, *pos[1];
     bool spam = false;
     const cli_opt opts[] = {{"--key", &key, NULL},           {"--work", &work, NULL},
-                            {"--node", &node_url, NULL},     {"--model", &model, NULL},
+                            {"--node", &node_url, NULL},     {"--model", &model_f, NULL},
                             {"--train", &train, NULL},       {"--accuracy", &acc_s, NULL},
                             {"--truth", &truth, NULL},       {"--spam", NULL, &spam},
                             {"--copy-of", &copy, NULL},      {"--seed", &seed_s, NULL},
@@ -1495,7 +1495,7 @@ int cmd_labeler(int argc, char **argv) {
     int n_pos, rc = cli_parse_opts("labeler", argc, argv, 1, opts, pos, 0, &n_pos);
     if (rc) return rc;
     if (!key || !work) return cli_usage_error("labeler", "--key FILE and --work DIR are required");
-    int modes = (model != NULL) + (train != NULL) + (acc_s != NULL) + spam + (copy != NULL);
+    int modes = (model_f != NULL) + (train != NULL) + (acc_s != NULL) + spam + (copy != NULL);
     if (modes != 1)
         return cli_usage_error("labeler", "give exactly one of --model FILE, --train FILE, --accuracy P, --spam and "
                                           "--copy-of ADDR");
@@ -1518,8 +1518,8 @@ int cmd_labeler(int argc, char **argv) {
     if (acc_s && !truth) return cli_usage_error("labeler", "--accuracy needs --truth FILE (the answer key)");
     if (truth && !acc_s) return cli_usage_error("labeler", "--truth goes with --accuracy P");
     if (sm_s && !train) return cli_usage_error("labeler", "--smoothing goes with --train FILE");
-    o.mode = model || train ? LABELER_MODEL : acc_s ? LABELER_ACCURACY : spam ? LABELER_SPAM : LABELER_COPY;
-    o.model = model;
+    o.mode = model_f || train ? LABELER_MODEL : acc_s ? LABELER_ACCURACY : spam ? LABELER_SPAM : LABELER_COPY;
+    o.model = model_f;
     o.train = train;
     o.truth = truth;
     o.key = key;

@@ -145,7 +145,7 @@ static int fetch_spec(client *c, const ledger_task *t, job_spec *spec, char err[
     int rc = job_spec_parse(spec, buf, n, err);
     free(buf);
     if (rc) return -1;
-    if (spec->kind != LEDGER_KIND_ROUND || t->p.kind != LEDGER_KIND_ROUND) return plow_error(err, "not a round task");
+    if (spec->kind != TASK_ROUND || t->p.kind != LEDGER_KIND_ROUND) return plow_error(err, "not a round task");
     return 0;
 }
 
@@ -336,7 +336,7 @@ static int append_task(const char *dir, const uint8_t id[32], char err[PLOW_ERR_
 static int round_spec(coord *k, const char *dir, const round_state *s, job_spec *spec, char err[PLOW_ERR_LEN]) {
     const run_opts *o = k->o;
     memset(spec, 0, sizeof *spec);
-    spec->kind = LEDGER_KIND_ROUND;
+    spec->kind = TASK_ROUND;
     memcpy(spec->data, k->data_blob, 32);
     memcpy(spec->tokenizer, k->tok_blob, 32);
     spec->has_base = true;

@@ -17,6 +17,7 @@
 
 #include "../agent/agent.h"
 #include "../job/job.h"
+#include "../job/kind.h"
 #include "cli.h"
 #include "cli_net.h"
 
@@ -114,9 +115,9 @@ static int task_post(int argc, char **argv) {
     }
     plow_hex(id, 32, hex);
     fprintf(stderr, "task posted in block %" PRIu64 ": %s %s, %u %s, reward %" PRIu64 ", %" PRIu64 " %s\n", height,
-            ledger_kind_name(spec.kind), ledger_mode_name(tf.p.mode), tf.p.replicas,
+            task_kind_name(spec.kind), ledger_mode_name(tf.p.mode), tf.p.replicas,
             tf.p.replicas == 1 ? "worker" : "workers", tf.p.reward, tf.p.steps,
-            spec.kind == LEDGER_KIND_INFER ? "tokens" : "steps");
+            job_kind_facts_of(spec.kind)->steps_unit);
     printf("%s\n", hex);
     rc = 0;
 out:
@@ -268,7 +269,8 @@ static void print_task(const ledger_task *t, const ledger_challenge *chs, int n_
     printf("status        %s\n", ledger_task_status_name(t->status));
     plow_hex(t->p.spec, 32, hex);
     printf("spec          %s\n", hex);
-    printf("%-13s %" PRIu64 "\n", t->p.kind == LEDGER_KIND_INFER ? "tokens" : "steps", t->p.steps);
+    const job_kind_facts *kf = job_kind_facts_ledger(t->p.kind);
+    printf("%-13s %" PRIu64 "\n", kf ? kf->steps_unit : "steps", t->p.steps);
     printf("reward        %" PRIu64 " per worker (escrow %" PRIu64 ")\n", t->p.reward, t->escrow);
     printf("worker_stake  %" PRIu64 "\n", t->p.worker_stake);
     printf("min_bond      %" PRIu64 "\n", t->p.min_bond);

@@ -155,6 +155,7 @@ typedef struct train_args {
     const char *simd;
     long threads;
     bool init_seed_set;
+    const char *dpo; /* --dpo PAIRS: the kind is DPO and the pairs its data */
 } train_args;
 
 enum {
@@ -219,7 +220,7 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         case O_EVERY_CK: rc = cli_int("--checkpoint-every", optarg, 1, 100000000, &o->every, err); break;
         case O_CHEAT: o->cheat = optarg; break;
         case O_CHEAT_RATE: rc = cli_float("--cheat-rate", optarg, 0, 1, &o->cheat_rate, err); break;
-        case O_DPO: o->dpo = optarg; break;
+        case O_DPO: a->dpo = optarg; break;
         case O_BETA: rc = cli_float("--beta", optarg, 1e-6, 100, &o->beta, err); break;
         case O_HELDOUT: o->heldout = optarg; break;
         case O_HELP: return 1;
@@ -229,6 +230,14 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
     }
     if (optind < argc) return plow_error(err, "unexpected argument '%s'", argv[optind]);
     if (!a->init_seed_set) o->init_seed = o->seed;
+    /* the kind from the flags: --dpo, else --lora, else full training */
+    if (a->dpo) {
+        if (o->data) return plow_error(err, "a DPO run trains on --dpo PAIRS, not --data");
+        o->kind = TASK_DPO;
+        o->data = a->dpo;
+    } else if (o->lora) {
+        o->kind = TASK_LORA;
+    }
     return job_train_opts_check(o, err);
 }
 

@@ -84,6 +84,8 @@ static cJSON *slot_to(const ledger_slot *s) {
     json_add_hash(o, "manifest", s->manifest);
     json_add_u64(o, "n", s->n);
     add_num(o, "checkpoint_every", s->checkpoint_every);
+    json_add_hash(o, "commitment", s->commitment);
+    json_add_u64(o, "revealed_at", s->revealed_at);
     return o;
 }
 
@@ -149,6 +151,7 @@ cJSON *json_challenge_to(const ledger_challenge *c) {
     json_add_hash(o, "leaf_prev", c->leaf_prev);
     json_add_hash(o, "accused_leaf", c->accused_leaf);
     json_add_hash(o, "other_leaf", c->other_leaf);
+    add_str(o, "kind", ledger_challenge_kind_name(c->kind));
     add_str(o, "status", ledger_challenge_status_name(c->status));
     json_add_hash(o, "computed", c->computed);
     json_add_u64(o, "resolved_at", c->resolved_at);
@@ -355,7 +358,9 @@ static int slot_from(const cJSON *j, ledger_slot *s, char err[PLOW_ERR_LEN]) {
                    json_get_hash(j, "final_state", s->final_state, err) ||
                    json_get_hash(j, "artifact", s->artifact, err) || json_get_hash(j, "manifest", s->manifest, err) ||
                    json_get_u64(j, "n", &s->n, err) ||
-                   get_u32(j, "checkpoint_every", 0, UINT32_MAX, &s->checkpoint_every, err)
+                   get_u32(j, "checkpoint_every", 0, UINT32_MAX, &s->checkpoint_every, err) ||
+                   json_get_hash(j, "commitment", s->commitment, err) ||
+                   json_get_u64(j, "revealed_at", &s->revealed_at, err)
                ? -1
                : 0;
 }
@@ -441,6 +446,7 @@ int json_challenge_from(const cJSON *j, ledger_challenge *c, char err[PLOW_ERR_L
         get_enum(j, "status", ledger_challenge_status_name, 1, LEDGER_CH_STATUS_END, &c->status, err) ||
         json_get_hash(j, "computed", c->computed, err) || json_get_u64(j, "resolved_at", &c->resolved_at, err))
         return nest(err, "challenge");
+    if (get_enum(j, "kind", ledger_challenge_kind_name, 0, LEDGER_CHK_END, &c->kind, err)) return nest(err, "challenge");
     if (cJSON_GetObjectItemCaseSensitive(j, "other")) {
         if (json_get_addr(j, "other", c->other, err)) return nest(err, "challenge");
         c->has_other = true;

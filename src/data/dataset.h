@@ -4,7 +4,7 @@
  * A dataset is a text file tokenized in two parts: the first (1 - val_frac)
  * of its bytes for training and the rest for validation. Its hash commits to
  * the file's bytes and the tokenizer, so a batch is a pure function of
- * (dataset hash, seed, step): any step can be re-drawn alone (DESIGN.md §2).
+ * (dataset hash, seed, step): any step can be re-drawn alone (docs/design.md §2).
  */
 #ifndef PLOW_DATASET_H
 #define PLOW_DATASET_H

@@ -31,10 +31,7 @@
 #include "../proof/receipt.h"
 #include "../proof/run.h"
 #include "../train/round.h"
-#include "job.h"
-#include "work.h"
-
-#define JOB_DIR_MAX 900 /* longest work directory accepted */
+#include "job_internal.h"
 #define CKPT_FMT "checkpoints/%08" PRIu64 ".state"
 
 /* ---- files ---------------------------------------------------------------------- */
@@ -93,6 +90,12 @@ static int fetch(const job_blobs *b, const uint8_t hash[32], const char *path, c
     if (file_sha256(path, h, err)) return -1;
     if (memcmp(h, hash, 32) != 0) return plow_error(err, "blob %.16s... fetched to '%s' has other bytes", hex, path);
     return 0;
+}
+
+char *job_leaves_path(const char *workdir, const uint8_t trace_root[32]) {
+    char hex[65];
+    plow_hex(trace_root, 32, hex);
+    return pathf("%s/leaves_%s.bin", workdir, hex);
 }
 
 static int upload(const job_blobs *b, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]) {
@@ -161,25 +164,9 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 
 /* ---- the spec's inputs ------------------------------------------------------------ */
 
-typedef struct jctx {
-    const job_spec *spec;
-    const job_blobs *b;
-    char dir[JOB_DIR_MAX + 1];
-    char data[JOB_DIR_MAX + 32], tok[JOB_DIR_MAX + 32], base[JOB_DIR_MAX + 32], adapter[JOB_DIR_MAX + 32];
-    char heldout[JOB_DIR_MAX + 32];
-    int slot; /* ROUND: the participant (shard) the work is for; -1 unknown */
-} jctx;
-
-/* Kinds whose slots commit a training trace (leaves = state hashes). */
-static bool is_training(const job_spec *s) {
-    return s->kind == LEDGER_KIND_TRAIN || s->kind == LEDGER_KIND_LORA || s->kind == LEDGER_KIND_DPO ||
-           s->kind == LEDGER_KIND_ROUND;
-}
-
 /* ROUND: the participant a spec and a slot stand for: the spec's own, else
  * the slot index the caller gave; -1 when neither is known. */
 static int round_participant(const job_spec *s) {
-    if (s->kind != LEDGER_KIND_ROUND) return -1;
     if (s->participant >= 0) return s->participant;
     return s->slot >= 0 && (uint32_t)s->slot < s->participants ? s->slot : -1;
 }
@@ -188,14 +175,15 @@ static int ctx_init(jctx *x, const job_spec *spec, const job_blobs *b, const cha
     memset(x, 0, sizeof *x);
     x->spec = spec;
     x->b = b;
+    x->slot = -1;
     if (!spec || !b || !b->get_file || !b->put_file || !workdir) return plow_error(err, "job: missing argument");
-    if (!is_training(spec) && spec->kind != LEDGER_KIND_INFER)
-        return plow_error(err, "job: task kind %s has no work to run here", ledger_kind_name(spec->kind));
+    if ((unsigned)spec->kind >= TASK_KIND_COUNT || !job_kind_of(spec->kind)->run)
+        return plow_error(err, "job: task kind %s has no work to run here", task_kind_name(spec->kind));
     if (strlen(workdir) > JOB_DIR_MAX) return plow_error(err, "job: work directory path too long");
+    const job_kind *k = job_kind_of(spec->kind);
     snprintf(x->dir, sizeof x->dir, "%s", workdir);
-    snprintf(x->data, sizeof x->data, "%s/in/%s", workdir, spec->kind == LEDGER_KIND_DPO ? "pairs.jsonl" : "data.txt");
+    snprintf(x->data, sizeof x->data, "%s/in/%s", workdir, k->data_file ? k->data_file : "data.txt");
     snprintf(x->heldout, sizeof x->heldout, "%s/in/heldout.jsonl", workdir);
-    x->slot = round_participant(spec);
     snprintf(x->tok, sizeof x->tok, "%s/in/tokenizer.bin", workdir);
     snprintf(x->base, sizeof x->base, "%s/in/base", workdir);
     snprintf(x->adapter, sizeof x->adapter, "%s/in/adapter", workdir);
@@ -206,8 +194,8 @@ static int ctx_init(jctx *x, const job_spec *spec, const job_blobs *b, const cha
 static int fetch_inputs(const jctx *x, char err[PLOW_ERR_LEN]) {
     const job_spec *s = x->spec;
     int rc = fetch(x->b, s->tokenizer, x->tok, err);
-    if (rc == 0 && is_training(s)) rc = fetch(x->b, s->data, x->data, err);
-    if (rc == 0 && s->kind == LEDGER_KIND_DPO && s->has_heldout) rc = fetch(x->b, s->heldout, x->heldout, err);
+    if (rc == 0 && job_kind_of(s->kind)->data_file) rc = fetch(x->b, s->data, x->data, err);
+    if (rc == 0 && s->has_heldout) rc = fetch(x->b, s->heldout, x->heldout, err);
     if (rc == 0 && s->has_base) {
         char *m = pathf("%s/model.safetensors", x->base), *c = pathf("%s/config.json", x->base),
              *t = pathf("%s/tokenizer.bin", x->base);
@@ -233,34 +221,10 @@ static int fetch_inputs(const jctx *x, char err[PLOW_ERR_LEN]) {
 static void spec_train_opts(const jctx *x, job_train_opts *o) {
     const job_spec *s = x->spec;
     job_train_opts_init(o);
-    o->data = x->data;
+    o->kind = s->kind;
+    o->data = job_kind_of(s->kind)->data_file ? x->data : NULL; /* rl: generated problems */
     o->tokenizer = x->tok;
-    o->lora = s->kind == LEDGER_KIND_LORA || (s->kind == LEDGER_KIND_DPO && s->has_lora);
-    if (s->kind == LEDGER_KIND_DPO) {
-        o->data = NULL;
-        o->dpo = x->data;
-        o->heldout = s->has_heldout ? x->heldout : NULL;
-        o->beta = s->beta;
-        o->base = x->base;
-    }
-    if (s->kind == LEDGER_KIND_ROUND) {
-        o->round = true;
-        o->base = x->base;
-        o->shards = s->participants;
-        o->shard = x->slot >= 0 ? (uint32_t)x->slot : 0;
-        o->round_index = s->round;
-        o->enc = s->enc;
-        o->block = s->block;
-        memcpy(o->outer_hash, s->outer_hash, 32);
-    }
-    if (o->lora) {
-        o->base = x->base;
-        o->rank = s->rank;
-        o->alpha = s->alpha;
-        o->targets = s->targets;
-    } else if (!o->base) {
-        o->config = s->config;
-    }
+    job_kind_of(s->kind)->spec_opts(x, o);
     o->steps = s->steps;
     o->batch = s->batch;
     o->seq_set = s->seq > 0;
@@ -284,27 +248,23 @@ static int open_replay(const jctx *x, proof_replay **r, char err[PLOW_ERR_LEN]) 
     job_train_opts o;
     spec_train_opts(x, &o);
     tokenizer *tok = NULL;
-    dataset *data = NULL;
-    prefs *pairs = NULL;
+    proof_inputs in = {0};
     model *base = NULL;
     proof_task t;
-    dataset shard;
-    const uint8_t *dh = NULL;
     if (tokenizer_load(&tok, x->tok, err)) return -1;
-    int rc = o.dpo ? prefs_load(&pairs, o.dpo, tok, err) : dataset_load_text(&data, x->data, tok, o.val_frac, err);
-    if (rc == 0) dh = o.dpo ? pairs->hash : data->hash;
-    if (rc == 0 && o.round && (rc = round_shard(data, o.shards, o.shard, 1, &shard, err)) == 0) dh = shard.hash;
+    /* the task's kind and data path first (the inputs' reader), then all of it */
+    proof_task kt = {.kind = o.kind, .val_frac = o.val_frac};
+    snprintf(kt.data, sizeof kt.data, "%s", x->data);
+    int rc = proof_inputs_load(&kt, tok, &in, err);
     if (rc == 0 && o.base) rc = modelio_load_model(&base, x->base, err);
-    if (rc == 0) rc = job_train_task(&o, tok, dh, base, &t, err);
+    if (rc == 0) rc = job_train_task(&o, tok, &in, base, &t, err);
     if (rc) {
         model_free(base);
-        dataset_free(data);
-        prefs_free(pairs);
+        proof_inputs_release(&in);
         tokenizer_free(tok);
         return -1;
     }
-    if (o.dpo ? proof_replay_adopt_dpo(r, &t, tok, pairs, base, err) : proof_replay_adopt(r, &t, tok, data, base, err))
-        return -1;
+    if (proof_replay_adopt(r, &t, tok, &in, base, err)) return -1;
     if (proof_task_save(&t, x->dir, err)) {
         proof_replay_free(*r);
         *r = NULL;
@@ -467,6 +427,28 @@ static int slot_trace(const jctx *x, slot_files *f, const ledger_slot *slot, cha
     why[0] = 0;
     char *p = NULL;
     char e2[PLOW_ERR_LEN];
+    /* the leaves the slot revealed on the ledger (job_leaves_path), when the
+     * caller has them: no trace.bin to fetch, and withholding it hides nothing */
+    char *lp = job_leaves_path(x->dir, slot->trace_root);
+    uint8_t *lv = NULL;
+    size_t ln = 0;
+    bool have = plow_file_exists(lp) && slot->n <= TRACE_MAX_STEPS &&
+                plow_read_file(lp, (size_t)(slot->n + 1) * MERKLE_HASH_LEN, &lv, &ln, e2) == 0;
+    free(lp);
+    if (have) {
+        static const uint8_t no_task[32];
+        uint8_t root[32];
+        int trc = ln == (slot->n + 1) * MERKLE_HASH_LEN ? trace_new(no_task, lv, slot->n, &f->t, e2) : -1;
+        free(lv);
+        if (trc == 0) {
+            trace_root(f->t, root);
+            if (memcmp(root, slot->trace_root, 32) == 0 && memcmp(trace_leaf(f->t, slot->n), slot->final_state, 32) == 0)
+                return 0;
+            trace_free(f->t);
+            f->t = NULL;
+        }
+        /* not the committed leaves: fall back on the published trace */
+    }
     if (!job_manifest_find(&f->man, "trace.bin")) {
         snprintf(why, PLOW_ERR_LEN, "the manifest has no trace.bin");
         return 0;
@@ -645,8 +627,8 @@ static int publish(const jctx *x, const char *dir, job_progress_fn progress, voi
     return rc;
 }
 
-static int run_infer(const jctx *x, const char *outdir, const char *cheat, job_progress_fn progress, void *parg,
-                     job_output *out, char err[PLOW_ERR_LEN]) {
+int job_run_infer(const jctx *x, const char *outdir, const char *cheat, job_progress_fn progress, void *parg,
+                  job_output *out, char err[PLOW_ERR_LEN]) {
     const job_spec *s = x->spec;
     char *rp = pathf("%s/receipt.json", outdir);
     job_gen_opts o = {
@@ -679,40 +661,57 @@ static int run_infer(const jctx *x, const char *outdir, const char *cheat, job_p
     return rc;
 }
 
+int job_run_training(const jctx *x, const char *outdir, const char *cheat, job_progress_fn progress, void *parg,
+                     job_output *out, char err[PLOW_ERR_LEN]) {
+    job_train_opts o;
+    spec_train_opts(x, &o);
+    o.out = outdir;
+    o.cheat = cheat;
+    o.eval_batches = 2; /* the validation loss is informative only */
+    run_hooks rh = {progress, parg};
+    job_hooks h = {.arg = &rh, .progress = run_progress};
+    job_train_result res;
+    int rc = job_train_opts_check(&o, err);
+    if (rc == 0) rc = job_train(&o, &h, &res, err);
+    if (rc == 0) rc = publish(x, outdir, progress, parg, out->manifest, err);
+    if (rc == 0) {
+        memcpy(out->trace_root, res.trace_root, 32);
+        memcpy(out->final_state, res.state, 32);
+        memcpy(out->artifact, res.artifact, 32);
+        out->n = res.n;
+        out->checkpoint_every = (uint32_t)o.every;
+    }
+    return rc;
+}
+
+/* A round participant's run: the spec's participant, else the caller's slot. */
+int job_run_round(const jctx *x, const char *outdir, const char *cheat, job_progress_fn progress, void *parg,
+                  job_output *out, char err[PLOW_ERR_LEN]) {
+    jctx y = *x;
+    if (job_run_check_round(x->spec, err)) return -1;
+    y.slot = round_participant(x->spec);
+    return job_run_training(&y, outdir, cheat, progress, parg, out, err);
+}
+
+int job_run_check_round(const job_spec *s, char err[PLOW_ERR_LEN]) {
+    if (round_participant(s) < 0)
+        return plow_error(err, "a round task without a 'participant' needs the slot the run is for (job_spec.slot)");
+    return 0;
+}
+
 int job_run(const job_spec *spec, const job_blobs *b, const char *workdir, const char *cheat,
             job_progress_fn progress, void *parg, job_output *out, char err[PLOW_ERR_LEN]) {
     memset(out, 0, sizeof *out);
     jctx x;
     if (ctx_init(&x, spec, b, workdir, err)) return -1;
-    if (spec->kind == LEDGER_KIND_ROUND && x.slot < 0)
-        return plow_error(err, "a round task without a 'participant' needs the slot the run is for (job_spec.slot)");
+    const job_kind *k = job_kind_of(spec->kind);
+    if (k->run_check && k->run_check(spec, err)) return -1; /* before fetching anything */
     if (progress) progress(parg, 0, 1, "fetch");
     if (fetch_inputs(&x, err)) return -1;
     if (progress) progress(parg, 1, 1, "fetch");
     char *outdir = pathf("%s/out", workdir);
     int rc = rm_tree(outdir, err); /* a previous attempt's files must not reach the manifest */
-    if (rc == 0 && spec->kind == LEDGER_KIND_INFER) {
-        rc = run_infer(&x, outdir, cheat, progress, parg, out, err);
-    } else if (rc == 0) {
-        job_train_opts o;
-        spec_train_opts(&x, &o);
-        o.out = outdir;
-        o.cheat = cheat;
-        o.eval_batches = 2; /* the validation loss is informative only */
-        run_hooks rh = {progress, parg};
-        job_hooks h = {.arg = &rh, .progress = run_progress};
-        job_train_result res;
-        rc = job_train_opts_check(&o, err);
-        if (rc == 0) rc = job_train(&o, &h, &res, err);
-        if (rc == 0) rc = publish(&x, outdir, progress, parg, out->manifest, err);
-        if (rc == 0) {
-            memcpy(out->trace_root, res.trace_root, 32);
-            memcpy(out->final_state, res.state, 32);
-            memcpy(out->artifact, res.artifact, 32);
-            out->n = res.n;
-            out->checkpoint_every = (uint32_t)o.every;
-        }
-    }
+    if (rc == 0) rc = k->run(&x, outdir, cheat, progress, parg, out, err);
     free(outdir);
     return rc;
 }
@@ -724,7 +723,9 @@ static void defect(job_check *out, const char *why) {
     if (out->reason[0] == 0) snprintf(out->reason, sizeof out->reason, "%s", why);
 }
 
-static int verify_infer(const jctx *x, const ledger_slot *slot, job_check *out, char err[PLOW_ERR_LEN]) {
+int job_verify_infer(jctx *x, const ledger_slot *slot, int samples, uint64_t seed, job_check *out,
+                     char err[PLOW_ERR_LEN]) {
+    (void)samples, (void)seed; /* the whole output is re-derived */
     model *m = NULL;
     lora *l = NULL;
     tokenizer *tok = NULL;
@@ -823,8 +824,8 @@ out:
     return p;
 }
 
-static int verify_training(const jctx *x, const ledger_slot *slot, int samples, uint64_t seed, job_check *out,
-                           char err[PLOW_ERR_LEN]) {
+int job_verify_training(jctx *x, const ledger_slot *slot, int samples, uint64_t seed, job_check *out,
+                        char err[PLOW_ERR_LEN]) {
     proof_replay *r = NULL;
     slot_files f = {0};
     char why[PLOW_ERR_LEN], first_defect[PLOW_ERR_LEN] = "";
@@ -933,11 +934,8 @@ static int verify_training(const jctx *x, const ledger_slot *slot, int samples, 
         goto out;
     }
     /* the published model, adapter or (ROUND) contribution must be the committed artifact */
-    static const char *const model_files[3][2] = {{"model.safetensors", "config.json"},
-                                                  {"adapter_model.safetensors", "adapter_config.json"},
-                                                  {"contribution.bin", NULL}};
-    const proof_task *pt = proof_replay_task(r);
-    const char *const *mf = model_files[pt->is_round ? 2 : pt->is_lora ? 1 : 0];
+    const char *mf[2];
+    proof_artifact_files(proof_replay_task(r), mf);
     char why2[PLOW_ERR_LEN] = "";
     for (int k = 0; k < 2 && mf[k] && !why2[0]; k++) {
         char *p = NULL;
@@ -959,6 +957,19 @@ out:
     return rc;
 }
 
+/* A round participant's slot: the spec's participant, else the caller's
+ * slot, else the participant whose state 0 is the slot's leaf 0. */
+int job_verify_round(jctx *x, const ledger_slot *slot, int samples, uint64_t seed, job_check *out,
+                     char err[PLOW_ERR_LEN]) {
+    x->slot = round_participant(x->spec);
+    if (x->slot < 0) {
+        int p = round_find_slot(x, slot, err);
+        if (p == -2) return -1;
+        x->slot = p >= 0 ? p : 0;
+    }
+    return job_verify_training(x, slot, samples, seed, out, err);
+}
+
 int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir, int samples,
                uint64_t seed, job_check *out, char err[PLOW_ERR_LEN]) {
     memset(out, 0, sizeof *out);
@@ -968,18 +979,33 @@ int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot
     if (!slot) return plow_error(err, "job: missing slot");
     if (samples < 0 || samples > 63) return plow_error(err, "samples must be in 0..63");
     if (fetch_inputs(&x, err)) return -1;
-    if (spec->kind == LEDGER_KIND_ROUND && x.slot < 0) { /* the participant from the slot's own leaf 0 */
-        int p = round_find_slot(&x, slot, err);
-        if (p == -2) return -1;
-        x.slot = p >= 0 ? p : 0;
-    }
-    int rc = spec->kind == LEDGER_KIND_INFER ? verify_infer(&x, slot, out, err)
-                                             : verify_training(&x, slot, samples, seed, out, err);
+    int rc = job_kind_of(spec->kind)->verify(&x, slot, samples, seed, out, err);
     out->seconds = plow_now() - t0;
     return rc;
 }
 
 /* ---- job_diverge --------------------------------------------------------------------- */
+
+int job_diverge_round(const jctx *x, const ledger_slot *a, const ledger_slot *b, uint64_t *step,
+                      ledger_evidence *ev_a, ledger_evidence *ev_b, uint8_t state_blob[32], char err[PLOW_ERR_LEN]) {
+    (void)x, (void)a, (void)b, (void)step, (void)ev_a, (void)ev_b, (void)state_blob;
+    return plow_error(err, "a round task is optimistic: its slots train different shards; verify each alone");
+}
+
+/* The referee derives the honest tokens from the spec alone; the receipt of
+ * slot a (state_blob) is its hint and a's leaf_prev. */
+int job_diverge_infer(const jctx *x, const ledger_slot *a, const ledger_slot *bslot, uint64_t *step,
+                      ledger_evidence *ev_a, ledger_evidence *ev_b, uint8_t state_blob[32], char err[PLOW_ERR_LEN]) {
+    (void)x, (void)err;
+    if (memcmp(a->final_state, bslot->final_state, 32) == 0) return 0;
+    *step = 1;
+    memcpy(ev_a->leaf_prev, a->trace_root, 32);
+    memcpy(ev_a->leaf, a->final_state, 32);
+    memcpy(ev_b->leaf_prev, bslot->trace_root, 32);
+    memcpy(ev_b->leaf, bslot->final_state, 32);
+    memcpy(state_blob, a->trace_root, 32);
+    return 0;
+}
 
 int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, const ledger_slot *bslot,
                 const char *workdir, uint64_t *step, ledger_evidence *ev_a, ledger_evidence *ev_b,
@@ -991,20 +1017,12 @@ int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, 
     jctx x;
     if (ctx_init(&x, spec, b, workdir, err)) return -1;
     if (!a || !bslot) return plow_error(err, "job: missing slot");
-    if (spec->kind == LEDGER_KIND_ROUND)
-        return plow_error(err, "a round task is optimistic: its slots train different shards; verify each alone");
-    if (spec->kind == LEDGER_KIND_INFER) {
-        /* the referee derives the honest tokens from the spec alone; the
-         * receipt of slot a (state_blob) is its hint and a's leaf_prev */
-        if (memcmp(a->final_state, bslot->final_state, 32) == 0) return 0;
-        *step = 1;
-        memcpy(ev_a->leaf_prev, a->trace_root, 32);
-        memcpy(ev_a->leaf, a->final_state, 32);
-        memcpy(ev_b->leaf_prev, bslot->trace_root, 32);
-        memcpy(ev_b->leaf, bslot->final_state, 32);
-        memcpy(state_blob, a->trace_root, 32);
-        return 0;
-    }
+    return job_kind_of(spec->kind)->diverge(&x, a, bslot, step, ev_a, ev_b, state_blob, err);
+}
+
+int job_diverge_training(const jctx *x, const ledger_slot *a, const ledger_slot *bslot, uint64_t *step,
+                         ledger_evidence *ev_a, ledger_evidence *ev_b, uint8_t state_blob[32], char err[PLOW_ERR_LEN]) {
+    const job_spec *spec = x->spec;
     proof_replay *r = NULL;
     slot_files fa = {0}, fb = {0};
     char why[PLOW_ERR_LEN];
@@ -1015,12 +1033,12 @@ int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, 
                    spec->steps);
         goto out;
     }
-    if (fetch_inputs(&x, err) || open_replay(&x, &r, err)) goto out;
+    if (fetch_inputs(x, err) || open_replay(x, &r, err)) goto out;
     for (int s = 0; s < 2; s++) {
         slot_files *f = s ? &fb : &fa;
         const ledger_slot *sl = s ? bslot : a;
-        if (slot_open(&x, sl->manifest, f, why, err)) goto out;
-        if (!why[0] && slot_trace(&x, f, sl, why, err)) goto out;
+        if (slot_open(x, sl->manifest, f, why, err)) goto out;
+        if (!why[0] && slot_trace(x, f, sl, why, err)) goto out;
         if (why[0]) {
             plow_error(err, "slot %c: %.200s", s ? 'B' : 'A', why);
             goto out;
@@ -1041,11 +1059,11 @@ int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, 
     if (j == 1) { /* the referee rebuilds state 0 itself; publish it anyway */
         proof_replay_reinit(r);
     } else {
-        int prc = produce_state(&x, &fa, &fb, r, j - 1, trace_leaf(fa.t, j - 1), why, err);
+        int prc = produce_state(x, &fa, &fb, r, j - 1, trace_leaf(fa.t, j - 1), why, err);
         if (prc == -1) plow_error(err, "cannot produce the agreed state %" PRIu64 ": %.200s", j - 1, why);
         if (prc) goto out;
     }
-    if (upload_state(&x, r, state_blob, err)) goto out;
+    if (upload_state(x, r, state_blob, err)) goto out;
     *step = j;
     rc = 0;
 out:
@@ -1057,8 +1075,7 @@ out:
 
 /* ---- job_referee -------------------------------------------------------------------- */
 
-static int referee_infer(const jctx *x, const ledger_challenge *c, uint8_t computed[32], bool *prev_ok,
-                         char err[PLOW_ERR_LEN]) {
+int job_referee_infer(jctx *x, const ledger_challenge *c, uint8_t computed[32], bool *prev_ok, char err[PLOW_ERR_LEN]) {
     model *m = NULL;
     lora *l = NULL;
     tokenizer *tok = NULL;
@@ -1131,6 +1148,56 @@ static void referee_load(const jctx *x, proof_replay *r, const ledger_challenge 
     free(p);
 }
 
+/* The participant unknown (the caller did not give the slot): the one whose
+ * state 0 is the agreed leaf 0 (j = 1), or whose state the blob is (j > 1);
+ * a run of some participant is judged as that run. */
+/* The referee's one step from the loaded state j-1 (j = n+1: the artifact). */
+static void referee_step(proof_replay *r, const ledger_challenge *c, uint64_t n, bool prev_ok, uint8_t computed[32]) {
+    if (!prev_ok) return;
+    if (c->step <= n) {
+        proof_replay_step(r);
+        proof_replay_hash(r, computed);
+    } else {
+        proof_replay_artifact_hash(r, computed);
+    }
+}
+
+int job_referee_round(jctx *x, const ledger_challenge *c, uint8_t computed[32], bool *prev_ok, char err[PLOW_ERR_LEN]) {
+    const job_spec *spec = x->spec;
+    uint64_t n = (uint64_t)spec->steps, j = c->step;
+    x->slot = round_participant(spec);
+    if (x->slot >= 0 || j < 1 || j > n + 1) return job_referee_training(x, c, computed, prev_ok, err);
+    if (j == 1) {
+        int p = round_slot_of_leaf0(spec, x, c->leaf_prev, err);
+        if (p == -2) return -1;
+        x->slot = p >= 0 ? p : 0;
+        return job_referee_training(x, c, computed, prev_ok, err);
+    }
+    proof_replay *r = NULL;
+    for (uint32_t p = 0; p < spec->participants && !*prev_ok; p++) {
+        proof_replay_free(r);
+        x->slot = (int)p;
+        if (open_replay(x, &r, err)) return -1;
+        referee_load(x, r, c, prev_ok);
+    }
+    if (!r) return job_referee_training(x, c, computed, prev_ok, err); /* no participants */
+    referee_step(r, c, n, *prev_ok, computed);
+    proof_replay_free(r);
+    return 0;
+}
+
+int job_referee_training(jctx *x, const ledger_challenge *c, uint8_t computed[32], bool *prev_ok,
+                         char err[PLOW_ERR_LEN]) {
+    uint64_t n = (uint64_t)x->spec->steps, j = c->step;
+    if (j < 1 || j > n + 1) return plow_error(err, "challenge step %" PRIu64 " is outside 1..%" PRIu64, j, n + 1);
+    proof_replay *r = NULL;
+    if (open_replay(x, &r, err)) return -1;
+    referee_load(x, r, c, prev_ok);
+    referee_step(r, c, n, *prev_ok, computed);
+    proof_replay_free(r);
+    return 0;
+}
+
 int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge *c, const char *workdir,
                 uint8_t computed[32], bool *prev_ok, char err[PLOW_ERR_LEN]) {
     memset(computed, 0, 32);
@@ -1139,39 +1206,5 @@ int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge
     if (ctx_init(&x, spec, b, workdir, err)) return -1;
     if (!c) return plow_error(err, "job: missing challenge");
     if (fetch_inputs(&x, err)) return -1;
-    if (spec->kind == LEDGER_KIND_INFER) return referee_infer(&x, c, computed, prev_ok, err);
-    uint64_t n = (uint64_t)spec->steps, j = c->step;
-    if (j < 1 || j > n + 1) return plow_error(err, "challenge step %" PRIu64 " is outside 1..%" PRIu64, j, n + 1);
-    proof_replay *r = NULL;
-    if (spec->kind == LEDGER_KIND_ROUND && x.slot < 0) {
-        /* the participant unknown (the caller did not give the slot): the one
-         * whose state 0 is the agreed leaf 0 (j = 1), or whose state the blob
-         * is (j > 1); a run of some participant is judged as that run */
-        if (j == 1) {
-            int p = round_slot_of_leaf0(spec, &x, c->leaf_prev, err);
-            if (p == -2) return -1;
-            x.slot = p >= 0 ? p : 0;
-        } else {
-            for (uint32_t p = 0; p < spec->participants && !*prev_ok; p++) {
-                proof_replay_free(r);
-                x.slot = (int)p;
-                if (open_replay(&x, &r, err)) return -1;
-                referee_load(&x, r, c, prev_ok);
-            }
-        }
-    }
-    if (!r) {
-        if (open_replay(&x, &r, err)) return -1;
-        referee_load(&x, r, c, prev_ok);
-    }
-    if (*prev_ok) {
-        if (j <= n) {
-            proof_replay_step(r);
-            proof_replay_hash(r, computed);
-        } else {
-            proof_replay_artifact_hash(r, computed);
-        }
-    }
-    proof_replay_free(r);
-    return 0;
+    return job_kind_of(spec->kind)->referee(&x, c, computed, prev_ok, err);
 }

@@ -27,12 +27,14 @@
 #include "../base/plow.h"
 
 #include "../ledger/ledger.h"
+#include "../proof/kind.h"
+#include "../train/rl.h"
 
 #define JOB_LABEL_CLASSES_MAX LEDGER_LABEL_CLASSES_MAX /* a label task's classes at most */
 #define JOB_LABEL_NAME_MAX 32                         /* bytes of a class name: [A-Za-z0-9_.-] */
 
 typedef struct job_spec {
-    int kind;              /* ledger_task_kind */
+    task_kind kind;        /* kind.h; the ledger's number for it: job_kind_ledger */
     char config[16];       /* model config name (train) */
     uint8_t data[32];      /* training text (train, lora) */
     uint8_t tokenizer[32]; /* tokenizer.bin */
@@ -80,6 +82,13 @@ typedef struct job_spec {
      * on, checks or referees; -1 when unknown. Not part of the JSON: the
      * caller sets it (job_spec_parse leaves -1). */
     int slot;
+    /* RL (kind rl; docs/rl.md): base the policy to improve (required; with
+     * `lora` an adapter on it), problems generated from `problems` (always
+     * the training split: nobody trains on the held-out half), rollouts as
+     * `rl` says; steps, batch (problems per step), seq, lr, warmup, seed,
+     * init_seed and checkpoint_every as training */
+    problem_set problems;
+    rl_params rl;
 } job_spec;
 
 #define JOB_SPEC_MAX (64 << 10) /* largest spec accepted, bytes */
@@ -90,6 +99,11 @@ typedef struct job_spec {
 int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]);
 /* Canonical JSON (parse(write(s)) == s). */
 void job_spec_write(const job_spec *s, plow_buf *out);
+/* Whether the spec's trainable is a LoRA adapter (on its base): always for
+ * lora, the spec's choice for dpo, never for the other kinds. */
+bool job_spec_adapter(const job_spec *s);
+/* The ledger's params.steps for the spec: its steps, or (infer) its tokens. */
+uint64_t job_spec_ledger_steps(const job_spec *s);
 
 /* Output manifests: relative path -> blob hash. A path is 1..JOB_PATH_MAX
  * bytes of [A-Za-z0-9._/-], relative, with no empty, "." or ".." component,
@@ -143,6 +157,12 @@ typedef struct job_output {
 int job_run(const job_spec *spec, const job_blobs *b, const char *workdir, const char *cheat,
             job_progress_fn progress, void *parg, job_output *out, char err[PLOW_ERR_LEN]);
 
+/* The cheat string job_run takes for this spec from a `plow train --cheat`
+ * one: training kinds take it as given; INFER only "perturb" (default: the
+ * middle token, written to buf); NULL when the kind has no such cheat (the
+ * task is done honestly). */
+const char *job_cheat_for(const job_spec *s, const char *cheat, char buf[64]);
+
 /* Fetches every file of an outputs manifest into dir (dir/<path>); the
  * manifest itself to dir/manifest.json. */
 int job_fetch_outputs(const job_blobs *b, const uint8_t manifest[32], const char *dir, char err[PLOW_ERR_LEN]);
@@ -175,6 +195,11 @@ typedef struct job_check {
     uint64_t steps_run;
     double seconds;
 } job_check;
+/* Where job_verify, job_diverge and job_referee look for a slot's revealed
+ * leaves (the REVEAL's n+1 x 32 bytes, raw) in their work directory before
+ * they fetch its trace.bin: WORKDIR/leaves_<trace root hex>.bin. Leaves whose
+ * Merkle root or last leaf is not the slot's are ignored. Caller frees. */
+char *job_leaves_path(const char *workdir, const uint8_t trace_root[32]);
 int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir, int samples,
                uint64_t seed, job_check *out, char err[PLOW_ERR_LEN]);
 

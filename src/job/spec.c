@@ -19,7 +19,7 @@
 #include "../infer/infer.h"
 #include "../model/model.h"
 #include "../train/round.h"
-#include "job.h"
+#include "job_internal.h"
 
 #define SPEC_FORMAT "plow.spec.v1"
 #define MANIFEST_FORMAT "plow.outputs.v1"
@@ -137,11 +137,18 @@ static int run_pair(const cJSON *o, const char *k, uint8_t model_h[32], uint8_t 
 
 /* ---- spec -------------------------------------------------------------------------- */
 
+static int parse_steps(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]);
+
 static int parse_training(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
-    long v;
-    if (hash(j, "data", s->data, err) || num(j, "val_frac", false, DEF_VAL_FRAC, 0.001, 0.5, &s->val_frac, err) ||
-        whole(j, "steps", true, 0, 1, 10000000, &v, err))
+    if (hash(j, "data", s->data, err) || num(j, "val_frac", false, DEF_VAL_FRAC, 0.001, 0.5, &s->val_frac, err))
         return -1;
+    return parse_steps(s, j, err);
+}
+
+/* steps, batch, seq, warmup, lr, seed, init_seed, checkpoint_every */
+static int parse_steps(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    long v;
+    if (whole(j, "steps", true, 0, 1, 10000000, &v, err)) return -1;
     s->steps = (int)v;
     if (whole(j, "batch", false, DEF_BATCH, 1, 4096, &v, err)) return -1;
     s->batch = (int)v;
@@ -184,7 +191,7 @@ static bool class_name_ok(const char *c) {
 
 /* kind "label": items (blob), n_items, classes (names, distinct). Nothing
  * secret is in a spec: the gold stays with the requester. */
-static int parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+int spec_parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     static const char *const known[] = {"format", "kind", "items", "n_items", "classes", NULL};
     long v;
     if (keys_known(j, "", known, err) || hash(j, "items", s->items, err) ||
@@ -225,7 +232,7 @@ static int in_object(const char *obj, char err[PLOW_ERR_LEN]) {
 
 /* kind "dpo" (docs/dpo.md): pairs as data, the base as reference, beta,
  * LoRA or full, optional held-out pairs; the training fields but val_frac. */
-static int parse_dpo(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+int spec_parse_dpo(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     static const char *const known[] = {"format", "kind", "data", "heldout", "tokenizer", "base", "beta", "steps",
                                         "batch", "seq", "lr", "warmup", "seed", "init_seed", "checkpoint_every",
                                         "lora", NULL};
@@ -248,10 +255,59 @@ static int parse_dpo(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
+/* kind "rl" (docs/rl.md): GRPO-style steps on generated problems from a base. */
+int spec_parse_rl(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"format", "kind", "tokenizer", "base", "problems", "group", "max_new",
+                                        "temperature", "top_k", "kl", "format_reward", "steps", "batch", "seq", "lr",
+                                        "warmup", "seed", "init_seed", "checkpoint_every", "lora", NULL};
+    static const char *const pknown[] = {"kinds", "min_digits", "max_digits", "seed", NULL};
+    rl_params d;
+    long v;
+    double x;
+    char kinds[64], e2[PLOW_ERR_LEN];
+    rl_params_default(&d);
+    if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
+        run_pair(j, "base", s->base_model, s->base_config, err) || parse_steps(s, j, err))
+        return -1;
+    s->has_base = true;
+    const cJSON *p = get(j, "problems");
+    if (!cJSON_IsObject(p)) return plow_error(err, "spec: an rl task needs 'problems' {kinds, min_digits, max_digits, seed}");
+    problem_set *ps = &s->problems;
+    if (keys_known(p, "problems.", pknown, err) || str(p, "kinds", false, "all", kinds, sizeof kinds, err)) return -1;
+    if (problem_parse_kinds(kinds, &ps->kinds, e2)) return plow_error(err, "spec: problems.kinds: %s", e2);
+    if (whole(p, "min_digits", false, 1, 1, PROBLEM_MAX_DIGITS, &v, err)) return -1;
+    ps->min_digits = (uint32_t)v;
+    if (whole(p, "max_digits", false, ps->min_digits, ps->min_digits, PROBLEM_MAX_DIGITS, &v, err)) return -1;
+    ps->max_digits = (uint32_t)v;
+    if (seed(p, "seed", false, 1, &ps->seed, err)) return -1;
+    ps->split = PROBLEM_TRAIN;
+    rl_params *r = &s->rl;
+    *r = d;
+    if (whole(j, "group", false, d.group, 2, RL_MAX_GROUP, &v, err)) return -1;
+    r->group = (uint32_t)v;
+    if (whole(j, "max_new", false, d.max_new, 1, RL_MAX_NEW, &v, err)) return -1;
+    r->max_new = (uint32_t)v;
+    if (num(j, "temperature", false, d.temperature, 1e-3, 10, &x, err)) return -1;
+    r->temperature = (float)x;
+    if (whole(j, "top_k", false, d.top_k, 0, 1 << 20, &v, err)) return -1;
+    r->top_k = (uint32_t)v;
+    if (num(j, "kl", false, d.kl, 0, 10, &x, err)) return -1;
+    r->kl = (float)x;
+    if (num(j, "format_reward", false, d.format_reward, 0, 1, &x, err)) return -1;
+    r->format_reward = (float)x;
+    if (rl_params_check(r, e2)) return plow_error(err, "spec: %s", e2);
+    const cJSON *l = get(j, "lora");
+    if (l) {
+        if (parse_lora(s, l, err)) return -1;
+        s->has_lora = true;
+    }
+    return 0;
+}
+
 /* kind "round" (docs/rounds.md): a participant's inner run from the shared
  * weights W_t (base) on its shard of the text, and how the round's
  * contributions are encoded and aggregated. */
-static int parse_round(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+int spec_parse_round(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     static const char *const known[] = {"format", "kind", "data", "tokenizer", "base", "val_frac", "participants",
                                         "participant", "round", "outer", "steps", "batch", "seq", "lr", "warmup",
                                         "seed", "checkpoint_every", "encoding", "block", "rule", NULL};
@@ -321,6 +377,71 @@ rule_out:
     return rrc;
 }
 
+/* kind "train": a model config trained from init_seed on a text. */
+int spec_parse_train(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"format", "kind", "config", "data", "tokenizer", "val_frac", "steps",
+                                        "batch", "seq", "lr", "warmup", "seed", "init_seed",
+                                        "checkpoint_every", NULL};
+    model_config cfg;
+    char e2[PLOW_ERR_LEN];
+    if (keys_known(j, "", known, err) || str(j, "config", true, "", s->config, sizeof s->config, err) ||
+        hash(j, "tokenizer", s->tokenizer, err) || parse_training(s, j, err))
+        return -1;
+    if (model_config_named(s->config, 512, &cfg, e2)) return plow_error(err, "spec: %s", e2);
+    if (s->seq > cfg.ctx)
+        return plow_error(err, "spec: 'seq' (%d) is longer than the %s model's context (%d)", s->seq, s->config, cfg.ctx);
+    return 0;
+}
+
+/* kind "lora": an adapter on the base, on a text. */
+int spec_parse_lora(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"format", "kind", "data", "tokenizer", "base", "val_frac", "steps",
+                                        "batch", "seq", "lr", "warmup", "seed", "init_seed",
+                                        "checkpoint_every", "lora", NULL};
+    if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
+        run_pair(j, "base", s->base_model, s->base_config, err) || parse_training(s, j, err))
+        return -1;
+    s->has_base = true;
+    const cJSON *l = get(j, "lora");
+    cJSON *empty = l ? NULL : cJSON_CreateObject();
+    int lrc = parse_lora(s, l ? l : empty, err);
+    cJSON_Delete(empty);
+    return lrc;
+}
+
+/* kind "infer": a prompt, sampling parameters, the base and maybe an adapter. */
+int spec_parse_infer(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    static const char *const known[] = {"format", "kind", "tokenizer", "base", "adapter", "infer", NULL};
+    static const char *const iknown[] = {"prompt", "tokens", "temperature", "top_k", "top_p", "seed", NULL};
+    if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
+        run_pair(j, "base", s->base_model, s->base_config, err))
+        return -1;
+    s->has_base = true;
+    if (get(j, "adapter")) {
+        if (run_pair(j, "adapter", s->adapter_model, s->adapter_config, err)) return -1;
+        s->has_adapter = true;
+    }
+    const cJSON *in = get(j, "infer");
+    long v;
+    if (!cJSON_IsObject(in))
+        return plow_error(err, "spec: 'infer' must be an object {prompt, tokens, temperature, top_k, top_p, seed}");
+    if (keys_known(in, "infer.", iknown, err) || str(in, "prompt", true, "", s->prompt, sizeof s->prompt, err))
+        return -1;
+    if (s->prompt[0] == 0) return plow_error(err, "spec: 'prompt' is empty");
+    if (whole(in, "tokens", false, DEF_TOKENS, 1, 1 << 20, &v, err)) return -1;
+    s->tokens = (int)v;
+    if (num(in, "temperature", false, DEF_TEMPERATURE, 0, 100, &s->temperature, err) ||
+        whole(in, "top_k", false, DEF_TOP_K, 0, 1 << 20, &v, err))
+        return -1;
+    s->top_k = (int)v;
+    if (num(in, "top_p", false, DEF_TOP_P, 1e-6, 1, &s->top_p, err) || seed(in, "seed", false, 1, &s->sample_seed, err))
+        return -1;
+    infer_sampling sp = {(float)s->temperature, s->top_k, (float)s->top_p, s->sample_seed};
+    char e2[PLOW_ERR_LEN];
+    if (infer_sampling_check(&sp, e2)) return plow_error(err, "spec: infer: %s", e2);
+    return 0;
+}
+
 int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
     memset(s, 0, sizeof *s);
     if (n > JOB_SPEC_MAX) return plow_error(err, "spec: larger than %d bytes", JOB_SPEC_MAX);
@@ -336,98 +457,20 @@ int job_spec_parse(job_spec *s, const uint8_t *buf, size_t n, char err[PLOW_ERR_
     }
     int rc = -1;
     char fmt[32], kind[16];
+    task_kind k;
     if (str(j, "format", true, "", fmt, sizeof fmt, err) || str(j, "kind", true, "", kind, sizeof kind, err)) goto out;
     if (strcmp(fmt, SPEC_FORMAT) != 0) {
         plow_error(err, "spec: 'format' must be \"" SPEC_FORMAT "\"");
         goto out;
     }
-    if (strcmp(kind, "train") == 0) s->kind = LEDGER_KIND_TRAIN;
-    else if (strcmp(kind, "lora") == 0) s->kind = LEDGER_KIND_LORA;
-    else if (strcmp(kind, "infer") == 0) s->kind = LEDGER_KIND_INFER;
-    else if (strcmp(kind, "label") == 0) s->kind = LEDGER_KIND_LABEL;
-    else if (strcmp(kind, "dpo") == 0) s->kind = LEDGER_KIND_DPO;
-    else if (strcmp(kind, "round") == 0) s->kind = LEDGER_KIND_ROUND;
-    else {
-        plow_error(err, "spec: unknown kind '%.40s' (train, lora, infer, label, dpo or round)", kind);
+    if (task_kind_parse(kind, &k)) {
+        plow_error(err, "spec: unknown kind '%.40s' (train, lora, infer, label, dpo, round or rl)", kind);
         goto out;
     }
+    s->kind = k;
     s->slot = -1;
     s->participant = -1;
-    if (s->kind == LEDGER_KIND_LABEL) {
-        if (parse_label(s, j, err)) goto out;
-    } else if (s->kind == LEDGER_KIND_DPO) {
-        if (parse_dpo(s, j, err)) goto out;
-    } else if (s->kind == LEDGER_KIND_ROUND) {
-        if (parse_round(s, j, err)) goto out;
-    } else if (s->kind == LEDGER_KIND_TRAIN) {
-        static const char *const known[] = {"format", "kind", "config", "data", "tokenizer", "val_frac", "steps",
-                                            "batch", "seq", "lr", "warmup", "seed", "init_seed",
-                                            "checkpoint_every", NULL};
-        model_config cfg;
-        char e2[PLOW_ERR_LEN];
-        if (keys_known(j, "", known, err) || str(j, "config", true, "", s->config, sizeof s->config, err) ||
-            hash(j, "tokenizer", s->tokenizer, err) || parse_training(s, j, err))
-            goto out;
-        if (model_config_named(s->config, 512, &cfg, e2)) {
-            plow_error(err, "spec: %s", e2);
-            goto out;
-        }
-        if (s->seq > cfg.ctx) {
-            plow_error(err, "spec: 'seq' (%d) is longer than the %s model's context (%d)", s->seq, s->config, cfg.ctx);
-            goto out;
-        }
-    } else if (s->kind == LEDGER_KIND_LORA) {
-        static const char *const known[] = {"format", "kind", "data", "tokenizer", "base", "val_frac", "steps",
-                                            "batch", "seq", "lr", "warmup", "seed", "init_seed",
-                                            "checkpoint_every", "lora", NULL};
-        if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
-            run_pair(j, "base", s->base_model, s->base_config, err) || parse_training(s, j, err))
-            goto out;
-        s->has_base = true;
-        const cJSON *l = get(j, "lora");
-        cJSON *empty = l ? NULL : cJSON_CreateObject();
-        int lrc = parse_lora(s, l ? l : empty, err);
-        cJSON_Delete(empty);
-        if (lrc) goto out;
-    } else {
-        static const char *const known[] = {"format", "kind", "tokenizer", "base", "adapter", "infer", NULL};
-        static const char *const iknown[] = {"prompt", "tokens", "temperature", "top_k", "top_p", "seed", NULL};
-        if (keys_known(j, "", known, err) || hash(j, "tokenizer", s->tokenizer, err) ||
-            run_pair(j, "base", s->base_model, s->base_config, err))
-            goto out;
-        s->has_base = true;
-        if (get(j, "adapter")) {
-            if (run_pair(j, "adapter", s->adapter_model, s->adapter_config, err)) goto out;
-            s->has_adapter = true;
-        }
-        const cJSON *in = get(j, "infer");
-        long v;
-        if (!cJSON_IsObject(in)) {
-            plow_error(err, "spec: 'infer' must be an object {prompt, tokens, temperature, top_k, top_p, seed}");
-            goto out;
-        }
-        if (keys_known(in, "infer.", iknown, err) || str(in, "prompt", true, "", s->prompt, sizeof s->prompt, err))
-            goto out;
-        if (s->prompt[0] == 0) {
-            plow_error(err, "spec: 'prompt' is empty");
-            goto out;
-        }
-        if (whole(in, "tokens", false, DEF_TOKENS, 1, 1 << 20, &v, err)) goto out;
-        s->tokens = (int)v;
-        if (num(in, "temperature", false, DEF_TEMPERATURE, 0, 100, &s->temperature, err) ||
-            whole(in, "top_k", false, DEF_TOP_K, 0, 1 << 20, &v, err))
-            goto out;
-        s->top_k = (int)v;
-        if (num(in, "top_p", false, DEF_TOP_P, 1e-6, 1, &s->top_p, err) ||
-            seed(in, "seed", false, 1, &s->sample_seed, err))
-            goto out;
-        infer_sampling sp = {(float)s->temperature, s->top_k, (float)s->top_p, s->sample_seed};
-        char e2[PLOW_ERR_LEN];
-        if (infer_sampling_check(&sp, e2)) {
-            plow_error(err, "spec: infer: %s", e2);
-            goto out;
-        }
-    }
+    if (job_kind_of(k)->spec_parse(s, j, err)) goto out;
     rc = 0;
 out:
     cJSON_Delete(j);
@@ -453,98 +496,123 @@ static void put_pair(cJSON *o, const char *k, const uint8_t m[32], const uint8_t
     put_hex(x, "config", c);
 }
 
+/* The step fields of the training kinds, in their canonical order. */
+static void put_steps(cJSON *j, const job_spec *s, bool init_seed) {
+    cJSON_AddNumberToObject(j, "steps", s->steps);
+    cJSON_AddNumberToObject(j, "batch", s->batch);
+    cJSON_AddNumberToObject(j, "seq", s->seq);
+    cJSON_AddNumberToObject(j, "lr", s->lr);
+    cJSON_AddNumberToObject(j, "warmup", s->warmup);
+    put_seed(j, "seed", s->seed);
+    if (init_seed) put_seed(j, "init_seed", s->init_seed);
+    cJSON_AddNumberToObject(j, "checkpoint_every", s->checkpoint_every);
+}
+
+static void put_lora(cJSON *j, const job_spec *s) {
+    cJSON *l = cJSON_AddObjectToObject(j, "lora");
+    cJSON_AddNumberToObject(l, "rank", s->rank);
+    cJSON_AddNumberToObject(l, "alpha", s->alpha);
+    cJSON_AddStringToObject(l, "targets", s->targets);
+}
+
+void spec_write_train(const job_spec *s, cJSON *j) {
+    cJSON_AddStringToObject(j, "config", s->config);
+    put_hex(j, "data", s->data);
+    put_hex(j, "tokenizer", s->tokenizer);
+    cJSON_AddNumberToObject(j, "val_frac", s->val_frac);
+    put_steps(j, s, true);
+}
+
+void spec_write_lora(const job_spec *s, cJSON *j) {
+    put_hex(j, "data", s->data);
+    put_hex(j, "tokenizer", s->tokenizer);
+    put_pair(j, "base", s->base_model, s->base_config);
+    cJSON_AddNumberToObject(j, "val_frac", s->val_frac);
+    put_steps(j, s, true);
+    put_lora(j, s);
+}
+
+void spec_write_dpo(const job_spec *s, cJSON *j) {
+    put_hex(j, "data", s->data);
+    if (s->has_heldout) put_hex(j, "heldout", s->heldout);
+    put_hex(j, "tokenizer", s->tokenizer);
+    put_pair(j, "base", s->base_model, s->base_config);
+    cJSON_AddNumberToObject(j, "beta", s->beta);
+    put_steps(j, s, true);
+    if (s->has_lora) put_lora(j, s);
+}
+
+void spec_write_rl(const job_spec *s, cJSON *j) {
+    char kinds[64] = "";
+    const problem_set *ps = &s->problems;
+    put_hex(j, "tokenizer", s->tokenizer);
+    put_pair(j, "base", s->base_model, s->base_config);
+    cJSON *p = cJSON_AddObjectToObject(j, "problems");
+    for (int k = 0; k < PROBLEM_KIND_COUNT; k++)
+        if (ps->kinds & (1u << k))
+            snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%s", kinds[0] ? "," : "",
+                     problem_kind_name((problem_kind)k));
+    cJSON_AddStringToObject(p, "kinds", kinds);
+    cJSON_AddNumberToObject(p, "min_digits", ps->min_digits);
+    cJSON_AddNumberToObject(p, "max_digits", ps->max_digits);
+    put_seed(p, "seed", ps->seed);
+    cJSON_AddNumberToObject(j, "group", s->rl.group);
+    cJSON_AddNumberToObject(j, "max_new", s->rl.max_new);
+    cJSON_AddNumberToObject(j, "temperature", (double)s->rl.temperature);
+    cJSON_AddNumberToObject(j, "top_k", s->rl.top_k);
+    cJSON_AddNumberToObject(j, "kl", (double)s->rl.kl);
+    cJSON_AddNumberToObject(j, "format_reward", (double)s->rl.format_reward);
+    put_steps(j, s, true);
+    if (s->has_lora) put_lora(j, s);
+}
+
+void spec_write_round(const job_spec *s, cJSON *j) {
+    put_hex(j, "data", s->data);
+    put_hex(j, "tokenizer", s->tokenizer);
+    put_pair(j, "base", s->base_model, s->base_config);
+    cJSON_AddNumberToObject(j, "val_frac", s->val_frac);
+    cJSON_AddNumberToObject(j, "participants", s->participants);
+    if (s->participant >= 0) cJSON_AddNumberToObject(j, "participant", s->participant);
+    cJSON_AddNumberToObject(j, "round", (double)s->round);
+    cJSON *o = cJSON_AddObjectToObject(j, "outer");
+    put_hex(o, "state", s->outer_state);
+    put_hex(o, "hash", s->outer_hash);
+    put_steps(j, s, false);
+    cJSON_AddStringToObject(j, "encoding", s->enc >= 0 && s->enc < ROUND_ENC_COUNT ? round_enc_name((round_enc)s->enc) : "?");
+    cJSON_AddNumberToObject(j, "block", s->block);
+    cJSON *r = cJSON_AddObjectToObject(j, "rule");
+    cJSON_AddStringToObject(r, "agg", s->agg >= 0 && s->agg < ROUND_AGG_COUNT ? round_agg_name((round_agg)s->agg) : "?");
+    cJSON_AddNumberToObject(r, "trim", s->trim);
+    cJSON_AddNumberToObject(r, "lr", s->outer_lr);
+    cJSON_AddNumberToObject(r, "momentum", s->momentum);
+}
+
+void spec_write_label(const job_spec *s, cJSON *j) {
+    put_hex(j, "items", s->items);
+    cJSON_AddNumberToObject(j, "n_items", s->n_items);
+    cJSON *cl = cJSON_AddArrayToObject(j, "classes");
+    for (uint32_t i = 0; i < s->n_classes && i < JOB_LABEL_CLASSES_MAX; i++)
+        cJSON_AddItemToArray(cl, cJSON_CreateString(s->classes[i]));
+}
+
+void spec_write_infer(const job_spec *s, cJSON *j) {
+    put_hex(j, "tokenizer", s->tokenizer);
+    put_pair(j, "base", s->base_model, s->base_config);
+    if (s->has_adapter) put_pair(j, "adapter", s->adapter_model, s->adapter_config);
+    cJSON *in = cJSON_AddObjectToObject(j, "infer");
+    cJSON_AddStringToObject(in, "prompt", s->prompt);
+    cJSON_AddNumberToObject(in, "tokens", s->tokens);
+    cJSON_AddNumberToObject(in, "temperature", s->temperature);
+    cJSON_AddNumberToObject(in, "top_k", s->top_k);
+    cJSON_AddNumberToObject(in, "top_p", s->top_p);
+    put_seed(in, "seed", s->sample_seed);
+}
+
 void job_spec_write(const job_spec *s, plow_buf *out) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "format", SPEC_FORMAT);
-    cJSON_AddStringToObject(j, "kind", s->kind == LEDGER_KIND_TRAIN  ? "train"
-                                       : s->kind == LEDGER_KIND_LORA  ? "lora"
-                                       : s->kind == LEDGER_KIND_LABEL ? "label"
-                                       : s->kind == LEDGER_KIND_DPO   ? "dpo"
-                                       : s->kind == LEDGER_KIND_ROUND ? "round"
-                                                                       : "infer");
-    if (s->kind == LEDGER_KIND_DPO) {
-        put_hex(j, "data", s->data);
-        if (s->has_heldout) put_hex(j, "heldout", s->heldout);
-        put_hex(j, "tokenizer", s->tokenizer);
-        put_pair(j, "base", s->base_model, s->base_config);
-        cJSON_AddNumberToObject(j, "beta", s->beta);
-        cJSON_AddNumberToObject(j, "steps", s->steps);
-        cJSON_AddNumberToObject(j, "batch", s->batch);
-        cJSON_AddNumberToObject(j, "seq", s->seq);
-        cJSON_AddNumberToObject(j, "lr", s->lr);
-        cJSON_AddNumberToObject(j, "warmup", s->warmup);
-        put_seed(j, "seed", s->seed);
-        put_seed(j, "init_seed", s->init_seed);
-        cJSON_AddNumberToObject(j, "checkpoint_every", s->checkpoint_every);
-        if (s->has_lora) {
-            cJSON *l = cJSON_AddObjectToObject(j, "lora");
-            cJSON_AddNumberToObject(l, "rank", s->rank);
-            cJSON_AddNumberToObject(l, "alpha", s->alpha);
-            cJSON_AddStringToObject(l, "targets", s->targets);
-        }
-    } else if (s->kind == LEDGER_KIND_ROUND) {
-        put_hex(j, "data", s->data);
-        put_hex(j, "tokenizer", s->tokenizer);
-        put_pair(j, "base", s->base_model, s->base_config);
-        cJSON_AddNumberToObject(j, "val_frac", s->val_frac);
-        cJSON_AddNumberToObject(j, "participants", s->participants);
-        if (s->participant >= 0) cJSON_AddNumberToObject(j, "participant", s->participant);
-        cJSON_AddNumberToObject(j, "round", (double)s->round);
-        cJSON *o = cJSON_AddObjectToObject(j, "outer");
-        put_hex(o, "state", s->outer_state);
-        put_hex(o, "hash", s->outer_hash);
-        cJSON_AddNumberToObject(j, "steps", s->steps);
-        cJSON_AddNumberToObject(j, "batch", s->batch);
-        cJSON_AddNumberToObject(j, "seq", s->seq);
-        cJSON_AddNumberToObject(j, "lr", s->lr);
-        cJSON_AddNumberToObject(j, "warmup", s->warmup);
-        put_seed(j, "seed", s->seed);
-        cJSON_AddNumberToObject(j, "checkpoint_every", s->checkpoint_every);
-        cJSON_AddStringToObject(j, "encoding", s->enc >= 0 && s->enc < ROUND_ENC_COUNT ? round_enc_name((round_enc)s->enc) : "?");
-        cJSON_AddNumberToObject(j, "block", s->block);
-        cJSON *r = cJSON_AddObjectToObject(j, "rule");
-        cJSON_AddStringToObject(r, "agg", s->agg >= 0 && s->agg < ROUND_AGG_COUNT ? round_agg_name((round_agg)s->agg) : "?");
-        cJSON_AddNumberToObject(r, "trim", s->trim);
-        cJSON_AddNumberToObject(r, "lr", s->outer_lr);
-        cJSON_AddNumberToObject(r, "momentum", s->momentum);
-    } else if (s->kind == LEDGER_KIND_LABEL) {
-        put_hex(j, "items", s->items);
-        cJSON_AddNumberToObject(j, "n_items", s->n_items);
-        cJSON *cl = cJSON_AddArrayToObject(j, "classes");
-        for (uint32_t i = 0; i < s->n_classes && i < JOB_LABEL_CLASSES_MAX; i++)
-            cJSON_AddItemToArray(cl, cJSON_CreateString(s->classes[i]));
-    } else if (s->kind == LEDGER_KIND_TRAIN || s->kind == LEDGER_KIND_LORA) {
-        if (s->kind == LEDGER_KIND_TRAIN) cJSON_AddStringToObject(j, "config", s->config);
-        put_hex(j, "data", s->data);
-        put_hex(j, "tokenizer", s->tokenizer);
-        if (s->kind == LEDGER_KIND_LORA) put_pair(j, "base", s->base_model, s->base_config);
-        cJSON_AddNumberToObject(j, "val_frac", s->val_frac);
-        cJSON_AddNumberToObject(j, "steps", s->steps);
-        cJSON_AddNumberToObject(j, "batch", s->batch);
-        cJSON_AddNumberToObject(j, "seq", s->seq);
-        cJSON_AddNumberToObject(j, "lr", s->lr);
-        cJSON_AddNumberToObject(j, "warmup", s->warmup);
-        put_seed(j, "seed", s->seed);
-        put_seed(j, "init_seed", s->init_seed);
-        cJSON_AddNumberToObject(j, "checkpoint_every", s->checkpoint_every);
-        if (s->kind == LEDGER_KIND_LORA) {
-            cJSON *l = cJSON_AddObjectToObject(j, "lora");
-            cJSON_AddNumberToObject(l, "rank", s->rank);
-            cJSON_AddNumberToObject(l, "alpha", s->alpha);
-            cJSON_AddStringToObject(l, "targets", s->targets);
-        }
-    } else {
-        put_hex(j, "tokenizer", s->tokenizer);
-        put_pair(j, "base", s->base_model, s->base_config);
-        if (s->has_adapter) put_pair(j, "adapter", s->adapter_model, s->adapter_config);
-        cJSON *in = cJSON_AddObjectToObject(j, "infer");
-        cJSON_AddStringToObject(in, "prompt", s->prompt);
-        cJSON_AddNumberToObject(in, "tokens", s->tokens);
-        cJSON_AddNumberToObject(in, "temperature", s->temperature);
-        cJSON_AddNumberToObject(in, "top_k", s->top_k);
-        cJSON_AddNumberToObject(in, "top_p", s->top_p);
-        put_seed(in, "seed", s->sample_seed);
-    }
+    cJSON_AddStringToObject(j, "kind", task_kind_name(s->kind));
+    job_kind_of(s->kind)->spec_write(s, j);
     char *txt = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     PLOW_ASSERT(txt);

@@ -57,12 +57,14 @@ typedef enum job_cheat_kind {
 int job_cheat_parse(const char *s, long steps, job_cheat_kind *kind, long *step, char err[PLOW_ERR_LEN]);
 
 typedef struct job_train_opts {
-    const char *data;      /* training text (the last val_frac held out) */
+    task_kind kind;        /* TASK_TRAIN (the default), TASK_LORA, TASK_DPO or TASK_ROUND */
+    const char *data;      /* what the steps draw from: a text (the last val_frac held
+                            * out) or, DPO, the pairs JSONL (prefs.h) */
     const char *out;       /* run directory (created) */
     const char *config;    /* model config name (full training) */
-    const char *tokenizer; /* NULL: LoRA the base's, else one trained on data with `vocab` tokens */
-    bool lora;
-    const char *base;      /* LoRA: the base model directory */
+    const char *tokenizer; /* NULL: the base's, else one trained on data with `vocab` tokens */
+    bool lora;             /* the trainable is a LoRA adapter: always for TASK_LORA, DPO's choice */
+    const char *base;      /* the base model directory (LoRA, DPO, ROUND) */
     const char *targets;   /* LoRA targets, "q,k,v,o" */
     long rank;
     double alpha;
@@ -82,10 +84,13 @@ typedef struct job_train_opts {
     double cheat_rate;     /* skip: each step with this probability instead */
     /* DPO (docs/dpo.md): a preference run on pairs instead of text. base is
      * required: with lora the adapter's base (and the reference), without it
-     * the reference, whose weights are also state 0's. data is unused. */
-    const char *dpo;       /* the pairs JSONL (prefs.h) */
+     * the reference, whose weights are also state 0's. */
     const char *heldout;   /* held-out pairs for the evaluations, or NULL */
     double beta;           /* (0, 100]; default 0.1 */
+    /* RL (docs/rl.md): no data file; the problems (the training split) and
+     * the rollouts' parameters. base is required (with lora, the adapter's). */
+    problem_set problems;
+    rl_params rl;
     /* ROUND (docs/rounds.md): participant `shard`'s inner run: a full training
      * run on shard `shard` of `shards` of the data, from the base model's
      * weights W_t with zero moments, the batch seed of round_inner_hparams
@@ -93,7 +98,6 @@ typedef struct job_train_opts {
      * warm-up (min_lr = lr). Writes contribution.bin: W_t - W_n encoded as
      * enc (round_enc) / block, naming round_index, shard and outer_hash (the
      * round_state_hash of (W_t, v_t)); its SHA-256 is the artifact. */
-    bool round;
     uint32_t shards, shard;
     uint64_t round_index;
     int enc;
@@ -105,19 +109,21 @@ typedef struct job_train_opts {
  * vocab 4096, batch 16, rank 8, alpha 16, targets q,k,v,o, clip 1, val_frac
  * 0.1, 8 evaluation batches, checkpoints every 16 steps, beta 0.1. */
 void job_train_opts_init(job_train_opts *o);
-/* Checks what depends on several options (LoRA, DPO, ROUND and base,
- * commit and hashes, the cheat) and resolves cheat_step. */
+/* Checks what depends on several options (the kind's own checks: its base,
+ * adapter, beta, shards; commit and hashes, the cheat) and resolves
+ * cheat_step. */
 int job_train_opts_check(job_train_opts *o, char err[PLOW_ERR_LEN]);
 
-/* The task the options define, for this tokenizer, data and base (LoRA,
- * DPO, ROUND): model config, hyper-parameters, LoRA, DPO and round settings,
- * absolute data and base paths and their hashes, checkpoint interval.
- * data_hash is the hash of what the steps draw from: the dataset's, the
- * pair set's (DPO) or the shard's (ROUND, round_shard). The one place where
- * options become hyper-parameters: the trainer and a verifier rebuilding the
- * task from a spec both call it. */
-int job_train_task(const job_train_opts *o, const tokenizer *tok, const uint8_t data_hash[PLOW_HASH_LEN],
-                   const model *base, proof_task *t, char err[PLOW_ERR_LEN]);
+/* The task the options define, for this tokenizer, the inputs its steps
+ * draw from (proof_inputs_load of the options' data) and base (LoRA, DPO,
+ * ROUND): model config, hyper-parameters, the kind's settings, absolute data
+ * and base paths and their hashes, checkpoint interval. data_hash is the hash
+ * of what the steps draw from: the dataset's, the pair set's (DPO) or the
+ * shard's (ROUND, round_shard). The one place where options become
+ * hyper-parameters: the trainer and a verifier rebuilding the task from a
+ * spec both call it. */
+int job_train_task(const job_train_opts *o, const tokenizer *tok, const proof_inputs *in, const model *base,
+                   proof_task *t, char err[PLOW_ERR_LEN]);
 
 typedef struct job_train_result {
     uint64_t n;                     /* steps */

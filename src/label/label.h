@@ -3,7 +3,7 @@
  * aggregation (majority vote, Dawid–Skene EM), gold-item
  * scoring and pay.
  *
- * Labeling has no re-execution (DESIGN.md §4): quality comes from redundancy
+ * Labeling has no re-execution (docs/design.md §4): quality comes from redundancy
  * (each item labeled by r labelers), hidden gold items with known answers,
  * commit-then-reveal submissions (nobody can copy another's answers before the
  * reveal phase) and an aggregation that estimates every labeler's confusion

@@ -250,6 +250,7 @@ int finalize_label(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]) {
     uint64_t gold_until = sat_add(t->window_end, t->p.window_blocks);
     if (!t->gold_revealed && h <= gold_until)
         return plow_error(err, "finalize: the requester may reveal its gold until %" PRIu64, gold_until);
+    if (t->open_challenges && expire_challenges(x, t, "finalize", err) != 0) return -1;
     const ledger_labels *rev[LEDGER_MAX_REPLICAS] = {0};
     uint8_t id[33];
     memcpy(id, t->id, 32);

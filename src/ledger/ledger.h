@@ -77,6 +77,9 @@ typedef enum ledger_tx_type {
     LEDGER_TX_EXPIRE,       /* end a task nobody committed to */
     LEDGER_TX_LABEL_REVEAL, /* a labeler opens its label commitment (LABEL tasks) */
     LEDGER_TX_GOLD_REVEAL,  /* the requester opens its gold commitment (LABEL tasks) */
+    LEDGER_TX_DA_CHALLENGE, /* data availability: a worker must make a promised blob fetchable, or
+                               a requester's task is claimed unrunnable (docs/ledger.md) */
+    LEDGER_TX_REVEAL,       /* a worker opens its sealed commitment: values, salt and every trace leaf */
     LEDGER_TX_TYPE_END
 } ledger_tx_type;
 #define LEDGER_TX_TYPE_COUNT (LEDGER_TX_TYPE_END - 1)
@@ -89,6 +92,7 @@ typedef enum ledger_task_kind {
     LEDGER_KIND_DPO,       /* DPO alignment: training-like, leaves are state hashes */
     LEDGER_KIND_ROUND,     /* a collaborative round: each slot an independent training run */
     LEDGER_KIND_LABEL,     /* crowdsourced labeling: commit-reveal, gold, Dawid-Skene pay */
+    LEDGER_KIND_RL,        /* reinforcement learning: training-like, rollouts inside the step */
     LEDGER_KIND_END
 } ledger_task_kind;
 const char *ledger_kind_name(int kind);
@@ -103,7 +107,21 @@ const char *ledger_mode_name(int mode);
 #define LEDGER_MAX_REPLICAS 8
 #define LEDGER_NAME_MAX 64   /* register: bytes of name */
 #define LEDGER_CAPS_MAX 512  /* register: bytes of capabilities (JSON text) */
-#define LEDGER_TX_MAX 8192   /* largest encoded transaction */
+/* A REVEAL carries every leaf of its trace (n+1 of them): a training-like
+ * task has at most LEDGER_LEAVES_MAX - 1 steps (post_task refuses more). */
+#define LEDGER_LEAVES_MAX 1025
+#define LEDGER_TX_MAX 36864  /* largest encoded transaction (a full REVEAL: 33,121 bytes) */
+
+/* Challenges (docs/ledger.md, "Challenges and the referee"). Every challenge
+ * costs the referee work: its bond is at least LEDGER_BOND_FLOOR_FEES x
+ * min_fee whatever the task says (no bond 0), a challenger holds at most
+ * LEDGER_OPEN_PER_CHALLENGER open challenges, and a step challenge the
+ * referee did not rule by its deadline may still be ruled for
+ * LEDGER_VOID_FACTOR x verdict_blocks more blocks (finalize waits); past
+ * that its slots are voided: nobody paid, nobody slashed. */
+#define LEDGER_BOND_FLOOR_FEES 10
+#define LEDGER_OPEN_PER_CHALLENGER 4
+#define LEDGER_VOID_FACTOR 2
 
 /* LABEL tasks (docs/ledger.md, "Labeling"). */
 #define LEDGER_LABEL_ITEMS_MAX 65536  /* items N of a task (post_task steps) */
@@ -173,7 +191,8 @@ typedef struct ledger_tx {
             uint8_t manifest[32];    /* blob hash of the outputs manifest (docs/tasks.md) */
             uint64_t n;
             uint32_t checkpoint_every;
-        } commit;
+        } commit; /* every kind but LABEL: trace_root is the sealed ledger_commitment,
+                     n = steps, the other fields zero (docs/ledger.md, "Commit and reveal") */
         struct {
             uint8_t task[32];
             uint8_t accused[LEDGER_PK_LEN];
@@ -185,9 +204,20 @@ typedef struct ledger_tx {
             ledger_evidence ev_other;     /* against other, when other is not zeros */
         } challenge;
         struct {
+            uint8_t task[32];
+            uint8_t accused[LEDGER_PK_LEN]; /* a committed worker, or the requester (unrunnable) */
+            uint8_t want[32];               /* the blob demanded; zeros: the task is unrunnable */
+            uint64_t bond;
+        } da;                               /* DA_CHALLENGE */
+        struct {
             uint8_t challenge[32]; /* the challenge's id (its tx hash) */
             uint8_t computed[32];  /* the referee's leaf j (artifact hash for j = n+1) */
-            uint8_t prev_ok;       /* 1 if state_blob existed and hashed to leaf j-1 */
+            /* step challenge: 1 if state_blob existed and hashed to leaf j-1, 0 if not,
+             * LEDGER_RULING_UNRUNNABLE if the task cannot be run within the network's
+             * limits (poster fault). data challenge: 1 the blob is available (attested),
+             * 0 it is not one the commitment promises. unrunnable claim: 1 runnable,
+             * LEDGER_RULING_UNRUNNABLE unrunnable. */
+            uint8_t prev_ok;
         } verdict;
         struct {
             uint8_t task[32];
@@ -202,6 +232,18 @@ typedef struct ledger_tx {
             uint32_t items[LEDGER_GOLD_MAX];    /* (count) strictly increasing item indices */
             uint8_t labels[LEDGER_GOLD_MAX];    /* (count) their known labels */
         } gold;                                 /* GOLD_REVEAL */
+        struct {
+            uint8_t task[32];
+            uint8_t trace_root[32];  /* Merkle root of leaves 0..n (INFER: receipt blob hash) */
+            uint8_t final_state[32]; /* leaf n (INFER: SHA-256 of the output tokens) */
+            uint8_t artifact[32];    /* model/adapter hash (INFER: model hash) */
+            uint8_t manifest[32];    /* blob hash of the outputs manifest (docs/tasks.md) */
+            uint64_t n;
+            uint32_t checkpoint_every;
+            uint8_t salt[32];
+            uint32_t count;                          /* n+1 leaves (INFER: 0) */
+            uint8_t leaves[LEDGER_LEAVES_MAX * 32];  /* (count x 32) leaf 0..n */
+        } open;                                      /* REVEAL */
     } u;
     uint8_t sig[LEDGER_SIG_LEN];
 } ledger_tx;
@@ -220,6 +262,8 @@ void ledger_tx_sign(ledger_tx *tx, const ledger_key *k, const uint8_t chain_id[3
 bool ledger_tx_verify(const ledger_tx *tx, const uint8_t chain_id[32]) PLOW_MUST_CHECK;
 
 /* ---- genesis --------------------------------------------------------------- */
+
+#define LEDGER_RULING_UNRUNNABLE 2 /* a verdict's prev_ok: the poster's task cannot be run */
 
 typedef struct ledger_params {
     uint64_t unbond_blocks;        /* unstaked funds are free after this many blocks */
@@ -274,6 +318,7 @@ typedef enum ledger_slot_status {
     LEDGER_SLOT_FORFEITED,  /* missed its commit deadline */
     LEDGER_SLOT_PAID,
     LEDGER_SLOT_UNPAID,     /* finalized without reward (replicas disagreed, no proof) */
+    LEDGER_SLOT_VOID,       /* settled without pay or slash: a challenge never ruled, or the poster's fault */
     LEDGER_SLOT_STATUS_END
 } ledger_slot_status;
 const char *ledger_slot_status_name(int status);
@@ -282,9 +327,13 @@ typedef struct ledger_slot {
     uint8_t status;
     uint8_t worker[LEDGER_PK_LEN];
     uint64_t claimed_at, committed_at;
+    /* The values below are the revealed ones (zero until the REVEAL; LABEL:
+     * trace_root is the label commitment from the commit on). */
     uint8_t trace_root[32], final_state[32], artifact[32], manifest[32];
     uint64_t n;
     uint32_t checkpoint_every;
+    uint8_t commitment[32]; /* the sealed ledger_commitment of the COMMIT (zero for LABEL) */
+    uint64_t revealed_at;   /* the height of its REVEAL (0: not revealed); the leaves are in that block */
 } ledger_slot;
 
 typedef struct ledger_task {
@@ -325,20 +374,29 @@ typedef enum ledger_challenge_status {
     LEDGER_CH_OPEN = 1,
     LEDGER_CH_UPHELD,    /* someone accused was wrong: slashed */
     LEDGER_CH_REJECTED,  /* the accused was right (or the evidence state was bad): bond lost */
-    LEDGER_CH_EXPIRED,   /* no verdict within verdict_blocks: bond returned */
+    LEDGER_CH_EXPIRED,   /* never ruled (void cap passed): bond returned, the accused voided */
     LEDGER_CH_STATUS_END
 } ledger_challenge_status;
 const char *ledger_challenge_status_name(int status);
 
+typedef enum ledger_challenge_kind {
+    LEDGER_CHK_STEP = 0,   /* CHALLENGE: one disputed step, re-executed by the referee */
+    LEDGER_CHK_DATA,       /* DA_CHALLENGE: the accused must make state_blob fetchable by the deadline */
+    LEDGER_CHK_UNRUNNABLE, /* DA_CHALLENGE against the requester: its task cannot be run */
+    LEDGER_CHK_END
+} ledger_challenge_kind;
+const char *ledger_challenge_kind_name(int kind);
+
 typedef struct ledger_challenge {
     uint8_t id[32];  /* the challenge transaction's hash */
+    uint8_t kind;    /* ledger_challenge_kind */
     uint8_t task[32];
     uint8_t challenger[LEDGER_PK_LEN];
     uint8_t accused[LEDGER_PK_LEN];
     uint8_t other[LEDGER_PK_LEN];
     bool has_other;
     uint64_t step, bond, opened_at, deadline;
-    uint8_t state_blob[32];
+    uint8_t state_blob[32];    /* DATA: the blob demanded */
     uint8_t leaf_prev[32];     /* agreed leaf j-1 */
     uint8_t accused_leaf[32];  /* accused's leaf j */
     uint8_t other_leaf[32];    /* other's leaf j */
@@ -486,6 +544,28 @@ typedef struct ledger_label_outcome {
 int ledger_label_aggregate(const ledger_task *t, const ledger_labels *const revealed[LEDGER_MAX_REPLICAS],
                            const ledger_gold *gold, ledger_label_outcome *out, char err[PLOW_ERR_LEN]);
 void ledger_label_outcome_release(ledger_label_outcome *o);
+
+/* ---- commit and reveal (every kind but LABEL; docs/ledger.md) --------------- */
+
+/* Whether t's slots commit sealed (commit-reveal): every kind but LABEL
+ * (labels have their own commitment, ledger_label_commitment). */
+bool ledger_sealed(const ledger_task *t);
+/* The sealed commitment a REVEAL opens (the COMMIT's trace_root):
+ * SHA-256("plow/commit/v2" 0x00 || task || u32 slot || worker pk ||
+ * trace_root || final_state || artifact || manifest || u64 n ||
+ * u32 checkpoint_every || salt), integers little-endian; task, values and
+ * salt are the reveal's, the worker its sender. The worker's key inside it
+ * makes a copied commitment open for nobody but its author. */
+void ledger_commitment(const ledger_tx *reveal, uint32_t slot, uint8_t out[32]);
+/* Reveals of t are accepted from ledger_reveal_from to ledger_reveal_until
+ * (inclusive); challenges until window_end = reveal_until + window_blocks.
+ * A replicated (not ROUND) task opens when its last slot commits; a ROUND
+ * task when every slot committed, or else the block after the last height a
+ * slot could commit (posted_at + claim_blocks + work_blocks). UINT64_MAX
+ * while that is not known yet. A committed slot not revealed by
+ * reveal_until forfeits its stake at finalize. */
+uint64_t ledger_reveal_from(const ledger_task *t);
+uint64_t ledger_reveal_until(const ledger_task *t);
 
 /* ---- blocks ---------------------------------------------------------------- */
 

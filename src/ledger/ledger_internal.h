@@ -27,14 +27,14 @@ enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_GOLD = 'g', TAG_LABELS = 'l',
 /* Value sizes (docs/ledger.md, "Records"). */
 #define ACCOUNT_FIXED_LEN (6 * 8 + 1 + 1 + 2) /* without name and caps bytes */
 #define ACCOUNT_MAX_LEN (ACCOUNT_FIXED_LEN + LEDGER_NAME_MAX + LEDGER_CAPS_MAX)
-#define SLOT_LEN (1 + 32 + 8 + 8 + 4 * 32 + 8 + 4)
+#define SLOT_LEN (1 + 32 + 8 + 8 + 4 * 32 + 8 + 4 + 32 + 8)
 #define TASK_FIXED_LEN (32 + 32 + 3 + 4 * 8 + 3 * 4 + 1 + 3 * 8 + 4)
 /* A LABEL task's extension after its slots: n_classes, redundancy,
  * gold_commit, min_gold_pct, gold_revealed, revealed, result, then u64 paid
  * per slot. */
 #define LABEL_EXT_FIXED_LEN (4 + 4 + 32 + 4 + 1 + 1 + 32)
 #define TASK_MAX_LEN (TASK_FIXED_LEN + LEDGER_MAX_REPLICAS * (SLOT_LEN + 8) + LABEL_EXT_FIXED_LEN)
-#define CHALLENGE_LEN (4 * 32 + 1 + 4 * 8 + 4 * 32 + 1 + 32 + 8)
+#define CHALLENGE_LEN (4 * 32 + 1 + 4 * 8 + 4 * 32 + 1 + 32 + 8 + 1)
 #define META_LEN (3 * 8)
 #define LABELS_MAX_LEN (4 + LEDGER_LABELS_MAX)
 #define GOLD_MAX_LEN (4 + 5 * LEDGER_GOLD_MAX)
@@ -184,13 +184,19 @@ int body_post_task(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err
 int body_claim(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int body_commit(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int body_reveal(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+/* A committed slot whose values can be used: revealed (sealed kinds) or committed (LABEL). */
+bool slot_revealed(const ledger_task *t, const ledger_slot *sl);
 
 /* challenge.c */
 int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int body_verdict(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int slash_slot(txn *x, ledger_task *t, const uint8_t worker[32], const uint8_t challenger[32],
                char err[PLOW_ERR_LEN]);
-int expire_challenges(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]);
+int body_da_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int expire_challenges(txn *x, ledger_task *t, const char *what, char err[PLOW_ERR_LEN]);
+uint64_t challenge_void_at(const ledger_state *s, const ledger_challenge *c);
+int void_task(txn *x, ledger_task *t, const uint8_t ruled[32], char err[PLOW_ERR_LEN]);
 
 /* settle.c */
 int forfeit_slot(txn *x, ledger_task *t, ledger_slot *sl, char err[PLOW_ERR_LEN]);

@@ -90,6 +90,8 @@ static size_t encode_task(const ledger_task *t, uint8_t *out) {
         w_bytes(&w, sl->manifest, 32);
         w_u64(&w, sl->n);
         w_u32(&w, sl->checkpoint_every);
+        w_bytes(&w, sl->commitment, 32);
+        w_u64(&w, sl->revealed_at);
     }
     if (t->p.kind == LEDGER_KIND_LABEL) { /* added with the kind: other tasks' records are unchanged */
         w_u32(&w, t->p.n_classes);
@@ -141,6 +143,7 @@ static size_t encode_challenge(const ledger_challenge *c, uint8_t *out) {
     w_u8(&w, c->status);
     w_bytes(&w, c->computed, 32);
     w_u64(&w, c->resolved_at);
+    w_u8(&w, c->kind);
     return w.n;
 }
 
@@ -290,6 +293,8 @@ static int decode_task(ledger_task *t, const uint8_t *val, size_t len, char err[
         r_bytes(&r, sl->manifest, 32);
         sl->n = r_u64(&r);
         sl->checkpoint_every = r_u32(&r);
+        r_bytes(&r, sl->commitment, 32);
+        sl->revealed_at = r_u64(&r);
         if (sl->status >= LEDGER_SLOT_STATUS_END)
             return plow_error(err, "task record: slot %d has unknown status %u", i, sl->status);
     }
@@ -360,6 +365,8 @@ static int decode_challenge(ledger_challenge *c, const uint8_t *val, size_t len,
     c->status = r_u8(&r);
     r_bytes(&r, c->computed, 32);
     c->resolved_at = r_u64(&r);
+    c->kind = r_u8(&r);
+    if (c->kind >= LEDGER_CHK_END) return plow_error(err, "challenge record: unknown kind %u", c->kind);
     if (ho > 1) return plow_error(err, "challenge record: has_other is %u, must be 0 or 1", ho);
     c->has_other = ho == 1;
     if (!c->has_other && !is_zero(c->other, 32))

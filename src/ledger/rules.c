@@ -159,6 +159,9 @@ int body_post_task(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err
         check_blocks("window_blocks", p->window_blocks, err))
         return -1;
     if (p->kind == LEDGER_KIND_LABEL && check_label_params(p, err) != 0) return -1;
+    if (p->kind != LEDGER_KIND_LABEL && p->kind != LEDGER_KIND_INFER && p->steps >= LEDGER_LEAVES_MAX)
+        return plow_error(err, "post_task: %" PRIu64 " steps: a reveal carries at most %d leaves (%d steps)", p->steps,
+                          LEDGER_LEAVES_MAX, LEDGER_LEAVES_MAX - 1);
     uint64_t escrow;
     if (!plow_mul_u64(p->reward, p->replicas, &escrow))
         return plow_error(err, "post_task: reward %" PRIu64 " x %u replicas overflows", p->reward, p->replicas);
@@ -247,39 +250,118 @@ int body_commit(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PL
             !is_zero(tx->u.commit.manifest, 32) || tx->u.commit.checkpoint_every != 0)
             return plow_error(err, "commit: a label commitment is trace_root and n only: final_state, artifact, "
                                    "manifest and checkpoint_every must be zero");
+        memcpy(sl->trace_root, tx->u.commit.trace_root, 32);
+        sl->n = tx->u.commit.n;
     } else {
+        /* sealed (C9): only the commitment; the values come with the reveal */
         if (tx->u.commit.n != t->p.steps)
             return plow_error(err, "commit: n is %" PRIu64 ", the task has %" PRIu64 " steps", tx->u.commit.n,
                               t->p.steps);
-        if (t->p.kind != LEDGER_KIND_INFER && tx->u.commit.checkpoint_every < 1)
-            return plow_error(err, "commit: checkpoint_every must be at least 1");
+        if (!is_zero(tx->u.commit.final_state, 32) || !is_zero(tx->u.commit.artifact, 32) ||
+            !is_zero(tx->u.commit.manifest, 32) || tx->u.commit.checkpoint_every != 0)
+            return plow_error(err, "commit: a sealed commitment is trace_root (the commitment) and n only: "
+                                   "final_state, artifact, manifest and checkpoint_every must be zero (they come "
+                                   "with the reveal)");
+        if (is_zero(tx->u.commit.trace_root, 32)) return plow_error(err, "commit: the commitment is zero");
+        memcpy(sl->commitment, tx->u.commit.trace_root, 32);
     }
     sl->status = LEDGER_SLOT_COMMITTED;
     sl->committed_at = h;
-    memcpy(sl->trace_root, tx->u.commit.trace_root, 32);
-    memcpy(sl->final_state, tx->u.commit.final_state, 32);
-    memcpy(sl->artifact, tx->u.commit.artifact, 32);
-    memcpy(sl->manifest, tx->u.commit.manifest, 32);
-    sl->n = tx->u.commit.n;
-    sl->checkpoint_every = tx->u.commit.checkpoint_every;
+    bool all = true;
+    for (int k = 0; k < t->p.replicas; k++) all &= t->slots[k].status == LEDGER_SLOT_COMMITTED;
+    uint64_t wb = t->p.window_blocks;
     if (t->p.kind == LEDGER_KIND_ROUND) {
-        /* Each slot stands alone: the window runs from the last commit, and
-         * the round settles without the slots that never commit. */
-        t->window_end = sat_add(h, t->p.window_blocks);
-        for (int k = 0; k < t->p.replicas; k++)
-            if (t->slots[k].status == LEDGER_SLOT_EMPTY || t->slots[k].status == LEDGER_SLOT_CLAIMED) return 0;
-        t->status = t->open_challenges ? LEDGER_TASK_CHALLENGED : LEDGER_TASK_COMMITTED;
+        /* Each slot stands alone, but reveals wait for every commit that can
+         * still come: the last slot's, or the close of commits. */
+        uint64_t from = all ? h : sat_add(label_commits_close(t), 1);
+        t->window_end = sat_add(sat_add(from, wb), wb);
+        if (all) t->status = t->open_challenges ? LEDGER_TASK_CHALLENGED : LEDGER_TASK_COMMITTED;
         return 0;
     }
     if (t->p.kind == LEDGER_KIND_LABEL && t->window_end == 0) {
         /* Until every slot commits, reveals wait for the last height any slot
          * could commit; the reveal window runs window_blocks after it. */
-        t->window_end = sat_add(label_commits_close(t), t->p.window_blocks);
+        t->window_end = sat_add(label_commits_close(t), wb);
     }
-    for (int k = 0; k < t->p.replicas; k++)
-        if (t->slots[k].status != LEDGER_SLOT_COMMITTED) return 0;
+    if (!all) return 0;
     t->status = LEDGER_TASK_COMMITTED;
-    t->window_end = sat_add(h, t->p.window_blocks);
+    /* LABEL: reveals until window_end. Sealed: reveals for window_blocks,
+     * then window_blocks of challenges. */
+    t->window_end = t->p.kind == LEDGER_KIND_LABEL ? sat_add(h, wb) : sat_add(sat_add(h, wb), wb);
+    return 0;
+}
+
+bool ledger_sealed(const ledger_task *t) { return t->p.kind != LEDGER_KIND_LABEL; }
+
+bool slot_revealed(const ledger_task *t, const ledger_slot *sl) {
+    return sl->status == LEDGER_SLOT_COMMITTED && (!ledger_sealed(t) || sl->revealed_at != 0);
+}
+
+uint64_t ledger_reveal_from(const ledger_task *t) {
+    uint64_t last = 0;
+    int n = t->p.replicas <= LEDGER_MAX_REPLICAS ? t->p.replicas : LEDGER_MAX_REPLICAS;
+    for (int k = 0; k < n; k++) {
+        if (t->slots[k].status != LEDGER_SLOT_COMMITTED && t->slots[k].status != LEDGER_SLOT_SLASHED)
+            return t->p.kind == LEDGER_KIND_ROUND ? sat_add(label_commits_close(t), 1) : UINT64_MAX;
+        if (t->slots[k].committed_at > last) last = t->slots[k].committed_at;
+    }
+    return last;
+}
+
+uint64_t ledger_reveal_until(const ledger_task *t) {
+    if (t->window_end == 0) return 0; /* nothing committed yet */
+    return t->window_end >= t->p.window_blocks ? t->window_end - t->p.window_blocks : 0;
+}
+
+/* REVEAL (rows RV1-RV9): opens the sender's sealed commitment with its
+ * values, salt and every leaf of its trace. */
+int body_reveal(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)hash;
+    uint64_t h = x->s->height;
+    const __typeof__(tx->u.open) *o = &tx->u.open;
+    ledger_task *t = task_or_fail(x, o->task, "reveal", err);
+    if (!t) return -1;
+    if (!ledger_sealed(t)) return plow_error(err, "reveal: a label task reveals with label_reveal");
+    int i = slot_of(t, tx->sender);
+    if (i < 0) return plow_error(err, "reveal: the sender holds no slot of task %s", hx(t->id).s);
+    ledger_slot *sl = &t->slots[i];
+    if (sl->status != LEDGER_SLOT_COMMITTED)
+        return plow_error(err, "reveal: the sender's slot of task %s is %s, not committed", hx(t->id).s,
+                          ledger_slot_status_name(sl->status));
+    if (sl->revealed_at != 0)
+        return plow_error(err, "reveal: slot %d of task %s revealed already at %" PRIu64, i, hx(t->id).s,
+                          sl->revealed_at);
+    uint64_t from = ledger_reveal_from(t), until = ledger_reveal_until(t);
+    if (from == UINT64_MAX || h < from)
+        return plow_error(err, "reveal: reveals of task %s open when every slot has committed%s", hx(t->id).s,
+                          t->p.kind == LEDGER_KIND_ROUND ? " or commits close" : "");
+    if (h > until) return plow_error(err, "reveal: the reveal deadline passed at %" PRIu64, until);
+    uint8_t c[32];
+    ledger_commitment(tx, (uint32_t)i, c);
+    if (!eq32(c, sl->commitment))
+        return plow_error(err, "reveal: the values and salt do not open slot %d's commitment with the sender's key", i);
+    if (o->n != t->p.steps)
+        return plow_error(err, "reveal: n is %" PRIu64 ", the task has %" PRIu64 " steps", o->n, t->p.steps);
+    if (t->p.kind == LEDGER_KIND_INFER) {
+        if (o->count != 0) return plow_error(err, "reveal: an inference reveal carries no leaves, not %u", o->count);
+    } else {
+        if (o->checkpoint_every < 1) return plow_error(err, "reveal: checkpoint_every must be at least 1");
+        if (o->n >= LEDGER_LEAVES_MAX || o->count != o->n + 1)
+            return plow_error(err, "reveal: %u leaves for a trace of %" PRIu64 " steps (n+1 needed)", o->count, o->n);
+        uint8_t root[32];
+        merkle_root(o->leaves, o->count, root);
+        if (!eq32(root, o->trace_root))
+            return plow_error(err, "reveal: the Merkle root of the leaves is not the trace root");
+        if (!eq32(o->leaves + o->n * 32, o->final_state))
+            return plow_error(err, "reveal: leaf %" PRIu64 " is not the final state", o->n);
+    }
+    memcpy(sl->trace_root, o->trace_root, 32);
+    memcpy(sl->final_state, o->final_state, 32);
+    memcpy(sl->artifact, o->artifact, 32);
+    memcpy(sl->manifest, o->manifest, 32);
+    sl->n = o->n;
+    sl->checkpoint_every = o->checkpoint_every;
+    sl->revealed_at = h;
     return 0;
 }
 
@@ -301,6 +383,8 @@ int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PL
     }
     uint64_t until = sat_add(sat_add(t->posted_at, t->p.claim_blocks), t->p.work_blocks);
     if (s->height <= until) return plow_error(err, "expire: task can still be committed until %" PRIu64, until);
+    /* an unrunnable claim (or a round's dispute) is waited for: its ruling decides who forfeits */
+    if (t->open_challenges && expire_challenges(x, t, "expire", err) != 0) return -1;
     for (int i = 0; i < t->p.replicas; i++) {
         ledger_slot *sl = &t->slots[i];
         if (sl->status == LEDGER_SLOT_CLAIMED) {

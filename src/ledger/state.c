@@ -129,6 +129,7 @@ static const body_fn bodies[] = {
     [LEDGER_TX_COMMIT] = body_commit,     [LEDGER_TX_CHALLENGE] = body_challenge, [LEDGER_TX_VERDICT] = body_verdict,
     [LEDGER_TX_FINALIZE] = body_finalize, [LEDGER_TX_EXPIRE] = body_expire,
     [LEDGER_TX_LABEL_REVEAL] = body_label_reveal, [LEDGER_TX_GOLD_REVEAL] = body_gold_reveal,
+    [LEDGER_TX_DA_CHALLENGE] = body_da_challenge, [LEDGER_TX_REVEAL] = body_reveal,
 };
 
 int ledger_begin_block(ledger_state *s, uint64_t height, uint64_t time_ms, char err[PLOW_ERR_LEN]) {

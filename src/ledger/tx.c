@@ -24,13 +24,14 @@ static const char *const tx_type_names[] = {
     [LEDGER_TX_REGISTER] = "register", [LEDGER_TX_POST_TASK] = "post_task", [LEDGER_TX_CLAIM] = "claim",
     [LEDGER_TX_COMMIT] = "commit",     [LEDGER_TX_CHALLENGE] = "challenge", [LEDGER_TX_VERDICT] = "verdict",
     [LEDGER_TX_FINALIZE] = "finalize", [LEDGER_TX_EXPIRE] = "expire",       [LEDGER_TX_LABEL_REVEAL] = "label_reveal",
-    [LEDGER_TX_GOLD_REVEAL] = "gold_reveal",
+    [LEDGER_TX_GOLD_REVEAL] = "gold_reveal", [LEDGER_TX_DA_CHALLENGE] = "da_challenge",
+    [LEDGER_TX_REVEAL] = "reveal",
 };
 _Static_assert(sizeof tx_type_names / sizeof tx_type_names[0] == LEDGER_TX_TYPE_END, "tx type names");
 
 static const char *const kind_names[] = {
     [LEDGER_KIND_TRAIN] = "train", [LEDGER_KIND_LORA] = "lora",   [LEDGER_KIND_INFER] = "infer",
-    [LEDGER_KIND_DPO] = "dpo",     [LEDGER_KIND_ROUND] = "round", [LEDGER_KIND_LABEL] = "label",
+    [LEDGER_KIND_DPO] = "dpo",     [LEDGER_KIND_ROUND] = "round", [LEDGER_KIND_LABEL] = "label", [LEDGER_KIND_RL] = "rl",
 };
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == LEDGER_KIND_END, "kind names");
 
@@ -51,7 +52,7 @@ _Static_assert(sizeof task_status_names / sizeof task_status_names[0] == LEDGER_
 static const char *const slot_status_names[] = {
     [LEDGER_SLOT_EMPTY] = "empty",         [LEDGER_SLOT_CLAIMED] = "claimed", [LEDGER_SLOT_COMMITTED] = "committed",
     [LEDGER_SLOT_SLASHED] = "slashed",     [LEDGER_SLOT_FORFEITED] = "forfeited", [LEDGER_SLOT_PAID] = "paid",
-    [LEDGER_SLOT_UNPAID] = "unpaid",
+    [LEDGER_SLOT_UNPAID] = "unpaid",       [LEDGER_SLOT_VOID] = "void",
 };
 _Static_assert(sizeof slot_status_names / sizeof slot_status_names[0] == LEDGER_SLOT_STATUS_END,
                "slot status names");
@@ -62,6 +63,11 @@ static const char *const challenge_status_names[] = {
 };
 _Static_assert(sizeof challenge_status_names / sizeof challenge_status_names[0] == LEDGER_CH_STATUS_END,
                "challenge status names");
+
+static const char *const challenge_kind_names[] = {
+    [LEDGER_CHK_STEP] = "step", [LEDGER_CHK_DATA] = "data", [LEDGER_CHK_UNRUNNABLE] = "unrunnable",
+};
+_Static_assert(sizeof challenge_kind_names / sizeof challenge_kind_names[0] == LEDGER_CHK_END, "challenge kinds");
 
 /* Entries not listed above (index 0 of the 1-based enums) are NULL: "?". */
 static const char *name_of(const char *const *names, size_t count, int v) {
@@ -76,6 +82,7 @@ const char *ledger_mode_name(int mode) { return NAME_OF(mode_names, mode); }
 const char *ledger_task_status_name(int status) { return NAME_OF(task_status_names, status); }
 const char *ledger_slot_status_name(int status) { return NAME_OF(slot_status_names, status); }
 const char *ledger_challenge_status_name(int status) { return NAME_OF(challenge_status_names, status); }
+const char *ledger_challenge_kind_name(int kind) { return NAME_OF(challenge_kind_names, kind); }
 
 /* ---- encoding ------------------------------------------------------------------ */
 
@@ -157,6 +164,38 @@ static void put_commit(plow_buf *b, const ledger_tx *tx) {
     plow_buf_u32(b, tx->u.commit.checkpoint_every);
 }
 
+/* The REVEAL's values, in the order the commitment hashes them. */
+static void put_values(plow_buf *b, const ledger_tx *tx) {
+    put_32(b, tx->u.open.trace_root);
+    put_32(b, tx->u.open.final_state);
+    put_32(b, tx->u.open.artifact);
+    put_32(b, tx->u.open.manifest);
+    plow_buf_u64(b, tx->u.open.n);
+    plow_buf_u32(b, tx->u.open.checkpoint_every);
+}
+
+static void put_reveal(plow_buf *b, const ledger_tx *tx) {
+    uint32_t n = tx->u.open.count;
+    put_32(b, tx->u.open.task);
+    put_values(b, tx);
+    put_32(b, tx->u.open.salt);
+    plow_buf_u32(b, n);
+    plow_buf_append(b, tx->u.open.leaves, (size_t)(n < LEDGER_LEAVES_MAX ? n : LEDGER_LEAVES_MAX) * 32);
+}
+
+void ledger_commitment(const ledger_tx *reveal, uint32_t slot, uint8_t out[32]) {
+    plow_buf b = {0};
+    static const char domain[] = "plow/commit/v2";
+    plow_buf_append(&b, domain, sizeof domain); /* with its NUL */
+    put_32(&b, reveal->u.open.task);
+    plow_buf_u32(&b, slot);
+    plow_buf_append(&b, reveal->sender, LEDGER_PK_LEN);
+    put_values(&b, reveal);
+    put_32(&b, reveal->u.open.salt);
+    plow_sha256_once(b.data, b.len, out);
+    plow_buf_release(&b);
+}
+
 static void put_challenge(plow_buf *b, const ledger_tx *tx) {
     put_32(b, tx->u.challenge.task);
     plow_buf_append(b, tx->u.challenge.accused, LEDGER_PK_LEN);
@@ -219,6 +258,13 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         break;
     case LEDGER_TX_LABEL_REVEAL: put_label_reveal(b, tx); break;
     case LEDGER_TX_GOLD_REVEAL: put_gold_reveal(b, tx); break;
+    case LEDGER_TX_REVEAL: put_reveal(b, tx); break;
+    case LEDGER_TX_DA_CHALLENGE:
+        put_32(b, tx->u.da.task);
+        plow_buf_append(b, tx->u.da.accused, LEDGER_PK_LEN);
+        put_32(b, tx->u.da.want);
+        plow_buf_u64(b, tx->u.da.bond);
+        break;
     default: break; /* an unknown type has no body; the decoder refuses it */
     }
 }
@@ -385,6 +431,24 @@ static void get_commit(reader *r, ledger_tx *tx) {
     tx->u.commit.checkpoint_every = get_u32(r, "checkpoint_every");
 }
 
+static int get_reveal(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    get_bytes(r, tx->u.open.task, 32, "the task id");
+    get_bytes(r, tx->u.open.trace_root, 32, "the trace root");
+    get_bytes(r, tx->u.open.final_state, 32, "the final state");
+    get_bytes(r, tx->u.open.artifact, 32, "the artifact hash");
+    get_bytes(r, tx->u.open.manifest, 32, "the manifest hash");
+    tx->u.open.n = get_u64(r, "n");
+    tx->u.open.checkpoint_every = get_u32(r, "checkpoint_every");
+    get_bytes(r, tx->u.open.salt, 32, "the salt");
+    uint32_t n = get_u32(r, "the leaf count");
+    if (r->short_read) return 0;
+    if (n > LEDGER_LEAVES_MAX)
+        return plow_error(err, "reveal: %u leaves, more than the %d a reveal carries", n, LEDGER_LEAVES_MAX);
+    tx->u.open.count = n;
+    get_bytes(r, tx->u.open.leaves, (size_t)n * 32, "the leaves");
+    return 0;
+}
+
 static int get_challenge(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
     get_bytes(r, tx->u.challenge.task, 32, "the task id");
     get_bytes(r, tx->u.challenge.accused, LEDGER_PK_LEN, "the accused");
@@ -404,8 +468,9 @@ static int get_verdict(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
     get_bytes(r, tx->u.verdict.challenge, 32, "the challenge id");
     get_bytes(r, tx->u.verdict.computed, 32, "the computed leaf");
     tx->u.verdict.prev_ok = get_u8(r, "prev_ok");
-    if (!r->short_read && tx->u.verdict.prev_ok > 1)
-        return plow_error(err, "verdict: prev_ok is %u, must be 0 or 1", tx->u.verdict.prev_ok);
+    if (!r->short_read && tx->u.verdict.prev_ok > LEDGER_RULING_UNRUNNABLE)
+        return plow_error(err, "verdict: prev_ok is %u, must be 0, 1 or %d", tx->u.verdict.prev_ok,
+                          LEDGER_RULING_UNRUNNABLE);
     return 0;
 }
 
@@ -455,6 +520,13 @@ static int get_body(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
     case LEDGER_TX_VERDICT: return get_verdict(r, tx, err);
     case LEDGER_TX_LABEL_REVEAL: return get_label_reveal(r, tx, err);
     case LEDGER_TX_GOLD_REVEAL: return get_gold_reveal(r, tx, err);
+    case LEDGER_TX_REVEAL: return get_reveal(r, tx, err);
+    case LEDGER_TX_DA_CHALLENGE:
+        get_bytes(r, tx->u.da.task, 32, "the task id");
+        get_bytes(r, tx->u.da.accused, LEDGER_PK_LEN, "the accused");
+        get_bytes(r, tx->u.da.want, 32, "the blob hash");
+        tx->u.da.bond = get_u64(r, "the bond");
+        return 0;
     }
     PLOW_ASSERT(!"unreachable: type checked by the caller");
     return -1;

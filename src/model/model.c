@@ -5,7 +5,7 @@
  * Every matrix product goes through tensor_gemm (one FMA chain per output),
  * every vector reduction through the canonical tensor_* reductions, and work
  * is split over independent rows, heads or columns — so the bits of every
- * activation and gradient depend only on the inputs (DESIGN.md §2).
+ * activation and gradient depend only on the inputs (docs/design.md §2).
  *
  * Non-goals: mixed precision, activation recomputation, micro-batching.
  */
@@ -57,18 +57,35 @@ int model_config_named(const char *name, int vocab, model_config *out, char err[
 int model_config_check(const model_config *c, char err[PLOW_ERR_LEN]) {
     if (c->n_layer < 1 || c->n_layer > MODEL_MAX_LAYERS)
         return plow_error(err, "model: n_layer %d out of range 1..%d", c->n_layer, MODEL_MAX_LAYERS);
-    if (c->d_model < 8 || c->d_model > 16384) return plow_error(err, "model: d_model %d out of range", c->d_model);
+    if (c->d_model < 8 || c->d_model > MODEL_MAX_D_MODEL)
+        return plow_error(err, "model: d_model %d out of range 8..%d", c->d_model, MODEL_MAX_D_MODEL);
     if (c->n_head < 1 || c->d_model % c->n_head != 0)
         return plow_error(err, "model: n_head %d must divide d_model %d", c->n_head, c->d_model);
     if ((c->d_model / c->n_head) % 2 != 0) return plow_error(err, "model: head width must be even for RoPE");
     if (c->n_kv_head < 1 || c->n_head % c->n_kv_head != 0)
         return plow_error(err, "model: n_kv_head %d must divide n_head %d", c->n_kv_head, c->n_head);
-    if (c->d_ff < 1 || c->d_ff > 65536) return plow_error(err, "model: d_ff %d out of range", c->d_ff);
-    if (c->ctx < 1 || c->ctx > 65536) return plow_error(err, "model: context %d out of range", c->ctx);
-    if (c->vocab < 2 || c->vocab > 1 << 20) return plow_error(err, "model: vocab %d out of range", c->vocab);
+    if (c->d_ff < 1 || c->d_ff > MODEL_MAX_D_FF)
+        return plow_error(err, "model: d_ff %d out of range 1..%d", c->d_ff, MODEL_MAX_D_FF);
+    if (c->ctx < 1 || c->ctx > MODEL_MAX_CTX) return plow_error(err, "model: context %d out of range 1..%d", c->ctx, MODEL_MAX_CTX);
+    if (c->vocab < 2 || c->vocab > MODEL_MAX_VOCAB)
+        return plow_error(err, "model: vocab %d out of range 2..%d", c->vocab, MODEL_MAX_VOCAB);
     if (!(c->norm_eps > 0 && c->norm_eps < 1)) return plow_error(err, "model: norm_eps out of range");
     if (!(c->rope_theta > 1 && c->rope_theta < 1e9f)) return plow_error(err, "model: rope_theta out of range");
+    uint64_t n = model_config_params(c);
+    if (n > MODEL_MAX_PARAMS)
+        return plow_error(err, "model: %llu parameters, more than the %llu allowed", (unsigned long long)n,
+                          (unsigned long long)MODEL_MAX_PARAMS);
     return 0;
+}
+
+/* Every factor is bounded by the per-field limits above (checked or not, the
+ * products of ints fit in 64 bits), so this never overflows. */
+uint64_t model_config_params(const model_config *c) {
+    uint64_t C = (uint64_t)(c->d_model > 0 ? c->d_model : 0), F = (uint64_t)(c->d_ff > 0 ? c->d_ff : 0);
+    uint64_t V = (uint64_t)(c->vocab > 0 ? c->vocab : 0), L = (uint64_t)(c->n_layer > 0 ? c->n_layer : 0);
+    uint64_t KVD = c->n_head > 0 && c->n_kv_head > 0 ? (uint64_t)c->n_kv_head * (C / (uint64_t)c->n_head) : 0;
+    uint64_t per_layer = 2 * C + 2 * C * C + 2 * KVD * C + 3 * F * C;
+    return V * C * (c->tied ? 1 : 2) + C + L * per_layer;
 }
 
 /* ---- parameter layout ------------------------------------------------------ */
@@ -141,13 +158,21 @@ int model_new(model **out, const model_config *cfg, char err[PLOW_ERR_LEN]) {
     m->cfg = *cfg;
     m->tensors = plow_calloc((size_t)cfg->n_layer * 9 + 3, sizeof *m->tensors);
     m->n_params = layout(cfg, m->tensors, &m->n_tensors);
-    m->params = plow_alloc_aligned(m->n_params * sizeof(float));
-    model_view_at(m, m->params, &m->w);
     /* RoPE tables: inv_freq_i = theta^(-2i/HD), angle = pos * inv_freq_i, all
-     * with plow's own exp/log/cos/sin (DESIGN.md §2). */
+     * with plow's own exp/log/cos/sin (docs/design.md §2). */
     int HD = cfg->d_model / cfg->n_head, H2 = HD / 2;
-    m->rope_cos = plow_alloc_aligned((size_t)cfg->ctx * H2 * sizeof(float));
-    m->rope_sin = plow_alloc_aligned((size_t)cfg->ctx * H2 * sizeof(float));
+    /* the sizes come from a config someone else may have written: out of
+     * memory is an error for this model, not the end of the process */
+    m->params = plow_try_alloc_aligned(m->n_params * sizeof(float));
+    m->rope_cos = plow_try_alloc_aligned((size_t)cfg->ctx * H2 * sizeof(float));
+    m->rope_sin = plow_try_alloc_aligned((size_t)cfg->ctx * H2 * sizeof(float));
+    if (!m->params || !m->rope_cos || !m->rope_sin) {
+        plow_error(err, "model: out of memory for %zu parameters (%zu bytes)", m->n_params,
+                   m->n_params * sizeof(float));
+        model_free(m);
+        return -1;
+    }
+    model_view_at(m, m->params, &m->w);
     double ltheta = tensor_log_d((double)cfg->rope_theta);
     for (int i = 0; i < H2; i++) {
         float inv = (float)tensor_exp_d(-(2.0 * i / HD) * ltheta);
@@ -251,6 +276,17 @@ static void lora_dims(const model_config *c, int t, int64_t *out_d, int64_t *in_
     }
 }
 
+uint64_t lora_config_params(const model_config *c, int rank, unsigned targets) {
+    uint64_t n = 0;
+    for (int t = 0; t < LORA_TARGET_COUNT; t++) {
+        if (!(targets & (1u << t))) continue;
+        int64_t od, id;
+        lora_dims(c, t, &od, &id);
+        n += (uint64_t)(rank > 0 ? rank : 0) * (uint64_t)(od + id);
+    }
+    return n * (uint64_t)(c->n_layer > 0 ? c->n_layer : 0);
+}
+
 void lora_view_at(const lora *l, float *block, lora_pair out[MODEL_MAX_LAYERS][LORA_TARGET_COUNT]) {
     memset(out, 0, sizeof(lora_pair) * MODEL_MAX_LAYERS * LORA_TARGET_COUNT);
     int i = 0;
@@ -288,7 +324,11 @@ int lora_new(lora **out, const model_config *cfg, int rank, float alpha, unsigne
             add_tensor(l->tensors, &l->n_tensors, &off, name, od, rank, false);
         }
     l->n_params = off;
-    l->params = plow_alloc_aligned(off * sizeof(float));
+    l->params = plow_try_alloc_aligned(off * sizeof(float));
+    if (!l->params) {
+        lora_free(l);
+        return plow_error(err, "LoRA: out of memory for %zu parameters", off);
+    }
     lora_view_at(l, l->params, l->pair);
     *out = l;
     return 0;
@@ -372,10 +412,10 @@ static float *ws_take(model_ws *ws, size_t n) {
     return p;
 }
 
-static size_t ws_floats(const model_config *c, const lora *l, int B, int T, bool count_only, model_ws *ws) {
+static size_t ws_floats(const model_config *c, int rank, unsigned targets, int B, int T, bool count_only, model_ws *ws) {
     size_t N = (size_t)B * T, C = (size_t)c->d_model, F = (size_t)c->d_ff, V = (size_t)c->vocab;
     size_t KVD = (size_t)c->n_kv_head * (C / (size_t)c->n_head), NH = (size_t)c->n_head;
-    size_t r = l ? (size_t)l->rank : 0;
+    size_t r = (size_t)rank;
     size_t total = 0;
 #define TAKE(ptr, n)                                   \
     do {                                               \
@@ -402,7 +442,7 @@ static size_t ws_floats(const model_config *c, const lora *l, int B, int T, bool
         TAKE(P(up), N * F);
         TAKE(P(h), N * F);
         for (int t = 0; t < LORA_TARGET_COUNT; t++)
-            if (l && (l->targets & (1u << t))) TAKE(P(xa[t]), N * r);
+            if (rank && (targets & (1u << t))) TAKE(P(xa[t]), N * r);
 #undef P
     }
     float *d2;
@@ -429,17 +469,51 @@ static size_t ws_floats(const model_config *c, const lora *l, int B, int T, bool
     return total;
 }
 
-model_ws *model_ws_new(const model *m, const lora *l, int B, int T) {
-    PLOW_ASSERT(B >= 1 && T >= 1 && T <= m->cfg.ctx);
+/* With a checked config (every dimension bounded, model_config_check), a
+ * batch of at most 2^16 sequences of at most ctx <= 2^14 tokens and a rank of
+ * at most 1024, the largest term, L x B x NH x T x T floats, stays below
+ * 2^60 bytes: the exact count cannot wrap. Anything else saturates. */
+uint64_t model_ws_bytes(const model_config *c, int rank, unsigned targets, int B, int T) {
+    if (model_config_check(c, NULL) != 0 || B < 1 || B > 65536 || T < 1 || T > c->ctx || rank < 0 || rank > 1024)
+        return UINT64_MAX;
+    size_t floats = ws_floats(c, rank, targets, B, T, true, NULL);
+    return (uint64_t)floats * sizeof(float) + (uint64_t)B * (uint64_t)T * 2 * sizeof(int32_t);
+}
+
+int model_ws_create(model_ws **out, const model *m, const lora *l, int B, int T, char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    if (B < 1 || T < 1 || T > m->cfg.ctx)
+        return plow_error(err, "workspace: batch %d x sequence %d out of range (context %d)", B, T, m->cfg.ctx);
+    size_t N = (size_t)B * (size_t)T;
+    if (model_ws_bytes(&m->cfg, l ? l->rank : 0, l ? l->targets : 0, B, T) == UINT64_MAX)
+        return plow_error(err, "workspace: batch %d x sequence %d is out of range", B, T);
     model_ws *ws = plow_calloc(1, sizeof *ws);
     ws->B = B;
     ws->T = T;
     ws->N = B * T;
-    ws->arena_size = ws_floats(&m->cfg, l, B, T, true, NULL);
-    ws->arena = plow_alloc_aligned(ws->arena_size * sizeof(float));
-    ws_floats(&m->cfg, l, B, T, false, ws);
-    ws->tok_copy = plow_alloc(sizeof(int32_t) * (size_t)ws->N);
-    ws->tgt_copy = plow_alloc(sizeof(int32_t) * (size_t)ws->N);
+    ws->arena_size = ws_floats(&m->cfg, l ? l->rank : 0, l ? l->targets : 0, B, T, true, NULL);
+    ws->arena = plow_try_alloc_aligned(ws->arena_size * sizeof(float));
+    ws->tok_copy = plow_try_alloc(sizeof(int32_t) * N);
+    ws->tgt_copy = plow_try_alloc(sizeof(int32_t) * N);
+    if (!ws->arena || !ws->tok_copy || !ws->tgt_copy) {
+        plow_error(err, "workspace: out of memory for a batch of %d x %d (%zu bytes)", B, T,
+                   ws->arena_size * sizeof(float));
+        model_ws_free(ws);
+        return -1;
+    }
+    ws_floats(&m->cfg, l ? l->rank : 0, l ? l->targets : 0, B, T, false, ws);
+    *out = ws;
+    return 0;
+}
+
+model_ws *model_ws_new(const model *m, const lora *l, int B, int T) {
+    PLOW_ASSERT(B >= 1 && T >= 1 && T <= m->cfg.ctx);
+    model_ws *ws;
+    char err[PLOW_ERR_LEN];
+    if (model_ws_create(&ws, m, l, B, T, err) != 0) {
+        fprintf(stderr, "plow: %s\n", err);
+        abort();
+    }
     return ws;
 }
 

@@ -28,6 +28,15 @@
 
 #define MODEL_NAME_LEN 96
 #define MODEL_MAX_LAYERS 64
+/* The largest config model_config_check accepts: a few times the "base"
+ * config in every dimension, and at most MODEL_MAX_PARAMS parameters (4 GiB
+ * of float32). A file or spec may ask for no more; the network's own limits
+ * (src/job, job_cost) are tighter still. */
+#define MODEL_MAX_D_MODEL 8192
+#define MODEL_MAX_D_FF 32768
+#define MODEL_MAX_CTX 16384
+#define MODEL_MAX_VOCAB 262144
+#define MODEL_MAX_PARAMS ((uint64_t)1 << 30)
 
 typedef struct model_config {
     char name[32];
@@ -49,6 +58,9 @@ int model_config_named(const char *name, int vocab, model_config *out, char err[
 /* Checks that a config (e.g. read from a file) is sane and its sizes fit. */
 int model_config_check(const model_config *c, char err[PLOW_ERR_LEN]);
 const char *model_config_names(void); /* "tiny, small, base" */
+/* The parameter count of a config (model.n_params without the alignment
+ * padding), computed without allocating anything. */
+uint64_t model_config_params(const model_config *c);
 
 /* One named tensor inside a parameter block. */
 typedef struct model_tensor {
@@ -135,6 +147,8 @@ typedef struct lora {
     lora_pair pair[MODEL_MAX_LAYERS][LORA_TARGET_COUNT];
 } lora;
 
+/* The parameter count of such an adapter (without padding), allocating nothing. */
+uint64_t lora_config_params(const model_config *c, int rank, unsigned targets);
 int lora_new(lora **out, const model_config *cfg, int rank, float alpha, unsigned targets,
              char err[PLOW_ERR_LEN]);
 /* A ~ U(-1/sqrt(in), 1/sqrt(in)) from the RNG, B = 0 (the adapter starts as a no-op). */
@@ -147,6 +161,12 @@ void lora_view_at(const lora *l, float *block, lora_pair out[MODEL_MAX_LAYERS][L
 /* ---- forward / backward for training ------------------------------------ */
 typedef struct model_ws model_ws; /* activations for a (B, T) batch */
 
+/* The bytes model_ws_create allocates for (B, T) with a LoRA adapter of
+ * rank (0: none) on targets; saturates at UINT64_MAX, allocates nothing. */
+uint64_t model_ws_bytes(const model_config *c, int rank, unsigned targets, int B, int T);
+/* The workspace for a (B, T) batch; out of memory is an error (sizes from a
+ * spec). model_ws_new is the same for sizes plow chose itself: it aborts. */
+int model_ws_create(model_ws **out, const model *m, const lora *l, int B, int T, char err[PLOW_ERR_LEN]);
 model_ws *model_ws_new(const model *m, const lora *l, int B, int T);
 void model_ws_free(model_ws *ws);
 

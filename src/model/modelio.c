@@ -156,14 +156,26 @@ static int model_from_st(model **out, const st_file *f, char err[PLOW_ERR_LEN]) 
     const char *name = st_meta_get(f, "plow.name");
     snprintf(c.name, sizeof c.name, "%s", name ? name : "custom");
     if (model_config_check(&c, err)) return -1;
+    /* The metadata is a promise: before allocating the model it describes,
+     * the file must hold that many tensors and exactly that many float32
+     * values (st_parse has checked every tensor lies inside the file), so a
+     * few hundred bytes of header cannot make us allocate terabytes. */
+    size_t want_tensors = (size_t)c.n_layer * 9 + 2 + (c.tied ? 0 : 1);
+    if (st_count(f) != want_tensors)
+        return plow_error(err, "file has %zu tensors, this config has %zu", st_count(f), want_tensors);
+    uint64_t have = 0;
+    for (size_t i = 0; i < st_count(f); i++) {
+        const st_tensor *x = st_get(f, i);
+        if (x->dtype != ST_F32)
+            return plow_error(err, "tensor '%s' has dtype %s, expected F32", x->name, st_dtype_name(x->dtype));
+        have += x->numel;
+    }
+    if (have != model_config_params(&c))
+        return plow_error(err, "file holds %llu weights, its config needs %llu", (unsigned long long)have,
+                          (unsigned long long)model_config_params(&c));
     /* every tensor must be there, and nothing else */
     model *m;
     if (model_new(&m, &c, err)) return -1;
-    if (st_count(f) != (size_t)m->n_tensors) {
-        plow_error(err, "file has %zu tensors, this config has %d", st_count(f), m->n_tensors);
-        model_free(m);
-        return -1;
-    }
     for (int i = 0; i < m->n_tensors; i++) {
         const st_tensor *x;
         if (expect_tensor(f, &m->tensors[i], &x, err)) {
@@ -291,6 +303,15 @@ int modelio_load_lora(lora **out, const model *base, const char *path, char err[
     model_hash(base, have);
     if (memcmp(want, have, PLOW_HASH_LEN) != 0) {
         plow_error(err, "%s: adapter was trained on another base model (hash %.16s...)", p, hex);
+        goto out;
+    }
+    /* as for models: the file must hold what the metadata promises before
+     * the adapter it describes is allocated */
+    uint64_t have_w = 0, want_w = lora_config_params(&base->cfg, (int)rank, (unsigned)targets);
+    for (size_t i = 0; i < st_count(f); i++) have_w += st_get(f, i)->numel;
+    if (have_w != want_w) {
+        plow_error(err, "%s: adapter holds %llu weights, rank %ld on these targets needs %llu", p,
+                   (unsigned long long)have_w, rank, (unsigned long long)want_w);
         goto out;
     }
     if (lora_new(&l, &base->cfg, (int)rank, alpha, (unsigned)targets, err)) goto out;

@@ -403,60 +403,27 @@ static void h_account(http_request *r, http_reply *out) {
     reply_json(out, 200, json_account_to(&a, next));
 }
 
-typedef struct task_list {
-    ledger_task *t;
-    size_t n, cap;
-    int status; /* 0: any */
-} task_list;
+static const char *req_arg(void *ctx, const char *key) { return arg(ctx, key); }
 
-static bool collect_task(const ledger_task *t, void *arg) {
-    task_list *l = arg;
-    if (l->status && t->status != l->status) return true;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->t = plow_realloc(l->t, l->cap * sizeof *l->t);
-    }
-    l->t[l->n++] = *t;
-    return true;
-}
-
-static int task_newest_first(const void *a, const void *b) {
-    const ledger_task *x = a, *y = b;
-    if (x->posted_at != y->posted_at) return x->posted_at > y->posted_at ? -1 : 1;
-    return memcmp(x->id, y->id, 32);
-}
-
-/* GET /v1/tasks?status=S&limit=N */
+/* GET /v1/tasks?status=S[,S...]&kind=K&min_reward=&max_reward=&deadline_from=H&addr=A&limit=N&cursor=C
+ * From the task index (taskidx.c), never under state_lock; "next" when the
+ * listing goes on (pass it back as cursor). */
 static void h_tasks(http_request *r, http_reply *out) {
-    task_list l = {0};
-    uint64_t limit = 100;
-    const char *a = arg(r, "status");
-    if (a) {
-        for (int s = 1; s < LEDGER_TASK_STATUS_END; s++)
-            if (strcmp(a, ledger_task_status_name(s)) == 0) l.status = s;
-        if (!l.status) {
-            char names[256] = "";
-            for (int s = 1; s < LEDGER_TASK_STATUS_END; s++) {
-                size_t k = strlen(names);
-                snprintf(names + k, sizeof names - k, "%s%s", s > 1 ? ", " : "", ledger_task_status_name(s));
-            }
-            reply_error(out, 400, "status=%.40s: expected one of %s", a, names);
-            return;
-        }
-    }
-    a = arg(r, "limit");
-    if (a && (!parse_u64(a, &limit) || limit < 1 || limit > 1000)) {
-        reply_error(out, 400, "limit=%.40s: expected 1..1000", a);
+    taskq q;
+    char err[PLOW_ERR_LEN];
+    if (taskq_parse(&q, req_arg, r, err) != 0) {
+        reply_error(out, 400, "%s", err);
         return;
     }
-    pthread_rwlock_rdlock(&r->n->state_lock);
-    ledger_each_task(r->n->s, collect_task, &l);
-    pthread_rwlock_unlock(&r->n->state_lock);
-    if (l.n) qsort(l.t, l.n, sizeof *l.t, task_newest_first);
+    ledger_task *ts = NULL;
+    bool more = false;
+    char next[TASKQ_CURSOR_LEN];
+    size_t got = taskidx_page(&r->n->tasks, &q, TASKIDX_SCAN_MAX, &ts, &more, next);
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "tasks");
-    for (size_t i = 0; i < l.n && i < limit; i++) cJSON_AddItemToArray(arr, json_task_to(&l.t[i]));
-    free(l.t);
+    for (size_t i = 0; i < got; i++) cJSON_AddItemToArray(arr, json_task_to(&ts[i]));
+    free(ts);
+    if (more) cJSON_AddStringToObject(o, "next", next);
     reply_json(out, 200, o);
 }
 
@@ -778,6 +745,8 @@ static void sse_block(plow_buf *out, const ledger_block *b) {
             case LEDGER_TX_EXPIRE: task = tx->u.ref.task; break;
             case LEDGER_TX_COMMIT: task = tx->u.commit.task; break;
             case LEDGER_TX_CHALLENGE: task = tx->u.challenge.task; break;
+            case LEDGER_TX_DA_CHALLENGE: task = tx->u.da.task; break;
+            case LEDGER_TX_REVEAL: task = tx->u.open.task; break;
             case LEDGER_TX_VERDICT: json_add_hash(d, "challenge", tx->u.verdict.challenge); break;
             default: break;
             }

@@ -452,6 +452,7 @@ static int produce_block(node *n, char err[PLOW_ERR_LEN]) {
         plow_error(err, "cannot commit block %llu: %.180s", (unsigned long long)b.h.height, err);
         goto unlock;
     }
+    taskidx_update(&n->tasks, n->s);
     ledger_clear_dirty(n->s);
     pthread_mutex_lock(&n->adm_mu);
     for (size_t i = 0; i < n_gone; i++) pending_remove(n, gone + 32 * i);
@@ -623,7 +624,8 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     if (!n->o.max_blob) n->o.max_blob = BLOB_MAX_DEFAULT;
     if (n->follow) n->o.referee = false;
     n->wake_pipe[0] = n->wake_pipe[1] = -1;
-    pthread_rwlock_init(&n->state_lock, NULL);
+    node_rwlock_init(&n->state_lock);
+    taskidx_init(&n->tasks);
     pthread_mutex_init(&n->adm_mu, NULL);
     pthread_mutex_init(&n->ev_mu, NULL);
     pthread_mutex_init(&n->fatal_mu, NULL);
@@ -674,6 +676,7 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     blobs = path_join(n->data_dir, "blobs");
     if (blob_store_open(&n->blobs, blobs, n->o.max_blob, err) != 0) goto fail;
     if (load_state(n, err) != 0) goto fail;
+    taskidx_load(&n->tasks, n->s);
     if (store_mempool_each(n->st, rebuild_cb, n, err) != 0) {
         plow_error_prefix(err, "reading the mempool");
         goto fail;
@@ -801,6 +804,7 @@ void node_close(node *n) {
     keytab_release(&n->pending);
     keytab_release(&n->senders);
     keytab_release(&n->ruled);
+    taskidx_release(&n->tasks);
     for (int i = 0; i < 2; i++)
         if (n->wake_pipe[i] >= 0) close(n->wake_pipe[i]);
     pthread_rwlock_destroy(&n->state_lock);

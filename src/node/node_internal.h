@@ -10,6 +10,11 @@
  *                        writing from ledger_begin_block until the block is
  *                        committed and the pending tables are fixed, so a
  *                        reader never sees a state the database does not have.
+ *                        It prefers writers: readers queue behind a waiting
+ *                        writer, so no read load can hold a block back (and
+ *                        no thread may take it for reading twice).
+ *   tasks.lock (rwlock)  the task index (taskidx.c), taken by the writer with
+ *                        state_lock held, by listings with nothing else held.
  *   adm_mu               the pending tables and the group-commit queue.
  *   ev_mu                the tip copy, events, wake-ups (leaf lock).
  *
@@ -57,6 +62,62 @@ void *keytab_get(const keytab *t, const uint8_t key[32]);
 void *keytab_put(keytab *t, const uint8_t key[32], bool *created);
 bool keytab_remove(keytab *t, const uint8_t key[32]);
 
+/* ---- the task index (taskidx.c) ------------------------------------------------
+ * A copy of every task for GET /v1/tasks behind its own writer-preferring
+ * lock: the writer updates the tasks a block changed, listings never touch
+ * state_lock. See taskidx.c. */
+typedef struct taskidx_ent {
+    uint64_t posted_at;
+    uint8_t id[32];
+    uint8_t status, kind;
+    uint64_t reward, deadline;
+    ledger_task *t; /* owned */
+} taskidx_ent;
+
+typedef struct taskidx {
+    pthread_rwlock_t lock;
+    taskidx_ent *e; /* oldest first */
+    size_t n, cap;
+    keytab pos; /* id -> size_t index into e */
+} taskidx;
+
+#define TASKQ_LIMIT_MAX 1000
+#define TASKQ_CURSOR_LEN 96
+#define TASKIDX_SCAN_MAX 50000 /* entries one listing looks at, at most */
+
+/* A listing's filters (docs/api.md, GET /v1/tasks). */
+typedef struct taskq {
+    uint32_t statuses; /* bit s: status s wanted; 0: any */
+    int kind;          /* 0: any */
+    uint64_t min_reward, max_reward;
+    bool has_deadline;
+    uint64_t deadline_from; /* taskidx_deadline(t) >= this (and not 0) */
+    bool has_addr;
+    uint8_t addr[32]; /* its requester or a worker of one of its slots */
+    bool has_cursor;
+    uint64_t cur_posted;
+    uint8_t cur_id[32];
+    uint32_t limit;
+} taskq;
+
+/* A rwlock that prefers writers (a reader must never take it twice). */
+void node_rwlock_init(pthread_rwlock_t *l);
+void taskidx_init(taskidx *x);
+void taskidx_release(taskidx *x);
+void taskidx_load(taskidx *x, const ledger_state *s);   /* every task of s */
+void taskidx_update(taskidx *x, const ledger_state *s); /* the dirty ones (before ledger_clear_dirty) */
+void taskidx_put_many(taskidx *x, const ledger_task *ts, size_t count);
+uint64_t taskidx_deadline(const ledger_task *t);
+/* Query arguments -> q (-1 with err on anything malformed). */
+int taskq_parse(taskq *q, const char *(*arg)(void *ctx, const char *key), void *ctx, char err[PLOW_ERR_LEN]);
+void taskq_cursor_format(uint64_t posted_at, const uint8_t id[32], char out[TASKQ_CURSOR_LEN]);
+int taskq_cursor_parse(const char *s, uint64_t *posted_at, uint8_t id[32]);
+/* One page: *out (caller frees) gets up to q->limit matching tasks after the
+ * cursor, newest first, looking at no more than scan_max entries; *more and
+ * next (the cursor to pass back) when the listing may go on. */
+size_t taskidx_page(taskidx *x, const taskq *q, size_t scan_max, ledger_task **out, bool *more,
+                    char next[TASKQ_CURSOR_LEN]);
+
 /* ---- the node ------------------------------------------------------------------ */
 
 /* A pending transaction (value of node.pending, keyed by tx hash). */
@@ -91,7 +152,7 @@ typedef struct ruled_challenge {
 } ruled_challenge;
 
 #define NODE_MEMPOOL_MAX 500000    /* pending transactions before 503 */
-#define NODE_TX_BODY_MAX 16384     /* POST /v1/tx */
+#define NODE_TX_BODY_MAX (2 * LEDGER_TX_MAX + 1024) /* POST /v1/tx: the hex of the largest transaction */
 #define NODE_BATCH_BODY_MAX (16u << 20)
 #define NODE_BATCH_MAX 10000
 #define NODE_BLOCKS_TX_BUDGET 20000 /* /v1/blocks stops adding blocks past this many txs */
@@ -107,6 +168,7 @@ struct node {
     store *st;
     blob_store *blobs;
     ledger_state *s;
+    taskidx tasks; /* its own lock (taskidx.c) */
 
     pthread_rwlock_t state_lock;
     pthread_mutex_t adm_mu, ev_mu;

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "../job/job.h"
+#include "../tensor/tensor.h"
 #include "node_internal.h"
 
 #define SPEC_MAX ((size_t)1 << 20)
@@ -171,6 +172,9 @@ void *node_referee_main(void *arg) {
         pthread_rwlock_unlock(&n->state_lock);
         for (size_t i = 0; i < l.n && !atomic_load(&n->stopping); i++) rule(n, &l.c[i]);
         free(l.c);
+        /* this thread is not one of the engine's pool: its scratch would
+         * otherwise live (and grow) for as long as the node runs */
+        tensor_scratch_release();
     }
     return NULL;
 }

@@ -17,7 +17,7 @@
 #include "../tensor/tensor.h"
 #include "../train/dpo.h"
 #include "../train/round.h"
-#include "run.h"
+#include "proof_internal.h"
 
 #define TASK_FILE "task.json"
 #define TRACE_FILE "trace.bin"
@@ -25,7 +25,7 @@
 
 enum { PROOF_PURPOSE_VERIFY = 48 };
 
-static char *path2(const char *dir, const char *file) {
+char *proof_path2(const char *dir, const char *file) {
     size_t n = strlen(dir) + strlen(file) + 2;
     char *p = plow_alloc(n);
     snprintf(p, n, "%s/%s", dir, file);
@@ -34,17 +34,19 @@ static char *path2(const char *dir, const char *file) {
 
 /* ---- task.json ------------------------------------------------------------- */
 
-static void add_hex(cJSON *j, const char *key, const uint8_t h[PLOW_HASH_LEN]) {
+void proof_jadd_hex(cJSON *j, const char *key, const uint8_t h[PLOW_HASH_LEN]) {
     char hex[2 * PLOW_HASH_LEN + 1];
     plow_hex(h, PLOW_HASH_LEN, hex);
     cJSON_AddStringToObject(j, key, hex);
 }
 
 int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
+    const proof_kind_ops *k = proof_kind_ops_of(t->kind);
+    if (!k->replays) return plow_error(err, "a %s task has no task.json", k->name);
     cJSON *j = cJSON_CreateObject();
     const model_config *c = &t->cfg;
     cJSON_AddStringToObject(j, "format", "plow.task.v1");
-    cJSON_AddStringToObject(j, "kind", t->is_dpo ? "dpo" : t->is_round ? "round" : t->is_lora ? "lora" : "train");
+    cJSON_AddStringToObject(j, "kind", k->name);
     cJSON *m = cJSON_AddObjectToObject(j, "model");
     cJSON_AddStringToObject(m, "name", c->name);
     cJSON_AddNumberToObject(m, "n_layer", c->n_layer);
@@ -59,7 +61,7 @@ int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]
     cJSON_AddNumberToObject(m, "rope_theta", (double)c->rope_theta);
     cJSON_AddStringToObject(j, "data", t->data);
     cJSON_AddNumberToObject(j, "val_frac", t->val_frac);
-    add_hex(j, "data_hash", t->data_hash);
+    proof_jadd_hex(j, "data_hash", t->data_hash);
     cJSON *h = cJSON_AddObjectToObject(j, "hparams");
     const train_hparams *hp = &t->hp;
     cJSON_AddNumberToObject(h, "batch", hp->batch);
@@ -78,42 +80,29 @@ int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]
     cJSON_AddStringToObject(h, "seed", seed);
     snprintf(seed, sizeof seed, "%" PRIu64, hp->init_seed);
     cJSON_AddStringToObject(h, "init_seed", seed);
-    if (t->is_lora) {
+    if (t->lora) { /* the adapter and its base */
         cJSON *l = cJSON_AddObjectToObject(j, "lora");
         cJSON_AddNumberToObject(l, "rank", t->rank);
         cJSON_AddNumberToObject(l, "alpha", (double)t->alpha);
         cJSON_AddNumberToObject(l, "targets", t->targets);
         cJSON_AddStringToObject(l, "base", t->base);
-        add_hex(l, "base_hash", t->base_hash);
-    } else if (t->is_dpo || t->is_round) { /* the reference, or the shared weights W_t */
+        proof_jadd_hex(l, "base_hash", t->base_hash);
+    } else if (k->needs_base) { /* the reference, or the shared weights W_t */
         cJSON_AddStringToObject(j, "base", t->base);
-        add_hex(j, "base_hash", t->base_hash);
+        proof_jadd_hex(j, "base_hash", t->base_hash);
     }
-    if (t->is_dpo) {
-        cJSON *d = cJSON_AddObjectToObject(j, "dpo");
-        cJSON_AddNumberToObject(d, "beta", (double)t->beta);
-    }
-    if (t->is_round) {
-        cJSON *r = cJSON_AddObjectToObject(j, "round");
-        cJSON_AddNumberToObject(r, "shards", t->shards);
-        cJSON_AddNumberToObject(r, "shard", t->shard);
-        snprintf(seed, sizeof seed, "%" PRIu64, t->round);
-        cJSON_AddStringToObject(r, "round", seed);
-        cJSON_AddStringToObject(r, "encoding", t->enc < ROUND_ENC_COUNT ? round_enc_name((round_enc)t->enc) : "?");
-        cJSON_AddNumberToObject(r, "block", t->block);
-        add_hex(r, "outer_hash", t->outer_hash);
-    }
+    if (k->task_write) k->task_write(t, j);
     cJSON_AddNumberToObject(j, "checkpoint_every", t->checkpoint_every);
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
-    char *p = path2(dir, TASK_FILE);
+    char *p = proof_path2(dir, TASK_FILE);
     int rc = plow_write_file(p, s, strlen(s), err);
     free(p);
     free(s);
     return rc;
 }
 
-static int jnum(const cJSON *o, const char *key, double lo, double hi, double *out, char err[PLOW_ERR_LEN]) {
+int proof_jnum(const cJSON *o, const char *key, double lo, double hi, double *out, char err[PLOW_ERR_LEN]) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsNumber(x)) return plow_error(err, "task.json: '%s' missing or not a number", key);
     if (!(x->valuedouble >= lo && x->valuedouble <= hi))
@@ -122,9 +111,9 @@ static int jnum(const cJSON *o, const char *key, double lo, double hi, double *o
     return 0;
 }
 
-static int jint(const cJSON *o, const char *key, long lo, long hi, int *out, char err[PLOW_ERR_LEN]) {
+int proof_jint(const cJSON *o, const char *key, long lo, long hi, int *out, char err[PLOW_ERR_LEN]) {
     double d;
-    if (jnum(o, key, (double)lo, (double)hi, &d, err)) return -1;
+    if (proof_jnum(o, key, (double)lo, (double)hi, &d, err)) return -1;
     if (d != (double)(long)d) return plow_error(err, "task.json: '%s' must be a whole number", key);
     *out = (int)d;
     return 0;
@@ -132,12 +121,12 @@ static int jint(const cJSON *o, const char *key, long lo, long hi, int *out, cha
 
 static int jfloat(const cJSON *o, const char *key, float *out, char err[PLOW_ERR_LEN]) {
     double d;
-    if (jnum(o, key, -1e30, 1e30, &d, err)) return -1;
+    if (proof_jnum(o, key, -1e30, 1e30, &d, err)) return -1;
     *out = (float)d;
     return 0;
 }
 
-static int jstr(const cJSON *o, const char *key, char *out, size_t cap, char err[PLOW_ERR_LEN]) {
+int proof_jstr(const cJSON *o, const char *key, char *out, size_t cap, char err[PLOW_ERR_LEN]) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsString(x)) return plow_error(err, "task.json: '%s' missing or not a string", key);
     if (strlen(x->valuestring) >= cap) return plow_error(err, "task.json: '%s' too long", key);
@@ -145,16 +134,74 @@ static int jstr(const cJSON *o, const char *key, char *out, size_t cap, char err
     return 0;
 }
 
-static int jhash(const cJSON *o, const char *key, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+int proof_jhash(const cJSON *o, const char *key, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     char hex[80];
-    if (jstr(o, key, hex, sizeof hex, err)) return -1;
+    if (proof_jstr(o, key, hex, sizeof hex, err)) return -1;
     if (plow_unhex(hex, out, PLOW_HASH_LEN)) return plow_error(err, "task.json: '%s' is not 64 hex digits", key);
+    return 0;
+}
+
+int proof_ju64(const char *txt, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(txt, &end, 10);
+    if (errno || end == txt || *end || txt[0] == '-') return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* The model config, the data and the hyper-parameters: every kind's. */
+static int task_read_common(proof_task *t, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model"), *h = cJSON_GetObjectItemCaseSensitive(j, "hparams");
+    model_config *c = &t->cfg;
+    train_hparams *hp = &t->hp;
+    char seed[32], iseed[32];
+    if (!cJSON_IsObject(m) || !cJSON_IsObject(h)) return plow_error(err, "task.json: 'model' and 'hparams' must be objects");
+    if (proof_jstr(m, "name", c->name, sizeof c->name, err) || proof_jint(m, "n_layer", 1, 64, &c->n_layer, err) ||
+        proof_jint(m, "d_model", 1, 1 << 16, &c->d_model, err) || proof_jint(m, "n_head", 1, 1 << 10, &c->n_head, err) ||
+        proof_jint(m, "n_kv_head", 1, 1 << 10, &c->n_kv_head, err) || proof_jint(m, "d_ff", 1, 1 << 17, &c->d_ff, err) ||
+        proof_jint(m, "ctx", 1, 1 << 17, &c->ctx, err) || proof_jint(m, "vocab", 2, 1 << 20, &c->vocab, err) ||
+        jfloat(m, "norm_eps", &c->norm_eps, err) || jfloat(m, "rope_theta", &c->rope_theta, err))
+        return -1;
+    c->tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "tied"));
+    if (model_config_check(c, err)) return -1;
+    if (proof_jstr(j, "data", t->data, sizeof t->data, err) || proof_jnum(j, "val_frac", 0, 0.5, &t->val_frac, err) ||
+        proof_jhash(j, "data_hash", t->data_hash, err))
+        return -1;
+    if (proof_jint(h, "batch", 1, 4096, &hp->batch, err) || proof_jint(h, "seq", 1, 1 << 17, &hp->seq, err) ||
+        proof_jint(h, "steps", 1, 100000000, &hp->steps, err) || proof_jint(h, "warmup", 0, 100000000, &hp->warmup, err) ||
+        jfloat(h, "lr", &hp->lr, err) || jfloat(h, "min_lr", &hp->min_lr, err) || jfloat(h, "wd", &hp->wd, err) ||
+        jfloat(h, "beta1", &hp->beta1, err) || jfloat(h, "beta2", &hp->beta2, err) || jfloat(h, "eps", &hp->eps, err) ||
+        jfloat(h, "clip", &hp->clip, err) || proof_jstr(h, "seed", seed, sizeof seed, err) ||
+        proof_jstr(h, "init_seed", iseed, sizeof iseed, err))
+        return -1;
+    if (proof_ju64(seed, &hp->seed)) return plow_error(err, "task.json: 'seed' is not a whole number");
+    if (proof_ju64(iseed, &hp->init_seed)) return plow_error(err, "task.json: 'init_seed' is not a whole number");
+    return train_hparams_check(hp, c, err);
+}
+
+/* The trainable: an adapter ("lora": rank, alpha, targets, its base) or the
+ * whole model, with the base beside it when the kind needs one. */
+static int task_read_trainable(proof_task *t, const proof_kind_ops *k, const cJSON *j, char err[PLOW_ERR_LEN]) {
+    if (t->lora) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "lora");
+        int targets = 0;
+        if (!cJSON_IsObject(l)) return plow_error(err, "task.json: a lora task needs a 'lora' object");
+        if (proof_jint(l, "rank", 1, 1024, &t->rank, err) || jfloat(l, "alpha", &t->alpha, err) ||
+            proof_jint(l, "targets", 1, (1 << LORA_TARGET_COUNT) - 1, &targets, err) ||
+            proof_jstr(l, "base", t->base, sizeof t->base, err) || proof_jhash(l, "base_hash", t->base_hash, err))
+            return -1;
+        t->targets = (unsigned)targets;
+    } else if (k->needs_base) {
+        if (proof_jstr(j, "base", t->base, sizeof t->base, err) || proof_jhash(j, "base_hash", t->base_hash, err))
+            return -1;
+    }
     return 0;
 }
 
 int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
     memset(t, 0, sizeof *t);
-    char *p = path2(dir, TASK_FILE);
+    char *p = proof_path2(dir, TASK_FILE);
     uint8_t *buf;
     size_t n;
     int rc = plow_read_file(p, 1 << 20, &buf, &n, err);
@@ -168,119 +215,26 @@ int proof_task_load(proof_task *t, const char *dir, char err[PLOW_ERR_LEN]) {
     }
     rc = -1;
     char kind[16], fmt[32];
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model"), *h = cJSON_GetObjectItemCaseSensitive(j, "hparams");
-    model_config *c = &t->cfg;
-    train_hparams *hp = &t->hp;
-    char seed[32], iseed[32];
-    if (jstr(j, "format", fmt, sizeof fmt, err)) goto out;
+    task_kind kd;
+    if (proof_jstr(j, "format", fmt, sizeof fmt, err)) goto out;
     if (strcmp(fmt, "plow.task.v1") != 0) {
         plow_error(err, "task.json: unknown format '%s'", fmt);
         goto out;
     }
-    if (jstr(j, "kind", kind, sizeof kind, err)) goto out;
-    t->is_dpo = strcmp(kind, "dpo") == 0;
-    t->is_round = strcmp(kind, "round") == 0;
-    /* a DPO run is LoRA when it has an adapter */
-    t->is_lora = strcmp(kind, "lora") == 0 || (t->is_dpo && cJSON_GetObjectItemCaseSensitive(j, "lora"));
-    if (!t->is_lora && !t->is_dpo && !t->is_round && strcmp(kind, "train") != 0) {
+    if (proof_jstr(j, "kind", kind, sizeof kind, err)) goto out;
+    if (task_kind_parse(kind, &kd) || !proof_kind_ops_of(kd)->replays) {
         plow_error(err, "task.json: unknown kind '%s'", kind);
         goto out;
     }
-    if (!cJSON_IsObject(m) || !cJSON_IsObject(h)) {
-        plow_error(err, "task.json: 'model' and 'hparams' must be objects");
+    const proof_kind_ops *k = proof_kind_ops_of(kd);
+    t->kind = kd;
+    t->lora = k->adapter == PROOF_ADAPTER_ALWAYS ||
+              (k->adapter == PROOF_ADAPTER_OPTIONAL && cJSON_GetObjectItemCaseSensitive(j, "lora"));
+    if (task_read_common(t, j, err) || task_read_trainable(t, k, j, err) || (k->task_read && k->task_read(t, j, err)))
         goto out;
-    }
-    if (jstr(m, "name", c->name, sizeof c->name, err) || jint(m, "n_layer", 1, 64, &c->n_layer, err) ||
-        jint(m, "d_model", 1, 1 << 16, &c->d_model, err) || jint(m, "n_head", 1, 1 << 10, &c->n_head, err) ||
-        jint(m, "n_kv_head", 1, 1 << 10, &c->n_kv_head, err) || jint(m, "d_ff", 1, 1 << 17, &c->d_ff, err) ||
-        jint(m, "ctx", 1, 1 << 17, &c->ctx, err) || jint(m, "vocab", 2, 1 << 20, &c->vocab, err) ||
-        jfloat(m, "norm_eps", &c->norm_eps, err) || jfloat(m, "rope_theta", &c->rope_theta, err))
-        goto out;
-    c->tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "tied"));
-    if (model_config_check(c, err)) goto out;
-    if (jstr(j, "data", t->data, sizeof t->data, err) || jnum(j, "val_frac", 0, 0.5, &t->val_frac, err) ||
-        jhash(j, "data_hash", t->data_hash, err))
-        goto out;
-    if (jint(h, "batch", 1, 4096, &hp->batch, err) || jint(h, "seq", 1, 1 << 17, &hp->seq, err) ||
-        jint(h, "steps", 1, 100000000, &hp->steps, err) || jint(h, "warmup", 0, 100000000, &hp->warmup, err) ||
-        jfloat(h, "lr", &hp->lr, err) || jfloat(h, "min_lr", &hp->min_lr, err) || jfloat(h, "wd", &hp->wd, err) ||
-        jfloat(h, "beta1", &hp->beta1, err) || jfloat(h, "beta2", &hp->beta2, err) || jfloat(h, "eps", &hp->eps, err) ||
-        jfloat(h, "clip", &hp->clip, err) || jstr(h, "seed", seed, sizeof seed, err) ||
-        jstr(h, "init_seed", iseed, sizeof iseed, err))
-        goto out;
-    for (int i = 0; i < 2; i++) {
-        const char *txt = i ? iseed : seed;
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(txt, &end, 10);
-        if (errno || end == txt || *end || txt[0] == '-') {
-            plow_error(err, "task.json: '%s' is not a whole number", i ? "init_seed" : "seed");
-            goto out;
-        }
-        *(i ? &hp->init_seed : &hp->seed) = (uint64_t)v;
-    }
-    if (train_hparams_check(hp, c, err)) goto out;
-    if (t->is_lora) {
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "lora");
-        int targets;
-        if (!cJSON_IsObject(l)) {
-            plow_error(err, "task.json: a lora task needs a 'lora' object");
-            goto out;
-        }
-        if (jint(l, "rank", 1, 1024, &t->rank, err) || jfloat(l, "alpha", &t->alpha, err) ||
-            jint(l, "targets", 1, (1 << LORA_TARGET_COUNT) - 1, &targets, err) ||
-            jstr(l, "base", t->base, sizeof t->base, err) || jhash(l, "base_hash", t->base_hash, err))
-            goto out;
-        t->targets = (unsigned)targets;
-    } else if (t->is_dpo || t->is_round) {
-        if (jstr(j, "base", t->base, sizeof t->base, err) || jhash(j, "base_hash", t->base_hash, err)) goto out;
-    }
-    if (t->is_dpo) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "dpo");
-        double beta;
-        if (!cJSON_IsObject(d)) {
-            plow_error(err, "task.json: a dpo task needs a 'dpo' object");
-            goto out;
-        }
-        if (jnum(d, "beta", 1e-30, 100, &beta, err)) goto out;
-        t->beta = (float)beta;
-    }
-    if (t->is_round) {
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "round");
-        int shards, shard, block;
-        char enc[16], rnd[32];
-        if (!cJSON_IsObject(r)) {
-            plow_error(err, "task.json: a round task needs a 'round' object");
-            goto out;
-        }
-        if (jint(r, "shards", 1, ROUND_MAX_SHARDS, &shards, err) || jint(r, "shard", 0, shards - 1, &shard, err) ||
-            jstr(r, "round", rnd, sizeof rnd, err) || jstr(r, "encoding", enc, sizeof enc, err) ||
-            jint(r, "block", 0, ROUND_BLOCK_MAX, &block, err) || jhash(r, "outer_hash", t->outer_hash, err))
-            goto out;
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(rnd, &end, 10);
-        if (errno || end == rnd || *end || rnd[0] == '-') {
-            plow_error(err, "task.json: round.round is not a whole number");
-            goto out;
-        }
-        t->round = (uint64_t)v;
-        t->shards = (uint32_t)shards;
-        t->shard = (uint32_t)shard;
-        t->block = (uint32_t)block;
-        t->enc = ROUND_ENC_COUNT;
-        for (int e = 0; e < ROUND_ENC_COUNT; e++)
-            if (strcmp(enc, round_enc_name((round_enc)e)) == 0) t->enc = (uint32_t)e;
-        if (t->enc == ROUND_ENC_COUNT || (t->enc == ROUND_ENC_INT8) != (block > 0)) {
-            plow_error(err, "task.json: round.encoding must be f32 (block 0) or int8 (block 1..%d)", ROUND_BLOCK_MAX);
-            goto out;
-        }
-    }
-    {
-        int every;
-        if (jint(j, "checkpoint_every", 1, 100000000, &every, err)) goto out;
-        t->checkpoint_every = (uint32_t)every;
-    }
+    int every = 0;
+    if (proof_jint(j, "checkpoint_every", 1, 100000000, &every, err)) goto out;
+    t->checkpoint_every = (uint32_t)every;
     rc = 0;
 out:
     cJSON_Delete(j);
@@ -292,7 +246,7 @@ out:
 static char *checkpoint_path(const char *dir, uint64_t step) {
     char f[64];
     snprintf(f, sizeof f, "checkpoints/%08" PRIu64 ".state", step);
-    return path2(dir, f);
+    return proof_path2(dir, f);
 }
 
 struct proof_ckpt_writer {
@@ -327,7 +281,7 @@ static void ckpt_join(proof_ckpt_writer *w) {
 int proof_ckpt_writer_submit(proof_ckpt_writer *w, const train_state *s, char err[PLOW_ERR_LEN]) {
     ckpt_join(w);
     if (w->rc) return plow_error(err, "%s", w->err);
-    char *d = path2(w->dir, "checkpoints");
+    char *d = proof_path2(w->dir, "checkpoints");
     int rc = plow_mkdir_p(d, err);
     free(d);
     if (rc) return -1;
@@ -360,7 +314,7 @@ int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN]
     trace_commitment c;
     trace_commit(t, artifact, every, &c);
     uint8_t rec[TRACE_COMMITMENT_LEN];
-    char *tp = path2(dir, TRACE_FILE), *cp = path2(dir, COMMIT_FILE);
+    char *tp = proof_path2(dir, TRACE_FILE), *cp = proof_path2(dir, COMMIT_FILE);
     int rc = trace_save(t, tp, err);
     if (rc == 0) rc = trace_commitment_encode(&c, rec, err);
     if (rc == 0) rc = plow_write_file(cp, rec, sizeof rec, err);
@@ -371,18 +325,6 @@ int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN]
 }
 
 /* ---- replay ------------------------------------------------------------------ */
-
-struct proof_replay {
-    proof_task task;
-    tokenizer *tok;
-    dataset *data;   /* training text (not DPO) */
-    dataset shard;   /* ROUND: the participant's shard, a view of data */
-    prefs *pairs;    /* DPO */
-    model *m;
-    lora *l;
-    float *w0;       /* ROUND: W_t, the weights of state 0 */
-    train_state *s;
-};
 
 void proof_replay_free(proof_replay *r) {
     if (!r) return;
@@ -396,30 +338,28 @@ void proof_replay_free(proof_replay *r) {
     free(r);
 }
 
-/* The checks and the state common to every kind; r->tok, r->data or
- * r->pairs, and r->m (the base, or NULL) are set. */
+/* The checks and the state every kind shares, around its row's own:
+ * r->tok, r->data or r->pairs, and r->m (the base, or NULL) are set. */
 static int replay_build(proof_replay *r, char err[PLOW_ERR_LEN]) {
     const proof_task *t = &r->task;
-    bool needs_base = t->is_lora || t->is_dpo || t->is_round;
-    if (needs_base != (r->m != NULL))
-        return plow_error(err, needs_base ? "a %s task needs its base model" : "a full training task has no base model",
-                          t->is_dpo ? "DPO" : t->is_round ? "round" : "LoRA");
-    if (t->is_lora && t->is_round) return plow_error(err, "a round task trains the whole model, not an adapter");
-    const uint8_t *have = t->is_dpo ? r->pairs->hash : r->data->hash;
-    if (t->is_round) {
-        if (round_shard(r->data, t->shards, t->shard, 1, &r->shard, err)) return -1;
-        have = r->shard.hash;
-    }
+    const proof_kind_ops *k = proof_kind_ops_of(t->kind);
+    if (k->needs_base != (r->m != NULL))
+        return plow_error(err, k->needs_base ? "a %s task needs its base model" : "a %s task has no base model", k->label);
+    if (t->lora ? k->adapter == PROOF_ADAPTER_NEVER : k->adapter == PROOF_ADAPTER_ALWAYS)
+        return plow_error(err, t->lora ? "a %s task trains the whole model, not an adapter" : "a %s task trains an adapter",
+                          k->label);
+    const uint8_t *have = NULL;
+    if (k->inputs(r, &have, err)) return -1;
     if (memcmp(have, t->data_hash, PLOW_HASH_LEN) != 0)
         return plow_error(err, "%s '%s' (with this tokenizer) does not match the task's data hash",
-                          t->is_dpo ? "pairs file" : "data file", t->data);
+                          k->data == PROOF_DATA_PAIRS ? "pairs file" : k->data == PROOF_DATA_TEXT ? "data file" : "problem set", t->data);
     if (r->m) {
         uint8_t bh[PLOW_HASH_LEN];
         model_hash(r->m, bh);
         if (memcmp(bh, t->base_hash, PLOW_HASH_LEN) != 0)
             return plow_error(err, "base model '%s' does not match the task's base hash", t->base);
     }
-    if (t->is_lora) {
+    if (t->lora) {
         if (lora_new(&r->l, &r->m->cfg, t->rank, t->alpha, t->targets, err)) return -1;
     } else if (!r->m && model_new(&r->m, &t->cfg, err)) {
         return -1;
@@ -427,50 +367,42 @@ static int replay_build(proof_replay *r, char err[PLOW_ERR_LEN]) {
     if (tokenizer_vocab_size(r->tok) != r->m->cfg.vocab)
         return plow_error(err, "the tokenizer has %d tokens but the model has %d", tokenizer_vocab_size(r->tok),
                           r->m->cfg.vocab);
-    if (t->is_dpo) return train_state_new_dpo(&r->s, r->m, r->l, &t->hp, t->beta, t->data_hash, err);
-    const dataset *d = t->is_round ? &r->shard : r->data;
-    if (t->hp.seq >= 1 && d->n_train <= (size_t)t->hp.seq)
-        return plow_error(err, "the data has %zu training tokens, need more than %d", d->n_train, t->hp.seq);
-    if (t->is_round) {
-        if (t->enc >= ROUND_ENC_COUNT || (t->enc == ROUND_ENC_INT8 && (t->block < 1 || t->block > ROUND_BLOCK_MAX)))
-            return plow_error(err, "round task: unknown encoding or block");
-        r->w0 = plow_alloc(r->m->n_params * sizeof(float));
-        memcpy(r->w0, r->m->params, r->m->n_params * sizeof(float));
-    }
-    return train_state_new(&r->s, r->m, r->l, &t->hp, t->data_hash, err);
+    return k->state_new(r, err);
 }
 
-int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, dataset *data, model *base,
+int proof_inputs_load(const proof_task *t, const tokenizer *tok, proof_inputs *in, char err[PLOW_ERR_LEN]) {
+    memset(in, 0, sizeof *in);
+    const proof_kind_ops *k = proof_kind_ops_of(t->kind);
+    if (!k->replays) return plow_error(err, "a %s task has no training inputs", k->name);
+    switch (k->data) {
+    case PROOF_DATA_TEXT: return dataset_load_text(&in->text, t->data, tok, t->val_frac, err);
+    case PROOF_DATA_PAIRS: return prefs_load(&in->pairs, t->data, tok, err);
+    case PROOF_DATA_PROBLEMS: return 0; /* generated from the task */
+    }
+    return 0;
+}
+
+void proof_inputs_release(proof_inputs *in) {
+    dataset_free(in->text);
+    prefs_free(in->pairs);
+    memset(in, 0, sizeof *in);
+}
+
+int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, proof_inputs *in, model *base,
                        char err[PLOW_ERR_LEN]) {
     *out = NULL;
     proof_replay *r = plow_calloc(1, sizeof *r);
     r->task = *t;
     r->tok = tok;
-    r->data = data;
+    r->data = in->text;
+    r->pairs = in->pairs;
     r->m = base;
-    if (t->is_dpo) {
+    memset(in, 0, sizeof *in);
+    const proof_kind_ops *k = proof_kind_ops_of(t->kind);
+    if (!k->replays || !proof_inputs_present(k, r->data, r->pairs)) {
         proof_replay_free(r);
-        return plow_error(err, "a DPO task replays on its pairs (proof_replay_adopt_dpo)");
-    }
-    if (replay_build(r, err)) {
-        proof_replay_free(r);
-        return -1;
-    }
-    *out = r;
-    return 0;
-}
-
-int proof_replay_adopt_dpo(proof_replay **out, const proof_task *t, tokenizer *tok, prefs *pairs, model *base,
-                           char err[PLOW_ERR_LEN]) {
-    *out = NULL;
-    proof_replay *r = plow_calloc(1, sizeof *r);
-    r->task = *t;
-    r->tok = tok;
-    r->pairs = pairs;
-    r->m = base;
-    if (!t->is_dpo) {
-        proof_replay_free(r);
-        return plow_error(err, "not a DPO task");
+        return plow_error(err, k->replays ? "a %s task replays on %s" : "a %s task has no training states", k->label,
+                          proof_inputs_name(k));
     }
     if (replay_build(r, err)) {
         proof_replay_free(r);
@@ -484,26 +416,23 @@ int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN
     *out = NULL;
     proof_task t;
     tokenizer *tok = NULL;
-    dataset *data = NULL;
-    prefs *pairs = NULL;
+    proof_inputs in;
     model *base = NULL;
     if (proof_task_load(&t, dir, err)) return -1;
-    char *tp = path2(dir, "tokenizer.bin");
+    char *tp = proof_path2(dir, "tokenizer.bin");
     int rc = tokenizer_load(&tok, tp, err);
     free(tp);
     if (rc) return -1;
-    if (t.is_dpo ? prefs_load(&pairs, t.data, tok, err) : dataset_load_text(&data, t.data, tok, t.val_frac, err)) {
+    if (proof_inputs_load(&t, tok, &in, err)) {
         tokenizer_free(tok);
         return -1;
     }
-    if ((t.is_lora || t.is_dpo || t.is_round) && modelio_load_model(&base, t.base, err)) {
-        dataset_free(data);
-        prefs_free(pairs);
+    if (proof_kind_ops_of(t.kind)->needs_base && modelio_load_model(&base, t.base, err)) {
+        proof_inputs_release(&in);
         tokenizer_free(tok);
         return -1;
     }
-    if (t.is_dpo) return proof_replay_adopt_dpo(out, &t, tok, pairs, base, err);
-    return proof_replay_adopt(out, &t, tok, data, base, err);
+    return proof_replay_adopt(out, &t, tok, &in, base, err);
 }
 
 const proof_task *proof_replay_task(const proof_replay *r) { return &r->task; }
@@ -511,18 +440,30 @@ train_state *proof_replay_state(proof_replay *r) { return r->s; }
 uint64_t proof_replay_at(const proof_replay *r) { return train_state_step(r->s); }
 void proof_replay_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) { train_state_hash(r->s, out); }
 
-void proof_replay_step(proof_replay *r) {
-    if (r->task.is_dpo) dpo_step(r->s, r->pairs, NULL, NULL);
-    else train_step(r->s, r->task.is_round ? &r->shard : r->data, NULL);
+void proof_replay_step(proof_replay *r) { proof_kind_ops_of(r->task.kind)->step(r, NULL, NULL); }
+
+void proof_replay_step_stats(proof_replay *r, train_stats *st, dpo_stats *ds) {
+    memset(ds, 0, sizeof *ds);
+    proof_kind_ops_of(r->task.kind)->step(r, st, ds);
+}
+
+const dataset *proof_replay_text(const proof_replay *r) { return r->data; }
+const dataset *proof_replay_steps_text(const proof_replay *r) { return r->on; }
+const prefs *proof_replay_pairs(const proof_replay *r) { return r->pairs; }
+model *proof_replay_model(proof_replay *r) { return r->m; }
+lora *proof_replay_lora(proof_replay *r) { return r->l; }
+const tokenizer *proof_replay_tokenizer(const proof_replay *r) { return r->tok; }
+
+int proof_replay_publish(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], size_t *bytes,
+                         char err[PLOW_ERR_LEN]) {
+    *bytes = 0;
+    return proof_kind_ops_of(r->task.kind)->publish(r, dir, out, bytes, err);
 }
 
 void proof_replay_reinit(proof_replay *r) {
     train_state_reinit(r->s);
-    if (r->task.is_round) {
-        size_t n;
-        float *w = train_state_weights(r->s, &n);
-        memcpy(w, r->w0, n * sizeof(float));
-    }
+    const proof_kind_ops *k = proof_kind_ops_of(r->task.kind);
+    if (k->reinit) k->reinit(r);
 }
 
 int proof_replay_load_state(proof_replay *r, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]) {
@@ -550,71 +491,29 @@ int proof_replay_load_checkpoint(proof_replay *r, const char *dir, uint64_t step
     return rc;
 }
 
-/* ROUND: the contribution state s makes (W_t - its weights), as the task
- * encodes it. */
-static int replay_contrib(proof_replay *r, round_contrib *c, char err[PLOW_ERR_LEN]) {
-    size_t n;
-    const float *w = train_state_weights(r->s, &n);
-    float *delta = plow_alloc(n * sizeof(float));
-    for (size_t j = 0; j < n; j++) delta[j] = r->w0[j] - w[j];
-    int rc = round_contrib_make(c, r->task.round, r->task.shard, r->task.outer_hash, delta, n, (round_enc)r->task.enc,
-                                r->task.block, err);
-    free(delta);
-    return rc;
-}
-
 void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]) {
-    if (r->task.is_round) {
-        round_contrib c = {0};
-        char err[PLOW_ERR_LEN];
-        if (replay_contrib(r, &c, err) == 0) round_contrib_hash(&c, out);
-        else plow_sha256_once("plow.round.invalid", 18, out);
-        round_contrib_release(&c);
-    } else if (r->l) {
-        lora_hash(r->l, out);
-    } else {
-        model_hash(r->m, out);
-    }
+    proof_kind_ops_of(r->task.kind)->artifact_hash(r, out);
 }
 
 /* The artifact file's hash, computed the same way. */
 int proof_artifact_hash(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
-    if (r->task.is_round) {
-        char *p = path2(dir, "contribution.bin");
-        uint8_t *buf = NULL;
-        size_t n = 0;
-        round_contrib c = {0};
-        const proof_task *t = &r->task;
-        int rc = plow_read_file(p, round_contrib_size(r->m->n_params, ROUND_ENC_F32, 0) + 64, &buf, &n, err);
-        if (rc == 0) rc = round_contrib_parse(&c, buf, n, r->m->n_params, err);
-        if (rc == 0 && (c.round != t->round || c.participant != t->shard || c.enc != (round_enc)t->enc ||
-                        c.block != (t->enc == ROUND_ENC_INT8 ? t->block : 0) ||
-                        memcmp(c.base, t->outer_hash, PLOW_HASH_LEN) != 0))
-            rc = plow_error(err, "'%s' is not a contribution of this task (round, participant, encoding or base)", p);
-        if (rc == 0) plow_sha256_once(buf, n, out);
-        round_contrib_release(&c);
-        free(buf);
-        free(p);
-        return rc;
+    return proof_kind_ops_of(r->task.kind)->artifact_file_hash(r, dir, out, err);
+}
+
+void proof_artifact_files(const proof_task *t, const char *files[2]) {
+    const proof_kind_ops *k = proof_kind_ops_of(t->kind);
+    files[0] = k->artifact_files[0];
+    files[1] = k->artifact_files[1];
+    if (!files[0]) {
+        files[0] = t->lora ? "adapter_model.safetensors" : "model.safetensors";
+        files[1] = t->lora ? "adapter_config.json" : "config.json";
     }
-    if (r->task.is_lora) {
-        lora *l;
-        if (modelio_load_lora(&l, r->m, dir, err)) return -1;
-        lora_hash(l, out);
-        lora_free(l);
-        return 0;
-    }
-    model *m;
-    if (modelio_load_model(&m, dir, err)) return -1;
-    model_hash(m, out);
-    model_free(m);
-    return 0;
 }
 
 /* ---- verification ------------------------------------------------------------ */
 
 static int load_commitment(const char *dir, trace **t, trace_commitment *c, char err[PLOW_ERR_LEN]) {
-    char *tp = path2(dir, TRACE_FILE), *cp = path2(dir, COMMIT_FILE);
+    char *tp = proof_path2(dir, TRACE_FILE), *cp = proof_path2(dir, COMMIT_FILE);
     uint8_t *buf = NULL;
     size_t n;
     int rc = trace_load(tp, t, err);

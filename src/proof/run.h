@@ -24,16 +24,23 @@
 
 #include "../base/plow.h"
 #include "../data/prefs.h"
+#include "../train/dpo.h"
+#include "../train/rl.h"
 #include "../train/train.h"
+#include "kind.h"
 #include "trace.h"
 
 #define PROOF_PATH_MAX 1024
 
-/* The task definition, as task.json stores it. */
+/* The task definition, as task.json stores it. What the steps are is the
+ * kind's (kind.h, one row per kind in src/proof/kinds.c); whether the
+ * trainable is a LoRA adapter or the whole model is the task's, within what
+ * the kind allows (lora: always; train, round: never; dpo: either). */
 typedef struct proof_task {
-    bool is_lora;
+    task_kind kind;              /* a kind that replays (task_kind_replays) */
+    bool lora;                   /* the trainable is an adapter (rank, alpha, targets) on `base` */
     model_config cfg;
-    char data[PROOF_PATH_MAX];   /* training text */
+    char data[PROOF_PATH_MAX];   /* what the steps draw from: a text, or (DPO) a pairs JSONL file */
     double val_frac;
     uint8_t data_hash[PLOW_HASH_LEN];
     train_hparams hp;
@@ -43,11 +50,10 @@ typedef struct proof_task {
     char base[PROOF_PATH_MAX];   /* LoRA, DPO, ROUND: the base model directory */
     uint8_t base_hash[PLOW_HASH_LEN];
     uint32_t checkpoint_every;
-    /* DPO (docs/dpo.md): `data` is a pairs JSONL file and data_hash the pair
-     * set's hash (prefs.h); the base model is required: with is_lora the
-     * adapter's base (also the reference), else the reference, whose weights
-     * are state 0's. val_frac is unused. */
-    bool is_dpo;
+    /* DPO (docs/dpo.md): data_hash is the pair set's hash (prefs.h); the
+     * base model is required: with an adapter the adapter's base (also the
+     * reference), else the reference, whose weights are state 0's. val_frac
+     * is unused. */
     float beta;
     /* ROUND (docs/rounds.md): participant `shard` of `shards` in round `round`,
      * a full training run on that shard of the text (data_hash is the shard's
@@ -55,11 +61,17 @@ typedef struct proof_task {
      * model's weights W_t with zero moments. Its artifact is the hash of its
      * contribution (round.h): W_t - W_n encoded as `enc` (round_enc) with
      * `block`, naming round `round`, participant `shard` and outer_hash. */
-    bool is_round;
     uint32_t shards, shard;
     uint64_t round;
     uint32_t enc, block;
     uint8_t outer_hash[PLOW_HASH_LEN]; /* round_state_hash of (W_t, v_t) */
+    /* RL (docs/rl.md): the steps draw problems from `problems` (generated
+     * from its seed: nothing to fetch; data_hash is rl_data_hash of the set
+     * and the tokenizer) and sample rollouts as `rl` says; the base model is
+     * required (with an adapter its base, else state 0's weights), and the
+     * frozen reference is the base. */
+    problem_set problems;
+    rl_params rl;
 } proof_task;
 
 int proof_task_save(const proof_task *t, const char *dir, char err[PLOW_ERR_LEN]);
@@ -83,18 +95,28 @@ int proof_write_commitment(const char *dir, const uint8_t task_id[PLOW_HASH_LEN]
  * training state with the task's exact header. */
 typedef struct proof_replay proof_replay;
 int proof_replay_open(proof_replay **out, const char *dir, char err[PLOW_ERR_LEN]);
-/* The same for a task held in memory (the job layer builds it from a spec):
- * takes ownership of tok, data and, for LoRA and ROUND, the base model (NULL
- * for full training), and frees them on failure too. Checks that they are
- * the ones the task names: the data hash (ROUND: its shard's), the base hash,
- * the vocabulary, and that the data is longer than a sequence. */
-int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, dataset *data, model *base,
+/* What a task's steps draw from: a text or a pair set, as its kind says. */
+typedef struct proof_inputs {
+    dataset *text;
+    prefs *pairs;
+} proof_inputs;
+/* Loads t->data with tok as the kind reads it (a text with t->val_frac held
+ * out, or a pair set). */
+int proof_inputs_load(const proof_task *t, const tokenizer *tok, proof_inputs *in, char err[PLOW_ERR_LEN]);
+void proof_inputs_release(proof_inputs *in);
+/* What t's steps draw from in `in`: hash is what the task's data_hash must
+ * be (the text's, the pair set's, ROUND the shard's); for the kinds that
+ * step on a text, *text is the dataset they draw from (the text itself, or
+ * a view of it written to *view), else NULL. */
+int proof_inputs_steps(const proof_task *t, const proof_inputs *in, const tokenizer *tok, dataset *view,
+                       const dataset **text, uint8_t hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
+/* A re-executor for a task held in memory (the job layer builds it from a
+ * spec): takes ownership of tok, the inputs (in is emptied) and the base model
+ * (NULL when the kind has none), and frees them on failure too. Checks that
+ * they are the ones the task names: the data hash (ROUND: its shard's), the
+ * base hash, the vocabulary, and that the data is longer than a sequence. */
+int proof_replay_adopt(proof_replay **out, const proof_task *t, tokenizer *tok, proof_inputs *in, model *base,
                        char err[PLOW_ERR_LEN]);
-/* The same for a DPO task: the pair set instead of a dataset (its hash must
- * be the task's), and the base model always (the reference; for LoRA the
- * adapter's base). Takes ownership of tok, pairs and base. */
-int proof_replay_adopt_dpo(proof_replay **out, const proof_task *t, tokenizer *tok, prefs *pairs, model *base,
-                           char err[PLOW_ERR_LEN]);
 void proof_replay_free(proof_replay *r);
 const proof_task *proof_replay_task(const proof_replay *r);
 /* Loads checkpoints/<step>.state of dir (any run of the same task). */
@@ -103,8 +125,8 @@ int proof_replay_load_state(proof_replay *r, const uint8_t *buf, size_t n, char 
 /* An upper bound on the size of a canonical state of this task (to read a
  * file from a peer without trusting its size). */
 size_t proof_replay_state_max(proof_replay *r);
-/* One step of the task: train_step on its data (ROUND: its shard), or
- * dpo_step on its pairs. */
+/* One step of the task, as its kind steps: train_step on its data (ROUND:
+ * its shard), dpo_step on its pairs. */
 void proof_replay_step(proof_replay *r);
 /* Puts the state back to state 0 of the task: train_state_reinit, and for
  * ROUND the base weights W_t (train_state_reinit alone would draw weights
@@ -118,11 +140,37 @@ uint64_t proof_replay_at(const proof_replay *r);
  * when its weights cannot make one (non-finite). */
 void proof_replay_artifact_hash(proof_replay *r, uint8_t out[PLOW_HASH_LEN]);
 train_state *proof_replay_state(proof_replay *r);
+/* What a trainer driving a replay from state 0 needs (job_train: the
+ * worker's run is the verifier's replay, by construction): the step with its
+ * statistics (ds: zeros unless the kind steps on pairs), what the steps draw
+ * from (the whole text, for validation; the text the steps draw from, ROUND
+ * its shard; NULL for a kind on pairs), the pairs (NULL for a text). */
+void proof_replay_step_stats(proof_replay *r, train_stats *st, dpo_stats *ds);
+const dataset *proof_replay_text(const proof_replay *r);
+const dataset *proof_replay_steps_text(const proof_replay *r);
+const prefs *proof_replay_pairs(const proof_replay *r);
+/* The replay's model (the trainable's, or the base under an adapter), its
+ * adapter (NULL: none) and its tokenizer. */
+model *proof_replay_model(proof_replay *r);
+lora *proof_replay_lora(proof_replay *r);
+const tokenizer *proof_replay_tokenizer(const proof_replay *r);
+/* Writes the artifact of the state into dir (the model or adapter files;
+ * ROUND contribution.bin) with its hash (= proof_replay_artifact_hash) and,
+ * when the artifact is a file of its own, its size (else 0). */
+int proof_replay_publish(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], size_t *bytes,
+                         char err[PLOW_ERR_LEN]);
 /* The same hash of a published model directory (model.safetensors) or, for
  * LoRA, adapter directory (adapter_model.safetensors, checked against the
  * replay's base); ROUND: dir/contribution.bin, which must parse as a
  * contribution of this task (round, participant, size, outer hash). */
 int proof_artifact_hash(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
+/* The artifact a published directory holds, as a kind hashes it, without
+ * the task (a requester collecting outputs): the model's model_hash, with
+ * base the adapter's lora_hash on it, ROUND the SHA-256 of contribution.bin. */
+int proof_published_artifact(task_kind kind, const model *base, const char *dir, uint8_t out[PLOW_HASH_LEN],
+                             char err[PLOW_ERR_LEN]);
+/* The published files proof_artifact_hash reads (files[1] may be NULL). */
+void proof_artifact_files(const proof_task *t, const char *files[2]);
 
 typedef enum proof_verify_mode {
     /* the verifier replays from the published checkpoints by itself:

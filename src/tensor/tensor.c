@@ -27,8 +27,6 @@ _Static_assert(sizeof path_names / sizeof path_names[0] == TENSOR_PATH_COUNT, "p
 
 /* ---- thread pool ----------------------------------------------------------- */
 
-static void scratch_release(void);
-
 static struct {
     int n;                 /* threads including the caller */
     pthread_t *th;
@@ -66,7 +64,7 @@ static void *pool_worker(void *arg) {
         while (atomic_load(&pool.gen) == seen && !pool.stop) pthread_cond_wait(&pool.wake, &pool.mu);
         if (pool.stop) {
             pthread_mutex_unlock(&pool.mu);
-            scratch_release();
+            tensor_scratch_release();
             return NULL;
         }
         seen = atomic_load(&pool.gen);
@@ -201,7 +199,7 @@ static size_t g_pb_n;
 
 void tensor_shutdown(void) {
     pool_stop();
-    scratch_release();
+    tensor_scratch_release();
     free(g_pb);
     g_pb = NULL;
     g_pb_n = 0;
@@ -276,7 +274,7 @@ float *tensor_scratch(int slot, size_t n) {
     return tl_slot[slot];
 }
 
-static void scratch_release(void) {
+void tensor_scratch_release(void) {
     for (int i = 0; i < TENSOR_SCRATCH_SLOTS; i++) {
         free(tl_slot[i]);
         tl_slot[i] = NULL;

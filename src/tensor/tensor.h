@@ -1,7 +1,7 @@
 /*
  * tensor.h — plow's deterministic compute kernels.
  *
- * THE CONTRACT (DESIGN.md §2). Every function here returns bits that depend
+ * THE CONTRACT (docs/design.md §2). Every function here returns bits that depend
  * only on its inputs — never on the thread count, the SIMD path, the batch a
  * row sits in, or the compiler. The rules that make it so:
  *
@@ -69,6 +69,10 @@ void tensor_shutdown(void);
 #define TENSOR_SCRATCH_SLOTS 4
 enum { TENSOR_SCRATCH_USER = 2 };
 float *tensor_scratch(int slot, size_t n);
+/* Frees the calling thread's scratch buffers. A thread that is not one of
+ * the pool's (the node's referee, a server thread) calls it when its work is
+ * done, or the buffers live as long as the thread. */
+void tensor_scratch_release(void);
 tensor_path tensor_path_get(void);
 const char *tensor_path_name(tensor_path p);
 bool tensor_path_supported(tensor_path p);

@@ -115,7 +115,8 @@ int train_state_new_rl(train_state **out, model *m, lora *l, const train_hparams
     uint8_t dh[PLOW_HASH_LEN];
     rl_data_hash(ps, tok, dh);
     int rows = hp->batch * (int)rp->group;
-    train_state *s = train_state_alloc(m, l, hp, dh, rows);
+    train_state *s = train_state_alloc(m, l, hp, dh, rows, err);
+    if (!s) return -1;
     struct rl_ctx *c = plow_calloc(1, sizeof *c);
     s->rl = c;
     c->p = *rp;

@@ -1,6 +1,6 @@
 /*
  * round.h — collaborative training rounds in the style of DiLoCo, as a
- * deterministic library (DESIGN.md §4 "collaborative rounds"; docs/rounds.md
+ * deterministic library (docs/design.md §4 "collaborative rounds"; docs/rounds.md
  * has the method, the formulas and the measured numbers).
  *
  * A round t starts from the shared outer state (W_t, v_t): weights and the

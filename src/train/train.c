@@ -47,9 +47,10 @@ int train_hparams_check(const train_hparams *hp, const model_config *c, char err
     return 0;
 }
 
-/* Allocation shared by training and DPO states: rows = sequences per batch. */
+/* Allocation shared by training and DPO states: rows = sequences per batch.
+ * The sizes come from a spec: out of memory is an error (NULL, err set). */
 train_state *train_state_alloc(model *m, lora *l, const train_hparams *hp, const uint8_t data_hash[PLOW_HASH_LEN],
-                               int rows) {
+                               int rows, char err[PLOW_ERR_LEN]) {
     train_state *s = plow_calloc(1, sizeof *s);
     s->m = m;
     s->l = l;
@@ -67,15 +68,23 @@ train_state *train_state_alloc(model *m, lora *l, const train_hparams *hp, const
         s->tensors = m->tensors;
         s->n_tensors = m->n_tensors;
     }
-    s->g = plow_alloc_aligned(s->n * sizeof(float));
-    s->m1 = plow_alloc_aligned(s->n * sizeof(float));
-    s->m2 = plow_alloc_aligned(s->n * sizeof(float));
-    size_t N = (size_t)rows * hp->seq;
-    s->logp = plow_alloc(N * sizeof(float));
-    s->dlogp = plow_alloc(N * sizeof(float));
-    s->bx = plow_alloc(N * sizeof(int32_t));
-    s->by = plow_alloc(N * sizeof(int32_t));
-    s->ws = model_ws_new(m, l, rows, hp->seq);
+    s->g = plow_try_alloc_aligned(s->n * sizeof(float));
+    s->m1 = plow_try_alloc_aligned(s->n * sizeof(float));
+    s->m2 = plow_try_alloc_aligned(s->n * sizeof(float));
+    size_t N = (size_t)rows * (size_t)(hp->seq > 0 ? hp->seq : 1);
+    s->logp = plow_try_alloc(N * sizeof(float));
+    s->dlogp = plow_try_alloc(N * sizeof(float));
+    s->bx = plow_try_alloc(N * sizeof(int32_t));
+    s->by = plow_try_alloc(N * sizeof(int32_t));
+    if (!s->g || !s->m1 || !s->m2 || !s->logp || !s->dlogp || !s->bx || !s->by) {
+        plow_error(err, "training state: out of memory for %zu parameters and %zu rows", s->n, N);
+        train_state_free(s);
+        return NULL;
+    }
+    if (model_ws_create(&s->ws, m, l, rows, hp->seq, err) != 0) {
+        train_state_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -83,8 +92,8 @@ int train_state_new(train_state **out, model *m, lora *l, const train_hparams *h
                     const uint8_t data_hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     *out = NULL;
     if (train_hparams_check(hp, &m->cfg, err)) return -1;
-    *out = train_state_alloc(m, l, hp, data_hash, hp->batch);
-    return 0;
+    *out = train_state_alloc(m, l, hp, data_hash, hp->batch, err);
+    return *out ? 0 : -1;
 }
 
 int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparams *hp, float beta,
@@ -94,7 +103,8 @@ int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparam
     if (hp->seq < 2) return plow_error(err, "DPO needs a sequence length of at least 2");
     if (hp->batch > 2048) return plow_error(err, "DPO batch of %d pairs out of range 1..2048", hp->batch);
     if (!(beta > 0 && beta <= 100)) return plow_error(err, "DPO beta %g out of range (0, 100]", (double)beta);
-    train_state *s = train_state_alloc(m, l, hp, pairs_hash, 2 * hp->batch);
+    train_state *s = train_state_alloc(m, l, hp, pairs_hash, 2 * hp->batch, err);
+    if (!s) return -1;
     s->dpo = true;
     s->beta = beta;
     if (!l) {
@@ -107,8 +117,12 @@ int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparam
         model_hash(s->ref, s->base_hash);
     }
     size_t N = (size_t)2 * hp->batch * hp->seq;
-    s->ref_logp = plow_alloc(N * sizeof(float));
-    s->span = plow_alloc((size_t)4 * hp->batch * sizeof(int32_t));
+    s->ref_logp = plow_try_alloc(N * sizeof(float));
+    s->span = plow_try_alloc((size_t)4 * hp->batch * sizeof(int32_t));
+    if (!s->ref_logp || !s->span) {
+        train_state_free(s);
+        return plow_error(err, "DPO state: out of memory for %zu rows", N);
+    }
     *out = s;
     return 0;
 }

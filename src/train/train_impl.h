@@ -34,9 +34,10 @@ struct train_state {
     struct rl_ctx *rl;
 };
 
-/* The allocation shared by every mode: rows = sequences per batch. */
+/* The allocation shared by every mode: rows = sequences per batch. Out of
+ * memory (sizes from a spec) is NULL with err set, never an abort. */
 train_state *train_state_alloc(model *m, lora *l, const train_hparams *hp, const uint8_t data_hash[PLOW_HASH_LEN],
-                               int rows);
+                               int rows, char err[PLOW_ERR_LEN]);
 /* rl.c: the RL fields of the state header, and the RL context's release. */
 void rl_header(const train_state *s, plow_buf *b);
 void rl_ctx_free(struct rl_ctx *c);

@@ -44,7 +44,9 @@ $DPO --out honest > honest.log 2>&1 || { cat honest.log; fail "DPO run failed"; 
 grep -q "held-out pairs after training" honest.log || fail "no DPO metrics: $(cat honest.log)"
 head -n 1 honest/train_log.csv | grep -q "margin,accuracy,chosen_reward,rejected_reward" || fail "no DPO columns in the log"
 grep -q '"kind":	"dpo"' honest/task.json || fail "task.json is not a DPO task"
+t0=$(date +%s%N)
 $PLOW verify honest --samples 4 > v.log 2>&1 || { cat v.log; fail "plow verify failed"; }
+verify_ms=$((($(date +%s%N) - t0) / 1000000))
 tail -n 1 v.log | grep -q '^valid' || fail "the honest DPO run does not verify: $(cat v.log)"
 $DPO --out cheat --cheat perturb@6 > /dev/null 2>&1
 set +e
@@ -60,6 +62,15 @@ for k in req w v; do $PLOW wallet new --key $k.key -q > $k.addr; done
 $PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" --fund "$(cat w.addr)=5000" \
     --fund "$(cat v.addr)=5000" > /dev/null
 trap stop_all EXIT
+# The challenge window is sized from the verifier's work as this machine does
+# it (a slow or sanitized build stretches it), never a fixed wall-clock guess:
+# the network verifier re-executes 3 sampled steps of a 30-step run from
+# checkpoints every 10 (at most 30 steps), about twice what the local
+# `plow verify` above re-executed (4 samples, checkpoints every 4: at most 16),
+# plus finding the commit and fetching its blobs. Ten times the local cost,
+# in 100 ms blocks, and never under 20 blocks.
+window=$((verify_ms / 10))
+[ $window -ge 20 ] || window=20
 start_node n node.log --genesis g.json --block-ms 100 --quiet
 export PLOW_NODE=$URL
 blob() { curl -sf -o "$2" $URL/v1/blob/$1 || fail "blob $1"; }
@@ -73,7 +84,7 @@ $PLOW verifier --key v.key --work vk --name v --samples 3 --poll 0.2 > v.log 2>&
 PIDS="$PIDS $!"
 cat > dpo.task.json <<EOF
 {"format": "plow.taskfile.v1", "mode": "optimistic", "replicas": 1, "reward": "500", "worker_stake": "1000",
- "min_bond": "10", "claim_blocks": 300, "work_blocks": 1200, "window_blocks": 20,
+ "min_bond": "10", "claim_blocks": 300, "work_blocks": 1200, "window_blocks": $window,
  "spec": {"format": "plow.spec.v1", "kind": "dpo", "data": "@pairs/train.jsonl", "heldout": "@pairs/val.jsonl",
           "tokenizer": "@tok.bin", "base": "@base", "beta": 0.5, "steps": 30, "batch": 4, "seq": 40, "lr": 0.01,
           "checkpoint_every": 10, "lora": {"rank": 8, "alpha": 16, "targets": "all"}}}
@@ -96,7 +107,7 @@ b1=$(q /v1/account/$(cat w.addr) "j['balance']")
 # the reward, less the fees of its claim and commit
 [ $((b1 - b0)) -gt 490 ] && [ $((b1 - b0)) -le 500 ] || fail "the worker's balance rose by $((b1 - b0)), not the reward"
 grep -q "valid (dpo" v.log || { tail -n 20 v.log; fail "the verifier did not verify the DPO slot"; }
-echo "2. DPO task $(echo $T | cut -c1-8): committed, verified ($(grep -c 'valid (dpo' v.log) check), finalized, worker paid $((b1 - b0))"
+echo "2. DPO task $(echo $T | cut -c1-8) (window $window blocks, local verify ${verify_ms} ms): committed, verified ($(grep -c 'valid (dpo' v.log) check), finalized, worker paid $((b1 - b0))"
 
 # the delivered adapter: the committed artifact, and better preferences than the base on held-out pairs
 blob $(q /v1/task/$T "j['slots'][0]['manifest']") manifest.json

@@ -7,7 +7,8 @@
 #   merkle tensor           Merkle trees; the deterministic kernels
 #   data                    tokenizer, datasets, preference pairs
 #   model                   the decoder, its file formats
-#   train infer             training (full, LoRA, DPO, rounds); generation
+#   infer                   generation (sessions, sampling)
+#   train                   training (full, LoRA, DPO, rounds, RL: whose steps sample)
 #   proof label             traces, receipts, replays; labeling math
 #   ledger                  the state machine
 #   job client              the work a task asks for; the API client + codec
@@ -25,7 +26,8 @@ base
 merkle tensor
 data
 model
-train infer
+infer
+train
 proof label
 ledger
 job client

@@ -134,7 +134,7 @@ expect_http 404 GET /v1/account/
 expect_http 405 DELETE /v1/status
 expect_http 405 GET /v1/tx
 expect_http 405 POST /v1/blocks -d x
-head -c 20000 /dev/zero | tr '\0' a >big.txt
+head -c 80000 /dev/zero | tr '\0' a >big.txt # over the largest transaction's hex (2 x 36864) and its JSON
 expect_http 413 POST /v1/tx --data-binary @big.txt
 expect_http 400 POST /v1/tx -d '{"tx": '
 expect_http 400 POST /v1/tx -d '[1,2]'

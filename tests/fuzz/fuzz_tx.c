@@ -212,6 +212,24 @@ static void build_tx(source *s, ledger_tx *tx) {
             tx->u.gold.labels[i] = byte(s);
         }
         break;
+    case LEDGER_TX_DA_CHALLENGE:
+        bytes(s, tx->u.da.task, 32);
+        bytes(s, tx->u.da.accused, 32);
+        bytes(s, tx->u.da.want, 32);
+        tx->u.da.bond = u64(s);
+        break;
+    case LEDGER_TX_REVEAL:
+        bytes(s, tx->u.open.task, 32);
+        bytes(s, tx->u.open.trace_root, 32);
+        bytes(s, tx->u.open.final_state, 32);
+        bytes(s, tx->u.open.artifact, 32);
+        bytes(s, tx->u.open.manifest, 32);
+        tx->u.open.n = u64(s);
+        tx->u.open.checkpoint_every = (uint32_t)u64(s);
+        bytes(s, tx->u.open.salt, 32);
+        tx->u.open.count = (uint32_t)((byte(s) | (size_t)byte(s) << 8) % (LEDGER_LEAVES_MAX + 1));
+        bytes(s, tx->u.open.leaves, (size_t)tx->u.open.count * 32);
+        break;
     }
     bytes(s, tx->sig, 64);
 }
