@@ -18,7 +18,7 @@ static void test_policy(void) {
     char err[PLOW_ERR_LEN];
     CHECK(parse_policy("{}", &p, err) == 0);
     CHECK(p.kinds == ((1u << LEDGER_KIND_TRAIN) | (1u << LEDGER_KIND_LORA) | (1u << LEDGER_KIND_INFER) |
-                      (1u << LEDGER_KIND_DPO) | (1u << LEDGER_KIND_ROUND)));
+                      (1u << LEDGER_KIND_DPO) | (1u << LEDGER_KIND_ROUND) | (1u << LEDGER_KIND_RL)));
     CHECK(p.max_stake_at_risk == UINT64_MAX && p.stake == 0 && p.safety == 2.0);
     CHECKF(parse_policy("{\"kinds\":[\"lora\"],\"min_price_per_step\":\"7\",\"max_stake_at_risk\":5000,"
                         "\"stake\":\"18446744073709551615\",\"seconds_per_step\":0.25,\"safety\":1.5}",

@@ -54,22 +54,7 @@ static int publish_weights(proof_replay *r, const char *dir, uint8_t out[PLOW_HA
     return 0;
 }
 
-/* The same of a published model (or, with an adapter, adapter) directory. */
-static int artifact_weight_files(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
-    if (r->task.lora) {
-        lora *l;
-        if (modelio_load_lora(&l, r->m, dir, err)) return -1;
-        lora_hash(l, out);
-        lora_free(l);
-        return 0;
-    }
-    model *m;
-    if (modelio_load_model(&m, dir, err)) return -1;
-    model_hash(m, out);
-    model_free(m);
-    return 0;
-}
-
+/* A published model directory's model_hash, or (base given) its adapter's lora_hash. */
 static int published_weights(const model *base, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
     if (base) {
         lora *l;
@@ -83,6 +68,11 @@ static int published_weights(const model *base, const char *dir, uint8_t out[PLO
     model_hash(m, out);
     model_free(m);
     return 0;
+}
+
+/* The same of a published model (or, with an adapter, adapter) directory. */
+static int artifact_weight_files(proof_replay *r, const char *dir, uint8_t out[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]) {
+    return published_weights(r->task.lora ? r->m : NULL, dir, out, err);
 }
 
 /* ---- dpo --------------------------------------------------------------------------- */
