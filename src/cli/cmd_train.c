@@ -37,6 +37,8 @@ static const char tokenizer_help[] =
     "usage: plow tokenizer train --data FILE --vocab N --out FILE\n"
     "\n"
     "Trains a byte-level BPE tokenizer (docs/formats/tokenizer.md) on a text file.\n"
+    "Text is first cut as GPT-2's pre-tokenizer cuts it (Unicode 14.0 letters,\n"
+    "numbers and White_Space; an ill-formed UTF-8 byte counts as punctuation).\n"
     "The result depends only on the file and N: the same bytes everywhere.\n"
     "\n"
     "  --data FILE   training text\n"
