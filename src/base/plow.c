@@ -302,3 +302,14 @@ double plow_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+bool plow_parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s || strlen(s) > 20) return false;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return false;
+        if (!plow_mul_u64(v, 10, &v) || !plow_add_u64(v, (uint64_t)(*p - '0'), &v)) return false;
+    }
+    *out = v;
+    return true;
+}

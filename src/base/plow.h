@@ -69,6 +69,9 @@ static inline bool plow_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
 static inline bool plow_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return !__builtin_mul_overflow(a, b, out);
 }
+/* A whole decimal number, digits only (no sign, no spaces), that fits 64
+ * bits; false for anything else, NULL and "" included. */
+bool plow_parse_u64(const char *s, uint64_t *out);
 
 /* Allocation. plow_alloc aborts on out-of-memory (a bug-class condition for
  * the sizes plow works with); sizes are checked by the caller first.

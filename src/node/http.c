@@ -68,16 +68,6 @@ void http_reply_release(http_reply *r) {
 
 /* ---- parsing helpers ------------------------------------------------------------------ */
 
-static bool parse_u64(const char *s, uint64_t *out) {
-    if (!s || !*s || strlen(s) > 20) return false;
-    uint64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9') return false;
-        if (!plow_mul_u64(v, 10, &v) || !plow_add_u64(v, (uint64_t)(*p - '0'), &v)) return false;
-    }
-    *out = v;
-    return true;
-}
 
 static bool parse_hash(const char *s, uint8_t out[32]) {
     return s && strlen(s) == 64 && plow_unhex(s, out, 32) == 0;
@@ -321,12 +311,12 @@ static void h_tx_get(http_request *r, http_reply *out) {
 static void h_blocks(http_request *r, http_reply *out) {
     uint64_t from = 1, limit = 100;
     const char *a = arg(r, "from");
-    if (a && !parse_u64(a, &from)) {
+    if (a && !plow_parse_u64(a, &from)) {
         reply_error(out, 400, "from=%.40s: expected a height", a);
         return;
     }
     a = arg(r, "limit");
-    if (a && (!parse_u64(a, &limit) || limit < 1 || limit > 1000)) {
+    if (a && (!plow_parse_u64(a, &limit) || limit < 1 || limit > 1000)) {
         reply_error(out, 400, "limit=%.40s: expected 1..1000", a);
         return;
     }
@@ -362,7 +352,7 @@ static void h_block(http_request *r, http_reply *out) {
             reply_error(out, 404, "no blocks yet");
             return;
         }
-    } else if (!parse_u64(r->rest, &h)) {
+    } else if (!plow_parse_u64(r->rest, &h)) {
         reply_error(out, 400, "'%.80s' is not a height (or 'latest')", r->rest);
         return;
     }
@@ -528,7 +518,7 @@ static void h_events(http_request *r, http_reply *out) {
     if (r->has_last_id) {
         from = r->last_id + 1;
     } else if (a) {
-        if (!parse_u64(a, &from)) {
+        if (!plow_parse_u64(a, &from)) {
             reply_error(out, 400, "from=%.40s: expected a height", a);
             return;
         }
@@ -574,7 +564,7 @@ static void begin_blob_put(http_request *r, const char *content_length) {
         return;
     }
     uint64_t cl;
-    if (content_length && parse_u64(content_length, &cl) && cl > n->o.max_blob) {
+    if (content_length && plow_parse_u64(content_length, &cl) && cl > n->o.max_blob) {
         reply_error(&r->early, 413, "a blob of %llu bytes is larger than this node's limit (%llu)",
                     (unsigned long long)cl, (unsigned long long)n->o.max_blob);
         decide(r);
@@ -628,7 +618,7 @@ http_request *http_request_begin(node *n, const char *method, const char *path,
         return r;
     }
     r->rt = rt;
-    if (last_event_id && parse_u64(last_event_id, &r->last_id)) r->has_last_id = true;
+    if (last_event_id && plow_parse_u64(last_event_id, &r->last_id)) r->has_last_id = true;
     if (m == M_PUT) {
         begin_blob_put(r, content_length);
     } else if (m == M_GET && rt->fn == h_blob && !parse_hash(r->rest, (uint8_t[32]){0})) {
@@ -636,7 +626,7 @@ http_request *http_request_begin(node *n, const char *method, const char *path,
         decide(r);
     } else if (rt->body_max) {
         uint64_t cl;
-        if (content_length && parse_u64(content_length, &cl) && cl > rt->body_max) {
+        if (content_length && plow_parse_u64(content_length, &cl) && cl > rt->body_max) {
             reply_error(&r->early, 413, "a body of %llu bytes is larger than the limit of %s (%zu bytes)",
                         (unsigned long long)cl, rt->path, rt->body_max);
             decide(r);
@@ -897,7 +887,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         host[hl - 2] = 0;
     }
     uint64_t port;
-    if (!parse_u64(colon + 1, &port) || port > 65535) return plow_error(err, "--listen '%s': bad port", listen);
+    if (!plow_parse_u64(colon + 1, &port) || port > 65535) return plow_error(err, "--listen '%s': bad port", listen);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
     int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
     if (g != 0) return plow_error(err, "--listen '%s': %s", listen, gai_strerror(g));

@@ -174,16 +174,6 @@ void taskidx_load(taskidx *x, const ledger_state *s) {
 
 /* ---- queries ------------------------------------------------------------------------- */
 
-static bool parse_dec(const char *s, uint64_t *out) {
-    if (!s || !*s || strlen(s) > 20) return false;
-    uint64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9') return false;
-        if (!plow_mul_u64(v, 10, &v) || !plow_add_u64(v, (uint64_t)(*p - '0'), &v)) return false;
-    }
-    *out = v;
-    return true;
-}
 
 void taskq_cursor_format(uint64_t posted_at, const uint8_t id[32], char out[TASKQ_CURSOR_LEN]) {
     char hx[65];
@@ -197,7 +187,7 @@ int taskq_cursor_parse(const char *s, uint64_t *posted_at, uint8_t id[32]) {
     char num[21];
     memcpy(num, s, (size_t)(dash - s));
     num[dash - s] = 0;
-    if (!parse_dec(num, posted_at)) return -1;
+    if (!plow_parse_u64(num, posted_at)) return -1;
     for (const char *p = dash + 1; *p; p++) /* lowercase only: one spelling per cursor */
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return -1;
     return plow_unhex(dash + 1, id, 32) == 0 ? 0 : -1;
@@ -244,16 +234,16 @@ int taskq_parse(taskq *q, const char *(*arg)(void *ctx, const char *key), void *
     a = arg(ctx, "limit");
     uint64_t v;
     if (a) {
-        if (!parse_dec(a, &v) || v < 1 || v > TASKQ_LIMIT_MAX)
+        if (!plow_parse_u64(a, &v) || v < 1 || v > TASKQ_LIMIT_MAX)
             return plow_error(err, "limit=%.40s: expected 1..%d", a, TASKQ_LIMIT_MAX);
         q->limit = (uint32_t)v;
     }
-    if ((a = arg(ctx, "min_reward")) && !parse_dec(a, &q->min_reward))
+    if ((a = arg(ctx, "min_reward")) && !plow_parse_u64(a, &q->min_reward))
         return plow_error(err, "min_reward=%.40s: expected a number", a);
-    if ((a = arg(ctx, "max_reward")) && !parse_dec(a, &q->max_reward))
+    if ((a = arg(ctx, "max_reward")) && !plow_parse_u64(a, &q->max_reward))
         return plow_error(err, "max_reward=%.40s: expected a number", a);
     if ((a = arg(ctx, "deadline_from"))) {
-        if (!parse_dec(a, &q->deadline_from)) return plow_error(err, "deadline_from=%.40s: expected a height", a);
+        if (!plow_parse_u64(a, &q->deadline_from)) return plow_error(err, "deadline_from=%.40s: expected a height", a);
         q->has_deadline = true;
     }
     if ((a = arg(ctx, "addr"))) {
