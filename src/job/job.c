@@ -406,6 +406,32 @@ out:
     return rc;
 }
 
+/* slot_open for a dispute between replicas: when the slot's manifest
+ * cannot be fetched or does not parse (a griefer withholds it) but its
+ * revealed leaves are in the work directory (job_leaves_path), the slot is
+ * opened with no files at all: the leaves locate the divergence, and the
+ * agreed state comes from the other side's checkpoints or from state 0. */
+static int slot_open_or_leaves(const jctx *x, const ledger_slot *sl, slot_files *f, char why[PLOW_ERR_LEN],
+                               char err[PLOW_ERR_LEN]) {
+    char e2[PLOW_ERR_LEN];
+    int rc = slot_open(x, sl->manifest, f, why, e2);
+    if (rc == 0 && !why[0]) return 0;
+    char *lp = job_leaves_path(x->dir, sl->trace_root);
+    bool leaves = plow_file_exists(lp);
+    free(lp);
+    if (!leaves) {
+        if (rc) snprintf(err, PLOW_ERR_LEN, "%s", e2);
+        return rc;
+    }
+    slot_files_release(f);
+    char hex[65];
+    plow_hex(sl->manifest, 32, hex);
+    snprintf(f->dir, sizeof f->dir, "%s/w_%s", x->dir, hex);
+    f->ck_ok = plow_calloc(1, 1);
+    why[0] = 0;
+    return 0;
+}
+
 /* Fetches a listed file; *path (caller frees) is where it is. */
 static int slot_get(const jctx *x, slot_files *f, const char *name, char **path, char err[PLOW_ERR_LEN]) {
     *path = NULL;
@@ -1037,7 +1063,7 @@ int job_diverge_training(const jctx *x, const ledger_slot *a, const ledger_slot 
     for (int s = 0; s < 2; s++) {
         slot_files *f = s ? &fb : &fa;
         const ledger_slot *sl = s ? bslot : a;
-        if (slot_open(x, sl->manifest, f, why, err)) goto out;
+        if (slot_open_or_leaves(x, sl, f, why, err)) goto out;
         if (!why[0] && slot_trace(x, f, sl, why, err)) goto out;
         if (why[0]) {
             plow_error(err, "slot %c: %.200s", s ? 'B' : 'A', why);
