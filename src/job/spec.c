@@ -181,14 +181,6 @@ static int parse_lora(job_spec *s, const cJSON *l, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
-/* A class name of a label task: 1..JOB_LABEL_NAME_MAX bytes of [A-Za-z0-9_.-]
- * (it is printed in "label: text" lines and given on command lines). */
-static bool class_name_ok(const char *c) {
-    size_t n = strlen(c);
-    return n >= 1 && n <= JOB_LABEL_NAME_MAX &&
-           strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
-}
-
 /* kind "label": items (blob), n_items, classes (names, distinct). Nothing
  * secret is in a spec: the gold stays with the requester. */
 int spec_parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
@@ -207,7 +199,7 @@ int spec_parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     int i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cl) {
-        if (!cJSON_IsString(c) || !class_name_ok(c->valuestring))
+        if (!cJSON_IsString(c) || !label_class_name_ok(c->valuestring))
             return plow_error(err, "spec: classes[%d] must be a name of 1..%d characters [A-Za-z0-9_.-]", i,
                               JOB_LABEL_NAME_MAX);
         for (int k = 0; k < i; k++)
