@@ -13,6 +13,7 @@
 #include "../src/data/tokenizer.h"
 #include "../src/tensor/tensor.h"
 #include "../src/train/rl.h"
+#include "fixture.h"
 #include "test.h"
 
 /* problems 0..2 of {all kinds, 1-3 digits, train, seed 1}: `plow rl problems --kinds all
@@ -192,23 +193,8 @@ static void setup(void) {
 
 /* 2 layers, d 32: small enough for many RL steps in a unit test. */
 static model *pico_model(uint64_t seed) {
-    char err[PLOW_ERR_LEN];
-    model_config c = {0};
-    snprintf(c.name, sizeof c.name, "pico");
-    c.n_layer = 2;
-    c.d_model = 32;
-    c.n_head = 4;
-    c.n_kv_head = 2;
-    c.d_ff = 64;
-    c.ctx = 48;
-    c.vocab = tokenizer_vocab_size(g_tok);
-    c.tied = true;
-    c.norm_eps = 1e-5f;
-    c.rope_theta = 10000.0f;
-    model *m = NULL;
-    CHECKF(model_new(&m, &c, err) == 0, "%s", err);
-    model_init_weights(m, seed);
-    return m;
+    model_config c = fixture_config("pico", 2, 32, 4, 2, 64, 48, tokenizer_vocab_size(g_tok), true);
+    return fixture_model(&c, seed);
 }
 
 static const problem_set g_set = {(1u << PROBLEM_ADD) | (1u << PROBLEM_CMP), 1, 2, PROBLEM_TRAIN, 4};

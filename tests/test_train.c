@@ -13,6 +13,7 @@
 #include "../src/proof/run.h"
 #include "../src/tensor/tensor.h"
 #include "../src/train/train.h"
+#include "fixture.h"
 #include "test.h"
 
 /* A tokenizer and dataset from the first 120 KB of the corpus, shared. */
@@ -20,29 +21,10 @@ static tokenizer *g_tok;
 static dataset *g_data;
 
 static void setup(void) {
-    if (g_tok) return;
-    char err[PLOW_ERR_LEN];
-    uint8_t *buf;
-    size_t n;
-    if (plow_read_file(test_corpus_path(), 1 << 24, &buf, &n, err)) {
-        CHECKF(0, "%s", err);
-        return;
-    }
-    size_t use = n < 120000 ? n : 120000;
-    CHECK(tokenizer_train(&g_tok, buf, use, 512, NULL, NULL, err) == 0);
-    CHECK(dataset_from_bytes(&g_data, buf, use, g_tok, 0.1, err) == 0);
-    free(buf);
+    if (!g_tok) fixture_corpus(120000, 512, 120000, 0.1, &g_tok, &g_data, NULL, NULL);
 }
 
-static model *tiny_model(uint64_t seed) {
-    char err[PLOW_ERR_LEN];
-    model_config c;
-    model *m = NULL;
-    CHECK(model_config_named("tiny", tokenizer_vocab_size(g_tok), &c, err) == 0);
-    CHECK(model_new(&m, &c, err) == 0);
-    model_init_weights(m, seed);
-    return m;
-}
+static model *tiny_model(uint64_t seed) { return fixture_named_model("tiny", g_tok, seed); }
 
 static void small_hp(train_hparams *hp, int steps) {
     train_hparams_default(hp, false, steps, 64);
