@@ -3,6 +3,7 @@
  */
 #include "fixture.h"
 
+#include "../src/tensor/tensor.h"
 #include "test.h"
 
 void fixture_corpus(size_t tok_bytes, int vocab, size_t data_bytes, double val_frac, tokenizer **tok,
@@ -62,4 +63,27 @@ model *fixture_named_model(const char *name, const tokenizer *tok, uint64_t seed
         return NULL;
     }
     return fixture_model(&c, seed);
+}
+
+void fixture_paths_agree(const char *what, int steps, fixture_run_fn run, bool lora_widest) {
+    for (int with_lora = 0; with_lora < 2; with_lora++) {
+        const char *trainable = with_lora ? "LoRA" : "full";
+        uint8_t ref[PLOW_HASH_LEN], h[PLOW_HASH_LEN];
+        run("scalar", 1, with_lora, steps, ref);
+        char hex[2 * PLOW_HASH_LEN + 1];
+        plow_hex(ref, PLOW_HASH_LEN, hex);
+        fprintf(stderr, "    %s %s state after %d steps: %s\n", trainable, what, steps, hex);
+        tensor_path widest = (tensor_path)(TENSOR_PATH_COUNT - 1);
+        for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
+            if (!tensor_path_supported((tensor_path)p)) continue;
+            for (int t = 1; t <= 2; t++) {
+                if (p == TENSOR_PATH_SCALAR && t == 1) continue;
+                if (lora_widest && with_lora && t == 2 && p != (int)widest && tensor_path_supported(widest)) continue;
+                run(tensor_path_name((tensor_path)p), t, with_lora, steps, h);
+                CHECKF(memcmp(ref, h, sizeof h) == 0, "%s %s state after %d steps differs: %s, %d threads", trainable,
+                       what, steps, tensor_path_name((tensor_path)p), t);
+            }
+        }
+    }
+    tensor_init("auto", 2, NULL);
 }

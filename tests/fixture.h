@@ -28,4 +28,11 @@ model *fixture_model(const model_config *c, uint64_t seed);
 /* The named config ("tiny", ...) for tok's vocabulary, initialised from seed. */
 model *fixture_named_model(const char *name, const tokenizer *tok, uint64_t seed);
 
+/* Runs `run` for the full and the LoRA trainable on the scalar path with one
+ * thread, prints the state hash after `steps`, and checks that every other
+ * supported SIMD path with 1 and 2 threads gives the same bits (LoRA with two
+ * threads on the widest path only when lora_widest). Ends on tensor_init("auto"). */
+typedef void (*fixture_run_fn)(const char *path, int threads, bool with_lora, int steps, uint8_t out[PLOW_HASH_LEN]);
+void fixture_paths_agree(const char *what, int steps, fixture_run_fn run, bool lora_widest);
+
 #endif

@@ -441,27 +441,7 @@ static void run_dpo(const char *path, int threads, bool with_lora, int steps, ui
 
 static void test_identical_across_threads_and_paths(void) {
     setup();
-    int steps = getenv("PLOW_TEST_QUICK") ? 2 : 3;
-    for (int with_lora = 0; with_lora < 2; with_lora++) {
-        uint8_t ref[PLOW_HASH_LEN], h[PLOW_HASH_LEN];
-        run_dpo("scalar", 1, with_lora, steps, ref);
-        char hex[2 * PLOW_HASH_LEN + 1];
-        plow_hex(ref, PLOW_HASH_LEN, hex);
-        fprintf(stderr, "    %s DPO state after %d steps: %s\n", with_lora ? "LoRA" : "full", steps, hex);
-        for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
-            if (!tensor_path_supported((tensor_path)p)) continue;
-            for (int t = 1; t <= 2; t++) {
-                if (p == TENSOR_PATH_SCALAR && t == 1) continue;
-                /* LoRA: two threads on the widest path only (the full run covers every pair) */
-                if (with_lora && t == 2 && p != TENSOR_PATH_COUNT - 1 && tensor_path_supported(TENSOR_PATH_COUNT - 1))
-                    continue;
-                run_dpo(tensor_path_name((tensor_path)p), t, with_lora, steps, h);
-                CHECKF(memcmp(ref, h, sizeof h) == 0, "%s DPO state after %d steps differs: %s, %d threads",
-                       with_lora ? "LoRA" : "full", steps, tensor_path_name((tensor_path)p), t);
-            }
-        }
-    }
-    tensor_init("auto", 2, NULL);
+    fixture_paths_agree("DPO", getenv("PLOW_TEST_QUICK") ? 2 : 3, run_dpo, true);
 }
 
 /* ---- the state: replay, header commitments, reinit ------------------------------------ */

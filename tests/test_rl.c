@@ -250,24 +250,7 @@ static void run_rl(const char *path, int threads, bool with_lora, int steps, uin
 
 static void test_rl_identical_across_threads_and_paths(void) {
     setup();
-    int steps = getenv("PLOW_TEST_QUICK") ? 2 : 3;
-    for (int with_lora = 0; with_lora < 2; with_lora++) {
-        uint8_t ref[PLOW_HASH_LEN], h[PLOW_HASH_LEN];
-        run_rl("scalar", 1, with_lora, steps, ref);
-        char hex[2 * PLOW_HASH_LEN + 1];
-        plow_hex(ref, PLOW_HASH_LEN, hex);
-        fprintf(stderr, "    %s RL state after %d steps: %s\n", with_lora ? "LoRA" : "full", steps, hex);
-        for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
-            if (!tensor_path_supported((tensor_path)p)) continue;
-            for (int t = 1; t <= 2; t++) {
-                if (p == TENSOR_PATH_SCALAR && t == 1) continue;
-                run_rl(tensor_path_name((tensor_path)p), t, with_lora, steps, h);
-                CHECKF(memcmp(ref, h, sizeof h) == 0, "%s RL state after %d steps differs: %s, %d threads",
-                       with_lora ? "LoRA" : "full", steps, tensor_path_name((tensor_path)p), t);
-            }
-        }
-    }
-    tensor_init("auto", 2, NULL);
+    fixture_paths_agree("RL", getenv("PLOW_TEST_QUICK") ? 2 : 3, run_rl, false);
 }
 
 /* A verifier holding state j-1 replays step j exactly, rollouts included;
