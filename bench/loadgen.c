@@ -18,8 +18,9 @@
  *       every acknowledged transaction must be in a block (waits while some
  *       are pending), and the genesis accounts must hold supply - burned.
  *   plow_loadgen tx     --url URL (--sender I | --key FILE) --to ADDR --amount A
- *                       [--nonce N] [--fee F] [--chain-id HEX]
- *       prints one signed transfer as hex (nonce from the node by default).
+ *                       [--nonce N] [--fee F] [--chain-id HEX] [--count K]
+ *       prints one signed transfer as hex (nonce from the node by default);
+ *       with --count K, a POST /v1/txs body of K transfers, nonces N..N+K-1.
  *   plow_loadgen doctor --in BLOCKS.json [--key FILE] --height H --out FILE
  *       a dishonest operator: rewrites block H's state root in a
  *       /v1/blocks answer (dropping later blocks) and signs the doctored
@@ -76,7 +77,7 @@ static void derive_key(uint32_t i, ledger_key *k) {
 
 typedef struct opts {
     const char *url, *ack, *key, *to, *in, *out, *chain_hex;
-    uint64_t senders, txs, conns, batch, rate, fee, amount, nonce, height, sender, balance;
+    uint64_t senders, txs, conns, batch, rate, fee, amount, nonce, height, sender, balance, count;
     bool has_nonce, has_sender, quiet, with_state;
     double seconds, timeout;
 } opts;
@@ -118,6 +119,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--fee") == 0) o->fee = u;
         else if (strcmp(a, "--amount") == 0) o->amount = u;
         else if (strcmp(a, "--balance") == 0) o->balance = u;
+        else if (strcmp(a, "--count") == 0) o->count = u;
         else if (strcmp(a, "--height") == 0) o->height = u;
         else if (strcmp(a, "--nonce") == 0) o->nonce = u, o->has_nonce = true;
         else if (strcmp(a, "--sender") == 0) o->sender = u, o->has_sender = true;
@@ -590,13 +592,20 @@ static int cmd_tx(const opts *o) {
     if (o->has_nonce) tx.nonce = o->nonce;
     else if (!o->url || next_nonce_of(&h, k.pk, &tx.nonce, err) != 0) return die("tx: %s", err);
     http_free(&h);
-    ledger_tx_sign(&tx, &k, cid);
+    uint64_t count = o->count ? o->count : 1;
+    if (o->count) printf("{\"txs\":[");
     plow_buf b = {0};
-    ledger_tx_encode(&tx, &b);
-    char *hx = plow_alloc(2 * b.len + 1);
-    plow_hex(b.data, b.len, hx);
-    printf("%s\n", hx);
-    free(hx);
+    for (uint64_t i = 0; i < count; i++, tx.nonce++) {
+        ledger_tx_sign(&tx, &k, cid);
+        b.len = 0;
+        ledger_tx_encode(&tx, &b);
+        char *hx = plow_alloc(2 * b.len + 1);
+        plow_hex(b.data, b.len, hx);
+        if (o->count) printf("%s\"%s\"", i ? "," : "", hx);
+        else printf("%s\n", hx);
+        free(hx);
+    }
+    if (o->count) printf("]}\n");
     plow_buf_release(&b);
     return 0;
 }

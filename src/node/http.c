@@ -225,6 +225,7 @@ static void h_txs_post(http_request *r, http_reply *out) {
     size_t *map = plow_calloc(c, sizeof *map);
     uint8_t (*hashes)[32] = plow_calloc(c, 32);
     bool *ok = plow_calloc(c, sizeof *ok);
+    int *codes = plow_calloc(c, sizeof *codes);
     char (*errs)[PLOW_ERR_LEN] = plow_calloc(c, PLOW_ERR_LEN);
     char (*hexerr)[PLOW_ERR_LEN] = plow_calloc(c, PLOW_ERR_LEN);
     size_t nv = 0, i = 0;
@@ -241,7 +242,7 @@ static void h_txs_post(http_request *r, http_reply *out) {
     }
     char msg[PLOW_ERR_LEN];
     int status = 400;
-    if (node_admit_many(r->n, bufs, nv, hashes, ok, errs, &status, msg) != 0) {
+    if (node_admit_many(r->n, bufs, nv, hashes, ok, codes, errs, &status, msg) != 0) {
         reply_error(out, (unsigned)status, "%s", msg);
     } else {
         cJSON *o = cJSON_CreateObject();
@@ -255,10 +256,12 @@ static void h_txs_post(http_request *r, http_reply *out) {
                     cJSON_AddStringToObject(e, "status", "pending");
                 } else {
                     cJSON_AddStringToObject(e, "error", errs[k]);
+                    cJSON_AddNumberToObject(e, "code", codes[k]);
                 }
                 k++;
             } else {
                 cJSON_AddStringToObject(e, "error", hexerr[i]);
+                cJSON_AddNumberToObject(e, "code", 400);
             }
             cJSON_AddItemToArray(res, e);
         }
@@ -269,6 +272,7 @@ static void h_txs_post(http_request *r, http_reply *out) {
     free(map);
     free(hashes);
     free(ok);
+    free(codes);
     free(errs);
     free(hexerr);
     cJSON_Delete(j);
