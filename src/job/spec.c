@@ -373,13 +373,18 @@ rule_out:
 int spec_parse_train(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     static const char *const known[] = {"format", "kind", "config", "data", "tokenizer", "val_frac", "steps",
                                         "batch", "seq", "lr", "warmup", "seed", "init_seed",
-                                        "checkpoint_every", NULL};
+                                        "checkpoint_every", "tied", NULL};
     model_config cfg;
     char e2[PLOW_ERR_LEN];
     if (keys_known(j, "", known, err) || str(j, "config", true, "", s->config, sizeof s->config, err) ||
         hash(j, "tokenizer", s->tokenizer, err) || parse_training(s, j, err))
         return -1;
     if (model_config_named(s->config, 512, &cfg, e2)) return plow_error(err, "spec: %s", e2);
+    const cJSON *tied = cJSON_GetObjectItemCaseSensitive(j, "tied");
+    if (tied) {
+        if (!cJSON_IsBool(tied)) return plow_error(err, "spec: 'tied' must be true or false");
+        s->head = cJSON_IsTrue(tied) ? JOB_HEAD_TIED : JOB_HEAD_UNTIED;
+    }
     if (s->seq > cfg.ctx)
         return plow_error(err, "spec: 'seq' (%d) is longer than the %s model's context (%d)", s->seq, s->config, cfg.ctx);
     return 0;
@@ -509,6 +514,7 @@ static void put_lora(cJSON *j, const job_spec *s) {
 
 void spec_write_train(const job_spec *s, cJSON *j) {
     cJSON_AddStringToObject(j, "config", s->config);
+    if (s->head != JOB_HEAD_CONFIG) cJSON_AddBoolToObject(j, "tied", s->head == JOB_HEAD_TIED);
     put_hex(j, "data", s->data);
     put_hex(j, "tokenizer", s->tokenizer);
     cJSON_AddNumberToObject(j, "val_frac", s->val_frac);
