@@ -346,7 +346,8 @@ double agent_block_ms(agent *a) {
 int agent_fetch_spec(agent *a, const ledger_task *t, job_spec *spec, char err[PLOW_ERR_LEN]) {
     uint8_t *buf = NULL;
     size_t n = 0;
-    if (client_blob_get(a->c, t->p.spec, &buf, &n, err)) return plow_error_prefix(err, "the task's spec");
+    /* a spec is small (JOB_SPEC_MAX): a larger blob is refused as it arrives */
+    if (client_blob_get_max(a->c, t->p.spec, JOB_SPEC_MAX, &buf, &n, err)) return plow_error_prefix(err, "the task's spec");
     int rc = job_spec_parse(spec, buf, n, err);
     free(buf);
     if (rc) return plow_error_prefix(err, "the task's spec");
@@ -361,8 +362,14 @@ static int blobs_put_file(void *ctx, const char *path, uint8_t hash[32], char er
     return client_blob_put_file((client *)ctx, path, hash, err);
 }
 
+static int blobs_size(void *ctx, const uint8_t hash[32], uint64_t *n, char err[PLOW_ERR_LEN]) {
+    bool has;
+    if (client_blob_size((client *)ctx, hash, &has, n, err)) return -1;
+    return has ? 0 : 1;
+}
+
 job_blobs agent_job_blobs(agent *a) {
-    job_blobs b = {a->c, blobs_get_file, blobs_put_file};
+    job_blobs b = {a->c, blobs_get_file, blobs_put_file, blobs_size};
     return b;
 }
 
@@ -382,7 +389,7 @@ int agent_fetch_manifest(agent *a, const uint8_t hash[32], job_manifest *m, char
     memset(m, 0, sizeof *m);
     uint8_t *buf = NULL;
     size_t n = 0;
-    if (client_blob_get(a->c, hash, &buf, &n, err)) return plow_error_prefix(err, "the outputs manifest");
+    if (client_blob_get_max(a->c, hash, JOB_MANIFEST_MAX, &buf, &n, err)) return plow_error_prefix(err, "the outputs manifest");
     int rc = job_manifest_parse(m, buf, n, err);
     free(buf);
     return rc;
