@@ -121,24 +121,41 @@ static char *work_dir(node *n, const char *cid, char err[PLOW_ERR_LEN]) {
 /* The ruling of a step (or data) challenge: 0 with tx filled, -1 (err). */
 static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c, const char *cid, ledger_tx *tx,
                      char err[PLOW_ERR_LEN]) {
-    if (!blob_has(n->blobs, c->state_blob)) {
-        tx->u.verdict.prev_ok = 0; /* computed stays zero: there was no state to run */
-        return 0;
-    }
+    /* the task first: an unrunnable task is the poster's, whatever the challenge holds */
     job_spec spec;
     int src = load_spec(n, task, &spec, err);
     if (src < 0) return -1;
+    char *dir = src == 0 ? work_dir(n, cid, err) : NULL;
+    if (src == 0 && !dir) return -1;
+    job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
+    if (src == 0 && c->kind == LEDGER_CHK_STEP) {
+        job_limits l;
+        job_cost cost;
+        job_limits_network(&l);
+        src = job_probe(&spec, &jb, dir, &l, false, &cost, err);
+        if (src < 0) {
+            rm_tree(dir);
+            free(dir);
+            return -1;
+        }
+    }
+    if (src > 0 && c->kind != LEDGER_CHK_STEP) return -1; /* a data challenge has no such ruling */
     if (src > 0) {
-        node_log(n, "referee: challenge %.16s…: the task cannot be run: %s", cid, err);
+        node_log_err(n, "referee: challenge %.16s…: the task cannot be run within the network's limits: %s", cid, err);
+        if (dir) rm_tree(dir);
+        free(dir);
         tx->u.verdict.prev_ok = LEDGER_RULING_UNRUNNABLE;
         return 0;
     }
-    char *dir = work_dir(n, cid, err);
-    if (!dir) return -1;
+    if (!blob_has(n->blobs, c->state_blob)) {
+        rm_tree(dir);
+        free(dir);
+        tx->u.verdict.prev_ok = 0; /* computed stays zero: there was no state to run */
+        return 0;
+    }
     /* a round without a participant: the accused's slot is its shard */
     for (int k = 0; k < task->p.replicas && k < LEDGER_MAX_REPLICAS; k++)
         if (memcmp(task->slots[k].worker, c->accused, LEDGER_PK_LEN) == 0) spec.slot = k;
-    job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
     bool prev_ok = false;
     int jrc = job_referee(&spec, &jb, c, dir, tx->u.verdict.computed, &prev_ok, err);
     rm_tree(dir);
@@ -146,7 +163,7 @@ static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c
     if (jrc < 0) return -1;
     if (jrc > 0) {
         /* a bomb is a ruling: the poster's task, not the accused's work */
-        node_log(n, "referee: challenge %.16s…: the task cannot be run within the network's limits: %s", cid, err);
+        node_log_err(n, "referee: challenge %.16s…: the task cannot be run within the network's limits: %s", cid, err);
         memset(tx->u.verdict.computed, 0, 32);
         tx->u.verdict.prev_ok = LEDGER_RULING_UNRUNNABLE;
         return 0;
@@ -174,7 +191,7 @@ static int rule_unrunnable(node *n, const ledger_task *task, const char *cid, le
         free(dir);
         if (src < 0) return -1;
     }
-    if (src > 0) node_log(n, "referee: unrunnable claim %.16s… upheld: %s", cid, err);
+    if (src > 0) node_log_err(n, "referee: unrunnable claim %.16s… upheld: %s", cid, err);
     tx->u.verdict.prev_ok = src > 0 ? LEDGER_RULING_UNRUNNABLE : 1;
     return 0;
 }
