@@ -159,8 +159,9 @@ typedef struct seen_task {
 } seen_task;
 
 #define MAX_FAILED_RUNS 3
-/* FLOP/s a thread is assumed to do before this machine measured itself */
-#define WORKER_DEFAULT_FLOPS 5e9
+/* FLOP/s a thread is assumed to do before this machine measured itself (an
+ * optimistic first guess, as seconds_per_step is: the first run measures it) */
+#define WORKER_DEFAULT_FLOPS 1e11
 
 typedef struct worker {
     agent a;
