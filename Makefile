@@ -18,7 +18,7 @@ OPT     ?= -O2
 CFLAGS_BASE = -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wvla -Werror \
               -ffp-contract=off -fno-math-errno -fno-strict-aliasing -pthread -g $(OPT)
 CFLAGS  ?=
-LDLIBS  = -lcjson -lcrypto -lsodium -lsqlite3 -lmicrohttpd -lcurl -lm -pthread
+LDLIBS  = -lcjson -lcrypto -lsodium -lsqlite3 -lmicrohttpd -lcurl -lsecp256k1 -lm -pthread
 SAN     ?=
 
 ALL_CFLAGS = $(CFLAGS_BASE) $(SAN) $(CFLAGS)
@@ -43,18 +43,20 @@ SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/b
 SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c
 SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
 SRC_CLIENT = src/client/client.c src/client/json.c
-SRC_LABEL  = src/label/label.c
+SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
+SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c
 SRC_AGENT  = src/agent/agent.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
-             src/agent/labeler.c
+             src/agent/labeler.c src/agent/labeler_files.c
 LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
-             $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL)
+             $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL) $(SRC_EVM)
 CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
              src/cli/cmd_proof.c src/cli/cmd_node.c src/cli/cmd_wallet.c src/cli/cmd_task.c \
-             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_round.c src/cli/cmd_rl.c
+             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_label_data.c src/cli/cmd_labeler.c src/cli/cmd_round.c src/cli/cmd_rl.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
-             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c
+             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c tests/test_evm.c \
+             tests/ref_model.c tests/fixture.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -62,9 +64,19 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo demo-kinds bench asan fuzz clean deps deps-build
+.PHONY: all test demo demo-kinds bench asan fuzz clean deps deps-build contracts
 
 all: $(BUILD)/plow $(BUILD)/plow_test
+
+# The Solidity contracts, compiled by the solcjs that `npm ci` installed
+# (scripts/install-deps.sh): build/contracts/NAME.abi and NAME.bin. Not part
+# of `all` (a C build needs no Node.js); `make test` and `make bench` build it.
+CONTRACTS = $(sort $(wildcard contracts/*.sol))
+contracts: $(BUILD)/contracts/.stamp
+$(BUILD)/contracts/.stamp: $(CONTRACTS) scripts/compile-contracts.js package-lock.json
+	@mkdir -p $(dir $@)
+	node scripts/compile-contracts.js $(BUILD)/contracts $(CONTRACTS)
+	@touch $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -135,7 +147,7 @@ deps-build:
 # The whole suite: unit tests (gcc build), then shell tests that drive the
 # real binary, including a clang build for the cross-compiler check.
 test: deps
-	@$(MAKE) --no-print-directory -j2 all
+	@$(MAKE) --no-print-directory -j2 all contracts
 	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=clang OPT=-O3 all
 	@tests/run.sh
 
@@ -148,7 +160,8 @@ demo-kinds: deps-build
 	@scripts/demo_kinds.sh
 
 bench: deps-build
-	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow
+	@scripts/install-deps.sh evm
+	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow contracts
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_bench
 	@bench/proof_costs.sh
 	@$(MAKE) --no-print-directory $(BUILD)/plow_loadgen $(BUILD)/plow_ledger_bench

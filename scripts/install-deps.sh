@@ -1,29 +1,58 @@
 #!/bin/sh
 # install-deps.sh — installs the Debian packages plow needs, skipping what is
-# already there. Usage: scripts/install-deps.sh [build|test|all]  (default: all)
+# already there. Usage: scripts/install-deps.sh [build|test|evm|all]  (default: all)
 #
 #   build: compilers and the libraries plow links against
 #   test:  build + what the test suite uses (clang for the cross-compiler check,
 #          PyTorch and NumPy for the independent reference, valgrind-free)
+#   evm:   the EVM tooling: Node.js, then `npm ci` from the committed
+#          package-lock.json (solc's solcjs, Foundry's anvil and cast with
+#          their Linux binaries) into node_modules/ (docs/evm.md)
+#   all:   test + evm
 set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+# npm ci when node_modules/ does not hold exactly the committed lock file's
+# packages (a stamp of the lock file's hash; CI=true: no prompts, no stdin).
+npm_deps() {
+    stamp="$ROOT/node_modules/.plow-lock.sha256"
+    want_sum=$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sum" ] &&
+        [ -x "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" ]; then
+        return 0
+    fi
+    echo "plow: npm ci (solc, anvil, cast from package-lock.json)" >&2
+    (cd "$ROOT" && CI=true npm ci --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
+    echo "$want_sum" >"$stamp"
+}
 
 want=${1:-all}
-build_pkgs="gcc make libc6-dev libcjson-dev libssl-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev ca-certificates"
+build_pkgs="gcc make libc6-dev libcjson-dev libssl-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libsecp256k1-dev ca-certificates"
 test_pkgs="clang python3 python3-numpy python3-torch curl sqlite3 fortunes procps"
+evm_pkgs="nodejs npm"
 
 case "$want" in
 build) pkgs="$build_pkgs" ;;
-test | all) pkgs="$build_pkgs $test_pkgs" ;;
-*) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+test) pkgs="$build_pkgs $test_pkgs" ;;
+evm) pkgs="$evm_pkgs" ;;
+all) pkgs="$build_pkgs $test_pkgs $evm_pkgs" ;;
+*) echo "usage: $0 [build|test|evm|all]" >&2; exit 2 ;;
 esac
 
 missing=""
 for p in $pkgs; do
+    case "$p" in
+    # nodesource's nodejs bundles npm: a working npm command is enough
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+    esac
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    case "$want" in evm | all) npm_deps ;; esac
+    exit 0
+fi
 
 echo "plow: installing missing packages:$missing" >&2
 SUDO=""
@@ -38,3 +67,5 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 echo "plow: packages installed" >&2
+case "$want" in evm | all) npm_deps ;; esac
+exit 0

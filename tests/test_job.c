@@ -213,6 +213,14 @@ static void test_spec_roundtrip(void) {
     roundtrip(txt);
     CHECK(parse_str(&s, txt, err) == 0 && s.batch == 16 && s.seq == 0 && s.lr == 0 && s.warmup == -1 &&
           s.seed == 7 && s.init_seed == 7 && s.checkpoint_every == 10 && s.val_frac == 0.1);
+    CHECK(s.head == JOB_HEAD_CONFIG);
+    /* the LM head chosen against the config's (tiny is tied) */
+    snprintf(txt, sizeof txt,
+             "{\"format\":\"plow.spec.v1\",\"kind\":\"train\",\"config\":\"tiny\",\"tied\":false,\"data\":\"%s\","
+             "\"tokenizer\":\"%s\",\"val_frac\":0.1,\"steps\":10,\"batch\":16,\"seq\":0,\"lr\":0,\"warmup\":-1,"
+             "\"seed\":\"7\",\"init_seed\":\"7\",\"checkpoint_every\":10}", H1, H2);
+    roundtrip(txt);
+    CHECK(parse_str(&s, txt, err) == 0 && s.head == JOB_HEAD_UNTIED);
     snprintf(txt, sizeof txt,
              "{\"format\":\"plow.spec.v1\",\"kind\":\"lora\",\"data\":\"%s\",\"tokenizer\":\"%s\",\"steps\":20,"
              "\"base\":{\"model\":\"%s\",\"config\":\"%s\"},\"lora\":{\"rank\":4,\"alpha\":8.5,\"targets\":\"all\"}}",
@@ -341,6 +349,8 @@ static void test_spec_malformed(void) {
         {"\"kind\":\"train\",\"config\":\"tiny\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3,\"lora\":{}}", "'lora' is not a field"},
         {"\"kind\":\"train\",\"config\":\"tiny\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3,\"steps\":4}", "twice"},
         {"\"kind\":\"train\",\"config\":\"tiny\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":1e400}", "number"},
+        {"\"kind\":\"train\",\"config\":\"tiny\",\"tied\":\"yes\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3}", "'tied' must be true or false"},
+        {"\"kind\":\"lora\",\"tied\":true,\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3,\"base\":{\"model\":\"H1\",\"config\":\"H2\"}}", "'tied' is not a field"},
         {"\"kind\":\"lora\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3}", "'base'"},
         {"\"kind\":\"lora\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3,\"base\":{\"model\":\"H1\"}}", "'config' is required"},
         {"\"kind\":\"lora\",\"data\":\"H1\",\"tokenizer\":\"H2\",\"steps\":3,\"base\":{\"model\":\"H1\",\"config\":\"H2\",\"x\":1}}", "base.'x'"},

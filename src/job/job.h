@@ -26,16 +26,19 @@
 
 #include "../base/plow.h"
 
+#include "../label/label.h"
 #include "../ledger/ledger.h"
 #include "../proof/kind.h"
 #include "../train/rl.h"
+#include "work.h"
 
 #define JOB_LABEL_CLASSES_MAX LEDGER_LABEL_CLASSES_MAX /* a label task's classes at most */
-#define JOB_LABEL_NAME_MAX 32                         /* bytes of a class name: [A-Za-z0-9_.-] */
+#define JOB_LABEL_NAME_MAX LABEL_NAME_MAX             /* bytes of a class name: [A-Za-z0-9_.-] */
 
 typedef struct job_spec {
     task_kind kind;        /* kind.h; the ledger's number for it: job_kind_ledger */
     char config[16];       /* model config name (train) */
+    job_head head;         /* train: the LM head ("tied": absent = the config's) */
     uint8_t data[32];      /* training text (train, lora) */
     uint8_t tokenizer[32]; /* tokenizer.bin */
     bool has_base;         /* lora, infer: the base model */

@@ -24,7 +24,10 @@ static void lora_fields(const job_spec *s, job_train_opts *o) {
     o->targets = s->targets;
 }
 
-static void train_spec_opts(const jctx *x, job_train_opts *o) { o->config = x->spec->config; }
+static void train_spec_opts(const jctx *x, job_train_opts *o) {
+    o->config = x->spec->config;
+    o->head = x->spec->head;
+}
 
 static void lora_spec_opts(const jctx *x, job_train_opts *o) {
     o->base = x->base;

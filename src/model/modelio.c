@@ -7,6 +7,7 @@
 #include "../base/plow.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -217,6 +218,60 @@ static char *model_file_path(const char *path, const char *file) {
     return plow_is_dir(path) ? join(path, file) : plow_strdup(path);
 }
 
+/* A model directory's config.json (written by write_hf_config for other
+ * tools) must describe the model its safetensors metadata describes: a
+ * conflict is named, key by key, rather than one of the two silently
+ * winning. A directory without config.json is fine. */
+static int check_hf_config(const char *dir, const model_config *c, char err[PLOW_ERR_LEN]) {
+    char *path = join(dir, "config.json");
+    if (!plow_file_exists(path)) return free(path), 0;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    int rc = plow_read_file(path, 1u << 20, &buf, &n, err);
+    free(path);
+    if (rc) return -1;
+    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
+    free(buf);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return plow_error(err, "config.json is not a JSON object");
+    }
+    static const struct {
+        const char *key, *meta;
+        size_t off;
+    } ints[] = {
+        {"num_hidden_layers", "plow.n_layer", offsetof(model_config, n_layer)},
+        {"hidden_size", "plow.d_model", offsetof(model_config, d_model)},
+        {"num_attention_heads", "plow.n_head", offsetof(model_config, n_head)},
+        {"num_key_value_heads", "plow.n_kv_head", offsetof(model_config, n_kv_head)},
+        {"intermediate_size", "plow.d_ff", offsetof(model_config, d_ff)},
+        {"max_position_embeddings", "plow.ctx", offsetof(model_config, ctx)},
+        {"vocab_size", "plow.vocab", offsetof(model_config, vocab)},
+    };
+    rc = 0;
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0] && rc == 0; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, ints[i].key);
+        int want;
+        memcpy(&want, (const char *)c + ints[i].off, sizeof want);
+        if (!cJSON_IsNumber(x))
+            rc = plow_error(err, "config.json has no number '%s'", ints[i].key);
+        else if (x->valuedouble != (double)want)
+            rc = plow_error(err, "config.json and %s disagree: config.json says %s %.17g, the weights' metadata "
+                                 "%s %d",
+                            MODEL_FILE, ints[i].key, x->valuedouble, ints[i].meta, want);
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
+    if (rc == 0 && !cJSON_IsBool(t)) rc = plow_error(err, "config.json has no true/false 'tie_word_embeddings'");
+    if (rc == 0 && cJSON_IsTrue(t) != c->tied)
+        rc = plow_error(err, "config.json and %s disagree: config.json says tie_word_embeddings %s (%s), the "
+                             "weights' metadata plow.tied %d (%s); re-export the model or correct config.json",
+                        MODEL_FILE, c->tied ? "false" : "true",
+                        c->tied ? "a head of its own" : "the head tied to the embedding", c->tied,
+                        c->tied ? "the head is the embedding, no lm_head.weight" : "an lm_head.weight of its own");
+    cJSON_Delete(j);
+    return rc;
+}
+
 int modelio_load_model(model **out, const char *path, char err[PLOW_ERR_LEN]) {
     *out = NULL;
     char *p = model_file_path(path, MODEL_FILE);
@@ -227,6 +282,12 @@ int modelio_load_model(model **out, const char *path, char err[PLOW_ERR_LEN]) {
         st_free(f);
     }
     if (rc) plow_error_prefix(err, p);
+    if (rc == 0 && plow_is_dir(path) && check_hf_config(path, &(*out)->cfg, err)) {
+        plow_error_prefix(err, path);
+        model_free(*out);
+        *out = NULL;
+        rc = -1;
+    }
     free(p);
     return rc;
 }

@@ -11,7 +11,8 @@
 #   train                   training (full, LoRA, DPO, rounds, RL: whose steps sample)
 #   proof label             traces, receipts, replays; labeling math
 #   ledger                  the state machine
-#   job client              the work a task asks for; the API client + codec
+#   job client evm          the work a task asks for; the API client + codec;
+#                           the EVM chain (keys, transactions, JSON-RPC, contracts)
 #   node agent              the server (store, blobs, HTTP, follower,
 #                           referee); the agents (worker, verifier, requester,
 #                           labeler), which reach a node through client only
@@ -30,7 +31,7 @@ infer
 train
 proof label
 ledger
-job client
+job client evm
 node agent
 cli
 EOF
