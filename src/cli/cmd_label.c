@@ -289,6 +289,36 @@ static int parse_classes(const char *csv, job_spec *s, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
+/* A label task's items (parsed, in the canonical form that is uploaded) and
+ * gold, refused here if the ledger would refuse them after the uploads. */
+static int post_inputs(const char *items_f, const char *gold_f, uint32_t labelers, uint32_t red, job_spec *spec,
+                       label_items *items, plow_buf *blob, labeler_secret *sec, char err[PLOW_ERR_LEN]) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = plow_read_file(items_f, LABEL_FILE_MAX, &buf, &len, err) || label_items_parse(items, buf, len, items_f, err);
+    free(buf);
+    if (rc) return -1;
+    label_items_write(items, blob);
+    plow_sha256_once(blob->data, blob->len, spec->items);
+    spec->n_items = (uint32_t)items->n;
+    for (uint32_t s = 0; s < labelers; s++) {
+        uint64_t c = ledger_label_slot_count(items->n, labelers, red, s);
+        if (c > LEDGER_LABELS_MAX)
+            return plow_error(err, "a labeler would get %" PRIu64 " items, more than one reveal carries (%d): use more "
+                                   "labelers or a smaller redundancy",
+                              c, LEDGER_LABELS_MAX);
+    }
+    if ((uint64_t)items->n * labelers * spec->n_classes > LEDGER_LABEL_CELLS_MAX)
+        return plow_error(err, "%zu items x %u labelers x %u classes is more than %u to aggregate: split the items "
+                               "into smaller tasks",
+                          items->n, labelers, spec->n_classes, LEDGER_LABEL_CELLS_MAX);
+    if (!gold_f) return 0;
+    if (plow_read_file(gold_f, LABEL_FILE_MAX, &buf, &len, err)) return -1;
+    rc = labeler_gold_parse(buf, len, gold_f, spec, sec->items, sec->labels, &sec->count, err);
+    free(buf);
+    return rc;
+}
+
 static int sub_post(int argc, char **argv) {
     net n;
     memset(&n, 0, sizeof n);
@@ -337,48 +367,15 @@ static int sub_post(int argc, char **argv) {
     memset(&items, 0, sizeof items);
     labeler_secret *sec = plow_calloc(1, sizeof *sec);
     plow_buf blob = {0}, sb = {0};
-    uint8_t *buf = NULL;
-    size_t len = 0;
     rc = 1;
     spec->kind = TASK_LABEL;
     if (parse_classes(classes_s, spec, err)) {
         rc = cli_usage_error("label", "%s", err);
         goto out;
     }
-    if (plow_read_file(items_f, LABEL_FILE_MAX, &buf, &len, err) ||
-        label_items_parse(&items, buf, len, items_f, err)) {
+    if (post_inputs(items_f, gold_f, (uint32_t)labelers, (uint32_t)red, spec, &items, &blob, sec, err)) {
         cli_fail("%s", err);
         goto out;
-    }
-    free(buf);
-    buf = NULL;
-    label_items_write(&items, &blob);
-    plow_sha256_once(blob.data, blob.len, spec->items);
-    spec->n_items = (uint32_t)items.n;
-    /* what the ledger would refuse after the uploads, said first */
-    for (long s = 0; s < labelers; s++) {
-        uint64_t c = ledger_label_slot_count(items.n, (uint32_t)labelers, (uint32_t)red, (uint32_t)s);
-        if (c > LEDGER_LABELS_MAX) {
-            cli_fail("a labeler would get %" PRIu64 " items, more than one reveal carries (%d): use more labelers or "
-                     "a smaller redundancy",
-                     c, LEDGER_LABELS_MAX);
-            goto out;
-        }
-    }
-    if ((uint64_t)items.n * (uint64_t)labelers * spec->n_classes > LEDGER_LABEL_CELLS_MAX) {
-        cli_fail("%zu items x %ld labelers x %u classes is more than %u to aggregate: split the items into smaller "
-                 "tasks",
-                 items.n, labelers, spec->n_classes, LEDGER_LABEL_CELLS_MAX);
-        goto out;
-    }
-    if (gold_f) {
-        if (plow_read_file(gold_f, LABEL_FILE_MAX, &buf, &len, err) ||
-            labeler_gold_parse(buf, len, gold_f, spec, sec->items, sec->labels, &sec->count, err)) {
-            cli_fail("%s", err);
-            goto out;
-        }
-        free(buf);
-        buf = NULL;
     }
     /* the gold commitment: a secret random salt (the task id does not exist yet) */
     randombytes_buf(sec->salt, sizeof sec->salt);
@@ -438,7 +435,6 @@ static int sub_post(int argc, char **argv) {
     printf("%s\n", hex);
     rc = 0;
 out:
-    free(buf);
     plow_buf_release(&blob);
     plow_buf_release(&sb);
     label_items_release(&items);
