@@ -700,6 +700,8 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     if (!n->o.block_ms) n->o.block_ms = 500;
     if (!n->o.max_block_txs) n->o.max_block_txs = 20000;
     if (!n->o.max_blob) n->o.max_blob = BLOB_MAX_DEFAULT;
+    if (!n->o.max_conns_per_ip) n->o.max_conns_per_ip = NODE_CONN_PER_IP_DEFAULT;
+    if (!n->o.sse_max_s) n->o.sse_max_s = NODE_SSE_MAX_S_DEFAULT;
     if (n->follow) n->o.referee = false;
     n->wake_pipe[0] = n->wake_pipe[1] = -1;
     node_rwlock_init(&n->state_lock);

@@ -121,6 +121,8 @@ typedef struct node_options {
     uint32_t block_ms;        /* block interval (default 500) */
     uint32_t max_block_txs;   /* default 20000 */
     uint64_t max_blob;        /* default BLOB_MAX_DEFAULT */
+    uint32_t max_conns_per_ip; /* default NODE_CONN_PER_IP_DEFAULT (node_internal.h) */
+    uint32_t sse_max_s;       /* an event stream's lifetime, default 600 s */
     bool referee;             /* run the referee (default on for a sequencer) */
     bool quiet;
 } node_options;

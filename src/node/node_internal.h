@@ -179,6 +179,20 @@ typedef struct ruled_challenge {
 #define NODE_BATCH_MAX 10000
 #define NODE_BLOCKS_TX_BUDGET 20000 /* /v1/blocks stops adding blocks past this many txs */
 
+/* HTTP limits (http.c; docs/node.md, "HTTP"): what one client can hold. */
+#define NODE_CONN_MAX 2048            /* connections at once (fewer if the fd limit is low) */
+#define NODE_CONN_PER_IP_DEFAULT 128  /* connections from one address (--max-conns-per-ip) */
+#define NODE_CONN_IDLE_S 30           /* libmicrohttpd's inactivity timeout (a reply nobody reads) */
+#define NODE_HEADER_MS 10000          /* a request's headers complete within this of the connection's
+                                         start or the previous request's end (idle sockets, slowloris) */
+#define NODE_BODY_STALL_MS 10000      /* a body that makes no progress this long is cut */
+#define NODE_BODY_MIN_RATE 65536      /* bytes/s a body averages at least, after NODE_HEADER_MS */
+#define NODE_BODY_INFLIGHT_MAX ((size_t)64 << 20) /* buffered request bodies, all connections (then 503) */
+#define NODE_SSE_MAX 256              /* event streams at once */
+#define NODE_SSE_PER_IP 16            /* event streams from one address */
+#define NODE_SSE_MAX_S_DEFAULT 600    /* an event stream ends after this (--sse-max-s); clients resume
+                                         with Last-Event-ID */
+
 struct node {
     node_options o;
     char *data_dir, *listen, *follow, *operator_key_path;
@@ -224,6 +238,8 @@ struct node {
     pthread_mutex_t fatal_mu;
     struct MHD_Daemon *httpd;
     uint16_t port;
+    struct http_guard *guard;    /* http.c: live connections, their deadlines */
+    atomic_size_t body_inflight; /* bytes reserved by buffered request bodies */
 };
 
 /* Logging: one line to stdout (info, unless quiet) or stderr (errors). */
