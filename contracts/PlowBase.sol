@@ -158,6 +158,8 @@ abstract contract PlowBase {
         if (w == 0) revert(string.concat(what, ": no such task"));
     }
 
+    function disputeHash(Dispute calldata d) external pure returns (bytes32) { return keccak256(abi.encode(d)); }
+
     function sealHash(Seal memory s) public pure returns (uint256) { return uint256(keccak256(abi.encode(s))); }
 
     /// The sealed commitment (the EVM's form of ledger_commitment: the worker's

@@ -30,19 +30,37 @@ library PlowMerkle {
         }
     }
 
-    /// The root of n >= 1 leaves (n nodes of memory, 2n - 1 hashes).
+    /// The root of n >= 1 leaves: 2n - 1 precompile calls, n words of
+    /// scratch memory past the free pointer (levels are built in place).
     function root(bytes32[] calldata leaves) internal view returns (bytes32 r) {
         uint256 n = leaves.length;
         require(n > 0, "merkle: no leaves");
-        bytes32[] memory lv = new bytes32[](n);
-        for (uint256 i = 0; i < n; i++) lv[i] = _leaf(leaves[i]);
-        while (n > 1) {
-            uint256 m = 0;
-            for (uint256 i = 0; i + 1 < n; i += 2) lv[m++] = _node(lv[i], lv[i + 1]);
-            if (n % 2 == 1) lv[m++] = lv[n - 1];
-            n = m;
+        assembly ("memory-safe") {
+            let buf := mload(0x40)
+            let scratch := add(buf, shl(5, n))
+            let off := leaves.offset
+            mstore8(scratch, 0)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                calldatacopy(add(scratch, 1), add(off, shl(5, i)), 32)
+                if iszero(staticcall(gas(), 2, scratch, 33, add(buf, shl(5, i)), 32)) { revert(0, 0) }
+            }
+            mstore8(scratch, 1)
+            for {} gt(n, 1) {} {
+                let m := 0
+                let i := 0
+                for {} lt(add(i, 1), n) { i := add(i, 2) } {
+                    mcopy(add(scratch, 1), add(buf, shl(5, i)), 64)
+                    if iszero(staticcall(gas(), 2, scratch, 65, add(buf, shl(5, m)), 32)) { revert(0, 0) }
+                    m := add(m, 1)
+                }
+                if lt(i, n) {
+                    mstore(add(buf, shl(5, m)), mload(add(buf, shl(5, i))))
+                    m := add(m, 1)
+                }
+                n := m
+            }
+            r := mload(buf)
         }
-        r = lv[0];
     }
 
     function _height(uint64 n) private pure returns (uint256 L) {
