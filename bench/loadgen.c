@@ -18,8 +18,9 @@
  *       every acknowledged transaction must be in a block (waits while some
  *       are pending), and the genesis accounts must hold supply - burned.
  *   plow_loadgen tx     --url URL (--sender I | --key FILE) --to ADDR --amount A
- *                       [--nonce N] [--fee F] [--chain-id HEX]
- *       prints one signed transfer as hex (nonce from the node by default).
+ *                       [--nonce N] [--fee F] [--chain-id HEX] [--count K]
+ *       prints one signed transfer as hex (nonce from the node by default);
+ *       with --count K, a POST /v1/txs body of K transfers, nonces N..N+K-1.
  *   plow_loadgen doctor --in BLOCKS.json [--key FILE] --height H --out FILE
  *       a dishonest operator: rewrites block H's state root in a
  *       /v1/blocks answer (dropping later blocks) and signs the doctored
@@ -32,16 +33,35 @@
  *       uploaded only with --with-state 1 (the spec blob never is). Prints
  *       the challenge id: the node's referee rules on it.
  *
+ *   plow_loadgen hostile --url URL [--idle N] [--slowloris N] [--sse N] [--bodies N]
+ *                        [--body-mb M] [--from A.B.C.D] [--seconds S] [--ready FILE] [--count K]
+ *       hostile connections held for S seconds (default 15), each kind from
+ *       its own loopback address (--from, default 127.0.0.2, then +1, +2, +3):
+ *       idle sockets; slowloris (a header that never ends, one byte a
+ *       second); event-stream subscribers; POST /v1/txs announcing 16 MiB
+ *       and sending M MiB (default 15), then nothing. Writes FILE once every
+ *       connection was attempted. With --count K, an honest client on
+ *       127.0.0.1 meanwhile alternates GET /v1/status and POST /v1/tx
+ *       (sender 0 pays sender 1) up to K requests and prints their latency
+ *       (exit 1 if one failed). One line per kind: kind=... tried=
+ *       connected= status200= status503= closed= closed_at_once= open=
+ *       held_max_s=.
+ *
  * Keys are derived: sender i is ledger_key_from_seed(SHA-256("plow-loadgen/v1" || u32 i)).
  */
 #include "../src/base/plow.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,8 +95,9 @@ static void derive_key(uint32_t i, ledger_key *k) {
 /* ---- options --------------------------------------------------------------------------- */
 
 typedef struct opts {
-    const char *url, *ack, *key, *to, *in, *out, *chain_hex;
-    uint64_t senders, txs, conns, batch, rate, fee, amount, nonce, height, sender, balance;
+    const char *url, *ack, *key, *to, *in, *out, *chain_hex, *from, *ready;
+    uint64_t senders, txs, conns, batch, rate, fee, amount, nonce, height, sender, balance, count;
+    uint64_t idle, slow, sse, bodies, body_mb;
     bool has_nonce, has_sender, quiet, with_state;
     double seconds, timeout;
 } opts;
@@ -107,6 +128,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--in") == 0) o->in = v;
         else if (strcmp(a, "--out") == 0) o->out = v;
         else if (strcmp(a, "--chain-id") == 0) o->chain_hex = v;
+        else if (strcmp(a, "--from") == 0) o->from = v;
+        else if (strcmp(a, "--ready") == 0) o->ready = v;
         else if (strcmp(a, "--seconds") == 0) o->seconds = atof(v);
         else if (strcmp(a, "--timeout") == 0) o->timeout = atof(v);
         else if (!num) return die("%s: expected a number or a known option, got '%s'", a, v);
@@ -118,6 +141,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--fee") == 0) o->fee = u;
         else if (strcmp(a, "--amount") == 0) o->amount = u;
         else if (strcmp(a, "--balance") == 0) o->balance = u;
+        else if (strcmp(a, "--count") == 0) o->count = u;
+        else if (strcmp(a, "--idle") == 0) o->idle = u;
+        else if (strcmp(a, "--slowloris") == 0) o->slow = u;
+        else if (strcmp(a, "--sse") == 0) o->sse = u;
+        else if (strcmp(a, "--bodies") == 0) o->bodies = u;
+        else if (strcmp(a, "--body-mb") == 0) o->body_mb = u;
         else if (strcmp(a, "--height") == 0) o->height = u;
         else if (strcmp(a, "--nonce") == 0) o->nonce = u, o->has_nonce = true;
         else if (strcmp(a, "--sender") == 0) o->sender = u, o->has_sender = true;
@@ -590,15 +619,331 @@ static int cmd_tx(const opts *o) {
     if (o->has_nonce) tx.nonce = o->nonce;
     else if (!o->url || next_nonce_of(&h, k.pk, &tx.nonce, err) != 0) return die("tx: %s", err);
     http_free(&h);
-    ledger_tx_sign(&tx, &k, cid);
+    uint64_t count = o->count ? o->count : 1;
+    if (o->count) printf("{\"txs\":[");
     plow_buf b = {0};
-    ledger_tx_encode(&tx, &b);
-    char *hx = plow_alloc(2 * b.len + 1);
-    plow_hex(b.data, b.len, hx);
-    printf("%s\n", hx);
-    free(hx);
+    for (uint64_t i = 0; i < count; i++, tx.nonce++) {
+        ledger_tx_sign(&tx, &k, cid);
+        b.len = 0;
+        ledger_tx_encode(&tx, &b);
+        char *hx = plow_alloc(2 * b.len + 1);
+        plow_hex(b.data, b.len, hx);
+        if (o->count) printf("%s\"%s\"", i ? "," : "", hx);
+        else printf("%s\n", hx);
+        free(hx);
+    }
+    if (o->count) printf("]}\n");
     plow_buf_release(&b);
     return 0;
+}
+
+/* ---- hostile ----------------------------------------------------------------------------------- */
+
+/* Hostile clients (issue 10, finding 6), each kind from its own source
+ * address (all of 127.0.0.0/8 is loopback): --from A is the first, the next
+ * kinds take A+1, A+2, A+3. One thread drives every socket with poll(2). */
+enum { HK_IDLE, HK_SLOW, HK_SSE, HK_BODY, HK_N };
+static const char *const hk_name[HK_N] = {"idle", "slowloris", "sse", "bodies"};
+enum { HS_CONNECTING, HS_OPEN, HS_CLOSED };
+
+typedef struct hconn {
+    int fd, kind, state, status;
+    bool connected;
+    size_t sent, head_len;
+    double t_open, t_close, next_byte;
+    char rbuf[16];
+    size_t rlen;
+} hconn;
+
+typedef struct honest_ctx {
+    const opts *o;
+    volatile int *stop;
+    double *lat;
+    size_t n, cap, failed;
+} honest_ctx;
+
+/* The honest client: GET /v1/status and POST /v1/tx (a transfer from
+ * sender 0), in turn, from 127.0.0.1 over keep-alive, while the hostile
+ * connections hold. */
+static void *honest_main(void *arg) {
+    honest_ctx *hc = arg;
+    const opts *o = hc->o;
+    char err[PLOW_ERR_LEN];
+    http h;
+    http_init(&h, o->url);
+    curl_easy_setopt(h.c, CURLOPT_TIMEOUT, 30L);
+    ledger_key k, to;
+    derive_key(0, &k);
+    derive_key(1, &to);
+    uint8_t cid[32];
+    uint64_t nonce = 0;
+    if (chain_id_of(&h, cid, err) != 0 || next_nonce_of(&h, k.pk, &nonce, err) != 0) {
+        fprintf(stderr, "plow_loadgen: honest client: %s\n", err);
+        hc->failed++;
+        http_free(&h);
+        return NULL;
+    }
+    plow_buf b = {0}, body = {0};
+    /* spread over the hold, so the requests see every moment of it */
+    double gap = (o->seconds > 0 ? o->seconds : 15) * 0.9 / (double)o->count, next = plow_now();
+    for (uint64_t i = 0; !*hc->stop && hc->n + hc->failed < o->count; i++) {
+        double now0 = plow_now();
+        if (next > now0) usleep((useconds_t)((next - now0) * 1e6));
+        next += gap;
+        long want;
+        double t = plow_now();
+        long code;
+        if (i % 2 == 0) {
+            want = 200;
+            code = http_do(&h, "/v1/status", NULL, 0);
+        } else {
+            ledger_tx tx;
+            memset(&tx, 0, sizeof tx);
+            tx.type = LEDGER_TX_TRANSFER;
+            memcpy(tx.sender, k.pk, 32);
+            tx.nonce = nonce;
+            tx.fee = 1;
+            memcpy(tx.u.transfer.to, to.pk, 32);
+            tx.u.transfer.amount = 1;
+            ledger_tx_sign(&tx, &k, cid);
+            b.len = 0;
+            ledger_tx_encode(&tx, &b);
+            char *hx = plow_alloc(2 * b.len + 1);
+            plow_hex(b.data, b.len, hx);
+            body.len = 0;
+            plow_buf_printf(&body, "{\"tx\":\"%s\"}", hx);
+            free(hx);
+            want = 202;
+            t = plow_now();
+            code = http_do(&h, "/v1/tx", (char *)body.data, body.len);
+            if (code == 202) nonce++;
+        }
+        double lat = plow_now() - t;
+        if (code != want) {
+            fprintf(stderr, "plow_loadgen: honest request %llu: status %ld %.200s\n", (unsigned long long)i, code,
+                    (char *)h.body.data);
+            hc->failed++;
+            continue;
+        }
+        if (hc->n == hc->cap) {
+            hc->cap = hc->cap ? 2 * hc->cap : 256;
+            hc->lat = plow_realloc(hc->lat, hc->cap * sizeof *hc->lat);
+        }
+        hc->lat[hc->n++] = lat;
+    }
+    plow_buf_release(&b);
+    plow_buf_release(&body);
+    http_free(&h);
+    return NULL;
+}
+
+static int parse_host_port(const char *url, struct sockaddr_in *sa) {
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    char host[64];
+    const char *colon = strchr(p, ':');
+    if (!colon || (size_t)(colon - p) >= sizeof host) return -1;
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = 0;
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)atoi(colon + 1));
+    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static void hconn_close(hconn *c) {
+    if (c->state == HS_CLOSED) return;
+    close(c->fd);
+    c->fd = -1;
+    c->state = HS_CLOSED;
+    c->t_close = plow_now();
+}
+
+/* Reads what the node sent: the status of its answer, or its close. */
+static void hconn_read(hconn *c) {
+    char buf[16384];
+    for (;;) {
+        ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+        if (r > 0) {
+            if (!c->status) {
+                size_t k = (size_t)r < sizeof c->rbuf - 1 - c->rlen ? (size_t)r : sizeof c->rbuf - 1 - c->rlen;
+                memcpy(c->rbuf + c->rlen, buf, k);
+                c->rlen += k;
+                c->rbuf[c->rlen] = 0;
+                if (c->rlen >= 12 && strncmp(c->rbuf, "HTTP/1.", 7) == 0) c->status = atoi(c->rbuf + 9);
+            }
+            continue;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        hconn_close(c); /* 0: the node closed it; < 0: reset */
+        return;
+    }
+}
+
+static int cmd_hostile(const opts *o) {
+    if (!o->url) return die("hostile: --url URL is required");
+    struct sockaddr_in node_sa, src;
+    if (parse_host_port(o->url, &node_sa) != 0) return die("hostile: --url must be http://A.B.C.D:PORT");
+    memset(&src, 0, sizeof src);
+    src.sin_family = AF_INET;
+    if (inet_pton(AF_INET, o->from ? o->from : "127.0.0.2", &src.sin_addr) != 1) return die("hostile: --from A.B.C.D");
+    uint64_t want[HK_N] = {o->idle, o->slow, o->sse, o->bodies};
+    size_t total = 0;
+    for (int k = 0; k < HK_N; k++) total += want[k];
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && total + 64 > rl.rlim_cur)
+        return die("hostile: %zu connections need more descriptors than the limit (%llu): raise ulimit -n", total,
+                   (unsigned long long)rl.rlim_cur);
+    size_t body_bytes = (size_t)(o->body_mb ? o->body_mb : 15) << 20;
+    static const char slow_head[] = "GET /v1/status HTTP/1.1\r\nHost: plow\r\nX-Slow: ";
+    static const char sse_head[] = "GET /v1/events HTTP/1.1\r\nHost: plow\r\nAccept: text/event-stream\r\n\r\n";
+    static const char body_head[] = "POST /v1/txs HTTP/1.1\r\nHost: plow\r\nContent-Type: application/json\r\n"
+                                    "Content-Length: 16777216\r\n\r\n";
+    static char fill[65536];
+    memset(fill, 'a', sizeof fill);
+    hconn *cs = plow_calloc(total ? total : 1, sizeof *cs);
+    struct pollfd *pf = plow_calloc(total ? total : 1, sizeof *pf);
+    size_t nc = 0, failed_connect = 0;
+    for (int k = 0; k < HK_N; k++) {
+        struct sockaddr_in from = src;
+        from.sin_addr.s_addr = htonl(ntohl(src.sin_addr.s_addr) + (uint32_t)k);
+        for (uint64_t i = 0; i < want[k]; i++) {
+            hconn *c = &cs[nc];
+            c->kind = k;
+            c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&from, sizeof from) != 0 ||
+                (connect(c->fd, (struct sockaddr *)&node_sa, sizeof node_sa) != 0 && errno != EINPROGRESS)) {
+                if (c->fd >= 0) close(c->fd);
+                c->fd = -1;
+                c->state = HS_CLOSED;
+                failed_connect++;
+            } else {
+                c->state = HS_CONNECTING;
+            }
+            c->t_open = plow_now();
+            c->t_close = 0;
+            nc++;
+            if (nc % 200 == 0) usleep(20000); /* waves: the node's accept queue keeps up */
+        }
+    }
+    volatile int stop = 0;
+    honest_ctx hc = {.o = o, .stop = &stop};
+    pthread_t ht;
+    bool honest = o->count > 0;
+    if (o->ready) {
+        char err[PLOW_ERR_LEN];
+        if (plow_write_file(o->ready, "ready\n", 6, err) != 0) return die("%s", err);
+    }
+    if (honest) pthread_create(&ht, NULL, honest_main, &hc);
+    double t_end = plow_now() + (o->seconds > 0 ? o->seconds : 15);
+    while (plow_now() < t_end && !g_stop) {
+        double now = plow_now();
+        for (size_t i = 0; i < nc; i++) {
+            hconn *c = &cs[i];
+            pf[i].fd = c->state == HS_CLOSED ? -1 : c->fd;
+            pf[i].events = POLLIN;
+            pf[i].revents = 0;
+            if (c->state == HS_CONNECTING) pf[i].events = POLLOUT;
+            else if (c->state == HS_OPEN && c->kind == HK_BODY && c->sent < c->head_len + body_bytes) pf[i].events |= POLLOUT;
+            else if (c->state == HS_OPEN && c->kind == HK_SLOW && now >= c->next_byte) pf[i].events |= POLLOUT;
+        }
+        poll(pf, nc, 100);
+        now = plow_now();
+        for (size_t i = 0; i < nc; i++) {
+            hconn *c = &cs[i];
+            if (c->state == HS_CLOSED) continue;
+            short re = pf[i].revents;
+            if (c->state == HS_CONNECTING) {
+                if (!(re & (POLLOUT | POLLERR | POLLHUP))) continue;
+                int e = 0;
+                socklen_t el = sizeof e;
+                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el);
+                if (e) {
+                    hconn_close(c);
+                    failed_connect++;
+                    continue;
+                }
+                c->state = HS_OPEN;
+                c->connected = true;
+                c->t_open = now;
+                const char *head = c->kind == HK_SLOW ? slow_head : c->kind == HK_SSE ? sse_head
+                                                                 : c->kind == HK_BODY ? body_head : NULL;
+                c->head_len = head ? strlen(head) : 0;
+                if (head) {
+                    ssize_t w = send(c->fd, head, c->head_len, MSG_NOSIGNAL);
+                    c->sent = w > 0 ? (size_t)w : 0;
+                }
+                c->next_byte = now + 1;
+                continue;
+            }
+            if (re & (POLLIN | POLLERR | POLLHUP)) {
+                hconn_read(c);
+                if (c->state == HS_CLOSED) continue;
+            }
+            if (!(re & POLLOUT)) continue;
+            ssize_t w = 0;
+            if (c->kind == HK_SLOW) { /* one more byte of a header that never ends */
+                w = send(c->fd, "a", 1, MSG_NOSIGNAL);
+                c->next_byte = now + 1;
+            } else if (c->kind == HK_BODY && c->sent < c->head_len) {
+                w = send(c->fd, body_head + c->sent, c->head_len - c->sent, MSG_NOSIGNAL);
+            } else if (c->kind == HK_BODY) {
+                size_t left = c->head_len + body_bytes - c->sent;
+                w = send(c->fd, fill, left < sizeof fill ? left : sizeof fill, MSG_NOSIGNAL);
+            }
+            if (w > 0) c->sent += (size_t)w;
+            else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) hconn_close(c);
+        }
+    }
+    stop = 1;
+    if (honest) pthread_join(ht, NULL);
+    double end = plow_now();
+    for (int k = 0; k < HK_N; k++) {
+        if (!want[k]) continue;
+        size_t connected = 0, s200 = 0, s503 = 0, other = 0, closed = 0, open = 0, quick = 0;
+        double held_max = 0;
+        for (size_t i = 0; i < nc; i++) {
+            hconn *c = &cs[i];
+            if (c->kind != k) continue;
+            connected += c->connected;
+            if (c->status == 200) s200++;
+            else if (c->status == 503) s503++;
+            else if (c->status) other++;
+            if (c->state == HS_OPEN) open++;
+            if (c->state == HS_CLOSED && c->connected) {
+                closed++;
+                double held = c->t_close - c->t_open;
+                if (held < 1) quick++;
+                if (held > held_max) held_max = held;
+            }
+        }
+        printf("hostile kind=%s tried=%llu connected=%zu status200=%zu status503=%zu other=%zu closed=%zu closed_at_once=%zu "
+               "open=%zu held_max_s=%.1f\n",
+               hk_name[k], (unsigned long long)want[k], connected, s200, s503, other, closed, quick, open, held_max);
+    }
+    for (size_t i = 0; i < nc; i++)
+        if (cs[i].state != HS_CLOSED) close(cs[i].fd);
+    if (honest) {
+        double p50 = 0, p99 = 0;
+        if (hc.n) {
+            qsort(hc.lat, hc.n, sizeof *hc.lat, cmp_d);
+            p50 = hc.lat[hc.n / 2];
+            p99 = hc.lat[(size_t)((double)hc.n * 0.99)];
+        }
+        printf("| node | honest client under %zu hostile connections (%llu idle, %llu slowloris, %llu SSE, %llu partial 16 MiB bodies) | %zu requests (status, tx) | p50 %.1f ms | p99 %.1f ms | %zu failed |\n",
+               total, (unsigned long long)o->idle, (unsigned long long)o->slow, (unsigned long long)o->sse,
+               (unsigned long long)o->bodies, hc.n, p50 * 1e3, p99 * 1e3, hc.failed);
+    }
+    (void)end;
+    (void)failed_connect;
+    free(hc.lat);
+    free(cs);
+    free(pf);
+    return honest && (hc.failed || !hc.n) ? 1 : 0;
 }
 
 /* ---- doctor -------------------------------------------------------------------------------------- */
@@ -813,7 +1158,7 @@ static int cmd_dispute(const opts *o) {
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
         fprintf(argc < 2 ? stderr : stdout,
-                "usage: plow_loadgen addrs|run|check|tx|doctor|dispute [options]  (see the comment at the top of bench/loadgen.c)\n");
+                "usage: plow_loadgen addrs|run|check|tx|doctor|dispute|hostile [options]  (see the comment at the top of bench/loadgen.c)\n");
         return argc < 2 ? 2 : 0;
     }
     opts o;
@@ -833,5 +1178,6 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "tx") == 0) return cmd_tx(&o);
     if (strcmp(argv[1], "doctor") == 0) return cmd_doctor(&o);
     if (strcmp(argv[1], "dispute") == 0) return cmd_dispute(&o);
+    if (strcmp(argv[1], "hostile") == 0) return cmd_hostile(&o);
     return die("unknown command '%s'", argv[1]);
 }

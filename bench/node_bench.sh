@@ -1,7 +1,8 @@
 #!/bin/sh
 # node_bench.sh — the node over HTTP: a fresh sequencer on a temporary data
 # directory, build/plow_loadgen with keep-alive connections (pre-signed
-# transfers from 256 senders), one table row per load shape, then the block
+# transfers from 256 senders), one table row per load shape, the honest
+# client's latency alone and under 4,000 hostile connections, then the block
 # commit times the node logged under that load.
 #
 #   bench/node_bench.sh [BUILD_DIR]     (make bench runs it)
@@ -24,8 +25,13 @@ URL=$(cat "$dir/n/node.url")
 "$B/plow_loadgen" run --url "$URL" --senders 256 --txs 60 --conns 64 --quiet
 "$B/plow_loadgen" run --url "$URL" --senders 256 --txs 60 --conns 16 --quiet
 "$B/plow_loadgen" run --url "$URL" --senders 256 --txs 100 --conns 8 --batch 100 --quiet
+lines=$(wc -l <"$dir/node.log") # the commit row is over the loads above
+# the honest client (status and signed transfers from 127.0.0.1) alone, then
+# while 1,000 hostile connections of each kind hold (tests/cli/hostile.sh)
+"$B/plow_loadgen" hostile --url "$URL" --seconds 5 --count 200 | sed 's/under 0 hostile connections.*|\( [0-9]* requests\)/with no hostile connections |\1/'
+"$B/plow_loadgen" hostile --url "$URL" --idle 1000 --slowloris 1000 --sse 1000 --bodies 1000 --seconds 15 --count 400 | grep '^| node'
 kill -TERM $NP
 wait $NP
 # "HH:MM:SS.mmm block H: N txs, commit X ms, total Y ms"
-awk '/ block [0-9]+: [0-9]+ txs/ { n++; c = $(NF - 4) + 0; s += c; if (c > m) m = c; t += $4 }
-     END { if (n) printf "| node | block commit under that load: %d blocks, %.0f txs per block, commit mean %.1f ms, worst %.1f ms |\n", n, t / n, s / n, m }' "$dir/node.log"
+head -n "$lines" "$dir/node.log" | awk '/ block [0-9]+: [0-9]+ txs/ { n++; c = $(NF - 4) + 0; s += c; if (c > m) m = c; t += $4 }
+     END { if (n) printf "| node | block commit under that load: %d blocks, %.0f txs per block, commit mean %.1f ms, worst %.1f ms |\n", n, t / n, s / n, m }'

@@ -16,6 +16,8 @@
 #include "../src/tensor/tensor.h"
 #include "../src/train/dpo.h"
 #include "../src/train/train.h"
+#include "fixture.h"
+#include "ref_model.h"
 #include "test.h"
 
 /* ---- shared: a small tokenizer, a dataset and generated pairs ---------------- */
@@ -29,12 +31,8 @@ static void setup(void) {
     char err[PLOW_ERR_LEN];
     uint8_t *buf;
     size_t n;
-    if (plow_read_file(test_corpus_path(), 1 << 24, &buf, &n, err)) {
-        CHECKF(0, "%s", err);
-        return;
-    }
-    CHECKF(tokenizer_train(&g_tok, buf, 60000, 384, NULL, NULL, err) == 0, "%s", err);
-    CHECKF(dataset_from_bytes(&g_data, buf, 200000, g_tok, 0.05, err) == 0, "%s", err);
+    fixture_corpus(60000, 384, 200000, 0.05, &g_tok, &g_data, &buf, &n);
+    if (!buf || !g_data) return;
     plow_buf tr = {0}, va = {0};
     CHECKF(prefs_generate(buf, n, 1, PREFS_SHUFFLED, 0.1, 2000, 200, &tr, &va, err) == 0, "%s", err);
     CHECKF(prefs_parse(&g_train, tr.data, tr.len, g_tok, err) == 0, "%s", err);
@@ -46,23 +44,8 @@ static void setup(void) {
 
 /* 2 layers, d 64, GQA, tied: ~120k parameters with the 384-token vocabulary. */
 static model *nano_model(uint64_t seed) {
-    char err[PLOW_ERR_LEN];
-    model_config c = {0};
-    snprintf(c.name, sizeof c.name, "nano");
-    c.n_layer = 2;
-    c.d_model = 64;
-    c.n_head = 4;
-    c.n_kv_head = 2;
-    c.d_ff = 192;
-    c.ctx = 64;
-    c.vocab = tokenizer_vocab_size(g_tok);
-    c.tied = true;
-    c.norm_eps = 1e-5f;
-    c.rope_theta = 10000.0f;
-    model *m = NULL;
-    CHECKF(model_new(&m, &c, err) == 0, "%s", err);
-    model_init_weights(m, seed);
-    return m;
+    model_config c = fixture_config("nano", 2, 64, 4, 2, 192, 64, tokenizer_vocab_size(g_tok), true);
+    return fixture_model(&c, seed);
 }
 
 static void dpo_hp(train_hparams *hp, bool is_lora, int steps, int pairs, int seq, float lr) {
@@ -327,146 +310,18 @@ static void test_generator(void) {
 
 /* ---- the gradient against finite differences of a double forward ----------------- */
 
-static model_config micro_config(void) {
-    model_config c = {0};
-    snprintf(c.name, sizeof c.name, "micro");
-    c.n_layer = 2;
-    c.d_model = 16;
-    c.n_head = 4;
-    c.n_kv_head = 2;
-    c.d_ff = 24;
-    c.ctx = 8;
-    c.vocab = 13;
-    c.tied = false;
-    c.norm_eps = 1e-5f;
-    c.rope_theta = 10000.0f;
-    return c;
-}
-
-/* Weights as doubles, addressed through the float block's views. */
-typedef struct dref {
-    const model *m;
-    const double *w; /* m's layout */
-    const lora *l;   /* NULL: no adapter */
-    const double *lw;
-} dref;
-
-static const double *DW(const dref *r, const float *p) { return r->w + (p - r->m->params); }
-
-static void d_linear(const dref *r, int layer, int target, const float *W, const double *x, int in, int out,
-                     double *y) {
-    const double *w = DW(r, W);
-    for (int o = 0; o < out; o++) {
-        double s = 0;
-        for (int i = 0; i < in; i++) s += w[(size_t)o * in + i] * x[i];
-        y[o] = s;
-    }
-    if (!r->l || !(r->l->targets & (1u << target))) return;
-    int rank = r->l->rank;
-    const double *A = r->lw + (r->l->pair[layer][target].a - r->l->params);
-    const double *Bm = r->lw + (r->l->pair[layer][target].b - r->l->params);
-    double xa[16];
-    for (int k = 0; k < rank; k++) {
-        double s = 0;
-        for (int i = 0; i < in; i++) s += A[(size_t)k * in + i] * x[i];
-        xa[k] = s * ((double)r->l->alpha / rank);
-    }
-    for (int o = 0; o < out; o++)
-        for (int k = 0; k < rank; k++) y[o] += Bm[(size_t)o * rank + k] * xa[k];
-}
-
-static void d_rms(const double *x, const double *g, int C, double eps, double *y) {
-    double ss = 0;
-    for (int i = 0; i < C; i++) ss += x[i] * x[i];
-    double rs = 1.0 / sqrt(ss / C + eps);
-    for (int i = 0; i < C; i++) y[i] = x[i] * rs * g[i];
-}
-
-static void d_rope(const model *m, double *v, int heads, int HD, int pos) {
-    int H2 = HD / 2;
-    for (int h = 0; h < heads; h++)
-        for (int i = 0; i < H2; i++) {
-            double c = m->rope_cos[pos * H2 + i], s = m->rope_sin[pos * H2 + i];
-            double a = v[h * HD + i], b = v[h * HD + i + H2];
-            v[h * HD + i] = a * c - b * s;
-            v[h * HD + i + H2] = b * c + a * s;
-        }
-}
-
-/* Log-probabilities of targets for one sequence of T <= 8 tokens. */
-static void d_logp(const dref *r, const int32_t *tok, const int32_t *tgt, int T, double *logp) {
-    const model_config *c = &r->m->cfg;
-    const model_view *w = &r->m->w;
-    enum { MT = 8, MC = 16, MF = 24, MV = 13 };
-    int C = c->d_model, F = c->d_ff, V = c->vocab, HD = C / c->n_head, KVD = c->n_kv_head * HD;
-    int G = c->n_head / c->n_kv_head;
-    double x[MT][MC], q[MT][MC], k[MT][MC], v[MT][MC], xn[MC], ao[MC], o[MC], ga[MF], up[MF], lg[MV];
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < C; i++) x[t][i] = DW(r, w->tok_emb)[(size_t)tok[t] * C + i];
-    for (int l = 0; l < c->n_layer; l++) {
-        const model_layer_view *lw = &w->layer[l];
-        for (int t = 0; t < T; t++) {
-            d_rms(x[t], DW(r, lw->attn_norm), C, c->norm_eps, xn);
-            d_linear(r, l, 0, lw->wq, xn, C, C, q[t]);
-            d_linear(r, l, 1, lw->wk, xn, C, KVD, k[t]);
-            d_linear(r, l, 2, lw->wv, xn, C, KVD, v[t]);
-            d_rope(r->m, q[t], c->n_head, HD, t);
-            d_rope(r->m, k[t], c->n_kv_head, HD, t);
-        }
-        double xo[MT][MC];
-        for (int t = 0; t < T; t++) {
-            for (int h = 0; h < c->n_head; h++) {
-                int kv = h / G;
-                double s[MT], mx = -1e300, sum = 0;
-                for (int u = 0; u <= t; u++) {
-                    double d = 0;
-                    for (int i = 0; i < HD; i++) d += q[t][h * HD + i] * k[u][kv * HD + i];
-                    s[u] = d / sqrt((double)HD);
-                    mx = fmax(mx, s[u]);
-                }
-                for (int u = 0; u <= t; u++) sum += (s[u] = exp(s[u] - mx));
-                for (int i = 0; i < HD; i++) {
-                    double a = 0;
-                    for (int u = 0; u <= t; u++) a += s[u] / sum * v[u][kv * HD + i];
-                    ao[h * HD + i] = a;
-                }
-            }
-            d_linear(r, l, 3, lw->wo, ao, C, C, xo[t]);
-        }
-        for (int t = 0; t < T; t++) {
-            for (int i = 0; i < C; i++) x[t][i] += xo[t][i];
-            d_rms(x[t], DW(r, lw->ffn_norm), C, c->norm_eps, xn);
-            d_linear(r, l, 4, lw->w_gate, xn, C, F, ga);
-            d_linear(r, l, 5, lw->w_up, xn, C, F, up);
-            for (int i = 0; i < F; i++) ga[i] = ga[i] / (1 + exp(-ga[i])) * up[i];
-            d_linear(r, l, 6, lw->w_down, ga, F, C, o);
-            for (int i = 0; i < C; i++) x[t][i] += o[i];
-        }
-    }
-    for (int t = 0; t < T; t++) {
-        d_rms(x[t], DW(r, w->final_norm), C, c->norm_eps, xn);
-        double mx = -1e300, sum = 0;
-        for (int vv = 0; vv < V; vv++) {
-            double d = 0;
-            for (int i = 0; i < C; i++) d += DW(r, w->lm_head)[(size_t)vv * C + i] * xn[i];
-            lg[vv] = d;
-            mx = fmax(mx, d);
-        }
-        for (int vv = 0; vv < V; vv++) sum += exp(lg[vv] - mx);
-        logp[t] = lg[tgt[t]] - mx - log(sum);
-    }
-}
+static model_config micro_config(void) { return fixture_config("micro", 2, 16, 4, 2, 24, 8, 13, false); }
 
 /* The DPO loss of a batch in double: policy (pol) against reference (ref). */
-static double d_dpo_loss(const dref *pol, const dref *ref, const dpo_batch *b, double beta) {
+static double d_dpo_loss(const ref_model *pol, const ref_model *ref, const dpo_batch *b, double beta) {
     double total = 0;
     for (int p = 0; p < b->pairs; p++) {
         double lr[2];
         for (int k = 0; k < 2; k++) {
             int row = 2 * p + k;
             double lp[8], lq[8], s = 0;
-            d_logp(pol, b->x + row * b->T, b->y + row * b->T, b->T, lp);
-            d_logp(ref, b->x + row * b->T, b->y + row * b->T, b->T, lq);
+            ref_logp(pol, b->x + row * b->T, b->y + row * b->T, b->T, lp);
+            ref_logp(ref, b->x + row * b->T, b->y + row * b->T, b->T, lq);
             for (int t = b->span[2 * row]; t < b->span[2 * row + 1]; t++) s += lp[t] - lq[t];
             lr[k] = s;
         }
@@ -474,12 +329,6 @@ static double d_dpo_loss(const dref *pol, const dref *ref, const dpo_batch *b, d
         total += log1p(exp(-z));
     }
     return total / b->pairs;
-}
-
-static double *to_double(const float *p, size_t n) {
-    double *d = plow_alloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) d[i] = p[i];
-    return d;
 }
 
 static void grads_for(bool with_lora) {
@@ -500,8 +349,10 @@ static void grads_for(bool with_lora) {
     uint8_t ph[PLOW_HASH_LEN] = {1};
     train_state *s;
     CHECKF(train_state_new_dpo(&s, m, l, &hp, beta, ph, err) == 0, "%s", err);
-    /* the reference is the weights as given; move the policy away from it */
-    double *refw = to_double(m->params, m->n_params);
+    /* the reference is the weights as given (LoRA: the base without the
+     * adapter); move the policy away from it */
+    ref_model ref;
+    ref_model_init(&ref, m, NULL);
     if (l) {
         for (int i = 0; i < l->n_tensors; i++)
             if (strstr(l->tensors[i].name, "lora_B"))
@@ -523,8 +374,8 @@ static void grads_for(bool with_lora) {
     dpo_stats ds;
     float loss = dpo_gradient(s, &b, &ds);
     const float *g = train_state_grad(s);
-    double *pw = to_double(m->params, m->n_params), *lw = l ? to_double(l->params, l->n_params) : NULL;
-    dref pol = {m, pw, l, lw}, ref = {m, l ? pw : refw, NULL, NULL};
+    ref_model pol;
+    ref_model_init(&pol, m, l);
     double dl = d_dpo_loss(&pol, &ref, &b, beta);
     CHECKF(fabs(dl - loss) < 2e-4 * fabs(dl) + 1e-6, "DPO loss %.7g vs double reference %.7g", (double)loss, dl);
     CHECKF(fabs(dl - log(2.0)) > 0.01, "the policy should differ from the reference (loss %g)", dl);
@@ -532,7 +383,7 @@ static void grads_for(bool with_lora) {
     /* central differences on a few entries of every trainable tensor */
     const model_tensor *tens = l ? l->tensors : m->tensors;
     int nt = l ? l->n_tensors : m->n_tensors;
-    double *blk = l ? lw : pw;
+    double *blk = l ? pol.lw : pol.w;
     int checked = 0;
     for (int ti = 0; ti < nt; ti++) {
         const model_tensor *t = &tens[ti];
@@ -554,9 +405,8 @@ static void grads_for(bool with_lora) {
         }
     }
     CHECK(checked >= 3 * nt);
-    free(refw);
-    free(pw);
-    free(lw);
+    ref_model_release(&ref);
+    ref_model_release(&pol);
     train_state_free(s);
     lora_free(l);
     model_free(m);
@@ -591,27 +441,7 @@ static void run_dpo(const char *path, int threads, bool with_lora, int steps, ui
 
 static void test_identical_across_threads_and_paths(void) {
     setup();
-    int steps = getenv("PLOW_TEST_QUICK") ? 2 : 3;
-    for (int with_lora = 0; with_lora < 2; with_lora++) {
-        uint8_t ref[PLOW_HASH_LEN], h[PLOW_HASH_LEN];
-        run_dpo("scalar", 1, with_lora, steps, ref);
-        char hex[2 * PLOW_HASH_LEN + 1];
-        plow_hex(ref, PLOW_HASH_LEN, hex);
-        fprintf(stderr, "    %s DPO state after %d steps: %s\n", with_lora ? "LoRA" : "full", steps, hex);
-        for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
-            if (!tensor_path_supported((tensor_path)p)) continue;
-            for (int t = 1; t <= 2; t++) {
-                if (p == TENSOR_PATH_SCALAR && t == 1) continue;
-                /* LoRA: two threads on the widest path only (the full run covers every pair) */
-                if (with_lora && t == 2 && p != TENSOR_PATH_COUNT - 1 && tensor_path_supported(TENSOR_PATH_COUNT - 1))
-                    continue;
-                run_dpo(tensor_path_name((tensor_path)p), t, with_lora, steps, h);
-                CHECKF(memcmp(ref, h, sizeof h) == 0, "%s DPO state after %d steps differs: %s, %d threads",
-                       with_lora ? "LoRA" : "full", steps, tensor_path_name((tensor_path)p), t);
-            }
-        }
-    }
-    tensor_init("auto", 2, NULL);
+    fixture_paths_agree("DPO", getenv("PLOW_TEST_QUICK") ? 2 : 3, run_dpo, true);
 }
 
 /* ---- the state: replay, header commitments, reinit ------------------------------------ */

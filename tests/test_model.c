@@ -11,152 +11,11 @@
 
 #include "../src/model/model.h"
 #include "../src/tensor/tensor.h"
+#include "fixture.h"
+#include "ref_model.h"
 #include "test.h"
 
-static model_config micro_config(bool tied) {
-    model_config c = {0};
-    snprintf(c.name, sizeof c.name, "micro");
-    c.n_layer = 2;
-    c.d_model = 16;
-    c.n_head = 4;
-    c.n_kv_head = 2;
-    c.d_ff = 24;
-    c.ctx = 8;
-    c.vocab = 13;
-    c.tied = tied;
-    c.norm_eps = 1e-5f;
-    c.rope_theta = 10000.0f;
-    return c;
-}
-
-/* ---- the double-precision reference forward -------------------------------- */
-
-typedef struct ref_ctx {
-    const model *m;
-    const double *w;  /* the model's block, as doubles */
-    const lora *l;
-    const double *lw; /* the adapter's block, as doubles (or NULL) */
-} ref_ctx;
-
-static const double *T_(const ref_ctx *r, int idx) { return r->w + r->m->tensors[idx].offset; }
-
-/* y[o] = sum_i W[o][i] x[i] (+ lora) */
-static void ref_linear(const ref_ctx *r, int layer, int target, const double *W, const double *x, int in,
-                       int out, double *y) {
-    for (int o = 0; o < out; o++) {
-        double s = 0;
-        for (int i = 0; i < in; i++) s += W[(size_t)o * in + i] * x[i];
-        y[o] = s;
-    }
-    if (!r->l || !(r->l->targets & (1u << target))) return;
-    int rank = r->l->rank;
-    const double *A = r->lw + (r->l->pair[layer][target].a - r->l->params);
-    const double *Bm = r->lw + (r->l->pair[layer][target].b - r->l->params);
-    double xa[64];
-    for (int k = 0; k < rank; k++) {
-        double s = 0;
-        for (int i = 0; i < in; i++) s += A[(size_t)k * in + i] * x[i];
-        xa[k] = s * (r->l->alpha / rank);
-    }
-    for (int o = 0; o < out; o++)
-        for (int k = 0; k < rank; k++) y[o] += Bm[(size_t)o * rank + k] * xa[k];
-}
-
-static void ref_rms(const double *x, const double *g, int C, double eps, double *y) {
-    double ss = 0;
-    for (int i = 0; i < C; i++) ss += x[i] * x[i];
-    double rs = 1.0 / sqrt(ss / C + eps);
-    for (int i = 0; i < C; i++) y[i] = x[i] * rs * g[i];
-}
-
-static void ref_rope(const model *m, double *v, int heads, int HD, int pos) {
-    int H2 = HD / 2;
-    for (int h = 0; h < heads; h++)
-        for (int i = 0; i < H2; i++) {
-            double c = m->rope_cos[pos * H2 + i], s = m->rope_sin[pos * H2 + i];
-            double a = v[h * HD + i], b = v[h * HD + i + H2];
-            v[h * HD + i] = a * c - b * s;
-            v[h * HD + i + H2] = b * c + a * s;
-        }
-}
-
-/* Mean cross-entropy over B*T positions; logits_out (N, V) if not NULL. */
-static double ref_loss(const ref_ctx *r, const int32_t *tok, const int32_t *tgt, int B, int T, double *logits_out) {
-    const model_config *c = &r->m->cfg;
-    int C = c->d_model, F = c->d_ff, V = c->vocab, HD = C / c->n_head, KVD = c->n_kv_head * HD;
-    int G = c->n_head / c->n_kv_head, L = c->n_layer;
-    double *x = calloc((size_t)T * C, sizeof(double)), *xn = calloc((size_t)C, sizeof(double));
-    double *q = calloc((size_t)T * C, sizeof(double)), *k = calloc((size_t)T * KVD, sizeof(double));
-    double *v = calloc((size_t)T * KVD, sizeof(double)), *ao = calloc((size_t)C, sizeof(double));
-    double *o = calloc((size_t)T * C, sizeof(double)), *ga = calloc((size_t)F, sizeof(double));
-    double *up = calloc((size_t)F, sizeof(double)), *lg = calloc((size_t)V, sizeof(double));
-    double total = 0;
-    int lm = c->tied ? 0 : 9 * L + 2;
-    for (int b = 0; b < B; b++) {
-        for (int t = 0; t < T; t++)
-            for (int i = 0; i < C; i++) x[t * C + i] = T_(r, 0)[(size_t)tok[b * T + t] * C + i];
-        for (int l = 0; l < L; l++) {
-            int base = 1 + 9 * l;
-            for (int t = 0; t < T; t++) {
-                ref_rms(x + t * C, T_(r, base + 0), C, c->norm_eps, xn);
-                ref_linear(r, l, 0, T_(r, base + 1), xn, C, C, q + t * C);
-                ref_linear(r, l, 1, T_(r, base + 2), xn, C, KVD, k + t * KVD);
-                ref_linear(r, l, 2, T_(r, base + 3), xn, C, KVD, v + t * KVD);
-                ref_rope(r->m, q + t * C, c->n_head, HD, t);
-                ref_rope(r->m, k + t * KVD, c->n_kv_head, HD, t);
-            }
-            for (int t = 0; t < T; t++) {
-                for (int h = 0; h < c->n_head; h++) {
-                    int kv = h / G;
-                    double s[64], mx = -1e300, sum = 0;
-                    for (int u = 0; u <= t; u++) {
-                        double d = 0;
-                        for (int i = 0; i < HD; i++) d += q[t * C + h * HD + i] * k[u * KVD + kv * HD + i];
-                        s[u] = d / sqrt((double)HD);
-                        if (s[u] > mx) mx = s[u];
-                    }
-                    for (int u = 0; u <= t; u++) sum += (s[u] = exp(s[u] - mx));
-                    for (int i = 0; i < HD; i++) {
-                        double a = 0;
-                        for (int u = 0; u <= t; u++) a += s[u] / sum * v[u * KVD + kv * HD + i];
-                        ao[h * HD + i] = a;
-                    }
-                }
-                ref_linear(r, l, 3, T_(r, base + 4), ao, C, C, o + t * C);
-            }
-            for (int t = 0; t < T; t++) {
-                for (int i = 0; i < C; i++) x[t * C + i] += o[t * C + i];
-                ref_rms(x + t * C, T_(r, base + 5), C, c->norm_eps, xn);
-                ref_linear(r, l, 4, T_(r, base + 6), xn, C, F, ga);
-                ref_linear(r, l, 5, T_(r, base + 7), xn, C, F, up);
-                for (int i = 0; i < F; i++) ga[i] = ga[i] / (1 + exp(-ga[i])) * up[i];
-                ref_linear(r, l, 6, T_(r, base + 8), ga, F, C, o + t * C);
-                for (int i = 0; i < C; i++) x[t * C + i] += o[t * C + i];
-            }
-        }
-        for (int t = 0; t < T; t++) {
-            ref_rms(x + t * C, T_(r, 9 * L + 1), C, c->norm_eps, xn);
-            double mx = -1e300, sum = 0;
-            for (int vv = 0; vv < V; vv++) {
-                double d = 0;
-                for (int i = 0; i < C; i++) d += T_(r, lm)[(size_t)vv * C + i] * xn[i];
-                lg[vv] = d;
-                if (logits_out) logits_out[(size_t)(b * T + t) * V + vv] = d;
-                if (d > mx) mx = d;
-            }
-            for (int vv = 0; vv < V; vv++) sum += exp(lg[vv] - mx);
-            total += mx + log(sum) - lg[tgt[b * T + t]];
-        }
-    }
-    free(x); free(xn); free(q); free(k); free(v); free(ao); free(o); free(ga); free(up); free(lg);
-    return total / (B * T);
-}
-
-static double *to_double(const float *p, size_t n) {
-    double *d = plow_alloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) d[i] = p[i];
-    return d;
-}
+static model_config micro_config(bool tied) { return fixture_config("micro", 2, 16, 4, 2, 24, 8, 13, tied); }
 
 static void random_tokens(int32_t *t, int n, int V, uint32_t seed) {
     for (int i = 0; i < n; i++) t[i] = (int32_t)(tensor_uniform((tensor_rng_key){seed, 5, 0}, (uint64_t)i) * (float)V);
@@ -164,7 +23,7 @@ static void random_tokens(int32_t *t, int n, int V, uint32_t seed) {
 
 /* Compares analytic and central-difference gradients on a few entries of each
  * tensor of a block. Returns the worst relative error. */
-static double check_grads(ref_ctx *r, double *blk, const float *grad, const model_tensor *tens, int nt,
+static double check_grads(const ref_model *r, double *blk, const float *grad, const model_tensor *tens, int nt,
                           const int32_t *x, const int32_t *y, int B, int T, const char *what) {
     double worst = 0;
     for (int ti = 0; ti < nt; ti++) {
@@ -219,8 +78,8 @@ static void grads_for(bool tied, bool with_lora) {
     float logp[12], dlogp[12];
     model_forward(m, l, ws, x, y, logp);
     float loss = model_mean_loss(logp, (size_t)N);
-    double *wd = to_double(m->params, m->n_params), *lwd = l ? to_double(l->params, l->n_params) : NULL;
-    ref_ctx r = {m, wd, l, lwd};
+    ref_model r;
+    ref_model_init(&r, m, l);
     double *ref_logits = plow_alloc(sizeof(double) * (size_t)N * c.vocab);
     double rl = ref_loss(&r, x, y, B, T, ref_logits);
     CHECKF(fabs(rl - loss) < 1e-4 * fabs(rl), "forward loss %g vs reference %g", (double)loss, rl);
@@ -239,14 +98,13 @@ static void grads_for(bool tied, bool with_lora) {
     float *lg2 = l ? plow_alloc_aligned(sizeof(float) * l->n_params) : NULL;
     model_backward(m, l, ws, dlogp, l ? NULL : g, lg2);
     if (l)
-        check_grads(&r, lwd, lg2, l->tensors, l->n_tensors, x, y, B, T, "lora");
+        check_grads(&r, r.lw, lg2, l->tensors, l->n_tensors, x, y, B, T, "lora");
     else
-        check_grads(&r, wd, g, m->tensors, m->n_tensors, x, y, B, T, tied ? "tied" : "untied");
+        check_grads(&r, r.w, g, m->tensors, m->n_tensors, x, y, B, T, tied ? "tied" : "untied");
     free(ref_logits);
     free(g);
     free(lg2);
-    free(wd);
-    free(lwd);
+    ref_model_release(&r);
     model_ws_free(ws);
     lora_free(l);
     model_free(m);

@@ -182,8 +182,68 @@ static void test_taskidx_pages(void) {
     taskidx_release(&x);
 }
 
+/* Admission's reservation (node_spend): a sender's pending transactions may
+ * together never spend more than its balance, fees first, so each admitted
+ * fee is paid when its block runs; and a sender's pending count is bounded. */
+static void test_node_spend(void) {
+    char err[PLOW_ERR_LEN];
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_TRANSFER;
+    tx.fee = 1;
+    tx.u.transfer.amount = 1;
+    uint64_t spend = 0, reserved = 0;
+    uint32_t pending = 0;
+    /* one unit: one transaction (its fee), then nothing however many are sent */
+    CHECK(node_spend(&tx, 1, 0, 0, &spend, err) == 0 && spend == 1);
+    CHECK(node_spend(&tx, 1, 1, 1, &spend, err) == 400 && strstr(err, "already spend 1"));
+    /* balance 10, transfers of 3 with fee 1: 4 + 4 + (1 + 1 capped) = 10, then refused */
+    tx.u.transfer.amount = 3;
+    int admitted = 0;
+    for (int i = 0; i < 100; i++) {
+        if (node_spend(&tx, 10, reserved, pending, &spend, err) != 0) break;
+        reserved += spend;
+        pending++;
+        admitted++;
+    }
+    CHECK(admitted == 3 && reserved == 10);
+    /* an amount larger than the balance is admitted (its body fails, its fee is paid) but reserves everything */
+    tx.u.transfer.amount = 1000;
+    CHECK(node_spend(&tx, 10, 0, 0, &spend, err) == 0 && spend == 10);
+    /* every outlay counts: stake, escrow (reward x replicas), bonds; others only their fee */
+    ledger_tx t2 = tx;
+    t2.type = LEDGER_TX_STAKE;
+    t2.u.stake.amount = 7;
+    CHECK(node_tx_outlay(&t2) == 7);
+    memset(&t2.u, 0, sizeof t2.u);
+    t2.type = LEDGER_TX_POST_TASK;
+    t2.u.post.reward = 5;
+    t2.u.post.replicas = 3;
+    CHECK(node_tx_outlay(&t2) == 15);
+    t2.u.post.reward = UINT64_MAX;
+    CHECK(node_tx_outlay(&t2) == UINT64_MAX);
+    CHECK(node_spend(&t2, 100, 0, 0, &spend, err) == 0 && spend == 100);
+    memset(&t2.u, 0, sizeof t2.u);
+    t2.type = LEDGER_TX_CHALLENGE;
+    t2.u.challenge.bond = 40;
+    CHECK(node_tx_outlay(&t2) == 40);
+    t2.type = LEDGER_TX_DA_CHALLENGE;
+    memset(&t2.u, 0, sizeof t2.u);
+    t2.u.da.bond = 41;
+    CHECK(node_tx_outlay(&t2) == 41);
+    t2.type = LEDGER_TX_CLAIM;
+    CHECK(node_tx_outlay(&t2) == 0);
+    /* a reservation above the balance (credits came later, or a restart) refuses, never wraps */
+    CHECK(node_spend(&tx, 5, UINT64_MAX, 3, &spend, err) == 400);
+    /* the pending bound, whatever the balance */
+    tx.u.transfer.amount = 1;
+    CHECK(node_spend(&tx, UINT64_MAX, 0, NODE_SENDER_PENDING_MAX - 1, &spend, err) == 0);
+    CHECK(node_spend(&tx, UINT64_MAX, 0, NODE_SENDER_PENDING_MAX, &spend, err) == 429 && strstr(err, "pending"));
+}
+
 const test_case node_tests[] = {
     {"node_taskq_parse", test_taskq_parse},
     {"node_taskidx_pages", test_taskidx_pages},
+    {"node_spend", test_node_spend},
     {NULL, NULL},
 };

@@ -13,6 +13,7 @@
 #include "../src/data/tokenizer.h"
 #include "../src/tensor/tensor.h"
 #include "../src/train/rl.h"
+#include "fixture.h"
 #include "test.h"
 
 /* problems 0..2 of {all kinds, 1-3 digits, train, seed 1}: `plow rl problems --kinds all
@@ -192,23 +193,8 @@ static void setup(void) {
 
 /* 2 layers, d 32: small enough for many RL steps in a unit test. */
 static model *pico_model(uint64_t seed) {
-    char err[PLOW_ERR_LEN];
-    model_config c = {0};
-    snprintf(c.name, sizeof c.name, "pico");
-    c.n_layer = 2;
-    c.d_model = 32;
-    c.n_head = 4;
-    c.n_kv_head = 2;
-    c.d_ff = 64;
-    c.ctx = 48;
-    c.vocab = tokenizer_vocab_size(g_tok);
-    c.tied = true;
-    c.norm_eps = 1e-5f;
-    c.rope_theta = 10000.0f;
-    model *m = NULL;
-    CHECKF(model_new(&m, &c, err) == 0, "%s", err);
-    model_init_weights(m, seed);
-    return m;
+    model_config c = fixture_config("pico", 2, 32, 4, 2, 64, 48, tokenizer_vocab_size(g_tok), true);
+    return fixture_model(&c, seed);
 }
 
 static const problem_set g_set = {(1u << PROBLEM_ADD) | (1u << PROBLEM_CMP), 1, 2, PROBLEM_TRAIN, 4};
@@ -264,24 +250,7 @@ static void run_rl(const char *path, int threads, bool with_lora, int steps, uin
 
 static void test_rl_identical_across_threads_and_paths(void) {
     setup();
-    int steps = getenv("PLOW_TEST_QUICK") ? 2 : 3;
-    for (int with_lora = 0; with_lora < 2; with_lora++) {
-        uint8_t ref[PLOW_HASH_LEN], h[PLOW_HASH_LEN];
-        run_rl("scalar", 1, with_lora, steps, ref);
-        char hex[2 * PLOW_HASH_LEN + 1];
-        plow_hex(ref, PLOW_HASH_LEN, hex);
-        fprintf(stderr, "    %s RL state after %d steps: %s\n", with_lora ? "LoRA" : "full", steps, hex);
-        for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
-            if (!tensor_path_supported((tensor_path)p)) continue;
-            for (int t = 1; t <= 2; t++) {
-                if (p == TENSOR_PATH_SCALAR && t == 1) continue;
-                run_rl(tensor_path_name((tensor_path)p), t, with_lora, steps, h);
-                CHECKF(memcmp(ref, h, sizeof h) == 0, "%s RL state after %d steps differs: %s, %d threads",
-                       with_lora ? "LoRA" : "full", steps, tensor_path_name((tensor_path)p), t);
-            }
-        }
-    }
-    tensor_init("auto", 2, NULL);
+    fixture_paths_agree("RL", getenv("PLOW_TEST_QUICK") ? 2 : 3, run_rl, false);
 }
 
 /* A verifier holding state j-1 replays step j exactly, rollouts included;

@@ -16,6 +16,7 @@
 #include "../src/tensor/tensor.h"
 #include "../src/train/round.h"
 #include "../src/train/train.h"
+#include "fixture.h"
 #include "test.h"
 
 /* A tokenizer and dataset from the first 100 KB of the corpus, shared. */
@@ -25,28 +26,10 @@ static dataset *g_data;
 static void setup(void) {
     char err[PLOW_ERR_LEN];
     CHECKF(tensor_init(NULL, 2, err) == 0, "%s", err);
-    if (g_tok) return;
-    uint8_t *buf;
-    size_t n;
-    if (plow_read_file(test_corpus_path(), 1 << 24, &buf, &n, err)) {
-        CHECKF(0, "%s", err);
-        return;
-    }
-    size_t use = n < 100000 ? n : 100000;
-    CHECK(tokenizer_train(&g_tok, buf, use, 512, NULL, NULL, err) == 0);
-    CHECK(dataset_from_bytes(&g_data, buf, use, g_tok, 0.1, err) == 0);
-    free(buf);
+    if (!g_tok) fixture_corpus(100000, 512, 100000, 0.1, &g_tok, &g_data, NULL, NULL);
 }
 
-static model *tiny_model(uint64_t seed) {
-    char err[PLOW_ERR_LEN];
-    model_config c;
-    model *m = NULL;
-    CHECK(model_config_named("tiny", tokenizer_vocab_size(g_tok), &c, err) == 0);
-    CHECK(model_new(&m, &c, err) == 0);
-    model_init_weights(m, seed);
-    return m;
-}
+static model *tiny_model(uint64_t seed) { return fixture_named_model("tiny", g_tok, seed); }
 
 /* Small and quick inner runs: batch 4 of 32 tokens. */
 static void small_config(round_config *cfg, uint32_t shards, int H) {

@@ -401,6 +401,50 @@ out:
     free(p);
 }
 
+/* Dropped records do not pile up: each block's commit deletes those older
+ * than the keep (store_set_dropped_keep; STORE_DROPPED_KEEP by default). */
+static void test_store_dropped_prune(void) {
+    char err[PLOW_ERR_LEN];
+    char *p = tpath("ledger.db");
+    uint8_t chain[32];
+    chain_of(1, chain);
+    store *st = NULL;
+    CHECK(store_open(&st, p, chain, err) == 0);
+    if (!st) goto out;
+    store_set_dropped_keep(st, 3);
+    uint8_t hash[8][32];
+    for (uint64_t h = 1; h <= 8; h++) {
+        store_dropped d;
+        memset(&d, 0, sizeof d);
+        memset(d.hash, (int)h, 32);
+        memcpy(hash[h - 1], d.hash, 32);
+        snprintf(d.reason, sizeof d.reason, "dropped in block %llu", (unsigned long long)h);
+        ledger_block b;
+        make_block(&b, h, NULL, 0, NULL, NULL);
+        CHECKF(store_commit_block(st, &b, NULL, &d, 1, 0, err) == 0, "%s", err);
+        /* after block h, the records of blocks h-2..h remain, nothing older */
+        for (uint64_t k = 1; k <= h; k++) {
+            store_tx_status ts;
+            CHECK(store_tx_status_get(st, hash[k - 1], &ts, err) == 0);
+            if (k + 3 > h) CHECKF(ts.where == 'd' && strstr(ts.error, "dropped in block"), "block %llu: record of %llu",
+                                  (unsigned long long)h, (unsigned long long)k);
+            else CHECKF(ts.where == 0, "block %llu: the record of block %llu was kept", (unsigned long long)h,
+                        (unsigned long long)k);
+        }
+    }
+    store_close(st);
+    CHECK(sql_count(p, "SELECT count(*) FROM dropped") == 3);
+    /* an existing database gets the height index at open */
+    CHECK(sql_count(p, "SELECT count(*) FROM sqlite_master WHERE name = 'dropped_height'") == 1);
+    CHECK(sql_exec(p, "DROP INDEX dropped_height") == 0);
+    st = NULL;
+    CHECKF(store_open(&st, p, chain, err) == 0, "%s", err);
+    store_close(st);
+    CHECK(sql_count(p, "SELECT count(*) FROM sqlite_master WHERE name = 'dropped_height'") == 1);
+out:
+    free(p);
+}
+
 /* ---- store: the transaction index ---------------------------------------------- */
 
 typedef struct chain_fixture {
@@ -1106,6 +1150,7 @@ const test_case store_tests[] = {
     {"store_refuses", test_store_refuses},
     {"store_mempool", test_store_mempool},
     {"store_blocks", test_store_blocks},
+    {"store_dropped_prune", test_store_dropped_prune},
     {"store_tx_index", test_store_tx_index},
     {"store_state", test_store_state},
     {"store_commit_time", test_store_commit_time},

@@ -4,6 +4,7 @@
 #include "../src/base/plow.h"
 
 #include <math.h>
+#include <unistd.h>
 
 #include "../src/data/dataset.h"
 #include "../src/infer/infer.h"
@@ -12,6 +13,7 @@
 #include "../src/proof/run.h"
 #include "../src/tensor/tensor.h"
 #include "../src/train/train.h"
+#include "fixture.h"
 #include "test.h"
 
 /* A tokenizer and dataset from the first 120 KB of the corpus, shared. */
@@ -19,29 +21,10 @@ static tokenizer *g_tok;
 static dataset *g_data;
 
 static void setup(void) {
-    if (g_tok) return;
-    char err[PLOW_ERR_LEN];
-    uint8_t *buf;
-    size_t n;
-    if (plow_read_file(test_corpus_path(), 1 << 24, &buf, &n, err)) {
-        CHECKF(0, "%s", err);
-        return;
-    }
-    size_t use = n < 120000 ? n : 120000;
-    CHECK(tokenizer_train(&g_tok, buf, use, 512, NULL, NULL, err) == 0);
-    CHECK(dataset_from_bytes(&g_data, buf, use, g_tok, 0.1, err) == 0);
-    free(buf);
+    if (!g_tok) fixture_corpus(120000, 512, 120000, 0.1, &g_tok, &g_data, NULL, NULL);
 }
 
-static model *tiny_model(uint64_t seed) {
-    char err[PLOW_ERR_LEN];
-    model_config c;
-    model *m = NULL;
-    CHECK(model_config_named("tiny", tokenizer_vocab_size(g_tok), &c, err) == 0);
-    CHECK(model_new(&m, &c, err) == 0);
-    model_init_weights(m, seed);
-    return m;
-}
+static model *tiny_model(uint64_t seed) { return fixture_named_model("tiny", g_tok, seed); }
 
 static void small_hp(train_hparams *hp, int steps) {
     train_hparams_default(hp, false, steps, 64);
@@ -69,8 +52,9 @@ static void run_tiny(const char *path, int threads, int steps, uint8_t out[PLOW_
 static void test_state_identical_across_threads_and_paths(void) {
     setup();
     uint8_t ref[PLOW_HASH_LEN], h[PLOW_HASH_LEN];
-    /* PLOW_TEST_QUICK (sanitizer builds): fewer steps; the CLI test covers 20 */
-    int steps = getenv("PLOW_TEST_QUICK") ? 4 : 20;
+    /* PLOW_TEST_QUICK (sanitizer builds): fewer steps; tests/cli/determinism.sh
+     * compares every one of 20 steps' states on every path and thread count */
+    int steps = getenv("PLOW_TEST_QUICK") ? 3 : 6;
     run_tiny("scalar", 1, steps, ref);
     for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
         if (!tensor_path_supported((tensor_path)p)) continue;
@@ -389,6 +373,47 @@ static void test_model_files_roundtrip_and_reject(void) {
     CHECK(modelio_parse_model(&m2, buf, n, err) == 0);
     model_free(m2);
     free(buf);
+    /* config.json must describe the same model as the weights' metadata;
+     * a conflict names the key, and a directory without one loads */
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    uint8_t *cfg;
+    size_t cn;
+    CHECK(plow_read_file(path, 1 << 20, &cfg, &cn, err) == 0);
+    char *text = plow_alloc(cn + 32);
+    memcpy(text, cfg, cn);
+    text[cn] = 0;
+    static const struct {
+        const char *from, *to, *named;
+    } conflicts[] = {
+        {"\"tie_word_embeddings\":\ttrue", "\"tie_word_embeddings\":\tfalse", "tie_word_embeddings false"},
+        {"\"hidden_size\":\t128", "\"hidden_size\":\t256", "hidden_size 256"},
+        {"\"num_hidden_layers\":\t4", "\"num_hidden_layers\":\t5", "num_hidden_layers 5"},
+        {"\"vocab_size\":\t", "\"vocab_size\":\t1", "plow.vocab"},
+        {"\"tie_word_embeddings\":\ttrue", "\"tie_word_embeddings\":\t1", "true/false"},
+        {"\"hidden_size\":\t128", "\"hidden_sizes\":\t128", "no number 'hidden_size'"},
+        {"{", "[", "not a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof conflicts / sizeof conflicts[0]; i++) {
+        char *at = strstr(text, conflicts[i].from);
+        CHECKF(at != NULL, "config.json has no %s", conflicts[i].from);
+        if (!at) continue;
+        plow_buf b = {0};
+        plow_buf_append(&b, text, (size_t)(at - text));
+        plow_buf_append(&b, conflicts[i].to, strlen(conflicts[i].to));
+        plow_buf_append(&b, at + strlen(conflicts[i].from), strlen(at + strlen(conflicts[i].from)));
+        CHECK(plow_write_file(path, (const char *)b.data, b.len, err) == 0);
+        plow_buf_release(&b);
+        CHECKF(modelio_load_model(&m2, dir, err) == -1 && strstr(err, conflicts[i].named) && m2 == NULL,
+               "case %zu: %s", i, err);
+    }
+    CHECK(plow_write_file(path, text, cn, err) == 0);
+    CHECKF(modelio_load_model(&m2, dir, err) == 0, "%s", err);
+    model_free(m2);
+    CHECK(unlink(path) == 0);
+    CHECKF(modelio_load_model(&m2, dir, err) == 0, "%s", err);
+    model_free(m2);
+    free(text);
+    free(cfg);
     model_free(m);
 }
 

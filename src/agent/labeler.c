@@ -1,8 +1,8 @@
 /*
- * labeler.c — crowdsourced labeling on the network: the files a requester,
- * a person and an AI labeler keep (items, gold, secret, commitment state,
- * naive Bayes model), reading a label task and its reveals back from a node,
- * and the labeler agent (labeler.h).
+ * labeler.c — the labeler agent (labeler.h): reading a label task and its
+ * reveals back from a node, simulated labelers, and the agent loop. Its files
+ * are labeler_files.c; the items, labeled text and the naive Bayes classifier
+ * it labels with are the label module's (src/label).
  *
  * The agent follows the ledger's phases (docs/ledger.md, "Labeling"): it
  * claims a slot of an open label task it can label, labels the slot's items
@@ -32,832 +32,6 @@
 #include "agent.h"
 #include "labeler.h"
 
-/* ---- files ----------------------------------------------------------------------------- */
-
-int labeler_write_private(const char *path, const void *data, size_t n, bool exclusive, char err[PLOW_ERR_LEN]) {
-    if (exclusive && plow_file_exists(path)) return plow_error(err, "%s exists already: refusing to overwrite it", path);
-    size_t pl = strlen(path) + 32;
-    char *tmp = plow_alloc(pl);
-    snprintf(tmp, pl, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return plow_error(err, "cannot create %s: %s", path, strerror(e));
-    }
-    const uint8_t *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return plow_error(err, "cannot write %s: %s", path, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return plow_error(err, "cannot write %s: %s", path, strerror(e));
-    }
-    int rc = 0;
-    if (exclusive) {
-        if (link(tmp, path) != 0) rc = plow_error(err, "cannot create %s: %s", path, strerror(errno));
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        rc = plow_error(err, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return rc;
-}
-
-/* ---- JSONL ------------------------------------------------------------------------------ */
-
-typedef struct jsonl {
-    const uint8_t *buf;
-    size_t n, pos;
-    size_t line; /* 1-based number of the line last returned */
-} jsonl;
-
-/* The next line (without its '\n' and a trailing '\r'); false at the end.
- * A final newline does not start another line. */
-static bool jsonl_next(jsonl *r, const char **s, size_t *len) {
-    if (r->pos >= r->n) return false;
-    const uint8_t *start = r->buf + r->pos, *nl = memchr(start, '\n', r->n - r->pos);
-    size_t l = nl ? (size_t)(nl - start) : r->n - r->pos;
-    r->pos += l + (nl ? 1 : 0);
-    if (l > 0 && start[l - 1] == '\r') l--;
-    r->line++;
-    *s = (const char *)start;
-    *len = l;
-    return true;
-}
-
-/* Parses one line as a JSON object (nothing after it but blanks). */
-static cJSON *line_object(const char *s, size_t len, const char *what, size_t line, char err[PLOW_ERR_LEN]) {
-    size_t b = 0;
-    while (b < len && (s[b] == ' ' || s[b] == '\t')) b++;
-    if (b == len) return plow_error(err, "%s line %zu is empty", what, line), NULL;
-    for (size_t i = 0; i + 6 <= len; i++)
-        if (s[i] == '\\' && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
-            return plow_error(err, "%s line %zu: strings may not contain \\u0000", what, line), NULL;
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(s, len, &end, false);
-    if (!j) return plow_error(err, "%s line %zu is not JSON", what, line), NULL;
-    while (end && end < s + len && (*end == ' ' || *end == '\t')) end++;
-    if (!cJSON_IsObject(j) || (end && end != s + len)) {
-        cJSON_Delete(j);
-        return plow_error(err, "%s line %zu is not one JSON object", what, line), NULL;
-    }
-    return j;
-}
-
-static bool name_ok(const char *c) {
-    size_t n = strlen(c);
-    return n >= 1 && n <= JOB_LABEL_NAME_MAX &&
-           strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
-}
-
-/* ---- items ------------------------------------------------------------------------------- */
-
-void labeler_items_release(labeler_items *it) {
-    for (size_t i = 0; i < it->n; i++) free(it->text[i]);
-    free(it->text);
-    memset(it, 0, sizeof *it);
-}
-
-int labeler_items_parse(labeler_items *it, const uint8_t *buf, size_t n, const char *what, char err[PLOW_ERR_LEN]) {
-    memset(it, 0, sizeof *it);
-    if (memchr(buf, 0, n)) return plow_error(err, "%s contains a NUL byte", what);
-    jsonl r = {buf, n, 0, 0};
-    const char *s;
-    size_t len, cap = 0;
-    while (jsonl_next(&r, &s, &len)) {
-        if (it->n == LEDGER_LABEL_ITEMS_MAX) {
-            labeler_items_release(it);
-            return plow_error(err, "%s has more than %d items (a label task's most)", what, LEDGER_LABEL_ITEMS_MAX);
-        }
-        cJSON *j = line_object(s, len, what, r.line, err);
-        if (!j) goto fail;
-        const cJSON *t = NULL;
-        for (const cJSON *c = j->child; c; c = c->next) {
-            if (strcmp(c->string, "text") != 0) {
-                plow_error(err, "%s line %zu: unknown key '%.40s' (an item is {\"text\": ...} only: %s)", what, r.line,
-                           c->string, strcmp(c->string, "label") == 0 ? "true labels stay private" : "nothing else");
-                cJSON_Delete(j);
-                goto fail;
-            }
-            if (t) {
-                plow_error(err, "%s line %zu: 'text' appears twice", what, r.line);
-                cJSON_Delete(j);
-                goto fail;
-            }
-            t = c;
-        }
-        if (!t || !cJSON_IsString(t)) {
-            plow_error(err, "%s line %zu: needs \"text\": a string", what, r.line);
-            cJSON_Delete(j);
-            goto fail;
-        }
-        size_t tl = strlen(t->valuestring);
-        if (tl == 0 || tl > LABELER_TEXT_MAX) {
-            plow_error(err, "%s line %zu: the text must have 1..%u bytes, not %zu", what, r.line, LABELER_TEXT_MAX, tl);
-            cJSON_Delete(j);
-            goto fail;
-        }
-        if (it->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            it->text = plow_realloc(it->text, cap * sizeof *it->text);
-        }
-        it->text[it->n++] = plow_strdup(t->valuestring);
-        cJSON_Delete(j);
-    }
-    if (it->n == 0) return plow_error(err, "%s has no items", what);
-    return 0;
-fail:
-    labeler_items_release(it);
-    return -1;
-}
-
-void labeler_items_write(const labeler_items *it, plow_buf *out) {
-    for (size_t i = 0; i < it->n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", it->text[i]);
-        char *txt = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        PLOW_ASSERT(txt);
-        plow_buf_append(out, txt, strlen(txt));
-        plow_buf_append(out, "\n", 1);
-        free(txt);
-    }
-}
-
-/* ---- labeled text ------------------------------------------------------------------------ */
-
-void labeler_labeled_release(labeler_labeled *d) {
-    for (size_t i = 0; i < d->n; i++) {
-        free(d->text[i]);
-        free(d->label[i]);
-    }
-    free(d->text);
-    free(d->label);
-    memset(d, 0, sizeof *d);
-}
-
-int labeler_labeled_parse(labeler_labeled *d, const uint8_t *buf, size_t n, const char *what, char err[PLOW_ERR_LEN]) {
-    memset(d, 0, sizeof *d);
-    if (memchr(buf, 0, n)) return plow_error(err, "%s contains a NUL byte", what);
-    jsonl r = {buf, n, 0, 0};
-    const char *s;
-    size_t len, cap = 0;
-    while (jsonl_next(&r, &s, &len)) {
-        cJSON *j = line_object(s, len, what, r.line, err);
-        if (!j) goto fail;
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "text"), *l = cJSON_GetObjectItemCaseSensitive(j, "label");
-        if (!cJSON_IsString(t) || !t->valuestring[0] || strlen(t->valuestring) > LABELER_TEXT_MAX) {
-            plow_error(err, "%s line %zu: needs \"text\": a string of 1..%u bytes", what, r.line, LABELER_TEXT_MAX);
-            cJSON_Delete(j);
-            goto fail;
-        }
-        if (!cJSON_IsString(l) || !name_ok(l->valuestring)) {
-            plow_error(err, "%s line %zu: needs \"label\": a class name of 1..%d characters [A-Za-z0-9_.-]", what,
-                       r.line, JOB_LABEL_NAME_MAX);
-            cJSON_Delete(j);
-            goto fail;
-        }
-        if (d->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            d->text = plow_realloc(d->text, cap * sizeof *d->text);
-            d->label = plow_realloc(d->label, cap * sizeof *d->label);
-        }
-        d->text[d->n] = plow_strdup(t->valuestring);
-        d->label[d->n] = plow_strdup(l->valuestring);
-        d->n++;
-        cJSON_Delete(j);
-    }
-    if (d->n == 0) return plow_error(err, "%s has no labeled lines", what);
-    return 0;
-fail:
-    labeler_labeled_release(d);
-    return -1;
-}
-
-int labeler_labeled_load(labeler_labeled *d, const char *path, char err[PLOW_ERR_LEN]) {
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    memset(d, 0, sizeof *d);
-    if (plow_read_file(path, LABELER_FILE_MAX, &buf, &n, err)) return -1;
-    int rc = labeler_labeled_parse(d, buf, n, path, err);
-    free(buf);
-    return rc;
-}
-
-static int cmp_truth(const void *a, const void *b) {
-    return memcmp(((const labeler_truth_entry *)a)->id, ((const labeler_truth_entry *)b)->id, 32);
-}
-
-int labeler_truth_load(labeler_truth *t, const char *path, char err[PLOW_ERR_LEN]) {
-    memset(t, 0, sizeof *t);
-    labeler_labeled d;
-    if (labeler_labeled_load(&d, path, err)) return -1;
-    t->e = plow_calloc(d.n, sizeof *t->e);
-    for (size_t i = 0; i < d.n; i++) {
-        plow_sha256_once(d.text[i], strlen(d.text[i]), t->e[i].id);
-        snprintf(t->e[i].label, sizeof t->e[i].label, "%s", d.label[i]);
-    }
-    qsort(t->e, d.n, sizeof *t->e, cmp_truth);
-    size_t o = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        if (o > 0 && memcmp(t->e[o - 1].id, t->e[i].id, 32) == 0) {
-            if (strcmp(t->e[o - 1].label, t->e[i].label) != 0) {
-                plow_error(err, "%s: one text is labeled both '%s' and '%s'", path, t->e[o - 1].label, t->e[i].label);
-                labeler_labeled_release(&d);
-                labeler_truth_release(t);
-                return -1;
-            }
-            continue;
-        }
-        t->e[o++] = t->e[i];
-    }
-    t->n = o;
-    labeler_labeled_release(&d);
-    return 0;
-}
-
-const char *labeler_truth_find(const labeler_truth *t, const char *text) {
-    labeler_truth_entry k;
-    plow_sha256_once(text, strlen(text), k.id);
-    const labeler_truth_entry *e = t->n ? bsearch(&k, t->e, t->n, sizeof *t->e, cmp_truth) : NULL;
-    return e ? e->label : NULL;
-}
-
-void labeler_truth_release(labeler_truth *t) {
-    free(t->e);
-    memset(t, 0, sizeof *t);
-}
-
-int labeler_class_index(const job_spec *s, const char *name) {
-    for (uint32_t i = 0; i < s->n_classes && i < JOB_LABEL_CLASSES_MAX; i++)
-        if (strcmp(s->classes[i], name) == 0) return (int)i;
-    return -1;
-}
-
-/* ---- gold and the secret ------------------------------------------------------------------- */
-
-typedef struct gold_pair {
-    uint32_t item;
-    uint8_t label;
-    size_t line;
-} gold_pair;
-
-static int cmp_gold(const void *a, const void *b) {
-    uint32_t x = ((const gold_pair *)a)->item, y = ((const gold_pair *)b)->item;
-    return x < y ? -1 : x > y;
-}
-
-int labeler_gold_parse(const uint8_t *buf, size_t n, const char *what, const job_spec *s, uint32_t *items,
-                       uint8_t *labels, uint32_t *count, char err[PLOW_ERR_LEN]) {
-    *count = 0;
-    if (memchr(buf, 0, n)) return plow_error(err, "%s contains a NUL byte", what);
-    gold_pair *g = plow_calloc(LEDGER_GOLD_MAX, sizeof *g);
-    jsonl r = {buf, n, 0, 0};
-    const char *line;
-    size_t len, m = 0;
-    int rc = -1;
-    while (jsonl_next(&r, &line, &len)) {
-        if (m == LEDGER_GOLD_MAX) {
-            plow_error(err, "%s has more than %d gold items (one gold reveal's most)", what, LEDGER_GOLD_MAX);
-            goto out;
-        }
-        cJSON *j = line_object(line, len, what, r.line, err);
-        if (!j) goto out;
-        for (const cJSON *c = j->child; c; c = c->next)
-            if (strcmp(c->string, "item") != 0 && strcmp(c->string, "label") != 0) {
-                plow_error(err, "%s line %zu: unknown key '%.40s' (a gold line is {\"item\": index, \"label\": name})",
-                           what, r.line, c->string);
-                cJSON_Delete(j);
-                goto out;
-            }
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "item"), *l = cJSON_GetObjectItemCaseSensitive(j, "label");
-        if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0) || it->valuedouble != floor(it->valuedouble) ||
-            it->valuedouble >= (double)s->n_items) {
-            plow_error(err, "%s line %zu: \"item\" must be an item index in 0..%u", what, r.line,
-                       s->n_items ? s->n_items - 1 : 0);
-            cJSON_Delete(j);
-            goto out;
-        }
-        int k = cJSON_IsString(l) ? labeler_class_index(s, l->valuestring) : -1;
-        if (k < 0) {
-            plow_error(err, "%s line %zu: \"label\" must be one of the task's classes (%s, %s, ...)", what, r.line,
-                       s->classes[0], s->classes[1]);
-            cJSON_Delete(j);
-            goto out;
-        }
-        g[m].item = (uint32_t)it->valuedouble;
-        g[m].label = (uint8_t)k;
-        g[m].line = r.line;
-        m++;
-        cJSON_Delete(j);
-    }
-    qsort(g, m, sizeof *g, cmp_gold);
-    for (size_t i = 1; i < m; i++)
-        if (g[i].item == g[i - 1].item) {
-            plow_error(err, "%s: item %u is given twice", what, g[i].item);
-            goto out;
-        }
-    for (size_t i = 0; i < m; i++) {
-        items[i] = g[i].item;
-        labels[i] = g[i].label;
-    }
-    *count = (uint32_t)m;
-    rc = 0;
-out:
-    free(g);
-    return rc;
-}
-
-int labeler_secret_write(const char *path, const labeler_secret *s, bool exclusive, char err[PLOW_ERR_LEN]) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "format", "plow.label.secret.v1");
-    if (s->has_task) json_add_hash(j, "task", s->task);
-    else cJSON_AddNullToObject(j, "task");
-    json_add_hash(j, "salt", s->salt);
-    json_add_hash(j, "commitment", s->commitment);
-    cJSON *g = cJSON_AddArrayToObject(j, "gold");
-    for (uint32_t i = 0; i < s->count; i++) {
-        cJSON *p = cJSON_CreateArray();
-        cJSON_AddItemToArray(p, cJSON_CreateNumber(s->items[i]));
-        cJSON_AddItemToArray(p, cJSON_CreateNumber(s->labels[i]));
-        cJSON_AddItemToArray(g, p);
-    }
-    char *txt = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    PLOW_ASSERT(txt);
-    int rc = labeler_write_private(path, txt, strlen(txt), exclusive, err);
-    sodium_memzero(txt, strlen(txt));
-    free(txt);
-    return rc;
-}
-
-/* Refuses a file that group or others may read: it holds secrets. */
-static int private_read(const char *path, size_t max, uint8_t **buf, size_t *n, char err[PLOW_ERR_LEN]) {
-    struct stat st;
-    if (stat(path, &st) != 0) return plow_error(err, "cannot read %s: %s", path, strerror(errno));
-    if (st.st_mode & 077) return plow_error(err, "%s is readable by others: it holds secrets (chmod 600 %s)", path, path);
-    return plow_read_file(path, max, buf, n, err);
-}
-
-int labeler_secret_read(const char *path, labeler_secret *s, char err[PLOW_ERR_LEN]) {
-    memset(s, 0, sizeof *s);
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    if (private_read(path, 1 << 20, &buf, &n, err)) return -1;
-    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
-    sodium_memzero(buf, n);
-    free(buf);
-    int rc = -1;
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "format"), *t = cJSON_GetObjectItemCaseSensitive(j, "task"),
-                *g = cJSON_GetObjectItemCaseSensitive(j, "gold");
-    char e[PLOW_ERR_LEN];
-    if (!cJSON_IsObject(j) || !cJSON_IsString(f) || strcmp(f->valuestring, "plow.label.secret.v1") != 0) {
-        plow_error(err, "%s is not a label secret (plow.label.secret.v1)", path);
-        goto out;
-    }
-    if (json_get_hash(j, "salt", s->salt, e) || json_get_hash(j, "commitment", s->commitment, e)) {
-        plow_error(err, "%s: %s", path, e);
-        goto out;
-    }
-    if (t && !cJSON_IsNull(t)) {
-        if (json_get_hash(j, "task", s->task, e)) {
-            plow_error(err, "%s: %s", path, e);
-            goto out;
-        }
-        s->has_task = true;
-    }
-    if (!cJSON_IsArray(g) || cJSON_GetArraySize(g) > LEDGER_GOLD_MAX) {
-        plow_error(err, "%s: 'gold' must be an array of at most %d [item, label] pairs", path, LEDGER_GOLD_MAX);
-        goto out;
-    }
-    const cJSON *p;
-    cJSON_ArrayForEach(p, g) {
-        const cJSON *a = cJSON_GetArrayItem(p, 0), *b = cJSON_GetArrayItem(p, 1);
-        if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) ||
-            !(a->valuedouble >= 0 && a->valuedouble < 4294967296.0) || a->valuedouble != floor(a->valuedouble) ||
-            !(b->valuedouble >= 0 && b->valuedouble < 256) || b->valuedouble != floor(b->valuedouble)) {
-            plow_error(err, "%s: gold entry %u is not [item, label]", path, s->count);
-            goto out;
-        }
-        s->items[s->count] = (uint32_t)a->valuedouble;
-        s->labels[s->count] = (uint8_t)b->valuedouble;
-        s->count++;
-    }
-    uint8_t c[32];
-    ledger_gold_commitment(s->salt, s->count, s->items, s->labels, c);
-    if (memcmp(c, s->commitment, 32) != 0) {
-        plow_error(err, "%s: its gold and salt do not open its commitment (the file was changed)", path);
-        goto out;
-    }
-    rc = 0;
-out:
-    cJSON_Delete(j);
-    if (rc) sodium_memzero(s, sizeof *s);
-    return rc;
-}
-
-/* ---- commitment state ----------------------------------------------------------------------- */
-
-void labeler_state_seal(labeler_state *s) {
-    randombytes_buf(s->salt, sizeof s->salt);
-    ledger_label_commitment(s->task, s->labeler, s->labels, s->count, s->salt, s->commitment);
-}
-
-int labeler_state_write(const char *path, const labeler_state *s, char err[PLOW_ERR_LEN]) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "format", "plow.label.state.v1");
-    json_add_hash(j, "task", s->task);
-    json_add_addr(j, "labeler", s->labeler);
-    cJSON_AddNumberToObject(j, "slot", s->slot);
-    cJSON *l = cJSON_AddArrayToObject(j, "labels");
-    for (uint32_t i = 0; i < s->count; i++) cJSON_AddItemToArray(l, cJSON_CreateNumber(s->labels[i]));
-    json_add_hash(j, "salt", s->salt);
-    json_add_hash(j, "commitment", s->commitment);
-    cJSON_AddBoolToObject(j, "copied", s->copied);
-    cJSON_AddBoolToObject(j, "settled", s->settled);
-    char *txt = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    PLOW_ASSERT(txt);
-    int rc = labeler_write_private(path, txt, strlen(txt), false, err);
-    free(txt);
-    return rc;
-}
-
-int labeler_state_read(const char *path, labeler_state *s, char err[PLOW_ERR_LEN]) {
-    memset(s, 0, sizeof *s);
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    if (private_read(path, 1 << 20, &buf, &n, err)) return -1;
-    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
-    free(buf);
-    int rc = -1;
-    char e[PLOW_ERR_LEN];
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "format"), *sl = cJSON_GetObjectItemCaseSensitive(j, "slot"),
-                *l = cJSON_GetObjectItemCaseSensitive(j, "labels"), *cp = cJSON_GetObjectItemCaseSensitive(j, "copied"),
-                *st = cJSON_GetObjectItemCaseSensitive(j, "settled");
-    if (!cJSON_IsObject(j) || !cJSON_IsString(f) || strcmp(f->valuestring, "plow.label.state.v1") != 0) {
-        plow_error(err, "%s is not a label state (plow.label.state.v1)", path);
-        goto out;
-    }
-    if (json_get_hash(j, "task", s->task, e) || json_get_addr(j, "labeler", s->labeler, e) ||
-        json_get_hash(j, "salt", s->salt, e) || json_get_hash(j, "commitment", s->commitment, e)) {
-        plow_error(err, "%s: %s", path, e);
-        goto out;
-    }
-    if (!cJSON_IsNumber(sl) || !(sl->valuedouble >= 0 && sl->valuedouble < LEDGER_MAX_REPLICAS) ||
-        sl->valuedouble != floor(sl->valuedouble)) {
-        plow_error(err, "%s: 'slot' must be 0..%d", path, LEDGER_MAX_REPLICAS - 1);
-        goto out;
-    }
-    s->slot = (uint32_t)sl->valuedouble;
-    if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) > LEDGER_LABELS_MAX) {
-        plow_error(err, "%s: 'labels' must be an array of at most %d labels", path, LEDGER_LABELS_MAX);
-        goto out;
-    }
-    const cJSON *x;
-    cJSON_ArrayForEach(x, l) {
-        if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble < 256) || x->valuedouble != floor(x->valuedouble)) {
-            plow_error(err, "%s: labels[%u] must be a label number 0..255", path, s->count);
-            goto out;
-        }
-        s->labels[s->count++] = (uint8_t)x->valuedouble;
-    }
-    s->copied = cJSON_IsTrue(cp);
-    s->settled = cJSON_IsTrue(st);
-    rc = 0;
-out:
-    cJSON_Delete(j);
-    return rc;
-}
-
-/* ---- naive Bayes ------------------------------------------------------------------------------ */
-
-#define NB_WORD_MAX 64
-
-struct labeler_nb {
-    uint32_t k;
-    char **classes;    /* (k) sorted by strcmp */
-    uint64_t *docs;    /* (k) training texts per class */
-    uint64_t *words;   /* (k) words per class */
-    size_t v, cap;
-    char **vocab;      /* (v) */
-    uint32_t *counts;  /* (v, k) */
-    size_t hcap;       /* power of two */
-    int64_t *table;    /* word -> index, -1 empty */
-    double alpha;      /* additive smoothing (1: Laplace) */
-};
-
-static uint64_t nb_hash(const char *w) {
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *)w; *p; p++) h = (h ^ *p) * 1099511628211ull;
-    return h;
-}
-
-static int64_t nb_find(const labeler_nb *m, const char *w) {
-    if (!m->hcap) return -1;
-    for (size_t i = nb_hash(w) & (m->hcap - 1);; i = (i + 1) & (m->hcap - 1)) {
-        if (m->table[i] < 0) return -1;
-        if (strcmp(m->vocab[m->table[i]], w) == 0) return m->table[i];
-    }
-}
-
-static void nb_rehash(labeler_nb *m, size_t hcap) {
-    free(m->table);
-    m->hcap = hcap;
-    m->table = plow_alloc(hcap * sizeof *m->table);
-    for (size_t i = 0; i < hcap; i++) m->table[i] = -1;
-    for (size_t w = 0; w < m->v; w++) {
-        size_t i = nb_hash(m->vocab[w]) & (hcap - 1);
-        while (m->table[i] >= 0) i = (i + 1) & (hcap - 1);
-        m->table[i] = (int64_t)w;
-    }
-}
-
-static size_t nb_add(labeler_nb *m, const char *w) {
-    int64_t f = nb_find(m, w);
-    if (f >= 0) return (size_t)f;
-    if (m->v == m->cap) {
-        m->cap = m->cap ? m->cap * 2 : 1024;
-        m->vocab = plow_realloc(m->vocab, m->cap * sizeof *m->vocab);
-        m->counts = plow_realloc(m->counts, m->cap * m->k * sizeof *m->counts);
-    }
-    m->vocab[m->v] = plow_strdup(w);
-    memset(m->counts + m->v * m->k, 0, m->k * sizeof *m->counts);
-    m->v++;
-    if (m->v * 2 > m->hcap) nb_rehash(m, m->hcap ? m->hcap * 2 : 4096);
-    else {
-        size_t i = nb_hash(w) & (m->hcap - 1);
-        while (m->table[i] >= 0) i = (i + 1) & (m->hcap - 1);
-        m->table[i] = (int64_t)(m->v - 1);
-    }
-    return m->v - 1;
-}
-
-static bool word_byte(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80; }
-
-/* Calls fn on each lowercase word of text (longer words cut to NB_WORD_MAX bytes). */
-static void nb_words(const char *text, void (*fn)(void *arg, const char *w), void *arg) {
-    char w[NB_WORD_MAX + 1];
-    size_t l = 0;
-    for (const unsigned char *p = (const unsigned char *)text;; p++) {
-        unsigned char c = *p;
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
-        if (c && word_byte(c)) {
-            if (l < NB_WORD_MAX) w[l++] = (char)c;
-            continue;
-        }
-        if (l) {
-            w[l] = 0;
-            fn(arg, w);
-            l = 0;
-        }
-        if (!c) break;
-    }
-}
-
-void labeler_nb_free(labeler_nb *m) {
-    if (!m) return;
-    for (uint32_t c = 0; c < m->k; c++) free(m->classes[c]);
-    for (size_t w = 0; w < m->v; w++) free(m->vocab[w]);
-    free(m->classes);
-    free(m->docs);
-    free(m->words);
-    free(m->vocab);
-    free(m->counts);
-    free(m->table);
-    free(m);
-}
-
-uint32_t labeler_nb_n_classes(const labeler_nb *m) { return m->k; }
-size_t labeler_nb_vocab(const labeler_nb *m) { return m->v; }
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int nb_class(const labeler_nb *m, const char *name) {
-    char *const *f = bsearch(&name, m->classes, m->k, sizeof *m->classes, cmp_str);
-    return f ? (int)(f - m->classes) : -1;
-}
-
-typedef struct nb_train_arg {
-    labeler_nb *m;
-    uint32_t c;
-} nb_train_arg;
-
-static void nb_count(void *arg, const char *w) {
-    nb_train_arg *a = arg;
-    size_t i = nb_add(a->m, w);
-    a->m->counts[i * a->m->k + a->c]++;
-    a->m->words[a->c]++;
-}
-
-int labeler_nb_train(labeler_nb **out, const labeler_labeled *d, double smoothing, char err[PLOW_ERR_LEN]) {
-    *out = NULL;
-    if (!(smoothing >= 1e-6 && smoothing <= 100)) return plow_error(err, "smoothing must be in [1e-6, 100]");
-    labeler_nb *m = plow_calloc(1, sizeof *m);
-    m->alpha = smoothing;
-    /* the classes: the distinct labels, sorted */
-    char **names = plow_alloc(d->n * sizeof *names);
-    for (size_t i = 0; i < d->n; i++) names[i] = d->label[i];
-    qsort(names, d->n, sizeof *names, cmp_str);
-    m->classes = plow_alloc((d->n ? d->n : 1) * sizeof *m->classes);
-    for (size_t i = 0; i < d->n; i++)
-        if (i == 0 || strcmp(names[i], names[i - 1]) != 0) {
-            if (m->k == LABEL_MAX_CLASSES) {
-                free(names);
-                labeler_nb_free(m);
-                return plow_error(err, "training data: more than %d classes", LABEL_MAX_CLASSES);
-            }
-            m->classes[m->k++] = plow_strdup(names[i]);
-        }
-    free(names);
-    if (m->k < 2) {
-        labeler_nb_free(m);
-        return plow_error(err, "training data: it has one class only: a classifier needs two or more");
-    }
-    m->docs = plow_calloc(m->k, sizeof *m->docs);
-    m->words = plow_calloc(m->k, sizeof *m->words);
-    for (size_t i = 0; i < d->n; i++) {
-        nb_train_arg a = {m, (uint32_t)nb_class(m, d->label[i])};
-        m->docs[a.c]++;
-        nb_words(d->text[i], nb_count, &a);
-    }
-    *out = m;
-    return 0;
-}
-
-int labeler_nb_save(const labeler_nb *m, const char *path, char err[PLOW_ERR_LEN]) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "format", "plow.nb.v1");
-    cJSON_AddNumberToObject(j, "smoothing", m->alpha);
-    cJSON *cl = cJSON_AddArrayToObject(j, "classes"), *dc = cJSON_AddArrayToObject(j, "docs"),
-          *wc = cJSON_AddArrayToObject(j, "words");
-    for (uint32_t c = 0; c < m->k; c++) {
-        cJSON_AddItemToArray(cl, cJSON_CreateString(m->classes[c]));
-        cJSON_AddItemToArray(dc, cJSON_CreateNumber((double)m->docs[c]));
-        cJSON_AddItemToArray(wc, cJSON_CreateNumber((double)m->words[c]));
-    }
-    /* the vocabulary in byte order: one model, one file */
-    char **sorted = plow_alloc((m->v ? m->v : 1) * sizeof *sorted);
-    for (size_t w = 0; w < m->v; w++) sorted[w] = m->vocab[w];
-    qsort(sorted, m->v, sizeof *sorted, cmp_str);
-    cJSON *voc = cJSON_AddObjectToObject(j, "vocab");
-    for (size_t i = 0; i < m->v; i++) {
-        size_t w = (size_t)nb_find(m, sorted[i]);
-        cJSON *a = cJSON_CreateArray();
-        for (uint32_t c = 0; c < m->k; c++) cJSON_AddItemToArray(a, cJSON_CreateNumber(m->counts[w * m->k + c]));
-        cJSON_AddItemToObject(voc, sorted[i], a);
-    }
-    free(sorted);
-    char *txt = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    PLOW_ASSERT(txt);
-    int rc = plow_write_file(path, txt, strlen(txt), err);
-    free(txt);
-    return rc;
-}
-
-static bool count_ok(const cJSON *x) {
-    return cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= 4294967295.0 &&
-           x->valuedouble == floor(x->valuedouble);
-}
-
-int labeler_nb_load(labeler_nb **out, const char *path, char err[PLOW_ERR_LEN]) {
-    *out = NULL;
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    if (plow_read_file(path, LABELER_FILE_MAX, &buf, &n, err)) return -1;
-    cJSON *j = cJSON_ParseWithLength((const char *)buf, n);
-    free(buf);
-    labeler_nb *m = plow_calloc(1, sizeof *m);
-    uint64_t *sum = NULL;
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "format"), *cl = cJSON_GetObjectItemCaseSensitive(j, "classes"),
-                *dc = cJSON_GetObjectItemCaseSensitive(j, "docs"), *wc = cJSON_GetObjectItemCaseSensitive(j, "words"),
-                *voc = cJSON_GetObjectItemCaseSensitive(j, "vocab"),
-                *al = cJSON_GetObjectItemCaseSensitive(j, "smoothing");
-    int rc = -1;
-    if (!cJSON_IsObject(j) || !cJSON_IsString(f) || strcmp(f->valuestring, "plow.nb.v1") != 0) {
-        plow_error(err, "%s is not a labeler model (plow.nb.v1): train one with 'plow labeler train'", path);
-        goto out;
-    }
-    if (!cJSON_IsNumber(al) || !(al->valuedouble >= 1e-6 && al->valuedouble <= 100)) {
-        plow_error(err, "%s: 'smoothing' must be a number in [1e-6, 100]", path);
-        goto out;
-    }
-    m->alpha = al->valuedouble;
-    int k = cJSON_IsArray(cl) ? cJSON_GetArraySize(cl) : 0;
-    if (k < 2 || k > LABEL_MAX_CLASSES || !cJSON_IsArray(dc) || !cJSON_IsArray(wc) || cJSON_GetArraySize(dc) != k ||
-        cJSON_GetArraySize(wc) != k || !cJSON_IsObject(voc)) {
-        plow_error(err, "%s: 'classes' (2..%d names), 'docs' and 'words' (one count each) and 'vocab' are required",
-                   path, LABEL_MAX_CLASSES);
-        goto out;
-    }
-    m->classes = plow_calloc((size_t)k, sizeof *m->classes);
-    m->docs = plow_calloc((size_t)k, sizeof *m->docs);
-    m->words = plow_calloc((size_t)k, sizeof *m->words);
-    for (int c = 0; c < k; c++) {
-        const cJSON *nm = cJSON_GetArrayItem(cl, c), *d = cJSON_GetArrayItem(dc, c), *w = cJSON_GetArrayItem(wc, c);
-        if (!cJSON_IsString(nm) || !name_ok(nm->valuestring) || (c > 0 && strcmp(m->classes[c - 1], nm->valuestring) >= 0)) {
-            plow_error(err, "%s: classes must be distinct names [A-Za-z0-9_.-] in sorted order", path);
-            goto out;
-        }
-        if (!count_ok(d) || !count_ok(w)) {
-            plow_error(err, "%s: 'docs' and 'words' must be whole numbers", path);
-            goto out;
-        }
-        m->classes[c] = plow_strdup(nm->valuestring);
-        m->k = (uint32_t)c + 1;
-        m->docs[c] = (uint64_t)d->valuedouble;
-        m->words[c] = (uint64_t)w->valuedouble;
-    }
-    sum = plow_calloc((size_t)k, sizeof *sum);
-    for (const cJSON *e = voc->child; e; e = e->next) {
-        size_t wl = strlen(e->string);
-        bool ok = wl >= 1 && wl <= NB_WORD_MAX && cJSON_IsArray(e) && cJSON_GetArraySize(e) == k;
-        for (size_t i = 0; ok && i < wl; i++) ok = word_byte((unsigned char)e->string[i]);
-        if (ok && nb_find(m, e->string) >= 0) ok = false;
-        if (!ok) {
-            plow_error(err, "%s: vocab entry '%.40s' is not a lowercase word with %d counts (or is repeated)", path,
-                       e->string, k);
-            goto out;
-        }
-        size_t w = nb_add(m, e->string);
-        for (int c = 0; c < k; c++) {
-            const cJSON *x = cJSON_GetArrayItem(e, c);
-            if (!count_ok(x)) {
-                    plow_error(err, "%s: vocab entry '%.40s' has a count that is not a whole number", path, e->string);
-                goto out;
-            }
-            m->counts[w * m->k + (size_t)c] = (uint32_t)x->valuedouble;
-            sum[c] += (uint64_t)x->valuedouble;
-        }
-    }
-    for (int c = 0; c < k; c++)
-        if (sum[c] != m->words[c]) {
-            plow_error(err, "%s: class '%s' counts %" PRIu64 " words in 'words' but %" PRIu64 " in 'vocab'", path,
-                       m->classes[c], m->words[c], sum[c]);
-            goto out;
-        }
-    rc = 0;
-out:
-    free(sum);
-    cJSON_Delete(j);
-    if (rc) labeler_nb_free(m);
-    else *out = m;
-    return rc;
-}
-
-int labeler_nb_map(const labeler_nb *m, const job_spec *s, int *map, char err[PLOW_ERR_LEN]) {
-    for (uint32_t c = 0; c < s->n_classes; c++) {
-        map[c] = nb_class(m, s->classes[c]);
-        if (map[c] < 0) return plow_error(err, "my model knows no class '%s'", s->classes[c]);
-    }
-    return 0;
-}
-
-typedef struct nb_score_arg {
-    const labeler_nb *m;
-    const int *map;
-    uint32_t n;
-    double *score, *den;
-} nb_score_arg;
-
-static void nb_score(void *arg, const char *w) {
-    nb_score_arg *a = arg;
-    int64_t i = nb_find(a->m, w);
-    if (i < 0) return;
-    for (uint32_t c = 0; c < a->n; c++)
-        a->score[c] += tensor_log_d((double)a->m->counts[(size_t)i * a->m->k + (size_t)a->map[c]] + a->m->alpha) - a->den[c];
-}
-
-uint32_t labeler_nb_classify(const labeler_nb *m, const int *map, uint32_t n_classes, const char *text) {
-    double score[LABEL_MAX_CLASSES], den[LABEL_MAX_CLASSES];
-    for (uint32_t c = 0; c < n_classes; c++) {
-        score[c] = tensor_log_d((double)m->docs[map[c]] + 1.0);
-        den[c] = tensor_log_d((double)m->words[map[c]] + m->alpha * (double)m->v);
-    }
-    nb_score_arg a = {m, map, n_classes, score, den};
-    nb_words(text, nb_score, &a);
-    uint32_t best = 0;
-    for (uint32_t c = 1; c < n_classes; c++)
-        if (score[c] > score[best]) best = c;
-    return best;
-}
-
 /* ---- simulated labelers ------------------------------------------------------------------------ */
 
 uint32_t labeler_sim_label(labeler_mode mode, double p, uint64_t seed, const char *text, uint32_t truth,
@@ -879,7 +53,7 @@ int labeler_slot_of(const ledger_task *t, const uint8_t pk[LEDGER_PK_LEN]) {
     return -1;
 }
 
-int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, labeler_items *items, char err[PLOW_ERR_LEN]) {
+int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, label_items *items, char err[PLOW_ERR_LEN]) {
     char id[17];
     plow_hex(t->id, 8, id);
     if (items) memset(items, 0, sizeof *items);
@@ -898,12 +72,12 @@ int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, labeler_
         return plow_error(err, "task %s: its spec has %u classes, the task %u", id, spec->n_classes, t->p.n_classes);
     if (!items) return 0;
     if (client_blob_get(c, spec->items, &buf, &n, err)) return plow_error_prefix(err, "the task's items"), -2;
-    rc = labeler_items_parse(items, buf, n, "the task's items", err);
+    rc = label_items_parse(items, buf, n, "the task's items", err);
     free(buf);
     if (rc) return -1;
     if (items->n != spec->n_items) {
         size_t got = items->n;
-        labeler_items_release(items);
+        label_items_release(items);
         return plow_error(err, "task %s: its items blob has %zu items, its spec says %u", id, got, spec->n_items);
     }
     return 0;
@@ -1020,7 +194,7 @@ typedef struct lb_seen {
 typedef struct lb_cache {
     uint8_t id[32];
     job_spec spec;
-    labeler_items items;
+    label_items items;
     bool has_items;
     bool bad;       /* the spec or items do not check out */
     char why[PLOW_ERR_LEN];
@@ -1029,8 +203,8 @@ typedef struct lb_cache {
 typedef struct labeler {
     agent a;
     const labeler_options *o;
-    labeler_nb *nb;
-    labeler_truth truth;
+    label_nb *nb;
+    label_truth truth;
     bool registered;
     lb_seen seen[LB_SEEN_MAX];
     int n_seen;
@@ -1101,7 +275,7 @@ static lb_cache *task_data(labeler *L, const ledger_task *t, bool need_items, ch
         else {
             e = &L->cache[L->next_cache];
             L->next_cache = (L->next_cache + 1) % LB_CACHE;
-            labeler_items_release(&e->items);
+            label_items_release(&e->items);
         }
         memset(e, 0, sizeof *e);
         memcpy(e->id, t->id, 32);
@@ -1123,7 +297,7 @@ static lb_cache *task_data(labeler *L, const ledger_task *t, bool need_items, ch
 }
 
 /* This labeler's answers to the items of slot s. */
-static int label_items(labeler *L, const ledger_task *t, const lb_cache *d, uint32_t s, labeler_state *st,
+static int label_slot(labeler *L, const ledger_task *t, const lb_cache *d, uint32_t s, labeler_state *st,
                        char err[PLOW_ERR_LEN]) {
     uint32_t *idx = plow_alloc(LEDGER_LABELS_MAX * sizeof *idx);
     uint64_t cnt = ledger_label_slot_items(t->p.steps, t->p.replicas, t->p.redundancy, s, idx, LEDGER_LABELS_MAX);
@@ -1132,7 +306,7 @@ static int label_items(labeler *L, const ledger_task *t, const lb_cache *d, uint
         return plow_error(err, "slot %u has %" PRIu64 " items, more than one reveal carries", s, cnt);
     }
     int map[LEDGER_LABEL_CLASSES_MAX];
-    if (L->o->mode == LABELER_MODEL && labeler_nb_map(L->nb, &d->spec, map, err)) {
+    if (L->o->mode == LABELER_MODEL && labeler_nb_map_spec(L->nb, &d->spec, map, err)) {
         free(idx);
         return -1;
     }
@@ -1140,11 +314,11 @@ static int label_items(labeler *L, const ledger_task *t, const lb_cache *d, uint
     for (uint64_t j = 0; j < cnt; j++) {
         const char *text = d->items.text[idx[j]];
         uint32_t y;
-        if (L->o->mode == LABELER_MODEL) y = labeler_nb_classify(L->nb, map, d->spec.n_classes, text);
+        if (L->o->mode == LABELER_MODEL) y = label_nb_classify(L->nb, map, d->spec.n_classes, text);
         else {
             uint32_t truth = UINT32_MAX;
             if (L->o->mode == LABELER_ACCURACY) {
-                const char *name = labeler_truth_find(&L->truth, text);
+                const char *name = label_truth_find(&L->truth, text);
                 int k = name ? labeler_class_index(&d->spec, name) : -1;
                 if (k >= 0) truth = (uint32_t)k;
                 else unknown++;
@@ -1236,7 +410,7 @@ static int do_commit(labeler *L, const ledger_task *t, uint32_t s, uint64_t heig
         } else {
             lb_cache *d = task_data(L, t, true, err);
             if (!d) goto out;
-            if (label_items(L, t, d, s, st, err)) goto out;
+            if (label_slot(L, t, d, s, st, err)) goto out;
             labeler_state_seal(st);
         }
         /* on disk before the commit: a restart must be able to reveal */
@@ -1435,7 +609,7 @@ static const char *judge(labeler *L, const ledger_task *t, const ledger_account 
     lb_cache *d = task_data(L, t, false, e);
     if (!d) return snprintf(why, PLOW_ERR_LEN, "%s", e), why;
     int map[LEDGER_LABEL_CLASSES_MAX];
-    if (L->o->mode == LABELER_MODEL && labeler_nb_map(L->nb, &d->spec, map, e))
+    if (L->o->mode == LABELER_MODEL && labeler_nb_map_spec(L->nb, &d->spec, map, e))
         return snprintf(why, PLOW_ERR_LEN, "%s", e), why;
     uint64_t free_stake = acct->stake > acct->locked ? acct->stake - acct->locked : 0, need = 0, total;
     if (t->p.worker_stake > free_stake) need = t->p.worker_stake - free_stake;
@@ -1588,19 +762,19 @@ int agent_labeler_run(const labeler_options *o, char err[PLOW_ERR_LEN]) {
     int rc = -1;
     if (o->mode == LABELER_MODEL) {
         if (o->model) {
-            if (labeler_nb_load(&L->nb, o->model, err)) goto fail;
+            if (label_nb_load(&L->nb, o->model, err)) goto fail;
         } else if (o->train) {
-            labeler_labeled d;
-            if (labeler_labeled_load(&d, o->train, err)) goto fail;
-            int r = labeler_nb_train(&L->nb, &d, o->smoothing, err);
-            labeler_labeled_release(&d);
+            label_labeled d;
+            if (label_labeled_load(&d, o->train, err)) goto fail;
+            int r = label_nb_train(&L->nb, &d, o->smoothing, err);
+            label_labeled_release(&d);
             if (r) goto fail;
         } else {
             plow_error(err, "a model labeler needs --model FILE or --train FILE");
             goto fail;
         }
     }
-    if (o->mode == LABELER_ACCURACY && labeler_truth_load(&L->truth, o->truth, err)) goto fail;
+    if (o->mode == LABELER_ACCURACY && label_truth_load(&L->truth, o->truth, err)) goto fail;
     if (agent_open(&L->a, o->name, o->key, o->node, o->work, err)) goto fail;
     char dir[AGENT_PATH_MAX + 16];
     snprintf(dir, sizeof dir, "%s/tasks", L->a.work);
@@ -1612,8 +786,8 @@ int agent_labeler_run(const labeler_options *o, char err[PLOW_ERR_LEN]) {
     char what[160];
     switch (o->mode) {
     case LABELER_MODEL:
-        snprintf(what, sizeof what, "naive Bayes model (%u classes, %zu words)", labeler_nb_n_classes(L->nb),
-                 labeler_nb_vocab(L->nb));
+        snprintf(what, sizeof what, "naive Bayes model (%u classes, %zu words)", label_nb_n_classes(L->nb),
+                 label_nb_vocab(L->nb));
         break;
     case LABELER_ACCURACY:
         snprintf(what, sizeof what, "simulated, right with probability %.2f (truth: %zu texts, seed %" PRIu64 ")",
@@ -1644,9 +818,9 @@ int agent_labeler_run(const labeler_options *o, char err[PLOW_ERR_LEN]) {
     agent_close(a);
     rc = 0;
 fail:
-    for (int i = 0; i < L->n_cache; i++) labeler_items_release(&L->cache[i].items);
-    labeler_nb_free(L->nb);
-    labeler_truth_release(&L->truth);
+    for (int i = 0; i < L->n_cache; i++) label_items_release(&L->cache[i].items);
+    label_nb_free(L->nb);
+    label_truth_release(&L->truth);
     free(L);
     return rc;
 }

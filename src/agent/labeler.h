@@ -10,9 +10,8 @@
  *   state      a labeler's commitment (labels of its slot's items and the
  *              salt), kept in a 0600 file from before the COMMIT until the
  *              reveal, so a restart or a later `plow label reveal` can open it;
- *   model      a multinomial naive Bayes text classifier (integer counts,
- *              logs through the engine's own tensor_log_d: the same answers on
- *              every machine) that the agent labels with;
+ *   model      the label module's naive Bayes classifier (label_nb), which
+ *              the agent labels with;
  *   reveals    what a task's labelers and requester revealed, read back from
  *              the blocks' LABEL_REVEAL and GOLD_REVEAL transactions (the API
  *              has no endpoint for the labels records), so anyone can rebuild
@@ -27,12 +26,11 @@
 #include "../base/plow.h"
 
 #include "../job/job.h"
+#include "../label/label.h"
 #include "../ledger/ledger.h"
 
 struct client;
 
-#define LABELER_TEXT_MAX (64u << 10)   /* bytes of one item's text */
-#define LABELER_FILE_MAX (256u << 20)  /* largest JSONL file read */
 
 /* ---- files -------------------------------------------------------------------------- */
 
@@ -41,54 +39,11 @@ struct client;
  * exists ("refusing to overwrite"). */
 int labeler_write_private(const char *path, const void *data, size_t n, bool exclusive, char err[PLOW_ERR_LEN]);
 
-/* ---- items ---------------------------------------------------------------------------- */
-
-typedef struct labeler_items {
-    size_t n;
-    char **text; /* (n) owned */
-} labeler_items;
-
-/* Parses JSONL items: one object {"text": "..."} per line (1..64 KiB of
- * text, no NUL), at most LEDGER_LABEL_ITEMS_MAX lines, a final newline
- * optional, "\r\n" accepted. Any other key is refused (a "label" would
- * publish the answers). `what` names the input in errors ("items.jsonl line
- * 3: ..."). */
-int labeler_items_parse(labeler_items *it, const uint8_t *buf, size_t n, const char *what, char err[PLOW_ERR_LEN]);
-/* The canonical form that is uploaded: {"text":"..."} per line, '\n' after each. */
-void labeler_items_write(const labeler_items *it, plow_buf *out);
-void labeler_items_release(labeler_items *it);
-
-/* ---- labeled text: {"text", "label"} per line (training data, true labels) -------------- */
-
-typedef struct labeler_labeled {
-    size_t n;
-    char **text;  /* (n) owned */
-    char **label; /* (n) owned: a class name */
-} labeler_labeled;
-
-/* Parses JSONL {"text": ..., "label": name} (other keys are ignored: an
- * aggregated dataset may carry more). Label names follow the spec's rules. */
-int labeler_labeled_parse(labeler_labeled *d, const uint8_t *buf, size_t n, const char *what, char err[PLOW_ERR_LEN]);
-int labeler_labeled_load(labeler_labeled *d, const char *path, char err[PLOW_ERR_LEN]);
-void labeler_labeled_release(labeler_labeled *d);
-
-/* True labels looked up by text (SHA-256 of it): the tests' and demos'
- * answer key. Texts given twice must agree. */
-typedef struct labeler_truth_entry {
-    uint8_t id[32];
-    char label[JOB_LABEL_NAME_MAX + 1];
-} labeler_truth_entry;
-typedef struct labeler_truth {
-    size_t n;
-    labeler_truth_entry *e; /* sorted by id */
-} labeler_truth;
-int labeler_truth_load(labeler_truth *t, const char *path, char err[PLOW_ERR_LEN]);
-/* The true label of text, or NULL. */
-const char *labeler_truth_find(const labeler_truth *t, const char *text);
-void labeler_truth_release(labeler_truth *t);
-
 /* The index of a class name in the spec, or -1. */
 int labeler_class_index(const job_spec *s, const char *name);
+/* map[k] = the classifier's class for the spec's class k (label_nb_map over
+ * the spec's class names). */
+int labeler_nb_map_spec(const label_nb *m, const job_spec *s, int *map, char err[PLOW_ERR_LEN]);
 
 /* ---- gold and the requester's secret ---------------------------------------------------- */
 
@@ -138,29 +93,6 @@ int labeler_state_read(const char *path, labeler_state *s, char err[PLOW_ERR_LEN
 /* New state: random salt (libsodium), commitment = ledger_label_commitment. */
 void labeler_state_seal(labeler_state *s);
 
-/* ---- naive Bayes ------------------------------------------------------------------------ */
-
-/* Multinomial naive Bayes over lowercase words (runs of ASCII letters and
- * digits, and bytes >= 0x80), additive smoothing a (1: Laplace), integer
- * counts. Class c's score is log(docs_c + 1) + sum over the text's known
- * words (with repeats) of log(count_cw + a) - log(words_c + a V), logs by
- * tensor_log_d (the same bits on every machine); the highest score wins,
- * ties to the lowest task class id. */
-typedef struct labeler_nb labeler_nb;
-int labeler_nb_train(labeler_nb **out, const labeler_labeled *d, double smoothing, char err[PLOW_ERR_LEN]);
-/* JSON {"format": "plow.nb.v1", "smoothing", "classes", "docs", "words",
- * "vocab": {word: [counts]}}; load refuses counts that do not add up. */
-int labeler_nb_save(const labeler_nb *m, const char *path, char err[PLOW_ERR_LEN]);
-int labeler_nb_load(labeler_nb **out, const char *path, char err[PLOW_ERR_LEN]);
-void labeler_nb_free(labeler_nb *m);
-uint32_t labeler_nb_n_classes(const labeler_nb *m);
-size_t labeler_nb_vocab(const labeler_nb *m);
-/* map[k] = the model's class for the task's class k; -1 with the name of a
- * task class the model does not know. */
-int labeler_nb_map(const labeler_nb *m, const job_spec *s, int *map, char err[PLOW_ERR_LEN]);
-/* The task class (0..n_classes-1) the model gives text. */
-uint32_t labeler_nb_classify(const labeler_nb *m, const int *map, uint32_t n_classes, const char *text);
-
 /* ---- reading a label task from the node ------------------------------------------------- */
 
 /* The slot pk holds in t (any status but EMPTY), or -1. */
@@ -170,7 +102,7 @@ int labeler_slot_of(const ledger_task *t, const uint8_t pk[LEDGER_PK_LEN]);
  * both sides, n_items = steps, n_classes equal, the items blob has n_items
  * lines. items may be NULL (spec only). -1: they do not check out (asking
  * again will not help); -2: a blob could not be fetched (try again). */
-int labeler_fetch_task(struct client *c, const ledger_task *t, job_spec *spec, labeler_items *items,
+int labeler_fetch_task(struct client *c, const ledger_task *t, job_spec *spec, label_items *items,
                        char err[PLOW_ERR_LEN]);
 
 typedef struct labeler_reveals {

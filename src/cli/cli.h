@@ -35,6 +35,10 @@ int cmd_requester(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 int cmd_labeler(int argc, char **argv);
+int label_fortunes_cmd(int argc, char **argv); /* plow label fortunes (cmd_label_data.c) */
+struct cJSON;
+/* Appends o as one line of JSONL (unformatted, '\n') and deletes o. */
+void cli_json_line(plow_buf *b, struct cJSON *o);
 int cmd_prefs(int argc, char **argv);
 int cmd_round(int argc, char **argv);
 int cmd_rl(int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
- * cmd_label.c — plow label (crowdsourced labeling on a node: the requester's
- * and a person's commands) and plow labeler (the AI labeler agent, and
- * training its naive Bayes model). The shared code is src/agent/labeler.c;
+ * cmd_label.c — plow label: crowdsourced labeling on a node, the
+ * requester's and a person's commands (the dataset rebuild, `plow label
+ * fortunes`, is cmd_label_data.c; the AI labeler agent, `plow labeler`, is
+ * cmd_labeler.c). The shared code is src/agent/labeler.h;
  * the rules are the ledger's (docs/ledger.md, "Labeling"); the walk-through
  * is docs/labeling.md, "On the network".
  *
@@ -82,39 +83,6 @@ static const char label_help[] =
     "  --fee N        each transaction's fee (default 1)\n"
     "  --timeout S    seconds to wait for a transaction's block (default 60)\n"
     "TASK is a task id (64 hex digits, or a unique prefix of at least 8).\n";
-
-static const char labeler_help[] =
-    "usage: plow labeler --key FILE --work DIR (--model FILE | --train FILE |\n"
-    "                    --accuracy P --truth FILE | --spam | --copy-of ADDR) [options]\n"
-    "       plow labeler train --data FILE --out MODEL [--eval FILE] [--smoothing A]\n"
-    "\n"
-    "An AI labeler agent: registers, claims slots of open label tasks whose classes\n"
-    "it knows, stakes what a slot needs, labels the slot's items, commits (labels\n"
-    "and salt kept in WORK/tasks/ID.json first, so a restart can reveal), reveals\n"
-    "in the window and logs its pay or slash after finalize.\n"
-    "\n"
-    "  --model FILE       label with this naive Bayes model ('plow labeler train')\n"
-    "  --train FILE       ... or train one at start from JSONL {\"text\", \"label\"}\n"
-    "                     (--smoothing A as in 'train')\n"
-    "  --accuracy P       simulated labeler: the true label with probability P\n"
-    "                     (from --truth FILE, JSONL {\"text\", \"label\"}), else\n"
-    "                     another one at random (tests and demos)\n"
-    "  --spam             simulated spammer: uniformly random labels\n"
-    "  --copy-of ADDR     a copier: tries to reuse ADDR's answers. It only ever sees\n"
-    "                     a commitment before the reveal, commits a copy of it, and\n"
-    "                     cannot open it: it gains nothing and forfeits its stake\n"
-    "  --seed S           the simulated labelers' draws (default: from --name)\n"
-    "  --name N           name for the profile and logs (default labeler)\n"
-    "  --node URL         the node (default $PLOW_NODE or http://127.0.0.1:7545)\n"
-    "  --max-stake N      never have more than N staked in all (default: no limit)\n"
-    "  --max-tasks N      exit once N tasks settled (default: run until stopped)\n"
-    "  --poll S           seconds between looks at the ledger (default 0.5)\n"
-    "\n"
-    "train: a multinomial naive Bayes classifier (lowercase words, additive\n"
-    "smoothing, integer counts, the engine's deterministic log) from JSONL\n"
-    "{\"text\", \"label\"}; --eval FILE prints its accuracy on another such file;\n"
-    "--smoothing A: add A to every word count (default 1, Laplace; 0.1 does better\n"
-    "on the fortunes).\n";
 
 /* ---- shared ------------------------------------------------------------------------------------- */
 
@@ -289,12 +257,6 @@ static uint32_t *slot_items(const ledger_task *t, uint32_t s, uint32_t *count, c
     return idx;
 }
 
-static bool class_name_ok(const char *c) {
-    size_t n = strlen(c);
-    return n >= 1 && n <= JOB_LABEL_NAME_MAX &&
-           strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
-}
-
 static void class_list(const job_spec *s, char *out, size_t n) {
     out[0] = 0;
     for (uint32_t k = 0; k < s->n_classes && strlen(out) + 40 < n; k++)
@@ -302,144 +264,6 @@ static void class_list(const job_spec *s, char *out, size_t n) {
 }
 
 /* ---- fortunes ------------------------------------------------------------------------------------- */
-
-typedef struct order_entry {
-    uint64_t key;
-    uint32_t i;
-} order_entry;
-
-static int cmp_order(const void *a, const void *b) {
-    const order_entry *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
-static void put_line(plow_buf *b, cJSON *o) {
-    char *txt = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    PLOW_ASSERT(txt);
-    plow_buf_append(b, txt, strlen(txt));
-    plow_buf_append(b, "\n", 1);
-    free(txt);
-}
-
-static int write_out(const char *dir, const char *name, const plow_buf *b, char err[PLOW_ERR_LEN]) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return plow_write_file(path, b->data ? (const char *)b->data : "", b->len, err);
-}
-
-static int sub_fortunes(int argc, char **argv) {
-    const char *out = NULL, *items_s = NULL, *gold_s = NULL, *train_s = NULL, *seed_s = NULL, *cats_s = NULL,
-               *dir = NULL, *pos[1];
-    const cli_opt opts[] = {{"--out", &out, NULL},        {"--items", &items_s, NULL}, {"--gold-pct", &gold_s, NULL},
-                            {"--train", &train_s, NULL},  {"--seed", &seed_s, NULL},   {"--categories", &cats_s, NULL},
-                            {"--dir", &dir, NULL},        {NULL, NULL, NULL}};
-    int n_pos, rc = cli_parse_opts("label", argc, argv, 2, opts, pos, 0, &n_pos);
-    if (rc) return rc;
-    if (!out) return cli_usage_error("label", "fortunes: --out DIR is required");
-    char err[PLOW_ERR_LEN];
-    long n_items = 600, gold_pct = 10, n_train = -1;
-    uint64_t seed = 1;
-    if ((items_s && cli_int("--items", items_s, 2, LEDGER_LABEL_ITEMS_MAX, &n_items, err)) ||
-        (gold_s && cli_int("--gold-pct", gold_s, 0, 100, &gold_pct, err)) ||
-        (train_s && cli_int("--train", train_s, 0, 10000000, &n_train, err)) ||
-        (seed_s && cli_u64("--seed", seed_s, &seed, err)))
-        return cli_usage_error("label", "%s", err);
-    char *cats_buf = NULL;
-    const char *cats[LEDGER_LABEL_CLASSES_MAX];
-    size_t n_cats = 0;
-    if (cats_s) {
-        cats_buf = plow_strdup(cats_s);
-        for (char *p = strtok(cats_buf, ","); p; p = strtok(NULL, ",")) {
-            if (n_cats == LEDGER_LABEL_CLASSES_MAX) {
-                free(cats_buf);
-                return cli_usage_error("label", "--categories: at most %d", LEDGER_LABEL_CLASSES_MAX);
-            }
-            cats[n_cats++] = p;
-        }
-    }
-    label_dataset ds;
-    if (label_fortunes_load(&ds, dir, cats_s ? cats : NULL, n_cats, 0, err)) {
-        free(cats_buf);
-        return cli_fail("%s", err);
-    }
-    free(cats_buf);
-    rc = 1;
-    if ((size_t)n_items > ds.n_items) {
-        cli_fail("--items %ld: the fortunes have only %zu items", n_items, ds.n_items);
-        goto done;
-    }
-    if (ds.n_classes > LEDGER_LABEL_CLASSES_MAX) {
-        cli_fail("%u categories: a label task has at most %d classes", ds.n_classes, LEDGER_LABEL_CLASSES_MAX);
-        goto done;
-    }
-    size_t rest = ds.n_items - (size_t)n_items;
-    if (n_train < 0 || (size_t)n_train > rest) n_train = (long)rest;
-    order_entry *ord = plow_alloc(ds.n_items * sizeof *ord);
-    for (size_t i = 0; i < ds.n_items; i++) ord[i] = (order_entry){label_hash64(seed, 7, i, 0), (uint32_t)i};
-    qsort(ord, ds.n_items, sizeof *ord, cmp_order);
-    /* the gold: a seeded choice of the task's items */
-    long n_gold = n_items * gold_pct / 100;
-    if (n_gold > LEDGER_GOLD_MAX) n_gold = LEDGER_GOLD_MAX;
-    order_entry *gord = plow_alloc((size_t)n_items * sizeof *gord);
-    for (long j = 0; j < n_items; j++) gord[j] = (order_entry){label_hash64(seed, 8, (uint64_t)j, 0), (uint32_t)j};
-    qsort(gord, (size_t)n_items, sizeof *gord, cmp_order);
-    bool *is_gold = plow_calloc((size_t)n_items, 1);
-    for (long g = 0; g < n_gold; g++) is_gold[gord[g].i] = true;
-    plow_buf items = {0}, truth = {0}, gold = {0}, train = {0}, classes = {0};
-    uint32_t per[LABEL_MAX_CLASSES] = {0};
-    for (long j = 0; j < n_items; j++) {
-        const label_item *it = &ds.items[ord[j].i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", it->text);
-        put_line(&items, o);
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", it->text);
-        cJSON_AddStringToObject(o, "label", ds.classes[it->truth]);
-        put_line(&truth, o);
-        per[it->truth]++;
-        if (is_gold[j]) {
-            o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "item", (double)j);
-            cJSON_AddStringToObject(o, "label", ds.classes[it->truth]);
-            put_line(&gold, o);
-        }
-    }
-    for (long j = 0; j < n_train; j++) {
-        const label_item *it = &ds.items[ord[n_items + j].i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", it->text);
-        cJSON_AddStringToObject(o, "label", ds.classes[it->truth]);
-        put_line(&train, o);
-    }
-    for (uint32_t k = 0; k < ds.n_classes; k++) plow_buf_printf(&classes, "%s%s", k ? "," : "", ds.classes[k]);
-    plow_buf_printf(&classes, "\n");
-    free(ord);
-    free(gord);
-    free(is_gold);
-    if (plow_mkdir_p(out, err) || write_out(out, "items.jsonl", &items, err) || write_out(out, "truth.jsonl", &truth, err) ||
-        write_out(out, "gold.jsonl", &gold, err) || write_out(out, "train.jsonl", &train, err) ||
-        write_out(out, "classes.txt", &classes, err)) {
-        cli_fail("%s", err);
-    } else {
-        printf("%ld items to label (", n_items);
-        for (uint32_t k = 0; k < ds.n_classes; k++) printf("%s%s %u", k ? ", " : "", ds.classes[k], per[k]);
-        printf("), %ld of them gold; %ld labeled texts to train on; classes %.*s\n", n_gold, n_train,
-               (int)classes.len - 1, (const char *)classes.data);
-        rc = 0;
-    }
-    plow_buf_release(&items);
-    plow_buf_release(&truth);
-    plow_buf_release(&gold);
-    plow_buf_release(&train);
-    plow_buf_release(&classes);
-done:
-    label_dataset_release(&ds);
-    return rc;
-}
-
-/* ---- post --------------------------------------------------------------------------------------- */
 
 static int parse_classes(const char *csv, job_spec *s, char err[PLOW_ERR_LEN]) {
     s->n_classes = 0;
@@ -452,17 +276,47 @@ static int parse_classes(const char *csv, job_spec *s, char err[PLOW_ERR_LEN]) {
         if (l > JOB_LABEL_NAME_MAX) return plow_error(err, "--classes: '%.*s' is longer than %d characters", (int)l, p, JOB_LABEL_NAME_MAX);
         memcpy(name, p, l);
         name[l] = 0;
-        if (!class_name_ok(name))
+        if (!label_class_name_ok(name))
             return plow_error(err, "--classes: '%s' is not a class name (1..%d characters [A-Za-z0-9_.-])", name,
                               JOB_LABEL_NAME_MAX);
         for (uint32_t k = 0; k < s->n_classes; k++)
             if (strcmp(s->classes[k], name) == 0) return plow_error(err, "--classes: '%s' appears twice", name);
-        snprintf(s->classes[s->n_classes++], sizeof s->classes[0], "%s", name);
+        memcpy(s->classes[s->n_classes++], name, l + 1);
         if (!p[l]) break;
         p += l + 1;
     }
     if (s->n_classes < 2) return plow_error(err, "--classes: a label task needs 2..%d classes", JOB_LABEL_CLASSES_MAX);
     return 0;
+}
+
+/* A label task's items (parsed, in the canonical form that is uploaded) and
+ * gold, refused here if the ledger would refuse them after the uploads. */
+static int post_inputs(const char *items_f, const char *gold_f, uint32_t labelers, uint32_t red, job_spec *spec,
+                       label_items *items, plow_buf *blob, labeler_secret *sec, char err[PLOW_ERR_LEN]) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = plow_read_file(items_f, LABEL_FILE_MAX, &buf, &len, err) || label_items_parse(items, buf, len, items_f, err);
+    free(buf);
+    if (rc) return -1;
+    label_items_write(items, blob);
+    plow_sha256_once(blob->data, blob->len, spec->items);
+    spec->n_items = (uint32_t)items->n;
+    for (uint32_t s = 0; s < labelers; s++) {
+        uint64_t c = ledger_label_slot_count(items->n, labelers, red, s);
+        if (c > LEDGER_LABELS_MAX)
+            return plow_error(err, "a labeler would get %" PRIu64 " items, more than one reveal carries (%d): use more "
+                                   "labelers or a smaller redundancy",
+                              c, LEDGER_LABELS_MAX);
+    }
+    if ((uint64_t)items->n * labelers * spec->n_classes > LEDGER_LABEL_CELLS_MAX)
+        return plow_error(err, "%zu items x %u labelers x %u classes is more than %u to aggregate: split the items "
+                               "into smaller tasks",
+                          items->n, labelers, spec->n_classes, LEDGER_LABEL_CELLS_MAX);
+    if (!gold_f) return 0;
+    if (plow_read_file(gold_f, LABEL_FILE_MAX, &buf, &len, err)) return -1;
+    rc = labeler_gold_parse(buf, len, gold_f, spec, sec->items, sec->labels, &sec->count, err);
+    free(buf);
+    return rc;
 }
 
 static int sub_post(int argc, char **argv) {
@@ -509,52 +363,19 @@ static int sub_post(int argc, char **argv) {
         return cli_usage_error("label", "--reward must be positive");
     }
     job_spec *spec = plow_calloc(1, sizeof *spec);
-    labeler_items items;
+    label_items items;
     memset(&items, 0, sizeof items);
     labeler_secret *sec = plow_calloc(1, sizeof *sec);
     plow_buf blob = {0}, sb = {0};
-    uint8_t *buf = NULL;
-    size_t len = 0;
     rc = 1;
     spec->kind = TASK_LABEL;
     if (parse_classes(classes_s, spec, err)) {
         rc = cli_usage_error("label", "%s", err);
         goto out;
     }
-    if (plow_read_file(items_f, LABELER_FILE_MAX, &buf, &len, err) ||
-        labeler_items_parse(&items, buf, len, items_f, err)) {
+    if (post_inputs(items_f, gold_f, (uint32_t)labelers, (uint32_t)red, spec, &items, &blob, sec, err)) {
         cli_fail("%s", err);
         goto out;
-    }
-    free(buf);
-    buf = NULL;
-    labeler_items_write(&items, &blob);
-    plow_sha256_once(blob.data, blob.len, spec->items);
-    spec->n_items = (uint32_t)items.n;
-    /* what the ledger would refuse after the uploads, said first */
-    for (long s = 0; s < labelers; s++) {
-        uint64_t c = ledger_label_slot_count(items.n, (uint32_t)labelers, (uint32_t)red, (uint32_t)s);
-        if (c > LEDGER_LABELS_MAX) {
-            cli_fail("a labeler would get %" PRIu64 " items, more than one reveal carries (%d): use more labelers or "
-                     "a smaller redundancy",
-                     c, LEDGER_LABELS_MAX);
-            goto out;
-        }
-    }
-    if ((uint64_t)items.n * (uint64_t)labelers * spec->n_classes > LEDGER_LABEL_CELLS_MAX) {
-        cli_fail("%zu items x %ld labelers x %u classes is more than %u to aggregate: split the items into smaller "
-                 "tasks",
-                 items.n, labelers, spec->n_classes, LEDGER_LABEL_CELLS_MAX);
-        goto out;
-    }
-    if (gold_f) {
-        if (plow_read_file(gold_f, LABELER_FILE_MAX, &buf, &len, err) ||
-            labeler_gold_parse(buf, len, gold_f, spec, sec->items, sec->labels, &sec->count, err)) {
-            cli_fail("%s", err);
-            goto out;
-        }
-        free(buf);
-        buf = NULL;
     }
     /* the gold commitment: a secret random salt (the task id does not exist yet) */
     randombytes_buf(sec->salt, sizeof sec->salt);
@@ -614,10 +435,9 @@ static int sub_post(int argc, char **argv) {
     printf("%s\n", hex);
     rc = 0;
 out:
-    free(buf);
     plow_buf_release(&blob);
     plow_buf_release(&sb);
-    labeler_items_release(&items);
+    label_items_release(&items);
     sodium_memzero(sec, sizeof *sec);
     free(sec);
     free(spec);
@@ -728,7 +548,7 @@ static int sub_items(int argc, char **argv) {
         return cli_usage_error("label", "%s", err);
     ledger_task t;
     job_spec *spec = plow_calloc(1, sizeof *spec);
-    labeler_items items;
+    label_items items;
     memset(&items, 0, sizeof items);
     uint32_t *idx = NULL, cnt = 0;
     rc = 1;
@@ -769,7 +589,7 @@ static int sub_items(int argc, char **argv) {
     rc = 0;
 out:
     free(idx);
-    labeler_items_release(&items);
+    label_items_release(&items);
     free(spec);
     net_close(&n);
     return rc;
@@ -834,7 +654,7 @@ out:
 }
 
 /* Asks at the terminal: the item, then a class name or number. */
-static int ask_answers(const job_spec *spec, const labeler_items *items, const uint32_t *idx, uint32_t count,
+static int ask_answers(const job_spec *spec, const label_items *items, const uint32_t *idx, uint32_t count,
                        uint8_t *labels, char err[PLOW_ERR_LEN]) {
     char line[256];
     for (uint32_t j = 0; j < count; j++) {
@@ -917,7 +737,7 @@ static int sub_answer(int argc, char **argv) {
     char err[PLOW_ERR_LEN], path[4096];
     ledger_task t;
     job_spec *spec = plow_calloc(1, sizeof *spec);
-    labeler_items items;
+    label_items items;
     memset(&items, 0, sizeof items);
     labeler_state *st = plow_calloc(1, sizeof *st), *old = plow_calloc(1, sizeof *old);
     uint32_t *idx = NULL, cnt = 0;
@@ -1020,7 +840,7 @@ static int sub_answer(int argc, char **argv) {
     rc = 0;
 out:
     free(idx);
-    labeler_items_release(&items);
+    label_items_release(&items);
     free(spec);
     free(st);
     free(old);
@@ -1216,6 +1036,113 @@ static double accuracy_on(const uint32_t *labels, const uint32_t *truth, size_t 
     return cnt ? (double)right / (double)cnt : 0;
 }
 
+/* The revealed labels, aggregated again, must give the task's result and pay. */
+static int result_check(const ledger_task *t, const labeler_reveals *rv, ledger_label_outcome *o, char *got,
+                        char err[PLOW_ERR_LEN]) {
+    if (ledger_label_aggregate(t, (const ledger_labels *const *)rv->slot, rv->gold, o, err))
+        return plow_error_prefix(err, "rebuilding the aggregation"), -1;
+    char want[65];
+    plow_hex(t->result, 32, want);
+    plow_hex(o->result, 32, got);
+    if (memcmp(o->result, t->result, 32) != 0)
+        return plow_error(err, "the revealed labels aggregate to %s, but the task's result is %s: this node's "
+                               "blocks do not explain its state",
+                          got, want);
+    for (int s = 0; s < t->p.replicas; s++)
+        if (rv->slot[s] && t->slots[s].status != LEDGER_SLOT_SLASHED && t->slots[s].status != LEDGER_SLOT_FORFEITED &&
+            o->pay[s] != t->paid[s])
+            return plow_error(err, "slot %d: the aggregation pays %" PRIu64 ", the ledger paid %" PRIu64, s, o->pay[s],
+                              t->paid[s]);
+    return 0;
+}
+
+/* The labeled dataset as JSONL (and as "label: text" lines); *labeled counts its items. */
+static int result_write(const ledger_task *t, const job_spec *spec, const label_items *items,
+                        const ledger_label_outcome *o, const char *out_f, const char *text_f, size_t *labeled,
+                        char err[PLOW_ERR_LEN]) {
+    plow_buf jl = {0}, tl = {0};
+    *labeled = 0;
+    for (uint64_t i = 0; i < t->p.steps; i++) {
+        if (o->map[i] == LEDGER_LABEL_NONE || o->map[i] >= spec->n_classes) continue;
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "text", items->text[i]);
+        cJSON_AddStringToObject(x, "label", spec->classes[o->map[i]]);
+        cli_json_line(&jl, x);
+        text_line(&tl, spec->classes[o->map[i]], items->text[i]);
+        (*labeled)++;
+    }
+    int rc = plow_write_file(out_f, jl.data ? (const char *)jl.data : "", jl.len, err) ||
+             (text_f && plow_write_file(text_f, tl.data ? (const char *)tl.data : "", tl.len, err));
+    plow_buf_release(&jl);
+    plow_buf_release(&tl);
+    return rc ? -1 : 0;
+}
+
+/* Accuracy against an answer key: the task's result, majority vote and
+ * Dawid-Skene without gold over the same revealed answers, and each slot's. */
+static void result_against_truth(const ledger_task *t, const job_spec *spec, const label_items *items,
+                                 const labeler_reveals *rv, const ledger_label_outcome *o, const label_truth *truth,
+                                 const char *truth_f) {
+    char err[PLOW_ERR_LEN];
+    size_t N = (size_t)t->p.steps, na = 0, unknown = 0;
+    uint32_t *tr = plow_alloc(N * sizeof *tr), *agg = plow_alloc(N * sizeof *agg), *maj = plow_alloc(N * sizeof *maj);
+    bool *skip = plow_calloc(N, 1);
+    for (size_t i = 0; i < N; i++) {
+        const char *name = label_truth_find(truth, items->text[i]);
+        int k = name ? labeler_class_index(spec, name) : -1;
+        tr[i] = k >= 0 ? (uint32_t)k : LABEL_NONE;
+        unknown += k < 0;
+        agg[i] = o->map[i] == LEDGER_LABEL_NONE ? LABEL_NONE : o->map[i];
+    }
+    if (rv->gold)
+        for (uint32_t g = 0; g < rv->gold->count; g++) skip[rv->gold->items[g]] = true;
+    for (int s = 0; s < t->p.replicas; s++)
+        if (rv->slot[s]) na += rv->slot[s]->count;
+    label_answer *ans = plow_alloc((na ? na : 1) * sizeof *ans);
+    na = 0;
+    uint32_t *idx = plow_alloc(LEDGER_LABELS_MAX * sizeof *idx);
+    for (int s = 0; s < t->p.replicas; s++) {
+        if (!rv->slot[s]) continue;
+        uint64_t c =
+            ledger_label_slot_items(t->p.steps, t->p.replicas, t->p.redundancy, (uint32_t)s, idx, LEDGER_LABELS_MAX);
+        for (uint64_t j = 0; j < c && j < rv->slot[s]->count; j++)
+            ans[na++] = (label_answer){idx[j], (uint32_t)s, rv->slot[s]->labels[j]};
+    }
+    free(idx);
+    size_t cnt;
+    double a_agg = accuracy_on(agg, tr, N, skip, &cnt);
+    printf("accuracy against %s on the %zu non-gold items%s:\n", truth_f, cnt,
+           unknown ? " (items not in the truth file skipped)" : "");
+    printf("  the task's result (gold-filtered Dawid-Skene)  %.4f\n", a_agg);
+    label_problem p = {(uint32_t)N, t->p.replicas, spec->n_classes, ans, na};
+    label_ds_result dsr;
+    memset(&dsr, 0, sizeof dsr);
+    if (na && label_majority(&p, maj, err) == 0) {
+        printf("  majority vote of the same answers             %.4f\n", accuracy_on(maj, tr, N, skip, &cnt));
+        label_ds_params prm = label_ds_defaults();
+        prm.max_iter = LEDGER_LABEL_ITERS;
+        if (label_ds_run(&p, NULL, 0, &prm, &dsr, err) == 0)
+            printf("  Dawid-Skene on them without gold              %.4f\n", accuracy_on(dsr.map, tr, N, skip, &cnt));
+    }
+    for (int s = 0; s < t->p.replicas; s++) {
+        size_t right = 0, tot = 0;
+        for (size_t a = 0; a < na; a++)
+            if (ans[a].labeler == (uint32_t)s && tr[ans[a].item] != LABEL_NONE) {
+                tot++;
+                right += ans[a].label == tr[ans[a].item];
+            }
+        if (tot)
+            printf("  slot %d's true accuracy                        %.4f (%zu answers)\n", s,
+                   (double)right / (double)tot, tot);
+    }
+    label_ds_result_release(&dsr);
+    free(ans);
+    free(tr);
+    free(agg);
+    free(maj);
+    free(skip);
+}
+
 static int sub_result(int argc, char **argv) {
     net n;
     memset(&n, 0, sizeof n);
@@ -1227,74 +1154,32 @@ static int sub_result(int argc, char **argv) {
     if (rc) return rc;
     if (n_pos != 1 || !out_f)
         return cli_usage_error("label", "expected: plow label result TASK --out FILE [--text-out FILE] [--truth FILE]");
-    char err[PLOW_ERR_LEN];
+    char err[PLOW_ERR_LEN], id[17], got[65];
     ledger_task t;
     job_spec *spec = plow_calloc(1, sizeof *spec);
-    labeler_items items;
+    label_items items;
     memset(&items, 0, sizeof items);
-    labeler_truth truth;
+    label_truth truth;
     memset(&truth, 0, sizeof truth);
     labeler_reveals rv;
     memset(&rv, 0, sizeof rv);
     ledger_label_outcome o;
     memset(&o, 0, sizeof o);
-    plow_buf jl = {0}, tl = {0};
-    uint32_t *tr = NULL, *maj = NULL, *agg = NULL;
-    bool *skip = NULL;
-    label_answer *ans = NULL;
-    label_ds_result dsr;
-    memset(&dsr, 0, sizeof dsr);
+    size_t labeled;
     rc = 1;
-    if (truth_f && labeler_truth_load(&truth, truth_f, err)) {
+    if ((truth_f && label_truth_load(&truth, truth_f, err)) || net_open(&n, false, err) ||
+        label_task(n.c, pos[0], &t, err)) {
         cli_fail("%s", err);
         goto out;
     }
-    if (net_open(&n, false, err) || label_task(n.c, pos[0], &t, err)) {
-        cli_fail("%s", err);
-        goto out;
-    }
-    char id[17];
     short_id(t.id, id);
     if (t.status != LEDGER_TASK_FINALIZED) {
         cli_fail("task %s is %s: its result exists once it is finalized ('plow label finalize')", id,
                  ledger_task_status_name(t.status));
         goto out;
     }
-    if (labeler_fetch_task(n.c, &t, spec, &items, err) || labeler_fetch_reveals(n.c, &t, &rv, err)) {
-        cli_fail("%s", err);
-        goto out;
-    }
-    if (ledger_label_aggregate(&t, (const ledger_labels *const *)rv.slot, rv.gold, &o, err)) {
-        cli_fail("rebuilding the aggregation: %s", err);
-        goto out;
-    }
-    char want[65], got[65];
-    plow_hex(t.result, 32, want);
-    plow_hex(o.result, 32, got);
-    if (memcmp(o.result, t.result, 32) != 0) {
-        cli_fail("the revealed labels aggregate to %s, but the task's result is %s: this node's blocks do not "
-                 "explain its state",
-                 got, want);
-        goto out;
-    }
-    for (int s = 0; s < t.p.replicas; s++)
-        if (((rv.slot[s] != NULL) && t.slots[s].status != LEDGER_SLOT_SLASHED && t.slots[s].status != LEDGER_SLOT_FORFEITED &&
-             o.pay[s] != t.paid[s])) {
-            cli_fail("slot %d: the aggregation pays %" PRIu64 ", the ledger paid %" PRIu64, s, o.pay[s], t.paid[s]);
-            goto out;
-        }
-    size_t labeled = 0;
-    for (uint64_t i = 0; i < t.p.steps; i++) {
-        if (o.map[i] == LEDGER_LABEL_NONE || o.map[i] >= spec->n_classes) continue;
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "text", items.text[i]);
-        cJSON_AddStringToObject(x, "label", spec->classes[o.map[i]]);
-        put_line(&jl, x);
-        text_line(&tl, spec->classes[o.map[i]], items.text[i]);
-        labeled++;
-    }
-    if (plow_write_file(out_f, jl.data ? (const char *)jl.data : "", jl.len, err) ||
-        (text_f && plow_write_file(text_f, tl.data ? (const char *)tl.data : "", tl.len, err))) {
+    if (labeler_fetch_task(n.c, &t, spec, &items, err) || labeler_fetch_reveals(n.c, &t, &rv, err) ||
+        result_check(&t, &rv, &o, got, err) || result_write(&t, spec, &items, &o, out_f, text_f, &labeled, err)) {
         cli_fail("%s", err);
         goto out;
     }
@@ -1309,61 +1194,7 @@ static int sub_result(int argc, char **argv) {
         if (o.flagged[s]) printf("  (under %u%% on gold: slashed)", t.p.min_gold_pct);
         printf("\n");
     }
-    if (truth_f) {
-        /* the same revealed answers, aggregated by majority vote and by Dawid-Skene without gold */
-        size_t N = (size_t)t.p.steps, na = 0;
-        tr = plow_alloc(N * sizeof *tr);
-        agg = plow_alloc(N * sizeof *agg);
-        maj = plow_alloc(N * sizeof *maj);
-        skip = plow_calloc(N, 1);
-        size_t unknown = 0;
-        for (size_t i = 0; i < N; i++) {
-            const char *name = labeler_truth_find(&truth, items.text[i]);
-            int k = name ? labeler_class_index(spec, name) : -1;
-            tr[i] = k >= 0 ? (uint32_t)k : LABEL_NONE;
-            unknown += k < 0;
-            agg[i] = o.map[i] == LEDGER_LABEL_NONE ? LABEL_NONE : o.map[i];
-        }
-        if (rv.gold)
-            for (uint32_t g = 0; g < rv.gold->count; g++) skip[rv.gold->items[g]] = true;
-        for (int s = 0; s < t.p.replicas; s++)
-            if (rv.slot[s]) na += rv.slot[s]->count;
-        ans = plow_alloc((na ? na : 1) * sizeof *ans);
-        na = 0;
-        uint32_t *idx = plow_alloc(LEDGER_LABELS_MAX * sizeof *idx);
-        for (int s = 0; s < t.p.replicas; s++) {
-            if (!rv.slot[s]) continue;
-            uint64_t c = ledger_label_slot_items(t.p.steps, t.p.replicas, t.p.redundancy, (uint32_t)s, idx,
-                                                 LEDGER_LABELS_MAX);
-            for (uint64_t j = 0; j < c && j < rv.slot[s]->count; j++)
-                ans[na++] = (label_answer){idx[j], (uint32_t)s, rv.slot[s]->labels[j]};
-        }
-        free(idx);
-        size_t cnt;
-        double a_agg = accuracy_on(agg, tr, N, skip, &cnt);
-        printf("accuracy against %s on the %zu non-gold items%s:\n", truth_f, cnt,
-               unknown ? " (items not in the truth file skipped)" : "");
-        printf("  the task's result (gold-filtered Dawid-Skene)  %.4f\n", a_agg);
-        label_problem p = {(uint32_t)N, t.p.replicas, spec->n_classes, ans, na};
-        if (na && label_majority(&p, maj, err) == 0) {
-            printf("  majority vote of the same answers             %.4f\n", accuracy_on(maj, tr, N, skip, &cnt));
-            label_ds_params prm = label_ds_defaults();
-            prm.max_iter = LEDGER_LABEL_ITERS;
-            if (label_ds_run(&p, NULL, 0, &prm, &dsr, err) == 0)
-                printf("  Dawid-Skene on them without gold              %.4f\n", accuracy_on(dsr.map, tr, N, skip, &cnt));
-        }
-        /* each slot's true accuracy on what it revealed */
-        for (int s = 0; s < t.p.replicas; s++) {
-            size_t right = 0, tot = 0;
-            for (size_t a = 0; a < na; a++)
-                if (ans[a].labeler == (uint32_t)s && tr[ans[a].item] != LABEL_NONE) {
-                    tot++;
-                    right += ans[a].label == tr[ans[a].item];
-                }
-            if (tot) printf("  slot %d's true accuracy                        %.4f (%zu answers)\n", s,
-                            (double)right / (double)tot, tot);
-        }
-    }
+    if (truth_f) result_against_truth(&t, spec, &items, &rv, &o, &truth, truth_f);
     if (upload) {
         const char *f = text_f ? text_f : out_f;
         uint8_t h[32];
@@ -1377,18 +1208,10 @@ static int sub_result(int argc, char **argv) {
     }
     rc = 0;
 out:
-    label_ds_result_release(&dsr);
-    free(ans);
-    free(tr);
-    free(agg);
-    free(maj);
-    free(skip);
-    plow_buf_release(&jl);
-    plow_buf_release(&tl);
     ledger_label_outcome_release(&o);
     labeler_reveals_release(&rv);
-    labeler_truth_release(&truth);
-    labeler_items_release(&items);
+    label_truth_release(&truth);
+    label_items_release(&items);
     free(spec);
     net_close(&n);
     return rc;
@@ -1408,125 +1231,8 @@ int cmd_label(int argc, char **argv) {
     } subs[] = {{"post", sub_post},   {"show", sub_show},         {"claim", sub_claim},
                 {"items", sub_items}, {"answer", sub_answer},     {"reveal", sub_reveal},
                 {"gold", sub_gold},   {"finalize", sub_finalize}, {"result", sub_result},
-                {"fortunes", sub_fortunes}};
+                {"fortunes", label_fortunes_cmd}};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (strcmp(argv[1], subs[i].name) == 0) return subs[i].run(argc, argv);
     return cli_usage_error("label", "unknown command '%s'", argv[1]);
-}
-
-/* ---- plow labeler --------------------------------------------------------------------------------------------- */
-
-static int labeler_train(int argc, char **argv) {
-    const char *data = NULL, *out = NULL, *eval = NULL, *sm_s = NULL, *pos[1];
-    const cli_opt opts[] = {{"--data", &data, NULL},
-                            {"--out", &out, NULL},
-                            {"--eval", &eval, NULL},
-                            {"--smoothing", &sm_s, NULL},
-                            {NULL, NULL, NULL}};
-    int n_pos, rc = cli_parse_opts("labeler", argc, argv, 2, opts, pos, 0, &n_pos);
-    if (rc) return rc;
-    if (!data || !out) return cli_usage_error("labeler", "train needs --data FILE and --out MODEL");
-    char err[PLOW_ERR_LEN];
-    double sm = 1;
-    if (sm_s && cli_float("--smoothing", sm_s, 1e-6, 100, &sm, err)) return cli_usage_error("labeler", "%s", err);
-    labeler_labeled d, ev;
-    memset(&ev, 0, sizeof ev);
-    labeler_nb *m = NULL, *m2 = NULL;
-    if (labeler_labeled_load(&d, data, err)) return cli_fail("%s", err);
-    rc = 1;
-    if (labeler_nb_train(&m, &d, sm, err) || labeler_nb_save(m, out, err) || labeler_nb_load(&m2, out, err)) {
-        cli_fail("%s", err);
-        goto out;
-    }
-    printf("model %s: %u classes, %zu words, from %zu labeled texts\n", out, labeler_nb_n_classes(m2),
-           labeler_nb_vocab(m2), d.n);
-    if (eval) {
-        if (labeler_labeled_load(&ev, eval, err)) {
-            cli_fail("%s", err);
-            goto out;
-        }
-        /* the model's classes as a task's: every class it knows */
-        job_spec *s = plow_calloc(1, sizeof *s);
-        int map[LABEL_MAX_CLASSES];
-        size_t right = 0, cnt = 0;
-        for (size_t i = 0; i < ev.n; i++) {
-            bool seen = false;
-            for (uint32_t k = 0; k < s->n_classes; k++) seen |= strcmp(s->classes[k], ev.label[i]) == 0;
-            if (!seen && s->n_classes < JOB_LABEL_CLASSES_MAX)
-                snprintf(s->classes[s->n_classes++], sizeof s->classes[0], "%s", ev.label[i]);
-        }
-        if (s->n_classes < 2 || labeler_nb_map(m2, s, map, err)) {
-            cli_fail("%s: %s", eval, s->n_classes < 2 ? "needs two classes or more" : err);
-            free(s);
-            goto out;
-        }
-        for (size_t i = 0; i < ev.n; i++) {
-            uint32_t y = labeler_nb_classify(m2, map, s->n_classes, ev.text[i]);
-            cnt++;
-            right += strcmp(s->classes[y], ev.label[i]) == 0;
-        }
-        printf("accuracy on %s: %.4f (%zu of %zu)\n", eval, (double)right / (double)cnt, right, cnt);
-        free(s);
-    }
-    rc = 0;
-out:
-    labeler_nb_free(m);
-    labeler_nb_free(m2);
-    labeler_labeled_release(&d);
-    labeler_labeled_release(&ev);
-    return rc;
-}
-
-int cmd_labeler(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) return fputs(labeler_help, stdout), 0;
-    if (argc >= 2 && strcmp(argv[1], "train") == 0) return labeler_train(argc, argv);
-    const char *key = NULL, *work = NULL, *node_url = NULL, *model_f = NULL, *train = NULL, *acc_s = NULL,
-               *truth = NULL, *copy = NULL, *seed_s = NULL, *name = NULL, *max_stake_s = NULL, *max_tasks_s = NULL,
-               *poll_s = NULL, *sm_s = NULL, *pos[1];
-    bool spam = false;
-    const cli_opt opts[] = {{"--key", &key, NULL},           {"--work", &work, NULL},
-                            {"--node", &node_url, NULL},     {"--model", &model_f, NULL},
-                            {"--train", &train, NULL},       {"--accuracy", &acc_s, NULL},
-                            {"--truth", &truth, NULL},       {"--spam", NULL, &spam},
-                            {"--copy-of", &copy, NULL},      {"--seed", &seed_s, NULL},
-                            {"--name", &name, NULL},         {"--max-stake", &max_stake_s, NULL},
-                            {"--max-tasks", &max_tasks_s, NULL}, {"--poll", &poll_s, NULL},
-                            {"--smoothing", &sm_s, NULL},    {NULL, NULL, NULL}};
-    int n_pos, rc = cli_parse_opts("labeler", argc, argv, 1, opts, pos, 0, &n_pos);
-    if (rc) return rc;
-    if (!key || !work) return cli_usage_error("labeler", "--key FILE and --work DIR are required");
-    int modes = (model_f != NULL) + (train != NULL) + (acc_s != NULL) + spam + (copy != NULL);
-    if (modes != 1)
-        return cli_usage_error("labeler", "give exactly one of --model FILE, --train FILE, --accuracy P, --spam and "
-                                          "--copy-of ADDR");
-    labeler_options o;
-    labeler_options_default(&o);
-    char err[PLOW_ERR_LEN];
-    long max_tasks = 0;
-    o.name = name ? name : "labeler";
-    uint8_t h[32];
-    plow_sha256_once(o.name, strlen(o.name), h);
-    o.seed = plow_get_u64(h);
-    if ((seed_s && cli_u64("--seed", seed_s, &o.seed, err)) ||
-        (max_stake_s && cli_amount("--max-stake", max_stake_s, &o.max_stake, err)) ||
-        (max_tasks_s && cli_int("--max-tasks", max_tasks_s, 1, 1000000, &max_tasks, err)) ||
-        (poll_s && cli_float("--poll", poll_s, 0.01, 60, &o.poll_s, err)) ||
-        (acc_s && cli_float("--accuracy", acc_s, 0, 1, &o.accuracy, err)) ||
-        (sm_s && cli_float("--smoothing", sm_s, 1e-6, 100, &o.smoothing, err)) ||
-        (copy && ledger_addr_parse(copy, o.copy_of, err)))
-        return cli_usage_error("labeler", "%s", err);
-    if (acc_s && !truth) return cli_usage_error("labeler", "--accuracy needs --truth FILE (the answer key)");
-    if (truth && !acc_s) return cli_usage_error("labeler", "--truth goes with --accuracy P");
-    if (sm_s && !train) return cli_usage_error("labeler", "--smoothing goes with --train FILE");
-    o.mode = model_f || train ? LABELER_MODEL : acc_s ? LABELER_ACCURACY : spam ? LABELER_SPAM : LABELER_COPY;
-    o.model = model_f;
-    o.train = train;
-    o.truth = truth;
-    o.key = key;
-    o.work = work;
-    o.node = cli_node_url(node_url);
-    o.max_tasks = (int)max_tasks;
-    agent_signals_install();
-    if (agent_labeler_run(&o, err)) return cli_fail("%s", err);
-    return 0;
 }

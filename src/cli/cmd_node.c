@@ -38,6 +38,9 @@ static const char node_help[] =
     "  --block-ms N          block interval in ms (default 500; blocks are made even when empty)\n"
     "  --max-block-txs N     transactions per block at most (default 20000)\n"
     "  --max-blob BYTES      largest blob accepted (default 1073741824)\n"
+    "  --max-conns-per-ip N  HTTP connections from one address at once (default 128)\n"
+    "  --sse-max-s N         an event stream ends after N s (default 600; clients resume\n"
+    "                        with Last-Event-ID)\n"
     "  --operator-key FILE   the sequencer's key (default DIR/operator.key); it must be the\n"
     "                        genesis operator\n"
     "  --no-referee          do not rule on challenges (another process does, or nobody)\n"
@@ -307,7 +310,8 @@ int cmd_node(int argc, char **argv) {
         else if (strcmp(a, "--follow") == 0) sval = &o.follow;
         else if (strcmp(a, "--operator-key") == 0) sval = &o.operator_key;
         bool num = !sval && (strcmp(a, "--block-ms") == 0 || strcmp(a, "--max-block-txs") == 0 ||
-                             strcmp(a, "--max-blob") == 0);
+                             strcmp(a, "--max-blob") == 0 || strcmp(a, "--max-conns-per-ip") == 0 ||
+                             strcmp(a, "--sse-max-s") == 0);
         if (!sval && !num) return cli_usage_error("node", "unknown option '%s'", a);
         if (i + 1 >= argc) return cli_usage_error("node", "%s needs a value", a);
         const char *v = argv[++i];
@@ -323,6 +327,12 @@ int cmd_node(int argc, char **argv) {
         } else if (strcmp(a, "--max-block-txs") == 0) {
             if (cli_int(a, v, 1, 1000000, &lv, err) != 0) return cli_usage_error("node", "%s", err);
             o.max_block_txs = (uint32_t)lv;
+        } else if (strcmp(a, "--max-conns-per-ip") == 0) {
+            if (cli_int(a, v, 1, 65536, &lv, err) != 0) return cli_usage_error("node", "%s", err);
+            o.max_conns_per_ip = (uint32_t)lv;
+        } else if (strcmp(a, "--sse-max-s") == 0) {
+            if (cli_int(a, v, 1, 86400, &lv, err) != 0) return cli_usage_error("node", "%s", err);
+            o.sse_max_s = (uint32_t)lv;
         } else {
             if (cli_u64(a, v, &uv, err) != 0 || uv == 0) return cli_usage_error("node", "--max-blob expects bytes > 0");
             o.max_blob = uv;

@@ -106,6 +106,8 @@ static const char train_help[] =
     "  --data FILE         training text (the last --val-frac of it is held out)\n"
     "  --out DIR           run directory (created)\n"
     "  --config NAME       tiny, small or base (default small)\n"
+    "  --tied yes|no       the LM head tied to the embedding or its own matrix\n"
+    "                      (default: the config's: tiny tied, small and base not)\n"
     "  --steps N           optimizer steps (default 200)\n"
     "  --seed S            batch-sampling seed (default 1); also the init seed\n"
     "  --init-seed S       weight-initialisation seed (default: --seed)\n"
@@ -164,7 +166,7 @@ enum {
     O_DATA = 256, O_OUT, O_CONFIG, O_STEPS, O_SEED, O_INIT_SEED, O_TOK, O_VOCAB, O_BATCH, O_SEQ, O_LR,
     O_MINLR, O_WARMUP, O_WD, O_CLIP, O_VALFRAC, O_EVERY, O_EVALB, O_LORA, O_BASE, O_RANK, O_ALPHA,
     O_TARGETS, O_THREADS, O_SIMD, O_NOHASH, O_COMMIT, O_EVERY_CK, O_CHEAT, O_CHEAT_RATE, O_HELP, O_DPO, O_BETA,
-    O_HELDOUT
+    O_HELDOUT, O_TIED
 };
 
 static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_ERR_LEN]) {
@@ -180,7 +182,7 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         {"simd", 1, 0, O_SIMD},       {"no-hashes", 0, 0, O_NOHASH},  {"help", 0, 0, O_HELP},
         {"commit", 0, 0, O_COMMIT},   {"checkpoint-every", 1, 0, O_EVERY_CK}, {"cheat", 1, 0, O_CHEAT},
         {"cheat-rate", 1, 0, O_CHEAT_RATE}, {"dpo", 1, 0, O_DPO},     {"beta", 1, 0, O_BETA},
-        {"heldout", 1, 0, O_HELDOUT},
+        {"heldout", 1, 0, O_HELDOUT}, {"tied", 1, 0, O_TIED},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     job_train_opts *o = &a->o;
@@ -195,6 +197,11 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         case O_DATA: o->data = optarg; break;
         case O_OUT: o->out = optarg; break;
         case O_CONFIG: o->config = optarg; break;
+        case O_TIED:
+            if (strcmp(optarg, "yes") == 0) o->head = JOB_HEAD_TIED;
+            else if (strcmp(optarg, "no") == 0) o->head = JOB_HEAD_UNTIED;
+            else rc = plow_error(err, "--tied must be yes or no, not '%s'", optarg);
+            break;
         case O_STEPS: rc = cli_int("--steps", optarg, 1, 10000000, &o->steps, err); break;
         case O_SEED: rc = cli_u64("--seed", optarg, &o->seed, err); break;
         case O_INIT_SEED: rc = cli_u64("--init-seed", optarg, &o->init_seed, err); a->init_seed_set = true; break;

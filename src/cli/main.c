@@ -3,6 +3,7 @@
  */
 #include "../base/plow.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -161,4 +162,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "plow: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
+}
+
+void cli_json_line(plow_buf *b, cJSON *o) {
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    PLOW_ASSERT(txt);
+    plow_buf_append(b, txt, strlen(txt));
+    plow_buf_append(b, "\n", 1);
+    free(txt);
 }

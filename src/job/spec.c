@@ -181,14 +181,6 @@ static int parse_lora(job_spec *s, const cJSON *l, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
-/* A class name of a label task: 1..JOB_LABEL_NAME_MAX bytes of [A-Za-z0-9_.-]
- * (it is printed in "label: text" lines and given on command lines). */
-static bool class_name_ok(const char *c) {
-    size_t n = strlen(c);
-    return n >= 1 && n <= JOB_LABEL_NAME_MAX &&
-           strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
-}
-
 /* kind "label": items (blob), n_items, classes (names, distinct). Nothing
  * secret is in a spec: the gold stays with the requester. */
 int spec_parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
@@ -207,7 +199,7 @@ int spec_parse_label(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     int i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cl) {
-        if (!cJSON_IsString(c) || !class_name_ok(c->valuestring))
+        if (!cJSON_IsString(c) || !label_class_name_ok(c->valuestring))
             return plow_error(err, "spec: classes[%d] must be a name of 1..%d characters [A-Za-z0-9_.-]", i,
                               JOB_LABEL_NAME_MAX);
         for (int k = 0; k < i; k++)
@@ -381,13 +373,18 @@ rule_out:
 int spec_parse_train(job_spec *s, const cJSON *j, char err[PLOW_ERR_LEN]) {
     static const char *const known[] = {"format", "kind", "config", "data", "tokenizer", "val_frac", "steps",
                                         "batch", "seq", "lr", "warmup", "seed", "init_seed",
-                                        "checkpoint_every", NULL};
+                                        "checkpoint_every", "tied", NULL};
     model_config cfg;
     char e2[PLOW_ERR_LEN];
     if (keys_known(j, "", known, err) || str(j, "config", true, "", s->config, sizeof s->config, err) ||
         hash(j, "tokenizer", s->tokenizer, err) || parse_training(s, j, err))
         return -1;
     if (model_config_named(s->config, 512, &cfg, e2)) return plow_error(err, "spec: %s", e2);
+    const cJSON *tied = cJSON_GetObjectItemCaseSensitive(j, "tied");
+    if (tied) {
+        if (!cJSON_IsBool(tied)) return plow_error(err, "spec: 'tied' must be true or false");
+        s->head = cJSON_IsTrue(tied) ? JOB_HEAD_TIED : JOB_HEAD_UNTIED;
+    }
     if (s->seq > cfg.ctx)
         return plow_error(err, "spec: 'seq' (%d) is longer than the %s model's context (%d)", s->seq, s->config, cfg.ctx);
     return 0;
@@ -517,6 +514,7 @@ static void put_lora(cJSON *j, const job_spec *s) {
 
 void spec_write_train(const job_spec *s, cJSON *j) {
     cJSON_AddStringToObject(j, "config", s->config);
+    if (s->head != JOB_HEAD_CONFIG) cJSON_AddBoolToObject(j, "tied", s->head == JOB_HEAD_TIED);
     put_hex(j, "data", s->data);
     put_hex(j, "tokenizer", s->tokenizer);
     cJSON_AddNumberToObject(j, "val_frac", s->val_frac);

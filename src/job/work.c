@@ -94,6 +94,12 @@ int job_train_task(const job_train_opts *o, const tokenizer *tok, const proof_in
     } else if (model_config_named(o->config, tokenizer_vocab_size(tok), &t->cfg, err)) {
         return -1;
     }
+    if (o->head != JOB_HEAD_CONFIG) {
+        if (task_kind_needs_base(o->kind))
+            return plow_error(err, "a tied or untied head is chosen for a model trained from scratch; a %s task "
+                                   "keeps its base model's head", task_kind_label(o->kind));
+        t->cfg.tied = o->head == JOB_HEAD_TIED;
+    }
     if (o->lora) {
         unsigned mask;
         if (lora_parse_targets(o->targets, &mask, err)) return -1;

@@ -56,12 +56,20 @@ typedef enum job_cheat_kind {
 /* Parses "KIND[@STEP]" (STEP in 1..steps; default steps/2, at least 1). */
 int job_cheat_parse(const char *s, long steps, job_cheat_kind *kind, long *step, char err[PLOW_ERR_LEN]);
 
+/* A model's LM head, where a task may choose it (full training). */
+typedef enum job_head {
+    JOB_HEAD_CONFIG = 0, /* what the named config says (tiny tied, small and base not) */
+    JOB_HEAD_TIED,       /* the embedding matrix, transposed */
+    JOB_HEAD_UNTIED,     /* a matrix of its own */
+} job_head;
+
 typedef struct job_train_opts {
     task_kind kind;        /* TASK_TRAIN (the default), TASK_LORA, TASK_DPO or TASK_ROUND */
     const char *data;      /* what the steps draw from: a text (the last val_frac held
                             * out) or, DPO, the pairs JSONL (prefs.h) */
     const char *out;       /* run directory (created) */
     const char *config;    /* model config name (full training) */
+    job_head head;         /* full training: the LM head (default: the config's) */
     const char *tokenizer; /* NULL: the base's, else one trained on data with `vocab` tokens */
     bool lora;             /* the trainable is a LoRA adapter: always for TASK_LORA, DPO's choice */
     const char *base;      /* the base model directory (LoRA, DPO, ROUND) */

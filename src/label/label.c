@@ -25,8 +25,8 @@ const char *const label_fortunes_default[LABEL_FORTUNES_DEFAULT_COUNT] = {
     "computers", "food", "law", "politics", "science", "sports",
 };
 
-#define LABEL_FILE_MAX (64u << 20) /* refuse a fortunes file larger than this */
-#define LABEL_NAME_MAX 128
+#define FORTUNES_FILE_MAX (64u << 20) /* refuse a fortunes file larger than this */
+#define FORTUNES_NAME_MAX 128
 
 /* ---- the fortunes loader ------------------------------------------------------- */
 
@@ -112,7 +112,7 @@ int label_fortunes_load(label_dataset *ds, const char *dir, const char *const *c
     for (size_t c = 0; c < n_categories; c++) {
         const char *name = categories[c];
         if (!name || !name[0]) return plow_error(err, "fortunes: category %zu has an empty name", c);
-        if (strlen(name) >= LABEL_NAME_MAX || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        if (strlen(name) >= FORTUNES_NAME_MAX || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
             return plow_error(err, "fortunes: bad category name '%.40s'", name);
     }
 
@@ -141,7 +141,7 @@ int label_fortunes_load(label_dataset *ds, const char *dir, const char *const *c
             goto out;
         }
         size_t size = 0;
-        if (plow_read_file(path, LABEL_FILE_MAX, &data, &size, err)) goto out;
+        if (plow_read_file(path, FORTUNES_FILE_MAX, &data, &size, err)) goto out;
         parse_fortunes(data, size, (uint32_t)c, &raw);
         free(data);
         data = NULL;

@@ -242,4 +242,95 @@ double label_accuracy(const uint32_t *labels, const uint32_t *truth, size_t n, c
  * is constant or n < 2. For evaluation only (uses sqrt). */
 double label_spearman(const double *a, const double *b, size_t n);
 
-#endif /* PLOW_LABEL_H */
+/* ---- text files (text.c) -------------------------------------------------------------- */
+
+#define LABEL_TEXT_MAX (64u << 10)   /* bytes of one item's text */
+#define LABEL_FILE_MAX (256u << 20)  /* largest JSONL file read */
+#define LABEL_ITEMS_MAX 65536        /* items of a task (the ledger's LEDGER_LABEL_ITEMS_MAX) */
+#define LABEL_NAME_MAX 32            /* bytes of a class name */
+
+/* A class name: 1..LABEL_NAME_MAX bytes of [A-Za-z0-9_.-]. */
+bool label_class_name_ok(const char *name);
+
+/* Reading JSONL: lines without their '\n' (and a trailing '\r'); a final
+ * newline does not start another line. */
+typedef struct label_jsonl {
+    const uint8_t *buf;
+    size_t n, pos;
+    size_t line; /* 1-based number of the line last returned */
+} label_jsonl;
+bool label_jsonl_next(label_jsonl *r, const char **s, size_t *len);
+/* The line as one JSON object (no \u0000 in strings), or NULL with
+ * "WHAT line N: ..." in err. The caller deletes it. */
+struct cJSON *label_jsonl_object(const char *s, size_t len, const char *what, size_t line, char err[PLOW_ERR_LEN]);
+
+/* ---- items ---------------------------------------------------------------------------- */
+
+typedef struct label_items {
+    size_t n;
+    char **text; /* (n) owned */
+} label_items;
+
+/* Parses JSONL items: one object {"text": "..."} per line (1..64 KiB of
+ * text, no NUL), at most LABEL_ITEMS_MAX lines, a final newline
+ * optional, "\r\n" accepted. Any other key is refused (a "label" would
+ * publish the answers). `what` names the input in errors ("items.jsonl line
+ * 3: ..."). */
+int label_items_parse(label_items *it, const uint8_t *buf, size_t n, const char *what, char err[PLOW_ERR_LEN]);
+/* The canonical form that is uploaded: {"text":"..."} per line, '\n' after each. */
+void label_items_write(const label_items *it, plow_buf *out);
+void label_items_release(label_items *it);
+
+/* ---- labeled text: {"text", "label"} per line (training data, true labels) -------------- */
+
+typedef struct label_labeled {
+    size_t n;
+    char **text;  /* (n) owned */
+    char **label; /* (n) owned: a class name */
+} label_labeled;
+
+/* Parses JSONL {"text": ..., "label": name} (other keys are ignored: an
+ * aggregated dataset may carry more). Label names follow the spec's rules. */
+int label_labeled_parse(label_labeled *d, const uint8_t *buf, size_t n, const char *what, char err[PLOW_ERR_LEN]);
+int label_labeled_load(label_labeled *d, const char *path, char err[PLOW_ERR_LEN]);
+void label_labeled_release(label_labeled *d);
+
+/* True labels looked up by text (SHA-256 of it): the tests' and demos'
+ * answer key. Texts given twice must agree. */
+typedef struct label_truth_entry {
+    uint8_t id[32];
+    char label[LABEL_NAME_MAX + 1];
+} label_truth_entry;
+typedef struct label_truth {
+    size_t n;
+    label_truth_entry *e; /* sorted by id */
+} label_truth;
+int label_truth_load(label_truth *t, const char *path, char err[PLOW_ERR_LEN]);
+/* The true label of text, or NULL. */
+const char *label_truth_find(const label_truth *t, const char *text);
+void label_truth_release(label_truth *t);
+
+/* ---- naive Bayes ------------------------------------------------------------------------ */
+
+/* Multinomial naive Bayes over lowercase words (runs of ASCII letters and
+ * digits, and bytes >= 0x80), additive smoothing a (1: Laplace), integer
+ * counts. Class c's score is log(docs_c + 1) + sum over the text's known
+ * words (with repeats) of log(count_cw + a) - log(words_c + a V), logs by
+ * tensor_log_d (the same bits on every machine); the highest score wins,
+ * ties to the lowest task class id. */
+typedef struct label_nb label_nb;
+int label_nb_train(label_nb **out, const label_labeled *d, double smoothing, char err[PLOW_ERR_LEN]);
+/* JSON {"format": "plow.nb.v1", "smoothing", "classes", "docs", "words",
+ * "vocab": {word: [counts]}}; load refuses counts that do not add up. */
+int label_nb_save(const label_nb *m, const char *path, char err[PLOW_ERR_LEN]);
+int label_nb_load(label_nb **out, const char *path, char err[PLOW_ERR_LEN]);
+void label_nb_free(label_nb *m);
+uint32_t label_nb_n_classes(const label_nb *m);
+size_t label_nb_vocab(const label_nb *m);
+/* map[k] = the model's class for the task's class k (names[k], k < n); -1 with the name of a
+ * task class the model does not know. */
+int label_nb_map(const label_nb *m, const char *const *names, uint32_t n, int *map, char err[PLOW_ERR_LEN]);
+/* The task class (0..n_classes-1) the model gives text. */
+uint32_t label_nb_classify(const label_nb *m, const int *map, uint32_t n_classes, const char *text);
+
+#endif

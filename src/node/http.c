@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -97,7 +98,7 @@ struct http_request {
     void *arg_ctx;
     bool has_last_id;
     uint64_t last_id;
-    plow_buf body;
+    plow_buf body;       /* its capacity is charged to n->body_inflight */
     bool decided;        /* the reply is known (early) */
     http_reply early;
     /* PUT /v1/blob */
@@ -225,6 +226,7 @@ static void h_txs_post(http_request *r, http_reply *out) {
     size_t *map = plow_calloc(c, sizeof *map);
     uint8_t (*hashes)[32] = plow_calloc(c, 32);
     bool *ok = plow_calloc(c, sizeof *ok);
+    int *codes = plow_calloc(c, sizeof *codes);
     char (*errs)[PLOW_ERR_LEN] = plow_calloc(c, PLOW_ERR_LEN);
     char (*hexerr)[PLOW_ERR_LEN] = plow_calloc(c, PLOW_ERR_LEN);
     size_t nv = 0, i = 0;
@@ -241,7 +243,7 @@ static void h_txs_post(http_request *r, http_reply *out) {
     }
     char msg[PLOW_ERR_LEN];
     int status = 400;
-    if (node_admit_many(r->n, bufs, nv, hashes, ok, errs, &status, msg) != 0) {
+    if (node_admit_many(r->n, bufs, nv, hashes, ok, codes, errs, &status, msg) != 0) {
         reply_error(out, (unsigned)status, "%s", msg);
     } else {
         cJSON *o = cJSON_CreateObject();
@@ -255,10 +257,12 @@ static void h_txs_post(http_request *r, http_reply *out) {
                     cJSON_AddStringToObject(e, "status", "pending");
                 } else {
                     cJSON_AddStringToObject(e, "error", errs[k]);
+                    cJSON_AddNumberToObject(e, "code", codes[k]);
                 }
                 k++;
             } else {
                 cJSON_AddStringToObject(e, "error", hexerr[i]);
+                cJSON_AddNumberToObject(e, "code", 400);
             }
             cJSON_AddItemToArray(res, e);
         }
@@ -269,6 +273,7 @@ static void h_txs_post(http_request *r, http_reply *out) {
     free(map);
     free(hashes);
     free(ok);
+    free(codes);
     free(errs);
     free(hexerr);
     cJSON_Delete(j);
@@ -551,6 +556,40 @@ _Static_assert(N_ROUTES == 13, "docs/api.md lists 13 paths: keep the table and t
 
 /* ---- the router ------------------------------------------------------------------------ */
 
+/* Large buffered bodies (a batch, up to 16 MB) are bounded together: a
+ * request's buffer grows only by what the node's budget
+ * (NODE_BODY_INFLIGHT_MAX) still holds, so many clients sending large bodies
+ * slowly cannot grow the node past it. A body of one transaction (at most
+ * NODE_TX_BODY_MAX) is outside the budget, so those keep being served: the
+ * connection limits bound them. */
+static bool body_grow(http_request *r, size_t cap) {
+    if (cap <= r->body.cap) return true;
+    if (r->rt->body_max <= NODE_TX_BODY_MAX) { /* small bodies (one transaction) never wait for the big ones */
+        r->body.data = plow_realloc(r->body.data, cap);
+        r->body.cap = cap;
+        return true;
+    }
+    size_t add = cap - r->body.cap, cur = atomic_load(&r->n->body_inflight);
+    do {
+        if (cur > NODE_BODY_INFLIGHT_MAX || add > NODE_BODY_INFLIGHT_MAX - cur) return false;
+    } while (!atomic_compare_exchange_weak(&r->n->body_inflight, &cur, cur + add));
+    r->body.data = plow_realloc(r->body.data, cap);
+    r->body.cap = cap;
+    return true;
+}
+
+static void body_drop(http_request *r) {
+    if (r->rt && r->rt->body_max > NODE_TX_BODY_MAX) atomic_fetch_sub(&r->n->body_inflight, r->body.cap);
+    plow_buf_release(&r->body);
+}
+
+static void body_busy(http_request *r) {
+    body_drop(r);
+    reply_error(&r->early, 503, "the node is receiving too many large request bodies (%zu MiB at once): retry later",
+                NODE_BODY_INFLIGHT_MAX >> 20);
+    decide(r);
+}
+
 static void begin_blob_put(http_request *r, const char *content_length) {
     node *n = r->n;
     if (n->follow) {
@@ -630,6 +669,8 @@ http_request *http_request_begin(node *n, const char *method, const char *path,
             reply_error(&r->early, 413, "a body of %llu bytes is larger than the limit of %s (%zu bytes)",
                         (unsigned long long)cl, rt->path, rt->body_max);
             decide(r);
+        } else if (content_length && plow_parse_u64(content_length, &cl) && cl > 0 && !body_grow(r, (size_t)cl)) {
+            body_busy(r); /* announced: refused before a byte of it is read */
         }
     }
     return r;
@@ -659,11 +700,21 @@ void http_request_body(http_request *r, const uint8_t *data, size_t len) {
     }
     if (!r->rt->body_max) return; /* bodies of GET requests are ignored */
     if (r->body.len + len > r->rt->body_max) {
-        plow_buf_release(&r->body);
+        body_drop(r);
         reply_error(&r->early, 413, "the body is larger than the limit of %s (%zu bytes)", r->rt->path,
                     r->rt->body_max);
         decide(r);
         return;
+    }
+    size_t need = r->body.len + len;
+    if (need > r->body.cap) {
+        size_t cap = r->body.cap < 4096 ? 4096 : r->body.cap * 2;
+        if (cap < need) cap = need;
+        if (cap > r->rt->body_max) cap = r->rt->body_max;
+        if (!body_grow(r, cap)) {
+            body_busy(r);
+            return;
+        }
     }
     plow_buf_append(&r->body, data, len);
 }
@@ -684,7 +735,7 @@ void http_request_free(http_request *r) {
     if (!r) return;
     if (r->bw) blob_write_abort(r->bw);
     http_reply_release(&r->early);
-    plow_buf_release(&r->body);
+    body_drop(r);
     free(r->rest);
     free(r);
 }
@@ -696,6 +747,7 @@ typedef struct sse_ctx {
     uint64_t next;
     plow_buf out;
     size_t off;
+    double end; /* plow_now() when the stream ends (--sse-max-s) */
 } sse_ctx;
 
 static void sse_event(plow_buf *b, const char *event, cJSON *data, uint64_t id, bool with_id) {
@@ -753,11 +805,16 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
     node *n = c->n;
     while (c->off == c->out.len) {
         c->out.len = c->off = 0;
+        double left = c->end - plow_now();
+        if (left <= 0) return MHD_CONTENT_READER_END_OF_STREAM; /* the client resumes with Last-Event-ID */
         pthread_mutex_lock(&n->ev_mu);
         if (n->tip.height < c->next && !atomic_load(&n->stopping)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 15;
+            double w = left < 15 ? left : 15;
+            long ns = ts.tv_nsec + (long)((w - (double)(long)w) * 1e9);
+            ts.tv_sec += (time_t)w + ns / 1000000000L;
+            ts.tv_nsec = ns % 1000000000L;
             pthread_cond_timedwait(&n->ev_cond, &n->ev_mu, &ts);
         }
         bool stop = atomic_load(&n->stopping);
@@ -788,6 +845,182 @@ static void sse_free(void *cls) {
     free(c);
 }
 
+/* ---- the connection guard ------------------------------------------------------------ *
+ * Every connection is registered (MHD_OPTION_NOTIFY_CONNECTION) with the phase
+ * it is in, and a watchdog thread cuts (shutdown(2); libmicrohttpd then closes
+ * it) those past a deadline:
+ *   WAIT  from the connection's start, or the end of its previous request:
+ *         the next request's headers must be complete within NODE_HEADER_MS
+ *         (an idle socket, a slowloris sending a byte every few seconds);
+ *   BODY  no progress for NODE_BODY_STALL_MS, or less than NODE_BODY_MIN_RATE
+ *         bytes/s on average once NODE_HEADER_MS have passed;
+ *   BUSY  the handler runs or the reply is being sent: not cut here
+ *         (libmicrohttpd's inactivity timeout closes a reply nobody reads);
+ *   SSE   an event stream: at most NODE_SSE_MAX, NODE_SSE_PER_IP from one
+ *         address; it ends itself after --sse-max-s.
+ * Connections per address and in all are libmicrohttpd's own limits
+ * (MHD_OPTION_PER_IP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_LIMIT).
+ * The descriptor stays valid while registered: libmicrohttpd calls
+ * NOTIFY_CLOSED before it closes the socket, and both sides hold g->mu. */
+
+enum { PH_WAIT, PH_BODY, PH_BUSY, PH_SSE };
+
+typedef struct conn_ent {
+    struct conn_ent *prev, *next;
+    int fd;
+    uint8_t ip[16]; /* IPv4 as ::ffff:a.b.c.d */
+    int phase;
+    double since, last; /* plow_now(): phase start, last body bytes */
+    uint64_t bytes;
+    bool cut;
+} conn_ent;
+
+struct http_guard {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    conn_ent *head;
+    size_t n_sse;
+    bool stop;
+    pthread_t th;
+    bool th_on;
+};
+
+static void ip_of(const struct sockaddr *sa, uint8_t ip[16]) {
+    memset(ip, 0, 16);
+    if (!sa) return;
+    if (sa->sa_family == AF_INET) {
+        ip[10] = ip[11] = 0xff;
+        memcpy(ip + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(ip, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+    }
+}
+
+static conn_ent *conn_of(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* g->mu held. */
+static void set_phase_locked(struct http_guard *g, conn_ent *e, int phase) {
+    if (e->phase == PH_SSE && g->n_sse) g->n_sse--;
+    e->phase = phase;
+    e->since = e->last = plow_now();
+    e->bytes = 0;
+}
+
+static void set_phase(node *n, conn_ent *e, int phase) {
+    if (!e || !n->guard) return;
+    pthread_mutex_lock(&n->guard->mu);
+    set_phase_locked(n->guard, e, phase);
+    pthread_mutex_unlock(&n->guard->mu);
+}
+
+static void body_progress(node *n, conn_ent *e, size_t len) {
+    if (!e || !n->guard) return;
+    pthread_mutex_lock(&n->guard->mu);
+    e->bytes += len;
+    e->last = plow_now();
+    pthread_mutex_unlock(&n->guard->mu);
+}
+
+/* A new event stream: false when the caps are reached. */
+static bool sse_admit(node *n, conn_ent *e, char err[PLOW_ERR_LEN]) {
+    if (!e || !n->guard) return true;
+    struct http_guard *g = n->guard;
+    bool ok = false;
+    pthread_mutex_lock(&g->mu);
+    size_t same = 0;
+    for (conn_ent *x = g->head; x; x = x->next) same += x->phase == PH_SSE && memcmp(x->ip, e->ip, 16) == 0;
+    if (g->n_sse >= NODE_SSE_MAX) {
+        plow_error(err, "the node serves %d event streams already: retry later", NODE_SSE_MAX);
+    } else if (same >= NODE_SSE_PER_IP) {
+        plow_error(err, "%d event streams from this address already: close one first", NODE_SSE_PER_IP);
+    } else {
+        set_phase_locked(g, e, PH_SSE);
+        g->n_sse++;
+        ok = true;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return ok;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    node *n = cls;
+    struct http_guard *g = n->guard;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_ent *e = plow_calloc(1, sizeof *e);
+        const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        e->fd = fi ? fi->connect_fd : -1;
+        ip_of(ai ? ai->client_addr : NULL, e->ip);
+        e->phase = PH_WAIT;
+        e->since = e->last = plow_now();
+        pthread_mutex_lock(&g->mu);
+        e->next = g->head;
+        if (g->head) g->head->prev = e;
+        g->head = e;
+        pthread_mutex_unlock(&g->mu);
+        *socket_context = e;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_ent *e = *socket_context;
+        if (!e) return;
+        pthread_mutex_lock(&g->mu);
+        if (e->phase == PH_SSE && g->n_sse) g->n_sse--;
+        if (e->prev) e->prev->next = e->next;
+        else g->head = e->next;
+        if (e->next) e->next->prev = e->prev;
+        pthread_mutex_unlock(&g->mu);
+        free(e);
+        *socket_context = NULL;
+    }
+}
+
+static void *guard_main(void *arg) {
+    node *n = arg;
+    struct http_guard *g = n->guard;
+    pthread_mutex_lock(&g->mu);
+    while (!g->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+        double now = plow_now();
+        size_t cut_wait = 0, cut_body = 0;
+        for (conn_ent *e = g->head; e; e = e->next) {
+            if (e->cut || e->fd < 0) continue;
+            double age = now - e->since;
+            bool cut = false;
+            if (e->phase == PH_WAIT && age * 1e3 > NODE_HEADER_MS) {
+                cut = true;
+                cut_wait++;
+            } else if (e->phase == PH_BODY &&
+                       ((now - e->last) * 1e3 > NODE_BODY_STALL_MS ||
+                        (age * 1e3 > NODE_HEADER_MS &&
+                         (double)e->bytes < NODE_BODY_MIN_RATE * (age - NODE_HEADER_MS / 1e3)))) {
+                cut = true;
+                cut_body++;
+            }
+            if (cut) {
+                shutdown(e->fd, SHUT_RDWR);
+                e->cut = true;
+            }
+        }
+        if (cut_wait || cut_body) {
+            pthread_mutex_unlock(&g->mu);
+            if (cut_wait)
+                node_log(n, "http: closed %zu connections whose request did not arrive within %d s", cut_wait,
+                         NODE_HEADER_MS / 1000);
+            if (cut_body) node_log(n, "http: closed %zu connections whose request body stalled", cut_body);
+            pthread_mutex_lock(&g->mu);
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
 /* ---- libmicrohttpd glue ------------------------------------------------------------- */
 
 static const char *mhd_arg(void *ctx, const char *key) {
@@ -796,10 +1029,17 @@ static const char *mhd_arg(void *ctx, const char *key) {
 
 static enum MHD_Result queue_reply(struct MHD_Connection *conn, node *n, http_reply *rep) {
     struct MHD_Response *resp;
+    conn_ent *e = conn_of(conn);
+    char err[PLOW_ERR_LEN];
+    if (rep->sse && !sse_admit(n, e, err)) {
+        *rep = (http_reply){.fd = -1};
+        reply_error(rep, 503, "%s", err);
+    }
     if (rep->sse) {
         sse_ctx *c = plow_calloc(1, sizeof *c);
         c->n = n;
         c->next = rep->sse_from;
+        c->end = plow_now() + n->o.sse_max_s;
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, c, sse_free);
         if (resp) MHD_add_response_header(resp, "Cache-Control", "no-cache");
         else sse_free(c);
@@ -833,11 +1073,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     node *n = cls;
     http_request *r = *con_cls;
     if (!r) {
+        set_phase(n, conn_of(conn), *upload_data_size || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0
+                                         ? PH_BODY
+                                         : PH_BUSY);
         r = http_request_begin(n, method, url, mhd_arg, conn,
                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"),
                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
         *con_cls = r;
         if (r->decided) { /* answer now (a body still on its way is not read: MHD closes the connection) */
+            set_phase(n, conn_of(conn), PH_BUSY);
             http_reply rep;
             http_request_end(r, &rep);
             return queue_reply(conn, n, &rep);
@@ -845,30 +1089,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
+        body_progress(n, conn_of(conn), *upload_data_size);
         http_request_body(r, (const uint8_t *)upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
+    set_phase(n, conn_of(conn), PH_BUSY); /* the handler may wait (group commit): no deadline */
     http_reply rep;
     http_request_end(r, &rep);
     return queue_reply(conn, n, &rep);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)conn;
     (void)toe;
     http_request_free(*con_cls);
     *con_cls = NULL;
+    set_phase(cls, conn_of(conn), PH_WAIT); /* keep-alive: the next request's deadline starts now */
 }
 
+/* libmicrohttpd's messages, at most one line per distinct message every 10 s
+ * (a client refused at the connection limit a thousand times must not fill
+ * the log), with the count of the ones held back. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     node *n = cls;
     if (n->o.quiet) return;
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char last[512];
+    static double last_t;
+    static unsigned long held;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t l = strlen(line);
     while (l && (line[l - 1] == '\n' || line[l - 1] == '\r')) line[--l] = 0;
+    double now = plow_now();
+    pthread_mutex_lock(&mu);
+    bool same = strcmp(line, last) == 0;
+    if (same && now - last_t < 10) {
+        held++;
+        pthread_mutex_unlock(&mu);
+        return;
+    }
+    unsigned long h = held;
+    char prev[512];
+    snprintf(prev, sizeof prev, "%s", last);
+    held = 0;
+    last_t = now;
+    snprintf(last, sizeof last, "%s", line);
+    pthread_mutex_unlock(&mu);
+    if (h) node_log_err(n, "http: %lu more times: %s", h, prev);
     node_log_err(n, "http: %s", line);
 }
 
@@ -898,20 +1166,42 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
+/* The connection limit: NODE_CONN_MAX, or what the descriptor limit leaves
+ * (raised to its hard limit first) after 256 for the database and blobs. */
+static unsigned conn_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 512;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        if (up.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= NODE_CONN_MAX + 256) return NODE_CONN_MAX;
+    return rl.rlim_cur > 256 + 64 ? (unsigned)(rl.rlim_cur - 256) : 64;
+}
+
 int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
     struct sockaddr_storage ss;
     socklen_t sl;
     bool v6 = false;
     if (parse_listen(n->listen, &ss, &sl, &v6, err) != 0) return -1;
     (void)sl;
+    struct http_guard *g = plow_calloc(1, sizeof *g);
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    n->guard = g;
+    if (pthread_create(&g->th, NULL, guard_main, n) != 0) return plow_error(err, "cannot start a thread");
+    g->th_on = true;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
     n->httpd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, n, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, n,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-                                on_completed, n, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                (size_t)(32 * 1024), MHD_OPTION_THREAD_STACK_SIZE, (size_t)(2u << 20),
-                                MHD_OPTION_END);
+                                on_completed, n, MHD_OPTION_NOTIFY_CONNECTION, on_connection, n,
+                                MHD_OPTION_CONNECTION_LIMIT, conn_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                (unsigned)n->o.max_conns_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+                                (unsigned)NODE_CONN_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+                                MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_THREAD_STACK_SIZE,
+                                (size_t)(2u << 20), MHD_OPTION_END);
     if (!n->httpd)
         return plow_error(err, "cannot listen on %s: %s (is another node running there? pick another --listen)",
                           n->listen, errno ? strerror(errno) : "libmicrohttpd refused");
@@ -921,7 +1211,24 @@ int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
 }
 
 void node_http_stop(node *n) {
-    if (!n->httpd) return;
-    MHD_stop_daemon(n->httpd);
+    if (n->httpd) MHD_stop_daemon(n->httpd);
     n->httpd = NULL;
+    struct http_guard *g = n->guard;
+    if (!g) return;
+    if (g->th_on) {
+        pthread_mutex_lock(&g->mu);
+        g->stop = true;
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+        pthread_join(g->th, NULL);
+    }
+    while (g->head) { /* none after MHD_stop_daemon; defensive */
+        conn_ent *e = g->head;
+        g->head = e->next;
+        free(e);
+    }
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g);
+    n->guard = NULL;
 }

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -146,15 +147,66 @@ size_t node_mempool_size(node *n) {
     return c;
 }
 
+uint64_t node_tx_outlay(const ledger_tx *tx) {
+    uint64_t v = 0;
+    switch (tx->type) {
+    case LEDGER_TX_TRANSFER: v = tx->u.transfer.amount; break;
+    case LEDGER_TX_STAKE: v = tx->u.stake.amount; break;
+    case LEDGER_TX_POST_TASK:
+        if (!plow_mul_u64(tx->u.post.reward, tx->u.post.replicas, &v)) v = UINT64_MAX;
+        break;
+    case LEDGER_TX_CHALLENGE: v = tx->u.challenge.bond; break;
+    case LEDGER_TX_DA_CHALLENGE: v = tx->u.da.bond; break;
+    default: break;
+    }
+    return v;
+}
+
+/* The fee plus the outlay, capped at what is left of the balance. */
+static uint64_t reservation(const ledger_tx *tx, uint64_t left) {
+    if (left <= tx->fee) return tx->fee;
+    uint64_t out = node_tx_outlay(tx);
+    return tx->fee + (out < left - tx->fee ? out : left - tx->fee);
+}
+
+int node_spend(const ledger_tx *tx, uint64_t avail, uint64_t reserved, uint32_t pending, uint64_t *spend,
+               char err[PLOW_ERR_LEN]) {
+    if (pending >= NODE_SENDER_PENDING_MAX) {
+        plow_error(err, "the sender has %u pending transactions, the most one sender may have: wait until a block includes some",
+                   pending);
+        return 429;
+    }
+    if (!tx) return 0;
+    uint64_t left = avail > reserved ? avail - reserved : 0;
+    if (left < tx->fee) {
+        plow_error(err, "balance %" PRIu64 " cannot pay the fee %" PRIu64 ": the sender's %u pending transactions already spend %" PRIu64,
+                   avail, tx->fee, pending, reserved);
+        return 400;
+    }
+    *spend = reservation(tx, left);
+    return 0;
+}
+
+/* The sender's balance after maturing (ledger rule M1), state_lock held. */
+static uint64_t spendable(node *n, const uint8_t pk[32]) {
+    ledger_account a;
+    if (!ledger_get_account(n->s, pk, &a)) return 0;
+    uint64_t v = a.balance;
+    if (a.unbonding && a.unbond_at <= ledger_state_height(n->s) && !plow_add_u64(v, a.unbonding, &v)) v = UINT64_MAX;
+    return v;
+}
+
 /* adm_mu held. */
-static void pending_add(node *n, const uint8_t hash[32], const uint8_t sender[32], uint64_t nonce,
-                        uint64_t ticket) {
+static void pending_add(node *n, const uint8_t hash[32], const uint8_t sender[32], uint64_t nonce, uint64_t ticket,
+                        uint64_t spend) {
     pending_tx *p = keytab_put(&n->pending, hash, NULL);
     memcpy(p->sender, sender, 32);
     p->ticket = ticket;
+    p->spend = spend;
     pending_sender *s = keytab_put(&n->senders, sender, NULL);
     s->count++;
     s->next = nonce + 1;
+    if (!plow_add_u64(s->spend, spend, &s->spend)) s->spend = UINT64_MAX;
 }
 
 /* adm_mu held. A transaction left the mempool (in a block, or dropped). */
@@ -163,9 +215,12 @@ static void pending_remove(node *n, const uint8_t hash[32]) {
     if (!p) return;
     uint8_t sender[32];
     memcpy(sender, p->sender, 32);
+    uint64_t spend = p->spend;
     keytab_remove(&n->pending, hash);
     pending_sender *s = keytab_get(&n->senders, sender);
-    if (s && --s->count == 0) keytab_remove(&n->senders, sender);
+    if (!s) return;
+    s->spend = s->spend > spend ? s->spend - spend : 0;
+    if (--s->count == 0) keytab_remove(&n->senders, sender);
 }
 
 /* ---- admission ----------------------------------------------------------------------- */
@@ -204,6 +259,15 @@ static int admit_reserve(node *n, const ledger_tx *tx, const uint8_t hash[32], c
         *status = 503;
         return plow_error(err, "the mempool is full (%zu pending): retry later", n->pending.n);
     }
+    /* the sender's pending count first: every transaction past the bound
+     * gets 429, whatever its nonce */
+    const pending_sender *ps = keytab_get(&n->senders, tx->sender);
+    uint64_t spend = 0;
+    int refused = node_spend(NULL, 0, 0, ps ? ps->count : 0, &spend, err);
+    if (refused) {
+        *status = refused;
+        return -1;
+    }
     ledger_account acc;
     uint64_t acc_nonce = ledger_get_account(n->s, tx->sender, &acc) ? acc.nonce : 0;
     uint64_t expected = node_next_nonce(n, tx->sender, acc_nonce);
@@ -211,8 +275,13 @@ static int admit_reserve(node *n, const ledger_tx *tx, const uint8_t hash[32], c
         *status = 400;
         return -1;
     }
+    refused = node_spend(tx, spendable(n, tx->sender), ps ? ps->spend : 0, ps ? ps->count : 0, &spend, err);
+    if (refused) {
+        *status = refused;
+        return -1;
+    }
     *ticket = ++n->gc_issued;
-    pending_add(n, hash, tx->sender, tx->nonce, *ticket);
+    pending_add(n, hash, tx->sender, tx->nonce, *ticket, spend);
     gc_item *it = plow_calloc(1, sizeof *it);
     plow_buf_append(&it->tx, bytes, len);
     *n->gc_tail = it;
@@ -249,7 +318,7 @@ out:
     return rc;
 }
 
-int node_admit_many(node *n, const plow_buf *txs, size_t count, uint8_t (*hashes)[32], bool *ok,
+int node_admit_many(node *n, const plow_buf *txs, size_t count, uint8_t (*hashes)[32], bool *ok, int *codes,
                     char (*errs)[PLOW_ERR_LEN], int *status, char err[PLOW_ERR_LEN]) {
     if (n->follow) {
         *status = 403;
@@ -258,16 +327,20 @@ int node_admit_many(node *n, const plow_buf *txs, size_t count, uint8_t (*hashes
     ledger_tx *tx = plow_alloc(sizeof *tx);
     uint64_t max_ticket = 0;
     for (size_t i = 0; i < count; i++) {
-        int st;
+        int st = 400;
         ok[i] = false;
         memset(hashes[i], 0, 32);
+        codes[i] = 400;
         if (admit_decode(n, txs[i].data, txs[i].len, tx, hashes[i], &st, errs[i]) != 0) continue;
         uint64_t ticket = 0;
         pthread_rwlock_rdlock(&n->state_lock);
         pthread_mutex_lock(&n->adm_mu);
         if (admit_reserve(n, tx, hashes[i], txs[i].data, txs[i].len, &ticket, &st, errs[i]) == 0) {
             ok[i] = true;
+            codes[i] = 202;
             if (ticket > max_ticket) max_ticket = ticket;
+        } else {
+            codes[i] = st;
         }
         pthread_mutex_unlock(&n->adm_mu);
         pthread_rwlock_unlock(&n->state_lock);
@@ -523,7 +596,12 @@ static bool rebuild_cb(uint64_t seq, const uint8_t *bytes, size_t len, void *arg
     if (ledger_tx_decode(tx, bytes, len, err) == 0) {
         uint8_t h[32];
         ledger_tx_hash(tx, h);
-        if (!keytab_get(&n->pending, h)) pending_add(n, h, tx->sender, tx->nonce, 0);
+        if (!keytab_get(&n->pending, h)) {
+            /* reserved as at admission, but never refused: it was acknowledged */
+            const pending_sender *ps = keytab_get(&n->senders, tx->sender);
+            uint64_t reserved = ps ? ps->spend : 0, avail = spendable(n, tx->sender);
+            pending_add(n, h, tx->sender, tx->nonce, 0, reservation(tx, avail > reserved ? avail - reserved : 0));
+        }
         if (tx->type == LEDGER_TX_VERDICT && n->has_key && memcmp(tx->sender, n->key.pk, 32) == 0)
             node_referee_note_verdict(n, tx, h);
     }
@@ -622,6 +700,8 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     if (!n->o.block_ms) n->o.block_ms = 500;
     if (!n->o.max_block_txs) n->o.max_block_txs = 20000;
     if (!n->o.max_blob) n->o.max_blob = BLOB_MAX_DEFAULT;
+    if (!n->o.max_conns_per_ip) n->o.max_conns_per_ip = NODE_CONN_PER_IP_DEFAULT;
+    if (!n->o.sse_max_s) n->o.sse_max_s = NODE_SSE_MAX_S_DEFAULT;
     if (n->follow) n->o.referee = false;
     n->wake_pipe[0] = n->wake_pipe[1] = -1;
     node_rwlock_init(&n->state_lock);

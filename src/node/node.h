@@ -54,14 +54,19 @@ int store_mempool_each(store *st, bool (*fn)(uint64_t seq, const uint8_t *tx, si
 
 /* Commits a block atomically: the header and signature, its transactions
  * with results, the dirty state records of s (ledger_each_dirty), a record
- * per dropped transaction (hash + reason, so a client learns why), and the
- * deletion of the mempool entries up to and including seq `mempool_upto`. */
+ * per dropped transaction (hash + reason, so a client learns why), the
+ * deletion of the dropped records older than the keep, and the deletion of
+ * the mempool entries up to and including seq `mempool_upto`. */
 typedef struct store_dropped {
     uint8_t hash[32];
     char reason[PLOW_ERR_LEN];
 } store_dropped;
 int store_commit_block(store *st, const ledger_block *b, ledger_state *s, const store_dropped *dropped, size_t n_dropped,
                        uint64_t mempool_upto, char err[PLOW_ERR_LEN]);
+/* A dropped record is kept this many blocks (then GET /v1/tx answers 404):
+ * the table stays bounded however many transactions are dropped. */
+#define STORE_DROPPED_KEEP 1000
+void store_set_dropped_keep(store *st, uint64_t blocks); /* tests; 0 means 1 */
 
 /* The last committed height (0 if none). */
 int store_height(store *st, uint64_t *height, char err[PLOW_ERR_LEN]);
@@ -116,6 +121,8 @@ typedef struct node_options {
     uint32_t block_ms;        /* block interval (default 500) */
     uint32_t max_block_txs;   /* default 20000 */
     uint64_t max_blob;        /* default BLOB_MAX_DEFAULT */
+    uint32_t max_conns_per_ip; /* default NODE_CONN_PER_IP_DEFAULT (node_internal.h) */
+    uint32_t sse_max_s;       /* an event stream's lifetime, default 600 s */
     bool referee;             /* run the referee (default on for a sequencer) */
     bool quiet;
 } node_options;

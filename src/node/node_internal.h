@@ -124,13 +124,35 @@ size_t taskidx_page(taskidx *x, const taskq *q, size_t scan_max, ledger_task **o
 typedef struct pending_tx {
     uint8_t sender[32];
     uint64_t ticket; /* group-commit ticket: durable once gc_done >= ticket */
+    uint64_t spend;  /* what it may take from its sender's balance (node_spend) */
 } pending_tx;
 
 /* A sender with pending transactions (value of node.senders). */
 typedef struct pending_sender {
     uint32_t count; /* its pending transactions */
     uint64_t next;  /* the nonce its next transaction must carry */
+    uint64_t spend; /* the sum of their spend: reserved out of its balance */
 } pending_sender;
+
+/* Admission counts what a sender's pending transactions may take from its
+ * balance (docs/ledger.md, "Admission"): a new one is refused unless the
+ * balance (after maturing) less that reservation still pays its fee; it then
+ * reserves its fee plus its outlay (transfer or stake amount, escrow, bond),
+ * the outlay capped at what is left. So every admitted fee is paid when its
+ * block runs, whatever the bodies do, and a sender cannot queue transactions
+ * that would be dropped for free. */
+#define NODE_SENDER_PENDING_MAX 1000 /* pending transactions of one sender (then 429) */
+
+/* What a transaction takes from its sender's balance beyond the fee if its
+ * body succeeds (saturating). */
+uint64_t node_tx_outlay(const ledger_tx *tx);
+/* The reservation check: avail is the sender's balance after maturing,
+ * reserved what its pending transactions already reserve, pending how many
+ * there are. 0 with *spend (what tx reserves) if tx may be admitted; else the
+ * HTTP status of the refusal (429 too many pending, 400 cannot pay) with err.
+ * tx NULL: only the pending count is checked. */
+int node_spend(const ledger_tx *tx, uint64_t avail, uint64_t reserved, uint32_t pending, uint64_t *spend,
+               char err[PLOW_ERR_LEN]);
 
 /* One transaction waiting for the group commit. */
 typedef struct gc_item {
@@ -149,6 +171,9 @@ typedef struct node_tip {
 typedef struct ruled_challenge {
     uint8_t verdict_tx[32]; /* zeros until a verdict was submitted */
     uint8_t last_err[32];   /* hash of the last error logged (log each error once) */
+    uint32_t tries;         /* verdicts that could not be computed or admitted */
+    uint64_t retry_at;      /* not tried again before this height */
+    bool gave_up;           /* set aside: past its deadline, or failed REFEREE_TRIES times */
 } ruled_challenge;
 
 #define NODE_MEMPOOL_MAX 500000    /* pending transactions before 503 */
@@ -156,6 +181,20 @@ typedef struct ruled_challenge {
 #define NODE_BATCH_BODY_MAX (16u << 20)
 #define NODE_BATCH_MAX 10000
 #define NODE_BLOCKS_TX_BUDGET 20000 /* /v1/blocks stops adding blocks past this many txs */
+
+/* HTTP limits (http.c; docs/node.md, "HTTP"): what one client can hold. */
+#define NODE_CONN_MAX 2048            /* connections at once (fewer if the fd limit is low) */
+#define NODE_CONN_PER_IP_DEFAULT 128  /* connections from one address (--max-conns-per-ip) */
+#define NODE_CONN_IDLE_S 30           /* libmicrohttpd's inactivity timeout (a reply nobody reads) */
+#define NODE_HEADER_MS 10000          /* a request's headers complete within this of the connection's
+                                         start or the previous request's end (idle sockets, slowloris) */
+#define NODE_BODY_STALL_MS 10000      /* a body that makes no progress this long is cut */
+#define NODE_BODY_MIN_RATE 65536      /* bytes/s a body averages at least, after NODE_HEADER_MS */
+#define NODE_BODY_INFLIGHT_MAX ((size_t)64 << 20) /* buffered request bodies, all connections (then 503) */
+#define NODE_SSE_MAX 256              /* event streams at once */
+#define NODE_SSE_PER_IP 16            /* event streams from one address */
+#define NODE_SSE_MAX_S_DEFAULT 600    /* an event stream ends after this (--sse-max-s); clients resume
+                                         with Last-Event-ID */
 
 struct node {
     node_options o;
@@ -202,6 +241,8 @@ struct node {
     pthread_mutex_t fatal_mu;
     struct MHD_Daemon *httpd;
     uint16_t port;
+    struct http_guard *guard;    /* http.c: live connections, their deadlines */
+    atomic_size_t body_inflight; /* bytes reserved by buffered request bodies */
 };
 
 /* Logging: one line to stdout (info, unless quiet) or stderr (errors). */
@@ -216,13 +257,14 @@ void node_tip_set(node *n, const node_tip *t); /* and wakes event streams */
 
 /* Admission of one encoded transaction (HTTP, referee). Returns 0 with its
  * hash once it is durably pending (a duplicate of a pending tx: 0 too);
- * -1 with err and *status (400 refused, 403 follower, 503 full or stopping,
- * 500 storage) otherwise. */
+ * -1 with err and *status (400 refused, 403 follower, 429 the sender has
+ * NODE_SENDER_PENDING_MAX pending, 503 full or stopping, 500 storage)
+ * otherwise. */
 int node_admit(node *n, const uint8_t *tx, size_t len, uint8_t hash[32], int *status, char err[PLOW_ERR_LEN]);
 /* Many at once: one group commit for all accepted ones. hashes[i], ok[i],
- * errs[i] per transaction; returns -1 only when nothing could be tried
+ * codes[i] (the status a refused one would get alone), errs[i] per transaction; returns -1 only when nothing could be tried
  * (status and err say why). */
-int node_admit_many(node *n, const plow_buf *txs, size_t count, uint8_t (*hashes)[32], bool *ok,
+int node_admit_many(node *n, const plow_buf *txs, size_t count, uint8_t (*hashes)[32], bool *ok, int *codes,
                     char (*errs)[PLOW_ERR_LEN], int *status, char err[PLOW_ERR_LEN]);
 /* Signs tx with the operator key at the next free nonce and admits it. */
 int node_admit_own(node *n, ledger_tx *tx, uint8_t hash[32], char err[PLOW_ERR_LEN]);

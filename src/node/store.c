@@ -43,7 +43,9 @@
  *   tx_errors(pos INTEGER PRIMARY KEY, error) the message of each failed transaction
  *   mempool(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash, raw), index on hash
  *       AUTOINCREMENT: a sequence number is never reused, even once deleted
- *   dropped(hash PRIMARY KEY, reason, height) WITHOUT ROWID
+ *   dropped(hash PRIMARY KEY, reason, height) WITHOUT ROWID, index on height
+ *       kept store_dropped_keep blocks (default STORE_DROPPED_KEEP): each
+ *       block's commit deletes the rows older than that
  *   state(k PRIMARY KEY, v) WITHOUT ROWID     the ledger's records
  *
  * The transaction index. Hashes are random, so inserting a block's 5,000
@@ -105,6 +107,7 @@ enum {
     W_STATE_PUT,
     W_STATE_PUT_N,
     W_DROPPED_PUT,
+    W_DROPPED_PRUNE,
     W_COUNT
 };
 
@@ -123,6 +126,7 @@ static const char *const w_sql[W_COUNT] = {
     [W_BLOCK_ADD] = "INSERT INTO blocks(height, hash, header, sig, results, txs) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [W_TX_ERROR] = "INSERT INTO tx_errors(pos, error) VALUES(?1, ?2)",
     [W_DROPPED_PUT] = "INSERT OR REPLACE INTO dropped(hash, reason, height) VALUES(?1, ?2, ?3)",
+    [W_DROPPED_PRUNE] = "DELETE FROM dropped WHERE height <= ?1",
 };
 /* The inserts that come in two forms, by the enum of their one-row form. */
 static const struct {
@@ -203,6 +207,7 @@ struct store {
     EVP_MD *md;          /* SHA-256, fetched once */
     EVP_MD_CTX *mdctx;
     plow_buf arena;      /* scratch for a block's rows */
+    uint64_t dropped_keep; /* blocks a dropped record is kept (wmu) */
     pthread_mutex_t rmu; /* the readers' busy flags */
     pthread_cond_t rcv;
     reader rd[STORE_READERS];
@@ -413,6 +418,8 @@ static int init_schema(store *st, const uint8_t chain_id[32], char err[PLOW_ERR_
             goto out;
         }
     }
+    /* added after schema version 1 shipped: an old database gets it here */
+    if (exec_sql(db, "CREATE INDEX IF NOT EXISTS dropped_height ON dropped(height)", err) != 0) goto out;
     rc = 0;
 out:
     sqlite3_finalize(s);
@@ -645,6 +652,7 @@ int store_open(store **out, const char *path, const uint8_t chain_id[32], char e
     pthread_once(&once, settings_once);
     if (check_magic(path, err) != 0) return -1;
     store *st = plow_calloc(1, sizeof *st);
+    st->dropped_keep = STORE_DROPPED_KEEP;
     st->path = plow_strdup(path);
     st->md = EVP_MD_fetch(NULL, "SHA256", NULL);
     st->mdctx = EVP_MD_CTX_new();
@@ -998,6 +1006,11 @@ int store_commit_block(store *st, const ledger_block *b, ledger_state *s, const 
         sqlite3_bind_int64(q, 3, (sqlite3_int64)b->h.height);
         if (step_done(st->wdb, q, "storing a dropped transaction", err) != 0) goto fail;
     }
+    if (b->h.height > st->dropped_keep) {
+        q = st->wst[W_DROPPED_PRUNE];
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)(b->h.height - st->dropped_keep));
+        if (step_done(st->wdb, q, "pruning dropped transactions", err) != 0) goto fail;
+    }
 
     q = st->wst[W_MEMPOOL_DEL];
     sqlite3_bind_int64(q, 1, (sqlite3_int64)mempool_upto);
@@ -1232,4 +1245,10 @@ int store_tx_status_get(store *st, const uint8_t hash[32], store_tx_status *out,
 done:
     reader_put(st, rd);
     return rc;
+}
+
+void store_set_dropped_keep(store *st, uint64_t blocks) {
+    pthread_mutex_lock(&st->wmu);
+    st->dropped_keep = blocks ? blocks : 1;
+    pthread_mutex_unlock(&st->wmu);
 }

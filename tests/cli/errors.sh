@@ -15,6 +15,22 @@ $PLOW train --data small.txt --out run --config tiny --steps 2 --vocab 300 --bat
 [ -n "$(state_of out.txt)" ] || fail "no state line"
 $PLOW info run/model.safetensors | grep -q "config tiny" || fail "info"
 $PLOW info run/tokenizer.bin | grep -q "tokenizer, 300 tokens" || fail "info tokenizer"
+# the LM head: the config's (tiny: tied), or chosen with --tied; a config.json
+# that contradicts the weights is named, not silently overruled
+$PLOW info run/model.safetensors | grep -q "tied embeddings" || fail "tiny is tied by default"
+expect_fail 2 $PLOW train --data small.txt --out r --config tiny --steps 1 --vocab 300 --tied maybe
+grep -q "yes or no" err.txt || fail "message: $(cat err.txt)"
+$PLOW train --data small.txt --tokenizer run/tokenizer.bin --out untied --config tiny --tied no --steps 1 \
+    --batch 2 --seq 32 > /dev/null
+$PLOW info untied/model.safetensors > info.txt
+grep -q "config tiny" info.txt && ! grep -q "tied embeddings" info.txt || fail "--tied no: $(cat info.txt)"
+grep -q '"tie_word_embeddings":.*false' untied/config.json || fail "config.json of --tied no"
+expect_fail 1 $PLOW train --data small.txt --base untied --lora --out l --steps 1 --tied yes
+grep -q "keeps its base model's head" err.txt || fail "message: $(cat err.txt)"
+sed 's/"tie_word_embeddings":.*false/"tie_word_embeddings": true/' untied/config.json > c.json && mv c.json untied/config.json
+expect_fail 1 $PLOW generate --model untied --prompt "To be" --tokens 3
+grep -q "config.json and model.safetensors disagree: config.json says tie_word_embeddings true" err.txt ||
+    fail "message: $(cat err.txt)"
 # truncated model
 size=$(stat -c %s run/model.safetensors)
 head -c $((size / 2)) run/model.safetensors > bad.safetensors

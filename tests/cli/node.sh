@@ -126,7 +126,7 @@ case "$s" in *'"status":"failed"'*'"error":"'*) ;; *) fail "overspend: $s" ;; es
 # a batch: one good, one garbage, one replay
 G=$($LG tx --url "$URL" --key a.key --to "$B" --amount 3)
 r=$(curl -s -d "{\"txs\":[\"$G\",\"zz\",\"$TX\"]}" "$URL/v1/txs")
-case "$r" in '{"results":[{"hash":"'*'","status":"pending"},{"error":"'*'"},{"error":"'*) ;; *) fail "batch: $r" ;; esac
+case "$r" in '{"results":[{"hash":"'*'","status":"pending"},{"error":"'*'","code":400},{"error":"'*'","code":400}]}') ;; *) fail "batch: $r" ;; esac
 
 # errors: routes, methods, sizes, malformed input
 expect_http 404 GET /v1/nothing
