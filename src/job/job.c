@@ -92,6 +92,10 @@ static int fetch(const job_blobs *b, const uint8_t hash[32], const char *path, c
     return 0;
 }
 
+int job_fetch(const job_blobs *b, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]) {
+    return fetch(b, hash, path, err);
+}
+
 char *job_leaves_path(const char *workdir, const uint8_t trace_root[32]) {
     char hex[65];
     plow_hex(trace_root, 32, hex);
@@ -188,6 +192,10 @@ static int ctx_init(jctx *x, const job_spec *spec, const job_blobs *b, const cha
     snprintf(x->base, sizeof x->base, "%s/in/base", workdir);
     snprintf(x->adapter, sizeof x->adapter, "%s/in/adapter", workdir);
     return plow_mkdir_p(workdir, err);
+}
+
+int job_ctx_init(jctx *x, const job_spec *spec, const job_blobs *b, const char *workdir, char err[PLOW_ERR_LEN]) {
+    return ctx_init(x, spec, b, workdir, err);
 }
 
 /* Fetches what the spec names into in/. */
@@ -1205,6 +1213,12 @@ int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge
     jctx x;
     if (ctx_init(&x, spec, b, workdir, err)) return -1;
     if (!c) return plow_error(err, "job: missing challenge");
+    /* a bomb is a ruling: nothing the spec sized is built above the limits */
+    job_limits l;
+    job_cost cost;
+    job_limits_network(&l);
+    int prc = job_probe(spec, b, workdir, &l, false, &cost, err);
+    if (prc != 0) return prc;
     if (fetch_inputs(&x, err)) return -1;
     return job_kind_of(spec->kind)->referee(&x, c, computed, prev_ok, err);
 }
