@@ -121,6 +121,7 @@ int job_cost_infer(const job_spec *s, const job_inputs *in, job_cost *out, char 
     double kv = 2.0 * c->n_layer * T * KVD * 4.0;
     double logits = T * (double)c->vocab * 4.0; /* the one prefill keeps every row */
     double acts = T * (3.0 * c->d_model + 2.0 * c->d_ff + 2.0 * (double)c->vocab) * 4.0;
+    acts += (double)c->n_head * T * T * 4.0; /* the prefill's attention scores */
     double m = model_bytes(c) + kv + logits + acts + (double)in->base_bytes + 2.0 * (double)in->adapter_bytes;
     out->mem_bytes = out->step_bytes = bytes_of(m);
     out->step_flops = out->run_flops = 2.0 * forward_flops(c, 1, T); /* generation and its check */
