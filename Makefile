@@ -153,7 +153,7 @@ deps-build:
 # The whole suite: unit tests (gcc build), then shell tests that drive the
 # real binary, including a clang build for the cross-compiler check.
 test: deps
-	@$(MAKE) --no-print-directory -j2 all contracts
+	@$(MAKE) --no-print-directory -j2 all contracts $(BUILD)/plow_loadgen
 	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=clang OPT=-O3 all
 	@tests/run.sh
 
