@@ -18,14 +18,7 @@
 set -e
 . "$LIB"
 
-head -c 60000 "$ROOT/data/tinyshakespeare.txt" > d.txt
-$PLOW tokenizer train --data d.txt --vocab 300 --out tok.bin > /dev/null 2>&1
-for k in req w1 cl hv v1; do $PLOW wallet new --key $k.key -q > $k.addr; done
-$PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" --fund "$(cat w1.addr)=50000" \
-    --fund "$(cat cl.addr)=50000" --fund "$(cat hv.addr)=50000" --fund "$(cat v1.addr)=50000" > /dev/null
-trap stop_all EXIT
-start_node n node.log --genesis g.json --block-ms 200 --quiet
-export PLOW_NODE=$URL
+small_network 60000 req w1 cl hv v1
 
 cat > policy.json <<EOT
 {"kinds": ["train", "infer"], "min_price_per_step": "0", "max_stake_at_risk": "3000", "stake": "3000",

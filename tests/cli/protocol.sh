@@ -15,14 +15,7 @@
 set -e
 . "$LIB"
 
-head -c 100000 "$ROOT/data/tinyshakespeare.txt" > d.txt
-$PLOW tokenizer train --data d.txt --vocab 300 --out tok.bin > /dev/null 2>&1
-for k in req w1 cp gr v; do $PLOW wallet new --key $k.key -q > $k.addr; done
-$PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" --fund "$(cat w1.addr)=50000" \
-    --fund "$(cat cp.addr)=50000" --fund "$(cat gr.addr)=50000" --fund "$(cat v.addr)=50000" > /dev/null
-trap stop_all EXIT
-start_node n node.log --genesis g.json --block-ms 200 --quiet
-export PLOW_NODE=$URL
+small_network 100000 req w1 cp gr v
 
 task_of() { /usr/bin/python3 -c "import json; print(json.load(open('$1/requester.json'))['steps'][0]['tasks'][-1])"; }
 # mk_task FILE MODE REPLICAS STEPS [WINDOW_BLOCKS]
