@@ -110,6 +110,7 @@ static int net_open(net *n, bool need_key, char err[PLOW_ERR_LEN]) {
     }
     n->c = client_new(cli_node_url(n->node));
     if (!n->c) return plow_error(err, "cannot start the HTTP client");
+    if (n->have_key) client_set_key(n->c, &n->k); /* it signs the uploads */
     return 0;
 }
 
@@ -1073,7 +1074,7 @@ static int sub_result(int argc, char **argv) {
         cli_fail("%s", err);
         goto out;
     }
-    if (net_open(&n, false, err) || label_task(n.c, pos[0], &t, err)) {
+    if (net_open(&n, upload, err) || label_task(n.c, pos[0], &t, err)) {
         cli_fail("%s", err);
         goto out;
     }

@@ -693,6 +693,7 @@ static int round_run_cmd(int argc, char **argv) {
         cli_fail("cannot start the HTTP client");
         goto out;
     }
+    client_set_key(k.c, &k.key); /* it signs the uploads */
     if (modelio_load_model(&k.m, o.base, err) ||
         (o.tokenizer ? tokenizer_load(&k.tok, o.tokenizer, err) : modelio_load_tokenizer(&k.tok, o.base, err)) ||
         dataset_load_text(&k.data, o.data, k.tok, o.val_frac, err)) {
