@@ -41,10 +41,10 @@ SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/b
              src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
              src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c
 SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c
-SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c
+SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
 SRC_CLIENT = src/client/client.c src/client/json.c
 SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
-SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c
+SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c src/evm/anvil.c src/evm/chain.c
 SRC_AGENT  = src/agent/agent.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
              src/agent/labeler.c src/agent/labeler_files.c
 LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
@@ -138,6 +138,12 @@ $(BUILD)/plow_round_bench: $(BUILD)/bench/round_bench.o $(BUILD)/libplow.a
 
 -include $(BUILD)/bench/round_bench.d
 
+# The contracts' gas on a local anvil (needs `make contracts` and npm ci).
+$(BUILD)/plow_evm_bench: $(BUILD)/bench/evm_bench.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(BUILD)/bench/evm_bench.d
+
 deps:
 	@scripts/install-deps.sh all
 
@@ -147,7 +153,7 @@ deps-build:
 # The whole suite: unit tests (gcc build), then shell tests that drive the
 # real binary, including a clang build for the cross-compiler check.
 test: deps
-	@$(MAKE) --no-print-directory -j2 all contracts
+	@$(MAKE) --no-print-directory -j2 all contracts $(BUILD)/plow_loadgen
 	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=clang OPT=-O3 all
 	@tests/run.sh
 
@@ -170,6 +176,8 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_label_bench $(BUILD)/plow_round_bench
 	@$(BUILD)/plow_label_bench --quick
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_round_bench --quick
+	@$(MAKE) --no-print-directory $(BUILD)/plow_evm_bench
+	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_evm_bench
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \

@@ -30,8 +30,9 @@ const input = {
     language: 'Solidity',
     sources,
     settings: {
-        optimizer: {enabled: true, runs: 200},
+        optimizer: {enabled: true, runs: 1},
         evmVersion: 'cancun',
+        viaIR: true,
         outputSelection: {'*': {'*': ['abi', 'evm.bytecode.object']}},
     },
 };

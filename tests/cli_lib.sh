@@ -23,6 +23,27 @@ stop_all() { for p in $PIDS $NODE; do kill -9 "$p" 2>/dev/null || true; done; }
 # and waits until the URL it wrote to DIR/node.url answers. Sets NODE (its
 # pid) and URL.
 start_node() { node_at 127.0.0.1:0 "$@"; }
+
+# small_network BYTES REQ KEY...: what the agent tests start from. The first
+# BYTES of the corpus as d.txt with a 300-token tok.bin, a wallet REQ.key
+# funded 1,000,000 and a wallet KEY.key funded 50,000 for each KEY (addresses
+# in NAME.addr), and a node on that genesis in directory n (200 ms blocks,
+# log node.log) whose URL is exported as PLOW_NODE; stop_all stops it at exit.
+small_network() {
+    head -c "$1" "$ROOT/data/tinyshakespeare.txt" > d.txt
+    $PLOW tokenizer train --data d.txt --vocab 300 --out tok.bin > /dev/null 2>&1
+    req=$2
+    shift 2
+    $PLOW wallet new --key $req.key -q > $req.addr
+    set -- "--fund" "$(cat $req.addr)=1000000" $(for k in "$@"; do
+        $PLOW wallet new --key $k.key -q > $k.addr
+        printf '%s %s=50000 ' --fund "$(cat $k.addr)"
+    done)
+    $PLOW node init --data n --out-genesis g.json "$@" > /dev/null
+    trap stop_all EXIT
+    start_node n node.log --genesis g.json --block-ms 200 --quiet
+    export PLOW_NODE=$URL
+}
 # restart_node DIR LOG [ARGS...]: the same on the port of URL (a node started
 # again where its agents look for it)
 restart_node() { node_at "127.0.0.1:${URL##*:}" "$@"; }

@@ -528,6 +528,672 @@ static void test_cast_keystore(void) {
     free(data);
 }
 
+/* ---- the contracts on a real anvil, through the C client ---- */
+
+#include "../src/evm/chain.h"
+#include "../src/merkle/merkle.h"
+
+/* One anvil and one deployment for every evm_anvil_* test (started by the
+ * first, stopped by pid at exit; anvil also dies with this process). */
+typedef struct world {
+    bool up, failed;
+    eth_anvil anvil;
+    eth_rpc *rpc;
+    evm_deployment d;
+    eth_signer dep, req, w1, w2, ch, w3;
+    eth_key referee;
+} world;
+static world W;
+
+static void world_stop(void) {
+    if (W.up) {
+        eth_anvil_stop(&W.anvil);
+        eth_rpc_free(W.rpc);
+        W.up = false;
+    }
+}
+
+#define WS_STAKE 1000u   /* worker_stake of the tasks below */
+#define REWARD 300u
+
+static int fund(eth_signer *s, bool worker, char err[PLOW_ERR_LEN]) {
+    if (evm_token_mint(&W.dep, &W.d, s->key.addr, 1000000, NULL, err) ||
+        evm_token_approve(s, &W.d, 1000000, NULL, err) || evm_account_op(s, &W.d, "deposit", 100000, NULL, err))
+        return -1;
+    if (worker && (evm_account_op(s, &W.d, "stake", 10000, NULL, err) ||
+                   evm_register(s, &W.d, 2, "https://agents.example/plow/worker.json", NULL, err)))
+        return -1;
+    return 0;
+}
+
+static world *world_get(void) {
+    if (W.up) return &W;
+    if (W.failed) return NULL;
+    char err[PLOW_ERR_LEN], dir[4096], cdir[4096];
+    snprintf(dir, sizeof dir, "%s/anvil", test_tmpdir());
+    const char *root = getenv("PLOW_ROOT");
+    snprintf(cdir, sizeof cdir, "%s/build/contracts", root ? root : ".");
+    W.failed = true;
+    if (eth_anvil_start(dir, NULL, &W.anvil, err)) {
+        CHECKF(0, "%s", err);
+        return NULL;
+    }
+    W.up = true;
+    atexit(world_stop);
+    W.rpc = eth_rpc_new(W.anvil.url);
+    eth_signer *ss[6] = {&W.dep, &W.req, &W.w1, &W.w2, &W.ch, &W.w3};
+    int idx[6] = {0, 1, 2, 3, 4, 6};
+    for (int i = 0; i < 6; i++) {
+        eth_key k;
+        if (eth_key_from_secret(&k, W.anvil.keys[idx[i]], err) || eth_signer_init(ss[i], W.rpc, &k, err)) {
+            CHECKF(0, "%s", err);
+            return NULL;
+        }
+    }
+    if (eth_key_from_secret(&W.referee, W.anvil.keys[5], err)) return NULL;
+    evm_deploy_params dp = {.unbond_blocks = 5, .verdict_blocks = 5, .bond_floor = 10, .slash_challenger_pct = 50,
+                            .bond_accused_pct = 50};
+    memcpy(dp.referee, W.referee.addr, 20);
+    if (evm_deploy(&W.dep, cdir, &dp, &W.d, NULL, err) || fund(&W.req, false, err) || fund(&W.w1, true, err) ||
+        fund(&W.w2, true, err) || fund(&W.w3, true, err) || fund(&W.ch, false, err)) {
+        CHECKF(0, "setup: %s", err);
+        return NULL;
+    }
+    W.failed = false;
+    return &W;
+}
+
+static evm_params task_params(uint8_t kind, uint8_t mode, uint8_t replicas, uint64_t steps) {
+    evm_params p = {.kind = kind, .mode = mode, .replicas = replicas, .reward = REWARD, .worker_stake = WS_STAKE,
+                    .min_bond = 50, .steps = steps, .claim_blocks = 20, .work_blocks = 20, .window_blocks = 10};
+    memcpy(p.requester, W.req.key.addr, 20);
+    randombytes_buf(p.spec, 32);
+    randombytes_buf(p.salt, 32);
+    return p;
+}
+
+/* A worker's run: n+1 leaves, its values and salt. */
+typedef struct run {
+    uint8_t *leaves;
+    size_t count;
+    evm_values v;
+    uint8_t salt[32];
+} run;
+
+static run make_run(uint64_t n) {
+    run r = {0};
+    r.count = n + 1;
+    r.leaves = plow_alloc(r.count * 32);
+    randombytes_buf(r.leaves, r.count * 32);
+    merkle_root(r.leaves, r.count, r.v.trace_root);
+    memcpy(r.v.final_state, r.leaves + n * 32, 32);
+    randombytes_buf(r.v.artifact, 32);
+    randombytes_buf(r.v.manifest, 32);
+    r.v.n = n;
+    r.v.checkpoint_every = 10;
+    randombytes_buf(r.salt, 32);
+    return r;
+}
+
+/* A copy of r that diverges from leaf j on (its own, consistent root). */
+static run diverge(const run *h, uint64_t j) {
+    run r = *h;
+    r.leaves = plow_alloc(r.count * 32);
+    memcpy(r.leaves, h->leaves, r.count * 32);
+    for (size_t i = j; i < r.count; i++) r.leaves[i * 32] ^= 0x5a;
+    merkle_root(r.leaves, r.count, r.v.trace_root);
+    memcpy(r.v.final_state, r.leaves + (r.count - 1) * 32, 32);
+    randombytes_buf(r.salt, 32);
+    return r;
+}
+
+static void commitment_of(const evm_params *p, uint8_t slot, const eth_signer *s, const run *r, uint8_t c[32]) {
+    uint8_t id[32];
+    evm_task_id(p, id);
+    evm_commitment(&W.d, id, slot, s->key.addr, &r->v, r->salt, c);
+}
+
+static evm_seal seal_of(const evm_params *p, uint8_t slot, const eth_signer *s, const run *r, bool revealed) {
+    evm_seal sl = {0};
+    memcpy(sl.worker, s->key.addr, 20);
+    commitment_of(p, slot, s, r, sl.commitment);
+    if (revealed) {
+        memcpy(sl.final_state, r->v.final_state, 32);
+        memcpy(sl.artifact, r->v.artifact, 32);
+    }
+    return sl;
+}
+
+/* post, claim by s (slot `slot`), commit. */
+static bool start_task(const evm_params *p, eth_signer *s, uint8_t slot, const run *r, char err[PLOW_ERR_LEN]) {
+    uint8_t c[32];
+    commitment_of(p, slot, s, r, c);
+    return evm_claim(s, &W.d, p, NULL, err) == 0 && evm_commit(s, &W.d, p, slot, c, NULL, err) == 0;
+}
+
+static evm_account acct_of(const eth_signer *s) {
+    evm_account a = {0};
+    char err[PLOW_ERR_LEN];
+    CHECKF(evm_get_account(W.rpc, &W.d, s->key.addr, &a, err) == 0, "%s", err);
+    return a;
+}
+
+static uint64_t burned_now(void) {
+    uint64_t b = 0;
+    char err[PLOW_ERR_LEN];
+    CHECKF(evm_get_burned(W.rpc, &W.d, &b, err) == 0, "%s", err);
+    return b;
+}
+
+static evm_task_state task_state(const evm_params *p) {
+    uint8_t id[32];
+    evm_task_state t = {0};
+    char err[PLOW_ERR_LEN];
+    evm_task_id(p, id);
+    CHECKF(evm_get_task(W.rpc, &W.d, id, &t, err) == 0, "%s", err);
+    return t;
+}
+
+/* The tokens Plow holds equal every account's balance + stake + unbonding,
+ * the open escrows and bonds, and what was burned: checked over the actors
+ * when no task or challenge is open. */
+static void check_supply(void) {
+    char err[PLOW_ERR_LEN];
+    uint64_t held = 0, sum = burned_now();
+    CHECK(evm_token_balance(W.rpc, &W.d, W.d.plow, &held, err) == 0);
+    eth_signer *ss[6] = {&W.dep, &W.req, &W.w1, &W.w2, &W.ch, &W.w3};
+    for (int i = 0; i < 6; i++) {
+        evm_account a = acct_of(ss[i]);
+        sum += a.balance + a.stake + a.unbonding;
+    }
+    CHECKF(held == sum, "Plow holds %llu tokens, accounts + burned say %llu", (unsigned long long)held,
+           (unsigned long long)sum);
+}
+
+#define REFUSED(call, what)                                                                  \
+    do {                                                                                     \
+        char e_[PLOW_ERR_LEN] = "";                                                          \
+        int rc_ = (call);                                                                    \
+        CHECKF(rc_ != 0 && strstr(e_, what) != NULL, "expected '%s', got rc %d: %s", what, rc_, e_); \
+    } while (0)
+#define OK(call)                                  \
+    do {                                          \
+        char e_[PLOW_ERR_LEN] = "";               \
+        int rc_ = (call);                         \
+        CHECKF(rc_ == 0, "%s: %s", #call, e_);     \
+    } while (0)
+
+static void test_anvil_encodings(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    evm_params p = task_params(1, 2, 1, 7);
+    run r = make_run(7);
+    uint8_t id[32], got[32], c[32];
+    evm_task_id(&p, id);
+    /* taskId(Params) and commitmentOf(...) computed by the contract */
+    abi_enc e;
+    plow_buf b;
+    abi_begin(&e, "taskId((address,uint8,uint8,uint8,uint64,uint64,uint64,uint64,uint32,uint32,uint32,bytes32,bytes32))",
+              13);
+    uint8_t words[13 * 32];
+    memset(words, 0, sizeof words);
+    memcpy(words + 12, p.requester, 20);
+    words[63] = p.kind, words[95] = p.mode, words[127] = p.replicas;
+    eth_put_be64(words + 128 + 24, p.reward);
+    eth_put_be64(words + 160 + 24, p.worker_stake);
+    eth_put_be64(words + 192 + 24, p.min_bond);
+    eth_put_be64(words + 224 + 24, p.steps);
+    eth_put_be64(words + 256 + 24, p.claim_blocks);
+    eth_put_be64(words + 288 + 24, p.work_blocks);
+    eth_put_be64(words + 320 + 24, p.window_blocks);
+    memcpy(words + 352, p.spec, 32);
+    memcpy(words + 384, p.salt, 32);
+    for (int i = 0; i < 13; i++) abi_word(&e, words + 32 * i);
+    abi_end(&e, &b);
+    CHECK(evm_call_word(w->rpc, w->d.plow, &b, got, err) == 0 && memcmp(got, id, 32) == 0);
+    plow_buf_release(&b);
+    evm_commitment(&w->d, id, 3, w->w1.key.addr, &r.v, r.salt, c);
+    abi_begin(&e, "commitmentOf(bytes32,uint8,address,(bytes32,bytes32,bytes32,bytes32,uint64,uint32),bytes32)", 10);
+    abi_word(&e, id);
+    abi_u64(&e, 3);
+    abi_addr(&e, w->w1.key.addr);
+    abi_word(&e, r.v.trace_root);
+    abi_word(&e, r.v.final_state);
+    abi_word(&e, r.v.artifact);
+    abi_word(&e, r.v.manifest);
+    abi_u64(&e, r.v.n);
+    abi_u64(&e, r.v.checkpoint_every);
+    abi_word(&e, r.salt);
+    abi_end(&e, &b);
+    CHECKF(evm_call_word(w->rpc, w->d.plow, &b, got, err) == 0 && memcmp(got, c, 32) == 0, "commitmentOf: %s", err);
+    plow_buf_release(&b);
+    /* The deployment file round-trips; damaged ones are refused. */
+    char *j = evm_deployment_json(&w->d);
+    evm_deployment back;
+    CHECKF(evm_deployment_parse(j, strlen(j), &back, err) == 0, "%s", err);
+    CHECK(memcmp(back.plow, w->d.plow, 20) == 0 && back.chain_id == w->d.chain_id &&
+          back.params.bond_floor == w->d.params.bond_floor);
+    for (size_t cut = 0; cut < strlen(j); cut += 13) CHECK(evm_deployment_parse(j, cut, &back, err) != 0);
+    free(j);
+    CHECK(evm_deployment_parse("{\"format\":\"plow-evm-deployment/1\"}", 34, &back, err) != 0);
+    free(r.leaves);
+}
+
+/* Rows P, C, K, RV, F: the optimistic happy path, exact balances. */
+static void test_anvil_happy(void) {
+    world *w = world_get();
+    if (!w) return;
+    evm_params p = task_params(2, 2, 1, 200);
+    run r = make_run(200);
+    evm_account req0 = acct_of(&w->req), w0 = acct_of(&w->w1);
+    uint8_t c[32];
+    commitment_of(&p, 0, &w->w1, &r, c);
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    REFUSED(evm_post(&w->req, &w->d, &p, NULL, e_), "exists already");
+    REFUSED(evm_claim(&w->req, &w->d, &p, NULL, e_), "requester cannot claim");
+    REFUSED(evm_claim(&w->ch, &w->d, &p, NULL, e_), "not registered");
+    REFUSED(evm_commit(&w->w1, &w->d, &p, 0, c, NULL, e_), "holds no claimed slot");
+    OK(evm_claim(&w->w1, &w->d, &p, NULL, e_));
+    REFUSED(evm_claim(&w->w2, &w->d, &p, NULL, e_), "no free slot");
+    CHECK(acct_of(&w->w1).locked == w0.locked + WS_STAKE);
+    REFUSED(evm_commit(&w->w2, &w->d, &p, 0, c, NULL, e_), "holds no claimed slot");
+    static const uint8_t zero[32];
+    REFUSED(evm_commit(&w->w1, &w->d, &p, 0, zero, NULL, e_), "commitment is zero");
+    OK(evm_commit(&w->w1, &w->d, &p, 0, c, NULL, e_));
+    evm_task_state t = task_state(&p);
+    CHECK(t.status == EVM_T_COMMITTED && t.slot[0] == EVM_S_COMMITTED);
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_));
+    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "not committed");
+    evm_seal s = seal_of(&p, 0, &w->w1, &r, true);
+    REFUSED(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_), "challenge window open");
+    char err[PLOW_ERR_LEN];
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks, err) == 0);
+    evm_seal bad = s;
+    bad.artifact[0] ^= 1;
+    REFUSED(evm_finalize(&w->ch, &w->d, &p, &bad, NULL, e_), "seal is not the slot's");
+    OK(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_));
+    REFUSED(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_), "settled already");
+    t = task_state(&p);
+    CHECK(t.status == EVM_T_FINALIZED && t.slot[0] == EVM_S_PAID);
+    evm_account w1 = acct_of(&w->w1), req1 = acct_of(&w->req);
+    CHECK(w1.balance == w0.balance + REWARD && w1.locked == w0.locked && w1.stake == w0.stake);
+    CHECK(req1.balance == req0.balance - REWARD);
+    check_supply();
+    free(r.leaves);
+}
+
+/* P2 / RV5-RV7 / F9: a replica copies the other's commitment. */
+static void test_anvil_copied_commitment(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    evm_params p = task_params(1, 1, 2, 16);
+    run r = make_run(16);
+    evm_account h0 = acct_of(&w->w1), c0 = acct_of(&w->w2), req0 = acct_of(&w->req);
+    uint64_t b0 = burned_now();
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    CHECK(start_task(&p, &w->w1, 0, &r, err));
+    OK(evm_claim(&w->w2, &w->d, &p, NULL, e_));
+    REFUSED(evm_claim(&w->w2, &w->d, &p, NULL, e_), "no free slot");
+    /* the copier has not committed: reveals are not open yet */
+    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "every slot has committed");
+    uint8_t c[32];
+    commitment_of(&p, 0, &w->w1, &r, c);
+    OK(evm_commit(&w->w2, &w->d, &p, 1, c, NULL, e_)); /* the copy */
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_));
+    /* the copier replays the author's values and salt: they open for the author only */
+    REFUSED(evm_reveal(&w->w2, &w->d, &p, 1, &r.v, r.salt, r.leaves, r.count, NULL, e_), "do not open");
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks, err) == 0);
+    evm_seal seals[2];
+    seals[0] = seal_of(&p, 0, &w->w1, &r, true);
+    memset(&seals[1], 0, sizeof seals[1]);
+    memcpy(seals[1].worker, w->w2.key.addr, 20);
+    memcpy(seals[1].commitment, c, 32);
+    OK(evm_finalize(&w->ch, &w->d, &p, seals, NULL, e_));
+    evm_task_state t = task_state(&p);
+    CHECK(t.slot[0] == EVM_S_PAID && t.slot[1] == EVM_S_FORFEITED);
+    evm_account h1 = acct_of(&w->w1), c1 = acct_of(&w->w2), req1 = acct_of(&w->req);
+    CHECK(h1.balance == h0.balance + REWARD && h1.locked == h0.locked);
+    CHECK(c1.stake == c0.stake - WS_STAKE && c1.locked == c0.locked && c1.balance == c0.balance);
+    /* requester: pays one reward, gets the copier's back and half its stake */
+    CHECK(req1.balance == req0.balance - REWARD + WS_STAKE / 2);
+    CHECK(burned_now() == b0 + WS_STAKE / 2);
+    check_supply();
+    free(r.leaves);
+}
+
+/* RV6, RV8, RV9: reveals that do not match forfeit. */
+static void test_anvil_reveal_rules(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    evm_params p = task_params(1, 2, 1, 20);
+    run r = make_run(20);
+    evm_account w0 = acct_of(&w->w1);
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    CHECK(start_task(&p, &w->w1, 0, &r, err));
+    r.leaves[5 * 32] ^= 1; /* a leaf the root does not cover */
+    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "Merkle root");
+    r.leaves[5 * 32] ^= 1;
+    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count - 1, NULL, e_), "leaf count");
+    run other = r;
+    other.v.artifact[0] ^= 1;
+    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &other.v, r.salt, r.leaves, r.count, NULL, e_), "do not open");
+    REFUSED(evm_reveal(&w->w2, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "do not open");
+    CHECK(eth_mine(w->rpc, p.window_blocks, err) == 0); /* the reveal deadline passes */
+    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "reveal deadline passed");
+    CHECK(eth_mine(w->rpc, p.window_blocks, err) == 0);
+    evm_seal s = seal_of(&p, 0, &w->w1, &r, false);
+    OK(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_));
+    CHECK(task_state(&p).slot[0] == EVM_S_FORFEITED);
+    evm_account w1 = acct_of(&w->w1);
+    CHECK(w1.stake == w0.stake - WS_STAKE && w1.balance == w0.balance);
+    check_supply();
+    free(r.leaves);
+}
+
+static evm_side side_of(const eth_signer *s, const run *r, uint64_t j, merkle_proof *pp, merkle_proof *pj) {
+    char err[PLOW_ERR_LEN];
+    evm_side sd = {0};
+    memcpy(sd.worker, s->key.addr, 20);
+    sd.v = r->v;
+    memcpy(sd.salt, r->salt, 32);
+    memcpy(sd.leaf_prev, r->leaves + (j - 1) * 32, 32);
+    memcpy(sd.leaf, r->leaves + j * 32, 32);
+    PLOW_ASSERT(merkle_prove(r->leaves, r->count, j - 1, pp, err) == 0 &&
+                merkle_prove(r->leaves, r->count, j, pj, err) == 0);
+    sd.proof_prev = pp;
+    sd.proof = pj;
+    return sd;
+}
+
+/* X, V rows: a cheater slashed, a wrong challenger loses its bond, forged
+ * proofs, the bond floor, duplicates, the open-challenge cap, the referee's key. */
+static void test_anvil_challenges(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    const uint64_t n = 30, j = 12;
+    run honest = make_run(n);
+    run cheat = diverge(&honest, j); /* wrong from step j on */
+    evm_params p = task_params(1, 2, 1, n);
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    CHECK(start_task(&p, &w->w1, 0, &cheat, err));
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &cheat.v, cheat.salt, cheat.leaves, cheat.count, NULL, e_));
+    merkle_proof pp, pj;
+    evm_side a = side_of(&w->w1, &cheat, j, &pp, &pj);
+    evm_dispute dis;
+    uint8_t cid[32], blob[32];
+    randombytes_buf(blob, 32);
+    /* forged evidence */
+    evm_side f = a;
+    f.leaf[0] ^= 1;
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 0, &f, NULL, 0, j, blob, 60, &dis, cid, NULL, e_), "forged proof");
+    f = a;
+    f.proof = &pp; /* the proof of another index */
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 0, &f, NULL, 0, j, blob, 60, &dis, cid, NULL, e_), "forged proof");
+    f = a;
+    f.salt[0] ^= 1;
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 0, &f, NULL, 0, j, blob, 60, &dis, cid, NULL, e_), "opening is not");
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 0, &a, NULL, 0, n + 2, blob, 60, &dis, cid, NULL, e_), "not in 1..n+1");
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 0, &a, NULL, 0, j, blob, 49, &dis, cid, NULL, e_), "min_bond");
+    REFUSED(evm_challenge(&w->w1, &w->d, &p, 0, &a, NULL, 0, j, blob, 60, &dis, cid, NULL, e_), "cannot challenge itself");
+    evm_account ch0 = acct_of(&w->ch), w0 = acct_of(&w->w1);
+    uint64_t b0 = burned_now();
+    OK(evm_challenge(&w->ch, &w->d, &p, 0, &a, NULL, 0, j, blob, 60, &dis, cid, NULL, e_));
+    CHECK(acct_of(&w->ch).balance == ch0.balance - 60);
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 0, &a, NULL, 0, j, blob, 60, &dis, cid, NULL, e_), "already disputes");
+    CHECK(task_state(&p).status == EVM_T_CHALLENGED && task_state(&p).open_challenges == 1);
+    /* a verdict not signed by the referee key */
+    uint8_t computed[32];
+    memcpy(computed, honest.leaves + j * 32, 32);
+    static const uint8_t ev[] = "state blob + recomputed leaf";
+    REFUSED(evm_verdict(&w->ch, &w->d, &w->ch.key, cid, &dis, 1, computed, ev, sizeof ev, NULL, e_),
+            "not signed by the referee");
+    evm_dispute dd = dis;
+    dd.bond = 1; /* the dispute must be the challenge's own */
+    REFUSED(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dd, 1, computed, ev, sizeof ev, NULL, e_),
+            "not the challenge's");
+    /* carried by anyone (here the challenger), signed by the referee */
+    OK(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 1, computed, ev, sizeof ev, NULL, e_));
+    REFUSED(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 1, computed, ev, sizeof ev, NULL, e_), "not open");
+    uint8_t st = 0;
+    CHECK(evm_get_challenge_status(w->rpc, &w->d, cid, &st, err) == 0 && st == EVM_C_UPHELD);
+    evm_account ch1 = acct_of(&w->ch), w1 = acct_of(&w->w1);
+    CHECK(ch1.balance == ch0.balance + WS_STAKE / 2); /* bond back + half the stake */
+    CHECK(w1.stake == w0.stake - WS_STAKE && w1.locked == w0.locked - WS_STAKE);
+    CHECK(burned_now() == b0 + WS_STAKE / 2);
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks, err) == 0);
+    evm_seal s = seal_of(&p, 0, &w->w1, &cheat, true);
+    OK(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_));
+    CHECK(task_state(&p).slot[0] == EVM_S_SLASHED && task_state(&p).status == EVM_T_FINALIZED);
+
+    /* A wrong challenger: an honest trace, the referee recomputes the same leaf. */
+    evm_params q = task_params(1, 2, 1, n);
+    run h2 = make_run(n);
+    OK(evm_post(&w->req, &w->d, &q, NULL, e_));
+    CHECK(start_task(&q, &w->w2, 0, &h2, err));
+    OK(evm_reveal(&w->w2, &w->d, &q, 0, &h2.v, h2.salt, h2.leaves, h2.count, NULL, e_));
+    /* four open challenges, the most a challenger holds; a fifth is refused */
+    evm_dispute ds[5];
+    uint8_t cids[5][32];
+    merkle_proof pps[5], pjs[5];
+    for (int k = 0; k < 5; k++) {
+        evm_side sk = side_of(&w->w2, &h2, 1 + (uint64_t)k, &pps[k], &pjs[k]);
+        if (k < 4)
+            OK(evm_challenge(&w->ch, &w->d, &q, 0, &sk, NULL, 0, 1 + (uint64_t)k, blob, 60, &ds[k], cids[k], NULL, e_));
+        else
+            REFUSED(evm_challenge(&w->ch, &w->d, &q, 0, &sk, NULL, 0, 5, blob, 60, &ds[k], cids[k], NULL, e_),
+                    "too many open challenges");
+    }
+    ch0 = acct_of(&w->ch);
+    evm_account a0 = acct_of(&w->w2);
+    b0 = burned_now();
+    for (int k = 0; k < 4; k++)
+        OK(evm_verdict(&w->req, &w->d, &w->referee, cids[k], &ds[k], 1, h2.leaves + (k + 1) * 32, ev, sizeof ev,
+                       NULL, e_));
+    CHECK(acct_of(&w->ch).balance == ch0.balance);          /* four bonds lost */
+    CHECK(acct_of(&w->w2).balance == a0.balance + 4 * 30);   /* half of each to the accused */
+    CHECK(burned_now() == b0 + 4 * 30);
+    CHECK(task_state(&q).status == EVM_T_RESOLVED);
+    CHECK(eth_mine(w->rpc, 2 * q.window_blocks, err) == 0);
+    evm_seal s2 = seal_of(&q, 0, &w->w2, &h2, true);
+    OK(evm_finalize(&w->ch, &w->d, &q, &s2, NULL, e_));
+    CHECK(task_state(&q).slot[0] == EVM_S_PAID);
+    check_supply();
+    free(honest.leaves);
+    free(cheat.leaves);
+    free(h2.leaves);
+}
+
+/* X12-X17: replicated, the two replicas named; the griefer is slashed, the honest paid. */
+static void test_anvil_replicated_dispute(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    const uint64_t n = 9, j = 4;
+    run h = make_run(n), g = diverge(&h, j);
+    evm_params p = task_params(1, 1, 2, n);
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    CHECK(start_task(&p, &w->w1, 0, &h, err));
+    CHECK(start_task(&p, &w->w3, 1, &g, err));
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &h.v, h.salt, h.leaves, h.count, NULL, e_));
+    OK(evm_reveal(&w->w3, &w->d, &p, 1, &g.v, g.salt, g.leaves, g.count, NULL, e_));
+    merkle_proof a1, a2, o1, o2;
+    evm_side sg = side_of(&w->w3, &g, j, &a1, &a2), sh = side_of(&w->w1, &h, j, &o1, &o2);
+    evm_dispute dis;
+    uint8_t cid[32], blob[32] = {1};
+    merkle_proof b1, b2, c1, c2;
+    evm_side sg2 = side_of(&w->w3, &g, j + 1, &b1, &b2), sh2 = side_of(&w->w1, &h, j + 1, &c1, &c2);
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 1, &sg2, &sh2, 0, j + 1, blob, 10, &dis, cid, NULL, e_),
+            "do not agree on leaf j-1");
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 1, &sg, &sg, 1, j, blob, 10, &dis, cid, NULL, e_), "is the accused");
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 1, &sg, &sh, 0, j, blob, 9, &dis, cid, NULL, e_), "network's floor");
+    OK(evm_challenge(&w->ch, &w->d, &p, 1, &sg, &sh, 0, j, blob, 10, &dis, cid, NULL, e_));
+    evm_account h0 = acct_of(&w->w1), g0 = acct_of(&w->w3);
+    OK(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 1, h.leaves + j * 32, blob, 32, NULL, e_));
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks, err) == 0);
+    evm_seal seals[2] = {seal_of(&p, 0, &w->w1, &h, true), seal_of(&p, 1, &w->w3, &g, true)};
+    OK(evm_finalize(&w->ch, &w->d, &p, seals, NULL, e_));
+    evm_task_state t = task_state(&p);
+    CHECK(t.slot[0] == EVM_S_PAID && t.slot[1] == EVM_S_SLASHED);
+    CHECK(acct_of(&w->w1).balance == h0.balance + REWARD && acct_of(&w->w3).stake == g0.stake - WS_STAKE);
+    check_supply();
+    free(h.leaves);
+    free(g.leaves);
+}
+
+/* D rows, the void cap (X / F6a), expire (Y), unbonding (U, M1). */
+static void test_anvil_da_void_expire(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    const uint64_t n = 8;
+    run r = make_run(n);
+    evm_params p = task_params(1, 2, 1, n);
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    CHECK(start_task(&p, &w->w2, 0, &r, err));
+    OK(evm_reveal(&w->w2, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_));
+    merkle_proof pp, pj;
+    evm_side a = side_of(&w->w2, &r, 1, &pp, &pj);
+    /* the manifest blob, answered in calldata */
+    static const uint8_t manifest[] = "{\"files\":[\"ckpt-0\",\"ckpt-8\"]}";
+    uint8_t want[32];
+    plow_sha256_once(manifest, sizeof manifest - 1, want);
+    evm_dispute d1, d2, d3;
+    uint8_t c1[32], c2[32], c3[32], other[32];
+    randombytes_buf(other, 32);
+    OK(evm_da_challenge(&w->ch, &w->d, &p, 0, &a, want, 50, &d1, c1, NULL, e_));
+    REFUSED(evm_da_challenge(&w->ch, &w->d, &p, 0, &a, want, 50, &d1, c1, NULL, e_), "already disputes");
+    OK(evm_da_challenge(&w->ch, &w->d, &p, 0, &a, other, 50, &d2, c2, NULL, e_));
+    REFUSED(evm_da_answer(&w->w2, &w->d, c1, &d1, manifest, sizeof manifest - 2, NULL, e_), "not the blob demanded");
+    evm_account a0 = acct_of(&w->w2);
+    OK(evm_da_answer(&w->w2, &w->d, c1, &d1, manifest, sizeof manifest - 1, NULL, e_));
+    CHECK(acct_of(&w->w2).balance == a0.balance + 25);
+    /* a step challenge the referee never rules */
+    OK(evm_challenge(&w->ch, &w->d, &p, 0, &a, NULL, 0, 1, want, 50, &d3, c3, NULL, e_));
+    REFUSED(evm_lapse(&w->ch, &w->d, c2, &d2, NULL, e_), "can still be decided");
+    CHECK(eth_mine(w->rpc, w->d.params.verdict_blocks, err) == 0);
+    REFUSED(evm_da_answer(&w->w2, &w->d, c2, &d2, manifest, sizeof manifest - 1, NULL, e_), "deadline passed");
+    evm_account ch0 = acct_of(&w->ch);
+    a0 = acct_of(&w->w2);
+    /* the data challenge lapsed unanswered: the accused is slashed */
+    OK(evm_lapse(&w->req, &w->d, c2, &d2, NULL, e_));
+    CHECK(acct_of(&w->ch).balance == ch0.balance + 50 + WS_STAKE / 2);
+    CHECK(acct_of(&w->w2).stake == a0.stake - WS_STAKE);
+    CHECK(task_state(&p).slot[0] == EVM_S_SLASHED);
+    REFUSED(evm_lapse(&w->ch, &w->d, c3, &d3, NULL, e_), "can still be decided");
+    CHECK(eth_mine(w->rpc, 2 * w->d.params.verdict_blocks, err) == 0);
+    REFUSED(evm_verdict(&w->ch, &w->d, &w->referee, c3, &d3, 1, r.leaves + 32, want, 32, NULL, e_),
+            "verdict deadline passed");
+    OK(evm_lapse(&w->ch, &w->d, c3, &d3, NULL, e_)); /* bond back; the slot is slashed already, not voided */
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks, err) == 0);
+    evm_seal s = seal_of(&p, 0, &w->w2, &r, true);
+    OK(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_));
+
+    /* the void cap alone: an unruled challenge voids the honest-or-not slot, nobody paid */
+    evm_params q = task_params(1, 2, 1, n);
+    run r2 = make_run(n);
+    OK(evm_post(&w->req, &w->d, &q, NULL, e_));
+    CHECK(start_task(&q, &w->w1, 0, &r2, err));
+    OK(evm_reveal(&w->w1, &w->d, &q, 0, &r2.v, r2.salt, r2.leaves, r2.count, NULL, e_));
+    merkle_proof qp, qj;
+    evm_side qa = side_of(&w->w1, &r2, 2, &qp, &qj);
+    evm_dispute d4;
+    uint8_t c4[32];
+    OK(evm_challenge(&w->ch, &w->d, &q, 0, &qa, NULL, 0, 2, want, 50, &d4, c4, NULL, e_));
+    CHECK(eth_mine(w->rpc, 3 * w->d.params.verdict_blocks + 2 * q.window_blocks, err) == 0);
+    evm_account w0 = acct_of(&w->w1), req0 = acct_of(&w->req);
+    evm_seal s4 = seal_of(&q, 0, &w->w1, &r2, true);
+    REFUSED(evm_finalize(&w->ch, &w->d, &q, &s4, NULL, e_), "awaits its verdict");
+    OK(evm_lapse(&w->ch, &w->d, c4, &d4, NULL, e_));
+    OK(evm_finalize(&w->ch, &w->d, &q, &s4, NULL, e_));
+    CHECK(task_state(&q).slot[0] == EVM_S_VOID);
+    CHECK(acct_of(&w->w1).balance == w0.balance && acct_of(&w->w1).locked == w0.locked - WS_STAKE &&
+          acct_of(&w->w1).stake == w0.stake);
+    CHECK(acct_of(&w->req).balance == req0.balance + REWARD);
+
+    /* expire: a claim that never commits forfeits */
+    evm_params x = task_params(4, 2, 1, n);
+    OK(evm_post(&w->req, &w->d, &x, NULL, e_));
+    OK(evm_claim(&w->w3, &w->d, &x, NULL, e_));
+    evm_seal none = {0};
+    REFUSED(evm_expire(&w->ch, &w->d, &x, &none, NULL, e_), "can still be committed");
+    REFUSED(evm_finalize(&w->ch, &w->d, &x, &none, NULL, e_), "send expire");
+    CHECK(eth_mine(w->rpc, x.claim_blocks + x.work_blocks, err) == 0);
+    uint8_t c[32];
+    commitment_of(&x, 0, &w->w3, &r, c);
+    REFUSED(evm_commit(&w->w3, &w->d, &x, 0, c, NULL, e_), "commit deadline passed");
+    evm_account x0 = acct_of(&w->w3);
+    req0 = acct_of(&w->req);
+    OK(evm_expire(&w->ch, &w->d, &x, &none, NULL, e_));
+    CHECK(task_state(&x).status == EVM_T_EXPIRED && task_state(&x).slot[0] == EVM_S_FORFEITED);
+    CHECK(acct_of(&w->w3).stake == x0.stake - WS_STAKE && acct_of(&w->req).balance == req0.balance + REWARD + WS_STAKE / 2);
+
+    /* unbonding */
+    evm_account u0 = acct_of(&w->w3);
+    REFUSED(evm_account_op(&w->w3, &w->d, "unstake", u0.stake + 1, NULL, e_), "exceeds the stake");
+    OK(evm_account_op(&w->w3, &w->d, "unstake", 100, NULL, e_));
+    REFUSED(evm_account_op(&w->w3, &w->d, "release", 0, NULL, e_), "still unbonding");
+    CHECK(eth_mine(w->rpc, w->d.params.unbond_blocks, err) == 0);
+    OK(evm_account_op(&w->w3, &w->d, "release", 0, NULL, e_));
+    CHECK(acct_of(&w->w3).balance == u0.balance + 100 && acct_of(&w->w3).stake == u0.stake - 100);
+    REFUSED(evm_register(&w->w3, &w->d, 3, "x", NULL, e_), "neither person");
+    check_supply();
+    free(r.leaves);
+    free(r2.leaves);
+}
+
+/* The contract's Merkle tree against src/merkle on random trees, valid and damaged proofs. */
+static void test_anvil_merkle_differential(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    static const size_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 33, 64, 100, 201};
+    int cases = 0, agree = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si];
+        uint8_t *leaves = plow_alloc(n * 32);
+        randombytes_buf(leaves, n * 32);
+        uint8_t mine[32], theirs[32];
+        merkle_root(leaves, n, mine);
+        CHECKF(evm_merkle_root(w->rpc, &w->d, leaves, n, theirs, err) == 0 && memcmp(mine, theirs, 32) == 0,
+               "root of %zu leaves differs: %s", n, err);
+        for (int t = 0; t < 4; t++) {
+            uint64_t i = randombytes_uniform((uint32_t)n);
+            merkle_proof p;
+            PLOW_ASSERT(merkle_prove(leaves, n, i, &p, err) == 0);
+            for (int dmg = 0; dmg < 9; dmg++) {
+                merkle_proof q = p;
+                uint8_t leaf[32];
+                memcpy(leaf, leaves + i * 32, 32);
+                uint64_t en = n, ei = i;
+                switch (dmg) {
+                case 0: break;                                                 /* valid */
+                case 1: leaf[randombytes_uniform(32)] ^= 1; break;             /* another leaf */
+                case 2: if (q.depth) q.path[randombytes_uniform(q.depth)][3] ^= 0x80; break;
+                case 3: if (q.depth) q.depth--; break;                         /* short path */
+                case 4: if (q.depth < MERKLE_MAX_DEPTH) q.depth++; break;      /* long path */
+                case 5: q.index = (i + 1) % n; break;                          /* names another index */
+                case 6: q.n = n + 1; break;                                    /* another size */
+                case 7: ei = (i + 1) % n; break;                               /* expected elsewhere */
+                case 8: en = n + 1; break;                                     /* expected size differs */
+                }
+                bool c = merkle_verify(mine, en, ei, leaf, &q), e = !c;
+                CHECKF(evm_merkle_verify(w->rpc, &w->d, mine, en, ei, leaf, &q, &e, err) == 0, "%s", err);
+                CHECKF(c == e, "n %zu i %llu damage %d: C says %d, the contract %d", n, (unsigned long long)i, dmg, c,
+                       e);
+                if (dmg == 0) CHECK(c);
+                cases++;
+                agree += c == e;
+            }
+        }
+        free(leaves);
+    }
+    CHECK(cases == agree && cases == 15 * 4 * 9);
+}
+
 const test_case evm_tests[] = {
     {"evm_keccak", test_keccak},
     {"evm_addresses", test_addresses},
@@ -540,5 +1206,13 @@ const test_case evm_tests[] = {
     {"evm_cast_keys_and_txs", test_cast_keys_and_txs},
     {"evm_cast_hashes_and_calldata", test_cast_hashes_and_calldata},
     {"evm_cast_keystore", test_cast_keystore},
+    {"evm_anvil_encodings", test_anvil_encodings},
+    {"evm_anvil_happy", test_anvil_happy},
+    {"evm_anvil_copied_commitment", test_anvil_copied_commitment},
+    {"evm_anvil_reveal_rules", test_anvil_reveal_rules},
+    {"evm_anvil_challenges", test_anvil_challenges},
+    {"evm_anvil_replicated_dispute", test_anvil_replicated_dispute},
+    {"evm_anvil_da_void_expire", test_anvil_da_void_expire},
+    {"evm_anvil_merkle_differential", test_anvil_merkle_differential},
     {NULL, NULL},
 };

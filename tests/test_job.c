@@ -20,6 +20,7 @@
 #include "../src/job/job.h"
 #include "../src/job/work.h"
 #include "../src/model/modelio.h"
+#include "../src/model/safetensors.h"
 #include "../src/proof/receipt.h"
 #include "../src/proof/run.h"
 #include "../src/tensor/tensor.h"
@@ -1410,6 +1411,139 @@ static void test_round(void) {
     CHECK(job_diverge(&s0, &F.b, &a0, &a1, vd, &step, &ea, &eb, blob, err) == -1 && strstr(err, "optimistic"));
 }
 
+/* ---- cost ------------------------------------------------------------------------ */
+
+static int dir_size(void *ctx, const uint8_t hash[32], uint64_t *n, char err[PLOW_ERR_LEN]) {
+    (void)err;
+    char hex[65], p[1200];
+    plow_hex(hash, 32, hex);
+    snprintf(p, sizeof p, "%s/%s", (const char *)ctx, hex);
+    struct stat sb;
+    if (stat(p, &sb) != 0) return 1;
+    *n = (uint64_t)sb.st_size;
+    return 0;
+}
+
+/* A model file whose 300-byte header promises a model it does not hold. */
+static void lying_model(const char *path, int d_model, int n_layer) {
+    st_writer *w = st_writer_new();
+    char b[32], err[PLOW_ERR_LEN] = "";
+    st_writer_meta(w, "format", "pt");
+    st_writer_meta(w, "plow.kind", "model");
+    static const char *const keys[] = {"plow.n_layer", "plow.d_model", "plow.n_head", "plow.n_kv_head",
+                                       "plow.d_ff", "plow.ctx", "plow.vocab", "plow.tied"};
+    long v[] = {n_layer, d_model, 16, 16, 4 * d_model, 8192, 300, 1};
+    for (int i = 0; i < 8; i++) {
+        snprintf(b, sizeof b, "%ld", v[i]);
+        st_writer_meta(w, keys[i], b);
+    }
+    st_writer_meta(w, "plow.norm_eps", "1e-5");
+    st_writer_meta(w, "plow.rope_theta", "10000");
+    int64_t shape[1] = {4};
+    float x[4] = {0};
+    st_writer_add(w, "model.norm.weight", ST_F32, 1, shape, x);
+    CHECKF(st_writer_save(w, path, err) == 0, "%s", err);
+    st_writer_free(w);
+}
+
+/* The cost of a spec, from the spec and its inputs' sizes: honest tasks fit
+ * the network's limits; a bomb (config base, batch 4096), a model header
+ * promising terabytes, an input that is not there, inputs above the limit
+ * and a run too long are each "unrunnable" (1) before anything is built, and
+ * the referee rules them so instead of building the model. */
+static void test_cost(void) {
+    if (!fixture()) return;
+    char dir[1200], err[PLOW_ERR_LEN] = "";
+    snprintf(dir, sizeof dir, "%s/cost", F.root);
+    job_blobs sb = F.b;
+    sb.size = dir_size;
+    job_limits net;
+    job_limits_network(&net);
+    job_cost c;
+    /* the honest task: within the limits, and no smaller than what it builds */
+    CHECKF(job_probe(&F.train, &sb, dir, &net, true, &c, err) == 0, "%s", err);
+    model_config tiny;
+    CHECK(model_config_named("tiny", 300, &tiny, err) == 0);
+    uint64_t ws = model_ws_bytes(&tiny, 0, 0, 2, 32);
+    CHECKF(c.mem_bytes >= 4 * model_config_params(&tiny) * 6 + ws && c.mem_bytes < (64u << 20), "%" PRIu64,
+           c.mem_bytes);
+    CHECK(c.params == model_config_params(&tiny) && c.step_flops > 6.0 * (double)c.params * 64);
+    CHECK(c.run_flops == c.step_flops * STEPS && c.input_bytes > 60000);
+    /* without a size callback the same estimate (what arrived is sized) */
+    job_cost c2;
+    CHECKF(job_probe(&F.train, &F.b, dir, &net, true, &c2, err) == 0, "%s", err);
+    CHECK(c2.step_flops == c.step_flops);
+
+    /* the bomb of issue 17: a base config, batch 4096 (terabytes of activations) */
+    job_spec bomb = F.train;
+    snprintf(bomb.config, sizeof bomb.config, "base");
+    bomb.batch = 4096;
+    bomb.seq = 0; /* the whole context */
+    CHECKF(job_probe(&bomb, &sb, dir, &net, false, &c, err) == 1 && strstr(err, "memory"), "%s", err);
+    CHECK(c.step_bytes > ((uint64_t)1 << 40)); /* > 1 TiB */
+    /* the referee rules it unrunnable at step 1 instead of building it */
+    ledger_challenge ch;
+    ledger_evidence ev;
+    memset(&ev, 0, sizeof ev);
+    challenge_of(1, &ev, F.tok, &ch);
+    uint8_t computed[32];
+    bool prev_ok = true;
+    snprintf(dir, sizeof dir, "%s/cost_ref", F.root);
+    CHECKF(job_referee(&bomb, &sb, &ch, dir, computed, &prev_ok, err) == 1 && strstr(err, "memory") && !prev_ok,
+           "%s", err);
+    /* a long run: one step fits, the whole run does not */
+    job_spec longrun = F.train;
+    longrun.steps = 10000000;
+    longrun.batch = 64;
+    CHECKF(job_probe(&longrun, &sb, dir, &net, false, &c, err) == 0, "%s", err);
+    CHECKF(job_probe(&longrun, &sb, dir, &net, true, &c, err) == 1 && strstr(err, "FLOP"), "%s", err);
+    /* a data blob that is not there; inputs above the limit */
+    job_spec gone = F.train;
+    memset(gone.data, 0x77, 32);
+    CHECKF(job_probe(&gone, &sb, dir, &net, true, &c, err) == 1 && strstr(err, "not available"), "%s", err);
+    job_limits small = net;
+    small.input_bytes = 1000;
+    CHECKF(job_probe(&F.train, &sb, dir, &small, true, &c, err) == 1 && strstr(err, "inputs"), "%s", err);
+
+    /* inference on a base whose header promises what the file does not hold */
+    char mp[1300], cp[1300];
+    snprintf(mp, sizeof mp, "%s/lying.safetensors", F.root);
+    snprintf(cp, sizeof cp, "%s/out/config.json", F.hdir);
+    job_spec inf;
+    memset(&inf, 0, sizeof inf);
+    inf.kind = TASK_INFER;
+    memcpy(inf.tokenizer, F.tok, 32);
+    inf.has_base = true;
+    snprintf(inf.prompt, sizeof inf.prompt, "ROMEO:");
+    inf.tokens = 8;
+    inf.temperature = 0.8;
+    inf.top_p = 1;
+    CHECK(F.b.put_file(F.b.ctx, cp, inf.base_config, err) == 0);
+    lying_model(mp, 1024, 48); /* 3 GiB of weights promised */
+    CHECK(F.b.put_file(F.b.ctx, mp, inf.base_model, err) == 0);
+    CHECKF(job_probe(&inf, &sb, dir, &net, true, &c, err) == 1 && strstr(err, "file has"), "%s", err);
+    memset(&ch, 0, sizeof ch);
+    ch.step = 1;
+    CHECKF(job_referee(&inf, &sb, &ch, dir, computed, &prev_ok, err) == 1, "%s", err);
+    /* the honest model: fits, and a generation of 2^20 tokens is bounded by its context */
+    snprintf(mp, sizeof mp, "%s/out/model.safetensors", F.hdir);
+    CHECK(F.b.put_file(F.b.ctx, mp, inf.base_model, err) == 0);
+    inf.tokens = 1 << 20;
+    CHECKF(job_probe(&inf, &sb, dir, &net, true, &c, err) == 0, "%s", err);
+    CHECK(c.params == model_config_params(&tiny) && c.mem_bytes > 4 * c.params && c.mem_bytes < (64u << 20));
+
+    /* a label task is its items */
+    job_spec lab;
+    memset(&lab, 0, sizeof lab);
+    lab.kind = TASK_LABEL;
+    memcpy(lab.items, F.data, 32);
+    lab.n_items = 10;
+    CHECKF(job_probe(&lab, &sb, dir, &net, true, &c, err) == 0 && c.input_bytes == 60000 &&
+           c.mem_bytes >= 3 * c.input_bytes, "%s %" PRIu64 " %" PRIu64, err, c.input_bytes, c.mem_bytes);
+    memset(lab.items, 0x66, 32);
+    CHECKF(job_probe(&lab, &sb, dir, &net, true, &c, err) == 1 && strstr(err, "items"), "%s", err);
+}
+
 const test_case job_tests[] = {
     {"job_spec_roundtrip", test_spec_roundtrip},
     {"job_spec_malformed", test_spec_malformed},
@@ -1426,5 +1560,6 @@ const test_case job_tests[] = {
     {"job_infer", test_infer},
     {"job_dpo", test_dpo},
     {"job_round", test_round},
+    {"job_cost", test_cost},
     {NULL, NULL},
 };

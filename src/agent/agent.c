@@ -11,8 +11,10 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../client/client.h"
 #include "agent.h"
@@ -347,10 +349,17 @@ double agent_block_ms(agent *a) {
 int agent_fetch_spec(agent *a, const ledger_task *t, job_spec *spec, char err[PLOW_ERR_LEN]) {
     uint8_t *buf = NULL;
     size_t n = 0;
-    if (client_blob_get(a->c, t->p.spec, &buf, &n, err)) return plow_error_prefix(err, "the task's spec");
+    bool has;
+    uint64_t size;
+    if (client_blob_size(a->c, t->p.spec, &has, &size, err)) return plow_error_prefix(err, "the task's spec");
+    if (!has) return plow_error(err, "the task's spec is not on the node"), 1;
+    if (size > JOB_SPEC_MAX)
+        return plow_error(err, "the task's spec is %" PRIu64 " bytes, more than a spec may be (%d)", size, JOB_SPEC_MAX), 1;
+    /* a spec is small (JOB_SPEC_MAX): a larger blob is refused as it arrives */
+    if (client_blob_get_max(a->c, t->p.spec, JOB_SPEC_MAX, &buf, &n, err)) return plow_error_prefix(err, "the task's spec");
     int rc = job_spec_parse(spec, buf, n, err);
     free(buf);
-    if (rc) return plow_error_prefix(err, "the task's spec");
+    if (rc) return plow_error_prefix(err, "the task's spec"), 1;
     return 0;
 }
 
@@ -362,9 +371,63 @@ static int blobs_put_file(void *ctx, const char *path, uint8_t hash[32], char er
     return client_blob_put_file((client *)ctx, path, hash, err);
 }
 
+static int blobs_size(void *ctx, const uint8_t hash[32], uint64_t *n, char err[PLOW_ERR_LEN]) {
+    bool has;
+    if (client_blob_size((client *)ctx, hash, &has, n, err)) return -1;
+    return has ? 0 : 1;
+}
+
 job_blobs agent_job_blobs(agent *a) {
-    job_blobs b = {a->c, blobs_get_file, blobs_put_file};
+    job_blobs b = {a->c, blobs_get_file, blobs_put_file, blobs_size};
     return b;
+}
+
+/* ---- limits, probes and refusals ---------------------------------------------- */
+
+void agent_limits(job_limits *l) {
+    job_limits_network(l);
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    double mem = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0;
+    static const int res[] = {RLIMIT_AS, RLIMIT_DATA};
+    for (size_t i = 0; i < sizeof res / sizeof res[0]; i++) {
+        struct rlimit rl;
+        if (getrlimit(res[i], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (mem == 0 || (double)rl.rlim_cur < mem))
+            mem = (double)rl.rlim_cur;
+    }
+    if (mem > 0 && mem * 0.75 < (double)l->mem_bytes) l->mem_bytes = (uint64_t)(mem * 0.75);
+}
+
+int agent_probe(agent *a, const ledger_task *t, const job_spec *spec, const job_limits *l, bool whole_run,
+                job_cost *cost, char err[PLOW_ERR_LEN]) {
+    char hex[65], dir[AGENT_PATH_MAX + 100];
+    plow_hex(t->id, 32, hex);
+    snprintf(dir, sizeof dir, "%s/probe/%s", a->work, hex);
+    job_blobs b = agent_job_blobs(a);
+    return job_probe(spec, &b, dir, l, whole_run, cost, err);
+}
+
+static void refused_path(const agent *a, const uint8_t id[32], char *out, size_t n) {
+    char hex[65];
+    plow_hex(id, 32, hex);
+    snprintf(out, n, "%s/refused/%s", a->work, hex);
+}
+
+bool agent_is_refused(const agent *a, const uint8_t id[32]) {
+    char p[AGENT_PATH_MAX + 100];
+    refused_path(a, id, p, sizeof p);
+    return plow_file_exists(p);
+}
+
+void agent_refuse(agent *a, const uint8_t id[32], const char *why) {
+    char p[AGENT_PATH_MAX + 100], err[PLOW_ERR_LEN];
+    snprintf(p, sizeof p, "%s/refused", a->work);
+    if (plow_mkdir_p(p, err) == 0) {
+        refused_path(a, id, p, sizeof p);
+        char line[PLOW_ERR_LEN + 2];
+        snprintf(line, sizeof line, "%s\n", why);
+        if (plow_write_file(p, line, strlen(line), err) == 0) return;
+    }
+    agent_log(a, "cannot keep a refusal: %s", err);
 }
 
 /* ---- manifests ---------------------------------------------------------------- */
@@ -383,7 +446,7 @@ int agent_fetch_manifest(agent *a, const uint8_t hash[32], job_manifest *m, char
     memset(m, 0, sizeof *m);
     uint8_t *buf = NULL;
     size_t n = 0;
-    if (client_blob_get(a->c, hash, &buf, &n, err)) return plow_error_prefix(err, "the outputs manifest");
+    if (client_blob_get_max(a->c, hash, JOB_MANIFEST_MAX, &buf, &n, err)) return plow_error_prefix(err, "the outputs manifest");
     int rc = job_manifest_parse(m, buf, n, err);
     free(buf);
     return rc;

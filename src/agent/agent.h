@@ -111,10 +111,26 @@ int agent_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, ch
 int agent_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]);
 /* Milliseconds per block, measured over the last blocks (default 500). */
 double agent_block_ms(agent *a);
-/* Downloads and parses a task's spec. */
+/* Downloads and parses a task's spec: at most JOB_SPEC_MAX bytes, its size
+ * asked first. 1 when the spec itself is unusable (absent, too large,
+ * malformed: the poster's), -1 when it could not be fetched now. */
 int agent_fetch_spec(agent *a, const ledger_task *t, job_spec *spec, char err[PLOW_ERR_LEN]);
 /* Blob access for src/job through this agent's client. */
 job_blobs agent_job_blobs(agent *a);
+
+/* The limits a task must fit to be taken on this machine: the network's
+ * (job_limits_network), memory capped at 3/4 of what this process may use
+ * (physical memory, RLIMIT_AS, RLIMIT_DATA). */
+void agent_limits(job_limits *l);
+/* Probes task t's spec (job_probe) in WORK/probe/ID against l; same returns
+ * (1: the spec cannot be run within l: err says why). */
+int agent_probe(agent *a, const ledger_task *t, const job_spec *spec, const job_limits *l, bool whole_run,
+                job_cost *cost, char err[PLOW_ERR_LEN]);
+/* Tasks this agent has set aside for good (a spec it cannot run, a run that
+ * kept failing), kept in WORK/refused/ID with the reason, so a restart
+ * neither claims, fetches nor runs them again. */
+bool agent_is_refused(const agent *a, const uint8_t id[32]);
+void agent_refuse(agent *a, const uint8_t id[32], const char *why);
 
 /* A slot's outputs manifest (docs/tasks.md), fetched and parsed. */
 int agent_fetch_manifest(agent *a, const uint8_t hash[32], job_manifest *m, char err[PLOW_ERR_LEN]);
@@ -164,6 +180,9 @@ typedef struct verifier_options {
     int samples;    /* transitions re-executed per optimistic slot */
     uint64_t bond;  /* bond for a challenge (at least the task's min_bond) */
     double poll_s;
+    /* tests: a hostile challenger that challenges every revealed optimistic
+     * slot at this step without checking it (0: off) */
+    uint64_t challenge_at;
 } verifier_options;
 void verifier_options_default(verifier_options *o);
 int agent_verifier_run(const verifier_options *o, char err[PLOW_ERR_LEN]);

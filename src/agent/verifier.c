@@ -24,6 +24,7 @@
 
 #include "../client/client.h"
 #include "../job/kind.h"
+#include "../merkle/merkle.h"
 #include "agent.h"
 
 void verifier_options_default(verifier_options *o) {
@@ -203,6 +204,74 @@ static bool revealed(const ledger_task *t, int s) {
     return t->slots[s].status == LEDGER_SLOT_COMMITTED && (!ledger_sealed(t) || t->slots[s].revealed_at != 0);
 }
 
+/* Before a check builds anything the spec sized: the spec and its inputs
+ * probed against this machine's limits (one step's memory). 0: check it;
+ * 1: not checkable here (logged, set aside for good); -1: try again later. */
+static int probe_before_check(verifier *v, const ledger_task *t, int s, const job_spec *spec, char err[PLOW_ERR_LEN]) {
+    job_limits l;
+    job_cost cost;
+    agent_limits(&l);
+    int rc = agent_probe(&v->a, t, spec, &l, false, &cost, err);
+    if (rc <= 0) return rc;
+    char id[12];
+    agent_short(t->id, id);
+    agent_log(&v->a, "task %s slot %d: not checked: the task cannot be run here: %s", id, s, err);
+    agent_refuse(&v->a, t->id, err);
+    return set_checked(v, t->id, s, "unrunnable\n", err) ? -1 : 1;
+}
+
+/* The spec of t for a check: 0; 1 when the spec is unusable (set aside for
+ * good, logged); -1 when it could not be fetched now. */
+static int check_spec(verifier *v, const ledger_task *t, int s, job_spec *spec, char err[PLOW_ERR_LEN]) {
+    int rc = agent_fetch_spec(&v->a, t, spec, err);
+    if (rc <= 0) return rc;
+    char id[12];
+    agent_short(t->id, id);
+    agent_log(&v->a, "task %s: not checked: %s", id, err);
+    agent_refuse(&v->a, t->id, err);
+    return set_checked(v, t->id, s, "bad spec\n", err) ? -1 : 1;
+}
+
+/* A hostile challenger (tests, --challenge-at J): challenges slot s at step
+ * J from its revealed leaves, without checking anything; the state blob is
+ * the spec's (step 1 needs none: the referee rebuilds state 0). */
+static int hostile_challenge(verifier *v, const ledger_task *t, int s, char err[PLOW_ERR_LEN]) {
+    uint64_t j = v->o->challenge_at;
+    ledger_tx *rv = plow_calloc(1, sizeof *rv);
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    int rc = -1;
+    if (t->p.kind == LEDGER_KIND_INFER) { /* the receipt and the output hash are the leaves */
+        memcpy(tx.u.challenge.accused, t->slots[s].worker, 32);
+        tx.u.challenge.step = 1;
+        memcpy(tx.u.challenge.state_blob, t->slots[s].trace_root, 32);
+        memcpy(tx.u.challenge.ev.leaf_prev, t->slots[s].trace_root, 32);
+        memcpy(tx.u.challenge.ev.leaf, t->slots[s].final_state, 32);
+        if (send_challenge(v, t, &tx, "hostile: unchecked", err) == 0)
+            rc = set_checked(v, t->id, s, "hostile challenge\n", err);
+        goto out;
+    }
+    if (agent_reveal_of(&v->a, t, s, rv, err)) goto out;
+    size_t n = rv->u.open.count;
+    if (j < 1 || j >= n) {
+        rc = set_checked(v, t->id, s, "hostile: no such step\n", err);
+        goto out;
+    }
+    memcpy(tx.u.challenge.accused, t->slots[s].worker, 32);
+    tx.u.challenge.step = j;
+    memcpy(tx.u.challenge.state_blob, t->p.spec, 32);
+    memcpy(tx.u.challenge.ev.leaf_prev, rv->u.open.leaves + (j - 1) * 32, 32);
+    memcpy(tx.u.challenge.ev.leaf, rv->u.open.leaves + j * 32, 32);
+    if (merkle_prove(rv->u.open.leaves, n, j - 1, &tx.u.challenge.ev.proof_prev, err) ||
+        merkle_prove(rv->u.open.leaves, n, j, &tx.u.challenge.ev.proof, err))
+        goto out;
+    if (send_challenge(v, t, &tx, "hostile: unchecked", err)) goto out;
+    rc = set_checked(v, t->id, s, "hostile challenge\n", err);
+out:
+    free(rv);
+    return rc;
+}
+
 /* Optimistic: sample-verify one committed slot. */
 static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledger_challenge *ch, size_t n_ch,
                             uint64_t height, char err[PLOW_ERR_LEN]) {
@@ -214,8 +283,11 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
     uint8_t bh[32];
     if (agent_block_hash(a, slot->committed_at + 1, bh, NULL, err)) return -1;
     uint64_t seed = plow_get_u64(bh);
+    if (v->o->challenge_at) return hostile_challenge(v, t, s, err);
     job_spec spec;
-    if (agent_fetch_spec(a, t, &spec, err)) return -1;
+    int src = check_spec(v, t, s, &spec, err);
+    if (src) return src < 0 ? -1 : 0;
+    if ((src = probe_before_check(v, t, s, &spec, err))) return src < 0 ? check_failed(v, t, s, "probe", err) : 0;
     char hex[65], dir[AGENT_PATH_MAX + 100], id[12], wk[16];
     plow_hex(t->id, 32, hex);
     snprintf(dir, sizeof dir, "%s/tasks/%s/slot%d", a->work, hex, s);
@@ -284,7 +356,13 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         if (memcmp(slot->final_state, t->slots[best].final_state, 32) == 0) continue;
         if (is_checked(v, t->id, s) || challenged(ch, n_ch, slot->worker)) continue;
         job_spec spec;
-        if (agent_fetch_spec(a, t, &spec, err)) return -1;
+        int src = check_spec(v, t, s, &spec, err);
+        if (src < 0) return -1;
+        if (src > 0) continue;
+        if ((src = probe_before_check(v, t, s, &spec, err))) {
+            if (src < 0 && check_failed(v, t, s, "probe", err)) return -1;
+            continue;
+        }
         char hex[65], dir[AGENT_PATH_MAX + 100], wk[16], ok[16];
         plow_hex(t->id, 32, hex);
         snprintf(dir, sizeof dir, "%s/tasks/%s/diverge%d-%d", a->work, hex, s, best);
@@ -342,11 +420,16 @@ static int follow_verdicts(verifier *v, char err[PLOW_ERR_LEN]) {
             agent_money(v->balance0 - acct.balance, m);
             snprintf(earned, sizeof earned, "-%s", m);
         }
+        /* upheld with the task voided: the referee found the task unrunnable (nobody slashed) */
+        ledger_task tk;
+        bool voided = c.status == LEDGER_CH_UPHELD && agent_task(a, c.task, &tk, NULL, NULL, err) == 0 &&
+                      tk.status == LEDGER_TASK_EXPIRED;
         if (c.status == LEDGER_CH_UPHELD) v->upheld++;
         if (c.status == LEDGER_CH_REJECTED) v->rejected++;
         agent_log(a, "verdict on challenge %s (task %s, step %" PRIu64 "): %s%s; balance %s (%s since I started)", cid, tid,
                   c.step, ledger_challenge_status_name(c.status),
-                  c.status == LEDGER_CH_UPHELD     ? " -- the accused was wrong and is slashed"
+                  voided                           ? " -- the task cannot be run: voided, bond returned"
+                  : c.status == LEDGER_CH_UPHELD   ? " -- the accused was wrong and is slashed"
                   : c.status == LEDGER_CH_REJECTED ? " -- the accused was right; my bond is lost"
                                                    : " -- no verdict in time; bond returned",
                   bal, earned);
@@ -394,7 +477,7 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
             if (t->window_end == 0 || height + 1 > t->window_end) continue; /* no window open */
             /* what job_verify and job_diverge can check (other kinds have their own rules) */
             const job_kind_facts *kf = job_kind_facts_ledger(t->p.kind);
-            if (!kf || !kf->verifier_checks) continue;
+            if (!kf || !kf->verifier_checks || agent_is_refused(a, t->id)) continue;
             ledger_task full;
             ledger_challenge *ch = NULL;
             size_t n_ch = 0;

@@ -154,9 +154,14 @@ typedef struct seen_task {
     bool done;
     uint8_t why[32];
     int failed_runs;
+    bool probed;   /* cost: the probe found it runnable here (not probed again) */
+    job_cost cost;
 } seen_task;
 
 #define MAX_FAILED_RUNS 3
+/* FLOP/s a thread is assumed to do before this machine measured itself (an
+ * optimistic first guess, as seconds_per_step is: the first run measures it) */
+#define WORKER_DEFAULT_FLOPS 1e11
 
 typedef struct worker {
     agent a;
@@ -164,6 +169,8 @@ typedef struct worker {
     bool registered;
     bool stake_warned;
     double sps[LEDGER_KIND_END][4]; /* measured seconds per step by kind and config size (0: unknown) */
+    double flops_per_s;             /* measured arithmetic rate of this machine's runs (0: unknown) */
+    job_limits limits;              /* what a task must fit here (agent_limits) */
     seen_task seen[SEEN_MAX];
     int n_seen;
     uint8_t spec_id[SPEC_CACHE][32]; /* parsed specs of recent tasks */
@@ -195,7 +202,16 @@ static seen_task *seen_get(worker *w, const uint8_t id[32], bool create) {
 
 static bool done_with(worker *w, const uint8_t id[32]) {
     seen_task *s = seen_get(w, id, false);
-    return s && s->done;
+    if (s && s->done) return true;
+    if (!agent_is_refused(&w->a, id)) return false;
+    seen_get(w, id, true)->done = true; /* refused before a restart: not even its spec again */
+    return true;
+}
+
+/* Sets t aside for good (kept across restarts): a spec that cannot be run. */
+static void refuse(worker *w, const uint8_t id[32], const char *why) {
+    agent_refuse(&w->a, id, why);
+    seen_get(w, id, true)->done = true;
 }
 
 static void mark_done(worker *w, const uint8_t id[32]) { seen_get(w, id, true)->done = true; }
@@ -216,7 +232,9 @@ static int spec_of(worker *w, const ledger_task *t, job_spec *out, char err[PLOW
             *out = w->spec[i];
             return 0;
         }
-    if (agent_fetch_spec(&w->a, t, out, err)) return -1;
+    int rc = agent_fetch_spec(&w->a, t, out, err);
+    if (rc > 0) refuse(w, t->id, err); /* a bad spec is not fetched again at every poll */
+    if (rc) return -1;
     int i = w->n_spec < SPEC_CACHE ? w->n_spec++ : (int)(t->id[0] % SPEC_CACHE);
     memcpy(w->spec_id[i], t->id, 32);
     w->spec[i] = *out;
@@ -312,6 +330,7 @@ static void speed_save(worker *w) {
     for (int k = 0; k < LEDGER_KIND_END; k++)
         for (int c = 0; c < 4; c++)
             if (w->sps[k][c] > 0) plow_buf_printf(&b, "%d %d %.6f\n", k, c, w->sps[k][c]);
+    if (w->flops_per_s > 0) plow_buf_printf(&b, "0 0 %.6g\n", w->flops_per_s); /* kind 0: FLOP/s */
     char path[AGENT_PATH_MAX + 32], err[PLOW_ERR_LEN];
     snprintf(path, sizeof path, "%s/speed.txt", w->a.work);
     if (plow_write_file(path, b.data ? (const char *)b.data : "", b.len, err))
@@ -328,6 +347,7 @@ static void speed_load(worker *w) {
     double v;
     while (fscanf(f, "%d %d %lf", &k, &c, &v) == 3)
         if (k > 0 && k < LEDGER_KIND_END && c >= 0 && c < 4 && v > 0 && v < 3600) w->sps[k][c] = v;
+        else if (k == 0 && c == 0 && v >= 1e6 && v < 1e15) w->flops_per_s = v;
     fclose(f);
 }
 
@@ -526,6 +546,39 @@ static void on_progress(void *arg, long done, long total, const char *what) {
     w->last_done = done;
 }
 
+/* A slot held in a task that cannot be run (its spec or an input absent or
+ * malformed, a cost above the network's limits: the poster's fault): an
+ * unrunnable claim against the requester (DA_CHALLENGE, want zero). Upheld,
+ * the task is voided and my stake unlocked, nothing forfeited; the task is
+ * set aside either way. */
+static int claim_unrunnable(worker *w, const ledger_task *t, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char id[12], why[PLOW_ERR_LEN];
+    agent_short(t->id, id);
+    snprintf(why, sizeof why, "%s", err);
+    agent_log(a, "task %s: cannot be run: %s; claiming it unrunnable", id, why);
+    if (agent_load_params(a, err)) return -1;
+    uint64_t floor;
+    if (!plow_mul_u64(a->min_fee, LEDGER_BOND_FLOOR_FEES, &floor)) floor = UINT64_MAX;
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_DA_CHALLENGE;
+    memcpy(tx.u.da.task, t->id, 32);
+    memcpy(tx.u.da.accused, t->requester, 32);
+    tx.u.da.bond = t->p.min_bond > floor ? t->p.min_bond : floor;
+    uint8_t hash[32];
+    if (agent_send_at(a, &tx, hash, NULL, err)) {
+        if (!agent_refused(err)) return -1;
+        agent_log(a, "task %s: unrunnable claim refused: %s", id, err);
+    } else {
+        char cid[12];
+        agent_short(hash, cid);
+        agent_log(a, "task %s: unrunnable claim %s opened; the referee rules it", id, cid);
+    }
+    refuse(w, t->id, why);
+    return 0;
+}
+
 /* Works on the slot this worker holds in t (CLAIMED): run (or reuse a
  * finished run), then commit while the deadline allows. */
 static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, uint64_t height,
@@ -572,6 +625,12 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
         snprintf(w->cur, sizeof w->cur, "%s", id);
         w->last_progress = plow_now();
         w->last_done = 0;
+        /* before anything the spec sized is built: a held slot of a task that
+         * cannot be run (an input gone, a bomb) is claimed unrunnable, not run */
+        job_cost cost;
+        int prc = agent_probe(a, t, &spec, &w->limits, true, &cost, err);
+        if (prc < 0) return -1;
+        if (prc > 0) return claim_unrunnable(w, t, err);
         agent_log(a, "task %s: working (%s, %" PRIu64 " steps, deadline block %" PRIu64 ")%s%s", id,
                   ledger_kind_name(t->p.kind), task_steps(t, &spec), deadline,
                   cheat ? " -- CHEATING: " : "", cheat ? cheat : "");
@@ -585,7 +644,7 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
             agent_log(a, "task %s: the run failed (%d of %d tries): %s", id, st->failed_runs, MAX_FAILED_RUNS, err);
             if (st->failed_runs >= MAX_FAILED_RUNS) {
                 agent_log(a, "task %s: giving up; the rules forfeit this slot at its deadline", id);
-                st->done = true;
+                refuse(w, t->id, err); /* a restart does not run it again */
             }
             return 0;
         }
@@ -593,6 +652,7 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
         uint64_t steps = task_steps(t, &spec);
         if (steps > 0 && t->p.kind < LEDGER_KIND_END) {
             w->sps[t->p.kind][config_slot(&spec)] = el / (double)steps;
+            if (el > 0.5 && cost.run_flops > 0) w->flops_per_s = cost.run_flops / el;
             speed_save(w);
         }
         if (output_save(dir, &out, err)) return -1;
@@ -667,9 +727,32 @@ static const char *judge(worker *w, const ledger_task *t, const ledger_account *
         return snprintf(why, PLOW_ERR_LEN, "reward %" PRIu64 " is under my price (%" PRIu64 " a step x %" PRIu64 ")",
                         t->p.reward, p->min_price_per_step, steps),
                why;
+    /* what the work takes, from the spec and its inputs' sizes, before a claim:
+     * a spec this machine (or any) cannot run is set aside for good */
+    job_cost cost = {0};
+    seen_task *st = seen_get(w, t->id, true);
+    if (st->probed) {
+        cost = st->cost;
+    } else if (!cheat_is(w, t, "copy") && !cheat_is(w, t, "garbage")) { /* protocol cheats run nothing */
+        int prc = agent_probe(a, t, &spec, &w->limits, true, &cost, e);
+        if (prc < 0) return snprintf(why, PLOW_ERR_LEN, "%s", e), why;
+        if (prc > 0) {
+            snprintf(why, PLOW_ERR_LEN, "cannot be run here: %.*s", PLOW_ERR_LEN - 24, e);
+            refuse(w, t->id, why);
+            return why;
+        }
+        st = seen_get(w, t->id, true);
+        st->probed = true;
+        st->cost = cost;
+    }
+    /* time: the measured seconds a step of this kind and config, and the
+     * arithmetic at this machine's measured rate (batch x seq count there) */
     double sps = w->sps[t->p.kind][config_slot(&spec)];
     if (!(sps > 0)) sps = p->seconds_per_step;
-    double need = ((double)steps * sps + 2.0) * p->safety, have = (double)t->p.work_blocks * block_s;
+    double fps = w->flops_per_s > 0 ? w->flops_per_s : WORKER_DEFAULT_FLOPS * (w->o->threads > 0 ? w->o->threads : 1);
+    double secs = (double)steps * sps;
+    if (cost.run_flops / fps > secs) secs = cost.run_flops / fps;
+    double need = (secs + 2.0) * p->safety, have = (double)t->p.work_blocks * block_s;
     if (need > have)
         return snprintf(why, PLOW_ERR_LEN, "I need about %.0fs and the deadline gives %.0fs", need, have), why;
     return NULL;
@@ -801,6 +884,7 @@ int agent_worker_run(const worker_options *o, char err[PLOW_ERR_LEN]) {
     }
     agent *a = &w->a;
     speed_load(w);
+    agent_limits(&w->limits);
     char risk[32] = "unlimited";
     if (o->policy.max_stake_at_risk != UINT64_MAX) agent_money(o->policy.max_stake_at_risk, risk);
     agent_log(a, "worker %s starting: node %s, work dir %s, min price %" PRIu64 "/step, max stake at risk %s%s%s",

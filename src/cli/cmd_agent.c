@@ -15,6 +15,10 @@ static const char worker_help[] =
     "A worker agent: registers its key as an agent, keeps its stake topped up,\n"
     "claims open tasks its policy accepts and its machine can finish before the\n"
     "commit deadline, runs them deterministically and commits the results.\n"
+    "Before a claim it sizes the task's inputs and estimates its memory and\n"
+    "arithmetic (job_probe); a task this machine or the network's limits cannot\n"
+    "run is set aside for good (WORK/refused/), and a held slot of one is\n"
+    "claimed unrunnable against its poster instead of run.\n"
     "Restart it at any time: it picks up the slot the ledger says it holds.\n"
     "\n"
     "  --key FILE         the worker's key file\n"
@@ -48,7 +52,9 @@ static const char verifier_help[] =
     "  --bond N           bond posted with a challenge (default: the task's min_bond)\n"
     "  --name N           name for the logs (default verifier)\n"
     "  --threads T        engine threads (default 1; PLOW_THREADS)\n"
-    "  --poll S           seconds between looks at the ledger (default 0.5)\n";
+    "  --poll S           seconds between looks at the ledger (default 0.5)\n"
+    "  --challenge-at J   tests: play a hostile challenger that challenges every\n"
+    "                     revealed optimistic slot at step J without checking it\n";
 
 static const char requester_help[] =
     "usage: plow requester --key FILE --work DIR (--task TASKFILE | --workflow FILE) [options]\n"
@@ -125,12 +131,12 @@ int cmd_worker(int argc, char **argv) {
 int cmd_verifier(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return fputs(verifier_help, stdout), 0;
     const char *key = NULL, *work = NULL, *node_url = NULL, *name = NULL, *threads_s = NULL, *poll_s = NULL,
-               *samples_s = NULL, *bond_s = NULL;
+               *samples_s = NULL, *bond_s = NULL, *hostile_s = NULL;
     const cli_opt opts[] = {{"--key", &key, NULL},         {"--work", &work, NULL},
                             {"--node", &node_url, NULL},       {"--name", &name, NULL},
                             {"--threads", &threads_s, NULL}, {"--poll", &poll_s, NULL},
                             {"--samples", &samples_s, NULL}, {"--bond", &bond_s, NULL},
-                            {NULL, NULL, NULL}};
+                            {"--challenge-at", &hostile_s, NULL}, {NULL, NULL, NULL}};
     const char *pos[1];
     int n_pos, rc = cli_parse_opts("verifier", argc, argv, 1, opts, pos, 0, &n_pos);
     if (rc) return rc;
@@ -142,6 +148,10 @@ int cmd_verifier(int argc, char **argv) {
     if ((rc = common_numbers("verifier", threads_s, poll_s, &threads, &o.poll_s, err))) return rc;
     if (samples_s && cli_int("--samples", samples_s, 1, 63, &samples, err)) return cli_usage_error("verifier", "%s", err);
     if (bond_s && cli_amount("--bond", bond_s, &o.bond, err)) return cli_usage_error("verifier", "%s", err);
+    long hostile = 0;
+    if (hostile_s && cli_int("--challenge-at", hostile_s, 1, LEDGER_LEAVES_MAX, &hostile, err))
+        return cli_usage_error("verifier", "%s", err);
+    o.challenge_at = (uint64_t)hostile;
     o.samples = (int)samples;
     o.key = key;
     o.work = work;

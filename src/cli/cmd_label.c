@@ -290,6 +290,36 @@ static int parse_classes(const char *csv, job_spec *s, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
+/* A label task's items (parsed, in the canonical form that is uploaded) and
+ * gold, refused here if the ledger would refuse them after the uploads. */
+static int post_inputs(const char *items_f, const char *gold_f, uint32_t labelers, uint32_t red, job_spec *spec,
+                       label_items *items, plow_buf *blob, labeler_secret *sec, char err[PLOW_ERR_LEN]) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = plow_read_file(items_f, LABEL_FILE_MAX, &buf, &len, err) || label_items_parse(items, buf, len, items_f, err);
+    free(buf);
+    if (rc) return -1;
+    label_items_write(items, blob);
+    plow_sha256_once(blob->data, blob->len, spec->items);
+    spec->n_items = (uint32_t)items->n;
+    for (uint32_t s = 0; s < labelers; s++) {
+        uint64_t c = ledger_label_slot_count(items->n, labelers, red, s);
+        if (c > LEDGER_LABELS_MAX)
+            return plow_error(err, "a labeler would get %" PRIu64 " items, more than one reveal carries (%d): use more "
+                                   "labelers or a smaller redundancy",
+                              c, LEDGER_LABELS_MAX);
+    }
+    if ((uint64_t)items->n * labelers * spec->n_classes > LEDGER_LABEL_CELLS_MAX)
+        return plow_error(err, "%zu items x %u labelers x %u classes is more than %u to aggregate: split the items "
+                               "into smaller tasks",
+                          items->n, labelers, spec->n_classes, LEDGER_LABEL_CELLS_MAX);
+    if (!gold_f) return 0;
+    if (plow_read_file(gold_f, LABEL_FILE_MAX, &buf, &len, err)) return -1;
+    rc = labeler_gold_parse(buf, len, gold_f, spec, sec->items, sec->labels, &sec->count, err);
+    free(buf);
+    return rc;
+}
+
 static int sub_post(int argc, char **argv) {
     net n;
     memset(&n, 0, sizeof n);
@@ -338,48 +368,15 @@ static int sub_post(int argc, char **argv) {
     memset(&items, 0, sizeof items);
     labeler_secret *sec = plow_calloc(1, sizeof *sec);
     plow_buf blob = {0}, sb = {0};
-    uint8_t *buf = NULL;
-    size_t len = 0;
     rc = 1;
     spec->kind = TASK_LABEL;
     if (parse_classes(classes_s, spec, err)) {
         rc = cli_usage_error("label", "%s", err);
         goto out;
     }
-    if (plow_read_file(items_f, LABEL_FILE_MAX, &buf, &len, err) ||
-        label_items_parse(&items, buf, len, items_f, err)) {
+    if (post_inputs(items_f, gold_f, (uint32_t)labelers, (uint32_t)red, spec, &items, &blob, sec, err)) {
         cli_fail("%s", err);
         goto out;
-    }
-    free(buf);
-    buf = NULL;
-    label_items_write(&items, &blob);
-    plow_sha256_once(blob.data, blob.len, spec->items);
-    spec->n_items = (uint32_t)items.n;
-    /* what the ledger would refuse after the uploads, said first */
-    for (long s = 0; s < labelers; s++) {
-        uint64_t c = ledger_label_slot_count(items.n, (uint32_t)labelers, (uint32_t)red, (uint32_t)s);
-        if (c > LEDGER_LABELS_MAX) {
-            cli_fail("a labeler would get %" PRIu64 " items, more than one reveal carries (%d): use more labelers or "
-                     "a smaller redundancy",
-                     c, LEDGER_LABELS_MAX);
-            goto out;
-        }
-    }
-    if ((uint64_t)items.n * (uint64_t)labelers * spec->n_classes > LEDGER_LABEL_CELLS_MAX) {
-        cli_fail("%zu items x %ld labelers x %u classes is more than %u to aggregate: split the items into smaller "
-                 "tasks",
-                 items.n, labelers, spec->n_classes, LEDGER_LABEL_CELLS_MAX);
-        goto out;
-    }
-    if (gold_f) {
-        if (plow_read_file(gold_f, LABEL_FILE_MAX, &buf, &len, err) ||
-            labeler_gold_parse(buf, len, gold_f, spec, sec->items, sec->labels, &sec->count, err)) {
-            cli_fail("%s", err);
-            goto out;
-        }
-        free(buf);
-        buf = NULL;
     }
     /* the gold commitment: a secret random salt (the task id does not exist yet) */
     randombytes_buf(sec->salt, sizeof sec->salt);
@@ -439,7 +436,6 @@ static int sub_post(int argc, char **argv) {
     printf("%s\n", hex);
     rc = 0;
 out:
-    free(buf);
     plow_buf_release(&blob);
     plow_buf_release(&sb);
     label_items_release(&items);
@@ -1041,6 +1037,113 @@ static double accuracy_on(const uint32_t *labels, const uint32_t *truth, size_t 
     return cnt ? (double)right / (double)cnt : 0;
 }
 
+/* The revealed labels, aggregated again, must give the task's result and pay. */
+static int result_check(const ledger_task *t, const labeler_reveals *rv, ledger_label_outcome *o, char *got,
+                        char err[PLOW_ERR_LEN]) {
+    if (ledger_label_aggregate(t, (const ledger_labels *const *)rv->slot, rv->gold, o, err))
+        return plow_error_prefix(err, "rebuilding the aggregation"), -1;
+    char want[65];
+    plow_hex(t->result, 32, want);
+    plow_hex(o->result, 32, got);
+    if (memcmp(o->result, t->result, 32) != 0)
+        return plow_error(err, "the revealed labels aggregate to %s, but the task's result is %s: this node's "
+                               "blocks do not explain its state",
+                          got, want);
+    for (int s = 0; s < t->p.replicas; s++)
+        if (rv->slot[s] && t->slots[s].status != LEDGER_SLOT_SLASHED && t->slots[s].status != LEDGER_SLOT_FORFEITED &&
+            o->pay[s] != t->paid[s])
+            return plow_error(err, "slot %d: the aggregation pays %" PRIu64 ", the ledger paid %" PRIu64, s, o->pay[s],
+                              t->paid[s]);
+    return 0;
+}
+
+/* The labeled dataset as JSONL (and as "label: text" lines); *labeled counts its items. */
+static int result_write(const ledger_task *t, const job_spec *spec, const label_items *items,
+                        const ledger_label_outcome *o, const char *out_f, const char *text_f, size_t *labeled,
+                        char err[PLOW_ERR_LEN]) {
+    plow_buf jl = {0}, tl = {0};
+    *labeled = 0;
+    for (uint64_t i = 0; i < t->p.steps; i++) {
+        if (o->map[i] == LEDGER_LABEL_NONE || o->map[i] >= spec->n_classes) continue;
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "text", items->text[i]);
+        cJSON_AddStringToObject(x, "label", spec->classes[o->map[i]]);
+        cli_json_line(&jl, x);
+        text_line(&tl, spec->classes[o->map[i]], items->text[i]);
+        (*labeled)++;
+    }
+    int rc = plow_write_file(out_f, jl.data ? (const char *)jl.data : "", jl.len, err) ||
+             (text_f && plow_write_file(text_f, tl.data ? (const char *)tl.data : "", tl.len, err));
+    plow_buf_release(&jl);
+    plow_buf_release(&tl);
+    return rc ? -1 : 0;
+}
+
+/* Accuracy against an answer key: the task's result, majority vote and
+ * Dawid-Skene without gold over the same revealed answers, and each slot's. */
+static void result_against_truth(const ledger_task *t, const job_spec *spec, const label_items *items,
+                                 const labeler_reveals *rv, const ledger_label_outcome *o, const label_truth *truth,
+                                 const char *truth_f) {
+    char err[PLOW_ERR_LEN];
+    size_t N = (size_t)t->p.steps, na = 0, unknown = 0;
+    uint32_t *tr = plow_alloc(N * sizeof *tr), *agg = plow_alloc(N * sizeof *agg), *maj = plow_alloc(N * sizeof *maj);
+    bool *skip = plow_calloc(N, 1);
+    for (size_t i = 0; i < N; i++) {
+        const char *name = label_truth_find(truth, items->text[i]);
+        int k = name ? labeler_class_index(spec, name) : -1;
+        tr[i] = k >= 0 ? (uint32_t)k : LABEL_NONE;
+        unknown += k < 0;
+        agg[i] = o->map[i] == LEDGER_LABEL_NONE ? LABEL_NONE : o->map[i];
+    }
+    if (rv->gold)
+        for (uint32_t g = 0; g < rv->gold->count; g++) skip[rv->gold->items[g]] = true;
+    for (int s = 0; s < t->p.replicas; s++)
+        if (rv->slot[s]) na += rv->slot[s]->count;
+    label_answer *ans = plow_alloc((na ? na : 1) * sizeof *ans);
+    na = 0;
+    uint32_t *idx = plow_alloc(LEDGER_LABELS_MAX * sizeof *idx);
+    for (int s = 0; s < t->p.replicas; s++) {
+        if (!rv->slot[s]) continue;
+        uint64_t c =
+            ledger_label_slot_items(t->p.steps, t->p.replicas, t->p.redundancy, (uint32_t)s, idx, LEDGER_LABELS_MAX);
+        for (uint64_t j = 0; j < c && j < rv->slot[s]->count; j++)
+            ans[na++] = (label_answer){idx[j], (uint32_t)s, rv->slot[s]->labels[j]};
+    }
+    free(idx);
+    size_t cnt;
+    double a_agg = accuracy_on(agg, tr, N, skip, &cnt);
+    printf("accuracy against %s on the %zu non-gold items%s:\n", truth_f, cnt,
+           unknown ? " (items not in the truth file skipped)" : "");
+    printf("  the task's result (gold-filtered Dawid-Skene)  %.4f\n", a_agg);
+    label_problem p = {(uint32_t)N, t->p.replicas, spec->n_classes, ans, na};
+    label_ds_result dsr;
+    memset(&dsr, 0, sizeof dsr);
+    if (na && label_majority(&p, maj, err) == 0) {
+        printf("  majority vote of the same answers             %.4f\n", accuracy_on(maj, tr, N, skip, &cnt));
+        label_ds_params prm = label_ds_defaults();
+        prm.max_iter = LEDGER_LABEL_ITERS;
+        if (label_ds_run(&p, NULL, 0, &prm, &dsr, err) == 0)
+            printf("  Dawid-Skene on them without gold              %.4f\n", accuracy_on(dsr.map, tr, N, skip, &cnt));
+    }
+    for (int s = 0; s < t->p.replicas; s++) {
+        size_t right = 0, tot = 0;
+        for (size_t a = 0; a < na; a++)
+            if (ans[a].labeler == (uint32_t)s && tr[ans[a].item] != LABEL_NONE) {
+                tot++;
+                right += ans[a].label == tr[ans[a].item];
+            }
+        if (tot)
+            printf("  slot %d's true accuracy                        %.4f (%zu answers)\n", s,
+                   (double)right / (double)tot, tot);
+    }
+    label_ds_result_release(&dsr);
+    free(ans);
+    free(tr);
+    free(agg);
+    free(maj);
+    free(skip);
+}
+
 static int sub_result(int argc, char **argv) {
     net n;
     memset(&n, 0, sizeof n);
@@ -1052,7 +1155,7 @@ static int sub_result(int argc, char **argv) {
     if (rc) return rc;
     if (n_pos != 1 || !out_f)
         return cli_usage_error("label", "expected: plow label result TASK --out FILE [--text-out FILE] [--truth FILE]");
-    char err[PLOW_ERR_LEN];
+    char err[PLOW_ERR_LEN], id[17], got[65];
     ledger_task t;
     job_spec *spec = plow_calloc(1, sizeof *spec);
     label_items items;
@@ -1063,63 +1166,21 @@ static int sub_result(int argc, char **argv) {
     memset(&rv, 0, sizeof rv);
     ledger_label_outcome o;
     memset(&o, 0, sizeof o);
-    plow_buf jl = {0}, tl = {0};
-    uint32_t *tr = NULL, *maj = NULL, *agg = NULL;
-    bool *skip = NULL;
-    label_answer *ans = NULL;
-    label_ds_result dsr;
-    memset(&dsr, 0, sizeof dsr);
+    size_t labeled;
     rc = 1;
-    if (truth_f && label_truth_load(&truth, truth_f, err)) {
+    if ((truth_f && label_truth_load(&truth, truth_f, err)) || net_open(&n, upload, err) ||
+        label_task(n.c, pos[0], &t, err)) {
         cli_fail("%s", err);
         goto out;
     }
-    if (net_open(&n, upload, err) || label_task(n.c, pos[0], &t, err)) {
-        cli_fail("%s", err);
-        goto out;
-    }
-    char id[17];
     short_id(t.id, id);
     if (t.status != LEDGER_TASK_FINALIZED) {
         cli_fail("task %s is %s: its result exists once it is finalized ('plow label finalize')", id,
                  ledger_task_status_name(t.status));
         goto out;
     }
-    if (labeler_fetch_task(n.c, &t, spec, &items, err) || labeler_fetch_reveals(n.c, &t, &rv, err)) {
-        cli_fail("%s", err);
-        goto out;
-    }
-    if (ledger_label_aggregate(&t, (const ledger_labels *const *)rv.slot, rv.gold, &o, err)) {
-        cli_fail("rebuilding the aggregation: %s", err);
-        goto out;
-    }
-    char want[65], got[65];
-    plow_hex(t.result, 32, want);
-    plow_hex(o.result, 32, got);
-    if (memcmp(o.result, t.result, 32) != 0) {
-        cli_fail("the revealed labels aggregate to %s, but the task's result is %s: this node's blocks do not "
-                 "explain its state",
-                 got, want);
-        goto out;
-    }
-    for (int s = 0; s < t.p.replicas; s++)
-        if (((rv.slot[s] != NULL) && t.slots[s].status != LEDGER_SLOT_SLASHED && t.slots[s].status != LEDGER_SLOT_FORFEITED &&
-             o.pay[s] != t.paid[s])) {
-            cli_fail("slot %d: the aggregation pays %" PRIu64 ", the ledger paid %" PRIu64, s, o.pay[s], t.paid[s]);
-            goto out;
-        }
-    size_t labeled = 0;
-    for (uint64_t i = 0; i < t.p.steps; i++) {
-        if (o.map[i] == LEDGER_LABEL_NONE || o.map[i] >= spec->n_classes) continue;
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "text", items.text[i]);
-        cJSON_AddStringToObject(x, "label", spec->classes[o.map[i]]);
-        cli_json_line(&jl, x);
-        text_line(&tl, spec->classes[o.map[i]], items.text[i]);
-        labeled++;
-    }
-    if (plow_write_file(out_f, jl.data ? (const char *)jl.data : "", jl.len, err) ||
-        (text_f && plow_write_file(text_f, tl.data ? (const char *)tl.data : "", tl.len, err))) {
+    if (labeler_fetch_task(n.c, &t, spec, &items, err) || labeler_fetch_reveals(n.c, &t, &rv, err) ||
+        result_check(&t, &rv, &o, got, err) || result_write(&t, spec, &items, &o, out_f, text_f, &labeled, err)) {
         cli_fail("%s", err);
         goto out;
     }
@@ -1134,61 +1195,7 @@ static int sub_result(int argc, char **argv) {
         if (o.flagged[s]) printf("  (under %u%% on gold: slashed)", t.p.min_gold_pct);
         printf("\n");
     }
-    if (truth_f) {
-        /* the same revealed answers, aggregated by majority vote and by Dawid-Skene without gold */
-        size_t N = (size_t)t.p.steps, na = 0;
-        tr = plow_alloc(N * sizeof *tr);
-        agg = plow_alloc(N * sizeof *agg);
-        maj = plow_alloc(N * sizeof *maj);
-        skip = plow_calloc(N, 1);
-        size_t unknown = 0;
-        for (size_t i = 0; i < N; i++) {
-            const char *name = label_truth_find(&truth, items.text[i]);
-            int k = name ? labeler_class_index(spec, name) : -1;
-            tr[i] = k >= 0 ? (uint32_t)k : LABEL_NONE;
-            unknown += k < 0;
-            agg[i] = o.map[i] == LEDGER_LABEL_NONE ? LABEL_NONE : o.map[i];
-        }
-        if (rv.gold)
-            for (uint32_t g = 0; g < rv.gold->count; g++) skip[rv.gold->items[g]] = true;
-        for (int s = 0; s < t.p.replicas; s++)
-            if (rv.slot[s]) na += rv.slot[s]->count;
-        ans = plow_alloc((na ? na : 1) * sizeof *ans);
-        na = 0;
-        uint32_t *idx = plow_alloc(LEDGER_LABELS_MAX * sizeof *idx);
-        for (int s = 0; s < t.p.replicas; s++) {
-            if (!rv.slot[s]) continue;
-            uint64_t c = ledger_label_slot_items(t.p.steps, t.p.replicas, t.p.redundancy, (uint32_t)s, idx,
-                                                 LEDGER_LABELS_MAX);
-            for (uint64_t j = 0; j < c && j < rv.slot[s]->count; j++)
-                ans[na++] = (label_answer){idx[j], (uint32_t)s, rv.slot[s]->labels[j]};
-        }
-        free(idx);
-        size_t cnt;
-        double a_agg = accuracy_on(agg, tr, N, skip, &cnt);
-        printf("accuracy against %s on the %zu non-gold items%s:\n", truth_f, cnt,
-               unknown ? " (items not in the truth file skipped)" : "");
-        printf("  the task's result (gold-filtered Dawid-Skene)  %.4f\n", a_agg);
-        label_problem p = {(uint32_t)N, t.p.replicas, spec->n_classes, ans, na};
-        if (na && label_majority(&p, maj, err) == 0) {
-            printf("  majority vote of the same answers             %.4f\n", accuracy_on(maj, tr, N, skip, &cnt));
-            label_ds_params prm = label_ds_defaults();
-            prm.max_iter = LEDGER_LABEL_ITERS;
-            if (label_ds_run(&p, NULL, 0, &prm, &dsr, err) == 0)
-                printf("  Dawid-Skene on them without gold              %.4f\n", accuracy_on(dsr.map, tr, N, skip, &cnt));
-        }
-        /* each slot's true accuracy on what it revealed */
-        for (int s = 0; s < t.p.replicas; s++) {
-            size_t right = 0, tot = 0;
-            for (size_t a = 0; a < na; a++)
-                if (ans[a].labeler == (uint32_t)s && tr[ans[a].item] != LABEL_NONE) {
-                    tot++;
-                    right += ans[a].label == tr[ans[a].item];
-                }
-            if (tot) printf("  slot %d's true accuracy                        %.4f (%zu answers)\n", s,
-                            (double)right / (double)tot, tot);
-        }
-    }
+    if (truth_f) result_against_truth(&t, spec, &items, &rv, &o, &truth, truth_f);
     if (upload) {
         const char *f = text_f ? text_f : out_f;
         uint8_t h[32];
@@ -1202,14 +1209,6 @@ static int sub_result(int argc, char **argv) {
     }
     rc = 0;
 out:
-    label_ds_result_release(&dsr);
-    free(ans);
-    free(tr);
-    free(agg);
-    free(maj);
-    free(skip);
-    plow_buf_release(&jl);
-    plow_buf_release(&tl);
     ledger_label_outcome_release(&o);
     labeler_reveals_release(&rv);
     label_truth_release(&truth);

@@ -48,26 +48,6 @@ typedef struct rl_args {
     const char *out, *model, *lora, *simd;
 } rl_args;
 
-static int parse_digits(const char *s, problem_set *ps, char err[PLOW_ERR_LEN]) {
-    char a[16] = {0}, b[16] = {0};
-    const char *dash = strchr(s, '-');
-    if (strlen(s) >= sizeof a) return plow_error(err, "--digits '%s' is not A or A-B", s);
-    if (dash) {
-        memcpy(a, s, (size_t)(dash - s));
-        snprintf(b, sizeof b, "%s", dash + 1);
-    } else {
-        snprintf(a, sizeof a, "%s", s);
-        snprintf(b, sizeof b, "%s", s);
-    }
-    long lo, hi;
-    if (cli_int("--digits", a, 1, PROBLEM_MAX_DIGITS, &lo, err) || cli_int("--digits", b, 1, PROBLEM_MAX_DIGITS, &hi, err))
-        return -1;
-    if (lo > hi) return plow_error(err, "--digits %s: the range is empty", s);
-    ps->min_digits = (uint32_t)lo;
-    ps->max_digits = (uint32_t)hi;
-    return 0;
-}
-
 static int parse_rl_args(int argc, char **argv, bool eval, rl_args *a, char err[PLOW_ERR_LEN]) {
     static const struct option opts[] = {
         {"kinds", 1, 0, 'k'}, {"digits", 1, 0, 'd'}, {"split", 1, 0, 'p'}, {"seed", 1, 0, 's'},
@@ -85,7 +65,7 @@ static int parse_rl_args(int argc, char **argv, bool eval, rl_args *a, char err[
         int rc = 0;
         switch (c) {
         case 'k': rc = problem_parse_kinds(optarg, &a->ps.kinds, err); break;
-        case 'd': rc = parse_digits(optarg, &a->ps, err); break;
+        case 'd': rc = problem_parse_digits(optarg, &a->ps, err); break;
         case 'p':
             if (strcmp(optarg, "train") == 0) a->ps.split = PROBLEM_TRAIN;
             else if (strcmp(optarg, "heldout") == 0) a->ps.split = PROBLEM_HELDOUT;

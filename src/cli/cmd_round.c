@@ -618,61 +618,126 @@ static int parse_amount(const char *opt, const char *s, uint64_t *out, char err[
     return s ? cli_amount(opt, s, out, err) : 0;
 }
 
-static int round_run_cmd(int argc, char **argv) {
-    run_opts o = {.participants = 0, .batch = 8, .seq = 64, .warmup = 1, .block = ROUND_BLOCK_DEFAULT, .trim = 1,
-                  .eval_batches = 8, .claim_blocks = 60, .work_blocks = 600, .window_blocks = 10, .lr = 3e-3,
-                  .val_frac = 0.1, .outer_lr = 0.7, .momentum = 0.9, .poll = 0.5, .seed = 1, .reward = 100,
-                  .stake = 1000, .bond = 10, .fee = CLI_DEFAULT_FEE, .rule = "mean"};
+/* The options of plow round run into o: 0, or the exit status of a usage error. */
+static int round_run_parse(int argc, char **argv, run_opts *o) {
     const char *s_p = NULL, *s_r = NULL, *s_h = NULL, *s_b = NULL, *s_t = NULL, *s_lr = NULL, *s_w = NULL,
                *s_seed = NULL, *s_vf = NULL, *s_ce = NULL, *s_blk = NULL, *s_trim = NULL, *s_olr = NULL,
                *s_mom = NULL, *s_rew = NULL, *s_stk = NULL, *s_bond = NULL, *s_cb = NULL, *s_wb = NULL,
                *s_winb = NULL, *s_eb = NULL, *s_poll = NULL, *s_thr = NULL, *s_fee = NULL, *pos[1];
-    const cli_opt opts[] = {{"--key", &o.key, NULL},           {"--node", &o.node, NULL},
-                            {"--base", &o.base, NULL},         {"--data", &o.data, NULL},
-                            {"--tokenizer", &o.tokenizer, NULL}, {"--out", &o.out, NULL},
+    const cli_opt opts[] = {{"--key", &o->key, NULL},           {"--node", &o->node, NULL},
+                            {"--base", &o->base, NULL},         {"--data", &o->data, NULL},
+                            {"--tokenizer", &o->tokenizer, NULL}, {"--out", &o->out, NULL},
                             {"--participants", &s_p, NULL},    {"--rounds", &s_r, NULL},
                             {"--inner-steps", &s_h, NULL},     {"--batch", &s_b, NULL},
                             {"--seq", &s_t, NULL},             {"--lr", &s_lr, NULL},
                             {"--warmup", &s_w, NULL},          {"--seed", &s_seed, NULL},
                             {"--val-frac", &s_vf, NULL},       {"--checkpoint-every", &s_ce, NULL},
-                            {"--int8", NULL, &o.int8},         {"--block", &s_blk, NULL},
-                            {"--rule", &o.rule, NULL},         {"--trim", &s_trim, NULL},
+                            {"--int8", NULL, &o->int8},         {"--block", &s_blk, NULL},
+                            {"--rule", &o->rule, NULL},         {"--trim", &s_trim, NULL},
                             {"--outer-lr", &s_olr, NULL},      {"--momentum", &s_mom, NULL},
                             {"--reward", &s_rew, NULL},        {"--stake", &s_stk, NULL},
                             {"--bond", &s_bond, NULL},         {"--claim-blocks", &s_cb, NULL},
                             {"--work-blocks", &s_wb, NULL},    {"--window-blocks", &s_winb, NULL},
-                            {"--one-task", NULL, &o.one_task}, {"--eval-batches", &s_eb, NULL},
+                            {"--one-task", NULL, &o->one_task}, {"--eval-batches", &s_eb, NULL},
                             {"--poll", &s_poll, NULL},         {"--threads", &s_thr, NULL},
                             {"--fee", &s_fee, NULL},           {NULL, NULL, NULL}};
     int n_pos, prc = cli_parse_opts("round run", argc, argv, 1, opts, pos, 0, &n_pos);
     if (prc) return prc;
     char err[PLOW_ERR_LEN];
-    if (parse_long("--participants", s_p, 1, ROUND_MAX_PARTICIPANTS, &o.participants, err) ||
-        parse_long("--rounds", s_r, 1, 1000000, &o.rounds, err) ||
-        parse_long("--inner-steps", s_h, 1, 10000000, &o.inner_steps, err) ||
-        parse_long("--batch", s_b, 1, 4096, &o.batch, err) || parse_long("--seq", s_t, 1, 65536, &o.seq, err) ||
-        parse_double("--lr", s_lr, 1e-9, 10, &o.lr, err) || parse_long("--warmup", s_w, 0, 10000000, &o.warmup, err) ||
-        (s_seed && cli_u64("--seed", s_seed, &o.seed, err)) ||
-        parse_double("--val-frac", s_vf, 0.001, 0.5, &o.val_frac, err) ||
-        parse_long("--checkpoint-every", s_ce, 1, 10000000, &o.every, err) ||
-        parse_long("--block", s_blk, 1, ROUND_BLOCK_MAX, &o.block, err) ||
-        parse_long("--trim", s_trim, 0, ROUND_MAX_PARTICIPANTS / 2, &o.trim, err) ||
-        parse_double("--outer-lr", s_olr, 1e-6, 10, &o.outer_lr, err) ||
-        parse_double("--momentum", s_mom, 0, 0.999999, &o.momentum, err) ||
-        parse_amount("--reward", s_rew, &o.reward, err) || parse_amount("--stake", s_stk, &o.stake, err) ||
-        parse_amount("--bond", s_bond, &o.bond, err) || parse_amount("--fee", s_fee, &o.fee, err) ||
-        parse_long("--claim-blocks", s_cb, 1, 1000000, &o.claim_blocks, err) ||
-        parse_long("--work-blocks", s_wb, 1, 1000000, &o.work_blocks, err) ||
-        parse_long("--window-blocks", s_winb, 1, 1000000, &o.window_blocks, err) ||
-        parse_long("--eval-batches", s_eb, 1, 100000, &o.eval_batches, err) ||
-        parse_double("--poll", s_poll, 0.01, 60, &o.poll, err) || parse_long("--threads", s_thr, 1, 256, &o.threads, err))
+    if (parse_long("--participants", s_p, 1, ROUND_MAX_PARTICIPANTS, &o->participants, err) ||
+        parse_long("--rounds", s_r, 1, 1000000, &o->rounds, err) ||
+        parse_long("--inner-steps", s_h, 1, 10000000, &o->inner_steps, err) ||
+        parse_long("--batch", s_b, 1, 4096, &o->batch, err) || parse_long("--seq", s_t, 1, 65536, &o->seq, err) ||
+        parse_double("--lr", s_lr, 1e-9, 10, &o->lr, err) || parse_long("--warmup", s_w, 0, 10000000, &o->warmup, err) ||
+        (s_seed && cli_u64("--seed", s_seed, &o->seed, err)) ||
+        parse_double("--val-frac", s_vf, 0.001, 0.5, &o->val_frac, err) ||
+        parse_long("--checkpoint-every", s_ce, 1, 10000000, &o->every, err) ||
+        parse_long("--block", s_blk, 1, ROUND_BLOCK_MAX, &o->block, err) ||
+        parse_long("--trim", s_trim, 0, ROUND_MAX_PARTICIPANTS / 2, &o->trim, err) ||
+        parse_double("--outer-lr", s_olr, 1e-6, 10, &o->outer_lr, err) ||
+        parse_double("--momentum", s_mom, 0, 0.999999, &o->momentum, err) ||
+        parse_amount("--reward", s_rew, &o->reward, err) || parse_amount("--stake", s_stk, &o->stake, err) ||
+        parse_amount("--bond", s_bond, &o->bond, err) || parse_amount("--fee", s_fee, &o->fee, err) ||
+        parse_long("--claim-blocks", s_cb, 1, 1000000, &o->claim_blocks, err) ||
+        parse_long("--work-blocks", s_wb, 1, 1000000, &o->work_blocks, err) ||
+        parse_long("--window-blocks", s_winb, 1, 1000000, &o->window_blocks, err) ||
+        parse_long("--eval-batches", s_eb, 1, 100000, &o->eval_batches, err) ||
+        parse_double("--poll", s_poll, 0.01, 60, &o->poll, err) || parse_long("--threads", s_thr, 1, 256, &o->threads, err))
         return cli_usage_error("round run", "%s", err);
-    if (!o.base || !o.data || !o.out || !s_p || !s_r || !s_h)
+    if (!o->base || !o->data || !o->out || !s_p || !s_r || !s_h)
         return cli_usage_error("round run", "--base, --data, --participants, --rounds, --inner-steps and --out are required");
-    if (o.one_task && o.participants > LEDGER_MAX_REPLICAS)
+    if (o->one_task && o->participants > LEDGER_MAX_REPLICAS)
         return cli_usage_error("round run", "--one-task: a task has at most %d slots", LEDGER_MAX_REPLICAS);
-    if (o.every > o.inner_steps) return cli_usage_error("round run", "--checkpoint-every is more than --inner-steps");
-    if (o.reward == 0) return cli_usage_error("round run", "--reward must be positive");
+    if (o->every > o->inner_steps) return cli_usage_error("round run", "--checkpoint-every is more than --inner-steps");
+    if (o->reward == 0) return cli_usage_error("round run", "--reward must be positive");
+    return 0;
+}
+
+/* The coordinator's node client, base, tokenizer and data (every shard must
+ * hold a batch window), with the data and tokenizer uploaded. */
+static int coord_open(coord *k, char err[PLOW_ERR_LEN]) {
+    if (!(k->c = client_new(cli_node_url(k->o->node)))) return plow_error(err, "cannot start the HTTP client");
+    client_set_key(k->c, &k->key); /* it signs the uploads */
+    if (modelio_load_model(&k->m, k->o->base, err) ||
+        (k->o->tokenizer ? tokenizer_load(&k->tok, k->o->tokenizer, err)
+                         : modelio_load_tokenizer(&k->tok, k->o->base, err)) ||
+        dataset_load_text(&k->data, k->o->data, k->tok, k->o->val_frac, err))
+        return -1;
+    if (tokenizer_vocab_size(k->tok) != k->m->cfg.vocab || k->o->seq > k->m->cfg.ctx)
+        return plow_error(err, "the tokenizer (%d tokens) or --seq (%ld) does not fit the base (%d tokens, context %d)",
+                          tokenizer_vocab_size(k->tok), k->o->seq, k->m->cfg.vocab, k->m->cfg.ctx);
+    for (long p = 0; p < k->o->participants; p++) { /* every shard must hold a batch window */
+        dataset sh;
+        char e[PLOW_ERR_LEN];
+        if (round_shard(k->data, (uint32_t)k->o->participants, (uint32_t)p, (int)k->o->seq, &sh, e))
+            return plow_error(err, "%s (fewer --participants, or more --data)", e);
+    }
+    char *tp = k->o->tokenizer ? plow_strdup(k->o->tokenizer) : pathf(k->o->base, "tokenizer.bin");
+    int urc = client_blob_put_file(k->c, k->o->data, k->data_blob, err);
+    if (urc == 0) urc = client_blob_put_file(k->c, tp, k->tok_blob, err);
+    free(tp);
+    if (urc) return plow_error_prefix(err, "uploading the data and tokenizer"), -1;
+    return 0;
+}
+
+/* The latest round directory under --out, or round 0 = the base. */
+static int coord_resume(coord *k, round_state **sp, char err[PLOW_ERR_LEN]) {
+    if (plow_mkdir_p(k->o->out, err)) return -1;
+    uint64_t t = 0;
+    for (;; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "round_%03" PRIu64 "/outer.bin", t + 1);
+        char *p = pathf(k->o->out, name);
+        bool has = plow_file_exists(p);
+        free(p);
+        if (!has) break;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "round_%03" PRIu64, t);
+    char *dir = pathf(k->o->out, name), *op = pathf(dir, "outer.bin");
+    int rc = 0;
+    if (plow_file_exists(op)) {
+        rc = load_round(k, dir, sp, err);
+        if (rc == 0 && round_state_round(*sp) != t)
+            rc = plow_error(err, "'%s' holds round %" PRIu64, op, round_state_round(*sp));
+        if (rc == 0) say("resuming at round %" PRIu64 " from %s", t, dir);
+    } else {
+        rc = round_state_new(sp, k->m->params, k->m->n_params, err);
+        if (rc == 0) rc = save_round(k, dir, *sp, err);
+    }
+    free(op);
+    free(dir);
+    return rc;
+}
+
+static int round_run_cmd(int argc, char **argv) {
+    run_opts o = {.participants = 0, .batch = 8, .seq = 64, .warmup = 1, .block = ROUND_BLOCK_DEFAULT, .trim = 1,
+                  .eval_batches = 8, .claim_blocks = 60, .work_blocks = 600, .window_blocks = 10, .lr = 3e-3,
+                  .val_frac = 0.1, .outer_lr = 0.7, .momentum = 0.9, .poll = 0.5, .seed = 1, .reward = 100,
+                  .stake = 1000, .bond = 10, .fee = CLI_DEFAULT_FEE, .rule = "mean"};
+    int prc = round_run_parse(argc, argv, &o);
+    if (prc) return prc;
+    char err[PLOW_ERR_LEN];
     coord k;
     memset(&k, 0, sizeof k);
     k.o = &o;
@@ -689,72 +754,9 @@ static int round_run_cmd(int argc, char **argv) {
         goto out;
     }
     have_key = true;
-    if (!(k.c = client_new(cli_node_url(o.node)))) {
-        cli_fail("cannot start the HTTP client");
-        goto out;
-    }
-    client_set_key(k.c, &k.key); /* it signs the uploads */
-    if (modelio_load_model(&k.m, o.base, err) ||
-        (o.tokenizer ? tokenizer_load(&k.tok, o.tokenizer, err) : modelio_load_tokenizer(&k.tok, o.base, err)) ||
-        dataset_load_text(&k.data, o.data, k.tok, o.val_frac, err)) {
+    if (coord_open(&k, err) || coord_resume(&k, &s, err)) {
         cli_fail("%s", err);
         goto out;
-    }
-    if (tokenizer_vocab_size(k.tok) != k.m->cfg.vocab || o.seq > k.m->cfg.ctx) {
-        cli_fail("the tokenizer (%d tokens) or --seq (%ld) does not fit the base (%d tokens, context %d)",
-                 tokenizer_vocab_size(k.tok), o.seq, k.m->cfg.vocab, k.m->cfg.ctx);
-        goto out;
-    }
-    for (long p = 0; p < o.participants; p++) { /* every shard must hold a batch window */
-        dataset sh;
-        if (round_shard(k.data, (uint32_t)o.participants, (uint32_t)p, (int)o.seq, &sh, err)) {
-            cli_fail("%s (fewer --participants, or more --data)", err);
-            goto out;
-        }
-    }
-    char *tp = NULL;
-    if (o.tokenizer) tp = plow_strdup(o.tokenizer);
-    else tp = pathf(o.base, "tokenizer.bin");
-    int urc = client_blob_put_file(k.c, o.data, k.data_blob, err);
-    if (urc == 0) urc = client_blob_put_file(k.c, tp, k.tok_blob, err);
-    free(tp);
-    if (urc) {
-        cli_fail("uploading the data and tokenizer: %s", err);
-        goto out;
-    }
-    /* resume from the latest round directory, or start at W_0 = the base */
-    if (plow_mkdir_p(o.out, err)) {
-        cli_fail("%s", err);
-        goto out;
-    }
-    uint64_t t = 0;
-    for (;; t++) {
-        char name[32];
-        snprintf(name, sizeof name, "round_%03" PRIu64 "/outer.bin", t + 1);
-        char *p = pathf(o.out, name);
-        bool has = plow_file_exists(p);
-        free(p);
-        if (!has) break;
-    }
-    {
-        char name[32];
-        snprintf(name, sizeof name, "round_%03" PRIu64, t);
-        char *dir = pathf(o.out, name), *op = pathf(dir, "outer.bin");
-        int lrc = 0;
-        if (plow_file_exists(op)) {
-            lrc = load_round(&k, dir, &s, err);
-            if (lrc == 0 && round_state_round(s) != t) lrc = plow_error(err, "'%s' holds round %" PRIu64, op, round_state_round(s));
-            if (lrc == 0) say("resuming at round %" PRIu64 " from %s", t, dir);
-        } else {
-            lrc = round_state_new(&s, k.m->params, k.m->n_params, err);
-            if (lrc == 0) lrc = save_round(&k, dir, s, err);
-        }
-        free(op);
-        free(dir);
-        if (lrc) {
-            cli_fail("%s", err);
-            goto out;
-        }
     }
     char *cp = pathf(o.out, "rounds.csv");
     bool fresh = !plow_file_exists(cp);

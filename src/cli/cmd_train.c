@@ -19,7 +19,9 @@
 
 #include "../data/prefs.h"
 #include "../data/tokenizer.h"
+#include "../data/problems.h"
 #include "../job/work.h"
+#include "../train/rl.h"
 #include "../model/modelio.h"
 #include "../tensor/tensor.h"
 #include "../train/dpo.h"
@@ -140,7 +142,10 @@ static const char train_help[] =
     "                      skip, seed, data, lowprec, swap, badckpt, init; from STEP\n"
     "                      (default: the middle of the run)\n"
     "  --cheat-rate F      with skip: skip each step with probability F instead\n"
-    "\n"
+    "\n";
+
+/* the kinds that train on something else than text (one string each: C's 4,095-byte limit) */
+static const char train_help_kinds[] =
     "DPO (preference training, docs/dpo.md): instead of --data,\n"
     "  --dpo PAIRS.jsonl   preference pairs {\"prompt\", \"chosen\", \"rejected\"} (see\n"
     "                      plow prefs generate); --batch counts pairs\n"
@@ -152,6 +157,24 @@ static const char train_help[] =
     "  The log adds margin, accuracy and the implicit rewards of each step and\n"
     "  the evaluation's reward and policy accuracy and margins.\n"
     "\n"
+    "RL with verifiable rewards (docs/rl.md): instead of --data,\n"
+    "  --rl                a GRPO-style run on generated arithmetic problems (the\n"
+    "                      training split; see plow rl problems); --batch counts\n"
+    "                      problems a step\n"
+    "  --base DIR          the policy to improve and the frozen KL reference\n"
+    "                      (required); with --lora the adapter's base\n"
+    "  --kinds LIST        add, sub, mul, cmp, lin, or all (default all)\n"
+    "  --digits A[-B]      operand digits, 1..6 (default 1-2)\n"
+    "  --problem-seed S    which problems (default 1)\n"
+    "  --group G           completions sampled per problem, 2..64 (default 8)\n"
+    "  --max-new M         tokens a completion may take, 1..32 (default 8)\n"
+    "  --temperature T     sampling temperature, (0, 10] (default 1)\n"
+    "  --top-k K           sample among the K likeliest tokens, 0 = all (default 0)\n"
+    "  --kl X              the KL coefficient against the reference (default 0.02)\n"
+    "  --format-reward X   reward for a well-formed answer, [0, 1] (default 0.1)\n"
+    "  The log adds each step's mean reward and accuracy, and the held-out\n"
+    "  accuracy before and after.\n"
+    "\n"
     "The last line printed is 'state <hash>': the SHA-256 of the final state.\n";
 
 typedef struct train_args {
@@ -160,14 +183,30 @@ typedef struct train_args {
     long threads;
     bool init_seed_set;
     const char *dpo; /* --dpo PAIRS: the kind is DPO and the pairs its data */
+    bool rl;         /* --rl: the kind is RL */
+    const char *rl_opt; /* the last RL option given (refused without --rl) */
 } train_args;
 
 enum {
     O_DATA = 256, O_OUT, O_CONFIG, O_STEPS, O_SEED, O_INIT_SEED, O_TOK, O_VOCAB, O_BATCH, O_SEQ, O_LR,
     O_MINLR, O_WARMUP, O_WD, O_CLIP, O_VALFRAC, O_EVERY, O_EVALB, O_LORA, O_BASE, O_RANK, O_ALPHA,
     O_TARGETS, O_THREADS, O_SIMD, O_NOHASH, O_COMMIT, O_EVERY_CK, O_CHEAT, O_CHEAT_RATE, O_HELP, O_DPO, O_BETA,
-    O_HELDOUT, O_TIED
+    O_HELDOUT, O_TIED, O_RL, O_KINDS, O_DIGITS, O_PSEED, O_GROUP, O_MAXNEW, O_TEMP, O_TOPK, O_KL, O_FMT
 };
+
+/* cli_int and cli_float into the RL parameters' narrower types */
+static int opt_u32(const char *opt, const char *s, long lo, long hi, uint32_t *out, char err[PLOW_ERR_LEN]) {
+    long v;
+    if (cli_int(opt, s, lo, hi, &v, err)) return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+static int opt_f32(const char *opt, const char *s, double lo, double hi, float *out, char err[PLOW_ERR_LEN]) {
+    double v;
+    if (cli_float(opt, s, lo, hi, &v, err)) return -1;
+    *out = (float)v;
+    return 0;
+}
 
 static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_ERR_LEN]) {
     static const struct option opts[] = {
@@ -183,6 +222,10 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         {"commit", 0, 0, O_COMMIT},   {"checkpoint-every", 1, 0, O_EVERY_CK}, {"cheat", 1, 0, O_CHEAT},
         {"cheat-rate", 1, 0, O_CHEAT_RATE}, {"dpo", 1, 0, O_DPO},     {"beta", 1, 0, O_BETA},
         {"heldout", 1, 0, O_HELDOUT}, {"tied", 1, 0, O_TIED},
+        {"rl", 0, 0, O_RL},           {"kinds", 1, 0, O_KINDS},       {"digits", 1, 0, O_DIGITS},
+        {"problem-seed", 1, 0, O_PSEED}, {"group", 1, 0, O_GROUP},   {"max-new", 1, 0, O_MAXNEW},
+        {"temperature", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK},      {"kl", 1, 0, O_KL},
+        {"format-reward", 1, 0, O_FMT},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     job_train_opts *o = &a->o;
@@ -232,6 +275,16 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         case O_DPO: a->dpo = optarg; break;
         case O_BETA: rc = cli_float("--beta", optarg, 1e-6, 100, &o->beta, err); break;
         case O_HELDOUT: o->heldout = optarg; break;
+        case O_RL: a->rl = true; break;
+        case O_KINDS: rc = problem_parse_kinds(optarg, &o->problems.kinds, err); a->rl_opt = opt; break;
+        case O_DIGITS: rc = problem_parse_digits(optarg, &o->problems, err); a->rl_opt = opt; break;
+        case O_PSEED: rc = cli_u64("--problem-seed", optarg, &o->problems.seed, err); a->rl_opt = opt; break;
+        case O_GROUP: rc = opt_u32("--group", optarg, 2, RL_MAX_GROUP, &o->rl.group, err); a->rl_opt = opt; break;
+        case O_MAXNEW: rc = opt_u32("--max-new", optarg, 1, RL_MAX_NEW, &o->rl.max_new, err); a->rl_opt = opt; break;
+        case O_TEMP: rc = opt_f32("--temperature", optarg, 1e-3, 10, &o->rl.temperature, err); a->rl_opt = opt; break;
+        case O_TOPK: rc = opt_u32("--top-k", optarg, 0, 1000000, &o->rl.top_k, err); a->rl_opt = opt; break;
+        case O_KL: rc = opt_f32("--kl", optarg, 0, 10, &o->rl.kl, err); a->rl_opt = opt; break;
+        case O_FMT: rc = opt_f32("--format-reward", optarg, 0, 1, &o->rl.format_reward, err); a->rl_opt = opt; break;
         case O_HELP: return 1;
         default: return plow_error(err, "unknown or incomplete option '%s'", opt);
         }
@@ -239,8 +292,12 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
     }
     if (optind < argc) return plow_error(err, "unexpected argument '%s'", argv[optind]);
     if (!a->init_seed_set) o->init_seed = o->seed;
-    /* the kind from the flags: --dpo, else --lora, else full training */
-    if (a->dpo) {
+    /* the kind from the flags: --dpo, --rl, else --lora, else full training */
+    if (a->rl_opt && !a->rl) return plow_error(err, "%s is an RL option: it goes with --rl", a->rl_opt);
+    if (a->rl) {
+        if (a->dpo || o->data) return plow_error(err, "an RL run trains on generated problems, not --data or --dpo");
+        o->kind = TASK_RL;
+    } else if (a->dpo) {
         if (o->data) return plow_error(err, "a DPO run trains on --dpo PAIRS, not --data");
         o->kind = TASK_DPO;
         o->data = a->dpo;
@@ -285,6 +342,7 @@ int cmd_train(int argc, char **argv) {
     int prc = parse_train_args(argc, argv, &a, err);
     if (prc == 1) {
         fputs(train_help, stdout);
+        fputs(train_help_kinds, stdout);
         return 0;
     }
     if (prc) return cli_usage_error("train", "%s", err);

@@ -493,6 +493,17 @@ int client_blob_has(client *c, const uint8_t hash[32], bool *has, char err[PLOW_
     return rc;
 }
 
+int client_blob_size(client *c, const uint8_t hash[32], bool *has, uint64_t *size, char err[PLOW_ERR_LEN]) {
+    if (client_blob_has(c, hash, has, err)) return -1;
+    *size = 0;
+    if (!*has) return 0;
+    curl_off_t len = -1;
+    if (curl_easy_getinfo(c->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) != CURLE_OK || len < 0)
+        return plow_error(err, "HEAD of a blob at %s: no Content-Length", c->url);
+    *size = (uint64_t)len;
+    return 0;
+}
+
 /* The PUT itself, signed; the answer must be 2xx and name the same hash. */
 static int put_blob(req *r, const uint8_t hash[32], uint64_t size, char err[PLOW_ERR_LEN]) {
     client *c = r->c;
@@ -645,8 +656,14 @@ int client_blob_get_file(client *c, const uint8_t hash[32], const char *path, ch
 }
 
 int client_blob_get(client *c, const uint8_t hash[32], uint8_t **data, size_t *n, char err[PLOW_ERR_LEN]) {
+    return client_blob_get_max(c, hash, BLOB_MEM_MAX, data, n, err);
+}
+
+int client_blob_get_max(client *c, const uint8_t hash[32], uint64_t max, uint8_t **data, size_t *n,
+                        char err[PLOW_ERR_LEN]) {
     plow_buf mem = {0};
-    uint64_t max = BLOB_MEM_MAX < (uint64_t)(SIZE_MAX / 2) ? BLOB_MEM_MAX : (uint64_t)(SIZE_MAX / 2);
+    if (max > BLOB_MEM_MAX) max = BLOB_MEM_MAX;
+    if (max > (uint64_t)(SIZE_MAX / 2)) max = (uint64_t)(SIZE_MAX / 2);
     if (get_blob(c, hash, -1, &mem, max, err)) {
         plow_buf_release(&mem);
         return -1;

@@ -78,6 +78,11 @@ int client_blob_put(client *c, const void *data, size_t n, uint8_t hash[32], cha
 int client_blob_put_file(client *c, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int client_blob_get_file(client *c, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]);
 int client_blob_get(client *c, const uint8_t hash[32], uint8_t **data, size_t *n, char err[PLOW_ERR_LEN]);
+/* The same, refusing (while it arrives) a blob of more than max bytes. */
+int client_blob_get_max(client *c, const uint8_t hash[32], uint64_t max, uint8_t **data, size_t *n,
+                        char err[PLOW_ERR_LEN]);
+/* HEAD: whether the node has the blob and its size in bytes (0 when absent). */
+int client_blob_size(client *c, const uint8_t hash[32], bool *has, uint64_t *size, char err[PLOW_ERR_LEN]);
 
 /* ---- JSON forms of ledger records (docs/api.md) ---------------------------------
  * One codec for both sides: the server writes records with json_*_to, the

@@ -12,6 +12,26 @@ const char *problem_kind_name(problem_kind k) {
     return (unsigned)k < PROBLEM_KIND_COUNT ? kind_names[k] : "?";
 }
 
+int problem_parse_digits(const char *s, problem_set *ps, char err[PLOW_ERR_LEN]) {
+    char a[16] = {0}, b[16] = {0};
+    const char *dash = strchr(s, '-');
+    if (strlen(s) >= sizeof a) return plow_error(err, "digits '%.20s' is not A or A-B", s);
+    if (dash) {
+        memcpy(a, s, (size_t)(dash - s));
+        snprintf(b, sizeof b, "%s", dash + 1);
+    } else {
+        snprintf(a, sizeof a, "%s", s);
+        snprintf(b, sizeof b, "%s", s);
+    }
+    uint64_t lo, hi;
+    if (!plow_parse_u64(a, &lo) || !plow_parse_u64(b, &hi) || lo < 1 || hi > PROBLEM_MAX_DIGITS)
+        return plow_error(err, "digits '%s': A or A-B with 1 <= A <= B <= %d", s, PROBLEM_MAX_DIGITS);
+    if (lo > hi) return plow_error(err, "digits %s: the range is empty", s);
+    ps->min_digits = (uint32_t)lo;
+    ps->max_digits = (uint32_t)hi;
+    return 0;
+}
+
 int problem_parse_kinds(const char *s, uint32_t *mask, char err[PLOW_ERR_LEN]) {
     *mask = 0;
     if (strcmp(s, "all") == 0) {

@@ -68,6 +68,8 @@ typedef enum problem_grade { PROBLEM_WRONG_FORMAT = 0, PROBLEM_WRONG = 1, PROBLE
 const char *problem_kind_name(problem_kind k); /* "add", "sub", "mul", "cmp", "lin" */
 /* "add,mul" or "all" -> mask. */
 int problem_parse_kinds(const char *s, uint32_t *mask, char err[PLOW_ERR_LEN]);
+/* "A" or "A-B" (1 <= A <= B <= PROBLEM_MAX_DIGITS) into ps's difficulty range. */
+int problem_parse_digits(const char *s, problem_set *ps, char err[PLOW_ERR_LEN]);
 int problem_set_check(const problem_set *ps, char err[PLOW_ERR_LEN]);
 /* SHA-256("plow.problems.v1\0" || kinds, min, max, split (u32 LE) || seed (u64 LE)). */
 void problem_set_hash(const problem_set *ps, uint8_t out[PLOW_HASH_LEN]);

@@ -4,7 +4,9 @@
  * `bytes`, `bytes32[]` and `uint256[]` as an offset in the head and their
  * length and contents in the tail.
  *
- * Non-goals: nested dynamic types, decoding anything but words.
+ * A tuple with dynamic members is encoded by its own abi_enc (begun with
+ * no signature) and placed with abi_tuple; an array of static tuples is
+ * abi_tuples. Non-goals: deeper nesting, decoding anything but words.
  */
 #include "../base/plow.h"
 
@@ -19,9 +21,11 @@ void abi_selector(const char *signature, uint8_t out[4]) {
 void abi_begin(abi_enc *e, const char *signature, size_t head_words) {
     memset(e, 0, sizeof *e);
     e->nhead = head_words;
+    if (!signature) return; /* constructor arguments, a tuple, abi.encode */
     uint8_t sel[4];
     abi_selector(signature, sel);
     plow_buf_append(&e->head, sel, 4);
+    e->sel = 4;
 }
 
 void abi_word(abi_enc *e, const uint8_t w[32]) { plow_buf_append(&e->head, w, 32); }
@@ -75,8 +79,24 @@ void abi_u64s(abi_enc *e, const uint64_t *v, size_t n) {
     }
 }
 
+void abi_tuple(abi_enc *e, abi_enc *sub) {
+    tail_offset(e);
+    PLOW_ASSERT(sub->sel == 0 && sub->head.len == 32 * sub->nhead);
+    plow_buf_append(&e->tail, sub->head.data, sub->head.len);
+    if (sub->tail.len) plow_buf_append(&e->tail, sub->tail.data, sub->tail.len);
+    abi_release(sub);
+}
+
+void abi_tuples(abi_enc *e, const uint8_t *w, size_t count, size_t words_each) {
+    tail_offset(e);
+    uint8_t len[32];
+    u64_word(count, len);
+    plow_buf_append(&e->tail, len, 32);
+    if (count) plow_buf_append(&e->tail, w, count * words_each * 32);
+}
+
 void abi_end(abi_enc *e, plow_buf *out) {
-    PLOW_ASSERT(e->head.len == 4 + 32 * e->nhead);
+    PLOW_ASSERT(e->head.len == e->sel + 32 * e->nhead);
     *out = e->head;
     if (e->tail.len) plow_buf_append(out, e->tail.data, e->tail.len);
     plow_buf_release(&e->tail);
@@ -86,6 +106,12 @@ void abi_end(abi_enc *e, plow_buf *out) {
 void abi_release(abi_enc *e) {
     plow_buf_release(&e->head);
     plow_buf_release(&e->tail);
+}
+
+int abi_get_word(const uint8_t *data, size_t n, size_t i, uint8_t w[32], char err[PLOW_ERR_LEN]) {
+    if (n / 32 <= i) return plow_error(err, "abi: the result has %zu words, word %zu asked", n / 32, i);
+    memcpy(w, data + 32 * i, 32);
+    return 0;
 }
 
 int abi_get_u64(const uint8_t *data, size_t n, size_t i, uint64_t *v, char err[PLOW_ERR_LEN]) {

@@ -127,8 +127,10 @@ typedef struct abi_enc {
     plow_buf head;                 /* selector + static words */
     plow_buf tail;                 /* dynamic parts */
     size_t nhead;                  /* planned head words (for offsets) */
+    size_t sel;                    /* 4 with a selector, 0 without */
 } abi_enc;
 void abi_selector(const char *signature, uint8_t out[4]);
+/* signature NULL: no selector (constructor arguments, a tuple, abi.encode). */
 void abi_begin(abi_enc *e, const char *signature, size_t head_words);
 void abi_u64(abi_enc *e, uint64_t v);
 void abi_word(abi_enc *e, const uint8_t w[32]);
@@ -136,11 +138,16 @@ void abi_addr(abi_enc *e, const uint8_t a[ETH_ADDR_LEN]);
 void abi_bytes(abi_enc *e, const uint8_t *p, size_t n);            /* bytes */
 void abi_words(abi_enc *e, const uint8_t *w, size_t nwords);       /* bytes32[] */
 void abi_u64s(abi_enc *e, const uint64_t *v, size_t n);            /* uint256[] */
+/* A dynamic tuple encoded by sub (begun with no signature); sub is released. */
+void abi_tuple(abi_enc *e, abi_enc *sub);
+/* An array of count static tuples of words_each words each (w: count x words_each x 32 bytes). */
+void abi_tuples(abi_enc *e, const uint8_t *w, size_t count, size_t words_each);
 /* Moves the calldata into out (released by the caller with plow_buf_release). */
 void abi_end(abi_enc *e, plow_buf *out);
 void abi_release(abi_enc *e);
 /* Reads word i of returned data as a u64 (error if it does not fit). */
 int abi_get_u64(const uint8_t *data, size_t n, size_t i, uint64_t *v, char err[PLOW_ERR_LEN]);
+int abi_get_word(const uint8_t *data, size_t n, size_t i, uint8_t w[32], char err[PLOW_ERR_LEN]);
 
 /* ---- JSON-RPC ---- */
 typedef struct eth_rpc eth_rpc;

@@ -86,8 +86,16 @@ int infer_session_new(infer_session **out, const model *m, const lora *l, int ma
     s->max_ctx = max_ctx;
     const model_config *c = &m->cfg;
     size_t KVD = (size_t)c->n_kv_head * (size_t)(c->d_model / c->n_head);
-    s->kcache = plow_alloc_aligned((size_t)c->n_layer * (size_t)max_ctx * KVD * 4);
-    s->vcache = plow_alloc_aligned((size_t)c->n_layer * (size_t)max_ctx * KVD * 4);
+    /* the KV cache is sized by a context someone else may have chosen: out of
+     * memory is an error for that input, not the end of the process */
+    size_t kv = (size_t)c->n_layer * (size_t)max_ctx * KVD * 4;
+    s->kcache = plow_try_alloc_aligned(kv);
+    s->vcache = s->kcache ? plow_try_alloc_aligned(kv) : NULL;
+    if (!s->vcache) {
+        free(s->kcache);
+        free(s);
+        return plow_error(err, "out of memory for a KV cache of %d positions (2 x %zu bytes)", max_ctx, kv);
+    }
     pack_all(s);
     *out = s;
     return 0;

@@ -92,6 +92,10 @@ static int fetch(const job_blobs *b, const uint8_t hash[32], const char *path, c
     return 0;
 }
 
+int job_fetch(const job_blobs *b, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]) {
+    return fetch(b, hash, path, err);
+}
+
 char *job_leaves_path(const char *workdir, const uint8_t trace_root[32]) {
     char hex[65];
     plow_hex(trace_root, 32, hex);
@@ -188,6 +192,10 @@ static int ctx_init(jctx *x, const job_spec *spec, const job_blobs *b, const cha
     snprintf(x->base, sizeof x->base, "%s/in/base", workdir);
     snprintf(x->adapter, sizeof x->adapter, "%s/in/adapter", workdir);
     return plow_mkdir_p(workdir, err);
+}
+
+int job_ctx_init(jctx *x, const job_spec *spec, const job_blobs *b, const char *workdir, char err[PLOW_ERR_LEN]) {
+    return ctx_init(x, spec, b, workdir, err);
 }
 
 /* Fetches what the spec names into in/. */
@@ -404,6 +412,32 @@ out:
     free(buf);
     free(mp);
     return rc;
+}
+
+/* slot_open for a dispute between replicas: when the slot's manifest
+ * cannot be fetched or does not parse (a griefer withholds it) but its
+ * revealed leaves are in the work directory (job_leaves_path), the slot is
+ * opened with no files at all: the leaves locate the divergence, and the
+ * agreed state comes from the other side's checkpoints or from state 0. */
+static int slot_open_or_leaves(const jctx *x, const ledger_slot *sl, slot_files *f, char why[PLOW_ERR_LEN],
+                               char err[PLOW_ERR_LEN]) {
+    char e2[PLOW_ERR_LEN];
+    int rc = slot_open(x, sl->manifest, f, why, e2);
+    if (rc == 0 && !why[0]) return 0;
+    char *lp = job_leaves_path(x->dir, sl->trace_root);
+    bool leaves = plow_file_exists(lp);
+    free(lp);
+    if (!leaves) {
+        if (rc) snprintf(err, PLOW_ERR_LEN, "%s", e2);
+        return rc;
+    }
+    slot_files_release(f);
+    char hex[65];
+    plow_hex(sl->manifest, 32, hex);
+    snprintf(f->dir, sizeof f->dir, "%s/w_%s", x->dir, hex);
+    f->ck_ok = plow_calloc(1, 1);
+    why[0] = 0;
+    return 0;
 }
 
 /* Fetches a listed file; *path (caller frees) is where it is. */
@@ -1037,7 +1071,7 @@ int job_diverge_training(const jctx *x, const ledger_slot *a, const ledger_slot 
     for (int s = 0; s < 2; s++) {
         slot_files *f = s ? &fb : &fa;
         const ledger_slot *sl = s ? bslot : a;
-        if (slot_open(x, sl->manifest, f, why, err)) goto out;
+        if (slot_open_or_leaves(x, sl, f, why, err)) goto out;
         if (!why[0] && slot_trace(x, f, sl, why, err)) goto out;
         if (why[0]) {
             plow_error(err, "slot %c: %.200s", s ? 'B' : 'A', why);
@@ -1205,6 +1239,12 @@ int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge
     jctx x;
     if (ctx_init(&x, spec, b, workdir, err)) return -1;
     if (!c) return plow_error(err, "job: missing challenge");
+    /* a bomb is a ruling: nothing the spec sized is built above the limits */
+    job_limits l;
+    job_cost cost;
+    job_limits_network(&l);
+    int prc = job_probe(spec, b, workdir, &l, false, &cost, err);
+    if (prc != 0) return prc;
     if (fetch_inputs(&x, err)) return -1;
     return job_kind_of(spec->kind)->referee(&x, c, computed, prev_ok, err);
 }

@@ -137,7 +137,55 @@ typedef struct job_blobs {
     void *ctx;
     int (*get_file)(void *ctx, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]);
     int (*put_file)(void *ctx, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+    /* optional (NULL: sizes are learnt by fetching): 0 and the blob's size
+     * when it exists, 1 when it does not, -1 when that cannot be told now */
+    int (*size)(void *ctx, const uint8_t hash[32], uint64_t *n, char err[PLOW_ERR_LEN]);
 } job_blobs;
+
+/* ---- what a spec costs (cost.c) ---------------------------------------------------
+ * Every party computes the same estimate from the spec and its inputs
+ * before it builds anything the spec sized: the node's referee refuses to
+ * rule a step above the network's limits (the ruling "unrunnable": the
+ * poster's fault), workers and verifiers compare it with their own machine
+ * before they claim or check. Estimates are upper bounds (docs/tasks.md,
+ * "What a task costs"); seconds are the caller's business (FLOP / its
+ * measured FLOP/s). */
+typedef struct job_cost {
+    uint64_t mem_bytes;     /* peak memory of the whole run (a worker) */
+    uint64_t step_bytes;    /* peak memory of one re-executed step (the referee, a verifier) */
+    uint64_t input_bytes;   /* every input blob together */
+    double step_flops;      /* arithmetic of one step (INFER: the whole generation) */
+    double run_flops;       /* of the whole run */
+    uint64_t params;        /* the weights trained (INFER: the model's) */
+} job_cost;
+
+/* The network's limits (docs/ledger.md, rules table "Limits"): above any of
+ * them a task is unrunnable, whoever holds a machine big enough. */
+#define JOB_LIMIT_MEM_BYTES ((uint64_t)8 << 30)    /* 8 GiB */
+#define JOB_LIMIT_INPUT_BYTES ((uint64_t)4 << 30)  /* 4 GiB of inputs */
+#define JOB_LIMIT_STEP_FLOPS 4e12                  /* one step: minutes on one core at worst */
+#define JOB_LIMIT_RUN_FLOPS 4e15                   /* the whole run */
+typedef struct job_limits {
+    uint64_t mem_bytes, input_bytes;
+    double step_flops, run_flops;
+} job_limits;
+void job_limits_network(job_limits *l);
+/* Compares a cost with limits: 0 within, else -1 naming the first excess.
+ * whole_run: the worker's question (mem_bytes, run_flops), else the
+ * referee's and a verifier's (step_bytes, step_flops only). */
+int job_cost_check(const job_cost *c, const job_limits *l, bool whole_run, char err[PLOW_ERR_LEN]);
+
+/* Looks at a spec's inputs before anything is claimed or built: asks each
+ * blob's size (b->size when set) and refuses inputs above l->input_bytes
+ * together before fetching any; fetches the small ones the estimate reads
+ * (tokenizer, the base model's and adapter's files: workdir/in/) and
+ * computes the cost; data and held-out sets are sized, not fetched.
+ * Returns 0 with *out filled (and within l); 1 when the spec cannot be run
+ * within l or at all (an input absent or malformed, a cost above l: err
+ * says which: the poster's fault); -1 when it could not be told now (the
+ * node unreachable). */
+int job_probe(const job_spec *spec, const job_blobs *b, const char *workdir, const job_limits *l, bool whole_run,
+              job_cost *out, char err[PLOW_ERR_LEN]);
 
 typedef void (*job_progress_fn)(void *arg, long done, long total, const char *what);
 
@@ -231,7 +279,10 @@ int job_diverge(const job_spec *spec, const job_blobs *b, const ledger_slot *a, 
  * computed is the honest output for the spec, the blob's tokens serving
  * only as the prefill's hint. A blob that is missing, too large, garbage,
  * of another task or step gives *prev_ok false and computed zeros; -1 only
- * for a step outside 1..n+1 (INFER: other than 1) or unavailable inputs. */
+ * for a step outside 1..n+1 (INFER: other than 1) or unavailable inputs.
+ * Before building anything the spec sized it probes the spec against the
+ * network's limits (job_probe): 1 when the task cannot be run within them
+ * or an input is absent (err says why): the ruling "unrunnable". */
 int job_referee(const job_spec *spec, const job_blobs *b, const ledger_challenge *c, const char *workdir,
                 uint8_t computed[32], bool *prev_ok, char err[PLOW_ERR_LEN]);
 

@@ -25,6 +25,26 @@ typedef struct jctx {
     int slot; /* ROUND: the participant (shard) the work is for; -1 unknown */
 } jctx;
 
+/* job.c: a context for the spec in workdir, and one blob fetched to path
+ * (unless already there) and checked */
+int job_ctx_init(jctx *x, const job_spec *spec, const job_blobs *b, const char *workdir, char err[PLOW_ERR_LEN]);
+int job_fetch(const job_blobs *b, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]);
+
+/* ---- cost (cost.c) ---- */
+
+/* What a kind's cost row reads besides the spec: its inputs' sizes and
+ * what job_probe learnt from the small ones. */
+typedef struct job_inputs {
+    uint64_t data_bytes;    /* data and held-out set */
+    uint64_t base_bytes, adapter_bytes, items_bytes;
+    int vocab;              /* the tokenizer's */
+    bool has_cfg;
+    model_config cfg;       /* the base model's (from its header) */
+} job_inputs;
+int job_cost_training(const job_spec *s, const job_inputs *in, job_cost *out, char err[PLOW_ERR_LEN]);
+int job_cost_infer(const job_spec *s, const job_inputs *in, job_cost *out, char err[PLOW_ERR_LEN]);
+int job_cost_label(const job_spec *s, const job_inputs *in, job_cost *out, char err[PLOW_ERR_LEN]);
+
 /* ---- training runs (trainer.c, cheat.c) ---- */
 
 /* A training run in progress (trainer.c); the metrics rows see it. */
@@ -79,6 +99,8 @@ typedef struct job_kind {
     void (*spec_write)(const job_spec *s, cJSON *j);
     /* what the ledger's params.steps is for this spec */
     uint64_t (*ledger_steps)(const job_spec *s);
+    /* what running the spec takes (cost.c): memory, arithmetic */
+    int (*cost)(const job_spec *s, const job_inputs *in, job_cost *out, char err[PLOW_ERR_LEN]);
     /* the file in/ the spec's `data` blob is fetched to (NULL: none) */
     const char *data_file;
     /* training kinds: the kind's part of the `plow train` options a spec

@@ -146,7 +146,7 @@ static const char *infer_cheat(const job_spec *s, const char *cheat, char buf[64
 /* ---- the table ------------------------------------------------------------------- */
 
 #define TRAINING_WORK                                                                                \
-    .cheat_for = cheat_as_given, .run = job_run_training, .verify = job_verify_training, .diverge = job_diverge_training,         \
+    .cost = job_cost_training, .cheat_for = cheat_as_given, .run = job_run_training, .verify = job_verify_training, .diverge = job_diverge_training,         \
     .referee = job_referee_training
 
 static const job_kind kinds[] = {
@@ -165,12 +165,13 @@ static const job_kind kinds[] = {
     [TASK_ROUND] = {.f = {TASK_ROUND, LEDGER_KIND_ROUND, "steps", true, true},
                     .spec_parse = spec_parse_round, .spec_write = spec_write_round, .ledger_steps = steps_of,
                     .data_file = "data.txt", .metrics = &job_metrics_text, .run_note = " (round participant)", .spec_opts = round_spec_opts, .opts_check = round_opts_check,
-                    .opts_task = round_opts_task, .run_check = job_run_check_round, .cheat_for = cheat_as_given,
+                    .opts_task = round_opts_task, .run_check = job_run_check_round, .cost = job_cost_training,
+                    .cheat_for = cheat_as_given,
                     .run = job_run_round, .verify = job_verify_round,
                     .diverge = job_diverge_round, .referee = job_referee_round},
     [TASK_INFER] = {.f = {TASK_INFER, LEDGER_KIND_INFER, "tokens", true, true},
                     .spec_parse = spec_parse_infer, .spec_write = spec_write_infer, .ledger_steps = tokens_of,
-                    .cheat_for = infer_cheat, .run = job_run_infer, .verify = job_verify_infer, .diverge = job_diverge_infer,
+                    .cost = job_cost_infer, .cheat_for = infer_cheat, .run = job_run_infer, .verify = job_verify_infer, .diverge = job_diverge_infer,
                     .referee = job_referee_infer},
     [TASK_RL] = {.f = {TASK_RL, LEDGER_KIND_RL, "steps", true, true},
                  .spec_parse = spec_parse_rl, .spec_write = spec_write_rl, .ledger_steps = steps_of,
@@ -178,7 +179,8 @@ static const job_kind kinds[] = {
                  .opts_task = rl_opts_task, TRAINING_WORK},
     /* labeling has agents of its own (labeler.c): no work here */
     [TASK_LABEL] = {.f = {TASK_LABEL, LEDGER_KIND_LABEL, "steps", false, false},
-                    .spec_parse = spec_parse_label, .spec_write = spec_write_label, .ledger_steps = steps_of},
+                    .spec_parse = spec_parse_label, .spec_write = spec_write_label, .ledger_steps = steps_of,
+                    .cost = job_cost_label},
 };
 _Static_assert(sizeof kinds / sizeof kinds[0] == TASK_KIND_COUNT, "a job row for every task kind");
 

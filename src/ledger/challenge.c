@@ -59,11 +59,15 @@ static int check_bond_and_limit(txn *x, const char *what, const uint8_t challeng
 /* The last height a step or unrunnable challenge can still be ruled: the
  * deadline plus LEDGER_VOID_FACTOR x verdict_blocks (finalize waits until
  * then). A data challenge has no grace: its deadline is the accused's. */
-uint64_t challenge_void_at(const ledger_state *s, const ledger_challenge *c) {
+uint64_t ledger_challenge_void_at(const ledger_params *p, const ledger_challenge *c) {
     if (c->kind == LEDGER_CHK_DATA) return c->deadline;
     uint64_t grace;
-    if (!plow_mul_u64(s->g.params.verdict_blocks, LEDGER_VOID_FACTOR, &grace)) grace = UINT64_MAX;
+    if (!plow_mul_u64(p->verdict_blocks, LEDGER_VOID_FACTOR, &grace)) grace = UINT64_MAX;
     return sat_add(c->deadline, grace);
+}
+
+uint64_t challenge_void_at(const ledger_state *s, const ledger_challenge *c) {
+    return ledger_challenge_void_at(&s->g.params, c);
 }
 
 /* A new OPEN challenge record of task t (the caller checked everything). */

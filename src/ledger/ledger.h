@@ -405,6 +405,11 @@ typedef struct ledger_challenge {
     uint64_t resolved_at;
 } ledger_challenge;
 
+/* The last height a verdict on c is admitted: a step or unrunnable
+ * challenge's deadline plus LEDGER_VOID_FACTOR x verdict_blocks, a data
+ * challenge's deadline (the referee rules in deadline order, and not past this). */
+uint64_t ledger_challenge_void_at(const ledger_params *p, const ledger_challenge *c);
+
 typedef struct ledger_account {
     uint8_t pk[LEDGER_PK_LEN];
     uint64_t balance, nonce, stake, locked, unbonding, unbond_at;

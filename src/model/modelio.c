@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <errno.h>
+#include <sys/stat.h>
 
 #include "gguf.h"
 #include "modelio.h"
@@ -36,8 +37,13 @@ static void meta_float(st_writer *w, const char *key, float v) {
     st_writer_meta(w, key, b);
 }
 
-static int get_int(const st_file *f, const char *key, long lo, long hi, long *out, char err[PLOW_ERR_LEN]) {
-    const char *s = st_meta_get(f, key);
+/* A file's __metadata__ as a lookup: an st_file's, or a bare header's
+ * (modelio_peek_config reads only the header). */
+typedef const char *(*meta_get_fn)(const void *ctx, const char *key);
+
+static int get_int(meta_get_fn get, const void *ctx, const char *key, long lo, long hi, long *out,
+                   char err[PLOW_ERR_LEN]) {
+    const char *s = get(ctx, key);
     if (!s) return plow_error(err, "metadata key '%s' missing (not a plow file?)", key);
     char *end;
     errno = 0;
@@ -48,14 +54,45 @@ static int get_int(const st_file *f, const char *key, long lo, long hi, long *ou
     return 0;
 }
 
-static int get_float(const st_file *f, const char *key, float *out, char err[PLOW_ERR_LEN]) {
-    const char *s = st_meta_get(f, key);
+static int get_float(meta_get_fn get, const void *ctx, const char *key, float *out, char err[PLOW_ERR_LEN]) {
+    const char *s = get(ctx, key);
     if (!s) return plow_error(err, "metadata key '%s' missing (not a plow file?)", key);
     char *end;
     errno = 0;
     float v = strtof(s, &end);
     if (errno || end == s || *end || v != v) return plow_error(err, "metadata '%s' = '%.40s' is not a number", key, s);
     *out = v;
+    return 0;
+}
+
+static const char *st_meta_of(const void *ctx, const char *key) { return st_meta_get(ctx, key); }
+
+/* The model config a plow model file's metadata gives (checked). */
+static int config_from_meta(meta_get_fn get, const void *ctx, model_config *out, char err[PLOW_ERR_LEN]) {
+    const char *kind = get(ctx, "plow.kind");
+    if (!kind) return plow_error(err, "no plow metadata: not a model written by plow");
+    if (strcmp(kind, "model") != 0) return plow_error(err, "file holds a '%.20s', not a model", kind);
+    model_config c = {0};
+    long v[8];
+    static const char *const keys[8] = {"plow.n_layer", "plow.d_model", "plow.n_head", "plow.n_kv_head",
+                                        "plow.d_ff",    "plow.ctx",     "plow.vocab",  "plow.tied"};
+    for (int i = 0; i < 8; i++)
+        if (get_int(get, ctx, keys[i], 0, 1 << 20, &v[i], err)) return -1;
+    c.n_layer = (int)v[0];
+    c.d_model = (int)v[1];
+    c.n_head = (int)v[2];
+    c.n_kv_head = (int)v[3];
+    c.d_ff = (int)v[4];
+    c.ctx = (int)v[5];
+    c.vocab = (int)v[6];
+    if (v[7] > 1) return plow_error(err, "metadata 'plow.tied' must be 0 or 1");
+    c.tied = v[7] == 1;
+    if (get_float(get, ctx, "plow.norm_eps", &c.norm_eps, err) || get_float(get, ctx, "plow.rope_theta", &c.rope_theta, err))
+        return -1;
+    const char *name = get(ctx, "plow.name");
+    snprintf(c.name, sizeof c.name, "%s", name ? name : "custom");
+    if (model_config_check(&c, err)) return -1;
+    *out = c;
     return 0;
 }
 
@@ -134,29 +171,8 @@ int modelio_save_model(const model *m, const char *dir, char err[PLOW_ERR_LEN]) 
 
 static int model_from_st(model **out, const st_file *f, char err[PLOW_ERR_LEN]) {
     *out = NULL;
-    const char *kind = st_meta_get(f, "plow.kind");
-    if (!kind) return plow_error(err, "no plow metadata: not a model written by plow");
-    if (strcmp(kind, "model") != 0) return plow_error(err, "file holds a '%.20s', not a model", kind);
-    model_config c = {0};
-    long v[8];
-    static const char *const keys[8] = {"plow.n_layer", "plow.d_model", "plow.n_head", "plow.n_kv_head",
-                                        "plow.d_ff",    "plow.ctx",     "plow.vocab",  "plow.tied"};
-    for (int i = 0; i < 8; i++)
-        if (get_int(f, keys[i], 0, 1 << 20, &v[i], err)) return -1;
-    c.n_layer = (int)v[0];
-    c.d_model = (int)v[1];
-    c.n_head = (int)v[2];
-    c.n_kv_head = (int)v[3];
-    c.d_ff = (int)v[4];
-    c.ctx = (int)v[5];
-    c.vocab = (int)v[6];
-    if (v[7] > 1) return plow_error(err, "metadata 'plow.tied' must be 0 or 1");
-    c.tied = v[7] == 1;
-    if (get_float(f, "plow.norm_eps", &c.norm_eps, err) || get_float(f, "plow.rope_theta", &c.rope_theta, err))
-        return -1;
-    const char *name = st_meta_get(f, "plow.name");
-    snprintf(c.name, sizeof c.name, "%s", name ? name : "custom");
-    if (model_config_check(&c, err)) return -1;
+    model_config c;
+    if (config_from_meta(st_meta_of, f, &c, err)) return -1;
     /* The metadata is a promise: before allocating the model it describes,
      * the file must hold that many tensors and exactly that many float32
      * values (st_parse has checked every tensor lies inside the file), so a
@@ -276,6 +292,63 @@ int modelio_load_model(model **out, const char *path, char err[PLOW_ERR_LEN]) {
     return rc;
 }
 
+static const char *json_meta_of(const void *ctx, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive((const cJSON *)ctx, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int modelio_peek_config(const char *path, model_config *out, uint64_t *file_bytes, char err[PLOW_ERR_LEN]) {
+    char *p = model_file_path(path, MODEL_FILE);
+    FILE *f = fopen(p, "rb");
+    char *hdr = NULL;
+    cJSON *j = NULL;
+    int rc = -1;
+    struct stat sb;
+    uint8_t lb[8];
+    if (!f) {
+        plow_error(err, "cannot open: %s", strerror(errno));
+        goto out;
+    }
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || fread(lb, 1, 8, f) != 8) {
+        plow_error(err, "not a safetensors file (too short)");
+        goto out;
+    }
+    uint64_t hl = 0, size = (uint64_t)sb.st_size;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | lb[i];
+    if (hl < 2 || hl > MODELIO_PEEK_HEADER_MAX || hl > size - 8) {
+        plow_error(err, "a header of %llu bytes in a file of %llu", (unsigned long long)hl, (unsigned long long)size);
+        goto out;
+    }
+    hdr = plow_alloc((size_t)hl);
+    if (fread(hdr, 1, (size_t)hl, f) != hl) {
+        plow_error(err, "cannot read the header");
+        goto out;
+    }
+    j = cJSON_ParseWithLength(hdr, (size_t)hl);
+    const cJSON *meta = j ? cJSON_GetObjectItemCaseSensitive(j, "__metadata__") : NULL;
+    if (!cJSON_IsObject(meta)) {
+        plow_error(err, "no __metadata__ in the header: not a model written by plow");
+        goto out;
+    }
+    if (config_from_meta(json_meta_of, meta, out, err)) goto out;
+    /* the weights the config promises must be in the file (as model_from_st checks) */
+    uint64_t need = 8 + hl + 4 * model_config_params(out);
+    if (size < need) {
+        plow_error(err, "its config needs %llu bytes of weights, the file has %llu", (unsigned long long)need,
+                   (unsigned long long)size);
+        goto out;
+    }
+    if (file_bytes) *file_bytes = size;
+    rc = 0;
+out:
+    if (rc) plow_error_prefix(err, p);
+    cJSON_Delete(j);
+    free(hdr);
+    if (f) fclose(f);
+    free(p);
+    return rc;
+}
+
 int modelio_load_tokenizer(tokenizer **out, const char *model_path, char err[PLOW_ERR_LEN]) {
     char *p;
     if (plow_is_dir(model_path)) {
@@ -351,9 +424,9 @@ int modelio_load_lora(lora **out, const model *base, const char *path, char err[
         goto out;
     }
     long rank, targets;
-    float alpha;
-    if (get_int(f, "plow.rank", 1, 1024, &rank, err) || get_int(f, "plow.targets", 1, (1 << LORA_TARGET_COUNT) - 1, &targets, err) ||
-        get_float(f, "plow.alpha", &alpha, err))
+    float alpha = 0;
+    if (get_int(st_meta_of, f, "plow.rank", 1, 1024, &rank, err) || get_int(st_meta_of, f, "plow.targets", 1, (1 << LORA_TARGET_COUNT) - 1, &targets, err) ||
+        get_float(st_meta_of, f, "plow.alpha", &alpha, err))
         goto out;
     const char *hex = st_meta_get(f, "plow.base_model_hash");
     uint8_t want[PLOW_HASH_LEN], have[PLOW_HASH_LEN];

@@ -29,6 +29,14 @@ int modelio_load_model(model **out, const char *path, char err[PLOW_ERR_LEN]);
 /* Parses model weights from a safetensors image in memory (tests, fuzzing). */
 int modelio_parse_model(model **out, const uint8_t *buf, size_t n, char err[PLOW_ERR_LEN]);
 
+/* The config of a model file (directory or .safetensors) from its header
+ * alone (at most MODELIO_PEEK_HEADER_MAX bytes), checked as loading checks it,
+ * and the file's size, which must hold the weights the config promises;
+ * nothing of the size of the weights is allocated. For a cost estimate
+ * before a load (src/job cost.c). */
+#define MODELIO_PEEK_HEADER_MAX ((uint64_t)16 << 20)
+int modelio_peek_config(const char *path, model_config *out, uint64_t *file_bytes, char err[PLOW_ERR_LEN]);
+
 int modelio_save_lora(const lora *l, const model *base, const char *dir, char err[PLOW_ERR_LEN]);
 /* path: an adapter directory or its .safetensors file; checks it fits base. */
 int modelio_load_lora(lora **out, const model *base, const char *path, char err[PLOW_ERR_LEN]);

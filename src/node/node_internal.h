@@ -174,6 +174,9 @@ typedef struct node_tip {
 typedef struct ruled_challenge {
     uint8_t verdict_tx[32]; /* zeros until a verdict was submitted */
     uint8_t last_err[32];   /* hash of the last error logged (log each error once) */
+    uint32_t tries;         /* verdicts that could not be computed or admitted */
+    uint64_t retry_at;      /* not tried again before this height */
+    bool gave_up;           /* set aside: past its deadline, or failed REFEREE_TRIES times */
 } ruled_challenge;
 
 #define NODE_MEMPOOL_MAX 500000    /* pending transactions before 503 */

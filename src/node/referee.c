@@ -5,15 +5,20 @@
  * the verdict is a VERDICT transaction signed with the operator key and
  * admitted like any other (so it is durable before it counts as submitted).
  *
- * A challenge without its state blob gets prev_ok = 0 (the challenger did not
- * supply the state it claimed: the ledger rejects the challenge). Any other
- * failure (spec or model blobs missing, a job error) is logged once and tried
- * again after the next block: the verdict deadline, not the referee, decides
- * when waiting ends.
+ * Challenges are ruled in deadline order (the first to lapse first). A
+ * challenge without its state blob gets prev_ok = 0 (the challenger did not
+ * supply the state it claimed: the ledger rejects the challenge). A task
+ * that cannot be run within the network's limits (job_probe: its spec
+ * absent or malformed, an input missing, a cost above JOB_LIMIT_*) is the
+ * ruling LEDGER_RULING_UNRUNNABLE, decided before anything the spec sized is
+ * built: a bomb is a ruling, not a crash. Any other failure (a job error, a
+ * verdict not admitted) is logged once and tried again after 1, 2, 4 blocks,
+ * then set aside; nothing is tried past the challenge's void height.
  */
 #include "../base/plow.h"
 
 #include <ftw.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -21,7 +26,7 @@
 #include "../tensor/tensor.h"
 #include "node_internal.h"
 
-#define SPEC_MAX ((size_t)1 << 20)
+#define REFEREE_TRIES 4 /* job runs for one verdict at most */
 
 static int rb_get(void *ctx, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]) {
     node *n = ctx;
@@ -43,21 +48,155 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 static void rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
+static int rb_size(void *ctx, const uint8_t hash[32], uint64_t *size, char err[PLOW_ERR_LEN]) {
+    (void)err;
+    node *n = ctx;
+    char *p = blob_path(n->blobs, hash);
+    struct stat sb;
+    int rc = p && stat(p, &sb) == 0 ? 0 : 1;
+    if (rc == 0) *size = (uint64_t)sb.st_size;
+    free(p);
+    return rc;
+}
+
 void node_referee_note_verdict(node *n, const ledger_tx *tx, const uint8_t hash[32]) {
     ruled_challenge *r = keytab_put(&n->ruled, tx->u.verdict.challenge, NULL);
     memcpy(r->verdict_tx, hash, 32);
 }
 
 /* Logs err for challenge c unless it is the error logged last time. */
-static void log_once(node *n, ruled_challenge *r, const char *cid, const char *err) {
+static void log_once(node *n, ruled_challenge *r, const char *cid, const char *err, const char *then) {
     uint8_t h[32];
     plow_sha256_once(err, strlen(err), h);
     if (memcmp(h, r->last_err, 32) == 0) return;
     memcpy(r->last_err, h, 32);
-    node_log_err(n, "referee: challenge %.16s…: %s (trying again after the next block)", cid, err);
+    node_log_err(n, "referee: challenge %.16s…: %s (%s)", cid, err, then);
 }
 
-static void rule(node *n, const ledger_challenge *c) {
+/* A verdict that could not be computed: tried again after 1, 2, 4...
+ * blocks, at most REFEREE_TRIES times (a failing job is not re-run at
+ * every block), then set aside: the challenge lapses at its void height. */
+static void failed(node *n, ruled_challenge *r, const char *cid, const char *err, uint64_t height) {
+    r->tries++;
+    if (r->tries >= REFEREE_TRIES) {
+        r->gave_up = true;
+        log_once(n, r, cid, err, "given up: the challenge lapses at its deadline");
+        return;
+    }
+    r->retry_at = height + ((uint64_t)1 << (r->tries - 1));
+    log_once(n, r, cid, err, "trying again in a few blocks");
+}
+
+/* The task's spec from the store: 0; 1 when the poster's spec cannot be
+ * used at all (absent, larger than any spec, malformed: the task is
+ * unrunnable); -1 when it cannot be read now. */
+static int load_spec(node *n, const ledger_task *task, job_spec *spec, char err[PLOW_ERR_LEN]) {
+    uint64_t size;
+    if (rb_size(n, task->p.spec, &size, err) != 0) return plow_error(err, "the task's spec is not in the blob store"), 1;
+    if (size > JOB_SPEC_MAX)
+        return plow_error(err, "the task's spec is %llu bytes, more than any spec (%d)", (unsigned long long)size,
+                          JOB_SPEC_MAX), 1;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (blob_get(n->blobs, task->p.spec, &bytes, &len, err) != 0) return plow_error_prefix(err, "task spec"), -1;
+    int rc = job_spec_parse(spec, bytes, len, err);
+    free(bytes);
+    if (rc != 0) return plow_error_prefix(err, "task spec"), 1;
+    return 0;
+}
+
+/* DATA/referee/<challenge id>, emptied; NULL (err) if it cannot be made. */
+static char *work_dir(node *n, const char *cid, char err[PLOW_ERR_LEN]) {
+    size_t dl = strlen(n->data_dir) + 100;
+    char *dir = plow_alloc(dl);
+    snprintf(dir, dl, "%s/referee/%s", n->data_dir, cid);
+    rm_tree(dir);
+    if (plow_mkdir_p(dir, err) != 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+/* The ruling of a step (or data) challenge: 0 with tx filled, -1 (err). */
+static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c, const char *cid, ledger_tx *tx,
+                     char err[PLOW_ERR_LEN]) {
+    /* the task first: an unrunnable task is the poster's, whatever the challenge holds */
+    job_spec spec;
+    int src = load_spec(n, task, &spec, err);
+    if (src < 0) return -1;
+    char *dir = src == 0 ? work_dir(n, cid, err) : NULL;
+    if (src == 0 && !dir) return -1;
+    job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
+    if (src == 0 && c->kind == LEDGER_CHK_STEP) {
+        job_limits l;
+        job_cost cost;
+        job_limits_network(&l);
+        src = job_probe(&spec, &jb, dir, &l, false, &cost, err);
+        if (src < 0) {
+            rm_tree(dir);
+            free(dir);
+            return -1;
+        }
+    }
+    if (src > 0 && c->kind != LEDGER_CHK_STEP) return -1; /* a data challenge has no such ruling */
+    if (src > 0) {
+        node_log_err(n, "referee: challenge %.16s…: the task cannot be run within the network's limits: %s", cid, err);
+        if (dir) rm_tree(dir);
+        free(dir);
+        tx->u.verdict.prev_ok = LEDGER_RULING_UNRUNNABLE;
+        return 0;
+    }
+    if (!blob_has(n->blobs, c->state_blob)) {
+        rm_tree(dir);
+        free(dir);
+        tx->u.verdict.prev_ok = 0; /* computed stays zero: there was no state to run */
+        return 0;
+    }
+    /* a round without a participant: the accused's slot is its shard */
+    for (int k = 0; k < task->p.replicas && k < LEDGER_MAX_REPLICAS; k++)
+        if (memcmp(task->slots[k].worker, c->accused, LEDGER_PK_LEN) == 0) spec.slot = k;
+    bool prev_ok = false;
+    int jrc = job_referee(&spec, &jb, c, dir, tx->u.verdict.computed, &prev_ok, err);
+    rm_tree(dir);
+    free(dir);
+    if (jrc < 0) return -1;
+    if (jrc > 0) {
+        /* a bomb is a ruling: the poster's task, not the accused's work */
+        node_log_err(n, "referee: challenge %.16s…: the task cannot be run within the network's limits: %s", cid, err);
+        memset(tx->u.verdict.computed, 0, 32);
+        tx->u.verdict.prev_ok = LEDGER_RULING_UNRUNNABLE;
+        return 0;
+    }
+    tx->u.verdict.prev_ok = prev_ok ? 1 : 0;
+    return 0;
+}
+
+/* The ruling of an unrunnable claim (a claimant says the poster's task
+ * cannot be run): the spec and its inputs probed against the network's
+ * limits for the whole run. */
+static int rule_unrunnable(node *n, const ledger_task *task, const char *cid, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    job_spec spec;
+    int src = load_spec(n, task, &spec, err);
+    if (src < 0) return -1;
+    if (src == 0) {
+        char *dir = work_dir(n, cid, err);
+        if (!dir) return -1;
+        job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
+        job_limits l;
+        job_cost cost;
+        job_limits_network(&l);
+        src = job_probe(&spec, &jb, dir, &l, true, &cost, err);
+        rm_tree(dir);
+        free(dir);
+        if (src < 0) return -1;
+    }
+    if (src > 0) node_log_err(n, "referee: unrunnable claim %.16s… upheld: %s", cid, err);
+    tx->u.verdict.prev_ok = src > 0 ? LEDGER_RULING_UNRUNNABLE : 1;
+    return 0;
+}
+
+static void rule(node *n, const ledger_challenge *c, uint64_t height) {
     static const uint8_t zero[32];
     char cid[65], err[PLOW_ERR_LEN];
     plow_hex(c->id, 32, cid);
@@ -69,6 +208,15 @@ static void rule(node *n, const ledger_challenge *c) {
         node_log_err(n, "referee: the verdict on challenge %.16s… did not apply (%s): ruling again", cid,
                      ts.where == 'd' ? ts.error : ts.where == 'b' ? ts.error : "unknown transaction");
         memset(r->verdict_tx, 0, 32);
+        failed(n, r, cid, "the verdict did not apply", height);
+        return;
+    }
+    if (r->gave_up || height < r->retry_at) return;
+    /* a verdict past this height is refused: never computed, never retried */
+    if (height >= ledger_challenge_void_at(&n->genesis.params, c)) {
+        r->gave_up = true;
+        log_once(n, r, cid, "its verdict deadline has passed", "not ruled: it lapses");
+        return;
     }
 
     ledger_task task;
@@ -76,7 +224,7 @@ static void rule(node *n, const ledger_challenge *c) {
     bool have_task = ledger_get_task(n->s, c->task, &task);
     pthread_rwlock_unlock(&n->state_lock);
     if (!have_task) {
-        log_once(n, r, cid, "its task is not in the ledger");
+        failed(n, r, cid, "its task is not in the ledger", height);
         return;
     }
 
@@ -86,50 +234,15 @@ static void rule(node *n, const ledger_challenge *c) {
     tx.fee = n->genesis.params.min_fee;
     memcpy(tx.u.verdict.challenge, c->id, 32);
     double t0 = plow_now();
-    if (!blob_has(n->blobs, c->state_blob)) {
-        tx.u.verdict.prev_ok = 0; /* computed stays zero: there was no state to run */
-    } else {
-        uint8_t *spec_bytes = NULL;
-        size_t spec_n = 0;
-        job_spec spec;
-        if (blob_get(n->blobs, task.p.spec, &spec_bytes, &spec_n, err) != 0) {
-            plow_error_prefix(err, "task spec");
-            log_once(n, r, cid, err);
-            return;
-        }
-        int prc = job_spec_parse(&spec, spec_bytes, spec_n, err);
-        free(spec_bytes);
-        if (prc != 0) {
-            plow_error_prefix(err, "task spec");
-            log_once(n, r, cid, err);
-            return;
-        }
-        size_t dl = strlen(n->data_dir) + 100;
-        char *dir = plow_alloc(dl);
-        snprintf(dir, dl, "%s/referee/%s", n->data_dir, cid);
-        rm_tree(dir);
-        if (plow_mkdir_p(dir, err) != 0) {
-            log_once(n, r, cid, err);
-            free(dir);
-            return;
-        }
-        /* a round without a participant: the accused's slot is its shard */
-        for (int k = 0; k < task.p.replicas && k < LEDGER_MAX_REPLICAS; k++)
-            if (memcmp(task.slots[k].worker, c->accused, LEDGER_PK_LEN) == 0) spec.slot = k;
-        job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put};
-        bool prev_ok = false;
-        int jrc = job_referee(&spec, &jb, c, dir, tx.u.verdict.computed, &prev_ok, err);
-        rm_tree(dir);
-        free(dir);
-        if (jrc != 0) {
-            log_once(n, r, cid, err);
-            return;
-        }
-        tx.u.verdict.prev_ok = prev_ok ? 1 : 0;
+    int rc = c->kind == LEDGER_CHK_UNRUNNABLE ? rule_unrunnable(n, &task, cid, &tx, err)
+                                               : rule_step(n, &task, c, cid, &tx, err);
+    if (rc != 0) {
+        failed(n, r, cid, err, height);
+        return;
     }
     uint8_t hash[32];
     if (node_admit_own(n, &tx, hash, err) != 0) {
-        log_once(n, r, cid, err);
+        failed(n, r, cid, err, height);
         return;
     }
     memcpy(r->verdict_tx, hash, 32);
@@ -144,6 +257,7 @@ static void rule(node *n, const ledger_challenge *c) {
 typedef struct open_list {
     ledger_challenge *c;
     size_t n, cap;
+    const ledger_params *p;
 } open_list;
 
 static bool collect_open(const ledger_challenge *c, void *arg) {
@@ -155,6 +269,18 @@ static bool collect_open(const ledger_challenge *c, void *arg) {
     }
     l->c[l->n++] = *c;
     return true;
+}
+
+/* Rulings in deadline order (the one that lapses first, first), so a flood
+ * of challenges opened later cannot push a valid one past its deadline;
+ * ties by opening height, then id. */
+static const ledger_params *sort_params;
+static int by_deadline(const void *pa, const void *pb) {
+    const ledger_challenge *a = pa, *b = pb;
+    uint64_t da = ledger_challenge_void_at(sort_params, a), db = ledger_challenge_void_at(sort_params, b);
+    if (da != db) return da < db ? -1 : 1;
+    if (a->opened_at != b->opened_at) return a->opened_at < b->opened_at ? -1 : 1;
+    return memcmp(a->id, b->id, 32);
 }
 
 void *node_referee_main(void *arg) {
@@ -170,7 +296,9 @@ void *node_referee_main(void *arg) {
         pthread_rwlock_rdlock(&n->state_lock);
         ledger_each_challenge(n->s, collect_open, &l);
         pthread_rwlock_unlock(&n->state_lock);
-        for (size_t i = 0; i < l.n && !atomic_load(&n->stopping); i++) rule(n, &l.c[i]);
+        sort_params = &n->genesis.params; /* this thread's alone */
+        if (l.n > 1) qsort(l.c, l.n, sizeof *l.c, by_deadline);
+        for (size_t i = 0; i < l.n && !atomic_load(&n->stopping); i++) rule(n, &l.c[i], seen);
         free(l.c);
         /* this thread is not one of the engine's pool: its scratch would
          * otherwise live (and grow) for as long as the node runs */

@@ -213,8 +213,12 @@ int receipt_verify(const receipt *r, const model *m, const lora *l, const tokeni
             return plow_error(err, "receipt: prompt token %zu is out of range", i);
         }
     size_t fed = total - 1;
-    float *logits = plow_alloc(sizeof(float) * fed * (size_t)V);
-    infer_session *s;
+    float *logits = plow_try_alloc(sizeof(float) * fed * (size_t)V); /* fed x V: sized by the receipt */
+    if (!logits) {
+        free(seq);
+        return plow_error(err, "receipt: out of memory for the logits of %zu positions x %d", fed, V);
+    }
+    infer_session *s = NULL;
     int rc = infer_session_new(&s, m, l, (int)fed, err);
     if (rc == 0) { /* set-up, like the generator's: buffers allocated and touched */
         infer_reserve(s, (int)fed);
@@ -284,7 +288,11 @@ int receipt_derive(const model *m, const lora *l, const infer_sampling *sp, cons
     if (L > 0) { /* one prefill over prompt + hint[0..L-2]: the logits of every hint position */
         memcpy(seq + n_prompt, hint, sizeof(int32_t) * (L - 1));
         size_t fed = n_prompt + L - 1;
-        logits = plow_alloc(sizeof(float) * fed * (size_t)V);
+        logits = plow_try_alloc(sizeof(float) * fed * (size_t)V);
+        if (!logits) {
+            plow_error(err, "out of memory for the logits of %zu positions x %d", fed, V);
+            goto out;
+        }
         if (infer_session_new(&s, m, l, (int)fed, err) || infer_feed(s, seq, (int)fed, logits, NULL, err)) goto out;
         for (size_t i = 0; i < L; i++) {
             int32_t t = infer_sample(logits + (n_prompt - 1 + i) * (size_t)V, V, sp, (uint64_t)(n_prompt + i));

@@ -43,14 +43,7 @@ chmod 644 k.key
 expect_fail 1 timeout 30 $PLOW worker --key k.key --work w
 grep -q "chmod 600" err.txt || fail "a key readable by others: $(cat err.txt)"
 
-head -c 100000 "$ROOT/data/tinyshakespeare.txt" > d.txt
-$PLOW tokenizer train --data d.txt --vocab 300 --out tok.bin > /dev/null 2>&1
-for k in req w1 w2 w3; do $PLOW wallet new --key $k.key -q > $k.addr; done
-$PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" --fund "$(cat w1.addr)=50000" \
-    --fund "$(cat w2.addr)=50000" --fund "$(cat w3.addr)=50000" > /dev/null
-trap stop_all EXIT
-start_node n node.log --genesis g.json --block-ms 200 --quiet
-export PLOW_NODE=$URL
+small_network 100000 req w1 w2 w3
 
 # the full id of the last task a requester posted (its work dir's state)
 task_of() { /usr/bin/python3 -c "import json; print(json.load(open('$1/requester.json'))['steps'][0]['tasks'][-1])"; }

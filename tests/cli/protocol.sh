@@ -6,24 +6,23 @@
 #      copy), then reveals the other's values under its own key. The sealed
 #      commitment opens for nobody but its author: the reveal is refused, the
 #      copier forfeits its stake, the honest replica is paid.
+#   2. the griefer: a replica that commits and reveals random values (plow
+#      worker --cheat garbage), uploads nothing (no manifest, no checkpoint).
+#      The verifier locates the first divergent step from the two REVEALED
+#      leaf lists alone (leaf 0 differs: step 1, state 0 rebuilt from the
+#      spec) and challenges both replicas there; the referee's one step
+#      slashes the griefer, the honest replica is paid.
 set -e
 . "$LIB"
 
-head -c 100000 "$ROOT/data/tinyshakespeare.txt" > d.txt
-$PLOW tokenizer train --data d.txt --vocab 300 --out tok.bin > /dev/null 2>&1
-for k in req w1 cp; do $PLOW wallet new --key $k.key -q > $k.addr; done
-$PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" --fund "$(cat w1.addr)=50000" \
-    --fund "$(cat cp.addr)=50000" > /dev/null
-trap stop_all EXIT
-start_node n node.log --genesis g.json --block-ms 200 --quiet
-export PLOW_NODE=$URL
+small_network 100000 req w1 cp gr v
 
 task_of() { /usr/bin/python3 -c "import json; print(json.load(open('$1/requester.json'))['steps'][0]['tasks'][-1])"; }
-# mk_task FILE MODE REPLICAS STEPS
+# mk_task FILE MODE REPLICAS STEPS [WINDOW_BLOCKS]
 mk_task() {
     cat > "$1" <<EOT
 {"format": "plow.taskfile.v1", "mode": "$2", "replicas": $3, "reward": "300", "worker_stake": "1000",
- "min_bond": "10", "claim_blocks": 100, "work_blocks": 300, "window_blocks": 10,
+ "min_bond": "10", "claim_blocks": 100, "work_blocks": 300, "window_blocks": ${5:-10},
  "spec": {"format": "plow.spec.v1", "kind": "train", "config": "tiny", "data": "@d.txt", "tokenizer": "@tok.bin",
           "steps": $4, "batch": 4, "seq": 64, "checkpoint_every": 10}}
 EOT
@@ -76,3 +75,41 @@ echo "1. the copier committed the honest commitment, its reveal was refused ($(g
 kill -TERM $W1 $CP
 wait $W1 || fail "w1 did not exit 0"
 wait $CP || fail "the copier did not exit 0"
+
+# 2. the griefer, against an honest replica and a verifier. The window is
+# sized from the verifier's work: a task's inputs fetched, state 0 built
+# and uploaded, one challenge sent (well under a second quiet; 25 blocks
+# = 5 s for a loaded machine).
+worker w1; W1=$WPID
+worker gr --cheat garbage; GR=$WPID
+$PLOW verifier --key v.key --work wk_v --name v --samples 2 --poll 0.1 > v.log 2>&1 &
+V=$!
+PIDS="$PIDS $V"
+wait_log gr.log "staked"
+wait_log w1.log "worker .* starting" 2
+wait_log v.log "verifier .* starting"
+w1_0=$(held w1); gr_0=$(held gr); v_0=$(held v)
+mk_task b.task.json replicated 2 30 25
+$PLOW requester --key req.key --work rq_b --task b.task.json --threads 1 > rq_b.log 2>&1 &
+RB=$!
+PIDS="$PIDS $RB"
+wait_log rq_b.log "posted task"
+B=$(task_of rq_b)
+short=$(echo $B | cut -c1-8)
+wait_log gr.log "task $short: committing values nothing computed"
+wait_log v.log "task $short: first divergent step 1 "
+wait_log v.log "verdict on challenge .* (task $short, step 1): upheld"
+wait $RB || { tail -n 20 rq_b.log; fail "the requester of task B failed"; }
+[ "$(q /v1/task/$B "j['status']")" = finalized ] || fail "task B not finalized"
+[ "$(slot_of $B w1)" = paid ] || fail "the honest replica was not paid: $(slot_of $B w1)"
+[ "$(slot_of $B gr)" = slashed ] || fail "the griefer was not slashed: $(slot_of $B gr)"
+w1_1=$(held w1); gr_1=$(held gr); v_1=$(held v)
+[ $((w1_1 - w1_0)) -eq 300 ] || fail "the honest replica: holdings less fees $w1_0 -> $w1_1, expected +300"
+[ $((gr_0 - gr_1)) -eq 1000 ] || fail "the griefer: holdings less fees $gr_0 -> $gr_1, expected -1000 (its stake)"
+[ $((v_1 - v_0)) -eq 500 ] || fail "the verifier: holdings less fees $v_0 -> $v_1, expected +500 (half the stake)"
+grep -q "accepted: task $short" rq_b.log || fail "the requester did not accept the honest result"
+echo "2. the griefer committed random values and uploaded nothing; the verifier challenged step 1 from the revealed leaves; griefer slashed $gr_0 -> $gr_1, honest paid $w1_0 -> $w1_1, verifier $v_0 -> $v_1"
+kill -TERM $W1 $GR $V
+wait $W1 || fail "w1 did not exit 0"
+wait $GR || fail "the griefer did not exit 0"
+wait $V || fail "the verifier did not exit 0"
