@@ -596,18 +596,25 @@ static int cmd_check(const opts *o) {
     return 0;
 }
 
+/* The signer of tx and blobsig: --key FILE, or the test key of --sender I; 1 (said) without. */
+static int sender_key(const opts *o, const char *cmd, ledger_key *k) {
+    char err[PLOW_ERR_LEN];
+    if (o->key) {
+        if (ledger_key_load(k, o->key, err) != 0) return die("%s", err);
+    } else if (o->has_sender) {
+        derive_key((uint32_t)o->sender, k);
+    } else {
+        return die("%s: --key FILE or --sender I", cmd);
+    }
+    return 0;
+}
+
 /* ---- tx ---------------------------------------------------------------------------------------- */
 
 static int cmd_tx(const opts *o) {
     char err[PLOW_ERR_LEN];
     ledger_key k;
-    if (o->key) {
-        if (ledger_key_load(&k, o->key, err) != 0) return die("%s", err);
-    } else if (o->has_sender) {
-        derive_key((uint32_t)o->sender, &k);
-    } else {
-        return die("tx: --key FILE or --sender I");
-    }
+    if (sender_key(o, "tx", &k)) return 1;
     if (!o->to) return die("tx: --to ADDR is required");
     ledger_tx tx;
     memset(&tx, 0, sizeof tx);
@@ -960,13 +967,7 @@ static int cmd_hostile(const opts *o) {
 static int cmd_blobsig(const opts *o) {
     char err[PLOW_ERR_LEN];
     ledger_key k;
-    if (o->key) {
-        if (ledger_key_load(&k, o->key, err) != 0) return die("%s", err);
-    } else if (o->has_sender) {
-        derive_key((uint32_t)o->sender, &k);
-    } else {
-        return die("blobsig: --key FILE or --sender I");
-    }
+    if (sender_key(o, "blobsig", &k)) return 1;
     if (!o->in || !o->url) return die("blobsig: --url URL and --in FILE are required");
     uint8_t *buf;
     size_t len;

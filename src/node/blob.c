@@ -376,16 +376,23 @@ int blob_open_checked(blob_store *b, const uint8_t hash[32], int *fd_out, uint64
     return 0;
 }
 
-int blob_scrub(blob_store *b, size_t *checked, size_t *damaged, char err[PLOW_ERR_LEN]) {
-    *checked = *damaged = 0;
+/* The hashes of every indexed blob, 32 bytes each (*n of them; caller frees). */
+static uint8_t *index_hashes(blob_store *b, size_t *n) {
     pthread_mutex_lock(&b->mu);
-    size_t n = 0;
+    *n = 0;
     uint8_t *hs = plow_alloc((b->idx.n ? b->idx.n : 1) * 32);
     for (size_t i = 0; i < b->idx.cap; i++) {
         const uint8_t *k;
-        if (keytab_slot(&b->idx, i, &k)) memcpy(hs + 32 * n++, k, 32);
+        if (keytab_slot(&b->idx, i, &k)) memcpy(hs + 32 * (*n)++, k, 32);
     }
     pthread_mutex_unlock(&b->mu);
+    return hs;
+}
+
+int blob_scrub(blob_store *b, size_t *checked, size_t *damaged, char err[PLOW_ERR_LEN]) {
+    *checked = *damaged = 0;
+    size_t n;
+    uint8_t *hs = index_hashes(b, &n);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char *p = blob_file(b, hs + 32 * i);
@@ -417,14 +424,8 @@ int blob_collect(blob_store *b, bool (*referenced)(const uint8_t hash[32], void 
     *removed = 0;
     *bytes = 0;
     uint64_t now = now_ms();
-    pthread_mutex_lock(&b->mu);
-    size_t n = 0;
-    uint8_t *hs = plow_alloc((b->idx.n ? b->idx.n : 1) * 32);
-    for (size_t i = 0; i < b->idx.cap; i++) {
-        const uint8_t *k;
-        if (keytab_slot(&b->idx, i, &k)) memcpy(hs + 32 * n++, k, 32);
-    }
-    pthread_mutex_unlock(&b->mu);
+    size_t n;
+    uint8_t *hs = index_hashes(b, &n);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *h = hs + 32 * i;
         bool ref = referenced(h, arg);
