@@ -106,6 +106,7 @@ int agent_open(agent *a, const char *name, const char *key_path, const char *nod
     if (plow_mkdir_p(a->work, err)) return -1;
     a->c = client_new(a->node);
     if (!a->c) return plow_error(err, "cannot make an HTTP client for '%s'", a->node);
+    client_set_key(a->c, &a->key); /* it signs the agent's blob uploads */
     a->be = &agent_backend_node;
     a->connected = true;
     a->backoff = 0.25;
