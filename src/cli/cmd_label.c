@@ -110,6 +110,7 @@ static int net_open(net *n, bool need_key, char err[PLOW_ERR_LEN]) {
     }
     n->c = client_new(cli_node_url(n->node));
     if (!n->c) return plow_error(err, "cannot start the HTTP client");
+    if (n->have_key) client_set_key(n->c, &n->k); /* it signs the uploads */
     return 0;
 }
 
@@ -1199,7 +1200,7 @@ static int sub_result(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     size_t labeled;
     rc = 1;
-    if ((truth_f && label_truth_load(&truth, truth_f, err)) || net_open(&n, false, err) ||
+    if ((truth_f && label_truth_load(&truth, truth_f, err)) || net_open(&n, upload, err) ||
         label_task(n.c, pos[0], &t, err)) {
         cli_fail("%s", err);
         goto out;

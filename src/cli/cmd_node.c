@@ -41,6 +41,11 @@ static const char node_help[] =
     "  --max-conns-per-ip N  HTTP connections from one address at once (default 128)\n"
     "  --sse-max-s N         an event stream ends after N s (default 600; clients resume\n"
     "                        with Last-Event-ID)\n"
+    "  --blob-per-unit BYTES upload quota per unit of an account's balance + stake\n"
+    "                        (default 65536)\n"
+    "  --disk-reserve BYTES  refuse uploads that would leave less free disk (default 1073741824)\n"
+    "  --blob-retention-s N  a blob no live task references is kept N s (default 604800)\n"
+    "  --blob-gc-s N         scrub (re-hash) every blob and collect, every N s (default 3600)\n"
     "  --operator-key FILE   the sequencer's key (default DIR/operator.key); it must be the\n"
     "                        genesis operator\n"
     "  --no-referee          do not rule on challenges (another process does, or nobody)\n"
@@ -311,7 +316,9 @@ int cmd_node(int argc, char **argv) {
         else if (strcmp(a, "--operator-key") == 0) sval = &o.operator_key;
         bool num = !sval && (strcmp(a, "--block-ms") == 0 || strcmp(a, "--max-block-txs") == 0 ||
                              strcmp(a, "--max-blob") == 0 || strcmp(a, "--max-conns-per-ip") == 0 ||
-                             strcmp(a, "--sse-max-s") == 0);
+                             strcmp(a, "--sse-max-s") == 0 || strcmp(a, "--blob-per-unit") == 0 ||
+                             strcmp(a, "--disk-reserve") == 0 || strcmp(a, "--blob-retention-s") == 0 ||
+                             strcmp(a, "--blob-gc-s") == 0);
         if (!sval && !num) return cli_usage_error("node", "unknown option '%s'", a);
         if (i + 1 >= argc) return cli_usage_error("node", "%s needs a value", a);
         const char *v = argv[++i];
@@ -330,6 +337,15 @@ int cmd_node(int argc, char **argv) {
         } else if (strcmp(a, "--max-conns-per-ip") == 0) {
             if (cli_int(a, v, 1, 65536, &lv, err) != 0) return cli_usage_error("node", "%s", err);
             o.max_conns_per_ip = (uint32_t)lv;
+        } else if (strcmp(a, "--blob-per-unit") == 0 || strcmp(a, "--disk-reserve") == 0 ||
+                   strcmp(a, "--blob-retention-s") == 0) {
+            if (cli_u64(a, v, &uv, err) != 0 || uv == 0) return cli_usage_error("node", "%s expects a number > 0", a);
+            if (strcmp(a, "--blob-per-unit") == 0) o.blob_per_unit = uv;
+            else if (strcmp(a, "--disk-reserve") == 0) o.disk_reserve = uv;
+            else o.blob_retention_s = uv;
+        } else if (strcmp(a, "--blob-gc-s") == 0) {
+            if (cli_int(a, v, 1, 86400 * 30, &lv, err) != 0) return cli_usage_error("node", "%s", err);
+            o.blob_gc_s = (uint32_t)lv;
         } else if (strcmp(a, "--sse-max-s") == 0) {
             if (cli_int(a, v, 1, 86400, &lv, err) != 0) return cli_usage_error("node", "%s", err);
             o.sse_max_s = (uint32_t)lv;

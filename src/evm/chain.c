@@ -54,6 +54,7 @@ static void seal_words(const evm_seal *s, uint8_t w[EVM_SEAL_WORDS * 32]) {
     memcpy(w + 32, s->commitment, 32);
     memcpy(w + 64, s->final_state, 32);
     memcpy(w + 96, s->artifact, 32);
+    memcpy(w + 128, s->leaves, 32);
 }
 
 static void dispute_words(const evm_dispute *d, uint8_t w[EVM_DISPUTE_WORDS * 32]) {
@@ -97,6 +98,10 @@ static void put_dispute(abi_enc *e, const evm_dispute *d) {
 }
 
 /* ---- encodings ---- */
+
+void evm_leaves_hash(const uint8_t *leaves, size_t count, uint8_t out[32]) {
+    keccak256(leaves, count * 32, out);
+}
 
 void evm_task_id(const evm_params *p, uint8_t id[32]) {
     uint8_t w[EVM_PARAMS_WORDS * 32];
@@ -381,10 +386,10 @@ int evm_register(eth_signer *s, const evm_deployment *d, uint8_t profile, const 
 
 #define PARAMS_SIG "(address,uint8,uint8,uint8,uint64,uint64,uint64,uint64,uint32,uint32,uint32,bytes32,bytes32)"
 #define VALUES_SIG "(bytes32,bytes32,bytes32,bytes32,uint64,uint32)"
-#define SEAL_SIG "(address,bytes32,bytes32,bytes32)"
+#define SEAL_SIG "(address,bytes32,bytes32,bytes32,bytes32)"
 #define DISPUTE_SIG \
     "(bytes32,uint64,uint8,uint8,uint8,bool,address,address,address,uint64,uint64,bytes32,bytes32,bytes32,bytes32)"
-#define SIDE_SIG "(address," VALUES_SIG ",bytes32,bytes32,bytes32[],bytes32,bytes32[])"
+#define SIDE_SIG "(address," VALUES_SIG ",bytes32,bytes32,bytes32,bytes32[],bytes32,bytes32[])"
 
 int evm_post(eth_signer *s, const evm_deployment *d, const evm_params *p, eth_receipt *r, char err[PLOW_ERR_LEN]) {
     abi_enc e;
@@ -428,15 +433,16 @@ static void put_path(abi_enc *e, const merkle_proof *p) {
     else abi_words(e, NULL, 0);
 }
 
-/* The Side tuple (12 head words). A NULL side encodes as all zeros. */
+/* The Side tuple (13 head words). A NULL side encodes as all zeros. */
 static void put_side(abi_enc *e, const evm_side *sd) {
     static const evm_side zero;
     if (!sd) sd = &zero;
     abi_enc t;
-    abi_begin(&t, NULL, 1 + EVM_VALUES_WORDS + 5);
+    abi_begin(&t, NULL, 1 + EVM_VALUES_WORDS + 6);
     abi_addr(&t, sd->worker);
     put_values(&t, &sd->v);
     abi_word(&t, sd->salt);
+    abi_word(&t, sd->leaves);
     abi_word(&t, sd->leaf_prev);
     put_path(&t, sd->proof_prev);
     abi_word(&t, sd->leaf);
@@ -496,13 +502,14 @@ int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p
     eth_receipt local;
     if (!r) r = &local;
     abi_enc e;
-    abi_begin(&e, "daChallenge(" PARAMS_SIG ",uint8,address," VALUES_SIG ",bytes32,bytes32,uint64)",
-              EVM_PARAMS_WORDS + 2 + EVM_VALUES_WORDS + 3);
+    abi_begin(&e, "daChallenge(" PARAMS_SIG ",uint8,address," VALUES_SIG ",bytes32,bytes32,bytes32,uint64)",
+              EVM_PARAMS_WORDS + 2 + EVM_VALUES_WORDS + 4);
     put_params(&e, p);
     abi_u64(&e, slot);
     abi_addr(&e, a->worker);
     put_values(&e, &a->v);
     abi_word(&e, a->salt);
+    abi_word(&e, a->leaves);
     abi_word(&e, want);
     abi_u64(&e, bond);
     evm_dispute dd;
@@ -516,6 +523,20 @@ int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p
     memcpy(dd.state_blob, want, 32);
     if (send(s, d->plow, &e, r, "da_challenge", err)) return -1;
     return opened(s, r, &dd, out, cid);
+}
+
+int evm_bad_reveal(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
+                   const uint8_t *leaves, size_t count, eth_receipt *r, char err[PLOW_ERR_LEN]) {
+    abi_enc e;
+    abi_begin(&e, "badReveal(" PARAMS_SIG ",uint8,address," VALUES_SIG ",bytes32,bytes32[])",
+              EVM_PARAMS_WORDS + 2 + EVM_VALUES_WORDS + 2);
+    put_params(&e, p);
+    abi_u64(&e, slot);
+    abi_addr(&e, a->worker);
+    put_values(&e, &a->v);
+    abi_word(&e, a->salt);
+    abi_words(&e, leaves, count);
+    return send(s, d->plow, &e, r, "bad_reveal", err);
 }
 
 int evm_da_answer(eth_signer *s, const evm_deployment *d, const uint8_t cid[32], const evm_dispute *dis,
