@@ -677,7 +677,7 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
     } else {
         ledger_tx *rv = plow_calloc(1, sizeof *rv);
         int brc = build_reveal(w, t, &out, dir, rv, err);
-        if (brc == 0) ledger_commitment(rv, (uint32_t)my, tx.u.commit.trace_root);
+        if (brc == 0) agent_commitment(a, rv, (uint32_t)my, tx.u.commit.trace_root);
         free(rv);
         if (brc) return -1;
     }
