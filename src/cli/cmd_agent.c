@@ -33,7 +33,9 @@ static const char worker_help[] =
     "  --cheat KIND[@STEP]  play a cheating worker (demos, tests): perturb,\n"
     "                     skip, seed, data, lowprec, swap, badckpt, init; or the\n"
     "                     protocol cheats copy (commit another replica's\n"
-    "                     commitment) and garbage (commit values nothing computed)\n"
+    "                     commitment), garbage (commit values nothing computed)\n"
+    "                     and withhold (work and reveal honestly, upload no output,\n"
+    "                     answer no data challenge)\n"
     "  --cheat-rate F     cheat on this fraction of tasks (default 1)\n";
 
 static const char verifier_help[] =
