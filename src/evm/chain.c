@@ -186,7 +186,7 @@ out:
 }
 
 static int create(eth_signer *s, const char *dir, const char *name, const plow_buf *args, uint8_t addr[ETH_ADDR_LEN],
-                  uint64_t *gas, char err[PLOW_ERR_LEN]) {
+                  uint64_t *gas, uint64_t *block, char err[PLOW_ERR_LEN]) {
     plow_buf code = {0};
     eth_receipt r;
     if (read_bin(dir, name, &code, err)) return -1;
@@ -197,6 +197,7 @@ static int create(eth_signer *s, const char *dir, const char *name, const plow_b
     if (!r.has_contract) return plow_error(err, "%s: the receipt names no contract", name);
     memcpy(addr, r.contract, ETH_ADDR_LEN);
     if (gas) *gas = r.gas_used;
+    if (block) *block = r.block;
     return 0;
 }
 
@@ -216,13 +217,13 @@ int evm_deploy(eth_signer *s, const char *dir, const evm_deploy_params *dp, evm_
         abi_bytes(&e, (const uint8_t *)"plow test dollar", 16);
         abi_bytes(&e, (const uint8_t *)"PTD", 3);
         abi_end(&e, &args);
-        if (create(s, dir, "TestToken", &args, out->token, &g[0], err)) goto out;
+        if (create(s, dir, "TestToken", &args, out->token, &g[0], NULL, err)) goto out;
         plow_buf_release(&args);
     }
     abi_begin(&e, NULL, 1);
     abi_addr(&e, dp->referee);
     abi_end(&e, &args);
-    if (create(s, dir, "RefereeJudge", &args, out->judge, &g[1], err)) goto out;
+    if (create(s, dir, "RefereeJudge", &args, out->judge, &g[1], NULL, err)) goto out;
     plow_buf_release(&args);
     abi_begin(&e, NULL, 7);
     abi_addr(&e, out->token);
@@ -233,10 +234,9 @@ int evm_deploy(eth_signer *s, const char *dir, const evm_deploy_params *dp, evm_
     abi_u64(&e, dp->slash_challenger_pct);
     abi_u64(&e, dp->bond_accused_pct);
     abi_end(&e, &args);
-    if (create(s, dir, "Plow", &args, out->plow, &g[2], err)) goto out;
+    if (create(s, dir, "Plow", &args, out->plow, &g[2], &out->block, err)) goto out;
     plow_buf_release(&args);
-    if (create(s, dir, "MerkleCheck", NULL, out->merkle, &g[3], err)) goto out;
-    if (eth_block_number(s->rpc, &out->block, err)) goto out;
+    if (create(s, dir, "MerkleCheck", NULL, out->merkle, &g[3], NULL, err)) goto out;
     if (gas) memcpy(gas, g, sizeof g);
     rc = 0;
 out:

@@ -73,6 +73,18 @@ $LG addrs --senders 3 --balance 1000000 >fund.txt # the dispute's requester, wor
 $PLOW node init --data seq --out-genesis g.json --fund "$A=1000000" --fund-file fund.txt >init.txt
 grep -q "^genesis g.json" init.txt || fail "node init: $(cat init.txt)"
 expect_fail 1 $PLOW node init --data seq --out-genesis g.json
+grep -q "never overwritten" err.txt || fail "a second init over g.json: $(cat err.txt)"
+cp g.json g.json.orig
+printf '# two good lines, then a bad one\n%s=5\n\n%s=7:1\nnot-an-address=9\n' "$A" "$B" >badfund.txt
+expect_fail 1 $PLOW node init --data seq2 --out-genesis g2.json --fund-file badfund.txt
+grep -q "badfund.txt line 5" err.txt || fail "a bad --fund-file line: $(cat err.txt)"
+[ ! -e g2.json ] || fail "a refused init wrote g2.json"
+expect_fail 2 $PLOW node init --data seq2 --out-genesis g2.json --slash-pct 101
+expect_fail 2 $PLOW node init --out-genesis g2.json
+expect_fail 2 $PLOW node init --data seq2 --out-genesis g2.json --min-fee
+expect_fail 1 $PLOW node init --data seq2 --out-genesis g2.json --fund "$A=18446744073709551615" --operator-fund 1
+grep -q "would be refused" err.txt || fail "a supply above 2^64-1: $(cat err.txt)"
+cmp -s g.json g.json.orig || fail "the refused inits changed g.json"
 expect_fail 2 $PLOW node --data seq --block-ms fast
 expect_fail 1 $PLOW node --data fresh
 grep -q "needs --genesis" err.txt || fail "a new node without genesis: $(cat err.txt)"
