@@ -399,13 +399,14 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
     if (agent_block_hash(a, slot->committed_at + 1, bh, NULL, err)) return -1;
     uint64_t seed = plow_get_u64(bh);
     if (v->o->challenge_at) return hostile_challenge(v, t, s, err);
-    bool missing;
-    if (check_available(v, t, s, ch, n_ch, &missing, err)) return check_failed(v, t, s, "availability", err);
-    if (missing) return 0; /* checked once its data is there; slashed if it never is */
     job_spec spec;
     int src = check_spec(v, t, s, &spec, err);
     if (src) return src < 0 ? -1 : 0;
     if ((src = probe_before_check(v, t, s, &spec, err))) return src < 0 ? check_failed(v, t, s, "probe", err) : 0;
+    /* the data, once the task is known to be runnable (a bomb is the poster's, not a withholder's) */
+    bool missing;
+    if (check_available(v, t, s, ch, n_ch, &missing, err)) return check_failed(v, t, s, "availability", err);
+    if (missing) return 0; /* checked once its data is there; slashed if it never is */
     char hex[65], dir[AGENT_PATH_MAX + 100], id[12], wk[16];
     plow_hex(t->id, 32, hex);
     snprintf(dir, sizeof dir, "%s/tasks/%s/slot%d", a->work, hex, s);
@@ -447,10 +448,23 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
     int idx[LEDGER_MAX_REPLICAS], n = 0;
     for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
         if (revealed(t, s)) idx[n++] = s;
+    bool all_there = true;
     for (int i = 0; i < n; i++) {
-        bool missing;
-        if (check_available(v, t, idx[i], ch, n_ch, &missing, err) && check_failed(v, t, idx[i], "availability", err))
-            return -1;
+        char ap[AGENT_PATH_MAX + 100];
+        avail_path(v, t->id, idx[i], ap, sizeof ap);
+        all_there = all_there && plow_file_exists(ap);
+    }
+    if (!all_there && !agent_is_refused(a, t->id)) { /* the data, once the task is known to be runnable */
+        job_spec spec;
+        int src = check_spec(v, t, idx[0], &spec, err);
+        if (src == 0) src = probe_before_check(v, t, idx[0], &spec, err);
+        if (src < 0) return -1;
+        for (int i = 0; i < n && src == 0; i++) {
+            bool missing;
+            if (check_available(v, t, idx[i], ch, n_ch, &missing, err) &&
+                check_failed(v, t, idx[i], "availability", err))
+                return -1;
+        }
     }
     if (n < 2) return 0;
     /* the largest group of equal final states (ties: the first slot's) */
