@@ -61,6 +61,15 @@ typedef struct agent {
 int agent_open(agent *a, const char *name, const char *key_path, const char *node_url, const char *work_dir,
                char err[PLOW_ERR_LEN]);
 void agent_close(agent *a); /* wipes the key */
+/* Settles on plow's contracts instead (agent_backend_evm, backend.h): the
+ * deployment file (plow deploy), the chain's JSON-RPC URL and the agent's
+ * EVM key (keystore v3, password in $PLOW_KEY_PASSWORD, or 0x + 64 hex).
+ * The node of agent_open still serves the blobs. */
+int agent_use_evm(agent *a, const char *rpc_url, const char *deployment, const char *keystore,
+                  char err[PLOW_ERR_LEN]);
+/* The sealed commitment of a reveal for slot `slot`, in the settlement
+ * backend's form (ledger_commitment on the embedded ledger). */
+int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t out[32]);
 
 /* "HH:MM:SS.mmm NAME: message" on stdout, flushed. */
 void agent_log(const agent *a, const char *fmt, ...) PLOW_PRINTF(2, 3);
