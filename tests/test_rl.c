@@ -14,6 +14,7 @@
 #include "../src/data/tokenizer.h"
 #include "../src/tensor/tensor.h"
 #include "../src/train/rl.h"
+#include "../src/train/train_impl.h" /* train_apply_gradient: a cheat steps by hand */
 #include "fixture.h"
 #include "ref_model.h"
 #include "test.h"
@@ -332,6 +333,104 @@ static void test_rl_replay_and_header(void) {
     tensor_init("auto", 2, NULL);
 }
 
+/* ---- cheats on a step's rollouts --------------------------------------------------- */
+
+enum { CHEAT_FABRICATE, CHEAT_REWARD, CHEAT_CHERRY, CHEAT_N };
+
+/* What a worker who makes the step's rollouts itself could change before the
+ * update: a completion replaced by the right answer (fabricated rollout), a
+ * wrong completion's reward reported as right, a group whose worst sample is
+ * replaced by a copy of its best (cherry-picked samples). */
+static void cheat_rollouts(int kind, rl_rollout *ro, int rows, int G, float right_reward) {
+    char err[PLOW_ERR_LEN];
+    if (kind == CHEAT_FABRICATE) {
+        problem p;
+        problem_get(&g_set, ro[0].problem, &p);
+        char text[PROBLEM_TEXT_MAX + 2];
+        snprintf(text, sizeof text, "%s\n", p.answer);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECKF(tokenizer_encode(g_tok, (const uint8_t *)text, strlen(text), &ids, &n, err) == 0, "%s", err);
+        CHECK(n >= 1 && n <= RL_MAX_NEW);
+        for (size_t i = 0; i < n; i++) ro[0].tok[ro[0].n_prompt + (int)i] = ids[i];
+        ro[0].n = (int)n;
+        ro[0].grade = problem_check(&p, (const uint8_t *)text, strlen(text));
+        CHECK(ro[0].grade == PROBLEM_RIGHT); /* the fabricated answer is right: the cheat is worth trying */
+        ro[0].reward = right_reward;
+        free(ids);
+    } else if (kind == CHEAT_REWARD) {
+        int w = 0;
+        while (w < G && ro[w].grade == PROBLEM_RIGHT) w++;
+        CHECK(w < G);
+        ro[w].reward = right_reward;
+    } else {
+        /* a sample replaced by a copy of its group's best, reward included,
+         * where the two completions differ */
+        for (int b = 0; b < rows / G; b++) {
+            rl_rollout *gr = ro + b * G;
+            int best = 0;
+            for (int g = 1; g < G; g++)
+                if (gr[g].reward > gr[best].reward) best = g;
+            for (int g = 0; g < G; g++)
+                if (gr[g].n != gr[best].n ||
+                    memcmp(gr[g].tok, gr[best].tok, sizeof gr[g].tok[0] * (size_t)(gr[g].n_prompt + gr[g].n)) != 0) {
+                    gr[g] = gr[best];
+                    return;
+                }
+        }
+        CHECKF(0, "every group's completions are equal: nothing to cherry-pick");
+    }
+}
+
+/* Every cheat on step j's rollouts gives a state other than the honest
+ * replay of step j from state j-1: a verifier catches it at that step. */
+static void test_rl_cheats_caught(void) {
+    setup();
+    char err[PLOW_ERR_LEN];
+    tensor_init("auto", 1, NULL);
+    static const char *const names[CHEAT_N] = {"fabricated rollout", "misreported reward", "cherry-picked samples"};
+    model *m = pico_model(33);
+    train_state *s = NULL;
+    plow_buf st = {0};
+    if (new_rl(&s, m, NULL, 10)) goto out;
+    /* the policy away from its reference: an untrained policy is never right
+     * and, equal to its reference, would get a zero gradient whatever its
+     * rollouts (then a cheat changes nothing, and gains nothing) */
+    float *noise = plow_alloc(sizeof(float) * m->n_params);
+    tensor_normal_fill(noise, m->n_params, 0.05f, (tensor_rng_key){8, 9, 0});
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] += noise[i];
+    free(noise);
+    for (int i = 0; i < 2; i++) CHECK(rl_step(s, NULL, NULL, err) == 0);
+    train_state_serialize(s, &st);
+    uint8_t honest[PLOW_HASH_LEN], again[PLOW_HASH_LEN];
+    CHECK(rl_step(s, NULL, NULL, err) == 0);
+    train_state_hash(s, honest);
+    const rl_params *rp = train_state_rl_params(s);
+    float right = 1.0f + rp->format_reward;
+    for (int kind = 0; kind < CHEAT_N; kind++) {
+        CHECKF(train_state_restore(s, st.data, st.len, err) == 0, "%s", err);
+        CHECKF(rl_sample(s, err) == 0, "%s", err);
+        int rows;
+        rl_rollout *ro = (rl_rollout *)train_state_rl_rollouts(s, &rows);
+        cheat_rollouts(kind, ro, rows, (int)rp->group, right);
+        float loss = rl_gradient(s, NULL);
+        train_apply_gradient(s, loss, plow_now(), NULL);
+        uint8_t h[PLOW_HASH_LEN];
+        train_state_hash(s, h);
+        CHECKF(memcmp(h, honest, sizeof h) != 0, "%s: the state equals the honest step's", names[kind]);
+    }
+    /* and the honest replay from the same state is the honest step, bit for bit */
+    CHECKF(train_state_restore(s, st.data, st.len, err) == 0, "%s", err);
+    CHECK(rl_step(s, NULL, NULL, err) == 0);
+    train_state_hash(s, again);
+    CHECK(memcmp(again, honest, sizeof again) == 0);
+out:
+    plow_buf_release(&st);
+    train_state_free(s);
+    model_free(m);
+    tensor_init("auto", 2, NULL);
+}
+
 /* ---- the gradient against finite differences of a double forward ----------------- */
 
 /* The RL objective of the rollouts held, in double, as a function of the
@@ -493,6 +592,7 @@ const test_case rl_tests[] = {
     {"rl_params_refused", test_rl_params_refused},
     {"rl_state_identical_across_threads_and_paths", test_rl_identical_across_threads_and_paths},
     {"rl_one_step_replay_with_rollouts_and_header", test_rl_replay_and_header},
+    {"rl_cheats_on_rollouts_caught_at_their_step", test_rl_cheats_caught},
     {"rl_gradient_full_matches_finite_differences", test_rl_grads_full},
     {"rl_gradient_lora_matches_finite_differences", test_rl_grads_lora},
     {NULL, NULL},
