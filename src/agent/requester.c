@@ -696,7 +696,7 @@ int agent_requester_run(const requester_options *o, char err[PLOW_ERR_LEN]) {
         taskfile_release(&tf);
         if (e) goto done_free;
     }
-    if (agent_open(&r->a, o->name, o->key, o->node, o->work, err)) goto done_free;
+    if (agent_open_on(&r->a, o->name, o->key, o->node, o->work, &o->chain, err)) goto done_free;
     agent *a = &r->a;
     snprintf(r->state_path, sizeof r->state_path, "%s/requester.json", a->work);
     if (state_load(r, err)) goto done;

@@ -989,7 +989,7 @@ out:
 int agent_worker_run(const worker_options *o, char err[PLOW_ERR_LEN]) {
     worker *w = plow_calloc(1, sizeof *w);
     w->o = o;
-    if (agent_open(&w->a, o->name, o->key, o->node, o->work, err)) {
+    if (agent_open_on(&w->a, o->name, o->key, o->node, o->work, &o->chain, err)) {
         free(w);
         return -1;
     }
