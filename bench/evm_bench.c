@@ -3,7 +3,8 @@
  * the receipts), as a markdown table (docs/BENCHMARKS.md, docs/evm.md):
  * each operation of an optimistic 200-step task's happy path and their sum
  * (issue 11's target: at most 400,000), a step challenge with its Merkle
- * proofs (target: at most 300,000), a verdict, a data challenge, the
+ * proofs (target: at most 300,000), a verdict, a data challenge, a
+ * badReveal (the deferred Merkle root check of a reveal), the
  * deployment; once per hardfork (cancun: calldata 16 gas a byte; anvil's
  * default, prague or later: EIP-7623's calldata floor), and the time from a
  * commit to its event seen by eth_getLogs.
@@ -25,6 +26,8 @@ typedef struct row {
     const char *what;
     uint64_t gas;
 } row;
+
+static char lab_root[120], lab_reveal[60], lab_happy[80], lab_bad[100];
 
 static int die(const char *what, const char *err) {
     fprintf(stderr, "evm_bench: %s: %s\n", what, err);
@@ -68,8 +71,9 @@ static int run(const char *hardfork, row *rows, int *nrows, double *event_ms, ch
         evm_register(&wk, &d, 2, "https://agents.example/plow/worker.json", NULL, err))
         goto out;
 
-    /* two tasks: the happy path, and one to dispute */
-    for (int t = 0; t < 2; t++) {
+    /* three tasks: the happy path, one to dispute, one whose revealed
+     * leaves are not its trace root (badReveal) */
+    for (int t = 0; t < 3; t++) {
         evm_params p = {.kind = 2, .mode = 2, .replicas = 1, .reward = 300, .worker_stake = 1000, .min_bond = 50,
                         .steps = steps, .claim_blocks = 20, .work_blocks = 20, .window_blocks = 10};
         memcpy(p.requester, req.key.addr, 20);
@@ -107,14 +111,16 @@ static int run(const char *hardfork, row *rows, int *nrows, double *event_ms, ch
             }
             *event_ms = (plow_now() - t0) * 1000;
         }
+        if (t == 2) leaves[32] ^= 1; /* leaf 1: the root no longer covers it */
         if (evm_reveal(&wk, &d, &p, 0, &v, salt, leaves, count, &r[3], err)) goto out;
         if (t == 0) {
             if (eth_mine(rpc, 2 * p.window_blocks, err)) goto out;
-            evm_seal s = {{0}, {0}, {0}, {0}};
+            evm_seal s = {{0}, {0}, {0}, {0}, {0}};
             memcpy(s.worker, wk.key.addr, 20);
             memcpy(s.commitment, c, 32);
             memcpy(s.final_state, v.final_state, 32);
             memcpy(s.artifact, v.artifact, 32);
+            evm_leaves_hash(leaves, count, s.leaves);
             if (evm_finalize(&ch, &d, &p, &s, &r[4], err)) goto out;
             {
                 /* MerkleCheck.root of the same leaves, estimated alone */
@@ -130,26 +136,35 @@ static int run(const char *hardfork, row *rows, int *nrows, double *event_ms, ch
                 plow_buf_append(&q, "", 1);
                 uint64_t est = 0;
                 if (eth_rpc_u64(rpc, "eth_estimateGas", (const char *)q.data, &est, err)) goto out;
-                rows[(*nrows)++] = (row){"MerkleCheck.root(201 leaves) alone, a whole transaction (eth_estimateGas)", est};
+                rows[(*nrows)++] = (row){lab_root, est};
                 free(hx);
                 plow_buf_release(&b);
                 plow_buf_release(&q);
             }
-            static const char *const names[5] = {"post", "claim", "commit", "reveal (201 leaves)", "finalize"};
+            const char *const names[5] = {"post", "claim", "commit", lab_reveal, "finalize"};
             uint64_t sum = 0;
             for (int i = 0; i < 5; i++) {
                 rows[(*nrows)++] = (row){names[i], r[i].gas_used};
                 sum += r[i].gas_used;
             }
-            rows[(*nrows)++] = (row){"**happy path, 200 steps (target ≤ 400,000)**", sum};
+            rows[(*nrows)++] = (row){lab_happy, sum};
+            continue;
+        }
+        evm_side sd = {.v = v};
+        memcpy(sd.worker, wk.key.addr, 20);
+        memcpy(sd.salt, salt, 32);
+        evm_leaves_hash(leaves, count, sd.leaves);
+        if (t == 2) {
+            eth_receipt rb;
+            if (evm_bad_reveal(&ch, &d, &p, 0, &sd, leaves, count, &rb, err)) goto out;
+            rows[(*nrows)++] = (row){lab_bad, rb.gas_used};
             continue;
         }
         merkle_proof pp, pj;
         uint64_t j = steps / 2;
         if (merkle_prove(leaves, count, j - 1, &pp, err) || merkle_prove(leaves, count, j, &pj, err)) goto out;
-        evm_side sd = {.v = v, .proof_prev = &pp, .proof = &pj};
-        memcpy(sd.worker, wk.key.addr, 20);
-        memcpy(sd.salt, salt, 32);
+        sd.proof_prev = &pp;
+        sd.proof = &pj;
         memcpy(sd.leaf_prev, leaves + (j - 1) * 32, 32);
         memcpy(sd.leaf, leaves + j * 32, 32);
         evm_dispute dis, dda;
@@ -187,6 +202,11 @@ int main(int argc, char **argv) {
         }
     }
     PLOW_ASSERT(sodium_init() >= 0);
+    unsigned long long nl = (unsigned long long)steps + 1;
+    snprintf(lab_root, sizeof lab_root, "MerkleCheck.root(%llu leaves) alone, a whole transaction (eth_estimateGas)", nl);
+    snprintf(lab_reveal, sizeof lab_reveal, "reveal (%llu leaves)", nl);
+    snprintf(lab_happy, sizeof lab_happy, "**happy path, %llu steps (target ≤ 400,000)**", nl - 1);
+    snprintf(lab_bad, sizeof lab_bad, "badReveal (%llu leaves again, the root computed, slashes)", nl);
     static const char *const forks[2] = {"cancun", NULL};
     row rows[2][20];
     int n[2] = {0, 0};

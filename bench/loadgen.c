@@ -26,11 +26,12 @@
  *       /v1/blocks answer (dropping later blocks) and signs the doctored
  *       header with the operator's real key (without --key: a forged header
  *       under the old signature).
- *   plow_loadgen dispute --url URL [--with-state 1]
+ *   plow_loadgen dispute --url URL [--with-state 1] [--in SPEC]
  *       a disputed task from senders 0 (requester), 1 (worker), 2
  *       (challenger): register + stake, post (optimistic, 2 steps), claim,
  *       commit a 3-leaf trace, then challenge step 1. The state blob is
- *       uploaded only with --with-state 1 (the spec blob never is). Prints
+ *       uploaded only with --with-state 1 (the spec blob only with --in:
+ *       that file, uploaded by the requester). Prints
  *       the challenge id: the node's referee rules on it.
  *
  *   plow_loadgen hostile --url URL [--idle N] [--slowloris N] [--sse N] [--bodies N]
@@ -46,6 +47,11 @@
  *       (exit 1 if one failed). One line per kind: kind=... tried=
  *       connected= status200= status503= closed= closed_at_once= open=
  *       held_max_s=.
+ *
+ *   plow_loadgen blobsig --url URL (--key FILE | --sender I) --in FILE [--nonce MS] [--amount SIZE] [--hash HEX]
+ *       the X-Plow-Signer, X-Plow-Time and X-Plow-Sig headers of a signed
+ *       upload of FILE (curl -H each line); --nonce forges the time,
+ *       --amount the size signed, --hash HEX the blob hash signed.
  *
  * Keys are derived: sender i is ledger_key_from_seed(SHA-256("plow-loadgen/v1" || u32 i)).
  */
@@ -65,6 +71,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/client/client.h"
 #include "../src/ledger/ledger.h"
 
 static volatile sig_atomic_t g_stop;
@@ -95,10 +102,10 @@ static void derive_key(uint32_t i, ledger_key *k) {
 /* ---- options --------------------------------------------------------------------------- */
 
 typedef struct opts {
-    const char *url, *ack, *key, *to, *in, *out, *chain_hex, *from, *ready;
+    const char *url, *ack, *key, *to, *in, *out, *chain_hex, *from, *ready, *hash_hex;
     uint64_t senders, txs, conns, batch, rate, fee, amount, nonce, height, sender, balance, count;
     uint64_t idle, slow, sse, bodies, body_mb;
-    bool has_nonce, has_sender, quiet, with_state;
+    bool has_nonce, has_sender, quiet, with_state, amount_set;
     double seconds, timeout;
 } opts;
 
@@ -130,6 +137,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--chain-id") == 0) o->chain_hex = v;
         else if (strcmp(a, "--from") == 0) o->from = v;
         else if (strcmp(a, "--ready") == 0) o->ready = v;
+        else if (strcmp(a, "--hash") == 0) o->hash_hex = v;
         else if (strcmp(a, "--seconds") == 0) o->seconds = atof(v);
         else if (strcmp(a, "--timeout") == 0) o->timeout = atof(v);
         else if (!num) return die("%s: expected a number or a known option, got '%s'", a, v);
@@ -139,7 +147,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--batch") == 0) o->batch = u;
         else if (strcmp(a, "--rate") == 0) o->rate = u;
         else if (strcmp(a, "--fee") == 0) o->fee = u;
-        else if (strcmp(a, "--amount") == 0) o->amount = u;
+        else if (strcmp(a, "--amount") == 0) o->amount = u, o->amount_set = true;
         else if (strcmp(a, "--balance") == 0) o->balance = u;
         else if (strcmp(a, "--count") == 0) o->count = u;
         else if (strcmp(a, "--idle") == 0) o->idle = u;
@@ -588,18 +596,25 @@ static int cmd_check(const opts *o) {
     return 0;
 }
 
+/* The signer of tx and blobsig: --key FILE, or the test key of --sender I; 1 (said) without. */
+static int sender_key(const opts *o, const char *cmd, ledger_key *k) {
+    char err[PLOW_ERR_LEN];
+    if (o->key) {
+        if (ledger_key_load(k, o->key, err) != 0) return die("%s", err);
+    } else if (o->has_sender) {
+        derive_key((uint32_t)o->sender, k);
+    } else {
+        return die("%s: --key FILE or --sender I", cmd);
+    }
+    return 0;
+}
+
 /* ---- tx ---------------------------------------------------------------------------------------- */
 
 static int cmd_tx(const opts *o) {
     char err[PLOW_ERR_LEN];
     ledger_key k;
-    if (o->key) {
-        if (ledger_key_load(&k, o->key, err) != 0) return die("%s", err);
-    } else if (o->has_sender) {
-        derive_key((uint32_t)o->sender, &k);
-    } else {
-        return die("tx: --key FILE or --sender I");
-    }
+    if (sender_key(o, "tx", &k)) return 1;
     if (!o->to) return die("tx: --to ADDR is required");
     ledger_tx tx;
     memset(&tx, 0, sizeof tx);
@@ -946,6 +961,40 @@ static int cmd_hostile(const opts *o) {
     return honest && (hc.failed || !hc.n) ? 1 : 0;
 }
 
+/* ---- blobsig ------------------------------------------------------------------------------------- */
+
+/* The three headers of a signed upload of FILE (docs/api.md, "Blob uploads"). */
+static int cmd_blobsig(const opts *o) {
+    char err[PLOW_ERR_LEN];
+    ledger_key k;
+    if (sender_key(o, "blobsig", &k)) return 1;
+    if (!o->in || !o->url) return die("blobsig: --url URL and --in FILE are required");
+    uint8_t *buf;
+    size_t len;
+    if (plow_read_file(o->in, (size_t)1 << 31, &buf, &len, err) != 0) return die("%s", err);
+    uint8_t hash[32], cid[32];
+    plow_sha256_once(buf, len, hash);
+    free(buf);
+    if (o->hash_hex && (strlen(o->hash_hex) != 64 || plow_unhex(o->hash_hex, hash, 32) != 0))
+        return die("blobsig: --hash: 64 hex digits");
+    http h;
+    http_init(&h, o->url);
+    if (chain_id_of(&h, cid, err) != 0) return die("blobsig: %s", err);
+    http_free(&h);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t t = o->has_nonce ? o->nonce : (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+    uint64_t size = o->amount_set ? o->amount : (uint64_t)len;
+    uint8_t msg[CLIENT_BLOB_AUTH_LEN], sig[LEDGER_SIG_LEN];
+    client_blob_auth_msg(cid, hash, size, t, msg);
+    ledger_sign(&k, msg, sizeof msg, sig);
+    char addr[LEDGER_ADDR_STR_LEN], sh[2 * LEDGER_SIG_LEN + 1];
+    ledger_addr_format(k.pk, addr);
+    plow_hex(sig, sizeof sig, sh);
+    printf("X-Plow-Signer: %s\nX-Plow-Time: %llu\nX-Plow-Sig: %s\n", addr, (unsigned long long)t, sh);
+    return 0;
+}
+
 /* ---- doctor -------------------------------------------------------------------------------------- */
 
 static void set_hex(cJSON *o, const char *k, const uint8_t *b, size_t n) {
@@ -1077,7 +1126,20 @@ static int cmd_dispute(const opts *o) {
     SEND(wk);
     memset(tx, 0, sizeof *tx);
     tx->type = LEDGER_TX_POST_TASK;
-    plow_sha256_once("plow_loadgen spec", 17, tx->u.post.spec); /* never uploaded */
+    if (o->in) { /* --in FILE: the spec is FILE, uploaded by the requester */
+        uint8_t *sb;
+        size_t sn;
+        if (plow_read_file(o->in, (size_t)1 << 24, &sb, &sn, err) != 0) return die("%s", err);
+        client *c = client_new(o->url);
+        if (!c) return die("cannot start an HTTP client");
+        client_set_key(c, &req);
+        int urc = client_blob_put(c, sb, sn, tx->u.post.spec, err);
+        client_free(c);
+        free(sb);
+        if (urc != 0) return die("spec upload: %s", err);
+    } else {
+        plow_sha256_once("plow_loadgen spec", 17, tx->u.post.spec); /* never uploaded */
+    }
     tx->u.post.kind = LEDGER_KIND_TRAIN;
     tx->u.post.mode = LEDGER_MODE_OPTIMISTIC;
     tx->u.post.replicas = 1;
@@ -1136,14 +1198,14 @@ static int cmd_dispute(const opts *o) {
     if (merkle_prove(leaves, 3, 0, &tx->u.challenge.ev.proof_prev, err) != 0 ||
         merkle_prove(leaves, 3, 1, &tx->u.challenge.ev.proof, err) != 0)
         return die("%s", err);
-    if (o->with_state) {
-        char hx[65], path[100];
-        plow_hex(tx->u.challenge.state_blob, 32, hx);
-        snprintf(path, sizeof path, "/v1/blob/%s", hx);
-        curl_easy_setopt(h.c, CURLOPT_CUSTOMREQUEST, "PUT");
-        long code = http_do(&h, path, state, sizeof state - 1);
-        curl_easy_setopt(h.c, CURLOPT_CUSTOMREQUEST, NULL);
-        if (code != 201) return die("blob upload: %ld %s", code, (char *)h.body.data);
+    if (o->with_state) { /* signed by the challenger, as plow does */
+        client *c = client_new(o->url);
+        if (!c) return die("cannot start an HTTP client");
+        client_set_key(c, &ch);
+        uint8_t got[32];
+        int urc = client_blob_put(c, state, sizeof state - 1, got, err);
+        client_free(c);
+        if (urc != 0) return die("blob upload: %s", err);
     }
     SEND(ch);
 #undef SEND
@@ -1158,7 +1220,7 @@ static int cmd_dispute(const opts *o) {
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
         fprintf(argc < 2 ? stderr : stdout,
-                "usage: plow_loadgen addrs|run|check|tx|doctor|dispute|hostile [options]  (see the comment at the top of bench/loadgen.c)\n");
+                "usage: plow_loadgen addrs|run|check|tx|doctor|dispute|hostile|blobsig [options]  (see the comment at the top of bench/loadgen.c)\n");
         return argc < 2 ? 2 : 0;
     }
     opts o;
@@ -1179,5 +1241,6 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "doctor") == 0) return cmd_doctor(&o);
     if (strcmp(argv[1], "dispute") == 0) return cmd_dispute(&o);
     if (strcmp(argv[1], "hostile") == 0) return cmd_hostile(&o);
+    if (strcmp(argv[1], "blobsig") == 0) return cmd_blobsig(&o);
     return die("unknown command '%s'", argv[1]);
 }

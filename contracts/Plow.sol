@@ -2,7 +2,6 @@
 pragma solidity 0.8.30;
 
 import "contracts/PlowTypes.sol";
-import "contracts/PlowMerkle.sol";
 import "contracts/PlowBase.sol";
 import "contracts/PlowDisputes.sol";
 
@@ -181,7 +180,7 @@ contract Plow is PlowBase {
                 "commit: the sender holds no claimed slot there");
         require(block.number <= (sw >> 160) + p.workBlocks, "commit: commit deadline passed");
         require(commitment != 0, "commit: the commitment is zero");
-        slots[id][slot] = sealHash(Seal(msg.sender, commitment, 0, 0));
+        slots[id][slot] = sealHash(Seal(msg.sender, commitment, 0, 0, 0));
         w = _setSlot(w, slot, S_COMMITTED);
         bool all = true;
         for (uint256 i = 0; i < p.replicas; i++) if (_slot(w, i) != S_COMMITTED) all = false;
@@ -193,8 +192,12 @@ contract Plow is PlowBase {
         emit Committed(id, slot, msg.sender, commitment);
     }
 
-    /// RV rows: the values, the salt and every leaf of the trace (calldata);
-    /// the contract checks the Merkle root of the leaves itself.
+    /// RV rows: the values, the salt and every leaf of the trace (calldata,
+    /// published for anyone to locate a divergence). The seal keeps
+    /// keccak256 of the leaves; their SHA-256 Merkle root is not computed
+    /// here (it is the happy path's largest cost) but by badReveal when
+    /// anyone disputes it: a reveal whose leaves are not its trace root
+    /// loses the slot then.
     function reveal(Params calldata p, uint8 slot, Values calldata v, bytes32 salt, bytes32[] calldata leaves)
         external
     {
@@ -205,7 +208,7 @@ contract Plow is PlowBase {
         require(we != 0, "reveal: reveals open when every slot has committed");
         require(block.number <= we - p.windowBlocks, "reveal: the reveal deadline passed");
         bytes32 c = commitmentOf(id, slot, msg.sender, v, salt);
-        require(slots[id][slot] == sealHash(Seal(msg.sender, c, 0, 0)),
+        require(slots[id][slot] == sealHash(Seal(msg.sender, c, 0, 0, 0)),
                 "reveal: the values and salt do not open the slot's commitment with the sender's key");
         require(v.n == p.steps, "reveal: n is not the task's steps");
         if (p.kind == KIND_INFER) {
@@ -213,10 +216,9 @@ contract Plow is PlowBase {
         } else {
             require(v.checkpointEvery >= 1, "reveal: checkpoint_every must be at least 1");
             require(leaves.length == v.n + 1, "reveal: the leaf count is not n+1");
-            require(PlowMerkle.root(leaves) == v.traceRoot, "reveal: the Merkle root of the leaves is not the trace root");
             require(leaves[v.n] == v.finalState, "reveal: leaf n is not the final state");
         }
-        slots[id][slot] = sealHash(Seal(msg.sender, c, v.finalState, v.artifact));
+        slots[id][slot] = sealHash(Seal(msg.sender, c, v.finalState, v.artifact, _leavesHash(leaves)));
         tasks[id] = _setSlot(w, slot, S_REVEALED);
         emit Revealed(id, slot, msg.sender, v, salt);
     }

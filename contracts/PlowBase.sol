@@ -160,6 +160,17 @@ abstract contract PlowBase {
 
     function disputeHash(Dispute calldata d) external pure returns (bytes32) { return keccak256(abi.encode(d)); }
 
+    /// keccak256 of the leaves as they sit in calldata (32 bytes each,
+    /// concatenated; the empty list hashes the empty string).
+    function _leavesHash(bytes32[] calldata leaves) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let len := shl(5, leaves.length)
+            calldatacopy(p, leaves.offset, len)
+            h := keccak256(p, len)
+        }
+    }
+
     function sealHash(Seal memory s) public pure returns (uint256) { return uint256(keccak256(abi.encode(s))); }
 
     /// The sealed commitment (the EVM's form of ledger_commitment: the worker's

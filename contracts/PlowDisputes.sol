@@ -30,6 +30,7 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         address worker;
         Values v;
         bytes32 salt;
+        bytes32 leaves;    // the seal's keccak256 of the revealed leaves
         bytes32 leafPrev;
         bytes32[] pathPrev;
         bytes32 leaf;
@@ -38,10 +39,10 @@ contract PlowDisputes is PlowBase, IPlowSettle {
 
     /// The slot's seal must be this revealed opening.
     function _opened(bytes32 id, uint8 slot, uint256 w, address worker, Values calldata v, bytes32 salt,
-                     string memory who) private view {
+                     bytes32 leaves, string memory who) private view {
         if (_slot(w, slot) != S_REVEALED) revert(string.concat("challenge: the ", who, " holds no revealed slot there"));
         bytes32 c = commitmentOf(id, slot, worker, v, salt);
-        if (slots[id][slot] != sealHash(Seal(worker, c, v.finalState, v.artifact)))
+        if (slots[id][slot] != sealHash(Seal(worker, c, v.finalState, v.artifact, leaves)))
             revert(string.concat("challenge: the opening is not the ", who, "'s revealed slot"));
     }
 
@@ -100,13 +101,13 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         require(block.number <= _windowEnd(w), "challenge: challenge window closed");
         require(msg.sender != a.worker, "challenge: a worker cannot challenge itself");
         require(accusedSlot < p.replicas, "challenge: no such slot");
-        _opened(id, accusedSlot, w, a.worker, a.v, a.salt, "accused");
+        _opened(id, accusedSlot, w, a.worker, a.v, a.salt, a.leaves, "accused");
         _evidence(p, j, a, "accused");
         if (p.kind == KIND_INFER) require(stateBlob == a.v.traceRoot, "challenge: the state blob of an inference dispute is the accused's receipt");
         if (hasOther) {
             require(p.mode == MODE_REPLICATED, "challenge: naming an other worker is for replicated tasks only");
             require(otherSlot < p.replicas && otherSlot != accusedSlot, "challenge: the other worker is the accused");
-            _opened(id, otherSlot, w, o.worker, o.v, o.salt, "other worker");
+            _opened(id, otherSlot, w, o.worker, o.v, o.salt, o.leaves, "other worker");
             _evidence(p, j, o, "other worker");
             if (j != 1 && p.kind != KIND_INFER)
                 require(o.leafPrev == a.leafPrev, "challenge: the two workers do not agree on leaf j-1");
@@ -125,13 +126,13 @@ contract PlowDisputes is PlowBase, IPlowSettle {
     /// manifest, artifact, a checkpoint the manifest lists). The accused
     /// answers with the bytes (daAnswer) or the judge attests availability;
     /// unanswered by the deadline, the accused is slashed (lapse).
-    function daChallenge(Params calldata p, uint8 slot, address worker, Values calldata v, bytes32 salt, bytes32 want,
-                         uint64 bond) external delegated returns (uint256 cid) {
+    function daChallenge(Params calldata p, uint8 slot, address worker, Values calldata v, bytes32 salt,
+                         bytes32 leaves, bytes32 want, uint64 bond) external delegated returns (uint256 cid) {
         (bytes32 id, uint256 w) = _task(p, "da_challenge");
         require(_status(w) != T_FINALIZED && _status(w) != T_EXPIRED, "da_challenge: the task is settled already");
         require(msg.sender != worker, "da_challenge: a party cannot challenge itself");
         require(slot < p.replicas, "da_challenge: no such slot");
-        _opened(id, slot, w, worker, v, salt, "accused");
+        _opened(id, slot, w, worker, v, salt, leaves, "accused");
         require(block.number <= _windowEnd(w), "da_challenge: the challenge window is not open");
         require(want != 0, "da_challenge: name the blob demanded");
         require(bond >= p.minBond, "da_challenge: bond is below the task's min_bond");
@@ -139,6 +140,29 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         Dispute memory d = Dispute(id, p.workerStake, 1, slot, 0, false, msg.sender, worker, address(0), 0, bond, want,
                                    0, 0, 0);
         cid = _open(d, keccak256(abi.encode(id, slot, want, uint8(1))), w);
+    }
+
+    /// RV (deferred root check): the revealed leaves, passed again, are the
+    /// seal's (keccak256) but their SHA-256 Merkle root is not the trace
+    /// root the worker committed to. The contract computes it itself, in
+    /// the challenge window, for anyone but the worker, with no bond: a true
+    /// claim slashes the slot at once (the share to the caller), a false
+    /// one reverts and costs the caller its gas only.
+    function badReveal(Params calldata p, uint8 slot, address worker, Values calldata v, bytes32 salt,
+                       bytes32[] calldata leaves) external delegated {
+        (bytes32 id, uint256 w) = _task(p, "bad_reveal");
+        require(_status(w) != T_FINALIZED && _status(w) != T_EXPIRED, "bad_reveal: the task is settled already");
+        require(block.number <= _windowEnd(w), "bad_reveal: the challenge window closed");
+        require(msg.sender != worker, "bad_reveal: a worker cannot challenge itself");
+        require(slot < p.replicas, "bad_reveal: no such slot");
+        require(p.kind != KIND_INFER, "bad_reveal: an inference reveal has no leaves");
+        if (_slot(w, slot) != S_REVEALED) revert("bad_reveal: the slot is not revealed (or settled already)");
+        bytes32 c = commitmentOf(id, slot, worker, v, salt);
+        require(slots[id][slot] == sealHash(Seal(worker, c, v.finalState, v.artifact, _leavesHash(leaves))),
+                "bad_reveal: the opening and leaves are not the slot's reveal");
+        // (no event of its own: the SlotSettled SLASHED of a badReveal transaction says it)
+        require(PlowMerkle.root(leaves) != v.traceRoot, "bad_reveal: the leaves do hash to the trace root");
+        _slash(id, slot, worker, p.workerStake, msg.sender);
     }
 
     function _closed(uint256 cid, Dispute calldata d, uint8 status, bytes32 computed) private {

@@ -30,7 +30,7 @@ const input = {
     language: 'Solidity',
     sources,
     settings: {
-        optimizer: {enabled: true, runs: 1},
+        optimizer: {enabled: true, runs: 200},
         evmVersion: 'cancun',
         viaIR: true,
         outputSelection: {'*': {'*': ['abi', 'evm.bytecode.object']}},

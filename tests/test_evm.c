@@ -660,6 +660,7 @@ static evm_seal seal_of(const evm_params *p, uint8_t slot, const eth_signer *s, 
     if (revealed) {
         memcpy(sl.final_state, r->v.final_state, 32);
         memcpy(sl.artifact, r->v.artifact, 32);
+        evm_leaves_hash(r->leaves, r->count, sl.leaves);
     }
     return sl;
 }
@@ -863,34 +864,84 @@ static void test_anvil_copied_commitment(void) {
     free(r.leaves);
 }
 
-/* RV6, RV8, RV9: reveals that do not match forfeit. */
+static evm_side side_of(const eth_signer *s, const run *r, uint64_t j, merkle_proof *pp, merkle_proof *pj);
+
+/* RV6, RV8, RV9: reveals that do not match forfeit; RV (deferred root
+ * check): a reveal whose leaves are not its trace root is slashed by
+ * anyone's badReveal in the window, an honest one cannot be. */
 static void test_anvil_reveal_rules(void) {
     world *w = world_get();
     if (!w) return;
     char err[PLOW_ERR_LEN];
     evm_params p = task_params(1, 2, 1, 20);
     run r = make_run(20);
-    evm_account w0 = acct_of(&w->w1);
+    evm_account w0 = acct_of(&w->w1), ch0 = acct_of(&w->ch), req0 = acct_of(&w->req);
+    uint64_t b0 = burned_now();
     OK(evm_post(&w->req, &w->d, &p, NULL, e_));
     CHECK(start_task(&p, &w->w1, 0, &r, err));
-    r.leaves[5 * 32] ^= 1; /* a leaf the root does not cover */
-    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "Merkle root");
-    r.leaves[5 * 32] ^= 1;
     REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count - 1, NULL, e_), "leaf count");
     run other = r;
     other.v.artifact[0] ^= 1;
     REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &other.v, r.salt, r.leaves, r.count, NULL, e_), "do not open");
     REFUSED(evm_reveal(&w->w2, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "do not open");
-    CHECK(eth_mine(w->rpc, p.window_blocks, err) == 0); /* the reveal deadline passes */
-    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "reveal deadline passed");
-    CHECK(eth_mine(w->rpc, p.window_blocks, err) == 0);
-    evm_seal s = seal_of(&p, 0, &w->w1, &r, false);
-    OK(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_));
-    CHECK(task_state(&p).slot[0] == EVM_S_FORFEITED);
+    run bad = r; /* leaves the committed root does not cover (leaf n still the final state) */
+    bad.leaves = plow_alloc(r.count * 32);
+    memcpy(bad.leaves, r.leaves, r.count * 32);
+    bad.leaves[5 * 32] ^= 1;
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &bad.v, bad.salt, bad.leaves, bad.count, NULL, e_));
+    merkle_proof pp, pj;
+    evm_side a = side_of(&w->w1, &bad, 1, &pp, &pj);
+    REFUSED(evm_bad_reveal(&w->w1, &w->d, &p, 0, &a, bad.leaves, bad.count, NULL, e_), "cannot challenge itself");
+    /* the leaves must be the ones revealed: the committed tree's own are not */
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, r.leaves, r.count, NULL, e_), "not the slot's reveal");
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count - 1, NULL, e_), "not the slot's reveal");
+    OK(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count, NULL, e_));
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count, NULL, e_), "not revealed");
+    CHECK(task_state(&p).slot[0] == EVM_S_SLASHED);
     evm_account w1 = acct_of(&w->w1);
+    CHECK(w1.stake == w0.stake - WS_STAKE && w1.locked == w0.locked && w1.balance == w0.balance);
+    CHECK(acct_of(&w->ch).balance == ch0.balance + WS_STAKE / 2);
+    CHECK(burned_now() == b0 + WS_STAKE / 2);
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks, err) == 0);
+    evm_seal s = seal_of(&p, 0, &w->w1, &bad, true);
+    OK(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_));
+    CHECK(task_state(&p).status == EVM_T_FINALIZED && task_state(&p).slot[0] == EVM_S_SLASHED);
+    CHECK(acct_of(&w->req).balance == req0.balance); /* the reward came back */
+    check_supply();
+
+    /* an honest reveal: badReveal refused, in and after the window */
+    evm_params q = task_params(1, 2, 1, 20);
+    run h = make_run(20);
+    evm_account w20 = acct_of(&w->w2);
+    OK(evm_post(&w->req, &w->d, &q, NULL, e_));
+    CHECK(start_task(&q, &w->w2, 0, &h, err));
+    OK(evm_reveal(&w->w2, &w->d, &q, 0, &h.v, h.salt, h.leaves, h.count, NULL, e_));
+    evm_side ha = side_of(&w->w2, &h, 1, &pp, &pj);
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count, NULL, e_), "do hash to the trace root");
+    CHECK(eth_mine(w->rpc, 2 * q.window_blocks, err) == 0);
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count, NULL, e_), "window closed");
+    evm_seal hs = seal_of(&q, 0, &w->w2, &h, true);
+    OK(evm_finalize(&w->ch, &w->d, &q, &hs, NULL, e_));
+    CHECK(task_state(&q).slot[0] == EVM_S_PAID && acct_of(&w->w2).balance == w20.balance + REWARD);
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count, NULL, e_), "settled already");
+
+    /* RV9: the reveal deadline passes, the slot forfeits */
+    evm_params t = task_params(1, 2, 1, 20);
+    w0 = acct_of(&w->w1);
+    OK(evm_post(&w->req, &w->d, &t, NULL, e_));
+    CHECK(start_task(&t, &w->w1, 0, &r, err));
+    CHECK(eth_mine(w->rpc, t.window_blocks, err) == 0);
+    REFUSED(evm_reveal(&w->w1, &w->d, &t, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "reveal deadline passed");
+    CHECK(eth_mine(w->rpc, t.window_blocks, err) == 0);
+    s = seal_of(&t, 0, &w->w1, &r, false);
+    OK(evm_finalize(&w->ch, &w->d, &t, &s, NULL, e_));
+    CHECK(task_state(&t).slot[0] == EVM_S_FORFEITED);
+    w1 = acct_of(&w->w1);
     CHECK(w1.stake == w0.stake - WS_STAKE && w1.balance == w0.balance);
     check_supply();
     free(r.leaves);
+    free(bad.leaves);
+    free(h.leaves);
 }
 
 static evm_side side_of(const eth_signer *s, const run *r, uint64_t j, merkle_proof *pp, merkle_proof *pj) {
@@ -899,6 +950,7 @@ static evm_side side_of(const eth_signer *s, const run *r, uint64_t j, merkle_pr
     memcpy(sd.worker, s->key.addr, 20);
     sd.v = r->v;
     memcpy(sd.salt, r->salt, 32);
+    evm_leaves_hash(r->leaves, r->count, sd.leaves);
     memcpy(sd.leaf_prev, r->leaves + (j - 1) * 32, 32);
     memcpy(sd.leaf, r->leaves + j * 32, 32);
     PLOW_ASSERT(merkle_prove(r->leaves, r->count, j - 1, pp, err) == 0 &&

@@ -862,6 +862,12 @@ static void test_client_blobs(void) {
     plow_sha256_once(body, sizeof body, want);
     snprintf(path, sizeof path, "%s/blob_in", test_tmpdir());
     CHECK(plow_write_file(path, body, sizeof body, err) == 0);
+    CHECK(client_blob_put_file(c, path, h, err) != 0 && has(err, "needs a key") && f.puts == 0);
+    ledger_key k;
+    uint8_t seed[32];
+    fill(seed, 32, 43);
+    ledger_key_from_seed(&k, seed);
+    client_set_key(c, &k); /* uploads are signed */
     CHECKF(client_blob_put_file(c, path, h, err) == 0, "%s", err);
     CHECK(memcmp(h, want, 32) == 0 && f.puts == 1 && f.put_body.len == sizeof body &&
           memcmp(f.put_body.data, body, sizeof body) == 0);

@@ -1041,7 +1041,13 @@ static void test_blob_refuses(void) {
     CHECK(path && plow_write_file(path, data, 199, err) == 0);
     free(path);
     CHECK(blob_get(bs, h, &back, &m, err) == -1 && back == NULL && strstr(err, "damaged"));
-    CHECK(blob_get_file(bs, h, out, err) == -1 && strstr(err, "damaged") && !plow_file_exists(out));
+    /* and removed once found: a good upload puts it back */
+    CHECK(!blob_has(bs, h) && blob_get_file(bs, h, out, err) == -1 && strstr(err, "no blob") && !plow_file_exists(out));
+    CHECK(blob_put(bs, data, 200, h, err) == 0);
+    path = blob_path(bs, h);
+    CHECK(path && plow_write_file(path, data, 199, err) == 0);
+    free(path);
+    CHECK(blob_get_file(bs, h, out, err) == -1 && strstr(err, "damaged") && !plow_file_exists(out) && !blob_has(bs, h));
     CHECK(count_dir(dir) == 2); /* blobs/, big.bin */
     blob_store_close(bs);
 out:
@@ -1145,6 +1151,120 @@ static void test_blob_stale(void) {
     free(dir);
 }
 
+/* The blob index (issue 10, finding 7): uploads charged to their owner,
+ * collection of the unreferenced, damage found and removed, repair by a good
+ * upload, and the index rebuilt from the files at open. */
+static bool ref_none(const uint8_t hash[32], void *arg) {
+    (void)hash;
+    (void)arg;
+    return false;
+}
+static bool ref_all(const uint8_t hash[32], void *arg) {
+    (void)hash;
+    (void)arg;
+    return true;
+}
+
+static void flip_byte(const char *path, long at) {
+    FILE *f = fopen(path, "r+b");
+    if (!f) return;
+    fseek(f, at, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, at, SEEK_SET);
+    fputc(c ^ 1, f);
+    fclose(f);
+}
+
+static void test_blob_index(void) {
+    char err[PLOW_ERR_LEN];
+    char *dir = tpath("bidx");
+    blob_store *bs = NULL;
+    CHECKF(blob_store_open(&bs, dir, 0, err) == 0, "%s", err);
+    if (!bs) goto out;
+    uint8_t owner[32], other[32];
+    memset(owner, 0x11, 32);
+    memset(other, 0x22, 32);
+    uint8_t a[5000], b[3000], ha[32], hb[32];
+    fill(a, sizeof a, 3);
+    fill(b, sizeof b, 4);
+    plow_sha256_once(a, sizeof a, ha);
+    plow_sha256_once(b, sizeof b, hb);
+    blob_writer *w;
+    CHECK(blob_write_begin(bs, ha, &w, err) == 0);
+    blob_writer_set_owner(w, owner);
+    CHECK(blob_write(w, a, sizeof a, err) == 0 && blob_write_finish(w, err) == 0);
+    CHECK(blob_write_begin(bs, hb, &w, err) == 0);
+    blob_writer_set_owner(w, owner);
+    CHECK(blob_write(w, b, sizeof b, err) == 0 && blob_write_finish(w, err) == 0);
+    CHECK(blob_usage(bs, owner) == sizeof a + sizeof b && blob_usage(bs, other) == 0);
+    /* the same bytes again, by another: nobody charged twice */
+    CHECK(blob_write_begin(bs, ha, &w, err) == 0);
+    blob_writer_set_owner(w, other);
+    CHECK(blob_write(w, a, sizeof a, err) == 0 && blob_write_finish(w, err) == 0);
+    CHECK(blob_usage(bs, owner) == sizeof a + sizeof b && blob_usage(bs, other) == 0);
+    size_t count;
+    uint64_t bytes;
+    blob_totals(bs, &count, &bytes);
+    CHECK(count == 2 && bytes == sizeof a + sizeof b);
+
+    /* collection: referenced stays; retention not passed stays; else it goes */
+    size_t removed;
+    CHECK(blob_collect(bs, ref_all, NULL, 0, &removed, &bytes) == 0 && removed == 0);
+    CHECK(blob_collect(bs, ref_none, NULL, 3600 * 1000, &removed, &bytes) == 0 && removed == 0);
+    CHECK(blob_has(bs, ha) && blob_has(bs, hb));
+
+    /* damage found when served: removed, charged no more */
+    char *pa = blob_path(bs, ha);
+    CHECK(pa != NULL);
+    if (pa) flip_byte(pa, 100);
+    int fd;
+    uint64_t size;
+    bool damaged;
+    CHECK(blob_open_checked(bs, ha, &fd, &size, &damaged, err) == -1 && damaged && strstr(err, "damaged"));
+    CHECK(!blob_has(bs, ha) && blob_usage(bs, owner) == sizeof b);
+    free(pa);
+    /* a good upload repairs it */
+    uint8_t h[32];
+    CHECK(blob_put(bs, a, sizeof a, h, err) == 0 && memcmp(h, ha, 32) == 0);
+    CHECK(blob_open_checked(bs, ha, &fd, &size, &damaged, err) == 0 && size == sizeof a);
+    if (fd >= 0) close(fd);
+    /* damage not yet found (same size): a re-upload still replaces it */
+    char *pb = blob_path(bs, hb);
+    if (pb) flip_byte(pb, 7);
+    CHECK(blob_put(bs, b, sizeof b, h, err) == 0);
+    uint8_t *back = NULL;
+    size_t m = 0;
+    CHECKF(blob_get(bs, hb, &back, &m, err) == 0 && m == sizeof b && memcmp(back, b, m) == 0, "%s", err);
+    free(back);
+    /* the scrub finds what nobody read */
+    if (pb) flip_byte(pb, 9);
+    size_t checked, bad;
+    CHECK(blob_scrub(bs, &checked, &bad, err) == 0 && checked == 2 && bad == 1 && !blob_has(bs, hb));
+    free(pb);
+    blob_store_close(bs);
+
+    /* reopened: the index is rebuilt from the files, the owner kept */
+    bs = NULL;
+    CHECKF(blob_store_open(&bs, dir, 0, err) == 0, "%s", err);
+    if (!bs) goto out;
+    CHECK(blob_has(bs, ha) && !blob_has(bs, hb));
+    CHECK(blob_usage(bs, owner) == 0); /* a was re-put by nobody after its repair */
+    CHECK(blob_write_begin(bs, hb, &w, err) == 0);
+    blob_writer_set_owner(w, other);
+    CHECK(blob_write(w, b, sizeof b, err) == 0 && blob_write_finish(w, err) == 0);
+    blob_store_close(bs);
+    bs = NULL;
+    CHECKF(blob_store_open(&bs, dir, 0, err) == 0, "%s", err);
+    if (!bs) goto out;
+    CHECK(blob_usage(bs, other) == sizeof b);
+    /* at open every blob counts as referenced now: retention 0 removes, the next pass */
+    CHECK(blob_collect(bs, ref_none, NULL, 0, &removed, &bytes) == 0 && removed == 2 && bytes == sizeof a + sizeof b);
+    CHECK(!blob_has(bs, ha) && !blob_has(bs, hb) && blob_usage(bs, other) == 0);
+    blob_store_close(bs);
+out:
+    free(dir);
+}
+
 const test_case store_tests[] = {
     {"store_open", test_store_open},
     {"store_refuses", test_store_refuses},
@@ -1159,5 +1279,6 @@ const test_case store_tests[] = {
     {"blob_refuses", test_blob_refuses},
     {"blob_concurrent", test_blob_concurrent},
     {"blob_stale", test_blob_stale},
+    {"blob_index", test_blob_index},
     {NULL, NULL},
 };

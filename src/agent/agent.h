@@ -37,6 +37,7 @@
 /* ---- the common part ---------------------------------------------------------- */
 
 struct client;
+struct agent_backend;
 
 typedef struct agent {
     char name[LEDGER_NAME_MAX + 1];
@@ -44,7 +45,9 @@ typedef struct agent {
     char node[AGENT_PATH_MAX];
     ledger_key key;
     char addr[LEDGER_ADDR_STR_LEN];
-    struct client *c;
+    struct client *c;  /* the plow node: blobs, and the ledger for the node backend */
+    const struct agent_backend *be; /* where the agent settles (backend.h) */
+    void *be_ctx;      /* the backend's own state */
     bool connected;    /* the last call reached the node */
     double backoff;    /* seconds to wait after the next failure */
     uint64_t min_fee;  /* from the node's genesis */
@@ -53,7 +56,8 @@ typedef struct agent {
 } agent;
 
 /* Loads the key (refusing a key file others can read), creates the work
- * directory, and makes a client for node_url. Contacts nobody yet. */
+ * directory, and makes a client for node_url; settles through the node
+ * (agent_backend_node, backend.h). Contacts nobody yet. */
 int agent_open(agent *a, const char *name, const char *key_path, const char *node_url, const char *work_dir,
                char err[PLOW_ERR_LEN]);
 void agent_close(agent *a); /* wipes the key */
@@ -90,6 +94,17 @@ bool agent_refused(const char *err);
 /* The same, also giving the transaction's hash (a task's or challenge's id)
  * and its block; either may be NULL. */
 int agent_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *height, char err[PLOW_ERR_LEN]);
+
+/* A task's post in two halves (the requester records the id before the
+ * chain can know it): prepare fills sender, fee, nonce or salt and the
+ * signature of a POST_TASK and gives the task's id; submit sends it without
+ * waiting; status waits up to wait_s for it (result: LEDGER_TX_OK or the
+ * failure, msg its reason; an id the chain never received is -1 with an err
+ * containing "does not know"). */
+int agent_post_prepare(agent *a, ledger_tx *tx, uint8_t id[32], char err[PLOW_ERR_LEN]);
+int agent_post_submit(agent *a, const ledger_tx *tx, char err[PLOW_ERR_LEN]);
+int agent_post_status(agent *a, const uint8_t id[32], double wait_s, int *result, char msg[PLOW_ERR_LEN],
+                      char err[PLOW_ERR_LEN]);
 
 /* Ledger reads. */
 int agent_height(agent *a, uint64_t *height, char err[PLOW_ERR_LEN]);

@@ -303,28 +303,19 @@ static int post_step(requester *r, int i, char err[PLOW_ERR_LEN]) {
     int fin = taskfile_finish(&tf, a->c, &spec, err);
     if (fin == -1) goto fatal; /* a bad spec will not get better */
     if (fin) goto out;
-    if (agent_load_params(a, err)) goto out;
     ledger_tx tx;
     memset(&tx, 0, sizeof tx);
     tx.type = LEDGER_TX_POST_TASK;
-    memcpy(tx.sender, a->key.pk, 32);
-    tx.fee = a->min_fee;
     tx.u.post = tf.p;
-    ledger_account acct;
-    uint64_t next;
-    uint8_t chain[32], id[32];
-    if (client_account(a->c, a->key.pk, &acct, &next, err) || client_chain_id(a->c, chain, err)) goto out;
-    tx.nonce = next;
-    ledger_tx_sign(&tx, &a->key, chain);
-    ledger_tx_hash(&tx, id);
+    uint8_t id[32];
+    if (agent_post_prepare(a, &tx, id, err)) goto out;
     /* remember the id before the node can know it */
     memcpy(s->tasks[s->n_tasks++], id, 32);
     if (state_save(r, err)) goto out;
     char tid[12], rew[32];
     agent_short(id, tid);
     agent_money(tf.p.reward, rew);
-    uint8_t h[32];
-    if (client_submit_tx(a->c, &tx, h, err)) {
+    if (agent_post_submit(a, &tx, err)) {
         agent_log(a, "step '%s': posting task %s failed: %s", ws->name, tid, err);
         goto out; /* next round: the node does not know it -> posted again */
     }
@@ -373,8 +364,7 @@ static int resolve_missing(requester *r, int i, char err[PLOW_ERR_LEN]) {
     step_state *s = &r->st[i];
     int result;
     char msg[PLOW_ERR_LEN];
-    uint64_t h;
-    if (client_wait_tx_at(r->a.c, s->tasks[s->n_tasks - 1], 2.0, &result, msg, &h, err)) {
+    if (agent_post_status(&r->a, s->tasks[s->n_tasks - 1], 2.0, &result, msg, err)) {
         if (strstr(err, "does not know")) {
             agent_log(&r->a, "step '%s': the node never received the last post; posting again", r->wf.steps[i].name);
             s->n_tasks--;

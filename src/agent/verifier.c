@@ -341,12 +341,14 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
     char id[12];
     agent_short(t->id, id);
     if (best_count == n) {
-        if (!is_checked(v, t->id, 0)) {
+        /* "agree" is kept apart from the slots' own marks (slot -1): a slot
+         * that reveals later and disagrees is still taken to the referee */
+        if (!is_checked(v, t->id, -1)) {
             char fs[12];
             agent_short(t->slots[best].final_state, fs);
             agent_log(a, "task %s: the %d replicas agree (final state %s): accepted", id, n, fs);
             v->checked++;
-            if (set_checked(v, t->id, 0, "agree\n", err)) return -1;
+            if (set_checked(v, t->id, -1, "agree\n", err)) return -1;
         }
         return 0;
     }

@@ -309,19 +309,21 @@ static int write_genesis(demo *d, char err[PLOW_ERR_LEN]) {
 #define WORKER_STAKE 5000
 #define MIN_BOND 100
 
-static int write_tasks(demo *d, char err[PLOW_ERR_LEN]) {
-    char path[PATHN + 64], txt[4096];
-    long every = d->steps >= 40 ? d->steps / 8 : 5;
-    long lora_every = d->lora_steps >= 20 ? d->lora_steps / 5 : 4;
+/* Writes tasks/NAME.task.json: the terms every demo task shares, then the
+ * lines of its spec after "format" (spec, ending in a newline). */
+static int write_task(const demo *d, const char *name, const char *mode, int reward, const char *spec,
+                      char err[PLOW_ERR_LEN]) {
+    char path[PATHN + 64], txt[4096], replicas[64] = "";
     /* deadlines in blocks: generous for the work, short windows */
     long blocks_per_s = 1000 / d->block_ms > 0 ? 1000 / d->block_ms : 1;
     long window = 15 * blocks_per_s, claim = 60 * blocks_per_s, work = 600 * blocks_per_s;
-    snprintf(path, sizeof path, "%s/tasks/base.task.json", d->dir);
+    if (strcmp(mode, "replicated") == 0) snprintf(replicas, sizeof replicas, "  \"replicas\": %ld,\n", d->workers + 1);
+    snprintf(path, sizeof path, "%s/tasks/%s.task.json", d->dir, name);
     snprintf(txt, sizeof txt,
              "{\n"
              "  \"format\": \"plow.taskfile.v1\",\n"
-             "  \"mode\": \"replicated\",\n"
-             "  \"replicas\": %ld,\n"
+             "  \"mode\": \"%s\",\n"
+             "%s"
              "  \"reward\": \"%d\",\n"
              "  \"worker_stake\": \"%d\",\n"
              "  \"min_bond\": \"%d\",\n"
@@ -330,6 +332,18 @@ static int write_tasks(demo *d, char err[PLOW_ERR_LEN]) {
              "  \"window_blocks\": %ld,\n"
              "  \"spec\": {\n"
              "    \"format\": \"plow.spec.v1\",\n"
+             "%s"
+             "  }\n"
+             "}\n",
+             mode, replicas, reward, WORKER_STAKE, MIN_BOND, claim, work, window, spec);
+    return write_text(path, txt, err);
+}
+
+static int write_tasks(demo *d, char err[PLOW_ERR_LEN]) {
+    char path[PATHN + 64], txt[4096], spec[2048];
+    long every = d->steps >= 40 ? d->steps / 8 : 5;
+    long lora_every = d->lora_steps >= 20 ? d->lora_steps / 5 : 4;
+    snprintf(spec, sizeof spec,
              "    \"kind\": \"train\",\n"
              "    \"config\": \"%s\",\n"
              "    \"data\": \"@../data/base.txt\",\n"
@@ -339,24 +353,10 @@ static int write_tasks(demo *d, char err[PLOW_ERR_LEN]) {
              "    \"seq\": 128,\n"
              "    \"lr\": 0.003,\n"
              "    \"seed\": \"1\",\n"
-             "    \"checkpoint_every\": %ld\n"
-             "  }\n"
-             "}\n",
-             d->workers + 1, REWARD_BASE, WORKER_STAKE, MIN_BOND, claim, work, window, d->config, d->steps, every);
-    if (write_text(path, txt, err)) return -1;
-    snprintf(path, sizeof path, "%s/tasks/lora.task.json", d->dir);
-    snprintf(txt, sizeof txt,
-             "{\n"
-             "  \"format\": \"plow.taskfile.v1\",\n"
-             "  \"mode\": \"optimistic\",\n"
-             "  \"reward\": \"%d\",\n"
-             "  \"worker_stake\": \"%d\",\n"
-             "  \"min_bond\": \"%d\",\n"
-             "  \"claim_blocks\": %ld,\n"
-             "  \"work_blocks\": %ld,\n"
-             "  \"window_blocks\": %ld,\n"
-             "  \"spec\": {\n"
-             "    \"format\": \"plow.spec.v1\",\n"
+             "    \"checkpoint_every\": %ld\n",
+             d->config, d->steps, every);
+    if (write_task(d, "base", "replicated", REWARD_BASE, spec, err)) return -1;
+    snprintf(spec, sizeof spec,
              "    \"kind\": \"lora\",\n"
              "    \"data\": \"@../data/tempest.txt\",\n"
              "    \"tokenizer\": \"@../data/tokenizer.bin\",\n"
@@ -366,32 +366,16 @@ static int write_tasks(demo *d, char err[PLOW_ERR_LEN]) {
              "    \"lr\": 0.004,\n"
              "    \"seed\": \"2\",\n"
              "    \"checkpoint_every\": %ld,\n"
-             "    \"lora\": {\"rank\": 8, \"alpha\": 16, \"targets\": \"q,k,v,o\"}\n"
-             "  }\n"
-             "}\n",
-             REWARD_LORA, WORKER_STAKE, MIN_BOND, claim, work, window, d->lora_steps, lora_every);
-    if (write_text(path, txt, err)) return -1;
-    snprintf(path, sizeof path, "%s/tasks/sample.task.json", d->dir);
-    snprintf(txt, sizeof txt,
-             "{\n"
-             "  \"format\": \"plow.taskfile.v1\",\n"
-             "  \"mode\": \"optimistic\",\n"
-             "  \"reward\": \"%d\",\n"
-             "  \"worker_stake\": \"%d\",\n"
-             "  \"min_bond\": \"%d\",\n"
-             "  \"claim_blocks\": %ld,\n"
-             "  \"work_blocks\": %ld,\n"
-             "  \"window_blocks\": %ld,\n"
-             "  \"spec\": {\n"
-             "    \"format\": \"plow.spec.v1\",\n"
+             "    \"lora\": {\"rank\": 8, \"alpha\": 16, \"targets\": \"q,k,v,o\"}\n",
+             d->lora_steps, lora_every);
+    if (write_task(d, "lora", "optimistic", REWARD_LORA, spec, err)) return -1;
+    snprintf(spec, sizeof spec,
              "    \"kind\": \"infer\",\n"
              "    \"tokenizer\": \"@../data/tokenizer.bin\",\n"
              "    \"infer\": {\"prompt\": \"PROSPERO:\\n\", \"tokens\": %ld, \"temperature\": 0.8, \"top_k\": 40,"
-             " \"seed\": \"7\"}\n"
-             "  }\n"
-             "}\n",
-             REWARD_INFER, WORKER_STAKE, MIN_BOND, claim, work, window, d->tokens);
-    if (write_text(path, txt, err)) return -1;
+             " \"seed\": \"7\"}\n",
+             d->tokens);
+    if (write_task(d, "sample", "optimistic", REWARD_INFER, spec, err)) return -1;
     snprintf(path, sizeof path, "%s/tasks/workflow.json", d->dir);
     if (write_text(path,
                    "{\n"

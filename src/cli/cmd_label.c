@@ -110,6 +110,7 @@ static int net_open(net *n, bool need_key, char err[PLOW_ERR_LEN]) {
     }
     n->c = client_new(cli_node_url(n->node));
     if (!n->c) return plow_error(err, "cannot start the HTTP client");
+    if (n->have_key) client_set_key(n->c, &n->k); /* it signs the uploads */
     return 0;
 }
 
@@ -319,15 +320,19 @@ static int post_inputs(const char *items_f, const char *gold_f, uint32_t labeler
     return rc;
 }
 
-static int sub_post(int argc, char **argv) {
-    net n;
-    memset(&n, 0, sizeof n);
-    const char *items_f = NULL, *classes_s = NULL, *gold_f = NULL, *labelers_s = NULL, *red_s = NULL,
-               *reward_s = NULL, *stake_s = NULL, *pct_s = NULL, *claim_s = NULL, *work_s = NULL, *window_s = NULL,
-               *secret_f = NULL, *pos[1];
-    const cli_opt opts[] = {{"--items", &items_f, NULL},
-                            {"--classes", &classes_s, NULL},
-                            {"--gold", &gold_f, NULL},
+/* What `plow label post` was asked for. */
+typedef struct label_post {
+    const char *items_f, *classes_s, *gold_f, *secret_f;
+    long labelers, red, pct, claim_b, work_b, window_b;
+    uint64_t reward, stake;
+} label_post;
+
+static int post_parse(int argc, char **argv, net *n, label_post *lp) {
+    const char *labelers_s = NULL, *red_s = NULL, *reward_s = NULL, *stake_s = NULL, *pct_s = NULL, *claim_s = NULL,
+               *work_s = NULL, *window_s = NULL, *pos[1];
+    const cli_opt opts[] = {{"--items", &lp->items_f, NULL},
+                            {"--classes", &lp->classes_s, NULL},
+                            {"--gold", &lp->gold_f, NULL},
                             {"--labelers", &labelers_s, NULL},
                             {"--redundancy", &red_s, NULL},
                             {"--reward", &reward_s, NULL},
@@ -336,32 +341,56 @@ static int sub_post(int argc, char **argv) {
                             {"--claim-blocks", &claim_s, NULL},
                             {"--work-blocks", &work_s, NULL},
                             {"--window-blocks", &window_s, NULL},
-                            {"--secret", &secret_f, NULL},
-                            NET_OPTS(n),
+                            {"--secret", &lp->secret_f, NULL},
+                            NET_OPTS(*n),
                             {NULL, NULL, NULL}};
     int n_pos, rc = cli_parse_opts("label", argc, argv, 2, opts, pos, 0, &n_pos);
     if (rc) return rc;
-    if (!items_f || !classes_s || !labelers_s || !red_s || !reward_s || !stake_s || !pct_s || !secret_f)
+    if (!lp->items_f || !lp->classes_s || !labelers_s || !red_s || !reward_s || !stake_s || !pct_s || !lp->secret_f)
         return cli_usage_error("label", "post needs --items, --classes, --labelers, --redundancy, --reward, "
                                         "--worker-stake, --min-gold-pct and --secret");
     char err[PLOW_ERR_LEN];
-    long labelers, red, pct, claim_b = 100, work_b = 200, window_b = 40;
-    ledger_tx *tx = plow_calloc(1, sizeof *tx);
-    ledger_task_params *p = &tx->u.post;
-    if (cli_int("--labelers", labelers_s, 2, LEDGER_MAX_REPLICAS, &labelers, err) ||
-        cli_int("--redundancy", red_s, 1, labelers, &red, err) || cli_amount("--reward", reward_s, &p->reward, err) ||
-        cli_amount("--worker-stake", stake_s, &p->worker_stake, err) ||
-        cli_int("--min-gold-pct", pct_s, 0, 100, &pct, err) ||
-        (claim_s && cli_int("--claim-blocks", claim_s, 1, 1000000, &claim_b, err)) ||
-        (work_s && cli_int("--work-blocks", work_s, 1, 1000000, &work_b, err)) ||
-        (window_s && cli_int("--window-blocks", window_s, 1, 1000000, &window_b, err))) {
-        free(tx);
+    lp->claim_b = 100, lp->work_b = 200, lp->window_b = 40;
+    if (cli_int("--labelers", labelers_s, 2, LEDGER_MAX_REPLICAS, &lp->labelers, err) ||
+        cli_int("--redundancy", red_s, 1, lp->labelers, &lp->red, err) ||
+        cli_amount("--reward", reward_s, &lp->reward, err) || cli_amount("--worker-stake", stake_s, &lp->stake, err) ||
+        cli_int("--min-gold-pct", pct_s, 0, 100, &lp->pct, err) ||
+        (claim_s && cli_int("--claim-blocks", claim_s, 1, 1000000, &lp->claim_b, err)) ||
+        (work_s && cli_int("--work-blocks", work_s, 1, 1000000, &lp->work_b, err)) ||
+        (window_s && cli_int("--window-blocks", window_s, 1, 1000000, &lp->window_b, err)))
         return cli_usage_error("label", "%s", err);
-    }
-    if (p->reward == 0) {
-        free(tx);
-        return cli_usage_error("label", "--reward must be positive");
-    }
+    if (lp->reward == 0) return cli_usage_error("label", "--reward must be positive");
+    return 0;
+}
+
+/* The post_task transaction of a label task over n_items items. */
+static void post_fill(ledger_tx *tx, const label_post *lp, const job_spec *spec, size_t n_items,
+                      const labeler_secret *sec) {
+    ledger_task_params *p = &tx->u.post;
+    tx->type = LEDGER_TX_POST_TASK;
+    p->kind = LEDGER_KIND_LABEL;
+    p->mode = LEDGER_MODE_REPLICATED;
+    p->reward = lp->reward;
+    p->worker_stake = lp->stake;
+    p->replicas = (uint8_t)lp->labelers;
+    p->steps = n_items;
+    p->claim_blocks = (uint32_t)lp->claim_b;
+    p->work_blocks = (uint32_t)lp->work_b;
+    p->window_blocks = (uint32_t)lp->window_b;
+    p->n_classes = spec->n_classes;
+    p->redundancy = (uint32_t)lp->red;
+    memcpy(p->gold_commit, sec->commitment, 32);
+    p->min_gold_pct = (uint32_t)lp->pct;
+}
+
+static int sub_post(int argc, char **argv) {
+    net n;
+    memset(&n, 0, sizeof n);
+    label_post lp = {0};
+    int rc = post_parse(argc, argv, &n, &lp);
+    if (rc) return rc;
+    char err[PLOW_ERR_LEN];
+    ledger_tx *tx = plow_calloc(1, sizeof *tx);
     job_spec *spec = plow_calloc(1, sizeof *spec);
     label_items items;
     memset(&items, 0, sizeof items);
@@ -369,11 +398,11 @@ static int sub_post(int argc, char **argv) {
     plow_buf blob = {0}, sb = {0};
     rc = 1;
     spec->kind = TASK_LABEL;
-    if (parse_classes(classes_s, spec, err)) {
+    if (parse_classes(lp.classes_s, spec, err)) {
         rc = cli_usage_error("label", "%s", err);
         goto out;
     }
-    if (post_inputs(items_f, gold_f, (uint32_t)labelers, (uint32_t)red, spec, &items, &blob, sec, err)) {
+    if (post_inputs(lp.items_f, lp.gold_f, (uint32_t)lp.labelers, (uint32_t)lp.red, spec, &items, &blob, sec, err)) {
         cli_fail("%s", err);
         goto out;
     }
@@ -385,7 +414,7 @@ static int sub_post(int argc, char **argv) {
         goto out;
     }
     /* kept before anything is posted: losing it would lose the gold reveal */
-    if (labeler_secret_write(secret_f, sec, true, err)) {
+    if (labeler_secret_write(lp.secret_f, sec, true, err)) {
         cli_fail("%s", err);
         goto out;
     }
@@ -395,22 +424,11 @@ static int sub_post(int argc, char **argv) {
         goto out;
     }
     job_spec_write(spec, &sb);
-    if (client_blob_put(n.c, sb.data, sb.len, p->spec, err)) {
+    if (client_blob_put(n.c, sb.data, sb.len, tx->u.post.spec, err)) {
         cli_fail("uploading the spec: %s", err);
         goto out;
     }
-    tx->type = LEDGER_TX_POST_TASK;
-    p->kind = LEDGER_KIND_LABEL;
-    p->mode = LEDGER_MODE_REPLICATED;
-    p->replicas = (uint8_t)labelers;
-    p->steps = items.n;
-    p->claim_blocks = (uint32_t)claim_b;
-    p->work_blocks = (uint32_t)work_b;
-    p->window_blocks = (uint32_t)window_b;
-    p->n_classes = spec->n_classes;
-    p->redundancy = (uint32_t)red;
-    memcpy(p->gold_commit, sec->commitment, 32);
-    p->min_gold_pct = (uint32_t)pct;
+    post_fill(tx, &lp, spec, items.n, sec);
     tx->fee = n.fee;
     uint64_t height;
     if (client_send_at(n.c, &n.k, tx, n.timeout, sec->task, &height, err)) {
@@ -418,20 +436,20 @@ static int sub_post(int argc, char **argv) {
         goto out;
     }
     sec->has_task = true;
-    if (labeler_secret_write(secret_f, sec, false, err)) {
+    if (labeler_secret_write(lp.secret_f, sec, false, err)) {
         fprintf(stderr, "plow: warning: the task is posted but the secret could not be updated: %s\n", err);
     }
     char hex[65], cls[512];
     plow_hex(sec->task, 32, hex);
     class_list(spec, cls, sizeof cls);
-    uint64_t escrow = p->reward * (uint64_t)labelers;
     fprintf(stderr,
             "label task posted in block %" PRIu64 ": %zu items, classes %s; %ld labelers, each item labeled by %ld; "
             "reward up to %" PRIu64 " per labeler (escrow %" PRIu64 "), stake %" PRIu64 "; %u gold items hidden, "
             "threshold %ld%%\n",
-            height, items.n, cls, labelers, red, p->reward, escrow, p->worker_stake, sec->count, pct);
-    fprintf(stderr, "gold and salt kept in %s (reveal them with 'plow label gold %.16s --secret %s')\n", secret_f, hex,
-            secret_f);
+            height, items.n, cls, lp.labelers, lp.red, lp.reward, lp.reward * (uint64_t)lp.labelers, lp.stake,
+            sec->count, lp.pct);
+    fprintf(stderr, "gold and salt kept in %s (reveal them with 'plow label gold %.16s --secret %s')\n", lp.secret_f,
+            hex, lp.secret_f);
     printf("%s\n", hex);
     rc = 0;
 out:
@@ -722,6 +740,50 @@ static int reveal_state(net *n, ledger_task *t, const labeler_state *st, bool wa
     return 0;
 }
 
+/* The answers' state goes to path before the commit is sent (the salt and
+ * labels are needed to reveal). A state already there may be for a commit
+ * still on its way: it is kept, salt included, if it says the same. */
+static int keep_state(const char *path, labeler_state *st, char err[PLOW_ERR_LEN]) {
+    if (!plow_file_exists(path)) {
+        labeler_state_seal(st);
+        return labeler_state_write(path, st, err);
+    }
+    char e[PLOW_ERR_LEN];
+    labeler_state *old = plow_calloc(1, sizeof *old);
+    int rc = -1;
+    if (labeler_state_read(path, old, e) != 0 || memcmp(old->task, st->task, 32) != 0 ||
+        memcmp(old->labeler, st->labeler, 32) != 0)
+        plow_error(err, "%s exists and is not this task's state: pass another --state FILE", path);
+    else if (old->count != st->count || memcmp(old->labels, st->labels, st->count) != 0)
+        plow_error(err,
+                   "%s holds other answers for this task, perhaps a commit on its way: reveal it, or remove the file "
+                   "to answer again",
+                   path);
+    else {
+        memcpy(st, old, sizeof *st);
+        rc = 0;
+    }
+    free(old);
+    return rc;
+}
+
+/* Sends the COMMIT of state st and reads the task back into t. */
+static int commit_state(net *n, ledger_task *t, const labeler_state *st, const char *path, char err[PLOW_ERR_LEN]) {
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_COMMIT;
+    memcpy(tx.u.commit.task, t->id, 32);
+    memcpy(tx.u.commit.trace_root, st->commitment, 32);
+    tx.u.commit.n = st->count;
+    uint64_t h;
+    if (send(n, &tx, &h, err) || client_task(n->c, t->id, t, err)) return -1;
+    char id[17];
+    short_id(t->id, id);
+    fprintf(stderr, "committed %u labels for slot %u of task %s in block %" PRIu64 "; salt and labels kept in %s\n",
+            st->count, st->slot, id, h, path);
+    return 0;
+}
+
 static int sub_answer(int argc, char **argv) {
     net n;
     memset(&n, 0, sizeof n);
@@ -739,7 +801,7 @@ static int sub_answer(int argc, char **argv) {
     job_spec *spec = plow_calloc(1, sizeof *spec);
     label_items items;
     memset(&items, 0, sizeof items);
-    labeler_state *st = plow_calloc(1, sizeof *st), *old = plow_calloc(1, sizeof *old);
+    labeler_state *st = plow_calloc(1, sizeof *st);
     uint32_t *idx = NULL, cnt = 0;
     int slot;
     rc = 1;
@@ -791,42 +853,14 @@ static int sub_answer(int argc, char **argv) {
     memcpy(st->labeler, n.k.pk, 32);
     st->slot = (uint32_t)slot;
     st->count = cnt;
-    /* a state already there may be for a commit still on its way: keep it if it says the same */
-    if (plow_file_exists(path)) {
-        char e[PLOW_ERR_LEN];
-        if (labeler_state_read(path, old, e) == 0 && memcmp(old->task, t.id, 32) == 0 &&
-            memcmp(old->labeler, n.k.pk, 32) == 0) {
-            if (old->count != cnt || memcmp(old->labels, st->labels, cnt) != 0) {
-                cli_fail("%s holds other answers for this task, perhaps a commit on its way: reveal it, or remove "
-                         "the file to answer again",
-                         path);
-                goto out;
-            }
-            memcpy(st, old, sizeof *st);
-        } else {
-            cli_fail("%s exists and is not this task's state: pass another --state FILE", path);
-            goto out;
-        }
-    } else {
-        labeler_state_seal(st);
-        if (labeler_state_write(path, st, err)) {
-            cli_fail("%s", err);
-            goto out;
-        }
-    }
-    ledger_tx tx;
-    memset(&tx, 0, sizeof tx);
-    tx.type = LEDGER_TX_COMMIT;
-    memcpy(tx.u.commit.task, t.id, 32);
-    memcpy(tx.u.commit.trace_root, st->commitment, 32);
-    tx.u.commit.n = cnt;
-    uint64_t h;
-    if (send(&n, &tx, &h, err) || client_task(n.c, t.id, &t, err)) {
+    if (keep_state(path, st, err)) {
         cli_fail("%s", err);
         goto out;
     }
-    fprintf(stderr, "committed %u labels for slot %d of task %s in block %" PRIu64 "; salt and labels kept in %s\n", cnt,
-            slot, id, h, path);
+    if (commit_state(&n, &t, st, path, err)) {
+        cli_fail("%s", err);
+        goto out;
+    }
     if (wait) {
         if (reveal_state(&n, &t, st, true, err)) {
             cli_fail("%s", err);
@@ -843,7 +877,6 @@ out:
     label_items_release(&items);
     free(spec);
     free(st);
-    free(old);
     net_close(&n);
     return rc;
 }
@@ -1167,7 +1200,7 @@ static int sub_result(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     size_t labeled;
     rc = 1;
-    if ((truth_f && label_truth_load(&truth, truth_f, err)) || net_open(&n, false, err) ||
+    if ((truth_f && label_truth_load(&truth, truth_f, err)) || net_open(&n, upload, err) ||
         label_task(n.c, pos[0], &t, err)) {
         cli_fail("%s", err);
         goto out;

@@ -30,6 +30,82 @@ static int write_out(const char *dir, const char *name, const plow_buf *b, char 
     return plow_write_file(path, b->data ? (const char *)b->data : "", b->len, err);
 }
 
+/* The files `plow label fortunes` writes. */
+typedef struct fortunes_files {
+    plow_buf items, truth, gold, train, classes;
+    uint32_t per[LABEL_MAX_CLASSES]; /* the task's items of each class */
+    long n_gold;
+} fortunes_files;
+
+static void fortunes_files_release(fortunes_files *f) {
+    plow_buf_release(&f->items);
+    plow_buf_release(&f->truth);
+    plow_buf_release(&f->gold);
+    plow_buf_release(&f->train);
+    plow_buf_release(&f->classes);
+}
+
+/* A seeded order of the dataset: the first n_items are the task's (gold_pct of
+ * them, chosen by the seed too, are gold), the next n_train the training texts. */
+static void fortunes_split(const label_dataset *ds, uint64_t seed, long n_items, long gold_pct, long n_train,
+                           fortunes_files *f) {
+    order_entry *ord = plow_alloc(ds->n_items * sizeof *ord);
+    for (size_t i = 0; i < ds->n_items; i++) ord[i] = (order_entry){label_hash64(seed, 7, i, 0), (uint32_t)i};
+    qsort(ord, ds->n_items, sizeof *ord, cmp_order);
+    f->n_gold = n_items * gold_pct / 100;
+    if (f->n_gold > LEDGER_GOLD_MAX) f->n_gold = LEDGER_GOLD_MAX;
+    order_entry *gord = plow_alloc((size_t)n_items * sizeof *gord);
+    for (long j = 0; j < n_items; j++) gord[j] = (order_entry){label_hash64(seed, 8, (uint64_t)j, 0), (uint32_t)j};
+    qsort(gord, (size_t)n_items, sizeof *gord, cmp_order);
+    bool *is_gold = plow_calloc((size_t)n_items, 1);
+    for (long g = 0; g < f->n_gold; g++) is_gold[gord[g].i] = true;
+    for (long j = 0; j < n_items + n_train; j++) {
+        const label_item *it = &ds->items[ord[j].i];
+        cJSON *o;
+        if (j < n_items) {
+            o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "text", it->text);
+            cli_json_line(&f->items, o);
+            f->per[it->truth]++;
+        }
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "text", it->text);
+        cJSON_AddStringToObject(o, "label", ds->classes[it->truth]);
+        cli_json_line(j < n_items ? &f->truth : &f->train, o);
+        if (j < n_items && is_gold[j]) {
+            o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "item", (double)j);
+            cJSON_AddStringToObject(o, "label", ds->classes[it->truth]);
+            cli_json_line(&f->gold, o);
+        }
+    }
+    for (uint32_t k = 0; k < ds->n_classes; k++) plow_buf_printf(&f->classes, "%s%s", k ? "," : "", ds->classes[k]);
+    plow_buf_printf(&f->classes, "\n");
+    free(ord);
+    free(gord);
+    free(is_gold);
+}
+
+/* The dataset, restricted to the comma-separated categories cats_s if given. */
+static int fortunes_load(label_dataset *ds, const char *dir, const char *cats_s) {
+    char err[PLOW_ERR_LEN];
+    char *cats_buf = cats_s ? plow_strdup(cats_s) : NULL;
+    const char *cats[LEDGER_LABEL_CLASSES_MAX];
+    size_t n_cats = 0;
+    int rc = 0;
+    for (char *p = cats_buf ? strtok(cats_buf, ",") : NULL; p; p = strtok(NULL, ",")) {
+        if (n_cats == LEDGER_LABEL_CLASSES_MAX) {
+            rc = cli_usage_error("label", "--categories: at most %d", LEDGER_LABEL_CLASSES_MAX);
+            goto out;
+        }
+        cats[n_cats++] = p;
+    }
+    if (label_fortunes_load(ds, dir, cats_s ? cats : NULL, n_cats, 0, err)) rc = cli_fail("%s", err);
+out:
+    free(cats_buf);
+    return rc;
+}
+
 int label_fortunes_cmd(int argc, char **argv) {
     const char *out = NULL, *items_s = NULL, *gold_s = NULL, *train_s = NULL, *seed_s = NULL, *cats_s = NULL,
                *dir = NULL, *pos[1];
@@ -47,26 +123,10 @@ int label_fortunes_cmd(int argc, char **argv) {
         (train_s && cli_int("--train", train_s, 0, 10000000, &n_train, err)) ||
         (seed_s && cli_u64("--seed", seed_s, &seed, err)))
         return cli_usage_error("label", "%s", err);
-    char *cats_buf = NULL;
-    const char *cats[LEDGER_LABEL_CLASSES_MAX];
-    size_t n_cats = 0;
-    if (cats_s) {
-        cats_buf = plow_strdup(cats_s);
-        for (char *p = strtok(cats_buf, ","); p; p = strtok(NULL, ",")) {
-            if (n_cats == LEDGER_LABEL_CLASSES_MAX) {
-                free(cats_buf);
-                return cli_usage_error("label", "--categories: at most %d", LEDGER_LABEL_CLASSES_MAX);
-            }
-            cats[n_cats++] = p;
-        }
-    }
     label_dataset ds;
-    if (label_fortunes_load(&ds, dir, cats_s ? cats : NULL, n_cats, 0, err)) {
-        free(cats_buf);
-        return cli_fail("%s", err);
-    }
-    free(cats_buf);
+    if ((rc = fortunes_load(&ds, dir, cats_s)) != 0) return rc;
     rc = 1;
+    fortunes_files f = {0};
     if ((size_t)n_items > ds.n_items) {
         cli_fail("--items %ld: the fortunes have only %zu items", n_items, ds.n_items);
         goto done;
@@ -77,65 +137,20 @@ int label_fortunes_cmd(int argc, char **argv) {
     }
     size_t rest = ds.n_items - (size_t)n_items;
     if (n_train < 0 || (size_t)n_train > rest) n_train = (long)rest;
-    order_entry *ord = plow_alloc(ds.n_items * sizeof *ord);
-    for (size_t i = 0; i < ds.n_items; i++) ord[i] = (order_entry){label_hash64(seed, 7, i, 0), (uint32_t)i};
-    qsort(ord, ds.n_items, sizeof *ord, cmp_order);
-    /* the gold: a seeded choice of the task's items */
-    long n_gold = n_items * gold_pct / 100;
-    if (n_gold > LEDGER_GOLD_MAX) n_gold = LEDGER_GOLD_MAX;
-    order_entry *gord = plow_alloc((size_t)n_items * sizeof *gord);
-    for (long j = 0; j < n_items; j++) gord[j] = (order_entry){label_hash64(seed, 8, (uint64_t)j, 0), (uint32_t)j};
-    qsort(gord, (size_t)n_items, sizeof *gord, cmp_order);
-    bool *is_gold = plow_calloc((size_t)n_items, 1);
-    for (long g = 0; g < n_gold; g++) is_gold[gord[g].i] = true;
-    plow_buf items = {0}, truth = {0}, gold = {0}, train = {0}, classes = {0};
-    uint32_t per[LABEL_MAX_CLASSES] = {0};
-    for (long j = 0; j < n_items; j++) {
-        const label_item *it = &ds.items[ord[j].i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", it->text);
-        cli_json_line(&items, o);
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", it->text);
-        cJSON_AddStringToObject(o, "label", ds.classes[it->truth]);
-        cli_json_line(&truth, o);
-        per[it->truth]++;
-        if (is_gold[j]) {
-            o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "item", (double)j);
-            cJSON_AddStringToObject(o, "label", ds.classes[it->truth]);
-            cli_json_line(&gold, o);
-        }
-    }
-    for (long j = 0; j < n_train; j++) {
-        const label_item *it = &ds.items[ord[n_items + j].i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", it->text);
-        cJSON_AddStringToObject(o, "label", ds.classes[it->truth]);
-        cli_json_line(&train, o);
-    }
-    for (uint32_t k = 0; k < ds.n_classes; k++) plow_buf_printf(&classes, "%s%s", k ? "," : "", ds.classes[k]);
-    plow_buf_printf(&classes, "\n");
-    free(ord);
-    free(gord);
-    free(is_gold);
-    if (plow_mkdir_p(out, err) || write_out(out, "items.jsonl", &items, err) || write_out(out, "truth.jsonl", &truth, err) ||
-        write_out(out, "gold.jsonl", &gold, err) || write_out(out, "train.jsonl", &train, err) ||
-        write_out(out, "classes.txt", &classes, err)) {
+    fortunes_split(&ds, seed, n_items, gold_pct, n_train, &f);
+    if (plow_mkdir_p(out, err) || write_out(out, "items.jsonl", &f.items, err) ||
+        write_out(out, "truth.jsonl", &f.truth, err) || write_out(out, "gold.jsonl", &f.gold, err) ||
+        write_out(out, "train.jsonl", &f.train, err) || write_out(out, "classes.txt", &f.classes, err)) {
         cli_fail("%s", err);
-    } else {
-        printf("%ld items to label (", n_items);
-        for (uint32_t k = 0; k < ds.n_classes; k++) printf("%s%s %u", k ? ", " : "", ds.classes[k], per[k]);
-        printf("), %ld of them gold; %ld labeled texts to train on; classes %.*s\n", n_gold, n_train,
-               (int)classes.len - 1, (const char *)classes.data);
-        rc = 0;
+        goto done;
     }
-    plow_buf_release(&items);
-    plow_buf_release(&truth);
-    plow_buf_release(&gold);
-    plow_buf_release(&train);
-    plow_buf_release(&classes);
+    printf("%ld items to label (", n_items);
+    for (uint32_t k = 0; k < ds.n_classes; k++) printf("%s%s %u", k ? ", " : "", ds.classes[k], f.per[k]);
+    printf("), %ld of them gold; %ld labeled texts to train on; classes %.*s\n", f.n_gold, n_train,
+           (int)f.classes.len - 1, (const char *)f.classes.data);
+    rc = 0;
 done:
+    fortunes_files_release(&f);
     label_dataset_release(&ds);
     return rc;
 }

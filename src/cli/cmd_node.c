@@ -41,6 +41,11 @@ static const char node_help[] =
     "  --max-conns-per-ip N  HTTP connections from one address at once (default 128)\n"
     "  --sse-max-s N         an event stream ends after N s (default 600; clients resume\n"
     "                        with Last-Event-ID)\n"
+    "  --blob-per-unit BYTES upload quota per unit of an account's balance + stake\n"
+    "                        (default 65536)\n"
+    "  --disk-reserve BYTES  refuse uploads that would leave less free disk (default 1073741824)\n"
+    "  --blob-retention-s N  a blob no live task references is kept N s (default 604800)\n"
+    "  --blob-gc-s N         scrub (re-hash) every blob and collect, every N s (default 3600)\n"
     "  --operator-key FILE   the sequencer's key (default DIR/operator.key); it must be the\n"
     "                        genesis operator\n"
     "  --no-referee          do not rule on challenges (another process does, or nobody)\n"
@@ -121,162 +126,175 @@ static void add_amount(cJSON *o, const char *k, uint64_t v) {
     cJSON_AddStringToObject(o, k, b);
 }
 
-static int cmd_node_init(int argc, char **argv) {
-    const char *data = NULL, *out = NULL, *chain = "plow-local";
-    uint64_t op_fund = 1000000, min_fee = 1, unbond = 20, verdict = 50, slash = 50, bond = 50;
-    fund *fs = NULL;
-    size_t nf = 0;
+/* The accounts a --fund-file names, one `ADDR=AMOUNT[:STAKE]` a line
+ * ('#' comments and blank lines skipped), appended to *fs. */
+static int read_fund_file(const char *path, fund **fs, size_t *nf) {
     char err[PLOW_ERR_LEN];
-    int rc = 1;
+    uint8_t *buf;
+    size_t len;
+    if (plow_read_file(path, (size_t)64 << 20, &buf, &len, err) != 0) return cli_fail("%s", err);
+    char *text = plow_alloc(len + 1);
+    memcpy(text, buf, len);
+    text[len] = 0;
+    free(buf);
+    int line = 0, rc = 0;
+    for (char *l = text, *next; l; l = next) { /* not strtok: blank lines count */
+        next = strchr(l, '\n');
+        if (next) *next++ = 0;
+        line++;
+        size_t ll = strlen(l);
+        while (ll && (l[ll - 1] == '\r' || l[ll - 1] == ' ')) l[--ll] = 0;
+        if (!ll || l[0] == '#') continue;
+        fund f;
+        if (parse_fund(l, &f, err) != 0) {
+            rc = cli_fail("%s line %d: %s", path, line, err);
+            break;
+        }
+        add_fund(fs, nf, &f);
+    }
+    free(text);
+    return rc;
+}
+
+/* The terms `plow node init` was given. */
+typedef struct init_opts {
+    const char *data, *out, *chain;
+    uint64_t op_fund, min_fee, unbond, verdict, slash, bond;
+    fund *fs;
+    size_t nf;
+} init_opts;
+
+static int init_parse(int argc, char **argv, init_opts *o) {
+    char err[PLOW_ERR_LEN];
     for (int i = 2; i < argc; i += 2) { /* every option of init takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t *num = NULL;
-        if (strcmp(a, "--operator-fund") == 0) num = &op_fund;
-        else if (strcmp(a, "--min-fee") == 0) num = &min_fee;
-        else if (strcmp(a, "--unbond-blocks") == 0) num = &unbond;
-        else if (strcmp(a, "--verdict-blocks") == 0) num = &verdict;
-        else if (strcmp(a, "--slash-pct") == 0) num = &slash;
-        else if (strcmp(a, "--bond-pct") == 0) num = &bond;
+        if (strcmp(a, "--operator-fund") == 0) num = &o->op_fund;
+        else if (strcmp(a, "--min-fee") == 0) num = &o->min_fee;
+        else if (strcmp(a, "--unbond-blocks") == 0) num = &o->unbond;
+        else if (strcmp(a, "--verdict-blocks") == 0) num = &o->verdict;
+        else if (strcmp(a, "--slash-pct") == 0) num = &o->slash;
+        else if (strcmp(a, "--bond-pct") == 0) num = &o->bond;
         if (!v && (num || !strcmp(a, "--data") || !strcmp(a, "--out-genesis") || !strcmp(a, "--chain") ||
-                   !strcmp(a, "--fund") || !strcmp(a, "--fund-file"))) {
-            free(fs);
+                   !strcmp(a, "--fund") || !strcmp(a, "--fund-file")))
             return cli_usage_error("node init", "%s needs a value", a);
-        }
         if (num) {
-            if (cli_u64(a, v, num, err) != 0) {
-                free(fs);
-                return cli_usage_error("node init", "%s", err);
-            }
+            if (cli_u64(a, v, num, err) != 0) return cli_usage_error("node init", "%s", err);
         } else if (strcmp(a, "--data") == 0) {
-            data = v;
+            o->data = v;
         } else if (strcmp(a, "--out-genesis") == 0) {
-            out = v;
+            o->out = v;
         } else if (strcmp(a, "--chain") == 0) {
-            chain = v;
+            o->chain = v;
         } else if (strcmp(a, "--fund") == 0) {
             fund f;
-            if (parse_fund(v, &f, err) != 0) {
-                free(fs);
-                return cli_usage_error("node init", "%s", err);
-            }
-            add_fund(&fs, &nf, &f);
+            if (parse_fund(v, &f, err) != 0) return cli_usage_error("node init", "%s", err);
+            add_fund(&o->fs, &o->nf, &f);
         } else if (strcmp(a, "--fund-file") == 0) {
-            uint8_t *buf;
-            size_t len;
-            if (plow_read_file(v, (size_t)64 << 20, &buf, &len, err) != 0) {
-                free(fs);
-                return cli_fail("%s", err);
-            }
-            char *text = plow_alloc(len + 1);
-            memcpy(text, buf, len);
-            text[len] = 0;
-            free(buf);
-            char *save = NULL;
-            int line = 0;
-            for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                line++;
-                size_t ll = strlen(l);
-                while (ll && (l[ll - 1] == '\r' || l[ll - 1] == ' ')) l[--ll] = 0;
-                if (!ll || l[0] == '#') continue;
-                fund f;
-                if (parse_fund(l, &f, err) != 0) {
-                    free(text);
-                    free(fs);
-                    return cli_fail("%s line %d: %s", v, line, err);
-                }
-                add_fund(&fs, &nf, &f);
-            }
-            free(text);
+            int rc = read_fund_file(v, &o->fs, &o->nf);
+            if (rc) return rc;
         } else {
-            free(fs);
             return cli_usage_error("node init", "unknown option '%s'", a);
         }
     }
-    if (!data || !out) {
-        free(fs);
-        return cli_usage_error("node init", "--data DIR and --out-genesis FILE are required");
-    }
-    if (slash > 100 || bond > 100) {
-        free(fs);
+    if (!o->data || !o->out) return cli_usage_error("node init", "--data DIR and --out-genesis FILE are required");
+    if (o->slash > 100 || o->bond > 100)
         return cli_usage_error("node init", "--slash-pct and --bond-pct are percentages (0..100)");
+    return 0;
+}
+
+/* DATA/operator.key: the one there, or a new one. */
+static int operator_key(const char *data, ledger_key *k, bool *reused, char kpath[4096]) {
+    char err[PLOW_ERR_LEN];
+    if (ledger_crypto_init(err) != 0 || plow_mkdir_p(data, err) != 0) return cli_fail("%s", err);
+    snprintf(kpath, 4096, "%s/operator.key", data);
+    *reused = plow_file_exists(kpath);
+    if (*reused) {
+        if (ledger_key_load(k, kpath, err) != 0) return cli_fail("%s: %s", kpath, err);
+        return 0;
     }
-    if (plow_file_exists(out)) {
-        free(fs);
-        return cli_fail("%s exists: a genesis is never overwritten (remove it first, or pick another name)", out);
-    }
-    if (ledger_crypto_init(err) != 0 || plow_mkdir_p(data, err) != 0) {
-        free(fs);
+    ledger_key_generate(k);
+    if (ledger_key_save(k, kpath, err) != 0) {
+        ledger_key_wipe(k);
         return cli_fail("%s", err);
     }
-    char kpath[4096];
-    snprintf(kpath, sizeof kpath, "%s/operator.key", data);
-    ledger_key k;
-    bool reused = plow_file_exists(kpath);
-    if (reused) {
-        if (ledger_key_load(&k, kpath, err) != 0) {
-            free(fs);
-            return cli_fail("%s: %s", kpath, err);
-        }
-    } else {
-        ledger_key_generate(&k);
-        if (ledger_key_save(&k, kpath, err) != 0) {
-            ledger_key_wipe(&k);
-            free(fs);
-            return cli_fail("%s", err);
-        }
-    }
-    if (op_fund) {
-        fund f = {.balance = op_fund};
-        memcpy(f.pk, k.pk, 32);
-        add_fund(&fs, &nf, &f);
-    }
-    char op[LEDGER_ADDR_STR_LEN];
-    ledger_addr_format(k.pk, op);
+    return 0;
+}
 
+/* The genesis file's text (docs/formats/genesis.md). */
+static void genesis_text(const init_opts *o, const char *op, plow_buf *b) {
     cJSON *g = cJSON_CreateObject();
-    cJSON_AddStringToObject(g, "chain", chain);
+    cJSON_AddStringToObject(g, "chain", o->chain);
     add_amount(g, "time_ms", (uint64_t)time(NULL) * 1000u);
     cJSON_AddStringToObject(g, "operator", op);
     cJSON *p = cJSON_AddObjectToObject(g, "params");
-    add_amount(p, "unbond_blocks", unbond);
-    add_amount(p, "verdict_blocks", verdict);
-    add_amount(p, "min_fee", min_fee);
-    cJSON_AddNumberToObject(p, "slash_challenger_pct", (double)slash);
-    cJSON_AddNumberToObject(p, "bond_accused_pct", (double)bond);
+    add_amount(p, "unbond_blocks", o->unbond);
+    add_amount(p, "verdict_blocks", o->verdict);
+    add_amount(p, "min_fee", o->min_fee);
+    cJSON_AddNumberToObject(p, "slash_challenger_pct", (double)o->slash);
+    cJSON_AddNumberToObject(p, "bond_accused_pct", (double)o->bond);
     cJSON *accs = cJSON_AddArrayToObject(g, "accounts");
-    for (size_t i = 0; i < nf; i++) {
+    for (size_t i = 0; i < o->nf; i++) {
         cJSON *a = cJSON_CreateObject();
         char addr[LEDGER_ADDR_STR_LEN];
-        ledger_addr_format(fs[i].pk, addr);
+        ledger_addr_format(o->fs[i].pk, addr);
         cJSON_AddStringToObject(a, "address", addr);
-        add_amount(a, "balance", fs[i].balance);
-        add_amount(a, "stake", fs[i].stake);
+        add_amount(a, "balance", o->fs[i].balance);
+        add_amount(a, "stake", o->fs[i].stake);
         cJSON_AddItemToArray(accs, a);
     }
     char *text = cJSON_Print(g);
     cJSON_Delete(g);
-    plow_buf b = {0};
-    plow_buf_printf(&b, "%s\n", text);
+    plow_buf_printf(b, "%s\n", text);
     free(text);
+}
+
+static int cmd_node_init(int argc, char **argv) {
+    init_opts o = {.chain = "plow-local", .op_fund = 1000000, .min_fee = 1, .unbond = 20, .verdict = 50, .slash = 50,
+                   .bond = 50};
+    char err[PLOW_ERR_LEN], kpath[4096];
+    ledger_key k;
+    bool reused = false, have_key = false;
+    plow_buf b = {0};
     ledger_genesis gen;
     memset(&gen, 0, sizeof gen);
+    int rc = init_parse(argc, argv, &o);
+    if (rc) goto out;
+    rc = 1;
+    if (plow_file_exists(o.out)) {
+        cli_fail("%s exists: a genesis is never overwritten (remove it first, or pick another name)", o.out);
+        goto out;
+    }
+    if (operator_key(o.data, &k, &reused, kpath)) goto out;
+    have_key = true;
+    if (o.op_fund) {
+        fund f = {.balance = o.op_fund};
+        memcpy(f.pk, k.pk, 32);
+        add_fund(&o.fs, &o.nf, &f);
+    }
+    char op[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(k.pk, op);
+    genesis_text(&o, op, &b);
     if (ledger_genesis_parse(&gen, b.data, b.len, err) != 0) { /* e.g. a total above 2^64-1 */
         cli_fail("the genesis would be refused: %s", err);
-    } else if (plow_write_file(out, b.data, b.len, err) != 0) {
-        cli_fail("%s", err);
-    } else {
-        char cid[65];
-        plow_hex(gen.chain_id, 32, cid);
-        printf("operator key %s (%s%s)\n", kpath, op, reused ? ", reused" : "");
-        printf("genesis %s: chain '%s', id %s, %zu accounts, supply %llu\n", out, chain, cid, nf,
-               (unsigned long long)gen.supply);
-        rc = 0;
+        goto out;
     }
+    if (plow_write_file(o.out, b.data, b.len, err) != 0) {
+        cli_fail("%s", err);
+        goto out;
+    }
+    char cid[65];
+    plow_hex(gen.chain_id, 32, cid);
+    printf("operator key %s (%s%s)\n", kpath, op, reused ? ", reused" : "");
+    printf("genesis %s: chain '%s', id %s, %zu accounts, supply %llu\n", o.out, o.chain, cid, o.nf,
+           (unsigned long long)gen.supply);
+    rc = 0;
+out:
     ledger_genesis_release(&gen);
     plow_buf_release(&b);
-    ledger_key_wipe(&k);
-    free(fs);
+    if (have_key) ledger_key_wipe(&k);
+    free(o.fs);
     return rc;
 }
 
@@ -311,7 +329,9 @@ int cmd_node(int argc, char **argv) {
         else if (strcmp(a, "--operator-key") == 0) sval = &o.operator_key;
         bool num = !sval && (strcmp(a, "--block-ms") == 0 || strcmp(a, "--max-block-txs") == 0 ||
                              strcmp(a, "--max-blob") == 0 || strcmp(a, "--max-conns-per-ip") == 0 ||
-                             strcmp(a, "--sse-max-s") == 0);
+                             strcmp(a, "--sse-max-s") == 0 || strcmp(a, "--blob-per-unit") == 0 ||
+                             strcmp(a, "--disk-reserve") == 0 || strcmp(a, "--blob-retention-s") == 0 ||
+                             strcmp(a, "--blob-gc-s") == 0);
         if (!sval && !num) return cli_usage_error("node", "unknown option '%s'", a);
         if (i + 1 >= argc) return cli_usage_error("node", "%s needs a value", a);
         const char *v = argv[++i];
@@ -330,6 +350,15 @@ int cmd_node(int argc, char **argv) {
         } else if (strcmp(a, "--max-conns-per-ip") == 0) {
             if (cli_int(a, v, 1, 65536, &lv, err) != 0) return cli_usage_error("node", "%s", err);
             o.max_conns_per_ip = (uint32_t)lv;
+        } else if (strcmp(a, "--blob-per-unit") == 0 || strcmp(a, "--disk-reserve") == 0 ||
+                   strcmp(a, "--blob-retention-s") == 0) {
+            if (cli_u64(a, v, &uv, err) != 0 || uv == 0) return cli_usage_error("node", "%s expects a number > 0", a);
+            if (strcmp(a, "--blob-per-unit") == 0) o.blob_per_unit = uv;
+            else if (strcmp(a, "--disk-reserve") == 0) o.disk_reserve = uv;
+            else o.blob_retention_s = uv;
+        } else if (strcmp(a, "--blob-gc-s") == 0) {
+            if (cli_int(a, v, 1, 86400 * 30, &lv, err) != 0) return cli_usage_error("node", "%s", err);
+            o.blob_gc_s = (uint32_t)lv;
         } else if (strcmp(a, "--sse-max-s") == 0) {
             if (cli_int(a, v, 1, 86400, &lv, err) != 0) return cli_usage_error("node", "%s", err);
             o.sse_max_s = (uint32_t)lv;

@@ -677,6 +677,7 @@ static int round_run_parse(int argc, char **argv, run_opts *o) {
  * hold a batch window), with the data and tokenizer uploaded. */
 static int coord_open(coord *k, char err[PLOW_ERR_LEN]) {
     if (!(k->c = client_new(cli_node_url(k->o->node)))) return plow_error(err, "cannot start the HTTP client");
+    client_set_key(k->c, &k->key); /* it signs the uploads */
     if (modelio_load_model(&k->m, k->o->base, err) ||
         (k->o->tokenizer ? tokenizer_load(&k->tok, k->o->tokenizer, err)
                          : modelio_load_tokenizer(&k->tok, k->o->base, err)) ||

@@ -86,6 +86,7 @@ static int task_post(int argc, char **argv) {
         cli_fail("cannot start the HTTP client");
         goto out;
     }
+    client_set_key(c, &k); /* it signs the uploads */
     if (taskfile_expand(&tf, c, note_upload, NULL, err)) {
         cli_fail("%s: spec: %s", pos[0], err);
         goto out;

@@ -40,6 +40,8 @@ struct client {
     char *url; /* no trailing slash */
     bool have_chain;
     uint8_t chain_id[32];
+    bool has_key;
+    ledger_key key; /* signs blob uploads */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -60,8 +62,23 @@ client *client_new(const char *url) {
     return c;
 }
 
+void client_set_key(client *c, const ledger_key *k) {
+    c->key = *k;
+    c->has_key = true;
+}
+
+void client_blob_auth_msg(const uint8_t chain_id[32], const uint8_t hash[32], uint64_t size, uint64_t time_ms,
+                          uint8_t out[CLIENT_BLOB_AUTH_LEN]) {
+    memcpy(out, "plow-blob-put/v1", 16);
+    memcpy(out + 16, chain_id, 32);
+    memcpy(out + 48, hash, 32);
+    plow_put_u64(out + 80, size);
+    plow_put_u64(out + 88, time_ms);
+}
+
 void client_free(client *c) {
     if (!c) return;
+    if (c->has_key) ledger_key_wipe(&c->key);
     curl_easy_cleanup(c->h);
     free(c->url);
     free(c);
@@ -82,6 +99,7 @@ typedef struct req {
     uint64_t upload_len;
     bool json_body;
     bool transfer; /* a blob: no total timeout, a low-speed limit */
+    const char *auth[3]; /* a signed upload's headers */
     /* answer: into memory (at most mem_max), or a file descriptor hashed on the way */
     plow_buf *mem;
     size_t mem_max;
@@ -197,6 +215,8 @@ static int perform(req *r, char err[PLOW_ERR_LEN]) {
         curl_easy_setopt(h, CURLOPT_READDATA, r);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(r->upload ? r->upload_len : r->body_len));
         hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+        for (int i = 0; i < 3; i++)
+            if (r->auth[i]) hdrs = curl_slist_append(hdrs, r->auth[i]);
     }
     if (r->json_body) hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     if (hdrs) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -484,8 +504,29 @@ int client_blob_size(client *c, const uint8_t hash[32], bool *has, uint64_t *siz
     return 0;
 }
 
-/* The PUT itself; the answer must be 2xx and name the same hash. */
-static int put_blob(req *r, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+/* The PUT itself, signed; the answer must be 2xx and name the same hash. */
+static int put_blob(req *r, const uint8_t hash[32], uint64_t size, char err[PLOW_ERR_LEN]) {
+    client *c = r->c;
+    if (!c->has_key)
+        return plow_error(err, "uploading a blob needs a key: the node takes uploads signed by an account it knows");
+    uint8_t chain[32];
+    if (client_chain_id(c, chain, err)) return -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t t = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint8_t msg[CLIENT_BLOB_AUTH_LEN], sig[LEDGER_SIG_LEN];
+    client_blob_auth_msg(chain, hash, size, t, msg);
+    ledger_sign(&c->key, msg, sizeof msg, sig);
+    char addr[LEDGER_ADDR_STR_LEN], sighex[2 * LEDGER_SIG_LEN + 1];
+    ledger_addr_format(c->key.pk, addr);
+    plow_hex(sig, sizeof sig, sighex);
+    char h_signer[LEDGER_ADDR_STR_LEN + 32], h_time[64], h_sig[2 * LEDGER_SIG_LEN + 32];
+    snprintf(h_signer, sizeof h_signer, "X-Plow-Signer: %s", addr);
+    snprintf(h_time, sizeof h_time, "X-Plow-Time: %llu", (unsigned long long)t);
+    snprintf(h_sig, sizeof h_sig, "X-Plow-Sig: %s", sighex);
+    r->auth[0] = h_signer;
+    r->auth[1] = h_time;
+    r->auth[2] = h_sig;
     plow_buf mem = {0};
     r->mem = &mem;
     r->mem_max = JSON_MAX;
@@ -515,7 +556,7 @@ int client_blob_put(client *c, const void *data, size_t n, uint8_t hash[32], cha
     req_init(&r, c, "PUT", path);
     r.body = data;
     r.body_len = n;
-    return put_blob(&r, hash, err);
+    return put_blob(&r, hash, n, err);
 }
 
 int client_blob_put_file(client *c, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]) {
@@ -554,7 +595,7 @@ int client_blob_put_file(client *c, const char *path, uint8_t hash[32], char err
     req_init(&r, c, "PUT", upath);
     r.upload = f;
     r.upload_len = total;
-    rc = put_blob(&r, hash, err);
+    rc = put_blob(&r, hash, total, err);
     if (rc) plow_error_prefix(err, path);
 out:
     fclose(f);

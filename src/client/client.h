@@ -59,6 +59,16 @@ int client_account(client *c, const uint8_t pk[32], ledger_account *out, uint64_
                    char err[PLOW_ERR_LEN]);
 int client_task(client *c, const uint8_t id[32], ledger_task *out, char err[PLOW_ERR_LEN]);
 int client_height(client *c, uint64_t *height, char err[PLOW_ERR_LEN]);
+/* Uploads are signed (docs/api.md, "Blob uploads"): the key set here signs
+ * (chain id, blob hash, size, time) and the node charges the blob to that
+ * account's quota. A client without a key cannot upload. */
+void client_set_key(client *c, const ledger_key *k);
+#define CLIENT_BLOB_AUTH_LEN (16 + 32 + 32 + 8 + 8)
+#define CLIENT_BLOB_AUTH_WINDOW_MS 300000 /* the node takes a signature this close to its clock */
+/* The bytes an upload's signature covers: "plow-blob-put/v1", chain id,
+ * hash, size (u64 LE), time in ms (u64 LE). */
+void client_blob_auth_msg(const uint8_t chain_id[32], const uint8_t hash[32], uint64_t size, uint64_t time_ms,
+                          uint8_t out[CLIENT_BLOB_AUTH_LEN]);
 /* Blobs. Uploads hash the bytes first (filling hash), skip the upload when
  * the node already has them (HEAD), and stream files. Downloads hash what
  * arrives and refuse bytes that do not hash to `hash`; get_file writes a

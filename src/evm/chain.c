@@ -54,6 +54,7 @@ static void seal_words(const evm_seal *s, uint8_t w[EVM_SEAL_WORDS * 32]) {
     memcpy(w + 32, s->commitment, 32);
     memcpy(w + 64, s->final_state, 32);
     memcpy(w + 96, s->artifact, 32);
+    memcpy(w + 128, s->leaves, 32);
 }
 
 static void dispute_words(const evm_dispute *d, uint8_t w[EVM_DISPUTE_WORDS * 32]) {
@@ -97,6 +98,10 @@ static void put_dispute(abi_enc *e, const evm_dispute *d) {
 }
 
 /* ---- encodings ---- */
+
+void evm_leaves_hash(const uint8_t *leaves, size_t count, uint8_t out[32]) {
+    keccak256(leaves, count * 32, out);
+}
 
 void evm_task_id(const evm_params *p, uint8_t id[32]) {
     uint8_t w[EVM_PARAMS_WORDS * 32];
@@ -181,7 +186,7 @@ out:
 }
 
 static int create(eth_signer *s, const char *dir, const char *name, const plow_buf *args, uint8_t addr[ETH_ADDR_LEN],
-                  uint64_t *gas, char err[PLOW_ERR_LEN]) {
+                  uint64_t *gas, uint64_t *block, char err[PLOW_ERR_LEN]) {
     plow_buf code = {0};
     eth_receipt r;
     if (read_bin(dir, name, &code, err)) return -1;
@@ -192,6 +197,7 @@ static int create(eth_signer *s, const char *dir, const char *name, const plow_b
     if (!r.has_contract) return plow_error(err, "%s: the receipt names no contract", name);
     memcpy(addr, r.contract, ETH_ADDR_LEN);
     if (gas) *gas = r.gas_used;
+    if (block) *block = r.block;
     return 0;
 }
 
@@ -211,13 +217,13 @@ int evm_deploy(eth_signer *s, const char *dir, const evm_deploy_params *dp, evm_
         abi_bytes(&e, (const uint8_t *)"plow test dollar", 16);
         abi_bytes(&e, (const uint8_t *)"PTD", 3);
         abi_end(&e, &args);
-        if (create(s, dir, "TestToken", &args, out->token, &g[0], err)) goto out;
+        if (create(s, dir, "TestToken", &args, out->token, &g[0], NULL, err)) goto out;
         plow_buf_release(&args);
     }
     abi_begin(&e, NULL, 1);
     abi_addr(&e, dp->referee);
     abi_end(&e, &args);
-    if (create(s, dir, "RefereeJudge", &args, out->judge, &g[1], err)) goto out;
+    if (create(s, dir, "RefereeJudge", &args, out->judge, &g[1], NULL, err)) goto out;
     plow_buf_release(&args);
     abi_begin(&e, NULL, 7);
     abi_addr(&e, out->token);
@@ -228,10 +234,9 @@ int evm_deploy(eth_signer *s, const char *dir, const evm_deploy_params *dp, evm_
     abi_u64(&e, dp->slash_challenger_pct);
     abi_u64(&e, dp->bond_accused_pct);
     abi_end(&e, &args);
-    if (create(s, dir, "Plow", &args, out->plow, &g[2], err)) goto out;
+    if (create(s, dir, "Plow", &args, out->plow, &g[2], &out->block, err)) goto out;
     plow_buf_release(&args);
-    if (create(s, dir, "MerkleCheck", NULL, out->merkle, &g[3], err)) goto out;
-    if (eth_block_number(s->rpc, &out->block, err)) goto out;
+    if (create(s, dir, "MerkleCheck", NULL, out->merkle, &g[3], NULL, err)) goto out;
     if (gas) memcpy(gas, g, sizeof g);
     rc = 0;
 out:
@@ -381,10 +386,10 @@ int evm_register(eth_signer *s, const evm_deployment *d, uint8_t profile, const 
 
 #define PARAMS_SIG "(address,uint8,uint8,uint8,uint64,uint64,uint64,uint64,uint32,uint32,uint32,bytes32,bytes32)"
 #define VALUES_SIG "(bytes32,bytes32,bytes32,bytes32,uint64,uint32)"
-#define SEAL_SIG "(address,bytes32,bytes32,bytes32)"
+#define SEAL_SIG "(address,bytes32,bytes32,bytes32,bytes32)"
 #define DISPUTE_SIG \
     "(bytes32,uint64,uint8,uint8,uint8,bool,address,address,address,uint64,uint64,bytes32,bytes32,bytes32,bytes32)"
-#define SIDE_SIG "(address," VALUES_SIG ",bytes32,bytes32,bytes32[],bytes32,bytes32[])"
+#define SIDE_SIG "(address," VALUES_SIG ",bytes32,bytes32,bytes32,bytes32[],bytes32,bytes32[])"
 
 int evm_post(eth_signer *s, const evm_deployment *d, const evm_params *p, eth_receipt *r, char err[PLOW_ERR_LEN]) {
     abi_enc e;
@@ -428,15 +433,16 @@ static void put_path(abi_enc *e, const merkle_proof *p) {
     else abi_words(e, NULL, 0);
 }
 
-/* The Side tuple (12 head words). A NULL side encodes as all zeros. */
+/* The Side tuple (13 head words). A NULL side encodes as all zeros. */
 static void put_side(abi_enc *e, const evm_side *sd) {
     static const evm_side zero;
     if (!sd) sd = &zero;
     abi_enc t;
-    abi_begin(&t, NULL, 1 + EVM_VALUES_WORDS + 5);
+    abi_begin(&t, NULL, 1 + EVM_VALUES_WORDS + 6);
     abi_addr(&t, sd->worker);
     put_values(&t, &sd->v);
     abi_word(&t, sd->salt);
+    abi_word(&t, sd->leaves);
     abi_word(&t, sd->leaf_prev);
     put_path(&t, sd->proof_prev);
     abi_word(&t, sd->leaf);
@@ -496,13 +502,14 @@ int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p
     eth_receipt local;
     if (!r) r = &local;
     abi_enc e;
-    abi_begin(&e, "daChallenge(" PARAMS_SIG ",uint8,address," VALUES_SIG ",bytes32,bytes32,uint64)",
-              EVM_PARAMS_WORDS + 2 + EVM_VALUES_WORDS + 3);
+    abi_begin(&e, "daChallenge(" PARAMS_SIG ",uint8,address," VALUES_SIG ",bytes32,bytes32,bytes32,uint64)",
+              EVM_PARAMS_WORDS + 2 + EVM_VALUES_WORDS + 4);
     put_params(&e, p);
     abi_u64(&e, slot);
     abi_addr(&e, a->worker);
     put_values(&e, &a->v);
     abi_word(&e, a->salt);
+    abi_word(&e, a->leaves);
     abi_word(&e, want);
     abi_u64(&e, bond);
     evm_dispute dd;
@@ -516,6 +523,20 @@ int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p
     memcpy(dd.state_blob, want, 32);
     if (send(s, d->plow, &e, r, "da_challenge", err)) return -1;
     return opened(s, r, &dd, out, cid);
+}
+
+int evm_bad_reveal(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
+                   const uint8_t *leaves, size_t count, eth_receipt *r, char err[PLOW_ERR_LEN]) {
+    abi_enc e;
+    abi_begin(&e, "badReveal(" PARAMS_SIG ",uint8,address," VALUES_SIG ",bytes32,bytes32[])",
+              EVM_PARAMS_WORDS + 2 + EVM_VALUES_WORDS + 2);
+    put_params(&e, p);
+    abi_u64(&e, slot);
+    abi_addr(&e, a->worker);
+    put_values(&e, &a->v);
+    abi_word(&e, a->salt);
+    abi_words(&e, leaves, count);
+    return send(s, d->plow, &e, r, "bad_reveal", err);
 }
 
 int evm_da_answer(eth_signer *s, const evm_deployment *d, const uint8_t cid[32], const evm_dispute *dis,

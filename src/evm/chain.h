@@ -55,11 +55,12 @@ typedef struct evm_values {
 } evm_values;
 #define EVM_VALUES_WORDS 6
 
+/* leaves: keccak256 of the revealed leaves (evm_leaves_hash). */
 typedef struct evm_seal {
     uint8_t worker[ETH_ADDR_LEN];
-    uint8_t commitment[32], final_state[32], artifact[32]; /* zeros until revealed */
+    uint8_t commitment[32], final_state[32], artifact[32], leaves[32]; /* the last three zeros until revealed */
 } evm_seal;
-#define EVM_SEAL_WORDS 4
+#define EVM_SEAL_WORDS 5
 
 typedef struct evm_dispute {
     uint8_t task[32];
@@ -78,6 +79,7 @@ typedef struct evm_side {
     uint8_t worker[ETH_ADDR_LEN];
     evm_values v;
     uint8_t salt[32];
+    uint8_t leaves[32];                /* the seal's keccak256 of the revealed leaves */
     uint8_t leaf_prev[32], leaf[32];
     const merkle_proof *proof_prev, *proof;
 } evm_side;
@@ -127,6 +129,8 @@ int evm_deployment_parse(const char *json, size_t len, evm_deployment *d, char e
 void evm_task_id(const evm_params *p, uint8_t id[32]);
 void evm_commitment(const evm_deployment *d, const uint8_t task[32], uint8_t slot, const uint8_t worker[ETH_ADDR_LEN],
                     const evm_values *v, const uint8_t salt[32], uint8_t out[32]);
+/* keccak256 of count leaves (32 bytes each): what a revealed seal keeps. */
+void evm_leaves_hash(const uint8_t *leaves, size_t count, uint8_t out[32]);
 /* The challenge id of d opened in block `block`. */
 void evm_challenge_id(const evm_dispute *d, uint64_t block, uint8_t cid[32]);
 /* The digest the referee signs for a verdict. */
@@ -159,6 +163,10 @@ int evm_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p, u
 int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
                      const uint8_t want[32], uint64_t bond, evm_dispute *out, uint8_t cid[32], eth_receipt *r,
                      char err[PLOW_ERR_LEN]);
+/* badReveal: slot's revealed leaves (passed again, count x 32 bytes) are
+ * not its trace root; the contract computes the root and slashes at once. */
+int evm_bad_reveal(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
+                   const uint8_t *leaves, size_t count, eth_receipt *r, char err[PLOW_ERR_LEN]);
 int evm_da_answer(eth_signer *s, const evm_deployment *d, const uint8_t cid[32], const evm_dispute *dis,
                   const uint8_t *blob, size_t n, eth_receipt *r, char err[PLOW_ERR_LEN]);
 int evm_lapse(eth_signer *s, const evm_deployment *d, const uint8_t cid[32], const evm_dispute *dis, eth_receipt *r,

@@ -324,6 +324,76 @@ static int cmp_tensor_name(const void *a, const void *b) {
     return strcmp((*(const st_tensor *const *)a)->name, (*(const st_tensor *const *)b)->name);
 }
 
+/* The header of buf[0..size): its length (8 bytes, bounded by the limit and
+ * the file) and its JSON object, into *hlen and *root. */
+static int parse_header(const uint8_t *buf, size_t size, uint64_t *hlen, cJSON **root, char err[PLOW_ERR_LEN]) {
+    if (size < 8) return plow_error(err, "file is %zu bytes, too short for the 8-byte header length", size);
+    *hlen = plow_get_u64(buf);
+    if (*hlen > ST_MAX_HEADER)
+        return plow_error(err, "header length %" PRIu64 " exceeds the limit of %zu bytes", *hlen, ST_MAX_HEADER);
+    if (*hlen > size - 8)
+        return plow_error(err, "header length %" PRIu64 " is larger than the %zu bytes after it", *hlen, size - 8);
+    const char *header = (const char *)buf + 8;
+    size_t n = (size_t)*hlen;
+    size_t bad = utf8_invalid_at((const uint8_t *)header, n);
+    if (bad != n) return plow_error(err, "header is not valid UTF-8 (byte %zu)", bad);
+    const char *end = NULL;
+    *root = cJSON_ParseWithLengthOpts(header, n, &end, false);
+    if (!*root) {
+        size_t at = end && end >= header && end <= header + n ? (size_t)(end - header) : 0;
+        return plow_error(err, "header is not valid JSON (near byte %zu)", at);
+    }
+    /* The spec allows trailing spaces as padding; anything else after the
+     * object means the header is not one JSON value. */
+    for (const char *p = end; p < header + n; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            return plow_error(err, "header has unexpected bytes after the JSON value (byte %zu)", (size_t)(p - header));
+    }
+    if (!cJSON_IsObject(*root)) return plow_error(err, "header is not a JSON object");
+    return 0;
+}
+
+/* The header's entries into ps[] (*np of them: their names are the caller's
+ * to free), the metadata into f. */
+static int parse_entries(st_file *f, const cJSON *root, size_t data_size, parsed *ps, size_t *np,
+                         char err[PLOW_ERR_LEN]) {
+    bool have_meta = false;
+    for (const cJSON *c = root->child; c; c = c->next) {
+        if (strcmp(c->string, "__metadata__") == 0) {
+            if (have_meta) return plow_error(err, "header has __metadata__ twice");
+            have_meta = true;
+            if (parse_metadata(f, c, err) != 0) return -1;
+            continue;
+        }
+        if (c->string[0] == 0) return plow_error(err, "header has a tensor with an empty name");
+        parsed *p = &ps[*np];
+        p->order = *np;
+        p->t.name = plow_strdup(c->string);
+        (*np)++;
+        if (parse_tensor(c, p, data_size, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* The ranges must tile the data section: sorted by offset, each tensor starts
+ * where the previous one ended, and the last ends at EOF. */
+static int check_tiling(parsed *ps, size_t np, size_t data_size, char err[PLOW_ERR_LEN]) {
+    qsort(ps, np, sizeof *ps, cmp_parsed);
+    size_t expect = 0;
+    for (size_t i = 0; i < np; i++) {
+        const st_tensor *t = &ps[i].t;
+        if (t->offset < expect)
+            return plow_error(err, "tensors '%s' and '%s' overlap in the data section", ps[i - 1].t.name, t->name);
+        if (t->offset > expect)
+            return plow_error(err, "data section has a hole of %zu bytes at offset %zu, before tensor '%s'",
+                              t->offset - expect, expect, t->name);
+        expect = t->offset + t->nbytes;
+    }
+    if (expect != data_size)
+        return plow_error(err, "data section has %zu unused bytes after the last tensor", data_size - expect);
+    return 0;
+}
+
 /* Parses buf[0..size), taking ownership of buf whatever the outcome. */
 static int parse_owned(uint8_t *buf, size_t size, st_file **out, char err[PLOW_ERR_LEN]) {
     *out = NULL;
@@ -331,103 +401,19 @@ static int parse_owned(uint8_t *buf, size_t size, st_file **out, char err[PLOW_E
     cJSON *root = NULL;
     parsed *ps = NULL;
     size_t np = 0;
+    uint64_t hlen = 0;
     st_file *f = plow_calloc(1, sizeof *f);
     f->buf = buf;
     f->size = size;
-
-    if (size < 8) {
-        plow_error(err, "file is %zu bytes, too short for the 8-byte header length", size);
-        goto out;
-    }
-    uint64_t hlen = plow_get_u64(buf);
-    if (hlen > ST_MAX_HEADER) {
-        plow_error(err, "header length %" PRIu64 " exceeds the limit of %zu bytes", hlen,
-                   ST_MAX_HEADER);
-        goto out;
-    }
-    if (hlen > size - 8) {
-        plow_error(err, "header length %" PRIu64 " is larger than the %zu bytes after it", hlen,
-                   size - 8);
-        goto out;
-    }
-    const char *header = (const char *)buf + 8;
+    if (parse_header(buf, size, &hlen, &root, err) != 0) goto out;
     const uint8_t *data = buf + 8 + hlen;
     size_t data_size = size - 8 - (size_t)hlen;
-
-    size_t bad = utf8_invalid_at((const uint8_t *)header, (size_t)hlen);
-    if (bad != hlen) {
-        plow_error(err, "header is not valid UTF-8 (byte %zu)", bad);
-        goto out;
-    }
-    const char *end = NULL;
-    root = cJSON_ParseWithLengthOpts(header, (size_t)hlen, &end, false);
-    if (!root) {
-        size_t at = end && end >= header && end <= header + hlen ? (size_t)(end - header) : 0;
-        plow_error(err, "header is not valid JSON (near byte %zu)", at);
-        goto out;
-    }
-    /* The spec allows trailing spaces as padding; anything else after the
-     * object means the header is not one JSON value. */
-    for (const char *p = end; p < header + hlen; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            plow_error(err, "header has unexpected bytes after the JSON value (byte %zu)",
-                       (size_t)(p - header));
-            goto out;
-        }
-    }
-    if (!cJSON_IsObject(root)) {
-        plow_error(err, "header is not a JSON object");
-        goto out;
-    }
-
     size_t n_entries = 0;
     for (const cJSON *c = root->child; c; c = c->next) n_entries++;
     ps = plow_calloc(n_entries, sizeof *ps);
-    bool have_meta = false;
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (strcmp(c->string, "__metadata__") == 0) {
-            if (have_meta) {
-                plow_error(err, "header has __metadata__ twice");
-                goto out;
-            }
-            have_meta = true;
-            if (parse_metadata(f, c, err) != 0) goto out;
-            continue;
-        }
-        if (c->string[0] == 0) {
-            plow_error(err, "header has a tensor with an empty name");
-            goto out;
-        }
-        parsed *p = &ps[np];
-        p->order = np;
-        p->t.name = plow_strdup(c->string);
-        np++;
-        if (parse_tensor(c, p, data_size, err) != 0) goto out;
-    }
-    if (scan_header(header, (size_t)hlen, err) != 0) goto out;
-
-    /* The ranges must tile the data section: sorted by offset, each tensor
-     * starts where the previous one ended, and the last ends at EOF. */
-    qsort(ps, np, sizeof *ps, cmp_parsed);
-    size_t expect = 0;
-    for (size_t i = 0; i < np; i++) {
-        const st_tensor *t = &ps[i].t;
-        if (t->offset < expect) {
-            plow_error(err, "tensors '%s' and '%s' overlap in the data section",
-                       ps[i - 1].t.name, t->name);
-            goto out;
-        }
-        if (t->offset > expect) {
-            plow_error(err, "data section has a hole of %zu bytes at offset %zu, before tensor '%s'",
-                       t->offset - expect, expect, t->name);
-            goto out;
-        }
-        expect = t->offset + t->nbytes;
-    }
-    if (expect != data_size) {
-        plow_error(err, "data section has %zu unused bytes after the last tensor", data_size - expect);
+    if (parse_entries(f, root, data_size, ps, &np, err) != 0 ||
+        scan_header((const char *)buf + 8, (size_t)hlen, err) != 0 || check_tiling(ps, np, data_size, err) != 0)
         goto out;
-    }
 
     f->tensors = plow_calloc(np, sizeof *f->tensors);
     f->by_name = plow_calloc(np, sizeof *f->by_name);

@@ -127,104 +127,102 @@ static void *sig_worker(void *arg) {
     return NULL;
 }
 
-/* Checks and commits one block. Returns 0, -1 (storage: fatal), or -2 (the
- * sequencer's block is wrong: diverged). */
-static int follow_block(node *n, const cJSON *jb, char err[PLOW_ERR_LEN]) {
+/* The header of the sequencer's block H: it decodes, extends our tip and is
+ * signed by the chain's operator. */
+static int follow_header(node *n, const cJSON *jb, const node_tip *tip, ledger_block *b, char err[PLOW_ERR_LEN]) {
     uint8_t hdr[LEDGER_BLOCK_HEADER_LEN];
-    ledger_block b = {0};
-    ledger_tx *tx = NULL;
-    uint8_t *hashes = NULL;
-    int rc = -2;
-    bool locked = false;
     char why[PLOW_ERR_LEN];
-    node_tip tip;
-    node_tip_get(n, &tip);
-    unsigned long long H = (unsigned long long)tip.height + 1;
-
-    if (hex_field(jb, "header", hdr, sizeof hdr, why) != 0 || ledger_block_decode(&b.h, hdr, sizeof hdr, why) != 0 ||
-        hex_field(jb, "sig", b.sig, sizeof b.sig, why) != 0) {
-        plow_error(err, "the sequencer sent a malformed block %llu: %s", H, why);
-        goto out;
-    }
-    if (b.h.height != tip.height + 1) {
-        plow_error(err, "the sequencer sent block %llu where block %llu was expected", (unsigned long long)b.h.height, H);
-        goto out;
-    }
-    if (memcmp(b.h.prev, tip.hash, 32) != 0) {
+    unsigned long long H = (unsigned long long)tip->height + 1;
+    if (hex_field(jb, "header", hdr, sizeof hdr, why) != 0 || ledger_block_decode(&b->h, hdr, sizeof hdr, why) != 0 ||
+        hex_field(jb, "sig", b->sig, sizeof b->sig, why) != 0)
+        return plow_error(err, "the sequencer sent a malformed block %llu: %s", H, why);
+    if (b->h.height != tip->height + 1)
+        return plow_error(err, "the sequencer sent block %llu where block %llu was expected",
+                          (unsigned long long)b->h.height, H);
+    if (memcmp(b->h.prev, tip->hash, 32) != 0) {
         char p[65], o[65];
-        plow_hex(b.h.prev, 32, p);
-        plow_hex(tip.hash, 32, o);
-        plow_error(err, "block %llu does not extend our block %llu (prev %.16s…, ours %.16s…): the sequencer rewrote its chain",
-                   H, H - 1, p, o);
-        goto out;
+        plow_hex(b->h.prev, 32, p);
+        plow_hex(tip->hash, 32, o);
+        return plow_error(err,
+                          "block %llu does not extend our block %llu (prev %.16s…, ours %.16s…): the sequencer rewrote its chain",
+                          H, H - 1, p, o);
     }
-    ledger_block_hash(&b.h, b.hash);
-    if (!ledger_verify_sig(n->genesis.operator_pk, b.hash, 32, b.sig)) {
-        plow_error(err, "block %llu is not signed by the chain's operator", H);
-        goto out;
-    }
+    ledger_block_hash(&b->h, b->hash);
+    if (!ledger_verify_sig(n->genesis.operator_pk, b->hash, 32, b->sig))
+        return plow_error(err, "block %llu is not signed by the chain's operator", H);
+    return 0;
+}
+
+/* The block's transactions from its JSON into b->txs (b->n_txs of them), and
+ * the result the sequencer claims for each into claimed[] (0 ok, 1 failed,
+ * -2 not said). The arrays are allocated for the header's count. */
+static int follow_txs(const cJSON *jb, ledger_block *b, int8_t **claimed, char err[PLOW_ERR_LEN]) {
+    unsigned long long H = (unsigned long long)b->h.height;
     const cJSON *jtxs = cJSON_GetObjectItemCaseSensitive(jb, "txs");
     int count = cJSON_IsArray(jtxs) ? cJSON_GetArraySize(jtxs) : -1;
-    if (count < 0 || (uint32_t)count != b.h.n_txs) {
-        plow_error(err, "block %llu: the header counts %u transactions, the block carries %d", H, b.h.n_txs, count);
-        goto out;
-    }
-    b.txs = plow_calloc((size_t)count, sizeof *b.txs);
-    b.results = plow_calloc((size_t)count, sizeof *b.results);
-    b.errors = plow_calloc((size_t)count, sizeof *b.errors);
-    hashes = plow_calloc((size_t)count, 32);
-    int8_t *claimed = plow_calloc((size_t)count, 1);
+    if (count < 0 || (uint32_t)count != b->h.n_txs)
+        return plow_error(err, "block %llu: the header counts %u transactions, the block carries %d", H, b->h.n_txs,
+                          count);
+    b->txs = plow_calloc((size_t)count, sizeof *b->txs);
+    b->results = plow_calloc((size_t)count, sizeof *b->results);
+    b->errors = plow_calloc((size_t)count, sizeof *b->errors);
+    *claimed = plow_calloc((size_t)count, 1);
     int i = 0;
     const cJSON *jt;
     cJSON_ArrayForEach(jt, jtxs) {
         const cJSON *hx = cJSON_GetObjectItemCaseSensitive(jt, "tx");
         size_t hl = cJSON_IsString(hx) ? strlen(hx->valuestring) : 0;
-        if (!hl || hl % 2 || hl / 2 > LEDGER_TX_MAX) {
-            plow_error(err, "block %llu, tx %d: 'tx' is not the hex of a transaction", H, i);
-            free(claimed);
-            goto out;
-        }
-        plow_buf_append(&b.txs[i], hx->valuestring, hl / 2); /* room; overwritten below */
-        if (plow_unhex(hx->valuestring, b.txs[i].data, hl / 2) != 0) {
-            plow_error(err, "block %llu, tx %d: 'tx' is not hex", H, i);
-            free(claimed);
-            goto out;
-        }
+        if (!hl || hl % 2 || hl / 2 > LEDGER_TX_MAX)
+            return plow_error(err, "block %llu, tx %d: 'tx' is not the hex of a transaction", H, i);
+        plow_buf_append(&b->txs[i], hx->valuestring, hl / 2); /* room; overwritten below */
+        b->n_txs = (uint32_t)i + 1; /* released by the caller from here on */
+        if (plow_unhex(hx->valuestring, b->txs[i].data, hl / 2) != 0)
+            return plow_error(err, "block %llu, tx %d: 'tx' is not hex", H, i);
         const char *res = json_get_str(jt, "result");
-        claimed[i] = res && strcmp(res, "failed") == 0 ? 1 : res && strcmp(res, "ok") == 0 ? 0 : -2;
-        b.n_txs = (uint32_t)++i;
+        (*claimed)[i] = res && strcmp(res, "failed") == 0 ? 1 : res && strcmp(res, "ok") == 0 ? 0 : -2;
+        i++;
     }
-    /* Signatures first, on two threads (the state machine then skips them). */
-    sigjob jobs[2] = {{b.txs, 0, (size_t)count / 2, n->genesis.chain_id, 0},
-                      {b.txs, (size_t)count / 2, (size_t)count, n->genesis.chain_id, 0}};
+    return 0;
+}
+
+/* Every transaction's signature, on two threads (the state machine then skips
+ * them). */
+static int follow_sigs(node *n, const ledger_block *b, char err[PLOW_ERR_LEN]) {
+    unsigned long long H = (unsigned long long)b->h.height;
+    size_t count = b->n_txs;
+    sigjob jobs[2] = {{b->txs, 0, count / 2, n->genesis.chain_id, 0}, {b->txs, count / 2, count, n->genesis.chain_id, 0}};
     pthread_t th;
     bool threaded = count >= 64 && pthread_create(&th, NULL, sig_worker, &jobs[0]) == 0;
     if (!threaded) sig_worker(&jobs[0]);
     sig_worker(&jobs[1]);
     if (threaded) pthread_join(th, NULL);
     size_t bad = jobs[0].bad != SIZE_MAX ? jobs[0].bad : jobs[1].bad;
-    if (bad != SIZE_MAX) {
-        tx = plow_alloc(sizeof *tx);
-        if (ledger_tx_decode(tx, b.txs[bad].data, b.txs[bad].len, why) != 0)
-            plow_error(err, "block %llu, tx %zu does not decode: %s", H, bad, why);
-        else
-            plow_error(err, "block %llu, tx %zu has a bad signature: the sequencer included a forged transaction", H, bad);
-        free(claimed);
-        goto out;
-    }
+    if (bad == SIZE_MAX) return 0;
+    char why[PLOW_ERR_LEN];
+    ledger_tx *tx = plow_alloc(sizeof *tx);
+    if (ledger_tx_decode(tx, b->txs[bad].data, b->txs[bad].len, why) != 0)
+        plow_error(err, "block %llu, tx %zu does not decode: %s", H, bad, why);
+    else
+        plow_error(err, "block %llu, tx %zu has a bad signature: the sequencer included a forged transaction", H, bad);
+    free(tx);
+    return -1;
+}
 
-    tx = plow_alloc(sizeof *tx);
-    pthread_rwlock_wrlock(&n->state_lock);
-    locked = true;
-    if (ledger_begin_block(n->s, b.h.height, b.h.time_ms, why) != 0) {
+/* Applies the block's transactions (the caller holds the state lock), each
+ * hash into hashes[], each result into b->results; a transaction the ledger
+ * calls invalid, or a result other than the sequencer's, is divergence. */
+static int follow_apply(node *n, ledger_block *b, const int8_t *claimed, uint8_t *hashes, char err[PLOW_ERR_LEN]) {
+    unsigned long long H = (unsigned long long)b->h.height;
+    char why[PLOW_ERR_LEN];
+    int rc = -1;
+    ledger_tx *tx = plow_alloc(sizeof *tx);
+    if (ledger_begin_block(n->s, b->h.height, b->h.time_ms, why) != 0) {
         plow_error(err, "block %llu cannot start: %s", H, why);
-        free(claimed);
         goto out;
     }
-    for (uint32_t k = 0; k < b.n_txs; k++) {
-        if (ledger_tx_decode(tx, b.txs[k].data, b.txs[k].len, why) != 0) { /* checked above */
+    for (uint32_t k = 0; k < b->n_txs; k++) {
+        if (ledger_tx_decode(tx, b->txs[k].data, b->txs[k].len, why) != 0) { /* checked before */
             plow_error(err, "block %llu, tx %u does not decode: %s", H, k, why);
-            free(claimed);
             goto out;
         }
         ledger_tx_hash(tx, hashes + 32 * k);
@@ -233,44 +231,60 @@ static int follow_block(node *n, const cJSON *jb, char err[PLOW_ERR_LEN]) {
         ledger_tx_result r = ledger_apply_tx(n->s, tx, true, why);
         if (r == LEDGER_TX_INVALID) {
             plow_error(err, "block %llu, tx %u (%.16s…): the sequencer included an invalid transaction: %s", H, k, hh, why);
-            free(claimed);
             goto out;
         }
         if (claimed[k] != -2 && claimed[k] != (int8_t)r) {
             plow_error(err, "tx result mismatch at height %llu, tx %u (%.16s…): sequencer %s, recomputed %s%s%s", H, k, hh,
                        claimed[k] ? "failed" : "ok", r ? "failed" : "ok", r ? ": " : "", r ? why : "");
-            free(claimed);
             goto out;
         }
-        b.results[k] = (int8_t)r;
-        b.errors[k] = r == LEDGER_TX_FAILED ? plow_strdup(why) : NULL;
+        b->results[k] = (int8_t)r;
+        b->errors[k] = r == LEDGER_TX_FAILED ? plow_strdup(why) : NULL;
     }
-    free(claimed);
+    rc = 0;
+out:
+    free(tx);
+    return rc;
+}
+
+/* One of the header's roots against ours. */
+static int follow_root(const char *what, unsigned long long H, const uint8_t theirs[32], const uint8_t ours[32],
+                       char err[PLOW_ERR_LEN]) {
+    if (memcmp(theirs, ours, 32) == 0) return 0;
+    char a[65], c[65];
+    plow_hex(theirs, 32, a);
+    plow_hex(ours, 32, c);
+    return plow_error(err, "%s mismatch at height %llu: sequencer %s, recomputed %s", what, H, a, c);
+}
+
+/* Checks and commits one block. Returns 0, -1 (storage: fatal), or -2 (the
+ * sequencer's block is wrong: diverged). */
+static int follow_block(node *n, const cJSON *jb, char err[PLOW_ERR_LEN]) {
+    ledger_block b = {0};
+    uint8_t *hashes = NULL;
+    int8_t *claimed = NULL;
+    int rc = -2;
+    bool locked = false;
+    char why[PLOW_ERR_LEN];
+    node_tip tip;
+    node_tip_get(n, &tip);
+    unsigned long long H = (unsigned long long)tip.height + 1;
+
+    if (follow_header(n, jb, &tip, &b, err) != 0 || follow_txs(jb, &b, &claimed, err) != 0 ||
+        follow_sigs(n, &b, err) != 0)
+        goto out;
+    hashes = plow_calloc(b.n_txs ? b.n_txs : 1, 32);
+    pthread_rwlock_wrlock(&n->state_lock);
+    locked = true;
+    if (follow_apply(n, &b, claimed, hashes, err) != 0) goto out;
     uint8_t root[32], res[32], txr[32];
     ledger_end_block(n->s, root);
     node_results_hash(b.results, b.n_txs, res);
     node_tx_root(hashes, b.n_txs, txr);
-    char a[65], c[65];
-    if (memcmp(res, b.h.results, 32) != 0) {
-        plow_hex(b.h.results, 32, a);
-        plow_hex(res, 32, c);
-        plow_error(err, "results mismatch at height %llu: sequencer %s, recomputed %s", H, a, c);
+    if (follow_root("results", H, b.h.results, res, err) != 0 || follow_root("tx root", H, b.h.tx_root, txr, err) != 0 ||
+        follow_root("state root", H, b.h.state_root, root, err) != 0)
         goto out;
-    }
-    if (memcmp(txr, b.h.tx_root, 32) != 0) {
-        plow_hex(b.h.tx_root, 32, a);
-        plow_hex(txr, 32, c);
-        plow_error(err, "tx root mismatch at height %llu: sequencer %s, recomputed %s", H, a, c);
-        goto out;
-    }
-    if (memcmp(root, b.h.state_root, 32) != 0) {
-        plow_hex(b.h.state_root, 32, a);
-        plow_hex(root, 32, c);
-        plow_error(err, "state root mismatch at height %llu: sequencer %s, recomputed %s", H, a, c);
-        goto out;
-    }
-    int sr = store_commit_block(n->st, &b, n->s, NULL, 0, 0, why);
-    if (sr != 0) {
+    if (store_commit_block(n->st, &b, n->s, NULL, 0, 0, why) != 0) {
         plow_error(err, "cannot commit block %llu: %s", H, why);
         rc = -1;
         goto out;
@@ -291,8 +305,8 @@ out:
     free(b.txs);
     free(b.results);
     free(b.errors);
+    free(claimed);
     free(hashes);
-    free(tx);
     return rc;
 }
 

@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -105,6 +106,9 @@ struct http_request {
     blob_writer *bw;
     uint8_t blob_hash[32];
     uint64_t blob_size;
+    uint8_t owner[32];   /* who signed the upload */
+    uint64_t reserved;   /* announced bytes reserved (node_blob_release) */
+    uint64_t announced;  /* Content-Length: the body may not exceed it */
 };
 
 static const char *arg(http_request *r, const char *key) { return r->arg ? r->arg(r->arg_ctx, key) : NULL; }
@@ -499,19 +503,24 @@ static void h_blob(http_request *r, http_reply *out) {
     }
     uint8_t h[32];
     PLOW_ASSERT(parse_hash(r->rest, h)); /* checked at begin */
-    char *p = blob_path(r->n->blobs, h);
-    int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
-    free(p);
-    struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) != 0) {
-        if (fd >= 0) close(fd);
-        reply_error(out, 404, "no blob %s", r->rest);
+    if (r->head) { /* HEAD: is it there (a damaged one is found when read) */
+        if (!blob_has(r->n->blobs, h)) reply_error(out, 404, "no blob %s", r->rest);
+        else out->status = 200, out->ctype = "application/octet-stream";
+        return;
+    }
+    int fd;
+    uint64_t size;
+    bool damaged;
+    if (blob_open_checked(r->n->blobs, h, &fd, &size, &damaged, err) != 0) {
+        if (damaged) node_log_err(r->n, "%s", err);
+        reply_error(out, 404, "%s", err);
         return;
     }
     out->status = 200;
     out->ctype = "application/octet-stream";
     out->fd = fd;
-    out->fd_size = (uint64_t)sb.st_size;
+    out->fd_size = size;
+    memcpy(out->fd_hash, h, 32);
 }
 
 /* GET /v1/events */
@@ -590,8 +599,9 @@ static void body_busy(http_request *r) {
     decide(r);
 }
 
-static void begin_blob_put(http_request *r, const char *content_length) {
+static void begin_blob_put(http_request *r, const char *(*hdr)(void *ctx, const char *name), void *hdr_ctx) {
     node *n = r->n;
+    const char *content_length = hdr ? hdr(hdr_ctx, "Content-Length") : NULL;
     if (n->follow) {
         reply_error(&r->early, 403, "this node follows %s: upload blobs there", n->follow);
         decide(r);
@@ -602,7 +612,7 @@ static void begin_blob_put(http_request *r, const char *content_length) {
         decide(r);
         return;
     }
-    uint64_t cl;
+    uint64_t cl = 0;
     if (content_length && plow_parse_u64(content_length, &cl) && cl > n->o.max_blob) {
         reply_error(&r->early, 413, "a blob of %llu bytes is larger than this node's limit (%llu)",
                     (unsigned long long)cl, (unsigned long long)n->o.max_blob);
@@ -610,17 +620,49 @@ static void begin_blob_put(http_request *r, const char *content_length) {
         return;
     }
     char err[PLOW_ERR_LEN];
+    uint64_t size = 0;
+    int refused = node_blob_admit(n, r->blob_hash, content_length, hdr ? hdr(hdr_ctx, "X-Plow-Signer") : NULL,
+                                  hdr ? hdr(hdr_ctx, "X-Plow-Time") : NULL, hdr ? hdr(hdr_ctx, "X-Plow-Sig") : NULL,
+                                  r->owner, &size, err);
+    if (refused) {
+        reply_error(&r->early, (unsigned)refused, "%s", err);
+        decide(r);
+        return;
+    }
+    r->reserved = size;
+    r->announced = cl;
     if (blob_write_begin(n->blobs, r->blob_hash, &r->bw, err) != 0) {
         r->bw = NULL;
         reply_error(&r->early, 500, "%s", err);
         decide(r);
         return;
     }
+    blob_writer_set_owner(r->bw, r->owner);
+}
+
+typedef struct two_headers {
+    const char *last_event_id, *content_length;
+} two_headers;
+
+static const char *two_hdr(void *ctx, const char *name) {
+    const two_headers *h = ctx;
+    if (strcasecmp(name, "Last-Event-ID") == 0) return h->last_event_id;
+    if (strcasecmp(name, "Content-Length") == 0) return h->content_length;
+    return NULL;
 }
 
 http_request *http_request_begin(node *n, const char *method, const char *path,
                                  const char *(*argfn)(void *ctx, const char *key), void *arg_ctx,
                                  const char *last_event_id, const char *content_length) {
+    two_headers h = {last_event_id, content_length};
+    return http_request_begin_h(n, method, path, argfn, arg_ctx, two_hdr, &h);
+}
+
+http_request *http_request_begin_h(node *n, const char *method, const char *path,
+                                   const char *(*argfn)(void *ctx, const char *key), void *arg_ctx,
+                                   const char *(*hdr)(void *ctx, const char *name), void *hdr_ctx) {
+    const char *last_event_id = hdr(hdr_ctx, "Last-Event-ID");
+    const char *content_length = hdr(hdr_ctx, "Content-Length");
     http_request *r = plow_calloc(1, sizeof *r);
     r->n = n;
     r->arg = argfn;
@@ -659,7 +701,7 @@ http_request *http_request_begin(node *n, const char *method, const char *path,
     r->rt = rt;
     if (last_event_id && plow_parse_u64(last_event_id, &r->last_id)) r->has_last_id = true;
     if (m == M_PUT) {
-        begin_blob_put(r, content_length);
+        begin_blob_put(r, hdr, hdr_ctx);
     } else if (m == M_GET && rt->fn == h_blob && !parse_hash(r->rest, (uint8_t[32]){0})) {
         reply_error(&r->early, 400, "'%.80s' is not a blob hash (64 hex digits)", r->rest);
         decide(r);
@@ -680,6 +722,14 @@ void http_request_body(http_request *r, const uint8_t *data, size_t len) {
     if (r->decided || !r->rt || !len) return;
     char err[PLOW_ERR_LEN];
     if (r->bw) {
+        if (r->blob_size + len > r->announced) {
+            blob_write_abort(r->bw);
+            r->bw = NULL;
+            reply_error(&r->early, 400, "the blob is longer than its Content-Length (%llu bytes)",
+                        (unsigned long long)r->announced);
+            decide(r);
+            return;
+        }
         if (r->blob_size + len > r->n->o.max_blob) {
             blob_write_abort(r->bw);
             r->bw = NULL;
@@ -734,6 +784,7 @@ void http_request_end(http_request *r, http_reply *out) {
 void http_request_free(http_request *r) {
     if (!r) return;
     if (r->bw) blob_write_abort(r->bw);
+    node_blob_release(r->n, r->owner, r->reserved);
     http_reply_release(&r->early);
     body_drop(r);
     free(r->rest);
@@ -1021,10 +1072,61 @@ static void *guard_main(void *arg) {
     return NULL;
 }
 
+/* ---- a blob, hashed while it streams ------------------------------------------------ *
+ * The bytes were checked when the blob was opened (blob_open_checked); they
+ * are hashed again as they go out, and if the file changed under us the last
+ * piece is never sent: the transfer ends with an error (the client never
+ * gets a whole body with the wrong bytes) and the blob is removed. */
+typedef struct blob_stream {
+    node *n;
+    int fd;
+    uint64_t size;
+    plow_sha256 *h;
+    uint8_t want[32];
+} blob_stream;
+
+static ssize_t blob_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    blob_stream *bs = cls;
+    if (pos >= bs->size) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max > bs->size - pos) max = (size_t)(bs->size - pos);
+    ssize_t r;
+    do r = pread(bs->fd, buf, max, (off_t)pos);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+    plow_sha256_update(bs->h, buf, (size_t)r);
+    if (pos + (uint64_t)r == bs->size) {
+        uint8_t got[32];
+        plow_sha256_final(bs->h, got);
+        bs->h = NULL;
+        if (memcmp(got, bs->want, 32) != 0) {
+            char hx[65];
+            plow_hex(bs->want, 32, hx);
+            node_log_err(bs->n, "blob %s changed on disk while served: transfer cut, blob removed", hx);
+            blob_mark_damaged(bs->n->blobs, bs->want);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+    return r;
+}
+
+static void blob_stream_free(void *cls) {
+    blob_stream *bs = cls;
+    if (bs->h) {
+        uint8_t scratch[32];
+        plow_sha256_final(bs->h, scratch);
+    }
+    if (bs->fd >= 0) close(bs->fd);
+    free(bs);
+}
+
 /* ---- libmicrohttpd glue ------------------------------------------------------------- */
 
 static const char *mhd_arg(void *ctx, const char *key) {
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *mhd_hdr(void *ctx, const char *name) {
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
 static enum MHD_Result queue_reply(struct MHD_Connection *conn, node *n, http_reply *rep) {
@@ -1044,8 +1146,15 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, node *n, http_re
         if (resp) MHD_add_response_header(resp, "Cache-Control", "no-cache");
         else sse_free(c);
     } else if (rep->fd >= 0) {
-        resp = MHD_create_response_from_fd64(rep->fd_size, rep->fd);
-        if (resp) rep->fd = -1; /* MHD closes it */
+        blob_stream *bs = plow_calloc(1, sizeof *bs);
+        bs->n = n;
+        bs->fd = rep->fd;
+        bs->size = rep->fd_size;
+        bs->h = plow_sha256_new();
+        memcpy(bs->want, rep->fd_hash, 32);
+        resp = MHD_create_response_from_callback(rep->fd_size, 1 << 16, blob_read, bs, blob_stream_free);
+        if (resp) rep->fd = -1; /* the stream closes it */
+        else blob_stream_free(bs), rep->fd = -1;
     } else {
         size_t len = rep->body.len;
         void *data = rep->body.data;
@@ -1076,9 +1185,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         set_phase(n, conn_of(conn), *upload_data_size || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0
                                          ? PH_BODY
                                          : PH_BUSY);
-        r = http_request_begin(n, method, url, mhd_arg, conn,
-                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"),
-                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
+        r = http_request_begin_h(n, method, url, mhd_arg, conn, mhd_hdr, conn);
         *con_cls = r;
         if (r->decided) { /* answer now (a body still on its way is not read: MHD closes the connection) */
             set_phase(n, conn_of(conn), PH_BUSY);

@@ -118,3 +118,11 @@ bool keytab_remove(keytab *t, const uint8_t key[32]) {
     t->n--;
     return true;
 }
+
+void *keytab_slot(const keytab *t, size_t i, const uint8_t **key) {
+    if (i >= t->cap) return NULL;
+    uint8_t *s = slot(t, i);
+    if (!s[KT_USED]) return NULL;
+    if (key) *key = s;
+    return s + KT_VAL;
+}

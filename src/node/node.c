@@ -702,6 +702,12 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     if (!n->o.max_blob) n->o.max_blob = BLOB_MAX_DEFAULT;
     if (!n->o.max_conns_per_ip) n->o.max_conns_per_ip = NODE_CONN_PER_IP_DEFAULT;
     if (!n->o.sse_max_s) n->o.sse_max_s = NODE_SSE_MAX_S_DEFAULT;
+    if (!n->o.blob_per_unit) n->o.blob_per_unit = NODE_BLOB_PER_UNIT_DEFAULT;
+    if (!n->o.disk_reserve) n->o.disk_reserve = NODE_DISK_RESERVE_DEFAULT;
+    if (!n->o.blob_retention_s) n->o.blob_retention_s = NODE_BLOB_RETENTION_S_DEFAULT;
+    if (!n->o.blob_gc_s) n->o.blob_gc_s = NODE_BLOB_GC_S_DEFAULT;
+    pthread_mutex_init(&n->up_mu, NULL);
+    keytab_init(&n->up_owner, sizeof(uint64_t));
     if (n->follow) n->o.referee = false;
     n->wake_pipe[0] = n->wake_pipe[1] = -1;
     node_rwlock_init(&n->state_lock);
@@ -802,8 +808,8 @@ static int write_url_file(node *n, char err[PLOW_ERR_LEN]) {
 int node_run(node *n, char err[PLOW_ERR_LEN]) {
     if (pipe2(n->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return plow_error(err, "pipe: %s", strerror(errno));
     if (n->stop_flag) return 0;
-    pthread_t gc_t, block_t, ref_t;
-    bool gc_on = false, block_on = false, ref_on = false;
+    pthread_t gc_t, block_t, ref_t, up_t;
+    bool gc_on = false, block_on = false, ref_on = false, up_on = false;
     int rc = -1;
     if (pthread_create(&gc_t, NULL, gc_main, n) != 0) {
         plow_error(err, "cannot start a thread");
@@ -824,6 +830,11 @@ int node_run(node *n, char err[PLOW_ERR_LEN]) {
         }
         ref_on = true;
     }
+    if (pthread_create(&up_t, NULL, node_upkeep_main, n) != 0) {
+        plow_error(err, "cannot start a thread");
+        goto stop;
+    }
+    up_on = true;
     {
         node_tip t;
         node_tip_get(n, &t);
@@ -849,6 +860,7 @@ stop:
     pthread_mutex_unlock(&n->ev_mu);
     if (block_on) pthread_join(block_t, NULL);
     if (ref_on) pthread_join(ref_t, NULL);
+    if (up_on) pthread_join(up_t, NULL);
     node_http_stop(n);
     if (gc_on) {
         pthread_mutex_lock(&n->adm_mu);
@@ -884,6 +896,8 @@ void node_close(node *n) {
     keytab_release(&n->pending);
     keytab_release(&n->senders);
     keytab_release(&n->ruled);
+    keytab_release(&n->up_owner);
+    pthread_mutex_destroy(&n->up_mu);
     taskidx_release(&n->tasks);
     for (int i = 0; i < 2; i++)
         if (n->wake_pipe[i] >= 0) close(n->wake_pipe[i]);

@@ -109,6 +109,24 @@ int blob_put_file(blob_store *b, const char *path, uint8_t hash[32], char err[PL
 int blob_get(blob_store *b, const uint8_t hash[32], uint8_t **data, size_t *n, char err[PLOW_ERR_LEN]);
 /* Copies a blob out to a file (atomically). */
 int blob_get_file(blob_store *b, const uint8_t hash[32], const char *path, char err[PLOW_ERR_LEN]);
+/* Who a new blob is charged to (default nobody: the node's own). */
+void blob_writer_set_owner(blob_writer *w, const uint8_t owner[32]);
+/* Bytes of the blobs charged to owner; all blobs and their bytes. */
+uint64_t blob_usage(blob_store *b, const uint8_t owner[32]);
+void blob_totals(blob_store *b, size_t *count, uint64_t *bytes);
+/* Opens a blob to serve it: its bytes are hashed first unless this very file
+ * was verified before. A damaged blob is removed (*damaged, -1). */
+int blob_open_checked(blob_store *b, const uint8_t hash[32], int *fd, uint64_t *size, bool *damaged,
+                      char err[PLOW_ERR_LEN]);
+/* Removes a blob found damaged (a good upload puts it back). */
+void blob_mark_damaged(blob_store *b, const uint8_t hash[32]);
+/* Re-hashes every blob; the damaged ones are removed. */
+int blob_scrub(blob_store *b, size_t *checked, size_t *damaged, char err[PLOW_ERR_LEN]);
+/* A collection pass: a blob referenced(hash) is marked referenced now; any
+ * other whose upload and last reference are both retention_ms old or more
+ * is removed. */
+int blob_collect(blob_store *b, bool (*referenced)(const uint8_t hash[32], void *arg), void *arg,
+                 uint64_t retention_ms, size_t *removed, uint64_t *bytes);
 
 /* ---- the node --------------------------------------------------------------- */
 
@@ -123,6 +141,10 @@ typedef struct node_options {
     uint64_t max_blob;        /* default BLOB_MAX_DEFAULT */
     uint32_t max_conns_per_ip; /* default NODE_CONN_PER_IP_DEFAULT (node_internal.h) */
     uint32_t sse_max_s;       /* an event stream's lifetime, default 600 s */
+    uint64_t blob_per_unit;   /* upload quota: bytes per unit of balance + stake (default 65536) */
+    uint64_t disk_reserve;    /* uploads refused when less would stay free (default 1 GiB) */
+    uint64_t blob_retention_s; /* an unreferenced blob is kept this long (default 7 days) */
+    uint32_t blob_gc_s;       /* scrub + collection pass interval (default 3600) */
     bool referee;             /* run the referee (default on for a sequencer) */
     bool quiet;
 } node_options;

@@ -61,6 +61,9 @@ void *keytab_get(const keytab *t, const uint8_t key[32]);
 /* The value of key, inserted (zeroed) if absent; *created says which. */
 void *keytab_put(keytab *t, const uint8_t key[32], bool *created);
 bool keytab_remove(keytab *t, const uint8_t key[32]);
+/* Iteration: for i in 0..t->cap, the value in slot i (and its key), or NULL
+ * for an empty slot. Not while inserting or removing. */
+void *keytab_slot(const keytab *t, size_t i, const uint8_t **key);
 
 /* ---- the task index (taskidx.c) ------------------------------------------------
  * A copy of every task for GET /v1/tasks behind its own writer-preferring
@@ -242,6 +245,10 @@ struct node {
     struct MHD_Daemon *httpd;
     uint16_t port;
     struct http_guard *guard;    /* http.c: live connections, their deadlines */
+    /* uploads in flight (upkeep.c), under up_mu */
+    pthread_mutex_t up_mu;
+    keytab up_owner; /* owner -> uint64_t bytes announced */
+    uint64_t up_total;
     atomic_size_t body_inflight; /* bytes reserved by buffered request bodies */
 };
 
@@ -287,6 +294,20 @@ int node_follow_fetch_genesis(const char *url, plow_buf *out, char err[PLOW_ERR_
 void *node_referee_main(void *arg);
 void node_referee_note_verdict(node *n, const ledger_tx *tx, const uint8_t hash[32]);
 
+/* Blob uploads and upkeep (upkeep.c). node_blob_admit: 0 if the signed
+ * upload of hash may go ahead (owner, *size reserved until
+ * node_blob_release), else the HTTP status of the refusal (411 no size, 401
+ * unsigned or badly signed, 403 an account holding nothing, 402 over its
+ * quota, 507 the disk reserve) with err. */
+int node_blob_admit(node *n, const uint8_t hash[32], const char *content_length, const char *signer,
+                    const char *time_s, const char *sig_hex, uint8_t owner[32], uint64_t *size, char err[PLOW_ERR_LEN]);
+void node_blob_release(node *n, const uint8_t owner[32], uint64_t size);
+void *node_upkeep_main(void *arg);
+#define NODE_BLOB_PER_UNIT_DEFAULT 65536
+#define NODE_DISK_RESERVE_DEFAULT ((uint64_t)1 << 30)
+#define NODE_BLOB_RETENTION_S_DEFAULT (7u * 86400u)
+#define NODE_BLOB_GC_S_DEFAULT 3600
+
 /* HTTP (http.c). */
 int node_http_start(node *n, char err[PLOW_ERR_LEN]);
 void node_http_stop(node *n);
@@ -299,6 +320,7 @@ typedef struct http_reply {
     plow_buf body;      /* the body, when fd < 0 and !sse */
     int fd;             /* a file to stream (GET /v1/blob), or -1 */
     uint64_t fd_size;
+    uint8_t fd_hash[32]; /* what its bytes must hash to (checked while streaming) */
     bool sse;           /* an event stream from height sse_from */
     uint64_t sse_from;
     const char *allow;  /* 405: the Allow header */
@@ -310,6 +332,10 @@ typedef struct http_request http_request;
 http_request *http_request_begin(node *n, const char *method, const char *path,
                                  const char *(*arg)(void *ctx, const char *key), void *arg_ctx,
                                  const char *last_event_id, const char *content_length);
+/* The same with every header through hdr(ctx, name) (NULL if absent). */
+http_request *http_request_begin_h(node *n, const char *method, const char *path,
+                                   const char *(*arg)(void *ctx, const char *key), void *arg_ctx,
+                                   const char *(*hdr)(void *ctx, const char *name), void *hdr_ctx);
 /* A piece of the body (any number of calls, any sizes). */
 void http_request_body(http_request *r, const uint8_t *data, size_t len);
 /* Ends the request and hands over the reply (release with http_reply_release). */

@@ -678,6 +678,87 @@ static int produce_state(proof_replay *r, const char *dir, const trace *t, uint6
     return 0;
 }
 
+static proof_party wrong_of(bool wa, bool wb) {
+    return wa && wb ? PROOF_BOTH : wa ? PROOF_PARTY_A : wb ? PROOF_PARTY_B : PROOF_NOBODY;
+}
+
+/* Bisects the two traces to the first step where they differ, into *j; a
+ * bisection that already decides (the runs agree, or an answer does not verify
+ * against its root) fills rep and sets *decided. */
+static int dispute_locate(const trace *ta, const trace *tb, uint64_t n, proof_dispute_report *rep, bool *decided,
+                          uint64_t *j, char err[PLOW_ERR_LEN]) {
+    *decided = false;
+    trace_party pa, pb;
+    trace_party_local(ta, &pa);
+    trace_party_local(tb, &pb);
+    trace_bisection bs;
+    if (trace_bisect(n, &pa, &pb, &bs, err)) return -1;
+    rep->queries = bs.queries;
+    plow_buf pbuf = {0};
+    merkle_proof_encode(&bs.proof_a, &pbuf);
+    rep->bytes_exchanged = 2 * (size_t)bs.queries * (pbuf.len + MERKLE_HASH_LEN);
+    plow_buf_release(&pbuf);
+    if (bs.verdict == TRACE_SAME) {
+        rep->same = true;
+        snprintf(rep->reason, sizeof rep->reason, "the runs agree on every step");
+        *decided = true;
+        return 0;
+    }
+    if (bs.verdict == TRACE_FAULT_A || bs.verdict == TRACE_FAULT_B || bs.verdict == TRACE_FAULT_BOTH) {
+        rep->wrong = wrong_of(bs.verdict != TRACE_FAULT_B, bs.verdict != TRACE_FAULT_A);
+        rep->step = bs.step;
+        snprintf(rep->reason, sizeof rep->reason, "an answer did not verify against its root at step %" PRIu64, bs.step);
+        *decided = true;
+        return 0;
+    }
+    if (bs.verdict == TRACE_DIVERGES) {
+        *j = bs.step;
+        return 0;
+    }
+    bool diverges;
+    if (trace_first_divergence(ta, tb, &diverges, j, err)) return -1;
+    return diverges ? 0 : plow_error(err, "the traces' roots differ but no leaf does");
+}
+
+/* The referee's ruling on step j: state 0 rebuilt from the task, or one step
+ * from the agreed state j-1, which a party must produce (its own cost). */
+static void dispute_rule(proof_replay *r, const char *dir_a, const char *dir_b, const trace *ta, const trace *tb,
+                         const trace_commitment *ca, const trace_commitment *cb, uint64_t j,
+                         proof_dispute_report *rep) {
+    const uint8_t *la = trace_leaf(ta, j), *lb = trace_leaf(tb, j);
+    uint8_t ref[PLOW_HASH_LEN];
+    char e2[PLOW_ERR_LEN];
+    rep->step = j;
+    if (j == 0) {
+        double t0 = plow_now();
+        proof_replay_reinit(r);
+        proof_replay_hash(r, ref);
+        rep->referee_seconds = plow_now() - t0;
+        rep->wrong = wrong_of(memcmp(la, ref, PLOW_HASH_LEN) != 0, memcmp(lb, ref, PLOW_HASH_LEN) != 0);
+        snprintf(rep->reason, sizeof rep->reason, "step 0: the initial state rebuilt by the referee from the task");
+        return;
+    }
+    const uint8_t *agreed = trace_leaf(ta, j - 1);
+    if (produce_state(r, dir_a, ta, j - 1, ca->checkpoint_every, agreed, e2) &&
+        produce_state(r, dir_b, tb, j - 1, cb->checkpoint_every, agreed, e2)) {
+        rep->wrong = PROOF_BOTH;
+        snprintf(rep->reason, sizeof rep->reason, "neither party can produce the agreed state %" PRIu64 ": %.300s", j - 1, e2);
+        return;
+    }
+    plow_buf sb = {0};
+    train_state_serialize(r->s, &sb);
+    rep->state_bytes = sb.len;
+    rep->bytes_exchanged += sb.len;
+    plow_buf_release(&sb);
+    double t0 = plow_now();
+    proof_replay_step(r);
+    proof_replay_hash(r, ref);
+    rep->referee_seconds = plow_now() - t0;
+    rep->wrong = wrong_of(memcmp(la, ref, PLOW_HASH_LEN) != 0, memcmp(lb, ref, PLOW_HASH_LEN) != 0);
+    snprintf(rep->reason, sizeof rep->reason, "step %" PRIu64 " recomputed by the referee from the agreed state %" PRIu64,
+             j, j - 1);
+}
+
 int proof_dispute(const char *dir_a, const char *dir_b, proof_dispute_report *rep, char err[PLOW_ERR_LEN]) {
     memset(rep, 0, sizeof *rep);
     proof_replay *r = NULL;
@@ -689,7 +770,7 @@ int proof_dispute(const char *dir_a, const char *dir_b, proof_dispute_report *re
     if (proof_replay_open(&r, dir_a, err)) goto out;
     bool bad_a = trace_commitment_check(&ca, ta, e2) != 0, bad_b = trace_commitment_check(&cb, tb, e2) != 0;
     if (bad_a || bad_b) {
-        rep->wrong = bad_a && bad_b ? PROOF_BOTH : bad_a ? PROOF_PARTY_A : PROOF_PARTY_B;
+        rep->wrong = wrong_of(bad_a, bad_b);
         snprintf(rep->reason, sizeof rep->reason, "a published trace does not match its commitment");
         rc = 0;
         goto out;
@@ -704,77 +785,10 @@ int proof_dispute(const char *dir_a, const char *dir_b, proof_dispute_report *re
         plow_error(err, "'%s' commits to a task other than its task.json", dir_a);
         goto out;
     }
-    trace_party pa, pb;
-    trace_party_local(ta, &pa);
-    trace_party_local(tb, &pb);
-    trace_bisection bs;
-    if (trace_bisect(ca.n, &pa, &pb, &bs, err)) goto out;
-    rep->queries = bs.queries;
-    size_t proof_bytes = 0;
-    {
-        plow_buf pbuf = {0};
-        merkle_proof_encode(&bs.proof_a, &pbuf);
-        proof_bytes = pbuf.len + MERKLE_HASH_LEN;
-        plow_buf_release(&pbuf);
-    }
-    rep->bytes_exchanged = 2 * (size_t)bs.queries * proof_bytes;
-    if (bs.verdict == TRACE_SAME) {
-        rep->same = true;
-        snprintf(rep->reason, sizeof rep->reason, "the runs agree on every step");
-        rc = 0;
-        goto out;
-    }
-    if (bs.verdict == TRACE_FAULT_A || bs.verdict == TRACE_FAULT_B || bs.verdict == TRACE_FAULT_BOTH) {
-        rep->wrong = bs.verdict == TRACE_FAULT_A ? PROOF_PARTY_A : bs.verdict == TRACE_FAULT_B ? PROOF_PARTY_B : PROOF_BOTH;
-        rep->step = bs.step;
-        snprintf(rep->reason, sizeof rep->reason, "an answer did not verify against its root at step %" PRIu64, bs.step);
-        rc = 0;
-        goto out;
-    }
-    bool diverges;
-    uint64_t j;
-    if (bs.verdict == TRACE_DIVERGES) {
-        j = bs.step;
-    } else if (trace_first_divergence(ta, tb, &diverges, &j, err) || !diverges) {
-        goto out;
-    }
-    rep->step = j;
-    const uint8_t *la = trace_leaf(ta, j), *lb = trace_leaf(tb, j);
-    uint8_t ref[PLOW_HASH_LEN];
-    if (j == 0) { /* the referee builds the task's initial state */
-        double t0 = plow_now();
-        proof_replay_reinit(r);
-        proof_replay_hash(r, ref);
-        rep->referee_seconds = plow_now() - t0;
-        bool wa = memcmp(la, ref, PLOW_HASH_LEN) != 0, wb = memcmp(lb, ref, PLOW_HASH_LEN) != 0;
-        rep->wrong = wa && wb ? PROOF_BOTH : wa ? PROOF_PARTY_A : wb ? PROOF_PARTY_B : PROOF_NOBODY;
-        snprintf(rep->reason, sizeof rep->reason, "step 0: the initial state rebuilt by the referee from the task");
-        rc = 0;
-        goto out;
-    }
-    /* a party produces the agreed state j-1 (its own cost), checked against the agreed leaf */
-    const uint8_t *agreed = trace_leaf(ta, j - 1);
-    if (produce_state(r, dir_a, ta, j - 1, ca.checkpoint_every, agreed, e2) &&
-        produce_state(r, dir_b, tb, j - 1, cb.checkpoint_every, agreed, e2)) {
-        rep->wrong = PROOF_BOTH;
-        snprintf(rep->reason, sizeof rep->reason, "neither party can produce the agreed state %" PRIu64 ": %.300s", j - 1, e2);
-        rc = 0;
-        goto out;
-    }
-    plow_buf sb = {0};
-    train_state_serialize(r->s, &sb);
-    rep->state_bytes = sb.len;
-    rep->bytes_exchanged += sb.len;
-    plow_buf_release(&sb);
-    /* the referee: one step */
-    double t0 = plow_now();
-    proof_replay_step(r);
-    proof_replay_hash(r, ref);
-    rep->referee_seconds = plow_now() - t0;
-    bool wa = memcmp(la, ref, PLOW_HASH_LEN) != 0, wb = memcmp(lb, ref, PLOW_HASH_LEN) != 0;
-    rep->wrong = wa && wb ? PROOF_BOTH : wa ? PROOF_PARTY_A : wb ? PROOF_PARTY_B : PROOF_NOBODY;
-    snprintf(rep->reason, sizeof rep->reason, "step %" PRIu64 " recomputed by the referee from the agreed state %" PRIu64,
-             j, j - 1);
+    bool decided;
+    uint64_t j = 0;
+    if (dispute_locate(ta, tb, ca.n, rep, &decided, &j, err)) goto out;
+    if (!decided) dispute_rule(r, dir_a, dir_b, ta, tb, &ca, &cb, j, rep);
     rc = 0;
 out:
     trace_free(ta);

@@ -190,7 +190,7 @@ wait_log acc.log "finalized: slot 3 PAID"
 grep "finalized" model.log spam.log mid.log acc.log low.log copy.log | sed 's/^[^ ]* /  /'
 
 # the dataset: rebuilt from the blocks, checked against the task's result
-$PLOW label result $A --out data.jsonl --text-out data.txt --truth f/truth.jsonl --upload > result.txt ||
+$PLOW label result $A --out data.jsonl --text-out data.txt --truth f/truth.jsonl --upload --key req.key > result.txt ||
     fail "label result: $(cat result.txt)"
 cat result.txt
 RES=$(q /v1/task/$A "j['label']['result']")

@@ -73,6 +73,18 @@ $LG addrs --senders 3 --balance 1000000 >fund.txt # the dispute's requester, wor
 $PLOW node init --data seq --out-genesis g.json --fund "$A=1000000" --fund-file fund.txt >init.txt
 grep -q "^genesis g.json" init.txt || fail "node init: $(cat init.txt)"
 expect_fail 1 $PLOW node init --data seq --out-genesis g.json
+grep -q "never overwritten" err.txt || fail "a second init over g.json: $(cat err.txt)"
+cp g.json g.json.orig
+printf '# two good lines, then a bad one\n%s=5\n\n%s=7:1\nnot-an-address=9\n' "$A" "$B" >badfund.txt
+expect_fail 1 $PLOW node init --data seq2 --out-genesis g2.json --fund-file badfund.txt
+grep -q "badfund.txt line 5" err.txt || fail "a bad --fund-file line: $(cat err.txt)"
+[ ! -e g2.json ] || fail "a refused init wrote g2.json"
+expect_fail 2 $PLOW node init --data seq2 --out-genesis g2.json --slash-pct 101
+expect_fail 2 $PLOW node init --out-genesis g2.json
+expect_fail 2 $PLOW node init --data seq2 --out-genesis g2.json --min-fee
+expect_fail 1 $PLOW node init --data seq2 --out-genesis g2.json --fund "$A=18446744073709551615" --operator-fund 1
+grep -q "would be refused" err.txt || fail "a supply above 2^64-1: $(cat err.txt)"
+cmp -s g.json g.json.orig || fail "the refused inits changed g.json"
 expect_fail 2 $PLOW node --data seq --block-ms fast
 expect_fail 1 $PLOW node --data fresh
 grep -q "needs --genesis" err.txt || fail "a new node without genesis: $(cat err.txt)"
@@ -156,24 +168,38 @@ expect_http 200 GET "/v1/blocks?from=1&limit=3"
 expect_http 200 GET "/v1/tasks?status=open"
 expect_http 200 GET "/v1/account/$B"
 
-# blobs
+# blobs: uploads signed by a known account (docs/api.md, "Blob uploads"; the
+# rest of the blob rules in tests/cli/blobs.sh)
+# signed FILE [blobsig args]: S1 S2 S3, the signature headers for FILE by a.key
+signed() {
+    f=$1
+    shift
+    $LG blobsig --url "$URL" --key a.key --in "$f" "$@" >sig.txt
+    S1=$(sed -n 1p sig.txt) S2=$(sed -n 2p sig.txt) S3=$(sed -n 3p sig.txt)
+}
 head -c 300000 /dev/urandom >blob.bin
 BH=$(sha256sum blob.bin | cut -c1-64)
 expect_http 404 HEAD "/v1/blob/$BH"
-expect_http 201 PUT "/v1/blob/$BH" --data-binary @blob.bin
+expect_http 401 PUT "/v1/blob/$BH" --data-binary @blob.bin
+grep -q "uploads are signed" body.txt || fail "unsigned upload: $(cat body.txt)"
+signed blob.bin
+expect_http 201 PUT "/v1/blob/$BH" -H "$S1" -H "$S2" -H "$S3" --data-binary @blob.bin
 grep -q "\"size\":\"300000\"" body.txt || fail "blob put: $(cat body.txt)"
 expect_http 200 HEAD "/v1/blob/$BH"
 curl -sf "$URL/v1/blob/$BH" -o got.bin
 cmp -s got.bin blob.bin || fail "downloaded blob differs"
 head -c 1000 /dev/urandom >other.bin
-expect_http 400 PUT "/v1/blob/$BH" --data-binary @other.bin
+signed other.bin --hash "$BH"
+expect_http 400 PUT "/v1/blob/$BH" -H "$S1" -H "$S2" -H "$S3" --data-binary @other.bin
+grep -q "does not hash to" body.txt || fail "wrong bytes: $(cat body.txt)"
 OH=$(sha256sum other.bin | cut -c1-64)
 expect_http 404 GET "/v1/blob/$OH"
 expect_http 400 PUT /v1/blob/xyz --data-binary @other.bin
 head -c 1500000 /dev/urandom >huge.bin
 HH=$(sha256sum huge.bin | cut -c1-64)
-expect_http 413 PUT "/v1/blob/$HH" --data-binary @huge.bin
-expect_http 413 PUT "/v1/blob/$HH" -H "Transfer-Encoding: chunked" --data-binary @huge.bin
+signed huge.bin
+expect_http 413 PUT "/v1/blob/$HH" -H "$S1" -H "$S2" -H "$S3" --data-binary @huge.bin
+expect_http 411 PUT "/v1/blob/$HH" -H "$S1" -H "$S2" -H "$S3" -H "Transfer-Encoding: chunked" --data-binary @huge.bin
 expect_http 404 HEAD "/v1/blob/$HH"
 
 # events: from the start, the block events with their heights as ids
