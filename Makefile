@@ -55,7 +55,7 @@ SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/
 SRC_CLIENT = src/client/client.c src/client/json.c
 SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
 SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c src/evm/anvil.c src/evm/chain.c
-SRC_AGENT  = src/agent/agent.c src/agent/backend_node.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
+SRC_AGENT  = src/agent/agent.c src/agent/backend_node.c src/agent/backend_evm.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
              src/agent/labeler.c src/agent/labeler_files.c
 LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
              $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL) $(SRC_EVM)

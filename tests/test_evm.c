@@ -18,6 +18,7 @@
 #include "../src/evm/evm.h"
 #include "test.h"
 
+#include <inttypes.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -532,6 +533,7 @@ static void test_cast_keystore(void) {
 
 #include "../src/evm/chain.h"
 #include "../src/merkle/merkle.h"
+#include "../src/agent/agent.h"
 
 /* One anvil and one deployment for every evm_anvil_* test (started by the
  * first, stopped by pid at exit; anvil also dies with this process). */
@@ -1246,6 +1248,188 @@ static void test_anvil_merkle_differential(void) {
     CHECK(cases == agree && cases == 15 * 4 * 9);
 }
 
+/* ---- the agents' EVM settlement backend (src/agent/backend_evm.c) ---- */
+
+/* An agent settling on the world's deployment with anvil key `ki`. */
+static bool evm_agent(agent *a, const char *name, int ki, char err[PLOW_ERR_LEN]) {
+    char dir[4096], kf[4200], ef[4200], df[4200];
+    snprintf(dir, sizeof dir, "%s/agent-%s", test_tmpdir(), name);
+    snprintf(kf, sizeof kf, "%s.key", dir);
+    snprintf(ef, sizeof ef, "%s.evmkey", dir);
+    snprintf(df, sizeof df, "%s/deployment.json", test_tmpdir());
+    ledger_key k;
+    ledger_key_generate(&k);
+    int rc = ledger_key_save(&k, kf, err);
+    ledger_key_wipe(&k);
+    char hex[70] = "0x";
+    plow_hex(W.anvil.keys[ki], 32, hex + 2);
+    strcat(hex, "\n");
+    char *j = evm_deployment_json(&W.d);
+    if (rc == 0) rc = plow_write_file(ef, hex, strlen(hex), err);
+    if (rc == 0) rc = plow_write_file(df, j, strlen(j), err);
+    free(j);
+    /* the node URL only serves blobs: nothing here contacts it */
+    if (rc == 0) rc = agent_open(a, name, kf, "http://127.0.0.1:1", dir, err);
+    if (rc == 0) rc = agent_use_evm(a, W.anvil.url, df, ef, err);
+    return rc == 0;
+}
+
+static ledger_task be_task(agent *a, const uint8_t id[32]) {
+    ledger_task t;
+    memset(&t, 0, sizeof t);
+    char err[PLOW_ERR_LEN];
+    CHECKF(agent_task(a, id, &t, NULL, NULL, err) == 0, "%s", err);
+    return t;
+}
+
+static bool listed(agent *a, const char *q, const uint8_t id[32]) {
+    ledger_task *ts = NULL;
+    size_t n = 0;
+    char err[PLOW_ERR_LEN];
+    bool found = false;
+    CHECKF(agent_list_tasks(a, q, &ts, &n, err) == 0, "%s: %s", q, err);
+    for (size_t i = 0; i < n; i++) found |= memcmp(ts[i].id, id, 32) == 0;
+    free(ts);
+    return found;
+}
+
+/* The agents' settlement calls (register, post in halves, claim, commit,
+ * reveal, finalize; task, listing, account, reveal reads) through the EVM
+ * backend on the real contracts, with exact balances, and an adversary's
+ * calls refused as the embedded ledger refuses them. */
+static void test_anvil_agent_backend(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    agent rq, wk, fresh, thief;
+    CHECKF(evm_agent(&rq, "rq", 1, err) && evm_agent(&wk, "wk", 2, err) && evm_agent(&fresh, "fresh", 7, err) &&
+               evm_agent(&thief, "thief", 3, err),
+           "%s", err);
+    /* register: a fresh key has no profile, then an agent one */
+    ledger_account acct;
+    CHECKF(agent_account(&fresh, fresh.key.pk, &acct, err) == 0, "%s", err);
+    CHECK(acct.profile == 0);
+    CHECKF(agent_ensure_registered(&fresh, "{\"kinds\":[\"train\"]}", &acct, err) == 0, "%s", err);
+    CHECK(acct.profile == LEDGER_AGENT);
+    /* post in halves: unknown before the submit, known after */
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_POST_TASK;
+    ledger_task_params *lp = &tx.u.post;
+    lp->kind = LEDGER_KIND_TRAIN, lp->mode = LEDGER_MODE_OPTIMISTIC, lp->replicas = 1, lp->reward = REWARD;
+    lp->worker_stake = WS_STAKE, lp->min_bond = 50, lp->steps = 20, lp->claim_blocks = 20, lp->work_blocks = 20;
+    lp->window_blocks = 10;
+    randombytes_buf(lp->spec, 32);
+    uint8_t id[32];
+    int result = -9;
+    char msg[PLOW_ERR_LEN];
+    ledger_account r0, w0;
+    CHECK(agent_account(&rq, rq.key.pk, &r0, err) == 0 && agent_account(&wk, wk.key.pk, &w0, err) == 0);
+    CHECKF(agent_post_prepare(&rq, &tx, id, err) == 0, "%s", err);
+    CHECK(agent_post_status(&rq, id, 0, &result, msg, err) != 0 && strstr(err, "does not know"));
+    CHECKF(agent_post_submit(&rq, &tx, err) == 0, "%s", err);
+    CHECKF(agent_post_status(&rq, id, 0, &result, msg, err) == 0 && result == LEDGER_TX_OK, "%s", err);
+    uint64_t h;
+    CHECK(agent_height(&wk, &h, err) == 0);
+    char q[200], me[LEDGER_ADDR_STR_LEN];
+    snprintf(q, sizeof q, "status=open&deadline_from=%" PRIu64, h + 1);
+    CHECK(listed(&wk, q, id));
+    CHECK(!listed(&wk, "status=claimed", id));
+    ledger_task t = be_task(&wk, id);
+    CHECK(t.status == LEDGER_TASK_OPEN && t.p.reward == REWARD && t.p.steps == 20 && t.p.replicas == 1);
+    CHECK(memcmp(t.p.spec, lp->spec, 32) == 0 && memcmp(t.requester, w->req.key.addr, 20) == 0);
+    CHECK(memcmp(be_task(&rq, id).requester, rq.key.pk, 32) == 0); /* its own address is its own key */
+    /* claim, and a second claim of the one slot refused as the ledger refuses it */
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_CLAIM;
+    memcpy(tx.u.ref.task, id, 32);
+    CHECKF(agent_send(&wk, &tx, err) == 0, "%s", err);
+    CHECK(agent_send(&thief, &tx, err) != 0 && agent_refused(err) && strstr(err, "no free slot"));
+    t = be_task(&rq, id);
+    CHECK(t.status == LEDGER_TASK_CLAIMED && t.slots[0].status == LEDGER_SLOT_CLAIMED);
+    CHECK(memcmp(be_task(&wk, id).slots[0].worker, wk.key.pk, 32) == 0);
+    ledger_addr_format(wk.key.pk, me);
+    snprintf(q, sizeof q, "status=open,claimed&addr=%s", me);
+    CHECK(listed(&wk, q, id));
+    ledger_addr_format(fresh.key.pk, me);
+    snprintf(q, sizeof q, "status=open,claimed&addr=%s", me);
+    CHECK(!listed(&fresh, q, id));
+    /* commit: the backend's commitment is the contract's */
+    run r = make_run(20);
+    ledger_tx *rv = plow_calloc(1, sizeof *rv);
+    rv->type = LEDGER_TX_REVEAL;
+    memcpy(rv->u.open.task, id, 32);
+    memcpy(rv->u.open.trace_root, r.v.trace_root, 32);
+    memcpy(rv->u.open.final_state, r.v.final_state, 32);
+    memcpy(rv->u.open.artifact, r.v.artifact, 32);
+    memcpy(rv->u.open.manifest, r.v.manifest, 32);
+    rv->u.open.n = r.v.n;
+    rv->u.open.checkpoint_every = r.v.checkpoint_every;
+    memcpy(rv->u.open.salt, r.salt, 32);
+    rv->u.open.count = (uint32_t)r.count;
+    memcpy(rv->u.open.leaves, r.leaves, r.count * 32);
+    uint8_t c[32], c2[32];
+    CHECK(agent_commitment(&wk, rv, 0, c) == 0);
+    evm_commitment(&w->d, id, 0, w->w1.key.addr, &r.v, r.salt, c2);
+    CHECK(memcmp(c, c2, 32) == 0);
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_COMMIT;
+    memcpy(tx.u.commit.task, id, 32);
+    memcpy(tx.u.commit.trace_root, c, 32);
+    tx.u.commit.n = 20;
+    CHECK(agent_send(&thief, &tx, err) != 0 && strstr(err, "no claimed slot"));
+    CHECKF(agent_send(&wk, &tx, err) == 0, "%s", err);
+    t = be_task(&rq, id);
+    CHECK(t.status == LEDGER_TASK_COMMITTED && t.window_end > 0 && memcmp(t.slots[0].commitment, c, 32) == 0);
+    /* reveal: the thief cannot open it, the worker does; anyone reads the leaves back */
+    CHECK(agent_send(&thief, rv, err) != 0);
+    CHECKF(agent_send(&wk, rv, err) == 0, "%s", err);
+    t = be_task(&rq, id);
+    CHECK(t.slots[0].revealed_at > 0 && memcmp(t.slots[0].trace_root, r.v.trace_root, 32) == 0 &&
+          t.slots[0].n == 20 && t.slots[0].checkpoint_every == r.v.checkpoint_every);
+    ledger_tx *back = plow_calloc(1, sizeof *back);
+    CHECKF(agent_reveal_of(&thief, &t, 0, back, err) == 0, "%s", err);
+    CHECK(back->u.open.count == r.count && memcmp(back->u.open.leaves, r.leaves, r.count * 32) == 0 &&
+          memcmp(back->u.open.salt, r.salt, 32) == 0 && memcmp(back->sender, t.slots[0].worker, 32) == 0);
+    CHECK(agent_reveal_of(&thief, &t, 1, back, err) != 0);
+    snprintf(q, sizeof q, "status=committed&deadline_from=%" PRIu64, t.window_end);
+    CHECK(listed(&thief, q, id));
+    snprintf(q, sizeof q, "status=committed&deadline_from=%" PRIu64, t.window_end + 1);
+    CHECK(!listed(&thief, q, id));
+    /* finalize: early refused, then paid exactly */
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_FINALIZE;
+    memcpy(tx.u.ref.task, id, 32);
+    CHECK(agent_send(&rq, &tx, err) != 0 && agent_refused(err) && strstr(err, "window open"));
+    CHECK(eth_mine(w->rpc, 2 * t.p.window_blocks, err) == 0); /* (tx, where lp points, was reused) */
+    CHECKF(agent_send(&thief, &tx, err) == 0, "%s", err); /* anyone may finalize */
+    t = be_task(&wk, id);
+    CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_PAID && t.escrow == 0);
+    ledger_account r1, w1;
+    CHECK(agent_account(&rq, rq.key.pk, &r1, err) == 0 && agent_account(&wk, wk.key.pk, &w1, err) == 0);
+    CHECK(r1.balance == r0.balance - REWARD && w1.balance == w0.balance + REWARD && w1.locked == w0.locked);
+    CHECK(listed(&wk, "status=finalized", id));
+    CHECK(listed(&wk, "status=finalized&kind=train", id));
+    CHECK(!listed(&wk, "status=finalized&kind=lora", id));
+    /* reads the agents use for timing; malformed queries refused */
+    uint8_t bh[32];
+    uint64_t ms = 0;
+    CHECK(agent_block_hash(&wk, t.posted_at, bh, &ms, err) == 0 && ms > 0);
+    ledger_task *ts = NULL;
+    size_t n = 0;
+    CHECK(agent_list_tasks(&wk, "status=nosuch", &ts, &n, err) != 0);
+    CHECK(agent_list_tasks(&wk, "deadline_from=x", &ts, &n, err) != 0);
+    CHECK(agent_list_tasks(&wk, "colour=red", &ts, &n, err) != 0);
+    check_supply();
+    free(rv);
+    free(back);
+    free(r.leaves);
+    agent_close(&rq);
+    agent_close(&wk);
+    agent_close(&fresh);
+    agent_close(&thief);
+}
+
 const test_case evm_tests[] = {
     {"evm_keccak", test_keccak},
     {"evm_addresses", test_addresses},
@@ -1266,5 +1450,6 @@ const test_case evm_tests[] = {
     {"evm_anvil_replicated_dispute", test_anvil_replicated_dispute},
     {"evm_anvil_da_void_expire", test_anvil_da_void_expire},
     {"evm_anvil_merkle_differential", test_anvil_merkle_differential},
+    {"evm_anvil_agent_backend", test_anvil_agent_backend},
     {NULL, NULL},
 };

@@ -113,6 +113,16 @@ int agent_open(agent *a, const char *name, const char *key_path, const char *nod
     return 0;
 }
 
+int agent_open_on(agent *a, const char *name, const char *key_path, const char *node_url, const char *work_dir,
+                  const agent_chain *c, char err[PLOW_ERR_LEN]) {
+    if (agent_open(a, name, key_path, node_url, work_dir, err)) return -1;
+    if (c && c->rpc && agent_use_evm(a, c->rpc, c->deployment, c->keystore, err)) {
+        agent_close(a);
+        return -1;
+    }
+    return 0;
+}
+
 void agent_close(agent *a) {
     if (!a) return;
     if (a->be && a->be->close) a->be->close(a);

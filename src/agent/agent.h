@@ -61,6 +61,23 @@ typedef struct agent {
 int agent_open(agent *a, const char *name, const char *key_path, const char *node_url, const char *work_dir,
                char err[PLOW_ERR_LEN]);
 void agent_close(agent *a); /* wipes the key */
+/* Where an agent settles: rpc NULL, the node of agent_open; else plow's
+ * contracts on the EVM chain at rpc (agent_use_evm). */
+typedef struct agent_chain {
+    const char *rpc, *deployment, *keystore;
+} agent_chain;
+/* agent_open, then agent_use_evm when c->rpc is set. */
+int agent_open_on(agent *a, const char *name, const char *key_path, const char *node_url, const char *work_dir,
+                  const agent_chain *c, char err[PLOW_ERR_LEN]);
+/* Settles on plow's contracts instead (agent_backend_evm, backend.h): the
+ * deployment file (plow deploy), the chain's JSON-RPC URL and the agent's
+ * EVM key (keystore v3, password in $PLOW_KEY_PASSWORD, or 0x + 64 hex).
+ * The node of agent_open still serves the blobs. */
+int agent_use_evm(agent *a, const char *rpc_url, const char *deployment, const char *keystore,
+                  char err[PLOW_ERR_LEN]);
+/* The sealed commitment of a reveal for slot `slot`, in the settlement
+ * backend's form (ledger_commitment on the embedded ledger). */
+int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t out[32]);
 
 /* "HH:MM:SS.mmm NAME: message" on stdout, flushed. */
 void agent_log(const agent *a, const char *fmt, ...) PLOW_PRINTF(2, 3);
@@ -182,6 +199,7 @@ typedef struct worker_options {
     int threads;        /* advertised in the capabilities */
     double poll_s;      /* seconds between looks at the ledger */
     bool once;          /* stop after one task is committed (tests) */
+    agent_chain chain;  /* where it settles (default: the node) */
 } worker_options;
 void worker_options_default(worker_options *o);
 /* Runs until a stop is requested. Returns -1 only for errors that waiting
@@ -198,6 +216,7 @@ typedef struct verifier_options {
     /* tests: a hostile challenger that challenges every revealed optimistic
      * slot at this step without checking it (0: off) */
     uint64_t challenge_at;
+    agent_chain chain;
 } verifier_options;
 void verifier_options_default(verifier_options *o);
 int agent_verifier_run(const verifier_options *o, char err[PLOW_ERR_LEN]);
@@ -267,6 +286,7 @@ typedef struct requester_options {
     const char *workflow; /* a workflow file */
     double poll_s;
     const char *result;   /* where to write the result JSON (default WORK/result.json) */
+    agent_chain chain;
 } requester_options;
 void requester_options_default(requester_options *o);
 /* Runs the task or workflow to its end. 0: every step accepted and every

@@ -48,5 +48,6 @@ typedef struct agent_backend {
 } agent_backend;
 
 extern const agent_backend agent_backend_node;
+extern const agent_backend agent_backend_evm;
 
 #endif /* PLOW_AGENT_BACKEND_H */

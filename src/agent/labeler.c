@@ -53,7 +53,21 @@ int labeler_slot_of(const ledger_task *t, const uint8_t pk[LEDGER_PK_LEN]) {
     return -1;
 }
 
-int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, label_items *items, char err[PLOW_ERR_LEN]) {
+/* A blob of at most max bytes, sized (HEAD) before a byte arrives: -1 it is
+ * absent or larger (the task does not check out), -2 the node did not answer. */
+static int fetch_bounded(client *c, const uint8_t hash[32], uint64_t max, const char *what, uint8_t **buf,
+                         size_t *n, char err[PLOW_ERR_LEN]) {
+    bool has;
+    uint64_t size;
+    if (client_blob_size(c, hash, &has, &size, err)) return plow_error_prefix(err, what), -2;
+    if (!has) return plow_error(err, "%s is not on the node", what), -1;
+    if (size > max) return plow_error(err, "%s is %" PRIu64 " bytes, more than %" PRIu64, what, size, max), -1;
+    if (client_blob_get_max(c, hash, max, buf, n, err)) return plow_error_prefix(err, what), -2;
+    return 0;
+}
+
+int labeler_fetch_task_max(client *c, const ledger_task *t, job_spec *spec, label_items *items, uint64_t max_items,
+                           char err[PLOW_ERR_LEN]) {
     char id[17];
     plow_hex(t->id, 8, id);
     if (items) memset(items, 0, sizeof *items);
@@ -61,8 +75,9 @@ int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, label_it
         return plow_error(err, "task %s is a %s task, not a label task", id, ledger_kind_name(t->p.kind));
     uint8_t *buf = NULL;
     size_t n = 0;
-    if (client_blob_get(c, t->p.spec, &buf, &n, err)) return plow_error_prefix(err, "the task's spec"), -2;
-    int rc = job_spec_parse(spec, buf, n, err);
+    int rc = fetch_bounded(c, t->p.spec, JOB_SPEC_MAX, "the task's spec", &buf, &n, err);
+    if (rc) return rc;
+    rc = job_spec_parse(spec, buf, n, err);
     free(buf);
     if (rc) return plow_error_prefix(err, "the task's spec");
     if (spec->kind != TASK_LABEL) return plow_error(err, "task %s: its spec is not a label spec", id);
@@ -71,7 +86,12 @@ int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, label_it
     if (spec->n_classes != t->p.n_classes)
         return plow_error(err, "task %s: its spec has %u classes, the task %u", id, spec->n_classes, t->p.n_classes);
     if (!items) return 0;
-    if (client_blob_get(c, spec->items, &buf, &n, err)) return plow_error_prefix(err, "the task's items"), -2;
+    /* no more bytes than n_items lines of the longest text could take (every
+     * byte escaped as \u00XX, and the line's {"text":""}) */
+    uint64_t most = (uint64_t)spec->n_items * (6ull * LABEL_TEXT_MAX + 16);
+    if (max_items > most) max_items = most;
+    rc = fetch_bounded(c, spec->items, max_items, "the task's items", &buf, &n, err);
+    if (rc) return rc;
     rc = label_items_parse(items, buf, n, "the task's items", err);
     free(buf);
     if (rc) return -1;
@@ -81,6 +101,10 @@ int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, label_it
         return plow_error(err, "task %s: its items blob has %zu items, its spec says %u", id, got, spec->n_items);
     }
     return 0;
+}
+
+int labeler_fetch_task(client *c, const ledger_task *t, job_spec *spec, label_items *items, char err[PLOW_ERR_LEN]) {
+    return labeler_fetch_task_max(c, t, spec, items, LABEL_FILE_MAX, err);
 }
 
 void labeler_reveals_release(labeler_reveals *r) {
@@ -181,7 +205,7 @@ void labeler_options_default(labeler_options *o) {
 }
 
 #define LB_SEEN_MAX 256
-#define LB_CACHE 4
+#define LB_CACHE 8
 
 typedef struct lb_seen {
     uint8_t id[32];
@@ -191,13 +215,17 @@ typedef struct lb_seen {
     uint8_t why[32];
 } lb_seen;
 
+/* A task's spec and, once fetched, its items. The items of all entries hold
+ * at most the labeler's item budget (bytes, counted as the blob plus a
+ * pointer and an allocation per item); the least recently used go first. */
 typedef struct lb_cache {
     uint8_t id[32];
+    bool used;      /* the entry holds a task */
     job_spec spec;
     label_items items;
     bool has_items;
-    bool bad;       /* the spec or items do not check out */
-    char why[PLOW_ERR_LEN];
+    uint64_t bytes; /* what the items hold */
+    uint64_t tick;  /* last use */
 } lb_cache;
 
 typedef struct labeler {
@@ -209,7 +237,8 @@ typedef struct labeler {
     lb_seen seen[LB_SEEN_MAX];
     int n_seen;
     lb_cache cache[LB_CACHE];
-    int n_cache, next_cache;
+    uint64_t tick, cache_bytes, budget;
+    job_limits limits; /* this machine's (agent_limits) */
     int settled;
 } labeler;
 
@@ -263,36 +292,89 @@ static const char *mode_name(const labeler_options *o) {
     return "?";
 }
 
-/* The spec and items of t (cached); NULL with err if they do not check out. */
-static lb_cache *task_data(labeler *L, const ledger_task *t, bool need_items, char err[PLOW_ERR_LEN]) {
-    lb_cache *e = NULL;
-    for (int i = 0; i < L->n_cache; i++)
-        if (memcmp(L->cache[i].id, t->id, 32) == 0) e = &L->cache[i];
-    if (e && e->bad) return plow_error(err, "%s", e->why), NULL;
-    if (e && (e->has_items || !need_items)) return e;
-    if (!e) {
-        if (L->n_cache < LB_CACHE) e = &L->cache[L->n_cache++];
-        else {
-            e = &L->cache[L->next_cache];
-            L->next_cache = (L->next_cache + 1) % LB_CACHE;
-            label_items_release(&e->items);
-        }
-        memset(e, 0, sizeof *e);
-        memcpy(e->id, t->id, 32);
+static void cache_drop(labeler *L, lb_cache *e) {
+    label_items_release(&e->items);
+    L->cache_bytes -= e->bytes;
+    memset(e, 0, sizeof *e);
+}
+
+/* Room for `bytes` more item bytes: drops the least recently used items (never keep's). */
+static void cache_make_room(labeler *L, uint64_t bytes, const lb_cache *keep) {
+    while (L->cache_bytes + bytes > L->budget) {
+        lb_cache *old = NULL;
+        for (int i = 0; i < LB_CACHE; i++)
+            if (L->cache[i].used && L->cache[i].has_items && &L->cache[i] != keep &&
+                (!old || L->cache[i].tick < old->tick))
+                old = &L->cache[i];
+        if (!old) return;
+        cache_drop(L, old);
     }
-    char e2[PLOW_ERR_LEN];
-    int rc = labeler_fetch_task(L->a.c, t, &e->spec, need_items ? &e->items : NULL, e2);
-    if (rc) {
-        /* a spec that does not check out stays bad; a node that did not answer is asked again */
-        if (rc == -1) {
-            e->bad = true;
-            snprintf(e->why, sizeof e->why, "%s", e2);
-        } else {
-            memset(e->id, 0, 32);
+}
+
+/* Sets t aside for good (kept across restarts, WORK/refused): its spec or
+ * items do not check out, or it cannot be labeled within this machine's
+ * limits and the item budget. */
+static void refuse(labeler *L, const uint8_t id[32], const char *why) {
+    agent_refuse(&L->a, id, why);
+    seen_get(L, id, true)->done = true;
+}
+
+/* The spec and (need_items) items of t, cached; NULL with err if they cannot
+ * be had now, and *bad when they never will (the task is then refused).
+ * Before the items are fetched the task is probed (job_probe: the items
+ * blob's size from the node, the memory it takes against this machine) and
+ * its items' size held against the item budget; the fetch is bounded by it. */
+static lb_cache *task_data(labeler *L, const ledger_task *t, bool need_items, bool *bad, char err[PLOW_ERR_LEN]) {
+    *bad = false;
+    lb_cache *e = NULL;
+    for (int i = 0; i < LB_CACHE; i++)
+        if (L->cache[i].used && memcmp(L->cache[i].id, t->id, 32) == 0) e = &L->cache[i];
+    if (!e) {
+        for (int i = 0; i < LB_CACHE && !e; i++)
+            if (!L->cache[i].used) e = &L->cache[i];
+        for (int i = 0; i < LB_CACHE && !e; i++)
+            if (!L->cache[i].has_items) e = &L->cache[i];
+        if (!e) {
+            e = &L->cache[0];
+            for (int i = 1; i < LB_CACHE; i++)
+                if (L->cache[i].tick < e->tick) e = &L->cache[i];
         }
+        cache_drop(L, e);
+        char e2[PLOW_ERR_LEN];
+        int rc = labeler_fetch_task_max(L->a.c, t, &e->spec, NULL, 0, e2);
+        if (rc) {
+            *bad = rc == -1;
+            return plow_error(err, "%s", e2), NULL;
+        }
+        memcpy(e->id, t->id, 32);
+        e->used = true;
+    }
+    e->tick = ++L->tick;
+    if (e->has_items || !need_items) return e;
+    job_cost cost;
+    char e2[PLOW_ERR_LEN];
+    int rc = agent_probe(&L->a, t, &e->spec, &L->limits, true, &cost, e2);
+    if (rc) {
+        *bad = rc > 0;
         return plow_error(err, "%s", e2), NULL;
     }
-    e->has_items = need_items;
+    if (cost.input_bytes > L->budget) {
+        *bad = true;
+        return plow_error(err, "its items are %" PRIu64 " bytes, more than my item budget (%" PRIu64 ")",
+                          cost.input_bytes, L->budget),
+               NULL;
+    }
+    cache_make_room(L, cost.input_bytes, e);
+    job_spec spec;
+    rc = labeler_fetch_task_max(L->a.c, t, &spec, &e->items, cost.input_bytes, e2);
+    if (rc) {
+        *bad = rc == -1;
+        return plow_error(err, "%s", e2), NULL;
+    }
+    e->has_items = true;
+    e->bytes = cost.input_bytes + (uint64_t)e->items.n * 64;
+    L->cache_bytes += e->bytes;
+    cache_make_room(L, 0, e); /* the per-item part */
     return e;
 }
 
@@ -408,7 +490,15 @@ static int do_commit(labeler *L, const ledger_task *t, uint32_t s, uint64_t heig
                           id, who);
             }
         } else {
-            lb_cache *d = task_data(L, t, true, err);
+            bool bad;
+            lb_cache *d = task_data(L, t, true, &bad, err);
+            if (!d && bad) {
+                agent_log(&L->a, "task %s: cannot label slot %u: %s; the rules forfeit it", id, s, err);
+                refuse(L, t->id, err);
+                seen_get(L, t->id, true)->mine = true;
+                rc = 0;
+                goto out;
+            }
             if (!d) goto out;
             if (label_slot(L, t, d, s, st, err)) goto out;
             labeler_state_seal(st);
@@ -606,7 +696,13 @@ static const char *judge(labeler *L, const ledger_task *t, const ledger_account 
         return snprintf(why, PLOW_ERR_LEN, "%s, whom I copy, holds no slot of it", who), why;
     }
     char e[PLOW_ERR_LEN];
-    lb_cache *d = task_data(L, t, false, e);
+    bool bad;
+    lb_cache *d = task_data(L, t, L->o->mode != LABELER_COPY, &bad, e);
+    if (!d && bad) {
+        snprintf(why, PLOW_ERR_LEN, "cannot be labeled here: %.*s", PLOW_ERR_LEN - 32, e);
+        refuse(L, t->id, why);
+        return why;
+    }
     if (!d) return snprintf(why, PLOW_ERR_LEN, "%s", e), why;
     int map[LEDGER_LABEL_CLASSES_MAX];
     if (L->o->mode == LABELER_MODEL && labeler_nb_map_spec(L->nb, &d->spec, map, e))
@@ -684,6 +780,10 @@ static int labeler_round(labeler *L, char err[PLOW_ERR_LEN]) {
             lb_seen *sn = seen_get(L, t->id, false);
             if (sn && sn->done) continue;
             int s = labeler_slot_of(t, a->key.pk);
+            if (!sn && s < 0 && agent_is_refused(a, t->id)) {
+                seen_get(L, t->id, true)->done = true; /* refused before a restart: not even its spec again */
+                continue;
+            }
             if (s < 0 && statuses[si] == LEDGER_TASK_OPEN) {
                 bool claimed;
                 if (try_claim(L, t, &acct, height, &claimed, err)) {
@@ -759,6 +859,8 @@ static void load_mine(labeler *L) {
 int agent_labeler_run(const labeler_options *o, char err[PLOW_ERR_LEN]) {
     labeler *L = plow_calloc(1, sizeof *L);
     L->o = o;
+    L->budget = o->item_budget ? o->item_budget : LABEL_FILE_MAX;
+    agent_limits(&L->limits);
     int rc = -1;
     if (o->mode == LABELER_MODEL) {
         if (o->model) {
@@ -818,7 +920,7 @@ int agent_labeler_run(const labeler_options *o, char err[PLOW_ERR_LEN]) {
     agent_close(a);
     rc = 0;
 fail:
-    for (int i = 0; i < L->n_cache; i++) label_items_release(&L->cache[i].items);
+    for (int i = 0; i < LB_CACHE; i++) label_items_release(&L->cache[i].items);
     label_nb_free(L->nb);
     label_truth_release(&L->truth);
     free(L);

@@ -104,6 +104,12 @@ int labeler_slot_of(const ledger_task *t, const uint8_t pk[LEDGER_PK_LEN]);
  * again will not help); -2: a blob could not be fetched (try again). */
 int labeler_fetch_task(struct client *c, const ledger_task *t, job_spec *spec, label_items *items,
                        char err[PLOW_ERR_LEN]);
+/* The same with the items blob refused above max_items bytes (and above what
+ * the spec's n_items lines can take), sized before it is fetched; the spec
+ * above JOB_SPEC_MAX. labeler_fetch_task: max_items LABEL_FILE_MAX. A blob
+ * the node does not have does not check out (-1). */
+int labeler_fetch_task_max(struct client *c, const ledger_task *t, job_spec *spec, label_items *items,
+                           uint64_t max_items, char err[PLOW_ERR_LEN]);
 
 typedef struct labeler_reveals {
     ledger_labels *slot[LEDGER_MAX_REPLICAS]; /* NULL: slot s did not reveal (owned) */
@@ -140,6 +146,8 @@ typedef struct labeler_options {
     uint64_t max_stake;   /* stake at most this much in all (UINT64_MAX: no limit) */
     double poll_s;
     int max_tasks;        /* stop once this many tasks settled (0: never) */
+    uint64_t item_budget; /* bytes of items held at once, all tasks (0: LABEL_FILE_MAX); a task whose
+                             items are larger is refused before a claim */
 } labeler_options;
 void labeler_options_default(labeler_options *o);
 /* The label this labeler gives an item (ACCURACY, SPAM): a pure function of

@@ -482,6 +482,89 @@ static int fetch_to(requester *r, const uint8_t h[32], const char *dir, const ch
     return 0;
 }
 
+/* What checking an inference step loads: the model (and adapter) the spec
+ * names, the tokenizer and the committed receipt. */
+typedef struct infer_check {
+    model *base;
+    lora *l;
+    tokenizer *tok;
+    receipt rc;
+    bool have_receipt;
+} infer_check;
+
+static void infer_check_release(infer_check *ic) {
+    if (ic->have_receipt) receipt_release(&ic->rc);
+    tokenizer_free(ic->tok);
+    lora_free(ic->l);
+    model_free(ic->base);
+}
+
+/* Fetches and loads what an inference step's check needs: the receipt is the
+ * committed trace root's blob. */
+static int infer_fetch(requester *r, const job_spec *spec, const ledger_slot *sl, const char *dir, const char *in,
+                       infer_check *ic, char err[PLOW_ERR_LEN]) {
+    char path[AGENT_PATH_MAX + 200];
+    if (!spec->has_base) return plow_error(err, "the inference spec names no model");
+    if (fetch_to(r, sl->trace_root, dir, "receipt.committed.json", err) ||
+        fetch_to(r, spec->base_model, in, "model.safetensors", err) ||
+        fetch_to(r, spec->base_config, in, "config.json", err) || fetch_to(r, spec->tokenizer, in, "tokenizer.bin", err))
+        return -1;
+    snprintf(path, sizeof path, "%s/model.safetensors", in);
+    if (modelio_load_model(&ic->base, path, err)) return -1;
+    if (spec->has_adapter) {
+        char ad[AGENT_PATH_MAX + 140];
+        snprintf(ad, sizeof ad, "%s/adapter", in);
+        if (fetch_to(r, spec->adapter_model, ad, "adapter_model.safetensors", err) ||
+            fetch_to(r, spec->adapter_config, ad, "adapter_config.json", err))
+            return -1;
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", ad);
+        if (modelio_load_lora(&ic->l, ic->base, path, err)) return -1;
+    }
+    snprintf(path, sizeof path, "%s/tokenizer.bin", in);
+    if (tokenizer_load(&ic->tok, path, err)) return -1;
+    snprintf(path, sizeof path, "%s/receipt.committed.json", dir);
+    if (receipt_load(&ic->rc, path, err)) return -1;
+    ic->have_receipt = true;
+    return 0;
+}
+
+/* The receipt re-derived by the model, its output the committed one; the
+ * prompt and output decoded into co->text. */
+static int infer_judge(infer_check *ic, const ledger_slot *sl, const char *got_hex, check_out *co,
+                       char err[PLOW_ERR_LEN]) {
+    uint8_t out_hash[32];
+    receipt_tokens_hash(ic->rc.output, ic->rc.n_output, out_hash);
+    receipt_check chk;
+    if (receipt_verify(&ic->rc, ic->base, ic->l, ic->tok, &chk, err)) return -1;
+    if (!chk.valid) {
+        snprintf(co->detail, sizeof co->detail, "receipt INVALID: %s", chk.reason);
+        return 0;
+    }
+    if (memcmp(out_hash, sl->final_state, 32) != 0) {
+        snprintf(co->detail, sizeof co->detail, "the receipt's output tokens are not the committed output");
+        return 0;
+    }
+    uint8_t *txt = NULL, *ptxt = NULL;
+    size_t tn = 0, pn = 0;
+    if (tokenizer_decode(ic->tok, ic->rc.prompt, ic->rc.n_prompt, &ptxt, &pn, err) ||
+        tokenizer_decode(ic->tok, ic->rc.output, ic->rc.n_output, &txt, &tn, err)) {
+        free(ptxt);
+        return -1;
+    }
+    co->text = plow_alloc(pn + tn + 1);
+    memcpy(co->text, ptxt, pn);
+    memcpy(co->text + pn, txt, tn);
+    co->text[pn + tn] = 0;
+    co->has_text = true;
+    free(ptxt);
+    free(txt);
+    snprintf(co->detail, sizeof co->detail,
+             "model %.16s… is the committed one; receipt valid: %zu tokens re-derived by one prefill in %.2fs", got_hex,
+             ic->rc.n_output, chk.seconds);
+    co->ok = true;
+    return 0;
+}
+
 /* Downloads step i's outputs and checks them against its paid commitment. */
 static int check_step(requester *r, int i, check_out *co, char err[PLOW_ERR_LEN]) {
     memset(co, 0, sizeof *co);
@@ -495,11 +578,7 @@ static int check_step(requester *r, int i, check_out *co, char err[PLOW_ERR_LEN]
     job_manifest m;
     if (agent_fetch_manifest(&r->a, sl->manifest, &m, err)) return -1;
     int rc = -1;
-    model *base = NULL, *mdl = NULL;
-    lora *l = NULL;
-    tokenizer *tok = NULL;
-    receipt rc_ = {0};
-    bool have_receipt = false;
+    infer_check ic = {0};
     /* every output file the worker published */
     for (size_t k = 0; k < m.n; k++) {
         const char *nm = m.files[k].path;
@@ -519,35 +598,11 @@ static int check_step(requester *r, int i, check_out *co, char err[PLOW_ERR_LEN]
                         fetch_to(r, spec.base_config, in, "config.json", err)))
             goto out;
         snprintf(path, sizeof path, "%s/model.safetensors", in);
-        if (adapter && modelio_load_model(&base, path, err)) goto out;
-        if (proof_published_artifact(spec.kind, base, dir, got, err)) goto out;
+        if (adapter && modelio_load_model(&ic.base, path, err)) goto out;
+        if (proof_published_artifact(spec.kind, ic.base, dir, got, err)) goto out;
     } else {
-        /* the receipt is the committed trace root's blob */
-        if (!spec.has_base) {
-            plow_error(err, "the inference spec names no model");
-            goto out;
-        }
-        if (fetch_to(r, sl->trace_root, dir, "receipt.committed.json", err) ||
-            fetch_to(r, spec.base_model, in, "model.safetensors", err) ||
-            fetch_to(r, spec.base_config, in, "config.json", err) || fetch_to(r, spec.tokenizer, in, "tokenizer.bin", err))
-            goto out;
-        snprintf(path, sizeof path, "%s/model.safetensors", in);
-        if (modelio_load_model(&base, path, err)) goto out;
-        if (spec.has_adapter) {
-            char ad[AGENT_PATH_MAX + 140];
-            snprintf(ad, sizeof ad, "%s/adapter", in);
-            if (fetch_to(r, spec.adapter_model, ad, "adapter_model.safetensors", err) ||
-                fetch_to(r, spec.adapter_config, ad, "adapter_config.json", err))
-                goto out;
-            snprintf(path, sizeof path, "%s/adapter_model.safetensors", ad);
-            if (modelio_load_lora(&l, base, path, err)) goto out;
-        }
-        snprintf(path, sizeof path, "%s/tokenizer.bin", in);
-        if (tokenizer_load(&tok, path, err)) goto out;
-        snprintf(path, sizeof path, "%s/receipt.committed.json", dir);
-        if (receipt_load(&rc_, path, err)) goto out;
-        have_receipt = true;
-        model_hash(base, got);
+        if (infer_fetch(r, &spec, sl, dir, in, &ic, err)) goto out;
+        model_hash(ic.base, got);
     }
     plow_hex(got, 32, got_hex);
     if (memcmp(got, sl->artifact, 32) != 0) {
@@ -555,52 +610,16 @@ static int check_step(requester *r, int i, check_out *co, char err[PLOW_ERR_LEN]
         rc = 0;
         goto out;
     }
-    if (have_receipt) {
-        /* the output the worker committed to, and the tokens re-derived */
-        uint8_t out_hash[32];
-        receipt_tokens_hash(rc_.output, rc_.n_output, out_hash);
-        receipt_check chk;
-        if (receipt_verify(&rc_, base, l, tok, &chk, err)) goto out;
-        if (!chk.valid) {
-            snprintf(co->detail, sizeof co->detail, "receipt INVALID: %s", chk.reason);
-            rc = 0;
-            goto out;
-        }
-        if (memcmp(out_hash, sl->final_state, 32) != 0) {
-            snprintf(co->detail, sizeof co->detail, "the receipt's output tokens are not the committed output");
-            rc = 0;
-            goto out;
-        }
-        uint8_t *txt = NULL, *ptxt = NULL;
-        size_t tn = 0, pn = 0;
-        if (tokenizer_decode(tok, rc_.prompt, rc_.n_prompt, &ptxt, &pn, err) ||
-            tokenizer_decode(tok, rc_.output, rc_.n_output, &txt, &tn, err)) {
-            free(ptxt);
-            goto out;
-        }
-        co->text = plow_alloc(pn + tn + 1);
-        memcpy(co->text, ptxt, pn);
-        memcpy(co->text + pn, txt, tn);
-        co->text[pn + tn] = 0;
-        co->has_text = true;
-        free(ptxt);
-        free(txt);
-        snprintf(co->detail, sizeof co->detail,
-                 "model %.16s… is the committed one; receipt valid: %zu tokens re-derived by one prefill in %.2fs",
-                 got_hex, rc_.n_output, chk.seconds);
-        co->ok = true;
-    } else {
-        snprintf(co->detail, sizeof co->detail, "%s hash %.16s… matches the commitment",
-                 adapter ? "adapter" : "model", got_hex);
-        co->ok = true;
+    if (ic.have_receipt) {
+        rc = infer_judge(&ic, sl, got_hex, co, err);
+        goto out;
     }
+    snprintf(co->detail, sizeof co->detail, "%s hash %.16s… matches the commitment", adapter ? "adapter" : "model",
+             got_hex);
+    co->ok = true;
     rc = 0;
 out:
-    if (have_receipt) receipt_release(&rc_);
-    tokenizer_free(tok);
-    lora_free(l);
-    model_free(mdl);
-    model_free(base);
+    infer_check_release(&ic);
     job_manifest_release(&m);
     return rc;
 }
@@ -664,7 +683,7 @@ int agent_requester_run(const requester_options *o, char err[PLOW_ERR_LEN]) {
         taskfile_release(&tf);
         if (e) goto done_free;
     }
-    if (agent_open(&r->a, o->name, o->key, o->node, o->work, err)) goto done_free;
+    if (agent_open_on(&r->a, o->name, o->key, o->node, o->work, &o->chain, err)) goto done_free;
     agent *a = &r->a;
     snprintf(r->state_path, sizeof r->state_path, "%s/requester.json", a->work);
     if (state_load(r, err)) goto done;

@@ -226,5 +226,11 @@ int taskfile_finish(taskfile *tf, struct client *c, job_spec *spec, char err[PLO
     }
     tf->p.kind = (uint8_t)job_kind_ledger(spec->kind);
     tf->p.steps = job_spec_ledger_steps(spec);
+    if (spec->kind == TASK_LABEL) {
+        /* a label task without gold, each item labeled by every labeler
+         * (`plow label post` is the requester's tool: gold, redundancy) */
+        tf->p.n_classes = spec->n_classes;
+        tf->p.redundancy = tf->p.replicas;
+    }
     return 0;
 }

@@ -505,7 +505,7 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
 int agent_verifier_run(const verifier_options *o, char err[PLOW_ERR_LEN]) {
     verifier *v = plow_calloc(1, sizeof *v);
     v->o = o;
-    if (agent_open(&v->a, o->name, o->key, o->node, o->work, err)) {
+    if (agent_open_on(&v->a, o->name, o->key, o->node, o->work, &o->chain, err)) {
         free(v);
         return -1;
     }

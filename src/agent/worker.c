@@ -677,7 +677,7 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
     } else {
         ledger_tx *rv = plow_calloc(1, sizeof *rv);
         int brc = build_reveal(w, t, &out, dir, rv, err);
-        if (brc == 0) ledger_commitment(rv, (uint32_t)my, tx.u.commit.trace_root);
+        if (brc == 0) agent_commitment(a, rv, (uint32_t)my, tx.u.commit.trace_root);
         free(rv);
         if (brc) return -1;
     }
@@ -758,52 +758,101 @@ static const char *judge(worker *w, const ledger_task *t, const ledger_account *
     return NULL;
 }
 
+/* Registers the worker once, its profile naming its threads, memory and the
+ * kinds its policy accepts. */
+static int worker_register(worker *w, ledger_account *acct, char err[PLOW_ERR_LEN]) {
+    if (w->registered) return 0;
+    if (acct->profile == 0) {
+        char kinds[64] = "";
+        for (int k = LEDGER_KIND_TRAIN; k < LEDGER_KIND_END; k++)
+            if (w->o->policy.kinds & (1u << k))
+                snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s\"%s\"", kinds[0] ? "," : "",
+                         ledger_kind_name(k));
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        long mem_mb = pages > 0 && psz > 0 ? (long)((double)pages * (double)psz / 1048576.0) : 0;
+        char caps[LEDGER_CAPS_MAX + 1];
+        snprintf(caps, sizeof caps, "{\"threads\":%d,\"memory_mb\":%ld,\"kinds\":[%s]}", w->o->threads, mem_mb, kinds);
+        if (agent_ensure_registered(&w->a, caps, acct, err)) return -1;
+    }
+    w->registered = true;
+    return 0;
+}
+
+/* The policy's stake is what the worker keeps bonded: topped up from the
+ * balance when it falls short (at the start, after a slash). */
+static int worker_keep_stake(worker *w, ledger_account *acct, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    if (acct->stake >= w->o->policy.stake) return 0;
+    uint64_t need = w->o->policy.stake - acct->stake, cost;
+    if (agent_load_params(a, err)) return -1;
+    if (plow_add_u64(need, a->min_fee, &cost) && acct->balance >= cost) {
+        ledger_tx tx;
+        memset(&tx, 0, sizeof tx);
+        tx.type = LEDGER_TX_STAKE;
+        tx.u.stake.amount = need;
+        if (agent_send(a, &tx, err)) return plow_error_prefix(err, "stake");
+        char m[32], t[32];
+        agent_money(need, m);
+        agent_money(w->o->policy.stake, t);
+        agent_log(a, "staked %s (policy: keep %s staked)", m, t);
+        w->stake_warned = false;
+        return agent_account(a, a->key.pk, acct, err);
+    }
+    if (!w->stake_warned) {
+        agent_log(a, "stake %" PRIu64 " is under my policy's %" PRIu64 " and my balance (%" PRIu64 ") cannot top it up",
+                  acct->stake, w->o->policy.stake, acct->balance);
+        w->stake_warned = true;
+    }
+    return 0;
+}
+
+/* My claimed slot of task t, or -1. */
+static int my_claimed_slot(const worker *w, const ledger_task *t) {
+    for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+        if (t->slots[s].status == LEDGER_SLOT_CLAIMED && memcmp(t->slots[s].worker, w->a.key.pk, 32) == 0) return s;
+    return -1;
+}
+
+/* Claims a slot of task t and works it. Returns 0 after the work, 1 when the
+ * claim was refused or the slot went to someone else (look again), -1 on an
+ * error (a claim lost on the way: the ledger says next round whether it landed). */
+static int claim_and_work(worker *w, ledger_task *t, uint64_t height, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char id[12];
+    agent_short(t->id, id);
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_CLAIM;
+    memcpy(tx.u.ref.task, t->id, 32);
+    char e[PLOW_ERR_LEN];
+    if (agent_send(a, &tx, e)) {
+        if (!agent_refused(e)) {
+            memcpy(err, e, PLOW_ERR_LEN);
+            return -1;
+        }
+        agent_log(a, "task %s: claim refused: %s", id, e);
+        mark_done(w, t->id);
+        return 1;
+    }
+    ledger_task now;
+    if (agent_task(a, t->id, &now, NULL, NULL, err)) return -1;
+    int s = my_claimed_slot(w, &now);
+    if (s < 0) return 1;
+    char st[32];
+    agent_money(t->p.worker_stake, st);
+    agent_log(a, "task %s: claimed slot %d at block %" PRIu64 " (reward %" PRIu64 ", stake %s locked)", id, s,
+              now.slots[s].claimed_at, t->p.reward, st);
+    if (agent_height(a, &height, err)) return -1;
+    return work_slot(w, &now, &now.slots[s], height, err);
+}
+
 /* One look at the ledger: register, stake, resume a held slot, or claim. */
 static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
     agent *a = &w->a;
     ledger_account acct;
-    if (agent_account(a, a->key.pk, &acct, err)) return -1;
-    if (!w->registered) {
-        if (acct.profile == 0) {
-            char kinds[64] = "";
-            for (int k = LEDGER_KIND_TRAIN; k < LEDGER_KIND_END; k++)
-                if (w->o->policy.kinds & (1u << k))
-                    snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s\"%s\"", kinds[0] ? "," : "",
-                             ledger_kind_name(k));
-            long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-            long mem_mb = pages > 0 && psz > 0 ? (long)((double)pages * (double)psz / 1048576.0) : 0;
-            char caps[LEDGER_CAPS_MAX + 1];
-            snprintf(caps, sizeof caps, "{\"threads\":%d,\"memory_mb\":%ld,\"kinds\":[%s]}", w->o->threads, mem_mb,
-                     kinds);
-            if (agent_ensure_registered(a, caps, &acct, err)) return -1;
-        }
-        w->registered = true;
-    }
-    /* the policy's stake is what the worker keeps bonded: topped up from the
-     * balance when it falls short (at the start, after a slash) */
-    if (acct.stake < w->o->policy.stake) {
-        uint64_t need = w->o->policy.stake - acct.stake, cost;
-        if (agent_load_params(a, err)) return -1;
-        if (plow_add_u64(need, a->min_fee, &cost) && acct.balance >= cost) {
-            ledger_tx tx;
-            memset(&tx, 0, sizeof tx);
-            tx.type = LEDGER_TX_STAKE;
-            tx.u.stake.amount = need;
-            if (agent_send(a, &tx, err)) return plow_error_prefix(err, "stake");
-            char m[32], t[32];
-            agent_money(need, m);
-            agent_money(w->o->policy.stake, t);
-            agent_log(a, "staked %s (policy: keep %s staked)", m, t);
-            w->stake_warned = false;
-            if (agent_account(a, a->key.pk, &acct, err)) return -1;
-        } else if (!w->stake_warned) {
-            agent_log(a, "stake %" PRIu64 " is under my policy's %" PRIu64 " and my balance (%" PRIu64
-                         ") cannot top it up",
-                      acct.stake, w->o->policy.stake, acct.balance);
-            w->stake_warned = true;
-        }
-    }
-    if (reveal_pending(w, err)) return -1;
+    if (agent_account(a, a->key.pk, &acct, err) || worker_register(w, &acct, err) ||
+        worker_keep_stake(w, &acct, err) || reveal_pending(w, err))
+        return -1;
     uint64_t height;
     if (agent_height(a, &height, err)) return -1;
     ledger_task *open = NULL, *claimed = NULL;
@@ -817,16 +866,12 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
     if (agent_list_tasks(a, q_open, &open, &n_open, err) || agent_list_tasks(a, q_mine, &claimed, &n_claimed, err))
         goto out;
     /* a slot already held comes first (a restart, or a claim whose answer was lost) */
-    {
-        ledger_task *ts = claimed;
-        size_t nt = n_claimed;
-        for (size_t i = 0; i < nt; i++)
-            for (int s = 0; s < ts[i].p.replicas && s < LEDGER_MAX_REPLICAS; s++)
-                if (ts[i].slots[s].status == LEDGER_SLOT_CLAIMED &&
-                    memcmp(ts[i].slots[s].worker, a->key.pk, 32) == 0 && !done_with(w, ts[i].id)) {
-                    rc = work_slot(w, &ts[i], &ts[i].slots[s], height, err);
-                    goto out;
-                }
+    for (size_t i = 0; i < n_claimed; i++) {
+        int s = my_claimed_slot(w, &claimed[i]);
+        if (s >= 0 && !done_with(w, claimed[i].id)) {
+            rc = work_slot(w, &claimed[i], &claimed[i].slots[s], height, err);
+            goto out;
+        }
     }
     double block_s = -1;
     for (size_t i = 0; i < n_open && !agent_stop_requested(); i++) {
@@ -839,34 +884,12 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
             if (new_reason(w, t->id, why)) agent_log(a, "task %s: not claiming: %s", id, why);
             continue;
         }
-        ledger_tx tx;
-        memset(&tx, 0, sizeof tx);
-        tx.type = LEDGER_TX_CLAIM;
-        memcpy(tx.u.ref.task, t->id, 32);
-        char e[PLOW_ERR_LEN];
-        if (agent_send(a, &tx, e)) {
-            if (!agent_refused(e)) {
-                /* lost on the way: the ledger says next round whether it landed */
-                memcpy(err, e, PLOW_ERR_LEN);
-                goto out;
-            }
-            agent_log(a, "task %s: claim refused: %s", id, e);
-            mark_done(w, t->id);
-            continue;
+        int c = claim_and_work(w, t, height, err);
+        if (c <= 0) {
+            rc = c;
+            goto out;
         }
-        ledger_task now;
-        if (agent_task(a, t->id, &now, NULL, NULL, err)) goto out;
-        for (int s = 0; s < now.p.replicas && s < LEDGER_MAX_REPLICAS; s++)
-            if (now.slots[s].status == LEDGER_SLOT_CLAIMED && memcmp(now.slots[s].worker, a->key.pk, 32) == 0) {
-                char st[32];
-                agent_money(t->p.worker_stake, st);
-                agent_log(a, "task %s: claimed slot %d at block %" PRIu64 " (reward %" PRIu64 ", stake %s locked)",
-                          id, s, now.slots[s].claimed_at, t->p.reward, st);
-                if (agent_height(a, &height, err)) goto out;
-                rc = work_slot(w, &now, &now.slots[s], height, err);
-                goto out;
-            }
-        break; /* the claim went through but the slot is not ours: look again next round */
+        if (!done_with(w, t->id)) break; /* the claim went through but the slot is not ours: look again next round */
     }
     rc = 0;
 out:
@@ -878,7 +901,7 @@ out:
 int agent_worker_run(const worker_options *o, char err[PLOW_ERR_LEN]) {
     worker *w = plow_calloc(1, sizeof *w);
     w->o = o;
-    if (agent_open(&w->a, o->name, o->key, o->node, o->work, err)) {
+    if (agent_open_on(&w->a, o->name, o->key, o->node, o->work, &o->chain, err)) {
         free(w);
         return -1;
     }

@@ -34,7 +34,13 @@ static const char worker_help[] =
     "                     skip, seed, data, lowprec, swap, badckpt, init; or the\n"
     "                     protocol cheats copy (commit another replica's\n"
     "                     commitment) and garbage (commit values nothing computed)\n"
-    "  --cheat-rate F     cheat on this fraction of tasks (default 1)\n";
+    "  --cheat-rate F     cheat on this fraction of tasks (default 1)\n"
+    "  --chain evm        settle on plow's contracts on an EVM chain instead of the\n"
+    "                     node's ledger (the node then serves blobs only), with:\n"
+    "  --deployment FILE  the deployment file (plow deploy)\n"
+    "  --rpc URL          the chain's JSON-RPC endpoint\n"
+    "  --keystore FILE    the agent's EVM key (keystore v3, password in\n"
+    "                     $PLOW_KEY_PASSWORD, or 0x + 64 hex digits)\n";
 
 static const char verifier_help[] =
     "usage: plow verifier --key FILE --work DIR [options]\n"
@@ -54,7 +60,13 @@ static const char verifier_help[] =
     "  --threads T        engine threads (default 1; PLOW_THREADS)\n"
     "  --poll S           seconds between looks at the ledger (default 0.5)\n"
     "  --challenge-at J   tests: play a hostile challenger that challenges every\n"
-    "                     revealed optimistic slot at step J without checking it\n";
+    "                     revealed optimistic slot at step J without checking it\n"
+    "  --chain evm        settle on plow's contracts on an EVM chain instead of the\n"
+    "                     node's ledger (the node then serves blobs only), with:\n"
+    "  --deployment FILE  the deployment file (plow deploy)\n"
+    "  --rpc URL          the chain's JSON-RPC endpoint\n"
+    "  --keystore FILE    the agent's EVM key (keystore v3, password in\n"
+    "                     $PLOW_KEY_PASSWORD, or 0x + 64 hex digits)\n";
 
 static const char requester_help[] =
     "usage: plow requester --key FILE --work DIR (--task TASKFILE | --workflow FILE) [options]\n"
@@ -74,7 +86,13 @@ static const char requester_help[] =
     "  --result FILE      where to write the result JSON (default WORK/result.json)\n"
     "  --name N           name for the logs (default requester)\n"
     "  --threads T        engine threads for the final checks (default 1)\n"
-    "  --poll S           seconds between looks at the ledger (default 0.5)\n";
+    "  --poll S           seconds between looks at the ledger (default 0.5)\n"
+    "  --chain evm        settle on plow's contracts on an EVM chain instead of the\n"
+    "                     node's ledger (the node then serves blobs only), with:\n"
+    "  --deployment FILE  the deployment file (plow deploy)\n"
+    "  --rpc URL          the chain's JSON-RPC endpoint\n"
+    "  --keystore FILE    the agent's EVM key (keystore v3, password in\n"
+    "                     $PLOW_KEY_PASSWORD, or 0x + 64 hex digits)\n";
 
 static int common_numbers(const char *cmd, const char *threads_s, const char *poll_s, long *threads, double *poll,
                           char err[PLOW_ERR_LEN]) {
@@ -86,21 +104,42 @@ static int common_numbers(const char *cmd, const char *threads_s, const char *po
     return 0;
 }
 
+/* --chain [node|evm] with --deployment, --rpc, --keystore (evm only). */
+static int chain_opts(const char *cmd, const char *chain, const char *dep, const char *rpc, const char *ks,
+                      agent_chain *out) {
+    memset(out, 0, sizeof *out);
+    if (!chain || strcmp(chain, "node") == 0) {
+        if (dep || rpc || ks) return cli_usage_error(cmd, "--deployment, --rpc and --keystore go with --chain evm");
+        return 0;
+    }
+    if (strcmp(chain, "evm") != 0) return cli_usage_error(cmd, "--chain: 'node' or 'evm', not '%s'", chain);
+    if (!dep || !rpc || !ks) return cli_usage_error(cmd, "--chain evm needs --deployment FILE, --rpc URL and --keystore FILE");
+    out->rpc = rpc;
+    out->deployment = dep;
+    out->keystore = ks;
+    return 0;
+}
+
+#define CHAIN_OPTS \
+    {"--chain", &chain, NULL}, {"--deployment", &dep, NULL}, {"--rpc", &rpc, NULL}, {"--keystore", &ks, NULL}
+
 int cmd_worker(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return fputs(worker_help, stdout), 0;
     const char *key = NULL, *work = NULL, *node_url = NULL, *policy = NULL, *name = NULL, *threads_s = NULL,
                *poll_s = NULL, *cheat = NULL, *rate_s = NULL;
     bool once = false;
+    const char *chain = NULL, *dep = NULL, *rpc = NULL, *ks = NULL;
     const cli_opt opts[] = {{"--key", &key, NULL},       {"--work", &work, NULL},       {"--node", &node_url, NULL},
                             {"--policy", &policy, NULL}, {"--name", &name, NULL},       {"--threads", &threads_s, NULL},
                             {"--poll", &poll_s, NULL},   {"--cheat", &cheat, NULL},     {"--cheat-rate", &rate_s, NULL},
-                            {"--once", NULL, &once},     {NULL, NULL, NULL}};
+                            {"--once", NULL, &once},     CHAIN_OPTS, {NULL, NULL, NULL}};
     const char *pos[1];
     int n_pos, rc = cli_parse_opts("worker", argc, argv, 1, opts, pos, 0, &n_pos);
     if (rc) return rc;
     if (!key || !work) return cli_usage_error("worker", "--key FILE and --work DIR are required");
     worker_options o;
     worker_options_default(&o);
+    if ((rc = chain_opts("worker", chain, dep, rpc, ks, &o.chain))) return rc;
     char err[PLOW_ERR_LEN];
     long threads;
     if ((rc = common_numbers("worker", threads_s, poll_s, &threads, &o.poll_s, err))) return rc;
@@ -132,17 +171,19 @@ int cmd_verifier(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return fputs(verifier_help, stdout), 0;
     const char *key = NULL, *work = NULL, *node_url = NULL, *name = NULL, *threads_s = NULL, *poll_s = NULL,
                *samples_s = NULL, *bond_s = NULL, *hostile_s = NULL;
+    const char *chain = NULL, *dep = NULL, *rpc = NULL, *ks = NULL;
     const cli_opt opts[] = {{"--key", &key, NULL},         {"--work", &work, NULL},
                             {"--node", &node_url, NULL},       {"--name", &name, NULL},
                             {"--threads", &threads_s, NULL}, {"--poll", &poll_s, NULL},
                             {"--samples", &samples_s, NULL}, {"--bond", &bond_s, NULL},
-                            {"--challenge-at", &hostile_s, NULL}, {NULL, NULL, NULL}};
+                            {"--challenge-at", &hostile_s, NULL}, CHAIN_OPTS, {NULL, NULL, NULL}};
     const char *pos[1];
     int n_pos, rc = cli_parse_opts("verifier", argc, argv, 1, opts, pos, 0, &n_pos);
     if (rc) return rc;
     if (!key || !work) return cli_usage_error("verifier", "--key FILE and --work DIR are required");
     verifier_options o;
     verifier_options_default(&o);
+    if ((rc = chain_opts("verifier", chain, dep, rpc, ks, &o.chain))) return rc;
     char err[PLOW_ERR_LEN];
     long threads, samples = o.samples;
     if ((rc = common_numbers("verifier", threads_s, poll_s, &threads, &o.poll_s, err))) return rc;
@@ -167,10 +208,11 @@ int cmd_requester(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return fputs(requester_help, stdout), 0;
     const char *key = NULL, *work = NULL, *node_url = NULL, *name = NULL, *threads_s = NULL, *poll_s = NULL,
                *task = NULL, *wf = NULL, *result = NULL;
+    const char *chain = NULL, *dep = NULL, *rpc = NULL, *ks = NULL;
     const cli_opt opts[] = {{"--key", &key, NULL},     {"--work", &work, NULL},         {"--node", &node_url, NULL},
                             {"--name", &name, NULL},   {"--threads", &threads_s, NULL}, {"--poll", &poll_s, NULL},
                             {"--task", &task, NULL},   {"--workflow", &wf, NULL},       {"--result", &result, NULL},
-                            {NULL, NULL, NULL}};
+                            CHAIN_OPTS, {NULL, NULL, NULL}};
     const char *pos[1];
     int n_pos, rc = cli_parse_opts("requester", argc, argv, 1, opts, pos, 0, &n_pos);
     if (rc) return rc;
@@ -178,6 +220,7 @@ int cmd_requester(int argc, char **argv) {
     if (!task == !wf) return cli_usage_error("requester", "give exactly one of --task TASKFILE and --workflow FILE");
     requester_options o;
     requester_options_default(&o);
+    if ((rc = chain_opts("requester", chain, dep, rpc, ks, &o.chain))) return rc;
     char err[PLOW_ERR_LEN];
     long threads;
     if ((rc = common_numbers("requester", threads_s, poll_s, &threads, &o.poll_s, err))) return rc;

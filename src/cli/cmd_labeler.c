@@ -39,6 +39,8 @@ static const char labeler_help[] =
     "  --max-stake N      never have more than N staked in all (default: no limit)\n"
     "  --max-tasks N      exit once N tasks settled (default: run until stopped)\n"
     "  --poll S           seconds between looks at the ledger (default 0.5)\n"
+    "  --item-budget N    bytes of task items held in memory at once (default 256 MiB);\n"
+    "                     a task whose items are larger is refused before a claim\n"
     "\n"
     "train: a multinomial naive Bayes classifier (lowercase words, additive\n"
     "smoothing, integer counts, the engine's deterministic log) from JSONL\n"
@@ -112,7 +114,7 @@ int cmd_labeler(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return labeler_train(argc, argv);
     const char *key = NULL, *work = NULL, *node_url = NULL, *model_f = NULL, *train = NULL, *acc_s = NULL,
                *truth = NULL, *copy = NULL, *seed_s = NULL, *name = NULL, *max_stake_s = NULL, *max_tasks_s = NULL,
-               *poll_s = NULL, *sm_s = NULL, *pos[1];
+               *poll_s = NULL, *sm_s = NULL, *budget_s = NULL, *pos[1];
     bool spam = false;
     const cli_opt opts[] = {{"--key", &key, NULL},           {"--work", &work, NULL},
                             {"--node", &node_url, NULL},     {"--model", &model_f, NULL},
@@ -121,7 +123,8 @@ int cmd_labeler(int argc, char **argv) {
                             {"--copy-of", &copy, NULL},      {"--seed", &seed_s, NULL},
                             {"--name", &name, NULL},         {"--max-stake", &max_stake_s, NULL},
                             {"--max-tasks", &max_tasks_s, NULL}, {"--poll", &poll_s, NULL},
-                            {"--smoothing", &sm_s, NULL},    {NULL, NULL, NULL}};
+                            {"--smoothing", &sm_s, NULL},    {"--item-budget", &budget_s, NULL},
+                            {NULL, NULL, NULL}};
     int n_pos, rc = cli_parse_opts("labeler", argc, argv, 1, opts, pos, 0, &n_pos);
     if (rc) return rc;
     if (!key || !work) return cli_usage_error("labeler", "--key FILE and --work DIR are required");
@@ -141,6 +144,7 @@ int cmd_labeler(int argc, char **argv) {
         (max_stake_s && cli_amount("--max-stake", max_stake_s, &o.max_stake, err)) ||
         (max_tasks_s && cli_int("--max-tasks", max_tasks_s, 1, 1000000, &max_tasks, err)) ||
         (poll_s && cli_float("--poll", poll_s, 0.01, 60, &o.poll_s, err)) ||
+        (budget_s && cli_u64("--item-budget", budget_s, &o.item_budget, err)) ||
         (acc_s && cli_float("--accuracy", acc_s, 0, 1, &o.accuracy, err)) ||
         (sm_s && cli_float("--smoothing", sm_s, 1e-6, 100, &o.smoothing, err)) ||
         (copy && ledger_addr_parse(copy, o.copy_of, err)))

@@ -682,6 +682,22 @@ static int call_u64(eth_rpc *c, const uint8_t to[ETH_ADDR_LEN], abi_enc *e, uint
     return rc;
 }
 
+int evm_get_profile(eth_rpc *c, const evm_deployment *d, const uint8_t who[ETH_ADDR_LEN], uint8_t *profile,
+                    uint64_t *agent_id, char err[PLOW_ERR_LEN]) {
+    abi_enc e;
+    plow_buf out = {0};
+    abi_begin(&e, "profiles(address)", 1);
+    abi_addr(&e, who);
+    uint64_t pr = 0;
+    int rc = call(c, d->plow, &e, &out, err);
+    if (rc == 0)
+        rc = abi_get_u64(out.data, out.len, 1, &pr, err) || abi_get_u64(out.data, out.len, 2, agent_id, err) ? -1 : 0;
+    if (rc == 0 && pr > 2) rc = plow_error(err, "profiles: profile %llu out of range", (unsigned long long)pr);
+    if (rc == 0) *profile = (uint8_t)pr;
+    plow_buf_release(&out);
+    return rc;
+}
+
 int evm_get_burned(eth_rpc *c, const evm_deployment *d, uint64_t *burned, char err[PLOW_ERR_LEN]) {
     abi_enc e;
     abi_begin(&e, "burned()", 0);

@@ -125,6 +125,11 @@ int evm_deploy(eth_signer *s, const char *dir, const evm_deploy_params *dp, evm_
 char *evm_deployment_json(const evm_deployment *d);
 int evm_deployment_parse(const char *json, size_t len, evm_deployment *d, char err[PLOW_ERR_LEN]);
 
+/* The ABI signatures of the contracts' tuples (event topics are keccak256
+ * of "Name(types)"). */
+#define EVM_PARAMS_SIG "(address,uint8,uint8,uint8,uint64,uint64,uint64,uint64,uint32,uint32,uint32,bytes32,bytes32)"
+#define EVM_VALUES_SIG "(bytes32,bytes32,bytes32,bytes32,uint64,uint32)"
+
 /* ---- encodings, computed locally ---- */
 void evm_task_id(const evm_params *p, uint8_t id[32]);
 void evm_commitment(const evm_deployment *d, const uint8_t task[32], uint8_t slot, const uint8_t worker[ETH_ADDR_LEN],
@@ -188,6 +193,9 @@ int evm_get_account(eth_rpc *c, const evm_deployment *d, const uint8_t who[ETH_A
 int evm_get_task(eth_rpc *c, const evm_deployment *d, const uint8_t id[32], evm_task_state *t, char err[PLOW_ERR_LEN]);
 int evm_get_challenge_status(eth_rpc *c, const evm_deployment *d, const uint8_t cid[32], uint8_t *status,
                              char err[PLOW_ERR_LEN]);
+/* Plow.profiles(who): 0 unregistered, 1 person, 2 agent; its ERC-8004-style agent id. */
+int evm_get_profile(eth_rpc *c, const evm_deployment *d, const uint8_t who[ETH_ADDR_LEN], uint8_t *profile,
+                    uint64_t *agent_id, char err[PLOW_ERR_LEN]);
 int evm_get_burned(eth_rpc *c, const evm_deployment *d, uint64_t *burned, char err[PLOW_ERR_LEN]);
 int evm_token_balance(eth_rpc *c, const evm_deployment *d, const uint8_t who[ETH_ADDR_LEN], uint64_t *v,
                       char err[PLOW_ERR_LEN]);

@@ -210,6 +210,10 @@ int eth_get_logs(eth_rpc *c, const uint8_t addr[ETH_ADDR_LEN], uint64_t from, ui
 void eth_logs_free(eth_log *logs, size_t n);
 /* Hash of block n (for reorg detection). */
 int eth_block_hash(eth_rpc *c, uint64_t n, uint8_t hash[32], char err[PLOW_ERR_LEN]);
+/* Hash and timestamp (seconds; time_s may be NULL) of block n. */
+int eth_block_info(eth_rpc *c, uint64_t n, uint8_t hash[32], uint64_t *time_s, char err[PLOW_ERR_LEN]);
+/* The calldata of transaction `hash` (eth_getTransactionByHash "input"); *data owned by the caller. */
+int eth_tx_input(eth_rpc *c, const uint8_t hash[32], uint8_t **data, size_t *n, char err[PLOW_ERR_LEN]);
 
 /* ---- hex helpers ---- */
 /* "0x" + hex of n bytes into a fresh string (caller frees). */

@@ -446,14 +446,39 @@ out:
 }
 
 int eth_block_hash(eth_rpc *c, uint64_t n, uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    return eth_block_info(c, n, hash, NULL, err);
+}
+
+int eth_block_info(eth_rpc *c, uint64_t n, uint8_t hash[32], uint64_t *time_s, char err[PLOW_ERR_LEN]) {
     char p[64], *res = NULL;
     snprintf(p, sizeof p, "[\"0x%llx\",false]", (unsigned long long)n);
     if (eth_rpc_call(c, "eth_getBlockByNumber", p, &res, err)) return -1;
     cJSON *j = cJSON_Parse(res);
     free(res);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "hash");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
     int rc = cJSON_IsString(h) ? unhex_fixed(h->valuestring, hash, 32, err)
                                : plow_error(err, "rpc: no block %llu", (unsigned long long)n);
+    if (rc == 0 && time_s)
+        rc = cJSON_IsString(ts) ? eth_quantity(ts->valuestring, time_s, err)
+                                : plow_error(err, "rpc: block %llu has no timestamp", (unsigned long long)n);
+    cJSON_Delete(j);
+    return rc;
+}
+
+int eth_tx_input(eth_rpc *c, const uint8_t hash[32], uint8_t **data, size_t *n, char err[PLOW_ERR_LEN]) {
+    *data = NULL;
+    *n = 0;
+    char *hx = eth_hex_new(hash, 32), *res = NULL;
+    char p[100];
+    snprintf(p, sizeof p, "[\"%s\"]", hx);
+    free(hx);
+    if (eth_rpc_call(c, "eth_getTransactionByHash", p, &res, err)) return -1;
+    cJSON *j = cJSON_Parse(res);
+    free(res);
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "input");
+    int rc = cJSON_IsString(in) ? eth_unhex_new(in->valuestring, data, n, err)
+                                : plow_error(err, "rpc: no transaction %.20s... (or no input)", p + 2);
     cJSON_Delete(j);
     return rc;
 }

@@ -14,6 +14,7 @@
 
 static uint64_t steps_of(const job_spec *s) { return (uint64_t)s->steps; }
 static uint64_t tokens_of(const job_spec *s) { return (uint64_t)s->tokens; }
+static uint64_t items_of(const job_spec *s) { return (uint64_t)s->n_items; }
 
 /* ---- the options a spec stands for: each kind's part --------------------------------- */
 
@@ -179,7 +180,7 @@ static const job_kind kinds[] = {
                  .opts_task = rl_opts_task, TRAINING_WORK},
     /* labeling has agents of its own (labeler.c): no work here */
     [TASK_LABEL] = {.f = {TASK_LABEL, LEDGER_KIND_LABEL, "steps", false, false},
-                    .spec_parse = spec_parse_label, .spec_write = spec_write_label, .ledger_steps = steps_of,
+                    .spec_parse = spec_parse_label, .spec_write = spec_write_label, .ledger_steps = items_of,
                     .cost = job_cost_label},
 };
 _Static_assert(sizeof kinds / sizeof kinds[0] == TASK_KIND_COUNT, "a job row for every task kind");

@@ -459,6 +459,14 @@ bool blob_has(blob_store *b, const uint8_t hash[32]) {
     return ok;
 }
 
+bool blob_size(blob_store *b, const uint8_t hash[32], uint64_t *size) {
+    pthread_mutex_lock(&b->mu);
+    const blob_ent *e = keytab_get(&b->idx, hash);
+    if (e) *size = e->size;
+    pthread_mutex_unlock(&b->mu);
+    return e != NULL;
+}
+
 char *blob_path(blob_store *b, const uint8_t hash[32]) {
     char *p = blob_file(b, hash);
     if (plow_file_exists(p)) return p;

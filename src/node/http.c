@@ -503,9 +503,22 @@ static void h_blob(http_request *r, http_reply *out) {
     }
     uint8_t h[32];
     PLOW_ASSERT(parse_hash(r->rest, h)); /* checked at begin */
-    if (r->head) { /* HEAD: is it there (a damaged one is found when read) */
-        if (!blob_has(r->n->blobs, h)) reply_error(out, 404, "no blob %s", r->rest);
-        else out->status = 200, out->ctype = "application/octet-stream";
+    if (r->head) { /* HEAD: is it there and its size (a damaged one is found when read) */
+        uint64_t sz = 0;
+        char *p = blob_size(r->n->blobs, h, &sz) ? blob_path(r->n->blobs, h) : NULL;
+        int hfd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+        free(p);
+        if (hfd < 0) {
+            reply_error(out, 404, "no blob %s", r->rest);
+            return;
+        }
+        /* a stream of the indexed size: libmicrohttpd sends its Content-Length
+         * and, for a HEAD, never reads it */
+        out->status = 200;
+        out->ctype = "application/octet-stream";
+        out->fd = hfd;
+        out->fd_size = sz;
+        memcpy(out->fd_hash, h, 32);
         return;
     }
     int fd;

@@ -93,6 +93,8 @@ typedef struct blob_store blob_store;
 int blob_store_open(blob_store **out, const char *dir, uint64_t max_size, char err[PLOW_ERR_LEN]);
 void blob_store_close(blob_store *b);
 bool blob_has(blob_store *b, const uint8_t hash[32]);
+/* blob_has, and its size in bytes (from the index: the file is not read). */
+bool blob_size(blob_store *b, const uint8_t hash[32], uint64_t *size);
 /* The file path of a stored blob (for streaming); NULL if absent. Caller frees. */
 char *blob_path(blob_store *b, const uint8_t hash[32]);
 /* Writing a blob in pieces: begin, write..., finish checks the hash and size

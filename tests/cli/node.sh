@@ -186,6 +186,8 @@ signed blob.bin
 expect_http 201 PUT "/v1/blob/$BH" -H "$S1" -H "$S2" -H "$S3" --data-binary @blob.bin
 grep -q "\"size\":\"300000\"" body.txt || fail "blob put: $(cat body.txt)"
 expect_http 200 HEAD "/v1/blob/$BH"
+# HEAD gives the size (agents size inputs before they fetch them: issue 17)
+curl -sfI "$URL/v1/blob/$BH" | tr -d '\r' | grep -qi '^content-length: 300000$' || fail "HEAD: no Content-Length 300000: $(curl -sI "$URL/v1/blob/$BH")"
 curl -sf "$URL/v1/blob/$BH" -o got.bin
 cmp -s got.bin blob.bin || fail "downloaded blob differs"
 head -c 1000 /dev/urandom >other.bin

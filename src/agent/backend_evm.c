@@ -1,0 +1,863 @@
+/*
+ * backend_evm.c — plow's contracts on an EVM chain as an agent's settlement
+ * backend (backend.h). The agent's secp256k1 key signs its own EIP-1559
+ * transactions (src/evm/chain.h); reads combine the contracts' events
+ * (indexed here, incrementally from the deployment block: a task's params,
+ * its slots' workers, commitments and revealed values) with the contracts'
+ * storage (the task word: status, window, slot statuses; accounts).
+ *
+ * Identities: the ledger's 32-byte account keys become EVM addresses. This
+ * agent's own address is reported as its ed25519 key (a->key.pk, which the
+ * agents compare slots against and which signs its blob uploads); any other
+ * address as the 20 bytes followed by 12 zeros.
+ *
+ * Covered: register, stake, unstake, transfer, post (also in halves),
+ * claim, commit, reveal, a step challenge, a data challenge, finalize and
+ * expire; reads of height, blocks, accounts, tasks (the listing filters
+ * status, addr, deadline_from, kind, min/max_reward) and reveals.
+ * Not covered yet: challenges are sent but not indexed (agent_task gives
+ * none, agent_challenge refuses), round and label kinds (the contracts
+ * refuse them), reorgs (the index assumes final blocks).
+ */
+#include "../base/plow.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+
+#include "../evm/chain.h"
+#include "backend.h"
+
+typedef struct ix_slot {
+    bool claimed, committed, revealed;
+    uint8_t worker[ETH_ADDR_LEN];
+    uint64_t claimed_at, committed_at, revealed_at;
+    uint8_t commitment[32];
+    evm_values v;
+    uint8_t salt[32];
+    uint8_t reveal_tx[32];
+    bool have_leaves;
+    uint8_t leaves_hash[32];
+} ix_slot;
+
+typedef struct ix_task {
+    uint8_t id[32];
+    evm_params p;
+    uint64_t posted_at;
+    ix_slot slots[LEDGER_MAX_REPLICAS];
+} ix_task;
+
+typedef struct evm_ctx {
+    eth_rpc *rpc;
+    eth_signer s;
+    evm_deployment d;
+    uint64_t next_block; /* the first block not indexed yet */
+    ix_task *tasks;
+    size_t n, cap;
+    uint8_t t_posted[32], t_claimed[32], t_committed[32], t_revealed[32];
+    /* the post prepared by post_prepare, until submitted */
+    bool have_pending;
+    evm_params pending;
+    uint8_t pending_id[32];
+    /* a submitted post the contract refused: post_status reports it */
+    bool have_refused;
+    uint8_t refused_id[32];
+    char refused_msg[PLOW_ERR_LEN];
+} evm_ctx;
+
+static evm_ctx *ctx_of(agent *a) { return (evm_ctx *)a->be_ctx; }
+
+/* ---- identities ---- */
+
+static void pk_of_addr(const agent *a, const evm_ctx *x, const uint8_t addr[ETH_ADDR_LEN], uint8_t pk[32]) {
+    if (memcmp(addr, x->s.key.addr, ETH_ADDR_LEN) == 0) {
+        memcpy(pk, a->key.pk, 32);
+        return;
+    }
+    memset(pk, 0, 32);
+    memcpy(pk, addr, ETH_ADDR_LEN);
+}
+
+static int addr_of_pk(const agent *a, const evm_ctx *x, const uint8_t pk[32], uint8_t addr[ETH_ADDR_LEN],
+                      char err[PLOW_ERR_LEN]) {
+    if (memcmp(pk, a->key.pk, 32) == 0) {
+        memcpy(addr, x->s.key.addr, ETH_ADDR_LEN);
+        return 0;
+    }
+    for (int i = ETH_ADDR_LEN; i < 32; i++)
+        if (pk[i]) return plow_error(err, "evm: an account key that names no EVM address");
+    memcpy(addr, pk, ETH_ADDR_LEN);
+    return 0;
+}
+
+/* ---- the index ---- */
+
+static ix_task *find_task(evm_ctx *x, const uint8_t id[32]) {
+    for (size_t i = 0; i < x->n; i++)
+        if (memcmp(x->tasks[i].id, id, 32) == 0) return &x->tasks[i];
+    return NULL;
+}
+
+static uint64_t word_u64(const uint8_t *w) {
+    uint64_t v = 0;
+    for (int i = 24; i < 32; i++) v = (v << 8) | w[i];
+    return v;
+}
+
+static bool word_fits(const uint8_t *w, int bytes) {
+    for (int i = 0; i < 32 - bytes; i++)
+        if (w[i]) return false;
+    return true;
+}
+
+static int params_from_words(const uint8_t *w, evm_params *p, char err[PLOW_ERR_LEN]) {
+    if (!word_fits(w, 20) || !word_fits(w + 32, 1) || !word_fits(w + 64, 1) || !word_fits(w + 96, 1))
+        return plow_error(err, "evm: a TaskPosted event with malformed params");
+    for (int i = 4; i < 11; i++)
+        if (!word_fits(w + 32 * i, i < 8 ? 8 : 4)) return plow_error(err, "evm: a TaskPosted event with malformed params");
+    memset(p, 0, sizeof *p);
+    memcpy(p->requester, w + 12, ETH_ADDR_LEN);
+    p->kind = w[63];
+    p->mode = w[95];
+    p->replicas = w[127];
+    p->reward = word_u64(w + 128);
+    p->worker_stake = word_u64(w + 160);
+    p->min_bond = word_u64(w + 192);
+    p->steps = word_u64(w + 224);
+    p->claim_blocks = (uint32_t)word_u64(w + 256);
+    p->work_blocks = (uint32_t)word_u64(w + 288);
+    p->window_blocks = (uint32_t)word_u64(w + 320);
+    memcpy(p->spec, w + 352, 32);
+    memcpy(p->salt, w + 384, 32);
+    if (p->replicas < 1 || p->replicas > LEDGER_MAX_REPLICAS) return plow_error(err, "evm: a task with %u replicas", p->replicas);
+    return 0;
+}
+
+static ix_slot *event_slot(evm_ctx *x, const eth_log *l, size_t min_words, char err[PLOW_ERR_LEN]) {
+    if (l->ntopics < 3 || l->data_len < 32 * min_words || !word_fits(l->data, 1)) {
+        plow_error(err, "evm: a malformed slot event in block %" PRIu64, l->block);
+        return NULL;
+    }
+    ix_task *t = find_task(x, l->topics[1]);
+    uint8_t slot = l->data[31];
+    if (!t || slot >= t->p.replicas) {
+        plow_error(err, "evm: an event of an unknown task or slot in block %" PRIu64, l->block);
+        return NULL;
+    }
+    return &t->slots[slot];
+}
+
+static int apply_log(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
+    if (l->ntopics < 1 || memcmp(l->address, x->d.plow, ETH_ADDR_LEN) != 0) return 0;
+    const uint8_t *t0 = l->topics[0];
+    if (memcmp(t0, x->t_posted, 32) == 0) {
+        if (l->ntopics < 3 || l->data_len < 13 * 32) return plow_error(err, "evm: a malformed TaskPosted event");
+        if (find_task(x, l->topics[1])) return 0;
+        if (x->n == x->cap) {
+            x->cap = x->cap ? 2 * x->cap : 32;
+            x->tasks = plow_realloc(x->tasks, x->cap * sizeof *x->tasks);
+        }
+        ix_task *t = &x->tasks[x->n];
+        memset(t, 0, sizeof *t);
+        memcpy(t->id, l->topics[1], 32);
+        if (params_from_words(l->data, &t->p, err)) return -1;
+        t->posted_at = l->block;
+        x->n++;
+        return 0;
+    }
+    if (memcmp(t0, x->t_claimed, 32) == 0) {
+        ix_slot *s = event_slot(x, l, 1, err);
+        if (!s) return -1;
+        memset(s, 0, sizeof *s);
+        s->claimed = true;
+        memcpy(s->worker, l->topics[2] + 12, ETH_ADDR_LEN);
+        s->claimed_at = l->block;
+        return 0;
+    }
+    if (memcmp(t0, x->t_committed, 32) == 0) {
+        ix_slot *s = event_slot(x, l, 2, err);
+        if (!s) return -1;
+        s->committed = true;
+        s->committed_at = l->block;
+        memcpy(s->commitment, l->data + 32, 32);
+        return 0;
+    }
+    if (memcmp(t0, x->t_revealed, 32) == 0) {
+        ix_slot *s = event_slot(x, l, 1 + EVM_VALUES_WORDS + 1, err);
+        if (!s) return -1;
+        const uint8_t *w = l->data + 32;
+        memcpy(s->v.trace_root, w, 32);
+        memcpy(s->v.final_state, w + 32, 32);
+        memcpy(s->v.artifact, w + 64, 32);
+        memcpy(s->v.manifest, w + 96, 32);
+        s->v.n = word_u64(w + 128);
+        s->v.checkpoint_every = (uint32_t)word_u64(w + 160);
+        memcpy(s->salt, w + 192, 32);
+        memcpy(s->reveal_tx, l->tx_hash, 32);
+        s->revealed = true;
+        s->revealed_at = l->block;
+        return 0;
+    }
+    return 0;
+}
+
+/* Indexes every block up to the chain's head. */
+static int refresh(evm_ctx *x, char err[PLOW_ERR_LEN]) {
+    uint64_t head;
+    if (eth_block_number(x->rpc, &head, err)) return -1;
+    while (x->next_block <= head) {
+        uint64_t to = x->next_block + 9999 < head ? x->next_block + 9999 : head;
+        eth_log *logs = NULL;
+        size_t n = 0;
+        if (eth_get_logs(x->rpc, x->d.plow, x->next_block, to, &logs, &n, err)) return -1;
+        int rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) rc = apply_log(x, &logs[i], err);
+        eth_logs_free(logs, n);
+        if (rc) return -1;
+        x->next_block = to + 1;
+    }
+    return 0;
+}
+
+/* ---- the reveal's calldata: reveal(Params, uint8, Values, bytes32, bytes32[]) ---- */
+
+#define REVEAL_HEAD_WORDS (EVM_PARAMS_WORDS + 1 + EVM_VALUES_WORDS + 2)
+
+static int reveal_leaves(evm_ctx *x, const ix_slot *s, uint8_t **leaves, size_t *count, char err[PLOW_ERR_LEN]) {
+    uint8_t *in = NULL;
+    size_t n = 0;
+    *leaves = NULL;
+    *count = 0;
+    if (eth_tx_input(x->rpc, s->reveal_tx, &in, &n, err)) return -1;
+    int rc = plow_error(err, "evm: the reveal transaction's calldata is malformed");
+    if (n < 4 + 32 * REVEAL_HEAD_WORDS) goto out;
+    const uint8_t *body = in + 4;
+    size_t bn = n - 4;
+    const uint8_t *ow = body + 32 * (REVEAL_HEAD_WORDS - 1);
+    if (!word_fits(ow, 8)) goto out;
+    uint64_t off = word_u64(ow);
+    if (off > bn || bn - off < 32 || !word_fits(body + off, 8)) goto out;
+    uint64_t cnt = word_u64(body + off);
+    if (cnt > LEDGER_LEAVES_MAX || (bn - off - 32) / 32 < cnt) goto out;
+    *leaves = plow_alloc(cnt ? cnt * 32 : 1);
+    memcpy(*leaves, body + off + 32, cnt * 32);
+    *count = cnt;
+    rc = 0;
+out:
+    free(in);
+    return rc;
+}
+
+static int leaves_hash(evm_ctx *x, ix_slot *s, char err[PLOW_ERR_LEN]) {
+    if (s->have_leaves) return 0;
+    uint8_t *lv;
+    size_t cnt;
+    if (reveal_leaves(x, s, &lv, &cnt, err)) return -1;
+    evm_leaves_hash(lv, cnt, s->leaves_hash);
+    free(lv);
+    s->have_leaves = true;
+    return 0;
+}
+
+/* ---- ledger records from the index and the contract ---- */
+
+static const uint8_t slot_status_of[] = {
+    [EVM_S_EMPTY] = LEDGER_SLOT_EMPTY,   [EVM_S_CLAIMED] = LEDGER_SLOT_CLAIMED,     [EVM_S_COMMITTED] = LEDGER_SLOT_COMMITTED,
+    [EVM_S_REVEALED] = LEDGER_SLOT_COMMITTED, [EVM_S_PAID] = LEDGER_SLOT_PAID,      [EVM_S_UNPAID] = LEDGER_SLOT_UNPAID,
+    [EVM_S_SLASHED] = LEDGER_SLOT_SLASHED, [EVM_S_FORFEITED] = LEDGER_SLOT_FORFEITED, [EVM_S_VOID] = LEDGER_SLOT_VOID,
+};
+
+static int task_record(agent *a, evm_ctx *x, const ix_task *it, ledger_task *t, char err[PLOW_ERR_LEN]) {
+    evm_task_state st;
+    if (evm_get_task(x->rpc, &x->d, it->id, &st, err)) return -1;
+    memset(t, 0, sizeof *t);
+    memcpy(t->id, it->id, 32);
+    pk_of_addr(a, x, it->p.requester, t->requester);
+    ledger_task_params *p = &t->p;
+    memcpy(p->spec, it->p.spec, 32);
+    p->kind = it->p.kind;
+    p->mode = it->p.mode;
+    p->replicas = it->p.replicas;
+    p->reward = it->p.reward;
+    p->worker_stake = it->p.worker_stake;
+    p->min_bond = it->p.min_bond;
+    p->steps = it->p.steps;
+    p->claim_blocks = it->p.claim_blocks;
+    p->work_blocks = it->p.work_blocks;
+    p->window_blocks = it->p.window_blocks;
+    if (st.status < LEDGER_TASK_OPEN || st.status >= LEDGER_TASK_STATUS_END)
+        return plow_error(err, "evm: task with status %u", st.status);
+    t->status = st.status;
+    t->posted_at = it->posted_at;
+    t->window_end = st.window_end;
+    t->open_challenges = st.open_challenges;
+    bool settled = st.status == LEDGER_TASK_FINALIZED || st.status == LEDGER_TASK_EXPIRED;
+    t->escrow = settled ? 0 : it->p.reward * it->p.replicas;
+    for (int i = 0; i < it->p.replicas; i++) {
+        const ix_slot *s = &it->slots[i];
+        ledger_slot *o = &t->slots[i];
+        if (st.slot[i] > EVM_S_VOID) return plow_error(err, "evm: slot status %u", st.slot[i]);
+        o->status = slot_status_of[st.slot[i]];
+        if (!s->claimed) continue;
+        pk_of_addr(a, x, s->worker, o->worker);
+        o->claimed_at = s->claimed_at;
+        o->committed_at = s->committed_at;
+        memcpy(o->commitment, s->commitment, 32);
+        if (s->revealed) {
+            memcpy(o->trace_root, s->v.trace_root, 32);
+            memcpy(o->final_state, s->v.final_state, 32);
+            memcpy(o->artifact, s->v.artifact, 32);
+            memcpy(o->manifest, s->v.manifest, 32);
+            o->n = s->v.n;
+            o->checkpoint_every = s->v.checkpoint_every;
+            o->revealed_at = s->revealed_at;
+        }
+    }
+    return 0;
+}
+
+/* The height a task waits for next (the node's listing filter deadline_from, docs/api.md). */
+static uint64_t next_deadline(const ledger_task *t) {
+    switch (t->status) {
+    case LEDGER_TASK_OPEN: return t->posted_at + t->p.claim_blocks;
+    case LEDGER_TASK_CLAIMED: {
+        uint64_t d = 0;
+        for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+            if (t->slots[s].status == LEDGER_SLOT_CLAIMED && t->slots[s].claimed_at + t->p.work_blocks > d)
+                d = t->slots[s].claimed_at + t->p.work_blocks;
+        return d;
+    }
+    case LEDGER_TASK_COMMITTED:
+    case LEDGER_TASK_CHALLENGED:
+    case LEDGER_TASK_RESOLVED: return t->window_end;
+    default: return 0;
+    }
+}
+
+typedef struct task_query {
+    unsigned statuses; /* bit per status; 0: any */
+    int kind;          /* 0: any */
+    bool has_deadline, has_addr, has_min, has_max;
+    uint64_t deadline_from, min_reward, max_reward;
+    uint8_t addr[32];
+} task_query;
+
+static int parse_query(const char *q, task_query *o, char err[PLOW_ERR_LEN]) {
+    memset(o, 0, sizeof *o);
+    if (!q) return 0;
+    char buf[512];
+    if (strlen(q) >= sizeof buf) return plow_error(err, "evm: query too long");
+    snprintf(buf, sizeof buf, "%s", q);
+    char *save = NULL;
+    for (char *kv = strtok_r(buf, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) return plow_error(err, "evm: query part '%.40s' has no '='", kv);
+        *eq = 0;
+        const char *v = eq + 1;
+        if (strcmp(kv, "status") == 0) {
+            char vb[256], *s2 = NULL;
+            snprintf(vb, sizeof vb, "%s", v);
+            for (char *n = strtok_r(vb, ",", &s2); n; n = strtok_r(NULL, ",", &s2)) {
+                int k = 0;
+                for (int s = LEDGER_TASK_OPEN; s < LEDGER_TASK_STATUS_END; s++)
+                    if (strcmp(n, ledger_task_status_name(s)) == 0) k = s;
+                if (!k) return plow_error(err, "evm: unknown status '%.20s'", n);
+                o->statuses |= 1u << k;
+            }
+        } else if (strcmp(kv, "kind") == 0) {
+            for (int k = LEDGER_KIND_TRAIN; k < LEDGER_KIND_END; k++)
+                if (strcmp(v, ledger_kind_name(k)) == 0) o->kind = k;
+            if (!o->kind) return plow_error(err, "evm: unknown kind '%.20s'", v);
+        } else if (strcmp(kv, "deadline_from") == 0) {
+            if (!plow_parse_u64(v, &o->deadline_from)) return plow_error(err, "evm: deadline_from=%.20s", v);
+            o->has_deadline = true;
+        } else if (strcmp(kv, "min_reward") == 0) {
+            if (!plow_parse_u64(v, &o->min_reward)) return plow_error(err, "evm: min_reward=%.20s", v);
+            o->has_min = true;
+        } else if (strcmp(kv, "max_reward") == 0) {
+            if (!plow_parse_u64(v, &o->max_reward)) return plow_error(err, "evm: max_reward=%.20s", v);
+            o->has_max = true;
+        } else if (strcmp(kv, "addr") == 0) {
+            if (ledger_addr_parse(v, o->addr, err)) return plow_error_prefix(err, "evm: addr");
+            o->has_addr = true;
+        } else {
+            return plow_error(err, "evm: unknown filter '%.20s'", kv);
+        }
+    }
+    return 0;
+}
+
+static bool matches(const task_query *q, const ledger_task *t) {
+    if (q->statuses && !(q->statuses & (1u << t->status))) return false;
+    if (q->kind && t->p.kind != q->kind) return false;
+    if (q->has_min && t->p.reward < q->min_reward) return false;
+    if (q->has_max && t->p.reward > q->max_reward) return false;
+    if (q->has_deadline) {
+        uint64_t d = next_deadline(t);
+        if (d == 0 || d < q->deadline_from) return false;
+    }
+    if (q->has_addr) {
+        bool mine = memcmp(t->requester, q->addr, 32) == 0;
+        for (int s = 0; s < t->p.replicas && !mine; s++)
+            mine = t->slots[s].status != LEDGER_SLOT_EMPTY && memcmp(t->slots[s].worker, q->addr, 32) == 0;
+        if (!mine) return false;
+    }
+    return true;
+}
+
+/* ---- the backend's reads ---- */
+
+static int be_load_params(agent *a, char err[PLOW_ERR_LEN]) {
+    (void)err;
+    evm_ctx *x = ctx_of(a);
+    if (a->have_params) return 0;
+    memset(&a->params, 0, sizeof a->params);
+    a->params.unbond_blocks = x->d.params.unbond_blocks;
+    a->params.verdict_blocks = x->d.params.verdict_blocks;
+    a->params.slash_challenger_pct = x->d.params.slash_challenger_pct;
+    a->params.bond_accused_pct = x->d.params.bond_accused_pct;
+    a->params.min_fee = 0; /* gas is paid in the chain's coin, not from the plow balance */
+    a->min_fee = 0;
+    a->have_params = true;
+    return 0;
+}
+
+static int be_height(agent *a, uint64_t *height, char err[PLOW_ERR_LEN]) {
+    return eth_block_number(ctx_of(a)->rpc, height, err);
+}
+
+static int be_account(agent *a, const uint8_t pk[32], ledger_account *out, char err[PLOW_ERR_LEN]) {
+    evm_ctx *x = ctx_of(a);
+    uint8_t addr[ETH_ADDR_LEN];
+    if (addr_of_pk(a, x, pk, addr, err)) return -1;
+    evm_account ac;
+    uint8_t profile;
+    uint64_t id;
+    if (evm_get_account(x->rpc, &x->d, addr, &ac, err) || evm_get_profile(x->rpc, &x->d, addr, &profile, &id, err))
+        return -1;
+    memset(out, 0, sizeof *out);
+    memcpy(out->pk, pk, 32);
+    out->balance = ac.balance;
+    out->stake = ac.stake;
+    out->locked = ac.locked;
+    out->unbonding = ac.unbonding;
+    out->profile = profile;
+    return 0;
+}
+
+static int be_list_tasks(agent *a, const char *query, ledger_task **out, size_t *n, char err[PLOW_ERR_LEN]) {
+    evm_ctx *x = ctx_of(a);
+    *out = NULL;
+    *n = 0;
+    task_query q;
+    if (parse_query(query, &q, err) || refresh(x, err)) return -1;
+    ledger_task *ts = NULL;
+    size_t cnt = 0;
+    for (size_t i = 0; i < x->n; i++) { /* oldest first, as the agents want */
+        ledger_task t;
+        if (task_record(a, x, &x->tasks[i], &t, err)) {
+            free(ts);
+            return -1;
+        }
+        if (!matches(&q, &t)) continue;
+        ts = plow_realloc(ts, (cnt + 1) * sizeof *ts);
+        ts[cnt++] = t;
+    }
+    *out = ts;
+    *n = cnt;
+    return 0;
+}
+
+static int be_task(agent *a, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch,
+                    char err[PLOW_ERR_LEN]) {
+    evm_ctx *x = ctx_of(a);
+    if (ch) *ch = NULL;
+    if (n_ch) *n_ch = 0;
+    if (refresh(x, err)) return -1;
+    const ix_task *it = find_task(x, id);
+    if (!it) return plow_error(err, "evm: no such task");
+    return task_record(a, x, it, t, err);
+}
+
+static int be_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char err[PLOW_ERR_LEN]) {
+    (void)a, (void)id, (void)out;
+    return plow_error(err, "evm: challenges are not indexed by the EVM backend yet");
+}
+
+static int be_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, char err[PLOW_ERR_LEN]) {
+    evm_ctx *x = ctx_of(a);
+    if (refresh(x, err)) return -1;
+    ix_task *it = find_task(x, t->id);
+    if (!it || slot < 0 || slot >= it->p.replicas || !it->slots[slot].revealed)
+        return plow_error(err, "slot %d has not revealed", slot);
+    ix_slot *s = &it->slots[slot];
+    uint8_t *lv;
+    size_t cnt;
+    if (reveal_leaves(x, s, &lv, &cnt, err)) return -1;
+    memset(out, 0, sizeof *out);
+    out->type = LEDGER_TX_REVEAL;
+    pk_of_addr(a, x, s->worker, out->sender);
+    memcpy(out->u.open.task, t->id, 32);
+    memcpy(out->u.open.trace_root, s->v.trace_root, 32);
+    memcpy(out->u.open.final_state, s->v.final_state, 32);
+    memcpy(out->u.open.artifact, s->v.artifact, 32);
+    memcpy(out->u.open.manifest, s->v.manifest, 32);
+    out->u.open.n = s->v.n;
+    out->u.open.checkpoint_every = s->v.checkpoint_every;
+    memcpy(out->u.open.salt, s->salt, 32);
+    out->u.open.count = (uint32_t)cnt;
+    memcpy(out->u.open.leaves, lv, cnt * 32);
+    free(lv);
+    return 0;
+}
+
+static int be_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]) {
+    uint64_t s = 0;
+    if (eth_block_info(ctx_of(a)->rpc, height, hash, &s, err)) return -1;
+    if (time_ms) *time_ms = s * 1000;
+    return 0;
+}
+
+/* ---- the backend's transactions ---- */
+
+static void params_of(const evm_ctx *x, const ledger_task_params *lp, evm_params *p) {
+    memset(p, 0, sizeof *p);
+    memcpy(p->requester, x->s.key.addr, ETH_ADDR_LEN);
+    p->kind = lp->kind;
+    p->mode = lp->mode;
+    p->replicas = lp->replicas;
+    p->reward = lp->reward;
+    p->worker_stake = lp->worker_stake;
+    p->min_bond = lp->min_bond;
+    p->steps = lp->steps;
+    p->claim_blocks = lp->claim_blocks;
+    p->work_blocks = lp->work_blocks;
+    p->window_blocks = lp->window_blocks;
+    memcpy(p->spec, lp->spec, 32);
+    randombytes_buf(p->salt, 32);
+}
+
+/* This agent's slot of task it in state `want` (claimed / committed / revealed), or -1. */
+static int my_slot(const evm_ctx *x, const ix_task *it, const uint8_t addr[ETH_ADDR_LEN], int want) {
+    for (int i = 0; i < it->p.replicas; i++) {
+        const ix_slot *s = &it->slots[i];
+        if (!s->claimed || memcmp(s->worker, addr, ETH_ADDR_LEN) != 0) continue;
+        int at = s->revealed ? 3 : s->committed ? 2 : 1;
+        if (at == want) return i;
+    }
+    (void)x;
+    return -1;
+}
+
+static int seals_of(evm_ctx *x, ix_task *it, evm_seal *seals, char err[PLOW_ERR_LEN]) {
+    for (int i = 0; i < it->p.replicas; i++) {
+        ix_slot *s = &it->slots[i];
+        memset(&seals[i], 0, sizeof seals[i]);
+        if (!s->committed) continue;
+        memcpy(seals[i].worker, s->worker, ETH_ADDR_LEN);
+        memcpy(seals[i].commitment, s->commitment, 32);
+        if (s->revealed) {
+            if (leaves_hash(x, s, err)) return -1;
+            memcpy(seals[i].final_state, s->v.final_state, 32);
+            memcpy(seals[i].artifact, s->v.artifact, 32);
+            memcpy(seals[i].leaves, s->leaves_hash, 32);
+        }
+    }
+    return 0;
+}
+
+static int side_of(evm_ctx *x, ix_slot *s, const ledger_evidence *ev, evm_side *sd, char err[PLOW_ERR_LEN]) {
+    memset(sd, 0, sizeof *sd);
+    if (!s->revealed) return plow_error(err, "challenge: the accused has not revealed");
+    if (leaves_hash(x, s, err)) return -1;
+    memcpy(sd->worker, s->worker, ETH_ADDR_LEN);
+    sd->v = s->v;
+    memcpy(sd->salt, s->salt, 32);
+    memcpy(sd->leaves, s->leaves_hash, 32);
+    memcpy(sd->leaf_prev, ev->leaf_prev, 32);
+    memcpy(sd->leaf, ev->leaf, 32);
+    sd->proof_prev = ev->proof_prev.depth ? &ev->proof_prev : NULL;
+    sd->proof = ev->proof.depth ? &ev->proof : NULL;
+    return 0;
+}
+
+static int slot_of_worker(const ix_task *it, const uint8_t addr[ETH_ADDR_LEN]) {
+    for (int i = 0; i < it->p.replicas; i++)
+        if (it->slots[i].claimed && memcmp(it->slots[i].worker, addr, ETH_ADDR_LEN) == 0) return i;
+    return -1;
+}
+
+static int be_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *height, char err[PLOW_ERR_LEN]) {
+    evm_ctx *x = ctx_of(a);
+    const evm_deployment *d = &x->d;
+    eth_receipt r;
+    memset(&r, 0, sizeof r);
+    uint8_t h[32] = {0};
+    int rc = -1;
+    memcpy(tx->sender, a->key.pk, 32);
+    tx->fee = 0;
+    if (refresh(x, err)) return -1;
+    ix_task *it = NULL;
+    const uint8_t *tid = NULL;
+    switch (tx->type) {
+    case LEDGER_TX_CLAIM: case LEDGER_TX_FINALIZE: case LEDGER_TX_EXPIRE: tid = tx->u.ref.task; break;
+    case LEDGER_TX_COMMIT: tid = tx->u.commit.task; break;
+    case LEDGER_TX_REVEAL: tid = tx->u.open.task; break;
+    case LEDGER_TX_CHALLENGE: tid = tx->u.challenge.task; break;
+    case LEDGER_TX_DA_CHALLENGE: tid = tx->u.da.task; break;
+    default: break;
+    }
+    if (tid && !(it = find_task(x, tid))) return plow_error(err, "%s: no such task", ledger_tx_type_name(tx->type));
+    switch (tx->type) {
+    case LEDGER_TX_STAKE: rc = evm_account_op(&x->s, d, "stake", tx->u.stake.amount, &r, err); break;
+    case LEDGER_TX_UNSTAKE: rc = evm_account_op(&x->s, d, "unstake", tx->u.stake.amount, &r, err); break;
+    case LEDGER_TX_TRANSFER: {
+        uint8_t to[ETH_ADDR_LEN];
+        if (addr_of_pk(a, x, tx->u.transfer.to, to, err)) return -1;
+        rc = evm_transfer(&x->s, d, to, tx->u.transfer.amount, &r, err);
+        break;
+    }
+    case LEDGER_TX_REGISTER: {
+        /* the registration's URI (ERC-8004-style): the capabilities as a data: URI when they fit */
+        char uri[513];
+        int k = snprintf(uri, sizeof uri, "data:application/json,%s", tx->u.reg.caps);
+        if (k < 0 || (size_t)k >= sizeof uri) snprintf(uri, sizeof uri, "plow-agent:%s", tx->u.reg.name);
+        rc = evm_register(&x->s, d, tx->u.reg.kind, uri, &r, err);
+        break;
+    }
+    case LEDGER_TX_POST_TASK: {
+        evm_params p;
+        params_of(x, &tx->u.post, &p);
+        evm_task_id(&p, h);
+        rc = evm_post(&x->s, d, &p, &r, err);
+        break;
+    }
+    case LEDGER_TX_CLAIM: rc = evm_claim(&x->s, d, &it->p, &r, err); break;
+    case LEDGER_TX_COMMIT: {
+        int s = my_slot(x, it, x->s.key.addr, 1);
+        if (s < 0) return plow_error(err, "commit: the sender holds no claimed slot there");
+        rc = evm_commit(&x->s, d, &it->p, (uint8_t)s, tx->u.commit.trace_root, &r, err);
+        break;
+    }
+    case LEDGER_TX_REVEAL: {
+        int s = my_slot(x, it, x->s.key.addr, 2);
+        if (s < 0) return plow_error(err, "reveal: the sender holds no committed slot there");
+        evm_values v = {.n = tx->u.open.n, .checkpoint_every = tx->u.open.checkpoint_every};
+        memcpy(v.trace_root, tx->u.open.trace_root, 32);
+        memcpy(v.final_state, tx->u.open.final_state, 32);
+        memcpy(v.artifact, tx->u.open.artifact, 32);
+        memcpy(v.manifest, tx->u.open.manifest, 32);
+        rc = evm_reveal(&x->s, d, &it->p, (uint8_t)s, &v, tx->u.open.salt, tx->u.open.leaves, tx->u.open.count, &r,
+                        err);
+        break;
+    }
+    case LEDGER_TX_CHALLENGE: {
+        uint8_t acc[ETH_ADDR_LEN], oth[ETH_ADDR_LEN];
+        static const uint8_t zero[32];
+        bool has_other = memcmp(tx->u.challenge.other, zero, 32) != 0;
+        if (addr_of_pk(a, x, tx->u.challenge.accused, acc, err) ||
+            (has_other && addr_of_pk(a, x, tx->u.challenge.other, oth, err)))
+            return -1;
+        int sa = slot_of_worker(it, acc), so = has_other ? slot_of_worker(it, oth) : 0;
+        if (sa < 0 || so < 0) return plow_error(err, "challenge: the accused holds no slot of the task");
+        evm_side as, os;
+        if (side_of(x, &it->slots[sa], &tx->u.challenge.ev, &as, err) ||
+            (has_other && side_of(x, &it->slots[so], &tx->u.challenge.ev_other, &os, err)))
+            return -1;
+        evm_dispute dis;
+        rc = evm_challenge(&x->s, d, &it->p, (uint8_t)sa, &as, has_other ? &os : NULL, (uint8_t)so,
+                           tx->u.challenge.step, tx->u.challenge.state_blob, tx->u.challenge.bond, &dis, h, &r, err);
+        break;
+    }
+    case LEDGER_TX_DA_CHALLENGE: {
+        static const uint8_t zero[32];
+        if (memcmp(tx->u.da.want, zero, 32) == 0)
+            return plow_error(err, "da_challenge: an unrunnable claim does not settle on the EVM yet");
+        uint8_t acc[ETH_ADDR_LEN];
+        if (addr_of_pk(a, x, tx->u.da.accused, acc, err)) return -1;
+        int sa = slot_of_worker(it, acc);
+        if (sa < 0) return plow_error(err, "da_challenge: the accused holds no slot of the task");
+        ledger_evidence none;
+        memset(&none, 0, sizeof none);
+        evm_side as;
+        if (side_of(x, &it->slots[sa], &none, &as, err)) return -1;
+        evm_dispute dis;
+        rc = evm_da_challenge(&x->s, d, &it->p, (uint8_t)sa, &as, tx->u.da.want, tx->u.da.bond, &dis, h, &r, err);
+        break;
+    }
+    case LEDGER_TX_FINALIZE:
+    case LEDGER_TX_EXPIRE: {
+        evm_seal seals[LEDGER_MAX_REPLICAS];
+        if (seals_of(x, it, seals, err)) return -1;
+        rc = tx->type == LEDGER_TX_FINALIZE ? evm_finalize(&x->s, d, &it->p, seals, &r, err)
+                                            : evm_expire(&x->s, d, &it->p, seals, &r, err);
+        break;
+    }
+    default:
+        return plow_error(err, "%s: not a transaction the EVM backend sends", ledger_tx_type_name(tx->type));
+    }
+    if (rc) {
+        /* agent_refused's wording: the chain refused it (a revert), retrying the same will not help */
+        if (strstr(err, "revert")) {
+            char e2[PLOW_ERR_LEN];
+            snprintf(e2, sizeof e2, "%s", err);
+            plow_error(err, "transaction failed in block (reverted): %s", e2);
+        }
+        return -1;
+    }
+    if (tx->type != LEDGER_TX_POST_TASK && tx->type != LEDGER_TX_CHALLENGE && tx->type != LEDGER_TX_DA_CHALLENGE)
+        memcpy(h, r.tx_hash, 32);
+    if (hash) memcpy(hash, h, 32);
+    if (height) *height = r.block;
+    return refresh(x, err);
+}
+
+static int be_post_prepare(agent *a, ledger_tx *tx, uint8_t id[32], char err[PLOW_ERR_LEN]) {
+    (void)err;
+    evm_ctx *x = ctx_of(a);
+    memcpy(tx->sender, a->key.pk, 32);
+    tx->fee = 0;
+    params_of(x, &tx->u.post, &x->pending);
+    evm_task_id(&x->pending, x->pending_id);
+    x->have_pending = true;
+    memcpy(id, x->pending_id, 32);
+    return 0;
+}
+
+static int be_post_submit(agent *a, const ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    evm_ctx *x = ctx_of(a);
+    if (!x->have_pending) return plow_error(err, "post: nothing prepared");
+    evm_params p;
+    params_of(x, &tx->u.post, &p);
+    memcpy(p.salt, x->pending.salt, 32);
+    if (memcmp(&p, &x->pending, sizeof p) != 0) return plow_error(err, "post: not the prepared task");
+    x->have_pending = false;
+    if (evm_post(&x->s, &x->d, &p, NULL, err)) {
+        if (strstr(err, "revert")) {
+            x->have_refused = true;
+            memcpy(x->refused_id, x->pending_id, 32);
+            snprintf(x->refused_msg, sizeof x->refused_msg, "%s", err);
+            return 0; /* sent, and refused: post_status says so */
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int be_post_status(agent *a, const uint8_t id[32], double wait_s, int *result, char msg[PLOW_ERR_LEN],
+                           char err[PLOW_ERR_LEN]) {
+    (void)wait_s; /* post_submit waited for the receipt already */
+    evm_ctx *x = ctx_of(a);
+    msg[0] = 0;
+    if (x->have_refused && memcmp(x->refused_id, id, 32) == 0) {
+        *result = LEDGER_TX_FAILED;
+        snprintf(msg, PLOW_ERR_LEN, "%s", x->refused_msg);
+        return 0;
+    }
+    evm_task_state st;
+    if (evm_get_task(x->rpc, &x->d, id, &st, err)) return -1;
+    if (st.status == 0) return plow_error(err, "the chain does not know task %02x%02x%02x%02x", id[0], id[1], id[2], id[3]);
+    *result = LEDGER_TX_OK;
+    return 0;
+}
+
+static void be_close(agent *a) {
+    evm_ctx *x = ctx_of(a);
+    if (!x) return;
+    eth_signer_release(&x->s);
+    eth_rpc_free(x->rpc);
+    free(x->tasks);
+    free(x);
+    a->be_ctx = NULL;
+}
+
+const agent_backend agent_backend_evm = {
+    .name = "evm",
+    .load_params = be_load_params,
+    .send_at = be_send_at,
+    .post_prepare = be_post_prepare,
+    .post_submit = be_post_submit,
+    .post_status = be_post_status,
+    .height = be_height,
+    .account = be_account,
+    .list_tasks = be_list_tasks,
+    .task = be_task,
+    .challenge = be_challenge,
+    .reveal_of = be_reveal_of,
+    .block_hash = be_block_hash,
+    .close = be_close,
+};
+
+int agent_use_evm(agent *a, const char *rpc_url, const char *deployment, const char *keystore,
+                  char err[PLOW_ERR_LEN]) {
+    evm_ctx *x = plow_calloc(1, sizeof *x);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    eth_key k;
+    memset(&k, 0, sizeof k);
+    int rc = -1;
+    if (plow_read_file(deployment, 1 << 20, &buf, &n, err)) {
+        plow_error_prefix(err, deployment);
+        goto fail;
+    }
+    if (evm_deployment_parse((const char *)buf, n, &x->d, err)) {
+        plow_error_prefix(err, deployment);
+        goto fail;
+    }
+    if (eth_key_load(keystore, &k, err)) {
+        plow_error_prefix(err, keystore);
+        goto fail;
+    }
+    x->rpc = eth_rpc_new(rpc_url);
+    if (!x->rpc) {
+        plow_error(err, "cannot make an HTTP client for '%s'", rpc_url);
+        goto fail;
+    }
+    if (eth_signer_init(&x->s, x->rpc, &k, err)) {
+        plow_error_prefix(err, rpc_url);
+        goto fail;
+    }
+    if (x->s.chain_id != x->d.chain_id) {
+        plow_error(err, "%s is chain %" PRIu64 ", the deployment is on chain %" PRIu64, rpc_url, x->s.chain_id,
+                   x->d.chain_id);
+        eth_signer_release(&x->s);
+        goto fail;
+    }
+    static const char posted[] = "TaskPosted(bytes32,address," EVM_PARAMS_SIG ")";
+    static const char claimed[] = "Claimed(bytes32,uint8,address)";
+    static const char committed[] = "Committed(bytes32,uint8,address,bytes32)";
+    static const char revealed[] = "Revealed(bytes32,uint8,address," EVM_VALUES_SIG ",bytes32)";
+    keccak256(posted, sizeof posted - 1, x->t_posted);
+    keccak256(claimed, sizeof claimed - 1, x->t_claimed);
+    keccak256(committed, sizeof committed - 1, x->t_committed);
+    keccak256(revealed, sizeof revealed - 1, x->t_revealed);
+    x->next_block = x->d.block;
+    if (a->be && a->be->close) a->be->close(a);
+    a->be = &agent_backend_evm;
+    a->be_ctx = x;
+    a->have_params = false;
+    x = NULL;
+    rc = 0;
+fail:
+    if (x) {
+        eth_rpc_free(x->rpc);
+        free(x);
+    }
+    free(buf);
+    eth_key_wipe(&k);
+    return rc;
+}
+
+int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t out[32]) {
+    if (a->be != &agent_backend_evm) {
+        ledger_commitment(reveal, slot, out);
+        return 0;
+    }
+    evm_ctx *x = ctx_of(a);
+    evm_values v = {.n = reveal->u.open.n, .checkpoint_every = reveal->u.open.checkpoint_every};
+    memcpy(v.trace_root, reveal->u.open.trace_root, 32);
+    memcpy(v.final_state, reveal->u.open.final_state, 32);
+    memcpy(v.artifact, reveal->u.open.artifact, 32);
+    memcpy(v.manifest, reveal->u.open.manifest, 32);
+    evm_commitment(&x->d, reveal->u.open.task, (uint8_t)slot, x->s.key.addr, &v, reveal->u.open.salt, out);
+    return 0;
+}

@@ -1,0 +1,79 @@
+# Agents settling on plow's contracts (docs/evm.md): anvil started and
+# stopped by its pid (1-second blocks, so deadlines pass), `plow deploy`,
+# a plow node that serves the blobs only, and a requester and an honest
+# worker running with --chain evm, each signing its own transactions with
+# its own EVM key. The task is posted, claimed, committed, revealed and
+# finalized on the chain; the requester verifies the artifact from the
+# blobs; balances are exact in the token and money is conserved.
+# (The cheating worker, the verifier and a referee on the chain are not
+# part of it yet: challenges are not indexed by the EVM backend.)
+set -e
+. "$LIB"
+NM="$ROOT/node_modules/@foundry-rs"
+ANVIL="$NM/anvil-linux-amd64/bin/anvil"
+CAST="$NM/cast-linux-amd64/bin/cast"
+[ -x "$ANVIL" ] && [ -x "$CAST" ] || fail "anvil/cast missing: run scripts/install-deps.sh evm"
+[ -s "$ROOT/build/contracts/Plow.bin" ] || fail "no compiled contracts: run make contracts"
+
+small_network 100000 req w1
+"$ANVIL" --port 0 --block-time 1 --config-out anvil.json >anvil.log 2>&1 &
+PIDS="$PIDS $!"
+wait_log anvil.log "Listening on"
+RPC="http://$(sed -n 's/.*Listening on \([0-9.:]*\).*/\1/p' anvil.log | head -n 1)"
+# anvil's dev accounts (from its --config-out): 0 deploys, 1 requests, 2 works
+for i in 0 1 2; do
+    /usr/bin/python3 -c "import json,sys; print(json.load(open('anvil.json'))['private_keys'][int(sys.argv[1])])" $i >k$i.hex
+    chmod 600 k$i.hex
+done
+K1=$(cat k1.hex)
+K2=$(cat k2.hex)
+A1=$("$CAST" wallet address --private-key "$K1")
+A2=$("$CAST" wallet address --private-key "$K2")
+$PLOW deploy --rpc "$RPC" --keystore k0.hex --contracts "$ROOT/build/contracts" --out net.json \
+    --mint "$A1=1000000" --mint "$A2=50000" >deploy.out 2>&1 || { cat deploy.out; fail "deploy"; }
+j() { /usr/bin/python3 -c "import json,sys; print(json.load(open('net.json'))[sys.argv[1]])" "$1"; }
+TOKEN=$(j token)
+PLOWC=$(j plow)
+c_send() { "$CAST" send --rpc-url "$RPC" --private-key "$@" >/dev/null; }
+c_send $K1 "$TOKEN" 'approve(address,uint256)' "$PLOWC" 1000000
+c_send $K1 "$PLOWC" 'deposit(uint64)' 100000
+c_send $K2 "$TOKEN" 'approve(address,uint256)' "$PLOWC" 50000
+c_send $K2 "$PLOWC" 'deposit(uint64)' 50000
+acct() { "$CAST" call --rpc-url "$RPC" "$PLOWC" 'accounts(address)(uint64,uint64,uint64,uint64)' "$1" | sed 's/ \[[^]]*\]//' | tr '\n' ' ' | sed 's/ *$//'; }
+tok() { "$CAST" call --rpc-url "$RPC" "$TOKEN" 'balanceOf(address)(uint256)' "$1" | sed 's/ \[[^]]*\]//'; }
+[ "$(acct $A1)" = "100000 0 0 0" ] || fail "requester's deposit: $(acct $A1)"
+
+cat > t.task.json <<EOT
+{"format": "plow.taskfile.v1", "mode": "optimistic", "replicas": 1, "reward": "300", "worker_stake": "1000",
+ "min_bond": "10", "claim_blocks": 200, "work_blocks": 300, "window_blocks": 4,
+ "spec": {"format": "plow.spec.v1", "kind": "train", "config": "tiny", "data": "@d.txt", "tokenizer": "@tok.bin",
+          "steps": 20, "batch": 4, "seq": 64, "checkpoint_every": 10}}
+EOT
+cat > policy.json <<EOT
+{"kinds": ["train"], "min_price_per_step": "0", "max_stake_at_risk": "3000", "stake": "3000",
+ "seconds_per_step": 0.05, "safety": 1}
+EOT
+EVM="--chain evm --deployment net.json --rpc $RPC"
+$PLOW worker --key w1.key --work wk --name w1 --policy policy.json --threads 1 --poll 0.2 $EVM --keystore k2.hex \
+    >w1.log 2>&1 &
+PIDS="$PIDS $!"
+wait_log w1.log "registered as agent"
+timeout 300 $PLOW requester --key req.key --work rq --task t.task.json --threads 1 --poll 0.2 $EVM --keystore k1.hex \
+    >rq.log 2>&1 || { tail -n 30 rq.log; tail -n 30 w1.log; fail "the requester did not finish cleanly"; }
+grep -q "finalized" rq.log || fail "no finalize in the requester's log"
+# exact: the worker staked 3000 of its 50000 and earned the reward; the requester paid it
+[ "$(acct $A2)" = "47300 3000 0 0" ] || fail "worker's account: $(acct $A2)"
+[ "$(acct $A1)" = "99700 0 0 0" ] || fail "requester's account: $(acct $A1)"
+# conserved: Plow holds exactly the two accounts' funds (nothing burned, no escrow left)
+[ "$(tok "$PLOWC")" = "150000" ] || fail "Plow holds $(tok "$PLOWC")"
+[ "$("$CAST" call --rpc-url "$RPC" "$PLOWC" 'burned()(uint64)')" = "0" ] || fail "burned"
+# the worker withdraws its pay in the token
+c_send $K2 "$PLOWC" 'withdraw(uint64)' 47300
+[ "$(tok $A2)" = "47300" ] || fail "worker's token balance $(tok $A2)"
+# the node's ledger saw none of it: no task was posted there
+[ "$(q /v1/tasks 'len(j["tasks"])')" = "0" ] || fail "a task reached the node's ledger"
+# usage: --chain evm needs its three options; they need --chain evm
+expect_fail 2 $PLOW worker --key w1.key --work x --chain evm --rpc "$RPC"
+expect_fail 2 $PLOW requester --key req.key --work x --task t.task.json --keystore k1.hex
+expect_fail 2 $PLOW verifier --key req.key --work x --chain solana --rpc "$RPC" --deployment net.json --keystore k1.hex
+echo ok
