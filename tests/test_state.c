@@ -1865,10 +1865,9 @@ static void test_reveal(void) {
     CHECK(t.status == LEDGER_TASK_FINALIZED && t.slots[0].status == LEDGER_SLOT_PAID &&
           t.slots[1].status == LEDGER_SLOT_FORFEITED);
     CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, BOB).locked == 0);
-    uint64_t share = W_STAKE * SLASH_PCT / 100;
     CHECK(acct(&w, CAROL).stake == carol_stake - W_STAKE && acct(&w, CAROL).locked == 0);
-    CHECK(acct(&w, ALICE).balance == alice + REWARD + share);
-    CHECK(ledger_state_burned(w.s) == burned + W_STAKE - share);
+    CHECK(acct(&w, ALICE).balance == alice + REWARD); /* the forfeited stake is burned, not the poster's */
+    CHECK(ledger_state_burned(w.s) == burned + W_STAKE);
 
     /* a commitment to a final state that is not leaf n cannot be revealed:
      * the optimistic slot forfeits and nobody is paid */
@@ -1884,7 +1883,7 @@ static void test_reveal(void) {
     alice = acct(&w, ALICE).balance;
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, BOB, id);
     OK(&w, BOB, &tx);
-    CHECK(task(&w, id).slots[0].status == LEDGER_SLOT_FORFEITED && acct(&w, ALICE).balance == alice + REWARD + share);
+    CHECK(task(&w, id).slots[0].status == LEDGER_SLOT_FORFEITED && acct(&w, ALICE).balance == alice + REWARD);
     run_free(&honest);
     run_free(&bent);
     world_free(&w);
@@ -1920,17 +1919,17 @@ static void test_expire(void) {
     FAILS(&w, DAVE, &tx, want);
     next_block(&w);
     uint64_t alice = acct(&w, ALICE).balance, bob = acct(&w, BOB).balance, carol = acct(&w, CAROL).balance;
-    uint64_t share = W_STAKE * SLASH_PCT / 100;
     tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
     OK(&w, DAVE, &tx);
     ledger_task t = task(&w, id);
     CHECK(t.status == LEDGER_TASK_EXPIRED && t.escrow == 0);
     CHECK(t.slots[0].status == LEDGER_SLOT_UNPAID && t.slots[1].status == LEDGER_SLOT_FORFEITED);
-    CHECK(acct(&w, ALICE).balance == alice + 2 * REWARD + share);
+    /* the poster gets its escrow back and nothing of the forfeited stake: burned */
+    CHECK(acct(&w, ALICE).balance == alice + 2 * REWARD);
     CHECK(acct(&w, BOB).balance == bob && acct(&w, BOB).locked == 0 && acct(&w, BOB).stake == WORKER_STAKE);
     CHECK(acct(&w, CAROL).balance == carol && acct(&w, CAROL).locked == 0);
     CHECK(acct(&w, CAROL).stake == WORKER_STAKE - W_STAKE);
-    CHECK(ledger_state_burned(w.s) == W_STAKE - share);
+    CHECK(ledger_state_burned(w.s) == W_STAKE);
     tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, id);
     FAILS(&w, DAVE, &tx, "expired already");
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, DAVE, id);
@@ -1952,6 +1951,42 @@ static void test_expire(void) {
     tx = ref_tx(&w, LEDGER_TX_EXPIRE, DAVE, nope);
     FAILS(&w, DAVE, &tx, "no task");
     run_free(&honest);
+    world_free(&w);
+}
+
+/* Issue 17, an adversary poster: it posts work nobody can do (a spec whose
+ * data blob does not exist, or a batch x seq no deadline fits: the ledger
+ * cannot read the spec to tell), the workers claim, cannot commit, and the
+ * poster expires the task. Before, half of every forfeited stake went to
+ * the poster: each stalled claim paid it worker_stake x 50%. Now the
+ * forfeited stakes are burned, and the poster ends with exactly what it had
+ * less its fees: it gains nothing, in expire and in finalize. */
+static void test_poster_forfeit(void) {
+    world w;
+    world_init(&w);
+    reg(&w, BOB);
+    reg(&w, CAROL);
+    next_block(&w);
+    uint64_t alice0 = acct(&w, ALICE).balance, burned0 = ledger_state_burned(w.s);
+    uint64_t bob0 = acct(&w, BOB).stake, carol0 = acct(&w, CAROL).stake;
+    uint64_t posted = height(&w);
+    uint8_t id[32];
+    POST_REP(&w, 2, id);
+    ledger_tx tx = claim_tx(&w, BOB, id);
+    OK(&w, BOB, &tx);
+    tx = claim_tx(&w, CAROL, id);
+    OK(&w, CAROL, &tx);
+    /* neither can run it; the poster expires it once no slot can commit */
+    advance_to(&w, posted + CLAIM_B + WORK_B + 1);
+    tx = ref_tx(&w, LEDGER_TX_EXPIRE, ALICE, id);
+    OK(&w, ALICE, &tx);
+    ledger_task t = task(&w, id);
+    CHECK(t.status == LEDGER_TASK_EXPIRED && t.slots[0].status == LEDGER_SLOT_FORFEITED &&
+          t.slots[1].status == LEDGER_SLOT_FORFEITED && t.escrow == 0);
+    CHECKF(acct(&w, ALICE).balance == alice0 - 2 * MIN_FEE, "the poster: %" PRIu64 " -> %" PRIu64 " (fees %d)",
+           alice0, acct(&w, ALICE).balance, 2 * MIN_FEE);
+    CHECK(acct(&w, BOB).stake == bob0 - W_STAKE && acct(&w, CAROL).stake == carol0 - W_STAKE);
+    CHECK(ledger_state_burned(w.s) == burned0 + 2 * W_STAKE);
     world_free(&w);
 }
 
@@ -2249,11 +2284,10 @@ static void test_round(void) {
           t.slots[4].status == LEDGER_SLOT_EMPTY);
     CHECK(acct(&w, BOB).balance == bob + REWARD && acct(&w, BOB).locked == 0);
     CHECK(acct(&w, FRANK).balance == frank + REWARD && acct(&w, FRANK).locked == 0);
-    uint64_t share = W_STAKE * SLASH_PCT / 100;
     CHECK(acct(&w, DAVE).stake == dave_stake - W_STAKE && acct(&w, DAVE).locked == 0);
-    CHECK(ledger_state_burned(w.s) == burned + W_STAKE - share);
-    /* the requester: 3 rewards back (the cheat's, the staller's, the free slot's) and the staller's share */
-    CHECK(acct(&w, ALICE).balance == alice + 3 * REWARD + share);
+    CHECK(ledger_state_burned(w.s) == burned + W_STAKE);
+    /* the requester: 3 rewards back (the cheat's, the staller's, the free slot's), nothing of the staller's stake */
+    CHECK(acct(&w, ALICE).balance == alice + 3 * REWARD);
     tx = ref_tx(&w, LEDGER_TX_FINALIZE, OP, id);
     FAILS(&w, OP, &tx, "finalized already");
     tx = challenge_tx(&w, OP, id, BOB, &shard0, 2, MIN_BOND);
@@ -2626,9 +2660,9 @@ static void test_label(void) {
         CHECK(acct(&w, who[s]).stake == WORKER_STAKE);
         paid += t.paid[s];
     }
-    uint64_t share = W_STAKE * SLASH_PCT / 100;
-    CHECK(acct(&w, ALICE).balance == alice + (uint64_t)L_REWARD * L_SLOTS - paid + share);
-    CHECK(ledger_state_burned(w.s) == burned + W_STAKE - share);
+    /* the slashed labeler's stake is burned: none of it to the requester, whose gold decided the slash */
+    CHECK(acct(&w, ALICE).balance == alice + (uint64_t)L_REWARD * L_SLOTS - paid);
+    CHECK(ledger_state_burned(w.s) == burned + W_STAKE);
     /* anyone rebuilds the result from the records; the labels are mostly right */
     ledger_label_outcome o;
     check_outcome(&w, id, &o);
@@ -2647,7 +2681,7 @@ static void test_label(void) {
     CHECK(o.iterations == 57);
     end_block(&w);
     ledger_state_root(w.s, root);
-    PLOW_ASSERT(plow_unhex("315e4476b02a955fb134c8682db313091e2fbd4a10e1dc5692b58d486b02f852", pin, 32) == 0);
+    PLOW_ASSERT(plow_unhex("bd0a52cc50b02f40b4d61fbfee5851a190fde4c455c651d52747061f847c820f", pin, 32) == 0);
     CHECK(memcmp(root, pin, 32) == 0);
     for (uint32_t i = 0; i < L_ITEMS; i += 5) CHECK(o.map[i] == L.truth[i]); /* gold clamped */
     ledger_label_outcome_release(&o);
@@ -3389,6 +3423,7 @@ const test_case state_tests[] = {
     {"ledger_state_replicated_disagree_unpaid", test_replicated_disagree_unpaid},
     {"ledger_state_finalize", test_finalize},
     {"ledger_state_expire", test_expire},
+    {"ledger_state_poster_forfeit", test_poster_forfeit},
     {"ledger_state_reveal", test_reveal},
     {"ledger_state_infer", test_infer},
     {"ledger_state_artifact_step", test_artifact_step},

@@ -278,9 +278,10 @@ int finalize_label(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]) {
         if (sl->status == LEDGER_SLOT_CLAIMED || (sl->status == LEDGER_SLOT_COMMITTED && !rev[i])) {
             if (forfeit_slot(x, t, sl, err) != 0) goto out;
         } else if (sl->status == LEDGER_SLOT_COMMITTED && o.flagged[i]) {
+            /* burned: the gold is the requester's own answer key, and wrong
+             * gold must not pay it the honest labelers' stakes */
             sl->status = LEDGER_SLOT_SLASHED;
-            if (slash(x, sl->worker, t->p.worker_stake, t->requester, x->s->g.params.slash_challenger_pct, err) != 0)
-                goto out;
+            if (burn_stake(x, sl->worker, t->p.worker_stake, err) != 0) goto out;
         } else if (sl->status == LEDGER_SLOT_COMMITTED) {
             if (unlock_stake(get_account(x, sl->worker), t->p.worker_stake, err) != 0 ||
                 pay_slot(x, t, sl, o.pay[i], err) != 0)

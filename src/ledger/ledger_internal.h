@@ -165,6 +165,7 @@ int burn(txn *x, uint64_t amount, char err[PLOW_ERR_LEN]);
 int unlock_stake(ledger_account *w, uint64_t amount, char err[PLOW_ERR_LEN]);
 int slash(txn *x, const uint8_t worker[32], uint64_t amount, const uint8_t to[32], uint32_t pct,
           char err[PLOW_ERR_LEN]);
+int burn_stake(txn *x, const uint8_t worker[32], uint64_t amount, char err[PLOW_ERR_LEN]);
 int refund_escrow(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]);
 int mature(ledger_account *a, uint64_t height, char err[PLOW_ERR_LEN]);
 

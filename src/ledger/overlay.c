@@ -153,6 +153,17 @@ int slash(txn *x, const uint8_t worker[32], uint64_t amount, const uint8_t to[32
     return burn(x, amount - share, err);
 }
 
+/* Takes `amount` of locked stake from worker w and burns all of it: a
+ * stake lost on a task never goes to its poster, who could otherwise profit
+ * from work its own spec made impossible (issue 17; docs/ledger.md, Y). */
+int burn_stake(txn *x, const uint8_t worker[32], uint64_t amount, char err[PLOW_ERR_LEN]) {
+    ledger_account *w = get_account(x, worker);
+    if (unlock_stake(w, amount, err) != 0) return -1;
+    if (w->stake < amount) return plow_error(err, "inconsistent state: %s has less stake than it locked", hx(worker).s);
+    w->stake -= amount;
+    return burn(x, amount, err);
+}
+
 /* Moves the whole remaining escrow of t back to its requester. */
 int refund_escrow(txn *x, ledger_task *t, char err[PLOW_ERR_LEN]) {
     uint64_t e = t->escrow;

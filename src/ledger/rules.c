@@ -388,9 +388,7 @@ int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PL
     for (int i = 0; i < t->p.replicas; i++) {
         ledger_slot *sl = &t->slots[i];
         if (sl->status == LEDGER_SLOT_CLAIMED) {
-            sl->status = LEDGER_SLOT_FORFEITED;
-            if (slash(x, sl->worker, t->p.worker_stake, t->requester, s->g.params.slash_challenger_pct, err) != 0)
-                return -1;
+            if (forfeit_slot(x, t, sl, err) != 0) return -1;
         } else if (sl->status == LEDGER_SLOT_COMMITTED) {
             sl->status = LEDGER_SLOT_UNPAID;
             if (unlock_stake(get_account(x, sl->worker), t->p.worker_stake, err) != 0) return -1;

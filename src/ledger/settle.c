@@ -9,11 +9,12 @@
 
 #include "ledger_internal.h"
 
-/* A stalled slot loses its stake as on expire: pct to the requester, the
- * rest burned. */
+/* A stalled slot loses its stake, all of it burned: nothing to the
+ * requester, whose spec may be why the work could not be done (the ledger
+ * cannot read the spec to tell). */
 int forfeit_slot(txn *x, ledger_task *t, ledger_slot *sl, char err[PLOW_ERR_LEN]) {
     sl->status = LEDGER_SLOT_FORFEITED;
-    return slash(x, sl->worker, t->p.worker_stake, t->requester, x->s->g.params.slash_challenger_pct, err);
+    return burn_stake(x, sl->worker, t->p.worker_stake, err);
 }
 
 int pay_slot(txn *x, ledger_task *t, ledger_slot *sl, uint64_t amount, char err[PLOW_ERR_LEN]) {
