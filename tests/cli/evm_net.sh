@@ -68,7 +68,8 @@ EOT
 EVM="--chain evm --deployment net.json --rpc $RPC"
 $PLOW worker --key w1.key --work wk --name w1 --policy policy.json --threads 1 --poll 0.2 $EVM --keystore k2.hex \
     >w1.log 2>&1 &
-PIDS="$PIDS $!"
+W1=$!
+PIDS="$PIDS $W1"
 wait_log w1.log "registered as agent"
 timeout 300 $PLOW requester --key req.key --work rq --task t.task.json --threads 1 --poll 0.2 $EVM --keystore k1.hex \
     >rq.log 2>&1 || { tail -n 30 rq.log; tail -n 30 w1.log; fail "the requester did not finish cleanly"; }
@@ -85,6 +86,9 @@ c_send $K2 "$PLOWC" 'withdraw(uint64)' 47300
 # the node's ledger saw none of it: no task was posted there
 [ "$(q /v1/tasks 'len(j["tasks"])')" = "0" ] || fail "a task reached the node's ledger"
 # ---- a cheater, a verifier and the referee on the chain ----
+# the honest worker steps aside until the cheater holds the task (then it takes the repost)
+kill $W1
+wait $W1 2>/dev/null || true
 cat > cheat_policy.json <<EOT
 {"kinds": ["train"], "min_price_per_step": "0", "max_stake_at_risk": "1000", "stake": "1000",
  "seconds_per_step": 0.05, "safety": 1}
@@ -105,6 +109,9 @@ $PLOW requester --key req.key --work rq2 --task t.task.json --threads 1 --poll 0
 RQ2=$!
 PIDS="$PIDS $RQ2"
 wait_log cheat.log "claimed slot"
+$PLOW worker --key w1.key --work wk --name w1 --policy policy.json --threads 1 --poll 0.2 $EVM --keystore k2.hex \
+    >>w1.log 2>&1 &
+PIDS="$PIDS $!"
 wait_log ref.log "upheld"
 wait_log ver.log "verdict on challenge"
 grep -q "the accused was wrong and is slashed" ver.log || fail "the verifier's verdict: $(grep verdict ver.log)"
@@ -112,7 +119,7 @@ grep -q "the accused was wrong and is slashed" ver.log || fail "the verifier's v
 [ "$(acct $A3)" = "4000 0 0 0" ] || fail "cheater's account: $(acct $A3)"
 [ "$(acct $A4)" = "5500 0 0 0" ] || fail "verifier's account: $(acct $A4)"
 [ "$("$CAST" call --rpc-url "$RPC" "$PLOWC" 'burned()(uint64)' | sed 's/ \[[^]]*\]//')" = "500" ] || fail "burned"
-# the requester posts the task again; the honest worker (still running) takes it and is paid
+# the requester posts the task again; the honest worker takes it and is paid
 wait $RQ2 || { tail -n 30 rq2.log; fail "the second requester did not finish cleanly"; }
 [ "$(acct $A2)" = "$(echo "$w1_0" | awk '{print $1 + 300, $2, $3, $4}')" ] || fail "honest worker: $w1_0 -> $(acct $A2)"
 [ "$(acct $A1)" = "99400 0 0 0" ] || fail "requester after two tasks: $(acct $A1)"
