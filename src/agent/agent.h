@@ -75,6 +75,12 @@ int agent_open_on(agent *a, const char *name, const char *key_path, const char *
  * The node of agent_open still serves the blobs. */
 int agent_use_evm(agent *a, const char *rpc_url, const char *deployment, const char *keystore,
                   char err[PLOW_ERR_LEN]);
+/* The referee on an EVM chain (the agent's EVM key must be the
+ * deployment's referee): rules every open challenge not ruled yet (a step
+ * re-executed by job_referee from the node's blobs; a data challenge whose
+ * blob the node has is attested) and submits the signed verdicts. *ruled:
+ * how many this round. */
+int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]);
 /* The sealed commitment of a reveal for slot `slot`, in the settlement
  * backend's form (ledger_commitment on the embedded ledger). */
 int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t out[32]);
