@@ -426,7 +426,7 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
 
 /* Replicated: compare final states; take each outlier to the referee. */
 static int check_replicated(verifier *v, const ledger_task *t, const ledger_challenge *ch, size_t n_ch,
-                            char err[PLOW_ERR_LEN]) {
+                            uint64_t height, char err[PLOW_ERR_LEN]) {
     agent *a = &v->a;
     int idx[LEDGER_MAX_REPLICAS], n = 0;
     for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
@@ -450,6 +450,13 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         }
     }
     if (n < 2) return 0;
+    /* the groups are compared once every committed replica revealed (or can
+     * no longer): with some still to come, a tie could name the cheat the
+     * majority */
+    for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+        if (t->slots[s].status == LEDGER_SLOT_COMMITTED && t->slots[s].revealed_at == 0 &&
+            height + 1 <= ledger_reveal_until(t))
+            return 0;
     /* the largest group of equal final states (ties: the first slot's) */
     int best = idx[0], best_count = 0;
     for (int i = 0; i < n; i++) {
@@ -621,7 +628,7 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
                     if (revealed(&full, s))
                         rc = check_optimistic(v, &full, s, ch, n_ch, height, err);
             } else {
-                rc = check_replicated(v, &full, ch, n_ch, err);
+                rc = check_replicated(v, &full, ch, n_ch, height, err);
             }
             free(ch);
         }
