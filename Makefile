@@ -17,8 +17,10 @@ CC = gcc
 endif
 BUILD   ?= build
 OPT     ?= -O2
+# -fsigned-char: plain char is signed on x86-64 but unsigned on aarch64; one
+# signedness everywhere keeps byte handling identical (docs/platforms.md).
 CFLAGS_BASE = -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wvla -Werror \
-              -ffp-contract=off -fno-math-errno -fno-strict-aliasing -pthread -g $(OPT)
+              -ffp-contract=off -fno-math-errno -fno-strict-aliasing -fsigned-char -pthread -g $(OPT)
 CFLAGS  ?=
 LDLIBS  = -lcjson -lcrypto -lsodium -lsqlite3 -lmicrohttpd -lcurl -lsecp256k1 -lm -pthread
 SAN     ?=
@@ -31,9 +33,17 @@ AVX512_FLAGS = -mavx512f -mavx2 -mfma
 
 SRC_BASE   = src/base/plow.c
 SRC_MERKLE = src/merkle/merkle.c
+# The SIMD paths of the target: x86-64 (AVX2, AVX-512) or aarch64 (NEON:
+# `make arm`, docs/platforms.md).
+TARGET_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifneq ($(findstring aarch64,$(TARGET_MACHINE)),)
+SRC_SIMD   = src/tensor/kernels_neon.c src/tensor/kernels_ew_neon.c
+else
+SRC_SIMD   = src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c src/tensor/kernels_ew_avx2.c \
+             src/tensor/kernels_ew_avx512.c
+endif
 SRC_TENSOR = src/tensor/tensor.c src/tensor/rows.c src/tensor/dmath.c src/tensor/kernels_scalar.c \
-             src/tensor/kernels_avx2.c src/tensor/kernels_avx512.c src/tensor/kernels_ew_scalar.c \
-             src/tensor/kernels_ew_avx2.c src/tensor/kernels_ew_avx512.c
+             src/tensor/kernels_ew_scalar.c $(SRC_SIMD)
 SRC_DATA   = src/data/tokenizer.c src/data/unicode.c src/data/unicode_table.c src/data/dataset.c src/data/prefs.c src/data/problems.c
 SRC_MODEL  = src/model/model.c src/model/safetensors.c src/model/gguf.c src/model/modelio.c
 SRC_TRAIN  = src/train/train.c src/train/dpo.c src/train/round.c src/train/rl.c
@@ -66,7 +76,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo demo-kinds bench asan asan-build test-sanitize fuzz fuzz-build fuzz-replay clean deps deps-build contracts
+.PHONY: all test demo demo-kinds bench asan asan-build test-sanitize fuzz fuzz-build fuzz-replay clean deps deps-build contracts arm deps-arm
 
 all: $(BUILD)/plow $(BUILD)/plow_test
 
@@ -95,6 +105,10 @@ $(BUILD)/src/tensor/kernels_avx512.o: src/tensor/kernels_avx512.c
 # The elementwise kernels: one source, three instruction sets, -O3 so the
 # compiler vectorises them (same bits: no contraction, no fast-math).
 $(BUILD)/src/tensor/kernels_ew_scalar.o: src/tensor/kernels_ew_scalar.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O3 -MMD -MP -c $< -o $@
+
+$(BUILD)/src/tensor/kernels_ew_neon.o: src/tensor/kernels_ew_neon.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O3 -MMD -MP -c $< -o $@
 
@@ -148,6 +162,16 @@ $(BUILD)/plow_evm_bench: $(BUILD)/bench/evm_bench.o $(BUILD)/libplow.a
 
 deps:
 	@scripts/install-deps.sh all
+
+# aarch64 (NEON): the whole of plow cross-built with Debian's cross compiler
+# against the arm64 libraries (multi-arch), run with
+# qemu-aarch64 -L /usr/aarch64-linux-gnu (docs/platforms.md).
+ARM_CC ?= aarch64-linux-gnu-gcc
+arm:
+	@$(MAKE) --no-print-directory BUILD=build/arm64 CC=$(ARM_CC) build/arm64/plow build/arm64/plow_test
+
+deps-arm:
+	@scripts/install-deps.sh arm
 
 deps-build:
 	@scripts/install-deps.sh build

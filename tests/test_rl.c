@@ -1,7 +1,8 @@
 /*
  * test_rl.c — problems with checkable answers and the RL (GRPO-style) step:
  * answers recomputed independently from the prompt text, disjoint splits,
- * the checker on malformed completions, bit-identical states across thread
+ * the checker on malformed completions, the gradient against finite
+ * differences of a double-precision forward, bit-identical states across thread
  * counts and SIMD paths, one-step replay (rollouts included), the header's
  * commitments, and the cheats a worker could try on a step.
  */
@@ -13,7 +14,9 @@
 #include "../src/data/tokenizer.h"
 #include "../src/tensor/tensor.h"
 #include "../src/train/rl.h"
+#include "../src/train/train_impl.h" /* train_apply_gradient: a cheat steps by hand */
 #include "fixture.h"
+#include "ref_model.h"
 #include "test.h"
 
 /* problems 0..2 of {all kinds, 1-3 digits, train, seed 1}: `plow rl problems --kinds all
@@ -330,6 +333,226 @@ static void test_rl_replay_and_header(void) {
     tensor_init("auto", 2, NULL);
 }
 
+/* ---- cheats on a step's rollouts --------------------------------------------------- */
+
+enum { CHEAT_FABRICATE, CHEAT_REWARD, CHEAT_CHERRY, CHEAT_N };
+
+/* What a worker who makes the step's rollouts itself could change before the
+ * update: a completion replaced by the right answer (fabricated rollout), a
+ * wrong completion's reward reported as right, a group whose worst sample is
+ * replaced by a copy of its best (cherry-picked samples). */
+static void cheat_rollouts(int kind, rl_rollout *ro, int rows, int G, float right_reward) {
+    char err[PLOW_ERR_LEN];
+    if (kind == CHEAT_FABRICATE) {
+        problem p;
+        problem_get(&g_set, ro[0].problem, &p);
+        char text[PROBLEM_TEXT_MAX + 2];
+        snprintf(text, sizeof text, "%s\n", p.answer);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECKF(tokenizer_encode(g_tok, (const uint8_t *)text, strlen(text), &ids, &n, err) == 0, "%s", err);
+        CHECK(n >= 1 && n <= RL_MAX_NEW);
+        for (size_t i = 0; i < n; i++) ro[0].tok[ro[0].n_prompt + (int)i] = ids[i];
+        ro[0].n = (int)n;
+        ro[0].grade = problem_check(&p, (const uint8_t *)text, strlen(text));
+        CHECK(ro[0].grade == PROBLEM_RIGHT); /* the fabricated answer is right: the cheat is worth trying */
+        ro[0].reward = right_reward;
+        free(ids);
+    } else if (kind == CHEAT_REWARD) {
+        int w = 0;
+        while (w < G && ro[w].grade == PROBLEM_RIGHT) w++;
+        CHECK(w < G);
+        ro[w].reward = right_reward;
+    } else {
+        /* a sample replaced by a copy of its group's best, reward included,
+         * where the two completions differ */
+        for (int b = 0; b < rows / G; b++) {
+            rl_rollout *gr = ro + b * G;
+            int best = 0;
+            for (int g = 1; g < G; g++)
+                if (gr[g].reward > gr[best].reward) best = g;
+            for (int g = 0; g < G; g++)
+                if (gr[g].n != gr[best].n ||
+                    memcmp(gr[g].tok, gr[best].tok, sizeof gr[g].tok[0] * (size_t)(gr[g].n_prompt + gr[g].n)) != 0) {
+                    gr[g] = gr[best];
+                    return;
+                }
+        }
+        CHECKF(0, "every group's completions are equal: nothing to cherry-pick");
+    }
+}
+
+/* Every cheat on step j's rollouts gives a state other than the honest
+ * replay of step j from state j-1: a verifier catches it at that step. */
+static void test_rl_cheats_caught(void) {
+    setup();
+    char err[PLOW_ERR_LEN];
+    tensor_init("auto", 1, NULL);
+    static const char *const names[CHEAT_N] = {"fabricated rollout", "misreported reward", "cherry-picked samples"};
+    model *m = pico_model(33);
+    train_state *s = NULL;
+    plow_buf st = {0};
+    if (new_rl(&s, m, NULL, 10)) goto out;
+    /* the policy away from its reference: an untrained policy is never right
+     * and, equal to its reference, would get a zero gradient whatever its
+     * rollouts (then a cheat changes nothing, and gains nothing) */
+    float *noise = plow_alloc(sizeof(float) * m->n_params);
+    tensor_normal_fill(noise, m->n_params, 0.05f, (tensor_rng_key){8, 9, 0});
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] += noise[i];
+    free(noise);
+    for (int i = 0; i < 2; i++) CHECK(rl_step(s, NULL, NULL, err) == 0);
+    train_state_serialize(s, &st);
+    uint8_t honest[PLOW_HASH_LEN], again[PLOW_HASH_LEN];
+    CHECK(rl_step(s, NULL, NULL, err) == 0);
+    train_state_hash(s, honest);
+    const rl_params *rp = train_state_rl_params(s);
+    float right = 1.0f + rp->format_reward;
+    for (int kind = 0; kind < CHEAT_N; kind++) {
+        CHECKF(train_state_restore(s, st.data, st.len, err) == 0, "%s", err);
+        CHECKF(rl_sample(s, err) == 0, "%s", err);
+        int rows;
+        rl_rollout *ro = (rl_rollout *)train_state_rl_rollouts(s, &rows);
+        cheat_rollouts(kind, ro, rows, (int)rp->group, right);
+        float loss = rl_gradient(s, NULL);
+        train_apply_gradient(s, loss, plow_now(), NULL);
+        uint8_t h[PLOW_HASH_LEN];
+        train_state_hash(s, h);
+        CHECKF(memcmp(h, honest, sizeof h) != 0, "%s: the state equals the honest step's", names[kind]);
+    }
+    /* and the honest replay from the same state is the honest step, bit for bit */
+    CHECKF(train_state_restore(s, st.data, st.len, err) == 0, "%s", err);
+    CHECK(rl_step(s, NULL, NULL, err) == 0);
+    train_state_hash(s, again);
+    CHECK(memcmp(again, honest, sizeof again) == 0);
+out:
+    plow_buf_release(&st);
+    train_state_free(s);
+    model_free(m);
+    tensor_init("auto", 2, NULL);
+}
+
+/* ---- the gradient against finite differences of a double forward ----------------- */
+
+/* The RL objective of the rollouts held, in double, as a function of the
+ * policy pol: with pi0 the policy's log-probabilities at the sampled weights
+ * (fixed), rho_t = exp(pi_t - pi0_t), and
+ *     L = mean_i (1/n_i) sum_t [ -rho_t A_i + kl (exp(ref_t - pi_t) - (ref_t - pi_t) - 1) ]
+ * (the clip does not bind near rho = 1), whose value and gradient at the
+ * sampled weights are the engine's. pi0 holds NAN until the first call fills it. */
+static double d_rl_loss(const ref_model *pol, const ref_model *ref, const rl_rollout *ro, int rows, const double *adv,
+                        double kl, double *pi0) {
+    double total = 0;
+    for (int r = 0; r < rows; r++) {
+        int T = ro[r].n_prompt + ro[r].n - 1, a = ro[r].n_prompt - 1;
+        double lp[PROBLEM_TEXT_MAX + RL_MAX_NEW], lq[PROBLEM_TEXT_MAX + RL_MAX_NEW], sum = 0;
+        ref_logp(pol, ro[r].tok, ro[r].tok + 1, T, lp);
+        ref_logp(ref, ro[r].tok, ro[r].tok + 1, T, lq);
+        for (int t = a; t < T; t++) {
+            double *p0 = pi0 + r * (PROBLEM_TEXT_MAX + RL_MAX_NEW) + t;
+            if (isnan(*p0)) *p0 = lp[t];
+            double d = lq[t] - lp[t];
+            sum += -exp(lp[t] - *p0) * adv[r] + kl * (exp(d) - d - 1.0);
+        }
+        total += sum / ro[r].n;
+    }
+    return total / rows;
+}
+
+static void rl_grads_for(bool with_lora) {
+    setup();
+    char err[PLOW_ERR_LEN];
+    tensor_init("auto", 1, NULL);
+    model *m = pico_model(41);
+    lora *l = NULL;
+    if (with_lora) {
+        CHECK(lora_new(&l, &m->cfg, 4, 8.0f, (1u << LORA_TARGET_COUNT) - 1, err) == 0);
+        lora_init_weights(l, 5);
+    }
+    train_state *s = NULL;
+    if (new_rl(&s, m, l, 10)) goto out;
+    /* the reference is the weights as given (LoRA: the base without the
+     * adapter); move the policy away from it */
+    ref_model ref;
+    ref_model_init(&ref, m, NULL);
+    if (l) {
+        for (int i = 0; i < l->n_tensors; i++)
+            if (strstr(l->tensors[i].name, "lora_B"))
+                tensor_normal_fill(l->params + l->tensors[i].offset, l->tensors[i].numel, 0.3f,
+                                   (tensor_rng_key){9, 9, (uint32_t)i});
+    } else {
+        float *noise = plow_alloc(sizeof(float) * m->n_params);
+        tensor_normal_fill(noise, m->n_params, 0.05f, (tensor_rng_key){8, 8, 0});
+        for (size_t i = 0; i < m->n_params; i++) m->params[i] += noise[i];
+        free(noise);
+    }
+    CHECKF(rl_sample(s, err) == 0, "%s", err);
+    int rows;
+    rl_rollout *ro = (rl_rollout *)train_state_rl_rollouts(s, &rows); /* the rollouts held: the test sets their rewards */
+    int G = (int)train_state_rl_params(s)->group;
+    double kl = train_state_rl_params(s)->kl;
+    /* an untrained model is rarely right: rewards chosen so every group has
+     * an advantage, of both signs and uneven sizes */
+    for (int r = 0; r < rows; r++) ro[r].reward = (float)((r * 5 + r / G) % 3) * 0.5f;
+    double *adv = plow_alloc(sizeof(double) * (size_t)rows);
+    for (int b = 0; b < rows / G; b++) {
+        double mean = 0, var = 0;
+        for (int g = 0; g < G; g++) mean += ro[b * G + g].reward;
+        mean /= G;
+        for (int g = 0; g < G; g++) var += (ro[b * G + g].reward - mean) * (ro[b * G + g].reward - mean);
+        double sd = sqrt(var / G);
+        CHECK(sd > 0);
+        for (int g = 0; g < G; g++) adv[b * G + g] = (ro[b * G + g].reward - mean) / (sd + 1e-4);
+    }
+    rl_stats rs;
+    float loss = rl_gradient(s, &rs);
+    const float *g = train_state_grad(s);
+    ref_model pol;
+    ref_model_init(&pol, m, l);
+    size_t npi = (size_t)rows * (PROBLEM_TEXT_MAX + RL_MAX_NEW);
+    double *pi0 = plow_alloc(sizeof(double) * npi);
+    for (size_t i = 0; i < npi; i++) pi0[i] = NAN;
+    double dl = d_rl_loss(&pol, &ref, ro, rows, adv, kl, pi0);
+    CHECKF(fabs(dl - loss) < 2e-4 * fabs(dl) + 1e-5, "RL loss %.7g vs double reference %.7g", (double)loss, dl);
+    CHECKF(rs.kl > 1e-4, "the policy should differ from the reference (KL %g)", (double)rs.kl);
+    /* central differences on a few entries of every trainable tensor */
+    const model_tensor *tens = l ? l->tensors : m->tensors;
+    int nt = l ? l->n_tensors : m->n_tensors;
+    double *blk = l ? pol.lw : pol.w;
+    int checked = 0;
+    for (int ti = 0; ti < nt; ti++) {
+        const model_tensor *t = &tens[ti];
+        double gmax = 0;
+        for (size_t i = 0; i < t->numel; i++) gmax = fmax(gmax, fabs(g[t->offset + i]));
+        for (int k = 0; k < 3; k++) {
+            size_t i = (size_t)(tensor_uniform((tensor_rng_key){78, 6, (uint32_t)ti}, (uint64_t)k) * (float)t->numel);
+            double *p = blk + t->offset + i, keep = *p, h = 1e-5;
+            *p = keep + h;
+            double lp = d_rl_loss(&pol, &ref, ro, rows, adv, kl, pi0);
+            *p = keep - h;
+            double lm = d_rl_loss(&pol, &ref, ro, rows, adv, kl, pi0);
+            *p = keep;
+            double fd = (lp - lm) / (2 * h), an = g[t->offset + i];
+            double e = fabs(fd - an) / (fabs(fd) + 1e-3 * gmax + 1e-7);
+            CHECKF(e < 2e-2, "%s %s[%zu]: analytic %.6g vs finite difference %.6g", l ? "lora" : "full", t->name, i, an,
+                   fd);
+            checked++;
+        }
+    }
+    CHECK(checked == 3 * nt);
+    free(pi0);
+    free(adv);
+    ref_model_release(&ref);
+    ref_model_release(&pol);
+out:
+    train_state_free(s);
+    lora_free(l);
+    model_free(m);
+    tensor_init("auto", 2, NULL);
+}
+
+static void test_rl_grads_full(void) { rl_grads_for(false); }
+static void test_rl_grads_lora(void) { rl_grads_for(true); }
+
 static void test_rl_params_refused(void) {
     setup();
     char err[PLOW_ERR_LEN];
@@ -369,5 +592,8 @@ const test_case rl_tests[] = {
     {"rl_params_refused", test_rl_params_refused},
     {"rl_state_identical_across_threads_and_paths", test_rl_identical_across_threads_and_paths},
     {"rl_one_step_replay_with_rollouts_and_header", test_rl_replay_and_header},
+    {"rl_cheats_on_rollouts_caught_at_their_step", test_rl_cheats_caught},
+    {"rl_gradient_full_matches_finite_differences", test_rl_grads_full},
+    {"rl_gradient_lora_matches_finite_differences", test_rl_grads_lora},
     {NULL, NULL},
 };

@@ -48,8 +48,6 @@
  * hold the starting weights at this call. beta in (0, 100]. */
 int train_state_new_dpo(train_state **out, model *m, lora *l, const train_hparams *hp, float beta,
                         const uint8_t pairs_hash[PLOW_HASH_LEN], char err[PLOW_ERR_LEN]);
-/* The gradient block of the last step or dpo_gradient (trainable layout). */
-const float *train_state_grad(const train_state *s);
 
 /* A batch of pairs: rows 2b (chosen) and 2b + 1 (rejected) of x and y
  * (2 * pairs rows of T tokens); span (2 * pairs x 2) gives each row's

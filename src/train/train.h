@@ -76,6 +76,9 @@ float train_lr_at(const train_hparams *hp, uint64_t step);
 /* SHA-256 of the canonical serialisation: header and, per tensor, the hash of
  * its weights, first moment and second moment (inner hashes in parallel). */
 void train_state_hash(const train_state *s, uint8_t out[PLOW_HASH_LEN]);
+/* The gradient block of the last step (or dpo_gradient, rl_gradient), in the
+ * trainable layout (the adapter's for LoRA). */
+const float *train_state_grad(const train_state *s);
 
 /* The task id: SHA-256 of the state header with the step counter zeroed —
  * model, adapter, hyper-parameters, seed, data and base, i.e. everything that
