@@ -146,6 +146,10 @@ int agent_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char 
 /* The REVEAL transaction that opened slot `slot` of t (its leaves: the
  * trace), read from the block at the slot's revealed_at. */
 int agent_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, char err[PLOW_ERR_LEN]);
+/* Writes the leaves slot s revealed where the job functions working in dir
+ * look for them first (job_leaves_path): a check or a divergence then needs
+ * no trace.bin from that worker. Nothing for infer. */
+int agent_put_leaves(agent *a, const ledger_task *t, int s, const char *dir, char err[PLOW_ERR_LEN]);
 int agent_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]);
 /* Milliseconds per block, measured over the last blocks (default 500). */
 double agent_block_ms(agent *a);

@@ -297,23 +297,6 @@ out:
     return rc;
 }
 
-/* Writes the leaves slot s revealed (its REVEAL, in a block) where the job
- * functions working in dir look for them first (job_leaves_path): the
- * check then needs no trace.bin from the worker. */
-static int put_leaves(verifier *v, const ledger_task *t, int s, const char *dir, char err[PLOW_ERR_LEN]) {
-    if (t->p.kind == LEDGER_KIND_INFER) return 0;
-    ledger_tx *rv = plow_calloc(1, sizeof *rv);
-    char *p = NULL;
-    int rc = -1;
-    if (agent_reveal_of(&v->a, t, s, rv, err)) goto out;
-    p = job_leaves_path(dir, t->slots[s].trace_root);
-    rc = plow_write_file(p, rv->u.open.leaves, (size_t)rv->u.open.count * 32, err);
-out:
-    free(p);
-    free(rv);
-    return rc;
-}
-
 /* A slot whose values are public: revealed (every kind here is sealed). */
 static bool revealed(const ledger_task *t, int s) {
     return t->slots[s].status == LEDGER_SLOT_COMMITTED && (!ledger_sealed(t) || t->slots[s].revealed_at != 0);
@@ -413,7 +396,7 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
     if (plow_mkdir_p(dir, err)) return -1;
     agent_short(t->id, id);
     agent_short_addr(slot->worker, wk);
-    if (put_leaves(v, t, s, dir, err)) return check_failed(v, t, s, "revealed leaves", err);
+    if (agent_put_leaves(&v->a, t, s, dir, err)) return check_failed(v, t, s, "revealed leaves", err);
     job_blobs b = agent_job_blobs(a);
     job_check chk;
     memset(&chk, 0, sizeof chk);
@@ -443,7 +426,7 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
 
 /* Replicated: compare final states; take each outlier to the referee. */
 static int check_replicated(verifier *v, const ledger_task *t, const ledger_challenge *ch, size_t n_ch,
-                            char err[PLOW_ERR_LEN]) {
+                            uint64_t height, char err[PLOW_ERR_LEN]) {
     agent *a = &v->a;
     int idx[LEDGER_MAX_REPLICAS], n = 0;
     for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
@@ -467,6 +450,13 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         }
     }
     if (n < 2) return 0;
+    /* the groups are compared once every committed replica revealed (or can
+     * no longer): with some still to come, a tie could name the cheat the
+     * majority */
+    for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+        if (t->slots[s].status == LEDGER_SLOT_COMMITTED && t->slots[s].revealed_at == 0 &&
+            height + 1 <= ledger_reveal_until(t))
+            return 0;
     /* the largest group of equal final states (ties: the first slot's) */
     int best = idx[0], best_count = 0;
     for (int i = 0; i < n; i++) {
@@ -506,7 +496,7 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         plow_hex(t->id, 32, hex);
         snprintf(dir, sizeof dir, "%s/tasks/%s/diverge%d-%d", a->work, hex, s, best);
         if (plow_mkdir_p(dir, err)) return -1;
-        if (put_leaves(v, t, s, dir, err) || put_leaves(v, t, best, dir, err)) {
+        if (agent_put_leaves(&v->a, t, s, dir, err) || agent_put_leaves(&v->a, t, best, dir, err)) {
             if (check_failed(v, t, s, "revealed leaves", err)) return -1;
             continue;
         }
@@ -638,7 +628,7 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
                     if (revealed(&full, s))
                         rc = check_optimistic(v, &full, s, ch, n_ch, height, err);
             } else {
-                rc = check_replicated(v, &full, ch, n_ch, err);
+                rc = check_replicated(v, &full, ch, n_ch, height, err);
             }
             free(ch);
         }

@@ -786,6 +786,116 @@ static int answer_data_challenges(worker *w, char err[PLOW_ERR_LEN]) {
     return rc;
 }
 
+/* ---- defending my replica --------------------------------------------------------- */
+
+/* Whether a step challenge on t already names `worker` (accused or other). */
+static bool step_challenged(const ledger_challenge *ch, size_t n, const uint8_t who[32]) {
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].kind == LEDGER_CHK_STEP &&
+            (memcmp(ch[i].accused, who, 32) == 0 || (ch[i].has_other && memcmp(ch[i].other, who, 32) == 0)))
+            return true;
+    return false;
+}
+
+/* Takes replica k of t, which disagrees with mine (slot m), to the referee:
+ * the first step where their revealed traces part (job_diverge), k
+ * accused, me as `other`. Marked done in DIR/tasks/ID/defended.K. */
+static int defend_against(worker *w, const ledger_task *t, int m, int k, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char dir[AGENT_PATH_MAX + 120], mark[AGENT_PATH_MAX + 160], id[12], acc[16];
+    task_dir(w, t->id, dir, sizeof dir);
+    snprintf(mark, sizeof mark, "%s/defended.%d", dir, k);
+    if (plow_file_exists(mark)) return 0;
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/defend%d", k);
+    agent_short(t->id, id);
+    agent_short_addr(t->slots[k].worker, acc);
+    job_spec spec;
+    if (spec_of(w, t, &spec, err) || plow_mkdir_p(dir, err) || agent_put_leaves(a, t, k, dir, err) ||
+        agent_put_leaves(a, t, m, dir, err) || agent_load_params(a, err))
+        return -1;
+    agent_log(a, "task %s: replica %d (%s) disagrees with mine and nobody has challenged it; locating the first "
+                 "divergent step",
+              id, k, acc);
+    job_blobs b = agent_job_blobs(a);
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    uint64_t step = 0;
+    if (job_diverge(&spec, &b, &t->slots[k], &t->slots[m], dir, &step, &tx.u.challenge.ev, &tx.u.challenge.ev_other,
+                    tx.u.challenge.state_blob, err))
+        return plow_error_prefix(err, "locating the divergence");
+    uint64_t floor;
+    if (!plow_mul_u64(a->min_fee, LEDGER_BOND_FLOOR_FEES, &floor)) floor = UINT64_MAX;
+    tx.type = LEDGER_TX_CHALLENGE;
+    memcpy(tx.u.challenge.task, t->id, 32);
+    memcpy(tx.u.challenge.accused, t->slots[k].worker, 32);
+    memcpy(tx.u.challenge.other, a->key.pk, 32);
+    tx.u.challenge.step = step;
+    tx.u.challenge.bond = t->p.min_bond > floor ? t->p.min_bond : floor;
+    uint8_t hash[32];
+    if (agent_send_at(a, &tx, hash, NULL, err)) {
+        if (!agent_refused(err)) return -1;
+        agent_log(a, "task %s: my challenge against %s refused: %s", id, acc, err);
+    } else {
+        char cid[12];
+        agent_short(hash, cid);
+        agent_log(a, "task %s: CHALLENGE %s opened against %s at step %" PRIu64 " (defending my replica)", id, cid, acc,
+                  step);
+    }
+    return plow_write_file(mark, "challenged\n", 11, err);
+}
+
+/* A replicated task whose revealed replicas disagree pays nobody unless a
+ * challenge settles who is wrong, and no verifier may be watching. So in
+ * the second half of the last window_blocks before window_end (verifiers
+ * act first) an honest replica takes each disagreeing replica nobody has
+ * challenged to the referee itself: the wrong one is slashed and I get the
+ * challenger's share. */
+static int defend_replicas(worker *w, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char q[160], me[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(a->key.pk, me);
+    snprintf(q, sizeof q, "status=committed,challenged,resolved&addr=%s", me);
+    ledger_task *ts = NULL;
+    size_t n = 0;
+    uint64_t height;
+    if (agent_list_tasks(a, q, &ts, &n, err) || agent_height(a, &height, err)) {
+        free(ts);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const ledger_task *lt = &ts[i];
+        if (lt->p.mode != LEDGER_MODE_REPLICATED || lt->p.kind == LEDGER_KIND_LABEL || lt->window_end == 0) continue;
+        if (height + 1 > lt->window_end || height + 1 + lt->p.window_blocks / 2 < lt->window_end) continue;
+        ledger_task t;
+        ledger_challenge *ch = NULL;
+        size_t n_ch = 0;
+        if (agent_task(a, lt->id, &t, &ch, &n_ch, err)) {
+            rc = -1;
+            break;
+        }
+        int m = -1;
+        for (int k = 0; k < t.p.replicas && k < LEDGER_MAX_REPLICAS; k++)
+            if (memcmp(t.slots[k].worker, a->key.pk, 32) == 0) m = k;
+        if (m >= 0 && t.slots[m].status == LEDGER_SLOT_COMMITTED && t.slots[m].revealed_at)
+            for (int k = 0; k < t.p.replicas && k < LEDGER_MAX_REPLICAS && rc == 0; k++)
+                if (k != m && t.slots[k].status == LEDGER_SLOT_COMMITTED && t.slots[k].revealed_at &&
+                    memcmp(t.slots[k].final_state, t.slots[m].final_state, 32) != 0 &&
+                    !step_challenged(ch, n_ch, t.slots[k].worker) && !cheat_is(w, &t, "garbage") &&
+                    !cheat_is(w, &t, "copy") && !cheat_is(w, &t, "withhold"))
+                    if (defend_against(w, &t, m, k, err)) {
+                        /* tried again next round while the window lasts; the worker goes on meanwhile */
+                        char why[PLOW_ERR_LEN], id[12];
+                        snprintf(why, sizeof why, "defend %d: %.200s", k, err);
+                        agent_short(t.id, id);
+                        if (new_reason(w, t.id, why)) agent_log(a, "task %s: cannot challenge replica %d: %s", id, k, err);
+                    }
+        free(ch);
+    }
+    free(ts);
+    return rc;
+}
+
 /* Why this worker will not claim t, or NULL if it will. */
 static const char *judge(worker *w, const ledger_task *t, const ledger_account *acct, uint64_t height, double block_s,
                          char why[PLOW_ERR_LEN]) {
@@ -939,7 +1049,8 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
     agent *a = &w->a;
     ledger_account acct;
     if (agent_account(a, a->key.pk, &acct, err) || worker_register(w, &acct, err) ||
-        worker_keep_stake(w, &acct, err) || reveal_pending(w, err) || answer_data_challenges(w, err))
+        worker_keep_stake(w, &acct, err) || reveal_pending(w, err) || answer_data_challenges(w, err) ||
+        defend_replicas(w, err))
         return -1;
     uint64_t height;
     if (agent_height(a, &height, err)) return -1;

@@ -23,6 +23,10 @@
 #      the node's disk): the verifier demands it, the worker uploads it again
 #      from its work directory, the referee attests it: the challenger loses
 #      its bond (half to the worker), the work is checked and paid.
+#   5. the griefer with no verifier running: the honest replica challenges
+#      the disagreeing replica itself (late in the window, after verifiers
+#      had their turn): the griefer is slashed, the honest replica is paid
+#      and earns the challenger's share.
 set -e
 . "$LIB"
 
@@ -201,6 +205,33 @@ req_1=$(held req); w1_1=$(held w1); v_1=$(held v); b_1=$(burned)
 [ $((req_0 - req_1)) -eq 300 ] || fail "the requester: holdings less fees $req_0 -> $req_1, expected -300"
 [ $((b_1 - b_0)) -eq 5 ] || fail "burned $b_0 -> $b_1, expected +5 (the bond less the accused's half)"
 echo "4. the node lost the honest worker's manifest; the verifier's data challenge was answered by a new upload: challenger $v_0 -> $v_1, worker $w1_0 -> $w1_1 (paid), burned +$((b_1 - b_0))"
-kill -TERM $W1 $V
-wait $W1 || fail "w1 did not exit 0"
+kill -TERM $V
 wait $V || fail "the verifier did not exit 0"
+
+# 5. the griefer of case 2 again, and no verifier watching: in the last half
+# window the honest replica locates the divergence itself and challenges it
+worker gr --cheat garbage; GR=$WPID
+wait_log gr.log "worker .* starting" 2
+req_0=$(held req); w1_0=$(held w1); gr_0=$(held gr); b_0=$(burned)
+mk_task e.task.json replicated 2 20 25 5
+$PLOW requester --key req.key --work rq_e --task e.task.json --threads 1 > rq_e.log 2>&1 &
+RE=$!
+PIDS="$PIDS $RE"
+wait_log rq_e.log "posted task"
+E=$(task_of rq_e)
+short=$(echo $E | cut -c1-8)
+wait_log gr.log "task $short: committing values nothing computed"
+wait_log w1.log "task $short: CHALLENGE .* (defending my replica)"
+wait $RE || { tail -n 20 rq_e.log; fail "the requester of task E failed"; }
+[ "$(slot_of $E w1)" = paid ] || fail "the honest replica was not paid: $(slot_of $E w1)"
+[ "$(slot_of $E gr)" = slashed ] || fail "the griefer was not slashed: $(slot_of $E gr)"
+req_1=$(held req); w1_1=$(held w1); gr_1=$(held gr); b_1=$(burned)
+[ $((w1_1 - w1_0)) -eq 800 ] || fail "the honest replica: holdings less fees $w1_0 -> $w1_1, expected +800 (reward, half the griefer's stake)"
+[ $((gr_0 - gr_1)) -eq 1000 ] || fail "the griefer: holdings less fees $gr_0 -> $gr_1, expected -1000"
+[ $((req_0 - req_1)) -eq 300 ] || fail "the requester: holdings less fees $req_0 -> $req_1, expected -300"
+[ $((b_1 - b_0)) -eq 500 ] || fail "burned $b_0 -> $b_1, expected +500"
+[ $((req_1 + w1_1 + gr_1 + b_1)) -eq $((req_0 + w1_0 + gr_0 + b_0)) ] || fail "money is not conserved"
+echo "5. no verifier: the honest replica challenged the griefer itself; griefer $gr_0 -> $gr_1, honest $w1_0 -> $w1_1 (paid and the challenger's share), burned +$((b_1 - b_0))"
+kill -TERM $W1 $GR
+wait $W1 || fail "w1 did not exit 0"
+wait $GR || fail "the griefer did not exit 0"
