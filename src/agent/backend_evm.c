@@ -411,23 +411,6 @@ static void challenge_record(const agent *a, const evm_ctx *x, const ix_challeng
     o->resolved_at = c->resolved_at;
 }
 
-/* The height a task waits for next (the node's listing filter deadline_from, docs/api.md). */
-static uint64_t next_deadline(const ledger_task *t) {
-    switch (t->status) {
-    case LEDGER_TASK_OPEN: return t->posted_at + t->p.claim_blocks;
-    case LEDGER_TASK_CLAIMED: {
-        uint64_t d = 0;
-        for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
-            if (t->slots[s].status == LEDGER_SLOT_CLAIMED && t->slots[s].claimed_at + t->p.work_blocks > d)
-                d = t->slots[s].claimed_at + t->p.work_blocks;
-        return d;
-    }
-    case LEDGER_TASK_COMMITTED:
-    case LEDGER_TASK_CHALLENGED:
-    case LEDGER_TASK_RESOLVED: return t->window_end;
-    default: return 0;
-    }
-}
 
 typedef struct task_query {
     unsigned statuses; /* bit per status; 0: any */
@@ -488,7 +471,7 @@ static bool matches(const task_query *q, const ledger_task *t) {
     if (q->has_min && t->p.reward < q->min_reward) return false;
     if (q->has_max && t->p.reward > q->max_reward) return false;
     if (q->has_deadline) {
-        uint64_t d = next_deadline(t);
+        uint64_t d = ledger_task_deadline(t);
         if (d == 0 || d < q->deadline_from) return false;
     }
     if (q->has_addr) {
