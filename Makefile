@@ -64,7 +64,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo demo-kinds bench asan fuzz clean deps deps-build contracts
+.PHONY: all test demo demo-kinds bench bench-rl asan fuzz clean deps deps-build contracts
 
 all: $(BUILD)/plow $(BUILD)/plow_test
 
@@ -164,6 +164,11 @@ demo: deps-build
 demo-kinds: deps-build
 	@$(MAKE) --no-print-directory -j2 all
 	@scripts/demo_kinds.sh
+
+# RL learning (docs/rl.md): about 15 minutes on one core, so not in bench
+bench-rl: deps-build
+	@$(MAKE) --no-print-directory $(BUILD)/plow
+	@bench/rl_learning.sh $(BUILD)
 
 bench: deps-build
 	@scripts/install-deps.sh evm
