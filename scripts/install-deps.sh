@@ -8,7 +8,12 @@
 #   evm:   the EVM tooling: Node.js, then `npm ci` from the committed
 #          package-lock.json (solc's solcjs, Foundry's anvil and cast with
 #          their Linux binaries) into node_modules/ (docs/evm.md)
-#   all:   test + evm
+#   arm:   the aarch64 cross build and its emulator (`make arm`, tests/cli/arm.sh):
+#          Debian's cross compiler, qemu-user, and the arm64 -dev libraries
+#          through multi-arch (dpkg --add-architecture arm64; docs/platforms.md)
+#   wasm:  the WebAssembly build (`make wasm`): clang's wasm32 target, lld,
+#          wasi-libc and compiler-rt's wasm32 builtins; Node.js runs it
+#   all:   test + evm + arm + wasm
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -30,13 +35,17 @@ want=${1:-all}
 build_pkgs="gcc make libc6-dev libcjson-dev libssl-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libsecp256k1-dev ca-certificates"
 test_pkgs="clang python3 python3-numpy python3-torch curl sqlite3 fortunes procps"
 evm_pkgs="nodejs npm"
+arm_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcjson-dev:arm64 libssl-dev:arm64 libsodium-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libcurl4-openssl-dev:arm64 libsecp256k1-dev:arm64"
+wasm_pkgs="clang lld wasi-libc libclang-rt-14-dev-wasm32 nodejs"
 
 case "$want" in
 build) pkgs="$build_pkgs" ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;
 evm) pkgs="$evm_pkgs" ;;
-all) pkgs="$build_pkgs $test_pkgs $evm_pkgs" ;;
-*) echo "usage: $0 [build|test|evm|all]" >&2; exit 2 ;;
+arm) pkgs="$arm_pkgs" ;;
+wasm) pkgs="$wasm_pkgs" ;;
+all) pkgs="$build_pkgs $test_pkgs $evm_pkgs $arm_pkgs $wasm_pkgs" ;;
+*) echo "usage: $0 [build|test|evm|arm|wasm|all]" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -63,6 +72,14 @@ if [ "$(id -u)" != 0 ]; then
     fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# The arm64 libraries come through multi-arch: dpkg must know the architecture.
+case "$missing" in
+*:arm64*)
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        $SUDO dpkg --add-architecture arm64
+    fi
+    ;;
+esac
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

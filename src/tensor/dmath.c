@@ -143,3 +143,32 @@ void tensor_normal_fill(float *x, size_t n, float std, tensor_rng_key key) {
     normal_job j = {x, n, std, key};
     tensor_parallel_for((n + PLOW_CHUNK - 1) / PLOW_CHUNK, normal_task, &j);
 }
+
+/* ---- exact fused multiply-add from double operations ----------------------- */
+
+float tensor_fmaf_exact(float a, float b, float c) {
+    double p = (double)a * (double)b; /* exact: 24 + 24 significant bits <= 53 */
+    double z = (double)c;
+    double s = p + z;
+    if (s - s != 0.0) return (float)s; /* inf or NaN: an input was not finite; no rounding happened */
+    /* Two-sum (Knuth): s + e == p + z exactly (no overflow: |p| <= 2^256). */
+    double bb = s - p;
+    double e = (p - (s - bb)) + (z - bb);
+    if (e != 0.0) {
+        /* Round to odd: the exact value lies strictly between s and its
+         * neighbour towards e; of those two, take the one with an odd last
+         * bit. s != 0 here (p + z rounding to 0 means it was exactly 0). */
+        uint64_t bits;
+        memcpy(&bits, &s, sizeof bits);
+        if ((bits & 1) == 0) {
+            if ((e > 0) == (s > 0))
+                bits++;
+            else
+                bits--;
+            memcpy(&s, &bits, sizeof bits);
+        }
+    }
+    /* A round-to-odd value with >= 2 more bits than float rounds to the
+     * float the exact value rounds to. */
+    return (float)s;
+}

@@ -18,7 +18,7 @@ static void micro_scalar(int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, co
         const float *b = pb + (size_t)k * S_NR;
         for (int r = 0; r < S_MR; r++) {
             float av = a[r * ars + k * acs];
-            for (int j = 0; j < S_NR; j++) acc[r][j] = fmaf(av, b[j], acc[r][j]);
+            for (int j = 0; j < S_NR; j++) acc[r][j] = TFMAF(av, b[j], acc[r][j]);
         }
     }
     for (int r = 0; r < S_MR; r++)
@@ -32,7 +32,7 @@ static void micro_row_scalar(int K, const float *a, ptrdiff_t acs, const float *
         for (int j = 0; j < S_NR; j++) acc[j] = load ? c[p * S_NR + j] : 0.0f;
         const float *b = pb + p * pstride;
         for (int k = 0; k < K; k++)
-            for (int j = 0; j < S_NR; j++) acc[j] = fmaf(a[k * acs], b[(size_t)k * S_NR + j], acc[j]);
+            for (int j = 0; j < S_NR; j++) acc[j] = TFMAF(a[k * acs], b[(size_t)k * S_NR + j], acc[j]);
         for (int j = 0; j < S_NR; j++) c[p * S_NR + j] = acc[j];
     }
 }
@@ -52,7 +52,7 @@ static float sum_scalar(const float *x, size_t n) {
 
 static float dot_scalar(const float *x, const float *y, size_t n) {
     float lane[PLOW_LANES] = {0};
-    for (size_t i = 0; i < n; i++) lane[i % PLOW_LANES] = fmaf(x[i], y[i], lane[i % PLOW_LANES]);
+    for (size_t i = 0; i < n; i++) lane[i % PLOW_LANES] = TFMAF(x[i], y[i], lane[i % PLOW_LANES]);
     return tree_sum(lane);
 }
 

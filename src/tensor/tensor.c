@@ -18,11 +18,34 @@ const tensor_kernels *tensor_k = &tensor_kernels_scalar;
 const tensor_ew_kernels *tensor_ew = &tensor_ew_scalar;
 static tensor_path cur_path = TENSOR_PATH_SCALAR;
 
+/* Each target builds its own paths; the others are absent (NULL). */
 static const tensor_kernels *const path_kernels[TENSOR_PATH_COUNT] = {
-    &tensor_kernels_scalar, &tensor_kernels_avx2, &tensor_kernels_avx512};
-static const tensor_ew_kernels *const path_ew[TENSOR_PATH_COUNT] = {&tensor_ew_scalar, &tensor_ew_avx2,
-                                                                    &tensor_ew_avx512};
-static const char *const path_names[TENSOR_PATH_COUNT] = {"scalar", "avx2", "avx512"};
+    [TENSOR_PATH_SCALAR] = &tensor_kernels_scalar,
+#if defined(__x86_64__)
+    [TENSOR_PATH_AVX2] = &tensor_kernels_avx2,
+    [TENSOR_PATH_AVX512] = &tensor_kernels_avx512,
+#endif
+#if defined(__aarch64__)
+    [TENSOR_PATH_NEON] = &tensor_kernels_neon,
+#endif
+#if defined(__wasm_simd128__)
+    [TENSOR_PATH_SIMD128] = &tensor_kernels_simd128,
+#endif
+};
+static const tensor_ew_kernels *const path_ew[TENSOR_PATH_COUNT] = {
+    [TENSOR_PATH_SCALAR] = &tensor_ew_scalar,
+#if defined(__x86_64__)
+    [TENSOR_PATH_AVX2] = &tensor_ew_avx2,
+    [TENSOR_PATH_AVX512] = &tensor_ew_avx512,
+#endif
+#if defined(__aarch64__)
+    [TENSOR_PATH_NEON] = &tensor_ew_neon,
+#endif
+#if defined(__wasm_simd128__)
+    [TENSOR_PATH_SIMD128] = &tensor_ew_simd128,
+#endif
+};
+static const char *const path_names[TENSOR_PATH_COUNT] = {"scalar", "avx2", "avx512", "neon", "simd128"};
 _Static_assert(sizeof path_names / sizeof path_names[0] == TENSOR_PATH_COUNT, "path names");
 
 /* ---- thread pool ----------------------------------------------------------- */
@@ -43,6 +66,14 @@ static struct {
 } pool = {.n = 1, .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER};
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static void pool_drain(void) {
     size_t i;
     while ((i = atomic_fetch_add(&pool.next, 1)) < pool.count) pool.fn(pool.ctx, i);
@@ -56,9 +87,7 @@ static void *pool_worker(void *arg) {
         int spins = 0;
         while (atomic_load(&pool.gen) == seen && spins < 20000) {
             spins++;
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#endif
+            cpu_relax();
         }
         pthread_mutex_lock(&pool.mu);
         while (atomic_load(&pool.gen) == seen && !pool.stop) pthread_cond_wait(&pool.wake, &pool.mu);
@@ -127,9 +156,7 @@ void tensor_parallel_for(size_t n, void (*fn)(void *ctx, size_t i), void *ctx) {
     pool_drain();
     /* Wait for the workers: spin a little, then sleep. */
     for (int spins = 0; atomic_load(&pool.busy) > 0 && spins < 200000; spins++) {
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
+        cpu_relax();
     }
     if (atomic_load(&pool.busy) > 0) {
         pthread_mutex_lock(&pool.mu);
@@ -153,6 +180,12 @@ bool tensor_path_supported(tensor_path p) {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 #endif
+#if defined(__aarch64__)
+    case TENSOR_PATH_NEON: return true; /* Advanced SIMD is part of the base AArch64 architecture */
+#endif
+#if defined(__wasm_simd128__)
+    case TENSOR_PATH_SIMD128: return true; /* the module would not have loaded without SIMD128 */
+#endif
     default: return false;
     }
 }
@@ -168,7 +201,7 @@ int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]) {
     tensor_path p = TENSOR_PATH_COUNT;
     if (!path_name || !*path_name || strcmp(path_name, "auto") == 0) {
         for (int i = TENSOR_PATH_COUNT - 1; i >= 0; i--)
-            if (tensor_path_supported((tensor_path)i)) {
+            if (path_kernels[i] && tensor_path_supported((tensor_path)i)) {
                 p = (tensor_path)i;
                 break;
             }
@@ -176,10 +209,10 @@ int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]) {
         for (int i = 0; i < TENSOR_PATH_COUNT; i++)
             if (strcmp(path_name, path_names[i]) == 0) p = (tensor_path)i;
         if (p == TENSOR_PATH_COUNT)
-            return plow_error(err, "unknown SIMD path '%s' (use scalar, avx2, avx512 or auto)",
+            return plow_error(err, "unknown SIMD path '%s' (use scalar, avx2, avx512, neon, simd128 or auto)",
                               path_name);
-        if (!tensor_path_supported(p))
-            return plow_error(err, "this CPU does not support the %s path", path_name);
+        if (!tensor_path_supported(p) || !path_kernels[p])
+            return plow_error(err, "this CPU (or this build) does not support the %s path", path_name);
     }
     if (threads <= 0) {
         const char *t = getenv("PLOW_THREADS");

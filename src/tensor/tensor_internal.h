@@ -15,6 +15,15 @@
 
 #include <math.h>
 
+/* The contract's fused multiply-add in plain C: the C library's fmaf (one
+ * instruction on x86-64 with FMA and on aarch64) or, where the target has no
+ * FMA instruction (WebAssembly), plow's exact emulation. */
+#if defined(__wasm__)
+#define TFMAF tensor_fmaf_exact
+#else
+#define TFMAF fmaf
+#endif
+
 typedef struct tensor_kernels {
     const char *name;
     int MR, NR;
@@ -49,11 +58,15 @@ typedef struct tensor_ew_kernels {
 extern const tensor_ew_kernels tensor_ew_scalar;
 extern const tensor_ew_kernels tensor_ew_avx2;
 extern const tensor_ew_kernels tensor_ew_avx512;
+extern const tensor_ew_kernels tensor_ew_neon;
+extern const tensor_ew_kernels tensor_ew_simd128;
 extern const tensor_ew_kernels *tensor_ew;
 
 extern const tensor_kernels tensor_kernels_scalar;
 extern const tensor_kernels tensor_kernels_avx2;
 extern const tensor_kernels tensor_kernels_avx512;
+extern const tensor_kernels tensor_kernels_neon;
+extern const tensor_kernels tensor_kernels_simd128;
 extern const tensor_kernels *tensor_k;
 
 /* Largest MR and NR over all paths (sizes of edge-tile scratch). */
@@ -81,15 +94,15 @@ static inline float tensor_expf_ref(float x) {
     if (x > TEXP_HI) return INFINITY;
     if (x < TEXP_LO) return 0.0f;
     float n = (x * TEXP_LOG2E + TEXP_ROUND) - TEXP_ROUND;
-    float r = fmaf(n, -TEXP_LN2_HI, x);
-    r = fmaf(n, -TEXP_LN2_LO, r);
-    float p = fmaf(TEXP_C7, r, TEXP_C6);
-    p = fmaf(p, r, TEXP_C5);
-    p = fmaf(p, r, TEXP_C4);
-    p = fmaf(p, r, TEXP_C3);
-    p = fmaf(p, r, TEXP_C2);
-    p = fmaf(p, r, 1.0f);
-    p = fmaf(p, r, 1.0f);
+    float r = TFMAF(n, -TEXP_LN2_HI, x);
+    r = TFMAF(n, -TEXP_LN2_LO, r);
+    float p = TFMAF(TEXP_C7, r, TEXP_C6);
+    p = TFMAF(p, r, TEXP_C5);
+    p = TFMAF(p, r, TEXP_C4);
+    p = TFMAF(p, r, TEXP_C3);
+    p = TFMAF(p, r, TEXP_C2);
+    p = TFMAF(p, r, 1.0f);
+    p = TFMAF(p, r, 1.0f);
     uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, 4);
