@@ -208,6 +208,20 @@ int agent_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, ch
     return a->be->reveal_of(a, t, slot, out, err);
 }
 
+int agent_put_leaves(agent *a, const ledger_task *t, int s, const char *dir, char err[PLOW_ERR_LEN]) {
+    if (t->p.kind == LEDGER_KIND_INFER) return 0;
+    ledger_tx *rv = plow_calloc(1, sizeof *rv);
+    char *p = NULL;
+    int rc = -1;
+    if (agent_reveal_of(a, t, s, rv, err)) goto out;
+    p = job_leaves_path(dir, t->slots[s].trace_root);
+    rc = plow_write_file(p, rv->u.open.leaves, (size_t)rv->u.open.count * 32, err);
+out:
+    free(p);
+    free(rv);
+    return rc;
+}
+
 int agent_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]) {
     return a->be->block_hash(a, height, hash, time_ms, err);
 }

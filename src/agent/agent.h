@@ -75,6 +75,12 @@ int agent_open_on(agent *a, const char *name, const char *key_path, const char *
  * The node of agent_open still serves the blobs. */
 int agent_use_evm(agent *a, const char *rpc_url, const char *deployment, const char *keystore,
                   char err[PLOW_ERR_LEN]);
+/* The referee on an EVM chain (the agent's EVM key must be the
+ * deployment's referee): rules every open challenge not ruled yet (a step
+ * re-executed by job_referee from the node's blobs; a data challenge whose
+ * blob the node has is attested) and submits the signed verdicts. *ruled:
+ * how many this round. */
+int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]);
 /* The sealed commitment of a reveal for slot `slot`, in the settlement
  * backend's form (ledger_commitment on the embedded ledger). */
 int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t out[32]);
@@ -140,6 +146,10 @@ int agent_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char 
 /* The REVEAL transaction that opened slot `slot` of t (its leaves: the
  * trace), read from the block at the slot's revealed_at. */
 int agent_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, char err[PLOW_ERR_LEN]);
+/* Writes the leaves slot s revealed where the job functions working in dir
+ * look for them first (job_leaves_path): a check or a divergence then needs
+ * no trace.bin from that worker. Nothing for infer. */
+int agent_put_leaves(agent *a, const ledger_task *t, int s, const char *dir, char err[PLOW_ERR_LEN]);
 int agent_block_hash(agent *a, uint64_t height, uint8_t hash[32], uint64_t *time_ms, char err[PLOW_ERR_LEN]);
 /* Milliseconds per block, measured over the last blocks (default 500). */
 double agent_block_ms(agent *a);

@@ -15,9 +15,10 @@
  * claim, commit, reveal, a step challenge, a data challenge, finalize and
  * expire; reads of height, blocks, accounts, tasks (the listing filters
  * status, addr, deadline_from, kind, min/max_reward) and reveals.
- * Not covered yet: challenges are sent but not indexed (agent_task gives
- * none, agent_challenge refuses), round and label kinds (the contracts
- * refuse them), reorgs (the index assumes final blocks).
+ * Challenges are indexed from ChallengeOpened/Closed (agent_task lists a
+ * task's, agent_challenge gives one). Not covered yet: round and label
+ * kinds (the contracts refuse them), the unrunnable claim, reorgs (the
+ * index assumes final blocks).
  */
 #include "../base/plow.h"
 
@@ -46,6 +47,14 @@ typedef struct ix_task {
     ix_slot slots[LEDGER_MAX_REPLICAS];
 } ix_task;
 
+typedef struct ix_challenge {
+    uint8_t cid[32];
+    evm_dispute d;
+    uint64_t opened_at, deadline, void_at, resolved_at;
+    uint8_t status; /* EVM_C_* */
+    uint8_t computed[32];
+} ix_challenge;
+
 typedef struct evm_ctx {
     eth_rpc *rpc;
     eth_signer s;
@@ -53,7 +62,9 @@ typedef struct evm_ctx {
     uint64_t next_block; /* the first block not indexed yet */
     ix_task *tasks;
     size_t n, cap;
-    uint8_t t_posted[32], t_claimed[32], t_committed[32], t_revealed[32];
+    uint8_t t_posted[32], t_claimed[32], t_committed[32], t_revealed[32], t_opened[32], t_closed[32];
+    ix_challenge *chs;
+    size_t n_ch, cap_ch;
     /* the post prepared by post_prepare, until submitted */
     bool have_pending;
     evm_params pending;
@@ -146,6 +157,9 @@ static ix_slot *event_slot(evm_ctx *x, const eth_log *l, size_t min_words, char 
     return &t->slots[slot];
 }
 
+static int apply_opened(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]);
+static int apply_closed(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]);
+
 static int apply_log(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
     if (l->ntopics < 1 || memcmp(l->address, x->d.plow, ETH_ADDR_LEN) != 0) return 0;
     const uint8_t *t0 = l->topics[0];
@@ -197,6 +211,66 @@ static int apply_log(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
         s->revealed_at = l->block;
         return 0;
     }
+    if (memcmp(t0, x->t_opened, 32) == 0) return apply_opened(x, l, err);
+    if (memcmp(t0, x->t_closed, 32) == 0) return apply_closed(x, l, err);
+    return 0;
+}
+
+static ix_challenge *find_ch(evm_ctx *x, const uint8_t cid[32]) {
+    for (size_t i = 0; i < x->n_ch; i++)
+        if (memcmp(x->chs[i].cid, cid, 32) == 0) return &x->chs[i];
+    return NULL;
+}
+
+/* ChallengeOpened(uint256 indexed cid, bytes32 indexed task, Dispute d, uint64 deadline, uint64 voidAt) */
+static int apply_opened(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
+    if (l->ntopics < 3 || l->data_len < 32 * (EVM_DISPUTE_WORDS + 2))
+        return plow_error(err, "evm: a malformed ChallengeOpened event in block %" PRIu64, l->block);
+    if (find_ch(x, l->topics[1])) return 0;
+    const uint8_t *w = l->data;
+    static const int small[] = {2, 3, 4, 5}; /* kind, slots, has_other: one byte each */
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++)
+        if (!word_fits(w + 32 * small[i], 1)) return plow_error(err, "evm: a malformed dispute");
+    if (x->n_ch == x->cap_ch) {
+        x->cap_ch = x->cap_ch ? 2 * x->cap_ch : 16;
+        x->chs = plow_realloc(x->chs, x->cap_ch * sizeof *x->chs);
+    }
+    ix_challenge *c = &x->chs[x->n_ch];
+    memset(c, 0, sizeof *c);
+    memcpy(c->cid, l->topics[1], 32);
+    evm_dispute *d = &c->d;
+    memcpy(d->task, w, 32);
+    d->worker_stake = word_u64(w + 32);
+    d->kind = w[95];
+    d->accused_slot = w[127];
+    d->other_slot = w[159];
+    d->has_other = w[191] != 0;
+    memcpy(d->challenger, w + 192 + 12, ETH_ADDR_LEN);
+    memcpy(d->accused, w + 224 + 12, ETH_ADDR_LEN);
+    memcpy(d->other, w + 256 + 12, ETH_ADDR_LEN);
+    d->step = word_u64(w + 288);
+    d->bond = word_u64(w + 320);
+    memcpy(d->state_blob, w + 352, 32);
+    memcpy(d->leaf_prev, w + 384, 32);
+    memcpy(d->accused_leaf, w + 416, 32);
+    memcpy(d->other_leaf, w + 448, 32);
+    c->deadline = word_u64(w + 480);
+    c->void_at = word_u64(w + 512);
+    c->opened_at = l->block;
+    c->status = EVM_C_OPEN;
+    x->n_ch++;
+    return 0;
+}
+
+/* ChallengeClosed(uint256 indexed cid, bytes32 indexed task, uint8 status, bytes32 computed) */
+static int apply_closed(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
+    if (l->ntopics < 3 || l->data_len < 64 || !word_fits(l->data, 1))
+        return plow_error(err, "evm: a malformed ChallengeClosed event in block %" PRIu64, l->block);
+    ix_challenge *c = find_ch(x, l->topics[1]);
+    if (!c) return plow_error(err, "evm: a ChallengeClosed of an unknown challenge in block %" PRIu64, l->block);
+    c->status = l->data[31];
+    memcpy(c->computed, l->data + 32, 32);
+    c->resolved_at = l->block;
     return 0;
 }
 
@@ -315,23 +389,28 @@ static int task_record(agent *a, evm_ctx *x, const ix_task *it, ledger_task *t, 
     return 0;
 }
 
-/* The height a task waits for next (the node's listing filter deadline_from, docs/api.md). */
-static uint64_t next_deadline(const ledger_task *t) {
-    switch (t->status) {
-    case LEDGER_TASK_OPEN: return t->posted_at + t->p.claim_blocks;
-    case LEDGER_TASK_CLAIMED: {
-        uint64_t d = 0;
-        for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
-            if (t->slots[s].status == LEDGER_SLOT_CLAIMED && t->slots[s].claimed_at + t->p.work_blocks > d)
-                d = t->slots[s].claimed_at + t->p.work_blocks;
-        return d;
-    }
-    case LEDGER_TASK_COMMITTED:
-    case LEDGER_TASK_CHALLENGED:
-    case LEDGER_TASK_RESOLVED: return t->window_end;
-    default: return 0;
-    }
+static void challenge_record(const agent *a, const evm_ctx *x, const ix_challenge *c, ledger_challenge *o) {
+    memset(o, 0, sizeof *o);
+    memcpy(o->id, c->cid, 32);
+    o->kind = c->d.kind == 1 ? LEDGER_CHK_DATA : LEDGER_CHK_STEP;
+    memcpy(o->task, c->d.task, 32);
+    pk_of_addr(a, x, c->d.challenger, o->challenger);
+    pk_of_addr(a, x, c->d.accused, o->accused);
+    o->has_other = c->d.has_other;
+    if (c->d.has_other) pk_of_addr(a, x, c->d.other, o->other);
+    o->step = c->d.step;
+    o->bond = c->d.bond;
+    o->opened_at = c->opened_at;
+    o->deadline = c->deadline;
+    memcpy(o->state_blob, c->d.state_blob, 32);
+    memcpy(o->leaf_prev, c->d.leaf_prev, 32);
+    memcpy(o->accused_leaf, c->d.accused_leaf, 32);
+    memcpy(o->other_leaf, c->d.other_leaf, 32);
+    o->status = c->status; /* EVM_C_* are the ledger's numbers */
+    memcpy(o->computed, c->computed, 32);
+    o->resolved_at = c->resolved_at;
 }
+
 
 typedef struct task_query {
     unsigned statuses; /* bit per status; 0: any */
@@ -392,7 +471,7 @@ static bool matches(const task_query *q, const ledger_task *t) {
     if (q->has_min && t->p.reward < q->min_reward) return false;
     if (q->has_max && t->p.reward > q->max_reward) return false;
     if (q->has_deadline) {
-        uint64_t d = next_deadline(t);
+        uint64_t d = ledger_task_deadline(t);
         if (d == 0 || d < q->deadline_from) return false;
     }
     if (q->has_addr) {
@@ -475,12 +554,28 @@ static int be_task(agent *a, const uint8_t id[32], ledger_task *t, ledger_challe
     if (refresh(x, err)) return -1;
     const ix_task *it = find_task(x, id);
     if (!it) return plow_error(err, "evm: no such task");
-    return task_record(a, x, it, t, err);
+    if (task_record(a, x, it, t, err)) return -1;
+    if (ch) {
+        size_t k = 0;
+        for (size_t i = 0; i < x->n_ch; i++) k += memcmp(x->chs[i].d.task, id, 32) == 0;
+        if (k) {
+            *ch = plow_calloc(k, sizeof **ch);
+            k = 0;
+            for (size_t i = 0; i < x->n_ch; i++)
+                if (memcmp(x->chs[i].d.task, id, 32) == 0) challenge_record(a, x, &x->chs[i], &(*ch)[k++]);
+            *n_ch = k;
+        }
+    }
+    return 0;
 }
 
 static int be_challenge(agent *a, const uint8_t id[32], ledger_challenge *out, char err[PLOW_ERR_LEN]) {
-    (void)a, (void)id, (void)out;
-    return plow_error(err, "evm: challenges are not indexed by the EVM backend yet");
+    evm_ctx *x = ctx_of(a);
+    if (refresh(x, err)) return -1;
+    const ix_challenge *c = find_ch(x, id);
+    if (!c) return plow_error(err, "evm: no such challenge");
+    challenge_record(a, x, c, out);
+    return 0;
 }
 
 static int be_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out, char err[PLOW_ERR_LEN]) {
@@ -766,6 +861,7 @@ static void be_close(agent *a) {
     eth_signer_release(&x->s);
     eth_rpc_free(x->rpc);
     free(x->tasks);
+    free(x->chs);
     free(x);
     a->be_ctx = NULL;
 }
@@ -830,6 +926,11 @@ int agent_use_evm(agent *a, const char *rpc_url, const char *deployment, const c
     keccak256(claimed, sizeof claimed - 1, x->t_claimed);
     keccak256(committed, sizeof committed - 1, x->t_committed);
     keccak256(revealed, sizeof revealed - 1, x->t_revealed);
+    static const char opened_sig[] = "ChallengeOpened(uint256,bytes32,(bytes32,uint64,uint8,uint8,uint8,bool,address,"
+                                     "address,address,uint64,uint64,bytes32,bytes32,bytes32,bytes32),uint64,uint64)";
+    static const char closed_sig[] = "ChallengeClosed(uint256,bytes32,uint8,bytes32)";
+    keccak256(opened_sig, sizeof opened_sig - 1, x->t_opened);
+    keccak256(closed_sig, sizeof closed_sig - 1, x->t_closed);
     x->next_block = x->d.block;
     if (a->be && a->be->close) a->be->close(a);
     a->be = &agent_backend_evm;
@@ -859,5 +960,95 @@ int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t o
     memcpy(v.artifact, reveal->u.open.artifact, 32);
     memcpy(v.manifest, reveal->u.open.manifest, 32);
     evm_commitment(&x->d, reveal->u.open.task, (uint8_t)slot, x->s.key.addr, &v, reveal->u.open.salt, out);
+    return 0;
+}
+
+/* ---- the referee on the chain ---- */
+
+/* One step challenge ruled: job_referee from the node's blobs in dir, the
+ * verdict signed with this agent's EVM key (RefereeJudge's referee) and
+ * carried by it. 1: nothing to sign (the task cannot be run: the contract
+ * has no such ruling, the challenge lapses and voids). */
+static int referee_step(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, char err[PLOW_ERR_LEN]) {
+    ix_task *it = find_task(x, c->d.task);
+    if (!it) return plow_error(err, "referee: the challenge's task is not indexed");
+    ledger_task t;
+    if (task_record(a, x, it, &t, err)) return -1;
+    job_spec spec;
+    int src = agent_fetch_spec(a, &t, &spec, err);
+    if (src) return src;
+    ledger_challenge lc;
+    challenge_record(a, x, c, &lc);
+    if (plow_mkdir_p(dir, err)) return -1;
+    ix_slot *s = &it->slots[c->d.accused_slot];
+    if (s->revealed) { /* the accused's leaves where job_referee looks first */
+        uint8_t *lv;
+        size_t cnt;
+        if (reveal_leaves(x, s, &lv, &cnt, err) == 0) {
+            char *p = job_leaves_path(dir, s->v.trace_root);
+            char e2[PLOW_ERR_LEN];
+            if (p && plow_write_file(p, lv, cnt * 32, e2)) agent_log(a, "cannot keep the leaves: %s", e2);
+            free(p);
+            free(lv);
+        }
+    }
+    job_blobs jb = agent_job_blobs(a);
+    uint8_t computed[32] = {0};
+    bool prev_ok = false;
+    int jrc = job_referee(&spec, &jb, &lc, dir, computed, &prev_ok, err);
+    if (jrc) return jrc;
+    uint8_t ruling = prev_ok ? 1 : 0;
+    uint8_t evidence[64]; /* what anyone re-runs the step from: the state blob, and the leaf it gives */
+    memcpy(evidence, c->d.state_blob, 32);
+    memcpy(evidence + 32, computed, 32);
+    if (evm_verdict(&x->s, &x->d, &x->s.key, c->cid, &c->d, ruling, computed, evidence, sizeof evidence, NULL, err))
+        return -1;
+    char cid[12], tid[12];
+    agent_short(c->cid, cid);
+    agent_short(c->d.task, tid);
+    bool wrong = ruling == 1 && memcmp(computed, c->d.accused_leaf, 32) != 0;
+    agent_log(a, "verdict on challenge %s (task %s, step %" PRIu64 "): %s", cid, tid, c->d.step,
+              ruling == 0 ? "the state shown is not the agreed one: rejected"
+              : wrong    ? "the accused's leaf is wrong: upheld"
+                         : "the accused's leaf is right: rejected");
+    return 0;
+}
+
+int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]) {
+    evm_ctx *x = ctx_of(a);
+    *ruled = 0;
+    if (a->be != &agent_backend_evm) return plow_error(err, "referee: the agent does not settle on an EVM chain");
+    if (memcmp(x->s.key.addr, x->d.params.referee, ETH_ADDR_LEN) != 0)
+        return plow_error(err, "referee: the key is not the deployment's referee");
+    if (refresh(x, err)) return -1;
+    uint64_t head;
+    if (eth_block_number(x->rpc, &head, err)) return -1;
+    for (size_t i = 0; i < x->n_ch && !agent_stop_requested(); i++) {
+        ix_challenge *c = &x->chs[i];
+        if (c->status != EVM_C_OPEN || head > c->void_at) continue;
+        char hex[65], dir[AGENT_PATH_MAX + 100], done[AGENT_PATH_MAX + 120];
+        plow_hex(c->cid, 32, hex);
+        snprintf(dir, sizeof dir, "%s/referee/%s", a->work, hex);
+        snprintf(done, sizeof done, "%s.done", dir);
+        if (plow_file_exists(done)) continue; /* ruled (or set aside) already; its event is on the way */
+        int rc;
+        if (c->d.kind == 1) {
+            /* data: the referee attests a blob it can fetch (ruling 0); otherwise the accused answers or lapses */
+            job_blobs jb = agent_job_blobs(a);
+            uint64_t sz;
+            rc = jb.size(jb.ctx, c->d.state_blob, &sz, err);
+            if (rc < 0) return -1;
+            if (rc > 0) continue;
+            static const uint8_t zero[32];
+            rc = evm_verdict(&x->s, &x->d, &x->s.key, c->cid, &c->d, 0, zero, c->d.state_blob, 32, NULL, err);
+        } else {
+            rc = referee_step(a, x, c, dir, err);
+            if (rc > 0) agent_log(a, "challenge %.8s…: no ruling for it on this chain (%s): it will lapse", hex, err);
+        }
+        if (rc < 0) return -1;
+        char e2[PLOW_ERR_LEN];
+        if (plow_write_file(done, "ruled\n", 6, e2)) agent_log(a, "cannot mark %s: %s", done, e2);
+        (*ruled)++;
+    }
     return 0;
 }

@@ -419,9 +419,23 @@ static int follow_step(requester *r, int i, uint64_t height, char err[PLOW_ERR_L
         }
         break;
     }
+    case LEDGER_TASK_CHALLENGED:
     case LEDGER_TASK_COMMITTED:
-    case LEDGER_TASK_RESOLVED:
-        if (height > t.window_end) {
+    case LEDGER_TASK_RESOLVED: {
+        /* challenged: finalize lapses every open challenge that can no longer
+         * be ruled (a data challenge unanswered by its deadline slashes the
+         * accused), so it is sent once all of them are past that height */
+        bool lapsed = true;
+        if (t.status == LEDGER_TASK_CHALLENGED) {
+            if (agent_load_params(a, err)) {
+                rc = -1;
+                break;
+            }
+            for (size_t k = 0; k < n_ch; k++)
+                if (ch[k].status == LEDGER_CH_OPEN && height <= ledger_challenge_void_at(&a->params, &ch[k]))
+                    lapsed = false;
+        }
+        if (lapsed && height > t.window_end) {
             tx.type = LEDGER_TX_FINALIZE;
             if (agent_send(a, &tx, err)) {
                 if (!agent_refused(err)) rc = -1;
@@ -432,8 +446,7 @@ static int follow_step(requester *r, int i, uint64_t height, char err[PLOW_ERR_L
             }
         }
         break;
-    case LEDGER_TASK_CHALLENGED:
-        break;
+    }
     case LEDGER_TASK_FINALIZED:
     case LEDGER_TASK_EXPIRED: {
         int paid = -1;

@@ -13,6 +13,11 @@
  *               (job_diverge) and challenged with the group's worker as
  *               `other`; the referee's one step decides who was wrong.
  *
+ * Before either, the data: a revealed slot's manifest and every file it lists
+ * must be on the node; the first that cannot be fetched is demanded with a
+ * data challenge (the worker uploads it by the deadline or is slashed), and
+ * the slot is checked once it is there.
+ *
  * It never challenges work it found valid. What it has checked is kept in
  * WORK/checked/ (so a restart does not redo it) and the challenges it opened
  * in WORK/challenges.txt (so a restart still reports their verdicts); whether
@@ -149,10 +154,20 @@ static int save_watch(verifier *v, char err[PLOW_ERR_LEN]) {
     return rc;
 }
 
-/* Whether the ledger already holds a challenge against `worker` on this task. */
+/* Whether the ledger already holds a step challenge against `worker` on
+ * this task (a data challenge does not settle the work: once the data is
+ * there, the work is checked). */
 static bool challenged(const ledger_challenge *ch, size_t n, const uint8_t worker[32]) {
     for (size_t i = 0; i < n; i++)
-        if (memcmp(ch[i].accused, worker, 32) == 0) return true;
+        if (ch[i].kind == LEDGER_CHK_STEP && memcmp(ch[i].accused, worker, 32) == 0) return true;
+    return false;
+}
+
+/* Whether a data challenge against `worker` on this task is open. */
+static bool data_open(const ledger_challenge *ch, size_t n, const uint8_t worker[32]) {
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].kind == LEDGER_CHK_DATA && ch[i].status == LEDGER_CH_OPEN && memcmp(ch[i].accused, worker, 32) == 0)
+            return true;
     return false;
 }
 
@@ -182,20 +197,103 @@ static int send_challenge(verifier *v, const ledger_task *t, ledger_tx *tx, cons
     return 0;
 }
 
-/* Writes the leaves slot s revealed (its REVEAL, in a block) where the job
- * functions working in dir look for them first (job_leaves_path): the
- * check then needs no trace.bin from the worker. */
-static int put_leaves(verifier *v, const ledger_task *t, int s, const char *dir, char err[PLOW_ERR_LEN]) {
-    if (t->p.kind == LEDGER_KIND_INFER) return 0;
-    ledger_tx *rv = plow_calloc(1, sizeof *rv);
-    char *p = NULL;
+/* ---- data availability ------------------------------------------------------------ */
+
+static void avail_path(const verifier *v, const uint8_t task[32], int slot, char *out, size_t n) {
+    char hex[65];
+    plow_hex(task, 32, hex);
+    snprintf(out, n, "%s/available/%s.%d", v->a.work, hex, slot);
+}
+
+/* Demands blob `want` of slot s's worker: a DA_CHALLENGE. Not on the node by
+ * its deadline, the worker is slashed and my bond comes back with the
+ * challenger's share; uploaded in time, my bond is lost. */
+static int send_data_challenge(verifier *v, const ledger_task *t, int s, const uint8_t want[32], const char *what,
+                               char err[PLOW_ERR_LEN]) {
+    agent *a = &v->a;
+    if (agent_load_params(a, err)) return -1;
+    uint64_t floor, bond = v->o->bond > t->p.min_bond ? v->o->bond : t->p.min_bond;
+    if (!plow_mul_u64(a->min_fee, LEDGER_BOND_FLOOR_FEES, &floor)) floor = UINT64_MAX;
+    if (bond < floor) bond = floor;
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_DA_CHALLENGE;
+    memcpy(tx.u.da.task, t->id, 32);
+    memcpy(tx.u.da.accused, t->slots[s].worker, 32);
+    memcpy(tx.u.da.want, want, 32);
+    tx.u.da.bond = bond;
+    char id[12], acc[16], bh[12];
+    agent_short(t->id, id);
+    agent_short_addr(t->slots[s].worker, acc);
+    agent_short(want, bh);
+    uint8_t hash[32];
+    uint64_t height;
+    if (agent_send_at(a, &tx, hash, &height, err)) {
+        if (!agent_refused(err)) return -1;
+        agent_log(a, "task %s slot %d: data challenge against %s refused: %s", id, s, acc, err);
+        return 0;
+    }
+    char cid[12], b[32];
+    agent_short(hash, cid);
+    agent_money(bond, b);
+    agent_log(a, "task %s slot %d: DATA CHALLENGE %s opened against %s: %s %s cannot be fetched (bond %s, block %" PRIu64
+                 "; the worker must upload it within %" PRIu64 " blocks)",
+              id, s, cid, acc, what, bh, b, height, a->params.verdict_blocks);
+    watch(v, hash);
+    return save_watch(v, err);
+}
+
+/* The blobs slot s's revealed commitment promises — its manifest and every
+ * file the manifest lists — must be on the node. The first one missing is
+ * demanded with a data challenge (*missing); the slot is checked once they
+ * are all there (then WORK/available/ remembers it). -1: the node could not
+ * be asked. */
+static int check_available(verifier *v, const ledger_task *t, int s, const ledger_challenge *ch, size_t n_ch,
+                           bool *missing, char err[PLOW_ERR_LEN]) {
+    agent *a = &v->a;
+    const ledger_slot *slot = &t->slots[s];
+    char p[AGENT_PATH_MAX + 100];
+    *missing = false;
+    avail_path(v, t->id, s, p, sizeof p);
+    if (plow_file_exists(p)) return 0;
+    if (data_open(ch, n_ch, slot->worker)) { /* demanded already: its verdict or deadline first */
+        *missing = true;
+        return 0;
+    }
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    bool has = false;
+    job_manifest m = {0};
     int rc = -1;
-    if (agent_reveal_of(&v->a, t, s, rv, err)) goto out;
-    p = job_leaves_path(dir, t->slots[s].trace_root);
-    rc = plow_write_file(p, rv->u.open.leaves, (size_t)rv->u.open.count * 32, err);
+    char e2[PLOW_ERR_LEN];
+    /* fetched, not asked: the node checks the bytes it serves, so a damaged copy counts as missing */
+    if (client_blob_get_max(a->c, slot->manifest, JOB_MANIFEST_MAX, &buf, &n, e2)) {
+        if (client_blob_has(a->c, slot->manifest, &has, err)) goto out;
+        if (has) {
+            rc = plow_error(err, "the manifest: %s", e2);
+            goto out;
+        }
+        *missing = true;
+        rc = send_data_challenge(v, t, s, slot->manifest, "its manifest", err);
+        goto out;
+    }
+    if (job_manifest_parse(&m, buf, n, e2) == 0) { /* a malformed one is the check's to judge */
+        for (size_t i = 0; i < m.n && !*missing; i++) {
+            if (client_blob_has(a->c, m.files[i].hash, &has, err)) goto out;
+            if (has) continue;
+            *missing = true;
+            char what[JOB_PATH_MAX + 16];
+            snprintf(what, sizeof what, "its %s", m.files[i].path);
+            rc = send_data_challenge(v, t, s, m.files[i].hash, what, err);
+            goto out;
+        }
+    }
+    char d[AGENT_PATH_MAX + 32];
+    snprintf(d, sizeof d, "%s/available", a->work);
+    rc = plow_mkdir_p(d, err) || plow_write_file(p, "available\n", 10, err) ? -1 : 0;
 out:
-    free(p);
-    free(rv);
+    job_manifest_release(&m);
+    free(buf);
     return rc;
 }
 
@@ -288,13 +386,17 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
     int src = check_spec(v, t, s, &spec, err);
     if (src) return src < 0 ? -1 : 0;
     if ((src = probe_before_check(v, t, s, &spec, err))) return src < 0 ? check_failed(v, t, s, "probe", err) : 0;
+    /* the data, once the task is known to be runnable (a bomb is the poster's, not a withholder's) */
+    bool missing;
+    if (check_available(v, t, s, ch, n_ch, &missing, err)) return check_failed(v, t, s, "availability", err);
+    if (missing) return 0; /* checked once its data is there; slashed if it never is */
     char hex[65], dir[AGENT_PATH_MAX + 100], id[12], wk[16];
     plow_hex(t->id, 32, hex);
     snprintf(dir, sizeof dir, "%s/tasks/%s/slot%d", a->work, hex, s);
     if (plow_mkdir_p(dir, err)) return -1;
     agent_short(t->id, id);
     agent_short_addr(slot->worker, wk);
-    if (put_leaves(v, t, s, dir, err)) return check_failed(v, t, s, "revealed leaves", err);
+    if (agent_put_leaves(&v->a, t, s, dir, err)) return check_failed(v, t, s, "revealed leaves", err);
     job_blobs b = agent_job_blobs(a);
     job_check chk;
     memset(&chk, 0, sizeof chk);
@@ -324,12 +426,37 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
 
 /* Replicated: compare final states; take each outlier to the referee. */
 static int check_replicated(verifier *v, const ledger_task *t, const ledger_challenge *ch, size_t n_ch,
-                            char err[PLOW_ERR_LEN]) {
+                            uint64_t height, char err[PLOW_ERR_LEN]) {
     agent *a = &v->a;
     int idx[LEDGER_MAX_REPLICAS], n = 0;
     for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
         if (revealed(t, s)) idx[n++] = s;
+    bool all_there = true;
+    for (int i = 0; i < n; i++) {
+        char ap[AGENT_PATH_MAX + 100];
+        avail_path(v, t->id, idx[i], ap, sizeof ap);
+        all_there = all_there && plow_file_exists(ap);
+    }
+    if (!all_there && !agent_is_refused(a, t->id)) { /* the data, once the task is known to be runnable */
+        job_spec spec;
+        int src = check_spec(v, t, idx[0], &spec, err);
+        if (src == 0) src = probe_before_check(v, t, idx[0], &spec, err);
+        if (src < 0) return -1;
+        for (int i = 0; i < n && src == 0; i++) {
+            bool missing;
+            if (check_available(v, t, idx[i], ch, n_ch, &missing, err) &&
+                check_failed(v, t, idx[i], "availability", err))
+                return -1;
+        }
+    }
     if (n < 2) return 0;
+    /* the groups are compared once every committed replica revealed (or can
+     * no longer): with some still to come, a tie could name the cheat the
+     * majority */
+    for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+        if (t->slots[s].status == LEDGER_SLOT_COMMITTED && t->slots[s].revealed_at == 0 &&
+            height + 1 <= ledger_reveal_until(t))
+            return 0;
     /* the largest group of equal final states (ties: the first slot's) */
     int best = idx[0], best_count = 0;
     for (int i = 0; i < n; i++) {
@@ -369,7 +496,7 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         plow_hex(t->id, 32, hex);
         snprintf(dir, sizeof dir, "%s/tasks/%s/diverge%d-%d", a->work, hex, s, best);
         if (plow_mkdir_p(dir, err)) return -1;
-        if (put_leaves(v, t, s, dir, err) || put_leaves(v, t, best, dir, err)) {
+        if (agent_put_leaves(&v->a, t, s, dir, err) || agent_put_leaves(&v->a, t, best, dir, err)) {
             if (check_failed(v, t, s, "revealed leaves", err)) return -1;
             continue;
         }
@@ -428,6 +555,15 @@ static int follow_verdicts(verifier *v, char err[PLOW_ERR_LEN]) {
                       tk.status == LEDGER_TASK_EXPIRED;
         if (c.status == LEDGER_CH_UPHELD) v->upheld++;
         if (c.status == LEDGER_CH_REJECTED) v->rejected++;
+        if (c.kind == LEDGER_CHK_DATA) {
+            agent_log(a, "verdict on data challenge %s (task %s): %s%s; balance %s (%s since I started)", cid, tid,
+                      ledger_challenge_status_name(c.status),
+                      c.status == LEDGER_CH_UPHELD ? " -- the blob was not made available by the deadline: the accused "
+                                                     "is slashed"
+                                                   : " -- the blob is available; my bond is lost",
+                      bal, earned);
+            continue;
+        }
         agent_log(a, "verdict on challenge %s (task %s, step %" PRIu64 "): %s%s; balance %s (%s since I started)", cid, tid,
                   c.step, ledger_challenge_status_name(c.status),
                   voided                           ? " -- the task cannot be run: voided, bond returned"
@@ -492,7 +628,7 @@ static int verifier_round(verifier *v, char err[PLOW_ERR_LEN]) {
                     if (revealed(&full, s))
                         rc = check_optimistic(v, &full, s, ch, n_ch, height, err);
             } else {
-                rc = check_replicated(v, &full, ch, n_ch, err);
+                rc = check_replicated(v, &full, ch, n_ch, height, err);
             }
             free(ch);
         }

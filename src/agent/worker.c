@@ -276,7 +276,8 @@ static bool cheat_on(const worker *w, const uint8_t id[32]) {
 static const char *cheat_for(const worker *w, const ledger_task *t, const job_spec *spec, char buf[64]) {
     const char *c = w->o->cheat;
     if (!c || !cheat_on(w, t->id)) return NULL;
-    if (strcmp(c, "copy") == 0 || strcmp(c, "garbage") == 0) return NULL; /* protocol cheats: no run */
+    if (strcmp(c, "copy") == 0 || strcmp(c, "garbage") == 0 || strcmp(c, "withhold") == 0)
+        return NULL; /* protocol cheats: no run, or (withhold) an honest one */
     return job_cheat_for(spec, c, buf);
 }
 
@@ -367,9 +368,18 @@ static void salt_for(const worker *w, const uint8_t id[32], uint8_t salt[32]) {
 
 /* The protocol cheats the worker itself plays (not `plow train --cheat`):
  * "copy" commits another replica's commitment and reveals its values,
- * "garbage" commits and reveals random values and uploads nothing. */
+ * "garbage" commits and reveals random values and uploads nothing,
+ * "withhold" runs, commits and reveals honestly but uploads none of its
+ * outputs and answers no data challenge. */
 static bool cheat_is(const worker *w, const ledger_task *t, const char *name) {
     return w->o->cheat && strcmp(w->o->cheat, name) == 0 && cheat_on(w, t->id);
+}
+
+/* The withholder's blob "upload": the file's hash, as the run needs to name
+ * it in its manifest, and nothing sent to the node. */
+static int withhold_put_file(void *ctx, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    (void)ctx;
+    return job_file_sha256(path, hash, err);
 }
 
 /* The REVEAL of run `out` (in dir) for slot `slot` of t: values, salt and,
@@ -635,6 +645,10 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
                   ledger_kind_name(t->p.kind), task_steps(t, &spec), deadline,
                   cheat ? " -- CHEATING: " : "", cheat ? cheat : "");
         job_blobs b = agent_job_blobs(a);
+        if (cheat_is(w, t, "withhold")) {
+            b.put_file = withhold_put_file;
+            agent_log(a, "task %s: uploading none of the outputs -- CHEATING: withhold", id);
+        }
         double t0 = plow_now();
         if (job_run(&spec, &b, dir, cheat, on_progress, w, &out, err)) {
             /* a lost node is waited for before the next try; a run that keeps
@@ -696,6 +710,190 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
     agent_log(a, "task %s: committed (sealed; artifact %s, %" PRIu64 " steps)", id, art, out.n);
     w->committed++;
     return reveal_pending(w, err); /* a single slot reveals at once */
+}
+
+/* ---- data challenges against my slots ------------------------------------------ */
+
+/* A data challenge demands that a blob my revealed commitment promises (the
+ * manifest, or a file it lists) be on the node before the deadline, or my
+ * stake is slashed. Answered from the run's files in my work directory: if
+ * the node lacks the blob (lost, collected, found damaged) it is uploaded
+ * again, and the referee attests it at the next block. Looked at every
+ * round while the challenge is open. */
+static int answer_data_challenges(worker *w, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char q[160], me[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(a->key.pk, me);
+    snprintf(q, sizeof q, "status=challenged&addr=%s", me);
+    ledger_task *ts = NULL;
+    size_t n = 0;
+    if (agent_list_tasks(a, q, &ts, &n, err)) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        ledger_task t;
+        ledger_challenge *ch = NULL;
+        size_t n_ch = 0;
+        if (agent_task(a, ts[i].id, &t, &ch, &n_ch, err)) {
+            rc = -1;
+            break;
+        }
+        char id[12], dir[AGENT_PATH_MAX + 80];
+        agent_short(t.id, id);
+        task_dir(w, t.id, dir, sizeof dir);
+        for (size_t k = 0; k < n_ch && rc == 0; k++) {
+            const ledger_challenge *c = &ch[k];
+            if (c->kind != LEDGER_CHK_DATA || c->status != LEDGER_CH_OPEN || memcmp(c->accused, a->key.pk, 32) != 0)
+                continue;
+            char cid[12], bh[12], why[PLOW_ERR_LEN];
+            agent_short(c->id, cid);
+            agent_short(c->state_blob, bh);
+            if (cheat_is(w, &t, "withhold")) {
+                snprintf(why, sizeof why, "da %s unanswered", cid);
+                if (new_reason(w, t.id, why))
+                    agent_log(a, "task %s: data challenge %s demands blob %s: not answering -- CHEATING: withhold", id,
+                              cid, bh);
+                continue;
+            }
+            bool has = false;
+            if (client_blob_has(a->c, c->state_blob, &has, err)) {
+                rc = -1;
+                break;
+            }
+            if (has) {
+                snprintf(why, sizeof why, "da %s available", cid);
+                if (new_reason(w, t.id, why))
+                    agent_log(a, "task %s: data challenge %s demands blob %s: it is on the node; the referee attests it",
+                              id, cid, bh);
+                continue;
+            }
+            char e2[PLOW_ERR_LEN];
+            uint8_t got[32];
+            char *path = job_published_file(dir, c->state_blob, e2);
+            if (!path || client_blob_put_file(a->c, path, got, e2)) {
+                snprintf(why, sizeof why, "da %s: %.200s", cid, e2);
+                if (new_reason(w, t.id, why))
+                    agent_log(a, "task %s: data challenge %s demands blob %s: cannot answer: %s", id, cid, bh, e2);
+            } else {
+                agent_log(a, "task %s: data challenge %s: uploaded blob %s again (%s) before its deadline (block %" PRIu64
+                             ")",
+                          id, cid, bh, path, c->deadline);
+            }
+            free(path);
+        }
+        free(ch);
+    }
+    free(ts);
+    return rc;
+}
+
+/* ---- defending my replica --------------------------------------------------------- */
+
+/* Whether a step challenge on t already names `worker` (accused or other). */
+static bool step_challenged(const ledger_challenge *ch, size_t n, const uint8_t who[32]) {
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].kind == LEDGER_CHK_STEP &&
+            (memcmp(ch[i].accused, who, 32) == 0 || (ch[i].has_other && memcmp(ch[i].other, who, 32) == 0)))
+            return true;
+    return false;
+}
+
+/* Takes replica k of t, which disagrees with mine (slot m), to the referee:
+ * the first step where their revealed traces part (job_diverge), k
+ * accused, me as `other`. Marked done in DIR/tasks/ID/defended.K. */
+static int defend_against(worker *w, const ledger_task *t, int m, int k, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char dir[AGENT_PATH_MAX + 120], mark[AGENT_PATH_MAX + 160], id[12], acc[16];
+    task_dir(w, t->id, dir, sizeof dir);
+    snprintf(mark, sizeof mark, "%s/defended.%d", dir, k);
+    if (plow_file_exists(mark)) return 0;
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/defend%d", k);
+    agent_short(t->id, id);
+    agent_short_addr(t->slots[k].worker, acc);
+    job_spec spec;
+    if (spec_of(w, t, &spec, err) || plow_mkdir_p(dir, err) || agent_put_leaves(a, t, k, dir, err) ||
+        agent_put_leaves(a, t, m, dir, err) || agent_load_params(a, err))
+        return -1;
+    agent_log(a, "task %s: replica %d (%s) disagrees with mine and nobody has challenged it; locating the first "
+                 "divergent step",
+              id, k, acc);
+    job_blobs b = agent_job_blobs(a);
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    uint64_t step = 0;
+    if (job_diverge(&spec, &b, &t->slots[k], &t->slots[m], dir, &step, &tx.u.challenge.ev, &tx.u.challenge.ev_other,
+                    tx.u.challenge.state_blob, err))
+        return plow_error_prefix(err, "locating the divergence");
+    uint64_t floor;
+    if (!plow_mul_u64(a->min_fee, LEDGER_BOND_FLOOR_FEES, &floor)) floor = UINT64_MAX;
+    tx.type = LEDGER_TX_CHALLENGE;
+    memcpy(tx.u.challenge.task, t->id, 32);
+    memcpy(tx.u.challenge.accused, t->slots[k].worker, 32);
+    memcpy(tx.u.challenge.other, a->key.pk, 32);
+    tx.u.challenge.step = step;
+    tx.u.challenge.bond = t->p.min_bond > floor ? t->p.min_bond : floor;
+    uint8_t hash[32];
+    if (agent_send_at(a, &tx, hash, NULL, err)) {
+        if (!agent_refused(err)) return -1;
+        agent_log(a, "task %s: my challenge against %s refused: %s", id, acc, err);
+    } else {
+        char cid[12];
+        agent_short(hash, cid);
+        agent_log(a, "task %s: CHALLENGE %s opened against %s at step %" PRIu64 " (defending my replica)", id, cid, acc,
+                  step);
+    }
+    return plow_write_file(mark, "challenged\n", 11, err);
+}
+
+/* A replicated task whose revealed replicas disagree pays nobody unless a
+ * challenge settles who is wrong, and no verifier may be watching. So in
+ * the second half of the last window_blocks before window_end (verifiers
+ * act first) an honest replica takes each disagreeing replica nobody has
+ * challenged to the referee itself: the wrong one is slashed and I get the
+ * challenger's share. */
+static int defend_replicas(worker *w, char err[PLOW_ERR_LEN]) {
+    agent *a = &w->a;
+    char q[160], me[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(a->key.pk, me);
+    snprintf(q, sizeof q, "status=committed,challenged,resolved&addr=%s", me);
+    ledger_task *ts = NULL;
+    size_t n = 0;
+    uint64_t height;
+    if (agent_list_tasks(a, q, &ts, &n, err) || agent_height(a, &height, err)) {
+        free(ts);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const ledger_task *lt = &ts[i];
+        if (lt->p.mode != LEDGER_MODE_REPLICATED || lt->p.kind == LEDGER_KIND_LABEL || lt->window_end == 0) continue;
+        if (height + 1 > lt->window_end || height + 1 + lt->p.window_blocks / 2 < lt->window_end) continue;
+        ledger_task t;
+        ledger_challenge *ch = NULL;
+        size_t n_ch = 0;
+        if (agent_task(a, lt->id, &t, &ch, &n_ch, err)) {
+            rc = -1;
+            break;
+        }
+        int m = -1;
+        for (int k = 0; k < t.p.replicas && k < LEDGER_MAX_REPLICAS; k++)
+            if (memcmp(t.slots[k].worker, a->key.pk, 32) == 0) m = k;
+        if (m >= 0 && t.slots[m].status == LEDGER_SLOT_COMMITTED && t.slots[m].revealed_at)
+            for (int k = 0; k < t.p.replicas && k < LEDGER_MAX_REPLICAS && rc == 0; k++)
+                if (k != m && t.slots[k].status == LEDGER_SLOT_COMMITTED && t.slots[k].revealed_at &&
+                    memcmp(t.slots[k].final_state, t.slots[m].final_state, 32) != 0 &&
+                    !step_challenged(ch, n_ch, t.slots[k].worker) && !cheat_is(w, &t, "garbage") &&
+                    !cheat_is(w, &t, "copy") && !cheat_is(w, &t, "withhold"))
+                    if (defend_against(w, &t, m, k, err)) {
+                        /* tried again next round while the window lasts; the worker goes on meanwhile */
+                        char why[PLOW_ERR_LEN], id[12];
+                        snprintf(why, sizeof why, "defend %d: %.200s", k, err);
+                        agent_short(t.id, id);
+                        if (new_reason(w, t.id, why)) agent_log(a, "task %s: cannot challenge replica %d: %s", id, k, err);
+                    }
+        free(ch);
+    }
+    free(ts);
+    return rc;
 }
 
 /* Why this worker will not claim t, or NULL if it will. */
@@ -851,7 +1049,8 @@ static int worker_round(worker *w, char err[PLOW_ERR_LEN]) {
     agent *a = &w->a;
     ledger_account acct;
     if (agent_account(a, a->key.pk, &acct, err) || worker_register(w, &acct, err) ||
-        worker_keep_stake(w, &acct, err) || reveal_pending(w, err))
+        worker_keep_stake(w, &acct, err) || reveal_pending(w, err) || answer_data_challenges(w, err) ||
+        defend_replicas(w, err))
         return -1;
     uint64_t height;
     if (agent_height(a, &height, err)) return -1;

@@ -42,6 +42,7 @@ void cli_json_line(plow_buf *b, struct cJSON *o);
 int cmd_prefs(int argc, char **argv);
 int cmd_round(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
+int cmd_referee(int argc, char **argv);
 int cmd_rl(int argc, char **argv);
 
 /* Prints "plow: <msg>" to stderr; returns 1 (the usual exit code). */

@@ -9,6 +9,15 @@
 #include "cli.h"
 #include "cli_net.h"
 
+/* The --chain options every agent takes (chain_opts). */
+#define CHAIN_HELP                                                                      \
+    "  --chain evm        settle on plow's contracts on an EVM chain instead of the\n"   \
+    "                     node's ledger (the node then serves blobs only), with:\n"      \
+    "  --deployment FILE  the deployment file (plow deploy)\n"                          \
+    "  --rpc URL          the chain's JSON-RPC endpoint\n"                              \
+    "  --keystore FILE    the agent's EVM key (keystore v3, password in\n"              \
+    "                     $PLOW_KEY_PASSWORD, or 0x + 64 hex digits)\n"
+
 static const char worker_help[] =
     "usage: plow worker --key FILE --work DIR [options]\n"
     "\n"
@@ -33,14 +42,11 @@ static const char worker_help[] =
     "  --cheat KIND[@STEP]  play a cheating worker (demos, tests): perturb,\n"
     "                     skip, seed, data, lowprec, swap, badckpt, init; or the\n"
     "                     protocol cheats copy (commit another replica's\n"
-    "                     commitment) and garbage (commit values nothing computed)\n"
+    "                     commitment), garbage (commit values nothing computed)\n"
+    "                     and withhold (work and reveal honestly, upload no output,\n"
+    "                     answer no data challenge)\n"
     "  --cheat-rate F     cheat on this fraction of tasks (default 1)\n"
-    "  --chain evm        settle on plow's contracts on an EVM chain instead of the\n"
-    "                     node's ledger (the node then serves blobs only), with:\n"
-    "  --deployment FILE  the deployment file (plow deploy)\n"
-    "  --rpc URL          the chain's JSON-RPC endpoint\n"
-    "  --keystore FILE    the agent's EVM key (keystore v3, password in\n"
-    "                     $PLOW_KEY_PASSWORD, or 0x + 64 hex digits)\n";
+    CHAIN_HELP;
 
 static const char verifier_help[] =
     "usage: plow verifier --key FILE --work DIR [options]\n"
@@ -61,12 +67,7 @@ static const char verifier_help[] =
     "  --poll S           seconds between looks at the ledger (default 0.5)\n"
     "  --challenge-at J   tests: play a hostile challenger that challenges every\n"
     "                     revealed optimistic slot at step J without checking it\n"
-    "  --chain evm        settle on plow's contracts on an EVM chain instead of the\n"
-    "                     node's ledger (the node then serves blobs only), with:\n"
-    "  --deployment FILE  the deployment file (plow deploy)\n"
-    "  --rpc URL          the chain's JSON-RPC endpoint\n"
-    "  --keystore FILE    the agent's EVM key (keystore v3, password in\n"
-    "                     $PLOW_KEY_PASSWORD, or 0x + 64 hex digits)\n";
+    CHAIN_HELP;
 
 static const char requester_help[] =
     "usage: plow requester --key FILE --work DIR (--task TASKFILE | --workflow FILE) [options]\n"
@@ -87,12 +88,7 @@ static const char requester_help[] =
     "  --name N           name for the logs (default requester)\n"
     "  --threads T        engine threads for the final checks (default 1)\n"
     "  --poll S           seconds between looks at the ledger (default 0.5)\n"
-    "  --chain evm        settle on plow's contracts on an EVM chain instead of the\n"
-    "                     node's ledger (the node then serves blobs only), with:\n"
-    "  --deployment FILE  the deployment file (plow deploy)\n"
-    "  --rpc URL          the chain's JSON-RPC endpoint\n"
-    "  --keystore FILE    the agent's EVM key (keystore v3, password in\n"
-    "                     $PLOW_KEY_PASSWORD, or 0x + 64 hex digits)\n";
+    CHAIN_HELP;
 
 static int common_numbers(const char *cmd, const char *threads_s, const char *poll_s, long *threads, double *poll,
                           char err[PLOW_ERR_LEN]) {

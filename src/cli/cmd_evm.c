@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <unistd.h>
 
+#include "../agent/agent.h"
 #include "../evm/chain.h"
 #include "cli.h"
 #include "cli_net.h"
@@ -195,4 +196,74 @@ out:
     eth_rpc_free(rpc);
     eth_key_wipe(&k);
     return rc;
+}
+
+static const char referee_help[] =
+    "usage: plow referee --chain evm --deployment FILE --rpc URL --keystore FILE --key FILE --work DIR [options]\n"
+    "\n"
+    "The referee of a network that settles on an EVM chain (docs/evm.md): watches\n"
+    "the contracts' open challenges, re-executes each disputed step from the\n"
+    "blobs of the plow node (the same one-step referee as the node's), signs\n"
+    "the verdict with the key the deployment names as the referee (RefereeJudge)\n"
+    "and submits it, the evidence in it (state blob, recomputed leaf). A data\n"
+    "challenge whose blob the node serves is attested available. Runs until\n"
+    "stopped (SIGINT/SIGTERM).\n"
+    "\n"
+    "options:\n"
+    "  --chain evm        (the only chain a referee runs on: the node referees its own)\n"
+    "  --deployment FILE  the deployment file (plow deploy)\n"
+    "  --rpc URL          the chain's JSON-RPC endpoint\n"
+    "  --keystore FILE    the referee's EVM key (keystore v3 or 0x + 64 hex digits)\n"
+    "  --key FILE         a plow key file (the agent's identity toward the node)\n"
+    "  --work DIR         work directory (created: one directory per challenge)\n"
+    "  --node URL         the node serving the blobs (default $PLOW_NODE or\n"
+    "                     http://127.0.0.1:7545)\n"
+    "  --name N           name for the logs (default referee)\n"
+    "  --threads T        engine threads (default 1; PLOW_THREADS)\n"
+    "  --poll S           seconds between looks at the chain (default 0.5)\n";
+
+int cmd_referee(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) return fputs(referee_help, stdout), 0;
+    const char *chain = NULL, *dep = NULL, *rpc = NULL, *ks = NULL, *key = NULL, *work = NULL, *node_url = NULL,
+               *name = NULL, *threads_s = NULL, *poll_s = NULL;
+    const cli_opt opts[] = {{"--chain", &chain, NULL}, {"--deployment", &dep, NULL}, {"--rpc", &rpc, NULL},
+                            {"--keystore", &ks, NULL}, {"--key", &key, NULL},        {"--work", &work, NULL},
+                            {"--node", &node_url, NULL}, {"--name", &name, NULL},    {"--threads", &threads_s, NULL},
+                            {"--poll", &poll_s, NULL}, {NULL, NULL, NULL}};
+    int n_pos, rc = cli_parse_opts("referee", argc, argv, 1, opts, NULL, 0, &n_pos);
+    if (rc) return rc;
+    if (!chain || strcmp(chain, "evm") != 0) return cli_usage_error("referee", "--chain evm is required");
+    if (!dep || !rpc || !ks || !key || !work)
+        return cli_usage_error("referee", "--deployment, --rpc, --keystore, --key and --work are required");
+    char err[PLOW_ERR_LEN];
+    long threads = 1;
+    double poll = 0.5;
+    const char *env = getenv("PLOW_THREADS");
+    if (!threads_s && env && *env) threads_s = env;
+    if (threads_s && cli_int("--threads", threads_s, 1, 1024, &threads, err)) return cli_usage_error("referee", "%s", err);
+    if (poll_s && cli_float("--poll", poll_s, 0.01, 60, &poll, err)) return cli_usage_error("referee", "%s", err);
+    if (cli_init_engine(NULL, threads, err)) return cli_fail("%s", err);
+    agent a;
+    agent_chain ch = {.rpc = rpc, .deployment = dep, .keystore = ks};
+    if (agent_open_on(&a, name ? name : "referee", key, cli_node_url(node_url), work, &ch, err))
+        return cli_fail("referee: %s", err);
+    agent_signals_install();
+    agent_log(&a, "referee starting: chain %s, deployment %s, blobs from %s", rpc, dep, a.node);
+    int ruled = 0;
+    /* a wrong key is not a wait: refuse it at once */
+    if (agent_evm_referee_round(&a, &ruled, err) && strstr(err, "not the deployment's referee")) {
+        agent_close(&a);
+        return cli_fail("%s", err);
+    }
+    while (!agent_stop_requested()) {
+        if (agent_evm_referee_round(&a, &ruled, err)) {
+            agent_fail(&a, err);
+            continue;
+        }
+        agent_ok(&a);
+        agent_sleep(poll);
+    }
+    agent_log(&a, "referee stopping");
+    agent_close(&a);
+    return 0;
 }

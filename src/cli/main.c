@@ -36,9 +36,10 @@ static const cli_command commands[] = {
     {"rl", "reasoning by reinforcement learning: problems with checkable answers, accuracy", cmd_rl},
     {"round", "collaborative training rounds: coordinate them on a network, recompute one", cmd_round},
     {"deploy", "deploy plow's contracts on an EVM chain and write the deployment file", cmd_deploy},
+    {"referee", "referee a network that settles on an EVM chain: rule its challenges", cmd_referee},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 23, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 24, "update the command table and its help together");
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plow <command> [options]\n\n"

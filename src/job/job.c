@@ -102,6 +102,37 @@ char *job_leaves_path(const char *workdir, const uint8_t trace_root[32]) {
     return pathf("%s/leaves_%s.bin", workdir, hex);
 }
 
+int job_file_sha256(const char *path, uint8_t out[32], char err[PLOW_ERR_LEN]) { return file_sha256(path, out, err); }
+
+char *job_published_file(const char *workdir, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    char hex[65];
+    plow_hex(hash, 32, hex);
+    if (strlen(workdir) > JOB_DIR_MAX) return plow_error(err, "job: directory path too long"), NULL;
+    char *mp = pathf("%s/manifest.json", workdir), *found = NULL;
+    uint8_t *buf = NULL, h[32];
+    size_t n;
+    job_manifest m = {0};
+    if (file_sha256(mp, h, err) != 0) goto out;
+    if (memcmp(h, hash, 32) == 0) {
+        found = mp;
+        mp = NULL;
+        goto out;
+    }
+    if (plow_read_file(mp, JOB_MANIFEST_MAX, &buf, &n, err) || job_manifest_parse(&m, buf, n, err)) goto out;
+    for (size_t i = 0; i < m.n && !found; i++) {
+        if (memcmp(m.files[i].hash, hash, 32) != 0) continue;
+        char *p = pathf("%s/out/%s", workdir, m.files[i].path);
+        if (file_sha256(p, h, err) == 0 && memcmp(h, hash, 32) == 0) found = p;
+        else free(p);
+    }
+    if (!found) plow_error(err, "no file of the run in '%s' is blob %.16s...", workdir, hex);
+out:
+    job_manifest_release(&m);
+    free(buf);
+    free(mp);
+    return found;
+}
+
 static int upload(const job_blobs *b, const char *path, uint8_t hash[32], char err[PLOW_ERR_LEN]) {
     char e2[PLOW_ERR_LEN];
     if (b->put_file(b->ctx, path, hash, e2)) return plow_error(err, "cannot upload '%s': %s", path, e2);

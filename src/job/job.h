@@ -251,6 +251,13 @@ typedef struct job_check {
  * they fetch its trace.bin: WORKDIR/leaves_<trace root hex>.bin. Leaves whose
  * Merkle root or last leaf is not the slot's are ignored. Caller frees. */
 char *job_leaves_path(const char *workdir, const uint8_t trace_root[32]);
+/* The SHA-256 of a file's bytes (the name of the blob it uploads as). */
+int job_file_sha256(const char *path, uint8_t out[32], char err[PLOW_ERR_LEN]);
+/* Where a run finished in workdir (job_run) keeps what it published as blob
+ * `hash`: its manifest (WORKDIR/manifest.json) or a file the manifest lists
+ * (WORKDIR/out/PATH), checked to hash to it; NULL (err) if neither. Caller
+ * frees. A worker answers a data challenge by uploading it again. */
+char *job_published_file(const char *workdir, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir, int samples,
                uint64_t seed, job_check *out, char err[PLOW_ERR_LEN]);
 

@@ -353,6 +353,12 @@ typedef struct ledger_task {
     uint64_t paid[LEDGER_MAX_REPLICAS]; /* at finalize: each slot's pay */
 } ledger_task;
 
+/* The height task t waits for next (the API's deadline_from filter): open,
+ * until its claim window closes; claimed, the last commit deadline of its
+ * claimed slots; committed, challenged, resolved: the end of its window;
+ * settled: none (0). */
+uint64_t ledger_task_deadline(const ledger_task *t);
+
 /* A LABEL slot's revealed labels: one byte per item of the slot, in item
  * order (ledger_label_slot_items). */
 typedef struct ledger_labels {

@@ -275,3 +275,20 @@ void ledger_each_account(const ledger_state *s, bool (*fn)(const ledger_account 
     for (size_t i = 0; i < s->accounts.n; i++)
         if (!fn(&s->accounts.r[i]->v.a, arg)) return;
 }
+
+uint64_t ledger_task_deadline(const ledger_task *t) {
+    switch (t->status) {
+    case LEDGER_TASK_OPEN: return t->posted_at + t->p.claim_blocks;
+    case LEDGER_TASK_CLAIMED: {
+        uint64_t d = 0;
+        for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
+            if (t->slots[s].status == LEDGER_SLOT_CLAIMED && t->slots[s].claimed_at + t->p.work_blocks > d)
+                d = t->slots[s].claimed_at + t->p.work_blocks;
+        return d;
+    }
+    case LEDGER_TASK_COMMITTED:
+    case LEDGER_TASK_CHALLENGED:
+    case LEDGER_TASK_RESOLVED: return t->window_end;
+    default: return 0;
+    }
+}

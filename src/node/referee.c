@@ -7,7 +7,10 @@
  *
  * Challenges are ruled in deadline order (the first to lapse first). A
  * challenge without its state blob gets prev_ok = 0 (the challenger did not
- * supply the state it claimed: the ledger rejects the challenge). A task
+ * supply the state it claimed: the ledger rejects the challenge). A data
+ * challenge is answered from the store (rule_data): available, verdict 1;
+ * not promised by the accused, 0; otherwise no verdict while the accused
+ * may still upload, and the ledger slashes it at the deadline. A task
  * that cannot be run within the network's limits (job_probe: its spec
  * absent or malformed, an input missing, a cost above JOB_LIMIT_*) is the
  * ruling LEDGER_RULING_UNRUNNABLE, decided before anything the spec sized is
@@ -21,6 +24,7 @@
 #include <sys/stat.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../job/job.h"
 #include "../tensor/tensor.h"
@@ -118,7 +122,63 @@ static char *work_dir(node *n, const char *cid, char err[PLOW_ERR_LEN]) {
     return dir;
 }
 
-/* The ruling of a step (or data) challenge: 0 with tx filled, -1 (err). */
+/* Whether blob `hash` is in this node's store with bytes that hash to it
+ * (a damaged copy is found, removed and logged: the accused uploads it
+ * again). */
+static bool available(node *n, const uint8_t hash[32]) {
+    int fd;
+    uint64_t size;
+    bool damaged;
+    char err[PLOW_ERR_LEN];
+    if (blob_open_checked(n->blobs, hash, &fd, &size, &damaged, err) != 0) {
+        if (damaged) node_log_err(n, "referee: %s", err);
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* The ruling of a data challenge (docs/ledger.md, "Data availability"):
+ * the accused's revealed commitment promises its manifest and every file
+ * the manifest lists. 0 with tx filled: available (prev_ok 1) or, the
+ * manifest in hand, not a blob the accused promised (prev_ok 0): either
+ * way the challenger loses its bond. 1: not available (yet): no verdict;
+ * the accused has until the deadline, then the challenge lapses and the
+ * accused is slashed (whoever must act and does not, loses). */
+static int rule_data(node *n, const ledger_task *task, const ledger_challenge *c, char err[PLOW_ERR_LEN],
+                     ledger_tx *tx) {
+    const ledger_slot *sl = NULL;
+    for (int k = 0; k < task->p.replicas && k < LEDGER_MAX_REPLICAS; k++)
+        if (memcmp(task->slots[k].worker, c->accused, LEDGER_PK_LEN) == 0) sl = &task->slots[k];
+    if (!sl) return plow_error(err, "the accused holds no slot of the task"), -1;
+    memcpy(tx->u.verdict.computed, c->state_blob, 32);
+    bool promised = memcmp(c->state_blob, sl->manifest, 32) == 0;
+    if (!promised) {
+        /* a file of the manifest? known only once the manifest itself is here */
+        uint64_t size;
+        if (!available(n, sl->manifest) || rb_size(n, sl->manifest, &size, err) != 0)
+            return plow_error(err, "waiting for the accused's manifest (it decides what was promised)"), 1;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        job_manifest m = {0};
+        char e2[PLOW_ERR_LEN];
+        if (size <= JOB_MANIFEST_MAX && blob_get(n->blobs, sl->manifest, &bytes, &len, e2) == 0 &&
+            job_manifest_parse(&m, bytes, len, e2) == 0)
+            for (size_t i = 0; i < m.n && !promised; i++) promised = memcmp(m.files[i].hash, c->state_blob, 32) == 0;
+        job_manifest_release(&m);
+        free(bytes);
+        if (!promised) { /* an unreadable manifest promises nothing beyond itself */
+            tx->u.verdict.prev_ok = 0;
+            return 0;
+        }
+    }
+    if (!available(n, c->state_blob))
+        return plow_error(err, "waiting for the accused to upload the blob (until the deadline)"), 1;
+    tx->u.verdict.prev_ok = 1;
+    return 0;
+}
+
+/* The ruling of a step challenge: 0 with tx filled, -1 (err). */
 static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c, const char *cid, ledger_tx *tx,
                      char err[PLOW_ERR_LEN]) {
     /* the task first: an unrunnable task is the poster's, whatever the challenge holds */
@@ -128,7 +188,7 @@ static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c
     char *dir = src == 0 ? work_dir(n, cid, err) : NULL;
     if (src == 0 && !dir) return -1;
     job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
-    if (src == 0 && c->kind == LEDGER_CHK_STEP) {
+    if (src == 0) {
         job_limits l;
         job_cost cost;
         job_limits_network(&l);
@@ -139,7 +199,6 @@ static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c
             return -1;
         }
     }
-    if (src > 0 && c->kind != LEDGER_CHK_STEP) return -1; /* a data challenge has no such ruling */
     if (src > 0) {
         node_log_err(n, "referee: challenge %.16s…: the task cannot be run within the network's limits: %s", cid, err);
         if (dir) rm_tree(dir);
@@ -235,7 +294,12 @@ static void rule(node *n, const ledger_challenge *c, uint64_t height) {
     memcpy(tx.u.verdict.challenge, c->id, 32);
     double t0 = plow_now();
     int rc = c->kind == LEDGER_CHK_UNRUNNABLE ? rule_unrunnable(n, &task, cid, &tx, err)
-                                               : rule_step(n, &task, c, cid, &tx, err);
+             : c->kind == LEDGER_CHK_DATA     ? rule_data(n, &task, c, err, &tx)
+                                              : rule_step(n, &task, c, cid, &tx, err);
+    if (rc > 0) { /* a data challenge the accused has yet to answer: looked at again after each block */
+        log_once(n, r, cid, err, "no verdict yet");
+        return;
+    }
     if (rc != 0) {
         failed(n, r, cid, err, height);
         return;
@@ -250,8 +314,12 @@ static void rule(node *n, const ledger_challenge *c, uint64_t height) {
     plow_hex(hash, 32, th);
     plow_hex(tx.u.verdict.computed, 32, comp);
     plow_hex(c->task, 32, tid);
-    node_log(n, "verdict on challenge %.16s… (task %.16s…, step %llu): computed %.16s…, prev_ok %u, %.1f s -> tx %.16s…",
-             cid, tid, (unsigned long long)c->step, comp, tx.u.verdict.prev_ok, plow_now() - t0, th);
+    if (c->kind == LEDGER_CHK_DATA)
+        node_log(n, "verdict on data challenge %.16s… (task %.16s…, blob %.16s…): %s -> tx %.16s…", cid, tid, comp,
+                 tx.u.verdict.prev_ok ? "available" : "not promised by the accused", th);
+    else
+        node_log(n, "verdict on challenge %.16s… (task %.16s…, step %llu): computed %.16s…, prev_ok %u, %.1f s -> tx %.16s…",
+                 cid, tid, (unsigned long long)c->step, comp, tx.u.verdict.prev_ok, plow_now() - t0, th);
 }
 
 typedef struct open_list {

@@ -50,25 +50,8 @@ void node_rwlock_init(pthread_rwlock_t *l) {
     pthread_rwlockattr_destroy(&a);
 }
 
-/* The height the task waits for next: open, until its claim window closes;
- * claimed, the last commit deadline of its claimed slots; committed,
- * challenged, resolved: the end of its window; settled: none (0). */
-uint64_t taskidx_deadline(const ledger_task *t) {
-    switch (t->status) {
-    case LEDGER_TASK_OPEN: return t->posted_at + t->p.claim_blocks;
-    case LEDGER_TASK_CLAIMED: {
-        uint64_t d = 0;
-        for (int s = 0; s < t->p.replicas && s < LEDGER_MAX_REPLICAS; s++)
-            if (t->slots[s].status == LEDGER_SLOT_CLAIMED && t->slots[s].claimed_at + t->p.work_blocks > d)
-                d = t->slots[s].claimed_at + t->p.work_blocks;
-        return d;
-    }
-    case LEDGER_TASK_COMMITTED:
-    case LEDGER_TASK_CHALLENGED:
-    case LEDGER_TASK_RESOLVED: return t->window_end;
-    default: return 0;
-    }
-}
+/* The height the task waits for next (ledger_task_deadline). */
+uint64_t taskidx_deadline(const ledger_task *t) { return ledger_task_deadline(t); }
 
 /* -1 if a comes before b in the listing (newer, or same block and larger id). */
 static int key_cmp(uint64_t pa, const uint8_t *ia, uint64_t pb, const uint8_t *ib) {

@@ -12,19 +12,34 @@
 #      leaf lists alone (leaf 0 differs: step 1, state 0 rebuilt from the
 #      spec) and challenges both replicas there; the referee's one step
 #      slashes the griefer, the honest replica is paid.
+#   3. the withholder: works, commits and reveals honestly but uploads none
+#      of its outputs (plow worker --cheat withhold) and answers no data
+#      challenge. The verifier cannot fetch the revealed slot's manifest and
+#      demands it (DA_CHALLENGE); the referee sees nothing by the deadline;
+#      at finalize the challenge lapses upheld: the withholder loses its
+#      stake, the verifier gets its bond back and half the stake; the
+#      requester reposts the task and the honest worker is paid for it.
+#   4. the honest worker whose data the node lost (its manifest damaged on
+#      the node's disk): the verifier demands it, the worker uploads it again
+#      from its work directory, the referee attests it: the challenger loses
+#      its bond (half to the worker), the work is checked and paid.
+#   5. the griefer with no verifier running: the honest replica challenges
+#      the disagreeing replica itself (late in the window, after verifiers
+#      had their turn): the griefer is slashed, the honest replica is paid
+#      and earns the challenger's share.
 set -e
 . "$LIB"
 
-small_network 100000 req w1 cp gr v
+small_network 100000 req w1 cp gr wh v
 
 task_of() { /usr/bin/python3 -c "import json; print(json.load(open('$1/requester.json'))['steps'][0]['tasks'][-1])"; }
-# mk_task FILE MODE REPLICAS STEPS [WINDOW_BLOCKS]
+# mk_task FILE MODE REPLICAS STEPS [WINDOW_BLOCKS [SEED]]
 mk_task() {
     cat > "$1" <<EOT
 {"format": "plow.taskfile.v1", "mode": "$2", "replicas": $3, "reward": "300", "worker_stake": "1000",
  "min_bond": "10", "claim_blocks": 100, "work_blocks": 300, "window_blocks": ${5:-10},
  "spec": {"format": "plow.spec.v1", "kind": "train", "config": "tiny", "data": "@d.txt", "tokenizer": "@tok.bin",
-          "steps": $4, "batch": 4, "seq": 64, "checkpoint_every": 10}}
+          "steps": $4, "batch": 4, "seq": 64, "checkpoint_every": 10, "seed": "${6:-1}"}}
 EOT
 }
 cat > policy.json <<EOT
@@ -113,3 +128,110 @@ kill -TERM $W1 $GR $V
 wait $W1 || fail "w1 did not exit 0"
 wait $GR || fail "the griefer did not exit 0"
 wait $V || fail "the verifier did not exit 0"
+
+# money: what every party holds (fees put back) and what was burned
+burned() { q /v1/status "int(j['burned'])"; }
+# flip FILE: one byte changed in the middle (the file's time moves on)
+flip() { python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=1; open(p,'r+b').write(b)" "$1"; }
+verifier() {
+    $PLOW verifier --key v.key --work wk_v --name v --samples 2 --poll 0.1 >> v.log 2>&1 &
+    V=$!
+    PIDS="$PIDS $V"
+}
+
+# 3. the withholder (seed 3: no other run uploaded these bytes)
+worker wh --cheat withhold; WH=$WPID
+verifier
+wait_log wh.log "staked"
+wait_log v.log "verifier .* starting" 2
+req_0=$(held req); w1_0=$(held w1); wh_0=$(held wh); v_0=$(held v); b_0=$(burned)
+mk_task c.task.json optimistic 1 20 25 3
+$PLOW requester --key req.key --work rq_c --task c.task.json --threads 1 > rq_c.log 2>&1 &
+RC=$!
+PIDS="$PIDS $RC"
+wait_log rq_c.log "posted task"
+C=$(task_of rq_c)
+short=$(echo $C | cut -c1-8)
+wait_log wh.log "task $short: uploading none of the outputs -- CHEATING: withhold"
+wait_log wh.log "task $short: revealed slot 0"
+wait_log v.log "task $short slot 0: DATA CHALLENGE .* its manifest"
+wait_log wh.log "task $short: data challenge .* not answering -- CHEATING: withhold"
+kill -TERM $WH
+wait $WH || fail "the withholder did not exit 0"
+worker w1; W1=$WPID # the repost's worker
+wait_log v.log "verdict on data challenge .* (task $short): upheld"
+wait_log rq_c.log "task $short ended finalized without a paid slot; posting it again"
+wait $RC || { tail -n 20 rq_c.log; fail "the requester of task C failed"; }
+C2=$(task_of rq_c)
+[ "$C2" != "$C" ] || fail "task C was not posted again"
+[ "$(slot_of $C wh)" = slashed ] || fail "the withholder was not slashed: $(slot_of $C wh)"
+[ "$(q /v1/task/$C "[c['status'] for c in j['challenges'] if c['kind']=='data'][0]")" = upheld ] ||
+    fail "the data challenge on task C is not upheld"
+[ "$(slot_of $C2 w1)" = paid ] || fail "the honest worker was not paid for the repost: $(slot_of $C2 w1)"
+req_1=$(held req); w1_1=$(held w1); wh_1=$(held wh); v_1=$(held v); b_1=$(burned)
+[ $((wh_0 - wh_1)) -eq 1000 ] || fail "the withholder: holdings less fees $wh_0 -> $wh_1, expected -1000 (its stake)"
+[ $((v_1 - v_0)) -eq 500 ] || fail "the verifier: holdings less fees $v_0 -> $v_1, expected +500 (bond back, half the stake)"
+[ $((w1_1 - w1_0)) -eq 300 ] || fail "the honest worker: holdings less fees $w1_0 -> $w1_1, expected +300"
+[ $((req_0 - req_1)) -eq 300 ] || fail "the requester: holdings less fees $req_0 -> $req_1, expected -300 (one reward)"
+[ $((b_1 - b_0)) -eq 500 ] || fail "burned $b_0 -> $b_1, expected +500 (the stake less the challenger's half)"
+[ $((req_1 + w1_1 + wh_1 + v_1 + b_1)) -eq $((req_0 + w1_0 + wh_0 + v_0 + b_0)) ] || fail "money is not conserved"
+echo "3. the withholder revealed and uploaded nothing; the verifier's data challenge lapsed unanswered: withholder slashed $wh_0 -> $wh_1, verifier $v_0 -> $v_1, burned +$((b_1 - b_0)); the repost paid the honest worker $w1_0 -> $w1_1"
+
+# 4. the honest worker whose manifest the node lost (seed 4)
+kill -TERM $V
+wait $V || fail "the verifier did not exit 0"
+req_0=$(held req); w1_0=$(held w1); v_0=$(held v); b_0=$(burned)
+mk_task d.task.json optimistic 1 20 25 4
+$PLOW requester --key req.key --work rq_d --task d.task.json --threads 1 > rq_d.log 2>&1 &
+RD=$!
+PIDS="$PIDS $RD"
+wait_log rq_d.log "posted task"
+D=$(task_of rq_d)
+short=$(echo $D | cut -c1-8)
+wait_log w1.log "task $short: revealed slot 0"
+M=$(q /v1/task/$D "j['slots'][0]['manifest']")
+flip "n/blobs/$(echo $M | cut -c1-2)/$M"
+verifier
+wait_log v.log "task $short slot 0: DATA CHALLENGE .* its manifest"
+grep -q "was damaged on this node's disk" node.log || fail "the node did not find the damaged manifest"
+wait_log w1.log "task $short: data challenge .*: uploaded blob .* again"
+wait_log v.log "verdict on data challenge .* (task $short): rejected"
+wait_log v.log "task $short slot 0 .*: valid"
+wait $RD || { tail -n 20 rq_d.log; fail "the requester of task D failed"; }
+[ "$(slot_of $D w1)" = paid ] || fail "the honest worker was not paid: $(slot_of $D w1)"
+req_1=$(held req); w1_1=$(held w1); v_1=$(held v); b_1=$(burned)
+[ $((w1_1 - w1_0)) -eq 305 ] || fail "the honest worker: holdings less fees $w1_0 -> $w1_1, expected +305 (reward, half the bond)"
+[ $((v_0 - v_1)) -eq 10 ] || fail "the challenger: holdings less fees $v_0 -> $v_1, expected -10 (its bond)"
+[ $((req_0 - req_1)) -eq 300 ] || fail "the requester: holdings less fees $req_0 -> $req_1, expected -300"
+[ $((b_1 - b_0)) -eq 5 ] || fail "burned $b_0 -> $b_1, expected +5 (the bond less the accused's half)"
+echo "4. the node lost the honest worker's manifest; the verifier's data challenge was answered by a new upload: challenger $v_0 -> $v_1, worker $w1_0 -> $w1_1 (paid), burned +$((b_1 - b_0))"
+kill -TERM $V
+wait $V || fail "the verifier did not exit 0"
+
+# 5. the griefer of case 2 again, and no verifier watching: in the last half
+# window the honest replica locates the divergence itself and challenges it
+worker gr --cheat garbage; GR=$WPID
+wait_log gr.log "worker .* starting" 2
+req_0=$(held req); w1_0=$(held w1); gr_0=$(held gr); b_0=$(burned)
+mk_task e.task.json replicated 2 20 25 5
+$PLOW requester --key req.key --work rq_e --task e.task.json --threads 1 > rq_e.log 2>&1 &
+RE=$!
+PIDS="$PIDS $RE"
+wait_log rq_e.log "posted task"
+E=$(task_of rq_e)
+short=$(echo $E | cut -c1-8)
+wait_log gr.log "task $short: committing values nothing computed"
+wait_log w1.log "task $short: CHALLENGE .* (defending my replica)"
+wait $RE || { tail -n 20 rq_e.log; fail "the requester of task E failed"; }
+[ "$(slot_of $E w1)" = paid ] || fail "the honest replica was not paid: $(slot_of $E w1)"
+[ "$(slot_of $E gr)" = slashed ] || fail "the griefer was not slashed: $(slot_of $E gr)"
+req_1=$(held req); w1_1=$(held w1); gr_1=$(held gr); b_1=$(burned)
+[ $((w1_1 - w1_0)) -eq 800 ] || fail "the honest replica: holdings less fees $w1_0 -> $w1_1, expected +800 (reward, half the griefer's stake)"
+[ $((gr_0 - gr_1)) -eq 1000 ] || fail "the griefer: holdings less fees $gr_0 -> $gr_1, expected -1000"
+[ $((req_0 - req_1)) -eq 300 ] || fail "the requester: holdings less fees $req_0 -> $req_1, expected -300"
+[ $((b_1 - b_0)) -eq 500 ] || fail "burned $b_0 -> $b_1, expected +500"
+[ $((req_1 + w1_1 + gr_1 + b_1)) -eq $((req_0 + w1_0 + gr_0 + b_0)) ] || fail "money is not conserved"
+echo "5. no verifier: the honest replica challenged the griefer itself; griefer $gr_0 -> $gr_1, honest $w1_0 -> $w1_1 (paid and the challenger's share), burned +$((b_1 - b_0))"
+kill -TERM $W1 $GR
+wait $W1 || fail "w1 did not exit 0"
+wait $GR || fail "the griefer did not exit 0"
