@@ -5,6 +5,8 @@
 #   make demo       install missing packages, build, run the main job
 #   make bench      print the benchmark table
 #   make asan       the unit tests under AddressSanitizer + UBSan
+#   make test-sanitize  the same and the hostile-input network tests, reports fail it
+#   make fuzz       the libFuzzer targets (FUZZ_SECONDS each, 512 MiB allocation limit)
 #
 # Strict and boring on purpose: an explicit source list, C17, warnings are
 # errors, -ffp-contract=off (the compiler must never fuse a*b+c on its own:
@@ -74,7 +76,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo demo-kinds bench asan fuzz clean deps deps-build contracts arm deps-arm
+.PHONY: all test demo demo-kinds bench bench-rl asan asan-build test-sanitize fuzz fuzz-build fuzz-replay clean deps deps-build contracts arm deps-arm
 
 all: $(BUILD)/plow $(BUILD)/plow_test
 
@@ -190,6 +192,11 @@ demo-kinds: deps-build
 	@$(MAKE) --no-print-directory -j2 all
 	@scripts/demo_kinds.sh
 
+# RL learning (docs/rl.md): about 15 minutes on one core, so not in bench
+bench-rl: deps-build
+	@$(MAKE) --no-print-directory $(BUILD)/plow
+	@bench/rl_learning.sh $(BUILD)
+
 bench: deps-build
 	@scripts/install-deps.sh evm
 	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow contracts
@@ -204,23 +211,65 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_evm_bench
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_evm_bench
 
-asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
-	   SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
-	   OPT=-O1 build/asan/plow_test build/asan/plow
+ASAN_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+asan-build:
+	@$(MAKE) --no-print-directory -j2 BUILD=build/asan CC=clang SAN="$(ASAN_SAN)" OPT=-O1 build/asan/plow_test build/asan/plow
+
+asan: asan-build
 	PLOW_ROOT=$(CURDIR) PLOW_TEST_QUICK=1 build/asan/plow_test
 
-# libFuzzer targets for the parsers: FUZZ_SECONDS each (default 30).
-FUZZ_SECONDS ?= 30
+# The unit suite and the network tests most exposed to hostile input
+# (SAN_TESTS: tests/cli/NAME.sh) with every plow process under
+# AddressSanitizer + UBSan (build/asan; tests/run.sh takes PLOW_BIN). Every
+# report (a leak at exit, an overflow, undefined behaviour) from any process
+# is written to build/asan/reports and fails the target. Not in `make test`
+# (minutes).
+SAN_TESTS ?= node bomb labelbomb hostile protocol
+SAN_ENV = ASAN_OPTIONS=log_path=$(CURDIR)/build/asan/reports/asan:detect_leaks=1 \
+          UBSAN_OPTIONS=log_path=$(CURDIR)/build/asan/reports/ubsan:print_stacktrace=1
+test-sanitize: asan-build
+	@rm -rf build/asan/reports && mkdir -p build/asan/reports
+	$(SAN_ENV) PLOW_ROOT=$(CURDIR) PLOW_TEST_QUICK=1 build/asan/plow_test
+	$(SAN_ENV) PLOW_BIN=$(CURDIR)/build/asan/plow PLOW_SKIP_UNIT=1 tests/run.sh $(SAN_TESTS)
+	@if [ -n "$$(ls build/asan/reports)" ]; then \
+	    echo "sanitizer reports in build/asan/reports:"; head -n 30 build/asan/reports/*; exit 1; fi
+	@echo "test-sanitize: no sanitizer reports"
+
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c) for the parsers an attacker
+# feeds: safetensors, gguf, trace files, transactions, the HTTP API, the
+# spec, the model loaders (the weights and the header-only peek), outputs
+# manifests, label items, receipts and tokenizers. Each runs FUZZ_SECONDS
+# (default 60) under a 512 MiB allocation limit, so a size that would
+# allocate more is a finding. Corpora start from tests/fuzz/corpus/NAME and
+# grow in build/fuzz/corpus/NAME; a crash is saved in build/fuzz/.
+# `make fuzz-replay` runs the seeds only (seconds, after the build).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= spec model inputs safetensors gguf trace tx api
 FUZZ_FLAGS = -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-fuzz:
+FUZZ_RUN = -malloc_limit_mb=512 -print_final_stats=0 -artifact_prefix=build/fuzz/
+fuzz-build:
 	@mkdir -p build/fuzz
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_safetensors.c src/model/safetensors.c src/base/plow.c -lcjson -lcrypto -o build/fuzz/safetensors
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_gguf.c src/model/gguf.c src/base/plow.c -lcrypto -o build/fuzz/gguf
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_trace.c src/proof/trace.c src/merkle/merkle.c src/base/plow.c -lcrypto -o build/fuzz/trace
-	for t in safetensors gguf trace; do build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 || exit 1; done
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_tx.c src/ledger/tx.c src/ledger/keys.c src/ledger/genesis.c src/ledger/block.c src/merkle/merkle.c src/base/plow.c -lcjson -lcrypto -lsodium -o build/fuzz/tx && build/fuzz/tx -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0
-	$(MAKE) --no-print-directory BUILD=build/fuzzlib CC=clang OPT=-O1 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build/fuzzlib/libplow.a && clang $(FUZZ_FLAGS) -pthread tests/fuzz/fuzz_api.c build/fuzzlib/libplow.a $(LDLIBS) -o build/fuzz/api && build/fuzz/api -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0
+	@$(MAKE) --no-print-directory -j2 BUILD=build/fuzzlib CC=clang OPT=-O1 \
+	   SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build/fuzzlib/libplow.a
+	@for t in $(FUZZ_TARGETS); do \
+	    if [ ! build/fuzz/$$t -nt build/fuzzlib/libplow.a ] || [ ! build/fuzz/$$t -nt tests/fuzz/fuzz_$$t.c ]; then \
+	        echo "clang ... tests/fuzz/fuzz_$$t.c -o build/fuzz/$$t"; \
+	        clang $(FUZZ_FLAGS) -pthread tests/fuzz/fuzz_$$t.c build/fuzzlib/libplow.a $(LDLIBS) -o build/fuzz/$$t || exit 1; \
+	    fi; \
+	done
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus/$$t; \
+	    if [ -d tests/fuzz/corpus/$$t ]; then cp tests/fuzz/corpus/$$t/* build/fuzz/corpus/$$t/; fi; \
+	    echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+	    build/fuzz/$$t $(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/$$t || exit 1; \
+	done
+
+fuzz-replay: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    if [ -d tests/fuzz/corpus/$$t ]; then build/fuzz/$$t $(FUZZ_RUN) -runs=0 tests/fuzz/corpus/$$t 2>&1 | tail -n 1 || exit 1; fi; \
+	done
 
 clean:
 	rm -rf build

@@ -7,6 +7,7 @@
 #   tests/run.sh NAME...         only shell tests whose file name contains NAME
 #   PLOW_SKIP_UNIT=1 tests/run.sh   shell tests only
 #   PLOW_TEST_JOBS=N             tests run N at a time (default 2)
+#   PLOW_BIN=PATH                the plow binary the shell tests drive
 #
 # Two phases. The compute-bound tests (the unit binary, determinism,
 # learning, proof, the PyTorch reference) run one at a time: each already
@@ -18,7 +19,8 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ROOT PLOW_ROOT="$ROOT"
-export PLOW="$ROOT/build/plow" PLOW_CLANG="$ROOT/build/clang/plow" LIB="$ROOT/tests/cli_lib.sh"
+# PLOW_BIN: the plow binary the shell tests drive (make test-sanitize: build/asan/plow)
+export PLOW="${PLOW_BIN:-$ROOT/build/plow}" PLOW_CLANG="$ROOT/build/clang/plow" LIB="$ROOT/tests/cli_lib.sh"
 JOBS=${PLOW_TEST_JOBS:-2}
 RES=${PLOW_RESULTS_DIR:-$(mktemp -d /tmp/plow_results.XXXXXX)}
 PLOW_RESULTS_DIR=$RES

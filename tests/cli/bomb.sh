@@ -13,12 +13,20 @@
 #      producing blocks, and after a restart it neither crashes nor rules again.
 #   2. an inference task on a base whose 300-byte header promises gigabytes
 #      of weights: the same, ruled unrunnable from the header alone.
+#   4. a train task whose data blob was never uploaded: the honest worker
+#      refuses it before any claim (its inputs are sized first) and keeps
+#      the refusal.
+#   5. a 1 MiB spec blob (plow_loadgen dispute --in): the honest verifier
+#      refuses the committed slot from the blob's size, before downloading
+#      it, once (a spec was fetched again at every poll); the referee rules.
 #   3. the honest worker, verifier and requester then serve an ordinary task:
 #      claimed, run, checked, paid.
 set -e
 . "$LIB"
 
-small_network 60000 req w1 cl hv v1
+LG=${LGBIN:-"$ROOT/build/plow_loadgen"}
+$LG addrs --senders 3 --balance 100000 > fund.txt # plow_loadgen dispute's requester, worker, challenger
+FUND_FILE=fund.txt small_network 60000 req w1 cl hv v1
 
 cat > policy.json <<EOT
 {"kinds": ["train", "infer"], "min_price_per_step": "0", "max_stake_at_risk": "3000", "stake": "3000",
@@ -132,6 +140,48 @@ echo "2. an inference base promising 3 GiB in $(wc -c < lying/model.safetensors)
 kill -TERM $CL $HV
 wait $CL || fail "the colluder did not exit 0"
 wait $HV || fail "the hostile challenger did not exit 0"
+
+# 4. a task whose data blob was never uploaded: the honest worker sizes its
+#    inputs before it claims (job_probe), refuses it once and for good
+NONE=$(printf 'bytes nobody uploaded' | sha256sum | cut -c1-64)
+cat > nodata.task.json <<EOT
+{"format": "plow.taskfile.v1", "mode": "optimistic", "replicas": 1, "reward": "300", "worker_stake": "1000",
+ "min_bond": "10", "claim_blocks": 200, "work_blocks": 300, "window_blocks": 20,
+ "spec": {"format": "plow.spec.v1", "kind": "train", "config": "tiny", "data": "$NONE", "tokenizer": "@tok.bin",
+          "steps": 4, "batch": 2, "seq": 32}}
+EOT
+N=$(post nodata.task.json)
+[ ${#N} -eq 64 ] || { cat post.log; fail "the task without data was not posted: '$N'"; }
+ns=$(echo $N | cut -c1-8)
+wait_log w1.log "task $ns: not claiming: cannot be run here: the task's data (blob .*) is not available"
+[ -f wk_w1/refused/$N ] || fail "the worker did not keep its refusal of the task without data"
+[ "$(q /v1/task/$N "j['slots'][0]['status']")" = empty ] || fail "the task without data was claimed"
+echo "4. a task whose data blob does not exist was refused before any claim ($(grep -o "task $ns: not claiming: .*" w1.log | cut -c1-90))"
+
+# 5. a spec blob of 1 MiB (a spec may be 64 KiB): posted, claimed, committed
+#    and challenged at step 1 by plow_loadgen dispute. The honest verifier
+#    sizes the spec (HEAD) before it downloads it, refuses the slot once and
+#    keeps the refusal (it was fetched again at every poll); the referee
+#    rules it unrunnable; the node and the agents keep running
+/usr/bin/python3 -c "
+import sys
+s = '{\"format\": \"plow.spec.v1\", \"kind\": \"train\"' + ' ' * (1 << 20) + '}'
+open('huge.spec', 'w').write(s)"
+CH=$($LG dispute --url "$URL" --in huge.spec)
+SP=$(sha256sum huge.spec | cut -c1-64)
+HT=$(q "/v1/tasks?limit=50" "[t['id'] for t in j['tasks'] if t['spec'] == '$SP'][0]")
+hs=$(echo $HT | cut -c1-8)
+wait_log v1.log "task $hs: not checked: the task's spec is 1048619 bytes, more than a spec may be (65536)"
+_i=0
+until [ "$(q /v1/challenge/$CH "j['status']")" != open ]; do
+    _i=$((_i + 1)); [ $_i -lt 600 ] || fail "the huge spec's challenge was never ruled"
+    sleep 0.1
+done
+h=$(height); blocks_after $((h + 5))
+[ "$(grep -c "task $hs: not checked" v1.log)" -eq 1 ] || fail "the verifier judged the huge spec again: $(grep -c "task $hs" v1.log) times"
+[ -f vk_v1/refused/$HT ] || fail "the verifier did not keep its refusal of the huge spec"
+alive $NODE $W1 $V1
+echo "5. a 1 MiB spec: the verifier refused it once from its size ($(grep -o "task $hs: not checked: .*" v1.log | cut -c1-100)); challenge $(q /v1/challenge/$CH "j['status']")"
 
 # 3. the honest agents serve an ordinary task: claimed, run, checked, paid
 cat > ok.task.json <<EOT
