@@ -181,6 +181,7 @@ deps-build:
 test: deps
 	@$(MAKE) --no-print-directory -j2 all contracts $(BUILD)/plow_loadgen
 	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=clang OPT=-O3 all
+	@if command -v $(ARM_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory -j2 arm; fi
 	@tests/run.sh
 
 demo: deps-build
