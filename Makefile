@@ -76,7 +76,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo demo-kinds bench asan asan-build test-sanitize fuzz fuzz-build fuzz-replay clean deps deps-build contracts arm deps-arm
+.PHONY: all test demo demo-kinds bench bench-rl asan asan-build test-sanitize fuzz fuzz-build fuzz-replay clean deps deps-build contracts arm deps-arm
 
 all: $(BUILD)/plow $(BUILD)/plow_test
 
@@ -181,6 +181,7 @@ deps-build:
 test: deps
 	@$(MAKE) --no-print-directory -j2 all contracts $(BUILD)/plow_loadgen
 	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=clang OPT=-O3 all
+	@if command -v $(ARM_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory -j2 arm; fi
 	@tests/run.sh
 
 demo: deps-build
@@ -190,6 +191,11 @@ demo: deps-build
 demo-kinds: deps-build
 	@$(MAKE) --no-print-directory -j2 all
 	@scripts/demo_kinds.sh
+
+# RL learning (docs/rl.md): about 15 minutes on one core, so not in bench
+bench-rl: deps-build
+	@$(MAKE) --no-print-directory $(BUILD)/plow
+	@bench/rl_learning.sh $(BUILD)
 
 bench: deps-build
 	@scripts/install-deps.sh evm

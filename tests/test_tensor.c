@@ -294,6 +294,43 @@ static void test_elementwise_all_paths(void) {
     restore();
 }
 
+/* tensor_fmaf_exact (for targets without an FMA instruction) against the
+ * hardware fmaf: random triples over a wide exponent range, and inputs where
+ * rounding the exact double sum to float rounds twice wrongly. */
+static float bits_f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static void test_fmaf_exact_matches_fma(void) {
+    /* exact = 1 + 2^-24 + 2^-60: the double sum rounds to the midpoint
+     * 1 + 2^-24, which then ties to even (1.0); the fused result is 1 + 2^-23 */
+    float a = -(1.0f + 0x1p-18f) * 0x1p-24f, b = 1.0f - 0x1p-18f, c = 1.0f + 0x1p-23f;
+    float naive = (float)((double)a * (double)b + (double)c);
+    CHECK(fmaf(a, b, c) == 1.0f + 0x1p-23f && naive == 1.0f); /* the case does double-round */
+    float cases[][3] = {{a, b, c}, {-a, b, -c}, {a * 0x1p-100f, b, c * 0x1p-100f}, {a * 0x1p60f, b, c * 0x1p60f},
+                        {0x1p-149f, 0.5f, 0.0f}, {-0.0f, 1.0f, 0.0f}, {-0.0f, 1.0f, -0.0f}, {1e30f, 1e30f, -1e30f},
+                        {INFINITY, 0.0f, 1.0f}, {INFINITY, 1.0f, -INFINITY}, {3.0f, 0x1p127f, -0x1.fffffep127f}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float want = fmaf(cases[i][0], cases[i][1], cases[i][2]);
+        float got = tensor_fmaf_exact(cases[i][0], cases[i][1], cases[i][2]);
+        CHECKF(memcmp(&got, &want, 4) == 0 || (isnan(got) && isnan(want)), "case %zu: %a vs %a", i, got, want);
+    }
+    int bad = 0, double_rounded = 0;
+    for (uint64_t i = 0; i < 400000; i++) {
+        uint32_t r[4];
+        tensor_philox((tensor_rng_key){77, 5, 0}, i, r);
+        /* mantissas at random, exponents near each other so the sum cancels or carries */
+        uint32_t e = 40 + (r[3] & 127);
+        float x = bits_f((r[0] & 0x807fffffu) | (e << 23));
+        float y = bits_f((r[1] & 0x807fffffu) | ((127u + ((r[3] >> 8) & 15) - 7) << 23));
+        float z = bits_f((r[2] & 0x807fffffu) | ((e + ((r[3] >> 12) & 15) - 7 + ((r[3] >> 16) & 7) - 3) << 23));
+        if (i & 1) z = -z;
+        if ((i & 7) == 3) z = bits_f(r[2] & 0x807fffffu); /* subnormal or zero addend */
+        float want = fmaf(x, y, z), got = tensor_fmaf_exact(x, y, z);
+        bad += memcmp(&got, &want, 4) != 0;
+        double_rounded += (float)((double)x * (double)y + (double)z) != want;
+    }
+    CHECKF(bad == 0, "%d of 400000 random fmas differ", bad);
+    (void)double_rounded; /* random inputs rarely double-round; the crafted cases above do */
+}
+
 static void test_init_rejects_bad_path(void) {
     char err[PLOW_ERR_LEN] = "";
     CHECK(tensor_init("sse9", 1, err) == -1 && strstr(err, "sse9"));
@@ -309,6 +346,7 @@ const test_case tensor_tests[] = {
     {"tensor_double_math_accuracy", test_double_math_accuracy},
     {"tensor_philox_known_answer", test_philox_known_answer},
     {"tensor_elementwise_all_paths", test_elementwise_all_paths},
+    {"tensor_fmaf_exact_matches_fma", test_fmaf_exact_matches_fma},
     {"tensor_init_rejects_bad_path", test_init_rejects_bad_path},
     {NULL, NULL},
 };

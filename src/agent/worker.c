@@ -499,6 +499,15 @@ out:
     return rc;
 }
 
+/* Every task with a slot of mine in one of `statuses` (comma-separated),
+ * however many other tasks exist. */
+static int list_mine(worker *w, const char *statuses, ledger_task **ts, size_t *n, char err[PLOW_ERR_LEN]) {
+    char q[160], me[LEDGER_ADDR_STR_LEN];
+    ledger_addr_format(w->a.key.pk, me);
+    snprintf(q, sizeof q, "status=%s&addr=%s", statuses, me);
+    return agent_list_tasks(&w->a, q, ts, n, err);
+}
+
 /* Every slot of mine that committed and has not revealed: reveal it when
  * its window opens (the rules forfeit a slot that does not). Called each
  * round and, throttled, from the progress of a long run. */
@@ -507,14 +516,11 @@ static int reveal_pending(worker *w, char err[PLOW_ERR_LEN]) {
     if (w->in_reveal) return 0;
     w->in_reveal = true;
     w->last_reveal_look = plow_now();
-    char q[160], me[LEDGER_ADDR_STR_LEN];
-    ledger_addr_format(a->key.pk, me);
-    snprintf(q, sizeof q, "status=open,claimed,committed,challenged,resolved&addr=%s", me);
     ledger_task *ts = NULL;
     size_t n = 0;
     uint64_t height;
     int rc = -1;
-    if (agent_list_tasks(a, q, &ts, &n, err) || agent_height(a, &height, err)) goto out;
+    if (list_mine(w, "open,claimed,committed,challenged,resolved", &ts, &n, err) || agent_height(a, &height, err)) goto out;
     rc = 0;
     w->to_reveal = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -722,12 +728,9 @@ static int work_slot(worker *w, const ledger_task *t, const ledger_slot *slot, u
  * round while the challenge is open. */
 static int answer_data_challenges(worker *w, char err[PLOW_ERR_LEN]) {
     agent *a = &w->a;
-    char q[160], me[LEDGER_ADDR_STR_LEN];
-    ledger_addr_format(a->key.pk, me);
-    snprintf(q, sizeof q, "status=challenged&addr=%s", me);
     ledger_task *ts = NULL;
     size_t n = 0;
-    if (agent_list_tasks(a, q, &ts, &n, err)) return -1;
+    if (list_mine(w, "challenged", &ts, &n, err)) return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         ledger_task t;
@@ -852,13 +855,10 @@ static int defend_against(worker *w, const ledger_task *t, int m, int k, char er
  * challenger's share. */
 static int defend_replicas(worker *w, char err[PLOW_ERR_LEN]) {
     agent *a = &w->a;
-    char q[160], me[LEDGER_ADDR_STR_LEN];
-    ledger_addr_format(a->key.pk, me);
-    snprintf(q, sizeof q, "status=committed,challenged,resolved&addr=%s", me);
     ledger_task *ts = NULL;
     size_t n = 0;
     uint64_t height;
-    if (agent_list_tasks(a, q, &ts, &n, err) || agent_height(a, &height, err)) {
+    if (list_mine(w, "committed,challenged,resolved", &ts, &n, err) || agent_height(a, &height, err)) {
         free(ts);
         return -1;
     }

@@ -47,7 +47,7 @@ static void usage(FILE *f) {
                "that are bit-identical on every machine.\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'plow <command> --help' for the options of one command.\n"
-               "Environment: PLOW_THREADS (thread count), PLOW_SIMD (scalar, avx2, avx512).\n");
+               "Environment: PLOW_THREADS (thread count), PLOW_SIMD (scalar, avx2, avx512, neon).\n");
 }
 
 int cli_fail(const char *fmt, ...) {

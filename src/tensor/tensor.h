@@ -24,12 +24,12 @@
  *      basic operations; the SIMD versions perform the same operations.
  *
  * Paths: TENSOR_PATH_SCALAR (plain C, the reference), _AVX2 (AVX2+FMA),
- * _AVX512 (AVX-512F) on x86-64; _NEON on aarch64; _SIMD128 in WebAssembly.
+ * _AVX512 (AVX-512F) on x86-64; _NEON on aarch64 (docs/platforms.md).
  * tensor_init picks the best the CPU supports, unless the environment
- * variable PLOW_SIMD=scalar|avx2|avx512|neon|simd128 (or the argument) says
- * otherwise. Tests force each path and compare bits. WebAssembly has no
- * fused multiply-add, so there every fmaf of the contract is tensor_fmaf_exact
- * (docs/determinism.md).
+ * variable PLOW_SIMD=scalar|avx2|avx512|neon (or the argument) says
+ * otherwise. Tests force each path and compare bits. A target without a
+ * fused multiply-add instruction (WebAssembly) would take every fmaf of the
+ * contract from tensor_fmaf_exact (TFMAF in tensor_internal.h).
  *
  * Threads: a persistent pool (tensor_init(threads)); tensor_parallel_for runs
  * an index range over it. Every array kernel that runs on the calling
@@ -55,13 +55,12 @@ typedef enum tensor_path {
     TENSOR_PATH_AVX2,
     TENSOR_PATH_AVX512,
     TENSOR_PATH_NEON,    /* aarch64 builds only */
-    TENSOR_PATH_SIMD128, /* WebAssembly builds only (fused multiply-adds emulated exactly) */
     TENSOR_PATH_COUNT
 } tensor_path;
 
 /* Selects the SIMD path and starts the thread pool. path_name may be NULL
  * (then PLOW_SIMD, then the best supported), or "scalar", "avx2", "avx512",
- * "neon", "simd128", "auto". threads <= 0 means PLOW_THREADS or the number of online CPUs.
+ * "neon", "auto". threads <= 0 means PLOW_THREADS or the number of online CPUs.
  * May be called again to change either (tests do). Fails if the CPU lacks the
  * requested path. */
 int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]);
@@ -182,7 +181,8 @@ void tensor_rope(float *x, const float *cos, const float *sin, int N, int T, int
  * (an error-free two-sum decides the sticky bit), and that double rounds to
  * the correctly rounded float (53 >= 24 + 2 bits). Bit-identical to a hardware
  * FMA for every input, including subnormals, infinities and signed zeros; NaN
- * results are NaN. Used where there is no FMA instruction (WebAssembly). */
+ * results are NaN (tests/test_tensor.c checks it against fmaf, double-rounding
+ * cases included). For targets without an FMA instruction (WebAssembly). */
 float tensor_fmaf_exact(float a, float b, float c);
 
 /* plow's own exp and log (contract rule 5). tensor_expf: relative error

@@ -56,6 +56,25 @@ worker() { # worker NAME [ARGS...]: starts it (log NAME.log); its pid in WPID
 held() { q /v1/account/$(cat $1.addr) "int(j['balance']) + int(j['stake']) + int(j['unbonding']) + int(j['nonce'])"; }
 slot_of() { q /v1/task/$1 "[s['status'] for s in j['slots'] if s['worker']=='$(cat $2.addr)'][0]"; }
 
+# money: what every party holds (fees put back) and what was burned
+burned() { q /v1/status "int(j['burned'])"; }
+# flip FILE: one byte changed in the middle (the file's time moves on)
+flip() { python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=1; open(p,'r+b').write(b)" "$1"; }
+verifier() {
+    $PLOW verifier --key v.key --work wk_v --name v --samples 2 --poll 0.1 >> v.log 2>&1 &
+    V=$!
+    PIDS="$PIDS $V"
+}
+# request NAME: a requester posts NAME.task.json (log rq_NAME.log); its pid in RQ, the task in T, T's short id in short
+request() {
+    $PLOW requester --key req.key --work rq_$1 --task $1.task.json --threads 1 > rq_$1.log 2>&1 &
+    RQ=$!
+    PIDS="$PIDS $RQ"
+    wait_log rq_$1.log "posted task"
+    T=$(task_of rq_$1)
+    short=$(echo $T | cut -c1-8)
+}
+
 # 1. the copier
 worker w1; W1=$WPID
 worker cp --cheat copy; CP=$WPID
@@ -65,12 +84,7 @@ wait_log w1.log "staked"
 wait_log cp.log "staked"
 w1_0=$(held w1); cp_0=$(held cp)
 mk_task a.task.json replicated 2 30
-$PLOW requester --key req.key --work rq_a --task a.task.json --threads 1 > rq_a.log 2>&1 &
-RA=$!
-PIDS="$PIDS $RA"
-wait_log rq_a.log "posted task"
-A=$(task_of rq_a)
-short=$(echo $A | cut -c1-8)
+request a; RA=$RQ; A=$T
 wait_log cp.log "task $short: copying slot"
 wait_log cp.log "task $short: reveal refused: .*do not open"
 wait $RA || { tail -n 20 rq_a.log; fail "the requester of task A failed"; }
@@ -105,12 +119,7 @@ wait_log w1.log "worker .* starting" 2
 wait_log v.log "verifier .* starting"
 w1_0=$(held w1); gr_0=$(held gr); v_0=$(held v)
 mk_task b.task.json replicated 2 30 25
-$PLOW requester --key req.key --work rq_b --task b.task.json --threads 1 > rq_b.log 2>&1 &
-RB=$!
-PIDS="$PIDS $RB"
-wait_log rq_b.log "posted task"
-B=$(task_of rq_b)
-short=$(echo $B | cut -c1-8)
+request b; RB=$RQ; B=$T
 wait_log gr.log "task $short: committing values nothing computed"
 wait_log v.log "task $short: first divergent step 1 "
 wait_log v.log "verdict on challenge .* (task $short, step 1): upheld"
@@ -129,16 +138,6 @@ wait $W1 || fail "w1 did not exit 0"
 wait $GR || fail "the griefer did not exit 0"
 wait $V || fail "the verifier did not exit 0"
 
-# money: what every party holds (fees put back) and what was burned
-burned() { q /v1/status "int(j['burned'])"; }
-# flip FILE: one byte changed in the middle (the file's time moves on)
-flip() { python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=1; open(p,'r+b').write(b)" "$1"; }
-verifier() {
-    $PLOW verifier --key v.key --work wk_v --name v --samples 2 --poll 0.1 >> v.log 2>&1 &
-    V=$!
-    PIDS="$PIDS $V"
-}
-
 # 3. the withholder (seed 3: no other run uploaded these bytes)
 worker wh --cheat withhold; WH=$WPID
 verifier
@@ -146,12 +145,7 @@ wait_log wh.log "staked"
 wait_log v.log "verifier .* starting" 2
 req_0=$(held req); w1_0=$(held w1); wh_0=$(held wh); v_0=$(held v); b_0=$(burned)
 mk_task c.task.json optimistic 1 20 25 3
-$PLOW requester --key req.key --work rq_c --task c.task.json --threads 1 > rq_c.log 2>&1 &
-RC=$!
-PIDS="$PIDS $RC"
-wait_log rq_c.log "posted task"
-C=$(task_of rq_c)
-short=$(echo $C | cut -c1-8)
+request c; RC=$RQ; C=$T
 wait_log wh.log "task $short: uploading none of the outputs -- CHEATING: withhold"
 wait_log wh.log "task $short: revealed slot 0"
 wait_log v.log "task $short slot 0: DATA CHALLENGE .* its manifest"
@@ -182,12 +176,7 @@ kill -TERM $V
 wait $V || fail "the verifier did not exit 0"
 req_0=$(held req); w1_0=$(held w1); v_0=$(held v); b_0=$(burned)
 mk_task d.task.json optimistic 1 20 25 4
-$PLOW requester --key req.key --work rq_d --task d.task.json --threads 1 > rq_d.log 2>&1 &
-RD=$!
-PIDS="$PIDS $RD"
-wait_log rq_d.log "posted task"
-D=$(task_of rq_d)
-short=$(echo $D | cut -c1-8)
+request d; RD=$RQ; D=$T
 wait_log w1.log "task $short: revealed slot 0"
 M=$(q /v1/task/$D "j['slots'][0]['manifest']")
 flip "n/blobs/$(echo $M | cut -c1-2)/$M"
@@ -214,12 +203,7 @@ worker gr --cheat garbage; GR=$WPID
 wait_log gr.log "worker .* starting" 2
 req_0=$(held req); w1_0=$(held w1); gr_0=$(held gr); b_0=$(burned)
 mk_task e.task.json replicated 2 20 25 5
-$PLOW requester --key req.key --work rq_e --task e.task.json --threads 1 > rq_e.log 2>&1 &
-RE=$!
-PIDS="$PIDS $RE"
-wait_log rq_e.log "posted task"
-E=$(task_of rq_e)
-short=$(echo $E | cut -c1-8)
+request e; RE=$RQ; E=$T
 wait_log gr.log "task $short: committing values nothing computed"
 wait_log w1.log "task $short: CHALLENGE .* (defending my replica)"
 wait $RE || { tail -n 20 rq_e.log; fail "the requester of task E failed"; }
