@@ -257,7 +257,7 @@ contract Plow is PlowBase {
                 Account storage a = accounts[worker];
                 a.stake -= p.workerStake;
                 a.locked -= p.workerStake;
-                _split(p.workerStake, slashChallengerPct, p.requester);
+                burned += p.workerStake; // a forfeit is burned whole: none to the poster (ledger.md F9, Y)
                 w = _setSlot(w, i, S_FORFEITED);
                 emit SlotSettled(id, uint8(i), worker, S_FORFEITED, 0);
             } else if (s == S_REVEALED) {
@@ -295,7 +295,7 @@ contract Plow is PlowBase {
                 Account storage a = accounts[worker];
                 a.stake -= p.workerStake;
                 a.locked -= p.workerStake;
-                _split(p.workerStake, slashChallengerPct, p.requester);
+                burned += p.workerStake; // a forfeit is burned whole: none to the poster (ledger.md F9, Y)
                 w = _setSlot(w, i, S_FORFEITED);
                 emit SlotSettled(id, uint8(i), worker, S_FORFEITED, 0);
             } else if (s == S_COMMITTED) {

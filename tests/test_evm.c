@@ -859,9 +859,10 @@ static void test_anvil_copied_commitment(void) {
     evm_account h1 = acct_of(&w->w1), c1 = acct_of(&w->w2), req1 = acct_of(&w->req);
     CHECK(h1.balance == h0.balance + REWARD && h1.locked == h0.locked);
     CHECK(c1.stake == c0.stake - WS_STAKE && c1.locked == c0.locked && c1.balance == c0.balance);
-    /* requester: pays one reward, gets the copier's back and half its stake */
-    CHECK(req1.balance == req0.balance - REWARD + WS_STAKE / 2);
-    CHECK(burned_now() == b0 + WS_STAKE / 2);
+    /* requester: pays one reward, gets the copier's back; the copier's stake
+     * is burned whole (none to the poster: ledger.md F9) */
+    CHECK(req1.balance == req0.balance - REWARD);
+    CHECK(burned_now() == b0 + WS_STAKE);
     check_supply();
     free(r.leaves);
 }
@@ -1181,9 +1182,12 @@ static void test_anvil_da_void_expire(void) {
     REFUSED(evm_commit(&w->w3, &w->d, &x, 0, c, NULL, e_), "commit deadline passed");
     evm_account x0 = acct_of(&w->w3);
     req0 = acct_of(&w->req);
+    uint64_t bx = burned_now();
     OK(evm_expire(&w->ch, &w->d, &x, &none, NULL, e_));
     CHECK(task_state(&x).status == EVM_T_EXPIRED && task_state(&x).slot[0] == EVM_S_FORFEITED);
-    CHECK(acct_of(&w->w3).stake == x0.stake - WS_STAKE && acct_of(&w->req).balance == req0.balance + REWARD + WS_STAKE / 2);
+    /* the escrow back, the forfeited stake burned whole (none to the poster: ledger.md Y) */
+    CHECK(acct_of(&w->w3).stake == x0.stake - WS_STAKE && acct_of(&w->req).balance == req0.balance + REWARD);
+    CHECK(burned_now() == bx + WS_STAKE);
 
     /* unbonding */
     evm_account u0 = acct_of(&w->w3);
