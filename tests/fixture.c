@@ -3,6 +3,8 @@
  */
 #include "fixture.h"
 
+#include <math.h>
+
 #include "../src/tensor/tensor.h"
 #include "test.h"
 
@@ -86,4 +88,28 @@ void fixture_paths_agree(const char *what, int steps, fixture_run_fn run, bool l
         }
     }
     tensor_init("auto", 2, NULL);
+}
+
+void fixture_grads_agree(const model *m, const lora *l, const float *g, double *blk, fixture_loss_fn loss, void *ctx,
+                         uint32_t key, const char *what) {
+    const model_tensor *tens = l ? l->tensors : m->tensors;
+    int nt = l ? l->n_tensors : m->n_tensors;
+    for (int ti = 0; ti < nt; ti++) {
+        const model_tensor *t = &tens[ti];
+        double gmax = 0;
+        for (size_t i = 0; i < t->numel; i++) gmax = fmax(gmax, fabs(g[t->offset + i]));
+        for (int k = 0; k < 3; k++) {
+            size_t i = (size_t)(tensor_uniform((tensor_rng_key){key, 6, (uint32_t)ti}, (uint64_t)k) * (float)t->numel);
+            double *p = blk + t->offset + i, keep = *p, h = 1e-5;
+            *p = keep + h;
+            double lp = loss(ctx);
+            *p = keep - h;
+            double lm = loss(ctx);
+            *p = keep;
+            double fd = (lp - lm) / (2 * h), an = g[t->offset + i];
+            double e = fabs(fd - an) / (fabs(fd) + 1e-3 * gmax + 1e-7);
+            CHECKF(e < 2e-2, "%s %s %s[%zu]: analytic %.6g vs finite difference %.6g", what, l ? "lora" : "full",
+                   t->name, i, an, fd);
+        }
+    }
 }

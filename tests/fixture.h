@@ -35,4 +35,13 @@ model *fixture_named_model(const char *name, const tokenizer *tok, uint64_t seed
 typedef void (*fixture_run_fn)(const char *path, int threads, bool with_lora, int steps, uint8_t out[PLOW_HASH_LEN]);
 void fixture_paths_agree(const char *what, int steps, fixture_run_fn run, bool lora_widest);
 
+/* Central differences on 3 entries (chosen by key) of every trainable tensor
+ * of m (l's when l is given): the analytic gradient g against
+ * (loss(w + h) - loss(w - h)) / 2h, the weight perturbed in blk (the
+ * trainable block of a double reference model, ref_model.h), within 2%
+ * of the larger of |fd| and 10^-3 of the tensor's largest gradient. */
+typedef double (*fixture_loss_fn)(void *ctx);
+void fixture_grads_agree(const model *m, const lora *l, const float *g, double *blk, fixture_loss_fn loss, void *ctx,
+                         uint32_t key, const char *what);
+
 #endif

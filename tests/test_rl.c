@@ -458,6 +458,19 @@ static double d_rl_loss(const ref_model *pol, const ref_model *ref, const rl_rol
     return total / rows;
 }
 
+struct rl_fd {
+    const ref_model *pol, *ref;
+    const rl_rollout *ro;
+    int rows;
+    const double *adv;
+    double kl;
+    double *pi0;
+};
+static double rl_fd_loss(void *ctx) {
+    const struct rl_fd *x = ctx;
+    return d_rl_loss(x->pol, x->ref, x->ro, x->rows, x->adv, x->kl, x->pi0);
+}
+
 static void rl_grads_for(bool with_lora) {
     setup();
     char err[PLOW_ERR_LEN];
@@ -515,30 +528,8 @@ static void rl_grads_for(bool with_lora) {
     CHECKF(fabs(dl - loss) < 2e-4 * fabs(dl) + 1e-5, "RL loss %.7g vs double reference %.7g", (double)loss, dl);
     CHECKF(rs.kl > 1e-4, "the policy should differ from the reference (KL %g)", (double)rs.kl);
     /* central differences on a few entries of every trainable tensor */
-    const model_tensor *tens = l ? l->tensors : m->tensors;
-    int nt = l ? l->n_tensors : m->n_tensors;
-    double *blk = l ? pol.lw : pol.w;
-    int checked = 0;
-    for (int ti = 0; ti < nt; ti++) {
-        const model_tensor *t = &tens[ti];
-        double gmax = 0;
-        for (size_t i = 0; i < t->numel; i++) gmax = fmax(gmax, fabs(g[t->offset + i]));
-        for (int k = 0; k < 3; k++) {
-            size_t i = (size_t)(tensor_uniform((tensor_rng_key){78, 6, (uint32_t)ti}, (uint64_t)k) * (float)t->numel);
-            double *p = blk + t->offset + i, keep = *p, h = 1e-5;
-            *p = keep + h;
-            double lp = d_rl_loss(&pol, &ref, ro, rows, adv, kl, pi0);
-            *p = keep - h;
-            double lm = d_rl_loss(&pol, &ref, ro, rows, adv, kl, pi0);
-            *p = keep;
-            double fd = (lp - lm) / (2 * h), an = g[t->offset + i];
-            double e = fabs(fd - an) / (fabs(fd) + 1e-3 * gmax + 1e-7);
-            CHECKF(e < 2e-2, "%s %s[%zu]: analytic %.6g vs finite difference %.6g", l ? "lora" : "full", t->name, i, an,
-                   fd);
-            checked++;
-        }
-    }
-    CHECK(checked == 3 * nt);
+    struct rl_fd ctx = {&pol, &ref, ro, rows, adv, kl, pi0};
+    fixture_grads_agree(m, l, g, l ? pol.lw : pol.w, rl_fd_loss, &ctx, 78, "RL");
     free(pi0);
     free(adv);
     ref_model_release(&ref);
