@@ -50,7 +50,9 @@ verify_ms=$((($(date +%s%N) - t0) / 1000000))
 tail -n 1 v.log | grep -q '^valid' || fail "the honest DPO run does not verify: $(cat v.log)"
 $DPO --out cheat --cheat perturb@6 > /dev/null 2>&1
 set +e
-$PLOW verify cheat --samples 12 > vc.log 2>&1
+# a fixed challenge: a random one samples with replacement and missed step 6
+# in one run of 12 draws (7 distinct steps)
+$PLOW verify cheat --samples 12 --challenge 1 > vc.log 2>&1
 set -e
 grep -q "INVALID at step 6" vc.log || fail "plow verify did not catch the cheat at step 6: $(cat vc.log)"
 $PLOW dispute honest cheat > d.log 2>&1 || true
