@@ -254,10 +254,7 @@ contract Plow is PlowBase {
             uint8 s = _slot(w, i);
             address worker = seals[i].worker;
             if (s == S_COMMITTED) {            // F9: never revealed
-                Account storage a = accounts[worker];
-                a.stake -= p.workerStake;
-                a.locked -= p.workerStake;
-                burned += p.workerStake; // a forfeit is burned whole: none to the poster (ledger.md F9, Y)
+                _forfeit(worker, p.workerStake);
                 w = _setSlot(w, i, S_FORFEITED);
                 emit SlotSettled(id, uint8(i), worker, S_FORFEITED, 0);
             } else if (s == S_REVEALED) {
@@ -292,10 +289,7 @@ contract Plow is PlowBase {
             uint8 s = _slot(w, i);
             if (s == S_CLAIMED) {
                 address worker = address(uint160(slots[id][i]));
-                Account storage a = accounts[worker];
-                a.stake -= p.workerStake;
-                a.locked -= p.workerStake;
-                burned += p.workerStake; // a forfeit is burned whole: none to the poster (ledger.md F9, Y)
+                _forfeit(worker, p.workerStake);
                 w = _setSlot(w, i, S_FORFEITED);
                 emit SlotSettled(id, uint8(i), worker, S_FORFEITED, 0);
             } else if (s == S_COMMITTED) {

@@ -182,6 +182,15 @@ abstract contract PlowBase {
         return keccak256(abi.encode("plow/commit/evm/v1", block.chainid, address(this), id, slot, worker, v, salt));
     }
 
+    /// a forfeited stake leaves the worker and is burned whole: none to the
+    /// poster (ledger.md F9, Y).
+    function _forfeit(address worker, uint64 ws) internal {
+        Account storage a = accounts[worker];
+        a.stake -= ws;
+        a.locked -= ws;
+        burned += ws;
+    }
+
     /// share of x to `to`, the rest burned.
     function _split(uint64 x, uint32 pct, address to) internal {
         uint64 share = (x / 100) * pct + ((x % 100) * pct) / 100;

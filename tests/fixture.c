@@ -113,3 +113,17 @@ void fixture_grads_agree(const model *m, const lora *l, const float *g, double *
         }
     }
 }
+
+void fixture_move_policy(model *m, lora *l, uint32_t key) {
+    if (l) {
+        for (int i = 0; i < l->n_tensors; i++)
+            if (strstr(l->tensors[i].name, "lora_B"))
+                tensor_normal_fill(l->params + l->tensors[i].offset, l->tensors[i].numel, 0.3f,
+                                   (tensor_rng_key){9, 9, (uint32_t)i});
+        return;
+    }
+    float *noise = plow_alloc(sizeof(float) * m->n_params);
+    tensor_normal_fill(noise, m->n_params, 0.05f, (tensor_rng_key){8, key, 0});
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] += noise[i];
+    free(noise);
+}

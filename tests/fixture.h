@@ -44,4 +44,9 @@ typedef double (*fixture_loss_fn)(void *ctx);
 void fixture_grads_agree(const model *m, const lora *l, const float *g, double *blk, fixture_loss_fn loss, void *ctx,
                          uint32_t key, const char *what);
 
+/* Moves a policy away from its reference (the weights as given; LoRA: the
+ * base without the adapter): l's lora_B tensors drawn N(0, 0.3), or with no
+ * adapter N(0, 0.05) noise (Philox key {8, key, 0}) added to m's weights. */
+void fixture_move_policy(model *m, lora *l, uint32_t key);
+
 #endif

@@ -363,17 +363,7 @@ static void grads_for(bool with_lora) {
      * adapter); move the policy away from it */
     ref_model ref;
     ref_model_init(&ref, m, NULL);
-    if (l) {
-        for (int i = 0; i < l->n_tensors; i++)
-            if (strstr(l->tensors[i].name, "lora_B"))
-                tensor_normal_fill(l->params + l->tensors[i].offset, l->tensors[i].numel, 0.3f,
-                                   (tensor_rng_key){9, 9, (uint32_t)i});
-    } else {
-        float *noise = plow_alloc(sizeof(float) * m->n_params);
-        tensor_normal_fill(noise, m->n_params, 0.05f, (tensor_rng_key){8, 8, 0});
-        for (size_t i = 0; i < m->n_params; i++) m->params[i] += noise[i];
-        free(noise);
-    }
+    fixture_move_policy(m, l, 8);
     /* 2 pairs x 6 positions; spans of different lengths */
     int32_t x[24], y[24], span[8] = {2, 6, 2, 5, 1, 6, 1, 4};
     for (int i = 0; i < 24; i++) {

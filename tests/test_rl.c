@@ -396,10 +396,7 @@ static void test_rl_cheats_caught(void) {
     /* the policy away from its reference: an untrained policy is never right
      * and, equal to its reference, would get a zero gradient whatever its
      * rollouts (then a cheat changes nothing, and gains nothing) */
-    float *noise = plow_alloc(sizeof(float) * m->n_params);
-    tensor_normal_fill(noise, m->n_params, 0.05f, (tensor_rng_key){8, 9, 0});
-    for (size_t i = 0; i < m->n_params; i++) m->params[i] += noise[i];
-    free(noise);
+    fixture_move_policy(m, NULL, 9);
     for (int i = 0; i < 2; i++) CHECK(rl_step(s, NULL, NULL, err) == 0);
     train_state_serialize(s, &st);
     uint8_t honest[PLOW_HASH_LEN], again[PLOW_HASH_LEN];
@@ -487,17 +484,7 @@ static void rl_grads_for(bool with_lora) {
      * adapter); move the policy away from it */
     ref_model ref;
     ref_model_init(&ref, m, NULL);
-    if (l) {
-        for (int i = 0; i < l->n_tensors; i++)
-            if (strstr(l->tensors[i].name, "lora_B"))
-                tensor_normal_fill(l->params + l->tensors[i].offset, l->tensors[i].numel, 0.3f,
-                                   (tensor_rng_key){9, 9, (uint32_t)i});
-    } else {
-        float *noise = plow_alloc(sizeof(float) * m->n_params);
-        tensor_normal_fill(noise, m->n_params, 0.05f, (tensor_rng_key){8, 8, 0});
-        for (size_t i = 0; i < m->n_params; i++) m->params[i] += noise[i];
-        free(noise);
-    }
+    fixture_move_policy(m, l, 8);
     CHECKF(rl_sample(s, err) == 0, "%s", err);
     int rows;
     rl_rollout *ro = (rl_rollout *)train_state_rl_rollouts(s, &rows); /* the rollouts held: the test sets their rewards */
