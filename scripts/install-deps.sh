@@ -13,7 +13,10 @@
 #          through multi-arch (dpkg --add-architecture arm64; docs/platforms.md)
 #   wasm:  the WebAssembly build (`make wasm`): clang's wasm32 target, lld,
 #          wasi-libc and compiler-rt's wasm32 builtins; Node.js runs it
-#   all:   test + evm + arm + wasm
+#   browser: Debian's Chromium (headless, driven by puppeteer-core from
+#          package-lock.json: nothing downloads a browser) and the npm
+#          packages of the explorer (uPlot) and the OpenAI client tests
+#   all:   test + evm + arm + wasm + browser
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -26,7 +29,7 @@ npm_deps() {
         [ -x "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" ]; then
         return 0
     fi
-    echo "plow: npm ci (solc, anvil, cast from package-lock.json)" >&2
+    echo "plow: npm ci (solc, anvil, cast, puppeteer-core, uplot, openai from package-lock.json)" >&2
     (cd "$ROOT" && CI=true npm ci --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
     echo "$want_sum" >"$stamp"
 }
@@ -37,6 +40,7 @@ test_pkgs="clang python3 python3-numpy python3-torch curl sqlite3 fortunes procp
 evm_pkgs="nodejs npm"
 arm_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcjson-dev:arm64 libssl-dev:arm64 libsodium-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64 libcurl4-openssl-dev:arm64 libsecp256k1-dev:arm64"
 wasm_pkgs="clang lld wasi-libc libclang-rt-14-dev-wasm32 nodejs"
+browser_pkgs="chromium fonts-liberation nodejs npm"
 
 case "$want" in
 build) pkgs="$build_pkgs" ;;
@@ -44,8 +48,9 @@ test) pkgs="$build_pkgs $test_pkgs" ;;
 evm) pkgs="$evm_pkgs" ;;
 arm) pkgs="$arm_pkgs" ;;
 wasm) pkgs="$wasm_pkgs" ;;
-all) pkgs="$build_pkgs $test_pkgs $evm_pkgs $arm_pkgs $wasm_pkgs" ;;
-*) echo "usage: $0 [build|test|evm|arm|wasm|all]" >&2; exit 2 ;;
+browser) pkgs="$browser_pkgs" ;;
+all) pkgs="$build_pkgs $test_pkgs $evm_pkgs $arm_pkgs $wasm_pkgs $browser_pkgs" ;;
+*) echo "usage: $0 [build|test|evm|arm|wasm|browser|all]" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -59,7 +64,7 @@ for p in $pkgs; do
     fi
 done
 if [ -z "$missing" ]; then
-    case "$want" in evm | all) npm_deps ;; esac
+    case "$want" in evm | browser | all) npm_deps ;; esac
     exit 0
 fi
 
@@ -84,5 +89,5 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 echo "plow: packages installed" >&2
-case "$want" in evm | all) npm_deps ;; esac
+case "$want" in evm | browser | all) npm_deps ;; esac
 exit 0
