@@ -110,6 +110,7 @@ void taskidx_release(taskidx *x);
 void taskidx_load(taskidx *x, const ledger_state *s);   /* every task of s */
 void taskidx_update(taskidx *x, const ledger_state *s); /* the dirty ones (before ledger_clear_dirty) */
 void taskidx_put_many(taskidx *x, const ledger_task *ts, size_t count);
+void taskidx_replace(taskidx *x, const ledger_task *ts, size_t count); /* all of them anew */
 uint64_t taskidx_deadline(const ledger_task *t);
 /* Query arguments -> q (-1 with err on anything malformed). */
 int taskq_parse(taskq *q, const char *(*arg)(void *ctx, const char *key), void *ctx, char err[PLOW_ERR_LEN]);
@@ -120,6 +121,35 @@ int taskq_cursor_parse(const char *s, uint64_t *posted_at, uint8_t id[32]);
  * next (the cursor to pass back) when the listing may go on. */
 size_t taskidx_page(taskidx *x, const taskq *q, size_t scan_max, ledger_task **out, bool *more,
                     char next[TASKQ_CURSOR_LEN]);
+
+/* ---- the EVM chain's index (chain_index.c; plow node --chain URL --deployment FILE) ----
+ * plow's contract events in DIR/chain.db, confirmations, resume and reorg
+ * rollback; the API's reads when n->chain (see chain_index.c). */
+typedef struct chain_index chain_index;
+typedef struct chain_status {
+    uint64_t evm_chain_id, indexed, time_s, burned, reorgs;
+    uint32_t confirmations;
+    uint8_t hash[32], plow[20];
+    size_t tasks, challenges;
+} chain_status;
+int chain_index_open(chain_index **out, const char *dir, const char *rpc_url, const char *deployment,
+                     uint32_t confirmations, char err[PLOW_ERR_LEN]);
+void chain_index_close(chain_index *ci);
+/* Indexes one range (or rolls a reorg back): *more if there is more to do now. */
+int chain_index_step(chain_index *ci, bool *more, char err[PLOW_ERR_LEN]);
+taskidx *chain_index_tasks(chain_index *ci);
+void chain_index_get_status(chain_index *ci, chain_status *s);
+/* The task with its challenges (*ch: caller frees); false if the index has no such task. */
+bool chain_index_task(chain_index *ci, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch);
+bool chain_index_challenge(chain_index *ci, const uint8_t id[32], ledger_challenge *c);
+/* The task word (Plow.tasks(id)) the index holds for it. */
+bool chain_index_word(chain_index *ci, const uint8_t id[32], uint8_t w[32]);
+/* Plow.accounts and profiles of an EVM account (pk: 20 bytes + 12 zeros) at the indexed block. */
+int chain_index_account(chain_index *ci, const uint8_t pk[32], ledger_account *a, char err[PLOW_ERR_LEN]);
+/* Every task; the challenges of the live ones (the blob GC's references). */
+void chain_index_each(chain_index *ci, bool (*task_fn)(const ledger_task *t, void *arg),
+                      bool (*ch_fn)(const ledger_challenge *c, void *arg), void *arg);
+void *node_chain_main(void *arg);
 
 /* ---- the node ------------------------------------------------------------------ */
 
@@ -211,6 +241,7 @@ struct node {
     blob_store *blobs;
     ledger_state *s;
     taskidx tasks; /* its own lock (taskidx.c) */
+    chain_index *chain; /* --chain: the EVM chain's index, which the API serves (chain_index.c) */
 
     pthread_rwlock_t state_lock;
     pthread_mutex_t adm_mu, ev_mu;
