@@ -52,7 +52,7 @@ SRC_PROOF  = src/proof/trace.c src/proof/kinds.c src/proof/run.c src/proof/recei
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c \
              src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
              src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c
-SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c
+SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c
 SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
 SRC_CLIENT = src/client/client.c src/client/json.c
 SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http.c
@@ -121,7 +121,21 @@ $(BUILD)/src/tensor/kernels_ew_avx512.o: src/tensor/kernels_ew_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O3 $(AVX512_FLAGS) -mprefer-vector-width=512 -MMD -MP -c $< -o $@
 
-$(BUILD)/libplow.a: $(LIB_OBJ)
+# The explorer's files (www/, docs/explorer.md), embedded in the binary: uPlot
+# comes from node_modules when `npm ci` installed it (scripts/install-deps.sh);
+# without it the build still works and the page says plots are unavailable.
+# www.list holds the file list, so a uPlot that appears later rebuilds it.
+WWW_FILES = $(sort $(wildcard www/*.html www/*.js www/*.css www/*.svg)) \
+            $(wildcard node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css)
+WWW_LIST := $(shell mkdir -p $(BUILD)/gen && { echo '$(WWW_FILES)' | cmp -s - $(BUILD)/gen/www.list || \
+              echo '$(WWW_FILES)' >$(BUILD)/gen/www.list; })
+$(BUILD)/gen/www.c: $(WWW_FILES) $(BUILD)/gen/www.list scripts/embed-www.sh
+	sh scripts/embed-www.sh $@ $(WWW_FILES)
+$(BUILD)/gen/www.o: $(BUILD)/gen/www.c
+	$(CC) $(ALL_CFLAGS) -Isrc/node -MMD -MP -c $< -o $@
+-include $(BUILD)/gen/www.d
+
+$(BUILD)/libplow.a: $(LIB_OBJ) $(BUILD)/gen/www.o
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "node_internal.h"
+#include "www.h"
 
 /* ---- replies ---------------------------------------------------------------------- */
 
@@ -653,6 +654,35 @@ static void begin_blob_put(http_request *r, const char *(*hdr)(void *ctx, const 
     blob_writer_set_owner(r->bw, r->owner);
 }
 
+/* The explorer's files (www.h) outside /v1/: GET and HEAD of an exact name,
+ * 304 when If-None-Match holds its ETag; anything else 404 (405 for other
+ * methods on a file). The bytes are the binary's own: never copied, never
+ * read from disk. */
+static void begin_static(http_request *r, const char *path, int m, const char *method, const char *if_none) {
+    const www_file *f = www_find(path);
+    decide(r);
+    if (!f) {
+        reply_error(&r->early, 404, "no such page: %.100s (the explorer is at /, the API under /v1/)", path);
+        return;
+    }
+    if (m != M_GET) {
+        reply_error(&r->early, 405, "%.16s is not allowed on %.100s (allowed: GET, HEAD)", method, path);
+        r->early.allow = "GET, HEAD";
+        return;
+    }
+    const char *etag = www_etag(f);
+    r->early.www = true;
+    r->early.etag = etag;
+    if (if_none && (strcmp(if_none, etag) == 0 || strcmp(if_none, "*") == 0)) {
+        r->early.status = 304;
+        return;
+    }
+    r->early.status = 200;
+    r->early.ctype = www_ctype(f);
+    r->early.cdata = f->data;
+    r->early.clen = f->size;
+}
+
 typedef struct two_headers {
     const char *last_event_id, *content_length;
 } two_headers;
@@ -699,6 +729,10 @@ http_request *http_request_begin_h(node *n, const char *method, const char *path
             rt = c;
             r->rest = plow_strdup(path + pl);
         }
+    }
+    if (!rt && strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
+        begin_static(r, path, m, method, hdr(hdr_ctx, "If-None-Match"));
+        return r;
     }
     if (!rt) {
         reply_error(&r->early, 404, "no such endpoint: %.100s (see docs/api.md)", path);
@@ -1168,6 +1202,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, node *n, http_re
         resp = MHD_create_response_from_callback(rep->fd_size, 1 << 16, blob_read, bs, blob_stream_free);
         if (resp) rep->fd = -1; /* the stream closes it */
         else blob_stream_free(bs), rep->fd = -1;
+    } else if (rep->cdata || rep->www) { /* an embedded file (or its 304): the binary's bytes */
+        resp = MHD_create_response_from_buffer(rep->clen, (void *)rep->cdata, MHD_RESPMEM_PERSISTENT);
     } else {
         size_t len = rep->body.len;
         void *data = rep->body.data;
@@ -1182,6 +1218,14 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, node *n, http_re
     }
     if (rep->ctype) MHD_add_response_header(resp, "Content-Type", rep->ctype);
     if (rep->allow) MHD_add_response_header(resp, "Allow", rep->allow);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rep->www) {
+        MHD_add_response_header(resp, "ETag", rep->etag);
+        MHD_add_response_header(resp, "Cache-Control", WWW_CACHE);
+        MHD_add_response_header(resp, "Content-Security-Policy", WWW_CSP);
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    }
     enum MHD_Result ok = MHD_queue_response(conn, rep->status ? rep->status : 500, resp);
     MHD_destroy_response(resp);
     http_reply_release(rep);
@@ -1260,6 +1304,17 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     node_log_err(n, "http: %s", line);
 }
 
+/* %HH decoding of paths and query arguments, except that a string holding an
+ * escaped NUL ("%00") is left as it is: decoded, it would cut the C string
+ * short ("/%00x" would read as "/"), so it is refused by the route instead
+ * (no file or record has "%" in its name). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    if (strstr(s, "%00")) return strlen(s);
+    return MHD_http_unescape(s);
+}
+
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" -> a socket address. */
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, bool *v6,
                         char err[PLOW_ERR_LEN]) {
@@ -1315,6 +1370,7 @@ int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
     n->httpd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, n, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, n,
+                                MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
                                 on_completed, n, MHD_OPTION_NOTIFY_CONNECTION, on_connection, n,
                                 MHD_OPTION_CONNECTION_LIMIT, conn_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,

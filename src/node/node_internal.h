@@ -324,6 +324,12 @@ typedef struct http_reply {
     bool sse;           /* an event stream from height sse_from */
     uint64_t sse_from;
     const char *allow;  /* 405: the Allow header */
+    /* an explorer file (www.h): its bytes (static, never freed), ETag and the
+     * page headers (Content-Security-Policy, Cache-Control) */
+    bool www;
+    const unsigned char *cdata;
+    size_t clen;
+    const char *etag;
 } http_reply;
 
 typedef struct http_request http_request;
