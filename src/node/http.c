@@ -559,6 +559,181 @@ static void h_events(http_request *r, http_reply *out) {
     out->sse_from = from;
 }
 
+/* ---- the explorer's endpoints (docs/api.md, "Explorer") --------------------------- */
+
+/* limit=N (1..max, default def) into *limit; false with the reply made. */
+static bool arg_limit(http_request *r, http_reply *out, uint32_t def, uint32_t max, uint32_t *limit) {
+    uint64_t v = def;
+    const char *a = arg(r, "limit");
+    if (a && (!plow_parse_u64(a, &v) || v < 1 || v > max)) {
+        reply_error(out, 400, "limit=%.40s: expected 1..%u", a, max);
+        return false;
+    }
+    *limit = (uint32_t)v;
+    return true;
+}
+
+/* GET /v1/stats: the overview's figures */
+static void h_stats(http_request *r, http_reply *out) {
+    node *n = r->n;
+    node_tip t;
+    pthread_rwlock_rdlock(&n->state_lock);
+    node_tip_get(n, &t);
+    uint64_t burned = ledger_state_burned(n->s);
+    pthread_rwlock_unlock(&n->state_lock);
+    uint64_t by_status[LEDGER_TASK_STATUS_END] = {0}, total = 0;
+    pthread_rwlock_rdlock(&n->tasks.lock);
+    for (size_t i = 0; i < n->tasks.n; i++)
+        if (n->tasks.e[i].status < LEDGER_TASK_STATUS_END) by_status[n->tasks.e[i].status]++;
+    total = n->tasks.n;
+    pthread_rwlock_unlock(&n->tasks.lock);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "chain", n->genesis.chain);
+    json_add_u64(o, "height", t.height);
+    json_add_u64(o, "time_ms", t.time_ms);
+    json_add_u64(o, "supply", n->genesis.supply);
+    json_add_u64(o, "burned", burned);
+    json_add_u64(o, "mempool", node_mempool_size(n));
+    json_add_u64(o, "tasks", total);
+    cJSON *bs = cJSON_AddObjectToObject(o, "tasks_by_status");
+    for (int s = 1; s < LEDGER_TASK_STATUS_END; s++) json_add_u64(bs, ledger_task_status_name(s), by_status[s]);
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (chainidx_stats(n, o, &status, err) != 0) {
+        cJSON_Delete(o);
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/history/ADDR?limit=N&cursor=H */
+static void h_history(http_request *r, http_reply *out) {
+    uint8_t pk[32];
+    char err[PLOW_ERR_LEN];
+    if (ledger_addr_parse(r->rest, pk, err) != 0) {
+        reply_error(out, 400, "%s", err);
+        return;
+    }
+    uint32_t limit;
+    if (!arg_limit(r, out, 50, 500, &limit)) return;
+    uint64_t before = UINT64_MAX;
+    const char *a = arg(r, "cursor");
+    if (a && !plow_parse_u64(a, &before)) {
+        reply_error(out, 400, "cursor=%.40s: expected the \"next\" of a previous page (a height)", a);
+        return;
+    }
+    cJSON *o;
+    int status = 500;
+    if (chainidx_history(r->n, pk, before, limit, &o, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/timeline/ID */
+static void h_timeline(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a task id (64 hex digits)", r->rest);
+        return;
+    }
+    cJSON *o;
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (chainidx_timeline(r->n, id, &o, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "events")) == 0) {
+        pthread_rwlock_rdlock(&r->n->state_lock);
+        ledger_task t;
+        bool found = ledger_get_task(r->n->s, id, &t);
+        pthread_rwlock_unlock(&r->n->state_lock);
+        if (!found) {
+            cJSON_Delete(o);
+            reply_error(out, 404, "no task %s", r->rest);
+            return;
+        }
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/agents?limit=N&cursor=C */
+static void h_agents(http_request *r, http_reply *out) {
+    uint32_t limit;
+    if (!arg_limit(r, out, 100, 500, &limit)) return;
+    const char *a = arg(r, "cursor");
+    uint64_t since = 0;
+    uint8_t addr[32];
+    bool has = false;
+    if (a) {
+        const char *dot = strchr(a, '.');
+        char num[24];
+        size_t l = dot ? (size_t)(dot - a) : 0;
+        if (!dot || l == 0 || l >= sizeof num || !parse_hash(dot + 1, addr)) {
+            reply_error(out, 400, "cursor=%.40s: expected the \"next\" of a previous page", a);
+            return;
+        }
+        memcpy(num, a, l);
+        num[l] = 0;
+        if (!plow_parse_u64(num, &since)) {
+            reply_error(out, 400, "cursor=%.40s: expected the \"next\" of a previous page", a);
+            return;
+        }
+        has = true;
+    }
+    cJSON *o;
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (chainidx_agents(r->n, since, has ? addr : NULL, limit, &o, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/slotlog/ID?slot=S */
+static void h_slotlog(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a task id (64 hex digits)", r->rest);
+        return;
+    }
+    uint64_t slot = 0;
+    const char *a = arg(r, "slot");
+    if (a && (!plow_parse_u64(a, &slot) || slot >= LEDGER_MAX_REPLICAS)) {
+        reply_error(out, 400, "slot=%.40s: expected 0..%d", a, LEDGER_MAX_REPLICAS - 1);
+        return;
+    }
+    cJSON *o;
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (explorer_slotlog(r->n, id, (uint32_t)slot, &o, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/labeling/ID */
+static void h_labeling(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a task id (64 hex digits)", r->rest);
+        return;
+    }
+    char *js;
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (explorer_labeling(r->n, id, &js, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_take_string(out, 200, js, "application/json");
+}
+
 static const route routes[] = {
     {"/v1/status", false, M_GET, "GET, HEAD", 0, h_status},
     {"/v1/genesis", false, M_GET, "GET, HEAD", 0, h_genesis},
@@ -573,9 +748,15 @@ static const route routes[] = {
     {"/v1/challenge/", true, M_GET, "GET, HEAD", 0, h_challenge},
     {"/v1/blob/", true, M_GET | M_PUT, "GET, HEAD, PUT", 0, h_blob},
     {"/v1/events", false, M_GET, "GET", 0, h_events},
+    {"/v1/stats", false, M_GET, "GET, HEAD", 0, h_stats},
+    {"/v1/history/", true, M_GET, "GET, HEAD", 0, h_history},
+    {"/v1/timeline/", true, M_GET, "GET, HEAD", 0, h_timeline},
+    {"/v1/agents", false, M_GET, "GET, HEAD", 0, h_agents},
+    {"/v1/slotlog/", true, M_GET, "GET, HEAD", 0, h_slotlog},
+    {"/v1/labeling/", true, M_GET, "GET, HEAD", 0, h_labeling},
 };
 enum { N_ROUTES = sizeof routes / sizeof routes[0] };
-_Static_assert(N_ROUTES == 13, "docs/api.md lists 13 paths: keep the table and the doc together");
+_Static_assert(N_ROUTES == 19, "docs/api.md lists 19 paths: keep the table and the doc together");
 
 /* ---- the router ------------------------------------------------------------------------ */
 
