@@ -1435,7 +1435,7 @@ static void test_anvil_agent_backend(void) {
 }
 
 
-/* ---- the node's chain index (src/node/chain_index.c) ---- */
+/* ---- the node's chain index (src/node/evmwatch.c) ---- */
 
 #include "../src/evm/evindex.h"
 #include "../src/node/node_internal.h"
@@ -1452,25 +1452,25 @@ static bool ci_collect(const ledger_task *t, void *arg) {
     return true;
 }
 
-static chain_index *g_ci;
+static evmwatch *g_ci;
 static size_t g_ci_chs;
 
-/* chain_index_each gives the blob collection the challenges of live tasks only */
+/* evmwatch_each gives the blob collection the challenges of live tasks only */
 static bool ci_skip(const ledger_challenge *c, void *arg) {
     (void)arg;
     uint8_t w[32];
     evm_task_state st = {0};
-    CHECK(g_ci && chain_index_word(g_ci, c->task, w));
+    CHECK(g_ci && evmwatch_word(g_ci, c->task, w));
     evm_task_word_decode(w, &st);
     CHECK(st.status != EVM_T_FINALIZED && st.status != EVM_T_EXPIRED);
     g_ci_chs++;
     return true;
 }
 
-static void ci_sync(chain_index *ci) {
+static void ci_sync(evmwatch *ci) {
     char err[PLOW_ERR_LEN];
     bool more = true;
-    for (int i = 0; i < 50 && more; i++) CHECKF(chain_index_step(ci, &more, err) == 0, "step: %s", err);
+    for (int i = 0; i < 50 && more; i++) CHECKF(evmwatch_step(ci, &more, err) == 0, "step: %s", err);
     CHECK(!more);
 }
 
@@ -1478,13 +1478,13 @@ static void ci_sync(chain_index *ci) {
  * has it exactly when the contract does, with the contract's own word (an
  * eth_call at the head, which is the indexed block with 0 confirmations);
  * the listing holds as many tasks as exist on chain. */
-static void ci_equals_chain(chain_index *ci, const uint8_t (*ids)[32], size_t n, const char *when) {
+static void ci_equals_chain(evmwatch *ci, const uint8_t (*ids)[32], size_t n, const char *when) {
     char err[PLOW_ERR_LEN];
     size_t on_chain = 0;
     uint64_t head = 0;
     CHECK(eth_block_number(W.rpc, &head, err) == 0);
-    chain_status cs;
-    chain_index_get_status(ci, &cs);
+    evmwatch_status cs;
+    evmwatch_get_status(ci, &cs);
     CHECKF(cs.indexed == head, "%s: indexed %llu, head %llu", when, (unsigned long long)cs.indexed,
            (unsigned long long)head);
     uint8_t bh[32];
@@ -1496,14 +1496,14 @@ static void ci_equals_chain(chain_index *ci, const uint8_t (*ids)[32], size_t n,
         static const uint8_t zero[32];
         bool exists = memcmp(direct, zero, 32) != 0;
         on_chain += exists;
-        bool have = chain_index_word(ci, ids[i], idx);
+        bool have = evmwatch_word(ci, ids[i], idx);
         CHECKF(have == exists, "%s: task %zu %s on chain but %s in the index", when, i, exists ? "exists" : "does not exist",
                have ? "is" : "is not");
         if (have && exists) CHECKF(memcmp(direct, idx, 32) == 0, "%s: task %zu: the index's word is not the chain's", when, i);
         ledger_task t;
         ledger_challenge *ch = NULL;
         size_t nch = 0;
-        if (have && chain_index_task(ci, ids[i], &t, &ch, &nch)) {
+        if (have && evmwatch_task(ci, ids[i], &t, &ch, &nch)) {
             evm_task_state st;
             evm_task_word_decode(direct, &st);
             CHECK(t.status == st.status && t.window_end == st.window_end);
@@ -1513,11 +1513,11 @@ static void ci_equals_chain(chain_index *ci, const uint8_t (*ids)[32], size_t n,
     /* every task the index holds (other tests' too) is the chain's, word for word */
     ci_ids all = {0};
     g_ci = ci;
-    chain_index_each(ci, ci_collect, ci_skip, &all);
+    evmwatch_each(ci, ci_collect, ci_skip, &all);
     for (size_t i = 0; i < all.n; i++) {
         uint8_t direct[32], idx[32];
         CHECK(evm_get_task_word(W.rpc, &W.d, all.id[i], direct, err) == 0);
-        CHECK(chain_index_word(ci, all.id[i], idx));
+        CHECK(evmwatch_word(ci, all.id[i], idx));
         CHECKF(memcmp(direct, idx, 32) == 0, "%s: an indexed task's word is not the chain's", when);
     }
     free(all.id);
@@ -1536,7 +1536,7 @@ static void ci_equals_chain(chain_index *ci, const uint8_t (*ids)[32], size_t n,
     ledger_task *ts = NULL;
     bool more = false;
     char next[TASKQ_CURSOR_LEN];
-    size_t got = taskidx_page(chain_index_tasks(ci), &q, TASKIDX_SCAN_MAX, &ts, &more, next);
+    size_t got = taskidx_page(evmwatch_tasks(ci), &q, TASKIDX_SCAN_MAX, &ts, &more, next);
     CHECKF(got == on_chain, "%s: the listing has %zu tasks, the chain %zu", when, got, on_chain);
     free(ts);
 }
@@ -1573,8 +1573,8 @@ static void test_anvil_chain_index(void) {
     }
     run r = make_run(8);
     forget_nonces(); /* the tests before used the same keys through agents */
-    chain_index *ci = NULL;
-    CHECKF(chain_index_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
+    evmwatch *ci = NULL;
+    CHECKF(evmwatch_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
     if (!ci) return;
     /* tasks 0..2: posted; 0 committed, 1 claimed */
     OK(evm_post(&w->req, &w->d, &p[0], NULL, e_));
@@ -1587,7 +1587,7 @@ static void test_anvil_chain_index(void) {
     ledger_task t;
     ledger_challenge *ch = NULL;
     size_t nch = 0;
-    CHECK(chain_index_task(ci, ids[1], &t, &ch, &nch) && t.slots[0].status == LEDGER_SLOT_CLAIMED);
+    CHECK(evmwatch_task(ci, ids[1], &t, &ch, &nch) && t.slots[0].status == LEDGER_SLOT_CLAIMED);
     uint8_t pk[32];
     evm_addr_pk(w->w2.key.addr, pk);
     CHECK(memcmp(t.slots[0].worker, pk, 32) == 0);
@@ -1595,26 +1595,26 @@ static void test_anvil_chain_index(void) {
     /* the blob collection's view (upkeep.c): every task with its status and slots, the challenges of live ones */
     ci_ids all = {0};
     g_ci = ci;
-    chain_index_each(ci, ci_collect, ci_skip, &all);
+    evmwatch_each(ci, ci_collect, ci_skip, &all);
     bool seen1 = false;
     for (size_t i = 0; i < all.n; i++) seen1 |= memcmp(all.id[i], ids[1], 32) == 0;
     CHECK(seen1);
     free(all.id);
     /* a restart mid-stream: the node stops, the chain goes on, the node resumes */
-    chain_status cs;
-    chain_index_get_status(ci, &cs);
+    evmwatch_status cs;
+    evmwatch_get_status(ci, &cs);
     size_t before = cs.tasks;
-    chain_index_close(ci);
+    evmwatch_close(ci);
     ci = NULL;
     OK(evm_reveal(&w->w1, &w->d, &p[0], 0, &r.v, r.salt, r.leaves, r.count, NULL, e_));
     OK(evm_post(&w->req, &w->d, &p[3], NULL, e_));
-    CHECKF(chain_index_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
+    CHECKF(evmwatch_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
     if (!ci) return;
-    chain_index_get_status(ci, &cs);
+    evmwatch_get_status(ci, &cs);
     CHECK(cs.tasks == before); /* what was stored, before it looks at the chain again */
     ci_sync(ci);
     ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "after a restart");
-    CHECK(chain_index_task(ci, ids[0], &t, &ch, &nch) && t.slots[0].revealed_at > 0 &&
+    CHECK(evmwatch_task(ci, ids[0], &t, &ch, &nch) && t.slots[0].revealed_at > 0 &&
           memcmp(t.slots[0].trace_root, r.v.trace_root, 32) == 0);
     free(ch);
     /* a reorg: blocks indexed (task 4 posted, task 2 claimed) are replaced by others (task 5) */
@@ -1633,10 +1633,10 @@ static void test_anvil_chain_index(void) {
     uint64_t reorgs0 = cs.reorgs;
     ci_sync(ci);
     ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "after a reorg");
-    chain_index_get_status(ci, &cs);
+    evmwatch_get_status(ci, &cs);
     CHECK(cs.reorgs == reorgs0 + 1);
-    CHECK(!chain_index_word(ci, ids[4], (uint8_t[32]){0}));
-    CHECK(chain_index_task(ci, ids[2], &t, &ch, &nch) && t.status == LEDGER_TASK_OPEN);
+    CHECK(!evmwatch_word(ci, ids[4], (uint8_t[32]){0}));
+    CHECK(evmwatch_task(ci, ids[2], &t, &ch, &nch) && t.status == LEDGER_TASK_OPEN);
     free(ch);
     /* a reorg to a shorter chain, then a restart with it unseen */
     CHECK(rpc_text("evm_snapshot", "[]", snap, sizeof snap, err) == 0);
@@ -1644,12 +1644,12 @@ static void test_anvil_chain_index(void) {
     CHECK(eth_mine(w->rpc, 2, err) == 0);
     ci_sync(ci);
     ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "before the second reorg");
-    chain_index_close(ci);
+    evmwatch_close(ci);
     ci = NULL;
     snprintf(params, sizeof params, "[%s]", snap);
     CHECK(rpc_text("evm_revert", params, ok, sizeof ok, err) == 0 && strcmp(ok, "true") == 0);
     forget_nonces();
-    CHECKF(chain_index_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
+    CHECKF(evmwatch_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
     if (!ci) return;
     ci_sync(ci);
     ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "after a shorter reorg and a restart");
@@ -1659,9 +1659,9 @@ static void test_anvil_chain_index(void) {
     dj = evm_deployment_json(&other);
     CHECK(plow_write_file(dep, dj, strlen(dj), err) == 0);
     free(dj);
-    chain_index *bad = NULL;
-    CHECK(chain_index_open(&bad, dir, w->anvil.url, dep, 0, err) != 0 && strstr(err, "another deployment"));
-    chain_index_close(ci);
+    evmwatch *bad = NULL;
+    CHECK(evmwatch_open(&bad, dir, w->anvil.url, dep, 0, err) != 0 && strstr(err, "another deployment"));
+    evmwatch_close(ci);
     free(r.leaves);
 }
 

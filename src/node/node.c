@@ -526,6 +526,7 @@ static int produce_block(node *n, char err[PLOW_ERR_LEN]) {
         goto unlock;
     }
     taskidx_update(&n->tasks, n->s);
+    chainidx_note(n, b.h.height);
     ledger_clear_dirty(n->s);
     pthread_mutex_lock(&n->adm_mu);
     for (size_t i = 0; i < n_gone; i++) pending_remove(n, gone + 32 * i);
@@ -769,8 +770,15 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
             goto fail;
         }
         if (!n->o.chain_poll_ms) n->o.chain_poll_ms = 500;
-        if (chain_index_open(&n->chain, n->data_dir, o->chain_rpc, o->chain_deployment, o->chain_confirmations, err))
+        if (evmwatch_open(&n->evm, n->data_dir, o->chain_rpc, o->chain_deployment, o->chain_confirmations, err))
             goto fail;
+    }
+    {
+        char ierr[PLOW_ERR_LEN];
+        if (chainidx_open(n, ierr) != 0) { /* derived data: the node runs without it */
+            fprintf(stderr, "plow node: %s: the explorer's history and timelines are unavailable\n", ierr);
+            chainidx_close(n);
+        }
     }
     if (store_mempool_each(n->st, rebuild_cb, n, err) != 0) {
         plow_error_prefix(err, "reading the mempool");
@@ -844,13 +852,14 @@ int node_run(node *n, char err[PLOW_ERR_LEN]) {
         goto stop;
     }
     up_on = true;
-    if (n->chain) {
-        if (pthread_create(&chain_t, NULL, node_chain_main, n) != 0) {
+    if (n->evm) {
+        if (pthread_create(&chain_t, NULL, node_evmwatch_main, n) != 0) {
             plow_error(err, "cannot start a thread");
             goto stop;
         }
         chain_on = true;
     }
+    if (chainidx_start(n, err) != 0) goto stop;
     {
         node_tip t;
         node_tip_get(n, &t);
@@ -860,9 +869,9 @@ int node_run(node *n, char err[PLOW_ERR_LEN]) {
                  n->follow ? "follower" : "sequencer", n->genesis.chain, (unsigned long long)t.height, h,
                  node_mempool_size(n), (unsigned)n->port);
         if (n->follow) node_log(n, "following %s", n->follow);
-        if (n->chain) {
-            chain_status cs;
-            chain_index_get_status(n->chain, &cs);
+        if (n->evm) {
+            evmwatch_status cs;
+            evmwatch_get_status(n->evm, &cs);
             node_log(n, "indexing plow's contracts on EVM chain %" PRIu64 " from block %" PRIu64 " (%zu tasks indexed, %u confirmations)",
                      cs.evm_chain_id, cs.indexed + 1, cs.tasks, cs.confirmations);
         }
@@ -884,6 +893,7 @@ stop:
     if (ref_on) pthread_join(ref_t, NULL);
     if (up_on) pthread_join(up_t, NULL);
     if (chain_on) pthread_join(chain_t, NULL);
+    chainidx_join(n);
     node_http_stop(n);
     if (gc_on) {
         pthread_mutex_lock(&n->adm_mu);
@@ -922,7 +932,8 @@ void node_close(node *n) {
     keytab_release(&n->up_owner);
     pthread_mutex_destroy(&n->up_mu);
     taskidx_release(&n->tasks);
-    chain_index_close(n->chain);
+    evmwatch_close(n->evm);
+    chainidx_close(n);
     for (int i = 0; i < 2; i++)
         if (n->wake_pipe[i] >= 0) close(n->wake_pipe[i]);
     pthread_rwlock_destroy(&n->state_lock);

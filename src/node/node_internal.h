@@ -122,34 +122,59 @@ int taskq_cursor_parse(const char *s, uint64_t *posted_at, uint8_t id[32]);
 size_t taskidx_page(taskidx *x, const taskq *q, size_t scan_max, ledger_task **out, bool *more,
                     char next[TASKQ_CURSOR_LEN]);
 
-/* ---- the EVM chain's index (chain_index.c; plow node --chain URL --deployment FILE) ----
+/* ---- the EVM chain's index (evmwatch.c; plow node --chain URL --deployment FILE) ----
  * plow's contract events in DIR/chain.db, confirmations, resume and reorg
- * rollback; the API's reads when n->chain (see chain_index.c). */
-typedef struct chain_index chain_index;
-typedef struct chain_status {
+ * rollback; the API's reads when n->evm (see evmwatch.c). */
+typedef struct evmwatch evmwatch;
+typedef struct evmwatch_status {
     uint64_t evm_chain_id, indexed, time_s, burned, reorgs;
     uint32_t confirmations;
     uint8_t hash[32], plow[20];
     size_t tasks, challenges;
-} chain_status;
-int chain_index_open(chain_index **out, const char *dir, const char *rpc_url, const char *deployment,
+} evmwatch_status;
+int evmwatch_open(evmwatch **out, const char *dir, const char *rpc_url, const char *deployment,
                      uint32_t confirmations, char err[PLOW_ERR_LEN]);
-void chain_index_close(chain_index *ci);
+void evmwatch_close(evmwatch *ci);
 /* Indexes one range (or rolls a reorg back): *more if there is more to do now. */
-int chain_index_step(chain_index *ci, bool *more, char err[PLOW_ERR_LEN]);
-taskidx *chain_index_tasks(chain_index *ci);
-void chain_index_get_status(chain_index *ci, chain_status *s);
+int evmwatch_step(evmwatch *ci, bool *more, char err[PLOW_ERR_LEN]);
+taskidx *evmwatch_tasks(evmwatch *ci);
+void evmwatch_get_status(evmwatch *ci, evmwatch_status *s);
 /* The task with its challenges (*ch: caller frees); false if the index has no such task. */
-bool chain_index_task(chain_index *ci, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch);
-bool chain_index_challenge(chain_index *ci, const uint8_t id[32], ledger_challenge *c);
+bool evmwatch_task(evmwatch *ci, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch);
+bool evmwatch_challenge(evmwatch *ci, const uint8_t id[32], ledger_challenge *c);
 /* The task word (Plow.tasks(id)) the index holds for it. */
-bool chain_index_word(chain_index *ci, const uint8_t id[32], uint8_t w[32]);
+bool evmwatch_word(evmwatch *ci, const uint8_t id[32], uint8_t w[32]);
 /* Plow.accounts and profiles of an EVM account (pk: 20 bytes + 12 zeros) at the indexed block. */
-int chain_index_account(chain_index *ci, const uint8_t pk[32], ledger_account *a, char err[PLOW_ERR_LEN]);
+int evmwatch_account(evmwatch *ci, const uint8_t pk[32], ledger_account *a, char err[PLOW_ERR_LEN]);
 /* Every task; the challenges of the live ones (the blob GC's references). */
-void chain_index_each(chain_index *ci, bool (*task_fn)(const ledger_task *t, void *arg),
+void evmwatch_each(evmwatch *ci, bool (*task_fn)(const ledger_task *t, void *arg),
                       bool (*ch_fn)(const ledger_challenge *c, void *arg), void *arg);
-void *node_chain_main(void *arg);
+void *node_evmwatch_main(void *arg);
+/* ---- the explorer's index (chainidx.c) ------------------------------------------
+ * DATA/explorer.db: account histories, task events, agents, per-block
+ * counts, written by its own thread from the stored blocks plus the accounts
+ * each block changed (queued by the block writer, chainidx_note). */
+typedef struct chainidx chainidx;
+struct cJSON;
+int chainidx_open(node *n, char err[PLOW_ERR_LEN]);  /* n->cidx (kept, even on failure: queries say 503) */
+int chainidx_start(node *n, char err[PLOW_ERR_LEN]); /* its thread (stops with n->stopping) */
+void chainidx_join(node *n);
+void chainidx_close(node *n);
+void chainidx_note(node *n, uint64_t height); /* writer, state_lock held, before ledger_clear_dirty */
+uint64_t chainidx_height(node *n);            /* indexed so far */
+/* The queries of GET /v1/history, /v1/timeline, /v1/agents, /v1/stats: 0 with
+ * *out (or o filled), else -1 with the HTTP status and err. */
+int chainidx_history(node *n, const uint8_t pk[32], uint64_t before, uint32_t limit, struct cJSON **out, int *status,
+                     char err[PLOW_ERR_LEN]);
+int chainidx_timeline(node *n, const uint8_t task[32], struct cJSON **out, int *status, char err[PLOW_ERR_LEN]);
+int chainidx_agents(node *n, uint64_t cur_since, const uint8_t *cur_addr, uint32_t limit, struct cJSON **out,
+                    int *status, char err[PLOW_ERR_LEN]);
+int chainidx_stats(node *n, struct cJSON *o, int *status, char err[PLOW_ERR_LEN]);
+/* explorer_api.c: GET /v1/slotlog (a slot's published training log) and
+ * GET /v1/labeling (a label task's aggregation, re-run from the records). */
+int explorer_slotlog(node *n, const uint8_t id[32], uint32_t slot, struct cJSON **out, int *status,
+                     char err[PLOW_ERR_LEN]);
+int explorer_labeling(node *n, const uint8_t id[32], char **out_json, int *status, char err[PLOW_ERR_LEN]);
 
 /* ---- the node ------------------------------------------------------------------ */
 
@@ -241,7 +266,8 @@ struct node {
     blob_store *blobs;
     ledger_state *s;
     taskidx tasks; /* its own lock (taskidx.c) */
-    chain_index *chain; /* --chain: the EVM chain's index, which the API serves (chain_index.c) */
+    evmwatch *evm; /* --chain: the EVM chain's index, which the API serves (evmwatch.c) */
+    chainidx *cidx; /* the explorer's index (chainidx.c), or NULL */
 
     pthread_rwlock_t state_lock;
     pthread_mutex_t adm_mu, ev_mu;
@@ -355,6 +381,12 @@ typedef struct http_reply {
     bool sse;           /* an event stream from height sse_from */
     uint64_t sse_from;
     const char *allow;  /* 405: the Allow header */
+    /* an explorer file (www.h): its bytes (static, never freed), ETag and the
+     * page headers (Content-Security-Policy, Cache-Control) */
+    bool www;
+    const unsigned char *cdata;
+    size_t clen;
+    const char *etag;
 } http_reply;
 
 typedef struct http_request http_request;

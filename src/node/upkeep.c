@@ -189,7 +189,7 @@ static bool chal_refs(const ledger_challenge *c, void *arg) {
     return true;
 }
 
-/* A challenge of a live EVM task (chain_index_each gives only those). */
+/* A challenge of a live EVM task (evmwatch_each gives only those). */
 static bool chain_chal_refs(const ledger_challenge *c, void *arg) {
     ref_add(arg, c->state_blob, 0);
     return true;
@@ -222,7 +222,7 @@ static void upkeep_pass(node *n) {
     chal_ctx cx = {&r, n->s};
     ledger_each_challenge(n->s, chal_refs, &cx);
     pthread_rwlock_unlock(&n->state_lock);
-    if (n->chain) chain_index_each(n->chain, task_refs, chain_chal_refs, &r); /* an EVM task's blobs are pinned too */
+    if (n->evm) evmwatch_each(n->evm, task_refs, chain_chal_refs, &r); /* an EVM task's blobs are pinned too */
     for (size_t i = 0; i < r.nq; i++) { /* the queue grows while we walk it */
         uint8_t h[32];
         memcpy(h, r.queue + 32 * i, 32);

@@ -1,9 +1,9 @@
 /*
- * chain_index.c — `plow node --chain URL --deployment FILE`: the node indexes
+ * evmwatch.c — `plow node --chain URL --deployment FILE`: the node indexes
  * plow's contracts on an EVM chain (docs/evm.md, "The node on a chain") and
  * serves them through the same API shape as the embedded ledger's
  * (/v1/status, /v1/tasks with its filters and cursors, /v1/task/ID,
- * /v1/account/ADDR, /v1/challenge/ID; http.c asks here when n->chain).
+ * /v1/account/ADDR, /v1/challenge/ID; http.c asks here when n->evm).
  *
  * What is stored (DIR/chain.db, SQLite, WAL, synchronous=FULL):
  *   logs(block, idx, tx, topics, data)  every event of the Plow contract;
@@ -45,7 +45,7 @@
 #define CHAIN_RANGE_MAX 2000   /* blocks one eth_getLogs asks for */
 #define CHAIN_KEEP_BLOCKS 4096 /* block hashes kept below the indexed head (a deeper reorg re-indexes all) */
 
-struct chain_index {
+struct evmwatch {
     char *path;
     evm_deployment d;
     uint32_t conf;
@@ -66,11 +66,11 @@ struct chain_index {
 
 /* ---- SQLite ---- */
 
-static int db_err(chain_index *ci, const char *what, char err[PLOW_ERR_LEN]) {
+static int db_err(evmwatch *ci, const char *what, char err[PLOW_ERR_LEN]) {
     return plow_error(err, "%s: %s: %s", ci->path, what, sqlite3_errmsg(ci->db));
 }
 
-static int exec(chain_index *ci, const char *sql, char err[PLOW_ERR_LEN]) {
+static int exec(evmwatch *ci, const char *sql, char err[PLOW_ERR_LEN]) {
     char *msg = NULL;
     if (sqlite3_exec(ci->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         plow_error(err, "%s: %s", ci->path, msg ? msg : "error");
@@ -80,7 +80,7 @@ static int exec(chain_index *ci, const char *sql, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
-static int meta_put(chain_index *ci, const char *k, const void *v, size_t n, char err[PLOW_ERR_LEN]) {
+static int meta_put(evmwatch *ci, const char *k, const void *v, size_t n, char err[PLOW_ERR_LEN]) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(ci->db, "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)", -1, &st, NULL) != SQLITE_OK)
         return db_err(ci, "meta", err);
@@ -92,7 +92,7 @@ static int meta_put(chain_index *ci, const char *k, const void *v, size_t n, cha
 }
 
 /* 1 found (n bytes exactly), 0 absent, -1 error or another size. */
-static int meta_get(chain_index *ci, const char *k, void *v, size_t n, char err[PLOW_ERR_LEN]) {
+static int meta_get(evmwatch *ci, const char *k, void *v, size_t n, char err[PLOW_ERR_LEN]) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(ci->db, "SELECT v FROM meta WHERE k = ?", -1, &st, NULL) != SQLITE_OK)
         return db_err(ci, "meta", err);
@@ -110,13 +110,13 @@ static int meta_get(chain_index *ci, const char *k, void *v, size_t n, char err[
     return rc;
 }
 
-static int meta_put_u64(chain_index *ci, const char *k, uint64_t v, char err[PLOW_ERR_LEN]) {
+static int meta_put_u64(evmwatch *ci, const char *k, uint64_t v, char err[PLOW_ERR_LEN]) {
     uint8_t b[8];
     plow_put_u64(b, v);
     return meta_put(ci, k, b, 8, err);
 }
 
-static int meta_get_u64(chain_index *ci, const char *k, uint64_t *v, char err[PLOW_ERR_LEN]) {
+static int meta_get_u64(evmwatch *ci, const char *k, uint64_t *v, char err[PLOW_ERR_LEN]) {
     uint8_t b[8];
     int rc = meta_get(ci, k, b, 8, err);
     if (rc == 1) *v = plow_get_u64(b);
@@ -125,9 +125,9 @@ static int meta_get_u64(chain_index *ci, const char *k, uint64_t *v, char err[PL
 
 /* ---- the in-memory index ---- */
 
-static size_t task_pos(chain_index *ci, const evm_ix_task *t) { return (size_t)(t - ci->ix.tasks); }
+static size_t task_pos(evmwatch *ci, const evm_ix_task *t) { return (size_t)(t - ci->ix.tasks); }
 
-static void words_fit(chain_index *ci) {
+static void words_fit(evmwatch *ci) {
     if (ci->words_cap >= ci->ix.n) return;
     size_t cap = ci->ix.cap > ci->ix.n ? ci->ix.cap : ci->ix.n;
     ci->words = plow_realloc(ci->words, cap * sizeof *ci->words);
@@ -135,14 +135,14 @@ static void words_fit(chain_index *ci) {
     ci->words_cap = cap;
 }
 
-static int record_of(chain_index *ci, size_t i, ledger_task *t, char err[PLOW_ERR_LEN]) {
+static int record_of(evmwatch *ci, size_t i, ledger_task *t, char err[PLOW_ERR_LEN]) {
     evm_task_state st;
     evm_task_word_decode(ci->words[i], &st);
     return evm_ix_task_record(&ci->ix.tasks[i], &st, NULL, NULL, t, err);
 }
 
 /* Every task into the listing index again (after a load or a rollback). lock held. */
-static int relist(chain_index *ci, char err[PLOW_ERR_LEN]) {
+static int relist(evmwatch *ci, char err[PLOW_ERR_LEN]) {
     ledger_task *ts = ci->ix.n ? plow_alloc(ci->ix.n * sizeof *ts) : NULL;
     size_t k = 0;
     for (size_t i = 0; i < ci->ix.n; i++)
@@ -157,7 +157,7 @@ static int relist(chain_index *ci, char err[PLOW_ERR_LEN]) {
 }
 
 /* The whole index from the database (at start, and after a rollback). lock held (write). */
-static int load(chain_index *ci, char err[PLOW_ERR_LEN]) {
+static int load(evmwatch *ci, char err[PLOW_ERR_LEN]) {
     evm_index_clear(&ci->ix);
     sqlite3_stmt *st = NULL;
     int rc = -1;
@@ -222,10 +222,10 @@ out:
     return rc;
 }
 
-int chain_index_open(chain_index **out, const char *dir, const char *rpc_url, const char *deployment,
+int evmwatch_open(evmwatch **out, const char *dir, const char *rpc_url, const char *deployment,
                      uint32_t confirmations, char err[PLOW_ERR_LEN]) {
     *out = NULL;
-    chain_index *ci = plow_calloc(1, sizeof *ci);
+    evmwatch *ci = plow_calloc(1, sizeof *ci);
     pthread_mutex_init(&ci->read_mu, NULL);
     node_rwlock_init(&ci->lock);
     taskidx_init(&ci->tasks);
@@ -295,11 +295,11 @@ int chain_index_open(chain_index **out, const char *dir, const char *rpc_url, co
     return 0;
 fail:
     free(buf);
-    chain_index_close(ci);
+    evmwatch_close(ci);
     return -1;
 }
 
-void chain_index_close(chain_index *ci) {
+void evmwatch_close(evmwatch *ci) {
     if (!ci) return;
     if (ci->db) sqlite3_close(ci->db);
     eth_rpc_free(ci->rpc);
@@ -317,7 +317,7 @@ void chain_index_close(chain_index *ci) {
 
 /* The newest stored block the chain still has (its hash unchanged), or the
  * deployment's block - 1 when none is. */
-static int fork_point(chain_index *ci, uint64_t head, uint64_t *fork, char err[PLOW_ERR_LEN]) {
+static int fork_point(evmwatch *ci, uint64_t head, uint64_t *fork, char err[PLOW_ERR_LEN]) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(ci->db, "SELECT number, hash FROM blocks ORDER BY number DESC", -1, &st, NULL) != SQLITE_OK)
         return db_err(ci, "blocks", err);
@@ -340,7 +340,7 @@ static int fork_point(chain_index *ci, uint64_t head, uint64_t *fork, char err[P
     return rc;
 }
 
-static int rollback_to(chain_index *ci, uint64_t fork, char err[PLOW_ERR_LEN]) {
+static int rollback_to(evmwatch *ci, uint64_t fork, char err[PLOW_ERR_LEN]) {
     char sql[512];
     snprintf(sql, sizeof sql,
              "BEGIN; DELETE FROM logs WHERE block > %" PRIu64 "; DELETE FROM words WHERE block > %" PRIu64
@@ -386,7 +386,7 @@ static void touch(touched *t, const uint8_t id[32]) {
     memcpy(t->id[t->n++], id, 32);
 }
 
-static int put_block(chain_index *ci, uint64_t b, const uint8_t h[32], char err[PLOW_ERR_LEN]) {
+static int put_block(evmwatch *ci, uint64_t b, const uint8_t h[32], char err[PLOW_ERR_LEN]) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(ci->db, "INSERT OR REPLACE INTO blocks(number, hash) VALUES(?, ?)", -1, &st, NULL) !=
         SQLITE_OK)
@@ -400,7 +400,7 @@ static int put_block(chain_index *ci, uint64_t b, const uint8_t h[32], char err[
 
 /* Stores the range [from, to] (logs, their blocks' hashes, the touched
  * words) and moves 'next' past it, in one transaction. */
-static int store_range(chain_index *ci, const eth_log *logs, size_t n, uint64_t to, const uint8_t to_hash[32],
+static int store_range(evmwatch *ci, const eth_log *logs, size_t n, uint64_t to, const uint8_t to_hash[32],
                        uint64_t to_time, const touched *tt, const uint8_t (*words)[32], uint64_t burned,
                        char err[PLOW_ERR_LEN]) {
     if (exec(ci, "BEGIN", err)) return -1;
@@ -458,7 +458,7 @@ out:
     return rc;
 }
 
-int chain_index_step(chain_index *ci, bool *more, char err[PLOW_ERR_LEN]) {
+int evmwatch_step(evmwatch *ci, bool *more, char err[PLOW_ERR_LEN]) {
     *more = false;
     uint64_t head;
     if (eth_block_number(ci->rpc, &head, err)) return -1;
@@ -559,9 +559,9 @@ out:
 
 /* ---- reads ---- */
 
-taskidx *chain_index_tasks(chain_index *ci) { return &ci->tasks; }
+taskidx *evmwatch_tasks(evmwatch *ci) { return &ci->tasks; }
 
-void chain_index_get_status(chain_index *ci, chain_status *s) {
+void evmwatch_get_status(evmwatch *ci, evmwatch_status *s) {
     memset(s, 0, sizeof *s);
     pthread_rwlock_rdlock(&ci->lock);
     s->evm_chain_id = ci->d.chain_id;
@@ -577,7 +577,7 @@ void chain_index_get_status(chain_index *ci, chain_status *s) {
     pthread_rwlock_unlock(&ci->lock);
 }
 
-bool chain_index_task(chain_index *ci, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch) {
+bool evmwatch_task(evmwatch *ci, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch) {
     char err[PLOW_ERR_LEN];
     *ch = NULL;
     *n_ch = 0;
@@ -595,7 +595,7 @@ bool chain_index_task(chain_index *ci, const uint8_t id[32], ledger_task *t, led
     return ok;
 }
 
-bool chain_index_word(chain_index *ci, const uint8_t id[32], uint8_t w[32]) {
+bool evmwatch_word(evmwatch *ci, const uint8_t id[32], uint8_t w[32]) {
     pthread_rwlock_rdlock(&ci->lock);
     evm_ix_task *it = evm_index_task(&ci->ix, id);
     if (it) memcpy(w, ci->words[task_pos(ci, it)], 32);
@@ -603,7 +603,7 @@ bool chain_index_word(chain_index *ci, const uint8_t id[32], uint8_t w[32]) {
     return it != NULL;
 }
 
-bool chain_index_challenge(chain_index *ci, const uint8_t id[32], ledger_challenge *c) {
+bool evmwatch_challenge(evmwatch *ci, const uint8_t id[32], ledger_challenge *c) {
     pthread_rwlock_rdlock(&ci->lock);
     evm_ix_challenge *x = evm_index_challenge(&ci->ix, id);
     if (x) evm_ix_challenge_record(x, NULL, NULL, c);
@@ -611,7 +611,7 @@ bool chain_index_challenge(chain_index *ci, const uint8_t id[32], ledger_challen
     return x != NULL;
 }
 
-int chain_index_account(chain_index *ci, const uint8_t pk[32], ledger_account *a, char err[PLOW_ERR_LEN]) {
+int evmwatch_account(evmwatch *ci, const uint8_t pk[32], ledger_account *a, char err[PLOW_ERR_LEN]) {
     for (int i = ETH_ADDR_LEN; i < 32; i++)
         if (pk[i]) return plow_error(err, "not an EVM account (its last 12 bytes are not zero): this node indexes a chain");
     pthread_rwlock_rdlock(&ci->lock);
@@ -639,7 +639,7 @@ int chain_index_account(chain_index *ci, const uint8_t pk[32], ledger_account *a
     return 0;
 }
 
-void chain_index_each(chain_index *ci, bool (*task_fn)(const ledger_task *t, void *arg),
+void evmwatch_each(evmwatch *ci, bool (*task_fn)(const ledger_task *t, void *arg),
                       bool (*ch_fn)(const ledger_challenge *c, void *arg), void *arg) {
     char err[PLOW_ERR_LEN];
     pthread_rwlock_rdlock(&ci->lock);
@@ -662,7 +662,7 @@ void chain_index_each(chain_index *ci, bool (*task_fn)(const ledger_task *t, voi
 
 /* ---- the thread ---- */
 
-void *node_chain_main(void *arg) {
+void *node_evmwatch_main(void *arg) {
     node *n = arg;
     char err[PLOW_ERR_LEN], last[PLOW_ERR_LEN] = "";
     uint64_t reorgs = 0;
@@ -670,14 +670,14 @@ void *node_chain_main(void *arg) {
     while (!atomic_load(&n->stopping)) {
         pthread_mutex_unlock(&n->ev_mu);
         bool more = false;
-        if (chain_index_step(n->chain, &more, err) != 0) {
+        if (evmwatch_step(n->evm, &more, err) != 0) {
             if (strcmp(err, last) != 0) node_log_err(n, "chain index: %s (retrying)", err);
             snprintf(last, sizeof last, "%s", err);
         } else {
             last[0] = 0;
         }
-        chain_status s;
-        chain_index_get_status(n->chain, &s);
+        evmwatch_status s;
+        evmwatch_get_status(n->evm, &s);
         if (s.reorgs != reorgs) {
             node_log(n, "chain index: a reorg: rolled back to block %" PRIu64, s.indexed);
             reorgs = s.reorgs;
