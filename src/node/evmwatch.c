@@ -60,7 +60,7 @@ struct evmwatch {
     size_t words_cap;
     uint64_t next; /* the first block not indexed */
     uint8_t head_hash[32];
-    uint64_t head_time_s, burned, reorgs;
+    uint64_t head_time_s, burned, held, reorgs; /* burned, held: Plow.burned, the tokens Plow holds */
     taskidx tasks; /* its own lock */
 };
 
@@ -215,6 +215,7 @@ static int load(evmwatch *ci, char err[PLOW_ERR_LEN]) {
     if (meta_get_u64(ci, "burned", &v, err) < 0) goto out;
     ci->burned = v;
     if (meta_get_u64(ci, "head_time", &ci->head_time_s, err) < 0) goto out;
+    if (meta_get_u64(ci, "held", &ci->held, err) < 0) goto out;
     if (meta_get(ci, "head_hash", ci->head_hash, 32, err) < 0) goto out;
     rc = relist(ci, err);
 out:
@@ -347,11 +348,12 @@ static int rollback_to(evmwatch *ci, uint64_t fork, char err[PLOW_ERR_LEN]) {
              "; DELETE FROM blocks WHERE number > %" PRIu64 ";",
              fork, fork, fork);
     if (exec(ci, sql, err)) return -1;
-    uint64_t burned = 0, t = 0;
+    uint64_t burned = 0, held = 0, t = 0;
     uint8_t h[32] = {0};
-    if (fork >= ci->d.block) { /* the state at the fork: its burned total, hash and time */
+    if (fork >= ci->d.block) { /* the state at the fork: its burned total, holdings, hash and time */
         eth_rpc_pin_block(ci->rpc, fork);
-        int rc = evm_get_burned(ci->rpc, &ci->d, &burned, err) || eth_block_info(ci->rpc, fork, h, &t, err);
+        int rc = evm_get_burned(ci->rpc, &ci->d, &burned, err) ||
+                 evm_token_balance(ci->rpc, &ci->d, ci->d.plow, &held, err) || eth_block_info(ci->rpc, fork, h, &t, err);
         eth_rpc_pin_block(ci->rpc, 0);
         if (rc) {
             exec(ci, "ROLLBACK", err);
@@ -359,6 +361,7 @@ static int rollback_to(evmwatch *ci, uint64_t fork, char err[PLOW_ERR_LEN]) {
         }
     }
     if (meta_put_u64(ci, "next", fork + 1, err) || meta_put_u64(ci, "burned", burned, err) ||
+        meta_put_u64(ci, "held", held, err) ||
         meta_put_u64(ci, "head_time", t, err) || meta_put(ci, "head_hash", h, 32, err) || exec(ci, "COMMIT", err)) {
         char e2[PLOW_ERR_LEN];
         exec(ci, "ROLLBACK", e2);
@@ -402,7 +405,7 @@ static int put_block(evmwatch *ci, uint64_t b, const uint8_t h[32], char err[PLO
  * words) and moves 'next' past it, in one transaction. */
 static int store_range(evmwatch *ci, const eth_log *logs, size_t n, uint64_t to, const uint8_t to_hash[32],
                        uint64_t to_time, const touched *tt, const uint8_t (*words)[32], uint64_t burned,
-                       char err[PLOW_ERR_LEN]) {
+                       uint64_t held, char err[PLOW_ERR_LEN]) {
     if (exec(ci, "BEGIN", err)) return -1;
     sqlite3_stmt *st = NULL;
     int rc = -1;
@@ -445,8 +448,8 @@ static int store_range(evmwatch *ci, const eth_log *logs, size_t n, uint64_t to,
     char sql[160];
     snprintf(sql, sizeof sql, "DELETE FROM blocks WHERE number + %d < %" PRIu64, CHAIN_KEEP_BLOCKS, to);
     if (put_block(ci, to, to_hash, err) || exec(ci, sql, err) || meta_put_u64(ci, "next", to + 1, err) ||
-        meta_put_u64(ci, "burned", burned, err) || meta_put_u64(ci, "head_time", to_time, err) ||
-        meta_put(ci, "head_hash", to_hash, 32, err))
+        meta_put_u64(ci, "burned", burned, err) || meta_put_u64(ci, "held", held, err) ||
+        meta_put_u64(ci, "head_time", to_time, err) || meta_put(ci, "head_hash", to_hash, 32, err))
         goto out;
     rc = exec(ci, "COMMIT", err);
 out:
@@ -493,7 +496,7 @@ int evmwatch_step(evmwatch *ci, bool *more, char err[PLOW_ERR_LEN]) {
     if (eth_get_logs(ci->rpc, ci->d.plow, next, to, &logs, &n, err)) return -1;
     /* the hashes after the logs: a log of a block since replaced means a reorg in flight */
     uint8_t to_hash[32];
-    uint64_t to_time = 0, burned = 0;
+    uint64_t to_time = 0, burned = 0, held = 0;
     for (size_t i = 0; i < n; i++) {
         if (i && logs[i].block == logs[i - 1].block) continue;
         uint8_t h[32];
@@ -512,7 +515,7 @@ int evmwatch_step(evmwatch *ci, bool *more, char err[PLOW_ERR_LEN]) {
     eth_rpc_pin_block(ci->rpc, to);
     int r2 = 0;
     for (size_t i = 0; i < tt.n && !r2; i++) r2 = evm_get_task_word(ci->rpc, &ci->d, tt.id[i], words[i], err);
-    if (!r2) r2 = evm_get_burned(ci->rpc, &ci->d, &burned, err);
+    if (!r2) r2 = evm_get_burned(ci->rpc, &ci->d, &burned, err) || evm_token_balance(ci->rpc, &ci->d, ci->d.plow, &held, err);
     eth_rpc_pin_block(ci->rpc, 0);
     if (r2 || eth_block_info(ci->rpc, to, to_hash, &to_time, err)) goto out;
     /* the index first (a malformed event stops here, nothing stored), then the database */
@@ -526,7 +529,7 @@ int evmwatch_step(evmwatch *ci, bool *more, char err[PLOW_ERR_LEN]) {
         rc = -1;
         goto out;
     }
-    if (store_range(ci, logs, n, to, to_hash, to_time, &tt, (const uint8_t (*)[32])words, burned, err)) {
+    if (store_range(ci, logs, n, to, to_hash, to_time, &tt, (const uint8_t (*)[32])words, burned, held, err)) {
         char e2[PLOW_ERR_LEN];
         if (load(ci, e2)) fprintf(stderr, "chain index: %s\n", e2);
         pthread_rwlock_unlock(&ci->lock);
@@ -545,6 +548,7 @@ int evmwatch_step(evmwatch *ci, bool *more, char err[PLOW_ERR_LEN]) {
     memcpy(ci->head_hash, to_hash, 32);
     ci->head_time_s = to_time;
     ci->burned = burned;
+    ci->held = held;
     pthread_rwlock_unlock(&ci->lock);
     taskidx_put_many(&ci->tasks, ts, k);
     free(ts);
@@ -570,6 +574,7 @@ void evmwatch_get_status(evmwatch *ci, evmwatch_status *s) {
     memcpy(s->hash, ci->head_hash, 32);
     s->time_s = ci->head_time_s;
     s->burned = ci->burned;
+    s->held = ci->held;
     s->reorgs = ci->reorgs;
     s->tasks = ci->ix.n;
     s->challenges = ci->ix.n_ch;

@@ -128,7 +128,9 @@ static void h_status_chain(http_request *r, http_reply *out) {
     json_add_u64(j, "height", c.indexed);
     json_add_u64(j, "time_ms", c.time_s * 1000);
     json_add_hash(j, "block_hash", c.hash);
+    json_add_u64(j, "supply", c.held); /* the tokens the contract holds: accounts, escrows, bonds and the burned */
     json_add_u64(j, "burned", c.burned);
+    json_add_u64(j, "holdings", c.held >= c.burned ? c.held - c.burned : 0);
     cJSON_AddStringToObject(j, "settlement", "evm");
     char a[43];
     eth_addr_checksum(c.plow, a);

@@ -127,7 +127,7 @@ size_t taskidx_page(taskidx *x, const taskq *q, size_t scan_max, ledger_task **o
  * rollback; the API's reads when n->evm (see evmwatch.c). */
 typedef struct evmwatch evmwatch;
 typedef struct evmwatch_status {
-    uint64_t evm_chain_id, indexed, time_s, burned, reorgs;
+    uint64_t evm_chain_id, indexed, time_s, burned, held, reorgs; /* held: the tokens Plow holds */
     uint32_t confirmations;
     uint8_t hash[32], plow[20];
     size_t tasks, challenges;
