@@ -211,6 +211,9 @@ int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]) {
         if (threads <= 0) threads = 1;
     }
     if (threads > 256) return plow_error(err, "too many threads (%d, limit 256)", threads);
+#if defined(__wasm__)
+    threads = 1; /* wasm32-wasi has no threads: the pool is the caller (thread counts never change bits) */
+#endif
     cur_path = p;
     tensor_k = path_kernels[p];
     tensor_ew = path_ew[p];
