@@ -4,6 +4,7 @@
 #   make test       install missing packages, build, run the whole suite
 #   make demo       install missing packages, build, run the main job
 #   make bench      print the benchmark table
+#   make wasm       the engine for WebAssembly: build/wasm/plow.wasm (docs/platforms.md)
 #   make asan       the unit tests under AddressSanitizer + UBSan
 #   make test-sanitize  the same and the hostile-input network tests, reports fail it
 #   make fuzz       the libFuzzer targets (FUZZ_SECONDS each, 512 MiB allocation limit)
@@ -185,8 +186,8 @@ WASM_BUILD  ?= build/wasm
 WASM_CFLAGS = --target=wasm32-wasi -msimd128 $(filter-out -pthread,$(CFLAGS_BASE)) \
               -Wno-tautological-constant-out-of-range-compare -Isrc/wasm/include -include src/wasm/wasi.h
 WASM_SRC    = $(SRC_BASE) $(SRC_MERKLE) src/tensor/tensor.c src/tensor/rows.c src/tensor/dmath.c \
-              src/tensor/kernels_scalar.c src/tensor/kernels_ew_scalar.c \
-              $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) $(SRC_JOB) $(SRC_LABEL) \
+              src/tensor/kernels_scalar.c src/tensor/kernels_ew_scalar.c src/tensor/kernels_wasm.c \
+              src/tensor/kernels_ew_wasm.c $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) $(SRC_JOB) $(SRC_LABEL) \
               src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c src/cli/cmd_proof.c \
               src/wasm/main.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c
 WASM_OBJ    = $(WASM_SRC:%.c=$(WASM_BUILD)/%.o)
@@ -202,6 +203,10 @@ $(WASM_BUILD)/%.o: %.c
 	$(WASM_CC) $(WASM_CFLAGS) -MMD -MP -c $< -o $@
 
 $(WASM_BUILD)/src/tensor/kernels_ew_scalar.o: src/tensor/kernels_ew_scalar.c
+	@mkdir -p $(dir $@)
+	$(WASM_CC) $(WASM_CFLAGS) -O3 -MMD -MP -c $< -o $@
+
+$(WASM_BUILD)/src/tensor/kernels_ew_wasm.o: src/tensor/kernels_ew_wasm.c
 	@mkdir -p $(dir $@)
 	$(WASM_CC) $(WASM_CFLAGS) -O3 -MMD -MP -c $< -o $@
 
@@ -225,6 +230,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j2 all contracts $(BUILD)/plow_loadgen
 	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=clang OPT=-O3 all
 	@if command -v $(ARM_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory -j2 arm; fi
+	@if [ -e /usr/lib/wasm32-wasi/libc.a ]; then $(MAKE) --no-print-directory -j2 wasm; fi
 	@tests/run.sh
 
 demo: deps-build

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // plow-wasi.mjs — runs build/wasm/plow.wasm as a command under Node's WASI,
-// with the current directory pre-opened as "." (and "/" mapped to it), so
+// with "/" pre-opened as itself and the current directory as the command's
+// (PLOW_CWD), so relative paths and absolute ones (a native run stores its
+// data's absolute path in task.json) both resolve, and
 //     node wasm/plow-wasi.mjs build/wasm/plow.wasm train --data d.txt ...
 // behaves like the native `plow train ...` in that directory. Exit code: the
 // command's. (The browser has no WASI: wasm/plow.mjs brings its own.)
@@ -16,8 +18,9 @@ if (!wasmPath || wasmPath === '--help') {
 const wasi = new WASI({
     version: 'preview1',
     args: ['plow', ...args],
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('PLOW_'))),
-    preopens: { '.': process.cwd() },
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('PLOW_'))),
+           PLOW_CWD: process.cwd() },
+    preopens: { '/': '/' },
     returnOnExit: true,
 });
 const module = await WebAssembly.compile(await readFile(wasmPath));

@@ -120,7 +120,7 @@ static void usage(FILE *f, const cli_command *commands, int n) {
                "that are bit-identical on every machine.\n\ncommands:\n");
     for (int i = 0; i < n; i++) fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'plow <command> --help' for the options of one command.\n"
-               "Environment: PLOW_THREADS (thread count), PLOW_SIMD (scalar, avx2, avx512, neon).\n");
+               "Environment: PLOW_THREADS (thread count), PLOW_SIMD (scalar, avx2, avx512, neon, simd128).\n");
 }
 
 int cli_main(int argc, char **argv, const cli_command *commands, int n) {

@@ -7,6 +7,9 @@
  */
 #include "../base/plow.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "../cli/cli.h"
 
 static const cli_command commands[] = {
@@ -23,5 +26,12 @@ static const cli_command commands[] = {
 };
 
 int main(int argc, char **argv) {
+    /* The host pre-opens "/" and says where the command runs in PLOW_CWD
+     * (wasm/plow-wasi.mjs: the current directory; wasm/plow.mjs: "/"). */
+    const char *cwd = getenv("PLOW_CWD");
+    if (cwd && *cwd && chdir(cwd) != 0) {
+        fprintf(stderr, "plow: cannot change to the directory '%s'\n", cwd);
+        return 2;
+    }
     return cli_main(argc, argv, commands, (int)(sizeof commands / sizeof commands[0]));
 }

@@ -7,23 +7,52 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 char *realpath(const char *restrict path, char *restrict resolved) {
-    if (!path) {
-        errno = EINVAL;
+    if (!path || !*path) {
+        errno = path ? ENOENT : EINVAL;
         return NULL;
     }
-    size_t n = strlen(path) + 1;
+    char cwd[4096] = "";
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd)) return NULL;
+    size_t cap = strlen(cwd) + strlen(path) + 2;
+    char *out = malloc(cap), *o = out;
+    if (!out) return NULL;
+    /* "/" + cwd + "/" + path, one component at a time: "." dropped, ".."
+     * removes the previous one (WASI has no symbolic links to follow) */
+    *o = 0;
+    for (int part = 0; part < 2; part++) {
+        const char *p = part ? path : cwd;
+        while (*p) {
+            while (*p == '/') p++;
+            const char *q = p;
+            while (*q && *q != '/') q++;
+            size_t n = (size_t)(q - p);
+            if (n == 2 && p[0] == '.' && p[1] == '.') {
+                while (o > out && *--o != '/') {}
+                *o = 0;
+            } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+                *o++ = '/';
+                memcpy(o, p, n);
+                o += n;
+                *o = 0;
+            }
+            p = q;
+        }
+    }
+    if (o == out) *o++ = '/', *o = 0;
     if (resolved) {
-        if (n > 4096) { /* PATH_MAX of glibc; wasi-libc has none */
+        if ((size_t)(o - out) + 1 > 4096) { /* PATH_MAX of glibc; wasi-libc has none */
+            free(out);
             errno = ENAMETOOLONG;
             return NULL;
         }
-        return memcpy(resolved, path, n);
+        memcpy(resolved, out, (size_t)(o - out) + 1);
+        free(out);
+        return resolved;
     }
-    char *r = malloc(n);
-    if (r) memcpy(r, path, n);
-    return r;
+    return out;
 }
 
 char *mkdtemp(char *tmpl) {

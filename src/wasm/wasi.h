@@ -7,8 +7,9 @@
 #ifndef PLOW_WASM_WASI_H
 #define PLOW_WASM_WASI_H
 
-/* WASI has no symbolic links and no current directory of its own to resolve
- * against: the path, copied (callers only print it or store it). */
+/* The absolute form of path against the current directory (src/wasm/main.c
+ * sets it from PLOW_CWD), "." and ".." resolved; WASI has no symbolic links.
+ * Does not check that the path exists. */
 char *realpath(const char *restrict path, char *restrict resolved);
 
 /* mkdtemp: the X's replaced from a counter and the clock, then mkdir 0700. */
