@@ -70,7 +70,7 @@ TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
              tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c tests/test_evm.c tests/test_serve.c \
-             tests/test_wasm.c tests/ref_model.c tests/fixture.c src/wasm/sha256.c
+             tests/test_wasm.c tests/ref_model.c tests/fixture.c src/wasm/sha256.c src/wasm/ed25519.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -204,7 +204,7 @@ WASM_SRC    = $(SRC_BASE) $(SRC_MERKLE) src/tensor/tensor.c src/tensor/rows.c sr
               src/tensor/kernels_scalar.c src/tensor/kernels_ew_scalar.c src/tensor/kernels_wasm.c \
               src/tensor/kernels_ew_wasm.c $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) $(SRC_JOB) $(SRC_LABEL) \
               src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c src/cli/cmd_proof.c \
-              src/wasm/main.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c
+              src/wasm/main.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
 WASM_OBJ    = $(WASM_SRC:%.c=$(WASM_BUILD)/%.o)
 
 WASM_TEST_SRC = tests/test_main.c tests/test_list_wasm.c tests/test_tensor.c tests/test_wasm.c

@@ -11,6 +11,10 @@
 #include <math.h>
 
 #include "../src/tensor/tensor.h"
+#if !defined(__wasm__)
+#include <sodium.h>
+#endif
+#include "../src/wasm/ed25519.h"
 #include "../src/wasm/sha256.h"
 #include "test.h"
 
@@ -152,8 +156,80 @@ static void test_json_subset(void) {
     }
 }
 
+
+static int unhex_n(const char *h, uint8_t *out, size_t n) { return plow_unhex(h, out, n); }
+
+/* Ed25519 verification (src/wasm/ed25519.c): the RFC 8032 examples in both
+ * builds; natively, its verdict against libsodium's on signatures libsodium
+ * made, on every kind of tampering and on the inputs libsodium refuses before
+ * any arithmetic (S >= L, small-order or non-canonical keys and R). */
+static void test_ed25519_verify(void) {
+    uint8_t h[64];
+    char hx[129];
+    wasm_sha512("abc", 3, h);
+    for (int i = 0; i < 64; i++) snprintf(hx + 2 * i, 3, "%02x", h[i]);
+    CHECKF(strcmp(hx, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                      "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f") == 0, "sha512(abc) %s", hx);
+    /* RFC 8032 7.1, TEST 1 (empty message) and TEST 2 (one byte 0x72) */
+    static const char *vec[][3] = {
+        {"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+         "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"},
+        {"3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+         "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"},
+    };
+    for (int i = 0; i < 2; i++) {
+        uint8_t pk[32], sig[64], m[1];
+        size_t n = strlen(vec[i][1]) / 2;
+        CHECK(unhex_n(vec[i][0], pk, 32) == 0 && unhex_n(vec[i][2], sig, 64) == 0 && (n == 0 || unhex_n(vec[i][1], m, n) == 0));
+        CHECKF(wasm_ed25519_verify(sig, m, n, pk), "RFC 8032 test %d refused", i + 1);
+        sig[10] ^= 1;
+        CHECKF(!wasm_ed25519_verify(sig, m, n, pk), "RFC 8032 test %d with a changed R accepted", i + 1);
+    }
+#if !defined(__wasm__)
+    PLOW_ASSERT(sodium_init() >= 0);
+    int disagree = 0, accepted = 0;
+    for (int i = 0; i < 120; i++) {
+        uint8_t seed[32], pk[32], sk[64], sig[64], msg[200];
+        for (int j = 0; j < 32; j++) seed[j] = (uint8_t)(i * 31 + j * 7);
+        crypto_sign_seed_keypair(pk, sk, seed);
+        size_t n = (size_t)(i * 37 % 200);
+        for (size_t j = 0; j < n; j++) msg[j] = (uint8_t)(i + j * 3);
+        crypto_sign_detached(sig, NULL, msg, n, sk);
+        switch (i % 8) { /* 0: honest; the others tampered */
+        case 1: sig[i % 32] ^= (uint8_t)(1 << (i % 8)); break;                    /* R */
+        case 2: sig[32 + i % 31] ^= (uint8_t)(1 << (i % 8)); break;               /* S (still < L) */
+        case 3: if (n) msg[i % n] ^= 0x40; else msg[0] = 1, n = 1; break;         /* the message */
+        case 4: pk[i % 31] ^= (uint8_t)(1 << (i % 7)); break;                     /* another key (or none) */
+        case 5: { /* S + L: the same scalar, not canonical */
+            static const uint8_t L[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+                                          0xa2, 0xde, 0xf9, 0xde, 0x14, [31] = 0x10};
+            int c = 0;
+            for (int j = 0; j < 32; j++) {
+                int v = sig[32 + j] + L[j] + c;
+                sig[32 + j] = (uint8_t)v;
+                c = v >> 8;
+            }
+            break;
+        }
+        case 6: memset(pk, 0, 32); pk[0] = 1; break;                             /* the identity: small order */
+        case 7: memset(pk, 0xff, 32); pk[0] = 0xee; pk[31] = 0x7f; break;        /* y = p + 1: not canonical */
+        }
+        bool ours = wasm_ed25519_verify(sig, msg, n, pk), theirs = crypto_sign_verify_detached(sig, msg, n, pk) == 0;
+        disagree += ours != theirs;
+        accepted += ours;
+        if (ours != theirs) test_fail(__FILE__, __LINE__, "case %d (kind %d): ours %d, libsodium %d", i, i % 8, ours, theirs);
+    }
+    CHECKF(disagree == 0 && accepted == 15, "%d disagreements, %d accepted (want the 15 honest)", disagree, accepted);
+    /* R of small order (the identity) with the S that makes [S]B - [h]A = R impossible to matter */
+    uint8_t seed[32] = {9}, pk[32], sk[64], sig[64] = {1}, msg[1] = {0};
+    crypto_sign_seed_keypair(pk, sk, seed);
+    CHECK(!wasm_ed25519_verify(sig, msg, 1, pk) && crypto_sign_verify_detached(sig, msg, 1, pk) != 0);
+#endif
+}
+
 const test_case wasm_tests[] = {
     {"wasm_sha256_vectors", test_sha256_vectors},
     {"wasm_json_subset", test_json_subset},
+    {"wasm_ed25519_verify", test_ed25519_verify},
     {NULL, NULL},
 };

@@ -325,6 +325,11 @@ cJSON *cJSON_ParseWithLength(const char *value, size_t length) {
 
 cJSON *cJSON_Parse(const char *value) { return value ? cJSON_ParseWithLength(value, strlen(value) + 1) : NULL; }
 
+cJSON *cJSON_ParseWithOpts(const char *value, const char **return_parse_end, cJSON_bool require_null_terminated) {
+    if (!value) return NULL;
+    return cJSON_ParseWithLengthOpts(value, strlen(value) + 1, return_parse_end, require_null_terminated);
+}
+
 /* ---- printing --------------------------------------------------------------- */
 
 typedef struct out {

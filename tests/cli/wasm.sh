@@ -75,3 +75,31 @@ W verify-receipt bad.json --model nat > v.txt 2>&1; rc=$?
 set -e
 [ $rc -eq 1 ] && grep -q "first bad position: 9" v.txt || fail "wasm accepted a changed token (rc $rc): $(cat v.txt)"
 echo "receipts: native's verifies in wasm, wasm's natively (byte-identical), a changed token caught in wasm"
+
+# a receipt signed by a worker (plow serve, Ed25519): its signature verifies in
+# wasm (src/wasm/ed25519.c), and a receipt whose signed fields were changed is refused
+$PLOW wallet new --key w.key -q > w.addr
+PLOW_THREADS=1 $PLOW serve --model nat --key w.key --listen 127.0.0.1:0 --url-file url > serve.log 2>&1 &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null || true' EXIT
+i=0
+until [ -s url ] && curl -sf "$(cat url)/v1/models" > /dev/null 2>&1; do
+    kill -0 $SERVE 2>/dev/null || { cat serve.log; fail "plow serve exited at start"; }
+    i=$((i + 1))
+    [ $i -lt 600 ] || { cat serve.log; fail "plow serve did not answer within a minute"; }
+    sleep 0.1
+done
+curl -s "$(cat url)/v1/completions" -d '{"model":"nat","prompt":"ROMEO:","max_tokens":12,"seed":11}' > c.json
+kill $SERVE
+/usr/bin/python3 -c '
+import json
+r = json.load(open("c.json"))["receipt"]; json.dump(r, open("signed.json", "w"))
+r["sampling"]["seed"] = str(int(r["sampling"]["seed"]) + 1); json.dump(r, open("resigned.json", "w"))'
+W verify-receipt signed.json --model nat --worker "$(cat w.addr)" > v.txt 2>&1 ||
+    fail "wasm rejects the signed receipt: $(cat v.txt)"
+grep -q "signed by $(cat w.addr)" v.txt || fail "wasm did not report the signer: $(cat v.txt)"
+set +e
+W verify-receipt resigned.json --model nat > v.txt 2>&1; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "signature" v.txt || fail "wasm accepted a receipt with a changed seed (rc $rc): $(cat v.txt)"
+echo "signed receipt: the worker's signature verified in wasm, a changed seed refused"

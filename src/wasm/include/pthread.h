@@ -17,6 +17,9 @@ typedef struct { int unused; } pthread_t;
 typedef struct { int unused; } pthread_mutex_t;
 typedef struct { int unused; } pthread_cond_t;
 typedef struct { int unused; } pthread_attr_t;
+typedef struct { int done; } pthread_once_t;
+
+#define PTHREAD_ONCE_INIT {0}
 
 #define PTHREAD_MUTEX_INITIALIZER {0}
 #define PTHREAD_COND_INITIALIZER {0}
@@ -28,6 +31,13 @@ static inline int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*
 static inline int pthread_join(pthread_t t, void **ret) {
     (void)t, (void)ret;
     return EINVAL;
+}
+static inline int pthread_once(pthread_once_t *o, void (*fn)(void)) {
+    if (!o->done) {
+        o->done = 1;
+        fn();
+    }
+    return 0;
 }
 static inline int pthread_mutex_lock(pthread_mutex_t *m) { (void)m; return 0; }
 static inline int pthread_mutex_unlock(pthread_mutex_t *m) { (void)m; return 0; }

@@ -38,6 +38,7 @@ cJSON *cJSON_ParseWithLength(const char *value, size_t length);
 cJSON *cJSON_ParseWithLengthOpts(const char *value, size_t length, const char **return_parse_end,
                                  cJSON_bool require_null_terminated);
 cJSON *cJSON_Parse(const char *value);
+cJSON *cJSON_ParseWithOpts(const char *value, const char **return_parse_end, cJSON_bool require_null_terminated);
 char *cJSON_Print(const cJSON *item);
 char *cJSON_PrintUnformatted(const cJSON *item);
 void cJSON_Delete(cJSON *item);
