@@ -51,7 +51,7 @@ SRC_INFER  = src/infer/infer.c
 SRC_PROOF  = src/proof/trace.c src/proof/kinds.c src/proof/run.c src/proof/receipt.c
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c \
              src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
-             src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c
+             src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c src/ledger/channel.c
 SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c src/node/chainidx.c src/node/explorer_api.c
 SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
 SRC_CLIENT = src/client/client.c src/client/json.c
