@@ -49,6 +49,32 @@ bool ledger_voucher_ok(const uint8_t client[LEDGER_PK_LEN], const uint8_t chain_
     return ledger_verify_sig(client, d, sizeof d, sig);
 }
 
+void ledger_voucher_format(const uint8_t channel[32], uint64_t amount, const uint8_t sig[LEDGER_SIG_LEN],
+                           char out[LEDGER_VOUCHER_STR_LEN]) {
+    char ch[65], sg[2 * LEDGER_SIG_LEN + 1];
+    plow_hex(channel, 32, ch);
+    plow_hex(sig, LEDGER_SIG_LEN, sg);
+    snprintf(out, LEDGER_VOUCHER_STR_LEN, "plowv1.%s.%" PRIu64 ".%s", ch, amount, sg);
+}
+
+int ledger_voucher_parse(const char *s, uint8_t channel[32], uint64_t *amount, uint8_t sig[LEDGER_SIG_LEN],
+                         char err[PLOW_ERR_LEN]) {
+    if (!s || strncmp(s, "plowv1.", 7) != 0) return plow_error(err, "a voucher starts with 'plowv1.'");
+    s += 7;
+    const char *d1 = strchr(s, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (!d2 || d1 - s != 64 || strlen(d2 + 1) != 2 * LEDGER_SIG_LEN || d2 - d1 - 1 < 1 || d2 - d1 - 1 > 20)
+        return plow_error(err, "a voucher is plowv1.CHANNEL(64 hex).AMOUNT.SIGNATURE(128 hex)");
+    char num[21], ch[65];
+    memcpy(ch, s, 64);
+    ch[64] = 0;
+    memcpy(num, d1 + 1, (size_t)(d2 - d1 - 1));
+    num[d2 - d1 - 1] = 0;
+    if (plow_unhex(ch, channel, 32) || plow_unhex(d2 + 1, sig, LEDGER_SIG_LEN))
+        return plow_error(err, "a voucher's channel and signature are hex digits");
+    if (!plow_parse_u64(num, amount)) return plow_error(err, "a voucher's amount is a whole number");
+    return 0;
+}
+
 static ledger_channel *get_channel(txn *x, const uint8_t id[32]) {
     srec *r = txn_get(x, TAG_CHANNEL, id);
     return r ? &r->v.h : NULL;

@@ -456,6 +456,13 @@ typedef struct ledger_channel {
 void ledger_voucher_digest(const uint8_t chain_id[32], const uint8_t channel[32], uint64_t amount, uint8_t out[32]);
 void ledger_voucher_sign(const ledger_key *client, const uint8_t chain_id[32], const uint8_t channel[32],
                          uint64_t amount, uint8_t sig[LEDGER_SIG_LEN]);
+/* A voucher as text (the X-PAYMENT header of plow serve, docs/serve.md):
+ * "plowv1." channel hex "." amount (decimal) "." signature hex. */
+#define LEDGER_VOUCHER_STR_LEN (7 + 64 + 1 + 20 + 1 + 128 + 1)
+void ledger_voucher_format(const uint8_t channel[32], uint64_t amount, const uint8_t sig[LEDGER_SIG_LEN],
+                           char out[LEDGER_VOUCHER_STR_LEN]);
+int ledger_voucher_parse(const char *s, uint8_t channel[32], uint64_t *amount, uint8_t sig[LEDGER_SIG_LEN],
+                         char err[PLOW_ERR_LEN]);
 bool ledger_voucher_ok(const uint8_t client[LEDGER_PK_LEN], const uint8_t chain_id[32], const uint8_t channel[32],
                        uint64_t amount, const uint8_t sig[LEDGER_SIG_LEN]) PLOW_MUST_CHECK;
 
