@@ -16,6 +16,7 @@ static const cli_command commands[] = {
     {"dispute", "settle a disagreement between two runs with a one-step verdict", cmd_dispute},
     {"verify-receipt", "check an inference receipt with one prefill", cmd_verify_receipt},
     {"serve", "serve a model over the OpenAI API, every answer with a signed receipt", cmd_serve},
+    {"channel", "payment channels: open, sign vouchers, redeem, close", cmd_channel},
     {"node", "run a ledger node (sequencer, or --follow URL to audit one)", cmd_node},
     {"wallet", "keys, balances, transfers and stake", cmd_wallet},
     {"task", "post, list and show tasks on a node", cmd_task},
@@ -33,6 +34,6 @@ static const cli_command commands[] = {
     {"referee", "referee a network that settles on an EVM chain: rule its challenges", cmd_referee},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 25, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 26, "update the command table and its help together");
 
 int main(int argc, char **argv) { return cli_main(argc, argv, commands, N_COMMANDS); }
