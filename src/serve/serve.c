@@ -42,6 +42,7 @@ int serve_open(server **out, const serve_opts *o, char err[PLOW_ERR_LEN]) {
     }
     if (o->max_queue < o->max_batch) s->o.max_queue = o->max_batch;
     if (ledger_crypto_init(err) || ledger_key_load(&s->key, o->key, err)) goto out;
+    if (pay_open(s, err)) goto out;
     if (modelio_load_model(&s->e.m, o->model, err)) goto out;
     if (o->lora && modelio_load_lora(&s->e.l, s->e.m, o->lora, err)) goto out;
     if (o->tokenizer ? tokenizer_load(&s->e.tok, o->tokenizer, err) : modelio_load_tokenizer(&s->e.tok, o->model, err))
@@ -102,6 +103,7 @@ void serve_close(server *s) {
     engine_stop(&s->e); /* running requests fail and their threads return */
     serve_http_stop(s);
     engine_free(&s->e);
+    pay_close(s);
     tokenizer_free(s->e.tok);
     lora_free(s->e.l);
     model_free(s->e.m);
