@@ -494,6 +494,36 @@ static void h_challenge(http_request *r, http_reply *out) {
     reply_json(out, 200, json_challenge_to(&c));
 }
 
+/* GET /v1/channel/ID: a payment channel (docs/ledger.md, "Payment channels") */
+static void h_channel(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a channel id (64 hex digits)", r->rest);
+        return;
+    }
+    ledger_channel h;
+    pthread_rwlock_rdlock(&r->n->state_lock);
+    bool found = ledger_get_channel(r->n->s, id, &h);
+    uint64_t height = ledger_state_height(r->n->s);
+    pthread_rwlock_unlock(&r->n->state_lock);
+    if (!found) {
+        reply_error(out, 404, "no channel %s", r->rest);
+        return;
+    }
+    cJSON *j = cJSON_CreateObject();
+    json_add_hash(j, "id", h.id);
+    json_add_addr(j, "client", h.client);
+    json_add_addr(j, "worker", h.worker);
+    json_add_u64(j, "deposit", h.deposit);
+    json_add_u64(j, "redeemed", h.redeemed);
+    json_add_u64(j, "dispute_blocks", h.dispute_blocks);
+    cJSON_AddStringToObject(j, "status", ledger_channel_status_name(h.status));
+    json_add_u64(j, "opened_at", h.opened_at);
+    json_add_u64(j, "close_at", h.close_at);
+    json_add_u64(j, "height", height);
+    reply_json(out, 200, j);
+}
+
 /* GET/HEAD/PUT /v1/blob/HASH (PUT: the body was streamed by http_request_body) */
 static void h_blob(http_request *r, http_reply *out) {
     char err[PLOW_ERR_LEN];
@@ -786,6 +816,7 @@ static const route routes[] = {
     {"/v1/tasks", false, M_GET, "GET, HEAD", 0, h_tasks},
     {"/v1/task/", true, M_GET, "GET, HEAD", 0, h_task},
     {"/v1/challenge/", true, M_GET, "GET, HEAD", 0, h_challenge},
+    {"/v1/channel/", true, M_GET, "GET, HEAD", 0, h_channel},
     {"/v1/blob/", true, M_GET | M_PUT, "GET, HEAD, PUT", 0, h_blob},
     {"/v1/events", false, M_GET, "GET", 0, h_events},
     {"/v1/stats", false, M_GET, "GET, HEAD", 0, h_stats},

@@ -157,6 +157,7 @@ uint64_t node_tx_outlay(const ledger_tx *tx) {
         break;
     case LEDGER_TX_CHALLENGE: v = tx->u.challenge.bond; break;
     case LEDGER_TX_DA_CHALLENGE: v = tx->u.da.bond; break;
+    case LEDGER_TX_CHANNEL_OPEN: v = tx->u.chan_open.deposit; break;
     default: break;
     }
     return v;
