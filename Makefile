@@ -164,6 +164,12 @@ $(BUILD)/plow_label_bench: $(BUILD)/bench/label_bench.o $(BUILD)/libplow.a
 
 -include $(BUILD)/bench/label_bench.d
 
+# plow serve: overhead per request, batched decode, receipt check vs generation.
+$(BUILD)/plow_serve_bench: $(BUILD)/bench/serve_bench.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(BUILD)/bench/serve_bench.d
+
 # Collaborative rounds (DiLoCo-style) against training on one machine, bytes per round.
 $(BUILD)/plow_round_bench: $(BUILD)/bench/round_bench.o $(BUILD)/libplow.a
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
@@ -272,6 +278,8 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_label_bench $(BUILD)/plow_round_bench
 	@$(BUILD)/plow_label_bench --quick
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_round_bench --quick
+	@$(MAKE) --no-print-directory $(BUILD)/plow_serve_bench
+	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_serve_bench
 	@$(MAKE) --no-print-directory $(BUILD)/plow_evm_bench
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_evm_bench
 
