@@ -396,8 +396,16 @@ static void h_block(http_request *r, http_reply *out) {
             reply_error(out, 404, "no blocks yet");
             return;
         }
+    } else if (parse_hash(r->rest, (uint8_t[32]){0})) { /* a block hash, through the explorer's index */
+        uint8_t bh[32];
+        parse_hash(r->rest, bh);
+        h = chainidx_block_by_hash(r->n, bh);
+        if (h == 0) {
+            reply_error(out, 404, "no block with hash %s", r->rest);
+            return;
+        }
     } else if (!plow_parse_u64(r->rest, &h)) {
-        reply_error(out, 400, "'%.80s' is not a height (or 'latest')", r->rest);
+        reply_error(out, 400, "'%.80s' is not a height, a block hash or 'latest'", r->rest);
         return;
     }
     if (h == 0 || h > t.height) {
@@ -818,6 +826,38 @@ static void h_labeling(http_request *r, http_reply *out) {
     reply_take_string(out, 200, js, "application/json");
 }
 
+/* GET /v1/search/HASH: what a 64-hex string names on this chain (the
+ * explorer's search box): {"kind": "task"|"challenge"|"tx"|"block"|null};
+ * a task id is its post's transaction hash, a challenge id its challenge's,
+ * so those win over "tx". */
+static void h_search(http_request *r, http_reply *out) {
+    uint8_t h[32];
+    if (!parse_hash(r->rest, h)) {
+        reply_error(out, 400, "'%.80s' is not a hash (64 hex digits)", r->rest);
+        return;
+    }
+    ledger_task t;
+    ledger_challenge c;
+    pthread_rwlock_rdlock(&r->n->state_lock);
+    bool task = ledger_get_task(r->n->s, h, &t), ch = !task && ledger_get_challenge(r->n->s, h, &c);
+    pthread_rwlock_unlock(&r->n->state_lock);
+    const char *kind = task ? "task" : ch ? "challenge" : NULL;
+    char err[PLOW_ERR_LEN];
+    if (!kind) {
+        store_tx_status ts;
+        if (node_store_tx_status(r->n, h, &ts, err) != 0) {
+            reply_error(out, 500, "%s", err);
+            return;
+        }
+        if (ts.where == 'p' || ts.where == 'b' || ts.where == 'd') kind = "tx";
+        else if (chainidx_block_by_hash(r->n, h)) kind = "block";
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (kind) cJSON_AddStringToObject(o, "kind", kind);
+    else cJSON_AddNullToObject(o, "kind");
+    reply_json(out, 200, o);
+}
+
 static const route routes[] = {
     {"/v1/status", false, M_GET, "GET, HEAD", 0, h_status},
     {"/v1/genesis", false, M_GET, "GET, HEAD", 0, h_genesis},
@@ -839,9 +879,10 @@ static const route routes[] = {
     {"/v1/agents", false, M_GET, "GET, HEAD", 0, h_agents},
     {"/v1/slotlog/", true, M_GET, "GET, HEAD", 0, h_slotlog},
     {"/v1/labeling/", true, M_GET, "GET, HEAD", 0, h_labeling},
+    {"/v1/search/", true, M_GET, "GET, HEAD", 0, h_search},
 };
 enum { N_ROUTES = sizeof routes / sizeof routes[0] };
-_Static_assert(N_ROUTES == 20, "docs/api.md lists 20 paths: keep the table and the doc together");
+_Static_assert(N_ROUTES == 21, "docs/api.md lists 21 paths: keep the table and the doc together");
 
 /* ---- the router ------------------------------------------------------------------------ */
 
