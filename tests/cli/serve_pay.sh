@@ -84,6 +84,9 @@ after=$($PLOW wallet balance "$(cat worker.addr)" $N | sed -n 's/^balance *//p')
 expect_fail 1 $PLOW channel redeem "$(tail -n 1 v.txt)" --key worker.key $N
 grep -q "already redeemed" err.txt || fail "a second redeem: $(cat err.txt)"
 expect_fail 1 $PLOW channel redeem "$V1" --key worker.key $N
+# the official openai client: 402 as its typed error, then paid with the voucher in a header
+V4=$($PLOW channel voucher "$CH" $((need2 + 200)) --key client.key $N)
+node "$ROOT/tests/js/openai_pay.mjs" "$S" m "$V4" || fail "the openai client against the paid server"
 
 # the client closes: no more serving on it; the rest comes back after the window
 $PLOW channel close "$CH" --key client.key $N > /dev/null || fail "close"
