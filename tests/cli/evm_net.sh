@@ -18,7 +18,9 @@ CAST="$NM/cast-linux-amd64/bin/cast"
 [ -s "$ROOT/build/contracts/Plow.bin" ] || fail "no compiled contracts: run make contracts"
 
 expect_fail 2 $PLOW demo --chain solana --dir x
-PLOW_ROOT="$ROOT" $PLOW demo --chain evm --dir d --steps 30 --data "$ROOT/data/tinyshakespeare.txt" --keep-running \
+# the demo's directory: a name no other test's processes carry (their command lines are searched at the end)
+D=evmdemo$$
+PLOW_ROOT="$ROOT" $PLOW demo --chain evm --dir $D --steps 30 --data "$ROOT/data/tinyshakespeare.txt" --keep-running \
     >demo.txt 2>&1 &
 DEMO=$!
 PIDS="$PIDS $DEMO"
@@ -32,17 +34,17 @@ until grep -q "Still running at\|OUTCOME: WRONG\|^plow: demo:" demo.txt; do
 done
 grep -q "OUTCOME: RIGHT" demo.txt || {
     tail -n 60 demo.txt
-    for f in d/logs/*.log; do echo "== $f"; tail -n 15 "$f"; done
+    for f in $D/logs/*.log; do echo "== $f"; tail -n 15 "$f"; done
     fail "the EVM demo's outcome"
 }
 grep -q "verdict on .*: UPHELD" demo.txt || fail "no upheld verdict in the demo's account"
 APID=$(sed -n 's/.*anvil at .* (pid \([0-9]*\),.*/\1/p' demo.txt)
-RPC="http://$(sed -n 's/.*Listening on \([0-9.:]*\).*/\1/p' d/anvil/anvil.log | head -n 1)"
-URL=$(cat d/node/node.url)
-j() { /usr/bin/python3 -c "import json,sys; print(json.load(open('d/deployment.json'))[sys.argv[1]])" "$1"; }
+RPC="http://$(sed -n 's/.*Listening on \([0-9.:]*\).*/\1/p' $D/anvil/anvil.log | head -n 1)"
+URL=$(cat $D/node/node.url)
+j() { /usr/bin/python3 -c "import json,sys; print(json.load(open('$D/deployment.json'))[sys.argv[1]])" "$1"; }
 PLOWC=$(j plow)
 TOKEN=$(j token)
-addr() { "$CAST" wallet address --private-key "$(cat d/keys/$1.evm.hex)"; }
+addr() { "$CAST" wallet address --private-key "$(cat $D/keys/$1.evm.hex)"; }
 acct() { "$CAST" call --rpc-url "$RPC" "$PLOWC" 'accounts(address)(uint64,uint64,uint64,uint64)' "$1" | sed 's/ \[[^]]*\]//' | tr '\n' ' ' | sed 's/ *$//'; }
 tok() { "$CAST" call --rpc-url "$RPC" "$TOKEN" 'balanceOf(address)(uint256)' "$1" | sed 's/ \[[^]]*\]//'; }
 # exact, from the contract: genesis amounts (requester 1,000,000; workers and verifier 20,000; the
@@ -80,22 +82,22 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/account/0x12")
 [ "$code" = 400 ] || fail "a malformed EVM address: $code"
 # a worker withdraws its pay in the token
 B1=$(echo "$h1" | awk '{print $1}')
-"$CAST" send --rpc-url "$RPC" --private-key "$(cat d/keys/honest-1.evm.hex)" "$PLOWC" 'withdraw(uint64)' "$B1" >/dev/null
+"$CAST" send --rpc-url "$RPC" --private-key "$(cat $D/keys/honest-1.evm.hex)" "$PLOWC" 'withdraw(uint64)' "$B1" >/dev/null
 [ "$(tok "$(addr honest-1)")" = "$B1" ] || fail "honest-1's token balance $(tok "$(addr honest-1)")"
 # a referee whose key is not the deployment's is refused at once; usage errors
-expect_fail 1 timeout 30 $PLOW referee --chain evm --deployment d/deployment.json --rpc "$RPC" \
-    --keystore d/keys/verifier.evm.hex --key d/keys/verifier.key --work x
+expect_fail 1 timeout 30 $PLOW referee --chain evm --deployment $D/deployment.json --rpc "$RPC" \
+    --keystore $D/keys/verifier.evm.hex --key $D/keys/verifier.key --work x
 grep -q "not the deployment's referee" err.txt || fail "a wrong referee key: $(cat err.txt)"
-expect_fail 2 $PLOW referee --deployment d/deployment.json --rpc "$RPC" --keystore d/keys/verifier.evm.hex --key d/keys/verifier.key --work x
-expect_fail 2 $PLOW worker --key d/keys/verifier.key --work x --chain evm --rpc "$RPC"
-expect_fail 2 $PLOW requester --key d/keys/requester.key --work x --task t.json --keystore d/keys/requester.evm.hex
-expect_fail 2 $PLOW verifier --key d/keys/verifier.key --work x --chain solana --rpc "$RPC" --deployment d/deployment.json \
-    --keystore d/keys/verifier.evm.hex
+expect_fail 2 $PLOW referee --deployment $D/deployment.json --rpc "$RPC" --keystore $D/keys/verifier.evm.hex --key $D/keys/verifier.key --work x
+expect_fail 2 $PLOW worker --key $D/keys/verifier.key --work x --chain evm --rpc "$RPC"
+expect_fail 2 $PLOW requester --key $D/keys/requester.key --work x --task t.json --keystore $D/keys/requester.evm.hex
+expect_fail 2 $PLOW verifier --key $D/keys/verifier.key --work x --chain solana --rpc "$RPC" --deployment $D/deployment.json \
+    --keystore $D/keys/verifier.evm.hex
 # Ctrl-C: the demo stops every process it started, anvil included (by its pid)
 kill -INT $DEMO
 wait $DEMO || true
 grep -q "stopping anvil (pid $APID)" demo.txt || fail "the demo did not say it stopped anvil"
 ! kill -0 "$APID" 2>/dev/null || fail "anvil (pid $APID) still runs after the demo"
-left=$(ps -eo pid,args | grep -F -e "--work d/work/" -e "--data d/node" | grep -v grep || true)
+left=$(ps -eo pid,args | grep -F -e "--work $D/work/" -e "--data $D/node" | grep -v grep || true)
 [ -z "$left" ] || fail "processes left running after the demo: $left"
 echo ok
