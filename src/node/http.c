@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../evm/evm.h"
+#include "../client/listen.h"
 #include "node_internal.h"
 #include "www.h"
 
@@ -1621,32 +1622,6 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
     return MHD_http_unescape(s);
 }
 
-/* "HOST:PORT", "[V6]:PORT" or ":PORT" -> a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, bool *v6,
-                        char err[PLOW_ERR_LEN]) {
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (!colon) return plow_error(err, "--listen '%s': expected HOST:PORT", listen);
-    size_t hl = (size_t)(colon - listen);
-    if (hl >= sizeof host) return plow_error(err, "--listen '%s': host too long", listen);
-    memcpy(host, listen, hl);
-    host[hl] = 0;
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = 0;
-    }
-    uint64_t port;
-    if (!plow_parse_u64(colon + 1, &port) || port > 65535) return plow_error(err, "--listen '%s': bad port", listen);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
-    if (g != 0) return plow_error(err, "--listen '%s': %s", listen, gai_strerror(g));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sl = res->ai_addrlen;
-    *v6 = res->ai_family == AF_INET6;
-    freeaddrinfo(res);
-    return 0;
-}
-
 /* The connection limit: NODE_CONN_MAX, or what the descriptor limit leaves
  * (raised to its hard limit first) after 256 for the database and blobs. */
 static unsigned conn_limit(void) {
@@ -1663,10 +1638,8 @@ static unsigned conn_limit(void) {
 
 int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
     struct sockaddr_storage ss;
-    socklen_t sl;
     bool v6 = false;
-    if (parse_listen(n->listen, &ss, &sl, &v6, err) != 0) return -1;
-    (void)sl;
+    if (listen_parse(n->listen, &ss, &v6, err) != 0) return -1;
     struct http_guard *g = plow_calloc(1, sizeof *g);
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
