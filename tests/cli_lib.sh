@@ -70,7 +70,8 @@ q() { /usr/bin/python3 -c "import json,sys,urllib.request; j=json.load(urllib.re
 # matching PATTERN (a guard of three minutes, then it fails showing FILE)
 wait_log() {
     _i=0
-    until [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "${3:-1}" ]; do
+    # a file not there yet counts 0 matches (grep -c prints nothing for it)
+    until _c=$(grep -c -- "$2" "$1" 2>/dev/null); [ "${_c:-0}" -ge "${3:-1}" ]; do
         _i=$((_i + 1))
         [ $_i -lt 1800 ] || { echo "== $1"; tail -n 30 "$1"; fail "timed out waiting for '$2' in $1"; }
         sleep 0.1
