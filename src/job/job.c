@@ -700,9 +700,10 @@ static int artifact_promise(const jctx *x, slot_files *f, const ledger_slot *slo
     char *p = pathf("%s/%s", f->dir, mf[1]), *q = pathf("%s/%s.aside", f->dir, mf[1]);
     if (rename(p, q) == 0) {
         if (proof_artifact_hash(r, f->dir, h, e3) == 0 && memcmp(h, slot->artifact, 32) == 0) {
+            const char *tail = strrchr(e2, ':'); /* the loader's reason, without the directory it names */
             *blame = mf[1];
-            snprintf(why, PLOW_ERR_LEN, "the published %s does not go with the committed artifact: %.150s", mf[1],
-                     e2);
+            snprintf(why, PLOW_ERR_LEN, "the published %s does not go with the committed artifact (%.150s)", mf[1],
+                     tail && tail[1] ? tail + 2 : e2);
         }
         if (rename(q, p) != 0) remove(q); /* fetched again when next needed */
     }

@@ -36,6 +36,7 @@ cls = lambda t: "a" if "apple" in t else "b"
 open("truth.jsonl", "w").write("".join(json.dumps({"text": t, "label": cls(t)}) + "\n" for t in texts))
 open("ok.jsonl", "w").write("".join(json.dumps({"text": t}) + "\n" for t in texts[:6]))
 open("ok2.jsonl", "w").write("".join(json.dumps({"text": t}) + "\n" for t in texts[6:12]))
+open("ok3.jsonl", "w").write("".join(json.dumps({"text": t}) + "\n" for t in texts[18:24]))
 open("two.jsonl", "w").write("".join(json.dumps({"text": t}) + "\n" for t in texts[12:14]))
 open("garbage.bin", "wb").write(bytes(range(256)) * 8)
 big = ["%s %s" % (t, "apple " * 400) for t in texts[14:18]]
@@ -94,18 +95,28 @@ s1=$(q /v1/task/$E "j['slots'][0]['worker']")
 [ "$(held l1)" -eq $((l1_0 + pay1)) ] || fail "l1: $l1_0 -> $(held l1), expected +$pay1"
 echo "E. the honest task was labeled and paid ($P1, $P2); l1 $l1_0 -> $(held l1)"
 
-# a restart: the refusals are kept, nothing of A-D is fetched again; l1 labels another task
+# a restart: the refusals are kept, nothing of A-D is fetched again; l1,
+# with an item budget that holds one task's items but not two (each about
+# 700 bytes counted), labels two tasks at once: the least recently used
+# items are dropped from memory (and fetched again when needed), the budget
+# is never exceeded, both tasks are labeled
 kill -TERM $L1; wait $L1 || fail "l1 did not exit 0"
-labeler l1 --item-budget 4096; L1=$LPID
+labeler l1 --item-budget 1000; L1=$LPID
 wait_log l1.log "starting" 2
 $POST --items ok2.jsonl --secret sF.json > f.id 2>>post.log || { cat post.log; fail "label post F"; }
-fs=$(cut -c1-8 f.id)
+$POST --items ok3.jsonl --secret sG.json > g.id 2>>post.log || { cat post.log; fail "label post G"; }
+fs=$(cut -c1-8 f.id) gs=$(cut -c1-8 g.id)
 wait_log l1.log "task $fs: committed 6 labels"
+wait_log l1.log "task $gs: committed 6 labels"
+wait_log l1.log "task \($fs\|$gs\): its items ([0-9]* bytes) dropped from memory, least recently used"
+over=$(sed -n 's/.*dropped from memory, least recently used (\([0-9]*\) of the \([0-9]*\)-byte item budget held, \([0-9]*\) more wanted)/\1 \2 \3/p' l1.log |
+    awk '$1 + $3 > $2 { print }')
+[ -z "$over" ] || fail "l1 held more than its item budget: $over"
 for t in $as $bs $cs $ds; do
     [ "$(grep -c "task $t: not claiming" l1.log)" -eq 1 ] || fail "task $t was judged again: $(grep "task $t" l1.log)"
 done
 alive $NODE $L1 $L2
-echo "F. restarted, l1 judged none of A-D again and labeled another task"
+echo "F. restarted, l1 judged none of A-D again and labeled two tasks within a 1000-byte item budget ($(grep -c 'dropped from memory' l1.log) items dropped, least recently used first)"
 kill -TERM $L1 $L2
 wait $L1 || fail "l1 did not exit 0"
 wait $L2 || fail "l2 did not exit 0"
