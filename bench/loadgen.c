@@ -1363,10 +1363,16 @@ static int send_batch(http *h, const uint8_t cid[32], const ledger_key *k, ledge
     plow_buf_release(&b);
     if (code != 200 && code != 202) return plow_error(err, "POST /v1/txs: %ld %.200s", code, (char *)h->body.data);
     if (strstr((char *)h->body.data, "\"error\"")) return plow_error(err, "POST /v1/txs: %.300s", (char *)h->body.data);
-    for (int i = 0; i < 1200; i++) {
-        uint64_t next;
-        if (next_nonce_of(h, k->pk, &next, err) != 0) return -1;
-        if (next >= *nonce) return 0;
+    char addr[LEDGER_ADDR_STR_LEN], path[128];
+    ledger_addr_format(k->pk, addr);
+    snprintf(path, sizeof path, "/v1/account/%s", addr);
+    for (int i = 0; i < 1200; i++) { /* the account's nonce counts included transactions (next_nonce: pending too) */
+        cJSON *j = get_json(h, path, err);
+        uint64_t done = 0;
+        int jrc = j ? json_u64(j, "nonce", &done) : -1;
+        cJSON_Delete(j);
+        if (jrc != 0) return plow_error(err, "no nonce for %s", addr);
+        if (done >= *nonce) return 0;
         usleep(50000);
     }
     return plow_error(err, "a batch of %zu transactions was not included within a minute", n);
@@ -1600,6 +1606,7 @@ static int cmd_flood(const opts *o) {
     FILE *ack = o->ack ? fopen(o->ack, "a") : NULL;
     if (o->ack && !ack) return die("cannot open %s", o->ack);
     uint64_t opened = 0, refused_limit = 0, refused_other = 0, next_step = 2;
+    bool *busy = plow_calloc(steps + 1, 1); /* a step some challenge in flight disputes (X20: one at a time) */
     bool ready = false;
     double t_end = plow_now() + (o->seconds > 0 ? o->seconds : 20);
     while (plow_now() < t_end && !g_stop) {
@@ -1613,6 +1620,7 @@ static int cmd_flood(const opts *o) {
                         if (strstr(err, "open challenges")) refused_limit++;
                         else refused_other++, fprintf(stderr, "plow_loadgen: flood: a challenge failed: %s\n", err);
                         f->state[s] = 0;
+                        busy[f->steps[s]] = false;
                         continue;
                     }
                     f->state[s] = 2;
@@ -1629,13 +1637,17 @@ static int cmd_flood(const opts *o) {
                     snprintf(path, sizeof path, "/v1/challenge/%s", hx);
                     cJSON *j = get_json(&h, path, err);
                     const char *st = j ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "status")) : NULL;
-                    if (st && strcmp(st, "open") != 0) f->state[s] = 0;
+                    if (st && strcmp(st, "open") != 0) f->state[s] = 0, busy[f->steps[s]] = false;
                     cJSON_Delete(j);
                 }
                 if (f->state[s] != 0) continue;
                 /* a new challenge at the next step no challenge of mine holds */
-                uint64_t j = next_step;
-                next_step = next_step + 1 > steps ? 2 : next_step + 1;
+                uint64_t j = 0;
+                for (uint64_t tries = 0; tries < steps && !j; tries++) {
+                    if (!busy[next_step]) j = next_step;
+                    next_step = next_step + 1 > steps ? 2 : next_step + 1;
+                }
+                if (!j) continue; /* every step disputed already */
                 memset(tx, 0, sizeof *tx);
                 tx->type = LEDGER_TX_CHALLENGE;
                 memcpy(tx->u.challenge.task, task, 32);
@@ -1666,6 +1678,7 @@ static int cmd_flood(const opts *o) {
                     ledger_tx_hash(tx, f->ids[s]);
                     f->steps[s] = j;
                     f->state[s] = 1;
+                    busy[j] = true;
                     f->nonce++;
                 } else if (code == 0) {
                     break; /* the node is away: next round */
@@ -1689,6 +1702,7 @@ static int cmd_flood(const opts *o) {
     char hx[65];
     plow_hex(task, 32, hx);
     printf("task=%s\n", hx);
+    free(busy);
     free(ch);
     free(leaves);
     free(tx);

@@ -5,7 +5,9 @@
  * the verdict is a VERDICT transaction signed with the operator key and
  * admitted like any other (so it is durable before it counts as submitted).
  *
- * Challenges are ruled in deadline order (the first to lapse first). A
+ * Challenges are ruled in deadline order (the first to lapse first), the
+ * open ones listed again after each block: a challenge opened later never
+ * goes first, however many were listed before it. A
  * challenge without its state blob gets prev_ok = 0 (the challenger did not
  * supply the state it claimed: the ledger rejects the challenge). A data
  * challenge is answered from the store (rule_data): available, verdict 1;
@@ -416,8 +418,9 @@ static bool collect_open(const ledger_challenge *c, void *arg) {
 }
 
 /* Rulings in deadline order (the one that lapses first, first), so a flood
- * of challenges opened later cannot push a valid one past its deadline;
- * ties by opening height, then id. */
+ * of challenges opened later cannot push a valid one past its deadline
+ * (the list is taken again after every block: node_referee_main); ties by
+ * opening height, then id. */
 static const ledger_params *sort_params;
 static int by_deadline(const void *pa, const void *pb) {
     const ledger_challenge *a = pa, *b = pb;
@@ -442,7 +445,16 @@ void *node_referee_main(void *arg) {
         pthread_rwlock_unlock(&n->state_lock);
         sort_params = &n->genesis.params; /* this thread's alone */
         if (l.n > 1) qsort(l.c, l.n, sizeof *l.c, by_deadline);
-        for (size_t i = 0; i < l.n && !atomic_load(&n->stopping); i++) rule(n, &l.c[i], seen);
+        for (size_t i = 0; i < l.n && !atomic_load(&n->stopping); i++) {
+            rule(n, &l.c[i], seen);
+            /* a block came meanwhile: the open challenges again, so one opened
+             * in it with an earlier deadline never waits behind a long list
+             * taken before it (a flood of costly challenges) */
+            pthread_mutex_lock(&n->ev_mu);
+            bool newer = n->tip.height != seen;
+            pthread_mutex_unlock(&n->ev_mu);
+            if (newer) break;
+        }
         free(l.c);
         /* this thread is not one of the engine's pool: its scratch would
          * otherwise live (and grow) for as long as the node runs */
