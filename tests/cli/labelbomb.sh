@@ -116,7 +116,7 @@ for t in $as $bs $cs $ds; do
     [ "$(grep -c "task $t: not claiming" l1.log)" -eq 1 ] || fail "task $t was judged again: $(grep "task $t" l1.log)"
 done
 alive $NODE $L1 $L2
-echo "F. restarted, l1 judged none of A-D again and labeled two tasks within a 1000-byte item budget ($(grep -c 'dropped from memory' l1.log) items dropped, least recently used first)"
+echo "F. restarted, l1 judged none of A-D again and labeled two tasks within a 1000-byte item budget (items dropped from memory $(grep -c "dropped from memory" l1.log) times, least recently used first)"
 kill -TERM $L1 $L2
 wait $L1 || fail "l1 did not exit 0"
 wait $L2 || fail "l2 did not exit 0"
