@@ -25,7 +25,8 @@ static const char *const tx_type_names[] = {
     [LEDGER_TX_COMMIT] = "commit",     [LEDGER_TX_CHALLENGE] = "challenge", [LEDGER_TX_VERDICT] = "verdict",
     [LEDGER_TX_FINALIZE] = "finalize", [LEDGER_TX_EXPIRE] = "expire",       [LEDGER_TX_LABEL_REVEAL] = "label_reveal",
     [LEDGER_TX_GOLD_REVEAL] = "gold_reveal", [LEDGER_TX_DA_CHALLENGE] = "da_challenge",
-    [LEDGER_TX_REVEAL] = "reveal",
+    [LEDGER_TX_REVEAL] = "reveal", [LEDGER_TX_CHANNEL_OPEN] = "channel_open",
+    [LEDGER_TX_CHANNEL_REDEEM] = "channel_redeem", [LEDGER_TX_CHANNEL_CLOSE] = "channel_close",
 };
 _Static_assert(sizeof tx_type_names / sizeof tx_type_names[0] == LEDGER_TX_TYPE_END, "tx type names");
 
@@ -69,6 +70,12 @@ static const char *const challenge_kind_names[] = {
 };
 _Static_assert(sizeof challenge_kind_names / sizeof challenge_kind_names[0] == LEDGER_CHK_END, "challenge kinds");
 
+static const char *const channel_status_names[] = {
+    [LEDGER_CHAN_OPEN] = "open", [LEDGER_CHAN_CLOSING] = "closing", [LEDGER_CHAN_CLOSED] = "closed",
+};
+_Static_assert(sizeof channel_status_names / sizeof channel_status_names[0] == LEDGER_CHAN_STATUS_END,
+               "channel status names");
+
 /* Entries not listed above (index 0 of the 1-based enums) are NULL: "?". */
 static const char *name_of(const char *const *names, size_t count, int v) {
     if (v < 0 || (size_t)v >= count || !names[v]) return "?";
@@ -83,6 +90,7 @@ const char *ledger_task_status_name(int status) { return NAME_OF(task_status_nam
 const char *ledger_slot_status_name(int status) { return NAME_OF(slot_status_names, status); }
 const char *ledger_challenge_status_name(int status) { return NAME_OF(challenge_status_names, status); }
 const char *ledger_challenge_kind_name(int kind) { return NAME_OF(challenge_kind_names, kind); }
+const char *ledger_channel_status_name(int status) { return NAME_OF(channel_status_names, status); }
 
 /* ---- encoding ------------------------------------------------------------------ */
 
@@ -265,6 +273,17 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         put_32(b, tx->u.da.want);
         plow_buf_u64(b, tx->u.da.bond);
         break;
+    case LEDGER_TX_CHANNEL_OPEN:
+        plow_buf_append(b, tx->u.chan_open.worker, LEDGER_PK_LEN);
+        plow_buf_u64(b, tx->u.chan_open.deposit);
+        plow_buf_u32(b, tx->u.chan_open.dispute_blocks);
+        break;
+    case LEDGER_TX_CHANNEL_REDEEM:
+        put_32(b, tx->u.chan_redeem.channel);
+        plow_buf_u64(b, tx->u.chan_redeem.amount);
+        plow_buf_append(b, tx->u.chan_redeem.sig, LEDGER_SIG_LEN);
+        break;
+    case LEDGER_TX_CHANNEL_CLOSE: put_32(b, tx->u.chan_close.channel); break;
     default: break; /* an unknown type has no body; the decoder refuses it */
     }
 }
@@ -527,6 +546,17 @@ static int get_body(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
         get_bytes(r, tx->u.da.want, 32, "the blob hash");
         tx->u.da.bond = get_u64(r, "the bond");
         return 0;
+    case LEDGER_TX_CHANNEL_OPEN:
+        get_bytes(r, tx->u.chan_open.worker, LEDGER_PK_LEN, "the worker");
+        tx->u.chan_open.deposit = get_u64(r, "the deposit");
+        tx->u.chan_open.dispute_blocks = get_u32(r, "the dispute blocks");
+        return 0;
+    case LEDGER_TX_CHANNEL_REDEEM:
+        get_bytes(r, tx->u.chan_redeem.channel, 32, "the channel id");
+        tx->u.chan_redeem.amount = get_u64(r, "the amount");
+        get_bytes(r, tx->u.chan_redeem.sig, LEDGER_SIG_LEN, "the voucher signature");
+        return 0;
+    case LEDGER_TX_CHANNEL_CLOSE: get_bytes(r, tx->u.chan_close.channel, 32, "the channel id"); return 0;
     }
     PLOW_ASSERT(!"unreachable: type checked by the caller");
     return -1;

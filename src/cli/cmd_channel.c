@@ -1,0 +1,148 @@
+/*
+ * cmd_channel.c — `plow channel`: payment channels from the command line
+ * (docs/ledger.md, "Payment channels"; docs/serve.md, "Paying").
+ */
+#include "../base/plow.h"
+
+#include <inttypes.h>
+
+#include "cli.h"
+#include "cli_net.h"
+
+static const char channel_help[] =
+    "usage: plow channel open --worker ADDR --deposit N [--dispute-blocks B] [--key FILE] [--node URL]\n"
+    "       plow channel voucher CHANNEL AMOUNT [--key FILE] [--node URL]\n"
+    "       plow channel redeem VOUCHER [--key FILE] [--node URL]\n"
+    "       plow channel close CHANNEL [--key FILE] [--node URL]\n"
+    "       plow channel show CHANNEL [--node URL]\n"
+    "\n"
+    "A client deposits N into a channel to a worker (open prints its id), then\n"
+    "pays per request with vouchers: 'voucher' signs the CUMULATIVE amount owed\n"
+    "so far and prints it as text (plowv1.CHANNEL.AMOUNT.SIGNATURE: plow serve's\n"
+    "X-PAYMENT header). The worker redeems the latest voucher it holds ('redeem',\n"
+    "with its key); each redeem pays what the voucher adds. 'close' by the worker\n"
+    "settles at once; by the client it starts the dispute window (B blocks,\n"
+    "default 20) in which the worker may still redeem, and a second close after\n"
+    "it returns the rest of the deposit.\n"
+    "\n"
+    "  --fee F         transaction fee (default 1)\n"
+    "  --timeout S     seconds to wait for inclusion (default 60)\n";
+
+typedef struct chan_args {
+    const char *key, *node, *worker, *deposit, *blocks, *fee, *timeout;
+    const char *pos[3];
+    int n_pos;
+} chan_args;
+
+static int parse(int argc, char **argv, chan_args *a) {
+    memset(a, 0, sizeof *a);
+    const cli_opt opts[] = {{"--key", &a->key, NULL},         {"--node", &a->node, NULL},
+                            {"--worker", &a->worker, NULL},   {"--deposit", &a->deposit, NULL},
+                            {"--dispute-blocks", &a->blocks, NULL}, {"--fee", &a->fee, NULL},
+                            {"--timeout", &a->timeout, NULL}, {NULL, NULL, NULL}};
+    return cli_parse_opts("channel", argc, argv, 2, opts, a->pos, 3, &a->n_pos);
+}
+
+static int channel_id(const char *s, uint8_t id[32]) {
+    return s && strlen(s) == 64 && plow_unhex(s, id, 32) == 0 ? 0 : -1;
+}
+
+/* Sends tx with the key; prints the transaction's line. */
+static int send(const chan_args *a, ledger_tx *tx, uint8_t hash[32]) {
+    char err[PLOW_ERR_LEN];
+    ledger_key k;
+    double timeout = CLI_DEFAULT_TIMEOUT;
+    tx->fee = CLI_DEFAULT_FEE;
+    if (a->fee && cli_amount("--fee", a->fee, &tx->fee, err)) return cli_usage_error("channel", "%s", err);
+    if (cli_timeout(a->timeout, &timeout, err)) return cli_usage_error("channel", "%s", err);
+    if (cli_load_key(a->key, &k, err)) return cli_fail("%s", err);
+    client *c = client_new(cli_node_url(a->node));
+    int rc = c && cli_send_tx(c, &k, tx, timeout, hash, err) == 0 ? 0 : 1;
+    if (rc) cli_fail("%s", c ? err : "cannot start libcurl");
+    client_free(c);
+    ledger_key_wipe(&k);
+    return rc;
+}
+
+int cmd_channel(int argc, char **argv) {
+    if (argc < 2 || cli_wants_help(argc, argv)) {
+        fputs(channel_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    chan_args a;
+    int rc = parse(argc, argv, &a);
+    if (rc) return rc;
+    char err[PLOW_ERR_LEN];
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    uint8_t id[32], hash[32];
+    if (strcmp(sub, "open") == 0) {
+        if (a.n_pos || !a.worker || !a.deposit) return cli_usage_error("channel", "open needs --worker ADDR --deposit N");
+        tx.type = LEDGER_TX_CHANNEL_OPEN;
+        uint64_t blocks = 20;
+        if (ledger_addr_parse(a.worker, tx.u.chan_open.worker, err) ||
+            cli_amount("--deposit", a.deposit, &tx.u.chan_open.deposit, err) ||
+            (a.blocks && cli_amount("--dispute-blocks", a.blocks, &blocks, err)))
+            return cli_usage_error("channel", "%s", err);
+        if (blocks < 1 || blocks > 1000000) return cli_usage_error("channel", "--dispute-blocks must be in 1..1000000");
+        tx.u.chan_open.dispute_blocks = (uint32_t)blocks;
+        if ((rc = send(&a, &tx, hash))) return rc;
+        char hx[65];
+        plow_hex(hash, 32, hx);
+        printf("channel %s\n", hx);
+        return 0;
+    }
+    if (strcmp(sub, "voucher") == 0) {
+        uint64_t amount;
+        if (a.n_pos != 2 || channel_id(a.pos[0], id)) return cli_usage_error("channel", "voucher needs CHANNEL (64 hex) AMOUNT");
+        if (cli_amount("AMOUNT", a.pos[1], &amount, err)) return cli_usage_error("channel", "%s", err);
+        ledger_key k;
+        if (cli_load_key(a.key, &k, err)) return cli_fail("%s", err);
+        client *c = client_new(cli_node_url(a.node));
+        uint8_t chain[32];
+        rc = c && client_chain_id(c, chain, err) == 0 ? 0 : 1;
+        client_free(c);
+        if (rc) {
+            ledger_key_wipe(&k);
+            return cli_fail("%s", err);
+        }
+        uint8_t sig[LEDGER_SIG_LEN];
+        ledger_voucher_sign(&k, chain, id, amount, sig);
+        ledger_key_wipe(&k);
+        char v[LEDGER_VOUCHER_STR_LEN];
+        ledger_voucher_format(id, amount, sig, v);
+        printf("%s\n", v);
+        return 0;
+    }
+    if (strcmp(sub, "redeem") == 0) {
+        if (a.n_pos != 1) return cli_usage_error("channel", "redeem needs VOUCHER");
+        tx.type = LEDGER_TX_CHANNEL_REDEEM;
+        if (ledger_voucher_parse(a.pos[0], tx.u.chan_redeem.channel, &tx.u.chan_redeem.amount, tx.u.chan_redeem.sig, err))
+            return cli_usage_error("channel", "%s", err);
+        return send(&a, &tx, hash);
+    }
+    if (strcmp(sub, "close") == 0) {
+        if (a.n_pos != 1 || channel_id(a.pos[0], id)) return cli_usage_error("channel", "close needs CHANNEL (64 hex)");
+        tx.type = LEDGER_TX_CHANNEL_CLOSE;
+        memcpy(tx.u.chan_close.channel, id, 32);
+        return send(&a, &tx, hash);
+    }
+    if (strcmp(sub, "show") == 0) {
+        if (a.n_pos != 1 || channel_id(a.pos[0], id)) return cli_usage_error("channel", "show needs CHANNEL (64 hex)");
+        client *c = client_new(cli_node_url(a.node));
+        ledger_channel h;
+        rc = c && client_channel(c, id, &h, err) == 0 ? 0 : 1;
+        client_free(c);
+        if (rc) return cli_fail("%s", err);
+        char cl[LEDGER_ADDR_STR_LEN], wk[LEDGER_ADDR_STR_LEN];
+        ledger_addr_format(h.client, cl);
+        ledger_addr_format(h.worker, wk);
+        printf("channel %s\nstatus %s\nclient %s\nworker %s\ndeposit %" PRIu64 "\nredeemed %" PRIu64
+               "\ndispute_blocks %" PRIu32 "\nclose_at %" PRIu64 "\n",
+               a.pos[0], ledger_channel_status_name(h.status), cl, wk, h.deposit, h.redeemed, h.dispute_blocks,
+               h.close_at);
+        return 0;
+    }
+    return cli_usage_error("channel", "unknown subcommand '%s' (open, voucher, redeem, close, show)", sub);
+}

@@ -1,0 +1,119 @@
+# Paying plow serve over a payment channel (issue 14): a request without a
+# voucher gets 402 with a quote (x402's shape), the client signs a voucher for
+# the quoted amount and is served; credit carries over, too little gets a new
+# quote; forged, raised, foreign and over-deposit vouchers are refused; the
+# worker redeems the latest voucher on the ledger (once); the client's close
+# stops serving at once and refunds the rest after the dispute window.
+set -e
+. "$LIB"
+small_network 60000 client worker
+$PLOW train --data d.txt --tokenizer tok.bin --config tiny --steps 8 --batch 2 --seq 32 --out m > /dev/null 2>&1
+N="--node $URL"
+$PLOW channel open --worker "$(cat worker.addr)" --deposit 5000 --dispute-blocks 5 --key client.key $N > open.txt ||
+    fail "channel open: $(cat open.txt)"
+CH=$(sed -n 's/^channel \([0-9a-f]\{64\}\)$/\1/p' open.txt)
+[ -n "$CH" ] || fail "no channel id: $(cat open.txt)"
+$PLOW channel show "$CH" $N | grep -q "^status open$" || fail "channel show"
+$PLOW channel show "$CH" $N | grep -q "^deposit 5000$" || fail "channel deposit"
+
+PLOW_THREADS=1 $PLOW serve --model m --key worker.key --listen 127.0.0.1:0 --url-file s.url --price 3 $N \
+    --vouchers v.txt > serve.log 2>&1 &
+PIDS="$PIDS $!"
+_i=0
+until [ -s s.url ] && curl -sf "$(cat s.url)/v1/models" > /dev/null 2>&1; do
+    _i=$((_i + 1))
+    [ $_i -lt 600 ] || { cat serve.log; fail "plow serve did not start"; }
+    sleep 0.1
+done
+S=$(cat s.url)
+REQ='{"model":"m","prompt":"ROMEO:","max_tokens":10,"seed":4}'
+
+# pay_request VOUCHER: POSTs REQ with X-PAYMENT (none if empty); status in st, body in b.json, headers in h.txt
+pay_request() {
+    if [ -n "$1" ]; then st=$(curl -s -D h.txt -o b.json -w '%{http_code}' -H "X-PAYMENT: $1" "$S/v1/completions" -d "$REQ")
+    else st=$(curl -s -D h.txt -o b.json -w '%{http_code}' "$S/v1/completions" -d "$REQ"); fi
+}
+field() { python3 -c "import json,sys; j=json.load(open('b.json')); print($1)"; }
+
+# no voucher: 402 and a quote
+pay_request ""
+[ "$st" = 402 ] || fail "no voucher: status $st: $(cat b.json)"
+[ "$(field "j['error']['type']")" = payment_required ] || fail "402 shape: $(cat b.json)"
+[ "$(field "j['accepts'][0]['payTo']")" = "$(cat worker.addr)" ] || fail "402 payTo: $(cat b.json)"
+[ "$(field "j['x402Version']")" = 1 ] || fail "402 x402Version"
+grep -qi "^X-Plow-Price: 3" h.txt || fail "402 without X-Plow-Price: $(cat h.txt)"
+need=$(field "j['accepts'][0]['minVoucher']")
+
+# the quoted voucher buys the request
+V1=$($PLOW channel voucher "$CH" "$need" --key client.key $N)
+pay_request "$V1"
+[ "$st" = 200 ] || fail "paid request: $st $(cat b.json)"
+grep -qi "^X-PAYMENT-RESPONSE:.*\"voucher\":\"$need\"" h.txt || fail "no X-PAYMENT-RESPONSE: $(cat h.txt)"
+# the quote was the largest cost: 3 per token of the prompt and of max_tokens 10
+[ "$need" = "$(field "3 * (j['usage']['prompt_tokens'] + 10)")" ] || fail "quote $need: $(cat b.json)"
+used=$(field "3 * j['usage']['total_tokens']")
+# the same voucher again: its credit (need - used) is short of the next request's need
+pay_request "$V1"
+[ "$st" = 402 ] || fail "a spent voucher served again: $st"
+need2=$(field "j['accepts'][0]['minVoucher']")
+[ "$need2" = $((used + need)) ] || fail "second quote $need2, expected $((used + need))"
+V2=$($PLOW channel voucher "$CH" "$need2" --key client.key $N)
+pay_request "$V2"
+[ "$st" = 200 ] || fail "second paid request: $st $(cat b.json)"
+
+# adversaries: the worker's own signature, a raised amount, garbage, another
+# channel, more than the deposit, another worker's channel
+FORGED=$($PLOW channel voucher "$CH" 1000 --key worker.key $N)
+pay_request "$FORGED"
+[ "$st" = 402 ] && grep -q "signature" b.json || fail "a voucher signed by the worker: $st $(cat b.json)"
+RAISED=$(echo "$V2" | sed "s/\.$need2\./.4000./")
+pay_request "$RAISED"
+[ "$st" = 402 ] && grep -q "signature" b.json || fail "a raised voucher: $st $(cat b.json)"
+pay_request "plowv1.nonsense"
+[ "$st" = 400 ] || fail "a malformed voucher: $st"
+pay_request "$(echo "$V2" | sed 's/^plowv1\.[0-9a-f]\{8\}/plowv1.00000000/')"
+[ "$st" = 402 ] || fail "a voucher on no channel: $st $(cat b.json)"
+BIG=$($PLOW channel voucher "$CH" 6000 --key client.key $N)
+pay_request "$BIG"
+[ "$st" = 402 ] && grep -q "deposit" b.json || fail "a voucher beyond the deposit: $st $(cat b.json)"
+$PLOW wallet new --key other.key -q > other.addr
+$PLOW channel open --worker "$(cat other.addr)" --deposit 100 --key client.key $N > open2.txt
+CH2=$(sed -n 's/^channel \([0-9a-f]\{64\}\)$/\1/p' open2.txt)
+OTHER=$($PLOW channel voucher "$CH2" 100 --key client.key $N)
+pay_request "$OTHER"
+[ "$st" = 402 ] && grep -q "not to this worker" b.json || fail "another worker's channel: $st $(cat b.json)"
+
+# the worker redeems its latest voucher, once
+[ "$(tail -n 1 v.txt)" = "$V2" ] || fail "the latest voucher is not the last line of v.txt"
+before=$($PLOW wallet balance "$(cat worker.addr)" $N | sed -n 's/^balance *//p')
+$PLOW channel redeem "$(tail -n 1 v.txt)" --key worker.key $N > /dev/null || fail "redeem"
+after=$($PLOW wallet balance "$(cat worker.addr)" $N | sed -n 's/^balance *//p')
+[ "$after" = $((before + need2 - 1)) ] || fail "redeem paid $((after - before)), expected $need2 - fee"
+expect_fail 1 $PLOW channel redeem "$(tail -n 1 v.txt)" --key worker.key $N
+grep -q "already redeemed" err.txt || fail "a second redeem: $(cat err.txt)"
+expect_fail 1 $PLOW channel redeem "$V1" --key worker.key $N
+
+# the client closes: no more serving on it; the rest comes back after the window
+$PLOW channel close "$CH" --key client.key $N > /dev/null || fail "close"
+$PLOW channel show "$CH" $N | grep -q "^status closing$" || fail "not closing"
+V3=$($PLOW channel voucher "$CH" 4000 --key client.key $N)
+pay_request "$V3"
+[ "$st" = 402 ] && grep -q "closing" b.json || fail "served on a closing channel: $st $(cat b.json)"
+expect_fail 1 $PLOW channel close "$CH" --key client.key $N
+grep -q "may redeem until" err.txt || fail "an early second close: $(cat err.txt)"
+close_at=$($PLOW channel show "$CH" $N | sed -n 's/^close_at //p')
+_i=0
+until [ "$(q /v1/status "j['height']")" -gt "$close_at" ]; do
+    _i=$((_i + 1))
+    [ $_i -lt 600 ] || fail "the chain did not pass height $close_at"
+    sleep 0.1
+done
+cb=$($PLOW wallet balance "$(cat client.addr)" $N | sed -n 's/^balance *//p')
+$PLOW channel close "$CH" --key client.key $N > /dev/null || fail "the settling close"
+ca=$($PLOW wallet balance "$(cat client.addr)" $N | sed -n 's/^balance *//p')
+[ "$ca" = $((cb - 1 + 5000 - need2)) ] || fail "refund $((ca - cb)), expected 5000 - $need2 - fee"
+$PLOW channel show "$CH" $N | grep -q "^status closed$" || fail "not closed"
+expect_fail 2 $PLOW channel voucher nothex 5 --key client.key $N
+expect_fail 2 $PLOW channel open --worker nobody --deposit 5 --key client.key $N
+expect_fail 2 $PLOW serve --model m --key worker.key --price 3 --listen 127.0.0.1:0 --node
+echo "serve_pay: ok"
