@@ -48,7 +48,7 @@ NONE=$(printf 'these bytes were never uploaded' | sha256sum | cut -c1-64)
 hostile() { # hostile NAME ITEMS N_ITEMS: posts a label task with 'plow task post' (no client-side check of the items)
     cat > $1.task.json <<EOT
 {"format": "plow.taskfile.v1", "mode": "replicated", "replicas": 2, "reward": "100", "worker_stake": "1000",
- "min_bond": "0", "claim_blocks": 400, "work_blocks": 400, "window_blocks": 10,
+ "min_bond": "0", "claim_blocks": ${CLAIM_BLOCKS:-400}, "work_blocks": ${CLAIM_BLOCKS:-400}, "window_blocks": 10,
  "spec": {"format": "plow.spec.v1", "kind": "label", "items": "$2", "n_items": $3, "classes": ["a", "b"]}}
 EOT
     $PLOW task post $1.task.json --key req.key 2>>post.log | tail -n 1
@@ -78,6 +78,20 @@ done
 alive $NODE $L1 $L2
 [ "$(held l1)" -eq "$l1_0" ] || fail "l1's holdings: $l1_0 -> $(held l1)"
 echo "A-D. missing, garbage and short items refused by both labelers before any claim; the 8 KB items refused by l1 (budget 4096), claimed by l2"
+
+# X. a label task nobody can take (its items missing), with short windows:
+# `plow label finalize --wait` expires it once its work phase is over (it
+# said "expire it (plow task)", a command that does not exist); the escrow
+# goes back to the poster
+req_x=$(held req)
+X=$(CLAIM_BLOCKS=10 hostile nobody $NONE 3)
+[ ${#X} -eq 64 ] || { cat post.log; fail "task X was not posted: '$X'"; }
+$PLOW label finalize $X --key req.key --wait > fin.txt 2>&1 || { cat fin.txt; fail "label finalize of task X"; }
+grep -q "task $(echo $X | cut -c1-16) expired in block [0-9]* (nobody committed to it)" fin.txt ||
+    fail "label finalize X: $(cat fin.txt)"
+[ "$(q /v1/task/$X "j['status']")" = expired ] || fail "task X is $(q /v1/task/$X "j['status']")"
+[ "$(held req)" -eq "$req_x" ] || fail "the poster: $req_x -> $(held req) (expected its escrow back)"
+echo "X. a label task nobody committed to: $(grep expired fin.txt)"
 
 # E. an honest task: both claim, label, reveal, are paid
 POST="$PLOW label post --key req.key --classes a,b --labelers 2 --redundancy 2 --reward 100 --worker-stake 1000 --min-gold-pct 0 --claim-blocks 400 --work-blocks 400 --window-blocks 6"
