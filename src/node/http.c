@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../evm/evm.h"
 #include "node_internal.h"
 #include "www.h"
 
@@ -116,9 +117,41 @@ static const char *arg(http_request *r, const char *key) { return r->arg ? r->ar
 
 static void decide(http_request *r) { r->decided = true; }
 
+/* GET /v1/status of a node indexing an EVM chain: the same fields, the
+ * indexed block as height, and where the index stands. */
+static void h_status_chain(http_request *r, http_reply *out) {
+    evmwatch_status c;
+    evmwatch_get_status(r->n->evm, &c);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "chain", r->n->genesis.chain);
+    json_add_hash(j, "chain_id", r->n->genesis.chain_id);
+    json_add_u64(j, "height", c.indexed);
+    json_add_u64(j, "time_ms", c.time_s * 1000);
+    json_add_hash(j, "block_hash", c.hash);
+    json_add_u64(j, "supply", c.held); /* the tokens the contract holds: accounts, escrows, bonds and the burned */
+    json_add_u64(j, "burned", c.burned);
+    json_add_u64(j, "holdings", c.held >= c.burned ? c.held - c.burned : 0);
+    cJSON_AddStringToObject(j, "settlement", "evm");
+    char a[43];
+    eth_addr_checksum(c.plow, a);
+    cJSON *e = cJSON_AddObjectToObject(j, "evm");
+    json_add_u64(e, "chain_id", c.evm_chain_id);
+    cJSON_AddStringToObject(e, "plow", a);
+    json_add_u64(e, "indexed", c.indexed);
+    json_add_u64(e, "confirmations", c.confirmations);
+    json_add_u64(e, "tasks", c.tasks);
+    json_add_u64(e, "challenges", c.challenges);
+    json_add_u64(e, "reorgs", c.reorgs);
+    reply_json(out, 200, j);
+}
+
 /* GET /v1/status */
 static void h_status(http_request *r, http_reply *out) {
     node *n = r->n;
+    if (n->evm) {
+        h_status_chain(r, out);
+        return;
+    }
     node_tip t;
     pthread_rwlock_rdlock(&n->state_lock);
     node_tip_get(n, &t);
@@ -383,14 +416,23 @@ static void h_block(http_request *r, http_reply *out) {
 
 /* GET /v1/account/ADDR */
 static void h_account(http_request *r, http_reply *out) {
-    uint8_t pk[32];
+    uint8_t pk[32] = {0};
     char err[PLOW_ERR_LEN];
-    if (ledger_addr_parse(r->rest, pk, err) != 0) {
+    bool evm_addr = r->n->evm && strncmp(r->rest, "0x", 2) == 0; /* a chain node takes 0x addresses too */
+    if (evm_addr ? eth_addr_parse(r->rest, pk, err) != 0 : ledger_addr_parse(r->rest, pk, err) != 0) {
         reply_error(out, 400, "%s", err);
         return;
     }
     ledger_account a;
     node *n = r->n;
+    if (n->evm) { /* the contract's account at the indexed block */
+        if (evmwatch_account(n->evm, pk, &a, err) != 0) {
+            reply_error(out, strstr(err, "not an EVM account") ? 400 : 502, "%s", err);
+            return;
+        }
+        reply_json(out, 200, json_account_to(&a, 0));
+        return;
+    }
     pthread_rwlock_rdlock(&n->state_lock);
     if (!ledger_get_account(n->s, pk, &a)) {
         memset(&a, 0, sizeof a);
@@ -418,7 +460,8 @@ static void h_tasks(http_request *r, http_reply *out) {
     ledger_task *ts = NULL;
     bool more = false;
     char next[TASKQ_CURSOR_LEN];
-    size_t got = taskidx_page(&r->n->tasks, &q, TASKIDX_SCAN_MAX, &ts, &more, next);
+    taskidx *ti = r->n->evm ? evmwatch_tasks(r->n->evm) : &r->n->tasks;
+    size_t got = taskidx_page(ti, &q, TASKIDX_SCAN_MAX, &ts, &more, next);
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "tasks");
     for (size_t i = 0; i < got; i++) cJSON_AddItemToArray(arr, json_task_to(&ts[i]));
@@ -453,10 +496,15 @@ static void h_task(http_request *r, http_reply *out) {
     }
     ledger_task t;
     ch_list l = {.task = id};
-    pthread_rwlock_rdlock(&r->n->state_lock);
-    bool found = ledger_get_task(r->n->s, id, &t);
-    if (found) ledger_each_challenge(r->n->s, collect_ch, &l);
-    pthread_rwlock_unlock(&r->n->state_lock);
+    bool found;
+    if (r->n->evm) {
+        found = evmwatch_task(r->n->evm, id, &t, &l.c, &l.n);
+    } else {
+        pthread_rwlock_rdlock(&r->n->state_lock);
+        found = ledger_get_task(r->n->s, id, &t);
+        if (found) ledger_each_challenge(r->n->s, collect_ch, &l);
+        pthread_rwlock_unlock(&r->n->state_lock);
+    }
     if (!found) {
         reply_error(out, 404, "no task %s", r->rest);
         return;
@@ -476,9 +524,14 @@ static void h_challenge(http_request *r, http_reply *out) {
         return;
     }
     ledger_challenge c;
-    pthread_rwlock_rdlock(&r->n->state_lock);
-    bool found = ledger_get_challenge(r->n->s, id, &c);
-    pthread_rwlock_unlock(&r->n->state_lock);
+    bool found;
+    if (r->n->evm) {
+        found = evmwatch_challenge(r->n->evm, id, &c);
+    } else {
+        pthread_rwlock_rdlock(&r->n->state_lock);
+        found = ledger_get_challenge(r->n->s, id, &c);
+        pthread_rwlock_unlock(&r->n->state_lock);
+    }
     if (!found) {
         reply_error(out, 404, "no challenge %s", r->rest);
         return;

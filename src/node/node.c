@@ -765,6 +765,15 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     if (blob_store_open(&n->blobs, blobs, n->o.max_blob, err) != 0) goto fail;
     if (load_state(n, err) != 0) goto fail;
     taskidx_load(&n->tasks, n->s);
+    if (o->chain_rpc && *o->chain_rpc) {
+        if (!o->chain_deployment || !*o->chain_deployment) {
+            plow_error(err, "--chain needs --deployment FILE (plow deploy writes it)");
+            goto fail;
+        }
+        if (!n->o.chain_poll_ms) n->o.chain_poll_ms = 500;
+        if (evmwatch_open(&n->evm, n->data_dir, o->chain_rpc, o->chain_deployment, o->chain_confirmations, err))
+            goto fail;
+    }
     {
         char ierr[PLOW_ERR_LEN];
         if (chainidx_open(n, ierr) != 0) { /* derived data: the node runs without it */
@@ -817,8 +826,8 @@ static int write_url_file(node *n, char err[PLOW_ERR_LEN]) {
 int node_run(node *n, char err[PLOW_ERR_LEN]) {
     if (pipe2(n->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return plow_error(err, "pipe: %s", strerror(errno));
     if (n->stop_flag) return 0;
-    pthread_t gc_t, block_t, ref_t, up_t;
-    bool gc_on = false, block_on = false, ref_on = false, up_on = false;
+    pthread_t gc_t, block_t, ref_t, up_t, chain_t;
+    bool gc_on = false, block_on = false, ref_on = false, up_on = false, chain_on = false;
     int rc = -1;
     if (pthread_create(&gc_t, NULL, gc_main, n) != 0) {
         plow_error(err, "cannot start a thread");
@@ -844,6 +853,13 @@ int node_run(node *n, char err[PLOW_ERR_LEN]) {
         goto stop;
     }
     up_on = true;
+    if (n->evm) {
+        if (pthread_create(&chain_t, NULL, node_evmwatch_main, n) != 0) {
+            plow_error(err, "cannot start a thread");
+            goto stop;
+        }
+        chain_on = true;
+    }
     if (chainidx_start(n, err) != 0) goto stop;
     {
         node_tip t;
@@ -854,6 +870,12 @@ int node_run(node *n, char err[PLOW_ERR_LEN]) {
                  n->follow ? "follower" : "sequencer", n->genesis.chain, (unsigned long long)t.height, h,
                  node_mempool_size(n), (unsigned)n->port);
         if (n->follow) node_log(n, "following %s", n->follow);
+        if (n->evm) {
+            evmwatch_status cs;
+            evmwatch_get_status(n->evm, &cs);
+            node_log(n, "indexing plow's contracts on EVM chain %" PRIu64 " from block %" PRIu64 " (%zu tasks indexed, %u confirmations)",
+                     cs.evm_chain_id, cs.indexed + 1, cs.tasks, cs.confirmations);
+        }
     }
     rc = 0;
     while (!n->stop_flag && !atomic_load(&n->has_fatal)) {
@@ -871,6 +893,7 @@ stop:
     if (block_on) pthread_join(block_t, NULL);
     if (ref_on) pthread_join(ref_t, NULL);
     if (up_on) pthread_join(up_t, NULL);
+    if (chain_on) pthread_join(chain_t, NULL);
     chainidx_join(n);
     node_http_stop(n);
     if (gc_on) {
@@ -910,6 +933,7 @@ void node_close(node *n) {
     keytab_release(&n->up_owner);
     pthread_mutex_destroy(&n->up_mu);
     taskidx_release(&n->tasks);
+    evmwatch_close(n->evm);
     chainidx_close(n);
     for (int i = 0; i < 2; i++)
         if (n->wake_pipe[i] >= 0) close(n->wake_pipe[i]);
