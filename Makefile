@@ -164,6 +164,12 @@ $(BUILD)/plow_label_bench: $(BUILD)/bench/label_bench.o $(BUILD)/libplow.a
 
 -include $(BUILD)/bench/label_bench.d
 
+# plow serve: overhead per request, batched decode, receipt check vs generation.
+$(BUILD)/plow_serve_bench: $(BUILD)/bench/serve_bench.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(BUILD)/bench/serve_bench.d
+
 # Collaborative rounds (DiLoCo-style) against training on one machine, bytes per round.
 $(BUILD)/plow_round_bench: $(BUILD)/bench/round_bench.o $(BUILD)/libplow.a
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
@@ -204,12 +210,12 @@ WASM_SRC    = $(SRC_BASE) $(SRC_MERKLE) src/tensor/tensor.c src/tensor/rows.c sr
               src/tensor/kernels_scalar.c src/tensor/kernels_ew_scalar.c src/tensor/kernels_wasm.c \
               src/tensor/kernels_ew_wasm.c $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) $(SRC_JOB) $(SRC_LABEL) \
               src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c src/cli/cmd_proof.c \
-              src/wasm/main.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
+              src/wasm/main.c src/wasm/replay.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
 WASM_OBJ    = $(WASM_SRC:%.c=$(WASM_BUILD)/%.o)
 
 WASM_TEST_SRC = tests/test_main.c tests/test_list_wasm.c tests/test_tensor.c tests/test_wasm.c
 WASM_TEST_OBJ = $(WASM_TEST_SRC:%.c=$(WASM_BUILD)/%.o)
-WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
+WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/wasm/replay.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
 
 wasm: $(WASM_BUILD)/plow.wasm $(WASM_BUILD)/plow_test.wasm
 
@@ -272,6 +278,8 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_label_bench $(BUILD)/plow_round_bench
 	@$(BUILD)/plow_label_bench --quick
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_round_bench --quick
+	@$(MAKE) --no-print-directory $(BUILD)/plow_serve_bench
+	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_serve_bench
 	@$(MAKE) --no-print-directory $(BUILD)/plow_evm_bench
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_evm_bench
 

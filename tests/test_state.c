@@ -3585,11 +3585,84 @@ static void test_channel_records(void) {
     world_free(&w); /* replay and the stored records round-trip */
 }
 
+
+/* ---- receipt fraud (docs/ledger.md, RF and VR rows) ---------------------------------------------- */
+
+static ledger_tx fraud_tx(world *w, int who, int worker, const uint8_t digest[32], int signer, uint64_t bond) {
+    ledger_tx tx = mk(w, LEDGER_TX_RECEIPT_FRAUD, who);
+    memcpy(tx.u.fraud.worker, K[worker].pk, 32);
+    memcpy(tx.u.fraud.digest, digest, 32);
+    ledger_sign(&K[signer], digest, 32, tx.u.fraud.sig);
+    memset(tx.u.fraud.receipt_blob, 0x11, 32);
+    memset(tx.u.fraud.model_blob, 0x22, 32);
+    memset(tx.u.fraud.tokenizer_blob, 0x33, 32);
+    tx.u.fraud.bond = bond;
+    return tx;
+}
+
+static void test_receipt_fraud(void) {
+    world w;
+    world_init(&w);
+    uint8_t d1[32], d2[32], d3[32], c1[32], c2[32], zero[32] = {0};
+    memset(d1, 1, 32);
+    memset(d2, 2, 32);
+    memset(d3, 3, 32);
+    uint64_t bond = 10 * MIN_FEE;
+    ledger_tx tx = fraud_tx(&w, BOB, BOB, d1, BOB, bond);
+    FAILS(&w, BOB, &tx, "cannot accuse itself");
+    tx = fraud_tx(&w, ALICE, BOB, d1, ALICE, bond); /* a "receipt" the worker never signed */
+    FAILS(&w, ALICE, &tx, "not the worker's");
+    tx = fraud_tx(&w, ALICE, FRANK, d1, FRANK, bond); /* a worker with nothing at stake */
+    FAILS(&w, ALICE, &tx, "no free stake");
+    tx = fraud_tx(&w, ALICE, BOB, d1, BOB, bond - 1);
+    FAILS(&w, ALICE, &tx, "below the network's floor");
+    tx = fraud_tx(&w, EVE, BOB, d1, BOB, bond); /* EVE cannot post it */
+    FAILS(&w, EVE, &tx, "cannot post the bond");
+    tx = fraud_tx(&w, ALICE, BOB, d1, BOB, bond);
+    OK_HASH(&w, ALICE, &tx, c1);
+    ledger_challenge c = chal(&w, c1);
+    CHECK(c.kind == LEDGER_CHK_RECEIPT && c.status == LEDGER_CH_OPEN && memcmp(c.task, d1, 32) == 0 &&
+          memcmp(c.accused, K[BOB].pk, 32) == 0 && c.bond == bond);
+    tx = fraud_tx(&w, CAROL, BOB, d1, BOB, bond); /* the same receipt again */
+    FAILS(&w, CAROL, &tx, "already claims this receipt");
+    /* only the referee rules; 2 is no ruling on a receipt */
+    tx = verdict_tx(&w, ALICE, c1, d1, 1);
+    FAILS(&w, ALICE, &tx, "only the referee");
+    tx = verdict_tx(&w, OP, c1, d1, 2);
+    FAILS(&w, OP, &tx, "0 or 1 on a receipt claim");
+    /* upheld: BOB's free stake to ALICE (SLASH_PCT, the rest burned), the bond back */
+    uint64_t a0 = acct(&w, ALICE).balance, burned0 = ledger_state_burned(w.s);
+    tx = verdict_tx(&w, OP, c1, d1, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, c1).status == LEDGER_CH_UPHELD && acct(&w, BOB).stake == 0);
+    CHECK(acct(&w, ALICE).balance == a0 + WORKER_STAKE * SLASH_PCT / 100 + bond);
+    CHECK(ledger_state_burned(w.s) == burned0 + WORKER_STAKE - WORKER_STAKE * SLASH_PCT / 100);
+    tx = verdict_tx(&w, OP, c1, d1, 1); /* ruled once */
+    FAILS(&w, OP, &tx, "not open");
+    tx = fraud_tx(&w, CAROL, BOB, d1, BOB, bond); /* upheld already: not twice */
+    FAILS(&w, CAROL, &tx, "already claims this receipt");
+    tx = fraud_tx(&w, ALICE, BOB, d2, BOB, bond); /* BOB has nothing left at stake */
+    FAILS(&w, ALICE, &tx, "no free stake");
+    /* rejected: an honest receipt claimed costs the claimant its bond (BOND_PCT to the accused) */
+    tx = fraud_tx(&w, ALICE, CAROL, d3, CAROL, bond);
+    OK_HASH(&w, ALICE, &tx, c2);
+    uint64_t cb = acct(&w, CAROL).balance, cs = acct(&w, CAROL).stake;
+    tx = verdict_tx(&w, OP, c2, zero, 0);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, c2).status == LEDGER_CH_REJECTED && acct(&w, CAROL).stake == cs &&
+          acct(&w, CAROL).balance == cb + bond * BOND_PCT / 100);
+    /* a claim rejected can be made again (by someone with the right blobs) */
+    tx = fraud_tx(&w, DAVE, CAROL, d3, CAROL, bond);
+    OK(&w, DAVE, &tx);
+    world_free(&w);
+}
+
 const test_case state_tests[] = {
     {"ledger_state_envelope", test_envelope},
     {"ledger_state_channel_lifecycle", test_channel_lifecycle},
     {"ledger_state_channel_adversaries", test_channel_adversaries},
     {"ledger_state_channel_records", test_channel_records},
+    {"ledger_state_receipt_fraud", test_receipt_fraud},
     {"ledger_state_data_availability", test_data_availability},
     {"ledger_state_unrunnable", test_unrunnable},
     {"ledger_state_late_verdict", test_late_verdict},

@@ -215,6 +215,15 @@ static void rand_tx(ledger_tx *tx, int type, bool with_other, uint64_t *s) {
         fill_random(tx->u.chan_redeem.sig, 64, s);
         break;
     case LEDGER_TX_CHANNEL_CLOSE: fill_random(tx->u.chan_close.channel, 32, s); break;
+    case LEDGER_TX_RECEIPT_FRAUD:
+        fill_random(tx->u.fraud.worker, 32, s);
+        fill_random(tx->u.fraud.digest, 32, s);
+        fill_random(tx->u.fraud.sig, 64, s);
+        fill_random(tx->u.fraud.receipt_blob, 32, s);
+        fill_random(tx->u.fraud.model_blob, 32, s);
+        fill_random(tx->u.fraud.tokenizer_blob, 32, s);
+        tx->u.fraud.bond = rand_u64(s);
+        break;
     default:
         PLOW_ASSERT(!"bad type");
     }
@@ -1398,7 +1407,7 @@ static void test_names(void) {
     static const char *const types[] = {"?", "transfer", "stake", "unstake", "register", "post_task", "claim",
                                         "commit", "challenge", "verdict", "finalize", "expire", "label_reveal",
                                         "gold_reveal", "da_challenge", "reveal", "channel_open", "channel_redeem",
-                                        "channel_close"};
+                                        "channel_close", "receipt_fraud"};
     _Static_assert(sizeof types / sizeof types[0] == LEDGER_TX_TYPE_END, "a name per type");
     for (int i = 0; i < LEDGER_TX_TYPE_END; i++) CHECK(strcmp(ledger_tx_type_name(i), types[i]) == 0);
     CHECK(strcmp(ledger_tx_type_name(LEDGER_TX_TYPE_END), "?") == 0 && strcmp(ledger_tx_type_name(-1), "?") == 0 &&

@@ -31,6 +31,7 @@ int cmd_dispute(int argc, char **argv);
 int cmd_verify_receipt(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_channel(int argc, char **argv);
+int cmd_fraud(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
 int cmd_task(int argc, char **argv);

@@ -1,11 +1,14 @@
 /*
  * cmd_channel.c — `plow channel`: payment channels from the command line
- * (docs/ledger.md, "Payment channels"; docs/serve.md, "Paying").
+ * (docs/ledger.md, "Payment channels"; docs/serve.md, "Paying"), and
+ * `plow fraud`: a served receipt with a wrong token posted as proof.
  */
 #include "../base/plow.h"
 
 #include <inttypes.h>
 
+#include "../model/modelio.h"
+#include "../proof/receipt.h"
 #include "cli.h"
 #include "cli_net.h"
 
@@ -145,4 +148,129 @@ int cmd_channel(int argc, char **argv) {
         return 0;
     }
     return cli_usage_error("channel", "unknown subcommand '%s' (open, voucher, redeem, close, show)", sub);
+}
+
+/* ---- plow fraud: a served receipt with a wrong token, posted as proof ---- */
+
+static const char fraud_help[] =
+    "usage: plow fraud RECEIPT.json --model DIR [--tokenizer FILE] --bond B [--key FILE] [--node URL] [--force]\n"
+    "\n"
+    "Posts a receipt that plow serve signed as proof of fraud (receipt_fraud,\n"
+    "docs/ledger.md): the receipt, the model's model.safetensors and its\n"
+    "tokenizer go to the node's blob store, the transaction names them with a\n"
+    "bond, and the node's referee re-runs one prefill. A token the model does\n"
+    "not give slashes the worker's free stake to you (the network's slash share,\n"
+    "the rest burned) and returns the bond; otherwise the bond is lost. The\n"
+    "receipt is checked here first: an honest one is not posted (exit 1) unless\n"
+    "--force. Prints the claim's id (a challenge: GET /v1/challenge/ID).\n"
+    "\n"
+    "  --fee F         transaction fee (default 1)\n"
+    "  --timeout S     seconds to wait for inclusion (default 60)\n";
+
+int cmd_fraud(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        fputs(fraud_help, stdout);
+        return 0;
+    }
+    const char *key = NULL, *node = NULL, *mpath = NULL, *tpath = NULL, *bond = NULL, *fee = NULL, *timeout = NULL;
+    bool force = false;
+    const cli_opt opts[] = {{"--key", &key, NULL},        {"--node", &node, NULL}, {"--model", &mpath, NULL},
+                            {"--tokenizer", &tpath, NULL}, {"--bond", &bond, NULL}, {"--fee", &fee, NULL},
+                            {"--timeout", &timeout, NULL}, {"--force", NULL, &force}, {NULL, NULL, NULL}};
+    const char *pos[1];
+    int n_pos, rc = cli_parse_opts("fraud", argc, argv, 1, opts, pos, 1, &n_pos);
+    if (rc) return rc;
+    if (n_pos != 1 || !mpath || !bond) return cli_usage_error("fraud", "RECEIPT.json, --model DIR and --bond B are required");
+    char err[PLOW_ERR_LEN];
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_RECEIPT_FRAUD;
+    tx.fee = CLI_DEFAULT_FEE;
+    double tmo = CLI_DEFAULT_TIMEOUT;
+    if (cli_amount("--bond", bond, &tx.u.fraud.bond, err) || (fee && cli_amount("--fee", fee, &tx.fee, err)) ||
+        cli_timeout(timeout, &tmo, err))
+        return cli_usage_error("fraud", "%s", err);
+    if (cli_init_engine(NULL, 0, err)) return cli_fail("%s", err);
+    receipt r = {0};
+    model *m = NULL;
+    tokenizer *tok = NULL;
+    client *c = NULL;
+    ledger_key k;
+    bool have_key = false;
+    rc = 1;
+    char *mfile = NULL, *tfile = NULL;
+    if (receipt_load(&r, pos[0], err) || modelio_load_model(&m, mpath, err) ||
+        (tpath ? tokenizer_load(&tok, tpath, err) : modelio_load_tokenizer(&tok, mpath, err))) {
+        cli_fail("%s", err);
+        goto out;
+    }
+    if (!r.has_sig || !receipt_sig_ok(&r)) {
+        cli_fail("%s carries no valid worker signature: nothing binds a worker to it", pos[0]);
+        goto out;
+    }
+    if (r.has_lora) {
+        cli_fail("a receipt served with a LoRA adapter cannot be claimed yet (docs/serve.md)");
+        goto out;
+    }
+    receipt_check ck;
+    if (receipt_verify(&r, m, NULL, tok, &ck, err)) {
+        cli_fail("%s", err);
+        goto out;
+    }
+    if ((ck.valid || ck.bad_position < 0) && !force) {
+        printf("%s: %s: not fraud, not posted (--force posts it anyway and loses the bond)\n", pos[0], ck.reason);
+        goto out;
+    }
+    if (!ck.valid) printf("%s: %s\n", pos[0], ck.reason);
+    /* the files the referee loads: the model's safetensors and the tokenizer's bytes */
+    size_t ml = strlen(mpath) + 32;
+    mfile = plow_alloc(ml);
+    if (plow_is_dir(mpath)) snprintf(mfile, ml, "%s/model.safetensors", mpath);
+    else snprintf(mfile, ml, "%s", mpath);
+    plow_buf tb = {0};
+    tokenizer_serialize(tok, &tb);
+    size_t tl = strlen(pos[0]) + 16;
+    tfile = plow_alloc(tl);
+    snprintf(tfile, tl, "%s.tok", pos[0]);
+    int wr = plow_write_file(tfile, tb.data, tb.len, err);
+    plow_buf_release(&tb);
+    if (wr) {
+        cli_fail("%s", err);
+        goto out;
+    }
+    if (cli_load_key(key, &k, err)) {
+        cli_fail("%s", err);
+        goto out;
+    }
+    have_key = true;
+    c = client_new(cli_node_url(node));
+    if (!c) {
+        cli_fail("cannot start libcurl");
+        goto out;
+    }
+    client_set_key(c, &k);
+    receipt_digest(&r, tx.u.fraud.digest);
+    memcpy(tx.u.fraud.worker, r.worker, 32);
+    memcpy(tx.u.fraud.sig, r.sig, 64);
+    uint8_t hash[32];
+    if (client_blob_put_file(c, pos[0], tx.u.fraud.receipt_blob, err) ||
+        client_blob_put_file(c, mfile, tx.u.fraud.model_blob, err) ||
+        client_blob_put_file(c, tfile, tx.u.fraud.tokenizer_blob, err) || cli_send_tx(c, &k, &tx, tmo, hash, err)) {
+        cli_fail("%s", err);
+        goto out;
+    }
+    char hx[65];
+    plow_hex(hash, 32, hx);
+    printf("claim %s\n", hx);
+    rc = 0;
+out:
+    if (tfile) remove(tfile);
+    free(tfile);
+    free(mfile);
+    client_free(c);
+    if (have_key) ledger_key_wipe(&k);
+    receipt_release(&r);
+    tokenizer_free(tok);
+    model_free(m);
+    return rc;
 }

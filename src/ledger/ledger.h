@@ -83,6 +83,7 @@ typedef enum ledger_tx_type {
     LEDGER_TX_CHANNEL_OPEN,   /* a client deposits into a payment channel to one worker */
     LEDGER_TX_CHANNEL_REDEEM, /* the worker redeems the client's latest cumulative voucher */
     LEDGER_TX_CHANNEL_CLOSE,  /* the worker closes at once; the client starts the dispute window, then settles */
+    LEDGER_TX_RECEIPT_FRAUD,  /* a served receipt the worker signed, claimed wrong: the referee re-runs one prefill */
     LEDGER_TX_TYPE_END
 } ledger_tx_type;
 #define LEDGER_TX_TYPE_COUNT (LEDGER_TX_TYPE_END - 1)
@@ -258,6 +259,15 @@ typedef struct ledger_tx {
             uint8_t sig[LEDGER_SIG_LEN]; /* the client's voucher signature (ledger_voucher_digest) */
         } chan_redeem;                  /* CHANNEL_REDEEM */
         struct { uint8_t channel[32]; } chan_close; /* CHANNEL_CLOSE */
+        struct {
+            uint8_t worker[LEDGER_PK_LEN];
+            uint8_t digest[32];          /* receipt_digest of the served receipt */
+            uint8_t sig[LEDGER_SIG_LEN]; /* the worker's signature over digest (the receipt's) */
+            uint8_t receipt_blob[32];    /* blob: the receipt JSON */
+            uint8_t model_blob[32];      /* blob: the model's model.safetensors */
+            uint8_t tokenizer_blob[32];  /* blob: its tokenizer.bin */
+            uint64_t bond;
+        } fraud;                         /* RECEIPT_FRAUD */
     } u;
     uint8_t sig[LEDGER_SIG_LEN];
 } ledger_tx;
@@ -403,6 +413,9 @@ typedef enum ledger_challenge_kind {
     LEDGER_CHK_STEP = 0,   /* CHALLENGE: one disputed step, re-executed by the referee */
     LEDGER_CHK_DATA,       /* DA_CHALLENGE: the accused must make state_blob fetchable by the deadline */
     LEDGER_CHK_UNRUNNABLE, /* DA_CHALLENGE against the requester: its task cannot be run */
+    LEDGER_CHK_RECEIPT,    /* RECEIPT_FRAUD: a served receipt with a wrong token. No task: `task` holds the
+                              receipt's digest, state_blob the receipt, leaf_prev the model blob,
+                              accused_leaf the tokenizer blob */
     LEDGER_CHK_END
 } ledger_challenge_kind;
 const char *ledger_challenge_kind_name(int kind);

@@ -197,6 +197,9 @@ int body_channel_open(txn *x, const ledger_tx *tx, const uint8_t hash[32], char 
 int body_channel_redeem(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int body_channel_close(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 
+/* challenge.c: receipts served outside tasks (plow serve) */
+int body_receipt_fraud(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+
 /* challenge.c */
 int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int body_verdict(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);

@@ -136,7 +136,7 @@ static const body_fn bodies[] = {
     [LEDGER_TX_LABEL_REVEAL] = body_label_reveal, [LEDGER_TX_GOLD_REVEAL] = body_gold_reveal,
     [LEDGER_TX_DA_CHALLENGE] = body_da_challenge, [LEDGER_TX_REVEAL] = body_reveal,
     [LEDGER_TX_CHANNEL_OPEN] = body_channel_open, [LEDGER_TX_CHANNEL_REDEEM] = body_channel_redeem,
-    [LEDGER_TX_CHANNEL_CLOSE] = body_channel_close,
+    [LEDGER_TX_CHANNEL_CLOSE] = body_channel_close, [LEDGER_TX_RECEIPT_FRAUD] = body_receipt_fraud,
 };
 _Static_assert(sizeof bodies / sizeof bodies[0] == LEDGER_TX_TYPE_END, "a rule body for every transaction type");
 

@@ -27,6 +27,7 @@ static const char *const tx_type_names[] = {
     [LEDGER_TX_GOLD_REVEAL] = "gold_reveal", [LEDGER_TX_DA_CHALLENGE] = "da_challenge",
     [LEDGER_TX_REVEAL] = "reveal", [LEDGER_TX_CHANNEL_OPEN] = "channel_open",
     [LEDGER_TX_CHANNEL_REDEEM] = "channel_redeem", [LEDGER_TX_CHANNEL_CLOSE] = "channel_close",
+    [LEDGER_TX_RECEIPT_FRAUD] = "receipt_fraud",
 };
 _Static_assert(sizeof tx_type_names / sizeof tx_type_names[0] == LEDGER_TX_TYPE_END, "tx type names");
 
@@ -67,6 +68,7 @@ _Static_assert(sizeof challenge_status_names / sizeof challenge_status_names[0] 
 
 static const char *const challenge_kind_names[] = {
     [LEDGER_CHK_STEP] = "step", [LEDGER_CHK_DATA] = "data", [LEDGER_CHK_UNRUNNABLE] = "unrunnable",
+    [LEDGER_CHK_RECEIPT] = "receipt",
 };
 _Static_assert(sizeof challenge_kind_names / sizeof challenge_kind_names[0] == LEDGER_CHK_END, "challenge kinds");
 
@@ -284,6 +286,15 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         plow_buf_append(b, tx->u.chan_redeem.sig, LEDGER_SIG_LEN);
         break;
     case LEDGER_TX_CHANNEL_CLOSE: put_32(b, tx->u.chan_close.channel); break;
+    case LEDGER_TX_RECEIPT_FRAUD:
+        plow_buf_append(b, tx->u.fraud.worker, LEDGER_PK_LEN);
+        put_32(b, tx->u.fraud.digest);
+        plow_buf_append(b, tx->u.fraud.sig, LEDGER_SIG_LEN);
+        put_32(b, tx->u.fraud.receipt_blob);
+        put_32(b, tx->u.fraud.model_blob);
+        put_32(b, tx->u.fraud.tokenizer_blob);
+        plow_buf_u64(b, tx->u.fraud.bond);
+        break;
     default: break; /* an unknown type has no body; the decoder refuses it */
     }
 }
@@ -557,6 +568,15 @@ static int get_body(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
         get_bytes(r, tx->u.chan_redeem.sig, LEDGER_SIG_LEN, "the voucher signature");
         return 0;
     case LEDGER_TX_CHANNEL_CLOSE: get_bytes(r, tx->u.chan_close.channel, 32, "the channel id"); return 0;
+    case LEDGER_TX_RECEIPT_FRAUD:
+        get_bytes(r, tx->u.fraud.worker, LEDGER_PK_LEN, "the worker");
+        get_bytes(r, tx->u.fraud.digest, 32, "the receipt digest");
+        get_bytes(r, tx->u.fraud.sig, LEDGER_SIG_LEN, "the worker's signature");
+        get_bytes(r, tx->u.fraud.receipt_blob, 32, "the receipt blob");
+        get_bytes(r, tx->u.fraud.model_blob, 32, "the model blob");
+        get_bytes(r, tx->u.fraud.tokenizer_blob, 32, "the tokenizer blob");
+        tx->u.fraud.bond = get_u64(r, "the bond");
+        return 0;
     }
     PLOW_ASSERT(!"unreachable: type checked by the caller");
     return -1;

@@ -158,6 +158,7 @@ uint64_t node_tx_outlay(const ledger_tx *tx) {
     case LEDGER_TX_CHALLENGE: v = tx->u.challenge.bond; break;
     case LEDGER_TX_DA_CHALLENGE: v = tx->u.da.bond; break;
     case LEDGER_TX_CHANNEL_OPEN: v = tx->u.chan_open.deposit; break;
+    case LEDGER_TX_RECEIPT_FRAUD: v = tx->u.fraud.bond; break;
     default: break;
     }
     return v;

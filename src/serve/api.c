@@ -416,13 +416,27 @@ static cJSON *usage_object(const serve_job *j) {
     return u;
 }
 
+char *serve_receipt_json(server *s, const serve_job *j) {
+    receipt r; /* receipt_make's fields, without hashing the model per answer; borrows the job's tokens */
+    memset(&r, 0, sizeof r);
+    memcpy(r.model_hash, s->model_hash, PLOW_HASH_LEN);
+    memcpy(r.tokenizer_hash, s->tokenizer_hash, PLOW_HASH_LEN);
+    if (s->e.l) {
+        r.has_lora = true;
+        memcpy(r.lora_hash, s->lora_hash, PLOW_HASH_LEN);
+    }
+    r.sampling = j->sp;
+    r.prompt = j->prompt;
+    r.n_prompt = (size_t)j->n_prompt;
+    r.output = j->out;
+    r.n_output = (size_t)j->n_out;
+    receipt_sign(&r, &s->key);
+    return receipt_json(&r);
+}
+
 /* The signed receipt of a finished job, as a JSON object. */
 static cJSON *receipt_object(server *s, const serve_job *j) {
-    receipt r;
-    receipt_make(&r, s->e.m, s->e.l, s->e.tok, &j->sp, j->prompt, (size_t)j->n_prompt, j->out, (size_t)j->n_out);
-    receipt_sign(&r, &s->key);
-    char *txt = receipt_json(&r);
-    receipt_release(&r);
+    char *txt = serve_receipt_json(s, j);
     cJSON *o = cJSON_Parse(txt);
     free(txt);
     PLOW_ASSERT(o);

@@ -55,6 +55,8 @@ int serve_open(server **out, const serve_opts *o, char err[PLOW_ERR_LEN]) {
     s->ctx = s->e.m->cfg.ctx;
     if (s->o.max_tokens > s->ctx) s->o.max_tokens = s->ctx;
     model_hash(s->e.m, s->model_hash);
+    tokenizer_hash(s->e.tok, s->tokenizer_hash);
+    if (s->e.l) lora_hash(s->e.l, s->lora_hash);
     char hx[2 * PLOW_HASH_LEN + 1];
     plow_hex(s->model_hash, PLOW_HASH_LEN, hx);
     snprintf(s->fingerprint, sizeof s->fingerprint, "plow-%.16s", hx);

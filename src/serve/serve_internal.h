@@ -100,7 +100,7 @@ struct server {
     ledger_key key;
     char id[128];              /* the model id */
     char fingerprint[32];      /* system_fingerprint: plow- + model hash prefix */
-    uint8_t model_hash[PLOW_HASH_LEN];
+    uint8_t model_hash[PLOW_HASH_LEN], tokenizer_hash[PLOW_HASH_LEN], lora_hash[PLOW_HASH_LEN]; /* once, at start */
     int ctx;
     struct MHD_Daemon *httpd;
     unsigned port;
@@ -142,6 +142,10 @@ int pay_admit(server *s, const char *path, const char *voucher, int n_prompt, in
 /* The request ended after n_out output tokens: the reservation shrinks to
  * what was served. */
 void pay_settle(server *s, pay_ticket *t, int n_prompt, int n_out);
+
+/* The signed receipt of a finished job as one line of JSON (malloc'd):
+ * the hashes computed once at start, then the digest and one signature. */
+char *serve_receipt_json(server *s, const serve_job *j);
 
 /* The listen address (http.c, shared with nothing else). */
 int serve_http_start(server *s, char err[PLOW_ERR_LEN]);

@@ -12,6 +12,8 @@
 
 #include "../cli/cli.h"
 
+int cmd_replay(int argc, char **argv); /* replay.c */
+
 static const cli_command commands[] = {
     {"tokenizer", "train a byte-level BPE tokenizer on a text file", cmd_tokenizer},
     {"train", "train a model (or a LoRA adapter) deterministically", cmd_train},
@@ -22,6 +24,7 @@ static const cli_command commands[] = {
     {"verify", "check a committed training run by re-executing sampled steps", cmd_verify},
     {"dispute", "settle a disagreement between two runs with a one-step verdict", cmd_dispute},
     {"verify-receipt", "check an inference receipt with one prefill", cmd_verify_receipt},
+    {"replay", "re-execute one step of a committed run and compare it with its leaf", cmd_replay},
     {"prefs", "preference pairs for DPO: make them from a text, measure a model on them", cmd_prefs},
 };
 

@@ -99,8 +99,8 @@ $PLOW channel show "$CH" $N | grep -q "^status closing$" || fail "not closing"
 V3=$($PLOW channel voucher "$CH" 4000 --key client.key $N)
 pay_request "$V3"
 [ "$st" = 402 ] && grep -q "closing" b.json || fail "served on a closing channel: $st $(cat b.json)"
-expect_fail 1 $PLOW channel close "$CH" --key client.key $N
-grep -q "may redeem until" err.txt || fail "an early second close: $(cat err.txt)"
+# (a second close inside the window is refused: ledger_state_channel_lifecycle;
+# here the window may pass while the machine is loaded)
 close_at=$($PLOW channel show "$CH" $N | sed -n 's/^close_at //p')
 _i=0
 until [ "$(q /v1/status "j['height']")" -gt "$close_at" ]; do
@@ -113,6 +113,53 @@ $PLOW channel close "$CH" --key client.key $N > /dev/null || fail "the settling 
 ca=$($PLOW wallet balance "$(cat client.addr)" $N | sed -n 's/^balance *//p')
 [ "$ca" = $((cb - 1 + 5000 - need2)) ] || fail "refund $((ca - cb)), expected 5000 - $need2 - fee"
 $PLOW channel show "$CH" $N | grep -q "^status closed$" || fail "not closed"
+# fraud: a dishonest server signs a wrong token 3; the client posts the
+# receipt and the referee's one prefill slashes the worker's stake to it
+$PLOW wallet stake 2000 --key worker.key $N > /dev/null || fail "stake"
+PLOW_THREADS=1 $PLOW serve --model m --key worker.key --listen 127.0.0.1:0 --url-file c.url --cheat-at 3 > cheat.log 2>&1 &
+PIDS="$PIDS $!"
+_i=0
+until [ -s c.url ] && curl -sf "$(cat c.url)/v1/models" > /dev/null 2>&1; do
+    _i=$((_i + 1))
+    [ $_i -lt 600 ] || { cat cheat.log; fail "the dishonest server did not start"; }
+    sleep 0.1
+done
+curl -s "$(cat c.url)/v1/completions" -d "$REQ" | python3 -c "import json,sys; json.dump(json.load(sys.stdin)['receipt'], open('bad.json','w'))"
+wait_challenge() { # ID STATUS: until the claim has STATUS
+    _i=0
+    until [ "$(q "/v1/challenge/$1" "j['status']")" = "$2" ]; do
+        _i=$((_i + 1))
+        [ $_i -lt 1200 ] || { tail -n 20 node.log; fail "claim $1 never became $2: $(q "/v1/challenge/$1" "j")"; }
+        sleep 0.1
+    done
+}
+cb=$($PLOW wallet balance "$(cat client.addr)" $N | sed -n 's/^balance *//p')
+$PLOW fraud bad.json --model m --bond 100 --key client.key $N > f.txt || fail "plow fraud: $(cat f.txt)"
+grep -q "output token 3 is" f.txt || fail "plow fraud did not name token 3: $(cat f.txt)"
+CL=$(sed -n 's/^claim \([0-9a-f]\{64\}\)$/\1/p' f.txt)
+wait_challenge "$CL" upheld
+$PLOW wallet balance "$(cat worker.addr)" $N | grep -q "^stake *0$" || fail "the worker kept its stake"
+ca=$($PLOW wallet balance "$(cat client.addr)" $N | sed -n 's/^balance *//p')
+[ "$ca" = $((cb - 1 + 1000)) ] || fail "the client got $((ca - cb)), expected half the 2000 stake less the fee"
+expect_fail 1 $PLOW fraud bad.json --model m --bond 100 --key client.key $N # the same receipt twice
+grep -q "already claims" err.txt || fail "a second claim: $(cat err.txt)"
+# an honest receipt is not fraud: not posted; forced, the referee rejects it and the bond is lost
+$PLOW wallet stake 500 --key worker.key $N > /dev/null
+curl -s "$(cat c.url)/v1/completions" -d '{"model":"m","prompt":"O","max_tokens":3,"seed":9}' |
+    python3 -c "import json,sys; json.dump(json.load(sys.stdin)['receipt'], open('good.json','w'))"
+set +e
+$PLOW fraud good.json --model m --bond 100 --key client.key $N > f2.txt
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "plow fraud on an honest receipt exited $rc"
+grep -q "not fraud, not posted" f2.txt || fail "an honest receipt was posted: $(cat f2.txt)"
+$PLOW fraud good.json --model m --bond 100 --key client.key $N --force > f3.txt || fail "forced claim: $(cat f3.txt)"
+CL2=$(sed -n 's/^claim \([0-9a-f]\{64\}\)$/\1/p' f3.txt)
+wait_challenge "$CL2" rejected
+$PLOW wallet balance "$(cat worker.addr)" $N | grep -q "^stake *500$" || fail "an honest worker lost stake"
+python3 -c "import json; r=json.load(open('bad.json')); r['output_tokens'][0]+=1; json.dump(r, open('forged.json','w'))"
+expect_fail 1 $PLOW fraud forged.json --model m --bond 100 --key client.key $N # a receipt changed after signing
+grep -q "no valid worker signature" err.txt || fail "a forged receipt: $(cat err.txt)"
 expect_fail 2 $PLOW channel voucher nothex 5 --key client.key $N
 expect_fail 2 $PLOW channel open --worker nobody --deposit 5 --key client.key $N
 expect_fail 2 $PLOW serve --model m --key worker.key --price 3 --listen 127.0.0.1:0 --node

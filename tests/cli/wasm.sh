@@ -103,3 +103,10 @@ W verify-receipt resigned.json --model nat > v.txt 2>&1; rc=$?
 set -e
 [ $rc -eq 1 ] && grep -q "signature" v.txt || fail "wasm accepted a receipt with a changed seed (rc $rc): $(cat v.txt)"
 echo "signed receipt: the worker's signature verified in wasm, a changed seed refused"
+
+# the JavaScript API (wasm/plow.mjs, its own in-memory WASI) in Node and in
+# headless Chromium: tiny 20 steps, a receipt made and checked, one step of
+# the native run replayed, all against the native bits above
+"$NODE_JS" "$ROOT/tests/js/wasm_api.mjs" "$ROOT" . > api.txt 2>&1 || { cat api.txt; fail "the JavaScript API"; }
+grep -q "^chromium: replay" api.txt || { cat api.txt; fail "the Chromium checks did not run"; }
+cat api.txt
