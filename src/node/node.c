@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/listen.h"
 #include "node_internal.h"
 
 #define GENESIS_MAX ((size_t)16 << 20)
@@ -810,14 +811,8 @@ void node_stop(node *n) {
 
 static int write_url_file(node *n, char err[PLOW_ERR_LEN]) {
     char url[300];
-    const char *host = n->listen;
-    const char *colon = strrchr(n->listen, ':');
-    int hl = colon ? (int)(colon - host) : (int)strlen(host);
-    if (hl == 0 || (hl == 7 && memcmp(host, "0.0.0.0", 7) == 0)) {
-        host = "127.0.0.1";
-        hl = 9;
-    }
-    snprintf(url, sizeof url, "http://%.*s:%u\n", hl, host, (unsigned)n->port);
+    listen_url(n->listen, (unsigned)n->port, url, sizeof url - 1);
+    strcat(url, "\n");
     char *p = path_join(n->data_dir, "node.url");
     int rc = plow_write_file(p, url, strlen(url), err);
     free(p);
