@@ -176,6 +176,12 @@ $(BUILD)/plow_round_bench: $(BUILD)/bench/round_bench.o $(BUILD)/libplow.a
 
 -include $(BUILD)/bench/round_bench.d
 
+# The explorer's overview on a node with 10,000 blocks and 5,000 tasks (bench/explorer_bench.sh).
+$(BUILD)/plow_explorer_fill: $(BUILD)/bench/explorer_fill.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(BUILD)/bench/explorer_fill.d
+
 # The contracts' gas on a local anvil (needs `make contracts` and npm ci).
 $(BUILD)/plow_evm_bench: $(BUILD)/bench/evm_bench.o $(BUILD)/libplow.a
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)

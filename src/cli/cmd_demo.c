@@ -1067,6 +1067,11 @@ static int run_demo(demo *d, char err[PLOW_ERR_LEN]) {
     if (rc == 0) printf("\nOUTCOME: RIGHT -- the cheater was caught and slashed, the honest workers were paid.\n");
     else printf("\nOUTCOME: WRONG -- see the FAIL lines above and the logs in %s/logs/\n", d->dir);
 out:
+    if (rc >= 0 && !demo_stop) { /* the explorer (docs/explorer.md): the same node serves it */
+        if (d->keep) printf("\nExplorer: %s/\n", d->url);
+        else printf("\nExplorer: %s/ while it runs (--keep-running keeps the network up; later: plow node --data %s/node)\n",
+                    d->url, d->dir);
+    }
     if (d->keep && rc >= 0 && !demo_stop) {
         printf("Still running at %s (--keep-running); Ctrl-C stops it.\n", d->url);
         fflush(stdout);
