@@ -1094,13 +1094,11 @@ static int cmd_doctor(const opts *o) {
 
 /* ---- dispute -------------------------------------------------------------------------------- */
 
-/* Signs tx with k at its next nonce, submits it and waits for its block:
- * it must be included. */
-static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger_tx *tx, uint8_t hash[32],
-                     char err[PLOW_ERR_LEN]) {
+/* Signs tx (sender k, fee 1, its nonce as set) and POSTs it to /v1/tx:
+ * the HTTP status (202 accepted, 0 no answer); its hash in hash. */
+static long post_tx(http *h, const uint8_t cid[32], const ledger_key *k, ledger_tx *tx, uint8_t hash[32]) {
     memcpy(tx->sender, k->pk, 32);
     tx->fee = 1;
-    if (next_nonce_of(h, k->pk, &tx->nonce, err) != 0) return -1;
     ledger_tx_sign(tx, k, cid);
     ledger_tx_hash(tx, hash);
     plow_buf b = {0};
@@ -1113,6 +1111,15 @@ static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger
     free(hx);
     plow_buf_release(&b);
     plow_buf_release(&body);
+    return code;
+}
+
+/* Signs tx with k at its next nonce, submits it and waits for its block:
+ * it must be included. */
+static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger_tx *tx, uint8_t hash[32],
+                     char err[PLOW_ERR_LEN]) {
+    if (next_nonce_of(h, k->pk, &tx->nonce, err) != 0) return -1;
+    long code = post_tx(h, cid, k, tx, hash);
     if (code != 202)
         return plow_error(err, "%s refused (%ld): %.200s", ledger_tx_type_name(tx->type), code, (char *)h->body.data);
     char hh[65], path[100];
@@ -1128,6 +1135,56 @@ static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger
         usleep(50000);
     }
     return plow_error(err, "%s still pending", ledger_tx_type_name(tx->type));
+}
+
+/* The worker wk (registered as NAME, staking `stake`) takes the only slot of
+ * task: claims it, commits the nl leaves (steps nl - 1, values nothing
+ * computed) sealed, and reveals them; each transaction included before the
+ * next. */
+static int work_slot(http *h, const uint8_t cid[32], const ledger_key *wk, const char *name, uint64_t stake,
+                     const uint8_t task[32], const uint8_t *leaves, size_t nl, char err[PLOW_ERR_LEN]) {
+    ledger_tx *tx = plow_calloc(1, sizeof *tx), *rv = plow_calloc(1, sizeof *rv);
+    uint8_t hash[32], commitment[32];
+    int rc = -1;
+    tx->type = LEDGER_TX_REGISTER;
+    tx->u.reg.kind = LEDGER_AGENT;
+    snprintf(tx->u.reg.name, sizeof tx->u.reg.name, "%s", name);
+    snprintf(tx->u.reg.caps, sizeof tx->u.reg.caps, "{}");
+    if (send_wait(h, cid, wk, tx, hash, err) != 0) goto out;
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_STAKE;
+    tx->u.stake.amount = stake;
+    if (send_wait(h, cid, wk, tx, hash, err) != 0) goto out;
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_CLAIM;
+    memcpy(tx->u.ref.task, task, 32);
+    if (send_wait(h, cid, wk, tx, hash, err) != 0) goto out;
+    /* a sealed commit, then its reveal (values, salt, the leaves) */
+    rv->type = LEDGER_TX_REVEAL;
+    memcpy(rv->sender, wk->pk, 32);
+    memcpy(rv->u.open.task, task, 32);
+    merkle_root(leaves, nl, rv->u.open.trace_root);
+    memcpy(rv->u.open.final_state, leaves + 32 * (nl - 1), 32);
+    plow_sha256_once("artifact", 8, rv->u.open.artifact);
+    plow_sha256_once("manifest", 8, rv->u.open.manifest);
+    rv->u.open.n = nl - 1;
+    rv->u.open.checkpoint_every = 1;
+    plow_sha256_once("plow_loadgen salt", 17, rv->u.open.salt);
+    rv->u.open.count = (uint32_t)nl;
+    memcpy(rv->u.open.leaves, leaves, nl * 32);
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_COMMIT;
+    memcpy(tx->u.commit.task, task, 32);
+    ledger_commitment(rv, 0, commitment);
+    memcpy(tx->u.commit.trace_root, commitment, 32);
+    tx->u.commit.n = nl - 1;
+    if (send_wait(h, cid, wk, tx, hash, err) != 0) goto out;
+    *tx = *rv;
+    rc = send_wait(h, cid, wk, tx, hash, err);
+out:
+    free(rv);
+    free(tx);
+    return rc;
 }
 
 static int cmd_dispute(const opts *o) {
@@ -1146,16 +1203,6 @@ static int cmd_dispute(const opts *o) {
     do {                                                                                                               \
         if (send_wait(&h, cid, &(k), tx, hash, err) != 0) return die("%s", err);                                      \
     } while (0)
-    tx->type = LEDGER_TX_REGISTER;
-    tx->u.reg.kind = LEDGER_AGENT;
-    snprintf(tx->u.reg.name, sizeof tx->u.reg.name, "worker");
-    snprintf(tx->u.reg.caps, sizeof tx->u.reg.caps, "{}");
-    SEND(wk);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_STAKE;
-    tx->u.stake.amount = 100;
-    SEND(wk);
-    memset(tx, 0, sizeof *tx);
     tx->type = LEDGER_TX_POST_TASK;
     if (o->in) { /* --in FILE: the spec is FILE, uploaded by the requester */
         uint8_t *sb;
@@ -1181,41 +1228,13 @@ static int cmd_dispute(const opts *o) {
     tx->u.post.claim_blocks = tx->u.post.work_blocks = tx->u.post.window_blocks = 1000;
     SEND(req);
     memcpy(task, hash, 32);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_CLAIM;
-    memcpy(tx->u.ref.task, task, 32);
-    SEND(wk);
     uint8_t leaves[3 * 32];
     for (int i = 0; i < 3; i++) {
         char l[8] = "leaf0";
         l[4] = (char)('0' + i);
         plow_sha256_once(l, 5, leaves + 32 * i);
     }
-    /* a sealed commit, then its reveal (values, salt, the three leaves) */
-    ledger_tx *rv = plow_calloc(1, sizeof *rv);
-    rv->type = LEDGER_TX_REVEAL;
-    memcpy(rv->sender, wk.pk, 32);
-    memcpy(rv->u.open.task, task, 32);
-    merkle_root(leaves, 3, rv->u.open.trace_root);
-    memcpy(rv->u.open.final_state, leaves + 64, 32);
-    plow_sha256_once("artifact", 8, rv->u.open.artifact);
-    plow_sha256_once("manifest", 8, rv->u.open.manifest);
-    rv->u.open.n = 2;
-    rv->u.open.checkpoint_every = 1;
-    plow_sha256_once("plow_loadgen salt", 17, rv->u.open.salt);
-    rv->u.open.count = 3;
-    memcpy(rv->u.open.leaves, leaves, sizeof leaves);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_COMMIT;
-    memcpy(tx->u.commit.task, task, 32);
-    uint8_t commitment[32];
-    ledger_commitment(rv, 0, commitment);
-    memcpy(tx->u.commit.trace_root, commitment, 32);
-    tx->u.commit.n = 2;
-    SEND(wk);
-    *tx = *rv;
-    free(rv);
-    SEND(wk);
+    if (work_slot(&h, cid, &wk, "worker", 100, task, leaves, 3, err) != 0) return die("%s", err);
     const char state[] = "the state the challenger claims is state 0";
     memset(tx, 0, sizeof *tx);
     tx->type = LEDGER_TX_CHALLENGE;
@@ -1544,20 +1563,6 @@ static int cmd_flood(const opts *o) {
     tx->u.post.claim_blocks = tx->u.post.work_blocks = tx->u.post.window_blocks = 5000;
     SEND(req);
     memcpy(task, hash, 32);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_REGISTER;
-    tx->u.reg.kind = LEDGER_AGENT;
-    snprintf(tx->u.reg.name, sizeof tx->u.reg.name, "flooded");
-    snprintf(tx->u.reg.caps, sizeof tx->u.reg.caps, "{}");
-    SEND(wk);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_STAKE;
-    tx->u.stake.amount = 100;
-    SEND(wk);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_CLAIM;
-    memcpy(tx->u.ref.task, task, 32);
-    SEND(wk);
     size_t nl = (size_t)steps + 1;
     uint8_t *leaves = plow_alloc(nl * 32);
     for (size_t i = 0; i < nl; i++) {
@@ -1565,30 +1570,7 @@ static int cmd_flood(const opts *o) {
         pre[10] = (uint8_t)(i >> 8), pre[11] = (uint8_t)i;
         plow_sha256_once(pre, sizeof pre, leaves + 32 * i);
     }
-    ledger_tx *rv = plow_calloc(1, sizeof *rv);
-    rv->type = LEDGER_TX_REVEAL;
-    memcpy(rv->sender, wk.pk, 32);
-    memcpy(rv->u.open.task, task, 32);
-    merkle_root(leaves, nl, rv->u.open.trace_root);
-    memcpy(rv->u.open.final_state, leaves + 32 * steps, 32);
-    plow_sha256_once("flood artifact", 14, rv->u.open.artifact);
-    plow_sha256_once("flood manifest", 14, rv->u.open.manifest);
-    rv->u.open.n = steps;
-    rv->u.open.checkpoint_every = 1;
-    plow_sha256_once("flood salt", 10, rv->u.open.salt);
-    rv->u.open.count = (uint32_t)nl;
-    memcpy(rv->u.open.leaves, leaves, nl * 32);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_COMMIT;
-    memcpy(tx->u.commit.task, task, 32);
-    uint8_t commitment[32];
-    ledger_commitment(rv, 0, commitment);
-    memcpy(tx->u.commit.trace_root, commitment, 32);
-    tx->u.commit.n = steps;
-    SEND(wk);
-    *tx = *rv;
-    free(rv);
-    SEND(wk);
+    if (work_slot(&h, cid, &wk, "flooded", 100, task, leaves, nl, err) != 0) return die("%s", err);
 #undef SEND
     /* the state every challenge names: bytes that are no state of the task */
     static const char state[] = "a state the referee must fetch the task's inputs and build it to refuse";
@@ -1660,22 +1642,9 @@ static int cmd_flood(const opts *o) {
                 if (merkle_prove(leaves, nl, j - 1, &tx->u.challenge.ev.proof_prev, err) != 0 ||
                     merkle_prove(leaves, nl, j, &tx->u.challenge.ev.proof, err) != 0)
                     return die("%s", err);
-                memcpy(tx->sender, f->k.pk, 32);
-                tx->fee = 1;
                 tx->nonce = f->nonce;
-                ledger_tx_sign(tx, &f->k, cid);
-                plow_buf b = {0};
-                ledger_tx_encode(tx, &b);
-                char *hx = plow_alloc(2 * b.len + 1);
-                plow_hex(b.data, b.len, hx);
-                plow_buf body = {0};
-                plow_buf_printf(&body, "{\"tx\":\"%s\"}", hx);
-                long code = http_do(&h, "/v1/tx", (char *)body.data, body.len);
-                free(hx);
-                plow_buf_release(&b);
-                plow_buf_release(&body);
+                long code = post_tx(&h, cid, &f->k, tx, f->ids[s]);
                 if (code == 202) {
-                    ledger_tx_hash(tx, f->ids[s]);
                     f->steps[s] = j;
                     f->state[s] = 1;
                     busy[j] = true;

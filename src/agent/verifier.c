@@ -330,6 +330,17 @@ static int check_spec(verifier *v, const ledger_task *t, int s, job_spec *spec, 
     return set_checked(v, t->id, s, "bad spec\n", err) ? -1 : 1;
 }
 
+/* The spec of t fetched and probed for a check of slot s: 0, check it; 1,
+ * not now or not at all (logged, set aside or counted as a failed try); -1
+ * when the node could not be asked. */
+static int checkable(verifier *v, const ledger_task *t, int s, job_spec *spec, char err[PLOW_ERR_LEN]) {
+    int src = check_spec(v, t, s, spec, err);
+    if (src) return src;
+    src = probe_before_check(v, t, s, spec, err);
+    if (src < 0) return check_failed(v, t, s, "probe", err) ? -1 : 1;
+    return src;
+}
+
 /* A hostile challenger (tests, --challenge-at J): challenges slot s at step
  * J from its revealed leaves, without checking anything; the state blob is
  * the spec's (step 1 needs none: the referee rebuilds state 0). */
@@ -452,13 +463,9 @@ static int check_promises(verifier *v, const ledger_task *t, const int *idx, int
         avail_path(v, t->id, s, ap, sizeof ap);
         if (is_checked(v, t->id, s) || !plow_file_exists(ap)) continue; /* its data first */
         job_spec spec;
-        int src = check_spec(v, t, s, &spec, err);
+        int src = checkable(v, t, s, &spec, err);
         if (src < 0) return -1;
         if (src > 0) continue;
-        if ((src = probe_before_check(v, t, s, &spec, err))) {
-            if (src < 0 && check_failed(v, t, s, "probe", err)) return -1;
-            continue;
-        }
         char hex[65], dir[AGENT_PATH_MAX + 100], id[12], wk[16];
         plow_hex(t->id, 32, hex);
         snprintf(dir, sizeof dir, "%s/tasks/%s/slot%d", a->work, hex, s);
@@ -547,13 +554,9 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         if (memcmp(slot->final_state, t->slots[best].final_state, 32) == 0) continue;
         if (is_checked(v, t->id, s) || challenged(ch, n_ch, slot->worker)) continue;
         job_spec spec;
-        int src = check_spec(v, t, s, &spec, err);
+        int src = checkable(v, t, s, &spec, err);
         if (src < 0) return -1;
         if (src > 0) continue;
-        if ((src = probe_before_check(v, t, s, &spec, err))) {
-            if (src < 0 && check_failed(v, t, s, "probe", err)) return -1;
-            continue;
-        }
         char hex[65], dir[AGENT_PATH_MAX + 100], wk[16], ok[16];
         plow_hex(t->id, 32, hex);
         snprintf(dir, sizeof dir, "%s/tasks/%s/diverge%d-%d", a->work, hex, s, best);

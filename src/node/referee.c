@@ -69,6 +69,21 @@ static int rb_size(void *ctx, const uint8_t hash[32], uint64_t *size, char err[P
     return rc;
 }
 
+/* The node's blob store as the job layer reads and writes it. */
+static job_blobs node_blobs(node *n) {
+    return (job_blobs){.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
+}
+
+/* The spec's cost against the network's limits (job_probe): 0 within them;
+ * 1 not runnable within them (err says why); -1 on errors. */
+static int probe_network(node *n, const job_spec *spec, const char *dir, bool whole_run, char err[PLOW_ERR_LEN]) {
+    job_blobs jb = node_blobs(n);
+    job_limits l;
+    job_cost cost;
+    job_limits_network(&l);
+    return job_probe(spec, &jb, dir, &l, whole_run, &cost, err);
+}
+
 void node_referee_note_verdict(node *n, const ledger_tx *tx, const uint8_t hash[32]) {
     ruled_challenge *r = keytab_put(&n->ruled, tx->u.verdict.challenge, NULL);
     memcpy(r->verdict_tx, hash, 32);
@@ -183,13 +198,10 @@ static int kept_promise(node *n, const ledger_task *task, const ledger_slot *sl,
     if (src != 0) return src < 0 ? -1 : 0;
     char *dir = work_dir(n, cid, err);
     if (!dir) return -1;
-    job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
-    job_limits l;
-    job_cost cost;
-    job_limits_network(&l);
+    job_blobs jb = node_blobs(n);
     bool kept = true;
     char why[PLOW_ERR_LEN];
-    int rc = job_probe(&spec, &jb, dir, &l, false, &cost, err);
+    int rc = probe_network(n, &spec, dir, false, err);
     if (rc == 0) {
         for (int k = 0; k < task->p.replicas && k < LEDGER_MAX_REPLICAS; k++)
             if (&task->slots[k] == sl) spec.slot = k; /* a round's participant: the accused's shard */
@@ -326,12 +338,9 @@ static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c
     if (src < 0) return -1;
     char *dir = src == 0 ? work_dir(n, cid, err) : NULL;
     if (src == 0 && !dir) return -1;
-    job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
+    job_blobs jb = node_blobs(n);
     if (src == 0) {
-        job_limits l;
-        job_cost cost;
-        job_limits_network(&l);
-        src = job_probe(&spec, &jb, dir, &l, false, &cost, err);
+        src = probe_network(n, &spec, dir, false, err);
         if (src < 0) {
             rm_tree(dir);
             free(dir);
@@ -380,11 +389,7 @@ static int rule_unrunnable(node *n, const ledger_task *task, const char *cid, le
     if (src == 0) {
         char *dir = work_dir(n, cid, err);
         if (!dir) return -1;
-        job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
-        job_limits l;
-        job_cost cost;
-        job_limits_network(&l);
-        src = job_probe(&spec, &jb, dir, &l, true, &cost, err);
+        src = probe_network(n, &spec, dir, true, err);
         rm_tree(dir);
         free(dir);
         if (src < 0) return -1;
