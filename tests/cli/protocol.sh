@@ -285,6 +285,9 @@ F2=$(task_of rq_f); G2=$(task_of rq_g); H2=$(task_of rq_h)
 [ "$(q /v1/task/$H2 "j['kind']")" = lora ] || fail "the repost of H is not a LoRA task"
 [ "$(slot_of $F2 w1)" = paid ] && [ "$(slot_of $G2 w1)" = paid ] && [ "$(slot_of $H2 w1)" = paid ] ||
     fail "the honest worker was not paid for the reposts"
+# each broken promise was looked at once: set aside, not opened again at every block
+[ "$(grep -c "data challenge .*: the blob is not what the accused's commitment promises" node.log)" -eq 2 ] ||
+    fail "the referee opened the broken promises $(grep -c "the blob is not what the accused" node.log) times, not once each"
 for t in $F $G $H; do # the referee attested none: each lapsed unanswered
     [ "$(q /v1/task/$t "[c['status'] for c in j['challenges'] if c['kind']=='data']")" = "['upheld']" ] ||
         fail "task $t's data challenges: $(q /v1/task/$t "[c['status'] for c in j['challenges']]")"
