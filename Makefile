@@ -69,7 +69,7 @@ CLI_SRC    = src/cli/main.c src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_genera
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
-             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c tests/test_evm.c tests/test_serve.c \
+             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c tests/test_explorer.c tests/test_evm.c tests/test_serve.c \
              tests/test_wasm.c tests/ref_model.c tests/fixture.c src/wasm/sha256.c src/wasm/ed25519.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
