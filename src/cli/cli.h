@@ -25,6 +25,7 @@ int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_dispute(int argc, char **argv);
 int cmd_verify_receipt(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
 int cmd_task(int argc, char **argv);

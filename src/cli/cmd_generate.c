@@ -122,22 +122,27 @@ int cmd_generate(int argc, char **argv) {
 }
 
 static const char verify_receipt_help[] =
-    "usage: plow verify-receipt FILE --model DIR [--lora DIR] [--tokenizer FILE]\n"
+    "usage: plow verify-receipt FILE --model DIR [--lora DIR] [--tokenizer FILE] [--worker ADDR]\n"
     "\n"
     "Checks an inference receipt with one teacher-forced prefill over prompt +\n"
     "output, re-deriving every sampled token. Exits 0 if every token follows from\n"
     "the model, prompt, parameters and seed; 1 naming the first position that does\n"
-    "not (or the model, adapter or tokenizer that does not match); 2 on errors.\n";
+    "not (or the model, adapter or tokenizer that does not match); 2 on errors.\n"
+    "A signed receipt (plow serve) must carry its worker's signature over\n"
+    "everything it binds (exit 1 if not); --worker ADDR requires a receipt\n"
+    "signed by that worker.\n";
 
 int cmd_verify_receipt(int argc, char **argv) {
-    const char *rpath = NULL, *mpath = NULL, *lpath = NULL, *tpath = NULL;
+    const char *rpath = NULL, *mpath = NULL, *lpath = NULL, *tpath = NULL, *wpath = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(verify_receipt_help, stdout);
             return 0;
         }
         const char **dst = strcmp(argv[i], "--model") == 0 ? &mpath : strcmp(argv[i], "--lora") == 0 ? &lpath
-                         : strcmp(argv[i], "--tokenizer") == 0 ? &tpath : NULL;
+                         : strcmp(argv[i], "--tokenizer") == 0 ? &tpath
+                         : strcmp(argv[i], "--worker") == 0    ? &wpath
+                                                               : NULL;
         if (dst && i + 1 < argc) *dst = argv[++i];
         else if (argv[i][0] != '-' && !rpath) rpath = argv[i];
         else return cli_usage_error("verify-receipt", "unexpected argument '%s'", argv[i]);
@@ -156,6 +161,21 @@ int cmd_verify_receipt(int argc, char **argv) {
         fprintf(stderr, "plow: %s\n", err);
         goto done;
     }
+    uint8_t want[LEDGER_PK_LEN];
+    if (wpath && ledger_addr_parse(wpath, want, err)) {
+        fprintf(stderr, "plow: --worker: %s\n", err);
+        goto done;
+    }
+    if (r.has_sig && !receipt_sig_ok(&r)) {
+        printf("%s: invalid: the signature is not its worker's over what the receipt binds\n", rpath);
+        rc = 1;
+        goto done;
+    }
+    if (wpath && (!r.has_sig || memcmp(want, r.worker, LEDGER_PK_LEN) != 0)) {
+        printf("%s: invalid: the receipt is not signed by %s\n", rpath, wpath);
+        rc = 1;
+        goto done;
+    }
     receipt_check c;
     if (receipt_verify(&r, m, l, tok, &c, err)) {
         fprintf(stderr, "plow: %s\n", err);
@@ -164,6 +184,11 @@ int cmd_verify_receipt(int argc, char **argv) {
     printf("%s: %s (checked %zu output tokens in %.3fs: prefill and re-derivation %.3fs)\n", rpath, c.reason,
            r.n_output, c.seconds, c.derive_seconds);
     if (!c.valid && c.bad_position >= 0) printf("first bad position: %ld\n", c.bad_position);
+    if (r.has_sig) {
+        char addr[LEDGER_ADDR_STR_LEN];
+        ledger_addr_format(r.worker, addr);
+        printf("signed by %s\n", addr);
+    }
     rc = c.valid ? 0 : 1;
 done:
     receipt_release(&r);

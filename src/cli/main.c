@@ -22,6 +22,7 @@ static const cli_command commands[] = {
     {"verify", "check a committed training run by re-executing sampled steps", cmd_verify},
     {"dispute", "settle a disagreement between two runs with a one-step verdict", cmd_dispute},
     {"verify-receipt", "check an inference receipt with one prefill", cmd_verify_receipt},
+    {"serve", "serve a model over the OpenAI API, every answer with a signed receipt", cmd_serve},
     {"node", "run a ledger node (sequencer, or --follow URL to audit one)", cmd_node},
     {"wallet", "keys, balances, transfers and stake", cmd_wallet},
     {"task", "post, list and show tasks on a node", cmd_task},
@@ -39,7 +40,7 @@ static const cli_command commands[] = {
     {"referee", "referee a network that settles on an EVM chain: rule its challenges", cmd_referee},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 24, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 25, "update the command table and its help together");
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plow <command> [options]\n\n"

@@ -19,6 +19,7 @@ enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_COUNT };
 struct infer_session {
     const model *m;
     const lora *l;
+    const infer_session *share; /* borrows share's packed weights (infer_session_new_shared) */
     int max_ctx, pos;
     tensor_packed *packed[MODEL_MAX_LAYERS][W_COUNT];
     tensor_packed *lm_head;
@@ -30,6 +31,7 @@ struct infer_session {
 };
 
 static void pack_all(infer_session *s) {
+    if (s->share) return; /* the owner's packs */
     const model *m = s->m;
     const model_config *c = &m->cfg;
     int C = c->d_model, F = c->d_ff, KVD = c->n_kv_head * (C / c->n_head);
@@ -76,13 +78,15 @@ static void ensure_scratch(infer_session *s, int n) {
     s->cap = n;
 }
 
-int infer_session_new(infer_session **out, const model *m, const lora *l, int max_ctx, char err[PLOW_ERR_LEN]) {
+static int session_new(infer_session **out, const model *m, const lora *l, const infer_session *share, int max_ctx,
+                       char err[PLOW_ERR_LEN]) {
     *out = NULL;
     if (max_ctx < 1 || max_ctx > m->cfg.ctx)
         return plow_error(err, "context %d out of range 1..%d (the model's context)", max_ctx, m->cfg.ctx);
     infer_session *s = plow_calloc(1, sizeof *s);
     s->m = m;
     s->l = l;
+    s->share = share;
     s->max_ctx = max_ctx;
     const model_config *c = &m->cfg;
     size_t KVD = (size_t)c->n_kv_head * (size_t)(c->d_model / c->n_head);
@@ -99,6 +103,15 @@ int infer_session_new(infer_session **out, const model *m, const lora *l, int ma
     pack_all(s);
     *out = s;
     return 0;
+}
+
+int infer_session_new(infer_session **out, const model *m, const lora *l, int max_ctx, char err[PLOW_ERR_LEN]) {
+    return session_new(out, m, l, NULL, max_ctx, err);
+}
+
+int infer_session_new_shared(infer_session **out, const infer_session *base, int max_ctx, char err[PLOW_ERR_LEN]) {
+    while (base->share) base = base->share;
+    return session_new(out, base->m, base->l, base, max_ctx, err);
 }
 
 void infer_session_free(infer_session *s) {
@@ -122,8 +135,10 @@ void infer_reserve(infer_session *s, int n) { ensure_scratch(s, n < s->max_ctx ?
 void infer_reset(infer_session *s) { s->pos = 0; }
 
 /* y = x W^T (+ LoRA), the same chains as model.c's linear_forward. */
+static const infer_session *owner(const infer_session *s) { return s->share ? s->share : s; }
+
 static void linear(infer_session *s, float *y, const float *x, int n, int layer, int wi, int in, int out) {
-    tensor_gemm_packed(n, x, in, s->packed[layer][wi], y, out);
+    tensor_gemm_packed(n, x, in, owner(s)->packed[layer][wi], y, out);
     const lora *l = s->l;
     if (!l || !(l->targets & (1u << wi))) return;
     const lora_pair *p = &l->pair[layer][wi];
@@ -163,7 +178,7 @@ int infer_feed(infer_session *s, const int32_t *tok, int n, float *logits_all, f
         return plow_error(err, "context full: %d tokens already, %d more would exceed %d", s->pos, n, s->max_ctx);
     for (int i = 0; i < n; i++)
         if (tok[i] < 0 || tok[i] >= c->vocab) return plow_error(err, "token id %d out of range 0..%d", tok[i], c->vocab - 1);
-    if (s->packed_path != tensor_path_get()) pack_all(s); /* the path changed under us (tests) */
+    if (!s->share && s->packed_path != tensor_path_get()) pack_all(s); /* the path changed under us (tests) */
     ensure_scratch(s, n);
     int C = c->d_model, F = c->d_ff, HD = C / c->n_head, KVD = c->n_kv_head * HD, V = c->vocab;
     for (int i = 0; i < n; i++) memcpy(s->x + (size_t)i * C, m->w.tok_emb + (size_t)tok[i] * C, sizeof(float) * (size_t)C);
@@ -193,13 +208,101 @@ int infer_feed(infer_session *s, const int32_t *tok, int n, float *logits_all, f
     s->pos += n;
     if (logits_all) {
         tensor_rmsnorm(s->xn, NULL, s->x, m->w.final_norm, n, C, c->norm_eps);
-        tensor_gemm_packed(n, s->xn, C, s->lm_head, logits_all, V);
+        tensor_gemm_packed(n, s->xn, C, owner(s)->lm_head, logits_all, V);
         if (logits_last) memcpy(logits_last, logits_all + (size_t)(n - 1) * V, sizeof(float) * (size_t)V);
     } else if (logits_last) {
         const float *last = s->x + (size_t)(n - 1) * C;
         tensor_rmsnorm(s->xn, NULL, last, m->w.final_norm, 1, C, c->norm_eps);
-        tensor_gemm_packed(1, s->xn, C, s->lm_head, logits_last, V);
+        tensor_gemm_packed(1, s->xn, C, owner(s)->lm_head, logits_last, V);
     }
+    return 0;
+}
+
+/* ---- one decode step of several sessions (continuous batching) ---- */
+
+typedef struct rows_job {
+    infer_session *b; /* the work buffers */
+    infer_session *const *s;
+    const float *cos, *sin;
+    int layer;
+} rows_job;
+
+/* Row r: rotary positions at its session's position, then its keys and
+ * values into its session's cache. */
+static void rows_rope_task(void *ctx, size_t r) {
+    const rows_job *j = ctx;
+    infer_session *b = j->b, *s = j->s[r];
+    const model_config *c = &b->m->cfg;
+    int C = c->d_model, HD = C / c->n_head, KVD = c->n_kv_head * HD, H2 = HD / 2;
+    float *q = b->q + r * (size_t)C, *k = b->k + r * (size_t)KVD;
+    tensor_rope_st(q, j->cos + (size_t)s->pos * H2, j->sin + (size_t)s->pos * H2, c->n_head, HD, false);
+    tensor_rope_st(k, j->cos + (size_t)s->pos * H2, j->sin + (size_t)s->pos * H2, c->n_kv_head, HD, false);
+    size_t at = ((size_t)j->layer * s->max_ctx + s->pos) * KVD;
+    memcpy(s->kcache + at, k, sizeof(float) * (size_t)KVD);
+    memcpy(s->vcache + at, b->v + r * (size_t)KVD, sizeof(float) * (size_t)KVD);
+}
+
+/* Task r * n_head + h: head h of row r attends over its own session's cache,
+ * the very calls iattn_task makes for a feed of one token. */
+static void rows_attn_task(void *ctx, size_t i) {
+    const rows_job *j = ctx;
+    infer_session *b = j->b;
+    const model_config *c = &b->m->cfg;
+    int H = c->n_head, C = c->d_model, HD = C / H, KVD = c->n_kv_head * HD;
+    size_t r = i / (size_t)H;
+    int h = (int)(i % (size_t)H), kvh = h / (H / c->n_kv_head);
+    infer_session *s = j->s[r];
+    int total = s->pos + 1;
+    const float *kc = s->kcache + (size_t)j->layer * s->max_ctx * KVD + kvh * HD;
+    const float *vc = s->vcache + (size_t)j->layer * s->max_ctx * KVD + kvh * HD;
+    float *att = b->att + i * (size_t)b->max_ctx;
+    float scale = 1.0f / sqrtf((float)HD);
+    tensor_gemm_causal_st(1, total, HD, (tensor_mat){b->q + r * C + h * HD, C, 1}, (tensor_mat){kc, 1, KVD}, att,
+                          total, s->pos);
+    tensor_softmax_row_st(att, total, total, scale);
+    tensor_gemm_st(1, HD, total, (tensor_mat){att, total, 1}, (tensor_mat){vc, KVD, 1}, b->ao + r * C + h * HD, C,
+                   false);
+}
+
+int infer_feed_rows(infer_session *b, infer_session *const *s, const int32_t *tok, int n, float *logits,
+                    char err[PLOW_ERR_LEN]) {
+    const model *m = b->m;
+    const model_config *c = &m->cfg;
+    if (n <= 0) return plow_error(err, "nothing to feed");
+    for (int i = 0; i < n; i++) {
+        if (owner(s[i]) != owner(b)) return plow_error(err, "session %d does not share the batch's weights", i);
+        if (s[i]->pos + 1 > s[i]->max_ctx) return plow_error(err, "session %d: context full (%d tokens)", i, s[i]->pos);
+        if (s[i]->max_ctx > b->max_ctx) return plow_error(err, "session %d: context larger than the batch's", i);
+        if (tok[i] < 0 || tok[i] >= c->vocab) return plow_error(err, "token id %d out of range 0..%d", tok[i], c->vocab - 1);
+        for (int k = 0; k < i; k++)
+            if (s[k] == s[i]) return plow_error(err, "session %d appears twice in a batch", i);
+    }
+    if (!b->share && b->packed_path != tensor_path_get()) pack_all(b);
+    ensure_scratch(b, n); /* attention rows: n x n_head of b's context each */
+    int C = c->d_model, F = c->d_ff, HD = C / c->n_head, KVD = c->n_kv_head * HD;
+    for (int i = 0; i < n; i++) memcpy(b->x + (size_t)i * C, m->w.tok_emb + (size_t)tok[i] * C, sizeof(float) * (size_t)C);
+    rows_job rj = {b, s, m->rope_cos, m->rope_sin, 0};
+    for (int l = 0; l < c->n_layer; l++) {
+        const model_layer_view *w = &m->w.layer[l];
+        rj.layer = l;
+        tensor_rmsnorm(b->xn, NULL, b->x, w->attn_norm, n, C, c->norm_eps);
+        linear(b, b->q, b->xn, n, l, W_Q, C, C);
+        linear(b, b->k, b->xn, n, l, W_K, C, KVD);
+        linear(b, b->v, b->xn, n, l, W_V, C, KVD);
+        tensor_parallel_for((size_t)n, rows_rope_task, &rj);
+        tensor_parallel_for((size_t)n * (size_t)c->n_head, rows_attn_task, &rj);
+        linear(b, b->tmp, b->ao, n, l, W_O, C, C);
+        tensor_add(b->x, b->x, b->tmp, (size_t)n * C);
+        tensor_rmsnorm(b->xn, NULL, b->x, w->ffn_norm, n, C, c->norm_eps);
+        linear(b, b->gate, b->xn, n, l, W_GATE, C, F);
+        linear(b, b->up, b->xn, n, l, W_UP, C, F);
+        tensor_swiglu(b->h, b->gate, b->up, (size_t)n * F);
+        linear(b, b->tmp, b->h, n, l, W_DOWN, F, C);
+        tensor_add(b->x, b->x, b->tmp, (size_t)n * C);
+    }
+    for (int i = 0; i < n; i++) s[i]->pos++;
+    tensor_rmsnorm(b->xn, NULL, b->x, m->w.final_norm, n, C, c->norm_eps);
+    tensor_gemm_packed(n, b->xn, C, owner(b)->lm_head, logits, c->vocab);
     return 0;
 }
 

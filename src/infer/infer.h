@@ -25,6 +25,10 @@ typedef struct infer_session infer_session;
 /* The session borrows m and l (which must outlive it). max_ctx <= m->cfg.ctx. */
 int infer_session_new(infer_session **out, const model *m, const lora *l, int max_ctx,
                       char err[PLOW_ERR_LEN]);
+/* A session with its own cache and work buffers that uses base's packed
+ * weights (the same model and adapter): many concurrent generations share
+ * one copy. base must outlive it and not be refreshed while it lives. */
+int infer_session_new_shared(infer_session **out, const infer_session *base, int max_ctx, char err[PLOW_ERR_LEN]);
 void infer_session_free(infer_session *s);
 /* Allocates the work buffers for feeding up to n tokens at once now rather
  * than on the first such feed. */
@@ -40,6 +44,17 @@ void infer_reset(infer_session *s);
  * would overflow or a token is out of range. */
 int infer_feed(infer_session *s, const int32_t *tok, int n, float *logits_all, float *logits_last,
                char err[PLOW_ERR_LEN]);
+
+/* One decode step of n sessions at once (continuous batching): session s[i]
+ * is fed tok[i] at its own position. The rows of every matrix product are the
+ * sessions; attention runs per session over its own cache. logits (n x V)
+ * receives each one's next-token logits — the same bits as
+ * infer_feed(s[i], &tok[i], 1, NULL, logits_i, ...) alone (row
+ * independence). The sessions share b's weights (b itself may be one of
+ * them only if it appears once); b's work buffers are used, so
+ * s[i]'s context may not exceed b's. */
+int infer_feed_rows(infer_session *b, infer_session *const *s, const int32_t *tok, int n, float *logits,
+                    char err[PLOW_ERR_LEN]);
 
 enum { INFER_PURPOSE_SAMPLE = 32 };
 

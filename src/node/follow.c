@@ -290,6 +290,7 @@ static int follow_block(node *n, const cJSON *jb, char err[PLOW_ERR_LEN]) {
         goto out;
     }
     taskidx_update(&n->tasks, n->s);
+    chainidx_note(n, b.h.height);
     ledger_clear_dirty(n->s);
     node_tip nt = {.height = b.h.height, .time_ms = b.h.time_ms};
     memcpy(nt.hash, b.hash, 32);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "node_internal.h"
+#include "www.h"
 
 /* ---- replies ---------------------------------------------------------------------- */
 
@@ -558,6 +559,181 @@ static void h_events(http_request *r, http_reply *out) {
     out->sse_from = from;
 }
 
+/* ---- the explorer's endpoints (docs/api.md, "Explorer") --------------------------- */
+
+/* limit=N (1..max, default def) into *limit; false with the reply made. */
+static bool arg_limit(http_request *r, http_reply *out, uint32_t def, uint32_t max, uint32_t *limit) {
+    uint64_t v = def;
+    const char *a = arg(r, "limit");
+    if (a && (!plow_parse_u64(a, &v) || v < 1 || v > max)) {
+        reply_error(out, 400, "limit=%.40s: expected 1..%u", a, max);
+        return false;
+    }
+    *limit = (uint32_t)v;
+    return true;
+}
+
+/* GET /v1/stats: the overview's figures */
+static void h_stats(http_request *r, http_reply *out) {
+    node *n = r->n;
+    node_tip t;
+    pthread_rwlock_rdlock(&n->state_lock);
+    node_tip_get(n, &t);
+    uint64_t burned = ledger_state_burned(n->s);
+    pthread_rwlock_unlock(&n->state_lock);
+    uint64_t by_status[LEDGER_TASK_STATUS_END] = {0}, total = 0;
+    pthread_rwlock_rdlock(&n->tasks.lock);
+    for (size_t i = 0; i < n->tasks.n; i++)
+        if (n->tasks.e[i].status < LEDGER_TASK_STATUS_END) by_status[n->tasks.e[i].status]++;
+    total = n->tasks.n;
+    pthread_rwlock_unlock(&n->tasks.lock);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "chain", n->genesis.chain);
+    json_add_u64(o, "height", t.height);
+    json_add_u64(o, "time_ms", t.time_ms);
+    json_add_u64(o, "supply", n->genesis.supply);
+    json_add_u64(o, "burned", burned);
+    json_add_u64(o, "mempool", node_mempool_size(n));
+    json_add_u64(o, "tasks", total);
+    cJSON *bs = cJSON_AddObjectToObject(o, "tasks_by_status");
+    for (int s = 1; s < LEDGER_TASK_STATUS_END; s++) json_add_u64(bs, ledger_task_status_name(s), by_status[s]);
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (chainidx_stats(n, o, &status, err) != 0) {
+        cJSON_Delete(o);
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/history/ADDR?limit=N&cursor=H */
+static void h_history(http_request *r, http_reply *out) {
+    uint8_t pk[32];
+    char err[PLOW_ERR_LEN];
+    if (ledger_addr_parse(r->rest, pk, err) != 0) {
+        reply_error(out, 400, "%s", err);
+        return;
+    }
+    uint32_t limit;
+    if (!arg_limit(r, out, 50, 500, &limit)) return;
+    uint64_t before = UINT64_MAX;
+    const char *a = arg(r, "cursor");
+    if (a && !plow_parse_u64(a, &before)) {
+        reply_error(out, 400, "cursor=%.40s: expected the \"next\" of a previous page (a height)", a);
+        return;
+    }
+    cJSON *o;
+    int status = 500;
+    if (chainidx_history(r->n, pk, before, limit, &o, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/timeline/ID */
+static void h_timeline(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a task id (64 hex digits)", r->rest);
+        return;
+    }
+    cJSON *o;
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (chainidx_timeline(r->n, id, &o, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "events")) == 0) {
+        pthread_rwlock_rdlock(&r->n->state_lock);
+        ledger_task t;
+        bool found = ledger_get_task(r->n->s, id, &t);
+        pthread_rwlock_unlock(&r->n->state_lock);
+        if (!found) {
+            cJSON_Delete(o);
+            reply_error(out, 404, "no task %s", r->rest);
+            return;
+        }
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/agents?limit=N&cursor=C */
+static void h_agents(http_request *r, http_reply *out) {
+    uint32_t limit;
+    if (!arg_limit(r, out, 100, 500, &limit)) return;
+    const char *a = arg(r, "cursor");
+    uint64_t since = 0;
+    uint8_t addr[32];
+    bool has = false;
+    if (a) {
+        const char *dot = strchr(a, '.');
+        char num[24];
+        size_t l = dot ? (size_t)(dot - a) : 0;
+        if (!dot || l == 0 || l >= sizeof num || !parse_hash(dot + 1, addr)) {
+            reply_error(out, 400, "cursor=%.40s: expected the \"next\" of a previous page", a);
+            return;
+        }
+        memcpy(num, a, l);
+        num[l] = 0;
+        if (!plow_parse_u64(num, &since)) {
+            reply_error(out, 400, "cursor=%.40s: expected the \"next\" of a previous page", a);
+            return;
+        }
+        has = true;
+    }
+    cJSON *o;
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (chainidx_agents(r->n, since, has ? addr : NULL, limit, &o, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/slotlog/ID?slot=S */
+static void h_slotlog(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a task id (64 hex digits)", r->rest);
+        return;
+    }
+    uint64_t slot = 0;
+    const char *a = arg(r, "slot");
+    if (a && (!plow_parse_u64(a, &slot) || slot >= LEDGER_MAX_REPLICAS)) {
+        reply_error(out, 400, "slot=%.40s: expected 0..%d", a, LEDGER_MAX_REPLICAS - 1);
+        return;
+    }
+    cJSON *o;
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (explorer_slotlog(r->n, id, (uint32_t)slot, &o, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_json(out, 200, o);
+}
+
+/* GET /v1/labeling/ID */
+static void h_labeling(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a task id (64 hex digits)", r->rest);
+        return;
+    }
+    char *js;
+    int status = 500;
+    char err[PLOW_ERR_LEN];
+    if (explorer_labeling(r->n, id, &js, &status, err) != 0) {
+        reply_error(out, (unsigned)status, "%s", err);
+        return;
+    }
+    reply_take_string(out, 200, js, "application/json");
+}
+
 static const route routes[] = {
     {"/v1/status", false, M_GET, "GET, HEAD", 0, h_status},
     {"/v1/genesis", false, M_GET, "GET, HEAD", 0, h_genesis},
@@ -572,9 +748,15 @@ static const route routes[] = {
     {"/v1/challenge/", true, M_GET, "GET, HEAD", 0, h_challenge},
     {"/v1/blob/", true, M_GET | M_PUT, "GET, HEAD, PUT", 0, h_blob},
     {"/v1/events", false, M_GET, "GET", 0, h_events},
+    {"/v1/stats", false, M_GET, "GET, HEAD", 0, h_stats},
+    {"/v1/history/", true, M_GET, "GET, HEAD", 0, h_history},
+    {"/v1/timeline/", true, M_GET, "GET, HEAD", 0, h_timeline},
+    {"/v1/agents", false, M_GET, "GET, HEAD", 0, h_agents},
+    {"/v1/slotlog/", true, M_GET, "GET, HEAD", 0, h_slotlog},
+    {"/v1/labeling/", true, M_GET, "GET, HEAD", 0, h_labeling},
 };
 enum { N_ROUTES = sizeof routes / sizeof routes[0] };
-_Static_assert(N_ROUTES == 13, "docs/api.md lists 13 paths: keep the table and the doc together");
+_Static_assert(N_ROUTES == 19, "docs/api.md lists 19 paths: keep the table and the doc together");
 
 /* ---- the router ------------------------------------------------------------------------ */
 
@@ -653,6 +835,35 @@ static void begin_blob_put(http_request *r, const char *(*hdr)(void *ctx, const 
     blob_writer_set_owner(r->bw, r->owner);
 }
 
+/* The explorer's files (www.h) outside /v1/: GET and HEAD of an exact name,
+ * 304 when If-None-Match holds its ETag; anything else 404 (405 for other
+ * methods on a file). The bytes are the binary's own: never copied, never
+ * read from disk. */
+static void begin_static(http_request *r, const char *path, int m, const char *method, const char *if_none) {
+    const www_file *f = www_find(path);
+    decide(r);
+    if (!f) {
+        reply_error(&r->early, 404, "no such page: %.100s (the explorer is at /, the API under /v1/)", path);
+        return;
+    }
+    if (m != M_GET) {
+        reply_error(&r->early, 405, "%.16s is not allowed on %.100s (allowed: GET, HEAD)", method, path);
+        r->early.allow = "GET, HEAD";
+        return;
+    }
+    const char *etag = www_etag(f);
+    r->early.www = true;
+    r->early.etag = etag;
+    if (if_none && (strcmp(if_none, etag) == 0 || strcmp(if_none, "*") == 0)) {
+        r->early.status = 304;
+        return;
+    }
+    r->early.status = 200;
+    r->early.ctype = www_ctype(f);
+    r->early.cdata = f->data;
+    r->early.clen = f->size;
+}
+
 typedef struct two_headers {
     const char *last_event_id, *content_length;
 } two_headers;
@@ -699,6 +910,10 @@ http_request *http_request_begin_h(node *n, const char *method, const char *path
             rt = c;
             r->rest = plow_strdup(path + pl);
         }
+    }
+    if (!rt && strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
+        begin_static(r, path, m, method, hdr(hdr_ctx, "If-None-Match"));
+        return r;
     }
     if (!rt) {
         reply_error(&r->early, 404, "no such endpoint: %.100s (see docs/api.md)", path);
@@ -1168,6 +1383,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, node *n, http_re
         resp = MHD_create_response_from_callback(rep->fd_size, 1 << 16, blob_read, bs, blob_stream_free);
         if (resp) rep->fd = -1; /* the stream closes it */
         else blob_stream_free(bs), rep->fd = -1;
+    } else if (rep->cdata || rep->www) { /* an embedded file (or its 304): the binary's bytes */
+        resp = MHD_create_response_from_buffer(rep->clen, (void *)rep->cdata, MHD_RESPMEM_PERSISTENT);
     } else {
         size_t len = rep->body.len;
         void *data = rep->body.data;
@@ -1182,6 +1399,14 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, node *n, http_re
     }
     if (rep->ctype) MHD_add_response_header(resp, "Content-Type", rep->ctype);
     if (rep->allow) MHD_add_response_header(resp, "Allow", rep->allow);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rep->www) {
+        MHD_add_response_header(resp, "ETag", rep->etag);
+        MHD_add_response_header(resp, "Cache-Control", WWW_CACHE);
+        MHD_add_response_header(resp, "Content-Security-Policy", WWW_CSP);
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    }
     enum MHD_Result ok = MHD_queue_response(conn, rep->status ? rep->status : 500, resp);
     MHD_destroy_response(resp);
     http_reply_release(rep);
@@ -1260,6 +1485,17 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     node_log_err(n, "http: %s", line);
 }
 
+/* %HH decoding of paths and query arguments, except that a string holding an
+ * escaped NUL ("%00") is left as it is: decoded, it would cut the C string
+ * short ("/%00x" would read as "/"), so it is refused by the route instead
+ * (no file or record has "%" in its name). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    if (strstr(s, "%00")) return strlen(s);
+    return MHD_http_unescape(s);
+}
+
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" -> a socket address. */
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, bool *v6,
                         char err[PLOW_ERR_LEN]) {
@@ -1315,6 +1551,7 @@ int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
     n->httpd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, n, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, n,
+                                MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
                                 on_completed, n, MHD_OPTION_NOTIFY_CONNECTION, on_connection, n,
                                 MHD_OPTION_CONNECTION_LIMIT, conn_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,

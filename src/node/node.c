@@ -526,6 +526,7 @@ static void draft_seal(node *n, block_draft *d) {
  * the tip move to the new block. */
 static void draft_publish(node *n, const block_draft *d) {
     taskidx_update(&n->tasks, n->s);
+    chainidx_note(n, d->b.h.height);
     ledger_clear_dirty(n->s);
     pthread_mutex_lock(&n->adm_mu);
     for (size_t i = 0; i < d->n_gone; i++) pending_remove(n, d->gone + 32 * i);
@@ -798,6 +799,13 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     if (blob_store_open(&n->blobs, blobs, n->o.max_blob, err) != 0) goto fail;
     if (load_state(n, err) != 0) goto fail;
     taskidx_load(&n->tasks, n->s);
+    {
+        char ierr[PLOW_ERR_LEN];
+        if (chainidx_open(n, ierr) != 0) { /* derived data: the node runs without it */
+            fprintf(stderr, "plow node: %s: the explorer's history and timelines are unavailable\n", ierr);
+            chainidx_close(n);
+        }
+    }
     if (store_mempool_each(n->st, rebuild_cb, n, err) != 0) {
         plow_error_prefix(err, "reading the mempool");
         goto fail;
@@ -870,6 +878,7 @@ int node_run(node *n, char err[PLOW_ERR_LEN]) {
         goto stop;
     }
     up_on = true;
+    if (chainidx_start(n, err) != 0) goto stop;
     {
         node_tip t;
         node_tip_get(n, &t);
@@ -896,6 +905,7 @@ stop:
     if (block_on) pthread_join(block_t, NULL);
     if (ref_on) pthread_join(ref_t, NULL);
     if (up_on) pthread_join(up_t, NULL);
+    chainidx_join(n);
     node_http_stop(n);
     if (gc_on) {
         pthread_mutex_lock(&n->adm_mu);
@@ -934,6 +944,7 @@ void node_close(node *n) {
     keytab_release(&n->up_owner);
     pthread_mutex_destroy(&n->up_mu);
     taskidx_release(&n->tasks);
+    chainidx_close(n);
     for (int i = 0; i < 2; i++)
         if (n->wake_pipe[i] >= 0) close(n->wake_pipe[i]);
     pthread_rwlock_destroy(&n->state_lock);

@@ -121,6 +121,32 @@ int taskq_cursor_parse(const char *s, uint64_t *posted_at, uint8_t id[32]);
 size_t taskidx_page(taskidx *x, const taskq *q, size_t scan_max, ledger_task **out, bool *more,
                     char next[TASKQ_CURSOR_LEN]);
 
+/* ---- the explorer's index (chainidx.c) ------------------------------------------
+ * DATA/explorer.db: account histories, task events, agents, per-block
+ * counts, written by its own thread from the stored blocks plus the accounts
+ * each block changed (queued by the block writer, chainidx_note). */
+typedef struct chainidx chainidx;
+struct cJSON;
+int chainidx_open(node *n, char err[PLOW_ERR_LEN]);  /* n->cidx (kept, even on failure: queries say 503) */
+int chainidx_start(node *n, char err[PLOW_ERR_LEN]); /* its thread (stops with n->stopping) */
+void chainidx_join(node *n);
+void chainidx_close(node *n);
+void chainidx_note(node *n, uint64_t height); /* writer, state_lock held, before ledger_clear_dirty */
+uint64_t chainidx_height(node *n);            /* indexed so far */
+/* The queries of GET /v1/history, /v1/timeline, /v1/agents, /v1/stats: 0 with
+ * *out (or o filled), else -1 with the HTTP status and err. */
+int chainidx_history(node *n, const uint8_t pk[32], uint64_t before, uint32_t limit, struct cJSON **out, int *status,
+                     char err[PLOW_ERR_LEN]);
+int chainidx_timeline(node *n, const uint8_t task[32], struct cJSON **out, int *status, char err[PLOW_ERR_LEN]);
+int chainidx_agents(node *n, uint64_t cur_since, const uint8_t *cur_addr, uint32_t limit, struct cJSON **out,
+                    int *status, char err[PLOW_ERR_LEN]);
+int chainidx_stats(node *n, struct cJSON *o, int *status, char err[PLOW_ERR_LEN]);
+/* explorer_api.c: GET /v1/slotlog (a slot's published training log) and
+ * GET /v1/labeling (a label task's aggregation, re-run from the records). */
+int explorer_slotlog(node *n, const uint8_t id[32], uint32_t slot, struct cJSON **out, int *status,
+                     char err[PLOW_ERR_LEN]);
+int explorer_labeling(node *n, const uint8_t id[32], char **out_json, int *status, char err[PLOW_ERR_LEN]);
+
 /* ---- the node ------------------------------------------------------------------ */
 
 /* A pending transaction (value of node.pending, keyed by tx hash). */
@@ -211,6 +237,7 @@ struct node {
     blob_store *blobs;
     ledger_state *s;
     taskidx tasks; /* its own lock (taskidx.c) */
+    chainidx *cidx; /* the explorer's index (chainidx.c), or NULL */
 
     pthread_rwlock_t state_lock;
     pthread_mutex_t adm_mu, ev_mu;
@@ -324,6 +351,12 @@ typedef struct http_reply {
     bool sse;           /* an event stream from height sse_from */
     uint64_t sse_from;
     const char *allow;  /* 405: the Allow header */
+    /* an explorer file (www.h): its bytes (static, never freed), ETag and the
+     * page headers (Content-Security-Policy, Cache-Control) */
+    bool www;
+    const unsigned char *cdata;
+    size_t clen;
+    const char *etag;
 } http_reply;
 
 typedef struct http_request http_request;

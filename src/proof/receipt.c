@@ -48,7 +48,7 @@ static cJSON *int_array(const int32_t *v, size_t n) {
     return a;
 }
 
-int receipt_save(const receipt *r, const char *path, char err[PLOW_ERR_LEN]) {
+char *receipt_json(const receipt *r) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "format", "plow.receipt.v1");
     add_hex(j, "model_hash", r->model_hash);
@@ -63,8 +63,21 @@ int receipt_save(const receipt *r, const char *path, char err[PLOW_ERR_LEN]) {
     cJSON_AddStringToObject(s, "seed", seed);
     cJSON_AddItemToObject(j, "prompt_tokens", int_array(r->prompt, r->n_prompt));
     cJSON_AddItemToObject(j, "output_tokens", int_array(r->output, r->n_output));
+    if (r->has_sig) {
+        char addr[LEDGER_ADDR_STR_LEN], sig[2 * LEDGER_SIG_LEN + 1];
+        ledger_addr_format(r->worker, addr);
+        plow_hex(r->sig, LEDGER_SIG_LEN, sig);
+        cJSON_AddStringToObject(j, "worker", addr);
+        cJSON_AddStringToObject(j, "signature", sig);
+    }
     char *txt = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
+    PLOW_ASSERT(txt);
+    return txt;
+}
+
+int receipt_save(const receipt *r, const char *path, char err[PLOW_ERR_LEN]) {
+    char *txt = receipt_json(r);
     int rc = plow_write_file(path, txt, strlen(txt), err);
     free(txt);
     return rc;
@@ -146,6 +159,19 @@ int receipt_parse(receipt *r, const char *json, size_t n, char err[PLOW_ERR_LEN]
     if (r->n_prompt == 0) {
         plow_error(err, "receipt: the prompt is empty");
         goto out;
+    }
+    const cJSON *wk = cJSON_GetObjectItemCaseSensitive(j, "worker"), *sg = cJSON_GetObjectItemCaseSensitive(j, "signature");
+    if (wk || sg) {
+        if (!cJSON_IsString(wk) || ledger_addr_parse(wk->valuestring, r->worker, err)) {
+            if (!cJSON_IsString(wk)) plow_error(err, "receipt: 'worker' must be an address");
+            goto out;
+        }
+        if (!cJSON_IsString(sg) || strlen(sg->valuestring) != 2 * LEDGER_SIG_LEN ||
+            plow_unhex(sg->valuestring, r->sig, LEDGER_SIG_LEN)) {
+            plow_error(err, "receipt: 'signature' must be %d hex digits", 2 * LEDGER_SIG_LEN);
+            goto out;
+        }
+        r->has_sig = true;
     }
     rc = 0;
 out:
@@ -249,14 +275,63 @@ int receipt_verify(const receipt *r, const model *m, const lora *l, const tokeni
     return rc;
 }
 
-void receipt_tokens_hash(const int32_t *tokens, size_t n, uint8_t out[PLOW_HASH_LEN]) {
-    plow_sha256 *h = plow_sha256_new();
+static void put_tokens(plow_sha256 *h, const int32_t *tokens, size_t n) {
     uint8_t b[4 * 256];
     for (size_t i = 0; i < n;) {
         size_t k = 0;
         for (; k < 256 && i < n; k++, i++) plow_put_u32(b + 4 * k, (uint32_t)tokens[i]);
         plow_sha256_update(h, b, 4 * k);
     }
+}
+
+void receipt_digest(const receipt *r, uint8_t out[PLOW_HASH_LEN]) {
+    static const char tag[] = "plow/receipt/v1";
+    plow_sha256 *h = plow_sha256_new();
+    plow_sha256_update(h, tag, sizeof tag); /* with its NUL */
+    plow_sha256_update(h, r->model_hash, PLOW_HASH_LEN);
+    plow_sha256_update(h, r->tokenizer_hash, PLOW_HASH_LEN);
+    uint8_t b[8];
+    b[0] = r->has_lora;
+    plow_sha256_update(h, b, 1);
+    if (r->has_lora) plow_sha256_update(h, r->lora_hash, PLOW_HASH_LEN);
+    uint32_t bits;
+    memcpy(&bits, &r->sampling.temperature, 4);
+    plow_put_u32(b, bits);
+    plow_sha256_update(h, b, 4);
+    plow_put_u32(b, (uint32_t)r->sampling.top_k);
+    plow_sha256_update(h, b, 4);
+    memcpy(&bits, &r->sampling.top_p, 4);
+    plow_put_u32(b, bits);
+    plow_sha256_update(h, b, 4);
+    plow_put_u64(b, r->sampling.seed);
+    plow_sha256_update(h, b, 8);
+    plow_put_u64(b, (uint64_t)r->n_prompt);
+    plow_sha256_update(h, b, 8);
+    put_tokens(h, r->prompt, r->n_prompt);
+    plow_put_u64(b, (uint64_t)r->n_output);
+    plow_sha256_update(h, b, 8);
+    put_tokens(h, r->output, r->n_output);
+    plow_sha256_final(h, out);
+}
+
+void receipt_sign(receipt *r, const ledger_key *k) {
+    uint8_t d[PLOW_HASH_LEN];
+    receipt_digest(r, d);
+    memcpy(r->worker, k->pk, LEDGER_PK_LEN);
+    ledger_sign(k, d, sizeof d, r->sig);
+    r->has_sig = true;
+}
+
+bool receipt_sig_ok(const receipt *r) {
+    if (!r->has_sig) return false;
+    uint8_t d[PLOW_HASH_LEN];
+    receipt_digest(r, d);
+    return ledger_verify_sig(r->worker, d, sizeof d, r->sig);
+}
+
+void receipt_tokens_hash(const int32_t *tokens, size_t n, uint8_t out[PLOW_HASH_LEN]) {
+    plow_sha256 *h = plow_sha256_new();
+    put_tokens(h, tokens, n);
     plow_sha256_final(h, out);
 }
 

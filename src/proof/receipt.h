@@ -18,6 +18,7 @@
 #include "../base/plow.h"
 #include "../data/tokenizer.h"
 #include "../infer/infer.h"
+#include "../ledger/ledger.h"
 #include "../model/model.h"
 
 typedef struct receipt {
@@ -30,6 +31,10 @@ typedef struct receipt {
     size_t n_prompt;
     int32_t *output;
     size_t n_output;
+    /* a served receipt (plow serve) is signed by the worker that served it */
+    bool has_sig;
+    uint8_t worker[LEDGER_PK_LEN];
+    uint8_t sig[LEDGER_SIG_LEN];
 } receipt;
 
 /* Fills the hashes from the objects; copies prompt and output. */
@@ -39,6 +44,20 @@ void receipt_release(receipt *r);
 int receipt_save(const receipt *r, const char *path, char err[PLOW_ERR_LEN]);
 int receipt_load(receipt *r, const char *path, char err[PLOW_ERR_LEN]);
 int receipt_parse(receipt *r, const char *json, size_t n, char err[PLOW_ERR_LEN]);
+/* The receipt as one line of JSON (malloc'd, caller frees): what
+ * receipt_save writes and plow serve returns. */
+char *receipt_json(const receipt *r);
+
+/* SHA-256 of the canonical bytes of everything the receipt binds
+ * (docs/formats/receipt.md): "plow/receipt/v1" 0x00, the hashes, the
+ * sampling parameters as IEEE bits, the prompt and the output (signature
+ * and worker excluded). */
+void receipt_digest(const receipt *r, uint8_t out[PLOW_HASH_LEN]);
+/* Signs the digest with the worker's key (sets worker, sig, has_sig). */
+void receipt_sign(receipt *r, const ledger_key *k);
+/* True if the receipt is signed and the signature is its worker's over its
+ * digest (any change to a bound field breaks it). */
+bool receipt_sig_ok(const receipt *r);
 
 typedef struct receipt_check {
     bool valid;

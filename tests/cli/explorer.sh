@@ -1,0 +1,148 @@
+# The explorer (issue 12; docs/explorer.md) served by a real node:
+#   - static files embedded in the binary at /: types, ETag/304,
+#     Cache-Control, a strict Content-Security-Policy, nosniff; anything but
+#     an exact file name outside /v1/ is a 404 (traversal, %00, a long path),
+#     other methods 405;
+set -e
+. "$LIB"
+trap stop_all EXIT
+$PLOW wallet new --key req.key -q >req.addr
+$PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" >/dev/null
+start_node n node.log --genesis g.json --block-ms 100 --quiet
+
+# hdr FILE NAME: the value of header NAME in a curl -D dump
+hdr() { tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | head -n 1; }
+# get PATH [curl args]: CODE, headers in h.txt, body in b.txt
+get() {
+    p=$1
+    shift
+    rm -f b.txt
+    CODE=$(curl -s --path-as-is -D h.txt -o b.txt -w '%{http_code}' "$@" "$URL$p")
+}
+
+# ---- static files -----------------------------------------------------------
+for f in / /index.html /app.js /style.css; do
+    get "$f"
+    [ "$CODE" = 200 ] || fail "GET $f: $CODE"
+    case $f in
+    / | /index.html) want='text/html; charset=utf-8' src=index.html ;;
+    /app.js) want='text/javascript; charset=utf-8' src=app.js ;;
+    /style.css) want='text/css; charset=utf-8' src=style.css ;;
+    esac
+    [ "$(hdr h.txt Content-Type)" = "$want" ] || fail "GET $f: Content-Type '$(hdr h.txt Content-Type)', expected '$want'"
+    cmp -s b.txt "$ROOT/www/$src" || fail "GET $f: not the bytes of www/$src"
+    csp=$(hdr h.txt Content-Security-Policy)
+    case $csp in *"default-src 'none'"*"script-src 'self';"*"style-src 'self';"*"connect-src 'self';"*) ;;
+    *) fail "GET $f: Content-Security-Policy '$csp'" ;; esac
+    case $csp in *unsafe* | *"*"* | *http:* | *https:*) fail "GET $f: the CSP allows too much: $csp" ;; esac
+    [ "$(hdr h.txt X-Content-Type-Options)" = nosniff ] || fail "GET $f: no nosniff"
+    [ "$(hdr h.txt Cache-Control)" = no-cache ] || fail "GET $f: Cache-Control '$(hdr h.txt Cache-Control)'"
+    tag=$(hdr h.txt ETag)
+    case $tag in '"'????????????????'"') ;; *) fail "GET $f: ETag '$tag'" ;; esac
+    get "$f" -H "If-None-Match: $tag"
+    [ "$CODE" = 304 ] && [ ! -s b.txt ] || fail "GET $f with its ETag: $CODE, $(wc -c <b.txt) bytes"
+    get "$f" -H 'If-None-Match: "0000000000000000"'
+    [ "$CODE" = 200 ] || fail "GET $f with another ETag: $CODE"
+done
+# the page loads no inline script or style and nothing from elsewhere
+if grep -Eqi '<script>|<script [^>]*>[^<]|<style|style=| on[a-z]+=|https?://' "$ROOT/www/index.html"; then
+    fail "www/index.html has inline script/style or an outside URL"
+fi
+# uPlot: served when the build found it in node_modules, else the page says plots are unavailable
+if [ -f "$ROOT/node_modules/uplot/dist/uPlot.iife.min.js" ]; then
+    get /uPlot.iife.min.js
+    [ "$CODE" = 200 ] && cmp -s b.txt "$ROOT/node_modules/uplot/dist/uPlot.iife.min.js" || fail "uPlot not served: $CODE"
+    get /uPlot.min.css
+    [ "$(hdr h.txt Content-Type)" = 'text/css; charset=utf-8' ] || fail "uPlot.min.css: $(hdr h.txt Content-Type)"
+fi
+# HEAD: the headers, no body
+CODE=$(curl -s -I -o h.txt -w '%{http_code}' "$URL/app.js")
+[ "$CODE" = 200 ] && [ "$(hdr h.txt Content-Length)" = "$(wc -c <"$ROOT/www/app.js" | tr -d ' ')" ] ||
+    fail "HEAD /app.js: $CODE, length $(hdr h.txt Content-Length)"
+# the API's replies carry nosniff too
+get /v1/status
+[ "$(hdr h.txt X-Content-Type-Options)" = nosniff ] || fail "/v1/status: no nosniff"
+
+# ---- malformed and hostile paths: 404 with an error JSON, never a file -----------
+long=/$(head -c 3000 /dev/zero | tr '\0' a)
+for p in /../ /../../etc/passwd /%2e%2e/%2e%2e/etc/passwd /app.js/ /app.js%00 /%00 /%00app.js /index.html%00.png \
+    //app.js /./app.js /APP.JS /app.js.map /www/app.js /node.url /v1 /v1/ /v1/../app.js /x "$long"; do
+    get "$p"
+    [ "$CODE" = 404 ] || fail "GET $p: $CODE, expected 404: $(head -c 200 b.txt)"
+    grep -q '^{"error":"' b.txt || fail "GET $p: no error JSON: $(head -c 200 b.txt)"
+done
+for m in POST PUT DELETE; do
+    CODE=$(curl -s -o b.txt -w '%{http_code}' -X $m "$URL/app.js")
+    [ "$CODE" = 405 ] || fail "$m /app.js: $CODE, expected 405"
+done
+echo "static files: ok"
+
+# ---- the explorer's endpoints on a small chain ----------------------------------
+# jq-like: py EXPR on the JSON in b.txt (j)
+py() { /usr/bin/python3 -c "import json,sys; j=json.load(open('b.txt')); $1"; }
+$PLOW wallet new --key b.key -q >b.addr
+A=$(cat req.addr) B=$(cat b.addr)
+$PLOW wallet transfer "$B" 250 --key req.key --node "$URL" >/dev/null
+$PLOW wallet stake 1000 --key req.key --node "$URL" >/dev/null
+$PLOW wallet register --kind agent --name explorer-bot --caps '{"kinds":["train"]}' --key req.key --node "$URL" >/dev/null
+# wait until the index holds the chain's tip (it follows each block)
+i=0
+while :; do
+    get /v1/stats
+    py "import sys; sys.exit(0 if j['indexed_height'] == j['height'] and j['registered'] == '1' else 1)" && break
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "the index never reached the tip: $(cat b.txt)"
+    sleep 0.1
+done
+# the history's last row is the account as /v1/account has it; every change is a row
+get "/v1/account/$A"
+cp b.txt acct.json
+get "/v1/history/$A"
+[ "$CODE" = 200 ] || fail "/v1/history: $CODE $(cat b.txt)"
+py "
+a = json.load(open('acct.json')); h = j['history']
+assert h[0]['balance'] == a['balance'] and h[0]['stake'] == a['stake'] == '1000', (h[0], a)
+assert h[-1]['height'] == '0' and h[-1]['balance'] == '1000000', h[-1]       # the genesis
+types = [t['type'] for e in h for t in e['txs']]
+assert sorted(types) == ['register', 'stake', 'transfer'], types
+tr = [t for e in h for t in e['txs'] if t['type'] == 'transfer'][0]
+assert tr['to'] == '$B' and tr['amount'] == '250' and tr['role'] == 'sent', tr
+" || fail "the history of $A: $(cat b.txt)"
+get "/v1/history/$B"
+py "
+h = j['history']
+assert len(h) == 1 and h[0]['balance'] == '250' and h[0]['txs'][0]['role'] == 'received', h
+" || fail "the history of the recipient: $(cat b.txt)"
+# paging: one row at a time gives the same rows
+get "/v1/history/$A"
+py "print(' '.join(e['height'] for e in j['history']))" >all.txt
+cur="" seen=""
+while :; do
+    get "/v1/history/$A?limit=1${cur:+&cursor=$cur}"
+    seen="$seen $(py "print(j['history'][0]['height'] if j['history'] else '')")"
+    cur=$(py "print(j.get('next', ''))")
+    [ -n "$cur" ] || break
+done
+[ "$(echo $seen)" = "$(cat all.txt)" ] || fail "paged history '$seen' != '$(cat all.txt)'"
+get /v1/agents
+py "
+a = j['agents']; assert len(a) == 1 and a[0]['address'] == '$A' and a[0]['name'] == 'explorer-bot' and a[0]['profile'] == 'agent', a
+" || fail "/v1/agents: $(cat b.txt)"
+get /v1/stats
+py "assert j['staked'] == '1000' and j['txs_last_min'] == '3' and j['tasks'] == '0', j" || fail "/v1/stats: $(cat b.txt)"
+
+# malformed input: 400 naming it; unknown records: 404
+Z=0000000000000000000000000000000000000000000000000000000000000000
+for p in "/v1/history/nope" "/v1/history/$A?limit=0" "/v1/history/$A?limit=501" "/v1/history/$A?cursor=x" \
+    "/v1/history/$A?cursor=-1" "/v1/history/$A%00" "/v1/timeline/xyz" "/v1/timeline/${Z}00" "/v1/agents?limit=abc" \
+    "/v1/agents?cursor=1" "/v1/agents?cursor=1.zz" "/v1/agents?cursor=.$Z" "/v1/slotlog/$Z?slot=9" \
+    "/v1/slotlog/$Z?slot=-1" "/v1/slotlog/q" "/v1/labeling/q" "/v1/labeling/%00"; do
+    get "$p"
+    [ "$CODE" = 400 ] || fail "GET $p: $CODE, expected 400: $(head -c 200 b.txt)"
+    grep -q '^{"error":"' b.txt || fail "GET $p: no error JSON"
+done
+for p in "/v1/timeline/$Z" "/v1/slotlog/$Z" "/v1/labeling/$Z"; do
+    get "$p"
+    [ "$CODE" = 404 ] || fail "GET $p: $CODE, expected 404: $(head -c 200 b.txt)"
+done
+echo "endpoints: ok"
