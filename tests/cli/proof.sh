@@ -113,11 +113,11 @@ $PLOW train --data d.txt --tokenizer tok.bin --config tiny --steps 24 --batch 2 
     --checkpoint-every 1 --cheat skip --cheat-rate 0.25 --seed 3 --out c_rate > /dev/null 2>&1
 bad=$(awk -F, 'NR > 1 && $2 == "0.000000"' c_rate/train_log.csv | wc -l)
 [ "$bad" -ge 3 ] || fail "the cheater skipped only $bad steps"
-out=$($PLOW verify c_rate --samples 4 --trials 300)
+out=$($PLOW verify c_rate --samples 4 --trials 200)
 echo "skipped $bad of 24 steps; $out"
 rate=$(echo "$out" | sed -n 's/.* rate \([0-9.]*\) .*/\1/p')
 awk -v b="$bad" -v r="$rate" 'BEGIN {
-    f = b / 24; p = 1 - (1 - f) ^ 4; sd = sqrt(p * (1 - p) / 300);
+    f = b / 24; p = 1 - (1 - f) ^ 4; sd = sqrt(p * (1 - p) / 200);
     printf "f = %.3f, expected 1-(1-f)^4 = %.3f +- %.3f, measured %.3f\n", f, p, sd, r;
     exit !(r > p - 4 * sd && r < p + 4 * sd) }' || fail "detection rate off the formula"
 
