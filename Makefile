@@ -4,6 +4,7 @@
 #   make test       install missing packages, build, run the whole suite
 #   make demo       install missing packages, build, run the main job
 #   make bench      print the benchmark table
+#   make wasm       the engine for WebAssembly: build/wasm/plow.wasm (docs/platforms.md)
 #   make asan       the unit tests under AddressSanitizer + UBSan
 #   make test-sanitize  the same and the hostile-input network tests, reports fail it
 #   make fuzz       the libFuzzer targets (FUZZ_SECONDS each, 512 MiB allocation limit)
@@ -51,25 +52,25 @@ SRC_INFER  = src/infer/infer.c
 SRC_PROOF  = src/proof/trace.c src/proof/kinds.c src/proof/run.c src/proof/receipt.c
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c \
              src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
-             src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c
-SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c src/node/chainidx.c src/node/explorer_api.c
+             src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c src/ledger/channel.c
+SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c src/node/chainidx.c src/node/explorer_api.c src/node/evmwatch.c
 SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
-SRC_CLIENT = src/client/client.c src/client/json.c
-SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http.c
+SRC_CLIENT = src/client/client.c src/client/json.c src/client/listen.c
+SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http.c src/serve/pay.c
 SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
-SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c src/evm/anvil.c src/evm/chain.c
+SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c src/evm/anvil.c src/evm/chain.c src/evm/evindex.c
 SRC_AGENT  = src/agent/agent.c src/agent/backend_node.c src/agent/backend_evm.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
              src/agent/labeler.c src/agent/labeler_files.c
 LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
              $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL) $(SRC_EVM) $(SRC_SERVE)
-CLI_SRC    = src/cli/main.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
+CLI_SRC    = src/cli/main.c src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
              src/cli/cmd_proof.c src/cli/cmd_node.c src/cli/cmd_wallet.c src/cli/cmd_task.c \
-             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_label_data.c src/cli/cmd_labeler.c src/cli/cmd_round.c src/cli/cmd_rl.c src/cli/cmd_evm.c src/cli/cmd_serve.c
+             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_label_data.c src/cli/cmd_labeler.c src/cli/cmd_round.c src/cli/cmd_rl.c src/cli/cmd_evm.c src/cli/cmd_serve.c src/cli/cmd_channel.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
              tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c tests/test_evm.c tests/test_serve.c \
-             tests/ref_model.c tests/fixture.c
+             tests/test_wasm.c tests/ref_model.c tests/fixture.c src/wasm/sha256.c src/wasm/ed25519.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -77,7 +78,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo demo-kinds bench bench-rl asan asan-build test-sanitize fuzz fuzz-build fuzz-replay clean deps deps-build contracts arm deps-arm
+.PHONY: all test demo demo-kinds bench bench-rl asan asan-build test-sanitize fuzz fuzz-build fuzz-replay clean deps deps-build contracts arm deps-arm wasm deps-wasm
 
 all: $(BUILD)/plow $(BUILD)/plow_test
 
@@ -163,6 +164,12 @@ $(BUILD)/plow_label_bench: $(BUILD)/bench/label_bench.o $(BUILD)/libplow.a
 
 -include $(BUILD)/bench/label_bench.d
 
+# plow serve: overhead per request, batched decode, receipt check vs generation.
+$(BUILD)/plow_serve_bench: $(BUILD)/bench/serve_bench.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(BUILD)/bench/serve_bench.d
+
 # Collaborative rounds (DiLoCo-style) against training on one machine, bytes per round.
 $(BUILD)/plow_round_bench: $(BUILD)/bench/round_bench.o $(BUILD)/libplow.a
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
@@ -188,6 +195,53 @@ arm:
 deps-arm:
 	@scripts/install-deps.sh arm
 
+# WebAssembly (wasm32-wasi, SIMD128, one thread): the engine's commands
+# (src/wasm/main.c: tokenizer, train, generate, verify, verify-receipt ...)
+# as build/wasm/plow.wasm, built with Debian's clang for the wasm32 target,
+# wasi-libc and lld (docs/platforms.md). src/wasm/ supplies what wasi-libc
+# and Debian do not have for wasm: SHA-256 behind openssl/evp.h, a cJSON
+# subset, a one-thread pthread.h, realpath. Run by wasm/plow.mjs (Node's WASI
+# or a browser) and tests/cli/wasm.sh.
+WASM_CC     ?= clang
+WASM_BUILD  ?= build/wasm
+WASM_CFLAGS = --target=wasm32-wasi -msimd128 $(filter-out -pthread,$(CFLAGS_BASE)) \
+              -Wno-tautological-constant-out-of-range-compare -Isrc/wasm/include -include src/wasm/wasi.h
+WASM_SRC    = $(SRC_BASE) $(SRC_MERKLE) src/tensor/tensor.c src/tensor/rows.c src/tensor/dmath.c \
+              src/tensor/kernels_scalar.c src/tensor/kernels_ew_scalar.c src/tensor/kernels_wasm.c \
+              src/tensor/kernels_ew_wasm.c $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) $(SRC_JOB) $(SRC_LABEL) \
+              src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c src/cli/cmd_proof.c \
+              src/wasm/main.c src/wasm/replay.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
+WASM_OBJ    = $(WASM_SRC:%.c=$(WASM_BUILD)/%.o)
+
+WASM_TEST_SRC = tests/test_main.c tests/test_list_wasm.c tests/test_tensor.c tests/test_wasm.c
+WASM_TEST_OBJ = $(WASM_TEST_SRC:%.c=$(WASM_BUILD)/%.o)
+WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/wasm/replay.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
+
+wasm: $(WASM_BUILD)/plow.wasm $(WASM_BUILD)/plow_test.wasm
+
+$(WASM_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(WASM_CC) $(WASM_CFLAGS) -MMD -MP -c $< -o $@
+
+$(WASM_BUILD)/src/tensor/kernels_ew_scalar.o: src/tensor/kernels_ew_scalar.c
+	@mkdir -p $(dir $@)
+	$(WASM_CC) $(WASM_CFLAGS) -O3 -MMD -MP -c $< -o $@
+
+$(WASM_BUILD)/src/tensor/kernels_ew_wasm.o: src/tensor/kernels_ew_wasm.c
+	@mkdir -p $(dir $@)
+	$(WASM_CC) $(WASM_CFLAGS) -O3 -MMD -MP -c $< -o $@
+
+$(WASM_BUILD)/plow.wasm: $(WASM_OBJ)
+	$(WASM_CC) --target=wasm32-wasi -fuse-ld=lld -Wl,-z,stack-size=8388608 $^ -o $@
+
+$(WASM_BUILD)/plow_test.wasm: $(WASM_TEST_OBJ) $(WASM_LIB_OBJ)
+	$(WASM_CC) --target=wasm32-wasi -fuse-ld=lld -Wl,-z,stack-size=8388608 $^ -o $@
+
+deps-wasm:
+	@scripts/install-deps.sh wasm
+
+-include $(WASM_OBJ:.o=.d) $(WASM_TEST_OBJ:.o=.d)
+
 deps-build:
 	@scripts/install-deps.sh build
 
@@ -197,6 +251,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j2 all contracts $(BUILD)/plow_loadgen
 	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=clang OPT=-O3 all
 	@if command -v $(ARM_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory -j2 arm; fi
+	@if [ -e /usr/lib/wasm32-wasi/libc.a ]; then $(MAKE) --no-print-directory -j2 wasm; fi
 	@tests/run.sh
 
 demo: deps-build
@@ -223,6 +278,8 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_label_bench $(BUILD)/plow_round_bench
 	@$(BUILD)/plow_label_bench --quick
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_round_bench --quick
+	@$(MAKE) --no-print-directory $(BUILD)/plow_serve_bench
+	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_serve_bench
 	@$(MAKE) --no-print-directory $(BUILD)/plow_evm_bench
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_evm_bench
 

@@ -76,3 +76,25 @@ wait_log() {
         sleep 0.1
     done
 }
+
+# ---- plow serve ---------------------------------------------------------------
+# start_serve DIR ARGS...: `plow serve --listen 127.0.0.1:0 --url-file DIR/url
+# ARGS` (one compute thread, log DIR/log), added to PIDS; waits until its
+# /v1/models answers and sets SURL.
+start_serve() {
+    _d=$1
+    shift
+    mkdir -p "$_d"
+    rm -f "$_d/url"
+    PLOW_THREADS=1 $PLOW serve --listen 127.0.0.1:0 --url-file "$_d/url" "$@" > "$_d/log" 2>&1 &
+    _p=$!
+    PIDS="$PIDS $_p"
+    _i=0
+    until [ -s "$_d/url" ] && curl -sf "$(cat "$_d/url")/v1/models" > /dev/null 2>&1; do
+        kill -0 $_p 2>/dev/null || { cat "$_d/log"; fail "plow serve ($_d) exited at start"; }
+        _i=$((_i + 1))
+        [ $_i -lt 600 ] || { cat "$_d/log"; fail "plow serve ($_d) did not answer within a minute"; }
+        sleep 0.1
+    done
+    SURL=$(cat "$_d/url")
+}

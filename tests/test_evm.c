@@ -1434,6 +1434,237 @@ static void test_anvil_agent_backend(void) {
     agent_close(&thief);
 }
 
+
+/* ---- the node's chain index (src/node/evmwatch.c) ---- */
+
+#include "../src/evm/evindex.h"
+#include "../src/node/node_internal.h"
+
+typedef struct ci_ids {
+    uint8_t (*id)[32];
+    size_t n;
+} ci_ids;
+
+static bool ci_collect(const ledger_task *t, void *arg) {
+    ci_ids *c = arg;
+    c->id = plow_realloc(c->id, (c->n + 1) * sizeof *c->id);
+    memcpy(c->id[c->n++], t->id, 32);
+    return true;
+}
+
+static evmwatch *g_ci;
+static size_t g_ci_chs;
+
+/* evmwatch_each gives the blob collection the challenges of live tasks only */
+static bool ci_skip(const ledger_challenge *c, void *arg) {
+    (void)arg;
+    uint8_t w[32];
+    evm_task_state st = {0};
+    CHECK(g_ci && evmwatch_word(g_ci, c->task, w));
+    evm_task_word_decode(w, &st);
+    CHECK(st.status != EVM_T_FINALIZED && st.status != EVM_T_EXPIRED);
+    g_ci_chs++;
+    return true;
+}
+
+static void ci_sync(evmwatch *ci) {
+    char err[PLOW_ERR_LEN];
+    bool more = true;
+    for (int i = 0; i < 50 && more; i++) CHECKF(evmwatch_step(ci, &more, err) == 0, "step: %s", err);
+    CHECK(!more);
+}
+
+/* The index equals the chain: for every task id the test knows, the index
+ * has it exactly when the contract does, with the contract's own word (an
+ * eth_call at the head, which is the indexed block with 0 confirmations);
+ * the listing holds as many tasks as exist on chain. */
+static void ci_equals_chain(evmwatch *ci, const uint8_t (*ids)[32], size_t n, const char *when) {
+    char err[PLOW_ERR_LEN];
+    size_t on_chain = 0;
+    uint64_t head = 0;
+    CHECK(eth_block_number(W.rpc, &head, err) == 0);
+    evmwatch_status cs;
+    evmwatch_get_status(ci, &cs);
+    CHECKF(cs.indexed == head, "%s: indexed %llu, head %llu", when, (unsigned long long)cs.indexed,
+           (unsigned long long)head);
+    uint8_t bh[32];
+    CHECK(eth_block_hash(W.rpc, head, bh, err) == 0);
+    CHECKF(memcmp(bh, cs.hash, 32) == 0, "%s: the indexed block's hash is not the chain's", when);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t direct[32], idx[32];
+        CHECK(evm_get_task_word(W.rpc, &W.d, ids[i], direct, err) == 0);
+        static const uint8_t zero[32];
+        bool exists = memcmp(direct, zero, 32) != 0;
+        on_chain += exists;
+        bool have = evmwatch_word(ci, ids[i], idx);
+        CHECKF(have == exists, "%s: task %zu %s on chain but %s in the index", when, i, exists ? "exists" : "does not exist",
+               have ? "is" : "is not");
+        if (have && exists) CHECKF(memcmp(direct, idx, 32) == 0, "%s: task %zu: the index's word is not the chain's", when, i);
+        ledger_task t;
+        ledger_challenge *ch = NULL;
+        size_t nch = 0;
+        if (have && evmwatch_task(ci, ids[i], &t, &ch, &nch)) {
+            evm_task_state st;
+            evm_task_word_decode(direct, &st);
+            CHECK(t.status == st.status && t.window_end == st.window_end);
+        }
+        free(ch);
+    }
+    /* every task the index holds (other tests' too) is the chain's, word for word */
+    ci_ids all = {0};
+    g_ci = ci;
+    evmwatch_each(ci, ci_collect, ci_skip, &all);
+    for (size_t i = 0; i < all.n; i++) {
+        uint8_t direct[32], idx[32];
+        CHECK(evm_get_task_word(W.rpc, &W.d, all.id[i], direct, err) == 0);
+        CHECK(evmwatch_word(ci, all.id[i], idx));
+        CHECKF(memcmp(direct, idx, 32) == 0, "%s: an indexed task's word is not the chain's", when);
+    }
+    free(all.id);
+    /* as many as the chain's TaskPosted events say (eth_getLogs of the canonical chain now) */
+    eth_log *logs = NULL;
+    size_t nl = 0, posted = 0;
+    CHECK(eth_get_logs(W.rpc, W.d.plow, W.d.block, head, &logs, &nl, err) == 0);
+    evm_index ix;
+    evm_index_init(&ix, W.d.plow);
+    for (size_t i = 0; i < nl; i++) posted += logs[i].ntopics > 0 && memcmp(logs[i].topics[0], ix.t_posted, 32) == 0;
+    evm_index_release(&ix);
+    eth_logs_free(logs, nl);
+    CHECKF(cs.tasks == posted && all.n == posted, "%s: %zu tasks indexed, %zu posted on chain", when, cs.tasks, posted);
+    on_chain = posted;
+    taskq q = {.limit = TASKQ_LIMIT_MAX, .max_reward = UINT64_MAX};
+    ledger_task *ts = NULL;
+    bool more = false;
+    char next[TASKQ_CURSOR_LEN];
+    size_t got = taskidx_page(evmwatch_tasks(ci), &q, TASKIDX_SCAN_MAX, &ts, &more, next);
+    CHECKF(got == on_chain, "%s: the listing has %zu tasks, the chain %zu", when, got, on_chain);
+    free(ts);
+}
+
+static int rpc_text(const char *method, const char *params, char *out, size_t cap, char err[PLOW_ERR_LEN]) {
+    char *res = NULL;
+    if (eth_rpc_call(W.rpc, method, params, &res, err)) return -1;
+    snprintf(out, cap, "%s", res);
+    free(res);
+    return 0;
+}
+
+static void forget_nonces(void) {
+    eth_signer *ss[6] = {&W.dep, &W.req, &W.w1, &W.w2, &W.ch, &W.w3};
+    for (int i = 0; i < 6; i++) ss[i]->nonce_known = false;
+}
+
+static void test_anvil_chain_index(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN], dir[4096], dep[4200];
+    snprintf(dir, sizeof dir, "%s/chainidx", test_tmpdir());
+    CHECK(plow_mkdir_p(dir, err) == 0);
+    snprintf(dep, sizeof dep, "%s/deployment.json", dir);
+    char *dj = evm_deployment_json(&w->d);
+    CHECK(plow_write_file(dep, dj, strlen(dj), err) == 0);
+    free(dj);
+    enum { NT = 7 };
+    evm_params p[NT];
+    uint8_t ids[NT][32];
+    for (int i = 0; i < NT; i++) {
+        p[i] = task_params(2, 2, 1, 8);
+        evm_task_id(&p[i], ids[i]);
+    }
+    run r = make_run(8);
+    forget_nonces(); /* the tests before used the same keys through agents */
+    evmwatch *ci = NULL;
+    CHECKF(evmwatch_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
+    if (!ci) return;
+    /* tasks 0..2: posted; 0 committed, 1 claimed */
+    OK(evm_post(&w->req, &w->d, &p[0], NULL, e_));
+    OK(evm_post(&w->req, &w->d, &p[1], NULL, e_));
+    OK(evm_post(&w->req, &w->d, &p[2], NULL, e_));
+    CHECK(start_task(&p[0], &w->w1, 0, &r, err));
+    OK(evm_claim(&w->w2, &w->d, &p[1], NULL, e_));
+    ci_sync(ci);
+    ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "first sync");
+    ledger_task t;
+    ledger_challenge *ch = NULL;
+    size_t nch = 0;
+    CHECK(evmwatch_task(ci, ids[1], &t, &ch, &nch) && t.slots[0].status == LEDGER_SLOT_CLAIMED);
+    uint8_t pk[32];
+    evm_addr_pk(w->w2.key.addr, pk);
+    CHECK(memcmp(t.slots[0].worker, pk, 32) == 0);
+    free(ch);
+    /* the blob collection's view (upkeep.c): every task with its status and slots, the challenges of live ones */
+    ci_ids all = {0};
+    g_ci = ci;
+    evmwatch_each(ci, ci_collect, ci_skip, &all);
+    bool seen1 = false;
+    for (size_t i = 0; i < all.n; i++) seen1 |= memcmp(all.id[i], ids[1], 32) == 0;
+    CHECK(seen1);
+    free(all.id);
+    /* a restart mid-stream: the node stops, the chain goes on, the node resumes */
+    evmwatch_status cs;
+    evmwatch_get_status(ci, &cs);
+    size_t before = cs.tasks;
+    evmwatch_close(ci);
+    ci = NULL;
+    OK(evm_reveal(&w->w1, &w->d, &p[0], 0, &r.v, r.salt, r.leaves, r.count, NULL, e_));
+    OK(evm_post(&w->req, &w->d, &p[3], NULL, e_));
+    CHECKF(evmwatch_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
+    if (!ci) return;
+    evmwatch_get_status(ci, &cs);
+    CHECK(cs.tasks == before); /* what was stored, before it looks at the chain again */
+    ci_sync(ci);
+    ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "after a restart");
+    CHECK(evmwatch_task(ci, ids[0], &t, &ch, &nch) && t.slots[0].revealed_at > 0 &&
+          memcmp(t.slots[0].trace_root, r.v.trace_root, 32) == 0);
+    free(ch);
+    /* a reorg: blocks indexed (task 4 posted, task 2 claimed) are replaced by others (task 5) */
+    char snap[80], ok[80];
+    CHECK(rpc_text("evm_snapshot", "[]", snap, sizeof snap, err) == 0);
+    OK(evm_post(&w->req, &w->d, &p[4], NULL, e_));
+    OK(evm_claim(&w->w3, &w->d, &p[2], NULL, e_));
+    ci_sync(ci);
+    ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "before the reorg");
+    char params[120];
+    snprintf(params, sizeof params, "[%s]", snap);
+    CHECK(rpc_text("evm_revert", params, ok, sizeof ok, err) == 0 && strcmp(ok, "true") == 0);
+    forget_nonces();
+    OK(evm_post(&w->req, &w->d, &p[5], NULL, e_));
+    CHECK(eth_mine(w->rpc, 3, err) == 0); /* the new branch is longer than the old */
+    uint64_t reorgs0 = cs.reorgs;
+    ci_sync(ci);
+    ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "after a reorg");
+    evmwatch_get_status(ci, &cs);
+    CHECK(cs.reorgs == reorgs0 + 1);
+    CHECK(!evmwatch_word(ci, ids[4], (uint8_t[32]){0}));
+    CHECK(evmwatch_task(ci, ids[2], &t, &ch, &nch) && t.status == LEDGER_TASK_OPEN);
+    free(ch);
+    /* a reorg to a shorter chain, then a restart with it unseen */
+    CHECK(rpc_text("evm_snapshot", "[]", snap, sizeof snap, err) == 0);
+    OK(evm_post(&w->req, &w->d, &p[6], NULL, e_));
+    CHECK(eth_mine(w->rpc, 2, err) == 0);
+    ci_sync(ci);
+    ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "before the second reorg");
+    evmwatch_close(ci);
+    ci = NULL;
+    snprintf(params, sizeof params, "[%s]", snap);
+    CHECK(rpc_text("evm_revert", params, ok, sizeof ok, err) == 0 && strcmp(ok, "true") == 0);
+    forget_nonces();
+    CHECKF(evmwatch_open(&ci, dir, w->anvil.url, dep, 0, err) == 0, "%s", err);
+    if (!ci) return;
+    ci_sync(ci);
+    ci_equals_chain(ci, (const uint8_t (*)[32])ids, NT, "after a shorter reorg and a restart");
+    /* the index of another deployment is refused */
+    evm_deployment other = w->d;
+    other.plow[0] ^= 1;
+    dj = evm_deployment_json(&other);
+    CHECK(plow_write_file(dep, dj, strlen(dj), err) == 0);
+    free(dj);
+    evmwatch *bad = NULL;
+    CHECK(evmwatch_open(&bad, dir, w->anvil.url, dep, 0, err) != 0 && strstr(err, "another deployment"));
+    evmwatch_close(ci);
+    free(r.leaves);
+}
+
 const test_case evm_tests[] = {
     {"evm_keccak", test_keccak},
     {"evm_addresses", test_addresses},
@@ -1455,5 +1686,6 @@ const test_case evm_tests[] = {
     {"evm_anvil_da_void_expire", test_anvil_da_void_expire},
     {"evm_anvil_merkle_differential", test_anvil_merkle_differential},
     {"evm_anvil_agent_backend", test_anvil_agent_backend},
+    {"evm_anvil_chain_index", test_anvil_chain_index},
     {NULL, NULL},
 };

@@ -3401,8 +3401,281 @@ static void test_root_many_accounts(void) {
     world_free(&w); /* reloads all records and compares roots */
 }
 
+
+/* ---- payment channels (docs/ledger.md, CO/CR/CC) ------------------------------------------------ */
+
+static ledger_channel chan(world *w, const uint8_t id[32]) {
+    ledger_channel h;
+    memset(&h, 0, sizeof h);
+    CHECK(ledger_get_channel(w->s, id, &h));
+    return h;
+}
+
+static ledger_tx chan_open_tx(world *w, int client, int worker, uint64_t deposit, uint32_t blocks) {
+    ledger_tx tx = mk(w, LEDGER_TX_CHANNEL_OPEN, client);
+    memcpy(tx.u.chan_open.worker, K[worker].pk, 32);
+    tx.u.chan_open.deposit = deposit;
+    tx.u.chan_open.dispute_blocks = blocks;
+    return tx;
+}
+
+/* A redeem by `who` of a voucher for `amount` signed by `signer`. */
+static ledger_tx redeem_tx(world *w, int who, const uint8_t ch[32], uint64_t amount, int signer) {
+    ledger_tx tx = mk(w, LEDGER_TX_CHANNEL_REDEEM, who);
+    memcpy(tx.u.chan_redeem.channel, ch, 32);
+    tx.u.chan_redeem.amount = amount;
+    ledger_voucher_sign(&K[signer], w->g.chain_id, ch, amount, tx.u.chan_redeem.sig);
+    return tx;
+}
+
+static ledger_tx close_tx(world *w, int who, const uint8_t ch[32]) {
+    ledger_tx tx = mk(w, LEDGER_TX_CHANNEL_CLOSE, who);
+    memcpy(tx.u.chan_close.channel, ch, 32);
+    return tx;
+}
+
+/* Open, vouchers redeemed in any order, the client's close with its window. */
+static void test_channel_lifecycle(void) {
+    world w;
+    world_init(&w);
+    uint8_t ch[32];
+    uint64_t a0 = acct(&w, ALICE).balance, b0 = acct(&w, BOB).balance;
+    ledger_tx tx = chan_open_tx(&w, ALICE, BOB, 5000, 3);
+    OK_HASH(&w, ALICE, &tx, ch);
+    ledger_channel h = chan(&w, ch);
+    CHECK(h.status == LEDGER_CHAN_OPEN && h.deposit == 5000 && h.redeemed == 0 && h.dispute_blocks == 3 &&
+          memcmp(h.client, K[ALICE].pk, 32) == 0 && memcmp(h.worker, K[BOB].pk, 32) == 0);
+    CHECK(acct(&w, ALICE).balance == a0 - MIN_FEE - 5000);
+    /* cumulative vouchers: 100, then 350 pays 250 more */
+    tx = redeem_tx(&w, BOB, ch, 100, ALICE);
+    OK(&w, BOB, &tx);
+    tx = redeem_tx(&w, BOB, ch, 350, ALICE);
+    OK(&w, BOB, &tx);
+    CHECK(chan(&w, ch).redeemed == 350 && acct(&w, BOB).balance == b0 - 2 * MIN_FEE + 350);
+    /* the client starts closing: the worker redeems its last voucher in the window */
+    tx = close_tx(&w, ALICE, ch);
+    OK(&w, ALICE, &tx);
+    h = chan(&w, ch);
+    CHECK(h.status == LEDGER_CHAN_CLOSING && h.close_at == height(&w) + 3);
+    tx = close_tx(&w, ALICE, ch);
+    FAILS(&w, ALICE, &tx, "may redeem until height"); /* the window runs */
+    tx = redeem_tx(&w, BOB, ch, 900, ALICE);
+    OK(&w, BOB, &tx);
+    uint64_t close_at = h.close_at;
+    advance_to(&w, close_at + 1);
+    tx = redeem_tx(&w, BOB, ch, 1000, ALICE);
+    FAILS(&w, BOB, &tx, "dispute window ended"); /* too late */
+    uint64_t a1 = acct(&w, ALICE).balance;
+    tx = close_tx(&w, ALICE, ch);
+    OK(&w, ALICE, &tx);
+    CHECK(chan(&w, ch).status == LEDGER_CHAN_CLOSED && acct(&w, ALICE).balance == a1 - MIN_FEE + 5000 - 900);
+    CHECK(acct(&w, BOB).balance == b0 - 3 * MIN_FEE - MIN_FEE + 900); /* three redeems and the late one */
+    /* after the close: nothing */
+    tx = redeem_tx(&w, BOB, ch, 1000, ALICE);
+    FAILS(&w, BOB, &tx, "closed");
+    tx = close_tx(&w, ALICE, ch);
+    FAILS(&w, ALICE, &tx, "closed");
+    /* the worker closes at once: the rest goes back */
+    tx = chan_open_tx(&w, ALICE, CAROL, 700, 10);
+    OK_HASH(&w, ALICE, &tx, ch);
+    tx = redeem_tx(&w, CAROL, ch, 200, ALICE);
+    OK(&w, CAROL, &tx);
+    a1 = acct(&w, ALICE).balance;
+    tx = close_tx(&w, CAROL, ch);
+    OK(&w, CAROL, &tx);
+    CHECK(chan(&w, ch).status == LEDGER_CHAN_CLOSED && acct(&w, ALICE).balance == a1 + 500);
+    tx = redeem_tx(&w, CAROL, ch, 300, ALICE);
+    FAILS(&w, CAROL, &tx, "closed");
+    world_free(&w);
+}
+
+/* Every rule against an adversary: nobody redeems more than signed, twice,
+ * with someone else's voucher, on someone else's channel, or after close. */
+static void test_channel_adversaries(void) {
+    world w;
+    world_init(&w);
+    ledger_tx tx = chan_open_tx(&w, ALICE, ALICE, 100, 3);
+    FAILS(&w, ALICE, &tx, "to oneself");
+    tx = chan_open_tx(&w, ALICE, BOB, 0, 3);
+    FAILS(&w, ALICE, &tx, "deposit must be positive");
+    tx = chan_open_tx(&w, ALICE, BOB, 100, 0);
+    FAILS(&w, ALICE, &tx, "dispute_blocks is 0");
+    tx = chan_open_tx(&w, ALICE, BOB, 100, 1000001);
+    FAILS(&w, ALICE, &tx, "dispute_blocks");
+    tx = chan_open_tx(&w, EVE, BOB, EVE_BAL, 3); /* the fee comes first */
+    FAILS(&w, EVE, &tx, "less than the deposit");
+    tx = chan_open_tx(&w, ALICE, BOB, 100, 3);
+    memset(tx.u.chan_open.worker, 0, 32);
+    FAILS(&w, ALICE, &tx, "no worker");
+    uint8_t ch[32], none[32] = {1};
+    tx = chan_open_tx(&w, ALICE, BOB, 1000, 3);
+    OK_HASH(&w, ALICE, &tx, ch);
+    tx = redeem_tx(&w, BOB, none, 10, ALICE);
+    FAILS(&w, BOB, &tx, "no channel");
+    tx = redeem_tx(&w, CAROL, ch, 10, ALICE); /* another worker with a real voucher */
+    FAILS(&w, CAROL, &tx, "only the channel's worker");
+    tx = redeem_tx(&w, ALICE, ch, 10, ALICE); /* the client itself */
+    FAILS(&w, ALICE, &tx, "only the channel's worker");
+    tx = redeem_tx(&w, BOB, ch, 10, BOB); /* the worker signs its own voucher */
+    FAILS(&w, BOB, &tx, "not the client's signature");
+    tx = redeem_tx(&w, BOB, ch, 10, ALICE);
+    tx.u.chan_redeem.amount = 999; /* more than signed */
+    FAILS(&w, BOB, &tx, "not the client's signature");
+    tx = redeem_tx(&w, BOB, ch, 1001, ALICE); /* signed, but beyond the deposit */
+    FAILS(&w, BOB, &tx, "exceeds the deposit");
+    uint8_t other_chain[32];
+    memcpy(other_chain, w.g.chain_id, 32);
+    other_chain[0] ^= 1;
+    tx = redeem_tx(&w, BOB, ch, 10, ALICE);
+    ledger_voucher_sign(&K[ALICE], other_chain, ch, 10, tx.u.chan_redeem.sig); /* another chain's voucher */
+    FAILS(&w, BOB, &tx, "not the client's signature");
+    uint8_t ch2[32];
+    ledger_tx t2 = chan_open_tx(&w, ALICE, BOB, 1000, 3);
+    OK_HASH(&w, ALICE, &t2, ch2);
+    tx = redeem_tx(&w, BOB, ch2, 10, ALICE);
+    memcpy(tx.u.chan_redeem.channel, ch, 32);
+    ledger_voucher_sign(&K[ALICE], w.g.chain_id, ch2, 10, tx.u.chan_redeem.sig); /* a voucher for another channel */
+    FAILS(&w, BOB, &tx, "not the client's signature");
+    tx = redeem_tx(&w, BOB, ch, 400, ALICE);
+    OK(&w, BOB, &tx);
+    tx = redeem_tx(&w, BOB, ch, 400, ALICE); /* twice */
+    FAILS(&w, BOB, &tx, "already redeemed");
+    tx = redeem_tx(&w, BOB, ch, 300, ALICE); /* an older voucher */
+    FAILS(&w, BOB, &tx, "already redeemed");
+    CHECK(chan(&w, ch).redeemed == 400);
+    tx = close_tx(&w, CAROL, ch);
+    FAILS(&w, CAROL, &tx, "only the channel's client or worker");
+    uint8_t none2[32] = {2};
+    tx = close_tx(&w, ALICE, none2);
+    FAILS(&w, ALICE, &tx, "no channel");
+    /* a worker that stalls cannot keep the deposit: the client's close ends after the window */
+    tx = close_tx(&w, ALICE, ch);
+    OK(&w, ALICE, &tx);
+    advance_to(&w, chan(&w, ch).close_at + 1);
+    uint64_t a = acct(&w, ALICE).balance;
+    tx = close_tx(&w, ALICE, ch);
+    OK(&w, ALICE, &tx);
+    CHECK(acct(&w, ALICE).balance == a - MIN_FEE + 600);
+    world_free(&w);
+}
+
+/* A chain without channels keeps its roots: the record table is empty. */
+static void test_channel_records(void) {
+    world w;
+    world_init(&w);
+    uint8_t before[32], ch[32];
+    ledger_state_root(w.s, before);
+    ledger_state *fresh = ledger_state_new(&w.g);
+    uint8_t r2[32];
+    ledger_state_root(fresh, r2);
+    CHECK(memcmp(before, r2, 32) == 0);
+    ledger_state_free(fresh);
+    ledger_tx tx = chan_open_tx(&w, ALICE, BOB, 1000, 3);
+    OK_HASH(&w, ALICE, &tx, ch);
+    /* malformed stored records are refused */
+    char err[PLOW_ERR_LEN];
+    uint8_t key[33] = {'h'}, val[101] = {0};
+    memcpy(key + 1, ch, 32);
+    val[84] = 9; /* status (after client, worker, deposit, redeemed, dispute_blocks) */
+    CHECK(ledger_load_record(w.s, key, sizeof key, val, sizeof val, err) == -1 && strstr(err, "status"));
+    CHECK(ledger_load_record(w.s, key, sizeof key, val, 100, err) == -1 && strstr(err, "bytes"));
+    val[84] = 1;
+    plow_put_u64(val + 72, 5); /* redeemed 5 of a deposit 0 */
+    CHECK(ledger_load_record(w.s, key, sizeof key, val, sizeof val, err) == -1 && strstr(err, "redeemed"));
+    world_free(&w); /* replay and the stored records round-trip */
+}
+
+
+/* ---- receipt fraud (docs/ledger.md, RF and VR rows) ---------------------------------------------- */
+
+static ledger_tx fraud_tx(world *w, int who, int worker, const uint8_t digest[32], int signer, uint64_t bond) {
+    ledger_tx tx = mk(w, LEDGER_TX_RECEIPT_FRAUD, who);
+    memcpy(tx.u.fraud.worker, K[worker].pk, 32);
+    memcpy(tx.u.fraud.digest, digest, 32);
+    ledger_sign(&K[signer], digest, 32, tx.u.fraud.sig);
+    memset(tx.u.fraud.receipt_blob, 0x11, 32);
+    memset(tx.u.fraud.model_blob, 0x22, 32);
+    memset(tx.u.fraud.tokenizer_blob, 0x33, 32);
+    tx.u.fraud.bond = bond;
+    return tx;
+}
+
+static void test_receipt_fraud(void) {
+    world w;
+    world_init(&w);
+    uint8_t d1[32], d2[32], d3[32], c1[32], c2[32], zero[32] = {0};
+    memset(d1, 1, 32);
+    memset(d2, 2, 32);
+    memset(d3, 3, 32);
+    uint64_t bond = 10 * MIN_FEE;
+    ledger_tx tx = fraud_tx(&w, BOB, BOB, d1, BOB, bond);
+    FAILS(&w, BOB, &tx, "cannot accuse itself");
+    tx = fraud_tx(&w, ALICE, BOB, d1, ALICE, bond); /* a "receipt" the worker never signed */
+    FAILS(&w, ALICE, &tx, "not the worker's");
+    tx = fraud_tx(&w, ALICE, FRANK, d1, FRANK, bond); /* a worker with nothing at stake */
+    FAILS(&w, ALICE, &tx, "no free stake");
+    tx = fraud_tx(&w, ALICE, BOB, d1, BOB, bond - 1);
+    FAILS(&w, ALICE, &tx, "below the network's floor");
+    tx = fraud_tx(&w, EVE, BOB, d1, BOB, bond); /* EVE cannot post it */
+    FAILS(&w, EVE, &tx, "cannot post the bond");
+    tx = fraud_tx(&w, ALICE, BOB, d1, BOB, bond);
+    OK_HASH(&w, ALICE, &tx, c1);
+    ledger_challenge c = chal(&w, c1);
+    CHECK(c.kind == LEDGER_CHK_RECEIPT && c.status == LEDGER_CH_OPEN && memcmp(c.task, d1, 32) == 0 &&
+          memcmp(c.accused, K[BOB].pk, 32) == 0 && c.bond == bond);
+    tx = fraud_tx(&w, CAROL, BOB, d1, BOB, bond); /* the same receipt again */
+    FAILS(&w, CAROL, &tx, "already claims this receipt");
+    /* only the referee rules; 2 is no ruling on a receipt */
+    tx = verdict_tx(&w, ALICE, c1, d1, 1);
+    FAILS(&w, ALICE, &tx, "only the referee");
+    tx = verdict_tx(&w, OP, c1, d1, 2);
+    FAILS(&w, OP, &tx, "0 or 1 on a receipt claim");
+    /* upheld: BOB's free stake to ALICE (SLASH_PCT, the rest burned), the bond back */
+    uint64_t a0 = acct(&w, ALICE).balance, burned0 = ledger_state_burned(w.s);
+    tx = verdict_tx(&w, OP, c1, d1, 1);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, c1).status == LEDGER_CH_UPHELD && acct(&w, BOB).stake == 0);
+    CHECK(acct(&w, ALICE).balance == a0 + WORKER_STAKE * SLASH_PCT / 100 + bond);
+    CHECK(ledger_state_burned(w.s) == burned0 + WORKER_STAKE - WORKER_STAKE * SLASH_PCT / 100);
+    tx = verdict_tx(&w, OP, c1, d1, 1); /* ruled once */
+    FAILS(&w, OP, &tx, "not open");
+    tx = fraud_tx(&w, CAROL, BOB, d1, BOB, bond); /* upheld already: not twice */
+    FAILS(&w, CAROL, &tx, "already claims this receipt");
+    tx = fraud_tx(&w, ALICE, BOB, d2, BOB, bond); /* BOB has nothing left at stake */
+    FAILS(&w, ALICE, &tx, "no free stake");
+    /* rejected: an honest receipt claimed costs the claimant its bond (BOND_PCT to the accused) */
+    tx = fraud_tx(&w, ALICE, CAROL, d3, CAROL, bond);
+    OK_HASH(&w, ALICE, &tx, c2);
+    uint64_t cb = acct(&w, CAROL).balance, cs = acct(&w, CAROL).stake;
+    tx = verdict_tx(&w, OP, c2, zero, 0);
+    OK(&w, OP, &tx);
+    CHECK(chal(&w, c2).status == LEDGER_CH_REJECTED && acct(&w, CAROL).stake == cs &&
+          acct(&w, CAROL).balance == cb + bond * BOND_PCT / 100);
+    /* a claim rejected can be made again (by someone with the right blobs) */
+    uint8_t c3[32];
+    tx = fraud_tx(&w, DAVE, CAROL, d3, CAROL, bond);
+    OK_HASH(&w, DAVE, &tx, c3);
+    /* a claim the referee never rules lapses when the receipt is claimed again past its void height */
+    uint64_t until = ledger_challenge_void_at(&w.g.params, &(ledger_challenge){.kind = LEDGER_CHK_RECEIPT,
+                                                                              .deadline = chal(&w, c3).deadline});
+    tx = fraud_tx(&w, ALICE, CAROL, d3, CAROL, bond);
+    FAILS(&w, ALICE, &tx, "already claims this receipt"); /* still rulable */
+    advance_to(&w, until + 1);
+    uint64_t dv = acct(&w, DAVE).balance;
+    tx = fraud_tx(&w, ALICE, CAROL, d3, CAROL, bond);
+    OK(&w, ALICE, &tx);
+    CHECK(chal(&w, c3).status == LEDGER_CH_EXPIRED && acct(&w, DAVE).balance == dv + bond);
+    tx = verdict_tx(&w, OP, c3, zero, 1); /* too late to rule it */
+    FAILS(&w, OP, &tx, "not open");
+    world_free(&w);
+}
+
 const test_case state_tests[] = {
     {"ledger_state_envelope", test_envelope},
+    {"ledger_state_channel_lifecycle", test_channel_lifecycle},
+    {"ledger_state_channel_adversaries", test_channel_adversaries},
+    {"ledger_state_channel_records", test_channel_records},
+    {"ledger_state_receipt_fraud", test_receipt_fraud},
     {"ledger_state_data_availability", test_data_availability},
     {"ledger_state_unrunnable", test_unrunnable},
     {"ledger_state_late_verdict", test_late_verdict},

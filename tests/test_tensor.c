@@ -331,6 +331,43 @@ static void test_fmaf_exact_matches_fma(void) {
     (void)double_rounded; /* random inputs rarely double-round; the crafted cases above do */
 }
 
+/* The fused steps of every path on inputs where a double-precision a*b+c
+ * rounds twice and differs from the fused result (a path without an FMA
+ * instruction, WebAssembly's simd128, must still give the fused bits): a dot
+ * whose lane 0 is c then fma(a, b, c), a GEMM whose every chain is the same
+ * two steps, and the single-row (decode) GEMM on packed weights. */
+static void test_fused_steps_round_once(void) {
+    float a0 = -(1.0f + 0x1p-18f) * 0x1p-24f, b0 = 1.0f - 0x1p-18f, c0 = 1.0f + 0x1p-23f;
+    const float cases[][3] = {{a0, b0, c0}, {-a0, b0, -c0}, {a0 * 0x1p-100f, b0, c0 * 0x1p-100f},
+                              {a0 * 0x1p60f, b0, c0 * 0x1p60f}, {a0, -b0, -c0}};
+    for (int p = 0; p < TENSOR_PATH_COUNT; p++) {
+        if (!tensor_path_supported((tensor_path)p)) continue;
+        init_path((tensor_path)p, 1);
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            float a = cases[ci][0], b = cases[ci][1], c = cases[ci][2], want = fmaf(a, b, c);
+            CHECK(want != (float)((double)a * (double)b + (double)c)); /* the case double-rounds */
+            float x[65] = {0}, y[65] = {0};
+            x[0] = c, y[0] = 1.0f, x[64] = a, y[64] = b;
+            float d = tensor_dot_st(x, y, 65);
+            CHECKF(d == want, "%s dot case %zu: %a, want %a", tensor_path_name((tensor_path)p), ci, d, want);
+            enum { M = 9, N = 37 };
+            float A[M * 2], B[2 * N], C[M * N];
+            for (int i = 0; i < M; i++) A[2 * i] = c, A[2 * i + 1] = a;
+            for (int j = 0; j < N; j++) B[j] = 1.0f, B[N + j] = b;
+            tensor_gemm(M, N, 2, (tensor_mat){A, 2, 1}, (tensor_mat){B, N, 1}, C, N, false);
+            int bad = 0;
+            for (int i = 0; i < M * N; i++) bad += C[i] != want;
+            tensor_packed *pk = tensor_pack_new(2, N, (tensor_mat){B, N, 1});
+            tensor_gemm_packed(1, A, 2, pk, C, N);
+            tensor_packed_free(pk);
+            for (int j = 0; j < N; j++) bad += C[j] != want;
+            CHECKF(bad == 0, "%s gemm case %zu: %d of %d outputs not the fused result",
+                   tensor_path_name((tensor_path)p), ci, bad, M * N + N);
+        }
+    }
+    restore();
+}
+
 static void test_init_rejects_bad_path(void) {
     char err[PLOW_ERR_LEN] = "";
     CHECK(tensor_init("sse9", 1, err) == -1 && strstr(err, "sse9"));
@@ -347,6 +384,7 @@ const test_case tensor_tests[] = {
     {"tensor_philox_known_answer", test_philox_known_answer},
     {"tensor_elementwise_all_paths", test_elementwise_all_paths},
     {"tensor_fmaf_exact_matches_fma", test_fmaf_exact_matches_fma},
+    {"tensor_fused_steps_round_once", test_fused_steps_round_once},
     {"tensor_init_rejects_bad_path", test_init_rejects_bad_path},
     {NULL, NULL},
 };

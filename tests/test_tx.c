@@ -204,6 +204,26 @@ static void rand_tx(ledger_tx *tx, int type, bool with_other, uint64_t *s) {
         fill_random(tx->u.open.leaves, (size_t)tx->u.open.count * 32, s);
         break;
     }
+    case LEDGER_TX_CHANNEL_OPEN:
+        fill_random(tx->u.chan_open.worker, 32, s);
+        tx->u.chan_open.deposit = rand_u64(s);
+        tx->u.chan_open.dispute_blocks = (uint32_t)rand_u64(s);
+        break;
+    case LEDGER_TX_CHANNEL_REDEEM:
+        fill_random(tx->u.chan_redeem.channel, 32, s);
+        tx->u.chan_redeem.amount = rand_u64(s);
+        fill_random(tx->u.chan_redeem.sig, 64, s);
+        break;
+    case LEDGER_TX_CHANNEL_CLOSE: fill_random(tx->u.chan_close.channel, 32, s); break;
+    case LEDGER_TX_RECEIPT_FRAUD:
+        fill_random(tx->u.fraud.worker, 32, s);
+        fill_random(tx->u.fraud.digest, 32, s);
+        fill_random(tx->u.fraud.sig, 64, s);
+        fill_random(tx->u.fraud.receipt_blob, 32, s);
+        fill_random(tx->u.fraud.model_blob, 32, s);
+        fill_random(tx->u.fraud.tokenizer_blob, 32, s);
+        tx->u.fraud.bond = rand_u64(s);
+        break;
     default:
         PLOW_ASSERT(!"bad type");
     }
@@ -1386,7 +1406,8 @@ static void test_block_header(void) {
 static void test_names(void) {
     static const char *const types[] = {"?", "transfer", "stake", "unstake", "register", "post_task", "claim",
                                         "commit", "challenge", "verdict", "finalize", "expire", "label_reveal",
-                                        "gold_reveal", "da_challenge", "reveal"};
+                                        "gold_reveal", "da_challenge", "reveal", "channel_open", "channel_redeem",
+                                        "channel_close", "receipt_fraud"};
     _Static_assert(sizeof types / sizeof types[0] == LEDGER_TX_TYPE_END, "a name per type");
     for (int i = 0; i < LEDGER_TX_TYPE_END; i++) CHECK(strcmp(ledger_tx_type_name(i), types[i]) == 0);
     CHECK(strcmp(ledger_tx_type_name(LEDGER_TX_TYPE_END), "?") == 0 && strcmp(ledger_tx_type_name(-1), "?") == 0 &&

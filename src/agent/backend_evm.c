@@ -25,46 +25,19 @@
 #include <inttypes.h>
 #include <sodium.h>
 
-#include "../evm/chain.h"
+#include "../evm/evindex.h"
 #include "backend.h"
 
-typedef struct ix_slot {
-    bool claimed, committed, revealed;
-    uint8_t worker[ETH_ADDR_LEN];
-    uint64_t claimed_at, committed_at, revealed_at;
-    uint8_t commitment[32];
-    evm_values v;
-    uint8_t salt[32];
-    uint8_t reveal_tx[32];
-    bool have_leaves;
-    uint8_t leaves_hash[32];
-} ix_slot;
-
-typedef struct ix_task {
-    uint8_t id[32];
-    evm_params p;
-    uint64_t posted_at;
-    ix_slot slots[LEDGER_MAX_REPLICAS];
-} ix_task;
-
-typedef struct ix_challenge {
-    uint8_t cid[32];
-    evm_dispute d;
-    uint64_t opened_at, deadline, void_at, resolved_at;
-    uint8_t status; /* EVM_C_* */
-    uint8_t computed[32];
-} ix_challenge;
+typedef evm_ix_slot ix_slot;
+typedef evm_ix_task ix_task;
+typedef evm_ix_challenge ix_challenge;
 
 typedef struct evm_ctx {
     eth_rpc *rpc;
     eth_signer s;
     evm_deployment d;
     uint64_t next_block; /* the first block not indexed yet */
-    ix_task *tasks;
-    size_t n, cap;
-    uint8_t t_posted[32], t_claimed[32], t_committed[32], t_revealed[32], t_opened[32], t_closed[32];
-    ix_challenge *chs;
-    size_t n_ch, cap_ch;
+    evm_index ix; /* the contract's events (src/evm/evindex.h) */
     /* the post prepared by post_prepare, until submitted */
     bool have_pending;
     evm_params pending;
@@ -102,177 +75,8 @@ static int addr_of_pk(const agent *a, const evm_ctx *x, const uint8_t pk[32], ui
 
 /* ---- the index ---- */
 
-static ix_task *find_task(evm_ctx *x, const uint8_t id[32]) {
-    for (size_t i = 0; i < x->n; i++)
-        if (memcmp(x->tasks[i].id, id, 32) == 0) return &x->tasks[i];
-    return NULL;
-}
-
-static uint64_t word_u64(const uint8_t *w) {
-    uint64_t v = 0;
-    for (int i = 24; i < 32; i++) v = (v << 8) | w[i];
-    return v;
-}
-
-static bool word_fits(const uint8_t *w, int bytes) {
-    for (int i = 0; i < 32 - bytes; i++)
-        if (w[i]) return false;
-    return true;
-}
-
-static int params_from_words(const uint8_t *w, evm_params *p, char err[PLOW_ERR_LEN]) {
-    if (!word_fits(w, 20) || !word_fits(w + 32, 1) || !word_fits(w + 64, 1) || !word_fits(w + 96, 1))
-        return plow_error(err, "evm: a TaskPosted event with malformed params");
-    for (int i = 4; i < 11; i++)
-        if (!word_fits(w + 32 * i, i < 8 ? 8 : 4)) return plow_error(err, "evm: a TaskPosted event with malformed params");
-    memset(p, 0, sizeof *p);
-    memcpy(p->requester, w + 12, ETH_ADDR_LEN);
-    p->kind = w[63];
-    p->mode = w[95];
-    p->replicas = w[127];
-    p->reward = word_u64(w + 128);
-    p->worker_stake = word_u64(w + 160);
-    p->min_bond = word_u64(w + 192);
-    p->steps = word_u64(w + 224);
-    p->claim_blocks = (uint32_t)word_u64(w + 256);
-    p->work_blocks = (uint32_t)word_u64(w + 288);
-    p->window_blocks = (uint32_t)word_u64(w + 320);
-    memcpy(p->spec, w + 352, 32);
-    memcpy(p->salt, w + 384, 32);
-    if (p->replicas < 1 || p->replicas > LEDGER_MAX_REPLICAS) return plow_error(err, "evm: a task with %u replicas", p->replicas);
-    return 0;
-}
-
-static ix_slot *event_slot(evm_ctx *x, const eth_log *l, size_t min_words, char err[PLOW_ERR_LEN]) {
-    if (l->ntopics < 3 || l->data_len < 32 * min_words || !word_fits(l->data, 1)) {
-        plow_error(err, "evm: a malformed slot event in block %" PRIu64, l->block);
-        return NULL;
-    }
-    ix_task *t = find_task(x, l->topics[1]);
-    uint8_t slot = l->data[31];
-    if (!t || slot >= t->p.replicas) {
-        plow_error(err, "evm: an event of an unknown task or slot in block %" PRIu64, l->block);
-        return NULL;
-    }
-    return &t->slots[slot];
-}
-
-static int apply_opened(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]);
-static int apply_closed(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]);
-
-static int apply_log(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
-    if (l->ntopics < 1 || memcmp(l->address, x->d.plow, ETH_ADDR_LEN) != 0) return 0;
-    const uint8_t *t0 = l->topics[0];
-    if (memcmp(t0, x->t_posted, 32) == 0) {
-        if (l->ntopics < 3 || l->data_len < 13 * 32) return plow_error(err, "evm: a malformed TaskPosted event");
-        if (find_task(x, l->topics[1])) return 0;
-        if (x->n == x->cap) {
-            x->cap = x->cap ? 2 * x->cap : 32;
-            x->tasks = plow_realloc(x->tasks, x->cap * sizeof *x->tasks);
-        }
-        ix_task *t = &x->tasks[x->n];
-        memset(t, 0, sizeof *t);
-        memcpy(t->id, l->topics[1], 32);
-        if (params_from_words(l->data, &t->p, err)) return -1;
-        t->posted_at = l->block;
-        x->n++;
-        return 0;
-    }
-    if (memcmp(t0, x->t_claimed, 32) == 0) {
-        ix_slot *s = event_slot(x, l, 1, err);
-        if (!s) return -1;
-        memset(s, 0, sizeof *s);
-        s->claimed = true;
-        memcpy(s->worker, l->topics[2] + 12, ETH_ADDR_LEN);
-        s->claimed_at = l->block;
-        return 0;
-    }
-    if (memcmp(t0, x->t_committed, 32) == 0) {
-        ix_slot *s = event_slot(x, l, 2, err);
-        if (!s) return -1;
-        s->committed = true;
-        s->committed_at = l->block;
-        memcpy(s->commitment, l->data + 32, 32);
-        return 0;
-    }
-    if (memcmp(t0, x->t_revealed, 32) == 0) {
-        ix_slot *s = event_slot(x, l, 1 + EVM_VALUES_WORDS + 1, err);
-        if (!s) return -1;
-        const uint8_t *w = l->data + 32;
-        memcpy(s->v.trace_root, w, 32);
-        memcpy(s->v.final_state, w + 32, 32);
-        memcpy(s->v.artifact, w + 64, 32);
-        memcpy(s->v.manifest, w + 96, 32);
-        s->v.n = word_u64(w + 128);
-        s->v.checkpoint_every = (uint32_t)word_u64(w + 160);
-        memcpy(s->salt, w + 192, 32);
-        memcpy(s->reveal_tx, l->tx_hash, 32);
-        s->revealed = true;
-        s->revealed_at = l->block;
-        return 0;
-    }
-    if (memcmp(t0, x->t_opened, 32) == 0) return apply_opened(x, l, err);
-    if (memcmp(t0, x->t_closed, 32) == 0) return apply_closed(x, l, err);
-    return 0;
-}
-
-static ix_challenge *find_ch(evm_ctx *x, const uint8_t cid[32]) {
-    for (size_t i = 0; i < x->n_ch; i++)
-        if (memcmp(x->chs[i].cid, cid, 32) == 0) return &x->chs[i];
-    return NULL;
-}
-
-/* ChallengeOpened(uint256 indexed cid, bytes32 indexed task, Dispute d, uint64 deadline, uint64 voidAt) */
-static int apply_opened(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
-    if (l->ntopics < 3 || l->data_len < 32 * (EVM_DISPUTE_WORDS + 2))
-        return plow_error(err, "evm: a malformed ChallengeOpened event in block %" PRIu64, l->block);
-    if (find_ch(x, l->topics[1])) return 0;
-    const uint8_t *w = l->data;
-    static const int small[] = {2, 3, 4, 5}; /* kind, slots, has_other: one byte each */
-    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++)
-        if (!word_fits(w + 32 * small[i], 1)) return plow_error(err, "evm: a malformed dispute");
-    if (x->n_ch == x->cap_ch) {
-        x->cap_ch = x->cap_ch ? 2 * x->cap_ch : 16;
-        x->chs = plow_realloc(x->chs, x->cap_ch * sizeof *x->chs);
-    }
-    ix_challenge *c = &x->chs[x->n_ch];
-    memset(c, 0, sizeof *c);
-    memcpy(c->cid, l->topics[1], 32);
-    evm_dispute *d = &c->d;
-    memcpy(d->task, w, 32);
-    d->worker_stake = word_u64(w + 32);
-    d->kind = w[95];
-    d->accused_slot = w[127];
-    d->other_slot = w[159];
-    d->has_other = w[191] != 0;
-    memcpy(d->challenger, w + 192 + 12, ETH_ADDR_LEN);
-    memcpy(d->accused, w + 224 + 12, ETH_ADDR_LEN);
-    memcpy(d->other, w + 256 + 12, ETH_ADDR_LEN);
-    d->step = word_u64(w + 288);
-    d->bond = word_u64(w + 320);
-    memcpy(d->state_blob, w + 352, 32);
-    memcpy(d->leaf_prev, w + 384, 32);
-    memcpy(d->accused_leaf, w + 416, 32);
-    memcpy(d->other_leaf, w + 448, 32);
-    c->deadline = word_u64(w + 480);
-    c->void_at = word_u64(w + 512);
-    c->opened_at = l->block;
-    c->status = EVM_C_OPEN;
-    x->n_ch++;
-    return 0;
-}
-
-/* ChallengeClosed(uint256 indexed cid, bytes32 indexed task, uint8 status, bytes32 computed) */
-static int apply_closed(evm_ctx *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
-    if (l->ntopics < 3 || l->data_len < 64 || !word_fits(l->data, 1))
-        return plow_error(err, "evm: a malformed ChallengeClosed event in block %" PRIu64, l->block);
-    ix_challenge *c = find_ch(x, l->topics[1]);
-    if (!c) return plow_error(err, "evm: a ChallengeClosed of an unknown challenge in block %" PRIu64, l->block);
-    c->status = l->data[31];
-    memcpy(c->computed, l->data + 32, 32);
-    c->resolved_at = l->block;
-    return 0;
-}
+static ix_task *find_task(evm_ctx *x, const uint8_t id[32]) { return evm_index_task(&x->ix, id); }
+static ix_challenge *find_ch(evm_ctx *x, const uint8_t cid[32]) { return evm_index_challenge(&x->ix, cid); }
 
 /* Indexes every block up to the chain's head. */
 static int refresh(evm_ctx *x, char err[PLOW_ERR_LEN]) {
@@ -284,7 +88,7 @@ static int refresh(evm_ctx *x, char err[PLOW_ERR_LEN]) {
         size_t n = 0;
         if (eth_get_logs(x->rpc, x->d.plow, x->next_block, to, &logs, &n, err)) return -1;
         int rc = 0;
-        for (size_t i = 0; i < n && rc == 0; i++) rc = apply_log(x, &logs[i], err);
+        for (size_t i = 0; i < n && rc == 0; i++) rc = evm_index_apply(&x->ix, &logs[i], err);
         eth_logs_free(logs, n);
         if (rc) return -1;
         x->next_block = to + 1;
@@ -307,10 +111,10 @@ static int reveal_leaves(evm_ctx *x, const ix_slot *s, uint8_t **leaves, size_t 
     const uint8_t *body = in + 4;
     size_t bn = n - 4;
     const uint8_t *ow = body + 32 * (REVEAL_HEAD_WORDS - 1);
-    if (!word_fits(ow, 8)) goto out;
-    uint64_t off = word_u64(ow);
-    if (off > bn || bn - off < 32 || !word_fits(body + off, 8)) goto out;
-    uint64_t cnt = word_u64(body + off);
+    if (!evm_word_fits(ow, 8)) goto out;
+    uint64_t off = evm_word_u64(ow);
+    if (off > bn || bn - off < 32 || !evm_word_fits(body + off, 8)) goto out;
+    uint64_t cnt = evm_word_u64(body + off);
     if (cnt > LEDGER_LEAVES_MAX || (bn - off - 32) / 32 < cnt) goto out;
     *leaves = plow_alloc(cnt ? cnt * 32 : 1);
     memcpy(*leaves, body + off + 32, cnt * 32);
@@ -334,81 +138,20 @@ static int leaves_hash(evm_ctx *x, ix_slot *s, char err[PLOW_ERR_LEN]) {
 
 /* ---- ledger records from the index and the contract ---- */
 
-static const uint8_t slot_status_of[] = {
-    [EVM_S_EMPTY] = LEDGER_SLOT_EMPTY,   [EVM_S_CLAIMED] = LEDGER_SLOT_CLAIMED,     [EVM_S_COMMITTED] = LEDGER_SLOT_COMMITTED,
-    [EVM_S_REVEALED] = LEDGER_SLOT_COMMITTED, [EVM_S_PAID] = LEDGER_SLOT_PAID,      [EVM_S_UNPAID] = LEDGER_SLOT_UNPAID,
-    [EVM_S_SLASHED] = LEDGER_SLOT_SLASHED, [EVM_S_FORFEITED] = LEDGER_SLOT_FORFEITED, [EVM_S_VOID] = LEDGER_SLOT_VOID,
-};
+static void pk_cb(const uint8_t addr[ETH_ADDR_LEN], uint8_t pk[32], void *ctx) {
+    agent *a = ctx;
+    pk_of_addr(a, ctx_of(a), addr, pk);
+}
 
 static int task_record(agent *a, evm_ctx *x, const ix_task *it, ledger_task *t, char err[PLOW_ERR_LEN]) {
     evm_task_state st;
     if (evm_get_task(x->rpc, &x->d, it->id, &st, err)) return -1;
-    memset(t, 0, sizeof *t);
-    memcpy(t->id, it->id, 32);
-    pk_of_addr(a, x, it->p.requester, t->requester);
-    ledger_task_params *p = &t->p;
-    memcpy(p->spec, it->p.spec, 32);
-    p->kind = it->p.kind;
-    p->mode = it->p.mode;
-    p->replicas = it->p.replicas;
-    p->reward = it->p.reward;
-    p->worker_stake = it->p.worker_stake;
-    p->min_bond = it->p.min_bond;
-    p->steps = it->p.steps;
-    p->claim_blocks = it->p.claim_blocks;
-    p->work_blocks = it->p.work_blocks;
-    p->window_blocks = it->p.window_blocks;
-    if (st.status < LEDGER_TASK_OPEN || st.status >= LEDGER_TASK_STATUS_END)
-        return plow_error(err, "evm: task with status %u", st.status);
-    t->status = st.status;
-    t->posted_at = it->posted_at;
-    t->window_end = st.window_end;
-    t->open_challenges = st.open_challenges;
-    bool settled = st.status == LEDGER_TASK_FINALIZED || st.status == LEDGER_TASK_EXPIRED;
-    t->escrow = settled ? 0 : it->p.reward * it->p.replicas;
-    for (int i = 0; i < it->p.replicas; i++) {
-        const ix_slot *s = &it->slots[i];
-        ledger_slot *o = &t->slots[i];
-        if (st.slot[i] > EVM_S_VOID) return plow_error(err, "evm: slot status %u", st.slot[i]);
-        o->status = slot_status_of[st.slot[i]];
-        if (!s->claimed) continue;
-        pk_of_addr(a, x, s->worker, o->worker);
-        o->claimed_at = s->claimed_at;
-        o->committed_at = s->committed_at;
-        memcpy(o->commitment, s->commitment, 32);
-        if (s->revealed) {
-            memcpy(o->trace_root, s->v.trace_root, 32);
-            memcpy(o->final_state, s->v.final_state, 32);
-            memcpy(o->artifact, s->v.artifact, 32);
-            memcpy(o->manifest, s->v.manifest, 32);
-            o->n = s->v.n;
-            o->checkpoint_every = s->v.checkpoint_every;
-            o->revealed_at = s->revealed_at;
-        }
-    }
-    return 0;
+    return evm_ix_task_record(it, &st, pk_cb, a, t, err);
 }
 
-static void challenge_record(const agent *a, const evm_ctx *x, const ix_challenge *c, ledger_challenge *o) {
-    memset(o, 0, sizeof *o);
-    memcpy(o->id, c->cid, 32);
-    o->kind = c->d.kind == 1 ? LEDGER_CHK_DATA : LEDGER_CHK_STEP;
-    memcpy(o->task, c->d.task, 32);
-    pk_of_addr(a, x, c->d.challenger, o->challenger);
-    pk_of_addr(a, x, c->d.accused, o->accused);
-    o->has_other = c->d.has_other;
-    if (c->d.has_other) pk_of_addr(a, x, c->d.other, o->other);
-    o->step = c->d.step;
-    o->bond = c->d.bond;
-    o->opened_at = c->opened_at;
-    o->deadline = c->deadline;
-    memcpy(o->state_blob, c->d.state_blob, 32);
-    memcpy(o->leaf_prev, c->d.leaf_prev, 32);
-    memcpy(o->accused_leaf, c->d.accused_leaf, 32);
-    memcpy(o->other_leaf, c->d.other_leaf, 32);
-    o->status = c->status; /* EVM_C_* are the ledger's numbers */
-    memcpy(o->computed, c->computed, 32);
-    o->resolved_at = c->resolved_at;
+static void challenge_record(agent *a, const evm_ctx *x, const ix_challenge *c, ledger_challenge *o) {
+    (void)x;
+    evm_ix_challenge_record(c, pk_cb, a, o);
 }
 
 
@@ -531,9 +274,9 @@ static int be_list_tasks(agent *a, const char *query, ledger_task **out, size_t 
     if (parse_query(query, &q, err) || refresh(x, err)) return -1;
     ledger_task *ts = NULL;
     size_t cnt = 0;
-    for (size_t i = 0; i < x->n; i++) { /* oldest first, as the agents want */
+    for (size_t i = 0; i < x->ix.n; i++) { /* oldest first, as the agents want */
         ledger_task t;
-        if (task_record(a, x, &x->tasks[i], &t, err)) {
+        if (task_record(a, x, &x->ix.tasks[i], &t, err)) {
             free(ts);
             return -1;
         }
@@ -557,12 +300,12 @@ static int be_task(agent *a, const uint8_t id[32], ledger_task *t, ledger_challe
     if (task_record(a, x, it, t, err)) return -1;
     if (ch) {
         size_t k = 0;
-        for (size_t i = 0; i < x->n_ch; i++) k += memcmp(x->chs[i].d.task, id, 32) == 0;
+        for (size_t i = 0; i < x->ix.n_ch; i++) k += memcmp(x->ix.chs[i].d.task, id, 32) == 0;
         if (k) {
             *ch = plow_calloc(k, sizeof **ch);
             k = 0;
-            for (size_t i = 0; i < x->n_ch; i++)
-                if (memcmp(x->chs[i].d.task, id, 32) == 0) challenge_record(a, x, &x->chs[i], &(*ch)[k++]);
+            for (size_t i = 0; i < x->ix.n_ch; i++)
+                if (memcmp(x->ix.chs[i].d.task, id, 32) == 0) challenge_record(a, x, &x->ix.chs[i], &(*ch)[k++]);
             *n_ch = k;
         }
     }
@@ -860,8 +603,7 @@ static void be_close(agent *a) {
     if (!x) return;
     eth_signer_release(&x->s);
     eth_rpc_free(x->rpc);
-    free(x->tasks);
-    free(x->chs);
+    evm_index_release(&x->ix);
     free(x);
     a->be_ctx = NULL;
 }
@@ -918,19 +660,7 @@ int agent_use_evm(agent *a, const char *rpc_url, const char *deployment, const c
         eth_signer_release(&x->s);
         goto fail;
     }
-    static const char posted[] = "TaskPosted(bytes32,address," EVM_PARAMS_SIG ")";
-    static const char claimed[] = "Claimed(bytes32,uint8,address)";
-    static const char committed[] = "Committed(bytes32,uint8,address,bytes32)";
-    static const char revealed[] = "Revealed(bytes32,uint8,address," EVM_VALUES_SIG ",bytes32)";
-    keccak256(posted, sizeof posted - 1, x->t_posted);
-    keccak256(claimed, sizeof claimed - 1, x->t_claimed);
-    keccak256(committed, sizeof committed - 1, x->t_committed);
-    keccak256(revealed, sizeof revealed - 1, x->t_revealed);
-    static const char opened_sig[] = "ChallengeOpened(uint256,bytes32,(bytes32,uint64,uint8,uint8,uint8,bool,address,"
-                                     "address,address,uint64,uint64,bytes32,bytes32,bytes32,bytes32),uint64,uint64)";
-    static const char closed_sig[] = "ChallengeClosed(uint256,bytes32,uint8,bytes32)";
-    keccak256(opened_sig, sizeof opened_sig - 1, x->t_opened);
-    keccak256(closed_sig, sizeof closed_sig - 1, x->t_closed);
+    evm_index_init(&x->ix, x->d.plow);
     x->next_block = x->d.block;
     if (a->be && a->be->close) a->be->close(a);
     a->be = &agent_backend_evm;
@@ -1023,8 +753,8 @@ int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]) {
     if (refresh(x, err)) return -1;
     uint64_t head;
     if (eth_block_number(x->rpc, &head, err)) return -1;
-    for (size_t i = 0; i < x->n_ch && !agent_stop_requested(); i++) {
-        ix_challenge *c = &x->chs[i];
+    for (size_t i = 0; i < x->ix.n_ch && !agent_stop_requested(); i++) {
+        ix_challenge *c = &x->ix.chs[i];
         if (c->status != EVM_C_OPEN || head > c->void_at) continue;
         char hex[65], dir[AGENT_PATH_MAX + 100], done[AGENT_PATH_MAX + 120];
         plow_hex(c->cid, 32, hex);

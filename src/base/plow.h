@@ -105,6 +105,10 @@ int plow_unhex(const char *in, uint8_t *out, size_t n);
 
 /* SHA-256 (OpenSSL libcrypto, which uses the CPU's SHA instructions). */
 #define PLOW_HASH_LEN 32
+
+/* A byte count as a size_t, saturated at SIZE_MAX where size_t is 32 bits
+ * (WebAssembly): a read limit of 2^40 means "no limit" there, not 0. */
+#define PLOW_SIZE_CAP(v) ((uint64_t)(v) < (uint64_t)SIZE_MAX ? (size_t)(v) : SIZE_MAX)
 typedef struct plow_sha256 plow_sha256;
 plow_sha256 *plow_sha256_new(void);
 void plow_sha256_update(plow_sha256 *h, const void *data, size_t n);

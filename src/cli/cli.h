@@ -16,6 +16,10 @@ typedef struct cli_command {
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } cli_command;
 
+/* The plow command over a table of n subcommands: --help, --version, then
+ * the named command (the engine shut down after it); returns the exit code. */
+int cli_main(int argc, char **argv, const cli_command *commands, int n);
+
 int cmd_tokenizer(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
@@ -26,6 +30,8 @@ int cmd_verify(int argc, char **argv);
 int cmd_dispute(int argc, char **argv);
 int cmd_verify_receipt(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_channel(int argc, char **argv);
+int cmd_fraud(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
 int cmd_task(int argc, char **argv);

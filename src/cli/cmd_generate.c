@@ -29,7 +29,7 @@ static const char generate_help[] =
     "  --top-k K           keep the K most likely tokens, 0 = all (default 40)\n"
     "  --top-p P           nucleus sampling mass, 1 = off (default 0.95)\n"
     "  --threads T         worker threads (default: all CPUs)\n"
-    "  --simd PATH         scalar, avx2, avx512, neon or auto\n"
+    "  --simd PATH         scalar, avx2, avx512, neon, simd128 or auto\n"
     "  --receipt FILE      write an inference receipt that 'plow verify-receipt'\n"
     "                      checks with one prefill\n";
 

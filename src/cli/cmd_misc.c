@@ -67,7 +67,7 @@ int cmd_info(int argc, char **argv) {
     char err[PLOW_ERR_LEN];
     uint8_t *buf;
     size_t n;
-    if (plow_read_file(p, (size_t)1 << 40, &buf, &n, err)) return cli_fail("%s", err);
+    if (plow_read_file(p, PLOW_SIZE_CAP((uint64_t)1 << 40), &buf, &n, err)) return cli_fail("%s", err);
     int rc = 1;
     if (n >= 4 && memcmp(buf, "GGUF", 4) == 0) {
         gguf_file *g;

@@ -50,6 +50,15 @@ static const char node_help[] =
     "                        genesis operator\n"
     "  --no-referee          do not rule on challenges (another process does, or nobody)\n"
     "  --quiet               no log line per block\n"
+    "  --chain URL           also index plow's contracts on the EVM chain at URL (JSON-RPC)\n"
+    "                        into DIR/chain.db and serve them: /v1/status, /v1/tasks,\n"
+    "                        /v1/task/ID, /v1/account/ADDR (or 0x...), /v1/challenge/ID answer\n"
+    "                        from the chain; blobs stay here, an EVM task's are kept while\n"
+    "                        it is live (docs/evm.md)\n"
+    "  --deployment FILE     with --chain: the deployment file plow deploy wrote\n"
+    "  --confirmations N     with --chain: index blocks N below the head (default 2); a\n"
+    "                        reorg of what was indexed is rolled back\n"
+    "  --chain-poll-ms N     with --chain: how often to look for new blocks (default 500)\n"
     "\n"
     "plow node init: creates DIR/operator.key (or reuses it) and writes a genesis\n"
     "whose operator is that key:\n"
@@ -309,7 +318,8 @@ int cmd_node(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "init") == 0) return cmd_node_init(argc, argv);
     int first = argc >= 2 && strcmp(argv[1], "run") == 0 ? 2 : 1;
 
-    node_options o = {.block_ms = 500, .max_block_txs = 20000, .max_blob = BLOB_MAX_DEFAULT, .referee = true};
+    node_options o = {.block_ms = 500, .max_block_txs = 20000, .max_blob = BLOB_MAX_DEFAULT, .referee = true,
+                      .chain_confirmations = 2, .chain_poll_ms = 500};
     char err[PLOW_ERR_LEN];
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
@@ -327,11 +337,14 @@ int cmd_node(int argc, char **argv) {
         else if (strcmp(a, "--genesis") == 0) sval = &o.genesis;
         else if (strcmp(a, "--follow") == 0) sval = &o.follow;
         else if (strcmp(a, "--operator-key") == 0) sval = &o.operator_key;
+        else if (strcmp(a, "--chain") == 0) sval = &o.chain_rpc;
+        else if (strcmp(a, "--deployment") == 0) sval = &o.chain_deployment;
         bool num = !sval && (strcmp(a, "--block-ms") == 0 || strcmp(a, "--max-block-txs") == 0 ||
                              strcmp(a, "--max-blob") == 0 || strcmp(a, "--max-conns-per-ip") == 0 ||
                              strcmp(a, "--sse-max-s") == 0 || strcmp(a, "--blob-per-unit") == 0 ||
                              strcmp(a, "--disk-reserve") == 0 || strcmp(a, "--blob-retention-s") == 0 ||
-                             strcmp(a, "--blob-gc-s") == 0);
+                             strcmp(a, "--blob-gc-s") == 0 || strcmp(a, "--confirmations") == 0 ||
+                             strcmp(a, "--chain-poll-ms") == 0);
         if (!sval && !num) return cli_usage_error("node", "unknown option '%s'", a);
         if (i + 1 >= argc) return cli_usage_error("node", "%s needs a value", a);
         const char *v = argv[++i];
@@ -359,6 +372,12 @@ int cmd_node(int argc, char **argv) {
         } else if (strcmp(a, "--blob-gc-s") == 0) {
             if (cli_int(a, v, 1, 86400 * 30, &lv, err) != 0) return cli_usage_error("node", "%s", err);
             o.blob_gc_s = (uint32_t)lv;
+        } else if (strcmp(a, "--confirmations") == 0) {
+            if (cli_int(a, v, 0, 1000, &lv, err) != 0) return cli_usage_error("node", "%s", err);
+            o.chain_confirmations = (uint32_t)lv;
+        } else if (strcmp(a, "--chain-poll-ms") == 0) {
+            if (cli_int(a, v, 10, 600000, &lv, err) != 0) return cli_usage_error("node", "%s", err);
+            o.chain_poll_ms = (uint32_t)lv;
         } else if (strcmp(a, "--sse-max-s") == 0) {
             if (cli_int(a, v, 1, 86400, &lv, err) != 0) return cli_usage_error("node", "%s", err);
             o.sse_max_s = (uint32_t)lv;
@@ -369,6 +388,8 @@ int cmd_node(int argc, char **argv) {
     }
     if (!o.data_dir) return cli_usage_error("node", "--data DIR is required");
     if (o.follow && o.operator_key) return cli_usage_error("node", "a follower (--follow) signs nothing: drop --operator-key");
+    if (!o.chain_rpc != !o.chain_deployment) return cli_usage_error("node", "--chain URL and --deployment FILE go together");
+    if (o.chain_rpc && o.follow) return cli_usage_error("node", "--chain indexes an EVM chain: not with --follow");
 
     node *n;
     /* the referee re-executes steps: the best SIMD path and every core */

@@ -27,7 +27,10 @@ static const char serve_help[] =
     "  --listen ADDR       HOST:PORT (default 127.0.0.1:8080; port 0: any free one)\n"
     "  --url-file FILE     write the server's URL there once it listens\n"
     "  --name ID           the model id clients name (default: the model's directory)\n"
-    "  --price P           base units per token, prompt and output (default 0: free)\n"
+    "  --price P           base units per token, prompt and output (default 0: free);\n"
+    "                      requests then pay with a voucher (X-PAYMENT), or get 402\n"
+    "  --node URL          the ledger node holding the payment channels (with --price)\n"
+    "  --vouchers FILE     append each new latest voucher there (for plow channel redeem)\n"
     "  --max-batch N       requests decoded together at most (default 16)\n"
     "  --max-queue N       requests running or waiting at most; more get 503 (default 64)\n"
     "  --max-tokens N      output tokens per request at most (default 1024, at most the context)\n"
@@ -49,7 +52,7 @@ static void on_signal(int sig) {
 
 enum {
     S_MODEL = 256, S_LORA, S_TOK, S_KEY, S_LISTEN, S_URL, S_NAME, S_PRICE, S_BATCH, S_QUEUE, S_TOKENS, S_CONNS,
-    S_CONNS_IP, S_THREADS, S_SIMD, S_QUIET, S_CHEAT, S_HELP
+    S_CONNS_IP, S_THREADS, S_SIMD, S_QUIET, S_CHEAT, S_NODE, S_VOUCHERS, S_HELP
 };
 
 int cmd_serve(int argc, char **argv) {
@@ -60,6 +63,7 @@ int cmd_serve(int argc, char **argv) {
         {"max-queue", 1, 0, S_QUEUE},   {"max-tokens", 1, 0, S_TOKENS},  {"conns", 1, 0, S_CONNS},
         {"conns-per-ip", 1, 0, S_CONNS_IP}, {"threads", 1, 0, S_THREADS}, {"simd", 1, 0, S_SIMD},
         {"quiet", 0, 0, S_QUIET},       {"help", 0, 0, S_HELP},          {"cheat-at", 1, 0, S_CHEAT},
+        {"node", 1, 0, S_NODE},         {"vouchers", 1, 0, S_VOUCHERS},
         {0, 0, 0, 0}};
     serve_opts o;
     serve_opts_default(&o);
@@ -91,6 +95,8 @@ int cmd_serve(int argc, char **argv) {
         case S_THREADS: rc = cli_int("--threads", optarg, 1, 256, &threads, err); break;
         case S_SIMD: simd = optarg; break;
         case S_QUIET: o.quiet = true; break;
+        case S_NODE: o.node = optarg; break;
+        case S_VOUCHERS: o.vouchers = optarg; break;
         case S_CHEAT: rc = cli_int("--cheat-at", optarg, 0, 1 << 20, &v, err), o.cheat_at = (int)v; break;
         case S_HELP: fputs(serve_help, stdout); return 0;
         default: return cli_usage_error("serve", "unknown or incomplete option '%s'", argv[optind - 1]);

@@ -133,7 +133,7 @@ static const char train_help[] =
     "  --alpha A           LoRA alpha (default 16)\n"
     "  --targets LIST      LoRA targets: q,k,v,o,gate,up,down or all (default q,k,v,o)\n"
     "  --threads T         worker threads (default: all CPUs; PLOW_THREADS)\n"
-    "  --simd PATH         scalar, avx2, avx512, neon or auto (default auto; PLOW_SIMD)\n"
+    "  --simd PATH         scalar, avx2, avx512, neon, simd128 or auto (default auto; PLOW_SIMD)\n"
     "  --no-hashes         skip per-step state hashes (faster, nothing to verify)\n"
     "  --commit            publish a verifiable run: task.json, trace.bin,\n"
     "                      checkpoints/ and commitment.bin (see plow verify)\n"

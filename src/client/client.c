@@ -352,6 +352,32 @@ int client_task(client *c, const uint8_t id[32], ledger_task *out, char err[PLOW
     return rc;
 }
 
+int client_channel(client *c, const uint8_t id[32], ledger_channel *out, char err[PLOW_ERR_LEN]) {
+    char hex[65], path[96];
+    plow_hex(id, 32, hex);
+    snprintf(path, sizeof path, "/v1/channel/%s", hex);
+    cJSON *j;
+    memset(out, 0, sizeof *out);
+    if (client_get_json(c, path, &j, err)) return -1;
+    uint64_t blocks = 0;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+    int rc = json_get_hash(j, "id", out->id, err) || json_get_addr(j, "client", out->client, err) ||
+                     json_get_addr(j, "worker", out->worker, err) || json_get_u64(j, "deposit", &out->deposit, err) ||
+                     json_get_u64(j, "redeemed", &out->redeemed, err) ||
+                     json_get_u64(j, "dispute_blocks", &blocks, err) ||
+                     json_get_u64(j, "opened_at", &out->opened_at, err) || json_get_u64(j, "close_at", &out->close_at, err)
+                 ? -1
+                 : 0;
+    out->dispute_blocks = (uint32_t)blocks;
+    for (int k = LEDGER_CHAN_OPEN; rc == 0 && k < LEDGER_CHAN_STATUS_END; k++)
+        if (cJSON_IsString(st) && strcmp(st->valuestring, ledger_channel_status_name(k)) == 0) out->status = (uint8_t)k;
+    if (rc == 0 && !out->status) rc = plow_error(err, "the node's channel has no known status");
+    if (rc == 0 && (memcmp(out->id, id, 32) != 0 || out->redeemed > out->deposit))
+        rc = plow_error(err, "the node at %s answered with another or an impossible channel", c->url);
+    cJSON_Delete(j);
+    return rc;
+}
+
 /* ---- transactions ----------------------------------------------------------------- */
 
 int client_submit_tx(client *c, const ledger_tx *tx, uint8_t hash[32], char err[PLOW_ERR_LEN]) {

@@ -59,6 +59,8 @@ int client_account(client *c, const uint8_t pk[32], ledger_account *out, uint64_
                    char err[PLOW_ERR_LEN]);
 int client_task(client *c, const uint8_t id[32], ledger_task *out, char err[PLOW_ERR_LEN]);
 int client_height(client *c, uint64_t *height, char err[PLOW_ERR_LEN]);
+/* GET /v1/channel/ID: a payment channel (404: an error naming it). */
+int client_channel(client *c, const uint8_t id[32], ledger_channel *out, char err[PLOW_ERR_LEN]);
 /* Uploads are signed (docs/api.md, "Blob uploads"): the key set here signs
  * (chain id, blob hash, size, time) and the node charges the blob to that
  * account's quota. A client without a key cannot upload. */

@@ -40,6 +40,13 @@ static void pause_ms(long ms) {
 }
 
 int eth_anvil_start(const char *dir, const char *hardfork, eth_anvil *a, char err[PLOW_ERR_LEN]) {
+    return eth_anvil_start_blocks(dir, hardfork, 0, a, err);
+}
+
+int eth_anvil_start_blocks(const char *dir, const char *hardfork, unsigned block_s, eth_anvil *a,
+                           char err[PLOW_ERR_LEN]) {
+    char bt[16];
+    snprintf(bt, sizeof bt, "%u", block_s);
     memset(a, 0, sizeof *a);
     a->pid = -1;
     char bin[4096], log[4200], cfg[4200];
@@ -61,7 +68,7 @@ int eth_anvil_start(const char *dir, const char *hardfork, eth_anvil *a, char er
         }
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0) dup2(nul, 0);
-        const char *argv[12];
+        const char *argv[16];
         int k = 0;
         argv[k++] = bin;
         argv[k++] = "--port";
@@ -73,6 +80,10 @@ int eth_anvil_start(const char *dir, const char *hardfork, eth_anvil *a, char er
         if (hardfork && *hardfork) {
             argv[k++] = "--hardfork";
             argv[k++] = hardfork;
+        }
+        if (block_s) {
+            argv[k++] = "--block-time";
+            argv[k++] = bt;
         }
         argv[k] = NULL;
         execv(bin, (char *const *)argv);

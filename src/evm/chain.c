@@ -638,16 +638,26 @@ int evm_get_account(eth_rpc *c, const evm_deployment *d, const uint8_t who[ETH_A
     return rc;
 }
 
-int evm_get_task(eth_rpc *c, const evm_deployment *d, const uint8_t id[32], evm_task_state *t, char err[PLOW_ERR_LEN]) {
+int evm_get_task_word(eth_rpc *c, const evm_deployment *d, const uint8_t id[32], uint8_t w[32], char err[PLOW_ERR_LEN]) {
     abi_enc e;
     plow_buf b;
-    uint8_t w[32];
     abi_begin(&e, "tasks(bytes32)", 1);
     abi_word(&e, id);
     abi_end(&e, &b);
     int rc = evm_call_word(c, d->plow, &b, w, err);
     plow_buf_release(&b);
+    return rc;
+}
+
+int evm_get_task(eth_rpc *c, const evm_deployment *d, const uint8_t id[32], evm_task_state *t, char err[PLOW_ERR_LEN]) {
+    uint8_t w[32];
+    int rc = evm_get_task_word(c, d, id, w, err);
     if (rc) return -1;
+    evm_task_word_decode(w, t);
+    return 0;
+}
+
+void evm_task_word_decode(const uint8_t w[32], evm_task_state *t) {
     /* the word, big-endian: bit k is byte 31 - k/8 */
     memset(t, 0, sizeof *t);
     uint8_t le[32];
@@ -657,7 +667,6 @@ int evm_get_task(eth_rpc *c, const evm_deployment *d, const uint8_t id[32], evm_
     t->window_end = plow_get_u64(le + 9);
     t->open_challenges = le[17];
     for (int i = 0; i < 8; i++) t->slot[i] = (uint8_t)((le[18 + i / 2] >> (4 * (i % 2))) & 15);
-    return 0;
 }
 
 int evm_get_challenge_status(eth_rpc *c, const evm_deployment *d, const uint8_t cid[32], uint8_t *status,

@@ -34,6 +34,9 @@ typedef struct eth_anvil {
 int eth_anvil_bin(char *out, size_t cap, char err[PLOW_ERR_LEN]);
 /* Starts anvil on a port it picks, logging to dir/anvil.log; hardfork NULL: anvil's default. */
 int eth_anvil_start(const char *dir, const char *hardfork, eth_anvil *a, char err[PLOW_ERR_LEN]);
+/* The same with a block every block_s seconds (0: a block per transaction), so deadlines pass. */
+int eth_anvil_start_blocks(const char *dir, const char *hardfork, unsigned block_s, eth_anvil *a,
+                           char err[PLOW_ERR_LEN]);
 void eth_anvil_stop(eth_anvil *a);
 /* anvil_mine: n empty blocks. */
 int eth_mine(eth_rpc *c, uint64_t blocks, char err[PLOW_ERR_LEN]);
@@ -191,6 +194,9 @@ int evm_expire(eth_signer *s, const evm_deployment *d, const evm_params *p, cons
 int evm_get_account(eth_rpc *c, const evm_deployment *d, const uint8_t who[ETH_ADDR_LEN], evm_account *a,
                     char err[PLOW_ERR_LEN]);
 int evm_get_task(eth_rpc *c, const evm_deployment *d, const uint8_t id[32], evm_task_state *t, char err[PLOW_ERR_LEN]);
+/* The task word itself (zero: no such task), and its unpacking. */
+int evm_get_task_word(eth_rpc *c, const evm_deployment *d, const uint8_t id[32], uint8_t w[32], char err[PLOW_ERR_LEN]);
+void evm_task_word_decode(const uint8_t w[32], evm_task_state *t);
 int evm_get_challenge_status(eth_rpc *c, const evm_deployment *d, const uint8_t cid[32], uint8_t *status,
                              char err[PLOW_ERR_LEN]);
 /* Plow.profiles(who): 0 unregistered, 1 person, 2 agent; its ERC-8004-style agent id. */

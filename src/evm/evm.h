@@ -159,6 +159,10 @@ int eth_rpc_call(eth_rpc *c, const char *method, const char *params, char **resu
                  char err[PLOW_ERR_LEN]);
 int eth_rpc_u64(eth_rpc *c, const char *method, const char *params, uint64_t *v,
                 char err[PLOW_ERR_LEN]);
+/* eth_call (and every read built on it) at block `block` from now on; 0:
+ * the latest block again. An indexer reads the state of the block it
+ * indexed, not a later one. */
+void eth_rpc_pin_block(eth_rpc *c, uint64_t block);
 int eth_chain_id(eth_rpc *c, uint64_t *id, char err[PLOW_ERR_LEN]);
 int eth_block_number(eth_rpc *c, uint64_t *n, char err[PLOW_ERR_LEN]);
 /* The next nonce, counting the sender's pending transactions. */

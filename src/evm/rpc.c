@@ -23,7 +23,10 @@ struct eth_rpc {
     char *url;
     CURL *curl;
     uint64_t id;
+    uint64_t pinned; /* eth_call at this block (0: latest) */
 };
+
+void eth_rpc_pin_block(eth_rpc *c, uint64_t block) { c->pinned = block; }
 
 eth_rpc *eth_rpc_new(const char *url) {
     eth_rpc *c = plow_calloc(1, sizeof *c);
@@ -242,7 +245,10 @@ int eth_call(eth_rpc *c, const uint8_t from[ETH_ADDR_LEN], const uint8_t to[ETH_
              const uint8_t *data, size_t n, plow_buf *out, char err[PLOW_ERR_LEN]) {
     char *obj = call_object(from, to, data, n), *s = NULL;
     plow_buf p = {0};
-    plow_buf_printf(&p, "[%s,\"latest\"]", obj);
+    if (c->pinned)
+        plow_buf_printf(&p, "[%s,\"0x%llx\"]", obj, (unsigned long long)c->pinned);
+    else
+        plow_buf_printf(&p, "[%s,\"latest\"]", obj);
     plow_buf_append(&p, "", 1);
     free(obj);
     int rc = call_string(c, "eth_call", (const char *)p.data, &s, err);

@@ -209,6 +209,77 @@ int body_da_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char 
     return 0;
 }
 
+/* RECEIPT_FRAUD (rows RF1-RF6): a receipt plow serve signed, claimed to
+ * hold a token the model does not give. The ledger checks what it can — the
+ * worker's signature binds it to the receipt's digest, the worker has stake
+ * to lose, the bond — and the referee re-runs the one prefill (from the
+ * blobs the claim names) and rules. */
+int body_receipt_fraud(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    ledger_state *s = x->s;
+    const __typeof__(tx->u.fraud) *f = &tx->u.fraud;
+    if (eq32(tx->sender, f->worker)) return plow_error(err, "receipt_fraud: a worker cannot accuse itself");
+    if (!ledger_verify_sig(f->worker, f->digest, 32, f->sig))
+        return plow_error(err, "receipt_fraud: the signature is not the worker's over this receipt digest");
+    for (size_t i = 0; i < s->challenges.n; i++) { /* one claim per receipt, open or upheld */
+        const ledger_challenge *o = &s->challenges.r[i]->v.c;
+        if (o->kind != LEDGER_CHK_RECEIPT || !eq32(o->task, f->digest) || !eq32(o->accused, f->worker)) continue;
+        if (o->status == LEDGER_CH_OPEN && s->height > challenge_void_at(s, o)) {
+            /* RF3a: the referee never ruled it: it lapses, its bond back to its claimant */
+            ledger_challenge *l = get_challenge(x, o->id);
+            l->status = LEDGER_CH_EXPIRED;
+            l->resolved_at = s->height;
+            if (credit(get_account(x, l->challenger), l->bond, err) != 0) return -1;
+            continue;
+        }
+        if (o->status == LEDGER_CH_OPEN || o->status == LEDGER_CH_UPHELD)
+            return plow_error(err, "receipt_fraud: challenge %s already claims this receipt", hx(o->id).s);
+    }
+    const ledger_account *w = peek_account(x, f->worker);
+    if (!w || w->stake <= w->locked) return plow_error(err, "receipt_fraud: the worker has no free stake to lose");
+    if (check_bond_and_limit(x, "receipt_fraud", tx->sender, f->bond, err) != 0) return -1;
+    const ledger_account *pa = peek_account(x, tx->sender);
+    if (!pa || pa->balance < f->bond)
+        return plow_error(err, "receipt_fraud: balance %" PRIu64 " cannot post the bond %" PRIu64, pa ? pa->balance : 0,
+                          f->bond);
+    if (txn_peek(x, TAG_CHALLENGE, hash)) return plow_error(err, "receipt_fraud: challenge %s exists already", hx(hash).s);
+    get_account(x, tx->sender)->balance -= f->bond;
+    ledger_challenge *r = &txn_new(x, TAG_CHALLENGE, hash)->v.c;
+    r->kind = LEDGER_CHK_RECEIPT;
+    memcpy(r->task, f->digest, 32);
+    memcpy(r->challenger, tx->sender, 32);
+    memcpy(r->accused, f->worker, 32);
+    memcpy(r->state_blob, f->receipt_blob, 32);
+    memcpy(r->leaf_prev, f->model_blob, 32);
+    memcpy(r->accused_leaf, f->tokenizer_blob, 32);
+    r->bond = f->bond;
+    r->opened_at = s->height;
+    r->deadline = sat_add(s->height, s->g.params.verdict_blocks);
+    r->status = LEDGER_CH_OPEN;
+    return 0;
+}
+
+/* The verdict on a receipt claim (V-R rows): 1, the receipt holds a token
+ * the model does not give: the worker's free stake is slashed to the
+ * challenger (slash_challenger_pct, the rest burned) and the bond comes
+ * back; 0, it does not (or the claim's blobs are not the receipt, model and
+ * tokenizer it names): the bond is lost as for any rejected challenge. */
+static int verdict_receipt(txn *x, ledger_challenge *c, uint8_t ruling, char err[PLOW_ERR_LEN]) {
+    ledger_state *s = x->s;
+    if (ruling > 1) return plow_error(err, "verdict: prev_ok is %u, must be 0 or 1 on a receipt claim", ruling);
+    if (ruling == 0) {
+        c->status = LEDGER_CH_REJECTED;
+        uint64_t share = pct_of(c->bond, s->g.params.bond_accused_pct);
+        return credit(get_account(x, c->accused), share, err) != 0 ? -1 : burn(x, c->bond - share, err);
+    }
+    c->status = LEDGER_CH_UPHELD;
+    ledger_account *w = get_account(x, c->accused);
+    uint64_t amount = w->stake > w->locked ? w->stake - w->locked : 0; /* the stake its tasks do not hold */
+    w->stake -= amount;
+    uint64_t share = pct_of(amount, s->g.params.slash_challenger_pct);
+    if (credit(get_account(x, c->challenger), share, err) != 0 || burn(x, amount - share, err) != 0) return -1;
+    return credit(get_account(x, c->challenger), c->bond, err);
+}
+
 /* A verdict found `worker` wrong: its committed slot is slashed (a slot
  * slashed by an earlier verdict is not slashed twice). */
 int slash_slot(txn *x, ledger_task *t, const uint8_t worker[32], const uint8_t challenger[32],
@@ -242,6 +313,11 @@ int body_verdict(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[P
     uint64_t until = challenge_void_at(s, c);
     if (s->height > until) return plow_error(err, "verdict: verdict deadline passed at %" PRIu64, until);
     uint8_t ruling = tx->u.verdict.prev_ok;
+    if (c->kind == LEDGER_CHK_RECEIPT) {
+        memcpy(c->computed, tx->u.verdict.computed, 32);
+        c->resolved_at = s->height;
+        return verdict_receipt(x, c, ruling, err);
+    }
     if (ruling > LEDGER_RULING_UNRUNNABLE || (ruling == LEDGER_RULING_UNRUNNABLE && c->kind == LEDGER_CHK_DATA))
         return plow_error(err, "verdict: prev_ok is %u, must be 0 or 1%s", ruling,
                           c->kind == LEDGER_CHK_DATA ? " on a data challenge" : " or 2");

@@ -80,6 +80,10 @@ typedef enum ledger_tx_type {
     LEDGER_TX_DA_CHALLENGE, /* data availability: a worker must make a promised blob fetchable, or
                                a requester's task is claimed unrunnable (docs/ledger.md) */
     LEDGER_TX_REVEAL,       /* a worker opens its sealed commitment: values, salt and every trace leaf */
+    LEDGER_TX_CHANNEL_OPEN,   /* a client deposits into a payment channel to one worker */
+    LEDGER_TX_CHANNEL_REDEEM, /* the worker redeems the client's latest cumulative voucher */
+    LEDGER_TX_CHANNEL_CLOSE,  /* the worker closes at once; the client starts the dispute window, then settles */
+    LEDGER_TX_RECEIPT_FRAUD,  /* a served receipt the worker signed, claimed wrong: the referee re-runs one prefill */
     LEDGER_TX_TYPE_END
 } ledger_tx_type;
 #define LEDGER_TX_TYPE_COUNT (LEDGER_TX_TYPE_END - 1)
@@ -244,6 +248,26 @@ typedef struct ledger_tx {
             uint32_t count;                          /* n+1 leaves (INFER: 0) */
             uint8_t leaves[LEDGER_LEAVES_MAX * 32];  /* (count x 32) leaf 0..n */
         } open;                                      /* REVEAL */
+        struct {
+            uint8_t worker[LEDGER_PK_LEN];
+            uint64_t deposit;
+            uint32_t dispute_blocks; /* the client's close waits this long for the worker's last redeem */
+        } chan_open;                 /* CHANNEL_OPEN: the channel's id is this transaction's hash */
+        struct {
+            uint8_t channel[32];
+            uint64_t amount;            /* cumulative: everything the client owes the worker so far */
+            uint8_t sig[LEDGER_SIG_LEN]; /* the client's voucher signature (ledger_voucher_digest) */
+        } chan_redeem;                  /* CHANNEL_REDEEM */
+        struct { uint8_t channel[32]; } chan_close; /* CHANNEL_CLOSE */
+        struct {
+            uint8_t worker[LEDGER_PK_LEN];
+            uint8_t digest[32];          /* receipt_digest of the served receipt */
+            uint8_t sig[LEDGER_SIG_LEN]; /* the worker's signature over digest (the receipt's) */
+            uint8_t receipt_blob[32];    /* blob: the receipt JSON */
+            uint8_t model_blob[32];      /* blob: the model's model.safetensors */
+            uint8_t tokenizer_blob[32];  /* blob: its tokenizer.bin */
+            uint64_t bond;
+        } fraud;                         /* RECEIPT_FRAUD */
     } u;
     uint8_t sig[LEDGER_SIG_LEN];
 } ledger_tx;
@@ -389,6 +413,9 @@ typedef enum ledger_challenge_kind {
     LEDGER_CHK_STEP = 0,   /* CHALLENGE: one disputed step, re-executed by the referee */
     LEDGER_CHK_DATA,       /* DA_CHALLENGE: the accused must make state_blob fetchable by the deadline */
     LEDGER_CHK_UNRUNNABLE, /* DA_CHALLENGE against the requester: its task cannot be run */
+    LEDGER_CHK_RECEIPT,    /* RECEIPT_FRAUD: a served receipt with a wrong token. No task: `task` holds the
+                              receipt's digest, state_blob the receipt, leaf_prev the model blob,
+                              accused_leaf the tokenizer blob */
     LEDGER_CHK_END
 } ledger_challenge_kind;
 const char *ledger_challenge_kind_name(int kind);
@@ -415,6 +442,42 @@ typedef struct ledger_challenge {
  * challenge's deadline plus LEDGER_VOID_FACTOR x verdict_blocks, a data
  * challenge's deadline (the referee rules in deadline order, and not past this). */
 uint64_t ledger_challenge_void_at(const ledger_params *p, const ledger_challenge *c);
+
+/* A payment channel (docs/ledger.md, "Payment channels"). Its escrow is
+ * deposit - redeemed until it is closed. */
+typedef enum ledger_channel_status {
+    LEDGER_CHAN_OPEN = 1,
+    LEDGER_CHAN_CLOSING, /* the client asked to close: the worker may redeem until close_at */
+    LEDGER_CHAN_CLOSED,  /* settled: the rest went back to the client */
+    LEDGER_CHAN_STATUS_END
+} ledger_channel_status;
+const char *ledger_channel_status_name(int status);
+
+typedef struct ledger_channel {
+    uint8_t id[32]; /* the CHANNEL_OPEN transaction's hash */
+    uint8_t client[LEDGER_PK_LEN];
+    uint8_t worker[LEDGER_PK_LEN];
+    uint64_t deposit, redeemed;
+    uint32_t dispute_blocks;
+    uint8_t status;
+    uint64_t opened_at, close_at; /* close_at: the last height a redeem is admitted while CLOSING */
+} ledger_channel;
+
+/* What a client signs for a voucher: SHA-256("plow/voucher/v1" 0x00 ||
+ * chain_id || channel id || amount as u64 little-endian). The amount is
+ * cumulative, so only the latest voucher matters and none can be spent twice. */
+void ledger_voucher_digest(const uint8_t chain_id[32], const uint8_t channel[32], uint64_t amount, uint8_t out[32]);
+void ledger_voucher_sign(const ledger_key *client, const uint8_t chain_id[32], const uint8_t channel[32],
+                         uint64_t amount, uint8_t sig[LEDGER_SIG_LEN]);
+/* A voucher as text (the X-PAYMENT header of plow serve, docs/serve.md):
+ * "plowv1." channel hex "." amount (decimal) "." signature hex. */
+#define LEDGER_VOUCHER_STR_LEN (7 + 64 + 1 + 20 + 1 + 128 + 1)
+void ledger_voucher_format(const uint8_t channel[32], uint64_t amount, const uint8_t sig[LEDGER_SIG_LEN],
+                           char out[LEDGER_VOUCHER_STR_LEN]);
+int ledger_voucher_parse(const char *s, uint8_t channel[32], uint64_t *amount, uint8_t sig[LEDGER_SIG_LEN],
+                         char err[PLOW_ERR_LEN]);
+bool ledger_voucher_ok(const uint8_t client[LEDGER_PK_LEN], const uint8_t chain_id[32], const uint8_t channel[32],
+                       uint64_t amount, const uint8_t sig[LEDGER_SIG_LEN]) PLOW_MUST_CHECK;
 
 typedef struct ledger_account {
     uint8_t pk[LEDGER_PK_LEN];
@@ -469,6 +532,7 @@ bool ledger_get_challenge(const ledger_state *s, const uint8_t id[32], ledger_ch
 /* A LABEL task's revealed labels of one slot / its revealed gold. */
 bool ledger_get_labels(const ledger_state *s, const uint8_t task[32], uint32_t slot, ledger_labels *out);
 bool ledger_get_gold(const ledger_state *s, const uint8_t task[32], ledger_gold *out);
+bool ledger_get_channel(const ledger_state *s, const uint8_t id[32], ledger_channel *out);
 /* Iteration in key order; the callback returns false to stop. */
 void ledger_each_task(const ledger_state *s, bool (*fn)(const ledger_task *t, void *arg), void *arg);
 void ledger_each_challenge(const ledger_state *s, bool (*fn)(const ledger_challenge *c, void *arg), void *arg);

@@ -22,7 +22,8 @@
 
 #define STATE_ROOT_DOMAIN "plow/state/v1" /* hashed with its NUL */
 
-enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_GOLD = 'g', TAG_LABELS = 'l', TAG_META = 'm', TAG_TASK = 't' };
+enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_GOLD = 'g', TAG_CHANNEL = 'h', TAG_LABELS = 'l', TAG_META = 'm',
+       TAG_TASK = 't' };
 
 /* Value sizes (docs/ledger.md, "Records"). */
 #define ACCOUNT_FIXED_LEN (6 * 8 + 1 + 1 + 2) /* without name and caps bytes */
@@ -36,6 +37,7 @@ enum { TAG_ACCOUNT = 'a', TAG_CHALLENGE = 'c', TAG_GOLD = 'g', TAG_LABELS = 'l',
 #define TASK_MAX_LEN (TASK_FIXED_LEN + LEDGER_MAX_REPLICAS * (SLOT_LEN + 8) + LABEL_EXT_FIXED_LEN)
 #define CHALLENGE_LEN (4 * 32 + 1 + 4 * 8 + 4 * 32 + 1 + 32 + 8 + 1)
 #define META_LEN (3 * 8)
+#define CHANNEL_LEN (32 + 32 + 8 + 8 + 4 + 1 + 8 + 8)
 #define LABELS_MAX_LEN (4 + LEDGER_LABELS_MAX)
 #define GOLD_MAX_LEN (4 + 5 * LEDGER_GOLD_MAX)
 #define VALUE_MAX_LEN LABELS_MAX_LEN
@@ -59,6 +61,7 @@ typedef struct srec {
         ledger_challenge c;
         ledger_gold g;
         ledger_labels l;
+        ledger_channel h;
     } v;
 } srec;
 
@@ -78,7 +81,7 @@ typedef struct pend {
 
 struct ledger_state {
     ledger_genesis g; /* a deep copy */
-    table accounts, challenges, tasks, gold, labels;
+    table accounts, challenges, tasks, gold, labels, channels;
     srec **open; /* OPEN challenges, sorted by id (a derived index, not state) */
     size_t n_open, cap_open;
     uint64_t height, time_ms, burned;
@@ -188,6 +191,14 @@ int body_expire(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PL
 int body_reveal(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 /* A committed slot whose values can be used: revealed (sealed kinds) or committed (LABEL). */
 bool slot_revealed(const ledger_task *t, const ledger_slot *sl);
+
+/* channel.c */
+int body_channel_open(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int body_channel_redeem(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+int body_channel_close(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
+
+/* challenge.c: receipts served outside tasks (plow serve) */
+int body_receipt_fraud(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 
 /* challenge.c */
 int body_challenge(txn *x, const ledger_tx *tx, const uint8_t hash[32], char err[PLOW_ERR_LEN]);

@@ -65,6 +65,7 @@ srec *txn_new(txn *x, uint8_t tag, const uint8_t *id) {
     case TAG_TASK: memcpy(r->v.t.id, id, 32); break;
     case TAG_CHALLENGE: memcpy(r->v.c.id, id, 32); break;
     case TAG_GOLD: memcpy(r->v.g.task, id, 32); break;
+    case TAG_CHANNEL: memcpy(r->v.h.id, id, 32); break;
     case TAG_LABELS:
         memcpy(r->v.l.task, id, 32);
         r->v.l.slot = id[32];

@@ -147,6 +147,19 @@ static size_t encode_challenge(const ledger_challenge *c, uint8_t *out) {
     return w.n;
 }
 
+static size_t encode_channel(const ledger_channel *h, uint8_t *out) {
+    wr w = {out, 0};
+    w_bytes(&w, h->client, 32);
+    w_bytes(&w, h->worker, 32);
+    w_u64(&w, h->deposit);
+    w_u64(&w, h->redeemed);
+    w_u32(&w, h->dispute_blocks);
+    w_u8(&w, h->status);
+    w_u64(&w, h->opened_at);
+    w_u64(&w, h->close_at);
+    return w.n;
+}
+
 size_t encode_meta(const ledger_state *s, uint8_t *out) {
     wr w = {out, 0};
     w_u64(&w, s->height);
@@ -163,6 +176,7 @@ size_t encode_value(uint8_t tag, const srec *r, uint8_t *out) {
     case TAG_CHALLENGE: n = encode_challenge(&r->v.c, out); break;
     case TAG_GOLD: n = encode_gold(&r->v.g, out); break;
     case TAG_LABELS: n = encode_labels(&r->v.l, out); break;
+    case TAG_CHANNEL: n = encode_channel(&r->v.h, out); break;
     default: PLOW_ASSERT(!"unknown record tag");
     }
     PLOW_ASSERT(n <= VALUE_MAX_LEN);
@@ -376,6 +390,23 @@ static int decode_challenge(ledger_challenge *c, const uint8_t *val, size_t len,
     return 0;
 }
 
+static int decode_channel(ledger_channel *h, const uint8_t *val, size_t len, char err[PLOW_ERR_LEN]) {
+    if (len != CHANNEL_LEN) return plow_error(err, "channel record of %zu bytes, %d expected", len, CHANNEL_LEN);
+    rd r = {val, 0};
+    r_bytes(&r, h->client, 32);
+    r_bytes(&r, h->worker, 32);
+    h->deposit = r_u64(&r);
+    h->redeemed = r_u64(&r);
+    h->dispute_blocks = r_u32(&r);
+    h->status = r_u8(&r);
+    h->opened_at = r_u64(&r);
+    h->close_at = r_u64(&r);
+    if (h->status < LEDGER_CHAN_OPEN || h->status >= LEDGER_CHAN_STATUS_END)
+        return plow_error(err, "channel record: unknown status %u", h->status);
+    if (h->redeemed > h->deposit) return plow_error(err, "channel record: redeemed more than the deposit");
+    return 0;
+}
+
 typedef void (*record_fn)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *arg);
 
 static void each_dirty_in(const table *t, record_fn fn, void *arg) {
@@ -393,6 +424,7 @@ void ledger_each_dirty(const ledger_state *s, record_fn fn, void *arg) {
     each_dirty_in(&s->accounts, fn, arg);
     each_dirty_in(&s->challenges, fn, arg);
     each_dirty_in(&s->gold, fn, arg);
+    each_dirty_in(&s->channels, fn, arg);
     each_dirty_in(&s->labels, fn, arg);
     if (s->meta_dirty) {
         uint8_t key = TAG_META, buf[META_LEN];
@@ -402,8 +434,8 @@ void ledger_each_dirty(const ledger_state *s, record_fn fn, void *arg) {
 }
 
 void ledger_clear_dirty(ledger_state *s) {
-    table *ts[] = {&s->accounts, &s->challenges, &s->tasks, &s->gold, &s->labels};
-    for (size_t k = 0; k < 5; k++)
+    table *ts[] = {&s->accounts, &s->challenges, &s->tasks, &s->gold, &s->labels, &s->channels};
+    for (size_t k = 0; k < 6; k++)
         for (size_t i = 0; i < ts[k]->n; i++) ts[k]->r[i]->dirty = false;
     s->meta_dirty = false;
 }
@@ -425,7 +457,8 @@ int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const u
         s->meta_dirty = false;
         return 0;
     }
-    if (tag != TAG_ACCOUNT && tag != TAG_TASK && tag != TAG_CHALLENGE && tag != TAG_GOLD && tag != TAG_LABELS)
+    if (tag != TAG_ACCOUNT && tag != TAG_TASK && tag != TAG_CHALLENGE && tag != TAG_GOLD && tag != TAG_LABELS &&
+        tag != TAG_CHANNEL)
         return plow_error(err, "state record with unknown tag 0x%02x", tag);
     if (klen != 1 + id_len(tag))
         return plow_error(err, "'%c' record key of %zu bytes, %zu expected", tag, klen, 1 + id_len(tag));
@@ -439,6 +472,7 @@ int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const u
     case TAG_TASK: rc = decode_task(&v.v.t, val, vlen, err); break;
     case TAG_CHALLENGE: rc = decode_challenge(&v.v.c, val, vlen, err); break;
     case TAG_GOLD: rc = decode_gold(&v.v.g, val, vlen, err); break;
+    case TAG_CHANNEL: rc = decode_channel(&v.v.h, val, vlen, err); break;
     default: rc = decode_labels(&v.v.l, val, vlen, err); break;
     }
     if (rc != 0) return -1;
@@ -447,6 +481,7 @@ int ledger_load_record(ledger_state *s, const uint8_t *key, size_t klen, const u
     case TAG_TASK: memcpy(v.v.t.id, key + 1, 32); break;
     case TAG_CHALLENGE: memcpy(v.v.c.id, key + 1, 32); break;
     case TAG_GOLD: memcpy(v.v.g.task, key + 1, 32); break;
+    case TAG_CHANNEL: memcpy(v.v.h.id, key + 1, 32); break;
     case TAG_LABELS:
         memcpy(v.v.l.task, key + 1, 32);
         v.v.l.slot = key[33];

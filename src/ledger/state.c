@@ -54,9 +54,9 @@ ledger_state *ledger_state_new(const ledger_genesis *g) {
         s->g.accounts = plow_alloc(bytes);
         memcpy(s->g.accounts, g->accounts, bytes);
     }
-    table *tabs[] = {&s->accounts, &s->tasks, &s->challenges, &s->gold, &s->labels};
-    const uint8_t tags[] = {TAG_ACCOUNT, TAG_TASK, TAG_CHALLENGE, TAG_GOLD, TAG_LABELS};
-    for (size_t k = 0; k < 5; k++) {
+    table *tabs[] = {&s->accounts, &s->tasks, &s->challenges, &s->gold, &s->labels, &s->channels};
+    const uint8_t tags[] = {TAG_ACCOUNT, TAG_TASK, TAG_CHALLENGE, TAG_GOLD, TAG_LABELS, TAG_CHANNEL};
+    for (size_t k = 0; k < 6; k++) {
         tabs[k]->tag = tags[k];
         tabs[k]->idlen = id_len(tags[k]);
     }
@@ -93,6 +93,7 @@ void ledger_state_free(ledger_state *s) {
     table_free(&s->challenges);
     table_free(&s->gold);
     table_free(&s->labels);
+    table_free(&s->channels);
     free(s->open);
     for (size_t i = 0; i < s->cap_pool; i++) free(s->pool[i]);
     free(s->pool);
@@ -120,6 +121,10 @@ uint64_t ledger_state_holdings(const ledger_state *s) {
     }
     for (size_t i = 0; i < s->tasks.n; i++) ok = ok && plow_add_u64(sum, s->tasks.r[i]->v.t.escrow, &sum);
     for (size_t i = 0; i < s->n_open; i++) ok = ok && plow_add_u64(sum, s->open[i]->v.c.bond, &sum);
+    for (size_t i = 0; i < s->channels.n; i++) { /* a channel's escrow: what is left of its deposit */
+        const ledger_channel *h = &s->channels.r[i]->v.h;
+        if (h->status != LEDGER_CHAN_CLOSED) ok = ok && plow_add_u64(sum, h->deposit - h->redeemed, &sum);
+    }
     return ok ? sum : UINT64_MAX;
 }
 
@@ -130,7 +135,10 @@ static const body_fn bodies[] = {
     [LEDGER_TX_FINALIZE] = body_finalize, [LEDGER_TX_EXPIRE] = body_expire,
     [LEDGER_TX_LABEL_REVEAL] = body_label_reveal, [LEDGER_TX_GOLD_REVEAL] = body_gold_reveal,
     [LEDGER_TX_DA_CHALLENGE] = body_da_challenge, [LEDGER_TX_REVEAL] = body_reveal,
+    [LEDGER_TX_CHANNEL_OPEN] = body_channel_open, [LEDGER_TX_CHANNEL_REDEEM] = body_channel_redeem,
+    [LEDGER_TX_CHANNEL_CLOSE] = body_channel_close, [LEDGER_TX_RECEIPT_FRAUD] = body_receipt_fraud,
 };
+_Static_assert(sizeof bodies / sizeof bodies[0] == LEDGER_TX_TYPE_END, "a rule body for every transaction type");
 
 int ledger_begin_block(ledger_state *s, uint64_t height, uint64_t time_ms, char err[PLOW_ERR_LEN]) {
     if (s->height == UINT64_MAX || height != s->height + 1)
@@ -201,8 +209,9 @@ static void hash_records(plow_sha256 *sha, table *t) {
 
 /* SHA-256("plow/state/v1" 0x00 || for each record in key order: key ||
  * SHA-256(value)); keys sort by tag first: accounts, challenges, gold,
- * labels, meta, tasks. A chain without LABEL tasks has no gold or labels
- * records, so its roots are what they were before those records existed. */
+ * channels, labels, meta, tasks. A chain without LABEL tasks has no gold or
+ * labels records, one without payment channels no channel records, so its
+ * roots are what they were before those records existed. */
 void ledger_state_root(ledger_state *s, uint8_t root[32]) {
     if (!s->root_ok) {
         static const char domain[] = STATE_ROOT_DOMAIN;
@@ -211,6 +220,7 @@ void ledger_state_root(ledger_state *s, uint8_t root[32]) {
         hash_records(sha, &s->accounts);
         hash_records(sha, &s->challenges);
         hash_records(sha, &s->gold);
+        hash_records(sha, &s->channels);
         hash_records(sha, &s->labels);
         if (s->meta_stale) {
             uint8_t buf[META_LEN];
@@ -252,6 +262,12 @@ bool ledger_get_labels(const ledger_state *s, const uint8_t task[32], uint32_t s
     id[32] = (uint8_t)slot;
     const srec *r = table_find(&s->labels, id, NULL);
     if (r) *out = r->v.l;
+    return r != NULL;
+}
+
+bool ledger_get_channel(const ledger_state *s, const uint8_t id[32], ledger_channel *out) {
+    const srec *r = table_find(&s->channels, id, NULL);
+    if (r) *out = r->v.h;
     return r != NULL;
 }
 

@@ -17,6 +17,7 @@ const uint8_t *rec_id(uint8_t tag, const srec *r) {
     case TAG_CHALLENGE: return r->v.c.id;
     case TAG_GOLD: return r->v.g.task;
     case TAG_LABELS: return r->v.l.task; /* task id, then the slot byte */
+    case TAG_CHANNEL: return r->v.h.id;
     }
     PLOW_ASSERT(!"unknown record tag");
     return NULL;
@@ -33,6 +34,7 @@ size_t val_size(uint8_t tag) {
     case TAG_CHALLENGE: return sizeof(ledger_challenge);
     case TAG_GOLD: return sizeof(ledger_gold);
     case TAG_LABELS: return sizeof(ledger_labels);
+    case TAG_CHANNEL: return sizeof(ledger_channel);
     }
     PLOW_ASSERT(!"unknown record tag");
     return 0;
@@ -47,6 +49,7 @@ table *table_of(ledger_state *s, uint8_t tag) {
     case TAG_CHALLENGE: return &s->challenges;
     case TAG_GOLD: return &s->gold;
     case TAG_LABELS: return &s->labels;
+    case TAG_CHANNEL: return &s->channels;
     }
     PLOW_ASSERT(!"unknown record tag");
     return NULL;

@@ -25,7 +25,9 @@ static const char *const tx_type_names[] = {
     [LEDGER_TX_COMMIT] = "commit",     [LEDGER_TX_CHALLENGE] = "challenge", [LEDGER_TX_VERDICT] = "verdict",
     [LEDGER_TX_FINALIZE] = "finalize", [LEDGER_TX_EXPIRE] = "expire",       [LEDGER_TX_LABEL_REVEAL] = "label_reveal",
     [LEDGER_TX_GOLD_REVEAL] = "gold_reveal", [LEDGER_TX_DA_CHALLENGE] = "da_challenge",
-    [LEDGER_TX_REVEAL] = "reveal",
+    [LEDGER_TX_REVEAL] = "reveal", [LEDGER_TX_CHANNEL_OPEN] = "channel_open",
+    [LEDGER_TX_CHANNEL_REDEEM] = "channel_redeem", [LEDGER_TX_CHANNEL_CLOSE] = "channel_close",
+    [LEDGER_TX_RECEIPT_FRAUD] = "receipt_fraud",
 };
 _Static_assert(sizeof tx_type_names / sizeof tx_type_names[0] == LEDGER_TX_TYPE_END, "tx type names");
 
@@ -66,8 +68,15 @@ _Static_assert(sizeof challenge_status_names / sizeof challenge_status_names[0] 
 
 static const char *const challenge_kind_names[] = {
     [LEDGER_CHK_STEP] = "step", [LEDGER_CHK_DATA] = "data", [LEDGER_CHK_UNRUNNABLE] = "unrunnable",
+    [LEDGER_CHK_RECEIPT] = "receipt",
 };
 _Static_assert(sizeof challenge_kind_names / sizeof challenge_kind_names[0] == LEDGER_CHK_END, "challenge kinds");
+
+static const char *const channel_status_names[] = {
+    [LEDGER_CHAN_OPEN] = "open", [LEDGER_CHAN_CLOSING] = "closing", [LEDGER_CHAN_CLOSED] = "closed",
+};
+_Static_assert(sizeof channel_status_names / sizeof channel_status_names[0] == LEDGER_CHAN_STATUS_END,
+               "channel status names");
 
 /* Entries not listed above (index 0 of the 1-based enums) are NULL: "?". */
 static const char *name_of(const char *const *names, size_t count, int v) {
@@ -83,6 +92,7 @@ const char *ledger_task_status_name(int status) { return NAME_OF(task_status_nam
 const char *ledger_slot_status_name(int status) { return NAME_OF(slot_status_names, status); }
 const char *ledger_challenge_status_name(int status) { return NAME_OF(challenge_status_names, status); }
 const char *ledger_challenge_kind_name(int kind) { return NAME_OF(challenge_kind_names, kind); }
+const char *ledger_channel_status_name(int status) { return NAME_OF(channel_status_names, status); }
 
 /* ---- encoding ------------------------------------------------------------------ */
 
@@ -264,6 +274,26 @@ void ledger_tx_encode_unsigned(const ledger_tx *tx, plow_buf *b) {
         plow_buf_append(b, tx->u.da.accused, LEDGER_PK_LEN);
         put_32(b, tx->u.da.want);
         plow_buf_u64(b, tx->u.da.bond);
+        break;
+    case LEDGER_TX_CHANNEL_OPEN:
+        plow_buf_append(b, tx->u.chan_open.worker, LEDGER_PK_LEN);
+        plow_buf_u64(b, tx->u.chan_open.deposit);
+        plow_buf_u32(b, tx->u.chan_open.dispute_blocks);
+        break;
+    case LEDGER_TX_CHANNEL_REDEEM:
+        put_32(b, tx->u.chan_redeem.channel);
+        plow_buf_u64(b, tx->u.chan_redeem.amount);
+        plow_buf_append(b, tx->u.chan_redeem.sig, LEDGER_SIG_LEN);
+        break;
+    case LEDGER_TX_CHANNEL_CLOSE: put_32(b, tx->u.chan_close.channel); break;
+    case LEDGER_TX_RECEIPT_FRAUD:
+        plow_buf_append(b, tx->u.fraud.worker, LEDGER_PK_LEN);
+        put_32(b, tx->u.fraud.digest);
+        plow_buf_append(b, tx->u.fraud.sig, LEDGER_SIG_LEN);
+        put_32(b, tx->u.fraud.receipt_blob);
+        put_32(b, tx->u.fraud.model_blob);
+        put_32(b, tx->u.fraud.tokenizer_blob);
+        plow_buf_u64(b, tx->u.fraud.bond);
         break;
     default: break; /* an unknown type has no body; the decoder refuses it */
     }
@@ -526,6 +556,26 @@ static int get_body(reader *r, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
         get_bytes(r, tx->u.da.accused, LEDGER_PK_LEN, "the accused");
         get_bytes(r, tx->u.da.want, 32, "the blob hash");
         tx->u.da.bond = get_u64(r, "the bond");
+        return 0;
+    case LEDGER_TX_CHANNEL_OPEN:
+        get_bytes(r, tx->u.chan_open.worker, LEDGER_PK_LEN, "the worker");
+        tx->u.chan_open.deposit = get_u64(r, "the deposit");
+        tx->u.chan_open.dispute_blocks = get_u32(r, "the dispute blocks");
+        return 0;
+    case LEDGER_TX_CHANNEL_REDEEM:
+        get_bytes(r, tx->u.chan_redeem.channel, 32, "the channel id");
+        tx->u.chan_redeem.amount = get_u64(r, "the amount");
+        get_bytes(r, tx->u.chan_redeem.sig, LEDGER_SIG_LEN, "the voucher signature");
+        return 0;
+    case LEDGER_TX_CHANNEL_CLOSE: get_bytes(r, tx->u.chan_close.channel, 32, "the channel id"); return 0;
+    case LEDGER_TX_RECEIPT_FRAUD:
+        get_bytes(r, tx->u.fraud.worker, LEDGER_PK_LEN, "the worker");
+        get_bytes(r, tx->u.fraud.digest, 32, "the receipt digest");
+        get_bytes(r, tx->u.fraud.sig, LEDGER_SIG_LEN, "the worker's signature");
+        get_bytes(r, tx->u.fraud.receipt_blob, 32, "the receipt blob");
+        get_bytes(r, tx->u.fraud.model_blob, 32, "the model blob");
+        get_bytes(r, tx->u.fraud.tokenizer_blob, 32, "the tokenizer blob");
+        tx->u.fraud.bond = get_u64(r, "the bond");
         return 0;
     }
     PLOW_ASSERT(!"unreachable: type checked by the caller");

@@ -58,7 +58,7 @@
 #define GGUF_MAX_NAME 63       /* longest tensor name, in bytes (ggml's limit) */
 #define GGUF_MAX_KEY 65535     /* longest key, in bytes (the spec's limit) */
 #define GGUF_MAX_NESTING 4     /* deepest array-of-array the reader accepts */
-#define GGUF_MAX_FILE ((size_t)1 << 40)
+#define GGUF_MAX_FILE PLOW_SIZE_CAP((uint64_t)1 << 40)
 
 typedef enum gguf_value_type {
     GGUF_VALUE_UINT8 = 0,

@@ -51,7 +51,7 @@
 /* The reader refuses headers larger than this (as the reference does). */
 #define ST_MAX_HEADER ((size_t)100 << 20)
 /* st_load refuses files larger than this. */
-#define ST_MAX_FILE ((size_t)1 << 40)
+#define ST_MAX_FILE PLOW_SIZE_CAP((uint64_t)1 << 40)
 
 typedef enum st_dtype {
     ST_F64,

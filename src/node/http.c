@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../evm/evm.h"
+#include "../client/listen.h"
 #include "node_internal.h"
 #include "www.h"
 
@@ -116,9 +118,41 @@ static const char *arg(http_request *r, const char *key) { return r->arg ? r->ar
 
 static void decide(http_request *r) { r->decided = true; }
 
+/* GET /v1/status of a node indexing an EVM chain: the same fields, the
+ * indexed block as height, and where the index stands. */
+static void h_status_chain(http_request *r, http_reply *out) {
+    evmwatch_status c;
+    evmwatch_get_status(r->n->evm, &c);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "chain", r->n->genesis.chain);
+    json_add_hash(j, "chain_id", r->n->genesis.chain_id);
+    json_add_u64(j, "height", c.indexed);
+    json_add_u64(j, "time_ms", c.time_s * 1000);
+    json_add_hash(j, "block_hash", c.hash);
+    json_add_u64(j, "supply", c.held); /* the tokens the contract holds: accounts, escrows, bonds and the burned */
+    json_add_u64(j, "burned", c.burned);
+    json_add_u64(j, "holdings", c.held >= c.burned ? c.held - c.burned : 0);
+    cJSON_AddStringToObject(j, "settlement", "evm");
+    char a[43];
+    eth_addr_checksum(c.plow, a);
+    cJSON *e = cJSON_AddObjectToObject(j, "evm");
+    json_add_u64(e, "chain_id", c.evm_chain_id);
+    cJSON_AddStringToObject(e, "plow", a);
+    json_add_u64(e, "indexed", c.indexed);
+    json_add_u64(e, "confirmations", c.confirmations);
+    json_add_u64(e, "tasks", c.tasks);
+    json_add_u64(e, "challenges", c.challenges);
+    json_add_u64(e, "reorgs", c.reorgs);
+    reply_json(out, 200, j);
+}
+
 /* GET /v1/status */
 static void h_status(http_request *r, http_reply *out) {
     node *n = r->n;
+    if (n->evm) {
+        h_status_chain(r, out);
+        return;
+    }
     node_tip t;
     pthread_rwlock_rdlock(&n->state_lock);
     node_tip_get(n, &t);
@@ -362,8 +396,16 @@ static void h_block(http_request *r, http_reply *out) {
             reply_error(out, 404, "no blocks yet");
             return;
         }
+    } else if (parse_hash(r->rest, (uint8_t[32]){0})) { /* a block hash, through the explorer's index */
+        uint8_t bh[32];
+        parse_hash(r->rest, bh);
+        h = chainidx_block_by_hash(r->n, bh);
+        if (h == 0) {
+            reply_error(out, 404, "no block with hash %s", r->rest);
+            return;
+        }
     } else if (!plow_parse_u64(r->rest, &h)) {
-        reply_error(out, 400, "'%.80s' is not a height (or 'latest')", r->rest);
+        reply_error(out, 400, "'%.80s' is not a height, a block hash or 'latest'", r->rest);
         return;
     }
     if (h == 0 || h > t.height) {
@@ -383,14 +425,23 @@ static void h_block(http_request *r, http_reply *out) {
 
 /* GET /v1/account/ADDR */
 static void h_account(http_request *r, http_reply *out) {
-    uint8_t pk[32];
+    uint8_t pk[32] = {0};
     char err[PLOW_ERR_LEN];
-    if (ledger_addr_parse(r->rest, pk, err) != 0) {
+    bool evm_addr = r->n->evm && strncmp(r->rest, "0x", 2) == 0; /* a chain node takes 0x addresses too */
+    if (evm_addr ? eth_addr_parse(r->rest, pk, err) != 0 : ledger_addr_parse(r->rest, pk, err) != 0) {
         reply_error(out, 400, "%s", err);
         return;
     }
     ledger_account a;
     node *n = r->n;
+    if (n->evm) { /* the contract's account at the indexed block */
+        if (evmwatch_account(n->evm, pk, &a, err) != 0) {
+            reply_error(out, strstr(err, "not an EVM account") ? 400 : 502, "%s", err);
+            return;
+        }
+        reply_json(out, 200, json_account_to(&a, 0));
+        return;
+    }
     pthread_rwlock_rdlock(&n->state_lock);
     if (!ledger_get_account(n->s, pk, &a)) {
         memset(&a, 0, sizeof a);
@@ -418,7 +469,8 @@ static void h_tasks(http_request *r, http_reply *out) {
     ledger_task *ts = NULL;
     bool more = false;
     char next[TASKQ_CURSOR_LEN];
-    size_t got = taskidx_page(&r->n->tasks, &q, TASKIDX_SCAN_MAX, &ts, &more, next);
+    taskidx *ti = r->n->evm ? evmwatch_tasks(r->n->evm) : &r->n->tasks;
+    size_t got = taskidx_page(ti, &q, TASKIDX_SCAN_MAX, &ts, &more, next);
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "tasks");
     for (size_t i = 0; i < got; i++) cJSON_AddItemToArray(arr, json_task_to(&ts[i]));
@@ -453,10 +505,15 @@ static void h_task(http_request *r, http_reply *out) {
     }
     ledger_task t;
     ch_list l = {.task = id};
-    pthread_rwlock_rdlock(&r->n->state_lock);
-    bool found = ledger_get_task(r->n->s, id, &t);
-    if (found) ledger_each_challenge(r->n->s, collect_ch, &l);
-    pthread_rwlock_unlock(&r->n->state_lock);
+    bool found;
+    if (r->n->evm) {
+        found = evmwatch_task(r->n->evm, id, &t, &l.c, &l.n);
+    } else {
+        pthread_rwlock_rdlock(&r->n->state_lock);
+        found = ledger_get_task(r->n->s, id, &t);
+        if (found) ledger_each_challenge(r->n->s, collect_ch, &l);
+        pthread_rwlock_unlock(&r->n->state_lock);
+    }
     if (!found) {
         reply_error(out, 404, "no task %s", r->rest);
         return;
@@ -476,14 +533,49 @@ static void h_challenge(http_request *r, http_reply *out) {
         return;
     }
     ledger_challenge c;
-    pthread_rwlock_rdlock(&r->n->state_lock);
-    bool found = ledger_get_challenge(r->n->s, id, &c);
-    pthread_rwlock_unlock(&r->n->state_lock);
+    bool found;
+    if (r->n->evm) {
+        found = evmwatch_challenge(r->n->evm, id, &c);
+    } else {
+        pthread_rwlock_rdlock(&r->n->state_lock);
+        found = ledger_get_challenge(r->n->s, id, &c);
+        pthread_rwlock_unlock(&r->n->state_lock);
+    }
     if (!found) {
         reply_error(out, 404, "no challenge %s", r->rest);
         return;
     }
     reply_json(out, 200, json_challenge_to(&c));
+}
+
+/* GET /v1/channel/ID: a payment channel (docs/ledger.md, "Payment channels") */
+static void h_channel(http_request *r, http_reply *out) {
+    uint8_t id[32];
+    if (!parse_hash(r->rest, id)) {
+        reply_error(out, 400, "'%.80s' is not a channel id (64 hex digits)", r->rest);
+        return;
+    }
+    ledger_channel h;
+    pthread_rwlock_rdlock(&r->n->state_lock);
+    bool found = ledger_get_channel(r->n->s, id, &h);
+    uint64_t height = ledger_state_height(r->n->s);
+    pthread_rwlock_unlock(&r->n->state_lock);
+    if (!found) {
+        reply_error(out, 404, "no channel %s", r->rest);
+        return;
+    }
+    cJSON *j = cJSON_CreateObject();
+    json_add_hash(j, "id", h.id);
+    json_add_addr(j, "client", h.client);
+    json_add_addr(j, "worker", h.worker);
+    json_add_u64(j, "deposit", h.deposit);
+    json_add_u64(j, "redeemed", h.redeemed);
+    json_add_u64(j, "dispute_blocks", h.dispute_blocks);
+    cJSON_AddStringToObject(j, "status", ledger_channel_status_name(h.status));
+    json_add_u64(j, "opened_at", h.opened_at);
+    json_add_u64(j, "close_at", h.close_at);
+    json_add_u64(j, "height", height);
+    reply_json(out, 200, j);
 }
 
 /* GET/HEAD/PUT /v1/blob/HASH (PUT: the body was streamed by http_request_body) */
@@ -734,6 +826,38 @@ static void h_labeling(http_request *r, http_reply *out) {
     reply_take_string(out, 200, js, "application/json");
 }
 
+/* GET /v1/search/HASH: what a 64-hex string names on this chain (the
+ * explorer's search box): {"kind": "task"|"challenge"|"tx"|"block"|null};
+ * a task id is its post's transaction hash, a challenge id its challenge's,
+ * so those win over "tx". */
+static void h_search(http_request *r, http_reply *out) {
+    uint8_t h[32];
+    if (!parse_hash(r->rest, h)) {
+        reply_error(out, 400, "'%.80s' is not a hash (64 hex digits)", r->rest);
+        return;
+    }
+    ledger_task t;
+    ledger_challenge c;
+    pthread_rwlock_rdlock(&r->n->state_lock);
+    bool task = ledger_get_task(r->n->s, h, &t), ch = !task && ledger_get_challenge(r->n->s, h, &c);
+    pthread_rwlock_unlock(&r->n->state_lock);
+    const char *kind = task ? "task" : ch ? "challenge" : NULL;
+    char err[PLOW_ERR_LEN];
+    if (!kind) {
+        store_tx_status ts;
+        if (node_store_tx_status(r->n, h, &ts, err) != 0) {
+            reply_error(out, 500, "%s", err);
+            return;
+        }
+        if (ts.where == 'p' || ts.where == 'b' || ts.where == 'd') kind = "tx";
+        else if (chainidx_block_by_hash(r->n, h)) kind = "block";
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (kind) cJSON_AddStringToObject(o, "kind", kind);
+    else cJSON_AddNullToObject(o, "kind");
+    reply_json(out, 200, o);
+}
+
 static const route routes[] = {
     {"/v1/status", false, M_GET, "GET, HEAD", 0, h_status},
     {"/v1/genesis", false, M_GET, "GET, HEAD", 0, h_genesis},
@@ -746,6 +870,7 @@ static const route routes[] = {
     {"/v1/tasks", false, M_GET, "GET, HEAD", 0, h_tasks},
     {"/v1/task/", true, M_GET, "GET, HEAD", 0, h_task},
     {"/v1/challenge/", true, M_GET, "GET, HEAD", 0, h_challenge},
+    {"/v1/channel/", true, M_GET, "GET, HEAD", 0, h_channel},
     {"/v1/blob/", true, M_GET | M_PUT, "GET, HEAD, PUT", 0, h_blob},
     {"/v1/events", false, M_GET, "GET", 0, h_events},
     {"/v1/stats", false, M_GET, "GET, HEAD", 0, h_stats},
@@ -754,9 +879,10 @@ static const route routes[] = {
     {"/v1/agents", false, M_GET, "GET, HEAD", 0, h_agents},
     {"/v1/slotlog/", true, M_GET, "GET, HEAD", 0, h_slotlog},
     {"/v1/labeling/", true, M_GET, "GET, HEAD", 0, h_labeling},
+    {"/v1/search/", true, M_GET, "GET, HEAD", 0, h_search},
 };
 enum { N_ROUTES = sizeof routes / sizeof routes[0] };
-_Static_assert(N_ROUTES == 19, "docs/api.md lists 19 paths: keep the table and the doc together");
+_Static_assert(N_ROUTES == 21, "docs/api.md lists 21 paths: keep the table and the doc together");
 
 /* ---- the router ------------------------------------------------------------------------ */
 
@@ -1496,32 +1622,6 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
     return MHD_http_unescape(s);
 }
 
-/* "HOST:PORT", "[V6]:PORT" or ":PORT" -> a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, bool *v6,
-                        char err[PLOW_ERR_LEN]) {
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (!colon) return plow_error(err, "--listen '%s': expected HOST:PORT", listen);
-    size_t hl = (size_t)(colon - listen);
-    if (hl >= sizeof host) return plow_error(err, "--listen '%s': host too long", listen);
-    memcpy(host, listen, hl);
-    host[hl] = 0;
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = 0;
-    }
-    uint64_t port;
-    if (!plow_parse_u64(colon + 1, &port) || port > 65535) return plow_error(err, "--listen '%s': bad port", listen);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
-    if (g != 0) return plow_error(err, "--listen '%s': %s", listen, gai_strerror(g));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sl = res->ai_addrlen;
-    *v6 = res->ai_family == AF_INET6;
-    freeaddrinfo(res);
-    return 0;
-}
-
 /* The connection limit: NODE_CONN_MAX, or what the descriptor limit leaves
  * (raised to its hard limit first) after 256 for the database and blobs. */
 static unsigned conn_limit(void) {
@@ -1538,10 +1638,8 @@ static unsigned conn_limit(void) {
 
 int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
     struct sockaddr_storage ss;
-    socklen_t sl;
     bool v6 = false;
-    if (parse_listen(n->listen, &ss, &sl, &v6, err) != 0) return -1;
-    (void)sl;
+    if (listen_parse(n->listen, &ss, &v6, err) != 0) return -1;
     struct http_guard *g = plow_calloc(1, sizeof *g);
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/listen.h"
 #include "node_internal.h"
 
 #define GENESIS_MAX ((size_t)16 << 20)
@@ -157,6 +158,8 @@ uint64_t node_tx_outlay(const ledger_tx *tx) {
         break;
     case LEDGER_TX_CHALLENGE: v = tx->u.challenge.bond; break;
     case LEDGER_TX_DA_CHALLENGE: v = tx->u.da.bond; break;
+    case LEDGER_TX_CHANNEL_OPEN: v = tx->u.chan_open.deposit; break;
+    case LEDGER_TX_RECEIPT_FRAUD: v = tx->u.fraud.bond; break;
     default: break;
     }
     return v;
@@ -799,6 +802,15 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     if (blob_store_open(&n->blobs, blobs, n->o.max_blob, err) != 0) goto fail;
     if (load_state(n, err) != 0) goto fail;
     taskidx_load(&n->tasks, n->s);
+    if (o->chain_rpc && *o->chain_rpc) {
+        if (!o->chain_deployment || !*o->chain_deployment) {
+            plow_error(err, "--chain needs --deployment FILE (plow deploy writes it)");
+            goto fail;
+        }
+        if (!n->o.chain_poll_ms) n->o.chain_poll_ms = 500;
+        if (evmwatch_open(&n->evm, n->data_dir, o->chain_rpc, o->chain_deployment, o->chain_confirmations, err))
+            goto fail;
+    }
     {
         char ierr[PLOW_ERR_LEN];
         if (chainidx_open(n, ierr) != 0) { /* derived data: the node runs without it */
@@ -834,14 +846,8 @@ void node_stop(node *n) {
 
 static int write_url_file(node *n, char err[PLOW_ERR_LEN]) {
     char url[300];
-    const char *host = n->listen;
-    const char *colon = strrchr(n->listen, ':');
-    int hl = colon ? (int)(colon - host) : (int)strlen(host);
-    if (hl == 0 || (hl == 7 && memcmp(host, "0.0.0.0", 7) == 0)) {
-        host = "127.0.0.1";
-        hl = 9;
-    }
-    snprintf(url, sizeof url, "http://%.*s:%u\n", hl, host, (unsigned)n->port);
+    listen_url(n->listen, (unsigned)n->port, url, sizeof url - 1);
+    strcat(url, "\n");
     char *p = path_join(n->data_dir, "node.url");
     int rc = plow_write_file(p, url, strlen(url), err);
     free(p);
@@ -851,8 +857,8 @@ static int write_url_file(node *n, char err[PLOW_ERR_LEN]) {
 int node_run(node *n, char err[PLOW_ERR_LEN]) {
     if (pipe2(n->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return plow_error(err, "pipe: %s", strerror(errno));
     if (n->stop_flag) return 0;
-    pthread_t gc_t, block_t, ref_t, up_t;
-    bool gc_on = false, block_on = false, ref_on = false, up_on = false;
+    pthread_t gc_t, block_t, ref_t, up_t, chain_t;
+    bool gc_on = false, block_on = false, ref_on = false, up_on = false, chain_on = false;
     int rc = -1;
     if (pthread_create(&gc_t, NULL, gc_main, n) != 0) {
         plow_error(err, "cannot start a thread");
@@ -878,6 +884,13 @@ int node_run(node *n, char err[PLOW_ERR_LEN]) {
         goto stop;
     }
     up_on = true;
+    if (n->evm) {
+        if (pthread_create(&chain_t, NULL, node_evmwatch_main, n) != 0) {
+            plow_error(err, "cannot start a thread");
+            goto stop;
+        }
+        chain_on = true;
+    }
     if (chainidx_start(n, err) != 0) goto stop;
     {
         node_tip t;
@@ -888,6 +901,12 @@ int node_run(node *n, char err[PLOW_ERR_LEN]) {
                  n->follow ? "follower" : "sequencer", n->genesis.chain, (unsigned long long)t.height, h,
                  node_mempool_size(n), (unsigned)n->port);
         if (n->follow) node_log(n, "following %s", n->follow);
+        if (n->evm) {
+            evmwatch_status cs;
+            evmwatch_get_status(n->evm, &cs);
+            node_log(n, "indexing plow's contracts on EVM chain %" PRIu64 " from block %" PRIu64 " (%zu tasks indexed, %u confirmations)",
+                     cs.evm_chain_id, cs.indexed + 1, cs.tasks, cs.confirmations);
+        }
     }
     rc = 0;
     while (!n->stop_flag && !atomic_load(&n->has_fatal)) {
@@ -905,6 +924,7 @@ stop:
     if (block_on) pthread_join(block_t, NULL);
     if (ref_on) pthread_join(ref_t, NULL);
     if (up_on) pthread_join(up_t, NULL);
+    if (chain_on) pthread_join(chain_t, NULL);
     chainidx_join(n);
     node_http_stop(n);
     if (gc_on) {
@@ -944,6 +964,7 @@ void node_close(node *n) {
     keytab_release(&n->up_owner);
     pthread_mutex_destroy(&n->up_mu);
     taskidx_release(&n->tasks);
+    evmwatch_close(n->evm);
     chainidx_close(n);
     for (int i = 0; i < 2; i++)
         if (n->wake_pipe[i] >= 0) close(n->wake_pipe[i]);

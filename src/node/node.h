@@ -148,6 +148,10 @@ typedef struct node_options {
     uint64_t blob_retention_s; /* an unreferenced blob is kept this long (default 7 days) */
     uint32_t blob_gc_s;       /* scrub + collection pass interval (default 3600) */
     bool referee;             /* run the referee (default on for a sequencer) */
+    const char *chain_rpc;    /* --chain URL: index plow's contracts there and serve them (chain_index.c) */
+    const char *chain_deployment; /* --deployment FILE (plow deploy's) */
+    uint32_t chain_confirmations; /* blocks below the head an indexed block stays (default 0) */
+    uint32_t chain_poll_ms;   /* default 500 */
     bool quiet;
 } node_options;
 

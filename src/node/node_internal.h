@@ -110,6 +110,7 @@ void taskidx_release(taskidx *x);
 void taskidx_load(taskidx *x, const ledger_state *s);   /* every task of s */
 void taskidx_update(taskidx *x, const ledger_state *s); /* the dirty ones (before ledger_clear_dirty) */
 void taskidx_put_many(taskidx *x, const ledger_task *ts, size_t count);
+void taskidx_replace(taskidx *x, const ledger_task *ts, size_t count); /* all of them anew */
 uint64_t taskidx_deadline(const ledger_task *t);
 /* Query arguments -> q (-1 with err on anything malformed). */
 int taskq_parse(taskq *q, const char *(*arg)(void *ctx, const char *key), void *ctx, char err[PLOW_ERR_LEN]);
@@ -121,6 +122,34 @@ int taskq_cursor_parse(const char *s, uint64_t *posted_at, uint8_t id[32]);
 size_t taskidx_page(taskidx *x, const taskq *q, size_t scan_max, ledger_task **out, bool *more,
                     char next[TASKQ_CURSOR_LEN]);
 
+/* ---- the EVM chain's index (evmwatch.c; plow node --chain URL --deployment FILE) ----
+ * plow's contract events in DIR/chain.db, confirmations, resume and reorg
+ * rollback; the API's reads when n->evm (see evmwatch.c). */
+typedef struct evmwatch evmwatch;
+typedef struct evmwatch_status {
+    uint64_t evm_chain_id, indexed, time_s, burned, held, reorgs; /* held: the tokens Plow holds */
+    uint32_t confirmations;
+    uint8_t hash[32], plow[20];
+    size_t tasks, challenges;
+} evmwatch_status;
+int evmwatch_open(evmwatch **out, const char *dir, const char *rpc_url, const char *deployment,
+                     uint32_t confirmations, char err[PLOW_ERR_LEN]);
+void evmwatch_close(evmwatch *ci);
+/* Indexes one range (or rolls a reorg back): *more if there is more to do now. */
+int evmwatch_step(evmwatch *ci, bool *more, char err[PLOW_ERR_LEN]);
+taskidx *evmwatch_tasks(evmwatch *ci);
+void evmwatch_get_status(evmwatch *ci, evmwatch_status *s);
+/* The task with its challenges (*ch: caller frees); false if the index has no such task. */
+bool evmwatch_task(evmwatch *ci, const uint8_t id[32], ledger_task *t, ledger_challenge **ch, size_t *n_ch);
+bool evmwatch_challenge(evmwatch *ci, const uint8_t id[32], ledger_challenge *c);
+/* The task word (Plow.tasks(id)) the index holds for it. */
+bool evmwatch_word(evmwatch *ci, const uint8_t id[32], uint8_t w[32]);
+/* Plow.accounts and profiles of an EVM account (pk: 20 bytes + 12 zeros) at the indexed block. */
+int evmwatch_account(evmwatch *ci, const uint8_t pk[32], ledger_account *a, char err[PLOW_ERR_LEN]);
+/* Every task; the challenges of the live ones (the blob GC's references). */
+void evmwatch_each(evmwatch *ci, bool (*task_fn)(const ledger_task *t, void *arg),
+                      bool (*ch_fn)(const ledger_challenge *c, void *arg), void *arg);
+void *node_evmwatch_main(void *arg);
 /* ---- the explorer's index (chainidx.c) ------------------------------------------
  * DATA/explorer.db: account histories, task events, agents, per-block
  * counts, written by its own thread from the stored blocks plus the accounts
@@ -133,6 +162,7 @@ void chainidx_join(node *n);
 void chainidx_close(node *n);
 void chainidx_note(node *n, uint64_t height); /* writer, state_lock held, before ledger_clear_dirty */
 uint64_t chainidx_height(node *n);            /* indexed so far */
+uint64_t chainidx_block_by_hash(node *n, const uint8_t h[32]); /* its height, 0 if not indexed */
 /* The queries of GET /v1/history, /v1/timeline, /v1/agents, /v1/stats: 0 with
  * *out (or o filled), else -1 with the HTTP status and err. */
 int chainidx_history(node *n, const uint8_t pk[32], uint64_t before, uint32_t limit, struct cJSON **out, int *status,
@@ -237,6 +267,7 @@ struct node {
     blob_store *blobs;
     ledger_state *s;
     taskidx tasks; /* its own lock (taskidx.c) */
+    evmwatch *evm; /* --chain: the EVM chain's index, which the API serves (evmwatch.c) */
     chainidx *cidx; /* the explorer's index (chainidx.c), or NULL */
 
     pthread_rwlock_t state_lock;

@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "../job/job.h"
+#include "../model/modelio.h"
+#include "../proof/receipt.h"
 #include "../tensor/tensor.h"
 #include "node_internal.h"
 
@@ -178,6 +180,69 @@ static int rule_data(node *n, const ledger_task *task, const ledger_challenge *c
     return 0;
 }
 
+/* The ruling of a receipt claim (RECEIPT_FRAUD, docs/ledger.md): the
+ * receipt blob must be the receipt the worker signed (its digest and the
+ * worker's signature), the model and tokenizer blobs the ones it names; then
+ * one teacher-forced prefill (receipt_verify) decides: a token that does not
+ * re-derive is fraud (1). Anything else is the challenger's failure (0):
+ * blobs missing or malformed, another receipt, another model, no wrong
+ * token. An adapter's blob is not part of a claim: a receipt served with a
+ * LoRA adapter is ruled 0 (docs/serve.md, not done). computed = the digest
+ * of the receipt ruled on (zeros if it did not parse). */
+static int rule_receipt(node *n, const ledger_challenge *c, const char *cid, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+    tx->u.verdict.prev_ok = 0;
+    memset(tx->u.verdict.computed, 0, 32);
+    char *dir = work_dir(n, cid, err);
+    if (!dir) return -1;
+    size_t pl = strlen(dir) + 32;
+    char *rp = plow_alloc(pl), *mp = plow_alloc(pl), *tp = plow_alloc(pl);
+    snprintf(rp, pl, "%s/receipt.json", dir);
+    snprintf(mp, pl, "%s/model.safetensors", dir);
+    snprintf(tp, pl, "%s/tokenizer.bin", dir);
+    receipt r = {0};
+    model *m = NULL;
+    tokenizer *tok = NULL;
+    char why[PLOW_ERR_LEN];
+    const char *ruling = why;
+    if (!available(n, c->state_blob) || blob_get_file(n->blobs, c->state_blob, rp, why) ||
+        receipt_load(&r, rp, why)) {
+        ruling = "the receipt blob is missing or malformed";
+    } else {
+        uint8_t d[32];
+        receipt_digest(&r, d);
+        memcpy(tx->u.verdict.computed, d, 32);
+        if (memcmp(d, c->task, 32) != 0 || !r.has_sig || memcmp(r.worker, c->accused, 32) != 0 || !receipt_sig_ok(&r))
+            ruling = "the blob is not the receipt the worker signed";
+        else if (r.has_lora)
+            ruling = "a receipt served with an adapter cannot be claimed (no adapter blob)";
+        else if (!available(n, c->leaf_prev) || !available(n, c->accused_leaf) ||
+                 blob_get_file(n->blobs, c->leaf_prev, mp, why) || blob_get_file(n->blobs, c->accused_leaf, tp, why) ||
+                 modelio_load_model(&m, mp, why) || tokenizer_load(&tok, tp, why))
+            ruling = "the model or tokenizer blob is missing or malformed";
+        else {
+            receipt_check ck;
+            if (receipt_verify(&r, m, NULL, tok, &ck, why) != 0) {
+                ruling = why;
+            } else if (!ck.valid && ck.bad_position >= 0) {
+                tx->u.verdict.prev_ok = 1;
+                snprintf(why, sizeof why, "fraud: %.200s", ck.reason);
+            } else {
+                snprintf(why, sizeof why, "%.200s", ck.reason);
+            }
+        }
+    }
+    node_log(n, "referee: receipt claim %.16s…: %s -> %u", cid, ruling, tx->u.verdict.prev_ok);
+    receipt_release(&r);
+    tokenizer_free(tok);
+    model_free(m);
+    rm_tree(dir);
+    free(dir);
+    free(rp);
+    free(mp);
+    free(tp);
+    return 0;
+}
+
 /* The ruling of a step challenge: 0 with tx filled, -1 (err). */
 static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c, const char *cid, ledger_tx *tx,
                      char err[PLOW_ERR_LEN]) {
@@ -279,8 +344,9 @@ static void rule(node *n, const ledger_challenge *c, uint64_t height) {
     }
 
     ledger_task task;
+    memset(&task, 0, sizeof task);
     pthread_rwlock_rdlock(&n->state_lock);
-    bool have_task = ledger_get_task(n->s, c->task, &task);
+    bool have_task = c->kind == LEDGER_CHK_RECEIPT || ledger_get_task(n->s, c->task, &task);
     pthread_rwlock_unlock(&n->state_lock);
     if (!have_task) {
         failed(n, r, cid, "its task is not in the ledger", height);
@@ -293,7 +359,8 @@ static void rule(node *n, const ledger_challenge *c, uint64_t height) {
     tx.fee = n->genesis.params.min_fee;
     memcpy(tx.u.verdict.challenge, c->id, 32);
     double t0 = plow_now();
-    int rc = c->kind == LEDGER_CHK_UNRUNNABLE ? rule_unrunnable(n, &task, cid, &tx, err)
+    int rc = c->kind == LEDGER_CHK_RECEIPT      ? rule_receipt(n, c, cid, &tx, err)
+             : c->kind == LEDGER_CHK_UNRUNNABLE ? rule_unrunnable(n, &task, cid, &tx, err)
              : c->kind == LEDGER_CHK_DATA     ? rule_data(n, &task, c, err, &tx)
                                               : rule_step(n, &task, c, cid, &tx, err);
     if (rc > 0) { /* a data challenge the accused has yet to answer: looked at again after each block */

@@ -76,9 +76,28 @@ static void ent_fill(taskidx_ent *e, const ledger_task *t) {
     *e->t = *t;
 }
 
+static void put_locked(taskidx *x, const ledger_task *ts, size_t count);
+
 void taskidx_put_many(taskidx *x, const ledger_task *ts, size_t count) {
     if (!count) return;
     pthread_rwlock_wrlock(&x->lock);
+    put_locked(x, ts, count);
+    pthread_rwlock_unlock(&x->lock);
+}
+
+/* Every entry dropped, then ts: a chain index after a reorg (chain_index.c),
+ * where tasks can disappear. A cursor stays a key: a listing goes on from it. */
+void taskidx_replace(taskidx *x, const ledger_task *ts, size_t count) {
+    pthread_rwlock_wrlock(&x->lock);
+    for (size_t i = 0; i < x->n; i++) free(x->e[i].t);
+    x->n = 0;
+    keytab_release(&x->pos);
+    keytab_init(&x->pos, sizeof(size_t));
+    put_locked(x, ts, count);
+    pthread_rwlock_unlock(&x->lock);
+}
+
+static void put_locked(taskidx *x, const ledger_task *ts, size_t count) {
     bool sorted = true;
     for (size_t i = 0; i < count; i++) {
         size_t *p = keytab_get(&x->pos, ts[i].id);
@@ -101,7 +120,6 @@ void taskidx_put_many(taskidx *x, const ledger_task *ts, size_t count) {
         qsort(x->e, x->n, sizeof *x->e, ent_cmp);
         for (size_t i = 0; i < x->n; i++) *(size_t *)keytab_put(&x->pos, x->e[i].id, NULL) = i;
     }
-    pthread_rwlock_unlock(&x->lock);
 }
 
 typedef struct dirty_ids {

@@ -16,7 +16,8 @@
  *     of such a task its state blob and the blob it demands; and any blob so
  *     referenced that is JSON names further blobs by any 64-hex string in it
  *     (a spec's model and data, a manifest's checkpoints), followed to
- *     UPKEEP_DEPTH levels. Over-keeping is the only possible error.
+ *     UPKEEP_DEPTH levels. Over-keeping is the only possible error. A node
+ *     with --chain counts the indexed EVM tasks and challenges the same way.
  */
 #include "../base/plow.h"
 
@@ -188,6 +189,12 @@ static bool chal_refs(const ledger_challenge *c, void *arg) {
     return true;
 }
 
+/* A challenge of a live EVM task (evmwatch_each gives only those). */
+static bool chain_chal_refs(const ledger_challenge *c, void *arg) {
+    ref_add(arg, c->state_blob, 0);
+    return true;
+}
+
 /* Every 64-hex string inside a JSON blob: a reference one level deeper. */
 static void scan_json(refs *r, const cJSON *j, uint8_t depth) {
     for (; j; j = j->next) {
@@ -215,6 +222,7 @@ static void upkeep_pass(node *n) {
     chal_ctx cx = {&r, n->s};
     ledger_each_challenge(n->s, chal_refs, &cx);
     pthread_rwlock_unlock(&n->state_lock);
+    if (n->evm) evmwatch_each(n->evm, task_refs, chain_chal_refs, &r); /* an EVM task's blobs are pinned too */
     for (size_t i = 0; i < r.nq; i++) { /* the queue grows while we walk it */
         uint8_t h[32];
         memcpy(h, r.queue + 32 * i, 32);

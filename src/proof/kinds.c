@@ -229,7 +229,7 @@ static int round_published(const model *base, const char *dir, uint8_t out[PLOW_
     char *p = proof_path2(dir, "contribution.bin");
     uint8_t *buf;
     size_t n;
-    int rc = plow_read_file(p, (size_t)1 << 34, &buf, &n, err);
+    int rc = plow_read_file(p, PLOW_SIZE_CAP((uint64_t)1 << 34), &buf, &n, err);
     free(p);
     if (rc) return -1;
     plow_sha256_once(buf, n, out);

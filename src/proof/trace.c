@@ -138,7 +138,7 @@ int trace_load_states(const uint8_t task[32], const char *path, trace **out, cha
     /* A line is at most 10 digits (steps <= 2^30), a space, 64 hex and "\n". */
     uint8_t *data = NULL;
     size_t size = 0;
-    if (plow_read_file(path, (size_t)(TRACE_MAX_STEPS + 1) * 76, &data, &size, err)) return -1;
+    if (plow_read_file(path, PLOW_SIZE_CAP((TRACE_MAX_STEPS + 1) * 76), &data, &size, err)) return -1;
     int rc = trace_from_states(task, (const char *)data, size, out, err);
     if (rc) plow_error_prefix(err, path);
     free(data);
@@ -182,7 +182,7 @@ int trace_load(const char *path, trace **out, char err[PLOW_ERR_LEN]) {
     *out = NULL;
     uint8_t *data = NULL;
     size_t size = 0;
-    if (plow_read_file(path, (size_t)TRACE_MAX_FILE, &data, &size, err)) return -1;
+    if (plow_read_file(path, PLOW_SIZE_CAP(TRACE_MAX_FILE), &data, &size, err)) return -1;
     int rc = trace_parse(data, size, out, err);
     if (rc) plow_error_prefix(err, path);
     free(data);

@@ -416,13 +416,27 @@ static cJSON *usage_object(const serve_job *j) {
     return u;
 }
 
+char *serve_receipt_json(server *s, const serve_job *j) {
+    receipt r; /* receipt_make's fields, without hashing the model per answer; borrows the job's tokens */
+    memset(&r, 0, sizeof r);
+    memcpy(r.model_hash, s->model_hash, PLOW_HASH_LEN);
+    memcpy(r.tokenizer_hash, s->tokenizer_hash, PLOW_HASH_LEN);
+    if (s->e.l) {
+        r.has_lora = true;
+        memcpy(r.lora_hash, s->lora_hash, PLOW_HASH_LEN);
+    }
+    r.sampling = j->sp;
+    r.prompt = j->prompt;
+    r.n_prompt = (size_t)j->n_prompt;
+    r.output = j->out;
+    r.n_output = (size_t)j->n_out;
+    receipt_sign(&r, &s->key);
+    return receipt_json(&r);
+}
+
 /* The signed receipt of a finished job, as a JSON object. */
 static cJSON *receipt_object(server *s, const serve_job *j) {
-    receipt r;
-    receipt_make(&r, s->e.m, s->e.l, s->e.tok, &j->sp, j->prompt, (size_t)j->n_prompt, j->out, (size_t)j->n_out);
-    receipt_sign(&r, &s->key);
-    char *txt = receipt_json(&r);
-    receipt_release(&r);
+    char *txt = serve_receipt_json(s, j);
     cJSON *o = cJSON_Parse(txt);
     free(txt);
     PLOW_ASSERT(o);
@@ -490,6 +504,7 @@ static void answer_whole(server *s, req *rq, api_reply *out) {
 struct api_stream {
     server *s;
     serve_job *j;
+    pay_ticket pay;
     bool chat, include_usage, role_sent, ended;
     char id[48];
     uint64_t created;
@@ -585,6 +600,10 @@ size_t api_stream_read(api_stream *st, char *buf, size_t max) {
 void api_stream_free(api_stream *st) {
     if (!st) return;
     job_cancel(&st->s->e, st->j); /* a client that left mid-stream stops its generation */
+    pthread_mutex_lock(&st->s->e.mu);
+    int n_out = st->j->n_out;
+    pthread_mutex_unlock(&st->s->e.mu);
+    pay_settle(st->s, &st->pay, st->j->n_prompt, n_out); /* what it was served, even if it left */
     job_release(&st->s->e, st->j);
     plow_buf_release(&st->out);
     free(st);
@@ -608,23 +627,32 @@ static cJSON *model_object(server *s) {
     return m;
 }
 
-static void generate(server *s, bool chat, const uint8_t *body, size_t n, api_reply *out) {
+static void generate(server *s, bool chat, const char *path, const uint8_t *body, size_t n, const char *voucher,
+                     api_reply *out) {
     req rq;
     if (!parse_request(s, chat, body, n, &rq, out)) return;
+    pay_ticket pay;
+    if (pay_admit(s, path, voucher, rq.j->n_prompt, rq.j->max_new, &pay, out)) {
+        job_release(&s->e, rq.j);
+        return;
+    }
     char err[PLOW_ERR_LEN];
     if (engine_submit(&s->e, rq.j, err)) {
+        pay_settle(s, &pay, 0, 0); /* nothing served */
         api_error(out, 503, "server_error", NULL, "server_overloaded", "%s", err);
         job_release(&s->e, rq.j);
         return;
     }
     if (!rq.stream) {
         answer_whole(s, &rq, out);
+        pay_settle(s, &pay, rq.j->n_prompt, rq.j->n_out);
         job_release(&s->e, rq.j);
         return;
     }
     api_stream *st = plow_calloc(1, sizeof *st);
     st->s = s;
     st->j = rq.j;
+    st->pay = pay;
     st->chat = chat;
     st->include_usage = rq.include_usage;
     st->created = (uint64_t)time(NULL);
@@ -635,8 +663,6 @@ static void generate(server *s, bool chat, const uint8_t *body, size_t n, api_re
 
 void api_handle(server *s, const char *method, const char *path, const uint8_t *body, size_t n,
                 const char *(*hdr)(void *ctx, const char *name), void *hdr_ctx, api_reply *out) {
-    (void)hdr;
-    (void)hdr_ctx;
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (strcmp(path, "/v1/models") == 0) {
         if (!get) goto not_allowed_get;
@@ -677,7 +703,7 @@ void api_handle(server *s, const char *method, const char *path, const uint8_t *
                       method, path);
             return;
         }
-        generate(s, chat, body, n, out);
+        generate(s, chat, path, body, n, hdr ? hdr(hdr_ctx, "X-PAYMENT") : NULL, out);
         return;
     }
     api_error(out, 404, "invalid_request_error", NULL, "not_found",

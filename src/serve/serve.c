@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/listen.h"
 #include "../model/modelio.h"
 #include "serve_internal.h"
 
@@ -42,6 +43,7 @@ int serve_open(server **out, const serve_opts *o, char err[PLOW_ERR_LEN]) {
     }
     if (o->max_queue < o->max_batch) s->o.max_queue = o->max_batch;
     if (ledger_crypto_init(err) || ledger_key_load(&s->key, o->key, err)) goto out;
+    if (pay_open(s, err)) goto out;
     if (modelio_load_model(&s->e.m, o->model, err)) goto out;
     if (o->lora && modelio_load_lora(&s->e.l, s->e.m, o->lora, err)) goto out;
     if (o->tokenizer ? tokenizer_load(&s->e.tok, o->tokenizer, err) : modelio_load_tokenizer(&s->e.tok, o->model, err))
@@ -54,6 +56,8 @@ int serve_open(server **out, const serve_opts *o, char err[PLOW_ERR_LEN]) {
     s->ctx = s->e.m->cfg.ctx;
     if (s->o.max_tokens > s->ctx) s->o.max_tokens = s->ctx;
     model_hash(s->e.m, s->model_hash);
+    tokenizer_hash(s->e.tok, s->tokenizer_hash);
+    if (s->e.l) lora_hash(s->e.l, s->lora_hash);
     char hx[2 * PLOW_HASH_LEN + 1];
     plow_hex(s->model_hash, PLOW_HASH_LEN, hx);
     snprintf(s->fingerprint, sizeof s->fingerprint, "plow-%.16s", hx);
@@ -72,11 +76,8 @@ out:
 }
 
 static int write_url(server *s, char err[PLOW_ERR_LEN]) {
-    const char *host = s->o.listen, *colon = strrchr(host, ':');
-    int hl = colon ? (int)(colon - host) : (int)strlen(host);
-    if (hl == 0 || (hl == 7 && memcmp(host, "0.0.0.0", 7) == 0)) host = "127.0.0.1", hl = 9;
     char url[300];
-    snprintf(url, sizeof url, "http://%.*s:%u", hl, host, s->port);
+    listen_url(s->o.listen, s->port, url, sizeof url);
     char addr[LEDGER_ADDR_STR_LEN];
     ledger_addr_format(s->key.pk, addr);
     printf("plow serve: '%s' on %s/v1, worker %s, %llu per token\n", s->id, url, addr, (unsigned long long)s->o.price);
@@ -102,6 +103,7 @@ void serve_close(server *s) {
     engine_stop(&s->e); /* running requests fail and their threads return */
     serve_http_stop(s);
     engine_free(&s->e);
+    pay_close(s);
     tokenizer_free(s->e.tok);
     lora_free(s->e.l);
     model_free(s->e.m);

@@ -24,6 +24,8 @@ typedef struct serve_opts {
     const char *url_file;                        /* the URL is written there once listening (may be NULL) */
     const char *name;                            /* the model id (default: the model directory's name) */
     uint64_t price;                              /* base units per token (prompt + output); 0: free */
+    const char *node;                            /* the ledger node holding the channels (needed with a price) */
+    const char *vouchers;                        /* the latest vouchers are appended there (may be NULL) */
     int max_batch;                               /* decode rows at once */
     int max_queue;                               /* requests admitted (running + waiting) */
     int max_tokens;                              /* output tokens per request at most */

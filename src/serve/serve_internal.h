@@ -85,13 +85,22 @@ void job_release(serve_engine *e, serve_job *j);
 /* Marks the job abandoned by its client: the engine drops it at its next step. */
 void job_cancel(serve_engine *e, serve_job *j);
 
+/* Paying (pay.c). A request's reservation on its channel. */
+typedef struct serve_pay serve_pay;
+typedef struct pay_ticket {
+    bool on;
+    size_t idx;
+    uint64_t reserved;
+} pay_ticket;
+
 struct server {
     serve_opts o;
+    serve_pay *pay; /* NULL when free */
     serve_engine e;
     ledger_key key;
     char id[128];              /* the model id */
     char fingerprint[32];      /* system_fingerprint: plow- + model hash prefix */
-    uint8_t model_hash[PLOW_HASH_LEN];
+    uint8_t model_hash[PLOW_HASH_LEN], tokenizer_hash[PLOW_HASH_LEN], lora_hash[PLOW_HASH_LEN]; /* once, at start */
     int ctx;
     struct MHD_Daemon *httpd;
     unsigned port;
@@ -121,6 +130,22 @@ void api_error(api_reply *out, unsigned status, const char *type, const char *pa
  * produced some); 0 at its end. */
 size_t api_stream_read(api_stream *st, char *buf, size_t max);
 void api_stream_free(api_stream *st);
+
+/* Paying: connects to the node (a price needs one); NULL pay when free. */
+int pay_open(server *s, char err[PLOW_ERR_LEN]);
+void pay_close(server *s);
+/* Checks the request's voucher (X-PAYMENT, may be NULL) and reserves the
+ * request's largest cost on its channel; 0, or -1 with the 402/400 reply
+ * written. Free servers admit everything. */
+int pay_admit(server *s, const char *path, const char *voucher, int n_prompt, int max_new, pay_ticket *t,
+              api_reply *out);
+/* The request ended after n_out output tokens: the reservation shrinks to
+ * what was served. */
+void pay_settle(server *s, pay_ticket *t, int n_prompt, int n_out);
+
+/* The signed receipt of a finished job as one line of JSON (malloc'd):
+ * the hashes computed once at start, then the digest and one signature. */
+char *serve_receipt_json(server *s, const serve_job *j);
 
 /* The listen address (http.c, shared with nothing else). */
 int serve_http_start(server *s, char err[PLOW_ERR_LEN]);

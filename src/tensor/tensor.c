@@ -28,6 +28,9 @@ static const tensor_kernels *const path_kernels[TENSOR_PATH_COUNT] = {
 #if defined(__aarch64__)
     [TENSOR_PATH_NEON] = &tensor_kernels_neon,
 #endif
+#if defined(__wasm__)
+    [TENSOR_PATH_SIMD128] = &tensor_kernels_simd128,
+#endif
 };
 static const tensor_ew_kernels *const path_ew[TENSOR_PATH_COUNT] = {
     [TENSOR_PATH_SCALAR] = &tensor_ew_scalar,
@@ -38,8 +41,11 @@ static const tensor_ew_kernels *const path_ew[TENSOR_PATH_COUNT] = {
 #if defined(__aarch64__)
     [TENSOR_PATH_NEON] = &tensor_ew_neon,
 #endif
+#if defined(__wasm__)
+    [TENSOR_PATH_SIMD128] = &tensor_ew_simd128,
+#endif
 };
-static const char *const path_names[TENSOR_PATH_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+static const char *const path_names[TENSOR_PATH_COUNT] = {"scalar", "avx2", "avx512", "neon", "simd128"};
 _Static_assert(sizeof path_names / sizeof path_names[0] == TENSOR_PATH_COUNT, "path names");
 
 /* ---- thread pool ----------------------------------------------------------- */
@@ -177,6 +183,9 @@ bool tensor_path_supported(tensor_path p) {
 #if defined(__aarch64__)
     case TENSOR_PATH_NEON: return true; /* Advanced SIMD is part of the base AArch64 architecture */
 #endif
+#if defined(__wasm__)
+    case TENSOR_PATH_SIMD128: return true; /* the module is built with SIMD128: an engine without it refuses it */
+#endif
     default: return false;
     }
 }
@@ -200,7 +209,7 @@ int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]) {
         for (int i = 0; i < TENSOR_PATH_COUNT; i++)
             if (strcmp(path_name, path_names[i]) == 0) p = (tensor_path)i;
         if (p == TENSOR_PATH_COUNT)
-            return plow_error(err, "unknown SIMD path '%s' (use scalar, avx2, avx512, neon or auto)",
+            return plow_error(err, "unknown SIMD path '%s' (use scalar, avx2, avx512, neon, simd128 or auto)",
                               path_name);
         if (!tensor_path_supported(p) || !path_kernels[p])
             return plow_error(err, "this CPU (or this build) does not support the %s path", path_name);
@@ -211,6 +220,9 @@ int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]) {
         if (threads <= 0) threads = 1;
     }
     if (threads > 256) return plow_error(err, "too many threads (%d, limit 256)", threads);
+#if defined(__wasm__)
+    threads = 1; /* wasm32-wasi has no threads: the pool is the caller (thread counts never change bits) */
+#endif
     cur_path = p;
     tensor_k = path_kernels[p];
     tensor_ew = path_ew[p];

@@ -24,9 +24,9 @@
  *      basic operations; the SIMD versions perform the same operations.
  *
  * Paths: TENSOR_PATH_SCALAR (plain C, the reference), _AVX2 (AVX2+FMA),
- * _AVX512 (AVX-512F) on x86-64; _NEON on aarch64 (docs/platforms.md).
+ * _AVX512 (AVX-512F) on x86-64; _NEON on aarch64; _SIMD128 in WebAssembly (docs/platforms.md).
  * tensor_init picks the best the CPU supports, unless the environment
- * variable PLOW_SIMD=scalar|avx2|avx512|neon (or the argument) says
+ * variable PLOW_SIMD=scalar|avx2|avx512|neon|simd128 (or the argument) says
  * otherwise. Tests force each path and compare bits. A target without a
  * fused multiply-add instruction (WebAssembly) would take every fmaf of the
  * contract from tensor_fmaf_exact (TFMAF in tensor_internal.h).
@@ -55,12 +55,13 @@ typedef enum tensor_path {
     TENSOR_PATH_AVX2,
     TENSOR_PATH_AVX512,
     TENSOR_PATH_NEON,    /* aarch64 builds only */
+    TENSOR_PATH_SIMD128, /* WebAssembly builds only */
     TENSOR_PATH_COUNT
 } tensor_path;
 
 /* Selects the SIMD path and starts the thread pool. path_name may be NULL
  * (then PLOW_SIMD, then the best supported), or "scalar", "avx2", "avx512",
- * "neon", "auto". threads <= 0 means PLOW_THREADS or the number of online CPUs.
+ * "neon", "simd128", "auto". threads <= 0 means PLOW_THREADS or the number of online CPUs.
  * May be called again to change either (tests do). Fails if the CPU lacks the
  * requested path. */
 int tensor_init(const char *path_name, int threads, char err[PLOW_ERR_LEN]);

@@ -59,12 +59,14 @@ extern const tensor_ew_kernels tensor_ew_scalar;
 extern const tensor_ew_kernels tensor_ew_avx2;
 extern const tensor_ew_kernels tensor_ew_avx512;
 extern const tensor_ew_kernels tensor_ew_neon;
+extern const tensor_ew_kernels tensor_ew_simd128;
 extern const tensor_ew_kernels *tensor_ew;
 
 extern const tensor_kernels tensor_kernels_scalar;
 extern const tensor_kernels tensor_kernels_avx2;
 extern const tensor_kernels tensor_kernels_avx512;
 extern const tensor_kernels tensor_kernels_neon;
+extern const tensor_kernels tensor_kernels_simd128;
 extern const tensor_kernels *tensor_k;
 
 /* Largest MR and NR over all paths (sizes of edge-tile scratch). */

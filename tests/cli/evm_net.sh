@@ -85,6 +85,28 @@ c_send $K2 "$PLOWC" 'withdraw(uint64)' 47300
 [ "$(tok $A2)" = "47300" ] || fail "worker's token balance $(tok $A2)"
 # the node's ledger saw none of it: no task was posted there
 [ "$(q /v1/tasks 'len(j["tasks"])')" = "0" ] || fail "a task reached the node's ledger"
+# ---- the node indexes the chain (plow node --chain): restarted on its port with the contracts, it
+# serves the same API from the chain's events (the blob collection's pinning of live EVM tasks is
+# tested in evm_anvil_chain_index: a pass here would need a retention shorter than a worker's
+# upload-to-reveal time)
+kill -TERM $NODE
+wait $NODE || fail "the node did not stop cleanly"
+restart_node n node.log --block-ms 200 --chain "$RPC" --deployment net.json --confirmations 0 \
+    --chain-poll-ms 100
+PIDS="$PIDS $NODE"
+i=0
+until [ "$(q /v1/tasks 'len(j["tasks"])')" = "1" ]; do
+    i=$((i + 1)); [ $i -lt 600 ] || fail "the chain node did not index the task"; sleep 0.1
+done
+T1=$(q /v1/tasks 'j["tasks"][0]["id"]')
+[ "$(q /v1/task/$T1 'j["status"]')" = "finalized" ] || fail "the indexed task: $(curl -s $URL/v1/task/$T1)"
+[ "$(q /v1/task/$T1 'j["slots"][0]["status"]')" = "paid" ] || fail "the indexed slot: $(curl -s $URL/v1/task/$T1)"
+[ "$(q /v1/account/$A2 'j["balance"], j["stake"]')" = "0 3000" ] || fail "indexed account: $(curl -s $URL/v1/account/$A2)"
+[ "$(q /v1/status 'j["settlement"], j["evm"]["tasks"]')" = "evm 1" ] || fail "status: $(curl -s $URL/v1/status)"
+[ "$(q '/v1/tasks?status=finalized&kind=train' 'len(j["tasks"])')" = "1" ] || fail "filtered listing"
+[ "$(q '/v1/tasks?status=open' 'len(j["tasks"])')" = "0" ] || fail "filtered listing (open)"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/account/0x12")
+[ "$code" = 400 ] || fail "a malformed EVM address: $code"
 # ---- a cheater, a verifier and the referee on the chain ----
 # the honest worker steps aside until the cheater holds the task (then it takes the repost)
 kill $W1
@@ -125,6 +147,14 @@ wait $RQ2 || { tail -n 30 rq2.log; fail "the second requester did not finish cle
 [ "$(acct $A1)" = "99400 0 0 0" ] || fail "requester after two tasks: $(acct $A1)"
 # conserved: 150000 + 10000 deposited, 47300 withdrawn, 500 burned (held by Plow, counted by burned)
 [ "$(tok "$PLOWC")" = "112700" ] || fail "Plow holds $(tok "$PLOWC")"
+# the index equals the chain: every task's status as the contract's word says
+for t in $(q /v1/tasks '" ".join(x["id"] for x in j["tasks"])'); do
+    w=$("$CAST" call --rpc-url "$RPC" "$PLOWC" 'tasks(bytes32)(uint256)' "0x$t" | sed 's/ \[[^]]*\]//')
+    st=$(/usr/bin/python3 -c "print(['','open','claimed','committed','challenged','resolved','finalized','expired'][$w & 255])")
+    [ "$(q /v1/task/$t 'j["status"]')" = "$st" ] || fail "task $t: indexed $(q /v1/task/$t 'j["status"]'), chain $st"
+done
+[ "$(q /v1/tasks 'len(j["tasks"])')" = "3" ] || fail "three tasks on the chain: $(q /v1/tasks 'len(j["tasks"])')"
+[ "$(q /v1/status 'j["burned"]')" = "500" ] || fail "indexed burned: $(q /v1/status 'j["burned"]')"
 # a referee whose key is not the deployment's is refused at once
 expect_fail 1 timeout 30 $PLOW referee --chain evm --deployment net.json --rpc "$RPC" --keystore k4.hex --key ver.key --work x
 grep -q "not the deployment's referee" err.txt || fail "a wrong referee key: $(cat err.txt)"
