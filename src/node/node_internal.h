@@ -176,6 +176,9 @@ int chainidx_stats(node *n, struct cJSON *o, int *status, char err[PLOW_ERR_LEN]
 int explorer_slotlog(node *n, const uint8_t id[32], uint32_t slot, struct cJSON **out, int *status,
                      char err[PLOW_ERR_LEN]);
 int explorer_labeling(node *n, const uint8_t id[32], char **out_json, int *status, char err[PLOW_ERR_LEN]);
+/* A train_log.csv (a header of names, lines of numbers or empty fields) into
+ * o's "columns" and "rows"; false with err on anything else or too much. */
+bool explorer_parse_log(const uint8_t *d, size_t n, struct cJSON *o, char err[PLOW_ERR_LEN]);
 
 /* ---- the node ------------------------------------------------------------------ */
 
