@@ -1435,6 +1435,85 @@ static void test_anvil_agent_backend(void) {
 }
 
 
+/* V6 on the chain: a referee's "unrunnable" ruling (2) -- the poster's fault.
+ * The challenge is upheld with its bond back, nobody is slashed or paid, the
+ * task can be expired at once (every held slot VOID, its stake unlocked,
+ * the whole escrow back), never finalized; a data challenge cannot be ruled
+ * unrunnable; a ruling of 3 is refused; a replicated task's other worker
+ * gets its stake back too; a second challenge still open lapses later with
+ * its bond back and nobody slashed. */
+static void forget_nonces(void);
+
+static void test_anvil_unrunnable(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    forget_nonces();
+    const uint64_t n = 10, j = 5;
+    run r1 = make_run(n), r2 = diverge(&r1, j);
+    evm_params p = task_params(1, 1, 2, n); /* replicated x2: w1 honest, w2 diverging */
+    evm_account req0 = acct_of(&w->req), w10 = acct_of(&w->w1), w20 = acct_of(&w->w2), ch0 = acct_of(&w->ch);
+    uint64_t b0 = burned_now();
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    uint8_t c1[32], c2[32];
+    commitment_of(&p, 0, &w->w1, &r1, c1);
+    commitment_of(&p, 1, &w->w2, &r2, c2);
+    OK(evm_claim(&w->w1, &w->d, &p, NULL, e_));
+    OK(evm_claim(&w->w2, &w->d, &p, NULL, e_));
+    OK(evm_commit(&w->w1, &w->d, &p, 0, c1, NULL, e_));
+    OK(evm_commit(&w->w2, &w->d, &p, 1, c2, NULL, e_));
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &r1.v, r1.salt, r1.leaves, r1.count, NULL, e_));
+    OK(evm_reveal(&w->w2, &w->d, &p, 1, &r2.v, r2.salt, r2.leaves, r2.count, NULL, e_));
+    merkle_proof pp1, pj1, pp2, pj2;
+    evm_side a = side_of(&w->w2, &r2, j, &pp2, &pj2), o = side_of(&w->w1, &r1, j, &pp1, &pj1);
+    evm_dispute dis, dis2, dda;
+    uint8_t cid[32], cid2[32], cida[32], blob[32];
+    randombytes_buf(blob, 32);
+    OK(evm_challenge(&w->ch, &w->d, &p, 1, &a, &o, 0, j, blob, 60, &dis, cid, NULL, e_));
+    /* a second, plain challenge of the same slot at another step, and a data challenge */
+    merkle_proof q1, q2;
+    evm_side a2 = side_of(&w->w2, &r2, j + 1, &q1, &q2);
+    OK(evm_challenge(&w->ch, &w->d, &p, 1, &a2, NULL, 0, j + 1, blob, 60, &dis2, cid2, NULL, e_));
+    OK(evm_da_challenge(&w->ch, &w->d, &p, 1, &a, r2.v.manifest, 60, &dda, cida, NULL, e_));
+    static const uint8_t zero[32];
+    /* adversaries: no unrunnable data challenge, no ruling 3, nobody but the referee */
+    REFUSED(evm_verdict(&w->ch, &w->d, &w->referee, cida, &dda, 2, zero, NULL, 0, NULL, e_), "for step challenges");
+    REFUSED(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 3, zero, NULL, 0, NULL, e_), "ruling must be 0, 1 or 2");
+    REFUSED(evm_verdict(&w->req, &w->d, &w->req.key, cid, &dis, 2, zero, NULL, 0, NULL, e_), "not signed by the referee");
+    OK(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 2, zero, NULL, 0, NULL, e_));
+    uint8_t st = 0;
+    CHECK(evm_get_challenge_status(w->rpc, &w->d, cid, &st, err) == 0 && st == EVM_C_UPHELD);
+    evm_task_state ts = task_state(&p);
+    CHECK(ts.unrunnable && ts.open_challenges == 2);
+    /* nobody slashed by the ruling, the bond back (the two other bonds still held) */
+    CHECK(acct_of(&w->ch).balance == ch0.balance - 120);
+    CHECK(acct_of(&w->w2).stake == w20.stake && burned_now() == b0);
+    /* never finalized, even past its window; expired at once, before its deadlines */
+    evm_seal seals[2] = {seal_of(&p, 0, &w->w1, &r1, true), seal_of(&p, 1, &w->w2, &r2, true)};
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks + 1, err) == 0);
+    REFUSED(evm_finalize(&w->w1, &w->d, &p, seals, NULL, e_), "ruled unrunnable");
+    evm_seal bad[2] = {seals[0], seals[1]};
+    bad[1].artifact[0] ^= 1;
+    REFUSED(evm_expire(&w->w1, &w->d, &p, bad, NULL, e_), "seal is not the slot's");
+    OK(evm_expire(&w->w1, &w->d, &p, seals, NULL, e_));
+    ts = task_state(&p);
+    CHECK(ts.status == EVM_T_EXPIRED && ts.slot[0] == EVM_S_VOID && ts.slot[1] == EVM_S_VOID);
+    evm_account w11 = acct_of(&w->w1), w21 = acct_of(&w->w2), req1 = acct_of(&w->req);
+    CHECK(w11.balance == w10.balance && w11.stake == w10.stake && w11.locked == w10.locked);
+    CHECK(w21.balance == w20.balance && w21.stake == w20.stake && w21.locked == w20.locked);
+    CHECK(req1.balance == req0.balance); /* the escrow back, whole */
+    REFUSED(evm_expire(&w->w1, &w->d, &p, seals, NULL, e_), "settled already");
+    /* the other two challenges lapse past their void deadline: bonds back, nobody slashed */
+    CHECK(eth_mine(w->rpc, 4 * w->d.params.verdict_blocks + 2, err) == 0);
+    OK(evm_lapse(&w->ch, &w->d, cid2, &dis2, NULL, e_));
+    OK(evm_lapse(&w->ch, &w->d, cida, &dda, NULL, e_));
+    CHECK(acct_of(&w->ch).balance == ch0.balance);
+    CHECK(acct_of(&w->w2).stake == w20.stake && burned_now() == b0);
+    check_supply();
+    free(r1.leaves);
+    free(r2.leaves);
+}
+
 /* ---- the node's chain index (src/node/evmwatch.c) ---- */
 
 #include "../src/evm/evindex.h"
@@ -2094,6 +2173,7 @@ const test_case evm_tests[] = {
     {"evm_anvil_da_void_expire", test_anvil_da_void_expire},
     {"evm_anvil_merkle_differential", test_anvil_merkle_differential},
     {"evm_anvil_agent_backend", test_anvil_agent_backend},
+    {"evm_anvil_unrunnable", test_anvil_unrunnable},
     {"evm_anvil_chain_index", test_anvil_chain_index},
     {"evm_anvil_differential", test_anvil_differential},
     {NULL, NULL},

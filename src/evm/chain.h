@@ -96,6 +96,7 @@ enum { EVM_C_OPEN = 1, EVM_C_UPHELD, EVM_C_REJECTED, EVM_C_EXPIRED };
 /* The task word (Plow.tasks(id)) unpacked. */
 typedef struct evm_task_state {
     uint8_t status, open_challenges;
+    bool unrunnable; /* the judge ruled it unrunnable (ruling 2): expire settles it at once */
     uint64_t posted_at, window_end;
     uint8_t slot[8];
 } evm_task_state;
