@@ -374,20 +374,36 @@ async function pTask(id) {
           series('val_loss', 'val'), { xlabel: 'step' }));
       box.append(el('p', { class: 'muted' }, got.map(x => 'slot ' + x.i + ': ' + x.l.rows.length + ' rows, log ').flatMap((s, k) =>
         [s, link('/v1/blob/' + got[k].l.log, 'download'), k + 1 < got.length ? '; ' : ''])));
-      if (t.kind === 'round') {
-        const sizes = await Promise.all(got.map(x => fetch('/v1/blob/' + t.slots[x.i].artifact, { method: 'HEAD' })
-          .then(r => r.ok ? r.headers.get('Content-Length') : null).catch(() => null)));
-        box.append(table(['slot', 'contribution (artifact) bytes'], got.map((x, k) => [String(x.i), num(sizes[k])])));
-      }
+      if (t.kind === 'round')
+        box.append(table(['slot', 'contribution (artifact) bytes'], got.map(x => [String(x.i), num(x.l.artifact_size)])));
     }
   }
   if (t.kind === 'label') await labelSection(t);
-  if (t.kind === 'infer') {
-    const s = t.slots.find(x => x.status === 'paid' || x.status === 'committed');
-    if (s) $main.append(el('h2', {}, 'Generation'), kv([['receipt', /^0+$/.test(s.trace_root) ? 'not revealed' :
-      link('/v1/blob/' + s.trace_root, 'receipt blob')], ['output hash', hashC(s.final_state)],
-      ['receipt status', t.challenges.length ? 'disputed' : s.status === 'paid' ? 'accepted (no dispute)' : s.status]]));
-  }
+  if (t.kind === 'infer') await inferSection(t);
+}
+// a generation: the prompt (the spec), the receipt's tokens, its status
+async function inferSection(t) {
+  const box = el('section', { id: 'generation' }, el('h2', {}, 'Generation'));
+  $main.append(box);
+  // small JSON blobs only: a hostile requester or worker could name a huge one
+  const blob = async h => {
+    const ctl = new AbortController();
+    const r = await fetch('/v1/blob/' + h, { signal: ctl.signal });
+    if (!r.ok || Number(r.headers.get('Content-Length')) > (1 << 20)) { ctl.abort(); return null; }
+    return r.json();
+  };
+  const spec = await blob(t.spec).catch(() => null);
+  const s = t.slots.find(x => !/^0+$/.test(x.trace_root || '0'));
+  const rc = s ? await blob(s.trace_root).catch(() => null) : null;
+  box.append(kv([
+    ['prompt', el('pre', { class: 'prompt' }, spec && spec.infer ? spec.infer.prompt : '—')],
+    ['sampling', spec && spec.infer ? `${spec.infer.tokens} tokens, temperature ${spec.infer.temperature}, top-k ${spec.infer.top_k}, top-p ${spec.infer.top_p}, seed ${spec.infer.seed}` : '—'],
+    ['receipt', s ? el('span', {}, link('/v1/blob/' + s.trace_root, 'receipt blob'), rc ? ' · ' + rc.prompt_tokens.length +
+      ' prompt tokens, ' + rc.output_tokens.length + ' output tokens' : '') : 'not revealed'],
+    ['output tokens', rc ? el('span', { class: 'h' }, rc.output_tokens.join(' ')) : '—'],
+    ['output hash', s ? hashC(s.final_state) : '—'],
+    ['receipt status', !s ? 'none yet' : t.challenges.length ? 'disputed (see Disputes)' :
+      s.status === 'paid' ? 'accepted: no dispute in its window' : s.status]]));
 }
 // who lost what: the slots the ruling slashed (the referee's leaf decides
 // between the accused and the other replica), or the challenger's bond

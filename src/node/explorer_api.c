@@ -131,6 +131,7 @@ int explorer_slotlog(node *n, const uint8_t id[32], uint32_t slot, cJSON **out, 
     json_add_addr(o, "worker", s->worker);
     json_add_hash(o, "manifest", s->manifest);
     uint64_t size = 0;
+    if (blob_size(n->blobs, s->artifact, &size)) json_add_u64(o, "artifact_size", size); /* a round's contribution */
     uint8_t *data = NULL;
     size_t len = 0;
     job_manifest m = {0};
