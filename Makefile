@@ -55,7 +55,7 @@ SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/b
              src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c src/ledger/channel.c
 SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c src/node/chainidx.c src/node/explorer_api.c src/node/evmwatch.c
 SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
-SRC_CLIENT = src/client/client.c src/client/json.c
+SRC_CLIENT = src/client/client.c src/client/json.c src/client/listen.c
 SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http.c src/serve/pay.c
 SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
 SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c src/evm/anvil.c src/evm/chain.c src/evm/evindex.c
@@ -69,7 +69,7 @@ CLI_SRC    = src/cli/main.c src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_genera
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
-             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c tests/test_evm.c tests/test_serve.c \
+             tests/test_round.c tests/test_dpo.c tests/test_rl.c tests/test_agent.c tests/test_node.c tests/test_explorer.c tests/test_evm.c tests/test_serve.c \
              tests/test_wasm.c tests/ref_model.c tests/fixture.c src/wasm/sha256.c src/wasm/ed25519.c
 BENCH_SRC  = bench/bench.c bench/bench_free.c
 
@@ -175,6 +175,12 @@ $(BUILD)/plow_round_bench: $(BUILD)/bench/round_bench.o $(BUILD)/libplow.a
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
 -include $(BUILD)/bench/round_bench.d
+
+# The explorer's overview on a node with 10,000 blocks and 5,000 tasks (bench/explorer_bench.sh).
+$(BUILD)/plow_explorer_fill: $(BUILD)/bench/explorer_fill.o $(BUILD)/libplow.a
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(BUILD)/bench/explorer_fill.d
 
 # The contracts' gas on a local anvil (needs `make contracts` and npm ci).
 $(BUILD)/plow_evm_bench: $(BUILD)/bench/evm_bench.o $(BUILD)/libplow.a

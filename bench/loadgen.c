@@ -34,6 +34,33 @@
  *       that file, uploaded by the requester). Prints
  *       the challenge id: the node's referee rules on it.
  *
+ *   plow_loadgen junk --url URL --count N [--committed C] [--batch B]
+ *       junk tasks (issue 10, finding 4): sender 0 posts N train tasks whose
+ *       spec nobody uploaded (reward 1, stake 1, 2 steps, every window 1000
+ *       blocks), B to a POST /v1/txs (default 500), each batch included
+ *       before the next; sender 1 then claims, commits and reveals C of them
+ *       (values nothing computed), so C committed tasks with open windows
+ *       stand in the way of a verifier. Prints "posted=N committed=C".
+ *   plow_loadgen flood --url URL --in SPEC --blobs F1,F2 --senders K --seconds S [--steps N]
+ *                      [--ack FILE] [--ready FILE]
+ *       a referee flood (issue 17, finding 3): sender 0 uploads the blobs
+ *       (a big data file, a tokenizer) and SPEC, posts an optimistic task of
+ *       N steps (default 64) on it; sender 1 claims, commits and reveals
+ *       garbage leaves; then for S seconds challengers 3..3+K-1 each keep 5
+ *       challenges in flight (steps 2..N, each with the same garbage state
+ *       blob, bond at the network's floor): each one makes the referee fetch
+ *       the task's inputs and build it before it finds the state is not the
+ *       agreed leaf, and a fifth open one is refused by the ledger. Writes
+ *       FILE (--ready) once the first challenges are included, appends every
+ *       included challenge id to the --ack file, prints "opened=N
+ *       refused_limit=M refused_other=R".
+ *   plow_loadgen readers --url URL [--conns C] [--seconds S] [--to PATH]
+ *       a read flood (issue 10, finding 5): C clients (default 16) GET PATH
+ *       (default /v1/tasks?status=open&limit=1) back to back for S seconds
+ *       (default 10), then the block times of the heights made meanwhile
+ *       are read back. Prints "requests=N req_per_s=R failed=F blocks=B
+ *       max_gap_ms=G": G is the longest time between two consecutive blocks
+ *       of the flood (the sequencer held back by readers shows here).
  *   plow_loadgen hostile --url URL [--idle N] [--slowloris N] [--sse N] [--bodies N]
  *                        [--body-mb M] [--from A.B.C.D] [--seconds S] [--ready FILE] [--count K]
  *       hostile connections held for S seconds (default 15), each kind from
@@ -61,6 +88,7 @@
 #include <curl/curl.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -102,9 +130,9 @@ static void derive_key(uint32_t i, ledger_key *k) {
 /* ---- options --------------------------------------------------------------------------- */
 
 typedef struct opts {
-    const char *url, *ack, *key, *to, *in, *out, *chain_hex, *from, *ready, *hash_hex;
+    const char *url, *ack, *key, *to, *in, *out, *chain_hex, *from, *ready, *hash_hex, *blobs;
     uint64_t senders, txs, conns, batch, rate, fee, amount, nonce, height, sender, balance, count;
-    uint64_t idle, slow, sse, bodies, body_mb;
+    uint64_t idle, slow, sse, bodies, body_mb, committed, steps;
     bool has_nonce, has_sender, quiet, with_state, amount_set;
     double seconds, timeout;
 } opts;
@@ -138,6 +166,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--from") == 0) o->from = v;
         else if (strcmp(a, "--ready") == 0) o->ready = v;
         else if (strcmp(a, "--hash") == 0) o->hash_hex = v;
+        else if (strcmp(a, "--blobs") == 0) o->blobs = v;
         else if (strcmp(a, "--seconds") == 0) o->seconds = atof(v);
         else if (strcmp(a, "--timeout") == 0) o->timeout = atof(v);
         else if (!num) return die("%s: expected a number or a known option, got '%s'", a, v);
@@ -155,6 +184,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--sse") == 0) o->sse = u;
         else if (strcmp(a, "--bodies") == 0) o->bodies = u;
         else if (strcmp(a, "--body-mb") == 0) o->body_mb = u;
+        else if (strcmp(a, "--committed") == 0) o->committed = u;
+        else if (strcmp(a, "--steps") == 0) o->steps = u;
         else if (strcmp(a, "--height") == 0) o->height = u;
         else if (strcmp(a, "--nonce") == 0) o->nonce = u, o->has_nonce = true;
         else if (strcmp(a, "--sender") == 0) o->sender = u, o->has_sender = true;
@@ -1063,13 +1094,11 @@ static int cmd_doctor(const opts *o) {
 
 /* ---- dispute -------------------------------------------------------------------------------- */
 
-/* Signs tx with k at its next nonce, submits it and waits for its block:
- * it must be included. */
-static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger_tx *tx, uint8_t hash[32],
-                     char err[PLOW_ERR_LEN]) {
+/* Signs tx (sender k, fee 1, its nonce as set) and POSTs it to /v1/tx:
+ * the HTTP status (202 accepted, 0 no answer); its hash in hash. */
+static long post_tx(http *h, const uint8_t cid[32], const ledger_key *k, ledger_tx *tx, uint8_t hash[32]) {
     memcpy(tx->sender, k->pk, 32);
     tx->fee = 1;
-    if (next_nonce_of(h, k->pk, &tx->nonce, err) != 0) return -1;
     ledger_tx_sign(tx, k, cid);
     ledger_tx_hash(tx, hash);
     plow_buf b = {0};
@@ -1082,6 +1111,15 @@ static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger
     free(hx);
     plow_buf_release(&b);
     plow_buf_release(&body);
+    return code;
+}
+
+/* Signs tx with k at its next nonce, submits it and waits for its block:
+ * it must be included. */
+static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger_tx *tx, uint8_t hash[32],
+                     char err[PLOW_ERR_LEN]) {
+    if (next_nonce_of(h, k->pk, &tx->nonce, err) != 0) return -1;
+    long code = post_tx(h, cid, k, tx, hash);
     if (code != 202)
         return plow_error(err, "%s refused (%ld): %.200s", ledger_tx_type_name(tx->type), code, (char *)h->body.data);
     char hh[65], path[100];
@@ -1097,6 +1135,56 @@ static int send_wait(http *h, const uint8_t cid[32], const ledger_key *k, ledger
         usleep(50000);
     }
     return plow_error(err, "%s still pending", ledger_tx_type_name(tx->type));
+}
+
+/* The worker wk (registered as NAME, staking `stake`) takes the only slot of
+ * task: claims it, commits the nl leaves (steps nl - 1, values nothing
+ * computed) sealed, and reveals them; each transaction included before the
+ * next. */
+static int work_slot(http *h, const uint8_t cid[32], const ledger_key *wk, const char *name, uint64_t stake,
+                     const uint8_t task[32], const uint8_t *leaves, size_t nl, char err[PLOW_ERR_LEN]) {
+    ledger_tx *tx = plow_calloc(1, sizeof *tx), *rv = plow_calloc(1, sizeof *rv);
+    uint8_t hash[32], commitment[32];
+    int rc = -1;
+    tx->type = LEDGER_TX_REGISTER;
+    tx->u.reg.kind = LEDGER_AGENT;
+    snprintf(tx->u.reg.name, sizeof tx->u.reg.name, "%s", name);
+    snprintf(tx->u.reg.caps, sizeof tx->u.reg.caps, "{}");
+    if (send_wait(h, cid, wk, tx, hash, err) != 0) goto out;
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_STAKE;
+    tx->u.stake.amount = stake;
+    if (send_wait(h, cid, wk, tx, hash, err) != 0) goto out;
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_CLAIM;
+    memcpy(tx->u.ref.task, task, 32);
+    if (send_wait(h, cid, wk, tx, hash, err) != 0) goto out;
+    /* a sealed commit, then its reveal (values, salt, the leaves) */
+    rv->type = LEDGER_TX_REVEAL;
+    memcpy(rv->sender, wk->pk, 32);
+    memcpy(rv->u.open.task, task, 32);
+    merkle_root(leaves, nl, rv->u.open.trace_root);
+    memcpy(rv->u.open.final_state, leaves + 32 * (nl - 1), 32);
+    plow_sha256_once("artifact", 8, rv->u.open.artifact);
+    plow_sha256_once("manifest", 8, rv->u.open.manifest);
+    rv->u.open.n = nl - 1;
+    rv->u.open.checkpoint_every = 1;
+    plow_sha256_once("plow_loadgen salt", 17, rv->u.open.salt);
+    rv->u.open.count = (uint32_t)nl;
+    memcpy(rv->u.open.leaves, leaves, nl * 32);
+    memset(tx, 0, sizeof *tx);
+    tx->type = LEDGER_TX_COMMIT;
+    memcpy(tx->u.commit.task, task, 32);
+    ledger_commitment(rv, 0, commitment);
+    memcpy(tx->u.commit.trace_root, commitment, 32);
+    tx->u.commit.n = nl - 1;
+    if (send_wait(h, cid, wk, tx, hash, err) != 0) goto out;
+    *tx = *rv;
+    rc = send_wait(h, cid, wk, tx, hash, err);
+out:
+    free(rv);
+    free(tx);
+    return rc;
 }
 
 static int cmd_dispute(const opts *o) {
@@ -1115,16 +1203,6 @@ static int cmd_dispute(const opts *o) {
     do {                                                                                                               \
         if (send_wait(&h, cid, &(k), tx, hash, err) != 0) return die("%s", err);                                      \
     } while (0)
-    tx->type = LEDGER_TX_REGISTER;
-    tx->u.reg.kind = LEDGER_AGENT;
-    snprintf(tx->u.reg.name, sizeof tx->u.reg.name, "worker");
-    snprintf(tx->u.reg.caps, sizeof tx->u.reg.caps, "{}");
-    SEND(wk);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_STAKE;
-    tx->u.stake.amount = 100;
-    SEND(wk);
-    memset(tx, 0, sizeof *tx);
     tx->type = LEDGER_TX_POST_TASK;
     if (o->in) { /* --in FILE: the spec is FILE, uploaded by the requester */
         uint8_t *sb;
@@ -1150,41 +1228,13 @@ static int cmd_dispute(const opts *o) {
     tx->u.post.claim_blocks = tx->u.post.work_blocks = tx->u.post.window_blocks = 1000;
     SEND(req);
     memcpy(task, hash, 32);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_CLAIM;
-    memcpy(tx->u.ref.task, task, 32);
-    SEND(wk);
     uint8_t leaves[3 * 32];
     for (int i = 0; i < 3; i++) {
         char l[8] = "leaf0";
         l[4] = (char)('0' + i);
         plow_sha256_once(l, 5, leaves + 32 * i);
     }
-    /* a sealed commit, then its reveal (values, salt, the three leaves) */
-    ledger_tx *rv = plow_calloc(1, sizeof *rv);
-    rv->type = LEDGER_TX_REVEAL;
-    memcpy(rv->sender, wk.pk, 32);
-    memcpy(rv->u.open.task, task, 32);
-    merkle_root(leaves, 3, rv->u.open.trace_root);
-    memcpy(rv->u.open.final_state, leaves + 64, 32);
-    plow_sha256_once("artifact", 8, rv->u.open.artifact);
-    plow_sha256_once("manifest", 8, rv->u.open.manifest);
-    rv->u.open.n = 2;
-    rv->u.open.checkpoint_every = 1;
-    plow_sha256_once("plow_loadgen salt", 17, rv->u.open.salt);
-    rv->u.open.count = 3;
-    memcpy(rv->u.open.leaves, leaves, sizeof leaves);
-    memset(tx, 0, sizeof *tx);
-    tx->type = LEDGER_TX_COMMIT;
-    memcpy(tx->u.commit.task, task, 32);
-    uint8_t commitment[32];
-    ledger_commitment(rv, 0, commitment);
-    memcpy(tx->u.commit.trace_root, commitment, 32);
-    tx->u.commit.n = 2;
-    SEND(wk);
-    *tx = *rv;
-    free(rv);
-    SEND(wk);
+    if (work_slot(&h, cid, &wk, "worker", 100, task, leaves, 3, err) != 0) return die("%s", err);
     const char state[] = "the state the challenger claims is state 0";
     memset(tx, 0, sizeof *tx);
     tx->type = LEDGER_TX_CHALLENGE;
@@ -1217,10 +1267,422 @@ static int cmd_dispute(const opts *o) {
     return 0;
 }
 
+/* ---- readers ------------------------------------------------------------------------------------ */
+
+typedef struct reader_ctx {
+    const opts *o;
+    const char *path;
+    volatile int *stop;
+    uint64_t done, failed;
+} reader_ctx;
+
+static void *reader_main(void *arg) {
+    reader_ctx *r = arg;
+    http h;
+    http_init(&h, r->o->url);
+    while (!*r->stop && !g_stop) {
+        long code = http_do(&h, r->path, NULL, 0);
+        if (code == 200) r->done++;
+        else r->failed++;
+    }
+    http_free(&h);
+    return NULL;
+}
+
+/* The time of block `height` (ms), or -1. */
+static int64_t block_time_of(http *h, uint64_t height) {
+    char path[64], err[PLOW_ERR_LEN];
+    snprintf(path, sizeof path, "/v1/block/%" PRIu64, height);
+    cJSON *j = get_json(h, path, err);
+    if (!j) return -1;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "time_ms");
+    int64_t v = cJSON_IsNumber(t) ? (int64_t)t->valuedouble : -1;
+    uint64_t u;
+    if (v < 0 && json_u64(j, "time_ms", &u) == 0) v = (int64_t)u;
+    cJSON_Delete(j);
+    return v;
+}
+
+static int height_of(http *h, uint64_t *height, char err[PLOW_ERR_LEN]) {
+    cJSON *j = get_json(h, "/v1/status", err);
+    if (!j) return -1;
+    int rc = json_u64(j, "height", height) == 0 ? 0 : plow_error(err, "no height in /v1/status");
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int cmd_readers(const opts *o) {
+    if (!o->url) return die("readers: --url is required");
+    char err[PLOW_ERR_LEN];
+    uint64_t nc = o->conns && o->conns != 32 ? o->conns : 16; /* 32 is run's default: readers default to 16 */
+    if (nc > 256) return die("readers: at most 256 --conns");
+    http h;
+    http_init(&h, o->url);
+    uint64_t h0, h1;
+    if (height_of(&h, &h0, err) != 0) return die("%s", err);
+    volatile int stop = 0;
+    reader_ctx *rc = plow_calloc(nc, sizeof *rc);
+    pthread_t *th = plow_calloc(nc, sizeof *th);
+    double t0 = plow_now();
+    for (uint64_t i = 0; i < nc; i++) {
+        rc[i] = (reader_ctx){.o = o, .path = o->to ? o->to : "/v1/tasks?status=open&limit=1", .stop = &stop};
+        if (pthread_create(&th[i], NULL, reader_main, &rc[i]) != 0) return die("cannot start a reader thread");
+    }
+    double secs = o->seconds > 0 ? o->seconds : 10;
+    while (plow_now() - t0 < secs && !g_stop) usleep(20000);
+    stop = 1;
+    uint64_t done = 0, failed = 0;
+    for (uint64_t i = 0; i < nc; i++) {
+        pthread_join(th[i], NULL);
+        done += rc[i].done;
+        failed += rc[i].failed;
+    }
+    double el = plow_now() - t0;
+    if (height_of(&h, &h1, err) != 0) return die("%s", err);
+    int64_t prev = -1, gap = 0;
+    for (uint64_t k = h0; k <= h1; k++) {
+        int64_t t = block_time_of(&h, k);
+        if (t < 0) return die("readers: no time for block %" PRIu64, k);
+        if (prev >= 0 && t - prev > gap) gap = t - prev;
+        prev = t;
+    }
+    printf("requests=%" PRIu64 " req_per_s=%.0f failed=%" PRIu64 " blocks=%" PRIu64 " max_gap_ms=%" PRId64 "\n", done,
+           (double)done / el, failed, h1 - h0, gap);
+    free(rc);
+    free(th);
+    http_free(&h);
+    return failed ? 1 : 0;
+}
+
+/* ---- junk and flood ---------------------------------------------------------------------------- */
+
+/* Signs txs[0..n) (their nonces from `nonce` on) with k, sends them in one
+ * POST /v1/txs and waits until every one is in a block (k's next nonce
+ * past the last). Each tx's hash goes to hashes (may be NULL). */
+static int send_batch(http *h, const uint8_t cid[32], const ledger_key *k, ledger_tx *txs, size_t n, uint64_t *nonce,
+                      uint8_t (*hashes)[32], char err[PLOW_ERR_LEN]) {
+    plow_buf body = {0}, b = {0};
+    plow_buf_printf(&body, "{\"txs\":[");
+    for (size_t i = 0; i < n; i++) {
+        memcpy(txs[i].sender, k->pk, 32);
+        txs[i].fee = 1;
+        txs[i].nonce = (*nonce)++;
+        ledger_tx_sign(&txs[i], k, cid);
+        if (hashes) ledger_tx_hash(&txs[i], hashes[i]);
+        b.len = 0;
+        ledger_tx_encode(&txs[i], &b);
+        char *hx = plow_alloc(2 * b.len + 1);
+        plow_hex(b.data, b.len, hx);
+        plow_buf_printf(&body, "%s\"%s\"", i ? "," : "", hx);
+        free(hx);
+    }
+    plow_buf_printf(&body, "]}");
+    long code = http_do(h, "/v1/txs", (char *)body.data, body.len);
+    plow_buf_release(&body);
+    plow_buf_release(&b);
+    if (code != 200 && code != 202) return plow_error(err, "POST /v1/txs: %ld %.200s", code, (char *)h->body.data);
+    if (strstr((char *)h->body.data, "\"error\"")) return plow_error(err, "POST /v1/txs: %.300s", (char *)h->body.data);
+    char addr[LEDGER_ADDR_STR_LEN], path[128];
+    ledger_addr_format(k->pk, addr);
+    snprintf(path, sizeof path, "/v1/account/%s", addr);
+    for (int i = 0; i < 1200; i++) { /* the account's nonce counts included transactions (next_nonce: pending too) */
+        cJSON *j = get_json(h, path, err);
+        uint64_t done = 0;
+        int jrc = j ? json_u64(j, "nonce", &done) : -1;
+        cJSON_Delete(j);
+        if (jrc != 0) return plow_error(err, "no nonce for %s", addr);
+        if (done >= *nonce) return 0;
+        usleep(50000);
+    }
+    return plow_error(err, "a batch of %zu transactions was not included within a minute", n);
+}
+
+static int cmd_junk(const opts *o) {
+    if (!o->url || !o->count) return die("junk: --url and --count are required");
+    char err[PLOW_ERR_LEN];
+    http h;
+    http_init(&h, o->url);
+    uint8_t cid[32];
+    ledger_key req, wk;
+    derive_key(0, &req);
+    derive_key(1, &wk);
+    uint64_t nr, nw, batch = o->batch > 1 ? o->batch : 500, c = o->committed;
+    if (batch > 900) batch = 900; /* under the 1,000 pending a sender */
+    if (c > o->count) c = o->count;
+    if (chain_id_of(&h, cid, err) || next_nonce_of(&h, req.pk, &nr, err) || next_nonce_of(&h, wk.pk, &nw, err))
+        return die("%s", err);
+    ledger_tx *txs = plow_calloc(batch, sizeof *txs);
+    uint8_t(*ids)[32] = plow_calloc(o->count, 32);
+    for (uint64_t done = 0; done < o->count;) {
+        size_t n = o->count - done < batch ? (size_t)(o->count - done) : (size_t)batch;
+        memset(txs, 0, n * sizeof *txs);
+        for (size_t i = 0; i < n; i++) {
+            ledger_tx *t = &txs[i];
+            t->type = LEDGER_TX_POST_TASK;
+            plow_sha256_once("plow_loadgen junk", 17, t->u.post.spec); /* never uploaded */
+            t->u.post.kind = LEDGER_KIND_TRAIN;
+            t->u.post.mode = LEDGER_MODE_OPTIMISTIC;
+            t->u.post.replicas = 1;
+            t->u.post.reward = 1;
+            t->u.post.worker_stake = 1;
+            t->u.post.min_bond = 0;
+            t->u.post.steps = 2;
+            t->u.post.claim_blocks = t->u.post.work_blocks = t->u.post.window_blocks = 1000;
+        }
+        if (send_batch(&h, cid, &req, txs, n, &nr, ids + done, err) != 0) return die("junk posts: %s", err);
+        done += n;
+    }
+    if (c > 0) { /* the junk worker: register, stake, then claim, commit and reveal c tasks, phase by phase */
+        uint8_t leaves[3 * 32];
+        for (int i = 0; i < 3; i++) plow_sha256_once((uint8_t[2]){'j', (uint8_t)i}, 2, leaves + 32 * i);
+        memset(txs, 0, 2 * sizeof *txs);
+        txs[0].type = LEDGER_TX_REGISTER;
+        txs[0].u.reg.kind = LEDGER_AGENT;
+        snprintf(txs[0].u.reg.name, sizeof txs[0].u.reg.name, "junk");
+        snprintf(txs[0].u.reg.caps, sizeof txs[0].u.reg.caps, "{}");
+        txs[1].type = LEDGER_TX_STAKE;
+        txs[1].u.stake.amount = c;
+        if (send_batch(&h, cid, &wk, txs, 2, &nw, NULL, err) != 0) return die("junk worker: %s", err);
+        ledger_tx *rv = plow_calloc(1, sizeof *rv);
+        for (int phase = 0; phase < 3; phase++)
+            for (uint64_t done = 0; done < c;) {
+                size_t n = c - done < batch ? (size_t)(c - done) : (size_t)batch;
+                memset(txs, 0, n * sizeof *txs);
+                for (size_t i = 0; i < n; i++) {
+                    const uint8_t *task = ids[o->count - 1 - (done + i)]; /* the newest first */
+                    memset(rv, 0, sizeof *rv);
+                    rv->type = LEDGER_TX_REVEAL;
+                    memcpy(rv->sender, wk.pk, 32);
+                    memcpy(rv->u.open.task, task, 32);
+                    merkle_root(leaves, 3, rv->u.open.trace_root);
+                    memcpy(rv->u.open.final_state, leaves + 64, 32);
+                    plow_sha256_once("junk artifact", 13, rv->u.open.artifact);
+                    plow_sha256_once("junk manifest", 13, rv->u.open.manifest);
+                    rv->u.open.n = 2;
+                    rv->u.open.checkpoint_every = 1;
+                    memcpy(rv->u.open.salt, task, 32);
+                    rv->u.open.count = 3;
+                    memcpy(rv->u.open.leaves, leaves, sizeof leaves);
+                    ledger_tx *t = &txs[i];
+                    if (phase == 0) {
+                        t->type = LEDGER_TX_CLAIM;
+                        memcpy(t->u.ref.task, task, 32);
+                    } else if (phase == 1) {
+                        t->type = LEDGER_TX_COMMIT;
+                        memcpy(t->u.commit.task, task, 32);
+                        uint8_t cm[32];
+                        ledger_commitment(rv, 0, cm);
+                        memcpy(t->u.commit.trace_root, cm, 32);
+                        t->u.commit.n = 2;
+                    } else {
+                        *t = *rv;
+                    }
+                }
+                if (send_batch(&h, cid, &wk, txs, n, &nw, NULL, err) != 0)
+                    return die("junk %s: %s", phase == 0 ? "claims" : phase == 1 ? "commits" : "reveals", err);
+                done += n;
+            }
+        free(rv);
+    }
+    printf("posted=%" PRIu64 " committed=%" PRIu64 "\n", o->count, c);
+    free(ids);
+    free(txs);
+    http_free(&h);
+    return 0;
+}
+
+/* The status of transaction `hash`: 1 included and applied, 0 pending,
+ * -1 failed (its error in err), -2 the node could not be asked. */
+static int tx_outcome(http *h, const uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    char hh[65], path[100];
+    plow_hex(hash, 32, hh);
+    snprintf(path, sizeof path, "/v1/tx/%s", hh);
+    cJSON *j = get_json(h, path, err);
+    if (!j) return -2;
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "status"));
+    int rc = !st ? -2 : strcmp(st, "included") == 0 ? 1 : strcmp(st, "pending") == 0 ? 0 : -1;
+    if (rc == -1) plow_error(err, "%.200s", (char *)h->body.data);
+    cJSON_Delete(j);
+    return rc;
+}
+
+#define FLOOD_INFLIGHT 5 /* one more than a challenger may hold open */
+
+typedef struct flood_ch {
+    ledger_key k;
+    uint64_t nonce;
+    uint8_t ids[FLOOD_INFLIGHT][32];
+    uint64_t steps[FLOOD_INFLIGHT];
+    int state[FLOOD_INFLIGHT]; /* 0 free, 1 sent, 2 open on the ledger */
+} flood_ch;
+
+static int cmd_flood(const opts *o) {
+    if (!o->url || !o->in || !o->blobs || !o->senders) return die("flood: --url, --in, --blobs and --senders are required");
+    char err[PLOW_ERR_LEN];
+    http h;
+    http_init(&h, o->url);
+    uint8_t cid[32], hash[32], task[32];
+    if (chain_id_of(&h, cid, err) != 0) return die("%s", err);
+    uint64_t steps = o->steps ? o->steps : 64;
+    if (steps < 3 || steps > 1000) return die("flood: --steps in 3..1000");
+    ledger_key req, wk;
+    derive_key(0, &req);
+    derive_key(1, &wk);
+    /* the blobs, then the spec, uploaded by the requester */
+    client *c = client_new(o->url);
+    if (!c) return die("cannot start an HTTP client");
+    client_set_key(c, &req);
+    char *list = plow_strdup(o->blobs), *save = NULL;
+    for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        uint8_t *b;
+        size_t n;
+        if (plow_read_file(f, (size_t)1 << 30, &b, &n, err) != 0 || client_blob_put(c, b, n, hash, err) != 0)
+            return die("flood: %s: %s", f, err);
+        free(b);
+    }
+    free(list);
+    ledger_tx *tx = plow_calloc(1, sizeof *tx);
+    uint8_t *sb;
+    size_t sn;
+    if (plow_read_file(o->in, 1 << 16, &sb, &sn, err) != 0 || client_blob_put(c, sb, sn, tx->u.post.spec, err) != 0)
+        return die("flood: spec: %s", err);
+    free(sb);
+    client_free(c);
+#define SEND(k)                                                                                                        \
+    do {                                                                                                               \
+        if (send_wait(&h, cid, &(k), tx, hash, err) != 0) return die("%s", err);                                      \
+    } while (0)
+    tx->type = LEDGER_TX_POST_TASK;
+    tx->u.post.kind = LEDGER_KIND_TRAIN;
+    tx->u.post.mode = LEDGER_MODE_OPTIMISTIC;
+    tx->u.post.replicas = 1;
+    tx->u.post.reward = 100;
+    tx->u.post.worker_stake = 10;
+    tx->u.post.min_bond = 0;
+    tx->u.post.steps = (uint32_t)steps;
+    tx->u.post.claim_blocks = tx->u.post.work_blocks = tx->u.post.window_blocks = 5000;
+    SEND(req);
+    memcpy(task, hash, 32);
+    size_t nl = (size_t)steps + 1;
+    uint8_t *leaves = plow_alloc(nl * 32);
+    for (size_t i = 0; i < nl; i++) {
+        uint8_t pre[12] = "flood leaf";
+        pre[10] = (uint8_t)(i >> 8), pre[11] = (uint8_t)i;
+        plow_sha256_once(pre, sizeof pre, leaves + 32 * i);
+    }
+    if (work_slot(&h, cid, &wk, "flooded", 100, task, leaves, nl, err) != 0) return die("%s", err);
+#undef SEND
+    /* the state every challenge names: bytes that are no state of the task */
+    static const char state[] = "a state the referee must fetch the task's inputs and build it to refuse";
+    c = client_new(o->url);
+    if (!c) return die("cannot start an HTTP client");
+    flood_ch *ch = plow_calloc(o->senders, sizeof *ch);
+    for (uint64_t i = 0; i < o->senders; i++) {
+        derive_key((uint32_t)(3 + i), &ch[i].k);
+        if (next_nonce_of(&h, ch[i].k.pk, &ch[i].nonce, err) != 0) return die("%s", err);
+    }
+    client_set_key(c, &ch[0].k);
+    uint8_t got[32];
+    if (client_blob_put(c, state, sizeof state - 1, got, err) != 0) return die("flood: state blob: %s", err);
+    client_free(c);
+    FILE *ack = o->ack ? fopen(o->ack, "a") : NULL;
+    if (o->ack && !ack) return die("cannot open %s", o->ack);
+    uint64_t opened = 0, refused_limit = 0, refused_other = 0, next_step = 2;
+    bool *busy = plow_calloc(steps + 1, 1); /* a step some challenge in flight disputes (X20: one at a time) */
+    bool ready = false;
+    double t_end = plow_now() + (o->seconds > 0 ? o->seconds : 20);
+    while (plow_now() < t_end && !g_stop) {
+        for (uint64_t i = 0; i < o->senders; i++) {
+            flood_ch *f = &ch[i];
+            for (int s = 0; s < FLOOD_INFLIGHT; s++) {
+                if (f->state[s] == 1) { /* sent: included (open), or refused */
+                    int oc = tx_outcome(&h, f->ids[s], err);
+                    if (oc == 0 || oc == -2) continue;
+                    if (oc < 0) {
+                        if (strstr(err, "open challenges")) refused_limit++;
+                        else refused_other++, fprintf(stderr, "plow_loadgen: flood: a challenge failed: %s\n", err);
+                        f->state[s] = 0;
+                        busy[f->steps[s]] = false;
+                        continue;
+                    }
+                    f->state[s] = 2;
+                    opened++;
+                    if (ack) {
+                        char hx[65];
+                        plow_hex(f->ids[s], 32, hx);
+                        fprintf(ack, "%s\n", hx);
+                        fflush(ack);
+                    }
+                } else if (f->state[s] == 2) { /* open: ruled yet? */
+                    char hx[65], path[100];
+                    plow_hex(f->ids[s], 32, hx);
+                    snprintf(path, sizeof path, "/v1/challenge/%s", hx);
+                    cJSON *j = get_json(&h, path, err);
+                    const char *st = j ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "status")) : NULL;
+                    if (st && strcmp(st, "open") != 0) f->state[s] = 0, busy[f->steps[s]] = false;
+                    cJSON_Delete(j);
+                }
+                if (f->state[s] != 0) continue;
+                /* a new challenge at the next step no challenge of mine holds */
+                uint64_t j = 0;
+                for (uint64_t tries = 0; tries < steps && !j; tries++) {
+                    if (!busy[next_step]) j = next_step;
+                    next_step = next_step + 1 > steps ? 2 : next_step + 1;
+                }
+                if (!j) continue; /* every step disputed already */
+                memset(tx, 0, sizeof *tx);
+                tx->type = LEDGER_TX_CHALLENGE;
+                memcpy(tx->u.challenge.task, task, 32);
+                memcpy(tx->u.challenge.accused, wk.pk, 32);
+                tx->u.challenge.step = j;
+                tx->u.challenge.bond = 10; /* the network's floor: 10 x min_fee */
+                plow_sha256_once(state, sizeof state - 1, tx->u.challenge.state_blob);
+                memcpy(tx->u.challenge.ev.leaf_prev, leaves + 32 * (j - 1), 32);
+                memcpy(tx->u.challenge.ev.leaf, leaves + 32 * j, 32);
+                if (merkle_prove(leaves, nl, j - 1, &tx->u.challenge.ev.proof_prev, err) != 0 ||
+                    merkle_prove(leaves, nl, j, &tx->u.challenge.ev.proof, err) != 0)
+                    return die("%s", err);
+                tx->nonce = f->nonce;
+                long code = post_tx(&h, cid, &f->k, tx, f->ids[s]);
+                if (code == 202) {
+                    f->steps[s] = j;
+                    f->state[s] = 1;
+                    busy[j] = true;
+                    f->nonce++;
+                } else if (code == 0) {
+                    break; /* the node is away: next round */
+                } else {
+                    refused_other++;
+                    fprintf(stderr, "plow_loadgen: flood: challenge refused (%ld): %.200s\n", code, (char *)h.body.data);
+                    if (next_nonce_of(&h, f->k.pk, &f->nonce, err) != 0) return die("%s", err);
+                }
+            }
+        }
+        if (!ready && opened > 0 && o->ready) {
+            FILE *rf = fopen(o->ready, "w");
+            if (rf) fclose(rf);
+            ready = true;
+        }
+        usleep(100000);
+    }
+    if (ack) fclose(ack);
+    printf("opened=%" PRIu64 " refused_limit=%" PRIu64 " refused_other=%" PRIu64 "\n", opened, refused_limit,
+           refused_other);
+    char hx[65];
+    plow_hex(task, 32, hx);
+    printf("task=%s\n", hx);
+    free(busy);
+    free(ch);
+    free(leaves);
+    free(tx);
+    http_free(&h);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
         fprintf(argc < 2 ? stderr : stdout,
-                "usage: plow_loadgen addrs|run|check|tx|doctor|dispute|hostile|blobsig [options]  (see the comment at the top of bench/loadgen.c)\n");
+                "usage: plow_loadgen addrs|run|check|tx|doctor|dispute|junk|flood|readers|hostile|blobsig [options]  (see the comment at the top of bench/loadgen.c)\n");
         return argc < 2 ? 2 : 0;
     }
     opts o;
@@ -1241,6 +1703,9 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "doctor") == 0) return cmd_doctor(&o);
     if (strcmp(argv[1], "dispute") == 0) return cmd_dispute(&o);
     if (strcmp(argv[1], "hostile") == 0) return cmd_hostile(&o);
+    if (strcmp(argv[1], "junk") == 0) return cmd_junk(&o);
+    if (strcmp(argv[1], "readers") == 0) return cmd_readers(&o);
+    if (strcmp(argv[1], "flood") == 0) return cmd_flood(&o);
     if (strcmp(argv[1], "blobsig") == 0) return cmd_blobsig(&o);
     return die("unknown command '%s'", argv[1]);
 }

@@ -2,8 +2,9 @@
 # node_bench.sh — the node over HTTP: a fresh sequencer on a temporary data
 # directory, build/plow_loadgen with keep-alive connections (pre-signed
 # transfers from 256 senders), one table row per load shape, the honest
-# client's latency alone and under 4,000 hostile connections, then the block
-# commit times the node logged under that load.
+# client's latency alone and under 4,000 hostile connections, the block
+# interval under 16 readers of a 20,000-task listing, then the block commit
+# times the node logged under the transfer loads.
 #
 #   bench/node_bench.sh [BUILD_DIR]     (make bench runs it)
 set -eu
@@ -30,6 +31,11 @@ lines=$(wc -l <"$dir/node.log") # the commit row is over the loads above
 # while 1,000 hostile connections of each kind hold (tests/cli/hostile.sh)
 "$B/plow_loadgen" hostile --url "$URL" --seconds 5 --count 200 | sed 's/under 0 hostile connections.*|\( [0-9]* requests\)/with no hostile connections |\1/'
 "$B/plow_loadgen" hostile --url "$URL" --idle 1000 --slowloris 1000 --sse 1000 --bodies 1000 --seconds 15 --count 400 | grep '^| node'
+# 16 readers of the task listing on 20,000 tasks (tests/cli/flood.sh part B):
+# the sequencer's block interval (500 ms here) while they poll back to back
+"$B/plow_loadgen" junk --url "$URL" --count 20000 --batch 900 >/dev/null
+"$B/plow_loadgen" readers --url "$URL" --conns 16 --seconds 10 |
+    sed 's/^requests=\([0-9]*\) req_per_s=\([0-9]*\) failed=\([0-9]*\) blocks=\([0-9]*\) max_gap_ms=\([0-9]*\)$/| node | 16 readers of GET \/v1\/tasks?status=open\&limit=1 on 20,000 tasks | \2 req\/s, \3 failed; \4 blocks in 10 s (500 ms interval), longest gap between two \5 ms |/'
 kill -TERM $NP
 wait $NP
 # "HH:MM:SS.mmm block H: N txs, commit X ms, total Y ms"

@@ -230,6 +230,7 @@ contract Plow is PlowBase {
     /// stored hash; the results of the revealed slots are compared.
     function finalize(Params calldata p, Seal[] calldata seals) external {
         (bytes32 id, uint256 w) = _task(p, "finalize");
+        require(w & F_UNRUNNABLE == 0, "finalize: the task was ruled unrunnable: send expire");
         uint8 st = _status(w);
         require(st != T_OPEN && st != T_CLAIMED, "finalize: not every slot committed; send expire");
         require(st != T_FINALIZED && st != T_EXPIRED, "finalize: the task is settled already");
@@ -281,10 +282,14 @@ contract Plow is PlowBase {
         (bytes32 id, uint256 w) = _task(p, "expire");
         uint8 st = _status(w);
         require(st != T_FINALIZED && st != T_EXPIRED, "expire: the task is settled already");
+        require(seals.length == p.replicas, "expire: one seal per slot");
+        if (w & F_UNRUNNABLE != 0) {
+            _expireUnrunnable(id, w, p, seals);
+            return;
+        }
         require(st == T_OPEN || st == T_CLAIMED, "expire: every slot committed; send finalize");
         require(block.number > uint256(_postedAt(w)) + p.claimBlocks + p.workBlocks,
                 "expire: the task can still be committed");
-        require(seals.length == p.replicas, "expire: one seal per slot");
         for (uint256 i = 0; i < p.replicas; i++) {
             uint8 s = _slot(w, i);
             if (s == S_CLAIMED) {
@@ -298,6 +303,32 @@ contract Plow is PlowBase {
                 w = _setSlot(w, i, S_UNPAID);
                 emit SlotSettled(id, uint8(i), seals[i].worker, S_UNPAID, 0);
             }
+        }
+        uint64 refund = p.reward * p.replicas;
+        accounts[p.requester].balance += refund;
+        tasks[id] = _setStatus(w, T_EXPIRED);
+        emit TaskSettled(id, T_EXPIRED, refund);
+    }
+
+    /// V6 settled: an unrunnable task, at once (whatever its deadlines): every
+    /// held slot VOID with its stake unlocked (nobody forfeits: the poster
+    /// is at fault), nobody paid, the whole escrow back. Challenges still
+    /// open lapse later with their bonds back (their slots are void already).
+    function _expireUnrunnable(bytes32 id, uint256 w, Params calldata p, Seal[] calldata seals) private {
+        for (uint256 i = 0; i < p.replicas; i++) {
+            uint8 s = _slot(w, i);
+            address worker;
+            if (s == S_CLAIMED) {
+                worker = address(uint160(slots[id][i]));
+            } else if (s == S_COMMITTED || s == S_REVEALED) {
+                require(slots[id][i] == sealHash(seals[i]), "expire: a seal is not the slot's");
+                worker = seals[i].worker;
+            } else {
+                continue;
+            }
+            accounts[worker].locked -= p.workerStake;
+            w = _setSlot(w, i, S_VOID);
+            emit SlotSettled(id, uint8(i), worker, S_VOID, 0);
         }
         uint64 refund = p.reward * p.replicas;
         accounts[p.requester].balance += refund;

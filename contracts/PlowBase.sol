@@ -32,6 +32,11 @@ abstract contract PlowBase {
     uint8 constant MODE_REPLICATED = 1;
     uint8 constant MODE_OPTIMISTIC = 2;
 
+    /// Task word flag: the judge ruled the task unrunnable (the poster's
+    /// fault, ledger.md V6): nobody may claim it or finalize it; expire
+    /// settles it at once (every held slot VOID, its stake unlocked; the
+    /// escrow back to the requester).
+    uint256 constant F_UNRUNNABLE = uint256(1) << 176;
     // task status
     uint8 constant T_OPEN = 1;
     uint8 constant T_CLAIMED = 2;
@@ -76,7 +81,8 @@ abstract contract PlowBase {
     uint64 public agents;
     uint64 public burned;
 
-    /// Task word: status (8) | postedAt (64) | windowEnd (64) | openChallenges (8) | slot statuses (8 x 4).
+    /// Task word: status (8) | postedAt (64) | windowEnd (64) | openChallenges (8) | slot statuses (8 x 4)
+    /// | the unrunnable flag (bit 176).
     mapping(bytes32 => uint256) public tasks;
     /// Slot word: CLAIMED: worker (160) | claimedAt (64) << 160; later keccak256(abi.encode(Seal)).
     mapping(bytes32 => mapping(uint256 => uint256)) public slots;

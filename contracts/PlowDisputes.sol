@@ -203,7 +203,17 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         require(msg.sender == address(judge), "verdict: only the judge rules");
         Challenge storage c = _openChallenge(cid, d);
         require(block.number <= c.voidAt, "verdict: verdict deadline passed");
-        require(ruling <= 1, "verdict: ruling must be 0 or 1");
+        require(ruling <= 2, "verdict: ruling must be 0, 1 or 2");
+        if (ruling == 2) {
+            // V6: the task cannot be run within the network's limits (the poster's fault): the challenge is
+            // upheld with its bond back, nobody is slashed or paid, and the task is marked so that expire
+            // settles it at once (every held slot VOID, the escrow back). It never lapses into a silent void.
+            require(d.kind == 0, "verdict: an unrunnable ruling is for step challenges");
+            accounts[d.challenger].balance += d.bond;
+            _closed(cid, d, C_UPHELD, computed);
+            tasks[d.task] |= F_UNRUNNABLE;
+            return;
+        }
         bool accusedWrong = false;
         bool otherWrong = false;
         if (d.kind == 0 && ruling == 1) {

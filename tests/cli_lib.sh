@@ -30,6 +30,7 @@ start_node() { node_at 127.0.0.1:0 "$@"; }
 # in NAME.addr), and a node on that genesis in directory n (200 ms blocks,
 # log node.log) whose URL is exported as PLOW_NODE; stop_all stops it at exit.
 # FUND_FILE, if set: more accounts for the genesis (plow node init --fund-file).
+# INIT_ARGS, if set: more options of plow node init (e.g. --verdict-blocks N).
 small_network() {
     head -c "$1" "$ROOT/data/tinyshakespeare.txt" > d.txt
     $PLOW tokenizer train --data d.txt --vocab 300 --out tok.bin > /dev/null 2>&1
@@ -40,7 +41,7 @@ small_network() {
         $PLOW wallet new --key $k.key -q > $k.addr
         printf '%s %s=50000 ' --fund "$(cat $k.addr)"
     done)
-    $PLOW node init --data n --out-genesis g.json "$@" ${FUND_FILE:+--fund-file "$FUND_FILE"} > /dev/null
+    $PLOW node init --data n --out-genesis g.json "$@" ${FUND_FILE:+--fund-file "$FUND_FILE"} ${INIT_ARGS:-} > /dev/null
     trap stop_all EXIT
     start_node n node.log --genesis g.json --block-ms 200 --quiet
     export PLOW_NODE=$URL
@@ -70,9 +71,32 @@ q() { /usr/bin/python3 -c "import json,sys,urllib.request; j=json.load(urllib.re
 # matching PATTERN (a guard of three minutes, then it fails showing FILE)
 wait_log() {
     _i=0
-    until [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "${3:-1}" ]; do
+    # a file not there yet counts 0 matches (grep -c prints nothing for it)
+    until _c=$(grep -c -- "$2" "$1" 2>/dev/null); [ "${_c:-0}" -ge "${3:-1}" ]; do
         _i=$((_i + 1))
         [ $_i -lt 1800 ] || { echo "== $1"; tail -n 30 "$1"; fail "timed out waiting for '$2' in $1"; }
         sleep 0.1
     done
+}
+
+# ---- plow serve ---------------------------------------------------------------
+# start_serve DIR ARGS...: `plow serve --listen 127.0.0.1:0 --url-file DIR/url
+# ARGS` (one compute thread, log DIR/log), added to PIDS; waits until its
+# /v1/models answers and sets SURL.
+start_serve() {
+    _d=$1
+    shift
+    mkdir -p "$_d"
+    rm -f "$_d/url"
+    PLOW_THREADS=1 $PLOW serve --listen 127.0.0.1:0 --url-file "$_d/url" "$@" > "$_d/log" 2>&1 &
+    _p=$!
+    PIDS="$PIDS $_p"
+    _i=0
+    until [ -s "$_d/url" ] && curl -sf "$(cat "$_d/url")/v1/models" > /dev/null 2>&1; do
+        kill -0 $_p 2>/dev/null || { cat "$_d/log"; fail "plow serve ($_d) exited at start"; }
+        _i=$((_i + 1))
+        [ $_i -lt 600 ] || { cat "$_d/log"; fail "plow serve ($_d) did not answer within a minute"; }
+        sleep 0.1
+    done
+    SURL=$(cat "$_d/url")
 }

@@ -1435,6 +1435,85 @@ static void test_anvil_agent_backend(void) {
 }
 
 
+/* V6 on the chain: a referee's "unrunnable" ruling (2) -- the poster's fault.
+ * The challenge is upheld with its bond back, nobody is slashed or paid, the
+ * task can be expired at once (every held slot VOID, its stake unlocked,
+ * the whole escrow back), never finalized; a data challenge cannot be ruled
+ * unrunnable; a ruling of 3 is refused; a replicated task's other worker
+ * gets its stake back too; a second challenge still open lapses later with
+ * its bond back and nobody slashed. */
+static void forget_nonces(void);
+
+static void test_anvil_unrunnable(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    forget_nonces();
+    const uint64_t n = 10, j = 5;
+    run r1 = make_run(n), r2 = diverge(&r1, j);
+    evm_params p = task_params(1, 1, 2, n); /* replicated x2: w1 honest, w2 diverging */
+    evm_account req0 = acct_of(&w->req), w10 = acct_of(&w->w1), w20 = acct_of(&w->w2), ch0 = acct_of(&w->ch);
+    uint64_t b0 = burned_now();
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    uint8_t c1[32], c2[32];
+    commitment_of(&p, 0, &w->w1, &r1, c1);
+    commitment_of(&p, 1, &w->w2, &r2, c2);
+    OK(evm_claim(&w->w1, &w->d, &p, NULL, e_));
+    OK(evm_claim(&w->w2, &w->d, &p, NULL, e_));
+    OK(evm_commit(&w->w1, &w->d, &p, 0, c1, NULL, e_));
+    OK(evm_commit(&w->w2, &w->d, &p, 1, c2, NULL, e_));
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &r1.v, r1.salt, r1.leaves, r1.count, NULL, e_));
+    OK(evm_reveal(&w->w2, &w->d, &p, 1, &r2.v, r2.salt, r2.leaves, r2.count, NULL, e_));
+    merkle_proof pp1, pj1, pp2, pj2;
+    evm_side a = side_of(&w->w2, &r2, j, &pp2, &pj2), o = side_of(&w->w1, &r1, j, &pp1, &pj1);
+    evm_dispute dis, dis2, dda;
+    uint8_t cid[32], cid2[32], cida[32], blob[32];
+    randombytes_buf(blob, 32);
+    OK(evm_challenge(&w->ch, &w->d, &p, 1, &a, &o, 0, j, blob, 60, &dis, cid, NULL, e_));
+    /* a second, plain challenge of the same slot at another step, and a data challenge */
+    merkle_proof q1, q2;
+    evm_side a2 = side_of(&w->w2, &r2, j + 1, &q1, &q2);
+    OK(evm_challenge(&w->ch, &w->d, &p, 1, &a2, NULL, 0, j + 1, blob, 60, &dis2, cid2, NULL, e_));
+    OK(evm_da_challenge(&w->ch, &w->d, &p, 1, &a, r2.v.manifest, 60, &dda, cida, NULL, e_));
+    static const uint8_t zero[32];
+    /* adversaries: no unrunnable data challenge, no ruling 3, nobody but the referee */
+    REFUSED(evm_verdict(&w->ch, &w->d, &w->referee, cida, &dda, 2, zero, NULL, 0, NULL, e_), "for step challenges");
+    REFUSED(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 3, zero, NULL, 0, NULL, e_), "ruling must be 0, 1 or 2");
+    REFUSED(evm_verdict(&w->req, &w->d, &w->req.key, cid, &dis, 2, zero, NULL, 0, NULL, e_), "not signed by the referee");
+    OK(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 2, zero, NULL, 0, NULL, e_));
+    uint8_t st = 0;
+    CHECK(evm_get_challenge_status(w->rpc, &w->d, cid, &st, err) == 0 && st == EVM_C_UPHELD);
+    evm_task_state ts = task_state(&p);
+    CHECK(ts.unrunnable && ts.open_challenges == 2);
+    /* nobody slashed by the ruling, the bond back (the two other bonds still held) */
+    CHECK(acct_of(&w->ch).balance == ch0.balance - 120);
+    CHECK(acct_of(&w->w2).stake == w20.stake && burned_now() == b0);
+    /* never finalized, even past its window; expired at once, before its deadlines */
+    evm_seal seals[2] = {seal_of(&p, 0, &w->w1, &r1, true), seal_of(&p, 1, &w->w2, &r2, true)};
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks + 1, err) == 0);
+    REFUSED(evm_finalize(&w->w1, &w->d, &p, seals, NULL, e_), "ruled unrunnable");
+    evm_seal bad[2] = {seals[0], seals[1]};
+    bad[1].artifact[0] ^= 1;
+    REFUSED(evm_expire(&w->w1, &w->d, &p, bad, NULL, e_), "seal is not the slot's");
+    OK(evm_expire(&w->w1, &w->d, &p, seals, NULL, e_));
+    ts = task_state(&p);
+    CHECK(ts.status == EVM_T_EXPIRED && ts.slot[0] == EVM_S_VOID && ts.slot[1] == EVM_S_VOID);
+    evm_account w11 = acct_of(&w->w1), w21 = acct_of(&w->w2), req1 = acct_of(&w->req);
+    CHECK(w11.balance == w10.balance && w11.stake == w10.stake && w11.locked == w10.locked);
+    CHECK(w21.balance == w20.balance && w21.stake == w20.stake && w21.locked == w20.locked);
+    CHECK(req1.balance == req0.balance); /* the escrow back, whole */
+    REFUSED(evm_expire(&w->w1, &w->d, &p, seals, NULL, e_), "settled already");
+    /* the other two challenges lapse past their void deadline: bonds back, nobody slashed */
+    CHECK(eth_mine(w->rpc, 4 * w->d.params.verdict_blocks + 2, err) == 0);
+    OK(evm_lapse(&w->ch, &w->d, cid2, &dis2, NULL, e_));
+    OK(evm_lapse(&w->ch, &w->d, cida, &dda, NULL, e_));
+    CHECK(acct_of(&w->ch).balance == ch0.balance);
+    CHECK(acct_of(&w->w2).stake == w20.stake && burned_now() == b0);
+    check_supply();
+    free(r1.leaves);
+    free(r2.leaves);
+}
+
 /* ---- the node's chain index (src/node/evmwatch.c) ---- */
 
 #include "../src/evm/evindex.h"
@@ -1665,6 +1744,414 @@ static void test_anvil_chain_index(void) {
     free(r.leaves);
 }
 
+
+/* ---- the differential test: one script on the embedded ledger and on anvil ----
+ *
+ * The same actions in the same order: a transfer, stakes, registrations, an
+ * optimistic task paid, an optimistic task whose worker cheats at step 4 and
+ * is challenged (the referee's verdict: upheld), a task nobody claims
+ * (expired), a replicated task both workers agree on (paid). At the end every
+ * actor's balance, stake and locked stake, what was burned, every task's and
+ * slot's status and the challenge's status are the same on both.
+ * Units: one base unit of plow is one base unit of the token; the ledger's
+ * fees are set to 0 (min_fee 0: on the chain gas is paid in ETH, outside the
+ * token), so no scaling is needed. The ledger's genesis gives each actor what
+ * its EVM account holds when the script starts (the anvil is shared with the
+ * tests before). Heights differ (anvil mines a block per transaction), so
+ * waits are "past the deadline" on both, never absolute heights. */
+
+enum { D_REQ, D_W1, D_W2, D_CH, D_OP, D_N };
+enum { DA_TRANSFER, DA_STAKE, DA_REGISTER, DA_POST, DA_CLAIM, DA_COMMIT, DA_REVEAL, DA_CHALLENGE, DA_VERDICT, DA_FINALIZE,
+       DA_EXPIRE, DA_WAIT };
+typedef struct d_act {
+    int op, who, task, run, arg; /* arg: amount, blocks to wait, mode (post), step (challenge) */
+} d_act;
+#define D_TASKS 4
+#define D_STEPS 8
+#define D_WINDOW 3
+static const d_act d_script[] = {
+    {DA_TRANSFER, D_REQ, 0, 0, 500}, /* to the challenger */
+    {DA_STAKE, D_W1, 0, 0, 3000},     {DA_STAKE, D_W2, 0, 0, 3000},
+    {DA_REGISTER, D_W1, 0, 0, 0},     {DA_REGISTER, D_W2, 0, 0, 0},
+    /* task 0: optimistic, paid */
+    {DA_POST, D_REQ, 0, 0, 2},        {DA_CLAIM, D_W1, 0, 0, 0},      {DA_COMMIT, D_W1, 0, 0, 0},
+    {DA_REVEAL, D_W1, 0, 0, 0},       {DA_WAIT, 0, 0, 0, 2 * D_WINDOW + 2}, {DA_FINALIZE, D_CH, 0, 0, 0},
+    /* task 1: optimistic, the worker's run diverges at step 4: challenged, upheld, slashed */
+    {DA_POST, D_REQ, 1, 0, 2},        {DA_CLAIM, D_W2, 1, 0, 0},      {DA_COMMIT, D_W2, 1, 1, 0},
+    {DA_REVEAL, D_W2, 1, 1, 0},       {DA_CHALLENGE, D_CH, 1, 1, 4},  {DA_VERDICT, D_OP, 1, 0, 4},
+    {DA_WAIT, 0, 0, 0, 2 * D_WINDOW + 2}, {DA_FINALIZE, D_REQ, 1, 0, 0},
+    /* task 2: nobody claims it: expired, the escrow back */
+    {DA_POST, D_REQ, 2, 0, 2},        {DA_WAIT, 0, 0, 0, 22},         {DA_EXPIRE, D_REQ, 2, 0, 0},
+    /* task 3: replicated x2, both honest */
+    {DA_POST, D_REQ, 3, 0, 1},        {DA_CLAIM, D_W1, 3, 0, 0},      {DA_CLAIM, D_W2, 3, 0, 0},
+    {DA_COMMIT, D_W1, 3, 0, 0},       {DA_COMMIT, D_W2, 3, 0, 0},     {DA_REVEAL, D_W1, 3, 0, 0},
+    {DA_REVEAL, D_W2, 3, 0, 0},       {DA_WAIT, 0, 0, 0, 2 * D_WINDOW + 2}, {DA_FINALIZE, D_W1, 3, 0, 0},
+};
+#define D_N_ACTS (sizeof d_script / sizeof d_script[0])
+
+typedef struct d_outcome {
+    uint64_t balance[D_N], stake[D_N], locked[D_N], burned;
+    uint8_t task_status[D_TASKS], slot_status[D_TASKS][2], ch_status;
+} d_outcome;
+
+static ledger_task_params d_params(int mode) {
+    ledger_task_params p;
+    memset(&p, 0, sizeof p);
+    p.kind = LEDGER_KIND_TRAIN;
+    p.mode = (uint8_t)mode;
+    p.replicas = mode == LEDGER_MODE_REPLICATED ? 2 : 1;
+    p.reward = REWARD;
+    p.worker_stake = WS_STAKE;
+    p.min_bond = 50;
+    p.steps = D_STEPS;
+    p.claim_blocks = 10;
+    p.work_blocks = 10;
+    p.window_blocks = D_WINDOW;
+    memset(p.spec, 0x5e, 32);
+    return p;
+}
+
+/* run 0 honest, run 1 diverging from step 4 (its own consistent root) */
+static void d_runs(run r[2]) {
+    r[0] = make_run(D_STEPS);
+    r[1] = diverge(&r[0], 4);
+}
+
+/* ---- the embedded ledger ---- */
+
+typedef struct d_native {
+    ledger_state *s;
+    ledger_genesis g;
+    ledger_genesis_account acc[D_N];
+    ledger_key k[D_N];
+    uint8_t task[D_TASKS][32], challenge[32];
+    uint64_t h;
+} d_native;
+
+static void dn_block(d_native *n) {
+    char err[PLOW_ERR_LEN];
+    uint8_t root[32];
+    if (n->h) ledger_end_block(n->s, root);
+    n->h++;
+    CHECKF(ledger_begin_block(n->s, n->h, n->g.time_ms + n->h * 1000, err) == 0, "%s", err);
+}
+
+static ledger_tx *dn_tx(d_native *n, int type, int who) {
+    ledger_tx *tx = plow_calloc(1, sizeof *tx);
+    tx->type = (uint8_t)type;
+    memcpy(tx->sender, n->k[who].pk, 32);
+    ledger_account a;
+    tx->nonce = ledger_get_account(n->s, n->k[who].pk, &a) ? a.nonce : 0;
+    tx->fee = 0;
+    return tx;
+}
+
+/* One transaction in a block of its own (as anvil mines them). */
+static void dn_send(d_native *n, ledger_tx *tx, int who, const char *what) {
+    char err[PLOW_ERR_LEN];
+    dn_block(n);
+    ledger_tx_sign(tx, &n->k[who], n->g.chain_id);
+    ledger_tx_result r = ledger_apply_tx(n->s, tx, false, err);
+    CHECKF(r == LEDGER_TX_OK, "ledger: %s: %s", what, err);
+    free(tx);
+}
+
+static int dn_slot(d_native *n, int t, int who) {
+    ledger_task lt;
+    if (!ledger_get_task(n->s, n->task[t], &lt)) return 0;
+    for (int i = 0; i < lt.p.replicas; i++)
+        if (lt.slots[i].status != LEDGER_SLOT_EMPTY && memcmp(lt.slots[i].worker, n->k[who].pk, 32) == 0) return i;
+    return 0;
+}
+
+static ledger_tx *dn_reveal(d_native *n, int who, int t, const run *r) {
+    ledger_tx *tx = dn_tx(n, LEDGER_TX_REVEAL, who);
+    memcpy(tx->u.open.task, n->task[t], 32);
+    memcpy(tx->u.open.trace_root, r->v.trace_root, 32);
+    memcpy(tx->u.open.final_state, r->v.final_state, 32);
+    memcpy(tx->u.open.artifact, r->v.artifact, 32);
+    memcpy(tx->u.open.manifest, r->v.manifest, 32);
+    tx->u.open.n = r->v.n;
+    tx->u.open.checkpoint_every = r->v.checkpoint_every;
+    memcpy(tx->u.open.salt, r->salt, 32);
+    tx->u.open.count = (uint32_t)r->count;
+    memcpy(tx->u.open.leaves, r->leaves, r->count * 32);
+    return tx;
+}
+
+static void dn_evidence(const run *r, uint64_t j, ledger_evidence *ev) {
+    char err[PLOW_ERR_LEN];
+    memset(ev, 0, sizeof *ev);
+    memcpy(ev->leaf_prev, r->leaves + (j - 1) * 32, 32);
+    memcpy(ev->leaf, r->leaves + j * 32, 32);
+    CHECK(merkle_prove(r->leaves, r->count, j - 1, &ev->proof_prev, err) == 0);
+    CHECK(merkle_prove(r->leaves, r->count, j, &ev->proof, err) == 0);
+}
+
+static void d_run_native(const evm_account start[D_N], const run runs[2], d_outcome *o) {
+    d_native *n = plow_calloc(1, sizeof *n);
+    snprintf(n->g.chain, sizeof n->g.chain, "plow-differential");
+    n->g.time_ms = 1000000;
+    n->g.params = (ledger_params){.unbond_blocks = 5, .verdict_blocks = 5, .min_fee = 0,
+                                  .slash_challenger_pct = 50, .bond_accused_pct = 50};
+    for (int i = 0; i < D_N; i++) {
+        uint8_t seed[32];
+        memset(seed, 0xd0 + i, 32);
+        ledger_key_from_seed(&n->k[i], seed);
+        memcpy(n->acc[i].pk, n->k[i].pk, 32);
+        n->acc[i].balance = start[i].balance;
+        n->acc[i].stake = start[i].stake;
+        n->g.supply += start[i].balance + start[i].stake;
+    }
+    memcpy(n->g.operator_pk, n->k[D_OP].pk, 32);
+    n->g.n_accounts = D_N;
+    n->g.accounts = n->acc;
+    plow_sha256_once("plow differential", 17, n->g.chain_id);
+    n->s = ledger_state_new(&n->g);
+    for (size_t i = 0; i < D_N_ACTS; i++) {
+        const d_act *a = &d_script[i];
+        const run *r = &runs[a->run];
+        ledger_tx *tx = NULL;
+        switch (a->op) {
+        case DA_TRANSFER:
+            tx = dn_tx(n, LEDGER_TX_TRANSFER, a->who);
+            memcpy(tx->u.transfer.to, n->k[D_CH].pk, 32);
+            tx->u.transfer.amount = (uint64_t)a->arg;
+            break;
+        case DA_STAKE:
+            tx = dn_tx(n, LEDGER_TX_STAKE, a->who);
+            tx->u.stake.amount = (uint64_t)a->arg;
+            break;
+        case DA_REGISTER:
+            tx = dn_tx(n, LEDGER_TX_REGISTER, a->who);
+            tx->u.reg.kind = LEDGER_AGENT;
+            snprintf(tx->u.reg.name, sizeof tx->u.reg.name, "w%d", a->who);
+            snprintf(tx->u.reg.caps, sizeof tx->u.reg.caps, "{}");
+            break;
+        case DA_POST: {
+            tx = dn_tx(n, LEDGER_TX_POST_TASK, a->who);
+            tx->u.post = d_params(a->arg);
+            ledger_tx_sign(tx, &n->k[a->who], n->g.chain_id);
+            ledger_tx_hash(tx, n->task[a->task]); /* a task's id: its post's hash */
+            break;
+        }
+        case DA_CLAIM:
+        case DA_FINALIZE:
+        case DA_EXPIRE:
+            tx = dn_tx(n, a->op == DA_CLAIM ? LEDGER_TX_CLAIM : a->op == DA_FINALIZE ? LEDGER_TX_FINALIZE : LEDGER_TX_EXPIRE,
+                       a->who);
+            memcpy(tx->u.ref.task, n->task[a->task], 32);
+            break;
+        case DA_COMMIT: {
+            ledger_tx *rv = dn_reveal(n, a->who, a->task, r);
+            tx = dn_tx(n, LEDGER_TX_COMMIT, a->who);
+            memcpy(tx->u.commit.task, n->task[a->task], 32);
+            ledger_commitment(rv, (uint32_t)dn_slot(n, a->task, a->who), tx->u.commit.trace_root);
+            tx->u.commit.n = r->v.n;
+            free(rv);
+            break;
+        }
+        case DA_REVEAL: tx = dn_reveal(n, a->who, a->task, r); break;
+        case DA_CHALLENGE: {
+            tx = dn_tx(n, LEDGER_TX_CHALLENGE, a->who);
+            memcpy(tx->u.challenge.task, n->task[a->task], 32);
+            memcpy(tx->u.challenge.accused, n->k[D_W2].pk, 32);
+            tx->u.challenge.step = (uint64_t)a->arg;
+            tx->u.challenge.bond = 100;
+            memset(tx->u.challenge.state_blob, 0xb1, 32);
+            dn_evidence(r, (uint64_t)a->arg, &tx->u.challenge.ev);
+            ledger_tx_sign(tx, &n->k[a->who], n->g.chain_id);
+            ledger_tx_hash(tx, n->challenge);
+            break;
+        }
+        case DA_VERDICT: /* the referee (the operator here) recomputed the honest leaf j */
+            tx = dn_tx(n, LEDGER_TX_VERDICT, a->who);
+            memcpy(tx->u.verdict.challenge, n->challenge, 32);
+            memcpy(tx->u.verdict.computed, runs[0].leaves + (size_t)a->arg * 32, 32);
+            tx->u.verdict.prev_ok = 1;
+            break;
+        case DA_WAIT:
+            for (int b = 0; b < a->arg; b++) dn_block(n);
+            continue;
+        }
+        char what[32];
+        snprintf(what, sizeof what, "action %zu", i);
+        dn_send(n, tx, a->who, what);
+    }
+    uint8_t root[32];
+    ledger_end_block(n->s, root);
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < D_N; i++) {
+        ledger_account ac;
+        memset(&ac, 0, sizeof ac);
+        ledger_get_account(n->s, n->k[i].pk, &ac);
+        o->balance[i] = ac.balance;
+        o->stake[i] = ac.stake;
+        o->locked[i] = ac.locked;
+    }
+    o->burned = ledger_state_burned(n->s);
+    for (int t = 0; t < D_TASKS; t++) {
+        ledger_task lt;
+        CHECK(ledger_get_task(n->s, n->task[t], &lt));
+        o->task_status[t] = lt.status;
+        for (int k = 0; k < lt.p.replicas && k < 2; k++) o->slot_status[t][k] = lt.slots[k].status;
+    }
+    ledger_challenge c;
+    CHECK(ledger_get_challenge(n->s, n->challenge, &c));
+    o->ch_status = c.status;
+    ledger_state_free(n->s);
+    free(n);
+}
+
+/* ---- the same on anvil ---- */
+
+static void d_run_evm(eth_signer *sg[D_N], const run runs[2], uint64_t burned0, d_outcome *o) {
+    char err[PLOW_ERR_LEN];
+    evm_params p[D_TASKS];
+    uint8_t cid[32] = {0};
+    evm_dispute dis;
+    memset(&dis, 0, sizeof dis);
+    int slot_of[D_TASKS][D_N];
+    memset(slot_of, 0, sizeof slot_of);
+    int next_slot[D_TASKS] = {0}, claimer[D_TASKS][2] = {{0}};
+    bool revealed[D_TASKS][2] = {{false}};
+    int run_of[D_TASKS][2] = {{0}};
+    for (size_t i = 0; i < D_N_ACTS; i++) {
+        const d_act *a = &d_script[i];
+        const run *r = &runs[a->run];
+        eth_signer *s = sg[a->who];
+        int rc = 0;
+        switch (a->op) {
+        case DA_TRANSFER: rc = evm_transfer(s, &W.d, sg[D_CH]->key.addr, (uint64_t)a->arg, NULL, err); break;
+        case DA_STAKE: rc = evm_account_op(s, &W.d, "stake", (uint64_t)a->arg, NULL, err); break;
+        case DA_REGISTER: rc = evm_register(s, &W.d, 2, "data:application/json,{}", NULL, err); break;
+        case DA_POST: {
+            ledger_task_params lp = d_params(a->arg);
+            evm_params *e = &p[a->task];
+            memset(e, 0, sizeof *e);
+            memcpy(e->requester, s->key.addr, 20);
+            e->kind = lp.kind, e->mode = lp.mode, e->replicas = lp.replicas, e->reward = lp.reward;
+            e->worker_stake = lp.worker_stake, e->min_bond = lp.min_bond, e->steps = lp.steps;
+            e->claim_blocks = lp.claim_blocks, e->work_blocks = lp.work_blocks, e->window_blocks = lp.window_blocks;
+            memcpy(e->spec, lp.spec, 32);
+            randombytes_buf(e->salt, 32);
+            rc = evm_post(s, &W.d, e, NULL, err);
+            break;
+        }
+        case DA_CLAIM:
+            claimer[a->task][next_slot[a->task]] = a->who;
+            slot_of[a->task][a->who] = next_slot[a->task]++;
+            rc = evm_claim(s, &W.d, &p[a->task], NULL, err);
+            break;
+        case DA_COMMIT: {
+            uint8_t c[32];
+            int sl = slot_of[a->task][a->who];
+            run_of[a->task][sl] = a->run;
+            commitment_of(&p[a->task], (uint8_t)sl, s, r, c);
+            rc = evm_commit(s, &W.d, &p[a->task], (uint8_t)sl, c, NULL, err);
+            break;
+        }
+        case DA_REVEAL: {
+            int sl = slot_of[a->task][a->who];
+            revealed[a->task][sl] = true;
+            rc = evm_reveal(s, &W.d, &p[a->task], (uint8_t)sl, &r->v, r->salt, r->leaves, r->count, NULL, err);
+            break;
+        }
+        case DA_CHALLENGE: {
+            merkle_proof pp, pj;
+            evm_side sd = side_of(sg[D_W2], r, (uint64_t)a->arg, &pp, &pj);
+            rc = evm_challenge(s, &W.d, &p[a->task], 0, &sd, NULL, 0, (uint64_t)a->arg, (uint8_t[32]){0xb1}, 100, &dis,
+                               cid, NULL, err);
+            break;
+        }
+        case DA_VERDICT:
+            rc = evm_verdict(s, &W.d, &W.referee, cid, &dis, 1, runs[0].leaves + (size_t)a->arg * 32, NULL, 0, NULL, err);
+            break;
+        case DA_FINALIZE:
+        case DA_EXPIRE: {
+            evm_seal seals[2];
+            memset(seals, 0, sizeof seals);
+            for (int k = 0; k < next_slot[a->task]; k++)
+                seals[k] = seal_of(&p[a->task], (uint8_t)k, sg[claimer[a->task][k]], &runs[run_of[a->task][k]],
+                                   revealed[a->task][k]);
+            rc = a->op == DA_FINALIZE ? evm_finalize(s, &W.d, &p[a->task], seals, NULL, err)
+                                      : evm_expire(s, &W.d, &p[a->task], seals, NULL, err);
+            break;
+        }
+        case DA_WAIT: rc = eth_mine(W.rpc, (uint64_t)a->arg, err); break;
+        }
+        CHECKF(rc == 0, "anvil: action %zu: %s", i, err);
+    }
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < D_N; i++) {
+        evm_account ac = acct_of(sg[i]);
+        o->balance[i] = ac.balance;
+        o->stake[i] = ac.stake;
+        o->locked[i] = ac.locked;
+    }
+    o->burned = burned_now() - burned0;
+    for (int t = 0; t < D_TASKS; t++) {
+        evm_task_state st = task_state(&p[t]);
+        o->task_status[t] = st.status;
+        for (int k = 0; k < p[t].replicas && k < 2; k++) o->slot_status[t][k] = evm_ledger_slot_status(st.slot[k]);
+    }
+    uint8_t cs = 0;
+    CHECK(evm_get_challenge_status(W.rpc, &W.d, cid, &cs, err) == 0);
+    o->ch_status = cs;
+}
+
+static void test_anvil_differential(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    forget_nonces();
+    /* fresh actors for the requester and the workers (anvil keys 7, 8, 9), the world's challenger and deployer */
+    eth_signer fresh[3];
+    eth_signer *sg[D_N] = {&fresh[0], &fresh[1], &fresh[2], &w->ch, &w->dep};
+    for (int i = 0; i < 3; i++) {
+        eth_key k;
+        CHECK(eth_key_from_secret(&k, w->anvil.keys[7 + i], err) == 0 && eth_signer_init(&fresh[i], w->rpc, &k, err) == 0);
+        eth_key_wipe(&k);
+        OK(evm_token_mint(&w->dep, &w->d, fresh[i].key.addr, 20000, NULL, e_));
+        OK(evm_token_approve(&fresh[i], &w->d, 20000, NULL, e_));
+        OK(evm_account_op(&fresh[i], &w->d, "deposit", 20000, NULL, e_));
+    }
+    evm_account start[D_N];
+    for (int i = 0; i < D_N; i++) start[i] = acct_of(sg[i]);
+    for (int i = 0; i < D_N; i++) CHECKF(start[i].locked == 0 && start[i].unbonding == 0, "actor %d holds locked stake", i);
+    uint64_t burned0 = burned_now();
+    run runs[2];
+    d_runs(runs);
+    d_outcome on, oe;
+    d_run_native(start, runs, &on);
+    d_run_evm(sg, runs, burned0, &oe);
+    static const char *names[D_N] = {"requester", "worker 1", "worker 2", "challenger", "operator"};
+    for (int i = 0; i < D_N; i++)
+        CHECKF(on.balance[i] == oe.balance[i] && on.stake[i] == oe.stake[i] && on.locked[i] == oe.locked[i],
+               "%s: ledger %llu/%llu/%llu, chain %llu/%llu/%llu (balance/stake/locked)", names[i],
+               (unsigned long long)on.balance[i], (unsigned long long)on.stake[i], (unsigned long long)on.locked[i],
+               (unsigned long long)oe.balance[i], (unsigned long long)oe.stake[i], (unsigned long long)oe.locked[i]);
+    CHECKF(on.burned == oe.burned, "burned: ledger %llu, chain %llu", (unsigned long long)on.burned,
+           (unsigned long long)oe.burned);
+    for (int t = 0; t < D_TASKS; t++) {
+        CHECKF(on.task_status[t] == oe.task_status[t], "task %d: ledger %s, chain %s", t,
+               ledger_task_status_name(on.task_status[t]), ledger_task_status_name(oe.task_status[t]));
+        for (int k = 0; k < 2; k++)
+            CHECKF(on.slot_status[t][k] == oe.slot_status[t][k], "task %d slot %d: ledger %s, chain %s", t, k,
+                   ledger_slot_status_name(on.slot_status[t][k]), ledger_slot_status_name(oe.slot_status[t][k]));
+    }
+    CHECKF(on.ch_status == oe.ch_status, "challenge: ledger %u, chain %u", on.ch_status, oe.ch_status);
+    /* and the script did what it says (not two backends agreeing on nothing) */
+    CHECK(on.task_status[0] == LEDGER_TASK_FINALIZED && on.slot_status[0][0] == LEDGER_SLOT_PAID);
+    CHECK(on.slot_status[1][0] == LEDGER_SLOT_SLASHED && on.ch_status == LEDGER_CH_UPHELD);
+    CHECK(on.task_status[2] == LEDGER_TASK_EXPIRED);
+    CHECK(on.slot_status[3][0] == LEDGER_SLOT_PAID && on.slot_status[3][1] == LEDGER_SLOT_PAID);
+    CHECK(on.burned > 0 && on.balance[D_CH] > start[D_CH].balance + 500);
+    for (int i = 0; i < 3; i++) eth_signer_release(&fresh[i]);
+    free(runs[0].leaves);
+    free(runs[1].leaves);
+}
+
 const test_case evm_tests[] = {
     {"evm_keccak", test_keccak},
     {"evm_addresses", test_addresses},
@@ -1686,6 +2173,8 @@ const test_case evm_tests[] = {
     {"evm_anvil_da_void_expire", test_anvil_da_void_expire},
     {"evm_anvil_merkle_differential", test_anvil_merkle_differential},
     {"evm_anvil_agent_backend", test_anvil_agent_backend},
+    {"evm_anvil_unrunnable", test_anvil_unrunnable},
     {"evm_anvil_chain_index", test_anvil_chain_index},
+    {"evm_anvil_differential", test_anvil_differential},
     {NULL, NULL},
 };

@@ -702,8 +702,71 @@ static void test_bad_checkpoints(void) {
     CHECKF(job_verify(&F.train, &F.b, &s, vd, 0, 1, &c, err) == 0, "%s", err);
     CHECKF(!c.valid && c.step == 0 && strstr(c.reason, "checkpoint 8 does not hash"), "%s", c.reason);
     CHECKF(c.steps_run == STEPS - 4, "%" PRIu64, c.steps_run);
-    /* every step: the replay never needs a checkpoint past 0, and every step is right */
-    CHECKF(job_verify(&F.train, &F.b, &s, vd, 63, 1, &c, err) == 0 && c.valid && c.steps_run == STEPS, "%s", c.reason);
+    CHECK(c.has_bad && strcmp(c.bad_file, "checkpoints/00000008.state") == 0);
+    /* every step: the replay never needs a checkpoint past 0, every step is right, and the checkpoints are
+     * opened all the same: the first that is not its leaf's state is the blob to demand */
+    CHECKF(job_verify(&F.train, &F.b, &s, vd, 63, 1, &c, err) == 0 && !c.valid && c.step == 0 && c.steps_run == STEPS,
+           "%s", c.reason);
+    CHECKF(c.has_bad && strcmp(c.bad_file, "checkpoints/00000008.state") == 0, "%s", c.bad_file);
+}
+
+/* Honest work, outputs that are not what the commitment promises (issue 17,
+ * finding 7): a garbage config.json (cheat config) and a final checkpoint
+ * cut in half (cheat truncate). No step is wrong; before, both passed as
+ * valid (only sampled checkpoints and the model file were opened). Now the
+ * broken file is named for a data challenge, and job_promised (the
+ * referee's look at a demanded blob) says it is not what was promised,
+ * while every honest file is. */
+static void test_broken_promises(void) {
+    if (!fixture()) return;
+    static const struct {
+        const char *cheat, *file, *why;
+    } cases[] = {
+        {"config", "config.json", "config.json"},
+        {"truncate", "checkpoints/00000012.state", "checkpoint 12"},
+    };
+    char vd[1200], err[PLOW_ERR_LEN] = "", why[PLOW_ERR_LEN];
+    bool kept;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        job_output o;
+        char name[64];
+        snprintf(name, sizeof name, "c_%s", cases[i].cheat);
+        if (!run(&F.train, name, cases[i].cheat, &o)) return;
+        CHECK(memcmp(o.trace_root, F.honest.trace_root, 32) == 0 && memcmp(o.artifact, F.honest.artifact, 32) == 0);
+        ledger_slot s;
+        slot_of(&o, &s);
+        job_check c;
+        snprintf(vd, sizeof vd, "%s/v_%s", F.root, cases[i].cheat);
+        CHECKF(job_verify(&F.train, &F.b, &s, vd, 2, 1, &c, err) == 0, "%s", err);
+        CHECKF(!c.valid && c.step == 0 && c.has_bad && strcmp(c.bad_file, cases[i].file) == 0, "%s: %s (%s)",
+               cases[i].cheat, c.reason, c.bad_file);
+        CHECKF(strstr(c.reason, cases[i].why), "%s", c.reason);
+        CHECKF(job_check_outputs(&F.train, &F.b, &s, vd, &c, err) == 0, "%s", err);
+        CHECKF(!c.valid && c.has_bad && strcmp(c.bad_file, cases[i].file) == 0, "%s", c.reason);
+        snprintf(vd, sizeof vd, "%s/r_%s", F.root, cases[i].cheat);
+        CHECKF(job_promised(&F.train, &F.b, &s, vd, c.bad_blob, &kept, why, err) == 0, "%s", err);
+        CHECKF(!kept && why[0], "%s: the broken %s was judged kept", cases[i].cheat, cases[i].file);
+        CHECKF(job_promised(&F.train, &F.b, &s, vd, s.manifest, &kept, why, err) == 0 && kept, "%s", why);
+    }
+    /* the honest slot: valid, every output (the manifest, each file) kept */
+    job_check c;
+    snprintf(vd, sizeof vd, "%s/v_honest_outputs", F.root);
+    CHECKF(job_check_outputs(&F.train, &F.b, &F.hslot, vd, &c, err) == 0 && c.valid && !c.has_bad, "%s", c.reason);
+    snprintf(vd, sizeof vd, "%s/r_honest", F.root);
+    job_manifest m = {0};
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    char mp[1300];
+    snprintf(mp, sizeof mp, "%s/manifest.json", F.hdir);
+    CHECKF(plow_read_file(mp, JOB_MANIFEST_MAX, &buf, &n, err) == 0 && job_manifest_parse(&m, buf, n, err) == 0, "%s",
+           err);
+    free(buf);
+    CHECK(m.n > 4);
+    for (size_t i = 0; i < m.n; i++) {
+        CHECKF(job_promised(&F.train, &F.b, &F.hslot, vd, m.files[i].hash, &kept, why, err) == 0, "%s", err);
+        CHECKF(kept, "honest %s judged broken: %s", m.files[i].path, why);
+    }
+    job_manifest_release(&m);
 }
 
 /* A worker whose leaf 0 (and checkpoint 0) is another state but whose
@@ -1553,6 +1616,7 @@ const test_case job_tests[] = {
     {"job_spec_matches_cli", test_spec_matches_cli},
     {"job_cheats_caught", test_cheats_caught},
     {"job_bad_checkpoints", test_bad_checkpoints},
+    {"job_broken_promises", test_broken_promises},
     {"job_wrong_leaf0_only", test_wrong_leaf0_only},
     {"job_wrong_challenger_loses", test_wrong_challenger_loses},
     {"job_diverge", test_diverge},

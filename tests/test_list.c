@@ -21,7 +21,8 @@ extern const test_case node_tests[];
 extern const test_case evm_tests[];
 extern const test_case wasm_tests[];
 extern const test_case serve_tests[];
+extern const test_case explorer_tests[];
 
 const test_case *const test_tables[] = {
-    tensor_tests, tokenizer_tests, formats_tests, model_tests, train_tests, proof_tests, tx_tests, state_tests, store_tests, job_tests, json_tests, label_tests, round_tests, dpo_tests, rl_tests, agent_tests, node_tests, evm_tests, serve_tests, wasm_tests, NULL,
+    tensor_tests, tokenizer_tests, formats_tests, model_tests, train_tests, proof_tests, tx_tests, state_tests, store_tests, job_tests, json_tests, label_tests, round_tests, dpo_tests, rl_tests, agent_tests, node_tests, explorer_tests, evm_tests, serve_tests, wasm_tests, NULL,
 };

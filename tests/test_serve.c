@@ -191,7 +191,58 @@ static void test_signed_receipts(void) {
     model_free(m);
 }
 
+/* Vouchers as text (X-PAYMENT): round trip, and every malformed form refused. */
+static void test_voucher_text(void) {
+    char err[PLOW_ERR_LEN], v[LEDGER_VOUCHER_STR_LEN];
+    CHECK(ledger_crypto_init(err) == 0);
+    ledger_key k;
+    ledger_key_generate(&k);
+    uint8_t ch[32], chain[32], sig[64], ch2[32], sig2[64];
+    memset(ch, 0xab, 32);
+    memset(chain, 0x5c, 32);
+    ledger_voucher_sign(&k, chain, ch, UINT64_MAX, sig);
+    ledger_voucher_format(ch, UINT64_MAX, sig, v);
+    CHECK(strlen(v) == LEDGER_VOUCHER_STR_LEN - 1);
+    uint64_t amount;
+    CHECKF(ledger_voucher_parse(v, ch2, &amount, sig2, err) == 0, "%s", err);
+    CHECK(amount == UINT64_MAX && memcmp(ch, ch2, 32) == 0 && memcmp(sig, sig2, 64) == 0);
+    CHECK(ledger_voucher_ok(k.pk, chain, ch2, amount, sig2));
+    CHECK(!ledger_voucher_ok(k.pk, chain, ch2, amount - 1, sig2));
+    ledger_voucher_format(ch, 7, sig, v);
+    char bad[LEDGER_VOUCHER_STR_LEN + 8];
+    static const char *const prefixes[] = {"", "plowv2.", "PLOWV1.", "plowv1"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(bad, sizeof bad, "%s%s", prefixes[i], v + 7);
+        CHECK(ledger_voucher_parse(bad, ch2, &amount, sig2, err) == -1);
+    }
+    CHECK(ledger_voucher_parse(NULL, ch2, &amount, sig2, err) == -1);
+    const size_t cut[] = {0, 7, 40, 71, 72, 73, 74, 100, strlen(v) - 1};
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) { /* every prefix of it */
+        snprintf(bad, sizeof bad, "%.*s", (int)cut[i], v);
+        CHECK(ledger_voucher_parse(bad, ch2, &amount, sig2, err) == -1);
+    }
+    snprintf(bad, sizeof bad, "%sX", v); /* trailing */
+    CHECK(ledger_voucher_parse(bad, ch2, &amount, sig2, err) == -1);
+    snprintf(bad, sizeof bad, "%s", v);
+    bad[10] = 'g'; /* not hex */
+    CHECK(ledger_voucher_parse(bad, ch2, &amount, sig2, err) == -1);
+    snprintf(bad, sizeof bad, "%s", v);
+    bad[72] = '-'; /* amount "-" */
+    CHECK(ledger_voucher_parse(bad, ch2, &amount, sig2, err) == -1);
+    char over[300]; /* an amount over 2^64-1, and one with a sign or spaces */
+    static const char *const amounts[] = {"18446744073709551616", "+7", " 7", "7 ", "", "0x7", "99999999999999999999"};
+    char chx[65], sgx[129];
+    plow_hex(ch, 32, chx);
+    plow_hex(sig, 64, sgx);
+    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++) {
+        snprintf(over, sizeof over, "plowv1.%s.%s.%s", chx, amounts[i], sgx);
+        CHECKF(ledger_voucher_parse(over, ch2, &amount, sig2, err) == -1, "amount '%s' accepted", amounts[i]);
+    }
+    ledger_key_wipe(&k);
+}
+
 const test_case serve_tests[] = {
+    {"serve_voucher_text", test_voucher_text},
     {"serve_rows_equal_alone", test_rows_equal_alone},
     {"serve_signed_receipts", test_signed_receipts},
     {NULL, NULL},

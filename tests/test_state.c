@@ -3652,8 +3652,21 @@ static void test_receipt_fraud(void) {
     CHECK(chal(&w, c2).status == LEDGER_CH_REJECTED && acct(&w, CAROL).stake == cs &&
           acct(&w, CAROL).balance == cb + bond * BOND_PCT / 100);
     /* a claim rejected can be made again (by someone with the right blobs) */
+    uint8_t c3[32];
     tx = fraud_tx(&w, DAVE, CAROL, d3, CAROL, bond);
-    OK(&w, DAVE, &tx);
+    OK_HASH(&w, DAVE, &tx, c3);
+    /* a claim the referee never rules lapses when the receipt is claimed again past its void height */
+    uint64_t until = ledger_challenge_void_at(&w.g.params, &(ledger_challenge){.kind = LEDGER_CHK_RECEIPT,
+                                                                              .deadline = chal(&w, c3).deadline});
+    tx = fraud_tx(&w, ALICE, CAROL, d3, CAROL, bond);
+    FAILS(&w, ALICE, &tx, "already claims this receipt"); /* still rulable */
+    advance_to(&w, until + 1);
+    uint64_t dv = acct(&w, DAVE).balance;
+    tx = fraud_tx(&w, ALICE, CAROL, d3, CAROL, bond);
+    OK(&w, ALICE, &tx);
+    CHECK(chal(&w, c3).status == LEDGER_CH_EXPIRED && acct(&w, DAVE).balance == dv + bond);
+    tx = verdict_tx(&w, OP, c3, zero, 1); /* too late to rule it */
+    FAILS(&w, OP, &tx, "not open");
     world_free(&w);
 }
 

@@ -695,6 +695,26 @@ int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t o
 
 /* ---- the referee on the chain ---- */
 
+/* The task cannot be run within the network's limits (ledger.md V6, the
+ * poster's fault): ruling 2 (the challenge upheld, its bond back), then the
+ * task expired at once (every held slot VOID, the escrow back) -- never a
+ * silent lapse. err holds why on entry. */
+static int referee_unrunnable(agent *a, evm_ctx *x, ix_challenge *c, ix_task *it, char err[PLOW_ERR_LEN]) {
+    char cid[12], tid[12], why[PLOW_ERR_LEN];
+    agent_short(c->cid, cid);
+    agent_short(c->d.task, tid);
+    snprintf(why, sizeof why, "%s", err);
+    static const uint8_t zero[32];
+    if (evm_verdict(&x->s, &x->d, &x->s.key, c->cid, &c->d, 2, zero, NULL, 0, NULL, err)) return -1;
+    agent_log(a, "verdict on challenge %s (task %s): the task cannot be run within the network's limits (%s): "
+                 "unrunnable, the poster's fault", cid, tid, why);
+    if (refresh(x, err)) return -1;
+    evm_seal seals[LEDGER_MAX_REPLICAS];
+    if (seals_of(x, it, seals, err) || evm_expire(&x->s, &x->d, &it->p, seals, NULL, err)) return -1;
+    agent_log(a, "task %s expired: its slots void, the escrow back to the requester", tid);
+    return 0;
+}
+
 /* One step challenge ruled: job_referee from the node's blobs in dir, the
  * verdict signed with this agent's EVM key (RefereeJudge's referee) and
  * carried by it. 1: nothing to sign (the task cannot be run: the contract
@@ -706,7 +726,8 @@ static int referee_step(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, 
     if (task_record(a, x, it, &t, err)) return -1;
     job_spec spec;
     int src = agent_fetch_spec(a, &t, &spec, err);
-    if (src) return src;
+    if (src < 0) return -1;
+    if (src > 0) return referee_unrunnable(a, x, c, it, err); /* the spec or an input absent or malformed */
     ledger_challenge lc;
     challenge_record(a, x, c, &lc);
     if (plow_mkdir_p(dir, err)) return -1;
@@ -725,8 +746,13 @@ static int referee_step(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, 
     job_blobs jb = agent_job_blobs(a);
     uint8_t computed[32] = {0};
     bool prev_ok = false;
-    int jrc = job_referee(&spec, &jb, &lc, dir, computed, &prev_ok, err);
-    if (jrc) return jrc;
+    job_limits l;
+    job_cost cost;
+    job_limits_network(&l);
+    int jrc = job_probe(&spec, &jb, dir, &l, false, &cost, err); /* a bomb is ruled before anything is built */
+    if (jrc == 0) jrc = job_referee(&spec, &jb, &lc, dir, computed, &prev_ok, err);
+    if (jrc < 0) return -1;
+    if (jrc > 0) return referee_unrunnable(a, x, c, it, err);
     uint8_t ruling = prev_ok ? 1 : 0;
     uint8_t evidence[64]; /* what anyone re-runs the step from: the state blob, and the leaf it gives */
     memcpy(evidence, c->d.state_blob, 32);
@@ -773,7 +799,6 @@ int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]) {
             rc = evm_verdict(&x->s, &x->d, &x->s.key, c->cid, &c->d, 0, zero, c->d.state_blob, 32, NULL, err);
         } else {
             rc = referee_step(a, x, c, dir, err);
-            if (rc > 0) agent_log(a, "challenge %.8s…: no ruling for it on this chain (%s): it will lapse", hex, err);
         }
         if (rc < 0) return -1;
         char e2[PLOW_ERR_LEN];

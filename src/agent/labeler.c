@@ -307,7 +307,13 @@ static void cache_make_room(labeler *L, uint64_t bytes, const lb_cache *keep) {
                 (!old || L->cache[i].tick < old->tick))
                 old = &L->cache[i];
         if (!old) return;
+        char id[12];
+        agent_short(old->id, id);
+        uint64_t freed = old->bytes;
         cache_drop(L, old);
+        agent_log(&L->a, "task %s: its items (%" PRIu64 " bytes) dropped from memory, least recently used (%" PRIu64
+                         " of the %" PRIu64 "-byte item budget held, %" PRIu64 " more wanted)",
+                  id, freed, L->cache_bytes, L->budget, bytes);
     }
 }
 

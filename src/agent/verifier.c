@@ -236,8 +236,8 @@ static int send_data_challenge(verifier *v, const ledger_task *t, int s, const u
     char cid[12], b[32];
     agent_short(hash, cid);
     agent_money(bond, b);
-    agent_log(a, "task %s slot %d: DATA CHALLENGE %s opened against %s: %s %s cannot be fetched (bond %s, block %" PRIu64
-                 "; the worker must upload it within %" PRIu64 " blocks)",
+    agent_log(a, "task %s slot %d: DATA CHALLENGE %s opened against %s: %s, blob %s (bond %s, block %" PRIu64
+                 "; the worker must make it available within %" PRIu64 " blocks)",
               id, s, cid, acc, what, bh, b, height, a->params.verdict_blocks);
     watch(v, hash);
     return save_watch(v, err);
@@ -274,7 +274,7 @@ static int check_available(verifier *v, const ledger_task *t, int s, const ledge
             goto out;
         }
         *missing = true;
-        rc = send_data_challenge(v, t, s, slot->manifest, "its manifest", err);
+        rc = send_data_challenge(v, t, s, slot->manifest, "its manifest cannot be fetched", err);
         goto out;
     }
     if (job_manifest_parse(&m, buf, n, e2) == 0) { /* a malformed one is the check's to judge */
@@ -282,8 +282,8 @@ static int check_available(verifier *v, const ledger_task *t, int s, const ledge
             if (client_blob_has(a->c, m.files[i].hash, &has, err)) goto out;
             if (has) continue;
             *missing = true;
-            char what[JOB_PATH_MAX + 16];
-            snprintf(what, sizeof what, "its %s", m.files[i].path);
+            char what[JOB_PATH_MAX + 32];
+            snprintf(what, sizeof what, "its %s cannot be fetched", m.files[i].path);
             rc = send_data_challenge(v, t, s, m.files[i].hash, what, err);
             goto out;
         }
@@ -330,6 +330,17 @@ static int check_spec(verifier *v, const ledger_task *t, int s, job_spec *spec, 
     return set_checked(v, t->id, s, "bad spec\n", err) ? -1 : 1;
 }
 
+/* The spec of t fetched and probed for a check of slot s: 0, check it; 1,
+ * not now or not at all (logged, set aside or counted as a failed try); -1
+ * when the node could not be asked. */
+static int checkable(verifier *v, const ledger_task *t, int s, job_spec *spec, char err[PLOW_ERR_LEN]) {
+    int src = check_spec(v, t, s, spec, err);
+    if (src) return src;
+    src = probe_before_check(v, t, s, spec, err);
+    if (src < 0) return check_failed(v, t, s, "probe", err) ? -1 : 1;
+    return src;
+}
+
 /* A hostile challenger (tests, --challenge-at J): challenges slot s at step
  * J from its revealed leaves, without checking anything; the state blob is
  * the spec's (step 1 needs none: the referee rebuilds state 0). */
@@ -370,6 +381,28 @@ out:
     return rc;
 }
 
+/* Outputs that are not what the commitment promises (job_check has_bad: a
+ * checkpoint that is not its leaf's state, a config that does not go with
+ * the artifact, a manifest lacking one of them): demanded with a data
+ * challenge, which the referee never attests (the promised bytes cannot
+ * exist under that hash), so the worker is slashed at its deadline. Other
+ * defects no challenge can prove are logged. */
+static int broken_promise(verifier *v, const ledger_task *t, int s, const job_check *chk, char err[PLOW_ERR_LEN]) {
+    char id[12], wk[16];
+    agent_short(t->id, id);
+    agent_short_addr(t->slots[s].worker, wk);
+    if (!chk->has_bad) {
+        agent_log(&v->a, "task %s slot %d (%s): defective outputs, not provable by a challenge: %s", id, s, wk,
+                  chk->reason);
+        return set_checked(v, t->id, s, "defective\n", err);
+    }
+    agent_log(&v->a, "task %s slot %d (%s): BROKEN PROMISE: its %s: %s", id, s, wk, chk->bad_file, chk->reason);
+    char what[JOB_PATH_MAX + 64];
+    snprintf(what, sizeof what, "its %s (not what the commitment promises)", chk->bad_file);
+    if (send_data_challenge(v, t, s, chk->bad_blob, what, err)) return -1;
+    return set_checked(v, t->id, s, "demanded\n", err);
+}
+
 /* Optimistic: sample-verify one committed slot. */
 static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledger_challenge *ch, size_t n_ch,
                             uint64_t height, char err[PLOW_ERR_LEN]) {
@@ -408,11 +441,7 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
                   id, s, wk, ledger_kind_name(t->p.kind), chk.steps_run, chk.seconds, slot->committed_at + 1);
         return set_checked(v, t->id, s, "valid\n", err);
     }
-    if (chk.step == 0) {
-        /* defective outputs no challenge can prove: the rules cannot act on them */
-        agent_log(a, "task %s slot %d (%s): defective outputs, not provable by a challenge: %s", id, s, wk, chk.reason);
-        return set_checked(v, t->id, s, "defective\n", err);
-    }
+    if (chk.step == 0) return broken_promise(v, t, s, &chk, err);
     agent_log(a, "task %s slot %d (%s): INVALID at step %" PRIu64 ": %s", id, s, wk, chk.step, chk.reason);
     ledger_tx tx;
     memset(&tx, 0, sizeof tx);
@@ -422,6 +451,46 @@ static int check_optimistic(verifier *v, const ledger_task *t, int s, const ledg
     tx.u.challenge.ev = chk.ev;
     if (send_challenge(v, t, &tx, "sampled re-execution", err)) return -1;
     return set_checked(v, t->id, s, "challenged\n", err);
+}
+
+/* Replicas that agree: each one's outputs opened (job_check_outputs, no
+ * step re-executed), a broken promise demanded like an optimistic one's. */
+static int check_promises(verifier *v, const ledger_task *t, const int *idx, int n, char err[PLOW_ERR_LEN]) {
+    agent *a = &v->a;
+    for (int i = 0; i < n && !agent_stop_requested(); i++) {
+        int s = idx[i];
+        char ap[AGENT_PATH_MAX + 100];
+        avail_path(v, t->id, s, ap, sizeof ap);
+        if (is_checked(v, t->id, s) || !plow_file_exists(ap)) continue; /* its data first */
+        job_spec spec;
+        int src = checkable(v, t, s, &spec, err);
+        if (src < 0) return -1;
+        if (src > 0) continue;
+        char hex[65], dir[AGENT_PATH_MAX + 100], id[12], wk[16];
+        plow_hex(t->id, 32, hex);
+        snprintf(dir, sizeof dir, "%s/tasks/%s/slot%d", a->work, hex, s);
+        if (plow_mkdir_p(dir, err)) return -1;
+        if (agent_put_leaves(a, t, s, dir, err)) {
+            if (check_failed(v, t, s, "revealed leaves", err)) return -1;
+            continue;
+        }
+        job_blobs b = agent_job_blobs(a);
+        job_check chk;
+        if (job_check_outputs(&spec, &b, &t->slots[s], dir, &chk, err)) {
+            if (check_failed(v, t, s, "outputs", err)) return -1;
+            continue;
+        }
+        agent_short(t->id, id);
+        agent_short_addr(t->slots[s].worker, wk);
+        if (!chk.valid) {
+            if (broken_promise(v, t, s, &chk, err)) return -1;
+            continue;
+        }
+        agent_log(a, "task %s slot %d (%s): its outputs are what it committed to (opened in %.1fs)", id, s, wk,
+                  chk.seconds);
+        if (set_checked(v, t->id, s, "outputs\n", err)) return -1;
+    }
+    return 0;
 }
 
 /* Replicated: compare final states; take each outlier to the referee. */
@@ -477,7 +546,7 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
             v->checked++;
             if (set_checked(v, t->id, -1, "agree\n", err)) return -1;
         }
-        return 0;
+        return check_promises(v, t, idx, n, err);
     }
     for (int i = 0; i < n; i++) {
         int s = idx[i];
@@ -485,13 +554,9 @@ static int check_replicated(verifier *v, const ledger_task *t, const ledger_chal
         if (memcmp(slot->final_state, t->slots[best].final_state, 32) == 0) continue;
         if (is_checked(v, t->id, s) || challenged(ch, n_ch, slot->worker)) continue;
         job_spec spec;
-        int src = check_spec(v, t, s, &spec, err);
+        int src = checkable(v, t, s, &spec, err);
         if (src < 0) return -1;
         if (src > 0) continue;
-        if ((src = probe_before_check(v, t, s, &spec, err))) {
-            if (src < 0 && check_failed(v, t, s, "probe", err)) return -1;
-            continue;
-        }
         char hex[65], dir[AGENT_PATH_MAX + 100], wk[16], ok[16];
         plow_hex(t->id, 32, hex);
         snprintf(dir, sizeof dir, "%s/tasks/%s/diverge%d-%d", a->work, hex, s, best);
@@ -564,10 +629,17 @@ static int follow_verdicts(verifier *v, char err[PLOW_ERR_LEN]) {
                       bal, earned);
             continue;
         }
+        /* between replicas the referee's leaf may condemn the accused, the other, or both */
+        bool acc_wrong = memcmp(c.computed, c.accused_leaf, 32) != 0,
+             oth_wrong = c.has_other && memcmp(c.computed, c.other_leaf, 32) != 0;
+        const char *upheld = !c.has_other ? " -- the accused was wrong and is slashed"
+                             : acc_wrong && oth_wrong ? " -- both replicas were wrong and are slashed"
+                             : oth_wrong ? " -- the other replica was wrong and is slashed (the accused was right)"
+                                         : " -- the accused was wrong and is slashed (the other replica was right)";
         agent_log(a, "verdict on challenge %s (task %s, step %" PRIu64 "): %s%s; balance %s (%s since I started)", cid, tid,
                   c.step, ledger_challenge_status_name(c.status),
                   voided                           ? " -- the task cannot be run: voided, bond returned"
-                  : c.status == LEDGER_CH_UPHELD   ? " -- the accused was wrong and is slashed"
+                  : c.status == LEDGER_CH_UPHELD   ? upheld
                   : c.status == LEDGER_CH_REJECTED ? " -- the accused was right; my bond is lost"
                                                    : " -- no verdict in time; bond returned",
                   bal, earned);

@@ -36,6 +36,7 @@
 #include "../data/tokenizer.h"
 #include "../ledger/ledger.h"
 #include "../client/client.h"
+#include "../evm/chain.h"
 #include "cli.h"
 #include "cli_net.h"
 
@@ -62,6 +63,12 @@ static const char demo_help[] =
     "  --data FILE        the corpus (default data/tinyshakespeare.txt)\n"
     "  --timeout S        give up after S seconds (default 900)\n"
     "  --keep-running     leave the network running at the end, until Ctrl-C\n"
+    "  --chain evm        settle on plow's contracts on a local EVM chain instead: starts\n"
+    "                     anvil (node_modules, by its pid; a block every --block-ms), deploys the\n"
+    "                     contracts (plow deploy's code), gives every agent an EVM key and\n"
+    "                     its tokens, runs the node as the chain's indexer (--chain) and a\n"
+    "                     referee (plow referee --chain evm); the table is read from the\n"
+    "                     chain through the node (docs/evm.md)\n"
     "\n"
     "Logs: DIR/logs/*.log. The node's data: DIR/node. Result: DIR/result.json.\n";
 
@@ -105,6 +112,7 @@ typedef struct member {
     uint8_t pk[32];
     uint64_t balance0, stake0;
     ledger_account now;
+    char evm_key[PATHN]; /* --chain evm: its EVM key file (0x + 64 hex digits) */
 } member;
 
 typedef struct proc {
@@ -132,6 +140,11 @@ typedef struct demo {
     client *c;
     ledger_params params;
     uint64_t supply;
+    /* --chain evm */
+    bool evm;
+    eth_anvil anvil;
+    evm_deployment dep;
+    char dep_path[PATHN + 32];
 } demo;
 
 static const char *name_of(const demo *d, const uint8_t pk[32], char buf[16]) {
@@ -502,7 +515,11 @@ static int start_node(demo *d, char err[PLOW_ERR_LEN]) {
     snprintf(genesis, sizeof genesis, "%s/genesis.json", d->dir);
     snprintf(listen, sizeof listen, "127.0.0.1:%ld", d->port);
     snprintf(bms, sizeof bms, "%ld", d->block_ms);
-    char *argv[] = {"plow", "node", "--data", data, "--genesis", genesis, "--listen", listen, "--block-ms", bms, NULL};
+    char *argv[] = {"plow", "node", "--data", data, "--genesis", genesis, "--listen", listen, "--block-ms", bms,
+                    /* --chain evm: the chain's indexer; a referee process rules (start_agents) */
+                    "--chain", d->anvil.url, "--deployment", d->dep_path, "--confirmations", "0",
+                    "--chain-poll-ms", "200", "--no-referee", NULL};
+    if (!d->evm) argv[10] = NULL;
     if (spawn(d, "node", false, argv, err)) return -1;
     /* the URL: the port given, or the one the node picked (DIR/node/node.url) */
     char urlfile[PATHN + 32];
@@ -533,6 +550,85 @@ static int start_node(demo *d, char err[PLOW_ERR_LEN]) {
     return plow_error(err, "the node did not answer within 30 s: see %s", d->p[0].log);
 }
 
+/* argv (NULL-terminated, with room for 8 more) with chain[] appended when the demo settles on the EVM. */
+static char **with_chain(const demo *d, char **argv, char **chain) {
+    if (!d->evm) return argv;
+    int k = 0;
+    while (argv[k]) k++;
+    for (int i = 0; chain[i]; i++) argv[k++] = chain[i];
+    argv[k] = NULL;
+    return argv;
+}
+
+/* --chain evm: anvil (a block a second), the contracts, every member's EVM
+ * key (anvil's dev accounts, in the order of the cast; the referee the
+ * last) holding its genesis balance and stake in the contract. */
+static int start_chain(demo *d, char err[PLOW_ERR_LEN]) {
+    char adir[PATHN + 16], cdir[PATHN], path[PATHN + 64];
+    snprintf(adir, sizeof adir, "%s/anvil", d->dir);
+    if (eth_anvil_start_blocks(adir, NULL, (unsigned)d->block_ms, &d->anvil, err)) return -1;
+    if (d->anvil.nkeys < d->n_m + 1) return plow_error(err, "anvil has %d keys, the demo needs %d", d->anvil.nkeys, d->n_m + 1);
+    /* the contracts next to the anvil the binary uses: $PLOW_ROOT (or .)/build/contracts */
+    const char *root = getenv("PLOW_ROOT");
+    snprintf(cdir, sizeof cdir, "%s/build/contracts", root && *root ? root : ".");
+    eth_rpc *rpc = eth_rpc_new(d->anvil.url);
+    eth_signer s[MAX_ACCOUNTS];
+    int n_s = 0, rc = -1;
+    eth_key k, ref;
+    memset(&ref, 0, sizeof ref);
+    for (int i = 0; i < d->n_m; i++) {
+        if (eth_key_from_secret(&k, d->anvil.keys[i], err) || eth_signer_init(&s[i], rpc, &k, err)) goto out;
+        eth_key_wipe(&k);
+        n_s++;
+    }
+    if (eth_key_from_secret(&ref, d->anvil.keys[d->anvil.nkeys - 1], err)) goto out;
+    evm_deploy_params dp = {.unbond_blocks = d->params.unbond_blocks, .verdict_blocks = d->params.verdict_blocks,
+                            .bond_floor = 10, .slash_challenger_pct = d->params.slash_challenger_pct,
+                            .bond_accused_pct = d->params.bond_accused_pct};
+    memcpy(dp.referee, ref.addr, ETH_ADDR_LEN);
+    if (evm_deploy(&s[0], cdir, &dp, &d->dep, NULL, err)) {
+        plow_error_prefix(err, "deploying the contracts (make contracts builds them)");
+        goto out;
+    }
+    char *dj = evm_deployment_json(&d->dep);
+    snprintf(d->dep_path, sizeof d->dep_path, "%s/deployment.json", d->dir);
+    int wr = write_text(d->dep_path, dj, err);
+    free(dj);
+    if (wr) goto out;
+    char hex[67];
+    hex[0] = '0', hex[1] = 'x';
+    plow_hex(d->anvil.keys[d->anvil.nkeys - 1], 32, hex + 2);
+    snprintf(path, sizeof path, "%s/keys/referee.evm.hex", d->dir);
+    if (plow_write_file(path, hex, 66, err)) goto out;
+    chmod(path, 0600);
+    d->supply = 0;
+    for (int i = 0; i < d->n_m; i++) {
+        member *m = &d->m[i];
+        uint64_t all = m->balance0 + m->stake0;
+        snprintf(m->evm_key, sizeof m->evm_key, "%s/keys/%s.evm.hex", d->dir, m->name);
+        plow_hex(d->anvil.keys[i], 32, hex + 2);
+        if (plow_write_file(m->evm_key, hex, 66, err)) goto out;
+        chmod(m->evm_key, 0600);
+        if (evm_token_mint(&s[0], &d->dep, s[i].key.addr, all, NULL, err) ||
+            evm_token_approve(&s[i], &d->dep, all, NULL, err) ||
+            evm_account_op(&s[i], &d->dep, "deposit", all, NULL, err) ||
+            (m->stake0 && evm_account_op(&s[i], &d->dep, "stake", m->stake0, NULL, err))) {
+            plow_error_prefix(err, m->name);
+            goto out;
+        }
+        d->supply += all;
+        /* from now on the member is its EVM account (20 bytes + 12 zeros): what the chain's index reports */
+        memset(m->pk, 0, 32);
+        memcpy(m->pk, s[i].key.addr, ETH_ADDR_LEN);
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < n_s; i++) eth_signer_release(&s[i]);
+    eth_key_wipe(&ref);
+    eth_rpc_free(rpc);
+    return rc;
+}
+
 static int start_agents(demo *d, char err[PLOW_ERR_LEN]) {
     char policy[PATHN + 32], wf[PATHN + 32];
     snprintf(policy, sizeof policy, "%s/policy.json", d->dir);
@@ -543,22 +639,37 @@ static int start_agents(demo *d, char err[PLOW_ERR_LEN]) {
             member *m = &d->m[i];
             char work[PATHN + 64];
             snprintf(work, sizeof work, "%s/work/%s", d->dir, m->name);
+            /* --chain evm: each agent settles on the contracts with its own EVM key */
+            char *chain[] = {"--chain", "evm", "--deployment", d->dep_path, "--rpc", d->anvil.url, "--keystore",
+                             m->evm_key, NULL};
             if (pass == 0 && m->r == ROLE_VERIFIER) {
                 char *argv[] = {"plow",      "verifier", "--key",  m->key,    "--work", work, "--node", d->url,
-                                "--name",    m->name,    "--threads", "1",    "--samples", "4", NULL};
-                if (spawn(d, m->name, true, argv, err)) return -1;
+                                "--name",    m->name,    "--threads", "1",    "--samples", "4", NULL, NULL, NULL,
+                                NULL, NULL, NULL, NULL, NULL, NULL};
+                if (spawn(d, m->name, true, with_chain(d, argv, chain), err)) return -1;
             } else if (pass == 1 && (m->r == ROLE_HONEST || m->r == ROLE_CHEATER)) {
                 char *argv[] = {"plow",    "worker", "--key",   m->key,   "--work", work,
                                 "--node",  d->url,   "--name",  m->name,  "--policy", policy,
-                                "--threads", "1",    "--cheat", "perturb", NULL};
+                                "--threads", "1",    "--cheat", "perturb", NULL, NULL, NULL, NULL, NULL, NULL,
+                                NULL, NULL, NULL};
                 if (m->r == ROLE_HONEST) argv[12] = NULL;
-                if (spawn(d, m->name, true, argv, err)) return -1;
+                if (spawn(d, m->name, true, with_chain(d, argv, chain), err)) return -1;
             } else if (pass == 2 && m->r == ROLE_REQUESTER) {
                 char result[PATHN + 32];
                 snprintf(result, sizeof result, "%s/result.json", d->dir);
                 char *argv[] = {"plow",   "requester", "--key",   m->key,  "--work",   work,   "--node", d->url,
-                                "--name", m->name,     "--workflow", wf,   "--result", result, NULL};
-                if (spawn(d, m->name, true, argv, err)) return -1;
+                                "--name", m->name,     "--workflow", wf,   "--result", result, NULL, NULL, NULL,
+                                NULL, NULL, NULL, NULL, NULL, NULL};
+                if (spawn(d, m->name, true, with_chain(d, argv, chain), err)) return -1;
+            } else if (pass == 0 && m->r == ROLE_OPERATOR && d->evm) {
+                /* the referee: the deployment's referee key (anvil's last), blobs from the node */
+                char rkey[PATHN + 32];
+                snprintf(rkey, sizeof rkey, "%s/keys/referee.evm.hex", d->dir);
+                snprintf(work, sizeof work, "%s/work/referee", d->dir);
+                char *argv[] = {"plow",  "referee", "--chain", "evm",  "--deployment", d->dep_path, "--rpc",
+                                d->anvil.url, "--keystore", rkey, "--key", m->key, "--work", work, "--node", d->url,
+                                NULL};
+                if (spawn(d, "referee", true, argv, err)) return -1;
             }
         }
     return 0;
@@ -1009,8 +1120,17 @@ static int run_demo(demo *d, char err[PLOW_ERR_LEN]) {
     if (write_genesis(d, err) || write_data(d, err) || write_tasks(d, err)) return -1;
     say("genesis: %d accounts (operator, requester, %ld honest workers, a cheating worker, a verifier)", d->n_m,
         d->workers);
+    if (d->evm) {
+        if (start_chain(d, err)) return -1;
+        char a[43];
+        eth_addr_checksum(d->dep.plow, a);
+        say("EVM chain: anvil at %s (pid %d, a block every %ld ms), plow's contracts deployed (Plow %s), every "
+            "member's tokens deposited",
+            d->anvil.url, (int)d->anvil.pid, d->block_ms, a);
+    }
     if (start_node(d, err)) return -1;
-    say("node up at %s (blocks every %ld ms; log %s/logs/node.log)", d->url, d->block_ms, d->dir);
+    say("node up at %s (blocks every %ld ms; log %s/logs/node.log)%s", d->url, d->block_ms, d->dir,
+        d->evm ? "; it indexes the chain and serves the blobs" : "");
     if (start_agents(d, err)) return -1;
     say("agents started: verifier, %ld honest workers, %s (--cheat perturb), requester; logs in %s/logs/", d->workers,
         CHEATER_NAME, d->dir);
@@ -1067,6 +1187,11 @@ static int run_demo(demo *d, char err[PLOW_ERR_LEN]) {
     if (rc == 0) printf("\nOUTCOME: RIGHT -- the cheater was caught and slashed, the honest workers were paid.\n");
     else printf("\nOUTCOME: WRONG -- see the FAIL lines above and the logs in %s/logs/\n", d->dir);
 out:
+    if (rc >= 0 && !demo_stop) { /* the explorer (docs/explorer.md): the same node serves it */
+        if (d->keep) printf("\nExplorer: %s/\n", d->url);
+        else printf("\nExplorer: %s/ while it runs (--keep-running keeps the network up; later: plow node --data %s/node)\n",
+                    d->url, d->dir);
+    }
     if (d->keep && rc >= 0 && !demo_stop) {
         printf("Still running at %s (--keep-running); Ctrl-C stops it.\n", d->url);
         fflush(stdout);
@@ -1085,7 +1210,8 @@ int cmd_demo(int argc, char **argv) {
     const char *dir = NULL, *config = NULL, *steps_s = NULL, *lora_s = NULL, *tokens_s = NULL, *workers_s = NULL,
                *port_s = NULL, *bms_s = NULL, *data = NULL, *timeout_s = NULL;
     bool keep = false;
-    const cli_opt opts[] = {{"--dir", &dir, NULL},         {"--config", &config, NULL},   {"--steps", &steps_s, NULL},
+    const char *chain = NULL;
+    const cli_opt opts[] = {{"--chain", &chain, NULL},{"--dir", &dir, NULL},         {"--config", &config, NULL},   {"--steps", &steps_s, NULL},
                             {"--lora-steps", &lora_s, NULL}, {"--tokens", &tokens_s, NULL}, {"--workers", &workers_s, NULL},
                             {"--port", &port_s, NULL},     {"--block-ms", &bms_s, NULL},  {"--data", &data, NULL},
                             {"--timeout", &timeout_s, NULL}, {"--keep-running", NULL, &keep}, {NULL, NULL, NULL}};
@@ -1105,6 +1231,12 @@ int cmd_demo(int argc, char **argv) {
     d->timeout = 900;
     d->keep = keep;
     rc = 2;
+    if (chain && strcmp(chain, "evm") != 0) {
+        cli_usage_error("demo", "--chain takes evm (plow's contracts on a local anvil), got '%s'", chain);
+        goto done;
+    }
+    d->evm = chain != NULL;
+    d->anvil.pid = -1;
     if (strcmp(d->config, "tiny") != 0 && strcmp(d->config, "small") != 0) {
         cli_usage_error("demo", "--config must be tiny or small, got '%s'", d->config);
         goto done;
@@ -1164,6 +1296,10 @@ int cmd_demo(int argc, char **argv) {
     if (d->n_p) {
         say("stopping the %d processes it started (agents first, then the node)", d->n_p);
         stop_all(d);
+    }
+    if (d->evm && d->anvil.pid > 0) {
+        say("stopping anvil (pid %d)", (int)d->anvil.pid);
+        eth_anvil_stop(&d->anvil);
     }
     printf("\nThe network's data: %s (node: %s/node, logs: %s/logs, result: %s/result.json). Took %.0fs.\n", d->dir,
            d->dir, d->dir, d->dir, plow_now() - t_start);

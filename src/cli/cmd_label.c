@@ -46,7 +46,8 @@ static const char label_help[] =
     "                    reward: each labeler's most pay (escrow reward x R)\n"
     "  gold TASK --secret FILE [--wait]\n"
     "                    reveals the gold once the labelers' window closed\n"
-    "  finalize TASK [--wait]   settles the task (pay, slash, result)\n"
+    "  finalize TASK [--wait]   settles the task (pay, slash, result); a task nobody\n"
+    "                    committed to by the end of its work phase is expired\n"
     "  result TASK --out FILE [--text-out FILE] [--truth FILE] [--upload]\n"
     "                    rebuilds the aggregated dataset from the revealed labels\n"
     "                    (read from the blocks), checks it against the task's\n"
@@ -989,7 +990,7 @@ static const char *finalize_ready(const ledger_task *t, uint64_t h, uint64_t *at
     if (t->status == LEDGER_TASK_FINALIZED || t->status == LEDGER_TASK_EXPIRED) return "the task is settled already";
     if (t->window_end == 0) {
         *at = t->posted_at + t->p.claim_blocks + t->p.work_blocks + 1;
-        return h + 1 >= *at ? "nobody committed to the task: expire it (plow task)" : "wait";
+        return h + 1 >= *at ? NULL : "wait"; /* nobody committed: it is expired instead */
     }
     *at = t->gold_revealed ? t->window_end + 1 : t->window_end + t->p.window_blocks + 1;
     return h + 1 >= *at ? NULL : "wait";
@@ -1017,9 +1018,16 @@ static int sub_finalize(int argc, char **argv) {
     }
     ledger_tx tx;
     memset(&tx, 0, sizeof tx);
-    tx.type = LEDGER_TX_FINALIZE;
+    uint64_t h, at = 0;
+    if (client_height(n.c, &h, err)) {
+        cli_fail("%s", err);
+        goto out;
+    }
+    /* nobody committed by the end of the work phase: the task is expired (stakes of empty claims forfeit, the
+     * escrow back to the requester), which anyone may do */
+    bool expire = t.window_end == 0 && finalize_ready(&t, h, &at) == NULL;
+    tx.type = expire ? LEDGER_TX_EXPIRE : LEDGER_TX_FINALIZE;
     memcpy(tx.u.ref.task, t.id, 32);
-    uint64_t h;
     if (send(&n, &tx, &h, err) || client_task(n.c, t.id, &t, err)) {
         cli_fail("%s", err);
         goto out;
@@ -1027,7 +1035,8 @@ static int sub_finalize(int argc, char **argv) {
     char id[17], res[65], addr[LEDGER_ADDR_STR_LEN];
     short_id(t.id, id);
     plow_hex(t.result, 32, res);
-    fprintf(stderr, "task %s finalized in block %" PRIu64 "; result %s\n", id, h, res);
+    if (expire) fprintf(stderr, "task %s expired in block %" PRIu64 " (nobody committed to it)\n", id, h);
+    else fprintf(stderr, "task %s finalized in block %" PRIu64 "; result %s\n", id, h, res);
     for (int s = 0; s < t.p.replicas; s++) {
         ledger_addr_format(t.slots[s].worker, addr);
         fprintf(stderr, "  slot %d  %-9s %8" PRIu64 "  %s\n", s, ledger_slot_status_name(t.slots[s].status),

@@ -139,8 +139,9 @@ static const char train_help[] =
     "                      checkpoints/ and commitment.bin (see plow verify)\n"
     "  --checkpoint-every C  full states every C steps with --commit (default 16)\n"
     "  --cheat KIND[@STEP] play a cheating worker (tests and demos): perturb,\n"
-    "                      skip, seed, data, lowprec, swap, badckpt, init; from STEP\n"
-    "                      (default: the middle of the run)\n"
+    "                      skip, seed, data, lowprec, swap, badckpt, init, config\n"
+    "                      (a garbage config.json), truncate (a cut final\n"
+    "                      checkpoint); from STEP (default: the middle of the run)\n"
     "  --cheat-rate F      with skip: skip each step with probability F instead\n"
     "\n";
 

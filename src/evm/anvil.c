@@ -43,10 +43,10 @@ int eth_anvil_start(const char *dir, const char *hardfork, eth_anvil *a, char er
     return eth_anvil_start_blocks(dir, hardfork, 0, a, err);
 }
 
-int eth_anvil_start_blocks(const char *dir, const char *hardfork, unsigned block_s, eth_anvil *a,
+int eth_anvil_start_blocks(const char *dir, const char *hardfork, unsigned block_ms, eth_anvil *a,
                            char err[PLOW_ERR_LEN]) {
-    char bt[16];
-    snprintf(bt, sizeof bt, "%u", block_s);
+    char bt[32];
+    snprintf(bt, sizeof bt, "%u.%03u", block_ms / 1000, block_ms % 1000);
     memset(a, 0, sizeof *a);
     a->pid = -1;
     char bin[4096], log[4200], cfg[4200];
@@ -81,7 +81,7 @@ int eth_anvil_start_blocks(const char *dir, const char *hardfork, unsigned block
             argv[k++] = "--hardfork";
             argv[k++] = hardfork;
         }
-        if (block_s) {
+        if (block_ms) {
             argv[k++] = "--block-time";
             argv[k++] = bt;
         }

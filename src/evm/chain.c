@@ -667,6 +667,7 @@ void evm_task_word_decode(const uint8_t w[32], evm_task_state *t) {
     t->window_end = plow_get_u64(le + 9);
     t->open_challenges = le[17];
     for (int i = 0; i < 8; i++) t->slot[i] = (uint8_t)((le[18 + i / 2] >> (4 * (i % 2))) & 15);
+    t->unrunnable = le[22] & 1; /* bit 176 */
 }
 
 int evm_get_challenge_status(eth_rpc *c, const evm_deployment *d, const uint8_t cid[32], uint8_t *status,

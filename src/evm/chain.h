@@ -34,8 +34,8 @@ typedef struct eth_anvil {
 int eth_anvil_bin(char *out, size_t cap, char err[PLOW_ERR_LEN]);
 /* Starts anvil on a port it picks, logging to dir/anvil.log; hardfork NULL: anvil's default. */
 int eth_anvil_start(const char *dir, const char *hardfork, eth_anvil *a, char err[PLOW_ERR_LEN]);
-/* The same with a block every block_s seconds (0: a block per transaction), so deadlines pass. */
-int eth_anvil_start_blocks(const char *dir, const char *hardfork, unsigned block_s, eth_anvil *a,
+/* The same with a block every block_ms milliseconds (0: a block per transaction), so deadlines pass. */
+int eth_anvil_start_blocks(const char *dir, const char *hardfork, unsigned block_ms, eth_anvil *a,
                            char err[PLOW_ERR_LEN]);
 void eth_anvil_stop(eth_anvil *a);
 /* anvil_mine: n empty blocks. */
@@ -96,6 +96,7 @@ enum { EVM_C_OPEN = 1, EVM_C_UPHELD, EVM_C_REJECTED, EVM_C_EXPIRED };
 /* The task word (Plow.tasks(id)) unpacked. */
 typedef struct evm_task_state {
     uint8_t status, open_challenges;
+    bool unrunnable; /* the judge ruled it unrunnable (ruling 2): expire settles it at once */
     uint64_t posted_at, window_end;
     uint8_t slot[8];
 } evm_task_state;

@@ -246,6 +246,10 @@ static void map_pk(evm_pk_of_fn pk_of, void *ctx, const uint8_t addr[ETH_ADDR_LE
         evm_addr_pk(addr, pk);
 }
 
+uint8_t evm_ledger_slot_status(uint8_t evm_status) {
+    return evm_status <= EVM_S_VOID ? slot_status_of[evm_status] : LEDGER_SLOT_STATUS_END;
+}
+
 int evm_ix_task_record(const evm_ix_task *it, const evm_task_state *stp, evm_pk_of_fn pk_of, void *ctx,
                        ledger_task *t, char err[PLOW_ERR_LEN]) {
     const evm_task_state st = *stp;

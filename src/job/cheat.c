@@ -2,8 +2,9 @@
  * cheat.c — the cheats of tests and demos (`plow train --cheat KIND[@STEP]`,
  * a worker agent's --cheat): what a dishonest worker does instead of the
  * task, so that the suite can show each one caught. The training run calls
- * one function, job_cheat, at five points of its life; nothing else in the
- * job layer knows a cheat exists.
+ * one function, job_cheat, at five points of its life, and job_cheat_files
+ * once its outputs are written; nothing else in the job layer knows a cheat
+ * exists.
  */
 #include "../base/plow.h"
 
@@ -15,7 +16,8 @@
 static const char *const cheat_names[JOB_CHEAT_COUNT] = {
     [JOB_CHEAT_PERTURB] = "perturb", [JOB_CHEAT_SKIP] = "skip",       [JOB_CHEAT_SEED] = "seed",
     [JOB_CHEAT_DATA] = "data",       [JOB_CHEAT_LOWPREC] = "lowprec", [JOB_CHEAT_SWAP] = "swap",
-    [JOB_CHEAT_BADCKPT] = "badckpt", [JOB_CHEAT_INIT] = "init",
+    [JOB_CHEAT_BADCKPT] = "badckpt", [JOB_CHEAT_INIT] = "init",       [JOB_CHEAT_CONFIG] = "config",
+    [JOB_CHEAT_TRUNC] = "truncate",
 };
 
 int job_cheat_parse(const char *s, long steps, job_cheat_kind *kind, long *step, char err[PLOW_ERR_LEN]) {
@@ -25,7 +27,8 @@ int job_cheat_parse(const char *s, long steps, job_cheat_kind *kind, long *step,
     for (int i = 1; i < JOB_CHEAT_COUNT; i++)
         if (strlen(cheat_names[i]) == len && strncmp(cheat_names[i], s, len) == 0) *kind = (job_cheat_kind)i;
     if (*kind == JOB_CHEAT_NONE)
-        return plow_error(err, "unknown cheat '%.*s' (perturb, skip, seed, data, lowprec, swap, badckpt, init)",
+        return plow_error(err, "unknown cheat '%.*s' (perturb, skip, seed, data, lowprec, swap, badckpt, init, config, "
+                          "truncate)",
                           (int)(len > 64 ? 64 : len), s);
     *step = steps / 2 > 0 ? steps / 2 : 1;
     if (at) {
@@ -149,4 +152,32 @@ bool job_cheat(job_cheat_plan *c, job_cheat_point at, proof_replay *r, long step
         return false;
     }
     return false;
+}
+
+/* Outputs that are not what the commitment promises, the work itself
+ * honest (the leaves, the final state and the artifact hash are right):
+ * config: the published model's config.json (an adapter's
+ * adapter_config.json) replaced by bytes that are no JSON; truncate: the
+ * final checkpoint cut to half its length. */
+int job_cheat_files(const job_cheat_plan *c, const char *outdir, long steps, char err[PLOW_ERR_LEN]) {
+    if (c->kind != JOB_CHEAT_CONFIG && c->kind != JOB_CHEAT_TRUNC) return 0;
+    size_t dl = strlen(outdir) + 64;
+    char *p = plow_alloc(dl);
+    int rc = -1;
+    if (c->kind == JOB_CHEAT_CONFIG) {
+        snprintf(p, dl, "%s/adapter_config.json", outdir);
+        if (!plow_file_exists(p)) snprintf(p, dl, "%s/config.json", outdir);
+        static const char junk[] = "{\"hidden_size\": not a config at all";
+        rc = plow_file_exists(p) ? plow_write_file(p, junk, sizeof junk - 1, err)
+                                 : plow_error(err, "cheat config: the run published no config.json");
+    } else {
+        snprintf(p, dl, "%s/checkpoints/%08ld.state", outdir, steps);
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        rc = plow_read_file(p, PLOW_SIZE_CAP((uint64_t)1 << 34), &buf, &n, err);
+        if (rc == 0) rc = plow_write_file(p, buf, n / 2, err);
+        free(buf);
+    }
+    free(p);
+    return rc;
 }

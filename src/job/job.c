@@ -648,6 +648,106 @@ static int produce_state(const jctx *x, slot_files *f, slot_files *g, proof_repl
     }
 }
 
+/* ---- promised outputs ----------------------------------------------------------------- */
+
+/* Whether the manifest of f lists every checkpoint (0, C, 2C, ... and n) and
+ * the artifact's files a run of the spec publishes; why otherwise. */
+static void manifest_promise(const jctx *x, const slot_files *f, const ledger_slot *slot, proof_replay *r,
+                             char why[PLOW_ERR_LEN]) {
+    why[0] = 0;
+    uint64_t n = slot->n, every = x->spec->checkpoint_every ? x->spec->checkpoint_every : n;
+    for (uint64_t c = 0;;) {
+        char name[64];
+        snprintf(name, sizeof name, CKPT_FMT, c);
+        if (!job_manifest_find(&f->man, name)) {
+            snprintf(why, PLOW_ERR_LEN, "the manifest lacks checkpoint %" PRIu64, c);
+            return;
+        }
+        if (c >= n) break;
+        c = c + every > n ? n : c + every;
+    }
+    const char *mf[2];
+    proof_artifact_files(proof_replay_task(r), mf);
+    for (int k = 0; k < 2; k++)
+        if (mf[k] && !job_manifest_find(&f->man, mf[k])) {
+            snprintf(why, PLOW_ERR_LEN, "the manifest has no %s", mf[k]);
+            return;
+        }
+}
+
+/* Whether the artifact's files of f, together, are the committed artifact.
+ * 0: why empty if they are, else why and *blame (the file at fault: the
+ * second one when the first alone is the artifact, as a model without its
+ * config.json is); -1 on fetch errors. */
+static int artifact_promise(const jctx *x, slot_files *f, const ledger_slot *slot, proof_replay *r,
+                            char why[PLOW_ERR_LEN], const char **blame, char err[PLOW_ERR_LEN]) {
+    const char *mf[2];
+    proof_artifact_files(proof_replay_task(r), mf);
+    why[0] = 0;
+    *blame = mf[0];
+    for (int k = 0; k < 2; k++) {
+        char *p = NULL;
+        if (mf[k] && slot_get(x, f, mf[k], &p, err)) return -1;
+        free(p);
+    }
+    uint8_t h[32];
+    char e2[PLOW_ERR_LEN], e3[PLOW_ERR_LEN];
+    int rc = proof_artifact_hash(r, f->dir, h, e2);
+    if (rc == 0 && memcmp(h, slot->artifact, 32) == 0) return 0;
+    if (rc == 0) snprintf(why, PLOW_ERR_LEN, "the published %s is not the committed artifact", mf[0]);
+    else snprintf(why, PLOW_ERR_LEN, "the published %s is unreadable: %.150s", mf[0], e2);
+    if (!mf[1]) return 0;
+    char *p = pathf("%s/%s", f->dir, mf[1]), *q = pathf("%s/%s.aside", f->dir, mf[1]);
+    if (rename(p, q) == 0) {
+        if (proof_artifact_hash(r, f->dir, h, e3) == 0 && memcmp(h, slot->artifact, 32) == 0) {
+            const char *tail = strrchr(e2, ':'); /* the loader's reason, without the directory it names */
+            *blame = mf[1];
+            snprintf(why, PLOW_ERR_LEN, "the published %s does not go with the committed artifact (%.150s)", mf[1],
+                     tail && tail[1] ? tail + 2 : e2);
+        }
+        if (rename(q, p) != 0) remove(q); /* fetched again when next needed */
+    }
+    free(p);
+    free(q);
+    return 0;
+}
+
+/* Opens every output the commitment promises, not only the ones a sampled
+ * replay happened to load: the manifest's list, every checkpoint against
+ * its leaf, the artifact's files against the committed artifact. The first
+ * broken promise goes to out (has_bad) and, if none yet, to first_defect.
+ * Moves the replay. 0; -1 on fetch errors. */
+static int open_outputs(const jctx *x, slot_files *f, const ledger_slot *slot, proof_replay *r, job_check *out,
+                        char first_defect[PLOW_ERR_LEN], char err[PLOW_ERR_LEN]) {
+    char why[PLOW_ERR_LEN];
+    const uint8_t *bad = NULL;
+    const char *bad_name = "manifest.json";
+    manifest_promise(x, f, slot, r, why);
+    if (why[0]) bad = slot->manifest;
+    if (!bad) {
+        const char *blame;
+        if (artifact_promise(x, f, slot, r, why, &blame, err)) return -1;
+        if (why[0]) bad = job_manifest_find(&f->man, blame), bad_name = blame;
+    }
+    for (size_t i = 0; i < f->nck && !bad; i++) {
+        if (f->ck_ok[i] == 1) continue;
+        f->ck_ok[i] = 0; /* a checkpoint set aside for the replay's sake is judged on its own leaf */
+        int lrc = slot_load_ck(x, f, i, r, why, err);
+        if (lrc == -2) return -1;
+        if (lrc == 0) continue;
+        char name[64];
+        snprintf(name, sizeof name, CKPT_FMT, f->ck[i]);
+        for (size_t k = 0; k < f->man.n && !bad; k++)
+            if (strcmp(f->man.files[k].path, name) == 0) bad = f->man.files[k].hash, bad_name = f->man.files[k].path;
+    }
+    if (!bad) return 0;
+    out->has_bad = true;
+    memcpy(out->bad_blob, bad, 32);
+    snprintf(out->bad_file, sizeof out->bad_file, "%s", bad_name);
+    if (!first_defect[0]) snprintf(first_defect, PLOW_ERR_LEN, "%s", why);
+    return 0;
+}
+
 /* ---- job_run ------------------------------------------------------------------------ */
 
 typedef struct run_hooks {
@@ -915,14 +1015,6 @@ int job_verify_training(jctx *x, const ledger_slot *slot, int samples, uint64_t 
         snprintf(first_defect, sizeof first_defect, "the slot commits to checkpoints every %u steps, the task every %u",
                  slot->checkpoint_every, s->checkpoint_every);
     uint64_t n = slot->n;
-    for (uint64_t c = 0; !first_defect[0];) { /* checkpoints at 0, C, 2C, ... and n */
-        char name[64];
-        snprintf(name, sizeof name, CKPT_FMT, c);
-        if (!job_manifest_find(&f.man, name))
-            snprintf(first_defect, sizeof first_defect, "the manifest lacks checkpoint %" PRIu64, c);
-        if (c == n) break;
-        c = c + s->checkpoint_every > n ? n : c + s->checkpoint_every;
-    }
     /* leaf 0 must be the task's initial state; if it is not, the referee
      * settles step 1 from the initial state it rebuilds itself */
     train_state *st = proof_replay_state(r);
@@ -998,21 +1090,9 @@ int job_verify_training(jctx *x, const ledger_slot *slot, int samples, uint64_t 
         rc = 0;
         goto out;
     }
-    /* the published model, adapter or (ROUND) contribution must be the committed artifact */
-    const char *mf[2];
-    proof_artifact_files(proof_replay_task(r), mf);
-    char why2[PLOW_ERR_LEN] = "";
-    for (int k = 0; k < 2 && mf[k] && !why2[0]; k++) {
-        char *p = NULL;
-        if (!job_manifest_find(&f.man, mf[k])) snprintf(why2, sizeof why2, "the manifest has no %s", mf[k]);
-        else if (slot_get(x, &f, mf[k], &p, err)) goto out;
-        free(p);
-    }
-    if (!why2[0] && proof_artifact_hash(r, f.dir, h, why))
-        snprintf(why2, sizeof why2, "the published %s is unreadable: %.200s", mf[0], why);
-    else if (!why2[0] && memcmp(h, slot->artifact, 32) != 0)
-        snprintf(why2, sizeof why2, "the published %s is not the committed artifact", mf[0]);
-    if (why2[0] && !first_defect[0]) snprintf(first_defect, sizeof first_defect, "%s", why2);
+    /* the published files: every checkpoint, the model, adapter or (ROUND)
+     * contribution and its config, each what the commitment promises */
+    if (open_outputs(x, &f, slot, r, out, first_defect, err)) goto out;
     out->valid = first_defect[0] == 0;
     snprintf(out->reason, sizeof out->reason, "%s", out->valid ? "valid" : first_defect);
     rc = 0;
@@ -1046,6 +1126,107 @@ int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot
     if (fetch_inputs(&x, err)) return -1;
     int rc = job_kind_of(spec->kind)->verify(&x, slot, samples, seed, out, err);
     out->seconds = plow_now() - t0;
+    return rc;
+}
+
+int job_check_outputs(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir,
+                      job_check *out, char err[PLOW_ERR_LEN]) {
+    memset(out, 0, sizeof *out);
+    out->valid = true;
+    double t0 = plow_now();
+    jctx x;
+    if (ctx_init(&x, spec, b, workdir, err)) return -1;
+    if (!slot) return plow_error(err, "job: missing slot");
+    const job_kind *k = job_kind_of(spec->kind);
+    if (k->verify != job_verify_training && k->verify != job_verify_round) return 0;
+    x.slot = round_participant(spec);
+    if (x.slot < 0) x.slot = 0;
+    proof_replay *r = NULL;
+    slot_files f = {0};
+    char why[PLOW_ERR_LEN], first_defect[PLOW_ERR_LEN] = "";
+    int rc = -1;
+    if (fetch_inputs(&x, err) || open_replay(&x, &r, err) || slot_open(&x, slot->manifest, &f, why, err)) goto out;
+    if (why[0]) { /* a manifest that does not parse promises nothing: it is the broken promise */
+        out->has_bad = true;
+        memcpy(out->bad_blob, slot->manifest, 32);
+        snprintf(out->bad_file, sizeof out->bad_file, "manifest.json");
+        snprintf(first_defect, sizeof first_defect, "%s", why);
+    } else if (slot_trace(&x, &f, slot, why, err)) {
+        goto out;
+    } else if (why[0]) {
+        snprintf(first_defect, sizeof first_defect, "%s", why);
+    } else if (open_outputs(&x, &f, slot, r, out, first_defect, err)) {
+        goto out;
+    }
+    out->valid = first_defect[0] == 0;
+    snprintf(out->reason, sizeof out->reason, "%s", out->valid ? "valid" : first_defect);
+    rc = 0;
+out:
+    out->seconds = plow_now() - t0;
+    slot_files_release(&f);
+    proof_replay_free(r);
+    return rc;
+}
+
+int job_promised(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir,
+                 const uint8_t want[32], bool *kept, char why[PLOW_ERR_LEN], char err[PLOW_ERR_LEN]) {
+    *kept = true;
+    why[0] = 0;
+    jctx x;
+    if (ctx_init(&x, spec, b, workdir, err)) return -1;
+    if (!slot) return plow_error(err, "job: missing slot");
+    const job_kind *k = job_kind_of(spec->kind);
+    if (k->verify != job_verify_training && k->verify != job_verify_round) return 0; /* its bytes are all */
+    x.slot = round_participant(spec);
+    if (x.slot < 0) x.slot = 0;
+    proof_replay *r = NULL;
+    slot_files f = {0};
+    int rc = -1;
+    if (fetch_inputs(&x, err) || open_replay(&x, &r, err) || slot_open(&x, slot->manifest, &f, why, err)) goto out;
+    bool is_manifest = memcmp(want, slot->manifest, 32) == 0;
+    rc = 0;
+    if (why[0]) { /* the manifest does not parse: it promises nothing, and is itself no manifest */
+        *kept = !is_manifest;
+        goto out;
+    }
+    if (is_manifest) {
+        manifest_promise(&x, &f, slot, r, why);
+        *kept = !why[0];
+        goto out;
+    }
+    const char *mf[2];
+    proof_artifact_files(proof_replay_task(r), mf);
+    for (size_t i = 0; i < f.man.n && *kept; i++) { /* every path the blob stands for */
+        const char *p = f.man.files[i].path;
+        if (memcmp(f.man.files[i].hash, want, 32) != 0) continue;
+        if ((mf[0] && strcmp(p, mf[0]) == 0) || (mf[1] && strcmp(p, mf[1]) == 0)) {
+            const char *blame;
+            if (artifact_promise(&x, &f, slot, r, why, &blame, err)) goto fail;
+            *kept = !why[0];
+            continue;
+        }
+        char name[64];
+        size_t c;
+        for (c = 0; c < f.nck; c++) {
+            snprintf(name, sizeof name, CKPT_FMT, f.ck[c]);
+            if (strcmp(name, p) == 0) break;
+        }
+        if (c == f.nck) continue; /* not a checkpoint: its bytes are what it promises */
+        if (!f.t) {
+            char w2[PLOW_ERR_LEN];
+            if (slot_trace(&x, &f, slot, w2, err)) goto fail;
+            if (w2[0]) continue; /* no leaf to judge it by (the leaves are on the ledger: the caller's to give) */
+        }
+        int lrc = slot_load_ck(&x, &f, c, r, why, err);
+        if (lrc == -2) goto fail;
+        *kept = lrc == 0;
+    }
+    goto out;
+fail:
+    rc = -1;
+out:
+    slot_files_release(&f);
+    proof_replay_free(r);
     return rc;
 }
 

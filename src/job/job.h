@@ -245,6 +245,13 @@ typedef struct job_check {
     uint8_t state_blob[32];
     uint64_t steps_run;
     double seconds;
+    /* a file the commitment promises that is not what it promises (a
+     * checkpoint that is not its leaf's state, an artifact's files that are
+     * not the committed artifact, a manifest that lacks one of them): no
+     * step proves it, a data challenge for bad_blob does (job_promised) */
+    bool has_bad;
+    uint8_t bad_blob[32];
+    char bad_file[JOB_PATH_MAX + 1];
 } job_check;
 /* Where job_verify, job_diverge and job_referee look for a slot's revealed
  * leaves (the REVEAL's n+1 x 32 bytes, raw) in their work directory before
@@ -260,6 +267,22 @@ int job_file_sha256(const char *path, uint8_t out[32], char err[PLOW_ERR_LEN]);
 char *job_published_file(const char *workdir, const uint8_t hash[32], char err[PLOW_ERR_LEN]);
 int job_verify(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir, int samples,
                uint64_t seed, job_check *out, char err[PLOW_ERR_LEN]);
+/* Whether blob `want` of a revealed slot holds what the commitment promises
+ * of it (docs/ledger.md, "Data availability"): the manifest lists a
+ * checkpoint at 0, C, 2C, ... and n and the artifact's files; a checkpoint
+ * is the state its leaf hashes (the leaves from job_leaves_path in workdir,
+ * else the slot's trace.bin); the artifact's files, together, are the
+ * committed artifact; any other file promises only its bytes (so do the
+ * files of kinds that do not replay). Builds what the spec sizes: probe it
+ * first. 0 with *kept (false: why); -1 on fetch or job errors. */
+/* Opens the files a revealed slot promises (as job_promised judges them)
+ * without re-executing a step: the replicated mode's check of replicas
+ * that agree. out->valid, else reason and (has_bad) the blob a data
+ * challenge demands. 0; -1 on fetch or job errors. */
+int job_check_outputs(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir,
+                      job_check *out, char err[PLOW_ERR_LEN]);
+int job_promised(const job_spec *spec, const job_blobs *b, const ledger_slot *slot, const char *workdir,
+                 const uint8_t want[32], bool *kept, char why[PLOW_ERR_LEN], char err[PLOW_ERR_LEN]);
 
 /* Replicated mode (not ROUND: its slots train different shards): two
  * committed slots that disagree. Finds the first step

@@ -90,6 +90,8 @@ int job_cheat_plan_init(job_cheat_plan *c, const job_train_opts *o, char err[PLO
 void job_cheat_plan_release(job_cheat_plan *c);
 /* st and ds may be NULL except at the step points. */
 bool job_cheat(job_cheat_plan *c, job_cheat_point at, proof_replay *r, long step, train_stats *st, dpo_stats *ds);
+/* The cheats on the written outputs of a run of `steps` steps in outdir (config, truncate). */
+int job_cheat_files(const job_cheat_plan *c, const char *outdir, long steps, char err[PLOW_ERR_LEN]);
 
 /* One row: a kind as the job layer sees it. */
 typedef struct job_kind {

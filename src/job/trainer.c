@@ -476,6 +476,7 @@ static int publish(trainer *t, char err[PLOW_ERR_LEN]) {
     res->val_loss = t->val;
     res->tokens_per_second = t->tokens / t->secs;
     if (write_run_json(t, hex, err)) return -1;
+    if (job_cheat_files(&t->cheat, o->out, o->steps, err)) return -1;
     t->k->metrics->finish(t);
     return 0;
 }

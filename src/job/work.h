@@ -50,6 +50,8 @@ typedef enum job_cheat_kind {
     JOB_CHEAT_SWAP,    /* the published model is not the final state */
     JOB_CHEAT_BADCKPT, /* checkpoints from STEP on do not hash to their leaves */
     JOB_CHEAT_INIT,    /* the run starts from other initial weights */
+    JOB_CHEAT_CONFIG,  /* honest work, a garbage config.json (adapter_config.json) published */
+    JOB_CHEAT_TRUNC,   /* honest work, the final checkpoint's file truncated */
     JOB_CHEAT_COUNT
 } job_cheat_kind;
 

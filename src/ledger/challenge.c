@@ -222,8 +222,16 @@ int body_receipt_fraud(txn *x, const ledger_tx *tx, const uint8_t hash[32], char
         return plow_error(err, "receipt_fraud: the signature is not the worker's over this receipt digest");
     for (size_t i = 0; i < s->challenges.n; i++) { /* one claim per receipt, open or upheld */
         const ledger_challenge *o = &s->challenges.r[i]->v.c;
-        if (o->kind == LEDGER_CHK_RECEIPT && eq32(o->task, f->digest) && eq32(o->accused, f->worker) &&
-            (o->status == LEDGER_CH_OPEN || o->status == LEDGER_CH_UPHELD))
+        if (o->kind != LEDGER_CHK_RECEIPT || !eq32(o->task, f->digest) || !eq32(o->accused, f->worker)) continue;
+        if (o->status == LEDGER_CH_OPEN && s->height > challenge_void_at(s, o)) {
+            /* RF3a: the referee never ruled it: it lapses, its bond back to its claimant */
+            ledger_challenge *l = get_challenge(x, o->id);
+            l->status = LEDGER_CH_EXPIRED;
+            l->resolved_at = s->height;
+            if (credit(get_account(x, l->challenger), l->bond, err) != 0) return -1;
+            continue;
+        }
+        if (o->status == LEDGER_CH_OPEN || o->status == LEDGER_CH_UPHELD)
             return plow_error(err, "receipt_fraud: challenge %s already claims this receipt", hx(o->id).s);
     }
     const ledger_account *w = peek_account(x, f->worker);

@@ -34,7 +34,7 @@
 #include "node_internal.h"
 
 #define CIDX_BATCH 256   /* blocks per SQLite transaction when catching up */
-#define CIDX_LIMIT_MAX 500
+#define CIDX_VERSION 2 /* PRAGMA user_version of the layout below */
 
 typedef struct cidx_acct {
     uint8_t pk[32];
@@ -68,7 +68,8 @@ struct chainidx {
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS blk(height INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, n_txs INTEGER NOT NULL,"
-    " n_posts INTEGER NOT NULL);"
+    " n_posts INTEGER NOT NULL, hash BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS blk_hash ON blk(hash);"
     "CREATE INDEX IF NOT EXISTS blk_time ON blk(time_ms);"
     /* an account acted or changed at a height; balances null when not known */
     "CREATE TABLE IF NOT EXISTS acct_blk(addr BLOB NOT NULL, height INTEGER NOT NULL, balance INTEGER,"
@@ -125,6 +126,21 @@ int chainidx_open(node *n, char err[PLOW_ERR_LEN]) {
         return db_err(err, x->db, x->path);
     sqlite3_busy_timeout(x->db, 5000);
     if (exec(x->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err) != 0) return -1;
+    {
+        /* another layout (an older plow): rebuilt from the blocks */
+        sqlite3_stmt *v = NULL;
+        int64_t ver = -1;
+        if (sqlite3_prepare_v2(x->db, "PRAGMA user_version", -1, &v, NULL) == SQLITE_OK && sqlite3_step(v) == SQLITE_ROW)
+            ver = sqlite3_column_int64(v, 0);
+        sqlite3_finalize(v);
+        if (ver != CIDX_VERSION &&
+            exec(x->db,
+                 "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS blk; DROP TABLE IF EXISTS acct_blk;"
+                 " DROP TABLE IF EXISTS acct_tx; DROP TABLE IF EXISTS tx; DROP TABLE IF EXISTS task_ev;"
+                 " DROP TABLE IF EXISTS chal; DROP TABLE IF EXISTS agent; PRAGMA user_version = 2;",
+                 err) != 0)
+            return -1;
+    }
     if (exec(x->db, SCHEMA, err) != 0) return -1;
     uint8_t chain[32] = {0};
     sqlite3_stmt *s = NULL;
@@ -263,7 +279,7 @@ static int ins_prepare(sqlite3 *db, ins *q, char err[PLOW_ERR_LEN]) {
         sqlite3_stmt **s;
         const char *sql;
     } t[] = {
-        {&q->blk, "INSERT OR REPLACE INTO blk(height, time_ms, n_txs, n_posts) VALUES(?1, ?2, ?3, ?4)"},
+        {&q->blk, "INSERT OR REPLACE INTO blk(height, time_ms, n_txs, n_posts, hash) VALUES(?1, ?2, ?3, ?4, ?5)"},
         {&q->acct_blk, "INSERT OR REPLACE INTO acct_blk(addr, height, balance, stake, locked) VALUES(?1, ?2, ?3, ?4, ?5)"},
         {&q->acct_blk_touch, "INSERT OR IGNORE INTO acct_blk(addr, height) VALUES(?1, ?2)"},
         {&q->acct_tx, "INSERT OR IGNORE INTO acct_tx(addr, height, idx, role) VALUES(?1, ?2, ?3, ?4)"},
@@ -465,7 +481,7 @@ static void stake_seen(chainidx *x, const uint8_t pk[32], uint64_t stake, uint64
     v[1] = locked;
 }
 
-static int index_block(node *n, chainidx *x, ins *q, uint64_t h, ledger_tx *tx, char err[PLOW_ERR_LEN]) {
+static int index_block(node *n, chainidx *x, ins *q, uint64_t h, ledger_tx *tx, bool *live, char err[PLOW_ERR_LEN]) {
     ledger_block b = {0};
     if (node_store_block(n, h, &b, err) != 0) return -1;
     uint32_t posts = 0;
@@ -476,9 +492,11 @@ static int index_block(node *n, chainidx *x, ins *q, uint64_t h, ledger_tx *tx, 
         sqlite3_bind_int64(q->blk, 2, (sqlite3_int64)b.h.time_ms);
         sqlite3_bind_int64(q->blk, 3, b.n_txs);
         sqlite3_bind_int64(q->blk, 4, posts);
+        bind_blob(q->blk, 5, b.hash);
         rc = run(x->db, q->blk, err);
     }
     cidx_snap *s = rc == 0 ? snap_take(x, h) : NULL;
+    *live = s != NULL && h > x->start_h;
     for (size_t i = 0; s && i < s->n && rc == 0; i++) {
         const cidx_acct *a = &s->a[i];
         bind_blob(q->acct_blk, 1, a->pk);
@@ -514,7 +532,8 @@ typedef struct acct_walk {
 } acct_walk;
 
 /* At start: every account's stake (the running totals), the registered ones
- * into the directory, and at height 0 (a new chain) every balance. */
+ * into the directory, and every balance at the state's height (a known point
+ * the later blocks' rows carry on from, however far the index was behind). */
 static bool start_acct(const ledger_account *a, void *arg) {
     acct_walk *w = arg;
     stake_seen(w->x, a->pk, a->stake, a->locked);
@@ -527,9 +546,9 @@ static bool start_acct(const ledger_account *a, void *arg) {
         sqlite3_bind_text(w->q->agent, 5, a->caps, -1, SQLITE_TRANSIENT);
         w->rc = run(db, w->q->agent, w->err);
     }
-    if (w->height == 0 && w->rc == 0) {
+    if (w->rc == 0) { /* a known point: what the block at this height left it with */
         bind_blob(w->q->acct_blk, 1, a->pk);
-        sqlite3_bind_int64(w->q->acct_blk, 2, 0);
+        sqlite3_bind_int64(w->q->acct_blk, 2, (sqlite3_int64)w->height);
         sqlite3_bind_int64(w->q->acct_blk, 3, (sqlite3_int64)a->balance);
         sqlite3_bind_int64(w->q->acct_blk, 4, (sqlite3_int64)a->stake);
         sqlite3_bind_int64(w->q->acct_blk, 5, (sqlite3_int64)a->locked);
@@ -543,7 +562,20 @@ static void *cidx_main(void *arg) {
     chainidx *x = n->cidx;
     char err[PLOW_ERR_LEN] = "";
     ins q;
+    sqlite3_stmt *carry = NULL;
     ledger_tx *tx = plow_alloc(sizeof *tx);
+    /* an account a live block names but did not change (the accused of a
+     * challenge) keeps the balance of its row before */
+    if (sqlite3_prepare_v2(x->db,
+                           "UPDATE acct_blk AS a SET (balance, stake, locked) = (SELECT p.balance, p.stake, p.locked"
+                           " FROM acct_blk p WHERE p.addr = a.addr AND p.height < a.height ORDER BY p.height DESC LIMIT 1)"
+                           " WHERE a.height = ?1 AND a.balance IS NULL",
+                           -1, &carry, NULL) != SQLITE_OK) {
+        db_err(err, x->db, "prepare");
+        node_log_err(n, "%s: the explorer's history and timelines are unavailable", err);
+        free(tx);
+        return NULL;
+    }
     if (ins_prepare(x->db, &q, err) != 0) {
         node_log_err(n, "%s: the explorer's history and timelines are unavailable", err);
         free(tx);
@@ -579,7 +611,14 @@ static void *cidx_main(void *arg) {
         if (to - from + 1 > CIDX_BATCH) to = from + CIDX_BATCH - 1;
         int rc = exec(x->db, "BEGIN", err);
         uint64_t h = from;
-        for (; h <= to && rc == 0; h++) rc = index_block(n, x, &q, h, tx, err);
+        for (; h <= to && rc == 0; h++) {
+            bool live = false;
+            rc = index_block(n, x, &q, h, tx, &live, err);
+            if (rc == 0 && live) {
+                sqlite3_bind_int64(carry, 1, (sqlite3_int64)h);
+                rc = run(x->db, carry, err);
+            }
+        }
         if (rc == 0) {
             meta_put(x->db, &q, "height", to, err);
             meta_put(x->db, &q, "staked", x->staked, err);
@@ -595,6 +634,7 @@ static void *cidx_main(void *arg) {
         atomic_store(&x->done, to);
     }
     ins_free(&q);
+    sqlite3_finalize(carry);
     free(tx);
     return NULL;
 }
@@ -886,4 +926,21 @@ out:
     sqlite3_finalize(s);
     sqlite3_close(db);
     return rc;
+}
+
+/* The height of the block whose hash is h (0: not indexed). */
+uint64_t chainidx_block_by_hash(node *n, const uint8_t h[32]) {
+    int status;
+    char err[PLOW_ERR_LEN];
+    sqlite3 *db = reader(n, &status, err);
+    if (!db) return 0;
+    sqlite3_stmt *s = NULL;
+    uint64_t height = 0;
+    if (sqlite3_prepare_v2(db, "SELECT height FROM blk WHERE hash = ?1", -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW) height = (uint64_t)sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return height;
 }

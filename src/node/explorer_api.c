@@ -8,14 +8,15 @@
 #include "../base/plow.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <pthread.h>
 
 #include "../job/job.h"
 #include "node_internal.h"
 
 #define SLOTLOG_MAX_BYTES (8u << 20) /* a training log larger than this is linked, not parsed */
-#define SLOTLOG_MAX_ROWS 200000
 #define SLOTLOG_MAX_COLS 32
+#define SLOTLOG_MAX_CELLS 300000 /* values in one reply (a worker writes the log: bound the JSON built from it) */
 
 static bool is_log(const char *path) {
     size_t l = strlen(path), k = strlen("train_log.csv");
@@ -46,7 +47,7 @@ static bool csv_row(const char *p, const char *end, size_t ncols, cJSON **out) {
             num[l] = 0;
             char *e;
             double v = strtod(num, &e);
-            if (*e || v != v) {
+            if (*e || !isfinite(v)) {
                 cJSON_Delete(row);
                 return false;
             }
@@ -61,7 +62,7 @@ static bool csv_row(const char *p, const char *end, size_t ncols, cJSON **out) {
 }
 
 /* The log's columns and rows into o; false with err if it is not a log. */
-static bool parse_log(const uint8_t *d, size_t n, cJSON *o, char err[PLOW_ERR_LEN]) {
+bool explorer_parse_log(const uint8_t *d, size_t n, cJSON *o, char err[PLOW_ERR_LEN]) {
     const char *p = (const char *)d, *end = p + n;
     const char *nl = memchr(p, '\n', n);
     if (!nl) return plow_error(err, "the log has no header line"), false;
@@ -89,7 +90,8 @@ static bool parse_log(const uint8_t *d, size_t n, cJSON *o, char err[PLOW_ERR_LE
         if (!e) e = end;
         if (e > p) {
             cJSON *row;
-            if (count == SLOTLOG_MAX_ROWS) return plow_error(err, "the log has more than %d rows", SLOTLOG_MAX_ROWS), false;
+            if ((count + 1) * ncols > SLOTLOG_MAX_CELLS)
+                return plow_error(err, "the log has more than %d values: download it", SLOTLOG_MAX_CELLS), false;
             if (!csv_row(p, e, ncols, &row))
                 return plow_error(err, "the log's line %zu is not %zu comma-separated numbers", count + 2, ncols), false;
             cJSON_AddItemToArray(rows, row);
@@ -129,6 +131,7 @@ int explorer_slotlog(node *n, const uint8_t id[32], uint32_t slot, cJSON **out, 
     json_add_addr(o, "worker", s->worker);
     json_add_hash(o, "manifest", s->manifest);
     uint64_t size = 0;
+    if (blob_size(n->blobs, s->artifact, &size)) json_add_u64(o, "artifact_size", size); /* a round's contribution */
     uint8_t *data = NULL;
     size_t len = 0;
     job_manifest m = {0};
@@ -168,7 +171,7 @@ int explorer_slotlog(node *n, const uint8_t id[32], uint32_t slot, cJSON **out, 
         cJSON_AddStringToObject(o, "unavailable", err);
     } else {
         cJSON *parsed = cJSON_CreateObject();
-        if (parse_log(data, len, parsed, err)) {
+        if (explorer_parse_log(data, len, parsed, err)) {
             cJSON_AddItemToObject(o, "columns", cJSON_DetachItemFromObject(parsed, "columns"));
             cJSON_AddItemToObject(o, "rows", cJSON_DetachItemFromObject(parsed, "rows"));
         } else {

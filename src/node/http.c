@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../evm/evm.h"
+#include "../client/listen.h"
 #include "node_internal.h"
 #include "www.h"
 
@@ -395,8 +396,16 @@ static void h_block(http_request *r, http_reply *out) {
             reply_error(out, 404, "no blocks yet");
             return;
         }
+    } else if (parse_hash(r->rest, (uint8_t[32]){0})) { /* a block hash, through the explorer's index */
+        uint8_t bh[32];
+        parse_hash(r->rest, bh);
+        h = chainidx_block_by_hash(r->n, bh);
+        if (h == 0) {
+            reply_error(out, 404, "no block with hash %s", r->rest);
+            return;
+        }
     } else if (!plow_parse_u64(r->rest, &h)) {
-        reply_error(out, 400, "'%.80s' is not a height (or 'latest')", r->rest);
+        reply_error(out, 400, "'%.80s' is not a height, a block hash or 'latest'", r->rest);
         return;
     }
     if (h == 0 || h > t.height) {
@@ -817,6 +826,38 @@ static void h_labeling(http_request *r, http_reply *out) {
     reply_take_string(out, 200, js, "application/json");
 }
 
+/* GET /v1/search/HASH: what a 64-hex string names on this chain (the
+ * explorer's search box): {"kind": "task"|"challenge"|"tx"|"block"|null};
+ * a task id is its post's transaction hash, a challenge id its challenge's,
+ * so those win over "tx". */
+static void h_search(http_request *r, http_reply *out) {
+    uint8_t h[32];
+    if (!parse_hash(r->rest, h)) {
+        reply_error(out, 400, "'%.80s' is not a hash (64 hex digits)", r->rest);
+        return;
+    }
+    ledger_task t;
+    ledger_challenge c;
+    pthread_rwlock_rdlock(&r->n->state_lock);
+    bool task = ledger_get_task(r->n->s, h, &t), ch = !task && ledger_get_challenge(r->n->s, h, &c);
+    pthread_rwlock_unlock(&r->n->state_lock);
+    const char *kind = task ? "task" : ch ? "challenge" : NULL;
+    char err[PLOW_ERR_LEN];
+    if (!kind) {
+        store_tx_status ts;
+        if (node_store_tx_status(r->n, h, &ts, err) != 0) {
+            reply_error(out, 500, "%s", err);
+            return;
+        }
+        if (ts.where == 'p' || ts.where == 'b' || ts.where == 'd') kind = "tx";
+        else if (chainidx_block_by_hash(r->n, h)) kind = "block";
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (kind) cJSON_AddStringToObject(o, "kind", kind);
+    else cJSON_AddNullToObject(o, "kind");
+    reply_json(out, 200, o);
+}
+
 static const route routes[] = {
     {"/v1/status", false, M_GET, "GET, HEAD", 0, h_status},
     {"/v1/genesis", false, M_GET, "GET, HEAD", 0, h_genesis},
@@ -838,9 +879,10 @@ static const route routes[] = {
     {"/v1/agents", false, M_GET, "GET, HEAD", 0, h_agents},
     {"/v1/slotlog/", true, M_GET, "GET, HEAD", 0, h_slotlog},
     {"/v1/labeling/", true, M_GET, "GET, HEAD", 0, h_labeling},
+    {"/v1/search/", true, M_GET, "GET, HEAD", 0, h_search},
 };
 enum { N_ROUTES = sizeof routes / sizeof routes[0] };
-_Static_assert(N_ROUTES == 20, "docs/api.md lists 20 paths: keep the table and the doc together");
+_Static_assert(N_ROUTES == 21, "docs/api.md lists 21 paths: keep the table and the doc together");
 
 /* ---- the router ------------------------------------------------------------------------ */
 
@@ -1580,32 +1622,6 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
     return MHD_http_unescape(s);
 }
 
-/* "HOST:PORT", "[V6]:PORT" or ":PORT" -> a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, bool *v6,
-                        char err[PLOW_ERR_LEN]) {
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (!colon) return plow_error(err, "--listen '%s': expected HOST:PORT", listen);
-    size_t hl = (size_t)(colon - listen);
-    if (hl >= sizeof host) return plow_error(err, "--listen '%s': host too long", listen);
-    memcpy(host, listen, hl);
-    host[hl] = 0;
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = 0;
-    }
-    uint64_t port;
-    if (!plow_parse_u64(colon + 1, &port) || port > 65535) return plow_error(err, "--listen '%s': bad port", listen);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
-    if (g != 0) return plow_error(err, "--listen '%s': %s", listen, gai_strerror(g));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sl = res->ai_addrlen;
-    *v6 = res->ai_family == AF_INET6;
-    freeaddrinfo(res);
-    return 0;
-}
-
 /* The connection limit: NODE_CONN_MAX, or what the descriptor limit leaves
  * (raised to its hard limit first) after 256 for the database and blobs. */
 static unsigned conn_limit(void) {
@@ -1622,10 +1638,8 @@ static unsigned conn_limit(void) {
 
 int node_http_start(node *n, char err[PLOW_ERR_LEN]) {
     struct sockaddr_storage ss;
-    socklen_t sl;
     bool v6 = false;
-    if (parse_listen(n->listen, &ss, &sl, &v6, err) != 0) return -1;
-    (void)sl;
+    if (listen_parse(n->listen, &ss, &v6, err) != 0) return -1;
     struct http_guard *g = plow_calloc(1, sizeof *g);
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);

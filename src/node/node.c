@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/listen.h"
 #include "node_internal.h"
 
 #define GENESIS_MAX ((size_t)16 << 20)
@@ -452,6 +453,93 @@ static void block_free_parts(ledger_block *b) {
     memset(b, 0, sizeof *b);
 }
 
+/* A block being made: the block, the hashes of its transactions, the hash of
+ * every transaction taken from the mempool (included, failed or dropped) and
+ * the dropped ones with their reasons. */
+typedef struct {
+    ledger_block b;
+    uint8_t *hashes; /* included, 32 bytes each */
+    uint8_t *gone;   /* every taken tx's hash */
+    size_t n_gone;
+    store_dropped *dropped;
+    size_t n_dropped;
+} block_draft;
+
+static void draft_init(block_draft *d, size_t count) {
+    memset(d, 0, sizeof *d);
+    d->b.txs = plow_calloc(count, sizeof *d->b.txs);
+    d->b.results = plow_calloc(count, sizeof *d->b.results);
+    d->b.errors = plow_calloc(count, sizeof *d->b.errors);
+    d->hashes = plow_calloc(count, 32);
+    d->gone = plow_calloc(count, 32);
+}
+
+static void draft_free(block_draft *d) {
+    block_free_parts(&d->b);
+    free(d->hashes);
+    free(d->gone);
+    free(d->dropped);
+}
+
+/* Applies the taken transactions in order under the state lock: a valid one
+ * joins the block (its bytes move from tk to the block), an invalid one is
+ * dropped with its reason. */
+static void draft_apply(node *n, block_draft *d, taken *tk) {
+    ledger_tx *tx = plow_alloc(sizeof *tx);
+    char why[PLOW_ERR_LEN];
+    for (size_t i = 0; i < tk->count; i++) {
+        if (ledger_tx_decode(tx, tk->txs[i].data, tk->txs[i].len, why) != 0) {
+            /* cannot happen for an admitted tx; drop it from the mempool */
+            node_log_err(n, "mempool entry %zu does not decode (%s): removed", i, why);
+            continue;
+        }
+        uint8_t h[32];
+        ledger_tx_hash(tx, h);
+        memcpy(d->gone + 32 * d->n_gone++, h, 32);
+        ledger_tx_result r = ledger_apply_tx(n->s, tx, true, why);
+        if (r == LEDGER_TX_INVALID) {
+            d->dropped = plow_realloc(d->dropped, (d->n_dropped + 1) * sizeof *d->dropped);
+            memcpy(d->dropped[d->n_dropped].hash, h, 32);
+            snprintf(d->dropped[d->n_dropped].reason, sizeof d->dropped[d->n_dropped].reason, "%s", why);
+            d->n_dropped++;
+            continue;
+        }
+        uint32_t k = d->b.n_txs++;
+        d->b.txs[k] = tk->txs[i];
+        tk->txs[i] = (plow_buf){0};
+        d->b.results[k] = (int8_t)r;
+        d->b.errors[k] = r == LEDGER_TX_FAILED ? plow_strdup(why) : NULL;
+        memcpy(d->hashes + 32 * k, h, 32);
+    }
+    free(tx);
+}
+
+/* Closes the block: state root, transaction and result roots, hash, signature. */
+static void draft_seal(node *n, block_draft *d) {
+    ledger_block *b = &d->b;
+    ledger_end_block(n->s, b->h.state_root);
+    node_tx_root(d->hashes, b->n_txs, b->h.tx_root);
+    node_results_hash(b->results, b->n_txs, b->h.results);
+    b->h.n_txs = b->n_txs;
+    ledger_block_hash(&b->h, b->hash);
+    ledger_sign(&n->key, b->hash, 32, b->sig);
+}
+
+/* After the commit, still under the lock: the task index, the pending set and
+ * the tip move to the new block. */
+static void draft_publish(node *n, const block_draft *d) {
+    taskidx_update(&n->tasks, n->s);
+    chainidx_note(n, d->b.h.height);
+    ledger_clear_dirty(n->s);
+    pthread_mutex_lock(&n->adm_mu);
+    for (size_t i = 0; i < d->n_gone; i++) pending_remove(n, d->gone + 32 * i);
+    pthread_mutex_unlock(&n->adm_mu);
+    node_tip nt = {.height = d->b.h.height, .time_ms = d->b.h.time_ms};
+    memcpy(nt.hash, d->b.hash, 32);
+    memcpy(nt.state_root, d->b.h.state_root, 32);
+    node_tip_set(n, &nt);
+}
+
 /* Makes, signs and commits one block from the head of the mempool. */
 static int produce_block(node *n, char err[PLOW_ERR_LEN]) {
     double t0 = plow_now();
@@ -462,101 +550,49 @@ static int produce_block(node *n, char err[PLOW_ERR_LEN]) {
         free(tk.txs);
         return plow_error_prefix(err, "mempool");
     }
-
-    ledger_block b = {0};
-    b.txs = plow_calloc(tk.count, sizeof *b.txs);
-    b.results = plow_calloc(tk.count, sizeof *b.results);
-    b.errors = plow_calloc(tk.count, sizeof *b.errors);
-    uint8_t *hashes = plow_calloc(tk.count, 32);        /* included */
-    uint8_t *gone = plow_calloc(tk.count, 32);          /* every taken tx's hash */
-    size_t n_gone = 0;
-    store_dropped *dropped = NULL;
-    size_t n_dropped = 0;
-    ledger_tx *tx = plow_alloc(sizeof *tx);
-    char why[PLOW_ERR_LEN];
+    block_draft d;
+    draft_init(&d, tk.count);
     double t_commit = 0;
 
     pthread_rwlock_wrlock(&n->state_lock);
     node_tip tip;
     node_tip_get(n, &tip);
     uint64_t now = node_now_ms();
-    b.h.version = 1;
-    b.h.height = tip.height + 1;
-    b.h.time_ms = now > tip.time_ms ? now : tip.time_ms;
-    memcpy(b.h.prev, tip.hash, 32);
-    rc = ledger_begin_block(n->s, b.h.height, b.h.time_ms, err);
+    d.b.h.version = 1;
+    d.b.h.height = tip.height + 1;
+    d.b.h.time_ms = now > tip.time_ms ? now : tip.time_ms;
+    memcpy(d.b.h.prev, tip.hash, 32);
+    rc = ledger_begin_block(n->s, d.b.h.height, d.b.h.time_ms, err);
     if (rc != 0) {
         plow_error_prefix(err, "begin block");
         goto unlock;
     }
-    for (size_t i = 0; i < tk.count; i++) {
-        if (ledger_tx_decode(tx, tk.txs[i].data, tk.txs[i].len, why) != 0) {
-            /* cannot happen for an admitted tx; drop it from the mempool */
-            node_log_err(n, "mempool entry %zu does not decode (%s): removed", i, why);
-            continue;
-        }
-        uint8_t h[32];
-        ledger_tx_hash(tx, h);
-        memcpy(gone + 32 * n_gone++, h, 32);
-        ledger_tx_result r = ledger_apply_tx(n->s, tx, true, why);
-        if (r == LEDGER_TX_INVALID) {
-            dropped = plow_realloc(dropped, (n_dropped + 1) * sizeof *dropped);
-            memcpy(dropped[n_dropped].hash, h, 32);
-            snprintf(dropped[n_dropped].reason, sizeof dropped[n_dropped].reason, "%s", why);
-            n_dropped++;
-            continue;
-        }
-        uint32_t k = b.n_txs++;
-        b.txs[k] = tk.txs[i];
-        tk.txs[i] = (plow_buf){0};
-        b.results[k] = (int8_t)r;
-        b.errors[k] = r == LEDGER_TX_FAILED ? plow_strdup(why) : NULL;
-        memcpy(hashes + 32 * k, h, 32);
-    }
-    ledger_end_block(n->s, b.h.state_root);
-    node_tx_root(hashes, b.n_txs, b.h.tx_root);
-    node_results_hash(b.results, b.n_txs, b.h.results);
-    b.h.n_txs = b.n_txs;
-    ledger_block_hash(&b.h, b.hash);
-    ledger_sign(&n->key, b.hash, 32, b.sig);
-
+    draft_apply(n, &d, &tk);
+    draft_seal(n, &d);
     double t1 = plow_now();
-    rc = store_commit_block(n->st, &b, n->s, dropped, n_dropped, tk.count ? tk.last_seq : 0, err);
+    rc = store_commit_block(n->st, &d.b, n->s, d.dropped, d.n_dropped, tk.count ? tk.last_seq : 0, err);
     t_commit = plow_now() - t1;
     if (rc != 0) {
-        plow_error(err, "cannot commit block %llu: %.180s", (unsigned long long)b.h.height, err);
+        plow_error(err, "cannot commit block %llu: %.180s", (unsigned long long)d.b.h.height, err);
         goto unlock;
     }
-    taskidx_update(&n->tasks, n->s);
-    chainidx_note(n, b.h.height);
-    ledger_clear_dirty(n->s);
-    pthread_mutex_lock(&n->adm_mu);
-    for (size_t i = 0; i < n_gone; i++) pending_remove(n, gone + 32 * i);
-    pthread_mutex_unlock(&n->adm_mu);
-    node_tip nt = {.height = b.h.height, .time_ms = b.h.time_ms};
-    memcpy(nt.hash, b.hash, 32);
-    memcpy(nt.state_root, b.h.state_root, 32);
-    node_tip_set(n, &nt);
+    draft_publish(n, &d);
 unlock:
     pthread_rwlock_unlock(&n->state_lock);
-    if (rc == 0 && (b.n_txs || n_dropped)) {
+    if (rc == 0 && (d.b.n_txs || d.n_dropped)) {
         char extra[48] = "";
-        if (n_dropped) snprintf(extra, sizeof extra, " (%zu dropped)", n_dropped);
-        node_log(n, "block %llu: %u txs%s, commit %.1f ms, total %.1f ms", (unsigned long long)b.h.height, b.n_txs,
-                 extra, t_commit * 1e3, (plow_now() - t0) * 1e3);
+        if (d.n_dropped) snprintf(extra, sizeof extra, " (%zu dropped)", d.n_dropped);
+        node_log(n, "block %llu: %u txs%s, commit %.1f ms, total %.1f ms", (unsigned long long)d.b.h.height,
+                 d.b.n_txs, extra, t_commit * 1e3, (plow_now() - t0) * 1e3);
     }
-    for (size_t i = 0; i < n_dropped && rc == 0; i++) {
+    for (size_t i = 0; i < d.n_dropped && rc == 0; i++) {
         char hx[65];
-        plow_hex(dropped[i].hash, 32, hx);
-        node_log(n, "dropped %s: %s", hx, dropped[i].reason);
+        plow_hex(d.dropped[i].hash, 32, hx);
+        node_log(n, "dropped %s: %s", hx, d.dropped[i].reason);
     }
     for (size_t i = 0; i < tk.count; i++) plow_buf_release(&tk.txs[i]);
     free(tk.txs);
-    block_free_parts(&b);
-    free(hashes);
-    free(gone);
-    free(dropped);
-    free(tx);
+    draft_free(&d);
     return rc;
 }
 
@@ -810,14 +846,8 @@ void node_stop(node *n) {
 
 static int write_url_file(node *n, char err[PLOW_ERR_LEN]) {
     char url[300];
-    const char *host = n->listen;
-    const char *colon = strrchr(n->listen, ':');
-    int hl = colon ? (int)(colon - host) : (int)strlen(host);
-    if (hl == 0 || (hl == 7 && memcmp(host, "0.0.0.0", 7) == 0)) {
-        host = "127.0.0.1";
-        hl = 9;
-    }
-    snprintf(url, sizeof url, "http://%.*s:%u\n", hl, host, (unsigned)n->port);
+    listen_url(n->listen, (unsigned)n->port, url, sizeof url - 1);
+    strcat(url, "\n");
     char *p = path_join(n->data_dir, "node.url");
     int rc = plow_write_file(p, url, strlen(url), err);
     free(p);

@@ -162,6 +162,7 @@ void chainidx_join(node *n);
 void chainidx_close(node *n);
 void chainidx_note(node *n, uint64_t height); /* writer, state_lock held, before ledger_clear_dirty */
 uint64_t chainidx_height(node *n);            /* indexed so far */
+uint64_t chainidx_block_by_hash(node *n, const uint8_t h[32]); /* its height, 0 if not indexed */
 /* The queries of GET /v1/history, /v1/timeline, /v1/agents, /v1/stats: 0 with
  * *out (or o filled), else -1 with the HTTP status and err. */
 int chainidx_history(node *n, const uint8_t pk[32], uint64_t before, uint32_t limit, struct cJSON **out, int *status,
@@ -175,6 +176,9 @@ int chainidx_stats(node *n, struct cJSON *o, int *status, char err[PLOW_ERR_LEN]
 int explorer_slotlog(node *n, const uint8_t id[32], uint32_t slot, struct cJSON **out, int *status,
                      char err[PLOW_ERR_LEN]);
 int explorer_labeling(node *n, const uint8_t id[32], char **out_json, int *status, char err[PLOW_ERR_LEN]);
+/* A train_log.csv (a header of names, lines of numbers or empty fields) into
+ * o's "columns" and "rows"; false with err on anything else or too much. */
+bool explorer_parse_log(const uint8_t *d, size_t n, struct cJSON *o, char err[PLOW_ERR_LEN]);
 
 /* ---- the node ------------------------------------------------------------------ */
 

@@ -5,12 +5,16 @@
  * the verdict is a VERDICT transaction signed with the operator key and
  * admitted like any other (so it is durable before it counts as submitted).
  *
- * Challenges are ruled in deadline order (the first to lapse first). A
+ * Challenges are ruled in deadline order (the first to lapse first), the
+ * open ones listed again after each block: a challenge opened later never
+ * goes first, however many were listed before it. A
  * challenge without its state blob gets prev_ok = 0 (the challenger did not
  * supply the state it claimed: the ledger rejects the challenge). A data
  * challenge is answered from the store (rule_data): available, verdict 1;
- * not promised by the accused, 0; otherwise no verdict while the accused
- * may still upload, and the ledger slashes it at the deadline. A task
+ * not promised by the accused, 0; present but not what the commitment
+ * promises (a checkpoint that is not its leaf's state, a config that does
+ * not go with the artifact), or absent: no verdict, and the ledger slashes
+ * the accused at the deadline. A task
  * that cannot be run within the network's limits (job_probe: its spec
  * absent or malformed, an input missing, a cost above JOB_LIMIT_*) is the
  * ruling LEDGER_RULING_UNRUNNABLE, decided before anything the spec sized is
@@ -63,6 +67,21 @@ static int rb_size(void *ctx, const uint8_t hash[32], uint64_t *size, char err[P
     if (rc == 0) *size = (uint64_t)sb.st_size;
     free(p);
     return rc;
+}
+
+/* The node's blob store as the job layer reads and writes it. */
+static job_blobs node_blobs(node *n) {
+    return (job_blobs){.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
+}
+
+/* The spec's cost against the network's limits (job_probe): 0 within them;
+ * 1 not runnable within them (err says why); -1 on errors. */
+static int probe_network(node *n, const job_spec *spec, const char *dir, bool whole_run, char err[PLOW_ERR_LEN]) {
+    job_blobs jb = node_blobs(n);
+    job_limits l;
+    job_cost cost;
+    job_limits_network(&l);
+    return job_probe(spec, &jb, dir, &l, whole_run, &cost, err);
 }
 
 void node_referee_note_verdict(node *n, const ledger_tx *tx, const uint8_t hash[32]) {
@@ -140,15 +159,80 @@ static bool available(node *n, const uint8_t hash[32]) {
     return true;
 }
 
+/* The leaves slot sl revealed (its REVEAL in block revealed_at) written
+ * where job_promised looks for them (job_leaves_path in dir). */
+static int put_leaves(node *n, const ledger_task *task, const ledger_slot *sl, const char *dir,
+                      char err[PLOW_ERR_LEN]) {
+    ledger_block b;
+    memset(&b, 0, sizeof b);
+    if (sl->revealed_at == 0 || node_store_block(n, sl->revealed_at, &b, err) != 0)
+        return plow_error(err, "the accused's reveal is not in the store");
+    ledger_tx *rv = plow_calloc(1, sizeof *rv);
+    int rc = plow_error(err, "block %llu holds no reveal of the accused", (unsigned long long)sl->revealed_at);
+    for (uint32_t i = 0; i < b.n_txs; i++) {
+        char e2[PLOW_ERR_LEN];
+        if (b.results[i] != LEDGER_TX_OK || b.txs[i].len < 2 || b.txs[i].data[1] != LEDGER_TX_REVEAL) continue;
+        if (ledger_tx_decode(rv, b.txs[i].data, b.txs[i].len, e2) != 0) continue;
+        if (memcmp(rv->sender, sl->worker, 32) != 0 || memcmp(rv->u.open.task, task->id, 32) != 0 ||
+            memcmp(rv->u.open.trace_root, sl->trace_root, 32) != 0)
+            continue;
+        char *p = job_leaves_path(dir, sl->trace_root);
+        rc = plow_write_file(p, rv->u.open.leaves, (size_t)rv->u.open.count * 32, err);
+        free(p);
+        break;
+    }
+    free(rv);
+    ledger_block_release(&b);
+    return rc;
+}
+
+/* Whether the demanded blob, present, is what the accused's commitment
+ * promises of it (job_promised: a checkpoint the state of its leaf, the
+ * artifact's files the committed artifact, the manifest listing them). A
+ * task that cannot be run within the network's limits is not opened (its
+ * blobs count as kept). 0: kept; 1: broken (logged); -1 (err). */
+static int kept_promise(node *n, const ledger_task *task, const ledger_slot *sl, const ledger_challenge *c,
+                        const char *cid, char err[PLOW_ERR_LEN]) {
+    job_spec spec;
+    int src = load_spec(n, task, &spec, err);
+    if (src != 0) return src < 0 ? -1 : 0;
+    char *dir = work_dir(n, cid, err);
+    if (!dir) return -1;
+    job_blobs jb = node_blobs(n);
+    bool kept = true;
+    char why[PLOW_ERR_LEN];
+    int rc = probe_network(n, &spec, dir, false, err);
+    if (rc == 0) {
+        for (int k = 0; k < task->p.replicas && k < LEDGER_MAX_REPLICAS; k++)
+            if (&task->slots[k] == sl) spec.slot = k; /* a round's participant: the accused's shard */
+        rc = put_leaves(n, task, sl, dir, err) || job_promised(&spec, &jb, sl, dir, c->state_blob, &kept, why, err)
+                 ? -1
+                 : 0;
+    } else if (rc > 0) {
+        rc = 0; /* the poster's task: not the accused's to answer for */
+    }
+    rm_tree(dir);
+    free(dir);
+    if (rc < 0) return -1;
+    if (kept) return 0;
+    node_log_err(n, "referee: data challenge %.16s…: the blob is not what the accused's commitment promises: %s "
+                    "(no attestation: the accused is slashed at the deadline)",
+                 cid, why);
+    return 1;
+}
+
 /* The ruling of a data challenge (docs/ledger.md, "Data availability"):
  * the accused's revealed commitment promises its manifest and every file
  * the manifest lists. 0 with tx filled: available (prev_ok 1) or, the
  * manifest in hand, not a blob the accused promised (prev_ok 0): either
  * way the challenger loses its bond. 1: not available (yet): no verdict;
  * the accused has until the deadline, then the challenge lapses and the
- * accused is slashed (whoever must act and does not, loses). */
-static int rule_data(node *n, const ledger_task *task, const ledger_challenge *c, char err[PLOW_ERR_LEN],
-                     ledger_tx *tx) {
+ * accused is slashed (whoever must act and does not, loses). 2: present but
+ * not what the commitment promises (kept_promise): no verdict ever (the
+ * promised bytes can never arrive: the blob's name is its hash), the same
+ * end at the deadline. */
+static int rule_data(node *n, const ledger_task *task, const ledger_challenge *c, const char *cid,
+                     char err[PLOW_ERR_LEN], ledger_tx *tx) {
     const ledger_slot *sl = NULL;
     for (int k = 0; k < task->p.replicas && k < LEDGER_MAX_REPLICAS; k++)
         if (memcmp(task->slots[k].worker, c->accused, LEDGER_PK_LEN) == 0) sl = &task->slots[k];
@@ -176,6 +260,8 @@ static int rule_data(node *n, const ledger_task *task, const ledger_challenge *c
     }
     if (!available(n, c->state_blob))
         return plow_error(err, "waiting for the accused to upload the blob (until the deadline)"), 1;
+    int krc = kept_promise(n, task, sl, c, cid, err);
+    if (krc) return krc < 0 ? -1 : 2;
     tx->u.verdict.prev_ok = 1;
     return 0;
 }
@@ -252,12 +338,9 @@ static int rule_step(node *n, const ledger_task *task, const ledger_challenge *c
     if (src < 0) return -1;
     char *dir = src == 0 ? work_dir(n, cid, err) : NULL;
     if (src == 0 && !dir) return -1;
-    job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
+    job_blobs jb = node_blobs(n);
     if (src == 0) {
-        job_limits l;
-        job_cost cost;
-        job_limits_network(&l);
-        src = job_probe(&spec, &jb, dir, &l, false, &cost, err);
+        src = probe_network(n, &spec, dir, false, err);
         if (src < 0) {
             rm_tree(dir);
             free(dir);
@@ -306,11 +389,7 @@ static int rule_unrunnable(node *n, const ledger_task *task, const char *cid, le
     if (src == 0) {
         char *dir = work_dir(n, cid, err);
         if (!dir) return -1;
-        job_blobs jb = {.ctx = n, .get_file = rb_get, .put_file = rb_put, .size = rb_size};
-        job_limits l;
-        job_cost cost;
-        job_limits_network(&l);
-        src = job_probe(&spec, &jb, dir, &l, true, &cost, err);
+        src = probe_network(n, &spec, dir, true, err);
         rm_tree(dir);
         free(dir);
         if (src < 0) return -1;
@@ -361,8 +440,12 @@ static void rule(node *n, const ledger_challenge *c, uint64_t height) {
     double t0 = plow_now();
     int rc = c->kind == LEDGER_CHK_RECEIPT      ? rule_receipt(n, c, cid, &tx, err)
              : c->kind == LEDGER_CHK_UNRUNNABLE ? rule_unrunnable(n, &task, cid, &tx, err)
-             : c->kind == LEDGER_CHK_DATA     ? rule_data(n, &task, c, err, &tx)
-                                              : rule_step(n, &task, c, cid, &tx, err);
+             : c->kind == LEDGER_CHK_DATA       ? rule_data(n, &task, c, cid, err, &tx)
+                                                : rule_step(n, &task, c, cid, &tx, err);
+    if (rc == 2) { /* a broken promise: never attested, never looked at again */
+        r->gave_up = true;
+        return;
+    }
     if (rc > 0) { /* a data challenge the accused has yet to answer: looked at again after each block */
         log_once(n, r, cid, err, "no verdict yet");
         return;
@@ -407,8 +490,9 @@ static bool collect_open(const ledger_challenge *c, void *arg) {
 }
 
 /* Rulings in deadline order (the one that lapses first, first), so a flood
- * of challenges opened later cannot push a valid one past its deadline;
- * ties by opening height, then id. */
+ * of challenges opened later cannot push a valid one past its deadline
+ * (the list is taken again after every block: node_referee_main); ties by
+ * opening height, then id. */
 static const ledger_params *sort_params;
 static int by_deadline(const void *pa, const void *pb) {
     const ledger_challenge *a = pa, *b = pb;
@@ -433,7 +517,16 @@ void *node_referee_main(void *arg) {
         pthread_rwlock_unlock(&n->state_lock);
         sort_params = &n->genesis.params; /* this thread's alone */
         if (l.n > 1) qsort(l.c, l.n, sizeof *l.c, by_deadline);
-        for (size_t i = 0; i < l.n && !atomic_load(&n->stopping); i++) rule(n, &l.c[i], seen);
+        for (size_t i = 0; i < l.n && !atomic_load(&n->stopping); i++) {
+            rule(n, &l.c[i], seen);
+            /* a block came meanwhile: the open challenges again, so one opened
+             * in it with an earlier deadline never waits behind a long list
+             * taken before it (a flood of costly challenges) */
+            pthread_mutex_lock(&n->ev_mu);
+            bool newer = n->tip.height != seen;
+            pthread_mutex_unlock(&n->ev_mu);
+            if (newer) break;
+        }
         free(l.c);
         /* this thread is not one of the engine's pool: its scratch would
          * otherwise live (and grow) for as long as the node runs */

@@ -9,10 +9,10 @@
 
 #include <errno.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../client/listen.h"
 #include "serve_internal.h"
 
 typedef struct sreq {
@@ -113,34 +113,10 @@ static void on_log(void *cls, const char *fmt, va_list ap) {
     vfprintf(stderr, fmt, ap);
 }
 
-/* "HOST:PORT", "[V6]:PORT" or ":PORT" -> a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, char err[PLOW_ERR_LEN]) {
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (!colon) return plow_error(err, "--listen '%s': expected HOST:PORT", listen);
-    size_t hl = (size_t)(colon - listen);
-    if (hl >= sizeof host) return plow_error(err, "--listen '%s': host too long", listen);
-    memcpy(host, listen, hl);
-    host[hl] = 0;
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = 0;
-    }
-    uint64_t port;
-    if (!plow_parse_u64(colon + 1, &port) || port > 65535) return plow_error(err, "--listen '%s': bad port", listen);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
-    if (g != 0) return plow_error(err, "--listen '%s': %s", listen, gai_strerror(g));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *v6 = res->ai_family == AF_INET6;
-    freeaddrinfo(res);
-    return 0;
-}
-
 int serve_http_start(server *s, char err[PLOW_ERR_LEN]) {
     struct sockaddr_storage ss;
     bool v6 = false;
-    if (parse_listen(s->o.listen, &ss, &v6, err)) return -1;
+    if (listen_parse(s->o.listen, &ss, &v6, err)) return -1;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
     s->httpd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,

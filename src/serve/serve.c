@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/listen.h"
 #include "../model/modelio.h"
 #include "serve_internal.h"
 
@@ -75,11 +76,8 @@ out:
 }
 
 static int write_url(server *s, char err[PLOW_ERR_LEN]) {
-    const char *host = s->o.listen, *colon = strrchr(host, ':');
-    int hl = colon ? (int)(colon - host) : (int)strlen(host);
-    if (hl == 0 || (hl == 7 && memcmp(host, "0.0.0.0", 7) == 0)) host = "127.0.0.1", hl = 9;
     char url[300];
-    snprintf(url, sizeof url, "http://%.*s:%u", hl, host, s->port);
+    listen_url(s->o.listen, s->port, url, sizeof url);
     char addr[LEDGER_ADDR_STR_LEN];
     ledger_addr_format(s->key.pk, addr);
     printf("plow serve: '%s' on %s/v1, worker %s, %llu per token\n", s->id, url, addr, (unsigned long long)s->o.price);

@@ -16,6 +16,12 @@
 #   4. a train task whose data blob was never uploaded: the honest worker
 #      refuses it before any claim (its inputs are sized first) and keeps
 #      the refusal.
+#   6. a train task of 1,000 tiny steps whose batch x seq (32 x 128) makes
+#      it about 2e13 FLOP, in a work window of 60 s: at 0.01 s a step (the
+#      worker's policy, its measured step time) it would look like 10 s;
+#      counted from its FLOP at the worker's rate it cannot finish: refused
+#      before any claim (a claim would have forfeited the stake to nobody's
+#      gain but the poster's).
 #   5. a 1 MiB spec blob (plow_loadgen dispute --in): the honest verifier
 #      refuses the committed slot from the blob's size, before downloading
 #      it, once (a spec was fetched again at every poll); the referee rules.
@@ -157,6 +163,24 @@ wait_log w1.log "task $ns: not claiming: cannot be run here: the task's data (bl
 [ -f wk_w1/refused/$N ] || fail "the worker did not keep its refusal of the task without data"
 [ "$(q /v1/task/$N "j['slots'][0]['status']")" = empty ] || fail "the task without data was claimed"
 echo "4. a task whose data blob does not exist was refused before any claim ($(grep -o "task $ns: not claiming: .*" w1.log | cut -c1-90))"
+
+# 6. work that cannot finish in its window: batch x seq counted
+cat > slow.task.json <<EOT
+{"format": "plow.taskfile.v1", "mode": "optimistic", "replicas": 1, "reward": "300", "worker_stake": "1000",
+ "min_bond": "10", "claim_blocks": 50, "work_blocks": 300, "window_blocks": 20,
+ "spec": {"format": "plow.spec.v1", "kind": "train", "config": "tiny", "data": "@d.txt", "tokenizer": "@tok.bin",
+          "steps": 1000, "batch": 32, "seq": 128}}
+EOT
+S=$(post slow.task.json)
+[ ${#S} -eq 64 ] || { cat post.log; fail "the slow task was not posted: '$S'"; }
+ss=$(echo $S | cut -c1-8)
+wait_log w1.log "task $ss: not claiming: I need about [0-9]*s and the deadline gives 60s"
+need=$(sed -n "s/.*task $ss: not claiming: I need about \([0-9]*\)s.*/\1/p" w1.log | head -n 1)
+# by step time alone: 1,000 x 0.01 s + 2 s = 12 s, well inside the window
+[ "$need" -gt 60 ] || fail "the worker's estimate of the slow task is ${need}s: batch x seq not counted"
+[ "$(q /v1/task/$S "j['slots'][0]['status']")" = empty ] || fail "the slow task was claimed"
+[ "$(held w1)" -eq "$w1_0" ] || fail "the honest worker: $w1_0 -> $(held w1)"
+echo "6. 1,000 steps of batch 32 x seq 128 in a 60 s window: refused before any claim ($(grep -o "task $ss: not claiming: .*" w1.log | head -n 1))"
 
 # 5. a spec blob of 1 MiB (a spec may be 64 KiB): posted, claimed, committed
 #    and challenged at step 1 by plow_loadgen dispute. The honest verifier

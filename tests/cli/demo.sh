@@ -41,6 +41,8 @@ fi
 echo "demo took $(($(date +%s) - start))s"
 no_leftovers d
 tail -n 40 demo.txt
+# it ends by naming the explorer (docs/explorer.md)
+grep -q "^Explorer: http://127.0.0.1:[0-9]*/ while it runs" demo.txt || fail "the demo does not print the explorer's address"
 
 # read the ledger the demo left: its node, started again on its data
 trap stop_all EXIT

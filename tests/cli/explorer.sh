@@ -3,12 +3,17 @@
 #     Cache-Control, a strict Content-Security-Policy, nosniff; anything but
 #     an exact file name outside /v1/ is a 404 (traversal, %00, a long path),
 #     other methods 405;
+#   - the explorer's endpoints on a small chain: an account's history (every
+#     change a row, paging by cursor), agents, stats; malformed input 400;
+#   - a short workload with a caught cheater (a replicated training task: an
+#     honest worker, a cheater, a verifier) and a small label task, then the
+#     page in Chromium (tests/browser/explorer.mjs): counts, the dispute, the
+#     pay, the loss curves, the labeling accuracies, no errors, 375 px.
+#     Screenshots in runs/explorer/ when run from the repository;
+#   - a restart keeps the index (same timeline and history) and catches up.
 set -e
 . "$LIB"
-trap stop_all EXIT
-$PLOW wallet new --key req.key -q >req.addr
-$PLOW node init --data n --out-genesis g.json --fund "$(cat req.addr)=1000000" >/dev/null
-start_node n node.log --genesis g.json --block-ms 100 --quiet
+small_network 100000 req w1 ch v l1 l2
 
 # hdr FILE NAME: the value of header NAME in a curl -D dump
 hdr() { tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | head -n 1; }
@@ -129,14 +134,15 @@ py "
 a = j['agents']; assert len(a) == 1 and a[0]['address'] == '$A' and a[0]['name'] == 'explorer-bot' and a[0]['profile'] == 'agent', a
 " || fail "/v1/agents: $(cat b.txt)"
 get /v1/stats
-py "assert j['staked'] == '1000' and j['txs_last_min'] == '3' and j['tasks'] == '0', j" || fail "/v1/stats: $(cat b.txt)"
+py "assert j['staked'] == '1000' and j['txs_last_min'] == '3' and j['tasks'] == '0', j" ||
+    fail "/v1/stats: $(cat b.txt)"
 
 # malformed input: 400 naming it; unknown records: 404
 Z=0000000000000000000000000000000000000000000000000000000000000000
 for p in "/v1/history/nope" "/v1/history/$A?limit=0" "/v1/history/$A?limit=501" "/v1/history/$A?cursor=x" \
     "/v1/history/$A?cursor=-1" "/v1/history/$A%00" "/v1/timeline/xyz" "/v1/timeline/${Z}00" "/v1/agents?limit=abc" \
     "/v1/agents?cursor=1" "/v1/agents?cursor=1.zz" "/v1/agents?cursor=.$Z" "/v1/slotlog/$Z?slot=9" \
-    "/v1/slotlog/$Z?slot=-1" "/v1/slotlog/q" "/v1/labeling/q" "/v1/labeling/%00"; do
+    "/v1/slotlog/$Z?slot=-1" "/v1/slotlog/q" "/v1/labeling/q" "/v1/labeling/%00" "/v1/search/zz" "/v1/block/${Z}0"; do
     get "$p"
     [ "$CODE" = 400 ] || fail "GET $p: $CODE, expected 400: $(head -c 200 b.txt)"
     grep -q '^{"error":"' b.txt || fail "GET $p: no error JSON"
@@ -146,3 +152,87 @@ for p in "/v1/timeline/$Z" "/v1/slotlog/$Z" "/v1/labeling/$Z"; do
     [ "$CODE" = 404 ] || fail "GET $p: $CODE, expected 404: $(head -c 200 b.txt)"
 done
 echo "endpoints: ok"
+
+# ---- the workload: a cheater caught, an honest worker paid, a label task ----------------------
+[ -x /usr/bin/chromium ] || fail "chromium missing: run scripts/install-deps.sh browser"
+[ -d "$ROOT/node_modules/puppeteer-core" ] || fail "puppeteer-core missing: run scripts/install-deps.sh browser"
+[ -f "$ROOT/node_modules/uplot/dist/uPlot.iife.min.js" ] || fail "uPlot missing: run scripts/install-deps.sh browser, then make"
+cat >policy.json <<EOT
+{"kinds": ["train"], "min_price_per_step": "0", "max_stake_at_risk": "3000", "stake": "3000",
+ "seconds_per_step": 0.01, "safety": 1}
+EOT
+cat >t.task.json <<EOT
+{"format": "plow.taskfile.v1", "mode": "replicated", "replicas": 2, "reward": "300", "worker_stake": "1000",
+ "min_bond": "10", "claim_blocks": 100, "work_blocks": 300, "window_blocks": 10,
+ "spec": {"format": "plow.spec.v1", "kind": "train", "config": "tiny", "data": "@d.txt", "tokenizer": "@tok.bin",
+          "steps": 20, "batch": 4, "seq": 64, "checkpoint_every": 5}}
+EOT
+for w in w1 ch; do
+    $PLOW worker --key $w.key --work wk_$w --name $w --policy policy.json --threads 1 --poll 0.1 \
+        $([ $w = ch ] && echo --cheat perturb) >>$w.log 2>&1 &
+    PIDS="$PIDS $!"
+done
+$PLOW verifier --key v.key --work wk_v --name v --samples 2 --poll 0.1 >>v.log 2>&1 &
+PIDS="$PIDS $!"
+wait_log w1.log "registered as agent"
+wait_log ch.log "registered as agent"
+$PLOW requester --key req.key --work rq --task t.task.json --threads 1 >rq.log 2>&1 &
+RQ=$!
+PIDS="$PIDS $RQ"
+# the label task meanwhile: 60 fortunes, two simulated labelers, gold
+$PLOW label fortunes --out f --items 60 --gold-pct 10 >/dev/null || fail "plow label fortunes"
+$PLOW label post --key req.key --items f/items.jsonl --classes "$(cat f/classes.txt)" --gold f/gold.jsonl \
+    --labelers 2 --redundancy 2 --reward 100 --worker-stake 50 --min-gold-pct 20 --claim-blocks 40 --work-blocks 20 \
+    --window-blocks 10 --secret s.json >lab.id 2>post.err || { cat post.err; fail "label post"; }
+LT=$(cat lab.id)
+$PLOW labeler --key l1.key --work wk_l1 --name l1 --poll 0.1 --accuracy 0.9 --truth f/truth.jsonl --seed 1 >>l1.log 2>&1 &
+PIDS="$PIDS $!"
+wait_log l1.log "claimed slot 0"
+$PLOW labeler --key l2.key --work wk_l2 --name l2 --poll 0.1 --accuracy 0.6 --truth f/truth.jsonl --seed 2 >>l2.log 2>&1 &
+PIDS="$PIDS $!"
+for l in l1 l2; do wait_log $l.log "revealed [0-9]* labels"; done
+$PLOW label gold "$LT" --key req.key --secret s.json --wait 2>gold.err || { cat gold.err; fail "gold reveal"; }
+$PLOW label finalize "$LT" --key req.key --wait 2>fin.err || { cat fin.err; fail "label finalize"; }
+wait $RQ || { tail -n 20 rq.log; fail "the requester failed"; }
+TT=$(/usr/bin/python3 -c "import json; print(json.load(open('rq/requester.json'))['steps'][0]['tasks'][-1])")
+[ "$(q /v1/task/$TT "j['status'] + ' ' + str(len(j['challenges']))")" = "finalized 1" ] ||
+    fail "the training task: $(q /v1/task/$TT "j['status'], [s['status'] for s in j['slots']], len(j['challenges'])")"
+# the index has seen the last block before the page reads it
+H=$(q /v1/status "j['height']")
+i=0
+until [ "$(q /v1/stats "int(j['indexed_height']) >= $H")" = True ]; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "the index is behind"
+    sleep 0.1
+done
+[ -z "${EXPLORER_HOLD:-}" ] || { echo "$URL $TT $LT" >"$EXPLORER_HOLD"; sleep 900; }
+OUT=$ROOT/runs/explorer
+mkdir -p "$OUT"
+node "$ROOT/tests/browser/explorer.mjs" "$URL" "$OUT" "$TT" "$LT" "$(cat w1.addr)" "$(cat ch.addr)" >browser.txt 2>&1 ||
+    { cat browser.txt; fail "the browser checks"; }
+cat browser.txt
+
+# ---- a restart keeps the index: the same history and timeline, then it goes on -------------
+curl -s "$URL/v1/history/$(cat w1.addr)" | /usr/bin/python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)['history']))" >h1.json
+curl -s "$URL/v1/timeline/$TT" | /usr/bin/python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)['events']))" >t1.json
+kill $NODE
+wait $NODE 2>/dev/null || true
+rm -f n/node.url
+start_node n node.log --block-ms 200 --quiet
+i=0
+until [ "$(q /v1/stats "int(j['indexed_height']) >= int(j['height'])")" = True ]; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || fail "the index did not catch up after a restart"
+    sleep 0.1
+done
+curl -s "$URL/v1/timeline/$TT" | /usr/bin/python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)['events']))" >t2.json
+cmp -s t1.json t2.json || fail "the timeline changed across a restart"
+curl -s "$URL/v1/history/$(cat w1.addr)" | /usr/bin/python3 -c "
+import json, sys
+h1 = json.load(open('h1.json')); h2 = json.load(sys.stdin)['history']
+# the same rows, and at most one more: the known point the node records at start (same balance)
+extra = [e for e in h2 if e not in h1]
+assert all(e in h2 for e in h1), 'rows lost'
+assert len(extra) <= 1 and all(not e['txs'] and e['balance'] == h1[0]['balance'] for e in extra), extra
+" || fail "the history changed across a restart"
+echo "restart: ok"

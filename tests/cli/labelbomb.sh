@@ -36,6 +36,7 @@ cls = lambda t: "a" if "apple" in t else "b"
 open("truth.jsonl", "w").write("".join(json.dumps({"text": t, "label": cls(t)}) + "\n" for t in texts))
 open("ok.jsonl", "w").write("".join(json.dumps({"text": t}) + "\n" for t in texts[:6]))
 open("ok2.jsonl", "w").write("".join(json.dumps({"text": t}) + "\n" for t in texts[6:12]))
+open("ok3.jsonl", "w").write("".join(json.dumps({"text": t}) + "\n" for t in texts[18:24]))
 open("two.jsonl", "w").write("".join(json.dumps({"text": t}) + "\n" for t in texts[12:14]))
 open("garbage.bin", "wb").write(bytes(range(256)) * 8)
 big = ["%s %s" % (t, "apple " * 400) for t in texts[14:18]]
@@ -47,7 +48,7 @@ NONE=$(printf 'these bytes were never uploaded' | sha256sum | cut -c1-64)
 hostile() { # hostile NAME ITEMS N_ITEMS: posts a label task with 'plow task post' (no client-side check of the items)
     cat > $1.task.json <<EOT
 {"format": "plow.taskfile.v1", "mode": "replicated", "replicas": 2, "reward": "100", "worker_stake": "1000",
- "min_bond": "0", "claim_blocks": 400, "work_blocks": 400, "window_blocks": 10,
+ "min_bond": "0", "claim_blocks": ${CLAIM_BLOCKS:-400}, "work_blocks": ${CLAIM_BLOCKS:-400}, "window_blocks": 10,
  "spec": {"format": "plow.spec.v1", "kind": "label", "items": "$2", "n_items": $3, "classes": ["a", "b"]}}
 EOT
     $PLOW task post $1.task.json --key req.key 2>>post.log | tail -n 1
@@ -78,6 +79,20 @@ alive $NODE $L1 $L2
 [ "$(held l1)" -eq "$l1_0" ] || fail "l1's holdings: $l1_0 -> $(held l1)"
 echo "A-D. missing, garbage and short items refused by both labelers before any claim; the 8 KB items refused by l1 (budget 4096), claimed by l2"
 
+# X. a label task nobody can take (its items missing), with short windows:
+# `plow label finalize --wait` expires it once its work phase is over (it
+# said "expire it (plow task)", a command that does not exist); the escrow
+# goes back to the poster
+req_x=$(held req)
+X=$(CLAIM_BLOCKS=10 hostile nobody $NONE 3)
+[ ${#X} -eq 64 ] || { cat post.log; fail "task X was not posted: '$X'"; }
+$PLOW label finalize $X --key req.key --wait > fin.txt 2>&1 || { cat fin.txt; fail "label finalize of task X"; }
+grep -q "task $(echo $X | cut -c1-16) expired in block [0-9]* (nobody committed to it)" fin.txt ||
+    fail "label finalize X: $(cat fin.txt)"
+[ "$(q /v1/task/$X "j['status']")" = expired ] || fail "task X is $(q /v1/task/$X "j['status']")"
+[ "$(held req)" -eq "$req_x" ] || fail "the poster: $req_x -> $(held req) (expected its escrow back)"
+echo "X. a label task nobody committed to: $(grep expired fin.txt)"
+
 # E. an honest task: both claim, label, reveal, are paid
 POST="$PLOW label post --key req.key --classes a,b --labelers 2 --redundancy 2 --reward 100 --worker-stake 1000 --min-gold-pct 0 --claim-blocks 400 --work-blocks 400 --window-blocks 6"
 $POST --items ok.jsonl --secret sE.json > e.id 2>>post.log || { cat post.log; fail "label post E"; }
@@ -94,18 +109,28 @@ s1=$(q /v1/task/$E "j['slots'][0]['worker']")
 [ "$(held l1)" -eq $((l1_0 + pay1)) ] || fail "l1: $l1_0 -> $(held l1), expected +$pay1"
 echo "E. the honest task was labeled and paid ($P1, $P2); l1 $l1_0 -> $(held l1)"
 
-# a restart: the refusals are kept, nothing of A-D is fetched again; l1 labels another task
+# a restart: the refusals are kept, nothing of A-D is fetched again; l1,
+# with an item budget that holds one task's items but not two (each about
+# 700 bytes counted), labels two tasks at once: the least recently used
+# items are dropped from memory (and fetched again when needed), the budget
+# is never exceeded, both tasks are labeled
 kill -TERM $L1; wait $L1 || fail "l1 did not exit 0"
-labeler l1 --item-budget 4096; L1=$LPID
+labeler l1 --item-budget 1000; L1=$LPID
 wait_log l1.log "starting" 2
 $POST --items ok2.jsonl --secret sF.json > f.id 2>>post.log || { cat post.log; fail "label post F"; }
-fs=$(cut -c1-8 f.id)
+$POST --items ok3.jsonl --secret sG.json > g.id 2>>post.log || { cat post.log; fail "label post G"; }
+fs=$(cut -c1-8 f.id) gs=$(cut -c1-8 g.id)
 wait_log l1.log "task $fs: committed 6 labels"
+wait_log l1.log "task $gs: committed 6 labels"
+wait_log l1.log "task \($fs\|$gs\): its items ([0-9]* bytes) dropped from memory, least recently used"
+over=$(sed -n 's/.*dropped from memory, least recently used (\([0-9]*\) of the \([0-9]*\)-byte item budget held, \([0-9]*\) more wanted)/\1 \2 \3/p' l1.log |
+    awk '$1 + $3 > $2 { print }')
+[ -z "$over" ] || fail "l1 held more than its item budget: $over"
 for t in $as $bs $cs $ds; do
     [ "$(grep -c "task $t: not claiming" l1.log)" -eq 1 ] || fail "task $t was judged again: $(grep "task $t" l1.log)"
 done
 alive $NODE $L1 $L2
-echo "F. restarted, l1 judged none of A-D again and labeled another task"
+echo "F. restarted, l1 judged none of A-D again and labeled two tasks within a 1000-byte item budget (items dropped from memory $(grep -c "dropped from memory" l1.log) times, least recently used first)"
 kill -TERM $L1 $L2
 wait $L1 || fail "l1 did not exit 0"
 wait $L2 || fail "l2 did not exit 0"

@@ -13,15 +13,17 @@ $PLOW train $T --out honest2 --threads 1 > /dev/null 2>&1
 [ "$(tail -n1 honest/states.txt)" = "$(tail -n1 honest2/states.txt)" ] || fail "honest reruns differ"
 [ "$(stat -c %s honest/commitment.bin)" -le 300 ] || fail "the on-chain commitment is larger than 300 bytes"
 
-# honest work is never flagged: many challenges, every path, several thread counts
+# honest work is never flagged: many challenges, every path, several thread
+# counts. 12 trials of 4 samples draw 48 of the 24 steps (every step is drawn
+# on some path); the scalar path is ~20x slower and takes 2 trials.
 paths="scalar"
 grep -q ' avx2 ' /proc/cpuinfo && paths="$paths avx2"
 grep -q ' avx512f ' /proc/cpuinfo && paths="$paths avx512"
 total=0
 for simd in $paths; do
     for t in 1 2; do
-        n=50
-        [ "$simd" = scalar ] && n=8
+        n=12
+        [ "$simd" = scalar ] && n=2
         out=$(PLOW_SIMD=$simd PLOW_THREADS=$t $PLOW verify honest --samples 4 --trials $n)
         echo "$simd t=$t: $out"
         case "$out" in *"detected 0 "*) ;; *) fail "false alarm on an honest run ($simd, $t threads): $out" ;; esac
@@ -111,11 +113,11 @@ $PLOW train --data d.txt --tokenizer tok.bin --config tiny --steps 24 --batch 2 
     --checkpoint-every 1 --cheat skip --cheat-rate 0.25 --seed 3 --out c_rate > /dev/null 2>&1
 bad=$(awk -F, 'NR > 1 && $2 == "0.000000"' c_rate/train_log.csv | wc -l)
 [ "$bad" -ge 3 ] || fail "the cheater skipped only $bad steps"
-out=$($PLOW verify c_rate --samples 4 --trials 300)
+out=$($PLOW verify c_rate --samples 4 --trials 200)
 echo "skipped $bad of 24 steps; $out"
 rate=$(echo "$out" | sed -n 's/.* rate \([0-9.]*\) .*/\1/p')
 awk -v b="$bad" -v r="$rate" 'BEGIN {
-    f = b / 24; p = 1 - (1 - f) ^ 4; sd = sqrt(p * (1 - p) / 300);
+    f = b / 24; p = 1 - (1 - f) ^ 4; sd = sqrt(p * (1 - p) / 200);
     printf "f = %.3f, expected 1-(1-f)^4 = %.3f +- %.3f, measured %.3f\n", f, p, sd, r;
     exit !(r > p - 4 * sd && r < p + 4 * sd) }' || fail "detection rate off the formula"
 

@@ -27,10 +27,21 @@
 #      the disagreeing replica itself (late in the window, after verifiers
 #      had their turn): the griefer is slashed, the honest replica is paid
 #      and earns the challenger's share.
+#   6. broken promises (issue 17, finding 7): honest work whose published
+#      config.json is garbage (plow worker --cheat config) and honest work
+#      whose final checkpoint is cut in half (--cheat truncate). Only sampled
+#      pieces were opened before, so both were found valid and paid. The
+#      verifier opens every output the commitment promises and demands the
+#      broken one with a data challenge; the referee sees it present but not
+#      what was promised and never attests it; at the deadline each cheat is
+#      slashed, the verifier gets its bond back and half the stake, and the
+#      reposted tasks pay the honest worker. At the same time the withholder
+#      of case 3 on a LoRA task (data availability is not train's alone):
+#      its manifest demanded, never uploaded, the withholder slashed.
 set -e
 . "$LIB"
 
-small_network 100000 req w1 cp gr wh v
+small_network 100000 req w1 cp gr wh v bc tc
 
 task_of() { /usr/bin/python3 -c "import json; print(json.load(open('$1/requester.json'))['steps'][0]['tasks'][-1])"; }
 # mk_task FILE MODE REPLICAS STEPS [WINDOW_BLOCKS [SEED]]
@@ -43,7 +54,7 @@ mk_task() {
 EOT
 }
 cat > policy.json <<EOT
-{"kinds": ["train"], "min_price_per_step": "0", "max_stake_at_risk": "3000", "stake": "3000",
+{"kinds": ["train", "lora"], "min_price_per_step": "0", "max_stake_at_risk": "3000", "stake": "3000",
  "seconds_per_step": 0.01, "safety": 1}
 EOT
 worker() { # worker NAME [ARGS...]: starts it (log NAME.log); its pid in WPID
@@ -219,3 +230,79 @@ echo "5. no verifier: the honest replica challenged the griefer itself; griefer 
 kill -TERM $W1 $GR
 wait $W1 || fail "w1 did not exit 0"
 wait $GR || fail "the griefer did not exit 0"
+
+# 6. broken promises: the two cheats each take one task (the second starts
+# once the first has its slot), and the withholder a LoRA task; the three
+# data challenges run at once
+$PLOW train --data d.txt --tokenizer tok.bin --config tiny --steps 2 --batch 2 --seq 32 --out base --threads 1 \
+    > base.log 2>&1 || { cat base.log; fail "the LoRA base did not train"; }
+verifier
+worker bc --cheat config; BC=$WPID
+wait_log bc.log "staked"
+req_0=$(held req); w1_0=$(held w1); bc_0=$(held bc); tc_0=$(held tc); wh_0=$(held wh); v_0=$(held v); b_0=$(burned)
+mk_task f.task.json optimistic 1 20 25 6
+request f; RF=$RQ; F=$T; fs=$short
+wait_log bc.log "task $fs: claimed slot"
+worker tc --cheat truncate; TC=$WPID
+mk_task g.task.json optimistic 1 20 25 7
+request g; RG=$RQ; G=$T; gs=$short
+wait_log tc.log "task $gs: claimed slot"
+worker wh --cheat withhold; WH=$WPID
+cat > h.task.json <<EOT
+{"format": "plow.taskfile.v1", "mode": "optimistic", "replicas": 1, "reward": "300", "worker_stake": "1000",
+ "min_bond": "10", "claim_blocks": 100, "work_blocks": 300, "window_blocks": 25,
+ "spec": {"format": "plow.spec.v1", "kind": "lora", "base": "@base", "data": "@d.txt", "tokenizer": "@tok.bin",
+          "steps": 20, "batch": 4, "seq": 32, "checkpoint_every": 10, "seed": "8",
+          "lora": {"rank": 4, "alpha": 8, "targets": "all"}}}
+EOT
+request h; RH=$RQ; H=$T; hs=$short
+wait_log wh.log "task $hs: claimed slot"
+wait_log bc.log "task $fs: revealed slot 0"
+wait_log tc.log "task $gs: revealed slot 0"
+wait_log wh.log "task $hs: revealed slot 0"
+kill -TERM $BC $TC $WH
+wait $BC || fail "the config cheat did not exit 0"
+wait $TC || fail "the truncate cheat did not exit 0"
+wait $WH || fail "the withholder did not exit 0"
+worker w1; W1=$WPID # the reposts' worker
+wait_log v.log "task $fs slot 0 .*: BROKEN PROMISE: its config.json"
+wait_log v.log "task $fs slot 0: DATA CHALLENGE .* its config.json (not what the commitment promises)"
+wait_log v.log "task $gs slot 0 .*: BROKEN PROMISE: its checkpoints/00000020.state"
+wait_log v.log "task $gs slot 0: DATA CHALLENGE .* its checkpoints/00000020.state (not what"
+wait_log node.log "data challenge .*: the blob is not what the accused's commitment promises" 2
+wait_log v.log "verdict on data challenge .* (task $fs): upheld"
+wait_log v.log "verdict on data challenge .* (task $gs): upheld"
+wait_log v.log "task $hs slot 0: DATA CHALLENGE .* its manifest cannot be fetched"
+wait_log v.log "verdict on data challenge .* (task $hs): upheld"
+wait $RF || { tail -n 20 rq_f.log; fail "the requester of task F failed"; }
+wait $RG || { tail -n 20 rq_g.log; fail "the requester of task G failed"; }
+wait $RH || { tail -n 20 rq_h.log; fail "the requester of task H failed"; }
+F2=$(task_of rq_f); G2=$(task_of rq_g); H2=$(task_of rq_h)
+[ "$F2" != "$F" ] && [ "$G2" != "$G" ] && [ "$H2" != "$H" ] || fail "tasks F, G and H were not posted again"
+[ "$(slot_of $F bc)" = slashed ] || fail "the config cheat was not slashed: $(slot_of $F bc)"
+[ "$(slot_of $G tc)" = slashed ] || fail "the truncate cheat was not slashed: $(slot_of $G tc)"
+[ "$(slot_of $H wh)" = slashed ] || fail "the LoRA withholder was not slashed: $(slot_of $H wh)"
+[ "$(q /v1/task/$H2 "j['kind']")" = lora ] || fail "the repost of H is not a LoRA task"
+[ "$(slot_of $F2 w1)" = paid ] && [ "$(slot_of $G2 w1)" = paid ] && [ "$(slot_of $H2 w1)" = paid ] ||
+    fail "the honest worker was not paid for the reposts"
+# each broken promise was looked at once: set aside, not opened again at every block
+[ "$(grep -c "data challenge .*: the blob is not what the accused's commitment promises" node.log)" -eq 2 ] ||
+    fail "the referee opened the broken promises $(grep -c "the blob is not what the accused" node.log) times, not once each"
+for t in $F $G $H; do # the referee attested none: each lapsed unanswered
+    [ "$(q /v1/task/$t "[c['status'] for c in j['challenges'] if c['kind']=='data']")" = "['upheld']" ] ||
+        fail "task $t's data challenges: $(q /v1/task/$t "[c['status'] for c in j['challenges']]")"
+done
+req_1=$(held req); w1_1=$(held w1); bc_1=$(held bc); tc_1=$(held tc); wh_1=$(held wh); v_1=$(held v); b_1=$(burned)
+[ $((bc_0 - bc_1)) -eq 1000 ] || fail "the config cheat: holdings less fees $bc_0 -> $bc_1, expected -1000 (its stake)"
+[ $((tc_0 - tc_1)) -eq 1000 ] || fail "the truncate cheat: holdings less fees $tc_0 -> $tc_1, expected -1000 (its stake)"
+[ $((wh_0 - wh_1)) -eq 1000 ] || fail "the LoRA withholder: holdings less fees $wh_0 -> $wh_1, expected -1000 (its stake)"
+[ $((v_1 - v_0)) -eq 1500 ] || fail "the verifier: holdings less fees $v_0 -> $v_1, expected +1500 (bonds back, half of each stake)"
+[ $((w1_1 - w1_0)) -eq 900 ] || fail "the honest worker: holdings less fees $w1_0 -> $w1_1, expected +900"
+[ $((req_0 - req_1)) -eq 900 ] || fail "the requester: holdings less fees $req_0 -> $req_1, expected -900 (three rewards)"
+[ $((b_1 - b_0)) -eq 1500 ] || fail "burned $b_0 -> $b_1, expected +1500"
+[ $((req_1 + w1_1 + bc_1 + tc_1 + wh_1 + v_1 + b_1)) -eq $((req_0 + w1_0 + bc_0 + tc_0 + wh_0 + v_0 + b_0)) ] ||
+    fail "money is not conserved"
+echo "6. a garbage config.json and a cut final checkpoint (honest work otherwise): the verifier demanded each, the referee attested neither; config cheat $bc_0 -> $bc_1, truncate cheat $tc_0 -> $tc_1; a LoRA withholder $wh_0 -> $wh_1; verifier $v_0 -> $v_1, the reposts paid the honest worker $w1_0 -> $w1_1"
+kill -TERM $W1 $V
+wait $W1 || fail "w1 did not exit 0"
+wait $V || fail "the verifier did not exit 0"

@@ -13,26 +13,9 @@ $PLOW train --data d.txt --tokenizer tok.bin --config tiny --steps 12 --batch 2 
 $PLOW wallet new --key w.key -q > w.addr
 $PLOW wallet new --key other.key -q > other.addr
 
-SERVE=""
-trap 'for p in $SERVE; do kill "$p" 2>/dev/null || true; done' EXIT
-# start_serve DIR ARGS...: plow serve on a port of its own, its URL in DIR/url
-start_serve() {
-    _d=$1
-    shift
-    mkdir -p "$_d"
-    PLOW_THREADS=1 $PLOW serve --model m --key w.key --listen 127.0.0.1:0 --url-file "$_d/url" "$@" > "$_d/log" 2>&1 &
-    SERVE="$SERVE $!"
-    _p=$!
-    _i=0
-    until [ -s "$_d/url" ] && curl -sf "$(cat "$_d/url")/v1/models" > /dev/null 2>&1; do
-        kill -0 $_p 2>/dev/null || { cat "$_d/log"; fail "plow serve exited at start"; }
-        _i=$((_i + 1))
-        [ $_i -lt 600 ] || { cat "$_d/log"; fail "plow serve did not answer within a minute"; }
-        sleep 0.1
-    done
-}
-start_serve s
-U=$(cat s/url)
+trap stop_all EXIT
+start_serve s --model m --key w.key
+U=$SURL
 mkdir -p r
 
 # the official client, unchanged
@@ -88,8 +71,8 @@ set -e
 [ $rc -eq 1 ] || fail "a receipt passed as another worker's ($rc)"
 
 # a dishonest server signs a wrong token 4: its own signature convicts it at position 4
-start_serve cheat --cheat-at 4
-CU=$(cat cheat/url)
+start_serve cheat --model m --key w.key --cheat-at 4
+CU=$SURL
 curl -s "$CU/v1/completions" -d '{"model":"m","prompt":"ROMEO:","max_tokens":12,"seed":11}' |
     python3 -c "import json,sys; json.dump(json.load(sys.stdin)['receipt'], open('bad.json','w'))"
 set +e
@@ -178,7 +161,7 @@ expect_fail 1 $PLOW serve --model nowhere --key w.key --listen 127.0.0.1:0
 $PLOW serve --help | grep -q "/v1/chat/completions" || fail "serve --help"
 
 # SIGTERM: a clean stop
-for p in $SERVE; do kill -TERM "$p"; done
-for p in $SERVE; do wait "$p" || fail "plow serve did not stop cleanly on SIGTERM"; done
-SERVE=""
+for p in $PIDS; do kill -TERM "$p"; done
+for p in $PIDS; do wait "$p" || fail "plow serve did not stop cleanly on SIGTERM"; done
+PIDS=""
 echo "serve: ok"

@@ -16,16 +16,8 @@ CH=$(sed -n 's/^channel \([0-9a-f]\{64\}\)$/\1/p' open.txt)
 $PLOW channel show "$CH" $N | grep -q "^status open$" || fail "channel show"
 $PLOW channel show "$CH" $N | grep -q "^deposit 5000$" || fail "channel deposit"
 
-PLOW_THREADS=1 $PLOW serve --model m --key worker.key --listen 127.0.0.1:0 --url-file s.url --price 3 $N \
-    --vouchers v.txt > serve.log 2>&1 &
-PIDS="$PIDS $!"
-_i=0
-until [ -s s.url ] && curl -sf "$(cat s.url)/v1/models" > /dev/null 2>&1; do
-    _i=$((_i + 1))
-    [ $_i -lt 600 ] || { cat serve.log; fail "plow serve did not start"; }
-    sleep 0.1
-done
-S=$(cat s.url)
+start_serve s --model m --key worker.key --price 3 $N --vouchers v.txt
+S=$SURL
 REQ='{"model":"m","prompt":"ROMEO:","max_tokens":10,"seed":4}'
 
 # pay_request VOUCHER: POSTs REQ with X-PAYMENT (none if empty); status in st, body in b.json, headers in h.txt
@@ -92,6 +84,9 @@ after=$($PLOW wallet balance "$(cat worker.addr)" $N | sed -n 's/^balance *//p')
 expect_fail 1 $PLOW channel redeem "$(tail -n 1 v.txt)" --key worker.key $N
 grep -q "already redeemed" err.txt || fail "a second redeem: $(cat err.txt)"
 expect_fail 1 $PLOW channel redeem "$V1" --key worker.key $N
+# the official openai client: 402 as its typed error, then paid with the voucher in a header
+V4=$($PLOW channel voucher "$CH" $((need2 + 200)) --key client.key $N)
+node "$ROOT/tests/js/openai_pay.mjs" "$S" m "$V4" || fail "the openai client against the paid server"
 
 # the client closes: no more serving on it; the rest comes back after the window
 $PLOW channel close "$CH" --key client.key $N > /dev/null || fail "close"
@@ -116,15 +111,9 @@ $PLOW channel show "$CH" $N | grep -q "^status closed$" || fail "not closed"
 # fraud: a dishonest server signs a wrong token 3; the client posts the
 # receipt and the referee's one prefill slashes the worker's stake to it
 $PLOW wallet stake 2000 --key worker.key $N > /dev/null || fail "stake"
-PLOW_THREADS=1 $PLOW serve --model m --key worker.key --listen 127.0.0.1:0 --url-file c.url --cheat-at 3 > cheat.log 2>&1 &
-PIDS="$PIDS $!"
-_i=0
-until [ -s c.url ] && curl -sf "$(cat c.url)/v1/models" > /dev/null 2>&1; do
-    _i=$((_i + 1))
-    [ $_i -lt 600 ] || { cat cheat.log; fail "the dishonest server did not start"; }
-    sleep 0.1
-done
-curl -s "$(cat c.url)/v1/completions" -d "$REQ" | python3 -c "import json,sys; json.dump(json.load(sys.stdin)['receipt'], open('bad.json','w'))"
+start_serve cheat --model m --key worker.key --cheat-at 3
+CS=$SURL
+curl -s "$CS/v1/completions" -d "$REQ" | python3 -c "import json,sys; json.dump(json.load(sys.stdin)['receipt'], open('bad.json','w'))"
 wait_challenge() { # ID STATUS: until the claim has STATUS
     _i=0
     until [ "$(q "/v1/challenge/$1" "j['status']")" = "$2" ]; do
@@ -145,7 +134,7 @@ expect_fail 1 $PLOW fraud bad.json --model m --bond 100 --key client.key $N # th
 grep -q "already claims" err.txt || fail "a second claim: $(cat err.txt)"
 # an honest receipt is not fraud: not posted; forced, the referee rejects it and the bond is lost
 $PLOW wallet stake 500 --key worker.key $N > /dev/null
-curl -s "$(cat c.url)/v1/completions" -d '{"model":"m","prompt":"O","max_tokens":3,"seed":9}' |
+curl -s "$CS/v1/completions" -d '{"model":"m","prompt":"O","max_tokens":3,"seed":9}' |
     python3 -c "import json,sys; json.dump(json.load(sys.stdin)['receipt'], open('good.json','w'))"
 set +e
 $PLOW fraud good.json --model m --bond 100 --key client.key $N > f2.txt

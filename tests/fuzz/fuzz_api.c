@@ -112,7 +112,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "", "OPTIONS"};
 static const char *const prefixes[] = {"/v1/status", "/v1/genesis", "/v1/tx", "/v1/txs", "/v1/tx/",
                                        "/v1/blocks?", "/v1/block/", "/v1/account/", "/v1/tasks?", "/v1/task/",
-                                       "/v1/challenge/", "/v1/blob/", "/v1/events?", "/v1/", "/", ""};
+                                       "/v1/challenge/", "/v1/blob/", "/v1/events?", "/v1/stats", "/v1/history/",
+                                       "/v1/timeline/", "/v1/agents?", "/v1/slotlog/", "/v1/labeling/", "/v1/search/",
+                                       "/app.js", "/index.html", "/v1/", "/", ""};
 
 static void check_reply(const http_reply *r) {
     if (r->status < 100 || r->status > 599) abort();
