@@ -1866,16 +1866,7 @@ static int dn_slot(d_native *n, int t, int who) {
 
 static ledger_tx *dn_reveal(d_native *n, int who, int t, const run *r) {
     ledger_tx *tx = dn_tx(n, LEDGER_TX_REVEAL, who);
-    memcpy(tx->u.open.task, n->task[t], 32);
-    memcpy(tx->u.open.trace_root, r->v.trace_root, 32);
-    memcpy(tx->u.open.final_state, r->v.final_state, 32);
-    memcpy(tx->u.open.artifact, r->v.artifact, 32);
-    memcpy(tx->u.open.manifest, r->v.manifest, 32);
-    tx->u.open.n = r->v.n;
-    tx->u.open.checkpoint_every = r->v.checkpoint_every;
-    memcpy(tx->u.open.salt, r->salt, 32);
-    tx->u.open.count = (uint32_t)r->count;
-    memcpy(tx->u.open.leaves, r->leaves, r->count * 32);
+    evm_reveal_fill(tx, n->task[t], &r->v, r->salt, r->leaves, r->count);
     return tx;
 }
 

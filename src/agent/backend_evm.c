@@ -251,19 +251,7 @@ static int be_account(agent *a, const uint8_t pk[32], ledger_account *out, char 
     evm_ctx *x = ctx_of(a);
     uint8_t addr[ETH_ADDR_LEN];
     if (addr_of_pk(a, x, pk, addr, err)) return -1;
-    evm_account ac;
-    uint8_t profile;
-    uint64_t id;
-    if (evm_get_account(x->rpc, &x->d, addr, &ac, err) || evm_get_profile(x->rpc, &x->d, addr, &profile, &id, err))
-        return -1;
-    memset(out, 0, sizeof *out);
-    memcpy(out->pk, pk, 32);
-    out->balance = ac.balance;
-    out->stake = ac.stake;
-    out->locked = ac.locked;
-    out->unbonding = ac.unbonding;
-    out->profile = profile;
-    return 0;
+    return evm_ledger_account(x->rpc, &x->d, addr, pk, out, err);
 }
 
 static int be_list_tasks(agent *a, const char *query, ledger_task **out, size_t *n, char err[PLOW_ERR_LEN]) {
@@ -334,16 +322,7 @@ static int be_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out
     memset(out, 0, sizeof *out);
     out->type = LEDGER_TX_REVEAL;
     pk_of_addr(a, x, s->worker, out->sender);
-    memcpy(out->u.open.task, t->id, 32);
-    memcpy(out->u.open.trace_root, s->v.trace_root, 32);
-    memcpy(out->u.open.final_state, s->v.final_state, 32);
-    memcpy(out->u.open.artifact, s->v.artifact, 32);
-    memcpy(out->u.open.manifest, s->v.manifest, 32);
-    out->u.open.n = s->v.n;
-    out->u.open.checkpoint_every = s->v.checkpoint_every;
-    memcpy(out->u.open.salt, s->salt, 32);
-    out->u.open.count = (uint32_t)cnt;
-    memcpy(out->u.open.leaves, lv, cnt * 32);
+    evm_reveal_fill(out, t->id, &s->v, s->salt, lv, cnt);
     free(lv);
     return 0;
 }

@@ -246,6 +246,36 @@ static void map_pk(evm_pk_of_fn pk_of, void *ctx, const uint8_t addr[ETH_ADDR_LE
         evm_addr_pk(addr, pk);
 }
 
+int evm_ledger_account(eth_rpc *c, const evm_deployment *d, const uint8_t addr[ETH_ADDR_LEN], const uint8_t pk[32],
+                       ledger_account *out, char err[PLOW_ERR_LEN]) {
+    evm_account ac;
+    uint8_t profile = 0;
+    uint64_t agent_id = 0;
+    if (evm_get_account(c, d, addr, &ac, err) || evm_get_profile(c, d, addr, &profile, &agent_id, err)) return -1;
+    memset(out, 0, sizeof *out);
+    memcpy(out->pk, pk, 32);
+    out->balance = ac.balance;
+    out->stake = ac.stake;
+    out->locked = ac.locked;
+    out->unbonding = ac.unbonding;
+    out->profile = profile;
+    return 0;
+}
+
+void evm_reveal_fill(ledger_tx *tx, const uint8_t task[32], const evm_values *v, const uint8_t salt[32],
+                     const uint8_t *leaves, size_t count) {
+    memcpy(tx->u.open.task, task, 32);
+    memcpy(tx->u.open.trace_root, v->trace_root, 32);
+    memcpy(tx->u.open.final_state, v->final_state, 32);
+    memcpy(tx->u.open.artifact, v->artifact, 32);
+    memcpy(tx->u.open.manifest, v->manifest, 32);
+    tx->u.open.n = v->n;
+    tx->u.open.checkpoint_every = v->checkpoint_every;
+    memcpy(tx->u.open.salt, salt, 32);
+    tx->u.open.count = (uint32_t)count;
+    memcpy(tx->u.open.leaves, leaves, count * 32);
+}
+
 uint8_t evm_ledger_slot_status(uint8_t evm_status) {
     return evm_status <= EVM_S_VOID ? slot_status_of[evm_status] : LEDGER_SLOT_STATUS_END;
 }

@@ -79,6 +79,12 @@ void evm_addr_pk(const uint8_t addr[ETH_ADDR_LEN], uint8_t pk[32]);
 /* The ledger's task record of it at state st (the contract's task word). */
 int evm_ix_task_record(const evm_ix_task *it, const evm_task_state *st, evm_pk_of_fn pk_of, void *ctx,
                        ledger_task *t, char err[PLOW_ERR_LEN]);
+/* Plow.accounts and profiles of addr as the ledger's account record of pk. */
+int evm_ledger_account(eth_rpc *c, const evm_deployment *d, const uint8_t addr[ETH_ADDR_LEN], const uint8_t pk[32],
+                       ledger_account *out, char err[PLOW_ERR_LEN]);
+/* A REVEAL's opening (tx->u.open) from the contract's values, salt and count leaves. */
+void evm_reveal_fill(ledger_tx *tx, const uint8_t task[32], const evm_values *v, const uint8_t salt[32],
+                     const uint8_t *leaves, size_t count);
 /* The ledger's slot status of a contract's (EVM_S_*; revealed is committed). */
 uint8_t evm_ledger_slot_status(uint8_t evm_status);
 void evm_ix_challenge_record(const evm_ix_challenge *c, evm_pk_of_fn pk_of, void *ctx, ledger_challenge *o);

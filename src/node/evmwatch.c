@@ -622,26 +622,12 @@ int evmwatch_account(evmwatch *ci, const uint8_t pk[32], ledger_account *a, char
     pthread_rwlock_rdlock(&ci->lock);
     uint64_t at = ci->next ? ci->next - 1 : 0;
     pthread_rwlock_unlock(&ci->lock);
-    evm_account ac;
-    uint8_t profile = 0;
-    uint64_t agent_id = 0;
     pthread_mutex_lock(&ci->read_mu);
     eth_rpc_pin_block(ci->rpc_read, at >= ci->d.block ? at : 0);
-    int rc = evm_get_account(ci->rpc_read, &ci->d, pk, &ac, err) ||
-                     evm_get_profile(ci->rpc_read, &ci->d, pk, &profile, &agent_id, err)
-                 ? -1
-                 : 0;
+    int rc = evm_ledger_account(ci->rpc_read, &ci->d, pk, pk, a, err);
     eth_rpc_pin_block(ci->rpc_read, 0);
     pthread_mutex_unlock(&ci->read_mu);
-    if (rc) return -1;
-    memset(a, 0, sizeof *a);
-    memcpy(a->pk, pk, 32);
-    a->balance = ac.balance;
-    a->stake = ac.stake;
-    a->locked = ac.locked;
-    a->unbonding = ac.unbonding;
-    a->profile = profile;
-    return 0;
+    return rc;
 }
 
 void evmwatch_each(evmwatch *ci, bool (*task_fn)(const ledger_task *t, void *arg),
