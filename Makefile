@@ -238,10 +238,10 @@ $(WASM_BUILD)/src/tensor/kernels_ew_wasm.o: src/tensor/kernels_ew_wasm.c
 	$(WASM_CC) $(WASM_CFLAGS) -O3 -MMD -MP -c $< -o $@
 
 $(WASM_BUILD)/plow.wasm: $(WASM_OBJ)
-	$(WASM_CC) --target=wasm32-wasi -fuse-ld=lld -Wl,-z,stack-size=8388608 $^ -o $@
+	$(WASM_CC) --target=wasm32-wasi -fuse-ld=lld -Wl,-z,stack-size=8388608 -Wl,--initial-memory=268435456 $^ -o $@
 
 $(WASM_BUILD)/plow_test.wasm: $(WASM_TEST_OBJ) $(WASM_LIB_OBJ)
-	$(WASM_CC) --target=wasm32-wasi -fuse-ld=lld -Wl,-z,stack-size=8388608 $^ -o $@
+	$(WASM_CC) --target=wasm32-wasi -fuse-ld=lld -Wl,-z,stack-size=8388608 -Wl,--initial-memory=268435456 $^ -o $@
 
 deps-wasm:
 	@scripts/install-deps.sh wasm

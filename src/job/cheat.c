@@ -174,7 +174,7 @@ int job_cheat_files(const job_cheat_plan *c, const char *outdir, long steps, cha
         snprintf(p, dl, "%s/checkpoints/%08ld.state", outdir, steps);
         uint8_t *buf = NULL;
         size_t n = 0;
-        rc = plow_read_file(p, (size_t)1 << 34, &buf, &n, err);
+        rc = plow_read_file(p, PLOW_SIZE_CAP((uint64_t)1 << 34), &buf, &n, err);
         if (rc == 0) rc = plow_write_file(p, buf, n / 2, err);
         free(buf);
     }
