@@ -10,13 +10,13 @@
 set -e
 . "$LIB"
 
-no_leftovers() { # no process of the demo in DIR $1 may remain
+no_leftovers() { # no process of the demo in DIR $1 (absolute: unique to this test run) may remain
     left=$(ps -eo pid,args | grep -F -e "--work $1/work/" -e "--data $1/node" | grep -v grep || true)
     [ -z "$left" ] || fail "processes left running after the demo: $left"
 }
 
 # Ctrl-C in the middle: every process it started is stopped, exit non-zero
-$PLOW demo --dir int --steps 30 --data "$ROOT/data/tinyshakespeare.txt" > int.txt 2>&1 &
+$PLOW demo --dir "$PWD/int" --steps 30 --data "$ROOT/data/tinyshakespeare.txt" > int.txt 2>&1 &
 pid=$!
 wait_log int.txt "slot 0 claimed"
 kill -INT $pid
@@ -26,20 +26,20 @@ rc=$?
 set -e
 [ $rc -ne 0 ] || fail "an interrupted demo exited 0"
 grep -q "interrupted" int.txt || { cat int.txt; fail "no 'interrupted' message"; }
-no_leftovers int
+no_leftovers "$PWD/int"
 echo "Ctrl-C: exit $rc, nothing left running"
 
 # the demo proper; --dir must be new or empty
 mkdir -p full && touch full/x
 expect_fail 1 $PLOW demo --dir full
 start=$(date +%s)
-if ! $PLOW demo --dir d --steps 30 --data "$ROOT/data/tinyshakespeare.txt" > demo.txt 2>&1; then
+if ! $PLOW demo --dir "$PWD/d" --steps 30 --data "$ROOT/data/tinyshakespeare.txt" > demo.txt 2>&1; then
     tail -n 60 demo.txt
     for f in d/logs/*.log; do echo "== $f"; tail -n 15 "$f"; done
     fail "the demo exited non-zero"
 fi
 echo "demo took $(($(date +%s) - start))s"
-no_leftovers d
+no_leftovers "$PWD/d"
 tail -n 40 demo.txt
 # it ends by naming the explorer (docs/explorer.md)
 grep -q "^Explorer: http://127.0.0.1:[0-9]*/ while it runs" demo.txt || fail "the demo does not print the explorer's address"
