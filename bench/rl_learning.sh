@@ -20,7 +20,7 @@ $P train --data sft.txt --config tiny --vocab 300 --steps "$SFT_STEPS" --batch 1
 t1=$(date +%s)
 echo "supervised stage ($SFT_STEPS steps, $((t1 - t0)) s): $($P rl eval --model sft $EVAL)"
 $P train --rl --base sft --kinds add --digits 1-2 --steps "$RL_STEPS" --batch 8 --group 8 --max-new 6 \
-    --lr "${RL_LR:-5e-4}" --out rl --threads 1 --no-hashes > rl.log 2>&1
+    --lr "${RL_LR:-5e-5}" --wd 0 --out rl --threads 1 --no-hashes > rl.log 2>&1
 t2=$(date +%s)
 echo "then RL (full, $RL_STEPS steps, batch 8 x group 8, $((t2 - t1)) s): $($P rl eval --model rl $EVAL)"
 $P train --lora --base sft --data sft.txt --steps "$RL_STEPS" --batch 16 --seq 32 --out lsft --threads 1 \

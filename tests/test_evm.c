@@ -1514,6 +1514,96 @@ static void test_anvil_unrunnable(void) {
     free(r2.leaves);
 }
 
+/* The EVM referee agent's ruling 2 end to end (agent_evm_referee_round):
+ * the task's spec is not on the blob node (a node that has no blob at all
+ * here: a libmicrohttpd stub answering 404), so the task cannot be run:
+ * the referee signs ruling 2 and expires the task at once. */
+#include <microhttpd.h>
+
+static enum MHD_Result nf_answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *version, const char *data, size_t *size, void **ptr) {
+    (void)cls, (void)url, (void)method, (void)version, (void)data, (void)size, (void)ptr;
+    static const char body[] = "{\"error\": \"no such blob\"}";
+    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc = MHD_queue_response(c, 404, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static void test_anvil_referee_unrunnable(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    forget_nonces();
+    /* every earlier test's challenge past its void deadline: this referee rules only the one below */
+    CHECK(eth_mine(w->rpc, 4 * w->d.params.verdict_blocks + 2, err) == 0);
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, nf_answer, NULL,
+                                            MHD_OPTION_END);
+    CHECK(d != NULL);
+    if (!d) return;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", di ? (unsigned)di->port : 0u);
+    const uint64_t n = 10, j = 3;
+    run honest = make_run(n), cheat = diverge(&honest, j);
+    evm_params p = task_params(1, 2, 1, n);
+    evm_account req0 = acct_of(&w->req), w10 = acct_of(&w->w1), ch0 = acct_of(&w->ch);
+    uint64_t b0 = burned_now();
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    CHECK(start_task(&p, &w->w1, 0, &cheat, err));
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &cheat.v, cheat.salt, cheat.leaves, cheat.count, NULL, e_));
+    merkle_proof pp, pj;
+    evm_side a = side_of(&w->w1, &cheat, j, &pp, &pj);
+    evm_dispute dis;
+    uint8_t cid[32], blob[32];
+    randombytes_buf(blob, 32);
+    OK(evm_challenge(&w->ch, &w->d, &p, 0, &a, NULL, 0, j, blob, 60, &dis, cid, NULL, e_));
+    agent ref, wrong;
+    memset(&ref, 0, sizeof ref);
+    memset(&wrong, 0, sizeof wrong);
+    char dir[4096], kf[4200], ef[4200], df[4200];
+    snprintf(dir, sizeof dir, "%s/agent-referee", test_tmpdir());
+    snprintf(kf, sizeof kf, "%s.key", dir);
+    snprintf(ef, sizeof ef, "%s.evmkey", dir);
+    snprintf(df, sizeof df, "%s/deployment.json", test_tmpdir());
+    ledger_key k;
+    ledger_key_generate(&k);
+    CHECK(ledger_key_save(&k, kf, err) == 0);
+    ledger_key_wipe(&k);
+    char hex[70] = "0x";
+    plow_hex(w->anvil.keys[5], 32, hex + 2); /* the deployment's referee */
+    char *dj = evm_deployment_json(&w->d);
+    CHECK(plow_write_file(ef, hex, strlen(hex), err) == 0 && plow_write_file(df, dj, strlen(dj), err) == 0);
+    free(dj);
+    CHECKF(agent_open(&ref, "referee", kf, url, dir, err) == 0 && agent_use_evm(&ref, w->anvil.url, df, ef, err) == 0,
+           "%s", err);
+    /* an agent with another key is no referee */
+    int ruled = -1;
+    CHECK(evm_agent(&wrong, "notref", 4, err));
+    CHECK(agent_evm_referee_round(&wrong, &ruled, err) != 0 && strstr(err, "not the deployment's referee"));
+    ruled = 0;
+    CHECKF(agent_evm_referee_round(&ref, &ruled, err) == 0, "%s", err);
+    CHECK(ruled == 1);
+    uint8_t st = 0;
+    CHECK(evm_get_challenge_status(w->rpc, &w->d, cid, &st, err) == 0 && st == EVM_C_UPHELD);
+    evm_task_state ts = task_state(&p);
+    CHECKF(ts.status == EVM_T_EXPIRED && ts.slot[0] == EVM_S_VOID, "task status %u slot %u", ts.status, ts.slot[0]);
+    /* the poster's fault: the worker keeps its stake, the challenger its bond, the requester its escrow */
+    evm_account w11 = acct_of(&w->w1);
+    CHECK(w11.balance == w10.balance && w11.stake == w10.stake && w11.locked == w10.locked);
+    CHECK(acct_of(&w->ch).balance == ch0.balance && acct_of(&w->req).balance == req0.balance);
+    CHECK(burned_now() == b0);
+    /* a second round rules nothing more */
+    ruled = -1;
+    CHECK(agent_evm_referee_round(&ref, &ruled, err) == 0 && ruled == 0);
+    check_supply();
+    agent_close(&ref);
+    agent_close(&wrong);
+    MHD_stop_daemon(d);
+    free(honest.leaves);
+    free(cheat.leaves);
+}
+
 /* ---- the node's chain index (src/node/evmwatch.c) ---- */
 
 #include "../src/evm/evindex.h"
@@ -2165,6 +2255,7 @@ const test_case evm_tests[] = {
     {"evm_anvil_merkle_differential", test_anvil_merkle_differential},
     {"evm_anvil_agent_backend", test_anvil_agent_backend},
     {"evm_anvil_unrunnable", test_anvil_unrunnable},
+    {"evm_anvil_referee_unrunnable", test_anvil_referee_unrunnable},
     {"evm_anvil_chain_index", test_anvil_chain_index},
     {"evm_anvil_differential", test_anvil_differential},
     {NULL, NULL},

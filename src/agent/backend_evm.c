@@ -758,6 +758,9 @@ int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]) {
     if (refresh(x, err)) return -1;
     uint64_t head;
     if (eth_block_number(x->rpc, &head, err)) return -1;
+    char marks[AGENT_PATH_MAX + 16];
+    snprintf(marks, sizeof marks, "%s/referee", a->work);
+    if (plow_mkdir_p(marks, err)) return -1; /* where the .done marks go, whatever the ruling */
     for (size_t i = 0; i < x->ix.n_ch && !agent_stop_requested(); i++) {
         ix_challenge *c = &x->ix.chs[i];
         if (c->status != EVM_C_OPEN || head > c->void_at) continue;

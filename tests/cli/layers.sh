@@ -9,14 +9,18 @@
 #   model                   the decoder, its file formats
 #   infer                   generation (sessions, sampling)
 #   train                   training (full, LoRA, DPO, rounds, RL: whose steps sample)
-#   proof label             traces, receipts, replays; labeling math
-#   ledger                  the state machine
+#   label                   labeling math
+#   ledger                  the state machine (its keys also sign served receipts)
+#   proof                   traces, receipts, replays
 #   job client evm          the work a task asks for; the API client + codec;
 #                           the EVM chain (keys, transactions, JSON-RPC, contracts)
-#   node agent              the server (store, blobs, HTTP, follower,
+#   node agent serve        the server (store, blobs, HTTP, follower,
 #                           referee); the agents (worker, verifier, requester,
-#                           labeler), which reach a node through client only
+#                           labeler), which reach a node through client only;
+#                           plow serve (the OpenAI-compatible inference server)
 #   cli                     the plow commands
+#   wasm                    the WebAssembly command (plow.wasm) over cli, and
+#                           the shims it builds with (reached as system headers)
 #
 # Fails naming each offending include (file, line, what it reaches).
 set -e
@@ -29,11 +33,13 @@ data
 model
 infer
 train
-proof label
+label
 ledger
+proof
 job client evm
-node agent
+node agent serve
 cli
+wasm
 EOF
 # module -> rank
 awk '{ for (i = 1; i <= NF; i++) print $i, NR }' layers.txt >ranks.txt
