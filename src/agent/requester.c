@@ -612,7 +612,14 @@ static int check_step(requester *r, int i, check_out *co, char err[PLOW_ERR_LEN]
             goto out;
         snprintf(path, sizeof path, "%s/model.safetensors", in);
         if (adapter && modelio_load_model(&ic.base, path, err)) goto out;
-        if (proof_published_artifact(spec.kind, ic.base, dir, got, err)) goto out;
+        /* what the worker published is downloaded: a file that does not load
+         * (a header promising terabytes, garbage) is the worker's, a verdict
+         * on this step, not a failure to retry */
+        if (proof_published_artifact(spec.kind, ic.base, dir, got, err)) {
+            snprintf(co->detail, sizeof co->detail, "the published artifact is refused: %.400s", err);
+            rc = 0;
+            goto out;
+        }
     } else {
         if (infer_fetch(r, &spec, sl, dir, in, &ic, err)) goto out;
         model_hash(ic.base, got);

@@ -41,7 +41,7 @@ static const char worker_help[] =
     "  --once             exit after committing (and revealing) one task\n"
     "  --cheat KIND[@STEP]  play a cheating worker (demos, tests): perturb,\n"
     "                     skip, seed, data, lowprec, swap, badckpt, init, config,\n"
-    "                     truncate; or the\n"
+    "                     truncate, bomb (a model header promising terabytes); or the\n"
     "                     protocol cheats copy (commit another replica's\n"
     "                     commitment), garbage (commit values nothing computed)\n"
     "                     and withhold (work and reveal honestly, upload no output,\n"

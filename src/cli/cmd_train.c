@@ -141,7 +141,8 @@ static const char train_help[] =
     "  --cheat KIND[@STEP] play a cheating worker (tests and demos): perturb,\n"
     "                      skip, seed, data, lowprec, swap, badckpt, init, config\n"
     "                      (a garbage config.json), truncate (a cut final\n"
-    "                      checkpoint); from STEP (default: the middle of the run)\n"
+    "                      checkpoint), bomb (a model header promising\n"
+    "                      terabytes); from STEP (default: the middle of the run)\n"
     "  --cheat-rate F      with skip: skip each step with probability F instead\n"
     "\n";
 

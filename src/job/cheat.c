@@ -17,7 +17,7 @@ static const char *const cheat_names[JOB_CHEAT_COUNT] = {
     [JOB_CHEAT_PERTURB] = "perturb", [JOB_CHEAT_SKIP] = "skip",       [JOB_CHEAT_SEED] = "seed",
     [JOB_CHEAT_DATA] = "data",       [JOB_CHEAT_LOWPREC] = "lowprec", [JOB_CHEAT_SWAP] = "swap",
     [JOB_CHEAT_BADCKPT] = "badckpt", [JOB_CHEAT_INIT] = "init",       [JOB_CHEAT_CONFIG] = "config",
-    [JOB_CHEAT_TRUNC] = "truncate",
+    [JOB_CHEAT_TRUNC] = "truncate", [JOB_CHEAT_BOMB] = "bomb",
 };
 
 int job_cheat_parse(const char *s, long steps, job_cheat_kind *kind, long *step, char err[PLOW_ERR_LEN]) {
@@ -28,7 +28,7 @@ int job_cheat_parse(const char *s, long steps, job_cheat_kind *kind, long *step,
         if (strlen(cheat_names[i]) == len && strncmp(cheat_names[i], s, len) == 0) *kind = (job_cheat_kind)i;
     if (*kind == JOB_CHEAT_NONE)
         return plow_error(err, "unknown cheat '%.*s' (perturb, skip, seed, data, lowprec, swap, badckpt, init, config, "
-                          "truncate)",
+                          "truncate, bomb)",
                           (int)(len > 64 ? 64 : len), s);
     *step = steps / 2 > 0 ? steps / 2 : 1;
     if (at) {
@@ -158,9 +158,29 @@ bool job_cheat(job_cheat_plan *c, job_cheat_point at, proof_replay *r, long step
  * honest (the leaves, the final state and the artifact hash are right):
  * config: the published model's config.json (an adapter's
  * adapter_config.json) replaced by bytes that are no JSON; truncate: the
- * final checkpoint cut to half its length. */
+ * final checkpoint cut to half its length; bomb: the published
+ * model.safetensors replaced by a few hundred bytes whose header promises
+ * the largest model a config may describe (64 layers, d 16384, vocab 2^20:
+ * terabytes), its embedding tensor lying far past the end of the file —
+ * what a hostile worker hands whoever loads its artifact. */
+static int write_bomb(const char *path, char err[PLOW_ERR_LEN]) {
+    static const char hdr[] =
+        "{\"__metadata__\": {\"format\": \"pt\", \"plow.kind\": \"model\", \"plow.n_layer\": \"64\", "
+        "\"plow.d_model\": \"16384\", \"plow.n_head\": \"128\", \"plow.n_kv_head\": \"128\", "
+        "\"plow.d_ff\": \"65536\", \"plow.ctx\": \"4096\", \"plow.vocab\": \"1048576\", \"plow.tied\": \"1\", "
+        "\"plow.norm_eps\": \"1e-5\", \"plow.rope_theta\": \"10000\"}, "
+        "\"model.embed_tokens.weight\": {\"dtype\": \"F32\", \"shape\": [1048576, 16384], "
+        "\"data_offsets\": [0, 68719476736]}}";
+    uint8_t buf[8 + sizeof hdr - 1 + 16];
+    uint64_t n = sizeof hdr - 1;
+    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(n >> (8 * i));
+    memcpy(buf + 8, hdr, n);
+    memset(buf + 8 + n, 0, 16);
+    return plow_write_file(path, buf, sizeof buf, err);
+}
+
 int job_cheat_files(const job_cheat_plan *c, const char *outdir, long steps, char err[PLOW_ERR_LEN]) {
-    if (c->kind != JOB_CHEAT_CONFIG && c->kind != JOB_CHEAT_TRUNC) return 0;
+    if (c->kind != JOB_CHEAT_CONFIG && c->kind != JOB_CHEAT_TRUNC && c->kind != JOB_CHEAT_BOMB) return 0;
     size_t dl = strlen(outdir) + 64;
     char *p = plow_alloc(dl);
     int rc = -1;
@@ -170,6 +190,9 @@ int job_cheat_files(const job_cheat_plan *c, const char *outdir, long steps, cha
         static const char junk[] = "{\"hidden_size\": not a config at all";
         rc = plow_file_exists(p) ? plow_write_file(p, junk, sizeof junk - 1, err)
                                  : plow_error(err, "cheat config: the run published no config.json");
+    } else if (c->kind == JOB_CHEAT_BOMB) {
+        snprintf(p, dl, "%s/model.safetensors", outdir);
+        rc = plow_file_exists(p) ? write_bomb(p, err) : plow_error(err, "cheat bomb: the run published no model");
     } else {
         snprintf(p, dl, "%s/checkpoints/%08ld.state", outdir, steps);
         uint8_t *buf = NULL;

@@ -52,6 +52,7 @@ typedef enum job_cheat_kind {
     JOB_CHEAT_INIT,    /* the run starts from other initial weights */
     JOB_CHEAT_CONFIG,  /* honest work, a garbage config.json (adapter_config.json) published */
     JOB_CHEAT_TRUNC,   /* honest work, the final checkpoint's file truncated */
+    JOB_CHEAT_BOMB,    /* honest work, the published model replaced by a header promising a huge one */
     JOB_CHEAT_COUNT
 } job_cheat_kind;
 

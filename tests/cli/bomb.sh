@@ -27,6 +27,8 @@
 #      it, once (a spec was fetched again at every poll); the referee rules.
 #   3. the honest worker, verifier and requester then serve an ordinary task:
 #      claimed, run, checked, paid.
+#   7. a cheating worker publishes as its model a header promising terabytes:
+#      the requester's final check (4 GB cap) refuses it as a verdict, exit 1.
 set -e
 . "$LIB"
 
@@ -225,3 +227,37 @@ echo "3. afterwards the honest worker was paid for an ordinary task ($w1_0 -> $(
 kill -TERM $W1 $V1
 wait $W1 || fail "w1 did not exit 0"
 wait $V1 || fail "v1 did not exit 0"
+
+# 7. the requester's final check (it downloads and loads what it paid for):
+#    with no verifier online a cheating worker (--cheat bomb) does the work
+#    honestly but publishes as its model a 500-byte safetensors header
+#    promising 64 layers of d 16384 and vocab 2^20 (terabytes), its tensor far
+#    past the end of the file. Nobody challenges, so the worker is paid (the
+#    optimistic bargain: unchecked work pays); the requester, under a 4 GB
+#    address-space cap, refuses that artifact in one clear verdict without
+#    allocating what the header promises, writes ok: false and exits 1, its
+#    documented failure status. The node keeps producing blocks and the money
+#    moves by exactly the reward, no more.
+worker cl --cheat bomb; CL=$APID
+wait_log cl.log "staked"
+req_1=$(held req); cl_1=$(held cl)
+sed 's/"window_blocks": 10/"window_blocks": 4/' ok.task.json > bombart.task.json
+( ulimit -v 4000000; exec $PLOW requester --key req.key --work rq_bomb --task bombart.task.json --threads 1 \
+    --poll 0.1 ) > rq_bomb.log 2>&1 &
+RQ=$!
+PIDS="$PIDS $RQ"
+rrc=0; wait $RQ || rrc=$?
+[ $rrc -eq 1 ] || { tail -n 20 rq_bomb.log; fail "the requester of the bomb artifact exited $rrc (expected 1)"; }
+grep -q "step 'bombart': FAILED: the published artifact is refused: " rq_bomb.log ||
+    { tail -n 20 rq_bomb.log; fail "the requester did not refuse the bomb artifact"; }
+[ "$(grep -c "step 'bombart': FAILED" rq_bomb.log)" -eq 1 ] || fail "the requester judged the bomb more than once"
+grep -q "could not check" rq_bomb.log && fail "the requester retried the bomb as if the network had failed"
+[ "$(/usr/bin/python3 -c "import json; print(json.load(open('rq_bomb/result.json'))['ok'])")" = False ] ||
+    fail "the requester's result.json does not say the bomb failed"
+h=$(height); blocks_after $((h + 2))
+alive $NODE $CL
+[ $((req_1 - $(held req))) -eq 300 ] || fail "the requester: $req_1 -> $(held req), expected exactly the reward (300) gone"
+[ $(($(held cl) - cl_1)) -eq 300 ] || fail "the cheat: $cl_1 -> $(held cl), expected exactly the reward (300)"
+echo "7. a published model whose header promises terabytes: the requester (4 GB cap) refused it ($(grep -o "FAILED: .*" rq_bomb.log | cut -c1-110)), exit 1; requester $req_1 -> $(held req), cheat $cl_1 -> $(held cl)"
+kill -TERM $CL
+wait $CL || fail "the cheat did not exit 0"
