@@ -42,6 +42,10 @@ const char *cli_node_url(const char *opt);
 /* The key file path (see above) into out. */
 int cli_key_path(const char *opt, char *out, size_t n, char err[PLOW_ERR_LEN]);
 int cli_load_key(const char *opt, ledger_key *k, char err[PLOW_ERR_LEN]);
+/* The key (cli_load_key) and a client of the node (cli_node_url) that signs
+ * with it (the uploads); *out is NULL on error. */
+int cli_signed_client(const char *key_opt, const char *node_opt, ledger_key *k, client **out,
+                      char err[PLOW_ERR_LEN]);
 
 /* An amount in base units: decimal digits only (no sign, point or spaces),
  * at most 2^64-1. `what` names it in the error. */

@@ -238,17 +238,11 @@ int cmd_fraud(int argc, char **argv) {
         cli_fail("%s", err);
         goto out;
     }
-    if (cli_load_key(key, &k, err)) {
+    if (cli_signed_client(key, node, &k, &c, err)) {
         cli_fail("%s", err);
         goto out;
     }
     have_key = true;
-    c = client_new(cli_node_url(node));
-    if (!c) {
-        cli_fail("cannot start libcurl");
-        goto out;
-    }
-    client_set_key(c, &k);
     receipt_digest(&r, tx.u.fraud.digest);
     memcpy(tx.u.fraud.worker, r.worker, 32);
     memcpy(tx.u.fraud.sig, r.sig, 64);

@@ -76,17 +76,11 @@ static int task_post(int argc, char **argv) {
         cli_fail("%s", err);
         goto out;
     }
-    if (cli_load_key(key, &k, err)) {
+    if (cli_signed_client(key, node_url, &k, &c, err)) { /* it signs the uploads */
         cli_fail("%s", err);
         goto out;
     }
     have_key = true;
-    c = client_new(cli_node_url(node_url));
-    if (!c) {
-        cli_fail("cannot start the HTTP client");
-        goto out;
-    }
-    client_set_key(c, &k); /* it signs the uploads */
     if (taskfile_expand(&tf, c, note_upload, NULL, err)) {
         cli_fail("%s: spec: %s", pos[0], err);
         goto out;

@@ -85,6 +85,18 @@ int cli_load_key(const char *opt, ledger_key *k, char err[PLOW_ERR_LEN]) {
     return ledger_key_load(k, path, err);
 }
 
+int cli_signed_client(const char *key_opt, const char *node_opt, ledger_key *k, client **out,
+                      char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    if (cli_load_key(key_opt, k, err)) return -1;
+    if (!(*out = client_new(cli_node_url(node_opt)))) {
+        ledger_key_wipe(k);
+        return plow_error(err, "cannot start the HTTP client");
+    }
+    client_set_key(*out, k);
+    return 0;
+}
+
 int cli_amount(const char *what, const char *s, uint64_t *out, char err[PLOW_ERR_LEN]) {
     size_t n = strlen(s);
     if (n == 0) return plow_error(err, "%s: empty amount", what);
