@@ -372,6 +372,25 @@ static void test_model_files_roundtrip_and_reject(void) {
     }
     CHECK(modelio_parse_model(&m2, buf, n, err) == 0);
     model_free(m2);
+    /* a bad file on disk: the error names its path once (it was named
+     * twice, by st_load and again by modelio_load_model) */
+    static const char *const named[] = {"too short", "past the end", "its config needs", "cannot open"};
+    for (int k = 0; k < 4; k++) {
+        if (k == 0) CHECK(plow_write_file(path, buf, 5, err) == 0);
+        if (k == 1) CHECK(plow_write_file(path, buf, n / 97 + 8, err) == 0); /* the data cut */
+        if (k == 2 && meta) {
+            memcpy(meta, "\"plow.d_model\":\"256\"", 20);
+            CHECK(plow_write_file(path, buf, n, err) == 0);
+            memcpy(meta, "\"plow.d_model\":\"128\"", 20);
+        }
+        if (k == 3) CHECK(unlink(path) == 0);
+        CHECK(modelio_load_model(&m2, dir, err) == -1 && m2 == NULL);
+        int times = 0;
+        for (const char *at = err; (at = strstr(at, path)) != NULL; at += strlen(path)) times++;
+        CHECKF(times == 1, "case %d: the path %d times: %s", k, times, err);
+        CHECKF(strstr(err, named[k]) != NULL, "case %d: %s", k, err);
+    }
+    CHECK(plow_write_file(path, buf, n, err) == 0);
     free(buf);
     /* config.json must describe the same model as the weights' metadata;
      * a conflict names the key, and a directory without one loads */

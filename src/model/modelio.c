@@ -276,12 +276,12 @@ int modelio_load_model(model **out, const char *path, char err[PLOW_ERR_LEN]) {
     *out = NULL;
     char *p = model_file_path(path, MODEL_FILE);
     st_file *f;
-    int rc = st_load(p, &f, err);
+    int rc = st_load(p, &f, err); /* its errors name the file already */
     if (rc == 0) {
         rc = model_from_st(out, f, err);
         st_free(f);
+        if (rc) plow_error_prefix(err, p);
     }
-    if (rc) plow_error_prefix(err, p);
     if (rc == 0 && plow_is_dir(path) && check_hf_config(path, &(*out)->cfg, err)) {
         plow_error_prefix(err, path);
         model_free(*out);
