@@ -305,7 +305,7 @@ asan: asan-build
 SAN_TESTS ?= node bomb labelbomb hostile protocol
 SAN_ENV = ASAN_OPTIONS=log_path=$(CURDIR)/build/asan/reports/asan:detect_leaks=1 \
           UBSAN_OPTIONS=log_path=$(CURDIR)/build/asan/reports/ubsan:print_stacktrace=1
-test-sanitize: asan-build
+test-sanitize: asan-build contracts
 	@rm -rf build/asan/reports && mkdir -p build/asan/reports
 	$(SAN_ENV) PLOW_ROOT=$(CURDIR) PLOW_TEST_QUICK=1 build/asan/plow_test
 	$(SAN_ENV) PLOW_BIN=$(CURDIR)/build/asan/plow PLOW_SKIP_UNIT=1 tests/run.sh $(SAN_TESTS)

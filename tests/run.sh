@@ -73,10 +73,13 @@ if [ "${1:-}" = "--one" ]; then # internal: run one job (from xargs)
     exit 0
 fi
 
-# The jobs, longest first (measured), then the rest in name order.
+# The jobs, longest first (measured on a quiet 2-core machine: arm, evm_net,
+# demo and protocol take about 2 minutes each), so the two network slots end
+# together instead of one long test running alone at the end; then the rest
+# in name order.
 jobs=""
 if [ -z "${PLOW_SKIP_UNIT:-}" ] && [ $# -eq 0 ]; then jobs="unit"; fi
-first="unit determinism learning proof reference_torch demo agents rounds dpo labeling crash node"
+first="unit determinism learning proof reference_torch arm evm_net demo protocol agents rounds wasm rl explorer flood hostile crash bomb dpo labeling labelbomb node"
 all=""
 for t in "$ROOT"/tests/cli/*.sh; do
     [ -f "$t" ] || continue

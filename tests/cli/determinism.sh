@@ -2,7 +2,8 @@
 # through the real binary: the state hash after every one of 20 steps of tiny
 # and 3 steps of small (states.txt, compared line for line with the first
 # run's) is the same with 1, 2 and 4 threads, on every SIMD path this CPU
-# has, and from a gcc -O2 and a clang -O3 build (make test builds both).
+# has, and from a gcc -O2 and a clang -O3 build (make test builds both;
+# scalar on small runs from the gcc build only).
 set -e
 . "$LIB"
 [ -x "$PLOW_CLANG" ] || fail "no clang build at $PLOW_CLANG (make BUILD=build/clang CC=clang)"
@@ -20,6 +21,9 @@ check() { # name config steps batch seq
             for t in 1 2 4; do
                 # the scalar reference is ~20x slower: one thread count (4) is enough there
                 [ "$simd" = scalar ] && [ $t -ne 4 ] && continue
+                # scalar on small (25 s a run) with gcc only: clang's scalar path is
+                # compared on tiny; clang's SIMD paths on small meet gcc's scalar state
+                [ "$simd" = scalar ] && [ "$1" = small ] && [ "$bin" = "$PLOW_CLANG" ] && continue
                 $bin train --data d.txt --tokenizer tok.bin --config $2 --steps $3 --batch $4 --seq $5 \
                     --seed 5 --out "r_$1" --threads $t --simd $simd --eval-batches 1 > out.txt 2> err.txt ||
                     { cat err.txt; fail "train failed"; }
