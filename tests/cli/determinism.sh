@@ -21,7 +21,7 @@ check() { # name config steps batch seq
             for t in 1 2 4; do
                 # the scalar reference is ~20x slower: one thread count (4) is enough there
                 [ "$simd" = scalar ] && [ $t -ne 4 ] && continue
-                # scalar on small (25 s a run) with gcc only: clang's scalar path is
+                # scalar on small (the slowest run) with gcc only: clang's scalar path is
                 # compared on tiny; clang's SIMD paths on small meet gcc's scalar state
                 [ "$simd" = scalar ] && [ "$1" = small ] && [ "$bin" = "$PLOW_CLANG" ] && continue
                 $bin train --data d.txt --tokenizer tok.bin --config $2 --steps $3 --batch $4 --seq $5 \
