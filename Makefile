@@ -126,7 +126,7 @@ $(BUILD)/src/tensor/kernels_ew_avx512.o: src/tensor/kernels_ew_avx512.c
 # comes from node_modules when `npm ci` installed it (scripts/install-deps.sh);
 # without it the build still works and the page says plots are unavailable.
 # www.list holds the file list, so a uPlot that appears later rebuilds it.
-WWW_FILES = $(sort $(wildcard www/*.html www/*.js www/*.css www/*.svg)) \
+WWW_FILES = $(sort $(wildcard www/*.html www/*.js www/*.css www/*.svg)) wasm/plow.mjs \
             $(wildcard node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css)
 WWW_LIST := $(shell mkdir -p $(BUILD)/gen && { echo '$(WWW_FILES)' | cmp -s - $(BUILD)/gen/www.list || \
               echo '$(WWW_FILES)' >$(BUILD)/gen/www.list; })
@@ -216,12 +216,12 @@ WASM_SRC    = $(SRC_BASE) $(SRC_MERKLE) src/tensor/tensor.c src/tensor/rows.c sr
               src/tensor/kernels_scalar.c src/tensor/kernels_ew_scalar.c src/tensor/kernels_wasm.c \
               src/tensor/kernels_ew_wasm.c $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) $(SRC_JOB) $(SRC_LABEL) \
               src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c src/cli/cmd_proof.c \
-              src/wasm/main.c src/wasm/replay.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
+              src/wasm/main.c src/wasm/replay.c src/wasm/referee.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
 WASM_OBJ    = $(WASM_SRC:%.c=$(WASM_BUILD)/%.o)
 
 WASM_TEST_SRC = tests/test_main.c tests/test_list_wasm.c tests/test_tensor.c tests/test_wasm.c
 WASM_TEST_OBJ = $(WASM_TEST_SRC:%.c=$(WASM_BUILD)/%.o)
-WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/wasm/replay.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
+WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/wasm/replay.o $(WASM_BUILD)/src/wasm/referee.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
 
 wasm: $(WASM_BUILD)/plow.wasm $(WASM_BUILD)/plow_test.wasm
 
