@@ -54,7 +54,7 @@ SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/b
              src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
              src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c src/ledger/channel.c
 SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c src/node/chainidx.c src/node/explorer_api.c src/node/evmwatch.c src/node/market.c
-SRC_JOB    = src/job/kinds.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
+SRC_JOB    = src/job/kinds.c src/job/rollout.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
 SRC_CLIENT = src/client/client.c src/client/json.c src/client/listen.c
 SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http.c src/serve/pay.c src/serve/market.c
 SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
@@ -126,7 +126,7 @@ $(BUILD)/src/tensor/kernels_ew_avx512.o: src/tensor/kernels_ew_avx512.c
 # comes from node_modules when `npm ci` installed it (scripts/install-deps.sh);
 # without it the build still works and the page says plots are unavailable.
 # www.list holds the file list, so a uPlot that appears later rebuilds it.
-WWW_FILES = $(sort $(wildcard www/*.html www/*.js www/*.css www/*.svg)) \
+WWW_FILES = $(sort $(wildcard www/*.html www/*.js www/*.css www/*.svg)) wasm/plow.mjs \
             $(wildcard node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css)
 WWW_LIST := $(shell mkdir -p $(BUILD)/gen && { echo '$(WWW_FILES)' | cmp -s - $(BUILD)/gen/www.list || \
               echo '$(WWW_FILES)' >$(BUILD)/gen/www.list; })
@@ -216,12 +216,12 @@ WASM_SRC    = $(SRC_BASE) $(SRC_MERKLE) src/tensor/tensor.c src/tensor/rows.c sr
               src/tensor/kernels_scalar.c src/tensor/kernels_ew_scalar.c src/tensor/kernels_wasm.c \
               src/tensor/kernels_ew_wasm.c $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) $(SRC_JOB) $(SRC_LABEL) \
               src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c src/cli/cmd_proof.c \
-              src/wasm/main.c src/wasm/replay.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
+              src/wasm/main.c src/wasm/replay.c src/wasm/referee.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
 WASM_OBJ    = $(WASM_SRC:%.c=$(WASM_BUILD)/%.o)
 
 WASM_TEST_SRC = tests/test_main.c tests/test_list_wasm.c tests/test_tensor.c tests/test_wasm.c
 WASM_TEST_OBJ = $(WASM_TEST_SRC:%.c=$(WASM_BUILD)/%.o)
-WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/wasm/replay.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
+WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/wasm/replay.o $(WASM_BUILD)/src/wasm/referee.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
 
 wasm: $(WASM_BUILD)/plow.wasm $(WASM_BUILD)/plow_test.wasm
 

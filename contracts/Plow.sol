@@ -192,15 +192,15 @@ contract Plow is PlowBase {
         emit Committed(id, slot, msg.sender, commitment);
     }
 
-    /// RV rows: the values, the salt and every leaf of the trace (calldata,
-    /// published for anyone to locate a divergence). The seal keeps
-    /// keccak256 of the leaves; their SHA-256 Merkle root is not computed
-    /// here (it is the happy path's largest cost) but by badReveal when
-    /// anyone disputes it: a reveal whose leaves are not its trace root
-    /// loses the slot then.
-    function reveal(Params calldata p, uint8 slot, Values calldata v, bytes32 salt, bytes32[] calldata leaves)
-        external
-    {
+    /// RV rows: the values, the salt and the SHA-256 of the leaf blob (the
+    /// trace's n+1 leaves, 32 bytes each), which the worker publishes in the
+    /// blob store for anyone to locate a divergence (docs/evm.md: the leaves
+    /// no longer travel in calldata, whose EIP-7623 floor priced them at
+    /// ~257,000 gas). Its availability is a data challenge's (want = the leaf
+    /// blob: unanswered by the deadline, the slot is slashed); its shape (n+1
+    /// leaves, leaf n the final state, the Merkle root the trace root) is
+    /// badReveal's: anyone may show a published blob that breaks it.
+    function reveal(Params calldata p, uint8 slot, Values calldata v, bytes32 salt, bytes32 leafBlob) external {
         (bytes32 id, uint256 w) = _task(p, "reveal");
         require(slot < p.replicas, "reveal: no such slot");
         require(_slot(w, slot) == S_COMMITTED, "reveal: the slot is not committed (or revealed already)");
@@ -212,15 +212,14 @@ contract Plow is PlowBase {
                 "reveal: the values and salt do not open the slot's commitment with the sender's key");
         require(v.n == p.steps, "reveal: n is not the task's steps");
         if (p.kind == KIND_INFER) {
-            require(leaves.length == 0, "reveal: an inference reveal carries no leaves");
+            require(leafBlob == 0, "reveal: an inference reveal names no leaf blob");
         } else {
             require(v.checkpointEvery >= 1, "reveal: checkpoint_every must be at least 1");
-            require(leaves.length == v.n + 1, "reveal: the leaf count is not n+1");
-            require(leaves[v.n] == v.finalState, "reveal: leaf n is not the final state");
+            require(leafBlob != 0, "reveal: name the leaf blob (its SHA-256)");
         }
-        slots[id][slot] = sealHash(Seal(msg.sender, c, v.finalState, v.artifact, _leavesHash(leaves)));
+        slots[id][slot] = sealHash(Seal(msg.sender, c, v.finalState, v.artifact, leafBlob));
         tasks[id] = _setSlot(w, slot, S_REVEALED);
-        emit Revealed(id, slot, msg.sender, v, salt);
+        emit Revealed(id, slot, msg.sender, v, salt, leafBlob);
     }
 
     // ================= settlement =================

@@ -107,8 +107,8 @@ abstract contract PlowBase {
     event TaskPosted(bytes32 indexed task, address indexed requester, Params p);
     event Claimed(bytes32 indexed task, uint8 slot, address indexed worker);
     event Committed(bytes32 indexed task, uint8 slot, address indexed worker, bytes32 commitment);
-    /// The leaves are in this transaction's calldata (reveal's last argument).
-    event Revealed(bytes32 indexed task, uint8 slot, address indexed worker, Values v, bytes32 salt);
+    /// leafBlob: SHA-256 of the leaf blob the worker published off-chain (zero for inference).
+    event Revealed(bytes32 indexed task, uint8 slot, address indexed worker, Values v, bytes32 salt, bytes32 leafBlob);
     event ChallengeOpened(uint256 indexed cid, bytes32 indexed task, Dispute d, uint64 deadline, uint64 voidAt);
     event ChallengeClosed(uint256 indexed cid, bytes32 indexed task, uint8 status, bytes32 computed);
     event SlotSettled(bytes32 indexed task, uint8 slot, address indexed worker, uint8 status, uint64 paid);
@@ -165,17 +165,6 @@ abstract contract PlowBase {
     }
 
     function disputeHash(Dispute calldata d) external pure returns (bytes32) { return keccak256(abi.encode(d)); }
-
-    /// keccak256 of the leaves as they sit in calldata (32 bytes each,
-    /// concatenated; the empty list hashes the empty string).
-    function _leavesHash(bytes32[] calldata leaves) internal pure returns (bytes32 h) {
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            let len := shl(5, leaves.length)
-            calldatacopy(p, leaves.offset, len)
-            h := keccak256(p, len)
-        }
-    }
 
     function sealHash(Seal memory s) public pure returns (uint256) { return uint256(keccak256(abi.encode(s))); }
 

@@ -30,7 +30,7 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         address worker;
         Values v;
         bytes32 salt;
-        bytes32 leaves;    // the seal's keccak256 of the revealed leaves
+        bytes32 leaves;    // the seal's SHA-256 of the leaf blob
         bytes32 leafPrev;
         bytes32[] pathPrev;
         bytes32 leaf;
@@ -142,14 +142,15 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         cid = _open(d, keccak256(abi.encode(id, slot, want, uint8(1))), w);
     }
 
-    /// RV (deferred root check): the revealed leaves, passed again, are the
-    /// seal's (keccak256) but their SHA-256 Merkle root is not the trace
-    /// root the worker committed to. The contract computes it itself, in
-    /// the challenge window, for anyone but the worker, with no bond: a true
-    /// claim slashes the slot at once (the share to the caller), a false
-    /// one reverts and costs the caller its gas only.
+    /// RV (deferred shape check): the published leaf blob, passed here, is
+    /// the seal's (its SHA-256) but it is not the trace the worker committed
+    /// to: not n+1 leaves, leaf n not the final state, or their Merkle root
+    /// not the trace root. The contract checks it itself, in the challenge
+    /// window, for anyone but the worker, with no bond: a true claim slashes
+    /// the slot at once (the share to the caller), a false one reverts and
+    /// costs the caller its gas only.
     function badReveal(Params calldata p, uint8 slot, address worker, Values calldata v, bytes32 salt,
-                       bytes32[] calldata leaves) external delegated {
+                       bytes calldata blob) external delegated {
         (bytes32 id, uint256 w) = _task(p, "bad_reveal");
         require(_status(w) != T_FINALIZED && _status(w) != T_EXPIRED, "bad_reveal: the task is settled already");
         require(block.number <= _windowEnd(w), "bad_reveal: the challenge window closed");
@@ -158,10 +159,12 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         require(p.kind != KIND_INFER, "bad_reveal: an inference reveal has no leaves");
         if (_slot(w, slot) != S_REVEALED) revert("bad_reveal: the slot is not revealed (or settled already)");
         bytes32 c = commitmentOf(id, slot, worker, v, salt);
-        require(slots[id][slot] == sealHash(Seal(worker, c, v.finalState, v.artifact, _leavesHash(leaves))),
-                "bad_reveal: the opening and leaves are not the slot's reveal");
+        require(slots[id][slot] == sealHash(Seal(worker, c, v.finalState, v.artifact, sha256(blob))),
+                "bad_reveal: the opening and leaf blob are not the slot's reveal");
         // (no event of its own: the SlotSettled SLASHED of a badReveal transaction says it)
-        require(PlowMerkle.root(leaves) != v.traceRoot, "bad_reveal: the leaves do hash to the trace root");
+        bool bad = blob.length != 32 * (uint256(v.n) + 1) || bytes32(blob[blob.length - 32:]) != v.finalState ||
+                   PlowMerkle.rootOfBlob(blob) != v.traceRoot;
+        require(bad, "bad_reveal: the leaves do hash to the trace root");
         _slash(id, slot, worker, p.workerStake, msg.sender);
     }
 

@@ -32,13 +32,26 @@ library PlowMerkle {
 
     /// The root of n >= 1 leaves: 2n - 1 precompile calls, n words of
     /// scratch memory past the free pointer (levels are built in place).
-    function root(bytes32[] calldata leaves) internal view returns (bytes32 r) {
-        uint256 n = leaves.length;
+    function root(bytes32[] calldata leaves) internal view returns (bytes32) {
+        uint256 off;
+        assembly { off := leaves.offset }
+        return _root(off, leaves.length);
+    }
+
+    /// The same root of a leaf blob (32 bytes a leaf, concatenated: the
+    /// bytes whose SHA-256 a reveal names); its length is a multiple of 32.
+    function rootOfBlob(bytes calldata blob) internal view returns (bytes32) {
+        require(blob.length % 32 == 0, "merkle: a leaf blob is 32 bytes a leaf");
+        uint256 off;
+        assembly { off := blob.offset }
+        return _root(off, blob.length / 32);
+    }
+
+    function _root(uint256 off, uint256 n) private view returns (bytes32 r) {
         require(n > 0, "merkle: no leaves");
         assembly ("memory-safe") {
             let buf := mload(0x40)
             let scratch := add(buf, shl(5, n))
-            let off := leaves.offset
             mstore8(scratch, 0)
             for { let i := 0 } lt(i, n) { i := add(i, 1) } {
                 calldatacopy(add(scratch, 1), add(off, shl(5, i)), 32)

@@ -35,15 +35,16 @@ struct Values {
 
 /// A slot's public seal as finalize and the disputes name it: the worker,
 /// its commitment and (once revealed) its final state, artifact and the
-/// keccak256 of the revealed leaves (the leaves themselves are in the
-/// reveal's calldata; their SHA-256 Merkle root is computed only when a
-/// badReveal challenge needs it). The contract keeps only keccak256 of it.
+/// SHA-256 of its leaf blob (the n+1 leaves, 32 bytes each, concatenated:
+/// published off-chain in the blob store, demanded by a data challenge,
+/// their Merkle root computed only when a badReveal challenge needs it).
+/// The contract keeps only keccak256 of it.
 struct Seal {
     address worker;
     bytes32 commitment;
     bytes32 finalState;    // zero until revealed
     bytes32 artifact;      // zero until revealed
-    bytes32 leaves;        // zero until revealed: keccak256 of the leaves, 32 bytes each, concatenated
+    bytes32 leaves;        // zero until revealed: SHA-256 of the leaf blob (zero for inference)
 }
 
 /// One dispute, in the shape a judge decides: the step j between an agreed

@@ -31,6 +31,7 @@ start_node() { node_at 127.0.0.1:0 "$@"; }
 # log node.log) whose URL is exported as PLOW_NODE; stop_all stops it at exit.
 # FUND_FILE, if set: more accounts for the genesis (plow node init --fund-file).
 # INIT_ARGS, if set: more options of plow node init (e.g. --verdict-blocks N).
+# NODE_ARGS, if set: the node's options instead of --block-ms 200 --quiet.
 small_network() {
     head -c "$1" "$ROOT/data/tinyshakespeare.txt" > d.txt
     $PLOW tokenizer train --data d.txt --vocab 300 --out tok.bin > /dev/null 2>&1
@@ -43,7 +44,7 @@ small_network() {
     done)
     $PLOW node init --data n --out-genesis g.json "$@" ${FUND_FILE:+--fund-file "$FUND_FILE"} ${INIT_ARGS:-} > /dev/null
     trap stop_all EXIT
-    start_node n node.log --genesis g.json --block-ms 200 --quiet
+    start_node n node.log --genesis g.json ${NODE_ARGS:---block-ms 200 --quiet}
     export PLOW_NODE=$URL
 }
 # restart_node DIR LOG [ARGS...]: the same on the port of URL (a node started

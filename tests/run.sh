@@ -79,7 +79,7 @@ fi
 # in name order.
 jobs=""
 if [ -z "${PLOW_SKIP_UNIT:-}" ] && [ $# -eq 0 ]; then jobs="unit"; fi
-first="unit determinism learning proof reference_torch arm evm_net demo protocol agents rounds wasm rl explorer flood hostile crash bomb dpo labeling labelbomb node"
+first="unit determinism learning proof reference_torch arm evm_net demo protocol agents rounds wasm rl explorer flood hostile lateverdict crash bomb dpo labeling labelbomb node"
 all=""
 for t in "$ROOT"/tests/cli/*.sh; do
     [ -f "$t" ] || continue
@@ -103,6 +103,7 @@ for n in $all; do
     case " $first " in *" $n "*) ;; *) ordered="$ordered $n" ;; esac
 done
 
+suite_start=$(date +%s)
 heavy="unit determinism learning proof reference_torch"
 for phase in 1 2; do
     for j in $ordered; do
@@ -124,5 +125,6 @@ for f in "$RES"/cli_*; do
     if [ "$(cat "$f")" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 rm -rf "$RES"
+echo "tests/run.sh: $(($(date +%s) - suite_start)) s wall"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

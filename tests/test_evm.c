@@ -19,6 +19,7 @@
 #include "test.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -882,24 +883,26 @@ static void test_anvil_reveal_rules(void) {
     uint64_t b0 = burned_now();
     OK(evm_post(&w->req, &w->d, &p, NULL, e_));
     CHECK(start_task(&p, &w->w1, 0, &r, err));
-    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count - 1, NULL, e_), "leaf count");
     run other = r;
     other.v.artifact[0] ^= 1;
     REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &other.v, r.salt, r.leaves, r.count, NULL, e_), "do not open");
     REFUSED(evm_reveal(&w->w2, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_), "do not open");
-    run bad = r; /* leaves the committed root does not cover (leaf n still the final state) */
-    bad.leaves = plow_alloc(r.count * 32);
+    REFUSED(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, 0, NULL, e_), "name the leaf blob");
+    run bad = r; /* a leaf blob the committed root does not cover (leaf n still the final state) */
+    bad.leaves = plow_alloc(r.count * 32 + 1);
     memcpy(bad.leaves, r.leaves, r.count * 32);
     bad.leaves[5 * 32] ^= 1;
     OK(evm_reveal(&w->w1, &w->d, &p, 0, &bad.v, bad.salt, bad.leaves, bad.count, NULL, e_));
     merkle_proof pp, pj;
     evm_side a = side_of(&w->w1, &bad, 1, &pp, &pj);
-    REFUSED(evm_bad_reveal(&w->w1, &w->d, &p, 0, &a, bad.leaves, bad.count, NULL, e_), "cannot challenge itself");
-    /* the leaves must be the ones revealed: the committed tree's own are not */
-    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, r.leaves, r.count, NULL, e_), "not the slot's reveal");
-    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count - 1, NULL, e_), "not the slot's reveal");
-    OK(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count, NULL, e_));
-    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count, NULL, e_), "not revealed");
+    REFUSED(evm_bad_reveal(&w->w1, &w->d, &p, 0, &a, bad.leaves, bad.count * 32, NULL, e_), "cannot challenge itself");
+    /* the blob must be the one revealed (its SHA-256): the committed tree's own leaves, a cut copy, one byte more */
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, r.leaves, r.count * 32, NULL, e_), "not the slot's reveal");
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count * 32 - 32, NULL, e_), "not the slot's reveal");
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count * 32 + 1, NULL, e_), "not the slot's reveal");
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, 0, NULL, e_), "not the slot's reveal");
+    OK(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count * 32, NULL, e_));
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &p, 0, &a, bad.leaves, bad.count * 32, NULL, e_), "not revealed");
     CHECK(task_state(&p).slot[0] == EVM_S_SLASHED);
     evm_account w1 = acct_of(&w->w1);
     CHECK(w1.stake == w0.stake - WS_STAKE && w1.locked == w0.locked && w1.balance == w0.balance);
@@ -920,13 +923,36 @@ static void test_anvil_reveal_rules(void) {
     CHECK(start_task(&q, &w->w2, 0, &h, err));
     OK(evm_reveal(&w->w2, &w->d, &q, 0, &h.v, h.salt, h.leaves, h.count, NULL, e_));
     evm_side ha = side_of(&w->w2, &h, 1, &pp, &pj);
-    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count, NULL, e_), "do hash to the trace root");
-    CHECK(eth_mine(w->rpc, 2 * q.window_blocks, err) == 0);
-    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count, NULL, e_), "window closed");
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count * 32, NULL, e_), "do hash to the trace root");
+
+    /* leaf blobs of the wrong shape, their SHA-256 revealed: n leaves for n steps, leaf n not the final state */
+    for (int k = 0; k < 2; k++) {
+        evm_params u = task_params(1, 2, 1, 20);
+        run g = make_run(20);
+        size_t cnt = k == 0 ? g.count - 1 : g.count;
+        if (k == 1) g.leaves[20 * 32] ^= 1; /* leaf n changed, root recomputed: only the final-state rule breaks */
+        if (k == 1) merkle_root(g.leaves, g.count, g.v.trace_root);
+        evm_account gw0 = acct_of(&w->w3);
+        OK(evm_post(&w->req, &w->d, &u, NULL, e_));
+        CHECK(start_task(&u, &w->w3, 0, &g, err));
+        OK(evm_reveal(&w->w3, &w->d, &u, 0, &g.v, g.salt, g.leaves, cnt, NULL, e_));
+        evm_side ga = {0};
+        memcpy(ga.worker, w->w3.key.addr, 20);
+        ga.v = g.v;
+        memcpy(ga.salt, g.salt, 32);
+        OK(evm_bad_reveal(&w->ch, &w->d, &u, 0, &ga, g.leaves, cnt * 32, NULL, e_));
+        CHECK(task_state(&u).slot[0] == EVM_S_SLASHED && acct_of(&w->w3).stake == gw0.stake - WS_STAKE);
+        CHECK(eth_mine(w->rpc, 2 * u.window_blocks, err) == 0);
+        evm_seal gs = seal_of(&u, 0, &w->w3, &g, true);
+        evm_leaves_hash(g.leaves, cnt, gs.leaves);
+        OK(evm_finalize(&w->ch, &w->d, &u, &gs, NULL, e_));
+        free(g.leaves);
+    }
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count * 32, NULL, e_), "window closed");
     evm_seal hs = seal_of(&q, 0, &w->w2, &h, true);
     OK(evm_finalize(&w->ch, &w->d, &q, &hs, NULL, e_));
     CHECK(task_state(&q).slot[0] == EVM_S_PAID && acct_of(&w->w2).balance == w20.balance + REWARD);
-    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count, NULL, e_), "settled already");
+    REFUSED(evm_bad_reveal(&w->ch, &w->d, &q, 0, &ha, h.leaves, h.count * 32, NULL, e_), "settled already");
 
     /* RV9: the reveal deadline passes, the slot forfeits */
     evm_params t = task_params(1, 2, 1, 20);
@@ -1203,6 +1229,76 @@ static void test_anvil_da_void_expire(void) {
     free(r2.leaves);
 }
 
+/* The leaf blob off-chain (docs/evm.md): a reveal naming a leaf blob its
+ * worker never publishes loses the slot to a data challenge; bytes that do
+ * not hash to the revealed leaf blob answer nothing; the blob itself, in
+ * time, answers and the challenger's bond goes to the accused; a step
+ * challenge whose proof is against another root is refused. */
+static void test_anvil_leaf_blob(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    const uint64_t n = 12;
+    run r = make_run(n), o = make_run(n), h = make_run(n);
+    evm_params p = task_params(1, 2, 1, n);
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    CHECK(start_task(&p, &w->w1, 0, &r, err));
+    OK(evm_reveal(&w->w1, &w->d, &p, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_)); /* the blob: never published */
+    merkle_proof pp, pj, op, oj;
+    evm_side a = side_of(&w->w1, &r, 3, &pp, &pj);
+    /* this slot's opening with another tree's leaves and paths: a proof against another root */
+    evm_side f = side_of(&w->w1, &o, 3, &op, &oj);
+    f.v = r.v;
+    memcpy(f.salt, r.salt, 32);
+    memcpy(f.leaves, a.leaves, 32);
+    evm_dispute dis, dd, dq;
+    uint8_t cid[32], dc[32], qc[32];
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 0, &f, NULL, 0, 3, p.spec, 60, &dis, cid, NULL, e_), "forged proof");
+    f = a; /* the right proofs with another leaf blob than the revealed one */
+    f.leaves[0] ^= 1;
+    REFUSED(evm_challenge(&w->ch, &w->d, &p, 0, &f, NULL, 0, 3, p.spec, 60, &dis, cid, NULL, e_), "opening is not");
+    uint8_t want[32];
+    plow_sha256_once(r.leaves, r.count * 32, want); /* the leaf blob: the n+1 leaves, concatenated */
+    CHECK(memcmp(want, a.leaves, 32) == 0);
+    evm_account ch0 = acct_of(&w->ch), w0 = acct_of(&w->w1), req0 = acct_of(&w->req);
+    uint64_t b0 = burned_now();
+    OK(evm_da_challenge(&w->ch, &w->d, &p, 0, &a, want, 50, &dd, dc, NULL, e_));
+    REFUSED(evm_da_answer(&w->w1, &w->d, dc, &dd, o.leaves, o.count * 32, NULL, e_), "not the blob demanded");
+    REFUSED(evm_da_answer(&w->w1, &w->d, dc, &dd, r.leaves, r.count * 32 - 32, NULL, e_), "not the blob demanded");
+    REFUSED(evm_lapse(&w->ch, &w->d, dc, &dd, NULL, e_), "can still be decided");
+    CHECK(eth_mine(w->rpc, w->d.params.verdict_blocks, err) == 0);
+    REFUSED(evm_da_answer(&w->w1, &w->d, dc, &dd, r.leaves, r.count * 32, NULL, e_), "deadline passed");
+    OK(evm_lapse(&w->req, &w->d, dc, &dd, NULL, e_));
+    CHECK(task_state(&p).slot[0] == EVM_S_SLASHED);
+    evm_account w1 = acct_of(&w->w1);
+    CHECK(acct_of(&w->ch).balance == ch0.balance + WS_STAKE / 2);
+    CHECK(w1.stake == w0.stake - WS_STAKE && w1.locked == w0.locked - WS_STAKE && w1.balance == w0.balance);
+    CHECK(burned_now() == b0 + (WS_STAKE - WS_STAKE / 2));
+    CHECK(eth_mine(w->rpc, 2 * p.window_blocks, err) == 0);
+    evm_seal s = seal_of(&p, 0, &w->w1, &r, true);
+    OK(evm_finalize(&w->ch, &w->d, &p, &s, NULL, e_));
+    CHECK(acct_of(&w->req).balance == req0.balance + REWARD); /* nobody paid: the escrow back */
+
+    /* the worker answers with the leaf blob itself, in time: REJECTED, the bond's share to it, then paid */
+    evm_params q = task_params(1, 2, 1, n);
+    OK(evm_post(&w->req, &w->d, &q, NULL, e_));
+    CHECK(start_task(&q, &w->w2, 0, &h, err));
+    OK(evm_reveal(&w->w2, &w->d, &q, 0, &h.v, h.salt, h.leaves, h.count, NULL, e_));
+    evm_side ha = side_of(&w->w2, &h, 3, &pp, &pj);
+    evm_account w20 = acct_of(&w->w2);
+    OK(evm_da_challenge(&w->ch, &w->d, &q, 0, &ha, ha.leaves, 50, &dq, qc, NULL, e_));
+    OK(evm_da_answer(&w->w2, &w->d, qc, &dq, h.leaves, h.count * 32, NULL, e_));
+    CHECK(acct_of(&w->w2).balance == w20.balance + 25);
+    CHECK(eth_mine(w->rpc, 2 * q.window_blocks, err) == 0);
+    evm_seal hs = seal_of(&q, 0, &w->w2, &h, true);
+    OK(evm_finalize(&w->ch, &w->d, &q, &hs, NULL, e_));
+    CHECK(task_state(&q).slot[0] == EVM_S_PAID && acct_of(&w->w2).balance == w20.balance + 25 + REWARD);
+    check_supply();
+    free(r.leaves);
+    free(o.leaves);
+    free(h.leaves);
+}
+
 /* The contract's Merkle tree against src/merkle on random trees, valid and damaged proofs. */
 static void test_anvil_merkle_differential(void) {
     world *w = world_get();
@@ -1254,6 +1350,122 @@ static void test_anvil_merkle_differential(void) {
 
 /* ---- the agents' EVM settlement backend (src/agent/backend_evm.c) ---- */
 
+/* A blob store for the agents' tests: the node's blob API (GET/HEAD/PUT
+ * /v1/blob/HEX, /v1/status's chain_id) over a small table in memory, the
+ * bytes checked against their hash as the node checks them. Nothing else. */
+#include <microhttpd.h>
+
+#define STUB_BLOBS 64
+typedef struct stub_blob {
+    uint8_t hash[32];
+    uint8_t *data;
+    size_t n;
+} stub_blob;
+static stub_blob stub_blobs[STUB_BLOBS];
+static size_t stub_n;
+static pthread_mutex_t stub_mu = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct stub_req {
+    uint8_t *buf;
+    size_t n;
+} stub_req;
+
+static enum MHD_Result stub_send(struct MHD_Connection *c, unsigned code, const void *body, size_t n) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result rc = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result stub_answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                   const char *version, const char *data, size_t *size, void **ptr) {
+    (void)cls, (void)version;
+    stub_req *q = *ptr;
+    if (!q) {
+        *ptr = plow_calloc(1, sizeof *q);
+        return MHD_YES;
+    }
+    if (*size) {
+        q->buf = realloc(q->buf, q->n + *size);
+        PLOW_ASSERT(q->buf != NULL);
+        memcpy(q->buf + q->n, data, *size);
+        q->n += *size;
+        *size = 0;
+        return MHD_YES;
+    }
+    enum MHD_Result rc;
+    char body[256];
+    uint8_t h[32];
+    if (strcmp(url, "/v1/status") == 0) {
+        char hex[65];
+        memset(h, 0x11, 32);
+        plow_hex(h, 32, hex);
+        int k = snprintf(body, sizeof body, "{\"chain_id\": \"%s\", \"height\": 1}", hex);
+        rc = stub_send(c, 200, body, (size_t)k);
+    } else if (strncmp(url, "/v1/blob/", 9) == 0 && plow_unhex(url + 9, h, 32) == 0) {
+        pthread_mutex_lock(&stub_mu);
+        stub_blob *b = NULL;
+        for (size_t i = 0; i < stub_n; i++)
+            if (memcmp(stub_blobs[i].hash, h, 32) == 0) b = &stub_blobs[i];
+        if (strcmp(method, "PUT") == 0) {
+            uint8_t got[32];
+            plow_sha256_once(q->buf ? q->buf : (uint8_t *)"", q->n, got);
+            if (memcmp(got, h, 32) != 0 || (!b && stub_n == STUB_BLOBS)) {
+                rc = stub_send(c, 400, "{\"error\": \"bad blob\"}", 22);
+            } else {
+                if (!b) {
+                    b = &stub_blobs[stub_n++];
+                    memcpy(b->hash, h, 32);
+                    b->data = q->buf;
+                    b->n = q->n;
+                    q->buf = NULL;
+                }
+                int k = snprintf(body, sizeof body, "{\"hash\": \"%s\"}", url + 9);
+                rc = stub_send(c, 200, body, (size_t)k);
+            }
+        } else if (!b) {
+            rc = stub_send(c, 404, "{\"error\": \"no such blob\"}", 26);
+        } else {
+            rc = stub_send(c, 200, b->data, b->n);
+        }
+        pthread_mutex_unlock(&stub_mu);
+    } else {
+        rc = stub_send(c, 404, "{\"error\": \"not here\"}", 23);
+    }
+    return rc;
+}
+
+static void stub_done(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode t) {
+    (void)cls, (void)c, (void)t;
+    stub_req *q = *ptr;
+    if (q) free(q->buf);
+    free(q);
+    *ptr = NULL;
+}
+
+/* The stub's URL (started once, for the whole run). */
+static const char *stub_url(void) {
+    static char url[64];
+    static struct MHD_Daemon *d;
+    if (!d) {
+        d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, stub_answer, NULL,
+                             MHD_OPTION_NOTIFY_COMPLETED, stub_done, NULL, MHD_OPTION_END);
+        PLOW_ASSERT(d != NULL);
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        snprintf(url, sizeof url, "http://127.0.0.1:%u", di ? (unsigned)di->port : 0u);
+    }
+    return url;
+}
+
+/* Whether the stub holds the blob. */
+static bool stub_has(const uint8_t h[32]) {
+    bool has = false;
+    pthread_mutex_lock(&stub_mu);
+    for (size_t i = 0; i < stub_n; i++) has |= memcmp(stub_blobs[i].hash, h, 32) == 0;
+    pthread_mutex_unlock(&stub_mu);
+    return has;
+}
+
 /* An agent settling on the world's deployment with anvil key `ki`. */
 static bool evm_agent(agent *a, const char *name, int ki, char err[PLOW_ERR_LEN]) {
     char dir[4096], kf[4200], ef[4200], df[4200];
@@ -1272,8 +1484,8 @@ static bool evm_agent(agent *a, const char *name, int ki, char err[PLOW_ERR_LEN]
     if (rc == 0) rc = plow_write_file(ef, hex, strlen(hex), err);
     if (rc == 0) rc = plow_write_file(df, j, strlen(j), err);
     free(j);
-    /* the node URL only serves blobs: nothing here contacts it */
-    if (rc == 0) rc = agent_open(a, name, kf, "http://127.0.0.1:1", dir, err);
+    /* the node only serves blobs (the leaf blobs the reveals name): the stub above */
+    if (rc == 0) rc = agent_open(a, name, kf, stub_url(), dir, err);
     if (rc == 0) rc = agent_use_evm(a, W.anvil.url, df, ef, err);
     return rc == 0;
 }
@@ -1396,6 +1608,11 @@ static void test_anvil_agent_backend(void) {
     CHECK(back->u.open.count == r.count && memcmp(back->u.open.leaves, r.leaves, r.count * 32) == 0 &&
           memcmp(back->u.open.salt, r.salt, 32) == 0 && memcmp(back->sender, t.slots[0].worker, 32) == 0);
     CHECK(agent_reveal_of(&thief, &t, 1, back, err) != 0);
+    /* the leaves travel as the leaf blob: published on the node before the reveal named it */
+    uint8_t lb[32], lb2[32];
+    plow_sha256_once(r.leaves, r.count * 32, lb);
+    CHECK(stub_has(lb));
+    CHECK(agent_leaf_blob(&thief, &t, 0, lb2, err) == 0 && memcmp(lb, lb2, 32) == 0);
     snprintf(q, sizeof q, "status=committed&deadline_from=%" PRIu64, t.window_end);
     CHECK(listed(&thief, q, id));
     snprintf(q, sizeof q, "status=committed&deadline_from=%" PRIu64, t.window_end + 1);
@@ -1518,7 +1735,6 @@ static void test_anvil_unrunnable(void) {
  * the task's spec is not on the blob node (a node that has no blob at all
  * here: a libmicrohttpd stub answering 404), so the task cannot be run:
  * the referee signs ruling 2 and expires the task at once. */
-#include <microhttpd.h>
 
 static enum MHD_Result nf_answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                  const char *version, const char *data, size_t *size, void **ptr) {
@@ -2252,6 +2468,7 @@ const test_case evm_tests[] = {
     {"evm_anvil_challenges", test_anvil_challenges},
     {"evm_anvil_replicated_dispute", test_anvil_replicated_dispute},
     {"evm_anvil_da_void_expire", test_anvil_da_void_expire},
+    {"evm_anvil_leaf_blob", test_anvil_leaf_blob},
     {"evm_anvil_merkle_differential", test_anvil_merkle_differential},
     {"evm_anvil_agent_backend", test_anvil_agent_backend},
     {"evm_anvil_unrunnable", test_anvil_unrunnable},

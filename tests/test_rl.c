@@ -12,6 +12,7 @@
 
 #include "../src/data/problems.h"
 #include "../src/data/tokenizer.h"
+#include "../src/job/rollout.h"
 #include "../src/tensor/tensor.h"
 #include "../src/train/rl.h"
 #include "../src/train/train_impl.h" /* train_apply_gradient: a cheat steps by hand */
@@ -428,6 +429,143 @@ out:
     tensor_init("auto", 2, NULL);
 }
 
+/* ---- distributed rollouts ----------------------------------------------------------- */
+
+enum { DR_HONEST, DR_FABRICATED, DR_REWARD, DR_PROMPT, DR_EARLY, DR_SEED, DR_N };
+
+/* Two rollout workers, A (honest) on the even rollouts and B on the odd ones,
+ * each holding its own copy of state j-1. The trainer's step on their claims
+ * is rl_step's state, bit for bit. B's cheats (a fabricated completion, a
+ * misreported reward, a cherry-picked prompt, a completion cut short, another
+ * seed) are each refused with B named, the rollout sampled by the trainer,
+ * and the step still the honest bits; the fabricated receipt, checked alone
+ * by one prefill (the referee's receipt_fraud ruling), names the wrong token. */
+static void test_rl_distributed_rollouts(void) {
+    setup();
+    char err[PLOW_ERR_LEN];
+    tensor_init("auto", 1, NULL);
+    static const char *const names[DR_N] = {"honest", "fabricated", "misreported reward", "cherry-picked prompt",
+                                            "cut short", "another seed"};
+    static const rollout_verdict want_v[DR_N] = {ROLLOUT_ACCEPTED, ROLLOUT_FABRICATED, ROLLOUT_WRONG_REWARD,
+                                                 ROLLOUT_WRONG_PROMPT, ROLLOUT_BAD_END, ROLLOUT_WRONG_SAMPLING};
+    model *m = pico_model(33), *m2 = pico_model(33);
+    train_state *s = NULL, *w = NULL;
+    plow_buf st = {0};
+    rl_rollout *ro = NULL;
+    rollout_claim *cl = NULL;
+    const rollout_claim **cp = NULL;
+    int n = 0;
+    if (new_rl(&s, m, NULL, 10) || new_rl(&w, m2, NULL, 10)) goto out;
+    fixture_move_policy(m, NULL, 9);
+    for (int i = 0; i < 2; i++) CHECK(rl_step(s, NULL, NULL, err) == 0);
+    train_state_serialize(s, &st);
+    uint8_t honest[PLOW_HASH_LEN];
+    CHECK(rl_step(s, NULL, NULL, err) == 0);
+    train_state_hash(s, honest);
+    ledger_key ka, kb;
+    uint8_t seed[32] = {1};
+    ledger_key_from_seed(&ka, seed);
+    seed[0] = 2;
+    ledger_key_from_seed(&kb, seed);
+    n = rl_rollout_count(s);
+    ro = plow_calloc((size_t)n, sizeof *ro);
+    cl = plow_calloc((size_t)n, sizeof *cl);
+    cp = plow_calloc((size_t)n, sizeof *cp);
+    for (int kind = 0; kind < DR_N; kind++) {
+        /* the workers' side: state j-1, the step's rollouts generated and signed */
+        CHECKF(train_state_restore(w, st.data, st.len, err) == 0, "%s", err);
+        CHECKF(rl_rollouts_expected(w, ro, err) == 0, "%s", err);
+        for (int i = 0; i < n; i++) {
+            CHECKF(rl_rollout_generate(w, &ro[i], err) == 0, "%s", err);
+            rollout_claim_make(w, &ro[i], i % 2 ? &kb : &ka, &cl[i]);
+            cp[i] = &cl[i];
+        }
+        int bad = 1; /* B's first rollout; a cut needs two tokens */
+        if (kind == DR_EARLY || kind == DR_FABRICATED)
+            for (int i = 1; i < n; i += 2)
+                if (ro[i].n >= 2) {
+                    bad = i;
+                    break;
+                }
+        receipt *r = &cl[bad].rc;
+        switch (kind) {
+        case DR_FABRICATED: { /* its first token replaced by another that ends nothing */
+            int32_t t = r->output[0];
+            const uint8_t *tb;
+            size_t tn;
+            do t = (t + 1) % tokenizer_vocab_size(g_tok);
+            while (tokenizer_token_bytes(g_tok, t, &tb, &tn) != 0 || memchr(tb, '\n', tn));
+            r->output[0] = t;
+            rl_rollout x = ro[bad];
+            x.tok[x.n_prompt] = t;
+            rl_rollout_grade(w, &x);
+            cl[bad].reward = x.reward; /* the reward of what it claims: only the token is false */
+            break;
+        }
+        case DR_REWARD: cl[bad].reward += 1.0f; break;
+        case DR_PROMPT: { /* the prompt of another problem of the step */
+            int other = -1;
+            for (int i = 0; i < n && other < 0; i++)
+                if (ro[i].n_prompt != ro[bad].n_prompt ||
+                    memcmp(ro[i].tok, ro[bad].tok, sizeof(int32_t) * (size_t)ro[i].n_prompt))
+                    other = i;
+            CHECK(other >= 0);
+            if (other < 0) break;
+            rollout_claim_release(&cl[bad]);
+            rl_rollout x = ro[other];
+            x.seed = ro[bad].seed;
+            CHECK(rl_rollout_generate(w, &x, err) == 0);
+            rollout_claim_make(w, &x, &kb, &cl[bad]);
+            break;
+        }
+        case DR_EARLY: r->n_output--; break;
+        case DR_SEED: r->sampling.seed ^= 1; break;
+        default: break;
+        }
+        if (kind != DR_HONEST && kind != DR_PROMPT) receipt_sign(r, &kb); /* B signs what it sends */
+        /* the trainer's side */
+        CHECKF(train_state_restore(s, st.data, st.len, err) == 0, "%s", err);
+        rollout_report rep;
+        CHECKF(rollout_step(s, cp, &rep, NULL, NULL, err) == 0, "%s: %s", names[kind], err);
+        uint8_t h[PLOW_HASH_LEN];
+        train_state_hash(s, h);
+        CHECKF(memcmp(h, honest, sizeof h) == 0, "%s: the step is not the in-step sampled step's bits", names[kind]);
+        if (kind == DR_HONEST) {
+            CHECKF(rep.accepted == n && rep.refused == 0 && rep.sampled == 0, "honest: %d accepted, %d refused",
+                   rep.accepted, rep.refused);
+        } else {
+            CHECKF(rep.refused == 1 && rep.accepted == n - 1 && rep.sampled == 1, "%s: %d refused, %d accepted",
+                   names[kind], rep.refused, rep.accepted);
+            if (rep.refused == 1) {
+                char addr[LEDGER_ADDR_STR_LEN];
+                ledger_addr_format(kb.pk, addr);
+                CHECKF(rep.refusals[0].index == bad && rep.refusals[0].verdict == want_v[kind] &&
+                           memcmp(rep.refusals[0].worker, kb.pk, 32) == 0 && strstr(rep.refusals[0].why, addr),
+                       "%s: refused rollout %d as %s: %s", names[kind], rep.refusals[0].index,
+                       rollout_verdict_name(rep.refusals[0].verdict), rep.refusals[0].why);
+            }
+        }
+        if (kind == DR_FABRICATED) { /* the receipt alone proves it: what the referee rules on */
+            CHECKF(train_state_restore(w, st.data, st.len, err) == 0, "%s", err);
+            receipt_check ck;
+            CHECK(receipt_verify(r, m2, NULL, g_tok, &ck, err) == 0 && !ck.valid && ck.bad_position == 0);
+            CHECK(receipt_sig_ok(r) && memcmp(r->worker, kb.pk, 32) == 0);
+        }
+        rollout_report_release(&rep);
+        for (int i = 0; i < n; i++) rollout_claim_release(&cl[i]);
+    }
+out:
+    free(ro);
+    free(cl);
+    free(cp);
+    plow_buf_release(&st);
+    train_state_free(s);
+    train_state_free(w);
+    model_free(m);
+    model_free(m2);
+    tensor_init("auto", 2, NULL);
+}
+
 /* ---- the gradient against finite differences of a double forward ----------------- */
 
 /* The RL objective of the rollouts held, in double, as a function of the
@@ -571,6 +709,7 @@ const test_case rl_tests[] = {
     {"rl_state_identical_across_threads_and_paths", test_rl_identical_across_threads_and_paths},
     {"rl_one_step_replay_with_rollouts_and_header", test_rl_replay_and_header},
     {"rl_cheats_on_rollouts_caught_at_their_step", test_rl_cheats_caught},
+    {"rl_distributed_rollouts_same_bits_cheats_refused", test_rl_distributed_rollouts},
     {"rl_gradient_full_matches_finite_differences", test_rl_grads_full},
     {"rl_gradient_lora_matches_finite_differences", test_rl_grads_lora},
     {NULL, NULL},

@@ -84,6 +84,11 @@ int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]);
 /* The sealed commitment of a reveal for slot `slot`, in the settlement
  * backend's form (ledger_commitment on the embedded ledger). */
 int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t out[32]);
+/* Where slot s's revealed leaves are published: 1 in its reveal transaction
+ * (the embedded ledger); 0 in the node's blob store as the leaf blob whose
+ * SHA-256 is *hash (the EVM backend; a verifier demands it with a data
+ * challenge when the node lacks it); -1 with err. */
+int agent_leaf_blob(agent *a, const ledger_task *t, int s, uint8_t hash[32], char err[PLOW_ERR_LEN]);
 
 /* "HH:MM:SS.mmm NAME: message" on stdout, flushed. */
 void agent_log(const agent *a, const char *fmt, ...) PLOW_PRINTF(2, 3);

@@ -19,12 +19,18 @@
  * task's, agent_challenge gives one). Not covered yet: round and label
  * kinds (the contracts refuse them), the unrunnable claim, reorgs (the
  * index assumes final blocks).
+ *
+ * Leaves: a reveal names its leaf blob (SHA-256 of the n+1 leaves, 32 bytes
+ * each) and the worker publishes the blob on the node first (be_send_at);
+ * readers fetch it from the node (reveal_leaves). A blob the node lacks is
+ * a data challenge's to demand (agent_leaf_blob, the verifier).
  */
 #include "../base/plow.h"
 
 #include <inttypes.h>
 #include <sodium.h>
 
+#include "../client/client.h"
 #include "../evm/evindex.h"
 #include "backend.h"
 
@@ -96,43 +102,33 @@ static int refresh(evm_ctx *x, char err[PLOW_ERR_LEN]) {
     return 0;
 }
 
-/* ---- the reveal's calldata: reveal(Params, uint8, Values, bytes32, bytes32[]) ---- */
+/* ---- the leaf blob ---- */
 
-#define REVEAL_HEAD_WORDS (EVM_PARAMS_WORDS + 1 + EVM_VALUES_WORDS + 2)
-
-static int reveal_leaves(evm_ctx *x, const ix_slot *s, uint8_t **leaves, size_t *count, char err[PLOW_ERR_LEN]) {
-    uint8_t *in = NULL;
-    size_t n = 0;
+/* Slot s's revealed leaves: its leaf blob from the node (the node checks the
+ * bytes it serves against their hash). A blob of another shape than the
+ * trace (not n+1 leaves, leaf n not the final state) is refused here: it is
+ * badReveal's to show. -1 with err (absent: err says so). */
+static int reveal_leaves(agent *a, const ix_slot *s, uint8_t **leaves, size_t *count, char err[PLOW_ERR_LEN]) {
+    static const uint8_t zero[32];
     *leaves = NULL;
     *count = 0;
-    if (eth_tx_input(x->rpc, s->reveal_tx, &in, &n, err)) return -1;
-    int rc = plow_error(err, "evm: the reveal transaction's calldata is malformed");
-    if (n < 4 + 32 * REVEAL_HEAD_WORDS) goto out;
-    const uint8_t *body = in + 4;
-    size_t bn = n - 4;
-    const uint8_t *ow = body + 32 * (REVEAL_HEAD_WORDS - 1);
-    if (!evm_word_fits(ow, 8)) goto out;
-    uint64_t off = evm_word_u64(ow);
-    if (off > bn || bn - off < 32 || !evm_word_fits(body + off, 8)) goto out;
-    uint64_t cnt = evm_word_u64(body + off);
-    if (cnt > LEDGER_LEAVES_MAX || (bn - off - 32) / 32 < cnt) goto out;
-    *leaves = plow_alloc(cnt ? cnt * 32 : 1);
-    memcpy(*leaves, body + off + 32, cnt * 32);
-    *count = cnt;
-    rc = 0;
-out:
-    free(in);
-    return rc;
-}
-
-static int leaves_hash(evm_ctx *x, ix_slot *s, char err[PLOW_ERR_LEN]) {
-    if (s->have_leaves) return 0;
-    uint8_t *lv;
-    size_t cnt;
-    if (reveal_leaves(x, s, &lv, &cnt, err)) return -1;
-    evm_leaves_hash(lv, cnt, s->leaves_hash);
-    free(lv);
-    s->have_leaves = true;
+    if (memcmp(s->leaves_hash, zero, 32) == 0) { /* inference: no leaves */
+        *leaves = plow_alloc(1);
+        return 0;
+    }
+    char hx[12];
+    agent_short(s->leaves_hash, hx);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (client_blob_get_max(a->c, s->leaves_hash, (uint64_t)LEDGER_LEAVES_MAX * 32, &buf, &n, err))
+        return plow_error_prefix(err, "the slot's leaf blob");
+    if (n % 32 != 0 || n / 32 != s->v.n + 1 || memcmp(buf + n - 32, s->v.final_state, 32) != 0) {
+        free(buf);
+        return plow_error(err, "the slot's leaf blob %s is not its trace (%zu bytes for %" PRIu64
+                               " steps, or leaf n is not the final state): a badReveal shows it", hx, n, s->v.n);
+    }
+    *leaves = buf;
+    *count = n / 32;
     return 0;
 }
 
@@ -318,7 +314,7 @@ static int be_reveal_of(agent *a, const ledger_task *t, int slot, ledger_tx *out
     ix_slot *s = &it->slots[slot];
     uint8_t *lv;
     size_t cnt;
-    if (reveal_leaves(x, s, &lv, &cnt, err)) return -1;
+    if (reveal_leaves(a, s, &lv, &cnt, err)) return -1;
     memset(out, 0, sizeof *out);
     out->type = LEDGER_TX_REVEAL;
     pk_of_addr(a, x, s->worker, out->sender);
@@ -365,27 +361,24 @@ static int my_slot(const evm_ctx *x, const ix_task *it, const uint8_t addr[ETH_A
     return -1;
 }
 
-static int seals_of(evm_ctx *x, ix_task *it, evm_seal *seals, char err[PLOW_ERR_LEN]) {
+static void seals_of(const ix_task *it, evm_seal *seals) {
     for (int i = 0; i < it->p.replicas; i++) {
-        ix_slot *s = &it->slots[i];
+        const ix_slot *s = &it->slots[i];
         memset(&seals[i], 0, sizeof seals[i]);
         if (!s->committed) continue;
         memcpy(seals[i].worker, s->worker, ETH_ADDR_LEN);
         memcpy(seals[i].commitment, s->commitment, 32);
         if (s->revealed) {
-            if (leaves_hash(x, s, err)) return -1;
             memcpy(seals[i].final_state, s->v.final_state, 32);
             memcpy(seals[i].artifact, s->v.artifact, 32);
             memcpy(seals[i].leaves, s->leaves_hash, 32);
         }
     }
-    return 0;
 }
 
-static int side_of(evm_ctx *x, ix_slot *s, const ledger_evidence *ev, evm_side *sd, char err[PLOW_ERR_LEN]) {
+static int side_of(const ix_slot *s, const ledger_evidence *ev, evm_side *sd, char err[PLOW_ERR_LEN]) {
     memset(sd, 0, sizeof *sd);
     if (!s->revealed) return plow_error(err, "challenge: the accused has not revealed");
-    if (leaves_hash(x, s, err)) return -1;
     memcpy(sd->worker, s->worker, ETH_ADDR_LEN);
     sd->v = s->v;
     memcpy(sd->salt, s->salt, 32);
@@ -463,6 +456,13 @@ static int be_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *heigh
         memcpy(v.final_state, tx->u.open.final_state, 32);
         memcpy(v.artifact, tx->u.open.artifact, 32);
         memcpy(v.manifest, tx->u.open.manifest, 32);
+        if (tx->u.open.count) { /* the leaf blob first: the reveal names it, a data challenge demands it */
+            uint8_t lb[32], put[32];
+            evm_leaves_hash(tx->u.open.leaves, tx->u.open.count, lb);
+            if (client_blob_put(a->c, tx->u.open.leaves, (size_t)tx->u.open.count * 32, put, err))
+                return plow_error_prefix(err, "reveal: publishing the leaf blob");
+            if (memcmp(put, lb, 32) != 0) return plow_error(err, "reveal: the node stored the leaf blob under another hash");
+        }
         rc = evm_reveal(&x->s, d, &it->p, (uint8_t)s, &v, tx->u.open.salt, tx->u.open.leaves, tx->u.open.count, &r,
                         err);
         break;
@@ -477,8 +477,8 @@ static int be_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *heigh
         int sa = slot_of_worker(it, acc), so = has_other ? slot_of_worker(it, oth) : 0;
         if (sa < 0 || so < 0) return plow_error(err, "challenge: the accused holds no slot of the task");
         evm_side as, os;
-        if (side_of(x, &it->slots[sa], &tx->u.challenge.ev, &as, err) ||
-            (has_other && side_of(x, &it->slots[so], &tx->u.challenge.ev_other, &os, err)))
+        if (side_of(&it->slots[sa], &tx->u.challenge.ev, &as, err) ||
+            (has_other && side_of(&it->slots[so], &tx->u.challenge.ev_other, &os, err)))
             return -1;
         evm_dispute dis;
         rc = evm_challenge(&x->s, d, &it->p, (uint8_t)sa, &as, has_other ? &os : NULL, (uint8_t)so,
@@ -496,7 +496,7 @@ static int be_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *heigh
         ledger_evidence none;
         memset(&none, 0, sizeof none);
         evm_side as;
-        if (side_of(x, &it->slots[sa], &none, &as, err)) return -1;
+        if (side_of(&it->slots[sa], &none, &as, err)) return -1;
         evm_dispute dis;
         rc = evm_da_challenge(&x->s, d, &it->p, (uint8_t)sa, &as, tx->u.da.want, tx->u.da.bond, &dis, h, &r, err);
         break;
@@ -504,7 +504,7 @@ static int be_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *heigh
     case LEDGER_TX_FINALIZE:
     case LEDGER_TX_EXPIRE: {
         evm_seal seals[LEDGER_MAX_REPLICAS];
-        if (seals_of(x, it, seals, err)) return -1;
+        seals_of(it, seals);
         rc = tx->type == LEDGER_TX_FINALIZE ? evm_finalize(&x->s, d, &it->p, seals, &r, err)
                                             : evm_expire(&x->s, d, &it->p, seals, &r, err);
         break;
@@ -657,6 +657,17 @@ fail:
     return rc;
 }
 
+int agent_leaf_blob(agent *a, const ledger_task *t, int s, uint8_t hash[32], char err[PLOW_ERR_LEN]) {
+    if (a->be != &agent_backend_evm) return 1;
+    evm_ctx *x = ctx_of(a);
+    if (refresh(x, err)) return -1;
+    ix_task *it = find_task(x, t->id);
+    if (!it || s < 0 || s >= it->p.replicas || !it->slots[s].revealed)
+        return plow_error(err, "slot %d has not revealed", s);
+    memcpy(hash, it->slots[s].leaves_hash, 32);
+    return 0;
+}
+
 int agent_commitment(agent *a, const ledger_tx *reveal, uint32_t slot, uint8_t out[32]) {
     if (a->be != &agent_backend_evm) {
         ledger_commitment(reveal, slot, out);
@@ -689,7 +700,8 @@ static int referee_unrunnable(agent *a, evm_ctx *x, ix_challenge *c, ix_task *it
                  "unrunnable, the poster's fault", cid, tid, why);
     if (refresh(x, err)) return -1;
     evm_seal seals[LEDGER_MAX_REPLICAS];
-    if (seals_of(x, it, seals, err) || evm_expire(&x->s, &x->d, &it->p, seals, NULL, err)) return -1;
+    seals_of(it, seals);
+    if (evm_expire(&x->s, &x->d, &it->p, seals, NULL, err)) return -1;
     agent_log(a, "task %s expired: its slots void, the escrow back to the requester", tid);
     return 0;
 }
@@ -714,7 +726,7 @@ static int referee_step(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, 
     if (s->revealed) { /* the accused's leaves where job_referee looks first */
         uint8_t *lv;
         size_t cnt;
-        if (reveal_leaves(x, s, &lv, &cnt, err) == 0) {
+        if (reveal_leaves(a, s, &lv, &cnt, err) == 0) {
             char *p = job_leaves_path(dir, s->v.trace_root);
             char e2[PLOW_ERR_LEN];
             if (p && plow_write_file(p, lv, cnt * 32, e2)) agent_log(a, "cannot keep the leaves: %s", e2);

@@ -266,6 +266,18 @@ static int check_available(verifier *v, const ledger_task *t, int s, const ledge
     job_manifest m = {0};
     int rc = -1;
     char e2[PLOW_ERR_LEN];
+    uint8_t lb[32];
+    static const uint8_t zero[32];
+    int lrc = agent_leaf_blob(a, t, s, lb, err); /* the EVM backend publishes the leaves as a blob */
+    if (lrc < 0) goto out;
+    if (lrc == 0 && memcmp(lb, zero, 32) != 0) {
+        if (client_blob_has(a->c, lb, &has, err)) goto out;
+        if (!has) {
+            *missing = true;
+            rc = send_data_challenge(v, t, s, lb, "its leaf blob (the trace its reveal names) cannot be fetched", err);
+            goto out;
+        }
+    }
     /* fetched, not asked: the node checks the bytes it serves, so a damaged copy counts as missing */
     if (client_blob_get_max(a->c, slot->manifest, JOB_MANIFEST_MAX, &buf, &n, e2)) {
         if (client_blob_has(a->c, slot->manifest, &has, err)) goto out;

@@ -100,7 +100,11 @@ static void put_dispute(abi_enc *e, const evm_dispute *d) {
 /* ---- encodings ---- */
 
 void evm_leaves_hash(const uint8_t *leaves, size_t count, uint8_t out[32]) {
-    keccak256(leaves, count * 32, out);
+    if (count == 0) {
+        memset(out, 0, 32); /* inference: no leaf blob */
+        return;
+    }
+    plow_sha256_once(leaves, count * 32, out);
 }
 
 void evm_task_id(const evm_params *p, uint8_t id[32]) {
@@ -418,13 +422,15 @@ int evm_commit(eth_signer *s, const evm_deployment *d, const evm_params *p, uint
 int evm_reveal(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_values *v,
                const uint8_t salt[32], const uint8_t *leaves, size_t count, eth_receipt *r, char err[PLOW_ERR_LEN]) {
     abi_enc e;
-    abi_begin(&e, "reveal(" PARAMS_SIG ",uint8," VALUES_SIG ",bytes32,bytes32[])",
+    abi_begin(&e, "reveal(" PARAMS_SIG ",uint8," VALUES_SIG ",bytes32,bytes32)",
               EVM_PARAMS_WORDS + 1 + EVM_VALUES_WORDS + 2);
+    uint8_t blob[32];
+    evm_leaves_hash(leaves, count, blob);
     put_params(&e, p);
     abi_u64(&e, slot);
     put_values(&e, v);
     abi_word(&e, salt);
-    abi_words(&e, leaves, count);
+    abi_word(&e, blob);
     return send(s, d->plow, &e, r, "reveal", err);
 }
 
@@ -526,16 +532,16 @@ int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p
 }
 
 int evm_bad_reveal(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
-                   const uint8_t *leaves, size_t count, eth_receipt *r, char err[PLOW_ERR_LEN]) {
+                   const uint8_t *blob, size_t n, eth_receipt *r, char err[PLOW_ERR_LEN]) {
     abi_enc e;
-    abi_begin(&e, "badReveal(" PARAMS_SIG ",uint8,address," VALUES_SIG ",bytes32,bytes32[])",
+    abi_begin(&e, "badReveal(" PARAMS_SIG ",uint8,address," VALUES_SIG ",bytes32,bytes)",
               EVM_PARAMS_WORDS + 2 + EVM_VALUES_WORDS + 2);
     put_params(&e, p);
     abi_u64(&e, slot);
     abi_addr(&e, a->worker);
     put_values(&e, &a->v);
     abi_word(&e, a->salt);
-    abi_words(&e, leaves, count);
+    abi_bytes(&e, blob, n);
     return send(s, d->plow, &e, r, "bad_reveal", err);
 }
 

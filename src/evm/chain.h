@@ -58,7 +58,7 @@ typedef struct evm_values {
 } evm_values;
 #define EVM_VALUES_WORDS 6
 
-/* leaves: keccak256 of the revealed leaves (evm_leaves_hash). */
+/* leaves: SHA-256 of the revealed leaf blob (evm_leaves_hash; zeros for inference). */
 typedef struct evm_seal {
     uint8_t worker[ETH_ADDR_LEN];
     uint8_t commitment[32], final_state[32], artifact[32], leaves[32]; /* the last three zeros until revealed */
@@ -82,7 +82,7 @@ typedef struct evm_side {
     uint8_t worker[ETH_ADDR_LEN];
     evm_values v;
     uint8_t salt[32];
-    uint8_t leaves[32];                /* the seal's keccak256 of the revealed leaves */
+    uint8_t leaves[32];                /* the seal's SHA-256 of the leaf blob */
     uint8_t leaf_prev[32], leaf[32];
     const merkle_proof *proof_prev, *proof;
 } evm_side;
@@ -161,7 +161,9 @@ int evm_post(eth_signer *s, const evm_deployment *d, const evm_params *p, eth_re
 int evm_claim(eth_signer *s, const evm_deployment *d, const evm_params *p, eth_receipt *r, char err[PLOW_ERR_LEN]);
 int evm_commit(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const uint8_t commitment[32],
                eth_receipt *r, char err[PLOW_ERR_LEN]);
-/* leaves: count x 32 bytes (count 0 for inference). */
+/* leaves: count x 32 bytes (count 0 for inference): only their leaf blob's
+ * SHA-256 (evm_leaves_hash) goes on chain; publishing the blob itself (the
+ * node's blob store) is the caller's. */
 int evm_reveal(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_values *v,
                const uint8_t salt[32], const uint8_t *leaves, size_t count, eth_receipt *r, char err[PLOW_ERR_LEN]);
 /* A step challenge; the dispute it opened (for the verdict) and its id into
@@ -172,10 +174,11 @@ int evm_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p, u
 int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
                      const uint8_t want[32], uint64_t bond, evm_dispute *out, uint8_t cid[32], eth_receipt *r,
                      char err[PLOW_ERR_LEN]);
-/* badReveal: slot's revealed leaves (passed again, count x 32 bytes) are
- * not its trace root; the contract computes the root and slashes at once. */
+/* badReveal: slot's published leaf blob (n bytes, its SHA-256 the seal's) is
+ * not its trace (not n+1 leaves, leaf n not the final state, or another
+ * Merkle root); the contract checks and slashes at once. */
 int evm_bad_reveal(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
-                   const uint8_t *leaves, size_t count, eth_receipt *r, char err[PLOW_ERR_LEN]);
+                   const uint8_t *blob, size_t n, eth_receipt *r, char err[PLOW_ERR_LEN]);
 int evm_da_answer(eth_signer *s, const evm_deployment *d, const uint8_t cid[32], const evm_dispute *dis,
                   const uint8_t *blob, size_t n, eth_receipt *r, char err[PLOW_ERR_LEN]);
 int evm_lapse(eth_signer *s, const evm_deployment *d, const uint8_t cid[32], const evm_dispute *dis, eth_receipt *r,

@@ -16,7 +16,7 @@ void evm_index_init(evm_index *x, const uint8_t plow[ETH_ADDR_LEN]) {
     topic("TaskPosted(bytes32,address," EVM_PARAMS_SIG ")", x->t_posted);
     topic("Claimed(bytes32,uint8,address)", x->t_claimed);
     topic("Committed(bytes32,uint8,address,bytes32)", x->t_committed);
-    topic("Revealed(bytes32,uint8,address," EVM_VALUES_SIG ",bytes32)", x->t_revealed);
+    topic("Revealed(bytes32,uint8,address," EVM_VALUES_SIG ",bytes32,bytes32)", x->t_revealed);
     topic("ChallengeOpened(uint256,bytes32,(bytes32,uint64,uint8,uint8,uint8,bool,address,address,address,uint64,"
           "uint64,bytes32,bytes32,bytes32,bytes32),uint64,uint64)",
           x->t_opened);
@@ -149,7 +149,7 @@ int evm_index_apply(evm_index *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
         return 0;
     }
     if (memcmp(t0, x->t_revealed, 32) == 0) {
-        evm_ix_slot *s = event_slot(x, l, 1 + EVM_VALUES_WORDS + 1, err);
+        evm_ix_slot *s = event_slot(x, l, 1 + EVM_VALUES_WORDS + 2, err);
         if (!s) return -1;
         const uint8_t *w = l->data + 32;
         memcpy(s->v.trace_root, w, 32);
@@ -159,6 +159,7 @@ int evm_index_apply(evm_index *x, const eth_log *l, char err[PLOW_ERR_LEN]) {
         s->v.n = evm_word_u64(w + 128);
         s->v.checkpoint_every = (uint32_t)evm_word_u64(w + 160);
         memcpy(s->salt, w + 192, 32);
+        memcpy(s->leaves_hash, w + 224, 32);
         memcpy(s->reveal_tx, l->tx_hash, 32);
         s->revealed = true;
         s->revealed_at = l->block;

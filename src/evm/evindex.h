@@ -29,8 +29,7 @@ typedef struct evm_ix_slot {
     evm_values v;
     uint8_t salt[32];
     uint8_t reveal_tx[32];
-    bool have_leaves; /* leaves_hash filled (by the backend, from the reveal's calldata) */
-    uint8_t leaves_hash[32];
+    uint8_t leaves_hash[32]; /* the reveal's leaf blob (its SHA-256; zeros for inference) */
 } evm_ix_slot;
 
 typedef struct evm_ix_task {

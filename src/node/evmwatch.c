@@ -634,11 +634,26 @@ void evmwatch_each(evmwatch *ci, bool (*task_fn)(const ledger_task *t, void *arg
                       bool (*ch_fn)(const ledger_challenge *c, void *arg), void *arg) {
     char err[PLOW_ERR_LEN];
     pthread_rwlock_rdlock(&ci->lock);
-    for (size_t i = 0; i < ci->ix.n; i++) {
+    bool go = true;
+    for (size_t i = 0; i < ci->ix.n && go; i++) {
         ledger_task t;
         if (record_of(ci, i, &t, err) == 0 && !task_fn(&t, arg)) break;
+        /* a live task's leaf blobs (the reveals name them) are pinned as a challenge's blob is */
+        evm_task_state st;
+        evm_task_word_decode(ci->words[i], &st);
+        if (st.status == EVM_T_FINALIZED || st.status == EVM_T_EXPIRED) continue;
+        static const uint8_t zero[32];
+        for (int k = 0; k < ci->ix.tasks[i].p.replicas && go; k++) {
+            const evm_ix_slot *sl = &ci->ix.tasks[i].slots[k];
+            if (!sl->revealed || memcmp(sl->leaves_hash, zero, 32) == 0) continue;
+            ledger_challenge c;
+            memset(&c, 0, sizeof c);
+            memcpy(c.task, ci->ix.tasks[i].id, 32);
+            memcpy(c.state_blob, sl->leaves_hash, 32);
+            go = ch_fn(&c, arg);
+        }
     }
-    for (size_t i = 0; i < ci->ix.n_ch; i++) {
+    for (size_t i = 0; i < ci->ix.n_ch && go; i++) {
         evm_ix_task *t = evm_index_task(&ci->ix, ci->ix.chs[i].d.task);
         if (!t) continue;
         evm_task_state st;

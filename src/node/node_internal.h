@@ -246,6 +246,7 @@ typedef struct ruled_challenge {
     uint8_t verdict_tx[32]; /* zeros until a verdict was submitted */
     uint8_t last_err[32];   /* hash of the last error logged (log each error once) */
     uint32_t tries;         /* verdicts that could not be computed or admitted */
+    uint32_t computed;      /* times the referee's job ran for it (logged: "computation N") */
     uint64_t retry_at;      /* not tried again before this height */
     bool gave_up;           /* set aside: past its deadline, or failed REFEREE_TRIES times */
 } ruled_challenge;

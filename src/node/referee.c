@@ -438,6 +438,11 @@ static void rule(node *n, const ledger_challenge *c, uint64_t height) {
     tx.fee = n->genesis.params.min_fee;
     memcpy(tx.u.verdict.challenge, c->id, 32);
     double t0 = plow_now();
+    if (c->kind != LEDGER_CHK_DATA) { /* a data challenge is only a look in the blob store, after each block */
+        r->computed++;
+        node_log(n, "referee: ruling challenge %.16s… (computation %u, block %llu, void at %llu)", cid, r->computed,
+                 (unsigned long long)height, (unsigned long long)ledger_challenge_void_at(&n->genesis.params, c));
+    }
     int rc = c->kind == LEDGER_CHK_RECEIPT      ? rule_receipt(n, c, cid, &tx, err)
              : c->kind == LEDGER_CHK_UNRUNNABLE ? rule_unrunnable(n, &task, cid, &tx, err)
              : c->kind == LEDGER_CHK_DATA       ? rule_data(n, &task, c, cid, err, &tx)

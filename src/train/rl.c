@@ -38,6 +38,7 @@ struct rl_ctx {
     uint64_t sampled_at; /* the step they were sampled for */
     infer_session *sess;
     uint8_t *nl;         /* per token id: its bytes hold '\n' */
+    bool fresh;          /* sess holds the current weights */
 };
 
 void rl_params_default(rl_params *p) {
@@ -206,13 +207,12 @@ static void grade(struct rl_ctx *c, rl_rollout *r, const problem *pb) {
     r->reward = (r->grade == PROBLEM_RIGHT ? 1.0f : 0.0f) + (r->grade != PROBLEM_WRONG_FORMAT ? c->p.format_reward : 0.0f);
 }
 
-int rl_sample(train_state *s, char err[PLOW_ERR_LEN]) {
+int rl_rollouts_expected(train_state *s, rl_rollout *ro, char err[PLOW_ERR_LEN]) {
     struct rl_ctx *c = s->rl;
     PLOW_ASSERT(c);
+    c->fresh = false; /* a new step, or a restored state: the weights may have changed */
     int B = s->hp.batch, G = (int)c->p.group;
     tensor_rng_key kp = rl_key(s, RL_PURPOSE_PROMPT), ks = rl_key(s, RL_PURPOSE_SAMPLE);
-    c->sampled = false;
-    infer_session_refresh(c->sess); /* the weights changed since the last step */
     for (int b = 0; b < B; b++) {
         problem pb;
         uint64_t idx = draw_u64(kp, (uint64_t)b) >> 1; /* 63 bits: any problem of the set */
@@ -222,20 +222,69 @@ int rl_sample(train_state *s, char err[PLOW_ERR_LEN]) {
         if (tokenizer_encode(c->tok, (const uint8_t *)pb.prompt, strlen(pb.prompt), &ids, &np, err)) return -1;
         PLOW_ASSERT(np >= 1 && np <= (size_t)prompt_bound(&c->ps));
         for (int g = 0; g < G; g++) {
-            rl_rollout *r = &c->ro[b * G + g];
+            rl_rollout *r = &ro[b * G + g];
             memset(r, 0, sizeof *r);
             r->problem = idx;
             r->seed = draw_u64(ks, (uint64_t)(b * G + g));
             r->n_prompt = (int)np;
             memcpy(r->tok, ids, np * sizeof(int32_t));
-            if (rollout(c, r, err)) {
-                free(ids);
-                return -1;
-            }
-            grade(c, r, &pb);
         }
         free(ids);
     }
+    return 0;
+}
+
+int rl_rollout_count(const train_state *s) { return s->rl ? s->rl->rows : 0; }
+
+void rl_rollout_sampling(const train_state *s, const rl_rollout *r, infer_sampling *sp) {
+    const rl_params *p = &s->rl->p;
+    *sp = (infer_sampling){p->temperature, (int)p->top_k, 1.0f, r->seed};
+}
+
+void rl_policy(const train_state *s, const model **m, const lora **l, const tokenizer **tok) {
+    *m = s->m;
+    *l = s->l;
+    *tok = s->rl->tok;
+}
+
+int rl_rollout_generate(train_state *s, rl_rollout *r, char err[PLOW_ERR_LEN]) {
+    struct rl_ctx *c = s->rl;
+    PLOW_ASSERT(c);
+    if (!c->fresh) { /* the session packs the weights once per state */
+        infer_session_refresh(c->sess);
+        c->fresh = true;
+    }
+    if (rollout(c, r, err)) return -1;
+    rl_rollout_grade(s, r);
+    return 0;
+}
+
+void rl_rollout_grade(const train_state *s, rl_rollout *r) {
+    problem pb;
+    problem_get(&s->rl->ps, r->problem, &pb);
+    grade(s->rl, r, &pb);
+}
+
+bool rl_rollout_ends_well(const train_state *s, const rl_rollout *r) {
+    const struct rl_ctx *c = s->rl;
+    if (r->n < 1 || r->n > (int)c->p.max_new) return false;
+    int V = tokenizer_vocab_size(c->tok);
+    for (int i = 0; i < r->n; i++) {
+        int32_t t = r->tok[r->n_prompt + i];
+        if (t < 0 || t >= V) return false;
+        if (c->nl[t] && i + 1 < r->n) return false; /* the sampler stops at the first '\n' */
+    }
+    return c->nl[r->tok[r->n_prompt + r->n - 1]] || r->n == (int)c->p.max_new;
+}
+
+int rl_sample(train_state *s, char err[PLOW_ERR_LEN]) {
+    struct rl_ctx *c = s->rl;
+    PLOW_ASSERT(c);
+    c->sampled = false;
+    c->fresh = false; /* the weights changed since the last step */
+    if (rl_rollouts_expected(s, c->ro, err)) return -1;
+    for (int i = 0; i < c->rows; i++)
+        if (rl_rollout_generate(s, &c->ro[i], err)) return -1;
     c->sampled = true;
     c->sampled_at = s->step;
     return 0;
@@ -325,6 +374,33 @@ int rl_step(train_state *s, train_stats *st, rl_stats *rs, char err[PLOW_ERR_LEN
     double t1 = plow_now();
     float loss = rl_gradient(s, rs);
     if (rs) rs->sample_seconds = t1 - t0;
+    train_apply_gradient(s, loss, t0, st);
+    return 0;
+}
+
+int rl_step_with(train_state *s, const rl_rollout *ro, train_stats *st, rl_stats *rs, char err[PLOW_ERR_LEN]) {
+    struct rl_ctx *c = s->rl;
+    PLOW_ASSERT(c);
+    double t0 = plow_now();
+    c->sampled = false;
+    if (rl_rollouts_expected(s, c->ro, err)) return -1;
+    for (int i = 0; i < c->rows; i++) {
+        const rl_rollout *w = &c->ro[i], *r = &ro[i];
+        if (r->problem != w->problem || r->seed != w->seed || r->n_prompt != w->n_prompt ||
+            memcmp(r->tok, w->tok, sizeof(int32_t) * (size_t)w->n_prompt) != 0)
+            return plow_error(err, "rollout %d is not the step's: another problem, prompt or seed", i);
+        if (!rl_rollout_ends_well(s, r))
+            return plow_error(err, "rollout %d does not end as the sampler ends a completion", i);
+    }
+    for (int i = 0; i < c->rows; i++) {
+        c->ro[i] = ro[i];
+        rl_rollout_grade(s, &c->ro[i]); /* the reward is the checker's, never the rollout's */
+    }
+    c->sampled = true;
+    c->sampled_at = s->step;
+    c->fresh = false;
+    float loss = rl_gradient(s, rs);
+    if (rs) rs->sample_seconds = 0;
     train_apply_gradient(s, loss, t0, st);
     return 0;
 }

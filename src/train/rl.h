@@ -42,6 +42,7 @@
 
 #include "../data/problems.h"
 #include "../data/tokenizer.h"
+#include "../infer/infer.h"
 #include "train.h"
 
 enum { RL_PURPOSE_PROMPT = 81, RL_PURPOSE_SAMPLE = 82 };
@@ -101,6 +102,32 @@ int rl_sample(train_state *s, char err[PLOW_ERR_LEN]);
 /* Loss and gradient (into train_state_grad) on the rollouts held, weights
  * untouched: for tests against finite differences. */
 float rl_gradient(train_state *s, rl_stats *rs);
+
+/* ---- rollouts made elsewhere (distributed rollouts, src/job/rollout.c) -------------
+ * The rollouts of the current step as they must be: problem, sampling seed
+ * and prompt tokens of each of the B·G (rl_rollout_count) entries, n = 0.
+ * A rollout worker holding the state (its policy) generates a completion with
+ * rl_rollout_generate: the very tokens rl_step samples. Call this first for
+ * every step (and after a restore): it marks the policy's weights as new. */
+int rl_rollouts_expected(train_state *s, rl_rollout *ro, char err[PLOW_ERR_LEN]);
+int rl_rollout_count(const train_state *s);
+/* The sampler's parameters for a rollout (what its receipt must name). */
+void rl_rollout_sampling(const train_state *s, const rl_rollout *r, infer_sampling *sp);
+/* The policy (model, adapter or NULL) and tokenizer the rollouts come from. */
+void rl_policy(const train_state *s, const model **m, const lora **l, const tokenizer **tok);
+/* Samples r's completion (r's problem, seed and prompt set) and grades it. */
+int rl_rollout_generate(train_state *s, rl_rollout *r, char err[PLOW_ERR_LEN]);
+/* The checker's grade and reward of r's completion. */
+void rl_rollout_grade(const train_state *s, rl_rollout *r);
+/* True if r's completion ends as the sampler ends one: 1..max_new tokens in
+ * range, the first '\n' token (if any) the last, or exactly max_new. */
+bool rl_rollout_ends_well(const train_state *s, const rl_rollout *r);
+/* One step on rollouts made elsewhere (B·G, in order). Each must be the
+ * step's (problem, seed, prompt) and end well, else an error; rewards are
+ * regraded by the checker. That the completions are the sampler's is the
+ * caller's check (rollout.c: a receipt re-derived by one prefill): then the
+ * state is the very bits of rl_step's. */
+int rl_step_with(train_state *s, const rl_rollout *ro, train_stats *st, rl_stats *rs, char err[PLOW_ERR_LEN]);
 
 /* Greedy exact-match accuracy on problems 0..n-1 of a set (held-out
  * evaluation), per difficulty (acc[d-1] for d digits; NULL to skip). */

@@ -40,9 +40,15 @@ cat > policy.json <<EOT
 {"kinds": ["train", "infer"], "min_price_per_step": "0", "max_stake_at_risk": "3000", "stake": "3000",
  "seconds_per_step": 0.01, "safety": 1}
 EOT
+# Agents run under a 4 GB address-space cap, as in the attack (issue 17):
+# a bomb that got past the probes would fail their allocation, not pass
+# unnoticed on a large machine. Not under AddressSanitizer (its shadow
+# memory reserves terabytes of address space).
+CAP=4000000
+case "${ASAN_OPTIONS:-}" in *log_path*) CAP=unlimited ;; esac
 start_agent() { # start_agent NAME CMD...: its output in NAME.log, its pid in APID
     _n=$1; shift
-    "$@" >> $_n.log 2>&1 &
+    (ulimit -v $CAP; exec "$@") >> $_n.log 2>&1 &
     APID=$!
     PIDS="$PIDS $APID"
 }
@@ -242,7 +248,7 @@ worker cl --cheat bomb; CL=$APID
 wait_log cl.log "staked"
 req_1=$(held req); cl_1=$(held cl)
 sed 's/"window_blocks": 10/"window_blocks": 4/' ok.task.json > bombart.task.json
-( ulimit -v 4000000; exec $PLOW requester --key req.key --work rq_bomb --task bombart.task.json --threads 1 \
+( ulimit -v $CAP; exec $PLOW requester --key req.key --work rq_bomb --task bombart.task.json --threads 1 \
     --poll 0.1 ) > rq_bomb.log 2>&1 &
 RQ=$!
 PIDS="$PIDS $RQ"
