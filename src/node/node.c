@@ -765,6 +765,7 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     keytab_init(&n->pending, sizeof(pending_tx));
     keytab_init(&n->senders, sizeof(pending_sender));
     keytab_init(&n->ruled, sizeof(ruled_challenge));
+    n->mail = mailbox_new();
     n->gc_tail = &n->gc_head;
 
     char *db = NULL, *blobs = NULL;
@@ -966,6 +967,7 @@ void node_close(node *n) {
     keytab_release(&n->up_owner);
     pthread_mutex_destroy(&n->up_mu);
     taskidx_release(&n->tasks);
+    mailbox_free(n->mail);
     evmwatch_close(n->evm);
     chainidx_close(n);
     for (int i = 0; i < 2; i++)
