@@ -718,17 +718,25 @@ static int referee_unrunnable(agent *a, evm_ctx *x, ix_challenge *c, ix_task *it
     return 0;
 }
 
+/* The disputed task and its spec, for a ruling: 0; 1 when the spec or an
+ * input is absent or malformed (err says why: the task cannot be run); -1. */
+static int referee_task(agent *a, evm_ctx *x, const ix_challenge *c, ix_task **it, job_spec *spec,
+                        char err[PLOW_ERR_LEN]) {
+    *it = find_task(x, c->d.task);
+    if (!*it) return plow_error(err, "referee: the challenge's task is not indexed");
+    ledger_task t;
+    if (task_record(a, x, *it, &t, err)) return -1;
+    return agent_fetch_spec(a, &t, spec, err);
+}
+
 /* One step challenge ruled: job_referee from the node's blobs in dir, the
  * verdict signed with this agent's EVM key (RefereeJudge's referee) and
  * carried by it. 1: nothing to sign (the task cannot be run: the contract
  * has no such ruling, the challenge lapses and voids). */
 static int referee_step(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, char err[PLOW_ERR_LEN]) {
-    ix_task *it = find_task(x, c->d.task);
-    if (!it) return plow_error(err, "referee: the challenge's task is not indexed");
-    ledger_task t;
-    if (task_record(a, x, it, &t, err)) return -1;
+    ix_task *it;
     job_spec spec;
-    int src = agent_fetch_spec(a, &t, &spec, err);
+    int src = referee_task(a, x, c, &it, &spec, err);
     if (src < 0) return -1;
     if (src > 0) return referee_unrunnable(a, x, c, it, err); /* the spec or an input absent or malformed */
     ledger_challenge lc;
@@ -778,12 +786,9 @@ static int referee_step(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, 
  * whole run; unrunnable -> ruling 2 and the task expired at once, runnable
  * -> ruling 1 (REJECTED: the bond's share to the requester). */
 static int referee_claim(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, char err[PLOW_ERR_LEN]) {
-    ix_task *it = find_task(x, c->d.task);
-    if (!it) return plow_error(err, "referee: the claim's task is not indexed");
-    ledger_task t;
-    if (task_record(a, x, it, &t, err)) return -1;
+    ix_task *it;
     job_spec spec;
-    int src = agent_fetch_spec(a, &t, &spec, err);
+    int src = referee_task(a, x, c, &it, &spec, err);
     if (src < 0) return -1;
     if (src > 0) return referee_unrunnable(a, x, c, it, err);
     if (plow_mkdir_p(dir, err)) return -1;
