@@ -53,19 +53,19 @@ SRC_PROOF  = src/proof/trace.c src/proof/kinds.c src/proof/run.c src/proof/recei
 SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/block.c src/ledger/state.c \
              src/ledger/table.c src/ledger/record.c src/ledger/overlay.c src/ledger/rules.c \
              src/ledger/challenge.c src/ledger/settle.c src/ledger/labeling.c src/ledger/channel.c
-SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c src/node/chainidx.c src/node/explorer_api.c src/node/evmwatch.c
+SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c src/node/chainidx.c src/node/explorer_api.c src/node/evmwatch.c src/node/market.c
 SRC_JOB    = src/job/kinds.c src/job/rollout.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
 SRC_CLIENT = src/client/client.c src/client/json.c src/client/listen.c
-SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http.c src/serve/pay.c
+SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http.c src/serve/pay.c src/serve/market.c
 SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
 SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c src/evm/anvil.c src/evm/chain.c src/evm/evindex.c
 SRC_AGENT  = src/agent/agent.c src/agent/backend_node.c src/agent/backend_evm.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
-             src/agent/labeler.c src/agent/labeler_files.c
+             src/agent/labeler.c src/agent/labeler_files.c src/agent/market.c
 LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
              $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL) $(SRC_EVM) $(SRC_SERVE)
 CLI_SRC    = src/cli/main.c src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
              src/cli/cmd_proof.c src/cli/cmd_node.c src/cli/cmd_wallet.c src/cli/cmd_task.c \
-             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_label_data.c src/cli/cmd_labeler.c src/cli/cmd_round.c src/cli/cmd_rl.c src/cli/cmd_evm.c src/cli/cmd_serve.c src/cli/cmd_channel.c
+             src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_label_data.c src/cli/cmd_labeler.c src/cli/cmd_round.c src/cli/cmd_rl.c src/cli/cmd_evm.c src/cli/cmd_serve.c src/cli/cmd_channel.c src/cli/cmd_market.c
 TEST_SRC   = tests/test_main.c tests/test_list.c tests/test_tensor.c tests/test_tokenizer.c \
              tests/test_formats.c tests/test_model.c tests/test_train.c tests/test_proof.c \
              tests/test_tx.c tests/test_state.c tests/test_store.c tests/test_job.c tests/test_json.c tests/test_label.c \
@@ -126,7 +126,7 @@ $(BUILD)/src/tensor/kernels_ew_avx512.o: src/tensor/kernels_ew_avx512.c
 # comes from node_modules when `npm ci` installed it (scripts/install-deps.sh);
 # without it the build still works and the page says plots are unavailable.
 # www.list holds the file list, so a uPlot that appears later rebuilds it.
-WWW_FILES = $(sort $(wildcard www/*.html www/*.js www/*.css www/*.svg)) \
+WWW_FILES = $(sort $(wildcard www/*.html www/*.js www/*.css www/*.svg)) wasm/plow.mjs \
             $(wildcard node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css)
 WWW_LIST := $(shell mkdir -p $(BUILD)/gen && { echo '$(WWW_FILES)' | cmp -s - $(BUILD)/gen/www.list || \
               echo '$(WWW_FILES)' >$(BUILD)/gen/www.list; })
@@ -216,12 +216,12 @@ WASM_SRC    = $(SRC_BASE) $(SRC_MERKLE) src/tensor/tensor.c src/tensor/rows.c sr
               src/tensor/kernels_scalar.c src/tensor/kernels_ew_scalar.c src/tensor/kernels_wasm.c \
               src/tensor/kernels_ew_wasm.c $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) $(SRC_JOB) $(SRC_LABEL) \
               src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c src/cli/cmd_proof.c \
-              src/wasm/main.c src/wasm/replay.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
+              src/wasm/main.c src/wasm/replay.c src/wasm/referee.c src/wasm/sha256.c src/wasm/cjson.c src/wasm/wasi.c src/wasm/ed25519.c src/ledger/keys.c
 WASM_OBJ    = $(WASM_SRC:%.c=$(WASM_BUILD)/%.o)
 
 WASM_TEST_SRC = tests/test_main.c tests/test_list_wasm.c tests/test_tensor.c tests/test_wasm.c
 WASM_TEST_OBJ = $(WASM_TEST_SRC:%.c=$(WASM_BUILD)/%.o)
-WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/wasm/replay.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
+WASM_LIB_OBJ  = $(filter-out $(WASM_BUILD)/src/wasm/main.o $(WASM_BUILD)/src/wasm/replay.o $(WASM_BUILD)/src/wasm/referee.o $(WASM_BUILD)/src/cli/%,$(WASM_OBJ))
 
 wasm: $(WASM_BUILD)/plow.wasm $(WASM_BUILD)/plow_test.wasm
 

@@ -108,6 +108,78 @@ function live() {
   });
 }
 
+// ---- verify in your browser (www/verify.js, docs/explorer.md) ----------------------------
+// The referee's leaf computed here, by plow's engine in WebAssembly, from
+// the node's blobs, then compared with the committed leaves. The download
+// is bounded: DOWNLOAD_MAX bytes, or less with ?max=BYTES in the page's
+// address.
+const DOWNLOAD_MAX = 256 << 20;
+function downloadMax() {
+  const q = new URLSearchParams((location.hash.split('?')[1]) || '');
+  const m = Number(q.get('max'));
+  return Number.isSafeInteger(m) && m > 0 ? Math.min(m, DOWNLOAD_MAX) : DOWNLOAD_MAX;
+}
+// job: { spec, step, state, leafPrev, slot? }; against: [{ who, leaf }]
+function verifyBox(title, what, job, against) {
+  const out = el('div', { class: 'verify-out', 'aria-live': 'polite' });
+  const btn = el('button', { type: 'button', class: 'verify-btn' }, title);
+  const box = el('div', { class: 'verify', 'data-state': 'idle' }, btn, ' ', el('span', { class: 'muted' }, what), out);
+  btn.addEventListener('click', () => {
+    btn.disabled = true;
+    box.dataset.state = 'running';
+    const fail = msg => {
+      box.dataset.state = 'error';
+      out.replaceChildren(el('p', { class: 'bad verify-error' }, msg));
+      btn.disabled = false;
+    };
+    if (typeof Worker !== 'function' || typeof WebAssembly !== 'object')
+      return fail('This browser cannot run WebAssembly in a worker: nothing was checked.');
+    let w;
+    try { w = new Worker('/verify.js', { type: 'module' }); } catch (e) { return fail('Cannot start the check: ' + e.message); }
+    const t0 = Date.now();
+    out.replaceChildren(el('p', { class: 'muted' }, 'starting…'));
+    w.onerror = e => { w.terminate(); fail('The check stopped: ' + (e.message || 'the worker failed to load')); };
+    w.onmessage = ev => {
+      const m = ev.data;
+      if (m.progress) { out.replaceChildren(el('p', { class: 'muted' }, m.progress)); return; }
+      w.terminate();
+      if (m.error) return fail(m.error);
+      box.dataset.state = 'done';
+      box.dataset.computed = m.computed;
+      const secs = ((Date.now() - t0) / 1000).toFixed(1);
+      if (!m.agreed) {
+        box.dataset.agreed = 'no';
+        out.replaceChildren(el('p', { class: 'bad verify-row', 'data-verdict': 'NOSTATE' },
+          'The state (or receipt) blob is not the agreed one: it does not hash to the committed leaf it stands for, ' +
+          'so no step was run. The referee rules the same way.'));
+        return;
+      }
+      box.dataset.agreed = 'yes';
+      out.replaceChildren(el('p', {}, 'Computed in your browser (' + secs + ' s, ' + (m.bytes / 1048576).toFixed(1) +
+        ' MB downloaded): ', hashC(m.computed)),
+      ...against.map(a => {
+        const ok = a.leaf === m.computed;
+        return el('p', { class: 'verify-row ' + (ok ? 'ok' : 'bad'), 'data-verdict': ok ? 'MATCH' : 'MISMATCH',
+          'data-who': a.who }, el('strong', {}, ok ? 'MATCH' : 'MISMATCH'), ' ' + a.who + ': ', hashC(a.leaf));
+      }));
+      btn.disabled = false;
+    };
+    w.postMessage({ ...job, max: downloadMax() });
+  });
+  return box;
+}
+function stepVerify(c, t) {
+  const slot = t.slots.findIndex(s => s.worker === c.accused);
+  const infer = t.kind === 'infer';
+  return verifyBox(infer ? 're-derive the disputed output in your browser' : 'replay step ' + c.step + ' in your browser',
+    (infer ? 'from the spec and the model' : 'from the agreed state ' + (Number(c.step) - 1)) +
+      ', with plow\u2019s engine in WebAssembly',
+    { spec: t.spec, step: Number(c.step), state: c.state_blob, leafPrev: c.leaf_prev,
+      slot: t.kind === 'round' && slot >= 0 ? slot : null },
+    [{ who: 'the accused\u2019s ' + (infer ? 'output hash' : 'leaf ' + c.step), leaf: c.accused_leaf }].concat(c.other ?
+      [{ who: 'the other replica\u2019s ' + (infer ? 'output hash' : 'leaf ' + c.step), leaf: c.other_leaf }] : []));
+}
+
 // ---- pages -----------------------------------------------------------------------------
 async function pOverview() {
   const [st, blocks, tasks] = await Promise.all([api('/v1/stats'), recentBlocks(10), api('/v1/tasks?limit=10')]);
@@ -352,6 +424,9 @@ async function pTask(id) {
       link('#/challenge/' + c.id, short(c.id), c.id), c.kind, c.step, acct(c.accused), acct(c.challenger),
       el('span', { class: c.status === 'upheld' ? 'bad' : statusClass(c.status) }, c.status),
       outcome(c, t)]), 'disputes'));
+    const steps = t.challenges.filter(c => c.kind === 'step');
+    if (steps.length) parts.push(el('section', { id: 'verify' }, el('h3', {}, 'Verify in your browser'),
+      steps.map(c => stepVerify(c, t))));
   }
   render(...parts);
   // loss curves of training-like kinds, replicas overlaid
@@ -404,6 +479,13 @@ async function inferSection(t) {
     ['output hash', s ? hashC(s.final_state) : '—'],
     ['receipt status', !s ? 'none yet' : t.challenges.length ? 'disputed (see Disputes)' :
       s.status === 'paid' ? 'accepted: no dispute in its window' : s.status]]));
+  t.slots.forEach((x, i) => {
+    if (/^0+$/.test(x.trace_root || '0')) return;
+    box.append(verifyBox('re-derive slot ' + i + '’s receipt in your browser',
+      'the output the spec gives, from the model, with plow’s engine in WebAssembly',
+      { spec: t.spec, step: 1, state: x.trace_root, leafPrev: x.trace_root },
+      [{ who: 'slot ' + i + '’s committed output hash', leaf: x.final_state }]));
+  });
 }
 // who lost what: the slots the ruling slashed (the referee's leaf decides
 // between the accused and the other replica), or the challenger's bond
@@ -455,6 +537,7 @@ async function pChallenge(id) {
       ['referee computed', el('span', { id: 'ch-computed' }, hashC(c.computed))],
       ['referee agrees with', /^0+$/.test(c.computed) ? 'no ruling yet' : c.computed === c.accused_leaf ? 'the accused' :
         c.computed === c.other_leaf ? 'the other replica' : 'neither']]),
+    c.kind === 'step' ? el('section', { id: 'verify' }, el('h2', {}, 'Verify in your browser'), stepVerify(c, t)) : null,
     el('h2', {}, 'Who lost what'),
     el('p', { id: 'ch-outcome' }, outcome(c, t)),
     table(['slot', 'worker', 'status'], t.slots.map((s, i) => [String(i), acct(s.worker), el('span', { class: statusClass(s.status) }, s.status)])));

@@ -32,6 +32,8 @@ int cmd_verify_receipt(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_channel(int argc, char **argv);
 int cmd_fraud(int argc, char **argv);
+int cmd_card(int argc, char **argv);
+int cmd_mail(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
 int cmd_task(int argc, char **argv);

@@ -50,6 +50,9 @@ static const char node_help[] =
     "                        genesis operator\n"
     "  --no-referee          do not rule on challenges (another process does, or nobody)\n"
     "  --quiet               no log line per block\n"
+    "  --wasm FILE           plow.wasm to serve at /plow.wasm for the explorer's \"verify in\n"
+    "                        your browser\" (default: wasm/plow.wasm next to this binary,\n"
+    "                        `make wasm`'s output, when it exists)\n"
     "  --chain URL           also index plow's contracts on the EVM chain at URL (JSON-RPC)\n"
     "                        into DIR/chain.db and serve them: /v1/status, /v1/tasks,\n"
     "                        /v1/task/ID, /v1/account/ADDR (or 0x...), /v1/challenge/ID answer\n"
@@ -339,6 +342,7 @@ int cmd_node(int argc, char **argv) {
         else if (strcmp(a, "--operator-key") == 0) sval = &o.operator_key;
         else if (strcmp(a, "--chain") == 0) sval = &o.chain_rpc;
         else if (strcmp(a, "--deployment") == 0) sval = &o.chain_deployment;
+        else if (strcmp(a, "--wasm") == 0) sval = &o.wasm;
         bool num = !sval && (strcmp(a, "--block-ms") == 0 || strcmp(a, "--max-block-txs") == 0 ||
                              strcmp(a, "--max-blob") == 0 || strcmp(a, "--max-conns-per-ip") == 0 ||
                              strcmp(a, "--sse-max-s") == 0 || strcmp(a, "--blob-per-unit") == 0 ||
@@ -391,6 +395,18 @@ int cmd_node(int argc, char **argv) {
     if (!o.chain_rpc != !o.chain_deployment) return cli_usage_error("node", "--chain URL and --deployment FILE go together");
     if (o.chain_rpc && o.follow) return cli_usage_error("node", "--chain indexes an EVM chain: not with --follow");
 
+    char wasm_default[4096 + 32];
+    if (o.wasm) {
+        o.wasm_required = true;
+    } else { /* BUILD/plow serves BUILD/wasm/plow.wasm when `make wasm` made it */
+        ssize_t l = readlink("/proc/self/exe", wasm_default, 4096);
+        if (l > 0) wasm_default[l] = 0;
+        char *slash = l > 0 ? strrchr(wasm_default, '/') : NULL;
+        if (slash) {
+            snprintf(slash, sizeof wasm_default - (size_t)(slash - wasm_default), "/wasm/plow.wasm");
+            o.wasm = wasm_default;
+        }
+    }
     node *n;
     /* the referee re-executes steps: the best SIMD path and every core */
     if (cli_init_engine(NULL, 0, err)) return cli_fail("%s", err);

@@ -38,6 +38,10 @@ static const char serve_help[] =
     "  --conns-per-ip N    connections from one address at most (default 32)\n"
     "  --threads T         compute threads (default: all CPUs)\n"
     "  --simd PATH         scalar, avx2, avx512, neon or auto\n"
+    "  --publish           (with --node) upload the card (GET /.well-known/agent-registration.json),\n"
+    "                      name it in the worker's ledger profile (the node's directory lists\n"
+    "                      it) and answer requests for quotes from the worker's mailbox\n"
+    "  --agent-name N      the card's and profile's name (default \"plow serve\")\n"
     "  --quiet             no log lines\n"
     "  --cheat-at K        (tests) serve a wrong output token K, signed as if right\n"
     "\n"
@@ -52,7 +56,7 @@ static void on_signal(int sig) {
 
 enum {
     S_MODEL = 256, S_LORA, S_TOK, S_KEY, S_LISTEN, S_URL, S_NAME, S_PRICE, S_BATCH, S_QUEUE, S_TOKENS, S_CONNS,
-    S_CONNS_IP, S_THREADS, S_SIMD, S_QUIET, S_CHEAT, S_NODE, S_VOUCHERS, S_HELP
+    S_CONNS_IP, S_THREADS, S_SIMD, S_QUIET, S_CHEAT, S_NODE, S_VOUCHERS, S_PUBLISH, S_AGENT, S_HELP
 };
 
 int cmd_serve(int argc, char **argv) {
@@ -63,7 +67,8 @@ int cmd_serve(int argc, char **argv) {
         {"max-queue", 1, 0, S_QUEUE},   {"max-tokens", 1, 0, S_TOKENS},  {"conns", 1, 0, S_CONNS},
         {"conns-per-ip", 1, 0, S_CONNS_IP}, {"threads", 1, 0, S_THREADS}, {"simd", 1, 0, S_SIMD},
         {"quiet", 0, 0, S_QUIET},       {"help", 0, 0, S_HELP},          {"cheat-at", 1, 0, S_CHEAT},
-        {"node", 1, 0, S_NODE},         {"vouchers", 1, 0, S_VOUCHERS},
+        {"node", 1, 0, S_NODE},         {"vouchers", 1, 0, S_VOUCHERS},  {"publish", 0, 0, S_PUBLISH},
+        {"agent-name", 1, 0, S_AGENT},
         {0, 0, 0, 0}};
     serve_opts o;
     serve_opts_default(&o);
@@ -97,6 +102,11 @@ int cmd_serve(int argc, char **argv) {
         case S_QUIET: o.quiet = true; break;
         case S_NODE: o.node = optarg; break;
         case S_VOUCHERS: o.vouchers = optarg; break;
+        case S_PUBLISH: o.publish = true; break;
+        case S_AGENT:
+            if (!*optarg || strlen(optarg) > 64) return cli_usage_error("serve", "--agent-name must be 1..64 bytes");
+            o.agent_name = optarg;
+            break;
         case S_CHEAT: rc = cli_int("--cheat-at", optarg, 0, 1 << 20, &v, err), o.cheat_at = (int)v; break;
         case S_HELP: fputs(serve_help, stdout); return 0;
         default: return cli_usage_error("serve", "unknown or incomplete option '%s'", argv[optind - 1]);

@@ -100,6 +100,7 @@ typedef struct req {
     bool json_body;
     bool transfer; /* a blob: no total timeout, a low-speed limit */
     const char *auth[3]; /* a signed upload's headers */
+    const char *const *extra; /* client_request's headers (NULL-terminated) */
     /* answer: into memory (at most mem_max), or a file descriptor hashed on the way */
     plow_buf *mem;
     size_t mem_max;
@@ -184,7 +185,7 @@ static int perform(req *r, char err[PLOW_ERR_LEN]) {
     char errbuf[CURL_ERROR_SIZE] = {0};
     size_t ulen = strlen(c->url) + strlen(r->path) + 2;
     char *url = plow_alloc(ulen);
-    snprintf(url, ulen, "%s%s%s", c->url, r->path[0] == '/' ? "" : "/", r->path);
+    snprintf(url, ulen, "%s%s%s", c->url, r->path[0] == '/' || !r->path[0] ? "" : "/", r->path);
     struct curl_slist *hdrs = NULL;
 
     curl_easy_reset(h); /* options only: the open connection stays */
@@ -219,6 +220,7 @@ static int perform(req *r, char err[PLOW_ERR_LEN]) {
             if (r->auth[i]) hdrs = curl_slist_append(hdrs, r->auth[i]);
     }
     if (r->json_body) hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    for (size_t i = 0; r->extra && r->extra[i]; i++) hdrs = curl_slist_append(hdrs, r->extra[i]);
     if (hdrs) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
     CURLcode rc = curl_easy_perform(h);
@@ -299,6 +301,30 @@ int client_get_json(client *c, const char *path, cJSON **out, char err[PLOW_ERR_
 
 int client_post_json(client *c, const char *path, const char *body, cJSON **out, char err[PLOW_ERR_LEN]) {
     return json_request(c, "POST", path, body, out, NULL, err);
+}
+
+int client_request(client *c, const char *method, const char *path, const char *const *headers, const char *body,
+                   long *status, plow_buf *out, size_t max, char err[PLOW_ERR_LEN]) {
+    req r;
+    req_init(&r, c, method, path);
+    r.mem = out;
+    r.mem_max = max;
+    r.extra = headers;
+    if (body) {
+        r.body = (const uint8_t *)body;
+        r.body_len = strlen(body);
+        r.json_body = true;
+    }
+    *status = 0;
+    int rc = perform(&r, err);
+    *status = r.status;
+    if (rc == 0 && (r.status < 200 || r.status >= 300)) {
+        plow_buf_release(out);
+        *out = r.errbody;
+        r.errbody = (plow_buf){0};
+    }
+    plow_buf_release(&r.errbody);
+    return rc;
 }
 
 /* ---- chain, accounts, tasks ------------------------------------------------------- */

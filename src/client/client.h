@@ -34,6 +34,13 @@ const char *client_url(const client *c);
 struct cJSON;
 int client_get_json(client *c, const char *path, struct cJSON **out, char err[PLOW_ERR_LEN]);
 int client_post_json(client *c, const char *path, const char *body, struct cJSON **out, char err[PLOW_ERR_LEN]);
+/* Any request with extra headers ("Name: value", NULL-terminated list, may be
+ * NULL) and an optional JSON body: 0 whenever the server answered, whatever
+ * the status (*status); the answer's body (at most max bytes; an error body
+ * at most 64 KiB) in out, which must be empty on entry. -1 with err when it could not be reached.
+ * For servers other than a node too (plow serve: agents buying completions). */
+int client_request(client *c, const char *method, const char *path, const char *const *headers, const char *body,
+                   long *status, plow_buf *out, size_t max, char err[PLOW_ERR_LEN]);
 /* Submits a signed transaction; fills its hash. */
 int client_submit_tx(client *c, const ledger_tx *tx, uint8_t hash[32], char err[PLOW_ERR_LEN]);
 /* Waits until the transaction is in a block (or dropped): result and error. */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../evm/evm.h"
+#include "../agent/market.h"
 #include "../client/listen.h"
 #include "node_internal.h"
 #include "www.h"
@@ -858,6 +859,36 @@ static void h_search(http_request *r, http_reply *out) {
     reply_json(out, 200, o);
 }
 
+/* The market (market.c): GET /v1/directory, POST /v1/mail, GET /v1/mail/ADDR */
+static void market_reply(http_reply *out, int rc, cJSON *o, int status, const char *err) {
+    if (rc != 0) reply_error(out, (unsigned)status, "%s", err);
+    else reply_json(out, (unsigned)status, o);
+}
+
+static void h_directory(http_request *r, http_reply *out) {
+    cJSON *o;
+    int status;
+    char err[PLOW_ERR_LEN];
+    int rc = node_directory(r->n, req_arg, r, &o, &status, err);
+    market_reply(out, rc, o, status, err);
+}
+
+static void h_mail_post(http_request *r, http_reply *out) {
+    cJSON *o;
+    int status;
+    char err[PLOW_ERR_LEN];
+    int rc = node_mail_post(r->n, r->body.data, r->body.len, &o, &status, err);
+    market_reply(out, rc, o, status, err);
+}
+
+static void h_mail_get(http_request *r, http_reply *out) {
+    cJSON *o;
+    int status;
+    char err[PLOW_ERR_LEN];
+    int rc = node_mail_get(r->n, r->rest, req_arg, r, &o, &status, err);
+    market_reply(out, rc, o, status, err);
+}
+
 static const route routes[] = {
     {"/v1/status", false, M_GET, "GET, HEAD", 0, h_status},
     {"/v1/genesis", false, M_GET, "GET, HEAD", 0, h_genesis},
@@ -880,9 +911,12 @@ static const route routes[] = {
     {"/v1/slotlog/", true, M_GET, "GET, HEAD", 0, h_slotlog},
     {"/v1/labeling/", true, M_GET, "GET, HEAD", 0, h_labeling},
     {"/v1/search/", true, M_GET, "GET, HEAD", 0, h_search},
+    {"/v1/directory", false, M_GET, "GET, HEAD", 0, h_directory},
+    {"/v1/mail", false, M_POST, "POST", MAIL_TEXT_MAX, h_mail_post},
+    {"/v1/mail/", true, M_GET, "GET", 0, h_mail_get},
 };
 enum { N_ROUTES = sizeof routes / sizeof routes[0] };
-_Static_assert(N_ROUTES == 21, "docs/api.md lists 21 paths: keep the table and the doc together");
+_Static_assert(N_ROUTES == 24, "docs/api.md lists 24 paths: keep the table and the doc together");
 
 /* ---- the router ------------------------------------------------------------------------ */
 

@@ -25,6 +25,7 @@
 
 #include "../client/listen.h"
 #include "node_internal.h"
+#include "www.h"
 
 #define GENESIS_MAX ((size_t)16 << 20)
 
@@ -727,6 +728,7 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     *out = NULL;
     if (!o->data_dir || !*o->data_dir) return plow_error(err, "--data DIR is required");
     if (ledger_crypto_init(err) != 0) return -1;
+    if (o->wasm && www_wasm_load(o->wasm, o->wasm_required, err) < 0) return -1;
     node *n = plow_calloc(1, sizeof *n);
     n->o = *o;
     n->data_dir = plow_strdup(o->data_dir);
@@ -763,6 +765,7 @@ int node_open(node **out, const node_options *o, char err[PLOW_ERR_LEN]) {
     keytab_init(&n->pending, sizeof(pending_tx));
     keytab_init(&n->senders, sizeof(pending_sender));
     keytab_init(&n->ruled, sizeof(ruled_challenge));
+    n->mail = mailbox_new();
     n->gc_tail = &n->gc_head;
 
     char *db = NULL, *blobs = NULL;
@@ -964,6 +967,7 @@ void node_close(node *n) {
     keytab_release(&n->up_owner);
     pthread_mutex_destroy(&n->up_mu);
     taskidx_release(&n->tasks);
+    mailbox_free(n->mail);
     evmwatch_close(n->evm);
     chainidx_close(n);
     for (int i = 0; i < 2; i++)

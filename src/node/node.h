@@ -152,6 +152,8 @@ typedef struct node_options {
     const char *chain_deployment; /* --deployment FILE (plow deploy's) */
     uint32_t chain_confirmations; /* blocks below the head an indexed block stays (default 0) */
     uint32_t chain_poll_ms;   /* default 500 */
+    const char *wasm;         /* plow.wasm, served at /plow.wasm for the explorer's in-browser checks */
+    bool wasm_required;       /* --wasm given: a file that cannot be served is an error (else it is skipped) */
     bool quiet;
 } node_options;
 

@@ -180,6 +180,18 @@ int explorer_labeling(node *n, const uint8_t id[32], char **out_json, int *statu
  * o's "columns" and "rows"; false with err on anything else or too much. */
 bool explorer_parse_log(const uint8_t *d, size_t n, struct cJSON *o, char err[PLOW_ERR_LEN]);
 
+/* ---- the market (market.c): the directory of agent cards and the mailbox ---------- */
+typedef struct mailbox mailbox;
+mailbox *mailbox_new(void);
+void mailbox_free(mailbox *b);
+/* GET /v1/directory, POST /v1/mail, GET /v1/mail/ADDR: 0 with *out, else -1
+ * with the HTTP status and err (docs/api.md). */
+int node_directory(node *n, const char *(*arg)(void *ctx, const char *key), void *ctx, struct cJSON **out,
+                   int *status, char err[PLOW_ERR_LEN]);
+int node_mail_post(node *n, const uint8_t *body, size_t len, struct cJSON **out, int *status, char err[PLOW_ERR_LEN]);
+int node_mail_get(node *n, const char *addr, const char *(*arg)(void *ctx, const char *key), void *ctx,
+                  struct cJSON **out, int *status, char err[PLOW_ERR_LEN]);
+
 /* ---- the node ------------------------------------------------------------------ */
 
 /* A pending transaction (value of node.pending, keyed by tx hash). */
@@ -273,6 +285,7 @@ struct node {
     taskidx tasks; /* its own lock (taskidx.c) */
     evmwatch *evm; /* --chain: the EVM chain's index, which the API serves (evmwatch.c) */
     chainidx *cidx; /* the explorer's index (chainidx.c), or NULL */
+    mailbox *mail;  /* market.c: its own lock */
 
     pthread_rwlock_t state_lock;
     pthread_mutex_t adm_mu, ev_mu;

@@ -19,6 +19,7 @@
 
 #include "../data/unicode.h"
 #include "../proof/receipt.h"
+#include "../agent/market.h"
 #include "serve_internal.h"
 
 /* ---- replies ---------------------------------------------------------------------- */
@@ -680,6 +681,17 @@ void api_handle(server *s, const char *method, const char *path, const uint8_t *
             return;
         }
         reply_json(out, 200, model_object(s));
+        return;
+    }
+    if (strcmp(path, CARD_PATH) == 0) { /* the signed card (docs/market.md), byte for byte */
+        if (!get) goto not_allowed_get;
+        const char *card = atomic_load(&s->card);
+        if (!card) {
+            api_error(out, 503, "server_error", NULL, NULL, "the card is not ready yet");
+            return;
+        }
+        out->status = 200;
+        plow_buf_append(&out->body, card, strlen(card));
         return;
     }
     if (strcmp(path, "/plow/stats") == 0) { /* the engine's counters (docs/serve.md) */

@@ -90,8 +90,10 @@ static int write_url(server *s, char err[PLOW_ERR_LEN]) {
 
 int serve_run(server *s, volatile int *stop, char err[PLOW_ERR_LEN]) {
     if (serve_http_start(s, err)) return -1;
+    if (serve_market_open(s, err)) return -1;
     if (write_url(s, err)) return -1;
     while (!*stop) {
+        serve_market_poll(s);
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -102,6 +104,7 @@ void serve_close(server *s) {
     if (!s) return;
     engine_stop(&s->e); /* running requests fail and their threads return */
     serve_http_stop(s);
+    serve_market_close(s);
     engine_free(&s->e);
     pay_close(s);
     tokenizer_free(s->e.tok);

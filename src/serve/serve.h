@@ -30,6 +30,8 @@ typedef struct serve_opts {
     int max_queue;                               /* requests admitted (running + waiting) */
     int max_tokens;                              /* output tokens per request at most */
     int conns_per_ip, conns;                     /* connection limits */
+    bool publish;                                /* upload the card, name it in the profile, answer rfqs (--node) */
+    const char *agent_name;                      /* the card's and profile's name (default "plow serve") */
     bool quiet;
     int cheat_at; /* tests: a dishonest server changes output token cheat_at (-1: honest) */
 } serve_opts;

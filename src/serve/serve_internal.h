@@ -8,6 +8,7 @@
 #include "../base/plow.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "../data/tokenizer.h"
 #include "../infer/infer.h"
@@ -87,6 +88,7 @@ void job_cancel(serve_engine *e, serve_job *j);
 
 /* Paying (pay.c). A request's reservation on its channel. */
 typedef struct serve_pay serve_pay;
+typedef struct serve_market serve_market;
 typedef struct pay_ticket {
     bool on;
     size_t idx;
@@ -105,7 +107,16 @@ struct server {
     struct MHD_Daemon *httpd;
     unsigned port;
     uint64_t created;          /* unix seconds, for /v1/models */
+    _Atomic(char *) card;      /* the signed card (market.c), NULL until listening */
+    serve_market *market;      /* --publish: the node's client and the mailbox */
 };
+
+/* The card and the mailbox (market.c): open once listening (builds and signs
+ * the card; --publish uploads it and registers the profile), poll between
+ * requests from serve_run's thread (answers rfqs), close at the end. */
+int serve_market_open(server *s, char err[PLOW_ERR_LEN]);
+void serve_market_poll(server *s);
+void serve_market_close(server *s);
 
 /* ---- the API (api.c) ---- */
 

@@ -12,7 +12,8 @@
 
 #include "../cli/cli.h"
 
-int cmd_replay(int argc, char **argv); /* replay.c */
+int cmd_replay(int argc, char **argv);  /* replay.c */
+int cmd_referee(int argc, char **argv); /* referee.c */
 
 static const cli_command commands[] = {
     {"tokenizer", "train a byte-level BPE tokenizer on a text file", cmd_tokenizer},
@@ -25,6 +26,7 @@ static const cli_command commands[] = {
     {"dispute", "settle a disagreement between two runs with a one-step verdict", cmd_dispute},
     {"verify-receipt", "check an inference receipt with one prefill", cmd_verify_receipt},
     {"replay", "re-execute one step of a committed run and compare it with its leaf", cmd_replay},
+    {"referee", "compute the referee's leaf of a challenge from the task's blobs", cmd_referee},
     {"prefs", "preference pairs for DPO: make them from a text, measure a model on them", cmd_prefs},
 };
 

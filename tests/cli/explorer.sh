@@ -10,10 +10,16 @@
 #     page in Chromium (tests/browser/explorer.mjs): counts, the dispute, the
 #     pay, the loss curves, the labeling accuracies, no errors, 375 px.
 #     Screenshots in runs/explorer/ when run from the repository;
+#   - "verify in your browser" (tests/browser/verify.mjs, when `make wasm` was run):
+#     plow.wasm served as application/wasm; the disputed step replayed in
+#     Chromium (MISMATCH for the cheater's leaf, MATCH for the honest one, the
+#     referee's leaf), an inference task's receipts re-derived (honest MATCH,
+#     a changed token MISMATCH), a download limit refused; a node without
+#     plow.wasm makes the button say so;
 #   - a restart keeps the index (same timeline and history) and catches up.
 set -e
 . "$LIB"
-small_network 100000 req w1 ch v l1 l2
+small_network 100000 req w1 ch v l1 l2 i1 i2
 
 # hdr FILE NAME: the value of header NAME in a curl -D dump
 hdr() { tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | head -n 1; }
@@ -37,9 +43,10 @@ for f in / /index.html /app.js /style.css; do
     [ "$(hdr h.txt Content-Type)" = "$want" ] || fail "GET $f: Content-Type '$(hdr h.txt Content-Type)', expected '$want'"
     cmp -s b.txt "$ROOT/www/$src" || fail "GET $f: not the bytes of www/$src"
     csp=$(hdr h.txt Content-Security-Policy)
-    case $csp in *"default-src 'none'"*"script-src 'self';"*"style-src 'self';"*"connect-src 'self';"*) ;;
+    case $csp in *"default-src 'none'"*"script-src 'self' 'wasm-unsafe-eval';"*"style-src 'self';"*"connect-src 'self';"*) ;;
     *) fail "GET $f: Content-Security-Policy '$csp'" ;; esac
-    case $csp in *unsafe* | *"*"* | *http:* | *https:*) fail "GET $f: the CSP allows too much: $csp" ;; esac
+    # 'wasm-unsafe-eval' lets the page compile WebAssembly (plow.wasm) and nothing else: no eval
+    case ${csp#*\'wasm-unsafe-eval\'} in *unsafe* | *"*"* | *http:* | *https:*) fail "GET $f: the CSP allows too much: $csp" ;; esac
     [ "$(hdr h.txt X-Content-Type-Options)" = nosniff ] || fail "GET $f: no nosniff"
     [ "$(hdr h.txt Cache-Control)" = no-cache ] || fail "GET $f: Cache-Control '$(hdr h.txt Cache-Control)'"
     tag=$(hdr h.txt ETag)
@@ -59,6 +66,21 @@ if [ -f "$ROOT/node_modules/uplot/dist/uPlot.iife.min.js" ]; then
     [ "$CODE" = 200 ] && cmp -s b.txt "$ROOT/node_modules/uplot/dist/uPlot.iife.min.js" || fail "uPlot not served: $CODE"
     get /uPlot.min.css
     [ "$(hdr h.txt Content-Type)" = 'text/css; charset=utf-8' ] || fail "uPlot.min.css: $(hdr h.txt Content-Type)"
+fi
+# the engine for "verify in your browser": plow.mjs embedded, plow.wasm (make wasm) read from
+# BUILD/wasm next to the binary, served as application/wasm (WebAssembly.compileStreaming insists)
+get /plow.mjs
+[ "$CODE" = 200 ] && cmp -s b.txt "$ROOT/wasm/plow.mjs" && [ "$(hdr h.txt Content-Type)" = 'text/javascript; charset=utf-8' ] ||
+    fail "/plow.mjs: $CODE $(hdr h.txt Content-Type)"
+WASM_BUILT=
+if [ -f "$(dirname "$PLOW")/wasm/plow.wasm" ]; then
+    WASM_BUILT=1
+    get /plow.wasm
+    [ "$CODE" = 200 ] && cmp -s b.txt "$(dirname "$PLOW")/wasm/plow.wasm" && [ "$(hdr h.txt Content-Type)" = application/wasm ] ||
+        fail "/plow.wasm: $CODE $(hdr h.txt Content-Type)"
+    tag=$(hdr h.txt ETag)
+    get /plow.wasm -H "If-None-Match: $tag"
+    [ "$CODE" = 304 ] || fail "/plow.wasm with its ETag: $CODE"
 fi
 # HEAD: the headers, no body
 CODE=$(curl -s -I -o h.txt -w '%{http_code}' "$URL/app.js")
@@ -179,6 +201,27 @@ wait_log ch.log "registered as agent"
 $PLOW requester --key req.key --work rq --task t.task.json --threads 1 >rq.log 2>&1 &
 RQ=$!
 PIDS="$PIDS $RQ"
+# an inference task on a small model, two replicas: i1 honest, i2 changes an output token
+# (its receipt does not re-derive; the verifier catches it). Its own workers, so the
+# training task's pages and the accounts above are as they were.
+$PLOW train --data d.txt --tokenizer tok.bin --config tiny --steps 2 --batch 2 --seq 32 --seed 3 --eval-batches 1 \
+    --out m --threads 1 >m.log 2>&1 || { cat m.log; fail "train the inference model"; }
+sed 's/"train"/"infer"/' policy.json >ipolicy.json
+for w in i1 i2; do
+    $PLOW worker --key $w.key --work wk_$w --name $w --policy ipolicy.json --threads 1 --poll 0.1 \
+        $([ $w = i2 ] && echo --cheat perturb) >>$w.log 2>&1 &
+    PIDS="$PIDS $!"
+done
+cat >i.task.json <<EOT
+{"format": "plow.taskfile.v1", "mode": "replicated", "replicas": 2, "reward": "100", "worker_stake": "1000",
+ "min_bond": "10", "claim_blocks": 100, "work_blocks": 300, "window_blocks": 10,
+ "spec": {"format": "plow.spec.v1", "kind": "infer", "tokenizer": "@tok.bin", "base": "@m",
+          "infer": {"prompt": "ROMEO:", "tokens": 16}}}
+EOT
+wait_log i1.log "registered as agent"
+wait_log i2.log "registered as agent"
+IT=$($PLOW task post i.task.json --key req.key 2>ipost.err | tail -n 1)
+[ ${#IT} -eq 64 ] || { cat ipost.err; fail "the inference task was not posted: '$IT'"; }
 # the label task meanwhile: 60 fortunes, two simulated labelers, gold
 $PLOW label fortunes --out f --items 60 --gold-pct 10 >/dev/null || fail "plow label fortunes"
 $PLOW label post --key req.key --items f/items.jsonl --classes "$(cat f/classes.txt)" --gold f/gold.jsonl \
@@ -197,6 +240,14 @@ wait $RQ || { tail -n 20 rq.log; fail "the requester failed"; }
 TT=$(/usr/bin/python3 -c "import json; print(json.load(open('rq/requester.json'))['steps'][0]['tasks'][-1])")
 [ "$(q /v1/task/$TT "j['status'] + ' ' + str(len(j['challenges']))")" = "finalized 1" ] ||
     fail "the training task: $(q /v1/task/$TT "j['status'], [s['status'] for s in j['slots']], len(j['challenges'])")"
+i=0
+# resolved: the cheater's slot slashed by the referee; finalized: nothing to dispute (nobody
+# finalizes the task: the requester's agent did not post it)
+until [ "$(q /v1/task/$IT "j['status'] in ('resolved', 'finalized') and all(c['status'] != 'open' for c in j['challenges'])")" = True ]; do
+    i=$((i + 1))
+    [ $i -lt 1200 ] || fail "the inference task: $(q /v1/task/$IT "j['status'], [s['status'] for s in j['slots']]")"
+    sleep 0.1
+done
 # the index has seen the last block before the page reads it
 H=$(q /v1/status "j['height']")
 i=0
@@ -211,6 +262,15 @@ mkdir -p "$OUT"
 node "$ROOT/tests/browser/explorer.mjs" "$URL" "$OUT" "$TT" "$LT" "$(cat w1.addr)" "$(cat ch.addr)" >browser.txt 2>&1 ||
     { cat browser.txt; fail "the browser checks"; }
 cat browser.txt
+# "verify in your browser" (www/verify.js): the disputed step replayed and the receipts re-derived in
+# Chromium by plow.wasm, against the committed leaves
+if [ -n "$WASM_BUILT" ]; then
+    node "$ROOT/tests/browser/verify.mjs" "$URL" "$TT" "$IT" "$(cat w1.addr)" "$(cat ch.addr)" "$(cat i1.addr)" \
+        "$(cat i2.addr)" >verify.txt 2>&1 || { cat verify.txt; fail "verify in the browser"; }
+    cat verify.txt
+else
+    echo "SKIP verify in the browser: no wasm build next to $PLOW (make wasm)"
+fi
 
 # ---- a restart keeps the index: the same history and timeline, then it goes on -------------
 curl -s "$URL/v1/history/$(cat w1.addr)" | /usr/bin/python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)['history']))" >h1.json
@@ -218,7 +278,11 @@ curl -s "$URL/v1/timeline/$TT" | /usr/bin/python3 -c "import json,sys; print(jso
 kill $NODE
 wait $NODE 2>/dev/null || true
 rm -f n/node.url
+# restarted from a copy of the binary with no wasm/ next to it: a node without `make wasm`'s output
+mkdir -p nowasm && cp "$PLOW" nowasm/plow
+P0=$PLOW PLOW=$PWD/nowasm/plow
 start_node n node.log --block-ms 200 --quiet
+PLOW=$P0
 i=0
 until [ "$(q /v1/stats "int(j['indexed_height']) >= int(j['height'])")" = True ]; do
     i=$((i + 1))
@@ -236,3 +300,9 @@ assert all(e in h2 for e in h1), 'rows lost'
 assert len(extra) <= 1 and all(not e['txs'] and e['balance'] == h1[0]['balance'] for e in extra), extra
 " || fail "the history changed across a restart"
 echo "restart: ok"
+get /plow.wasm
+[ "$CODE" = 404 ] || fail "a node without plow.wasm: GET /plow.wasm $CODE"
+if [ -n "$WASM_BUILT" ]; then
+    node "$ROOT/tests/browser/verify.mjs" --absent "$URL" "$TT" >verify.txt 2>&1 || { cat verify.txt; fail "verify without plow.wasm"; }
+    cat verify.txt
+fi
