@@ -531,6 +531,32 @@ int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p
     return opened(s, r, &dd, out, cid);
 }
 
+int evm_unrunnable_claim(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot,
+                         const evm_seal *seal, uint64_t bond, evm_dispute *out, uint8_t cid[32], eth_receipt *r,
+                         char err[PLOW_ERR_LEN]) {
+    eth_receipt local;
+    if (!r) r = &local;
+    static const evm_seal none;
+    uint8_t sw[EVM_SEAL_WORDS * 32];
+    seal_words(seal ? seal : &none, sw);
+    abi_enc e;
+    abi_begin(&e, "unrunnableClaim(" PARAMS_SIG ",uint8," SEAL_SIG ",uint64)", EVM_PARAMS_WORDS + 2 + EVM_SEAL_WORDS);
+    put_params(&e, p);
+    abi_u64(&e, slot);
+    for (int i = 0; i < EVM_SEAL_WORDS; i++) abi_word(&e, sw + 32 * i);
+    abi_u64(&e, bond);
+    evm_dispute dd;
+    memset(&dd, 0, sizeof dd);
+    evm_task_id(p, dd.task);
+    dd.worker_stake = p->worker_stake;
+    dd.kind = 2;
+    dd.accused_slot = slot;
+    memcpy(dd.accused, p->requester, ETH_ADDR_LEN);
+    dd.bond = bond;
+    if (send(s, d->plow, &e, r, "da_challenge", err)) return -1;
+    return opened(s, r, &dd, out, cid);
+}
+
 int evm_bad_reveal(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
                    const uint8_t *blob, size_t n, eth_receipt *r, char err[PLOW_ERR_LEN]) {
     abi_enc e;
