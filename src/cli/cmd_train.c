@@ -427,6 +427,12 @@ int cmd_train(int argc, char **argv) {
         rc = cli_fail("%s", err);
         goto out;
     }
+    if (ro) {
+        double tk, sec;
+        rollout_local_generated(ro, &tk, &sec);
+        fprintf(stderr, "plow train: rollout workers: %.0f completion tokens in %.3f s (%.0f tokens/s)\n", tk, sec,
+                sec > 0 ? tk / sec : 0.0);
+    }
     char hex[65];
     plow_hex(res.state, PLOW_HASH_LEN, hex);
     printf("state %s\n", hex);

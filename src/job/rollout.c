@@ -173,6 +173,7 @@ struct rollout_local {
     rollout_claim *claims; /* the step's, rl_rollout_count */
     int n_claims;
     const char *fraud_dir;
+    double gen_seconds, gen_tokens; /* what the workers generated, and how long it took */
 };
 
 bool rollout_cheat_known(const char *c) {
@@ -220,6 +221,11 @@ void rollout_local_free(rollout_local *w) {
 
 const int *rollout_local_accepted(const rollout_local *w) { return w->accepted; }
 
+void rollout_local_generated(const rollout_local *w, double *tokens, double *seconds) {
+    *tokens = w->gen_tokens;
+    *seconds = w->gen_seconds;
+}
+
 /* the worker's cheat on rollout r (i its index, ro the step's) */
 static int cheat_on(train_state *s, const char *cheat, int i, rl_rollout *ro, int n,
                     char err[PLOW_ERR_LEN]) {
@@ -265,8 +271,12 @@ static int local_claims(void *arg, train_state *s, const rollout_claim **claims,
     rl_rollout *ro = plow_calloc((size_t)n, sizeof *ro);
     int rc = -1;
     if (rl_rollouts_expected(s, ro, err)) goto out;
-    for (int i = 0; i < n; i++)
+    double t0 = plow_now();
+    for (int i = 0; i < n; i++) {
         if (rl_rollout_generate(s, &ro[i], err)) goto out;
+        w->gen_tokens += ro[i].n;
+    }
+    w->gen_seconds += plow_now() - t0;
     bool *cheated = plow_calloc((size_t)w->n, sizeof *cheated);
     for (int i = 0; i < n; i++) {
         int k = i % w->n;

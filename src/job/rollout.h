@@ -111,6 +111,8 @@ void rollout_local_free(rollout_local *w);
 rollout_source rollout_local_source(rollout_local *w, const char *fraud_dir);
 /* Claims accepted and refused so far per worker (arrays of n). */
 const int *rollout_local_accepted(const rollout_local *w);
+/* Completion tokens the workers generated so far, and the seconds it took. */
+void rollout_local_generated(const rollout_local *w, double *tokens, double *seconds);
 bool rollout_cheat_known(const char *cheat);
 
 #endif

@@ -278,8 +278,10 @@ static void rl_run_json(const trainer *t, cJSON *j) {
 
 static void rl_finish(trainer *t) {
     if (t->o->rollouts)
-        note(t, "distributed rollouts: %ld accepted, %ld refused; checking them took %.1f%% of the trainer's step time",
-             t->ro_accepted, t->ro_refused, t->ro_step > 0 ? 100.0 * t->ro_check / t->ro_step : 0.0);
+        note(t, "distributed rollouts: %ld accepted, %ld refused; checking them took %.1f%% of the trainer's step time "
+                "(%.3f s of %.3f s)",
+             t->ro_accepted, t->ro_refused, t->ro_step > 0 ? 100.0 * t->ro_check / t->ro_step : 0.0, t->ro_check,
+             t->ro_step);
     note(t, "held-out accuracy %.4f -> %.4f; wrote %s", t->acc0, t->acc, t->o->out);
 }
 
