@@ -42,8 +42,17 @@ cs=$(echo $C | cut -c1-16)
 wait_log node.log "referee: ruling challenge $cs"
 void=$(sed -n "s/.*referee: ruling challenge $cs… (computation 1, block \([0-9]*\), void at \([0-9]*\)).*/\2/p" node.log)
 [ -n "$void" ] || { grep referee node.log; fail "no void height in the referee's log"; }
-# 30 blocks past the void height, in which a re-ruling would have happened (retries after 1, 2, 4 blocks)
-until [ "$(q /v1/status "int(j['height'])")" -ge $((void + 30)) ]; do kill -0 $NODE || fail "the node exited"; sleep 0.2; done
+# until the referee set it aside or computed it again (a slow or sanitized
+# build may still be computing at the void height), then 30 blocks in which
+# a re-ruling would have happened (retries after 1, 2, 4 blocks)
+_i=0
+until grep -q "referee: challenge $cs…: .*(not ruled: it lapses)\|referee: ruling challenge $cs… (computation 2" node.log; do
+    kill -0 $NODE || fail "the node exited"
+    _i=$((_i + 1)); [ $_i -lt 1800 ] || { grep referee node.log; fail "the referee neither set the challenge aside nor ruled it again"; }
+    sleep 0.1
+done
+h=$(q /v1/status "int(j['height'])")
+until [ "$(q /v1/status "int(j['height'])")" -ge $((h + 30)) ]; do kill -0 $NODE || fail "the node exited"; sleep 0.2; done
 n=$(grep -c "referee: ruling challenge $cs" node.log)
 [ "$n" -eq 1 ] || { grep "referee" node.log; fail "the referee computed the late verdict $n times, not once"; }
 grep -q "referee: challenge $cs…: .*(not ruled: it lapses)" node.log || fail "the referee did not set the challenge aside"
