@@ -278,6 +278,7 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/plow_bench $(BUILD)/plow contracts
 	@PLOW_ROOT=$(CURDIR) $(BUILD)/plow_bench
 	@bench/proof_costs.sh
+	@bench/rl_rollouts.sh $(BUILD)
 	@$(MAKE) --no-print-directory $(BUILD)/plow_loadgen $(BUILD)/plow_ledger_bench
 	@$(BUILD)/plow_ledger_bench
 	@bench/node_bench.sh $(BUILD)

@@ -160,6 +160,20 @@ static int run(const char *hardfork, row *rows, int *nrows, double *event_ms, ch
             rows[(*nrows)++] = (row){lab_bad, rb.gas_used};
             continue;
         }
+        {
+            /* D3: the worker's unrunnable claim (its revealed slot's seal proves it holds it) */
+            evm_seal us = {{0}, {0}, {0}, {0}, {0}};
+            memcpy(us.worker, wk.key.addr, 20);
+            memcpy(us.commitment, c, 32);
+            memcpy(us.final_state, v.final_state, 32);
+            memcpy(us.artifact, v.artifact, 32);
+            memcpy(us.leaves, sd.leaves, 32);
+            evm_dispute du;
+            uint8_t cu[32];
+            eth_receipt ru;
+            if (evm_unrunnable_claim(&wk, &d, &p, 0, &us, 60, &du, cu, &ru, err)) goto out;
+            rows[(*nrows)++] = (row){"unrunnable claim (D3, a revealed slot's seal)", ru.gas_used};
+        }
         merkle_proof pp, pj;
         uint64_t j = steps / 2;
         if (merkle_prove(leaves, count, j - 1, &pp, err) || merkle_prove(leaves, count, j, &pj, err)) goto out;

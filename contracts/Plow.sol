@@ -145,6 +145,7 @@ contract Plow is PlowBase {
     /// C rows.
     function claim(Params calldata p) external returns (uint8 slot) {
         (bytes32 id, uint256 w) = _task(p, "claim");
+        require(w & F_UNRUNNABLE == 0, "claim: the task was ruled unrunnable");
         require(_status(w) != T_CLAIMED, "claim: the task has no free slot");
         require(_status(w) == T_OPEN, "claim: the task is not open");
         require(block.number <= uint256(_postedAt(w)) + p.claimBlocks, "claim: claim deadline passed");
@@ -174,6 +175,7 @@ contract Plow is PlowBase {
     /// K rows (sealed): only the commitment goes on chain.
     function commit(Params calldata p, uint8 slot, bytes32 commitment) external {
         (bytes32 id, uint256 w) = _task(p, "commit");
+        require(w & F_UNRUNNABLE == 0, "commit: the task was ruled unrunnable: send expire");
         require(slot < p.replicas, "commit: no such slot");
         uint256 sw = slots[id][slot];
         require(_slot(w, slot) == S_CLAIMED && address(uint160(sw)) == msg.sender,
@@ -287,6 +289,8 @@ contract Plow is PlowBase {
             return;
         }
         require(st == T_OPEN || st == T_CLAIMED, "expire: every slot committed; send finalize");
+        // an unrunnable claim is waited for (its ruling decides who forfeits): it lapses first
+        require(_openCh(w) == 0, "expire: a challenge awaits its verdict (or its lapse)");
         require(block.number > uint256(_postedAt(w)) + p.claimBlocks + p.workBlocks,
                 "expire: the task can still be committed");
         for (uint256 i = 0; i < p.replicas; i++) {

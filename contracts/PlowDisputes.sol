@@ -142,6 +142,36 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         cid = _open(d, keccak256(abi.encode(id, slot, want, uint8(1))), w);
     }
 
+    /// D3: the unrunnable claim. A worker holding a slot of the task (claimed,
+    /// committed or revealed: `seal` proves a slot past CLAIMED, ignored
+    /// otherwise) says the requester's task cannot be run within the
+    /// network's limits (its spec or an input absent or malformed, or over
+    /// the limits). The judge rules: 2 (unrunnable: the bond back, the task
+    /// flagged, expire voids every held slot and returns the escrow), 0 or 1
+    /// (it runs: the bond's share to the requester, the rest burned); not
+    /// ruled by voidAt, it lapses with the bond back and nothing voided.
+    /// One open claim a task at a time; no window (a claimed slot may send it).
+    function unrunnableClaim(Params calldata p, uint8 slot, Seal calldata seal, uint64 bond)
+        external delegated returns (uint256 cid)
+    {
+        (bytes32 id, uint256 w) = _task(p, "da_challenge");
+        require(_status(w) != T_FINALIZED && _status(w) != T_EXPIRED, "da_challenge: the task is settled already");
+        require(w & F_UNRUNNABLE == 0, "da_challenge: the task was ruled unrunnable already");
+        require(msg.sender != p.requester, "da_challenge: a party cannot challenge itself");
+        require(slot < p.replicas, "da_challenge: no such slot");
+        uint8 s = _slot(w, slot);
+        bool holder;
+        if (s == S_CLAIMED) holder = address(uint160(slots[id][slot])) == msg.sender;
+        else if (s == S_COMMITTED || s == S_REVEALED)
+            holder = seal.worker == msg.sender && slots[id][slot] == sealHash(seal);
+        require(holder, "da_challenge: only a worker holding a slot of the task claims it unrunnable");
+        require(bond >= p.minBond, "da_challenge: bond is below the task's min_bond");
+        _bondAndLimit(bond, "da_challenge");
+        Dispute memory d = Dispute(id, p.workerStake, 2, slot, 0, false, msg.sender, p.requester, address(0), 0, bond,
+                                   0, 0, 0, 0);
+        cid = _open(d, keccak256(abi.encode(id, uint8(0), bytes32(0), uint8(2))), w);
+    }
+
     /// RV (deferred shape check): the published leaf blob, passed here, is
     /// the seal's (its SHA-256) but it is not the trace the worker committed
     /// to: not n+1 leaves, leaf n not the final state, or their Merkle root
@@ -173,7 +203,8 @@ contract PlowDisputes is PlowBase, IPlowSettle {
         c.status = status;
         openBy[d.challenger] -= 1;
         openKey[d.kind == 0 ? keccak256(abi.encode(d.task, d.accusedSlot, d.step, uint8(0)))
-                            : keccak256(abi.encode(d.task, d.accusedSlot, d.stateBlob, uint8(1)))] = false;
+                : d.kind == 1 ? keccak256(abi.encode(d.task, d.accusedSlot, d.stateBlob, uint8(1)))
+                              : keccak256(abi.encode(d.task, uint8(0), bytes32(0), uint8(2)))] = false;
         uint256 w = tasks[d.task];
         uint8 oc = _openCh(w) - 1;
         w = _setOpenCh(w, oc);
@@ -211,7 +242,7 @@ contract PlowDisputes is PlowBase, IPlowSettle {
             // V6: the task cannot be run within the network's limits (the poster's fault): the challenge is
             // upheld with its bond back, nobody is slashed or paid, and the task is marked so that expire
             // settles it at once (every held slot VOID, the escrow back). It never lapses into a silent void.
-            require(d.kind == 0, "verdict: an unrunnable ruling is for step challenges");
+            require(d.kind != 1, "verdict: an unrunnable ruling is for step challenges and unrunnable claims");
             accounts[d.challenger].balance += d.bond;
             _closed(cid, d, C_UPHELD, computed);
             tasks[d.task] |= F_UNRUNNABLE;
@@ -259,8 +290,10 @@ contract PlowDisputes is PlowBase, IPlowSettle {
             _slash(d.task, d.accusedSlot, d.accused, d.workerStake, d.challenger);
             _closed(cid, d, C_UPHELD, 0);
         } else {
-            _void(d.task, d.accusedSlot, d.accused, d.workerStake);
-            if (d.hasOther) _void(d.task, d.otherSlot, d.other, d.workerStake);
+            if (d.kind == 0) { // an unruled unrunnable claim (kind 2) voids nothing
+                _void(d.task, d.accusedSlot, d.accused, d.workerStake);
+                if (d.hasOther) _void(d.task, d.otherSlot, d.other, d.workerStake);
+            }
             _closed(cid, d, C_EXPIRED, 0);
         }
     }

@@ -51,7 +51,9 @@ struct Seal {
 /// state (leafPrev, the state blob that must hash to it) and the two leaves
 /// j (accused, other). A later bisection judge narrows exactly this game to
 /// one operation; today the referee rules it. kind 0 is a step challenge,
-/// 1 a data-availability challenge (stateBlob = the blob demanded).
+/// 1 a data-availability challenge (stateBlob = the blob demanded), 2 a
+/// worker's unrunnable claim (accused = the requester, accusedSlot = the
+/// claimant's slot, stateBlob zero: ledger.md D3).
 struct Dispute {
     bytes32 task;
     uint64 workerStake;

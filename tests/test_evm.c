@@ -1731,6 +1731,96 @@ static void test_anvil_unrunnable(void) {
     free(r2.leaves);
 }
 
+/* D3 on the chain: a worker's unrunnable claim against the requester
+ * (unrunnableClaim), each outcome: ruled unrunnable (bond back, the task
+ * flagged, claims refused, expire voids the held slot and returns the
+ * escrow), ruled runnable (REJECTED: the bond's share to the requester, the
+ * rest burned, the task goes on and pays), unruled (lapses with the bond
+ * back, nothing voided; expire waited for it). Adversaries: a non-holder,
+ * the requester, another slot, a forged seal, a low bond, a duplicate. */
+static void test_anvil_unrunnable_claim(void) {
+    world *w = world_get();
+    if (!w) return;
+    char err[PLOW_ERR_LEN];
+    forget_nonces();
+    static const uint8_t zero[32];
+    const uint64_t n = 10;
+    evm_account req0 = acct_of(&w->req), w10 = acct_of(&w->w1), w20 = acct_of(&w->w2);
+    uint64_t b0 = burned_now();
+    /* A: replicated x2, one slot claimed: ruled unrunnable */
+    evm_params p = task_params(1, 1, 2, n);
+    OK(evm_post(&w->req, &w->d, &p, NULL, e_));
+    OK(evm_claim(&w->w1, &w->d, &p, NULL, e_));
+    evm_dispute dis, dup;
+    uint8_t cid[32], dcid[32];
+    REFUSED(evm_unrunnable_claim(&w->w2, &w->d, &p, 0, NULL, 60, &dis, cid, NULL, e_), "only a worker holding");
+    REFUSED(evm_unrunnable_claim(&w->w2, &w->d, &p, 1, NULL, 60, &dis, cid, NULL, e_), "only a worker holding");
+    REFUSED(evm_unrunnable_claim(&w->req, &w->d, &p, 0, NULL, 60, &dis, cid, NULL, e_), "cannot challenge itself");
+    REFUSED(evm_unrunnable_claim(&w->w1, &w->d, &p, 1, NULL, 60, &dis, cid, NULL, e_), "only a worker holding");
+    REFUSED(evm_unrunnable_claim(&w->w1, &w->d, &p, 0, NULL, 49, &dis, cid, NULL, e_), "min_bond");
+    OK(evm_unrunnable_claim(&w->w1, &w->d, &p, 0, NULL, 60, &dis, cid, NULL, e_));
+    REFUSED(evm_unrunnable_claim(&w->w1, &w->d, &p, 0, NULL, 60, &dup, dcid, NULL, e_), "already disputes");
+    CHECK(acct_of(&w->w1).balance == w10.balance - 60);
+    REFUSED(evm_verdict(&w->req, &w->d, &w->req.key, cid, &dis, 2, zero, NULL, 0, NULL, e_), "not signed by the referee");
+    OK(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 2, zero, NULL, 0, NULL, e_));
+    uint8_t st = 0;
+    CHECK(evm_get_challenge_status(w->rpc, &w->d, cid, &st, err) == 0 && st == EVM_C_UPHELD);
+    CHECK(task_state(&p).unrunnable && acct_of(&w->w1).balance == w10.balance);
+    REFUSED(evm_claim(&w->w2, &w->d, &p, NULL, e_), "ruled unrunnable");
+    REFUSED(evm_unrunnable_claim(&w->w1, &w->d, &p, 0, NULL, 60, &dup, dcid, NULL, e_), "ruled unrunnable already");
+    evm_seal none[2];
+    memset(none, 0, sizeof none);
+    OK(evm_expire(&w->w2, &w->d, &p, none, NULL, e_)); /* at once, before its deadlines */
+    evm_task_state ts = task_state(&p);
+    CHECK(ts.status == EVM_T_EXPIRED && ts.slot[0] == EVM_S_VOID && ts.slot[1] == EVM_S_EMPTY);
+    evm_account w11 = acct_of(&w->w1);
+    CHECK(w11.balance == w10.balance && w11.stake == w10.stake && w11.locked == w10.locked);
+    CHECK(acct_of(&w->req).balance == req0.balance && burned_now() == b0);
+
+    /* B: optimistic, committed: the seal proves the slot; ruled runnable -> REJECTED, then paid */
+    const uint64_t ab = burned_now();
+    evm_params q = task_params(1, 2, 1, n);
+    run r = make_run(n);
+    evm_account rq1 = acct_of(&w->req);
+    OK(evm_post(&w->req, &w->d, &q, NULL, e_));
+    CHECK(start_task(&q, &w->w2, 0, &r, err));
+    evm_seal sl = seal_of(&q, 0, &w->w2, &r, false), forged = sl;
+    forged.commitment[0] ^= 1;
+    REFUSED(evm_unrunnable_claim(&w->w2, &w->d, &q, 0, NULL, 60, &dis, cid, NULL, e_), "only a worker holding");
+    REFUSED(evm_unrunnable_claim(&w->w2, &w->d, &q, 0, &forged, 60, &dis, cid, NULL, e_), "only a worker holding");
+    REFUSED(evm_unrunnable_claim(&w->w1, &w->d, &q, 0, &sl, 60, &dis, cid, NULL, e_), "only a worker holding");
+    OK(evm_unrunnable_claim(&w->w2, &w->d, &q, 0, &sl, 60, &dis, cid, NULL, e_));
+    OK(evm_verdict(&w->ch, &w->d, &w->referee, cid, &dis, 1, zero, q.spec, 32, NULL, e_));
+    CHECK(evm_get_challenge_status(w->rpc, &w->d, cid, &st, err) == 0 && st == EVM_C_REJECTED);
+    CHECK(!task_state(&q).unrunnable);
+    CHECK(acct_of(&w->req).balance == rq1.balance - REWARD + 30 && burned_now() == ab + 30);
+    OK(evm_reveal(&w->w2, &w->d, &q, 0, &r.v, r.salt, r.leaves, r.count, NULL, e_));
+    CHECK(eth_mine(w->rpc, 2 * q.window_blocks, err) == 0);
+    evm_seal rs = seal_of(&q, 0, &w->w2, &r, true);
+    OK(evm_finalize(&w->ch, &w->d, &q, &rs, NULL, e_));
+    CHECK(task_state(&q).slot[0] == EVM_S_PAID && acct_of(&w->w2).balance == w20.balance - 60 + REWARD);
+
+    /* C: nobody rules: expire waits for the claim; it lapses (bond back, the slot not voided), then forfeits */
+    evm_params u = task_params(1, 2, 1, n);
+    evm_account w12 = acct_of(&w->w1);
+    uint64_t cb = burned_now();
+    OK(evm_post(&w->req, &w->d, &u, NULL, e_));
+    OK(evm_claim(&w->w1, &w->d, &u, NULL, e_));
+    OK(evm_unrunnable_claim(&w->w1, &w->d, &u, 0, NULL, 60, &dis, cid, NULL, e_));
+    CHECK(eth_mine(w->rpc, u.claim_blocks + u.work_blocks + 1, err) == 0);
+    evm_seal one = {0};
+    REFUSED(evm_expire(&w->ch, &w->d, &u, &one, NULL, e_), "awaits its verdict");
+    CHECK(eth_mine(w->rpc, 3 * w->d.params.verdict_blocks + 1, err) == 0);
+    OK(evm_lapse(&w->ch, &w->d, cid, &dis, NULL, e_));
+    CHECK(evm_get_challenge_status(w->rpc, &w->d, cid, &st, err) == 0 && st == EVM_C_EXPIRED);
+    CHECK(task_state(&u).slot[0] == EVM_S_CLAIMED && acct_of(&w->w1).balance == w12.balance);
+    OK(evm_expire(&w->ch, &w->d, &u, &one, NULL, e_));
+    CHECK(task_state(&u).slot[0] == EVM_S_FORFEITED && acct_of(&w->w1).stake == w12.stake - WS_STAKE &&
+          burned_now() == cb + WS_STAKE);
+    check_supply();
+    free(r.leaves);
+}
+
 /* The EVM referee agent's ruling 2 end to end (agent_evm_referee_round):
  * the task's spec is not on the blob node (a node that has no blob at all
  * here: a libmicrohttpd stub answering 404), so the task cannot be run:
@@ -1812,6 +1902,40 @@ static void test_anvil_referee_unrunnable(void) {
     /* a second round rules nothing more */
     ruled = -1;
     CHECK(agent_evm_referee_round(&ref, &ruled, err) == 0 && ruled == 0);
+    /* D3 through the agents: a worker agent's unrunnable claim (want zero), the referee agent rules it (the spec
+     * is not on its node): ruling 2, the task expired at once, the claimant's bond and stake back */
+    agent wk;
+    memset(&wk, 0, sizeof wk);
+    CHECKF(evm_agent(&wk, "claimant", 2, err), "%s", err); /* w1's key */
+    evm_params u = task_params(1, 2, 1, n);
+    uint8_t uid[32];
+    evm_task_id(&u, uid);
+    evm_account w12 = acct_of(&w->w1), rq2 = acct_of(&w->req);
+    OK(evm_post(&w->req, &w->d, &u, NULL, e_));
+    ledger_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_CLAIM;
+    memcpy(tx.u.ref.task, uid, 32);
+    CHECKF(agent_send(&wk, &tx, err) == 0, "%s", err);
+    memset(&tx, 0, sizeof tx);
+    tx.type = LEDGER_TX_DA_CHALLENGE;
+    memcpy(tx.u.da.task, uid, 32);
+    memcpy(tx.u.da.accused, w->ch.key.addr, 20); /* not the requester */
+    tx.u.da.bond = 60;
+    CHECK(agent_send(&wk, &tx, err) != 0 && strstr(err, "accuses the task's requester"));
+    memset(tx.u.da.accused, 0, 32);
+    memcpy(tx.u.da.accused, w->req.key.addr, 20);
+    CHECKF(agent_send(&wk, &tx, err) == 0, "%s", err);
+    CHECK(acct_of(&w->w1).balance == w12.balance - 60);
+    ruled = 0;
+    CHECKF(agent_evm_referee_round(&ref, &ruled, err) == 0 && ruled == 1, "%s (ruled %d)", err, ruled);
+    ts = task_state(&u);
+    CHECKF(ts.status == EVM_T_EXPIRED && ts.slot[0] == EVM_S_VOID, "task status %u slot %u", ts.status, ts.slot[0]);
+    evm_account w13 = acct_of(&w->w1);
+    CHECK(w13.balance == w12.balance && w13.stake == w12.stake && w13.locked == w12.locked);
+    CHECK(acct_of(&w->req).balance == rq2.balance && burned_now() == b0);
+    agent_close(&wk);
+    forget_nonces();
     check_supply();
     agent_close(&ref);
     agent_close(&wrong);
@@ -2472,6 +2596,7 @@ const test_case evm_tests[] = {
     {"evm_anvil_merkle_differential", test_anvil_merkle_differential},
     {"evm_anvil_agent_backend", test_anvil_agent_backend},
     {"evm_anvil_unrunnable", test_anvil_unrunnable},
+    {"evm_anvil_unrunnable_claim", test_anvil_unrunnable_claim},
     {"evm_anvil_referee_unrunnable", test_anvil_referee_unrunnable},
     {"evm_anvil_chain_index", test_anvil_chain_index},
     {"evm_anvil_differential", test_anvil_differential},

@@ -440,6 +440,12 @@ enum { DR_HONEST, DR_FABRICATED, DR_REWARD, DR_PROMPT, DR_EARLY, DR_SEED, DR_N }
  * seed) are each refused with B named, the rollout sampled by the trainer,
  * and the step still the honest bits; the fabricated receipt, checked alone
  * by one prefill (the referee's receipt_fraud ruling), names the wrong token. */
+static int given_claims(void *arg, train_state *s, const rollout_claim **claims, char err[PLOW_ERR_LEN]) {
+    (void)err;
+    memcpy(claims, arg, sizeof *claims * (size_t)rl_rollout_count(s));
+    return 0;
+}
+
 static void test_rl_distributed_rollouts(void) {
     setup();
     char err[PLOW_ERR_LEN];
@@ -526,7 +532,8 @@ static void test_rl_distributed_rollouts(void) {
         /* the trainer's side */
         CHECKF(train_state_restore(s, st.data, st.len, err) == 0, "%s", err);
         rollout_report rep;
-        CHECKF(rollout_step(s, cp, &rep, NULL, NULL, err) == 0, "%s: %s", names[kind], err);
+        rollout_source src = {cp, given_claims, NULL};
+        CHECKF(rollout_step(s, &src, &rep, NULL, NULL, err) == 0, "%s: %s", names[kind], err);
         uint8_t h[PLOW_HASH_LEN];
         train_state_hash(s, h);
         CHECKF(memcmp(h, honest, sizeof h) == 0, "%s: the step is not the in-step sampled step's bits", names[kind]);

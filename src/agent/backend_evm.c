@@ -17,8 +17,8 @@
  * status, addr, deadline_from, kind, min/max_reward) and reveals.
  * Challenges are indexed from ChallengeOpened/Closed (agent_task lists a
  * task's, agent_challenge gives one). Not covered yet: round and label
- * kinds (the contracts refuse them), the unrunnable claim, reorgs (the
- * index assumes final blocks).
+ * kinds (the contracts refuse them), reorgs (the index assumes final
+ * blocks). The unrunnable claim (D3) is a data challenge with want zero.
  *
  * Leaves: a reveal names its leaf blob (SHA-256 of the n+1 leaves, 32 bytes
  * each) and the worker publishes the blob on the node first (be_send_at);
@@ -486,9 +486,21 @@ static int be_send_at(agent *a, ledger_tx *tx, uint8_t hash[32], uint64_t *heigh
         break;
     }
     case LEDGER_TX_DA_CHALLENGE: {
+        uint8_t acc0[ETH_ADDR_LEN];
         static const uint8_t zero[32];
-        if (memcmp(tx->u.da.want, zero, 32) == 0)
-            return plow_error(err, "da_challenge: an unrunnable claim does not settle on the EVM yet");
+        if (memcmp(tx->u.da.want, zero, 32) == 0) { /* D3: the unrunnable claim, against the requester */
+            if (memcmp(tx->u.da.accused, zero, 32) != 0 && (addr_of_pk(a, x, tx->u.da.accused, acc0, err) ||
+                                                            memcmp(acc0, it->p.requester, ETH_ADDR_LEN) != 0))
+                return plow_error(err, "da_challenge: an unrunnable claim accuses the task's requester");
+            int ms = slot_of_worker(it, x->s.key.addr);
+            if (ms < 0) return plow_error(err, "da_challenge: only a worker holding a slot of the task claims it unrunnable");
+            evm_seal seals[LEDGER_MAX_REPLICAS];
+            seals_of(it, seals);
+            evm_dispute dis;
+            rc = evm_unrunnable_claim(&x->s, d, &it->p, (uint8_t)ms, it->slots[ms].committed ? &seals[ms] : NULL,
+                                      tx->u.da.bond, &dis, h, &r, err);
+            break;
+        }
         uint8_t acc[ETH_ADDR_LEN];
         if (addr_of_pk(a, x, tx->u.da.accused, acc, err)) return -1;
         int sa = slot_of_worker(it, acc);
@@ -706,17 +718,25 @@ static int referee_unrunnable(agent *a, evm_ctx *x, ix_challenge *c, ix_task *it
     return 0;
 }
 
+/* The disputed task and its spec, for a ruling: 0; 1 when the spec or an
+ * input is absent or malformed (err says why: the task cannot be run); -1. */
+static int referee_task(agent *a, evm_ctx *x, const ix_challenge *c, ix_task **it, job_spec *spec,
+                        char err[PLOW_ERR_LEN]) {
+    *it = find_task(x, c->d.task);
+    if (!*it) return plow_error(err, "referee: the challenge's task is not indexed");
+    ledger_task t;
+    if (task_record(a, x, *it, &t, err)) return -1;
+    return agent_fetch_spec(a, &t, spec, err);
+}
+
 /* One step challenge ruled: job_referee from the node's blobs in dir, the
  * verdict signed with this agent's EVM key (RefereeJudge's referee) and
  * carried by it. 1: nothing to sign (the task cannot be run: the contract
  * has no such ruling, the challenge lapses and voids). */
 static int referee_step(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, char err[PLOW_ERR_LEN]) {
-    ix_task *it = find_task(x, c->d.task);
-    if (!it) return plow_error(err, "referee: the challenge's task is not indexed");
-    ledger_task t;
-    if (task_record(a, x, it, &t, err)) return -1;
+    ix_task *it;
     job_spec spec;
-    int src = agent_fetch_spec(a, &t, &spec, err);
+    int src = referee_task(a, x, c, &it, &spec, err);
     if (src < 0) return -1;
     if (src > 0) return referee_unrunnable(a, x, c, it, err); /* the spec or an input absent or malformed */
     ledger_challenge lc;
@@ -761,6 +781,34 @@ static int referee_step(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, 
     return 0;
 }
 
+/* A worker's unrunnable claim (D3) ruled as the node's referee rules one:
+ * the spec and its inputs probed against the network's limits for the
+ * whole run; unrunnable -> ruling 2 and the task expired at once, runnable
+ * -> ruling 1 (REJECTED: the bond's share to the requester). */
+static int referee_claim(agent *a, evm_ctx *x, ix_challenge *c, const char *dir, char err[PLOW_ERR_LEN]) {
+    ix_task *it;
+    job_spec spec;
+    int src = referee_task(a, x, c, &it, &spec, err);
+    if (src < 0) return -1;
+    if (src > 0) return referee_unrunnable(a, x, c, it, err);
+    if (plow_mkdir_p(dir, err)) return -1;
+    job_blobs jb = agent_job_blobs(a);
+    job_limits l;
+    job_cost cost;
+    job_limits_network(&l);
+    int jrc = job_probe(&spec, &jb, dir, &l, true, &cost, err);
+    if (jrc < 0) return -1;
+    if (jrc > 0) return referee_unrunnable(a, x, c, it, err);
+    static const uint8_t zero[32];
+    if (evm_verdict(&x->s, &x->d, &x->s.key, c->cid, &c->d, 1, zero, c->d.task, 32, NULL, err)) return -1;
+    char cid[12], tid[12];
+    agent_short(c->cid, cid);
+    agent_short(c->d.task, tid);
+    agent_log(a, "verdict on unrunnable claim %s (task %s): the task runs within the network's limits: rejected", cid,
+              tid);
+    return 0;
+}
+
 int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]) {
     evm_ctx *x = ctx_of(a);
     *ruled = 0;
@@ -791,6 +839,8 @@ int agent_evm_referee_round(agent *a, int *ruled, char err[PLOW_ERR_LEN]) {
             if (rc > 0) continue;
             static const uint8_t zero[32];
             rc = evm_verdict(&x->s, &x->d, &x->s.key, c->cid, &c->d, 0, zero, c->d.state_blob, 32, NULL, err);
+        } else if (c->d.kind == 2) {
+            rc = referee_claim(a, x, c, dir, err);
         } else {
             rc = referee_step(a, x, c, dir, err);
         }

@@ -20,6 +20,7 @@
 #include "../data/prefs.h"
 #include "../data/tokenizer.h"
 #include "../data/problems.h"
+#include "../job/rollout.h"
 #include "../job/work.h"
 #include "../train/rl.h"
 #include "../model/modelio.h"
@@ -176,6 +177,14 @@ static const char train_help_kinds[] =
     "  --format-reward X   reward for a well-formed answer, [0, 1] (default 0.1)\n"
     "  The log adds each step's mean reward and accuracy, and the held-out\n"
     "  accuracy before and after.\n"
+    "  --rollout-keys K1,K2,...  distributed rollouts (docs/rl.md) by rollout\n"
+    "                      workers in this process, one per key file: worker w of\n"
+    "                      n makes rollouts i = w mod n as signed receipts, and the\n"
+    "                      trainer checks each (one prefill) before stepping on it;\n"
+    "                      the states are the in-step sampled run's. Refused\n"
+    "                      receipts (fraud proofs) go to OUT/fraud/.\n"
+    "  --rollout-cheat W:KIND  worker W (1-based) cheats on its first rollout of\n"
+    "                      every step: fabricated, reward or prompt (tests)\n"
     "\n"
     "The last line printed is 'state <hash>': the SHA-256 of the final state.\n";
 
@@ -187,13 +196,15 @@ typedef struct train_args {
     const char *dpo; /* --dpo PAIRS: the kind is DPO and the pairs its data */
     bool rl;         /* --rl: the kind is RL */
     const char *rl_opt; /* the last RL option given (refused without --rl) */
+    const char *rollout_keys, *rollout_cheat;
 } train_args;
 
 enum {
     O_DATA = 256, O_OUT, O_CONFIG, O_STEPS, O_SEED, O_INIT_SEED, O_TOK, O_VOCAB, O_BATCH, O_SEQ, O_LR,
     O_MINLR, O_WARMUP, O_WD, O_CLIP, O_VALFRAC, O_EVERY, O_EVALB, O_LORA, O_BASE, O_RANK, O_ALPHA,
     O_TARGETS, O_THREADS, O_SIMD, O_NOHASH, O_COMMIT, O_EVERY_CK, O_CHEAT, O_CHEAT_RATE, O_HELP, O_DPO, O_BETA,
-    O_HELDOUT, O_TIED, O_RL, O_KINDS, O_DIGITS, O_PSEED, O_GROUP, O_MAXNEW, O_TEMP, O_TOPK, O_KL, O_FMT
+    O_HELDOUT, O_TIED, O_RL, O_KINDS, O_DIGITS, O_PSEED, O_GROUP, O_MAXNEW, O_TEMP, O_TOPK, O_KL, O_FMT,
+    O_RO_KEYS, O_RO_CHEAT
 };
 
 /* cli_int and cli_float into the RL parameters' narrower types */
@@ -227,7 +238,7 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         {"rl", 0, 0, O_RL},           {"kinds", 1, 0, O_KINDS},       {"digits", 1, 0, O_DIGITS},
         {"problem-seed", 1, 0, O_PSEED}, {"group", 1, 0, O_GROUP},   {"max-new", 1, 0, O_MAXNEW},
         {"temperature", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK},      {"kl", 1, 0, O_KL},
-        {"format-reward", 1, 0, O_FMT},
+        {"format-reward", 1, 0, O_FMT}, {"rollout-keys", 1, 0, O_RO_KEYS}, {"rollout-cheat", 1, 0, O_RO_CHEAT},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     job_train_opts *o = &a->o;
@@ -287,6 +298,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, char err[PLOW_
         case O_TOPK: rc = opt_u32("--top-k", optarg, 0, 1000000, &o->rl.top_k, err); a->rl_opt = opt; break;
         case O_KL: rc = opt_f32("--kl", optarg, 0, 10, &o->rl.kl, err); a->rl_opt = opt; break;
         case O_FMT: rc = opt_f32("--format-reward", optarg, 0, 1, &o->rl.format_reward, err); a->rl_opt = opt; break;
+        case O_RO_KEYS: a->rollout_keys = optarg; a->rl_opt = opt; break;
+        case O_RO_CHEAT: a->rollout_cheat = optarg; a->rl_opt = opt; break;
         case O_HELP: return 1;
         default: return plow_error(err, "unknown or incomplete option '%s'", opt);
         }
@@ -338,6 +351,46 @@ static void ui_progress(void *arg, const char *phase, long done, long total, con
     if (done > 0) cli_progress_update(&u->p, done, extra ? extra : "");
 }
 
+/* The in-process rollout workers of --rollout-keys and --rollout-cheat. */
+static int rollout_workers(const train_args *a, rollout_local **out, char err[PLOW_ERR_LEN]) {
+    *out = NULL;
+    ledger_key keys[64];
+    const char *cheats[64] = {0};
+    int n = 0, rc = -1;
+    char *list = plow_strdup(a->rollout_keys), *save = NULL;
+    for (char *k = strtok_r(list, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+        if (n == 64) {
+            plow_error(err, "--rollout-keys: at most 64 rollout workers");
+            goto out;
+        }
+        if (ledger_key_load(&keys[n], k, err)) goto out;
+        n++;
+    }
+    if (n == 0) {
+        plow_error(err, "--rollout-keys names no key file");
+        goto out;
+    }
+    if (a->rollout_cheat) {
+        const char *colon = strchr(a->rollout_cheat, ':');
+        long w;
+        char num[16];
+        size_t nl = colon ? (size_t)(colon - a->rollout_cheat) : 0;
+        if (!colon || nl == 0 || nl >= sizeof num) {
+            plow_error(err, "--rollout-cheat takes W:KIND, not '%s'", a->rollout_cheat);
+            goto out;
+        }
+        memcpy(num, a->rollout_cheat, nl);
+        num[nl] = 0;
+        if (cli_int("--rollout-cheat", num, 1, n, &w, err)) goto out;
+        cheats[w - 1] = colon + 1;
+    }
+    rc = rollout_local_new(out, keys, cheats, n, err);
+out:
+    for (int i = 0; i < n; i++) ledger_key_wipe(&keys[i]);
+    free(list);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     train_args a;
     char err[PLOW_ERR_LEN];
@@ -348,17 +401,45 @@ int cmd_train(int argc, char **argv) {
         return 0;
     }
     if (prc) return cli_usage_error("train", "%s", err);
-    if (cli_init_engine(a.simd, a.threads, err)) return cli_fail("%s", err);
+    if (a.rollout_cheat && !a.rollout_keys) return cli_usage_error("train", "--rollout-cheat goes with --rollout-keys");
+    rollout_local *ro = NULL;
+    rollout_source src;
+    char *fraud = NULL;
+    if (a.rollout_keys) {
+        if (rollout_workers(&a, &ro, err)) return cli_usage_error("train", "%s", err);
+        size_t fl = strlen(a.o.out) + 8;
+        fraud = plow_alloc(fl);
+        snprintf(fraud, fl, "%s/fraud", a.o.out);
+        src = rollout_local_source(ro, fraud);
+        a.o.rollouts = &src;
+    }
+    int rc = -1;
+    if (cli_init_engine(a.simd, a.threads, err)) {
+        rc = cli_fail("%s", err);
+        goto out;
+    }
     train_ui ui = {.prefix = "plow train: "};
     job_hooks h = {.arg = &ui, .note = ui_note, .progress = ui_progress};
     job_train_result res;
-    int rc = job_train(&a.o, &h, &res, err);
+    rc = job_train(&a.o, &h, &res, err);
     ui_end(&ui);
-    if (rc) return cli_fail("%s", err);
+    if (rc) {
+        rc = cli_fail("%s", err);
+        goto out;
+    }
+    if (ro) {
+        double tk, sec;
+        rollout_local_generated(ro, &tk, &sec);
+        fprintf(stderr, "plow train: rollout workers: %.0f completion tokens in %.3f s (%.0f tokens/s)\n", tk, sec,
+                sec > 0 ? tk / sec : 0.0);
+    }
     char hex[65];
     plow_hex(res.state, PLOW_HASH_LEN, hex);
     printf("state %s\n", hex);
-    return 0;
+out:
+    rollout_local_free(ro);
+    free(fraud);
+    return rc;
 }
 
 /* ---- plow prefs ----------------------------------------------------------- */

@@ -465,6 +465,16 @@ static int opened(eth_signer *s, const eth_receipt *r, evm_dispute *d, evm_dispu
     return 0;
 }
 
+/* The fields every dispute of task p starts with (the rest per kind). */
+static void dispute_base(const evm_params *p, uint8_t kind, uint8_t slot, uint64_t bond, evm_dispute *dd) {
+    memset(dd, 0, sizeof *dd);
+    evm_task_id(p, dd->task);
+    dd->worker_stake = p->worker_stake;
+    dd->kind = kind;
+    dd->accused_slot = slot;
+    dd->bond = bond;
+}
+
 int evm_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t accused_slot,
                   const evm_side *a, const evm_side *o, uint8_t other_slot, uint64_t j, const uint8_t state_blob[32],
                   uint64_t bond, evm_dispute *out, uint8_t cid[32], eth_receipt *r, char err[PLOW_ERR_LEN]) {
@@ -483,17 +493,12 @@ int evm_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p, u
     abi_word(&e, state_blob);
     abi_u64(&e, bond);
     evm_dispute dd;
-    memset(&dd, 0, sizeof dd);
-    evm_task_id(p, dd.task);
-    dd.worker_stake = p->worker_stake;
-    dd.kind = 0;
-    dd.accused_slot = accused_slot;
+    dispute_base(p, 0, accused_slot, bond, &dd);
     dd.other_slot = o ? other_slot : 0;
     dd.has_other = o != NULL;
     memcpy(dd.accused, a->worker, ETH_ADDR_LEN);
     if (o) memcpy(dd.other, o->worker, ETH_ADDR_LEN);
     dd.step = j;
-    dd.bond = bond;
     memcpy(dd.state_blob, state_blob, 32);
     memcpy(dd.leaf_prev, a->leaf_prev, 32);
     memcpy(dd.accused_leaf, a->leaf, 32);
@@ -519,14 +524,30 @@ int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p
     abi_word(&e, want);
     abi_u64(&e, bond);
     evm_dispute dd;
-    memset(&dd, 0, sizeof dd);
-    evm_task_id(p, dd.task);
-    dd.worker_stake = p->worker_stake;
-    dd.kind = 1;
-    dd.accused_slot = slot;
+    dispute_base(p, 1, slot, bond, &dd);
     memcpy(dd.accused, a->worker, ETH_ADDR_LEN);
-    dd.bond = bond;
     memcpy(dd.state_blob, want, 32);
+    if (send(s, d->plow, &e, r, "da_challenge", err)) return -1;
+    return opened(s, r, &dd, out, cid);
+}
+
+int evm_unrunnable_claim(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot,
+                         const evm_seal *seal, uint64_t bond, evm_dispute *out, uint8_t cid[32], eth_receipt *r,
+                         char err[PLOW_ERR_LEN]) {
+    eth_receipt local;
+    if (!r) r = &local;
+    static const evm_seal none;
+    uint8_t sw[EVM_SEAL_WORDS * 32];
+    seal_words(seal ? seal : &none, sw);
+    abi_enc e;
+    abi_begin(&e, "unrunnableClaim(" PARAMS_SIG ",uint8," SEAL_SIG ",uint64)", EVM_PARAMS_WORDS + 2 + EVM_SEAL_WORDS);
+    put_params(&e, p);
+    abi_u64(&e, slot);
+    for (int i = 0; i < EVM_SEAL_WORDS; i++) abi_word(&e, sw + 32 * i);
+    abi_u64(&e, bond);
+    evm_dispute dd;
+    dispute_base(p, 2, slot, bond, &dd);
+    memcpy(dd.accused, p->requester, ETH_ADDR_LEN);
     if (send(s, d->plow, &e, r, "da_challenge", err)) return -1;
     return opened(s, r, &dd, out, cid);
 }

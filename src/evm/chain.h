@@ -174,6 +174,12 @@ int evm_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p, u
 int evm_da_challenge(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot, const evm_side *a,
                      const uint8_t want[32], uint64_t bond, evm_dispute *out, uint8_t cid[32], eth_receipt *r,
                      char err[PLOW_ERR_LEN]);
+/* D3, the unrunnable claim: s holds slot `slot` (seal: that slot's seal when
+ * it is past CLAIMED, else NULL) and says the requester's task cannot be
+ * run; a dispute of kind 2 against the requester, ruled by the judge. */
+int evm_unrunnable_claim(eth_signer *s, const evm_deployment *d, const evm_params *p, uint8_t slot,
+                         const evm_seal *seal, uint64_t bond, evm_dispute *out, uint8_t cid[32], eth_receipt *r,
+                         char err[PLOW_ERR_LEN]);
 /* badReveal: slot's published leaf blob (n bytes, its SHA-256 the seal's) is
  * not its trace (not n+1 leaves, leaf n not the final state, or another
  * Merkle root); the contract checks and slashes at once. */

@@ -333,7 +333,7 @@ int evm_ix_task_record(const evm_ix_task *it, const evm_task_state *stp, evm_pk_
 void evm_ix_challenge_record(const evm_ix_challenge *c, evm_pk_of_fn pk_of, void *ctx, ledger_challenge *o) {
     memset(o, 0, sizeof *o);
     memcpy(o->id, c->cid, 32);
-    o->kind = c->d.kind == 1 ? LEDGER_CHK_DATA : LEDGER_CHK_STEP;
+    o->kind = c->d.kind == 1 ? LEDGER_CHK_DATA : c->d.kind == 2 ? LEDGER_CHK_UNRUNNABLE : LEDGER_CHK_STEP;
     memcpy(o->task, c->d.task, 32);
     map_pk(pk_of, ctx, c->d.challenger, o->challenger);
     map_pk(pk_of, ctx, c->d.accused, o->accused);

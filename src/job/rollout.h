@@ -76,11 +76,43 @@ typedef struct rollout_report {
 
 void rollout_report_release(rollout_report *r);
 
-/* One RL step of s on claims (rl_rollout_count entries, in the order of
- * rl_rollouts_expected; an entry may be NULL): every claim is checked, a
- * rollout without an accepted claim is sampled by the trainer, then the step
+/* Where a step's claims come from, and who hears of refusals. */
+typedef struct rollout_source {
+    void *arg;
+    /* Fills claims[i] for each of the step's rl_rollout_count rollouts (NULL:
+     * no claim) for the step s is about to take; the claims stay the source's
+     * and valid until its next call. */
+    int (*claims)(void *arg, train_state *s, const rollout_claim **claims, char err[PLOW_ERR_LEN]);
+    /* May be NULL: called for each refused claim while s still holds the
+     * policy the claim had to come from (its fraud proof's model). */
+    void (*refused)(void *arg, train_state *s, const rollout_refusal *f, const rollout_claim *c);
+} rollout_source;
+
+/* One RL step of s on the claims of src: every claim is checked, a rollout
+ * without an accepted claim is sampled by the trainer, then the step
  * (rl_step_with). The state is rl_step's bits whatever the claims. */
-int rollout_step(train_state *s, const rollout_claim *const *claims, rollout_report *rep, train_stats *st,
-                 rl_stats *rs, char err[PLOW_ERR_LEN]);
+int rollout_step(train_state *s, const rollout_source *src, rollout_report *rep, train_stats *st, rl_stats *rs,
+                 char err[PLOW_ERR_LEN]);
+
+/* ---- rollout workers in this process (tests, the benchmark, `plow train --rl
+ * --rollout-keys`): worker w of n makes rollouts i with i % n == w from the
+ * trainer's own policy, each claim signed with its key. A worker may cheat on
+ * the first of its rollouts of every step: "fabricated" (a token changed),
+ * "reward" (the reward raised by 1), "prompt" (another problem's prompt). */
+typedef struct rollout_local rollout_local;
+/* keys: n keys (copied); cheats: n entries, NULL for an honest worker. */
+int rollout_local_new(rollout_local **out, const ledger_key *keys, const char *const *cheats, int n,
+                      char err[PLOW_ERR_LEN]);
+void rollout_local_free(rollout_local *w);
+/* The source of its claims; fraud_dir (may be NULL) receives each refused
+ * receipt as step-J-rollout-I.json and, for a fabricated one of a full run,
+ * the policy it had to come from as policy-J/ (a model directory with its
+ * tokenizer): what `plow fraud RECEIPT --model DIR` posts. */
+rollout_source rollout_local_source(rollout_local *w, const char *fraud_dir);
+/* Claims accepted and refused so far per worker (arrays of n). */
+const int *rollout_local_accepted(const rollout_local *w);
+/* Completion tokens the workers generated so far, and the seconds it took. */
+void rollout_local_generated(const rollout_local *w, double *tokens, double *seconds);
+bool rollout_cheat_known(const char *cheat);
 
 #endif

@@ -18,6 +18,7 @@
 #include "../base/plow.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 
@@ -25,6 +26,7 @@
 #include "../model/modelio.h"
 #include "../tensor/tensor.h"
 #include "job_internal.h"
+#include "rollout.h"
 
 struct trainer {
     const job_train_opts *o;
@@ -42,6 +44,8 @@ struct trainer {
     float val;
     dpo_eval_stats ev, ev0; /* pairs: after the last evaluation, before the first step */
     double acc, acc0;       /* rl: held-out accuracy after the last evaluation, before the first step */
+    long ro_accepted, ro_refused;   /* rl, distributed rollouts: claims so far */
+    double ro_check, ro_step;       /* seconds checking claims, of the trainer's steps */
     job_train_result *res;
 };
 
@@ -246,12 +250,38 @@ static void rl_log_step(trainer *t, const train_stats *st, const dpo_stats *ds, 
     else snprintf(extra, cap, "loss %.4f reward %.3f acc %.3f", (double)st->loss, reward, right);
 }
 
+/* A step on rollouts made by rollout workers (rollout.h): the same state as
+ * the in-step sampled one; each refused claim is noted with its worker. */
+static int distributed_step(trainer *t, train_stats *st, char err[PLOW_ERR_LEN]) {
+    rollout_report rep;
+    if (rollout_step(t->s, t->o->rollouts, &rep, st, NULL, err)) return -1;
+    for (int k = 0; k < rep.refused; k++)
+        note(t, "step %" PRIu64 ": rollout %d refused: %s", train_state_step(t->s), rep.refusals[k].index,
+             rep.refusals[k].why);
+    t->ro_accepted += rep.accepted;
+    t->ro_refused += rep.refused;
+    t->ro_check += rep.check_seconds;
+    t->ro_step += rep.step_seconds;
+    rollout_report_release(&rep);
+    return 0;
+}
+
 static void rl_run_json(const trainer *t, cJSON *j) {
     cJSON_AddNumberToObject(j, "heldout_accuracy_before", t->acc0);
     cJSON_AddNumberToObject(j, "heldout_accuracy_after", t->acc);
+    if (t->o->rollouts) {
+        cJSON_AddNumberToObject(j, "rollouts_accepted", (double)t->ro_accepted);
+        cJSON_AddNumberToObject(j, "rollouts_refused", (double)t->ro_refused);
+        cJSON_AddNumberToObject(j, "rollout_check_share", t->ro_step > 0 ? t->ro_check / t->ro_step : 0);
+    }
 }
 
 static void rl_finish(trainer *t) {
+    if (t->o->rollouts)
+        note(t, "distributed rollouts: %ld accepted, %ld refused; checking them took %.1f%% of the trainer's step time "
+                "(%.3f s of %.3f s)",
+             t->ro_accepted, t->ro_refused, t->ro_step > 0 ? 100.0 * t->ro_check / t->ro_step : 0.0, t->ro_check,
+             t->ro_step);
     note(t, "held-out accuracy %.4f -> %.4f; wrote %s", t->acc0, t->acc, t->o->out);
 }
 
@@ -386,7 +416,12 @@ static int loop(trainer *t, char err[PLOW_ERR_LEN]) {
         train_stats st;
         dpo_stats ds;
         memset(&ds, 0, sizeof ds);
-        if (!job_cheat(&t->cheat, JOB_CHEAT_AT_STEP, t->r, i, &st, &ds)) proof_replay_step_stats(t->r, &st, &ds);
+        if (job_cheat(&t->cheat, JOB_CHEAT_AT_STEP, t->r, i, &st, &ds)) {
+        } else if (o->rollouts) {
+            if (distributed_step(t, &st, err)) return -1;
+        } else {
+            proof_replay_step_stats(t->r, &st, &ds);
+        }
         job_cheat(&t->cheat, JOB_CHEAT_AT_STEP_DONE, t->r, i, &st, &ds);
         t->tokens += rows * hp->seq;
         t->secs += st.seconds;

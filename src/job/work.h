@@ -102,6 +102,9 @@ typedef struct job_train_opts {
      * the rollouts' parameters. base is required (with lora, the adapter's). */
     problem_set problems;
     rl_params rl;
+    /* distributed rollouts (rollout.h): NULL, or where each step's rollouts
+     * come from; every claim is checked, and the state is the same bits */
+    const struct rollout_source *rollouts;
     /* ROUND (docs/rounds.md): participant `shard`'s inner run: a full training
      * run on shard `shard` of `shards` of the data, from the base model's
      * weights W_t with zero moments, the batch seed of round_inner_hparams
