@@ -56,13 +56,14 @@ SRC_LEDGER = src/ledger/keys.c src/ledger/tx.c src/ledger/genesis.c src/ledger/b
 SRC_NODE   = src/node/store.c src/node/blob.c src/node/node.c src/node/http.c src/node/keytab.c src/node/follow.c src/node/referee.c src/node/taskidx.c src/node/upkeep.c src/node/www.c src/node/chainidx.c src/node/explorer_api.c src/node/evmwatch.c src/node/market.c
 SRC_JOB    = src/job/kinds.c src/job/rollout.c src/job/job.c src/job/work.c src/job/trainer.c src/job/cheat.c src/job/spec.c src/job/cost.c
 SRC_CLIENT = src/client/client.c src/client/json.c src/client/listen.c
+SRC_MARKET = src/market/market.c
 SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http.c src/serve/pay.c src/serve/market.c
 SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
 SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c src/evm/anvil.c src/evm/chain.c src/evm/evindex.c
 SRC_AGENT  = src/agent/agent.c src/agent/backend_node.c src/agent/backend_evm.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
-             src/agent/labeler.c src/agent/labeler_files.c src/agent/market.c src/agent/buyer.c
+             src/agent/labeler.c src/agent/labeler_files.c src/agent/buyer.c
 LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
-             $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL) $(SRC_EVM) $(SRC_SERVE)
+             $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_MARKET) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL) $(SRC_EVM) $(SRC_SERVE)
 CLI_SRC    = src/cli/main.c src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \
              src/cli/cmd_proof.c src/cli/cmd_node.c src/cli/cmd_wallet.c src/cli/cmd_task.c \
              src/cli/cmd_block.c src/cli/cmd_agent.c src/cli/cmd_demo.c src/cli/cmd_label.c src/cli/cmd_label_data.c src/cli/cmd_labeler.c src/cli/cmd_round.c src/cli/cmd_rl.c src/cli/cmd_evm.c src/cli/cmd_serve.c src/cli/cmd_channel.c src/cli/cmd_market.c

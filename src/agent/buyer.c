@@ -21,7 +21,7 @@
 #include "../model/modelio.h"
 #include "../proof/receipt.h"
 #include "agent.h"
-#include "market.h"
+#include "../market/market.h"
 
 typedef struct cand {
     uint8_t pk[32];

@@ -7,7 +7,7 @@
 
 #include <inttypes.h>
 
-#include "../agent/market.h"
+#include "../market/market.h"
 #include "../model/modelio.h"
 #include "../proof/receipt.h"
 #include "cli.h"

@@ -9,7 +9,7 @@
 #include <inttypes.h>
 
 #include "../agent/agent.h"
-#include "../agent/market.h"
+#include "../market/market.h"
 #include "cli.h"
 #include "cli_net.h"
 

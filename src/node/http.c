@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "../evm/evm.h"
-#include "../agent/market.h"
+#include "../market/market.h"
 #include "../client/listen.h"
 #include "node_internal.h"
 #include "www.h"

@@ -23,7 +23,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 
-#include "../agent/market.h"
+#include "../market/market.h"
 #include "node_internal.h"
 
 #define MAILBOX_PER_SENDER 64

@@ -19,7 +19,7 @@
 
 #include "../data/unicode.h"
 #include "../proof/receipt.h"
-#include "../agent/market.h"
+#include "../market/market.h"
 #include "serve_internal.h"
 
 /* ---- replies ---------------------------------------------------------------------- */

@@ -13,7 +13,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
-#include "../agent/market.h"
+#include "../market/market.h"
 #include "../client/client.h"
 #include "../client/listen.h"
 #include "serve_internal.h"

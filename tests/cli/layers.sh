@@ -37,6 +37,7 @@ label
 ledger
 proof
 job client evm
+market
 node agent serve
 cli
 wasm
