@@ -60,7 +60,7 @@ SRC_SERVE  = src/serve/serve.c src/serve/engine.c src/serve/api.c src/serve/http
 SRC_LABEL  = src/label/label.c src/label/text.c src/label/nb.c
 SRC_EVM    = src/evm/keccak.c src/evm/ethkey.c src/evm/keystore.c src/evm/abi.c src/evm/rpc.c src/evm/anvil.c src/evm/chain.c src/evm/evindex.c
 SRC_AGENT  = src/agent/agent.c src/agent/backend_node.c src/agent/backend_evm.c src/agent/worker.c src/agent/verifier.c src/agent/requester.c src/agent/taskfile.c \
-             src/agent/labeler.c src/agent/labeler_files.c src/agent/market.c
+             src/agent/labeler.c src/agent/labeler_files.c src/agent/market.c src/agent/buyer.c
 LIB_SRC    = $(SRC_BASE) $(SRC_MERKLE) $(SRC_TENSOR) $(SRC_DATA) $(SRC_MODEL) $(SRC_TRAIN) $(SRC_INFER) $(SRC_PROOF) \
              $(SRC_LEDGER) $(SRC_JOB) $(SRC_CLIENT) $(SRC_NODE) $(SRC_AGENT) $(SRC_LABEL) $(SRC_EVM) $(SRC_SERVE)
 CLI_SRC    = src/cli/main.c src/cli/cli.c src/cli/cmd_train.c src/cli/cmd_generate.c src/cli/cmd_misc.c \

@@ -130,4 +130,32 @@ void mail_inbox_release(mail_inbox *b);
 int mail_fetch(struct client *c, const ledger_key *k, mail_inbox *b, mail_msg **out, size_t *n,
                char err[PLOW_ERR_LEN]);
 
+/* ---- the buyer (buyer.c): `plow buyer` --------------------------------------------- */
+
+typedef struct buyer_options {
+    const char *key, *node, *work, *name;
+    const char *model;   /* the model it wants (a directory): its hash picks the workers, its weights check receipts */
+    const char *prompts; /* a file, one prompt a line */
+    uint64_t max_price;  /* per token, at most */
+    uint64_t deposit;    /* each channel's */
+    uint32_t dispute_blocks;
+    int max_tokens;      /* per completion */
+    uint64_t seed;       /* completion i uses seed + i */
+    double check;        /* the share of receipts checked (1: all) */
+    uint64_t bond;       /* a fraud claim's */
+    double offer_timeout; /* seconds to wait for an offer */
+} buyer_options;
+void buyer_options_default(buyer_options *o);
+/* Buys every prompt's completion (docs/market.md, "The buyer"); writes
+ * WORK/results.jsonl, WORK/receipt-I.json and WORK/summary.json. */
+int agent_buyer_run(const buyer_options *o, char err[PLOW_ERR_LEN]);
+
+/* A fraud claim's blobs: uploads the receipt (its file at receipt_path), the
+ * model's safetensors file and the tokenizer's bytes, and fills tx's
+ * receipt_fraud fields but the bond (plow fraud and the buyer share it). */
+struct receipt;
+struct tokenizer;
+int receipt_fraud_blobs(struct client *c, const struct receipt *r, const char *receipt_path, const char *model_file,
+                        const struct tokenizer *tok, ledger_tx *tx, char err[PLOW_ERR_LEN]);
+
 #endif

@@ -34,6 +34,7 @@ int cmd_channel(int argc, char **argv);
 int cmd_fraud(int argc, char **argv);
 int cmd_card(int argc, char **argv);
 int cmd_mail(int argc, char **argv);
+int cmd_buyer(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
 int cmd_task(int argc, char **argv);

@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 
+#include "../agent/market.h"
 #include "../model/modelio.h"
 #include "../proof/receipt.h"
 #include "cli.h"
@@ -198,7 +199,7 @@ int cmd_fraud(int argc, char **argv) {
     ledger_key k;
     bool have_key = false;
     rc = 1;
-    char *mfile = NULL, *tfile = NULL;
+    char *mfile = NULL;
     if (receipt_load(&r, pos[0], err) || modelio_load_model(&m, mpath, err) ||
         (tpath ? tokenizer_load(&tok, tpath, err) : modelio_load_tokenizer(&tok, mpath, err))) {
         cli_fail("%s", err);
@@ -227,29 +228,13 @@ int cmd_fraud(int argc, char **argv) {
     mfile = plow_alloc(ml);
     if (plow_is_dir(mpath)) snprintf(mfile, ml, "%s/model.safetensors", mpath);
     else snprintf(mfile, ml, "%s", mpath);
-    plow_buf tb = {0};
-    tokenizer_serialize(tok, &tb);
-    size_t tl = strlen(pos[0]) + 16;
-    tfile = plow_alloc(tl);
-    snprintf(tfile, tl, "%s.tok", pos[0]);
-    int wr = plow_write_file(tfile, tb.data, tb.len, err);
-    plow_buf_release(&tb);
-    if (wr) {
-        cli_fail("%s", err);
-        goto out;
-    }
     if (cli_signed_client(key, node, &k, &c, err)) {
         cli_fail("%s", err);
         goto out;
     }
     have_key = true;
-    receipt_digest(&r, tx.u.fraud.digest);
-    memcpy(tx.u.fraud.worker, r.worker, 32);
-    memcpy(tx.u.fraud.sig, r.sig, 64);
     uint8_t hash[32];
-    if (client_blob_put_file(c, pos[0], tx.u.fraud.receipt_blob, err) ||
-        client_blob_put_file(c, mfile, tx.u.fraud.model_blob, err) ||
-        client_blob_put_file(c, tfile, tx.u.fraud.tokenizer_blob, err) || cli_send_tx(c, &k, &tx, tmo, hash, err)) {
+    if (receipt_fraud_blobs(c, &r, pos[0], mfile, tok, &tx, err) || cli_send_tx(c, &k, &tx, tmo, hash, err)) {
         cli_fail("%s", err);
         goto out;
     }
@@ -258,8 +243,6 @@ int cmd_fraud(int argc, char **argv) {
     printf("claim %s\n", hx);
     rc = 0;
 out:
-    if (tfile) remove(tfile);
-    free(tfile);
     free(mfile);
     client_free(c);
     if (have_key) ledger_key_wipe(&k);

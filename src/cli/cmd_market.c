@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 
+#include "../agent/agent.h"
 #include "../agent/market.h"
 #include "cli.h"
 #include "cli_net.h"
@@ -362,4 +363,82 @@ int cmd_mail(int argc, char **argv) {
     client_free(c);
     ledger_key_wipe(&k);
     return rc;
+}
+
+/* ---- plow buyer ---------------------------------------------------------------------- */
+
+static const char buyer_help[] =
+    "usage: plow buyer --key FILE --work DIR --model DIR --prompts FILE [--node URL] [--name N]\n"
+    "                  [--max-price P] [--deposit D] [--dispute-blocks B] [--max-tokens N] [--seed S]\n"
+    "                  [--check F] [--bond B] [--offer-timeout S] [--threads T]\n"
+    "\n"
+    "An agent that buys completions (docs/market.md, \"The buyer\"): finds the best\n"
+    "worker for the model in the node's directory (price at most P, best\n"
+    "reputation first), asks it for a quote by mail (rfq, sealed), opens a\n"
+    "payment channel of D on its offer and sends accept, then buys each prompt of\n"
+    "FILE (one a line) with cumulative vouchers, never more than the offer's price\n"
+    "allows. It checks every receipt (--check 1, the default) or a share F of them\n"
+    "the worker cannot predict; a wrong token is posted as a fraud claim with bond\n"
+    "B (the worker's stake is slashed to the buyer), the channel is closed and the\n"
+    "buyer moves on to the next worker. Writes DIR/results.jsonl ({i, worker,\n"
+    "text, checked}), DIR/receipt-I.json and DIR/summary.json. Exits 0 when every\n"
+    "prompt was bought, 1 when no worker is left.\n"
+    "Defaults: --max-price 10, --deposit 10000, --dispute-blocks 20, --max-tokens 16,\n"
+    "--seed 0, --bond 100, --offer-timeout 30.\n";
+
+int cmd_buyer(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        fputs(buyer_help, stdout);
+        return 0;
+    }
+    buyer_options o;
+    buyer_options_default(&o);
+    const char *node = NULL, *mp = NULL, *dep = NULL, *db = NULL, *mt = NULL, *seed = NULL, *check = NULL,
+               *bond = NULL, *ot = NULL, *threads = NULL;
+    const cli_opt opts[] = {{"--key", &o.key, NULL},          {"--node", &node, NULL},
+                            {"--work", &o.work, NULL},        {"--name", &o.name, NULL},
+                            {"--model", &o.model, NULL},      {"--prompts", &o.prompts, NULL},
+                            {"--max-price", &mp, NULL},       {"--deposit", &dep, NULL},
+                            {"--dispute-blocks", &db, NULL},  {"--max-tokens", &mt, NULL},
+                            {"--seed", &seed, NULL},          {"--check", &check, NULL},
+                            {"--bond", &bond, NULL},          {"--offer-timeout", &ot, NULL},
+                            {"--threads", &threads, NULL},    {NULL, NULL, NULL}};
+    const char *pos[1];
+    int n_pos, rc = cli_parse_opts("buyer", argc, argv, 1, opts, pos, 0, &n_pos);
+    if (rc) return rc;
+    char err[PLOW_ERR_LEN];
+    uint64_t v;
+    long t = 0;
+    if ((mp && cli_amount("--max-price", mp, &o.max_price, err)) || (dep && cli_amount("--deposit", dep, &o.deposit, err)) ||
+        (seed && cli_amount("--seed", seed, &o.seed, err)) || (bond && cli_amount("--bond", bond, &o.bond, err)))
+        return cli_usage_error("buyer", "%s", err);
+    if (db) {
+        if (cli_amount("--dispute-blocks", db, &v, err) || v < 1 || v > 1000000)
+            return cli_usage_error("buyer", "--dispute-blocks must be 1..1000000");
+        o.dispute_blocks = (uint32_t)v;
+    }
+    if (mt) {
+        if (cli_amount("--max-tokens", mt, &v, err) || v < 1 || v > 4096)
+            return cli_usage_error("buyer", "--max-tokens must be 1..4096");
+        o.max_tokens = (int)v;
+    }
+    if (check) {
+        char *end;
+        o.check = strtod(check, &end);
+        if (*end || end == check || !(o.check >= 0 && o.check <= 1)) return cli_usage_error("buyer", "--check must be 0..1");
+    }
+    if (ot) {
+        char *end;
+        o.offer_timeout = strtod(ot, &end);
+        if (*end || end == ot || !(o.offer_timeout > 0 && o.offer_timeout <= 3600))
+            return cli_usage_error("buyer", "--offer-timeout must be 0..3600 seconds");
+    }
+    if (threads && cli_int("--threads", threads, 1, 256, &t, err)) return cli_usage_error("buyer", "%s", err);
+    if (!o.key || !o.work || !o.model || !o.prompts)
+        return cli_usage_error("buyer", "--key, --work, --model and --prompts are required");
+    o.node = cli_node_url(node);
+    if (cli_init_engine(NULL, t, err)) return cli_fail("%s", err);
+    agent_signals_install();
+    if (agent_buyer_run(&o, err)) return cli_fail("%s", err);
+    return 0;
 }

@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"channel", "payment channels: open, sign vouchers, redeem, close", cmd_channel},
     {"fraud", "post a served receipt with a wrong token: the worker's stake is slashed", cmd_fraud},
     {"card", "an agent's signed card: make, publish (the directory lists it), check", cmd_card},
+    {"buyer", "run a buyer agent: find a worker, agree a price by mail, pay per completion, catch a cheater", cmd_buyer},
     {"mail", "signed, optionally sealed messages between agents through the node's mailbox", cmd_mail},
     {"node", "run a ledger node (sequencer, or --follow URL to audit one)", cmd_node},
     {"wallet", "keys, balances, transfers and stake", cmd_wallet},
@@ -37,6 +38,6 @@ static const cli_command commands[] = {
     {"referee", "referee a network that settles on an EVM chain: rule its challenges", cmd_referee},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
-_Static_assert(N_COMMANDS == 29, "update the command table and its help together");
+_Static_assert(N_COMMANDS == 30, "update the command table and its help together");
 
 int main(int argc, char **argv) { return cli_main(argc, argv, commands, N_COMMANDS); }
