@@ -10,7 +10,7 @@
 //   sideways. Screenshots go to OUT/.
 //
 //   node tests/browser/explorer.mjs URL OUT TRAIN_TASK LABEL_TASK HONEST CHEATER
-import puppeteer from 'puppeteer-core';
+import { api as nodeApi, checks, launch } from './harness.mjs';
 import { mkdirSync } from 'node:fs';
 
 const [url, out, trainTask, labelTask, honest, cheater] = process.argv.slice(2);
@@ -19,22 +19,10 @@ if (!cheater) {
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
-const api = async p => {
-  const r = await fetch(url + p);
-  if (!r.ok) throw new Error(p + ': HTTP ' + r.status);
-  return r.json();
-};
-let failures = 0;
-function check(ok, what) {
-  console.log((ok ? 'ok   ' : 'FAIL ') + what);
-  if (!ok) failures++;
-  return ok;
-}
+const api = nodeApi(url);
+const check = checks.check.bind(checks);
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--no-first-run'],
-});
+const browser = await launch();
 const problems = [];
 try {
   const page = await browser.newPage();
@@ -185,5 +173,5 @@ try {
 } finally {
   await browser.close();
 }
-console.log(failures ? `${failures} browser checks failed` : 'browser checks: all passed');
-process.exit(failures ? 1 : 0);
+console.log(checks.failures ? `${checks.failures} browser checks failed` : 'browser checks: all passed');
+process.exit(checks.failures ? 1 : 0);

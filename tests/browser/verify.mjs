@@ -12,7 +12,7 @@
 //
 //   node tests/browser/verify.mjs URL TRAIN_TASK INFER_TASK HONEST CHEATER I_HONEST I_CHEATER
 //   node tests/browser/verify.mjs --absent URL TRAIN_TASK
-import puppeteer from 'puppeteer-core';
+import { api as nodeApi, checks, launch } from './harness.mjs';
 
 const argv = process.argv.slice(2);
 const absent = argv[0] === '--absent';
@@ -22,23 +22,10 @@ if (!trainTask || (!absent && !iCheater)) {
   console.error('usage: verify.mjs URL TRAIN_TASK INFER_TASK HONEST CHEATER I_HONEST I_CHEATER | --absent URL TRAIN_TASK');
   process.exit(2);
 }
-const api = async p => {
-  const r = await fetch(url + p);
-  if (!r.ok) throw new Error(p + ': HTTP ' + r.status);
-  return r.json();
-};
-let failures = 0;
-function check(ok, what) {
-  console.log((ok ? 'ok   ' : 'FAIL ') + what);
-  if (!ok) failures++;
-  return ok;
-}
+const api = nodeApi(url);
+const check = checks.check.bind(checks);
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--no-first-run'],
-  protocolTimeout: 300000,
-});
+const browser = await launch({ protocolTimeout: 300000 });
 const problems = [];
 try {
   const page = await browser.newPage();
@@ -123,5 +110,5 @@ try {
 } finally {
   await browser.close();
 }
-console.log(failures ? `${failures} verify checks failed` : 'verify checks: all passed');
-process.exit(failures ? 1 : 0);
+console.log(checks.failures ? `${checks.failures} verify checks failed` : 'verify checks: all passed');
+process.exit(checks.failures ? 1 : 0);
