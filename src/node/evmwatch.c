@@ -193,7 +193,7 @@ static int load(evmwatch *ci, char err[PLOW_ERR_LEN]) {
     sqlite3_finalize(st);
     st = NULL;
     words_fit(ci);
-    memset(ci->words, 0, ci->words_cap * sizeof *ci->words);
+    if (ci->words_cap) memset(ci->words, 0, ci->words_cap * sizeof *ci->words); /* words is NULL before the first word */
     if (sqlite3_prepare_v2(ci->db, "SELECT task, word FROM words ORDER BY block", -1, &st, NULL) != SQLITE_OK) {
         db_err(ci, "words", err);
         goto out;
